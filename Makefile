@@ -1,0 +1,91 @@
+# hyperdrive: top-level build, on PGXS.
+#
+#   make                 build the extension (hyperdrive.so) and the agent
+#   make install         install the extension into the server given by PG_CONFIG
+#   make installcheck    run pg_regress + isolation specs against a running server
+#                        (it must have wal_level=logical; see docs/operations.md)
+#   make tempcheck       the same, plus the TAP tests, against throwaway instances
+#                        the suites start themselves (must not run as root:
+#                        PostgreSQL refuses to); also tempcheck-regress,
+#                        tempcheck-isolation, tempcheck-tap one by one
+#   make agent           build only the agent binary, agent/hyperdrive
+#
+# scripts/test runs every suite as the README describes; scripts/dev starts a
+# local origin.
+
+PG_CONFIG ?= pg_config
+
+MODULE_big = hyperdrive
+OBJS = \
+	extension/hyperdrive.o \
+	extension/relation_family.o \
+	extension/ddl_capture.o \
+	extension/decoder.o \
+	extension/record.o
+
+EXTENSION = hyperdrive
+DATA = extension/hyperdrive--0.1.sql
+PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
+
+REGRESS = stream_setup stream_basic stream_txn stream_identity stream_keycap stream_partition \
+	stream_inherit stream_truncate stream_ddl stream_options stream_databases
+REGRESS_OPTS =
+ISOLATION = commit_order
+ISOLATION_OPTS =
+TAP_TESTS = 1
+
+PG_CPPFLAGS = -I$(srcdir)/extension
+# -Wno-unused-parameter: the output-plugin and fmgr callbacks have fixed signatures.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
+
+EXTRA_CLEAN = agent/hyperdrive agent/*.o results/ regression.diffs regression.out \
+	output_iso/ tmp_check/ tmp_check_iso/ log/ tmp_regress.conf
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# ---------------------------------------------------------------------------
+# The agent: a plain C11 program, built with its own flags (not the server's).
+AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -I$(shell $(PG_CONFIG) --includedir)
+AGENT_LIBS = -lev
+AGENT_SRCS = $(wildcard agent/*.c)
+AGENT_OBJS = $(AGENT_SRCS:.c=.o)
+
+all: agent
+.PHONY: agent tempcheck tempcheck-regress tempcheck-isolation tempcheck-tap
+
+agent: agent/hyperdrive
+
+agent/%.o: agent/%.c $(wildcard agent/*.h)
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -c -o $@ $<
+
+agent/hyperdrive: $(AGENT_OBJS)
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -o $@ $^ $(AGENT_LIBS)
+
+# ---------------------------------------------------------------------------
+# Regression tests against a temporary instance (wal_level=logical), the
+# "make check" of an in-tree contrib module. The extension must be installed
+# into the server given by PG_CONFIG first (make install).
+PG_BINDIR := $(shell $(PG_CONFIG) --bindir)
+PG_PKGLIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
+TEMP_CONF = tmp_regress.conf
+
+$(TEMP_CONF): $(srcdir)/tests/regress.conf $(srcdir)/tests/make-temp-config.sh
+	sh $(srcdir)/tests/make-temp-config.sh $(PG_BINDIR) > $@
+
+tempcheck: tempcheck-regress tempcheck-isolation tempcheck-tap
+
+tempcheck-regress: $(TEMP_CONF)
+	$(PG_PKGLIBDIR)/pgxs/src/test/regress/pg_regress --temp-instance=./tmp_check \
+		--temp-config=$(TEMP_CONF) --bindir=$(PG_BINDIR) --inputdir=$(srcdir) \
+		--dbname=$(CONTRIB_TESTDB) $(REGRESS_OPTS) $(REGRESS)
+
+tempcheck-isolation: $(TEMP_CONF)
+	$(PG_PKGLIBDIR)/pgxs/src/test/isolation/pg_isolation_regress --temp-instance=./tmp_check_iso \
+		--temp-config=$(TEMP_CONF) --bindir=$(PG_BINDIR) --inputdir=$(srcdir) \
+		--outputdir=output_iso --dbname=$(ISOLATION_TESTDB) $(ISOLATION_OPTS) $(ISOLATION)
+
+# The TAP tests (t/*.pl) start their own instances with PostgreSQL::Test::Cluster.
+tempcheck-tap: agent
+	$(prove_installcheck)

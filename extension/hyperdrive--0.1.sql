@@ -1,0 +1,84 @@
+/* hyperdrive--0.1.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION hyperdrive" to load this file. \quit
+
+COMMENT ON SCHEMA @extschema@ IS
+  'hyperdrive: change stream (logical decoding plugin "hyperdrive") and helpers for the hyperdrive agent';
+
+-- ---------------------------------------------------------------------------
+-- Schema changes in the change stream (see extension/ddl_capture.c).
+--
+-- Logical decoding carries no DDL. These event triggers describe each DDL
+-- object in a transactional logical message that the output plugin folds
+-- into the same transaction's record.
+
+-- Writes one message for one reported object. Only the event triggers below
+-- call it; it is not for general use (a stray call would make every consumer
+-- invalidate its cache).
+CREATE FUNCTION @extschema@._log_ddl_object(
+    event text, command_tag text, classid oid, objid oid, objsubid integer,
+    object_type text, object_identity text, schema_name text, object_name text,
+    address_names text[], original boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'hyperdrive_log_ddl_object'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION @extschema@._log_ddl_object(text, text, oid, oid, integer, text,
+    text, text, text, text[], boolean) FROM PUBLIC;
+
+-- ddl_command_start: ALTER TABLE and DROP TABLE name the partition and
+-- inheritance relatives they are about to detach or drop.
+CREATE FUNCTION @extschema@._capture_ddl_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'hyperdrive_capture_ddl_start'
+LANGUAGE C;
+
+-- ddl_command_end: every object a DDL command created or altered. SECURITY
+-- DEFINER so that DDL by any role can write the message.
+CREATE FUNCTION @extschema@._capture_ddl_end()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    obj record;
+BEGIN
+    FOR obj IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        PERFORM @extschema@._log_ddl_object('ddl_command_end', obj.command_tag,
+            obj.classid, obj.objid, obj.objsubid, obj.object_type,
+            obj.object_identity, obj.schema_name, NULL, NULL, true);
+    END LOOP;
+END;
+$$;
+
+-- sql_drop: every object a command dropped, directly or by cascade.
+CREATE FUNCTION @extschema@._capture_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    obj record;
+BEGIN
+    FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects() WHERE NOT is_temporary LOOP
+        PERFORM @extschema@._log_ddl_object('sql_drop', tg_tag,
+            obj.classid, obj.objid, obj.objsubid, obj.object_type,
+            obj.object_identity, obj.schema_name, obj.object_name,
+            obj.address_names, obj.original);
+    END LOOP;
+END;
+$$;
+
+CREATE EVENT TRIGGER hyperdrive_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TABLE', 'DROP FOREIGN TABLE')
+    EXECUTE FUNCTION @extschema@._capture_ddl_start();
+CREATE EVENT TRIGGER hyperdrive_ddl_end ON ddl_command_end
+    EXECUTE FUNCTION @extschema@._capture_ddl_end();
+CREATE EVENT TRIGGER hyperdrive_sql_drop ON sql_drop
+    EXECUTE FUNCTION @extschema@._capture_sql_drop();
+
+-- Fire in every session_replication_role, so that DDL replayed by a
+-- replication worker or a restore in replica mode still reaches the stream.
+ALTER EVENT TRIGGER hyperdrive_ddl_start ENABLE ALWAYS;
+ALTER EVENT TRIGGER hyperdrive_ddl_end ENABLE ALWAYS;
+ALTER EVENT TRIGGER hyperdrive_sql_drop ENABLE ALWAYS;
