@@ -35,6 +35,7 @@
 
 #include "access/htup_details.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "access/detoast.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
@@ -139,6 +140,7 @@ parse_bool_option(DefElem *elem)
  * slot, decoding runs under fixed settings, documented in docs/stream.md. They
  * are pushed on a GUC nest level and popped at shutdown (or by the
  * transaction's abort), so an SQL session reading the slot gets its own back.
+ * GUC_ACTION_SAVE needs an open transaction; see below for a walsender.
  */
 static void
 use_canonical_output_settings(HdDecodingState *state)
@@ -151,10 +153,19 @@ use_canonical_output_settings(HdDecodingState *state)
 		{"bytea_output", "hex"},
 	};
 
-	state->guc_nestlevel = NewGUCNestLevel();
+	/*
+	 * A walsender runs START_REPLICATION outside any transaction, where the
+	 * GUC stack cannot be used (it lives in the transaction's memory); the
+	 * session is the walsender's own, so set the values for good. An SQL
+	 * session reading the slot is inside a transaction: save and restore.
+	 */
+	bool		in_transaction = IsTransactionState();
+
+	state->guc_nestlevel = in_transaction ? NewGUCNestLevel() : 0;
 	for (int i = 0; i < (int) lengthof(settings); i++)
 		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+								 in_transaction ? GUC_ACTION_SAVE : GUC_ACTION_SET,
+								 true, 0, false);
 }
 
 static void
@@ -240,7 +251,8 @@ hd_shutdown(LogicalDecodingContext *ctx)
 {
 	HdDecodingState *state = ctx->output_plugin_private;
 
-	AtEOXact_GUC(true, state->guc_nestlevel);
+	if (state->guc_nestlevel > 0)
+		AtEOXact_GUC(true, state->guc_nestlevel);
 	MemoryContextDelete(state->row_context);
 	MemoryContextDelete(state->txn_context);
 }
@@ -301,6 +313,18 @@ relation_entry(HdDecodingState *state, Oid relid, const char *nspname, const cha
 	return entry;
 }
 
+/*
+ * A schema's name, or "" if it vanished (both encodings then show the same
+ * empty schema).
+ */
+static char *
+namespace_name(Oid nspid)
+{
+	char	   *name = get_namespace_name(nspid);
+
+	return name ? name : pstrdup("");
+}
+
 /* Names of relid's ancestors, nearest first; resolved once per transaction. */
 static void
 resolve_ancestors(HdDecodingState *state, HdRelChange *entry)
@@ -324,7 +348,7 @@ resolve_ancestors(HdDecodingState *state, HdRelChange *entry)
 		name = palloc(sizeof(HdRelName));
 		name->relid = ancestor;
 		name->relname = relname;
-		name->nspname = get_namespace_name(get_rel_namespace(ancestor));
+		name->nspname = namespace_name(get_rel_namespace(ancestor));
 		entry->ancestors = lappend(entry->ancestors, name);
 	}
 	entry->ancestors_known = true;
@@ -529,7 +553,7 @@ entry_for_relation(HdDecodingState *state, Relation relation)
 	entry = hash_search(state->relations, &relid, HASH_FIND, &found);
 	if (entry == NULL)
 		entry = relation_entry(state, relid,
-							   get_namespace_name(RelationGetNamespace(relation)),
+							   namespace_name(RelationGetNamespace(relation)),
 							   RelationGetRelationName(relation));
 	resolve_ancestors(state, entry);
 	return entry;

@@ -1,0 +1,60 @@
+/*
+ * main.c
+ *    Entry point of the hyperdrive agent.
+ *
+ * The agent's data path (wire protocol, pooling, cache) is built in later
+ * steps; for now the binary reports its version and the libraries it is
+ * linked against, so that the build and packaging are exercised end to end,
+ * and offers the decode-stream subcommand (decode_stream.h), which renders
+ * compact change-stream records as text.
+ */
+#include <ev.h>
+#include <pg_config.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "decode_stream.h"
+
+#define HYPERDRIVE_VERSION "0.1.0"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"hyperdrive %s: caching and pooling agent for PostgreSQL\n"
+			"\n"
+			"Usage:\n"
+			"  hyperdrive --version   print version information\n"
+			"  hyperdrive --help      show this help\n"
+			"  hyperdrive decode-stream [--no-xids] [--no-lsn] [--no-oids] [--timestamp]\n"
+			"                         print compact change-stream records (hex bytea\n"
+			"                         lines on stdin) in the text format\n",
+			HYPERDRIVE_VERSION);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+	{
+		printf("hyperdrive %s (libev %d.%d, built against PostgreSQL %s headers)\n",
+			   HYPERDRIVE_VERSION, ev_version_major(), ev_version_minor(), PG_VERSION);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+	{
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "decode-stream") == 0)
+	{
+		if (argc == 3 && strcmp(argv[2], "--help") == 0)
+		{
+			hd_decode_stream_usage(stdout);
+			return 0;
+		}
+		return hd_decode_stream_main(argc - 1, argv + 1, stdin, stdout, stderr);
+	}
+	usage(stderr);
+	return 2;
+}

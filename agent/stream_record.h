@@ -1,0 +1,135 @@
+/*
+ * stream_record.h
+ *    One record of the hyperdrive change stream: decoding the compact
+ *    (binary) format and rendering the text format.
+ *
+ * Contract:
+ *   - hd_record_decode() parses exactly one compact record (docs/stream.md,
+ *     "Compact format") from buf[0 .. len). It never reads outside that
+ *     range. On success it returns 0 and fills *record, which the caller
+ *     releases with hd_record_free(). On failure it returns -1, leaves
+ *     *record empty (safe to pass to hd_record_free()), and writes into *err
+ *     what was wrong and at which byte offset. Trailing bytes after the
+ *     record, an unknown version, unknown flag/kind bits or rows reason, and
+ *     fields that contradict each other are errors: the version byte must
+ *     change for anything an old consumer could misread, so anything this
+ *     decoder does not know means the record is not one it understands.
+ *   - Every string is copied, NUL-terminated; a string containing a NUL byte
+ *     is refused (PostgreSQL never produces one), so the fields are plain C
+ *     strings.
+ *   - hd_record_render_text() renders the record exactly as the plugin's text
+ *     format would (docs/stream.md, "Text format"), under the same switches.
+ *     The commit time is rendered as timestamptz_to_str() does under
+ *     TimeZone = UTC, which the plugin fixes while decoding (docs/stream.md).
+ *     Identifiers are quoted as PostgreSQL 15's quote_identifier() does,
+ *     including its keyword list (sql_quote.h).
+ *   - No global state; all functions are reentrant.
+ */
+#ifndef HD_STREAM_RECORD_H
+#define HD_STREAM_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HD_RECORD_MAGIC 'H'
+#define HD_RECORD_VERSION 1
+
+/* Record flags. */
+#define HD_FLAG_INVALIDATE_ALL 0x0001
+#define HD_FLAG_HEARTBEAT 0x0002
+
+/* Change kinds of a relation (a bit mask). */
+#define HD_KIND_INSERT 0x01
+#define HD_KIND_UPDATE 0x02
+#define HD_KIND_DELETE 0x04
+#define HD_KIND_TRUNCATE 0x08
+#define HD_KIND_DDL 0x10
+
+/* Why a relation says "all rows"; 0 means its keys are listed and complete. */
+typedef enum HdRows
+{
+	HD_ROWS_KEYS = 0,
+	HD_ROWS_KEY_CAP = 1,
+	HD_ROWS_NO_IDENTITY = 2,
+	HD_ROWS_TOAST = 3,
+	HD_ROWS_TRUNCATE = 4,
+	HD_ROWS_DDL = 5,
+	HD_ROWS_KEY_SIZE = 6
+} HdRows;
+
+typedef struct HdRelName
+{
+	uint32_t	oid;
+	char	   *schema;
+	char	   *name;
+} HdRelName;
+
+/* One key value: NULL when the column is NULL, else its text output. */
+typedef struct HdKeyValue
+{
+	char	   *text;
+} HdKeyValue;
+
+typedef struct HdRelation
+{
+	HdRelName	rel;
+	uint8_t		kinds;			/* HD_KIND_* */
+	HdRows		rows;
+	uint32_t	nancestors;
+	HdRelName  *ancestors;		/* nearest first */
+	uint32_t	nkeycols;		/* 0 unless rows == HD_ROWS_KEYS */
+	char	  **keycols;
+	uint32_t	nkeys;
+	HdKeyValue *keys;			/* nkeys * nkeycols values, key by key */
+} HdRelation;
+
+typedef struct HdDdlObject
+{
+	char	   *tag;
+	char	   *object_type;	/* may be "" */
+	char	   *identity;		/* may be "" */
+	uint32_t	classid;
+	uint32_t	objid;
+} HdDdlObject;
+
+typedef struct HdRecord
+{
+	uint8_t		version;
+	uint16_t	flags;			/* HD_FLAG_* */
+	uint64_t	xid;			/* with epoch */
+	uint64_t	commit_lsn;
+	uint64_t	end_lsn;
+	int64_t		commit_time;	/* microseconds since 2000-01-01 00:00 UTC */
+	char	   *all_reason;		/* "" unless HD_FLAG_INVALIDATE_ALL */
+	uint32_t	nrelations;
+	HdRelation *relations;
+	uint32_t	nddls;
+	HdDdlObject *ddls;
+} HdRecord;
+
+typedef struct HdDecodeError
+{
+	size_t		offset;			/* where the offending field starts */
+	char		message[256];	/* includes the offset */
+} HdDecodeError;
+
+typedef struct HdTextOptions
+{
+	bool		include_xids;
+	bool		include_lsn;
+	bool		include_timestamp;
+	bool		include_oids;
+} HdTextOptions;
+
+extern int	hd_record_decode(const unsigned char *buf, size_t len,
+							 HdRecord *record, HdDecodeError *err);
+extern void hd_record_free(HdRecord *record);
+
+/* The text of one record, malloc'd and NUL-terminated; NULL if out of memory. */
+extern char *hd_record_render_text(const HdRecord *record, const HdTextOptions *opts);
+
+/* The text-format name of a rows reason ("key-cap", ...), "unknown" if none. */
+extern const char *hd_rows_name(HdRows rows);
+
+#endif							/* HD_STREAM_RECORD_H */
