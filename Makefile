@@ -48,7 +48,7 @@ include $(PGXS)
 # The agent: a plain C11 program, built with its own flags (not the server's).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev
+AGENT_LIBS = -lev -lpq -lcrypto
 AGENT_SRCS = $(wildcard agent/*.c)
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
@@ -89,3 +89,23 @@ tempcheck-isolation: $(TEMP_CONF)
 # The TAP tests (t/*.pl) start their own instances with PostgreSQL::Test::Cluster.
 tempcheck-tap: agent
 	$(prove_installcheck)
+
+# ---------------------------------------------------------------------------
+# Unit tests of agent modules that stand alone (no server, no other agent
+# sources): make agent-unit builds them, make agent-unit-check runs them, and
+# t/005_auth_unit.pl runs them under prove. For a sanitizer build:
+#   make -B agent-unit AGENT_EXTRA_CFLAGS='-fsanitize=address,undefined'
+AGENT_AUTH_SRCS = agent/auth.c agent/scram.c agent/saslprep.c
+AGENT_AUTH_HDRS = agent/auth.h agent/scram.h agent/saslprep.h
+EXTRA_CLEAN += agent/tests/test_auth
+.PHONY: agent-unit agent-unit-check
+
+agent-unit: agent/tests/test_auth
+
+agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
+
+agent-unit-check: agent-unit
+	agent/tests/test_auth
+
+tempcheck-tap: agent-unit

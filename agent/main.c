@@ -6,14 +6,17 @@
  * steps; for now the binary reports its version and the libraries it is
  * linked against, so that the build and packaging are exercised end to end,
  * and offers the decode-stream subcommand (decode_stream.h), which renders
- * compact change-stream records as text.
+ * compact change-stream records as text, and the subcommands that manage
+ * configs (cli_configs.h).
  */
 #include <ev.h>
 #include <pg_config.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_configs.h"
 #include "decode_stream.h"
+#include "pooler.h"
 
 #define HYPERDRIVE_VERSION "0.1.0"
 
@@ -26,10 +29,15 @@ usage(FILE *out)
 			"Usage:\n"
 			"  hyperdrive --version   print version information\n"
 			"  hyperdrive --help      show this help\n"
+			"  hyperdrive agent [-c FILE]\n"
+			"                         run the agent (see hyperdrive agent --help)\n"
 			"  hyperdrive decode-stream [--no-xids] [--no-lsn] [--no-oids] [--timestamp]\n"
 			"                         print compact change-stream records (hex bytea\n"
-			"                         lines on stdin) in the text format\n",
+			"                         lines on stdin) in the text format\n"
+			"\n"
+			"Configs (origin databases that clients reach through the agent):\n",
 			HYPERDRIVE_VERSION);
+	hd_cli_configs_summary(out);
 }
 
 int
@@ -46,6 +54,8 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "agent") == 0)
+		return hd_agent_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "decode-stream") == 0)
 	{
 		if (argc == 3 && strcmp(argv[2], "--help") == 0)
@@ -55,6 +65,8 @@ main(int argc, char **argv)
 		}
 		return hd_decode_stream_main(argc - 1, argv + 1, stdin, stdout, stderr);
 	}
+	if (argc >= 2 && hd_cli_configs_has(argv[1]))
+		return hd_cli_configs_main(argc - 1, argv + 1, stdin, stdout, stderr);
 	usage(stderr);
 	return 2;
 }

@@ -1,0 +1,504 @@
+/*
+ * agent.c
+ *    `hyperdrive agent -c FILE`: the event loop and everything global to it.
+ *
+ * The loop owns: the listening socket, the settings, the configs, the pools
+ * and the clients. Signals: SIGHUP reloads the settings and configs (a bad
+ * file is logged and the old values stay), SIGTERM drains (stop accepting,
+ * let each client finish its transaction, then exit), SIGINT stops at once.
+ * The configs directory is checked every second: `hyperdrive create/update/
+ * delete` take effect in the running agent within a second, without a
+ * restart and without touching the clients of other configs.
+ */
+#include "pooler.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"Usage: hyperdrive agent [-c FILE]\n"
+			"  Runs the agent with the settings in FILE (default: $%s, else ./%s).\n"
+			"  Signals: SIGHUP reloads, SIGTERM drains and exits, SIGINT exits at once.\n",
+			HD_SETTINGS_ENV, HD_SETTINGS_DEFAULT_FILE);
+}
+
+static int
+listen_on(HdAgent *agent)
+{
+	struct addrinfo hints = {0};
+	struct addrinfo *res;
+	char		port[16];
+	int			rc;
+	int			on = 1;
+	int			fd;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", agent->settings.listen_port);
+	/* "*" is every address, as in PgBouncer */
+	rc = getaddrinfo(strcmp(agent->settings.listen_addr, "*") == 0 ? NULL :
+					 agent->settings.listen_addr, port, &hints, &res);
+	if (rc != 0)
+	{
+		hd_error("could not resolve listen_addr \"%s\": %s", agent->settings.listen_addr,
+				 gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+		bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0 ||
+		hd_socket_prepare(fd) < 0)
+	{
+		hd_error("could not listen on %s:%d: %s (is another process using the port? "
+				 "change listen_addr/listen_port)", agent->settings.listen_addr,
+				 agent->settings.listen_port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void
+format_peer(const struct sockaddr_storage *addr, char *out, size_t len)
+{
+	char		host[INET6_ADDRSTRLEN] = "?";
+	int			port = 0;
+
+	if (addr->ss_family == AF_INET)
+	{
+		const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	}
+	else if (addr->ss_family == AF_INET6)
+	{
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(out, len, "%s:%d", host, port);
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	HdAgent    *agent = w->data;
+
+	(void) loop;
+	(void) revents;
+	for (;;)
+	{
+		struct sockaddr_storage addr;
+		socklen_t	addrlen = sizeof(addr);
+		char		peer[64];
+		int			fd = accept(agent->listen_fd, (struct sockaddr *) &addr, &addrlen);
+
+		if (fd < 0)
+		{
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				hd_warning("accept failed: %s", strerror(errno));
+			return;
+		}
+		format_peer(&addr, peer, sizeof(peer));
+		if (hd_socket_prepare(fd) < 0)
+		{
+			close(fd);
+			continue;
+		}
+		hd_client_accept(agent, fd, peer);
+		if (agent->nclients > agent->settings.max_client_conn)
+		{
+			HdClient   *client = hd_container_of(agent->clients.prev, HdClient, link);
+			char		message[128];
+
+			snprintf(message, sizeof(message),
+					 "sorry, too many clients already (max_client_conn = %d)",
+					 agent->settings.max_client_conn);
+			hd_client_fatal(client, "53300", message, NULL);
+		}
+	}
+}
+
+const HdConfig *
+hd_agent_find_config(HdAgent *agent, const char *name)
+{
+	return hd_configs_find_name(&agent->configs, name);
+}
+
+HdClient *
+hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &agent->clients)
+	{
+		HdClient   *client = hd_container_of(item, HdClient, link);
+
+		if (client->cancel_pid == pid && client->cancel_key == key &&
+			client->state == HD_CLIENT_ACTIVE)
+			return client;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Reloads
+ */
+
+static bool
+same_origin(const HdConfig *a, const HdConfig *b)
+{
+	return strcmp(a->host, b->host) == 0 && a->port == b->port &&
+		strcmp(a->database, b->database) == 0 && strcmp(a->user, b->user) == 0 &&
+		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode;
+}
+
+/* Close every client and server of a pool whose config is gone. */
+static void
+drop_pool(HdAgent *agent, HdPool *pool, const char *why)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	pool->stale = true;
+	hd_list_foreach_safe(item, tmp, &agent->clients)
+	{
+		HdClient   *client = hd_container_of(item, HdClient, link);
+
+		if (client->pool == pool)
+			hd_client_fatal(client, "57P01", why, NULL);
+	}
+	hd_list_foreach_safe(item, tmp, &pool->servers)
+		hd_server_close(hd_container_of(item, HdServer, link), why);
+}
+
+static void
+reload_configs(HdAgent *agent)
+{
+	HdConfigList fresh = {0};
+	char		err[512];
+	HdList	   *item;
+	HdList	   *tmp;
+
+	if (hd_configs_load(agent->settings.state_dir, &fresh, err, sizeof(err)) < 0)
+	{
+		hd_error("reloading configs failed, keeping the previous ones: %s", err);
+		return;
+	}
+	hd_list_foreach_safe(item, tmp, &agent->pools)
+	{
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+		const HdConfig *now = hd_configs_find(&fresh, pool->config.id);
+
+		if (pool->stale)
+			continue;
+		if (now == NULL)
+		{
+			hd_info("config %s was deleted: closing its connections", pool->config.name);
+			drop_pool(agent, pool, "the config of this database was deleted");
+			continue;
+		}
+		/*
+		 * Changed origin or credentials: new clients get a new pool; the
+		 * current one drains (its servers close as their transactions end).
+		 */
+		{
+			HdList	   *s;
+			HdList	   *stmp;
+			char	   *password = NULL;
+			bool		changed;
+
+			(void) hd_config_read_password(agent->settings.state_dir, now->id, &password,
+										   err, sizeof(err));
+			changed = !same_origin(&pool->config, now) ||
+				(password == NULL) != (pool->password == NULL) ||
+				(password && strcmp(password, pool->password) != 0) ||
+				strcmp(pool->config.name, now->name) != 0;
+			if (password)
+				hd_free_secret(password);
+			pool->config.origin_connection_limit = now->origin_connection_limit;
+			if (!changed)
+				continue;
+			hd_info("config %s changed: new connections use the new settings", now->name);
+			pool->stale = true;
+			hd_list_foreach_safe(s, stmp, &pool->servers)
+				hd_container_of(s, HdServer, link)->close_on_release = true;
+			hd_list_foreach_safe(s, stmp, &pool->idle)
+				hd_server_close(hd_container_of(s, HdServer, idle_link), "its config changed");
+		}
+	}
+	hd_configs_free(&agent->configs);
+	agent->configs = fresh;
+}
+
+static void
+reload_settings(HdAgent *agent)
+{
+	HdSettings	fresh;
+	char		err[512];
+
+	if (hd_settings_load(agent->settings_path, &fresh, err, sizeof(err)) < 0)
+	{
+		hd_error("reload failed, keeping the previous settings: %s", err);
+		return;
+	}
+	if (strcmp(fresh.listen_addr, agent->settings.listen_addr) != 0 ||
+		fresh.listen_port != agent->settings.listen_port ||
+		strcmp(fresh.state_dir, agent->settings.state_dir) != 0)
+		hd_warning("listen_addr, listen_port and state_dir take effect only at restart");
+	/* keep what cannot change while running */
+	free(fresh.listen_addr);
+	fresh.listen_addr = strdup(agent->settings.listen_addr);
+	fresh.listen_port = agent->settings.listen_port;
+	free(fresh.state_dir);
+	fresh.state_dir = strdup(agent->settings.state_dir);
+	if (fresh.listen_addr == NULL || fresh.state_dir == NULL)
+	{
+		hd_settings_free(&fresh);
+		hd_error("reload failed: out of memory");
+		return;
+	}
+	hd_settings_free(&agent->settings);
+	agent->settings = fresh;
+	hd_log_set_level(agent->settings.log_level);
+	hd_info("settings reloaded from %s", agent->settings_path);
+}
+
+/*
+ * Whether the configs directory changed since we last looked. The CLI
+ * replaces files by rename, which updates the directory's mtime; comparing
+ * it to the nanosecond catches two changes within one second too.
+ */
+static bool
+configs_dir_changed(HdAgent *agent)
+{
+	struct stat st;
+
+	if (stat(agent->configs_dir, &st) < 0)
+		return false;
+	if (st.st_mtim.tv_sec == agent->configs_mtime.tv_sec &&
+		st.st_mtim.tv_nsec == agent->configs_mtime.tv_nsec)
+		return false;
+	agent->configs_mtime = st.st_mtim;
+	return true;
+}
+
+static void
+sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void) loop;
+	(void) revents;
+	reload_settings(w->data);
+	reload_configs(w->data);
+}
+
+static void
+sigint_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void) w;
+	(void) revents;
+	hd_info("SIGINT: stopping now");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	HdAgent    *agent = w->data;
+
+	(void) revents;
+	hd_info("SIGTERM: no new clients; exiting when the current transactions end");
+	agent->draining = true;
+	ev_io_stop(loop, &agent->listen_watcher);
+	close(agent->listen_fd);
+	agent->listen_fd = -1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Housekeeping
+ */
+
+static void
+janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	HdAgent    *agent = w->data;
+	ev_tstamp	now = ev_now(loop);
+	double		client_idle = agent->settings.client_idle_timeout_ms / 1000.0;
+	HdList	   *item;
+	HdList	   *tmp;
+	bool		busy = false;
+
+	(void) revents;
+	if (configs_dir_changed(agent))
+		reload_configs(agent);
+	hd_list_foreach_safe(item, tmp, &agent->pools)
+		hd_pool_janitor(hd_container_of(item, HdPool, link), now);
+
+	hd_list_foreach_safe(item, tmp, &agent->clients)
+	{
+		HdClient   *client = hd_container_of(item, HdClient, link);
+		bool		between_transactions = client->server == NULL && !client->waiting;
+
+		if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+			continue;
+		if (agent->draining && between_transactions)
+			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",
+							NULL);
+		else if (client_idle > 0 && between_transactions &&
+				 now - client->last_activity > client_idle)
+			hd_client_fatal(client, "57P05",
+							"terminating connection due to idle timeout (client_idle_timeout)",
+							NULL);
+		else
+			busy = true;
+	}
+	if (agent->draining && !busy)
+	{
+		hd_info("drained: exiting");
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+/* Free what was closed during this loop iteration (see hd_client_close). */
+static void
+reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	HdAgent    *agent = w->data;
+	HdList	   *item;
+
+	(void) loop;
+	(void) revents;
+	while ((item = hd_list_first(&agent->dead_clients)) != NULL)
+		hd_client_free(hd_container_of(item, HdClient, link));
+	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
+		hd_server_free(hd_container_of(item, HdServer, link));
+}
+
+static void
+agent_shutdown(HdAgent *agent)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &agent->clients)
+		hd_client_close(hd_container_of(item, HdClient, link));
+	hd_list_foreach_safe(item, tmp, &agent->pools)
+	{
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+		HdList	   *s;
+		HdList	   *stmp;
+
+		hd_list_foreach_safe(s, stmp, &pool->servers)
+			hd_server_close(hd_container_of(s, HdServer, link), "the agent is stopping");
+	}
+	reaper_cb(agent->loop, &agent->reaper, 0);
+	while ((item = hd_list_first(&agent->pools)) != NULL)
+		hd_pool_free(hd_container_of(item, HdPool, link));
+	if (agent->listen_fd >= 0)
+		close(agent->listen_fd);
+	hd_configs_free(&agent->configs);
+	hd_settings_free(&agent->settings);
+}
+
+int
+hd_agent_main(int argc, char **argv)
+{
+	HdAgent		agent = {0};
+	char		err[512];
+	const char *path = getenv(HD_SETTINGS_ENV);
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		{
+			usage(stdout);
+			return 0;
+		}
+		else
+		{
+			usage(stderr);
+			return 2;
+		}
+	}
+	agent.settings_path = (char *) (path ? path : HD_SETTINGS_DEFAULT_FILE);
+	if (hd_settings_load(agent.settings_path, &agent.settings, err, sizeof(err)) < 0)
+	{
+		fprintf(stderr, "hyperdrive agent: %s\n", err);
+		return 1;
+	}
+	hd_log_set_level(agent.settings.log_level);
+	if (hd_configs_load(agent.settings.state_dir, &agent.configs, err, sizeof(err)) < 0)
+	{
+		fprintf(stderr, "hyperdrive agent: %s\n", err);
+		hd_settings_free(&agent.settings);
+		return 1;
+	}
+	agent.loop = ev_default_loop(EVFLAG_AUTO);
+	hd_list_init(&agent.pools);
+	hd_list_init(&agent.clients);
+	hd_list_init(&agent.dead_clients);
+	hd_list_init(&agent.dead_servers);
+	agent.next_cancel_pid = (uint32_t) getpid() * 1000u;
+	if (!hd_random_bytes(agent.mock_key, sizeof(agent.mock_key)))
+	{
+		fprintf(stderr, "hyperdrive agent: no random numbers available from OpenSSL\n");
+		hd_configs_free(&agent.configs);
+		hd_settings_free(&agent.settings);
+		return 1;
+	}
+	agent.listen_fd = listen_on(&agent);
+	if (agent.listen_fd < 0)
+	{
+		hd_configs_free(&agent.configs);
+		hd_settings_free(&agent.settings);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	ev_io_init(&agent.listen_watcher, accept_cb, agent.listen_fd, EV_READ);
+	ev_signal_init(&agent.sigint_watcher, sigint_cb, SIGINT);
+	ev_signal_init(&agent.sigterm_watcher, sigterm_cb, SIGTERM);
+	ev_signal_init(&agent.sighup_watcher, sighup_cb, SIGHUP);
+	ev_timer_init(&agent.janitor, janitor_cb, 1., 1.);
+	ev_prepare_init(&agent.reaper, reaper_cb);
+	snprintf(agent.configs_dir, sizeof(agent.configs_dir), "%s/configs",
+			 agent.settings.state_dir);
+	(void) configs_dir_changed(&agent);
+	agent.listen_watcher.data = agent.sigint_watcher.data = agent.sigterm_watcher.data =
+		agent.sighup_watcher.data = agent.janitor.data = agent.reaper.data = &agent;
+	ev_io_start(agent.loop, &agent.listen_watcher);
+	ev_signal_start(agent.loop, &agent.sigint_watcher);
+	ev_signal_start(agent.loop, &agent.sigterm_watcher);
+	ev_signal_start(agent.loop, &agent.sighup_watcher);
+	ev_timer_start(agent.loop, &agent.janitor);
+	ev_prepare_start(agent.loop, &agent.reaper);
+
+	hd_info("listening on %s:%d with %zu config(s); state in %s", agent.settings.listen_addr,
+			agent.settings.listen_port, agent.configs.count, agent.settings.state_dir);
+	ev_run(agent.loop, 0);
+	agent_shutdown(&agent);
+	return 0;
+}

@@ -1,0 +1,678 @@
+/*
+ * client.c
+ *    One client connection: startup, authentication, then forwarding.
+ *
+ * States (HdClientState): STARTUP (SSLRequest/GSSENCRequest answered 'N',
+ * CancelRequest handled, StartupMessage checked) -> AUTH (the password
+ * exchange the settings ask for) -> LOGIN (waiting until the pool knows the
+ * origin's ParameterStatus values) -> ACTIVE. In ACTIVE every complete
+ * message is checked for a known type and a sane length, then moved to the
+ * server the client holds; with no server, the client asks its pool for one
+ * and stops reading until it gets it.
+ */
+#include "pooler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void client_process(HdClient *client);
+
+void
+hd_client_accept(HdAgent *agent, int fd, const char *addr)
+{
+	HdClient   *client = calloc(1, sizeof(HdClient));
+
+	if (client == NULL)
+	{
+		close(fd);
+		hd_error("out of memory accepting a client from %s", addr);
+		return;
+	}
+	client->agent = agent;
+	client->fd = fd;
+	client->state = HD_CLIENT_STARTUP;
+	snprintf(client->addr, sizeof(client->addr), "%s", addr);
+	hd_list_init(&client->wait_link);
+	hd_list_append(&agent->clients, &client->link);
+	agent->nclients++;
+	client->last_activity = ev_now(agent->loop);
+	ev_io_init(&client->read_watcher, client_read_cb, fd, EV_READ);
+	ev_io_init(&client->write_watcher, client_write_cb, fd, EV_WRITE);
+	client->read_watcher.data = client->write_watcher.data = client;
+	ev_io_start(agent->loop, &client->read_watcher);
+}
+
+/*
+ * Close the client. A server it holds goes back to the pool only if it is
+ * idle and fully answered; otherwise it is closed, so that a half-done
+ * transaction never reaches another client.
+ */
+void
+hd_client_close(HdClient *client)
+{
+	HdAgent    *agent = client->agent;
+
+	if (client->state == HD_CLIENT_CLOSED)
+		return;
+	client->state = HD_CLIENT_CLOSED;
+	if (client->waiting)
+		hd_pool_cancel_wait(client->pool, client);
+	if (client->server)
+	{
+		HdServer   *server = client->server;
+
+		server->client = NULL;
+		client->server = NULL;
+		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0)
+			hd_pool_release_server(server->pool, server);
+		else
+			hd_server_close(server, "client disconnected in the middle of a transaction");
+	}
+	ev_io_stop(agent->loop, &client->read_watcher);
+	ev_io_stop(agent->loop, &client->write_watcher);
+	close(client->fd);
+	client->fd = -1;
+	agent->nclients--;
+	/*
+	 * Freed before the loop next blocks (agent.c), not now: the callback that
+	 * closed it may still look at client->state on its way out.
+	 */
+	hd_list_del(&client->link);
+	hd_list_append(&agent->dead_clients, &client->link);
+}
+
+void
+hd_client_free(HdClient *client)
+{
+	hd_list_del(&client->link);
+	hd_iobuf_free(&client->in);
+	hd_iobuf_free(&client->out);
+	if (client->scram)
+		hd_scram_server_free(client->scram);
+	hd_client_stmts_free(&client->stmts);
+	free(client);
+}
+
+/* Send what is buffered; close once a fatal error has gone out. */
+void
+hd_client_flush(HdClient *client)
+{
+	int			rc = hd_iobuf_write_fd(&client->out, client->fd);
+
+	if (rc < 0)
+	{
+		hd_debug("client %s: write failed: %s", client->addr, strerror(errno));
+		hd_client_close(client);
+		return;
+	}
+	if (rc > 0)
+	{
+		ev_io_start(client->agent->loop, &client->write_watcher);
+		return;
+	}
+	ev_io_stop(client->agent->loop, &client->write_watcher);
+	if (client->close_after_flush)
+	{
+		hd_client_close(client);
+		return;
+	}
+	/* the client drained: the server may send again */
+	if (client->server)
+		hd_server_resume_reading(client->server);
+}
+
+/* FATAL error in PostgreSQL's terms, then close once it is sent. */
+void
+hd_client_fatal(HdClient *client, const char *sqlstate, const char *message, const char *detail)
+{
+	hd_info("client %s (%s@%s): %s (SQLSTATE %s)", client->addr,
+			client->user[0] ? client->user : "?",
+			client->database[0] ? client->database : "?", message, sqlstate);
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	if (client->waiting)
+		hd_pool_cancel_wait(client->pool, client);
+	hd_send_error(&client->out, "FATAL", sqlstate, message, detail, NULL);
+	client->close_after_flush = true;
+	hd_client_flush(client);
+}
+
+static void
+client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void) loop;
+	(void) revents;
+	hd_client_flush(w->data);
+}
+
+static void
+client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	HdClient   *client = w->data;
+	long		n;
+
+	(void) loop;
+	(void) revents;
+	n = hd_iobuf_read_fd(&client->in, client->fd, HD_READ_CHUNK);
+	if (n == -2)
+		return;
+	if (n <= 0)
+	{
+		if (n < 0)
+			hd_debug("client %s: read failed: %s", client->addr, strerror(errno));
+		hd_client_close(client);
+		return;
+	}
+	client->last_activity = ev_now(client->agent->loop);
+	client_process(client);
+}
+
+void
+hd_client_resume_reading(HdClient *client)
+{
+	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+		return;
+	ev_io_start(client->agent->loop, &client->read_watcher);
+	/* bytes may already be waiting in the buffer */
+	if (hd_iobuf_live(&client->in) > 0)
+		client_process(client);
+}
+
+/* ---------------------------------------------------------------------------
+ * Startup
+ */
+
+/* CancelRequest: forward it to the origin backend of the client it names. */
+static void
+handle_cancel(HdClient *client, const HdStartup *startup)
+{
+	HdClient   *target = hd_agent_find_cancel_target(client->agent, startup->cancel_pid,
+													  startup->cancel_key);
+
+	/* like PostgreSQL, say nothing either way: the key is the secret */
+	if (target && target->server)
+		hd_server_send_cancel(target->server);
+	hd_client_close(client);
+}
+
+static bool
+valid_name(const char *value, size_t max)
+{
+	return value != NULL && value[0] != '\0' && strlen(value) < max;
+}
+
+static void
+handle_startup_message(HdClient *client, const HdStartup *startup)
+{
+	const char *user = hd_startup_param(startup, "user");
+	const char *database = hd_startup_param(startup, "database");
+	const HdConfig *config;
+
+	if (startup->code >> 16 != 3 || (startup->code & 0xffff) != 0)
+	{
+		char		message[128];
+
+		snprintf(message, sizeof(message),
+				 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+				 startup->code >> 16, startup->code & 0xffff);
+		hd_client_fatal(client, "0A000", message, NULL);
+		return;
+	}
+	if (hd_startup_param(startup, "replication") != NULL)
+	{
+		hd_client_fatal(client, "0A000", "replication connections are not supported yet", NULL);
+		return;
+	}
+	if (!valid_name(user, sizeof(client->user)))
+	{
+		hd_client_fatal(client, "28000", "no PostgreSQL user name specified in startup packet",
+						NULL);
+		return;
+	}
+	snprintf(client->user, sizeof(client->user), "%s", user);
+	snprintf(client->database, sizeof(client->database), "%s",
+			 valid_name(database, sizeof(client->database)) ? database : user);
+
+	config = hd_agent_find_config(client->agent, client->database);
+	if (config == NULL)
+	{
+		char		message[160];
+
+		snprintf(message, sizeof(message), "database \"%s\" does not exist", client->database);
+		hd_client_fatal(client, "3D000", message,
+						"The agent has no config of that name (hyperdrive list).");
+		return;
+	}
+	if (client->agent->draining)
+	{
+		hd_client_fatal(client, "57P03", "the database system is shutting down", NULL);
+		return;
+	}
+	/* NULL for a role the agent has no password for: mock auth, then 28P01 */
+	client->pool = hd_pool_get(client->agent, config, client->user);
+	hd_client_start_auth(client);
+}
+
+/* Returns false when the client was closed or must wait for more bytes. */
+static bool
+process_startup(HdClient *client)
+{
+	uint32_t	len;
+	HdStartup	startup;
+	const char *problem;
+
+	if (hd_iobuf_live(&client->in) < 4)
+		return false;
+	len = hd_get_u32(hd_iobuf_head(&client->in));
+	if (len < 8 || len > HD_MAX_STARTUP_PACKET)
+	{
+		hd_client_fatal(client, "08P01", "invalid length of startup packet", NULL);
+		return false;
+	}
+	if (hd_iobuf_live(&client->in) < len)
+		return false;
+	problem = hd_parse_startup(hd_iobuf_head(&client->in) + 4, len - 4, &startup);
+	if (problem)
+	{
+		hd_client_fatal(client, "08P01", problem, NULL);
+		return false;
+	}
+	if (startup.code == HD_SSL_REQUEST_CODE || startup.code == HD_GSSENC_REQUEST_CODE)
+	{
+		hd_iobuf_consume(&client->in, len);
+		/* no TLS or GSSAPI encryption: the client may go on in the clear */
+		if (hd_iobuf_append(&client->out, "N", 1) < 0)
+		{
+			hd_client_close(client);
+			return false;
+		}
+		hd_client_flush(client);
+		return client->state != HD_CLIENT_CLOSED;
+	}
+	if (startup.code == HD_CANCEL_REQUEST_CODE)
+	{
+		handle_cancel(client, &startup);
+		return false;
+	}
+	handle_startup_message(client, &startup);
+	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+		return false;
+	hd_iobuf_consume(&client->in, len);
+	return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Logged in
+ */
+
+/* The pool knows the origin's parameters: finish the client's login. */
+void
+hd_client_login_done(HdClient *client)
+{
+	HdPool	   *pool = client->pool;
+
+	for (int i = 0; i < pool->nparams; i++)
+		hd_send_parameter_status(&client->out, pool->params[i].name, pool->params[i].value);
+	client->cancel_pid = ++client->agent->next_cancel_pid;
+	client->cancel_key = hd_random_u32();
+	hd_send_backend_key(&client->out, client->cancel_pid, client->cancel_key);
+	hd_send_ready(&client->out, 'I');
+	client->state = HD_CLIENT_ACTIVE;
+	hd_client_flush(client);
+	if (client->state != HD_CLIENT_CLOSED)
+		hd_client_resume_reading(client);
+}
+
+/* The pool handed this client a server: forward what it has queued. */
+void
+hd_client_server_ready(HdClient *client)
+{
+	client->waiting = false;
+	hd_client_resume_reading(client);
+}
+
+/* Whether a frontend message type is one a client may send after login. */
+static bool
+known_frontend_type(char type)
+{
+	switch (type)
+	{
+		case 'Q':				/* Query */
+		case 'P':				/* Parse */
+		case 'B':				/* Bind */
+		case 'E':				/* Execute */
+		case 'D':				/* Describe */
+		case 'C':				/* Close */
+		case 'H':				/* Flush */
+		case 'S':				/* Sync */
+		case 'F':				/* FunctionCall */
+		case 'd':				/* CopyData */
+		case 'c':				/* CopyDone */
+		case 'f':				/* CopyFail */
+		case 'X':				/* Terminate */
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Forwarding, with named prepared statements (stmt.h)
+ */
+
+/* The NUL-terminated string at body[*pos], or NULL if it runs past len. */
+static const char *
+take_string(const char *body, uint32_t len, uint32_t *pos)
+{
+	const char *str = body + *pos;
+	const char *end;
+
+	if (*pos >= len || (end = memchr(str, '\0', len - *pos)) == NULL)
+		return NULL;
+	*pos = (uint32_t) (end - body) + 1;
+	return str;
+}
+
+/* Queue a reply the server owes; while an error voids the batch, only Sync counts. */
+static int
+expect(HdServer *server, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id)
+{
+	if (server->expect.error_until_sync && kind != HD_EXPECT_SYNC)
+		return 0;
+	if (kind == HD_EXPECT_SYNC)
+		server->expect.error_until_sync = false;
+	return hd_expect_push(&server->expect, kind, action, stmt_id);
+}
+
+static int
+append_parse(HdServer *server, const HdStatement *stmt)
+{
+	HdMsg		msg;
+	char		name[24];
+
+	snprintf(name, sizeof(name), "hd_%u", stmt->id);
+	hd_msg_begin(&msg, &server->out, 'P');
+	hd_msg_put_str(&msg, name);
+	hd_msg_put_str(&msg, stmt->query);
+	hd_msg_put_bytes(&msg, stmt->types, stmt->types_len);
+	return hd_msg_end(&msg);
+}
+
+/* Make sure the server has statement id, injecting a Parse whose reply we drop. */
+static int
+ensure_prepared(HdClient *client, HdServer *server, uint32_t id)
+{
+	HdStatement *stmt = hd_registry_get(&client->pool->registry, id);
+
+	if (stmt == NULL)
+		return -1;
+	if (hd_server_stmt_has(&server->stmts, id))
+		return 0;
+	if (append_parse(server, stmt) < 0 || hd_server_stmt_add(&server->stmts, id) < 0)
+		return -1;
+	return expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, id);
+}
+
+/* Parse of a named statement: register it; prepare it here unless already there. */
+static int
+forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
+{
+	uint32_t	pos = 0;
+	const char *name = take_string(body, len, &pos);
+	const char *query = name ? take_string(body, len, &pos) : NULL;
+	HdStatement *stmt;
+
+	if (query == NULL || len - pos < 2)
+		return -2;
+	if (name[0] == '\0')
+		return 1;				/* unnamed: forward as it is */
+	stmt = hd_registry_intern(&client->pool->registry, query, body + pos, len - pos);
+	if (stmt == NULL || hd_client_stmt_set(&client->stmts, name, stmt->id) < 0)
+		return -1;
+	if (hd_server_stmt_has(&server->stmts, stmt->id))
+		return expect(server, HD_EXPECT_PARSE, HD_REPLY_SYNTHESIZE, 0);
+	if (append_parse(server, stmt) < 0 || hd_server_stmt_add(&server->stmts, stmt->id) < 0)
+		return -1;
+	return expect(server, HD_EXPECT_PARSE, HD_REPLY_FORWARD, stmt->id);
+}
+
+/* Bind to a named statement: rename it to the server's name. */
+static int
+forward_bind(HdClient *client, HdServer *server, const char *body, uint32_t len)
+{
+	uint32_t	pos = 0;
+	const char *portal = take_string(body, len, &pos);
+	uint32_t	portal_end = pos;
+	const char *name = portal ? take_string(body, len, &pos) : NULL;
+	uint32_t	id;
+	char		server_name[24];
+	HdMsg		msg;
+
+	if (name == NULL)
+		return -2;
+	id = name[0] ? hd_client_stmt_find(&client->stmts, name) : 0;
+	if (id == 0)
+		return 1;				/* unnamed, or unknown: the server says 26000 */
+	if (ensure_prepared(client, server, id) < 0)
+		return -1;
+	snprintf(server_name, sizeof(server_name), "hd_%u", id);
+	hd_msg_begin(&msg, &server->out, 'B');
+	hd_msg_put_bytes(&msg, body, portal_end);
+	hd_msg_put_str(&msg, server_name);
+	hd_msg_put_bytes(&msg, body + pos, len - pos);
+	if (hd_msg_end(&msg) < 0)
+		return -1;
+	return expect(server, HD_EXPECT_BIND, HD_REPLY_FORWARD, 0);
+}
+
+/* Describe or Close: 'S' + statement name, or 'P' + portal name. */
+static int
+forward_describe_close(HdClient *client, HdServer *server, char type, const char *body,
+					   uint32_t len)
+{
+	uint32_t	pos = 1;
+	const char *name = len >= 1 ? take_string(body, len, &pos) : NULL;
+	HdExpectKind kind;
+	uint32_t	id;
+	char		server_name[24];
+	HdMsg		msg;
+
+	if (name == NULL || pos != len || (body[0] != 'S' && body[0] != 'P'))
+		return -2;
+	if (type == 'C')
+		kind = HD_EXPECT_CLOSE;
+	else
+		kind = body[0] == 'S' ? HD_EXPECT_DESCRIBE_STMT : HD_EXPECT_DESCRIBE_PORTAL;
+	if (body[0] == 'P' || name[0] == '\0')
+		return 1;
+	if (type == 'C')
+	{
+		/* other clients may use the server's copy: only forget the name */
+		hd_client_stmt_remove(&client->stmts, name);
+		return expect(server, kind, HD_REPLY_SYNTHESIZE, 0);
+	}
+	id = hd_client_stmt_find(&client->stmts, name);
+	if (id == 0)
+		return 1;				/* the server reports it does not exist */
+	if (ensure_prepared(client, server, id) < 0)
+		return -1;
+	snprintf(server_name, sizeof(server_name), "hd_%u", id);
+	hd_msg_begin(&msg, &server->out, 'D');
+	hd_msg_put_byte(&msg, 'S');
+	hd_msg_put_str(&msg, server_name);
+	if (hd_msg_end(&msg) < 0)
+		return -1;
+	return expect(server, kind, HD_REPLY_FORWARD, 0);
+}
+
+/* Whether a simple Query begins with DEALLOCATE or DISCARD (it drops our statements). */
+static bool
+drops_statements(const char *body, uint32_t len)
+{
+	uint32_t	i = 0;
+
+	while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
+		i++;
+	return (len - i >= 10 && strncasecmp(body + i, "deallocate", 10) == 0) ||
+		(len - i >= 7 && strncasecmp(body + i, "discard", 7) == 0);
+}
+
+/*
+ * Send one client message to its server, rewriting statement names where
+ * needed. Returns 0, -1 when memory ran out, -2 for a malformed message.
+ */
+static int
+forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	char		type = msg[0];
+	const char *body = msg + 5;
+	uint32_t	body_len = len - 4;
+	int			rc = 1;
+	HdExpectKind kind;
+
+	switch (type)
+	{
+		case 'P':
+			rc = forward_parse(client, server, body, body_len);
+			kind = HD_EXPECT_PARSE;
+			break;
+		case 'B':
+			rc = forward_bind(client, server, body, body_len);
+			kind = HD_EXPECT_BIND;
+			break;
+		case 'D':
+		case 'C':
+			rc = forward_describe_close(client, server, type, body, body_len);
+			kind = type == 'C' ? HD_EXPECT_CLOSE :
+				(body_len > 0 && body[0] == 'S') ? HD_EXPECT_DESCRIBE_STMT : HD_EXPECT_DESCRIBE_PORTAL;
+			break;
+		case 'E':
+			kind = HD_EXPECT_EXECUTE;
+			break;
+		case 'S':
+			kind = HD_EXPECT_SYNC;
+			break;
+		case 'Q':
+			if (drops_statements(body, body_len))
+				server->discard_pending = true;
+			client->pool->stat_queries++;
+			/* fall through */
+		case 'F':
+			kind = HD_EXPECT_QUERY;
+			break;
+		default:
+			/* Flush and COPY data: nothing owed */
+			if (type == 'H')
+				server->mid_batch = true;
+			return hd_iobuf_append(&server->out, msg, (size_t) len + 1);
+	}
+	if (type != 'Q' && type != 'F')
+		server->mid_batch = type != 'S';
+	if (rc != 1)
+		return rc < 0 ? rc : 0;
+	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0)
+		return -1;
+	return expect(server, kind, HD_REPLY_FORWARD, 0);
+}
+
+/*
+ * Move complete messages to the server. Returns false when the client must
+ * stop for now (closed, waiting for a server, or back-pressured).
+ */
+static bool
+process_active(HdClient *client)
+{
+	while (hd_iobuf_live(&client->in) >= 5)
+	{
+		const char *head = hd_iobuf_head(&client->in);
+		char		type = head[0];
+		uint32_t	len = hd_get_u32(head + 1);
+		HdServer   *server;
+
+		if (!known_frontend_type(type))
+		{
+			char		message[64];
+
+			snprintf(message, sizeof(message), "invalid frontend message type %d",
+					 (unsigned char) type);
+			hd_client_fatal(client, "08P01", message, NULL);
+			return false;
+		}
+		if (len < 4 || len > HD_MAX_CLIENT_MESSAGE)
+		{
+			hd_client_fatal(client, "08P01", "invalid message length", NULL);
+			return false;
+		}
+		if (type == 'X')
+		{
+			hd_client_close(client);
+			return false;
+		}
+		if (hd_iobuf_live(&client->in) < (size_t) len + 1)
+			return true;		/* wait for the rest */
+
+		if (client->server == NULL)
+		{
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			hd_pool_request_server(client->pool, client);
+			if (client->server == NULL)
+				return false;	/* queued; hd_client_server_ready() resumes */
+		}
+		server = client->server;
+		switch (forward_message(client, server, head, len))
+		{
+			case -1:
+				hd_client_fatal(client, "53200", "out of memory", NULL);
+				return false;
+			case -2:
+				hd_client_fatal(client, "08P01", "invalid message format", NULL);
+				return false;
+			default:
+				break;
+		}
+		hd_iobuf_consume(&client->in, (size_t) len + 1);
+		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
+		{
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			hd_server_flush(server);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+client_process(HdClient *client)
+{
+	HdServer   *server;
+
+	while (client->state == HD_CLIENT_STARTUP)
+	{
+		if (!process_startup(client))
+			return;
+	}
+	if (client->state == HD_CLIENT_AUTH)
+	{
+		hd_client_continue_auth(client);
+		return;
+	}
+	if (client->state != HD_CLIENT_ACTIVE)
+		return;					/* LOGIN: bytes wait in the buffer */
+	process_active(client);
+	server = client->state == HD_CLIENT_ACTIVE ? client->server : NULL;
+	if (server)
+	{
+		/* replies the agent gives itself may be due now (nothing ahead of them) */
+		hd_server_emit_synthesized(server);
+		hd_server_flush(server);
+	}
+}

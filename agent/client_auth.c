@@ -1,0 +1,240 @@
+/*
+ * client_auth.c
+ *    Authenticating a client: the password exchange the settings ask for.
+ *
+ * auth_type = scram-sha-256 (default): SASL with SCRAM-SHA-256, checked
+ * against a secret built from the config's password; md5 and password as
+ * PostgreSQL does them. A role the agent has no password for gets a mock
+ * SCRAM exchange that fails exactly like a wrong password, so a client
+ * cannot tell which roles exist. Failures answer 28P01 "password
+ * authentication failed for user ...", as PostgreSQL does.
+ */
+#include "pooler.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "proto.h"
+
+uint32_t
+hd_random_u32(void)
+{
+	uint32_t	value = 0;
+
+	(void) hd_random_bytes((unsigned char *) &value, sizeof(value));
+	return value;
+}
+
+static void
+auth_fail(HdClient *client, const HdAuthError *err)
+{
+	if (err->log_detail[0])
+		hd_info("client %s: authentication of %s failed: %s", client->addr, client->user,
+				err->log_detail);
+	hd_client_fatal(client, err->sqlstate[0] ? err->sqlstate : "28P01",
+					err->message[0] ? err->message : "password authentication failed",
+					err->detail[0] ? err->detail : NULL);
+}
+
+/* Authentication succeeded: log in now if the pool knows the origin's parameters. */
+static void
+auth_done(HdClient *client)
+{
+	hd_send_auth(&client->out, HD_AUTHREQ_OK, NULL, 0);
+	client->auth_step = HD_AUTH_STEP_NONE;
+	if (client->pool->params_known)
+	{
+		hd_client_login_done(client);
+		return;
+	}
+	/* the first origin connection brings them (or the reason it failed) */
+	client->state = HD_CLIENT_LOGIN;
+	hd_client_flush(client);
+	if (client->state == HD_CLIENT_LOGIN)
+		hd_pool_request_server(client->pool, client);
+}
+
+void
+hd_client_start_auth(HdClient *client)
+{
+	HdAgent    *agent = client->agent;
+	HdPool	   *pool = client->pool;
+	static const char mechanisms[] = HD_SCRAM_MECHANISM "\0";
+
+	client->state = HD_CLIENT_AUTH;
+	if (pool == NULL || !pool->has_secret || agent->settings.auth_type == HD_AUTH_SCRAM_SHA_256)
+	{
+		/* unknown role or no password: a mock exchange that fails at the end */
+		client->scram = pool && pool->has_secret ?
+			hd_scram_server_new(&pool->secret, client->user) :
+			hd_scram_server_new_mock(client->user, agent->mock_key);
+		if (client->scram == NULL)
+		{
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return;
+		}
+		client->auth_step = HD_AUTH_STEP_SASL_INITIAL;
+		hd_send_auth(&client->out, HD_AUTHREQ_SASL, mechanisms, sizeof(mechanisms));
+	}
+	else if (agent->settings.auth_type == HD_AUTH_MD5)
+	{
+		if (!hd_random_bytes(client->md5_salt, sizeof(client->md5_salt)))
+		{
+			hd_client_fatal(client, "XX000", "could not generate a random salt", NULL);
+			return;
+		}
+		client->auth_step = HD_AUTH_STEP_MD5;
+		hd_send_auth(&client->out, HD_AUTHREQ_MD5, client->md5_salt, sizeof(client->md5_salt));
+	}
+	else
+	{
+		client->auth_step = HD_AUTH_STEP_PASSWORD;
+		hd_send_auth(&client->out, HD_AUTHREQ_CLEARTEXT, NULL, 0);
+	}
+	hd_client_flush(client);
+}
+
+/* The client-first-message, from SASLInitialResponse or a SASLResponse after it. */
+static void
+sasl_first(HdClient *client, const char *data, size_t len)
+{
+	HdAuthError err = {0};
+	const char *out;
+
+	if (hd_scram_server_handle_client_first(client->scram, data, len, &out, &err) != HD_AUTH_OK)
+	{
+		auth_fail(client, &err);
+		return;
+	}
+	client->auth_step = HD_AUTH_STEP_SASL_FINAL;
+	hd_send_auth(&client->out, HD_AUTHREQ_SASL_CONTINUE, out, strlen(out));
+	hd_client_flush(client);
+}
+
+/* SASLInitialResponse: mechanism, Int32 length (-1: none), data. */
+static void
+sasl_initial(HdClient *client, const char *body, uint32_t len)
+{
+	HdAuthError err = {0};
+	const char *mech_end = memchr(body, '\0', len);
+	const char *data;
+	int32_t		data_len;
+
+	if (mech_end == NULL || (size_t) (mech_end + 1 - body) + 4 > len)
+	{
+		hd_client_fatal(client, "08P01", "malformed SASLInitialResponse message", NULL);
+		return;
+	}
+	if (hd_scram_check_mechanism(body, &err) != HD_AUTH_OK)
+	{
+		auth_fail(client, &err);
+		return;
+	}
+	data = mech_end + 1 + 4;
+	data_len = (int32_t) hd_get_u32(mech_end + 1);
+	if (data_len == -1 && (size_t) (data - body) == len)
+	{
+		/* no initial response: ask for it with an empty challenge, as PostgreSQL */
+		client->auth_step = HD_AUTH_STEP_SASL_FIRST;
+		hd_send_auth(&client->out, HD_AUTHREQ_SASL_CONTINUE, NULL, 0);
+		hd_client_flush(client);
+		return;
+	}
+	if (data_len < 0 || (size_t) data_len != len - (size_t) (data - body))
+	{
+		hd_client_fatal(client, "08P01", "malformed SASLInitialResponse message", NULL);
+		return;
+	}
+	sasl_first(client, data, (size_t) data_len);
+}
+
+static void
+sasl_final(HdClient *client, const char *body, uint32_t len)
+{
+	HdAuthError err = {0};
+	const char *out;
+
+	if (hd_scram_server_handle_client_final(client->scram, body, len, &out, &err) != HD_AUTH_OK)
+	{
+		auth_fail(client, &err);
+		return;
+	}
+	hd_send_auth(&client->out, HD_AUTHREQ_SASL_FINAL, out, strlen(out));
+	auth_done(client);
+}
+
+static void
+password_message(HdClient *client, const char *body, uint32_t len)
+{
+	HdAuthError err = {0};
+	HdAuthStatus status;
+
+	if (client->auth_step == HD_AUTH_STEP_MD5)
+		status = hd_md5_server_check(client->pool->password, client->user, client->md5_salt,
+									 body, len, &err);
+	else
+		status = hd_password_check(client->pool->password, client->user, body, len, &err);
+	if (status != HD_AUTH_OK)
+	{
+		auth_fail(client, &err);
+		return;
+	}
+	auth_done(client);
+}
+
+/* One PasswordMessage-type ('p') message, whatever the step. */
+void
+hd_client_continue_auth(HdClient *client)
+{
+	const char *head;
+	char		type;
+	uint32_t	len;
+
+	if (hd_iobuf_live(&client->in) < 5)
+		return;
+	head = hd_iobuf_head(&client->in);
+	type = head[0];
+	len = hd_get_u32(head + 1);
+	if (type != 'p')
+	{
+		char		message[96];
+
+		snprintf(message, sizeof(message),
+				 "expected password response, got message type %d", (unsigned char) type);
+		hd_client_fatal(client, "08P01", message, NULL);
+		return;
+	}
+	if (len < 4 || len > HD_SCRAM_MAX_MESSAGE_LEN)
+	{
+		hd_client_fatal(client, "08P01", "invalid password packet size", NULL);
+		return;
+	}
+	if (hd_iobuf_live(&client->in) < (size_t) len + 1)
+		return;
+	/*
+	 * Consume first: a successful step may log the client in and process
+	 * what it sent next, which must not see this message again. The body
+	 * stays valid: nothing is read into the buffer meanwhile.
+	 */
+	hd_iobuf_consume(&client->in, (size_t) len + 1);
+	switch (client->auth_step)
+	{
+		case HD_AUTH_STEP_SASL_INITIAL:
+			sasl_initial(client, head + 5, len - 4);
+			break;
+		case HD_AUTH_STEP_SASL_FIRST:
+			sasl_first(client, head + 5, len - 4);
+			break;
+		case HD_AUTH_STEP_SASL_FINAL:
+			sasl_final(client, head + 5, len - 4);
+			break;
+		case HD_AUTH_STEP_MD5:
+		case HD_AUTH_STEP_PASSWORD:
+			password_message(client, head + 5, len - 4);
+			break;
+		default:
+			hd_client_fatal(client, "08P01", "unexpected password message", NULL);
+			break;
+	}
+}

@@ -1,0 +1,74 @@
+/*
+ * iobuf.h
+ *    A byte buffer for one direction of one socket.
+ *
+ * Contract: data[off .. len) are the bytes not yet consumed (read side) or
+ * not yet written (write side). Appends grow the buffer; hd_iobuf_compact()
+ * moves the live bytes to the front when half the buffer is dead. An
+ * allocation failure returns -1 and leaves the buffer as it was: the caller
+ * closes the connection (the agent never aborts on a full heap).
+ */
+#ifndef HD_IOBUF_H
+#define HD_IOBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct HdIoBuf
+{
+	char	   *data;
+	size_t		off;			/* first live byte */
+	size_t		len;			/* end of live bytes */
+	size_t		cap;
+} HdIoBuf;
+
+static inline size_t
+hd_iobuf_live(const HdIoBuf *buf)
+{
+	return buf->len - buf->off;
+}
+
+static inline const char *
+hd_iobuf_head(const HdIoBuf *buf)
+{
+	return buf->data + buf->off;
+}
+
+extern int	hd_iobuf_reserve(HdIoBuf *buf, size_t extra);
+extern int	hd_iobuf_append(HdIoBuf *buf, const void *bytes, size_t n);
+extern void hd_iobuf_consume(HdIoBuf *buf, size_t n);
+extern void hd_iobuf_reset(HdIoBuf *buf);
+extern void hd_iobuf_free(HdIoBuf *buf);
+
+/* Read what the socket has (up to a cap): >0 bytes read, 0 EOF, -1 error (errno), -2 would block. */
+extern long hd_iobuf_read_fd(HdIoBuf *buf, int fd, size_t max);
+/* Write what the buffer holds: 0 all written, 1 some left (would block), -1 error (errno). */
+extern int	hd_iobuf_write_fd(HdIoBuf *buf, int fd);
+
+/* Big-endian integers, as the PostgreSQL protocol has them. */
+static inline uint32_t
+hd_get_u32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *) p;
+
+	return ((uint32_t) u[0] << 24) | ((uint32_t) u[1] << 16) | ((uint32_t) u[2] << 8) | u[3];
+}
+
+static inline uint16_t
+hd_get_u16(const char *p)
+{
+	const unsigned char *u = (const unsigned char *) p;
+
+	return (uint16_t) (((uint16_t) u[0] << 8) | u[1]);
+}
+
+static inline void
+hd_put_u32(char *p, uint32_t v)
+{
+	p[0] = (char) (v >> 24);
+	p[1] = (char) (v >> 16);
+	p[2] = (char) (v >> 8);
+	p[3] = (char) v;
+}
+
+#endif							/* HD_IOBUF_H */

@@ -1,0 +1,463 @@
+/*
+ * pool.c
+ *    Pools: per (config, role), the origin connections and the clients
+ *    waiting for one.
+ *
+ * The config's origin_connection_limit caps the connections of all its
+ * pools together. A client that needs a server gets an idle one, or a new
+ * one if the config is under its limit, or waits in its pool's FIFO queue
+ * (query_wait_timeout bounds the wait; janitor in agent.c). When the origin
+ * cannot be reached, waiting clients get the reason at once and new
+ * attempts back off (server_login_retry, doubling to 30 s), so that clients
+ * fail fast instead of piling up while the origin is down.
+ */
+#include "pooler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proto.h"
+
+#define HD_MAX_BACKOFF 30.0
+
+/* A deep copy: a pool keeps its config while reloads replace the list. */
+static int
+copy_config(HdConfig *dst, const HdConfig *src)
+{
+	*dst = *src;
+	dst->host = src->host ? strdup(src->host) : NULL;
+	dst->database = src->database ? strdup(src->database) : NULL;
+	dst->user = src->user ? strdup(src->user) : NULL;
+	dst->sslrootcert = src->sslrootcert ? strdup(src->sslrootcert) : NULL;
+	if ((src->host && !dst->host) || (src->database && !dst->database) ||
+		(src->user && !dst->user) || (src->sslrootcert && !dst->sslrootcert))
+		return -1;
+	return 0;
+}
+
+HdPool *
+hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	HdPool	   *pool;
+	char		err[256];
+
+	hd_list_foreach_safe(item, tmp, &agent->pools)
+	{
+		pool = hd_container_of(item, HdPool, link);
+		if (!pool->stale && strcmp(pool->config.id, config->id) == 0 &&
+			strcmp(pool->role, role) == 0)
+			return pool;
+	}
+	/* for now the agent knows the password of the config's own role only */
+	if (strcmp(role, config->user) != 0)
+		return NULL;
+
+	pool = calloc(1, sizeof(HdPool));
+	if (pool == NULL)
+		return NULL;
+	pool->agent = agent;
+	if (copy_config(&pool->config, config) < 0)
+	{
+		hd_config_free(&pool->config);
+		free(pool);
+		return NULL;
+	}
+	snprintf(pool->role, sizeof(pool->role), "%s", role);
+	if (hd_config_read_password(agent->settings.state_dir, config->id, &pool->password, err,
+								sizeof(err)) < 0)
+		hd_warning("config %s: %s", config->name, err);
+	if (pool->password)
+	{
+		HdAuthError auth_err;
+		unsigned char salt[HD_SCRAM_SALT_LEN];
+
+		/* clients log in with the same password; check them against its secret */
+		pool->has_secret = hd_random_bytes(salt, sizeof(salt)) &&
+			hd_scram_secret_from_password(pool->password, salt, sizeof(salt),
+										  HD_SCRAM_ITERATIONS, &pool->secret,
+										  &auth_err) == HD_AUTH_OK;
+	}
+	hd_list_init(&pool->servers);
+	hd_list_init(&pool->idle);
+	hd_list_init(&pool->waiting);
+	hd_list_append(&agent->pools, &pool->link);
+	return pool;
+}
+
+/* Servers of all pools of a config, connecting ones included. */
+int
+hd_pool_config_servers(HdAgent *agent, const char *config_id)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	int			n = 0;
+
+	hd_list_foreach_safe(item, tmp, &agent->pools)
+	{
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+
+		if (strcmp(pool->config.id, config_id) == 0)
+			n += pool->nservers;
+	}
+	return n;
+}
+
+static void
+assign(HdServer *server, HdClient *client)
+{
+	hd_list_del(&server->idle_link);
+	server->state = HD_SERVER_ACTIVE;
+	server->client = client;
+	hd_expect_clear(&server->expect);
+	server->mid_batch = false;
+	client->server = server;
+}
+
+/* Tell a client why it cannot have a server, and let it go. */
+static void
+fail_client(HdClient *client, const char *sqlstate, const char *message)
+{
+	if (client->state == HD_CLIENT_LOGIN || client->state == HD_CLIENT_ACTIVE)
+		hd_client_fatal(client, sqlstate, message, NULL);
+}
+
+/* Open a connection if the config is under its limit and not backing off. */
+static void
+maybe_connect(HdPool *pool)
+{
+	HdAgent    *agent = pool->agent;
+	ev_tstamp	now = ev_now(agent->loop);
+
+	if (pool->stale || now < pool->next_connect_at)
+		return;
+	if (hd_pool_config_servers(agent, pool->config.id) >= pool->config.origin_connection_limit)
+		return;
+	(void) hd_server_connect(pool);
+}
+
+/* Servers connecting now, in this pool. */
+static int
+connecting_servers(HdPool *pool)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	int			n = 0;
+
+	hd_list_foreach_safe(item, tmp, &pool->servers)
+	{
+		HdServer   *server = hd_container_of(item, HdServer, link);
+
+		if (server->state == HD_SERVER_CONNECTING || server->state == HD_SERVER_LOGIN)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A client needs a server: an idle one now, or a place in the queue. A
+ * client in LOGIN needs only the pool's parameters, which the first
+ * connection brings.
+ */
+void
+hd_pool_request_server(HdPool *pool, HdClient *client)
+{
+	HdList	   *first;
+	ev_tstamp	now = ev_now(pool->agent->loop);
+
+	if (client->state == HD_CLIENT_ACTIVE && (first = hd_list_first(&pool->idle)) != NULL)
+	{
+		assign(hd_container_of(first, HdServer, idle_link), client);
+		return;
+	}
+	if (now < pool->next_connect_at && pool->last_error && hd_list_empty(&pool->servers))
+	{
+		/* the origin failed moments ago: say so now rather than queue */
+		fail_client(client, pool->last_sqlstate, pool->last_error);
+		return;
+	}
+	client->waiting = true;
+	client->wait_started = now;
+	hd_list_append(&pool->waiting, &client->wait_link);
+	/* one new connection per waiting client, beyond those already coming */
+	if (connecting_servers(pool) < (int) pool->config.origin_connection_limit)
+	{
+		int			waiting = 0;
+		HdList	   *item;
+		HdList	   *tmp;
+
+		hd_list_foreach_safe(item, tmp, &pool->waiting)
+			waiting++;
+		if (connecting_servers(pool) < waiting)
+			maybe_connect(pool);
+	}
+}
+
+void
+hd_pool_cancel_wait(HdPool *pool, HdClient *client)
+{
+	(void) pool;
+	hd_list_del(&client->wait_link);
+	client->waiting = false;
+}
+
+/* The first waiting client that needs a server (not one still logging in). */
+static HdClient *
+first_active_waiter(HdPool *pool)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &pool->waiting)
+	{
+		HdClient   *client = hd_container_of(item, HdClient, wait_link);
+
+		if (client->state == HD_CLIENT_ACTIVE)
+			return client;
+	}
+	return NULL;
+}
+
+/*
+ * Park a ready server as idle, let in the clients that only waited for the
+ * pool's parameters, and hand idle servers to waiting clients. Callbacks
+ * from here can re-enter the pool (a client may take or release a server at
+ * once), so every step re-reads the lists.
+ */
+static void
+serve_waiters(HdPool *pool, HdServer *server)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	HdList		admitted;
+	HdClient   *client;
+
+	server->state = HD_SERVER_IDLE;
+	server->idle_since = ev_now(pool->agent->loop);
+	hd_list_del(&server->idle_link);
+	hd_list_append(&pool->idle, &server->idle_link);
+
+	if (pool->params_known)
+	{
+		hd_list_init(&admitted);
+		hd_list_foreach_safe(item, tmp, &pool->waiting)
+		{
+			client = hd_container_of(item, HdClient, wait_link);
+			if (client->state == HD_CLIENT_LOGIN)
+			{
+				hd_list_del(&client->wait_link);
+				client->waiting = false;
+				hd_list_append(&admitted, &client->wait_link);
+			}
+		}
+		while ((item = hd_list_first(&admitted)) != NULL)
+		{
+			client = hd_container_of(item, HdClient, wait_link);
+			hd_list_del(&client->wait_link);
+			hd_client_login_done(client);
+		}
+	}
+
+	while ((item = hd_list_first(&pool->idle)) != NULL &&
+		   (client = first_active_waiter(pool)) != NULL)
+	{
+		hd_pool_cancel_wait(pool, client);
+		assign(hd_container_of(item, HdServer, idle_link), client);
+		hd_client_server_ready(client);
+	}
+}
+
+void
+hd_pool_server_ready(HdPool *pool, HdServer *server)
+{
+	pool->params_known = true;
+	pool->backoff = 0;
+	pool->next_connect_at = 0;
+	free(pool->last_error);
+	pool->last_error = NULL;
+	serve_waiters(pool, server);
+}
+
+/* Close a server that cannot be reused, and replace it for any waiters. */
+static void
+retire(HdPool *pool, HdServer *server, const char *reason)
+{
+	hd_server_close(server, reason);
+	if (!hd_list_empty(&pool->waiting))
+		maybe_connect(pool);
+}
+
+/* A server is done with its client (transaction end, or client gone). */
+void
+hd_pool_release_server(HdPool *pool, HdServer *server)
+{
+	HdAgent    *agent = pool->agent;
+	ev_tstamp	now = ev_now(agent->loop);
+	double		lifetime = agent->settings.server_lifetime_ms / 1000.0;
+	/* DISCARD ALL, as a simple Query */
+	static const char discard[] = {'Q', 0, 0, 0, 16, 'D', 'I', 'S', 'C', 'A', 'R', 'D',
+	' ', 'A', 'L', 'L', 0};
+
+	server->client = NULL;
+	if (server->close_on_release || pool->stale)
+		retire(pool, server, "its config changed");
+	else if (lifetime > 0 && now - server->connected_at > lifetime)
+		retire(pool, server, "server_lifetime reached");
+	else if (pool->config.pool_mode == HD_POOL_SESSION && server->state == HD_SERVER_ACTIVE)
+	{
+		/* session state must not reach the next client */
+		server->state = HD_SERVER_RESETTING;
+		if (hd_iobuf_append(&server->out, discard, sizeof(discard)) < 0)
+			retire(pool, server, "out of memory");
+		else
+			hd_server_flush(server);
+	}
+	else
+		serve_waiters(pool, server);
+}
+
+/* A connection attempt or login failed: back off, and tell the waiters. */
+void
+hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate, const char *message)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	ev_tstamp	now = ev_now(pool->agent->loop);
+	double		base = pool->agent->settings.server_login_retry_ms / 1000.0;
+
+	(void) server;
+	pool->stat_connect_failures++;
+	pool->backoff = pool->backoff == 0 ? base : pool->backoff * 2;
+	if (pool->backoff > HD_MAX_BACKOFF)
+		pool->backoff = HD_MAX_BACKOFF;
+	pool->next_connect_at = now + pool->backoff;
+	free(pool->last_error);
+	pool->last_error = strdup(message);
+	snprintf(pool->last_sqlstate, sizeof(pool->last_sqlstate), "%s", sqlstate);
+	hd_warning("config %s: origin connection as %s failed: %s (retrying in %.1f s)",
+			   pool->config.name, pool->role, message, pool->backoff);
+
+	/* with nothing else coming, the waiting clients would wait in vain */
+	if (connecting_servers(pool) > (server ? 1 : 0) || !hd_list_empty(&pool->idle))
+		return;
+	hd_list_foreach_safe(item, tmp, &pool->waiting)
+	{
+		HdClient   *client = hd_container_of(item, HdClient, wait_link);
+
+		hd_pool_cancel_wait(pool, client);
+		fail_client(client, sqlstate, message);
+	}
+}
+
+/* A server closed: forget it, and replace it if clients are waiting. */
+void
+hd_pool_server_gone(HdPool *pool, HdServer *server)
+{
+	(void) server;
+	pool->nservers--;
+	if (!hd_list_empty(&pool->waiting))
+		maybe_connect(pool);
+}
+
+void
+hd_pool_remember_params(HdPool *pool, const char *name, const char *value)
+{
+	HdParam    *params;
+
+	for (int i = 0; i < pool->nparams; i++)
+	{
+		if (strcmp(pool->params[i].name, name) == 0)
+		{
+			char	   *copy = strdup(value);
+
+			if (copy)
+			{
+				free(pool->params[i].value);
+				pool->params[i].value = copy;
+			}
+			return;
+		}
+	}
+	params = realloc(pool->params, sizeof(HdParam) * (pool->nparams + 1));
+	if (params == NULL)
+		return;
+	pool->params = params;
+	params[pool->nparams].name = strdup(name);
+	params[pool->nparams].value = strdup(value);
+	if (params[pool->nparams].name && params[pool->nparams].value)
+		pool->nparams++;
+	else
+	{
+		free(params[pool->nparams].name);
+		free(params[pool->nparams].value);
+	}
+}
+
+/* Once a second: wait timeouts, idle and lifetime limits. */
+void
+hd_pool_janitor(HdPool *pool, ev_tstamp now)
+{
+	const HdSettings *settings = &pool->agent->settings;
+	double		wait_limit = settings->query_wait_timeout_ms / 1000.0;
+	double		idle_limit = settings->server_idle_timeout_ms / 1000.0;
+	double		lifetime = settings->server_lifetime_ms / 1000.0;
+	HdList	   *item;
+	HdList	   *tmp;
+
+	if (wait_limit > 0)
+	{
+		hd_list_foreach_safe(item, tmp, &pool->waiting)
+		{
+			HdClient   *client = hd_container_of(item, HdClient, wait_link);
+			char		message[256];
+
+			if (now - client->wait_started < wait_limit)
+				continue;
+			pool->stat_wait_timeouts++;
+			snprintf(message, sizeof(message),
+					 "timed out after %.0f s waiting for a connection to the origin (query_wait_timeout); "
+					 "all %d of config \"%s\" are in use",
+					 wait_limit, pool->config.origin_connection_limit, pool->config.name);
+			hd_pool_cancel_wait(pool, client);
+			hd_client_fatal(client, "53300", message, NULL);
+		}
+	}
+	hd_list_foreach_safe(item, tmp, &pool->idle)
+	{
+		HdServer   *server = hd_container_of(item, HdServer, idle_link);
+
+		/* the limit was lowered: idle connections above it go first */
+		if (hd_pool_config_servers(pool->agent, pool->config.id) >
+			pool->config.origin_connection_limit)
+			hd_server_close(server, "origin_connection_limit lowered");
+		else if (idle_limit > 0 && now - server->idle_since > idle_limit)
+			hd_server_close(server, "server_idle_timeout reached");
+		else if (lifetime > 0 && now - server->connected_at > lifetime)
+			hd_server_close(server, "server_lifetime reached");
+	}
+	/* a retry after backoff for clients still waiting */
+	if (!hd_list_empty(&pool->waiting) && connecting_servers(pool) == 0)
+		maybe_connect(pool);
+}
+
+void
+hd_pool_free(HdPool *pool)
+{
+	hd_list_del(&pool->link);
+	for (int i = 0; i < pool->nparams; i++)
+	{
+		free(pool->params[i].name);
+		free(pool->params[i].value);
+	}
+	free(pool->params);
+	free(pool->last_error);
+	hd_registry_free(&pool->registry);
+	if (pool->password)
+		hd_free_secret(pool->password);
+	memset(&pool->secret, 0, sizeof(pool->secret));
+	hd_config_free(&pool->config);
+	free(pool);
+}

@@ -1,0 +1,246 @@
+/*
+ * pooler.h
+ *    The agent's data path: clients, origin connections ("servers") and the
+ *    pools that pair them. One libev loop drives everything.
+ *
+ *   agent.c   the loop: listener, signals, timers, settings/config reloads
+ *   client.c  one client socket: startup, authentication, then forwarding
+ *             its messages to the server it holds
+ *   server.c  one origin connection: connect, log in, forward its replies
+ *   pool.c    per (config, role): idle servers, waiting clients, limits
+ *
+ * Bytes are forwarded as they are (never re-encoded). The agent looks only at
+ * message types and lengths, and at the few messages it must understand:
+ * ReadyForQuery (when a transaction ends the server goes back to the pool),
+ * ParameterStatus, BackendKeyData and the authentication exchange.
+ *
+ * Transaction pooling: a client holds a server from its first message after
+ * being idle until the server's ReadyForQuery says idle ('I') with every
+ * reply owed (stmt.h) sent and no extended-protocol batch half sent. Named
+ * prepared statements follow the client across servers (stmt.h). In
+ * session pooling it holds it until it disconnects; the server is then reset
+ * with DISCARD ALL before anyone else gets it.
+ */
+#ifndef HD_POOLER_H
+#define HD_POOLER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "auth.h"
+#include "scram.h"
+#include "configs.h"
+#include "iobuf.h"
+#include "list.h"
+#include "settings.h"
+#include "stmt.h"
+
+typedef struct HdAgent HdAgent;
+typedef struct HdPool HdPool;
+typedef struct HdClient HdClient;
+typedef struct HdServer HdServer;
+
+/* Stop reading from a peer while the other side has this much unsent. */
+#define HD_BACKPRESSURE_BYTES (1024 * 1024)
+/* Read at most this much per read() call. */
+#define HD_READ_CHUNK 65536
+/* Longest client message we accept (PostgreSQL's own limit is 1 GB). */
+#define HD_MAX_CLIENT_MESSAGE (256 * 1024 * 1024)
+
+typedef enum HdClientState
+{
+	HD_CLIENT_STARTUP,			/* waiting for SSLRequest / StartupMessage */
+	HD_CLIENT_AUTH,				/* password exchange in progress */
+	HD_CLIENT_LOGIN,			/* authenticated; waiting for the pool's parameters */
+	HD_CLIENT_ACTIVE,			/* logged in: forwarding */
+	HD_CLIENT_CLOSED
+} HdClientState;
+
+typedef enum HdAuthStep
+{
+	HD_AUTH_STEP_NONE,
+	HD_AUTH_STEP_SASL_INITIAL,	/* expecting SASLInitialResponse */
+	HD_AUTH_STEP_SASL_FIRST,	/* expecting SASLResponse with client-first */
+	HD_AUTH_STEP_SASL_FINAL,	/* expecting SASLResponse */
+	HD_AUTH_STEP_MD5,			/* expecting PasswordMessage (md5) */
+	HD_AUTH_STEP_PASSWORD		/* expecting PasswordMessage (cleartext) */
+} HdAuthStep;
+
+struct HdClient
+{
+	HdAgent    *agent;
+	HdList		link;			/* agent->clients */
+	HdList		wait_link;		/* pool->waiting while queued */
+	int			fd;
+	ev_io		read_watcher;
+	ev_io		write_watcher;
+	HdIoBuf		in;
+	HdIoBuf		out;
+	HdClientState state;
+	HdAuthStep	auth_step;
+	HdScramServer *scram;
+	uint8_t		md5_salt[4];
+	char		addr[64];		/* peer address, for logs */
+	char		user[64];
+	char		database[64];
+	HdPool	   *pool;
+	HdServer   *server;			/* the server it holds, if any */
+	bool		waiting;		/* queued for a server */
+	bool		close_after_flush;
+	ev_tstamp	wait_started;
+	ev_tstamp	last_activity;
+	uint32_t	cancel_pid;		/* the BackendKeyData we gave it */
+	uint32_t	cancel_key;
+	HdClientStmts stmts;		/* its statement names -> pool registry */
+};
+
+typedef enum HdServerState
+{
+	HD_SERVER_CONNECTING,		/* TCP connect in progress */
+	HD_SERVER_LOGIN,			/* startup / authentication */
+	HD_SERVER_IDLE,				/* logged in, in the pool */
+	HD_SERVER_ACTIVE,			/* held by a client */
+	HD_SERVER_RESETTING,		/* running DISCARD ALL (session pooling) */
+	HD_SERVER_CLOSED
+} HdServerState;
+
+struct HdServer
+{
+	HdAgent    *agent;
+	HdPool	   *pool;
+	HdList		link;			/* pool->servers */
+	HdList		idle_link;		/* pool->idle */
+	int			fd;
+	ev_io		read_watcher;
+	ev_io		write_watcher;
+	ev_timer	connect_timer;
+	HdIoBuf		in;
+	HdIoBuf		out;
+	HdServerState state;
+	HdScramClient *scram;
+	bool		scram_verified;	/* the origin proved it knows the secret */
+	HdClient   *client;
+	uint32_t	backend_pid;
+	uint32_t	backend_key;
+	char		txn_status;		/* from the last ReadyForQuery */
+	HdExpectQueue expect;		/* replies owed to the client, in order (stmt.h) */
+	bool		mid_batch;		/* extended-protocol messages sent since the last Sync */
+	bool		query_had_error;	/* the current simple Query failed */
+	bool		discard_pending;	/* a DEALLOCATE/DISCARD is running */
+	HdServerStmts stmts;		/* registry statements prepared on this connection */
+	bool		close_on_release;	/* config changed: do not reuse */
+	ev_tstamp	connected_at;
+	ev_tstamp	idle_since;
+	uint64_t	transactions;
+};
+
+/* A server parameter as reported at login (ParameterStatus). */
+typedef struct HdParam
+{
+	char	   *name;
+	char	   *value;
+} HdParam;
+
+struct HdPool
+{
+	HdAgent    *agent;
+	HdList		link;			/* agent->pools */
+	HdConfig	config;			/* a copy: reloads replace it */
+	char		role[64];
+	char	   *password;		/* origin password for this role (config user) */
+	bool		has_secret;		/* secret below is valid */
+	HdScramSecret secret;		/* what clients' SCRAM proofs are checked against */
+	HdList		servers;		/* every server of this pool */
+	HdList		idle;			/* servers ready for a client */
+	HdList		waiting;		/* clients queued for a server */
+	int			nservers;		/* including connecting ones */
+	HdStatementRegistry registry;	/* prepared statements of its clients */
+	HdParam    *params;			/* ParameterStatus from the first login */
+	int			nparams;
+	bool		params_known;
+	/* reconnect backoff after a failed connection or login */
+	ev_tstamp	next_connect_at;
+	double		backoff;
+	char	   *last_error;		/* why the last connection attempt failed */
+	char		last_sqlstate[6];
+	bool		stale;			/* config deleted or changed: drain */
+	/* counters for SHOW and metrics */
+	uint64_t	stat_transactions;
+	uint64_t	stat_queries;
+	uint64_t	stat_wait_timeouts;
+	uint64_t	stat_connect_failures;
+};
+
+struct HdAgent
+{
+	struct ev_loop *loop;
+	char	   *settings_path;
+	HdSettings	settings;
+	HdConfigList configs;
+	HdList		pools;
+	HdList		clients;
+	int			nclients;
+	HdList		dead_clients;	/* closed, freed before the loop blocks */
+	HdList		dead_servers;
+	ev_prepare	reaper;
+	int			listen_fd;
+	ev_io		listen_watcher;
+	ev_signal	sigint_watcher;
+	ev_signal	sigterm_watcher;
+	ev_signal	sighup_watcher;
+	ev_timer	janitor;		/* timeouts, once a second */
+	char		configs_dir[4096];
+	struct timespec configs_mtime;	/* of configs_dir when last loaded */
+	bool		draining;		/* SIGTERM: finish transactions, then exit */
+	unsigned char mock_key[HD_SCRAM_KEY_LEN];	/* for mock SCRAM of unknown roles */
+	uint32_t	next_cancel_pid;
+};
+
+/* agent.c */
+extern int	hd_agent_main(int argc, char **argv);
+extern HdClient *hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key);
+extern const HdConfig *hd_agent_find_config(HdAgent *agent, const char *name);
+
+/* client.c */
+extern void hd_client_accept(HdAgent *agent, int fd, const char *addr);
+extern void hd_client_close(HdClient *client);
+extern void hd_client_free(HdClient *client);
+extern void hd_client_start_auth(HdClient *client);
+extern void hd_client_continue_auth(HdClient *client);
+extern void hd_client_fatal(HdClient *client, const char *sqlstate, const char *message,
+							const char *detail);
+extern void hd_client_login_done(HdClient *client);
+extern void hd_client_server_ready(HdClient *client);
+extern void hd_client_flush(HdClient *client);
+extern uint32_t hd_random_u32(void);
+extern void hd_client_resume_reading(HdClient *client);
+
+/* server.c */
+extern bool hd_server_owes_nothing(const HdServer *server);
+extern void hd_server_emit_synthesized(HdServer *server);
+extern int	hd_socket_prepare(int fd);
+extern int	hd_origin_connect(const HdConfig *config, char *err, size_t errlen);
+extern HdServer *hd_server_connect(HdPool *pool);
+extern void hd_server_close(HdServer *server, const char *reason);
+extern void hd_server_free(HdServer *server);
+extern void hd_server_flush(HdServer *server);
+extern void hd_server_resume_reading(HdServer *server);
+extern void hd_server_send_cancel(HdServer *server);
+
+/* pool.c */
+extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
+extern void hd_pool_request_server(HdPool *pool, HdClient *client);
+extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
+extern void hd_pool_release_server(HdPool *pool, HdServer *server);
+extern void hd_pool_server_ready(HdPool *pool, HdServer *server);
+extern void hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate,
+								  const char *message);
+extern void hd_pool_server_gone(HdPool *pool, HdServer *server);
+extern void hd_pool_remember_params(HdPool *pool, const char *name, const char *value);
+extern void hd_pool_janitor(HdPool *pool, ev_tstamp now);
+extern int	hd_pool_config_servers(HdAgent *agent, const char *config_id);
+extern void hd_pool_free(HdPool *pool);
+
+#endif							/* HD_POOLER_H */

@@ -1,0 +1,100 @@
+/*
+ * settings.h
+ *    The agent's settings file: an ini file with one section, [agent], whose
+ *    names follow PgBouncer's where they mean the same thing.
+ *
+ *    [agent]
+ *    listen_addr = 127.0.0.1        address the agent accepts clients on
+ *    listen_port = 6432             1..65535
+ *    state_dir = /var/lib/hyperdrive   required, absolute: configs and cache
+ *    admin_users =                  comma list of users allowed on the admin
+ *                                   console (database "hyperdrive"); empty: none
+ *    metrics_addr =                 host:port of the metrics endpoint; empty: off
+ *    log_level = info               error | warning | info | debug
+ *    max_client_conn = 1000         1..1000000
+ *    query_wait_timeout = 120       a client waiting for an origin connection
+ *                                   gives up after this; 0: waits forever
+ *    server_connect_timeout = 5     connecting to the origin; > 0
+ *    server_idle_timeout = 600      close origin connections idle this long; 0: never
+ *    server_lifetime = 3600         close origin connections this old when
+ *                                   released; 0: never
+ *    client_idle_timeout = 0        close clients idle this long; 0: never
+ *    server_login_retry = 1         first wait before reconnecting after a
+ *                                   failed origin connection; doubles up to 30s;
+ *                                   1ms..30s
+ *    tls_cert_file =                client-facing TLS: both files, or neither
+ *    tls_key_file =
+ *    auth_type = scram-sha-256      what the agent asks clients for:
+ *                                   scram-sha-256 | md5 | password
+ *
+ * Times are whole numbers of seconds, or a whole number with a unit: ms, s,
+ * min or h ("500ms", "2min"); at most 720h. Comments are lines starting
+ * with ; or #. Names are case-sensitive; each may be set once.
+ *
+ * Contract:
+ *   - hd_settings_load() reads path into *out. It returns 0, or -1 with a
+ *     message in err naming the file, the line and the fix, e.g.
+ *       hyperdrive.ini:7: unknown setting "listen_prot"; did you mean "listen_port"?
+ *       hyperdrive.ini:3: listen_port must be an integer from 1 to 65535, not "99999"
+ *       hyperdrive.ini: state_dir is required (the directory where configs and the cache live)
+ *     On failure *out holds nothing to free (hd_settings_free() is safe on it).
+ *     On success the caller releases *out with hd_settings_free().
+ *   - No global state: a reload loads into a fresh HdSettings and keeps the
+ *     old one if that fails.
+ *   - The file is only read: state_dir need not exist yet, and the TLS files
+ *     are not opened (whoever uses them reports their problems).
+ */
+#ifndef HD_SETTINGS_H
+#define HD_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HD_SETTINGS_DEFAULT_FILE "hyperdrive.ini"
+#define HD_SETTINGS_ENV "HYPERDRIVE_CONF"
+
+typedef enum HdLogLevel
+{
+	HD_LOG_ERROR,
+	HD_LOG_WARNING,
+	HD_LOG_INFO,
+	HD_LOG_DEBUG
+} HdLogLevel;
+
+typedef enum HdAuthType
+{
+	HD_AUTH_SCRAM_SHA_256,
+	HD_AUTH_MD5,
+	HD_AUTH_PASSWORD
+} HdAuthType;
+
+typedef struct HdSettings
+{
+	char	   *listen_addr;
+	int			listen_port;
+	char	   *state_dir;
+	char	  **admin_users;	/* nadmin_users names, none empty */
+	size_t		nadmin_users;
+	char	   *metrics_host;	/* NULL: no metrics endpoint */
+	int			metrics_port;	/* 0 when metrics_host is NULL */
+	HdLogLevel	log_level;
+	int			max_client_conn;
+	/* times, in milliseconds; 0 means "off" where settings.h says so */
+	int64_t		query_wait_timeout_ms;
+	int64_t		server_connect_timeout_ms;
+	int64_t		server_idle_timeout_ms;
+	int64_t		server_lifetime_ms;
+	int64_t		client_idle_timeout_ms;
+	int64_t		server_login_retry_ms;
+	char	   *tls_cert_file;	/* both NULL, or both set */
+	char	   *tls_key_file;
+	HdAuthType	auth_type;
+} HdSettings;
+
+extern int	hd_settings_load(const char *path, HdSettings *out, char *err, size_t errlen);
+extern void hd_settings_free(HdSettings *settings);
+
+extern const char *hd_log_level_name(HdLogLevel level);
+extern const char *hd_auth_type_name(HdAuthType type);
+
+#endif							/* HD_SETTINGS_H */

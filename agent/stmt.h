@@ -1,0 +1,133 @@
+/*
+ * stmt.h
+ *    Named prepared statements under transaction pooling, and the queue of
+ *    replies a server owes its client.
+ *
+ * A client's named statements must survive moving between origin
+ * connections (Postgres.js, pgbench -M prepared and JDBC rely on them). Each
+ * pool keeps a registry of the statements its clients prepared, keyed by
+ * query text and parameter types; a statement is prepared on an origin
+ * connection under the name "hd_<n>" the first time a client needs it
+ * there, and reused by every client that prepares the same text. Client
+ * names map to registry entries per client.
+ *
+ * So the agent rewrites the statement names in Parse, Bind, Describe and
+ * Close, injects a Parse where a server lacks a statement, and answers some
+ * messages itself (ParseComplete for a statement the server already has,
+ * CloseComplete for a Close, which only forgets the client's name). To put
+ * every reply in its place, each server keeps a FIFO of what it owes
+ * (HdExpect), in the order the messages were sent; a server reply is matched
+ * to the head. An ErrorResponse in the extended protocol voids everything
+ * up to the next Sync, as PostgreSQL does. The queue being empty is also
+ * how the pooler knows a server owes nothing and may be released.
+ */
+#ifndef HD_STMT_H
+#define HD_STMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iobuf.h"
+
+typedef enum HdExpectKind
+{
+	HD_EXPECT_PARSE,			/* ParseComplete '1' */
+	HD_EXPECT_BIND,				/* BindComplete '2' */
+	HD_EXPECT_DESCRIBE_STMT,	/* ParameterDescription 't', then 'T' or 'n' */
+	HD_EXPECT_DESCRIBE_PORTAL,	/* RowDescription 'T' or NoData 'n' */
+	HD_EXPECT_EXECUTE,			/* rows, then 'C', 'I', 's' (or COPY) */
+	HD_EXPECT_CLOSE,			/* CloseComplete '3' */
+	HD_EXPECT_SYNC,				/* ReadyForQuery 'Z' */
+	HD_EXPECT_QUERY				/* simple Query or FunctionCall: ends with 'Z' */
+} HdExpectKind;
+
+typedef enum HdExpectAction
+{
+	HD_REPLY_FORWARD,			/* pass the server's reply on */
+	HD_REPLY_SWALLOW,			/* the agent's own injected message: drop its reply */
+	HD_REPLY_SYNTHESIZE			/* the server gets nothing: the agent answers */
+} HdExpectAction;
+
+typedef struct HdExpect
+{
+	uint8_t		kind;			/* HdExpectKind */
+	uint8_t		action;			/* HdExpectAction */
+	uint32_t	stmt_id;		/* registry entry of a Parse (0: unnamed) */
+} HdExpect;
+
+typedef struct HdExpectQueue
+{
+	HdExpect   *items;
+	size_t		head;
+	size_t		count;
+	size_t		cap;
+	bool		error_until_sync;	/* an error voided the rest of the batch */
+} HdExpectQueue;
+
+extern int	hd_expect_push(HdExpectQueue *q, HdExpectKind kind, HdExpectAction action,
+						   uint32_t stmt_id);
+extern HdExpect *hd_expect_head(HdExpectQueue *q);
+extern void hd_expect_pop(HdExpectQueue *q);
+extern void hd_expect_clear(HdExpectQueue *q);
+extern void hd_expect_free(HdExpectQueue *q);
+
+/* One statement in a pool's registry. */
+typedef struct HdStatement
+{
+	uint32_t	id;				/* server-side name: hd_<id> */
+	uint32_t	hash;
+	char	   *query;
+	char	   *types;			/* the Parse message's Int16 count + Int32 OIDs */
+	size_t		types_len;
+	struct HdStatement *next;	/* hash chain */
+} HdStatement;
+
+typedef struct HdStatementRegistry
+{
+	HdStatement **buckets;
+	size_t		nbuckets;
+	size_t		count;
+	HdStatement **by_id;		/* id -> statement (id 0 unused) */
+	size_t		by_id_cap;
+} HdStatementRegistry;
+
+extern HdStatement *hd_registry_intern(HdStatementRegistry *reg, const char *query,
+									   const char *types, size_t types_len);
+extern HdStatement *hd_registry_get(HdStatementRegistry *reg, uint32_t id);
+extern void hd_registry_free(HdStatementRegistry *reg);
+
+/* A client's statement names. */
+typedef struct HdClientStmt
+{
+	char	   *name;
+	uint32_t	stmt_id;
+	struct HdClientStmt *next;
+} HdClientStmt;
+
+typedef struct HdClientStmts
+{
+	HdClientStmt **buckets;
+	size_t		nbuckets;
+	size_t		count;
+} HdClientStmts;
+
+extern uint32_t hd_client_stmt_find(const HdClientStmts *map, const char *name);
+extern int	hd_client_stmt_set(HdClientStmts *map, const char *name, uint32_t stmt_id);
+extern void hd_client_stmt_remove(HdClientStmts *map, const char *name);
+extern void hd_client_stmts_free(HdClientStmts *map);
+
+/* Which registry statements a server has prepared (a bitmap by id). */
+typedef struct HdServerStmts
+{
+	uint8_t    *bits;
+	size_t		nbytes;
+} HdServerStmts;
+
+extern bool hd_server_stmt_has(const HdServerStmts *set, uint32_t id);
+extern int	hd_server_stmt_add(HdServerStmts *set, uint32_t id);
+extern void hd_server_stmt_remove(HdServerStmts *set, uint32_t id);
+extern void hd_server_stmts_clear(HdServerStmts *set);
+extern void hd_server_stmts_free(HdServerStmts *set);
+
+#endif							/* HD_STMT_H */
