@@ -27,7 +27,7 @@ EXTENSION = hyperdrive
 DATA = extension/hyperdrive--0.1.sql
 PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
 
-REGRESS = stream_setup stream_basic stream_txn stream_identity stream_keycap stream_partition \
+REGRESS = stream_setup auth_lookup stream_basic stream_txn stream_identity stream_keycap stream_partition \
 	stream_inherit stream_truncate stream_ddl stream_options stream_databases
 REGRESS_OPTS =
 ISOLATION = commit_order
@@ -48,7 +48,7 @@ include $(PGXS)
 # The agent: a plain C11 program, built with its own flags (not the server's).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev -lpq -lcrypto
+AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query
 AGENT_SRCS = $(wildcard agent/*.c)
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
@@ -100,12 +100,17 @@ AGENT_AUTH_HDRS = agent/auth.h agent/scram.h agent/saslprep.h
 EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
-agent-unit: agent/tests/test_auth
+agent-unit: agent/tests/test_auth agent/tests/test_session
+EXTRA_CLEAN += agent/tests/test_session
+
+agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c -lpg_query
 
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 agent-unit-check: agent-unit
 	agent/tests/test_auth
+	agent/tests/test_session
 
 tempcheck-tap: agent-unit

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 
 static void
@@ -171,7 +172,8 @@ same_origin(const HdConfig *a, const HdConfig *b)
 {
 	return strcmp(a->host, b->host) == 0 && a->port == b->port &&
 		strcmp(a->database, b->database) == 0 && strcmp(a->user, b->user) == 0 &&
-		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode;
+		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode &&
+		strcmp(a->sslrootcert ? a->sslrootcert : "", b->sslrootcert ? b->sslrootcert : "") == 0;
 }
 
 /* Close every client and server of a pool whose config is gone. */
@@ -193,18 +195,17 @@ drop_pool(HdAgent *agent, HdPool *pool, const char *why)
 		hd_server_close(hd_container_of(item, HdServer, link), why);
 }
 
-static void
-reload_configs(HdAgent *agent)
+static int
+reload_configs(HdAgent *agent, char *err, size_t errlen)
 {
 	HdConfigList fresh = {0};
-	char		err[512];
 	HdList	   *item;
 	HdList	   *tmp;
 
-	if (hd_configs_load(agent->settings.state_dir, &fresh, err, sizeof(err)) < 0)
+	if (hd_configs_load(agent->settings.state_dir, &fresh, err, errlen) < 0)
 	{
 		hd_error("reloading configs failed, keeping the previous ones: %s", err);
-		return;
+		return -1;
 	}
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
@@ -213,6 +214,8 @@ reload_configs(HdAgent *agent)
 
 		if (pool->stale)
 			continue;
+		if (now == NULL || !same_origin(&pool->config, now))
+			hd_lookup_forget_config(agent, pool->config.id);
 		if (now == NULL)
 		{
 			hd_info("config %s was deleted: closing its connections", pool->config.name);
@@ -229,8 +232,10 @@ reload_configs(HdAgent *agent)
 			char	   *password = NULL;
 			bool		changed;
 
+			char		perr[256];
+
 			(void) hd_config_read_password(agent->settings.state_dir, now->id, &password,
-										   err, sizeof(err));
+										   perr, sizeof(perr));
 			changed = !same_origin(&pool->config, now) ||
 				(password == NULL) != (pool->password == NULL) ||
 				(password && strcmp(password, pool->password) != 0) ||
@@ -250,39 +255,99 @@ reload_configs(HdAgent *agent)
 	}
 	hd_configs_free(&agent->configs);
 	agent->configs = fresh;
+	return 0;
 }
 
-static void
-reload_settings(HdAgent *agent)
+/*
+ * The admin console's user list named by the settings; a relative path is
+ * taken from the settings file's directory. No auth_file: an empty list.
+ */
+static int
+load_auth_file(const HdSettings *settings, const char *settings_path, HdAuthFile *out,
+			   char *err, size_t errlen)
+{
+	const char *slash = strrchr(settings_path, '/');
+	char		path[4096];
+
+	memset(out, 0, sizeof(*out));
+	if (settings->auth_file == NULL)
+		return 0;
+	if (settings->auth_file[0] == '/' || slash == NULL)
+		snprintf(path, sizeof(path), "%s", settings->auth_file);
+	else
+		snprintf(path, sizeof(path), "%.*s/%s", (int) (slash - settings_path), settings_path,
+				 settings->auth_file);
+	return hd_auth_file_load(path, out, err, errlen);
+}
+
+static bool
+same_metrics_addr(const HdSettings *a, const HdSettings *b)
+{
+	if (a->metrics_host == NULL || b->metrics_host == NULL)
+		return a->metrics_host == b->metrics_host;
+	return strcmp(a->metrics_host, b->metrics_host) == 0 && a->metrics_port == b->metrics_port;
+}
+
+static int
+reload_settings(HdAgent *agent, char *err, size_t errlen)
 {
 	HdSettings	fresh;
-	char		err[512];
+	HdAuthFile	users;
+	char	   *metrics_host = NULL;
 
-	if (hd_settings_load(agent->settings_path, &fresh, err, sizeof(err)) < 0)
+	if (hd_settings_load(agent->settings_path, &fresh, err, errlen) < 0)
 	{
 		hd_error("reload failed, keeping the previous settings: %s", err);
-		return;
+		return -1;
+	}
+	if (load_auth_file(&fresh, agent->settings_path, &users, err, errlen) < 0)
+	{
+		hd_settings_free(&fresh);
+		hd_error("reload failed, keeping the previous settings: %s", err);
+		return -1;
 	}
 	if (strcmp(fresh.listen_addr, agent->settings.listen_addr) != 0 ||
 		fresh.listen_port != agent->settings.listen_port ||
-		strcmp(fresh.state_dir, agent->settings.state_dir) != 0)
-		hd_warning("listen_addr, listen_port and state_dir take effect only at restart");
+		strcmp(fresh.state_dir, agent->settings.state_dir) != 0 ||
+		!same_metrics_addr(&fresh, &agent->settings))
+		hd_warning("listen_addr, listen_port, state_dir and metrics_addr take effect only at restart");
 	/* keep what cannot change while running */
 	free(fresh.listen_addr);
 	fresh.listen_addr = strdup(agent->settings.listen_addr);
 	fresh.listen_port = agent->settings.listen_port;
 	free(fresh.state_dir);
 	fresh.state_dir = strdup(agent->settings.state_dir);
-	if (fresh.listen_addr == NULL || fresh.state_dir == NULL)
+	if (agent->settings.metrics_host)
+		metrics_host = strdup(agent->settings.metrics_host);
+	free(fresh.metrics_host);
+	fresh.metrics_host = metrics_host;
+	fresh.metrics_port = agent->settings.metrics_port;
+	if (fresh.listen_addr == NULL || fresh.state_dir == NULL ||
+		(agent->settings.metrics_host && metrics_host == NULL))
 	{
 		hd_settings_free(&fresh);
+		hd_auth_file_free(&users);
+		snprintf(err, errlen, "out of memory");
 		hd_error("reload failed: out of memory");
-		return;
+		return -1;
 	}
 	hd_settings_free(&agent->settings);
 	agent->settings = fresh;
+	hd_auth_file_free(&agent->auth_file);
+	agent->auth_file = users;
 	hd_log_set_level(agent->settings.log_level);
+	hd_tls_agent_reload(agent);	/* a bad pair keeps the previous one */
 	hd_info("settings reloaded from %s", agent->settings_path);
+	return 0;
+}
+
+/* RELOAD and SIGHUP: the settings (with the auth_file), then the configs. */
+int
+hd_agent_reload(HdAgent *agent, char *err, size_t errlen)
+{
+	if (reload_settings(agent, err, errlen) < 0)
+		return -1;
+	return reload_configs(agent, err, errlen);
 }
 
 /*
@@ -307,10 +372,11 @@ configs_dir_changed(HdAgent *agent)
 static void
 sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	char		err[512];
+
 	(void) loop;
 	(void) revents;
-	reload_settings(w->data);
-	reload_configs(w->data);
+	(void) hd_agent_reload(w->data, err, sizeof(err));
 }
 
 static void
@@ -322,17 +388,25 @@ sigint_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* SHUTDOWN and SIGTERM: stop accepting; the janitor exits once drained. */
+void
+hd_agent_drain(HdAgent *agent)
+{
+	agent->draining = true;
+	if (agent->listen_fd < 0)
+		return;
+	ev_io_stop(agent->loop, &agent->listen_watcher);
+	close(agent->listen_fd);
+	agent->listen_fd = -1;
+}
+
 static void
 sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	HdAgent    *agent = w->data;
-
+	(void) loop;
 	(void) revents;
 	hd_info("SIGTERM: no new clients; exiting when the current transactions end");
-	agent->draining = true;
-	ev_io_stop(loop, &agent->listen_watcher);
-	close(agent->listen_fd);
-	agent->listen_fd = -1;
+	hd_agent_drain(w->data);
 }
 
 /* ---------------------------------------------------------------------------
@@ -351,7 +425,11 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void) revents;
 	if (configs_dir_changed(agent))
-		reload_configs(agent);
+	{
+		char		err[512];
+
+		(void) reload_configs(agent, err, sizeof(err));
+	}
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 		hd_pool_janitor(hd_container_of(item, HdPool, link), now);
 
@@ -412,11 +490,15 @@ agent_shutdown(HdAgent *agent)
 		hd_list_foreach_safe(s, stmp, &pool->servers)
 			hd_server_close(hd_container_of(s, HdServer, link), "the agent is stopping");
 	}
+	hd_lookup_shutdown(agent);
 	reaper_cb(agent->loop, &agent->reaper, 0);
 	while ((item = hd_list_first(&agent->pools)) != NULL)
 		hd_pool_free(hd_container_of(item, HdPool, link));
 	if (agent->listen_fd >= 0)
 		close(agent->listen_fd);
+	hd_metrics_stop(agent);
+	hd_tls_agent_free(agent);
+	hd_auth_file_free(&agent->auth_file);
 	hd_configs_free(&agent->configs);
 	hd_settings_free(&agent->settings);
 }
@@ -450,32 +532,57 @@ hd_agent_main(int argc, char **argv)
 		return 1;
 	}
 	hd_log_set_level(agent.settings.log_level);
+	if (load_auth_file(&agent.settings, agent.settings_path, &agent.auth_file, err,
+					   sizeof(err)) < 0)
+	{
+		fprintf(stderr, "hyperdrive agent: %s\n", err);
+		hd_settings_free(&agent.settings);
+		return 1;
+	}
 	if (hd_configs_load(agent.settings.state_dir, &agent.configs, err, sizeof(err)) < 0)
 	{
 		fprintf(stderr, "hyperdrive agent: %s\n", err);
+		hd_auth_file_free(&agent.auth_file);
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
+	hd_list_init(&agent.controls);
 	hd_list_init(&agent.dead_clients);
 	hd_list_init(&agent.dead_servers);
 	agent.next_cancel_pid = (uint32_t) getpid() * 1000u;
 	if (!hd_random_bytes(agent.mock_key, sizeof(agent.mock_key)))
 	{
 		fprintf(stderr, "hyperdrive agent: no random numbers available from OpenSSL\n");
+		hd_auth_file_free(&agent.auth_file);
+		hd_configs_free(&agent.configs);
+		hd_settings_free(&agent.settings);
+		return 1;
+	}
+	/* client-facing TLS: refuse to start with a certificate or key that does not load */
+	if (hd_tls_agent_load(&agent, err, sizeof(err)) < 0)
+	{
+		fprintf(stderr, "hyperdrive agent: %s\n", err);
+		hd_auth_file_free(&agent.auth_file);
 		hd_configs_free(&agent.configs);
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
 	agent.listen_fd = listen_on(&agent);
-	if (agent.listen_fd < 0)
+	if (agent.listen_fd < 0 || hd_metrics_start(&agent) < 0)
 	{
+		if (agent.listen_fd >= 0)
+			close(agent.listen_fd);
+		hd_tls_agent_free(&agent);
+		hd_auth_file_free(&agent.auth_file);
 		hd_configs_free(&agent.configs);
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
+	if (agent.settings.nadmin_users > 0 && agent.settings.auth_file == NULL)
+		hd_warning("admin_users is set but auth_file is not: nobody can log in to the admin console");
 	signal(SIGPIPE, SIG_IGN);
 
 	ev_io_init(&agent.listen_watcher, accept_cb, agent.listen_fd, EV_READ);

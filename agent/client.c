@@ -45,7 +45,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	hd_list_init(&client->wait_link);
 	hd_list_append(&agent->clients, &client->link);
 	agent->nclients++;
-	client->last_activity = ev_now(agent->loop);
+	client->last_activity = client->connected_at = ev_now(agent->loop);
 	ev_io_init(&client->read_watcher, client_read_cb, fd, EV_READ);
 	ev_io_init(&client->write_watcher, client_write_cb, fd, EV_WRITE);
 	client->read_watcher.data = client->write_watcher.data = client;
@@ -67,19 +67,42 @@ hd_client_close(HdClient *client)
 	client->state = HD_CLIENT_CLOSED;
 	if (client->waiting)
 		hd_pool_cancel_wait(client->pool, client);
+	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
+		hd_lookup_cancel(agent, client);
+	if (client->replication[0] && client->server == NULL && client->pool)
+	{
+		/* its own origin connection may still be logging in */
+		HdList	   *item;
+		HdList	   *tmp;
+
+		hd_list_foreach_safe(item, tmp, &client->pool->servers)
+		{
+			HdServer   *server = hd_container_of(item, HdServer, link);
+
+			if (server->dedicated == client)
+			{
+				server->dedicated = NULL;
+				hd_server_close(server, "its replication client went away");
+			}
+		}
+	}
 	if (client->server)
 	{
 		HdServer   *server = client->server;
 
 		server->client = NULL;
 		client->server = NULL;
-		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0)
+		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0 &&
+			!client->pinned)
 			hd_pool_release_server(server->pool, server);
 		else
-			hd_server_close(server, "client disconnected in the middle of a transaction");
+			hd_server_close(server, client->pinned ?
+							"its client had session state (pinned) and disconnected" :
+							"client disconnected in the middle of a transaction");
 	}
 	ev_io_stop(agent->loop, &client->read_watcher);
 	ev_io_stop(agent->loop, &client->write_watcher);
+	hd_tls_close(client->tls);
 	close(client->fd);
 	client->fd = -1;
 	agent->nclients--;
@@ -97,9 +120,15 @@ hd_client_free(HdClient *client)
 	hd_list_del(&client->link);
 	hd_iobuf_free(&client->in);
 	hd_iobuf_free(&client->out);
+	hd_tls_free(client->tls);
 	if (client->scram)
 		hd_scram_server_free(client->scram);
 	hd_client_stmts_free(&client->stmts);
+	hd_settings_clear(&client->settings);
+	if (client->role_secret)
+		hd_free_secret(client->role_secret);
+	if (client->admin)
+		hd_admin_free(client);
 	free(client);
 }
 
@@ -107,17 +136,17 @@ hd_client_free(HdClient *client)
 void
 hd_client_flush(HdClient *client)
 {
-	int			rc = hd_iobuf_write_fd(&client->out, client->fd);
+	int			rc = hd_tls_write(client->tls, &client->out, client->fd);
 
 	if (rc < 0)
 	{
-		hd_debug("client %s: write failed: %s", client->addr, strerror(errno));
+		hd_debug("client %s: write failed: %s", client->addr, hd_tls_error(client->tls, errno));
 		hd_client_close(client);
 		return;
 	}
 	if (rc > 0)
 	{
-		ev_io_start(client->agent->loop, &client->write_watcher);
+		hd_tls_wait_writable(client->tls, client->agent->loop, &client->write_watcher);
 		return;
 	}
 	ev_io_stop(client->agent->loop, &client->write_watcher);
@@ -151,7 +180,10 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void) loop;
 	(void) revents;
-	hd_client_flush(w->data);
+	if (hd_tls_negotiating(((HdClient *) w->data)->tls))
+		(void) hd_tls_client_handshake(w->data);
+	else
+		hd_client_flush(w->data);
 }
 
 static void
@@ -162,13 +194,17 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
-	n = hd_iobuf_read_fd(&client->in, client->fd, HD_READ_CHUNK);
+	/* TLS handshake first; it reads and writes on its own (tls.c) */
+	if (hd_tls_negotiating(client->tls) && !hd_tls_client_handshake(client))
+		return;
+	n = hd_tls_read(client->tls, &client->in, client->fd, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
 	{
 		if (n < 0)
-			hd_debug("client %s: read failed: %s", client->addr, strerror(errno));
+			hd_debug("client %s: read failed: %s", client->addr,
+					 hd_tls_error(client->tls, errno));
 		hd_client_close(client);
 		return;
 	}
@@ -179,9 +215,12 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 void
 hd_client_resume_reading(HdClient *client)
 {
-	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush ||
+		client->awaiting_setup)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
+	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
+	hd_tls_resume_reading(client->tls);
 	/* bytes may already be waiting in the buffer */
 	if (hd_iobuf_live(&client->in) > 0)
 		client_process(client);
@@ -229,8 +268,15 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	}
 	if (hd_startup_param(startup, "replication") != NULL)
 	{
-		hd_client_fatal(client, "0A000", "replication connections are not supported yet", NULL);
-		return;
+		/* passed through on a connection of its own, as PgBouncer 1.23 does */
+		const char *value = hd_startup_param(startup, "replication");
+
+		if (strlen(value) >= sizeof(client->replication))
+		{
+			hd_client_fatal(client, "22023", "invalid value for parameter \"replication\"", NULL);
+			return;
+		}
+		snprintf(client->replication, sizeof(client->replication), "%s", value);
 	}
 	if (!valid_name(user, sizeof(client->user)))
 	{
@@ -242,6 +288,29 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	snprintf(client->database, sizeof(client->database), "%s",
 			 valid_name(database, sizeof(client->database)) ? database : user);
 
+	/* every other parameter is a setting for the session, as a SET would be */
+	for (int i = 0; i < startup->nparams; i++)
+	{
+		const char *name = startup->names[i];
+		const char *problem;
+
+		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
+			strcmp(name, "replication") == 0)
+			continue;
+		problem = hd_settings_from_startup(&client->settings, name, startup->values[i]);
+		if (problem)
+		{
+			hd_client_fatal(client, "22023", problem, NULL);
+			return;
+		}
+	}
+
+	if (strcmp(client->database, HD_CONSOLE_DATABASE) == 0)
+	{
+		client->admin = true;
+		hd_admin_start(client);
+		return;
+	}
 	config = hd_agent_find_config(client->agent, client->database);
 	if (config == NULL)
 	{
@@ -257,8 +326,9 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 		hd_client_fatal(client, "57P03", "the database system is shutting down", NULL);
 		return;
 	}
-	/* NULL for a role the agent has no password for: mock auth, then 28P01 */
+	/* the config's own user: its pool; any other role: looked up (client_auth.c) */
 	client->pool = hd_pool_get(client->agent, config, client->user);
+	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
 	hd_client_start_auth(client);
 }
 
@@ -289,6 +359,9 @@ process_startup(HdClient *client)
 	if (startup.code == HD_SSL_REQUEST_CODE || startup.code == HD_GSSENC_REQUEST_CODE)
 	{
 		hd_iobuf_consume(&client->in, len);
+		/* TLS when configured: 'S' and the handshake, or a refusal (tls.c) */
+		if (startup.code == HD_SSL_REQUEST_CODE && hd_tls_client_ssl_request(client))
+			return false;
 		/* no TLS or GSSAPI encryption: the client may go on in the clear */
 		if (hd_iobuf_append(&client->out, "N", 1) < 0)
 		{
@@ -321,7 +394,13 @@ hd_client_login_done(HdClient *client)
 	HdPool	   *pool = client->pool;
 
 	for (int i = 0; i < pool->nparams; i++)
-		hd_send_parameter_status(&client->out, pool->params[i].name, pool->params[i].value);
+	{
+		/* what the client asked for in its startup packet, as PostgreSQL reports it */
+		const HdSetting *own = hd_settings_find(&client->settings, pool->params[i].name);
+
+		hd_send_parameter_status(&client->out, pool->params[i].name,
+								 own && own->value ? own->value : pool->params[i].value);
+	}
 	client->cancel_pid = ++client->agent->next_cancel_pid;
 	client->cancel_key = hd_random_u32();
 	hd_send_backend_key(&client->out, client->cancel_pid, client->cancel_key);
@@ -330,6 +409,25 @@ hd_client_login_done(HdClient *client)
 	hd_client_flush(client);
 	if (client->state != HD_CLIENT_CLOSED)
 		hd_client_resume_reading(client);
+}
+
+/*
+ * A replication connection: its own origin connection logged in. The client
+ * gets the login's parameters and keeps the connection until it leaves.
+ */
+void
+hd_client_replication_ready(HdClient *client, HdServer *server)
+{
+	client->server = server;
+	server->client = client;
+	server->state = HD_SERVER_ACTIVE;
+	client->server_synced = true;
+	client->pinned = true;
+	client->pin_reason = "replication connection";
+	client->server_taken_at = ev_time();
+	hd_info("client %s (%s@%s): replication connection (replication=%s) passed through",
+			client->addr, client->user, client->database, client->replication);
+	hd_client_login_done(client);
 }
 
 /* The pool handed this client a server: forward what it has queued. */
@@ -526,6 +624,113 @@ drops_statements(const char *body, uint32_t len)
 		(len - i >= 7 && strncasecmp(body + i, "discard", 7) == 0);
 }
 
+/* Keep the server for good: log once per client, count it. */
+static void
+pin_client(HdClient *client, const char *reason)
+{
+	if (client->pinned)
+		return;
+	client->pinned = true;
+	client->pin_reason = reason;
+	client->pool->stats.pinned_clients++;
+	hd_info("client %s (%s@%s) is pinned to its origin connection: %s", client->addr,
+			client->user, client->database, reason);
+}
+
+/*
+ * A simple Query: note what it does to session state. A tracked SET is
+ * applied to the client's settings only when its ReadyForQuery shows it
+ * succeeded outside a transaction block (server.c).
+ */
+static void
+classify_query(HdClient *client, HdServer *server, const char *body, uint32_t len)
+{
+	HdClassification c;
+
+	hd_classify(body, len > 0 ? len - 1 : 0, false, &c);
+	if (c.effect == HD_EFFECT_PIN)
+		pin_client(client, c.pin_reason);
+	else if (c.effect == HD_EFFECT_TRACKED)
+	{
+		if (server->txn_status != 'I' || server->has_pending)
+			pin_client(client, "SET inside a transaction block");
+		else
+		{
+			server->pending = c;
+			server->has_pending = true;
+			return;				/* the server owns it now */
+		}
+	}
+	hd_classification_free(&c);
+}
+
+/* A Parse: any session-level statement in it pins (it may run at any time). */
+static void
+classify_parse(HdClient *client, const char *body, uint32_t len)
+{
+	uint32_t	pos = 0;
+	const char *name = take_string(body, len, &pos);
+	const char *query = name ? take_string(body, len, &pos) : NULL;
+	HdClassification c;
+
+	if (query == NULL)
+		return;					/* malformed: forward_parse reports it */
+	hd_classify(query, strlen(query), true, &c);
+	if (c.effect != HD_EFFECT_NONE)
+		pin_client(client, c.effect == HD_EFFECT_PIN ? c.pin_reason :
+				   "session-level statement in a prepared statement");
+	hd_classification_free(&c);
+}
+
+/*
+ * Before a server takes a client's first message, give it the client's
+ * session settings; the client waits for the result (a failed SET must not
+ * let its queries run under the wrong settings).
+ */
+static bool
+sync_settings(HdClient *client, HdServer *server)
+{
+	bool		err;
+	char	   *sql = hd_settings_diff_sql(&server->settings, &client->settings, &err);
+	HdMsg		msg;
+
+	client->server_synced = true;
+	if (sql == NULL)
+	{
+		if (err)
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+		return !err;
+	}
+	hd_msg_begin(&msg, &server->out, 'Q');
+	hd_msg_put_str(&msg, sql);
+	free(sql);
+	if (hd_msg_end(&msg) < 0 ||
+		hd_expect_push(&server->expect, HD_EXPECT_QUERY, HD_REPLY_SWALLOW, 0) < 0 ||
+		hd_settings_copy(&server->settings, &client->settings) < 0)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return false;
+	}
+	client->awaiting_setup = true;
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	hd_server_flush(server);
+	return false;
+}
+
+void
+hd_client_setup_done(HdClient *client, const char *error)
+{
+	client->awaiting_setup = false;
+	if (error)
+	{
+		hd_client_fatal(client, "22023", error,
+						"The agent applies the session's settings (startup parameters, SET) "
+						"on each origin connection it uses.");
+		return;
+	}
+	hd_client_resume_reading(client);
+}
+
 /*
  * Send one client message to its server, rewriting statement names where
  * needed. Returns 0, -1 when memory ran out, -2 for a malformed message.
@@ -542,6 +747,8 @@ forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t le
 	switch (type)
 	{
 		case 'P':
+			if (!client->pinned)
+				classify_parse(client, body, body_len);
 			rc = forward_parse(client, server, body, body_len);
 			kind = HD_EXPECT_PARSE;
 			break;
@@ -564,7 +771,9 @@ forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t le
 		case 'Q':
 			if (drops_statements(body, body_len))
 				server->discard_pending = true;
-			client->pool->stat_queries++;
+			if (!client->pinned && !client->replication[0])
+				classify_query(client, server, body, body_len);
+			client->pool->stats.queries++;
 			/* fall through */
 		case 'F':
 			kind = HD_EXPECT_QUERY;
@@ -628,6 +837,11 @@ process_active(HdClient *client)
 				return false;	/* queued; hd_client_server_ready() resumes */
 		}
 		server = client->server;
+		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
+			return false;		/* hd_client_setup_done() resumes */
+		if (server->expect.count == 0 && server->request_sent_at == 0)
+			server->request_sent_at = ev_time();
+		client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
 		switch (forward_message(client, server, head, len))
 		{
 			case -1:
@@ -659,6 +873,11 @@ client_process(HdClient *client)
 	{
 		if (!process_startup(client))
 			return;
+	}
+	if (client->admin)
+	{
+		hd_admin_process(client);
+		return;
 	}
 	if (client->state == HD_CLIENT_AUTH)
 	{

@@ -38,11 +38,28 @@ auth_fail(HdClient *client, const HdAuthError *err)
 }
 
 /* Authentication succeeded: log in now if the pool knows the origin's parameters. */
+static bool attach_role_pool(HdClient *client);
+
 static void
 auth_done(HdClient *client)
 {
+	if (client->pool == NULL && !attach_role_pool(client))
+		return;
 	hd_send_auth(&client->out, HD_AUTHREQ_OK, NULL, 0);
 	client->auth_step = HD_AUTH_STEP_NONE;
+	if (client->replication[0])
+	{
+		/* its own origin connection, opened with the same replication mode */
+		client->state = HD_CLIENT_LOGIN;
+		hd_client_flush(client);
+		if (client->state == HD_CLIENT_LOGIN &&
+			hd_server_connect_replication(client->pool, client) == NULL &&
+			client->state == HD_CLIENT_LOGIN)
+			hd_client_fatal(client, client->pool->last_sqlstate[0] ? client->pool->last_sqlstate : "08001",
+							client->pool->last_error ? client->pool->last_error :
+							"could not connect to the origin", NULL);
+		return;
+	}
 	if (client->pool->params_known)
 	{
 		hd_client_login_done(client);
@@ -55,19 +72,20 @@ auth_done(HdClient *client)
 		hd_pool_request_server(client->pool, client);
 }
 
-void
-hd_client_start_auth(HdClient *client)
+/* Ask for the password the settings say, checked against `secret` (NULL: mock). */
+static void
+challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind stored_kind)
 {
 	HdAgent    *agent = client->agent;
-	HdPool	   *pool = client->pool;
 	static const char mechanisms[] = HD_SCRAM_MECHANISM "\0";
 
 	client->state = HD_CLIENT_AUTH;
-	if (pool == NULL || !pool->has_secret || agent->settings.auth_type == HD_AUTH_SCRAM_SHA_256)
+	/* an md5 secret cannot answer SCRAM, nor a SCRAM secret md5: as PostgreSQL */
+	if (secret == NULL || agent->settings.auth_type == HD_AUTH_SCRAM_SHA_256 ||
+		(agent->settings.auth_type == HD_AUTH_MD5 && stored_kind == HD_SECRET_SCRAM))
 	{
-		/* unknown role or no password: a mock exchange that fails at the end */
-		client->scram = pool && pool->has_secret ?
-			hd_scram_server_new(&pool->secret, client->user) :
+		client->scram = secret && stored_kind != HD_SECRET_MD5 ?
+			hd_scram_server_new(secret, client->user) :
 			hd_scram_server_new_mock(client->user, agent->mock_key);
 		if (client->scram == NULL)
 		{
@@ -93,6 +111,116 @@ hd_client_start_auth(HdClient *client)
 		hd_send_auth(&client->out, HD_AUTHREQ_CLEARTEXT, NULL, 0);
 	}
 	hd_client_flush(client);
+}
+
+/* The looked-up secret of the client's role arrived (lookup.c). */
+static void
+role_secret_found(void *arg, const char *secret, const char *error)
+{
+	HdClient   *client = arg;
+	HdScramSecret parsed;
+	HdSecretKind kind;
+	bool		usable;
+
+	client->auth_step = HD_AUTH_STEP_NONE;
+	if (error)
+	{
+		/* the reason is in the log; the client hears what PostgreSQL would say */
+		HdAuthError err = {0};
+
+		hd_auth_failed(&err, client->user, error);
+		auth_fail(client, &err);
+		return;
+	}
+	if (secret == NULL)
+	{
+		challenge(client, NULL, HD_SECRET_SCRAM);	/* no such role: mock */
+		return;
+	}
+	client->role_secret = strdup(secret);
+	if (client->role_secret == NULL)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
+	kind = hd_secret_kind(secret);
+	usable = kind != HD_SECRET_SCRAM || hd_scram_parse_secret(secret, &parsed);
+	if (kind == HD_SECRET_PLAINTEXT)
+	{
+		HdAuthError err;
+		unsigned char salt[HD_SCRAM_SALT_LEN];
+
+		usable = hd_random_bytes(salt, sizeof(salt)) &&
+			hd_scram_secret_from_password(secret, salt, sizeof(salt), HD_SCRAM_ITERATIONS,
+										  &parsed, &err) == HD_AUTH_OK;
+	}
+	challenge(client, usable ? &parsed : NULL, kind);
+}
+
+void
+hd_client_start_auth(HdClient *client)
+{
+	HdAgent    *agent = client->agent;
+	HdPool	   *pool = client->pool;
+	const HdConfig *config;
+
+	if (pool != NULL)
+	{
+		/* the config's own user: checked against its password */
+		challenge(client, pool->has_secret ? &pool->secret : NULL, HD_SECRET_PLAINTEXT);
+		return;
+	}
+	config = hd_configs_find(&agent->configs, client->config_id);
+	client->state = HD_CLIENT_AUTH;
+	client->auth_step = HD_AUTH_STEP_LOOKUP;
+	if (config == NULL ||
+		hd_lookup_role_secret(agent, config, client->user, role_secret_found, client) < 0)
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+}
+
+/*
+ * A role other than the config's user authenticated: its pool logs in to the
+ * origin with what this login proved (SCRAM keys, or the md5 secret, or the
+ * stored plaintext password).
+ */
+static bool
+attach_role_pool(HdClient *client)
+{
+	HdAgent    *agent = client->agent;
+	const HdConfig *config = hd_configs_find(&agent->configs, client->config_id);
+	HdPool	   *pool;
+	HdSecretKind kind = hd_secret_kind(client->role_secret);
+
+	if (config == NULL)
+	{
+		hd_client_fatal(client, "3D000", "the config of this database was deleted", NULL);
+		return false;
+	}
+	pool = hd_pool_get_for_role(agent, config, client->user);
+	if (pool == NULL)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return false;
+	}
+	if (kind == HD_SECRET_SCRAM)
+		pool->use_keys = client->scram &&
+			hd_scram_server_passthrough_keys(client->scram, pool->client_key, pool->server_key);
+	else
+	{
+		char	  **slot = kind == HD_SECRET_MD5 ? &pool->md5_secret : &pool->password;
+		char	   *copy = strdup(client->role_secret);
+
+		if (copy == NULL)
+		{
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return false;
+		}
+		if (*slot)
+			hd_free_secret(*slot);
+		*slot = copy;
+	}
+	client->pool = pool;
+	return true;
 }
 
 /* The client-first-message, from SASLInitialResponse or a SASLResponse after it. */
@@ -169,12 +297,12 @@ password_message(HdClient *client, const char *body, uint32_t len)
 {
 	HdAuthError err = {0};
 	HdAuthStatus status;
+	const char *stored = client->pool ? client->pool->password : client->role_secret;
 
 	if (client->auth_step == HD_AUTH_STEP_MD5)
-		status = hd_md5_server_check(client->pool->password, client->user, client->md5_salt,
-									 body, len, &err);
+		status = hd_md5_server_check(stored, client->user, client->md5_salt, body, len, &err);
 	else
-		status = hd_password_check(client->pool->password, client->user, body, len, &err);
+		status = hd_password_check(stored, client->user, body, len, &err);
 	if (status != HD_AUTH_OK)
 	{
 		auth_fail(client, &err);

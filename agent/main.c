@@ -17,8 +17,8 @@
 #include "cli_configs.h"
 #include "decode_stream.h"
 #include "pooler.h"
+#include "version.h"
 
-#define HYPERDRIVE_VERSION "0.1.0"
 
 static void
 usage(FILE *out)

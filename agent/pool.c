@@ -22,6 +22,9 @@
 
 #define HD_MAX_BACKOFF 30.0
 
+static void serve_waiters(HdPool *pool, HdServer *server);
+static HdPool *pool_create(HdAgent *agent, const HdConfig *config, const char *role);
+
 /* A deep copy: a pool keeps its config while reloads replace the list. */
 static int
 copy_config(HdConfig *dst, const HdConfig *src)
@@ -37,24 +40,42 @@ copy_config(HdConfig *dst, const HdConfig *src)
 	return 0;
 }
 
+/* The pool of the config's own user (whose password the config holds). */
 HdPool *
 hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role)
 {
+	if (strcmp(role, config->user) != 0)
+		return NULL;			/* other roles: hd_pool_get_for_role() after a lookup */
+	return hd_pool_get_for_role(agent, config, role);
+}
+
+/*
+ * The pool of a role other than the config's user, created if needed. The
+ * caller sets how it logs in to the origin (pass-through keys, md5 secret or
+ * password) from the client's successful authentication.
+ */
+HdPool *
+hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role)
+{
 	HdList	   *item;
 	HdList	   *tmp;
-	HdPool	   *pool;
-	char		err[256];
 
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
-		pool = hd_container_of(item, HdPool, link);
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+
 		if (!pool->stale && strcmp(pool->config.id, config->id) == 0 &&
 			strcmp(pool->role, role) == 0)
 			return pool;
 	}
-	/* for now the agent knows the password of the config's own role only */
-	if (strcmp(role, config->user) != 0)
-		return NULL;
+	return pool_create(agent, config, role);
+}
+
+static HdPool *
+pool_create(HdAgent *agent, const HdConfig *config, const char *role)
+{
+	HdPool	   *pool;
+	char		err[256];
 
 	pool = calloc(1, sizeof(HdPool));
 	if (pool == NULL)
@@ -67,7 +88,8 @@ hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role)
 		return NULL;
 	}
 	snprintf(pool->role, sizeof(pool->role), "%s", role);
-	if (hd_config_read_password(agent->settings.state_dir, config->id, &pool->password, err,
+	if (strcmp(role, config->user) == 0 &&
+		hd_config_read_password(agent->settings.state_dir, config->id, &pool->password, err,
 								sizeof(err)) < 0)
 		hd_warning("config %s: %s", config->name, err);
 	if (pool->password)
@@ -114,7 +136,14 @@ assign(HdServer *server, HdClient *client)
 	server->client = client;
 	hd_expect_clear(&server->expect);
 	server->mid_batch = false;
+	server->request_sent_at = 0;
 	client->server = server;
+	client->server_synced = false;
+	client->server_taken_at = ev_time();
+	if (client->waiting || client->wait_started > 0)
+		hd_histogram_observe(&server->pool->stats.wait_latency,
+							 client->server_taken_at - client->wait_started);
+	client->wait_started = 0;
 }
 
 /* Tell a client why it cannot have a server, and let it go. */
@@ -132,7 +161,7 @@ maybe_connect(HdPool *pool)
 	HdAgent    *agent = pool->agent;
 	ev_tstamp	now = ev_now(agent->loop);
 
-	if (pool->stale || now < pool->next_connect_at)
+	if (pool->stale || pool->paused || now < pool->next_connect_at)
 		return;
 	if (hd_pool_config_servers(agent, pool->config.id) >= pool->config.origin_connection_limit)
 		return;
@@ -168,7 +197,8 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 	HdList	   *first;
 	ev_tstamp	now = ev_now(pool->agent->loop);
 
-	if (client->state == HD_CLIENT_ACTIVE && (first = hd_list_first(&pool->idle)) != NULL)
+	if (client->state == HD_CLIENT_ACTIVE && !pool->paused &&
+		(first = hd_list_first(&pool->idle)) != NULL)
 	{
 		assign(hd_container_of(first, HdServer, idle_link), client);
 		return;
@@ -194,6 +224,28 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 		if (connecting_servers(pool) < waiting)
 			maybe_connect(pool);
 	}
+}
+
+/*
+ * PAUSE: hand out no server; clients that need one wait (query_wait_timeout
+ * still applies). Transactions in progress finish. RESUME undoes it.
+ */
+void
+hd_pool_pause(HdPool *pool)
+{
+	pool->paused = true;
+}
+
+void
+hd_pool_resume(HdPool *pool)
+{
+	HdList	   *first;
+
+	pool->paused = false;
+	if ((first = hd_list_first(&pool->idle)) != NULL)
+		serve_waiters(pool, hd_container_of(first, HdServer, idle_link));
+	else if (!hd_list_empty(&pool->waiting))
+		maybe_connect(pool);
 }
 
 void
@@ -261,7 +313,7 @@ serve_waiters(HdPool *pool, HdServer *server)
 		}
 	}
 
-	while ((item = hd_list_first(&pool->idle)) != NULL &&
+	while (!pool->paused && (item = hd_list_first(&pool->idle)) != NULL &&
 		   (client = first_active_waiter(pool)) != NULL)
 	{
 		hd_pool_cancel_wait(pool, client);
@@ -329,7 +381,7 @@ hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate, cons
 	double		base = pool->agent->settings.server_login_retry_ms / 1000.0;
 
 	(void) server;
-	pool->stat_connect_failures++;
+	pool->stats.connect_failures++;
 	pool->backoff = pool->backoff == 0 ? base : pool->backoff * 2;
 	if (pool->backoff > HD_MAX_BACKOFF)
 		pool->backoff = HD_MAX_BACKOFF;
@@ -416,7 +468,7 @@ hd_pool_janitor(HdPool *pool, ev_tstamp now)
 
 			if (now - client->wait_started < wait_limit)
 				continue;
-			pool->stat_wait_timeouts++;
+			pool->stats.wait_timeouts++;
 			snprintf(message, sizeof(message),
 					 "timed out after %.0f s waiting for a connection to the origin (query_wait_timeout); "
 					 "all %d of config \"%s\" are in use",
@@ -457,6 +509,9 @@ hd_pool_free(HdPool *pool)
 	hd_registry_free(&pool->registry);
 	if (pool->password)
 		hd_free_secret(pool->password);
+	if (pool->md5_secret)
+		hd_free_secret(pool->md5_secret);
+	memset(pool->client_key, 0, sizeof(pool->client_key));
 	memset(&pool->secret, 0, sizeof(pool->secret));
 	hd_config_free(&pool->config);
 	free(pool);

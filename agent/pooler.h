@@ -30,12 +30,17 @@
 #include <time.h>
 
 #include "auth.h"
+#include "auth_file.h"
 #include "scram.h"
 #include "configs.h"
 #include "iobuf.h"
 #include "list.h"
+#include "lookup.h"
+#include "session.h"
 #include "settings.h"
+#include "stats.h"
 #include "stmt.h"
+#include "tls.h"
 
 typedef struct HdAgent HdAgent;
 typedef struct HdPool HdPool;
@@ -61,6 +66,7 @@ typedef enum HdClientState
 typedef enum HdAuthStep
 {
 	HD_AUTH_STEP_NONE,
+	HD_AUTH_STEP_LOOKUP,		/* waiting for the role's secret (lookup.c) */
 	HD_AUTH_STEP_SASL_INITIAL,	/* expecting SASLInitialResponse */
 	HD_AUTH_STEP_SASL_FIRST,	/* expecting SASLResponse with client-first */
 	HD_AUTH_STEP_SASL_FINAL,	/* expecting SASLResponse */
@@ -91,9 +97,22 @@ struct HdClient
 	bool		close_after_flush;
 	ev_tstamp	wait_started;
 	ev_tstamp	last_activity;
+	ev_tstamp	connected_at;
+	ev_tstamp	server_taken_at;	/* when it got the server it holds */
+	bool		admin;			/* on the admin console (database "hyperdrive") */
+	void	   *admin_state;	/* admin.c's */
 	uint32_t	cancel_pid;		/* the BackendKeyData we gave it */
 	uint32_t	cancel_key;
 	HdClientStmts stmts;		/* its statement names -> pool registry */
+	HdTls	   *tls;			/* TLS with the client, if it asked (tls.h) */
+	HdSettingList settings;		/* session settings to carry (session.h) */
+	char		config_id[HD_CONFIG_ID_LEN + 1];	/* while its role is looked up */
+	char	   *role_secret;	/* the looked-up secret of a role, during auth */
+	bool		server_synced;	/* the held server has those settings */
+	bool		awaiting_setup;	/* waiting for them to be applied */
+	bool		pinned;			/* keeps its server until it disconnects */
+	const char *pin_reason;
+	char		replication[16];	/* startup "replication" value; "" if none */
 };
 
 typedef enum HdServerState
@@ -122,6 +141,7 @@ struct HdServer
 	HdScramClient *scram;
 	bool		scram_verified;	/* the origin proved it knows the secret */
 	HdClient   *client;
+	HdClient   *dedicated;		/* a replication connection opened for this client */
 	uint32_t	backend_pid;
 	uint32_t	backend_key;
 	char		txn_status;		/* from the last ReadyForQuery */
@@ -130,10 +150,17 @@ struct HdServer
 	bool		query_had_error;	/* the current simple Query failed */
 	bool		discard_pending;	/* a DEALLOCATE/DISCARD is running */
 	HdServerStmts stmts;		/* registry statements prepared on this connection */
+	HdSettingList settings;		/* session settings applied on this connection */
+	HdClassification pending;	/* of the Query running now, applied if it succeeds */
+	bool		has_pending;
+	bool		setup_failed;	/* the agent's own settings query failed */
+	char	   *setup_error;
 	bool		close_on_release;	/* config changed: do not reuse */
 	ev_tstamp	connected_at;
 	ev_tstamp	idle_since;
+	ev_tstamp	request_sent_at;	/* first request while nothing was owed */
 	uint64_t	transactions;
+	HdTls	   *tls;			/* TLS with the origin, per sslmode (tls.h) */
 };
 
 /* A server parameter as reported at login (ParameterStatus). */
@@ -149,7 +176,11 @@ struct HdPool
 	HdList		link;			/* agent->pools */
 	HdConfig	config;			/* a copy: reloads replace it */
 	char		role[64];
-	char	   *password;		/* origin password for this role (config user) */
+	char	   *password;		/* origin password for this role, if known */
+	bool		use_keys;		/* else: SCRAM pass-through keys of a client's login */
+	unsigned char client_key[HD_SCRAM_KEY_LEN];
+	unsigned char server_key[HD_SCRAM_KEY_LEN];
+	char	   *md5_secret;		/* else: the role's stored md5 secret */
 	bool		has_secret;		/* secret below is valid */
 	HdScramSecret secret;		/* what clients' SCRAM proofs are checked against */
 	HdList		servers;		/* every server of this pool */
@@ -166,11 +197,8 @@ struct HdPool
 	char	   *last_error;		/* why the last connection attempt failed */
 	char		last_sqlstate[6];
 	bool		stale;			/* config deleted or changed: drain */
-	/* counters for SHOW and metrics */
-	uint64_t	stat_transactions;
-	uint64_t	stat_queries;
-	uint64_t	stat_wait_timeouts;
-	uint64_t	stat_connect_failures;
+	bool		paused;			/* PAUSE: no server is handed out */
+	HdStats		stats;			/* for SHOW STATS and /metrics */
 };
 
 struct HdAgent
@@ -182,6 +210,7 @@ struct HdAgent
 	HdList		pools;
 	HdList		clients;
 	int			nclients;
+	HdList		controls;		/* control connections for role lookups (lookup.c) */
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
@@ -196,12 +225,19 @@ struct HdAgent
 	bool		draining;		/* SIGTERM: finish transactions, then exit */
 	unsigned char mock_key[HD_SCRAM_KEY_LEN];	/* for mock SCRAM of unknown roles */
 	uint32_t	next_cancel_pid;
+	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
+	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
+	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
 };
 
 /* agent.c */
 extern int	hd_agent_main(int argc, char **argv);
 extern HdClient *hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key);
 extern const HdConfig *hd_agent_find_config(HdAgent *agent, const char *name);
+/* RELOAD (as SIGHUP): 0, or -1 with why in err (the old settings stay) */
+extern int	hd_agent_reload(HdAgent *agent, char *err, size_t errlen);
+/* SHUTDOWN (as SIGTERM): no new clients; exit once the transactions end */
+extern void hd_agent_drain(HdAgent *agent);
 
 /* client.c */
 extern void hd_client_accept(HdAgent *agent, int fd, const char *addr);
@@ -223,14 +259,27 @@ extern void hd_server_emit_synthesized(HdServer *server);
 extern int	hd_socket_prepare(int fd);
 extern int	hd_origin_connect(const HdConfig *config, char *err, size_t errlen);
 extern HdServer *hd_server_connect(HdPool *pool);
+extern HdServer *hd_server_connect_replication(HdPool *pool, HdClient *client);
 extern void hd_server_close(HdServer *server, const char *reason);
 extern void hd_server_free(HdServer *server);
 extern void hd_server_flush(HdServer *server);
 extern void hd_server_resume_reading(HdServer *server);
 extern void hd_server_send_cancel(HdServer *server);
 
+/* admin.c: the admin console (database "hyperdrive") */
+extern void hd_admin_start(HdClient *client);
+extern void hd_admin_process(HdClient *client);
+extern void hd_admin_free(HdClient *client);
+
+/* client.c, after the agent's settings query on its server */
+extern void hd_client_setup_done(HdClient *client, const char *error);
+extern void hd_client_replication_ready(HdClient *client, HdServer *server);
+
 /* pool.c */
+extern void hd_pool_pause(HdPool *pool);
+extern void hd_pool_resume(HdPool *pool);
 extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
+extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
 extern void hd_pool_request_server(HdPool *pool, HdClient *client);
 extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
 extern void hd_pool_release_server(HdPool *pool, HdServer *server);

@@ -28,6 +28,7 @@
 static void server_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void negotiate(HdServer *server);
 
 /* Non-blocking, no Nagle delay (small replies must not wait for a timer). */
 int
@@ -78,6 +79,25 @@ hd_origin_connect(const HdConfig *config, char *err, size_t errlen)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+/* A connection of its own for a client's replication session (not pooled). */
+HdServer *
+hd_server_connect_replication(HdPool *pool, HdClient *client)
+{
+	HdServer   *server;
+
+	if (hd_pool_config_servers(pool->agent, pool->config.id) >= pool->config.origin_connection_limit)
+	{
+		hd_client_fatal(client, "53300",
+						"sorry, too many connections to the origin for this config "
+						"(origin_connection_limit)", NULL);
+		return NULL;
+	}
+	server = hd_server_connect(pool);
+	if (server)
+		server->dedicated = client;
+	return server;
 }
 
 HdServer *
@@ -140,8 +160,9 @@ hd_server_close(HdServer *server, const char *reason)
 		{
 			static const char terminate[5] = {'X', 0, 0, 0, 4};
 
-			(void) write(server->fd, terminate, sizeof(terminate));
+			hd_tls_send_now(server->tls, server->fd, terminate, sizeof(terminate));
 		}
+		hd_tls_close(server->tls);
 		close(server->fd);
 		server->fd = -1;
 	}
@@ -167,10 +188,15 @@ hd_server_free(HdServer *server)
 	hd_list_del(&server->link);
 	hd_iobuf_free(&server->in);
 	hd_iobuf_free(&server->out);
+	hd_tls_free(server->tls);
 	if (server->scram)
 		hd_scram_client_free(server->scram);
 	hd_expect_free(&server->expect);
 	hd_server_stmts_free(&server->stmts);
+	hd_settings_clear(&server->settings);
+	if (server->has_pending)
+		hd_classification_free(&server->pending);
+	free(server->setup_error);
 	free(server);
 }
 
@@ -181,18 +207,18 @@ hd_server_flush(HdServer *server)
 
 	if (server->state == HD_SERVER_CLOSED || server->state == HD_SERVER_CONNECTING)
 		return;
-	rc = hd_iobuf_write_fd(&server->out, server->fd);
+	rc = hd_tls_write(server->tls, &server->out, server->fd);
 	if (rc < 0)
 	{
-		char		reason[128];
+		char		reason[300];
 
-		snprintf(reason, sizeof(reason), "write failed: %s", strerror(errno));
+		snprintf(reason, sizeof(reason), "write failed: %s", hd_tls_error(server->tls, errno));
 		hd_server_close(server, reason);
 		return;
 	}
 	if (rc > 0)
 	{
-		ev_io_start(server->agent->loop, &server->write_watcher);
+		hd_tls_wait_writable(server->tls, server->agent->loop, &server->write_watcher);
 		return;
 	}
 	ev_io_stop(server->agent->loop, &server->write_watcher);
@@ -205,7 +231,11 @@ void
 hd_server_resume_reading(HdServer *server)
 {
 	if (server->state != HD_SERVER_CLOSED && server->state != HD_SERVER_CONNECTING)
+	{
 		ev_io_start(server->agent->loop, &server->read_watcher);
+		/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
+		hd_tls_resume_reading(server->tls);
+	}
 }
 
 /* ---------------------------------------------------------------------------
@@ -226,6 +256,11 @@ send_startup(HdServer *server)
 	hd_msg_put_str(&msg, config->database);
 	hd_msg_put_str(&msg, "application_name");
 	hd_msg_put_str(&msg, "hyperdrive");
+	if (server->dedicated && server->dedicated->replication[0])
+	{
+		hd_msg_put_str(&msg, "replication");
+		hd_msg_put_str(&msg, server->dedicated->replication);
+	}
 	hd_msg_put_byte(&msg, 0);
 	if (hd_msg_end(&msg) < 0)
 		hd_server_close(server, "out of memory");
@@ -252,8 +287,8 @@ on_connected(HdServer *server)
 	server->state = HD_SERVER_LOGIN;
 	server->connected_at = ev_now(server->agent->loop);
 	ev_io_start(server->agent->loop, &server->read_watcher);
-	send_startup(server);
-	hd_server_flush(server);
+	/* SSLRequest and TLS handshake per sslmode, then the StartupMessage */
+	negotiate(server);
 }
 
 static void
@@ -265,6 +300,8 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void) revents;
 	if (server->state == HD_SERVER_CONNECTING)
 		on_connected(server);
+	else if (hd_tls_negotiating(server->tls))
+		negotiate(server);
 	else
 		hd_server_flush(server);
 }
@@ -308,8 +345,36 @@ send_password_message(HdServer *server, const char *prefix_mech, const char *dat
 static void
 login_failed(HdServer *server, const char *sqlstate, const char *message)
 {
-	hd_pool_server_failed(server->pool, server, sqlstate, message);
+	HdClient   *dedicated = server->dedicated;
+
+	server->dedicated = NULL;
+	if (dedicated)
+		hd_client_fatal(dedicated, sqlstate, message, NULL);
+	else
+		hd_pool_server_failed(server->pool, server, sqlstate, message);
 	hd_server_close(server, message);
+}
+
+/* The SSLRequest exchange and TLS handshake (tls.c), then the StartupMessage. */
+static void
+negotiate(HdServer *server)
+{
+	char		sqlstate[6];
+	char		message[512];
+
+	switch (hd_tls_origin_step(server, sqlstate, message, sizeof(message)))
+	{
+		case HD_TLS_WAIT:
+			return;
+		case HD_TLS_READY:
+			send_startup(server);
+			if (server->state != HD_SERVER_CLOSED)
+				hd_server_flush(server);
+			return;
+		case HD_TLS_FAILED:
+			login_failed(server, sqlstate, message);
+			return;
+	}
 }
 
 /* The origin's authentication request (message 'R'). */
@@ -327,11 +392,12 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 		return;
 	}
 	code = hd_get_u32(body);
-	if (code != HD_AUTHREQ_OK && pool->password == NULL)
+	if (code != HD_AUTHREQ_OK && pool->password == NULL && !pool->use_keys &&
+		pool->md5_secret == NULL)
 	{
 		login_failed(server, "28P01",
-					 "the origin asked for a password, and the config has none "
-					 "(hyperdrive update --origin-password)");
+					 "the origin asked for a password, and the agent has none for this role "
+					 "(for the config's user: hyperdrive update --origin-password)");
 		return;
 	}
 	switch (code)
@@ -343,6 +409,13 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 							 "the origin accepted the login without completing SCRAM authentication");
 			return;
 		case HD_AUTHREQ_CLEARTEXT:
+			if (pool->password == NULL)
+			{
+				login_failed(server, "28000",
+							 "the origin asks for a cleartext password, which the agent does not "
+							 "know for this role (it logs in with SCRAM keys or an md5 secret)");
+				return;
+			}
 			send_password_message(server, NULL, pool->password, strlen(pool->password) + 1);
 			return;
 		case HD_AUTHREQ_MD5:
@@ -350,9 +423,19 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 				char		response[HD_MD5_SECRET_LEN + 1];
 
 				if (len < 8 ||
-					!hd_md5_client_response(pool->password, pool->role,
-											(const unsigned char *) body + 4, response))
+					!(pool->password ?
+					  hd_md5_client_response(pool->password, pool->role,
+											 (const unsigned char *) body + 4, response) :
+					  pool->md5_secret ?
+					  hd_md5_client_response_from_secret(pool->md5_secret,
+														 (const unsigned char *) body + 4,
+														 response) : false))
+				{
+					if (pool->password == NULL && pool->md5_secret == NULL)
+						err = (HdAuthError) {"28000",
+							"the origin asks for md5, and the agent has only SCRAM keys for this role", "", ""};
 					break;
+				}
 				send_password_message(server, NULL, response, strlen(response) + 1);
 				return;
 			}
@@ -364,7 +447,16 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 							 "the origin offers no SASL mechanism the agent supports (SCRAM-SHA-256)");
 				return;
 			}
-			server->scram = hd_scram_client_new_password(pool->password, &err);
+			if (pool->password)
+				server->scram = hd_scram_client_new_password(pool->password, &err);
+			else if (pool->use_keys)
+				server->scram = hd_scram_client_new_keys(pool->client_key, pool->server_key, &err);
+			else
+			{
+				login_failed(server, "28000",
+							 "the origin asks for SCRAM, and the agent has only an md5 secret for this role");
+				return;
+			}
 			if (server->scram == NULL ||
 				hd_scram_client_first(server->scram, &out, &err) != HD_AUTH_OK)
 				break;
@@ -431,7 +523,15 @@ handle_login_message(HdServer *server, char type, const char *body, uint32_t len
 			hd_info("origin connection %u to %s:%d/%s as %s is ready", server->backend_pid,
 					server->pool->config.host, server->pool->config.port,
 					server->pool->config.database, server->pool->role);
-			hd_pool_server_ready(server->pool, server);
+			if (server->dedicated)
+			{
+				HdClient   *client = server->dedicated;
+
+				server->dedicated = NULL;
+				hd_client_replication_ready(client, server);
+			}
+			else
+				hd_pool_server_ready(server->pool, server);
 			break;
 		case 'E':
 			{
@@ -480,7 +580,10 @@ hd_server_owes_nothing(const HdServer *server)
 static void
 to_client(HdServer *server, const char *msg, size_t total)
 {
-	if (server->client && hd_iobuf_append(&server->client->out, msg, total) < 0)
+	if (server->client == NULL)
+		return;
+	server->pool->stats.bytes_to_clients += total;
+	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
 		hd_client_fatal(server->client, "53200", "out of memory", NULL);
 }
 
@@ -545,6 +648,70 @@ ends_expectation(char type, HdExpectKind kind)
 }
 
 /*
+ * The reply to the agent's own settings query (client.c sync_settings()):
+ * dropped; at its ReadyForQuery the client goes on, or learns it failed.
+ */
+static void
+handle_setup_reply(HdServer *server, char type, const char *msg, size_t total)
+{
+	if (type == 'E' && !server->setup_failed)
+	{
+		const char *message = hd_error_field(msg + 5, total - 5, 'M');
+
+		server->setup_failed = true;
+		free(server->setup_error);
+		server->setup_error = strdup(message ? message : "could not apply session settings");
+	}
+	if (type != 'Z')
+		return;
+	server->txn_status = msg[5];
+	hd_expect_pop(&server->expect);
+	if (server->setup_failed)
+	{
+		/* the server's settings are unknown now: start it over */
+		hd_settings_clear(&server->settings);
+		server->setup_failed = false;
+		if (server->client)
+			hd_client_setup_done(server->client, server->setup_error);
+		return;
+	}
+	if (server->client)
+		hd_client_setup_done(server->client, NULL);
+}
+
+/*
+ * At the ReadyForQuery of a simple Query that SET or RESET tracked
+ * settings: if it succeeded and no transaction block is open, the client's
+ * and the server's settings now include the change; inside an open block
+ * the outcome is not known yet, so the client keeps this server for good.
+ */
+static void
+apply_pending(HdServer *server)
+{
+	HdClient   *client = server->client;
+
+	if (client && !server->query_had_error)
+	{
+		if (server->txn_status != 'I')
+		{
+			if (!client->pinned)
+			{
+				client->pinned = true;
+				client->pin_reason = "SET inside a transaction block";
+				server->pool->stats.pinned_clients++;
+				hd_info("client %s (%s@%s) is pinned to its origin connection: %s",
+						client->addr, client->user, client->database, client->pin_reason);
+			}
+		}
+		else if (hd_settings_apply(&client->settings, &server->pending) < 0 ||
+				 hd_settings_apply(&server->settings, &server->pending) < 0)
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+	}
+	hd_classification_free(&server->pending);
+	server->has_pending = false;
+}
+
+/*
  * One reply from a server that a client holds: match it to what is owed,
  * forward it (or drop the reply to an injected Parse), and note the
  * transaction status at ReadyForQuery.
@@ -563,13 +730,20 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	}
 	hd_server_emit_synthesized(server);
 	head = hd_expect_head(&server->expect);
+	if (head && head->kind == HD_EXPECT_QUERY && head->action == HD_REPLY_SWALLOW)
+	{
+		handle_setup_reply(server, type, msg, total);
+		return;
+	}
 	if (type == 'Z')
 	{
 		server->txn_status = msg[5];
+		if (server->has_pending && head && head->kind == HD_EXPECT_QUERY)
+			apply_pending(server);
 		if (server->txn_status == 'I')
 		{
 			server->transactions++;
-			server->pool->stat_transactions++;
+			server->pool->stats.transactions++;
 		}
 		if (server->discard_pending)
 		{
@@ -593,6 +767,14 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	}
 	if (forward)
 		to_client(server, msg, total);
+	if (type == 'E')
+		server->pool->stats.errors_to_clients++;
+	if (type == 'Z' && server->expect.count == 0 && server->request_sent_at > 0)
+	{
+		hd_histogram_observe(&server->pool->stats.query_latency,
+							 ev_time() - server->request_sent_at);
+		server->request_sent_at = 0;
+	}
 	hd_server_emit_synthesized(server);
 }
 
@@ -618,8 +800,9 @@ server_process(HdServer *server)
 		{
 			if (type == 'Z')
 			{
-				/* DISCARD ALL deallocated every prepared statement */
+				/* DISCARD ALL deallocated every prepared statement, reset every setting */
 				hd_server_stmts_clear(&server->stmts);
+				hd_settings_clear(&server->settings);
 				server->state = HD_SERVER_IDLE;
 				hd_iobuf_consume(&server->in, (size_t) len + 1);
 				hd_pool_release_server(server->pool, server);
@@ -660,9 +843,11 @@ server_process(HdServer *server)
 			return;
 		if (hd_iobuf_live(&client->out) > HD_BACKPRESSURE_BYTES)
 			ev_io_stop(server->agent->loop, &server->read_watcher);
-		if (hd_server_owes_nothing(server) &&
+		if (hd_server_owes_nothing(server) && !client->pinned &&
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION)
 		{
+			hd_histogram_observe(&server->pool->stats.transaction_latency,
+								 ev_time() - client->server_taken_at);
 			server->client = NULL;
 			client->server = NULL;
 			hd_pool_release_server(server->pool, server);
@@ -681,15 +866,20 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
-	n = hd_iobuf_read_fd(&server->in, server->fd, HD_READ_CHUNK);
+	if (hd_tls_negotiating(server->tls))
+	{
+		negotiate(server);
+		return;
+	}
+	n = hd_tls_read(server->tls, &server->in, server->fd, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
 	{
-		char		reason[128];
+		char		reason[300];
 
 		snprintf(reason, sizeof(reason), "%s",
-				 n == 0 ? "the origin closed the connection" : strerror(errno));
+				 n == 0 ? "the origin closed the connection" : hd_tls_error(server->tls, errno));
 		if (server->state == HD_SERVER_LOGIN)
 			hd_pool_server_failed(server->pool, server, "08006", reason);
 		hd_server_close(server, reason);

@@ -62,6 +62,7 @@ static const Setting setting_table[] = {
 	{"tls_cert_file", K_FILE, FIELD(tls_cert_file), 0, 0},
 	{"tls_key_file", K_FILE, FIELD(tls_key_file), 0, 0},
 	{"auth_type", K_AUTH, FIELD(auth_type), 0, 0},
+	{"auth_file", K_FILE, FIELD(auth_file), 0, 0},
 };
 
 #define NSETTINGS (sizeof(setting_table) / sizeof(setting_table[0]))
@@ -524,5 +525,6 @@ hd_settings_free(HdSettings *s)
 	free(s->metrics_host);
 	free(s->tls_cert_file);
 	free(s->tls_key_file);
+	free(s->auth_file);
 	memset(s, 0, sizeof(*s));
 }

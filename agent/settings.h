@@ -26,6 +26,9 @@
  *    tls_key_file =
  *    auth_type = scram-sha-256      what the agent asks clients for:
  *                                   scram-sha-256 | md5 | password
+ *    auth_file =                    the admin console's users and passwords, in
+ *                                   PgBouncer's userlist.txt format (auth_file.h);
+ *                                   empty: nobody can log in to the console
  *
  * Times are whole numbers of seconds, or a whole number with a unit: ms, s,
  * min or h ("500ms", "2min"); at most 720h. Comments are lines starting
@@ -89,6 +92,7 @@ typedef struct HdSettings
 	char	   *tls_cert_file;	/* both NULL, or both set */
 	char	   *tls_key_file;
 	HdAuthType	auth_type;
+	char	   *auth_file;		/* NULL: not set */
 } HdSettings;
 
 extern int	hd_settings_load(const char *path, HdSettings *out, char *err, size_t errlen);

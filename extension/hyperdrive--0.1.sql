@@ -82,3 +82,26 @@ CREATE EVENT TRIGGER hyperdrive_sql_drop ON sql_drop
 ALTER EVENT TRIGGER hyperdrive_ddl_start ENABLE ALWAYS;
 ALTER EVENT TRIGGER hyperdrive_ddl_end ENABLE ALWAYS;
 ALTER EVENT TRIGGER hyperdrive_sql_drop ENABLE ALWAYS;
+
+-- ---------------------------------------------------------------------------
+-- Authentication lookup for the agent (like PgBouncer's auth_query).
+--
+-- Clients may log in to the agent as any origin role. The agent checks their
+-- password against the role's stored secret, fetched with this function over
+-- its own control connection, and then logs in to the origin as that role
+-- with the keys of the client's own SCRAM exchange (it never learns the
+-- password). Only roles that can log in, are not superusers and have not
+-- expired are visible. EXECUTE is for the agent's role only:
+--   GRANT EXECUTE ON FUNCTION hyperdrive.get_role_secret(name) TO hyperdrive_agent;
+CREATE FUNCTION @extschema@.get_role_secret(role_name name)
+RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT rolpassword FROM pg_catalog.pg_authid
+    WHERE rolname = role_name
+      AND rolcanlogin
+      AND NOT rolsuper
+      AND (rolvaliduntil IS NULL OR rolvaliduntil > pg_catalog.now())
+$$;
+REVOKE ALL ON FUNCTION @extschema@.get_role_secret(name) FROM PUBLIC;

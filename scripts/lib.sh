@@ -12,7 +12,7 @@ RUN_AS=${HYPERDRIVE_RUN_AS:-postgres}
 
 # Debian packages the build and the tests need.
 DEPENDENCIES="gcc make perl postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
-libpq-dev libssl-dev libev-dev libipc-run-perl"
+libpq-dev libssl-dev openssl libev-dev libpg-query-dev libprotobuf-c-dev libipc-run-perl"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

@@ -1,0 +1,176 @@
+/*
+ * test_session.c
+ *    Unit tests of session.c: which statements the pooler tracks, which pin
+ *    a client, and the SQL that carries settings between connections.
+ *    Prints TAP; run by t/006_session_unit.pl.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+
+static int	test_number = 0;
+static int	failures = 0;
+
+static void
+ok(int condition, const char *name)
+{
+	test_number++;
+	if (!condition)
+		failures++;
+	printf("%sok %d - %s\n", condition ? "" : "not ", test_number, name);
+}
+
+static HdQueryEffect
+effect_of(const char *sql, int extended, const char **reason)
+{
+	HdClassification c;
+	HdQueryEffect effect;
+
+	hd_classify(sql, strlen(sql), extended, &c);
+	effect = c.effect;
+	if (reason)
+		*reason = c.pin_reason;
+	hd_classification_free(&c);
+	return effect;
+}
+
+static void
+expect_effect(const char *sql, HdQueryEffect want)
+{
+	char		name[256];
+
+	snprintf(name, sizeof(name), "%s -> %s", sql,
+			 want == HD_EFFECT_NONE ? "none" : want == HD_EFFECT_PIN ? "pin" : "tracked");
+	ok(effect_of(sql, 0, NULL) == want, name);
+}
+
+static void
+test_classification(void)
+{
+	/* ordinary statements: nothing session-level */
+	expect_effect("SELECT 1", HD_EFFECT_NONE);
+	expect_effect("UPDATE t SET a = 1 WHERE b = 2", HD_EFFECT_NONE);
+	expect_effect("insert into t values (1)", HD_EFFECT_NONE);
+	expect_effect("SET LOCAL search_path = x", HD_EFFECT_NONE);
+	expect_effect("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", HD_EFFECT_NONE);
+	expect_effect("SELECT pg_advisory_xact_lock(1)", HD_EFFECT_NONE);
+	expect_effect("SELECT set_config('a.b', 'c', true)", HD_EFFECT_NONE);
+	expect_effect("CREATE TABLE t2 (a int)", HD_EFFECT_NONE);
+	expect_effect("DECLARE c CURSOR FOR SELECT 1", HD_EFFECT_NONE);
+	expect_effect("SELECT 'set search_path = x'", HD_EFFECT_NONE);
+	expect_effect("UNLISTEN *", HD_EFFECT_NONE);
+	expect_effect("SELEC broken syntax", HD_EFFECT_NONE);
+
+	/* tracked settings */
+	expect_effect("SET search_path = s2, public", HD_EFFECT_TRACKED);
+	expect_effect("set statement_timeout to '5s'", HD_EFFECT_TRACKED);
+	expect_effect("SET SESSION TimeZone = 'UTC'", HD_EFFECT_TRACKED);
+	expect_effect("RESET search_path", HD_EFFECT_TRACKED);
+	expect_effect("SET application_name TO DEFAULT", HD_EFFECT_TRACKED);
+	expect_effect("RESET ALL", HD_EFFECT_TRACKED);
+	expect_effect("DISCARD ALL", HD_EFFECT_TRACKED);
+	expect_effect("/* c */ SET search_path = x", HD_EFFECT_TRACKED);
+
+	/* pinning */
+	expect_effect("SET geqo = off", HD_EFFECT_PIN);
+	expect_effect("SET myapp.tenant = '42'", HD_EFFECT_PIN);
+	expect_effect("SET ROLE other", HD_EFFECT_PIN);
+	expect_effect("SET SESSION AUTHORIZATION other", HD_EFFECT_PIN);
+	expect_effect("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", HD_EFFECT_PIN);
+	expect_effect("LISTEN channel", HD_EFFECT_PIN);
+	expect_effect("SELECT pg_advisory_lock(1)", HD_EFFECT_PIN);
+	expect_effect("select x from t where pg_try_advisory_lock(t.id)", HD_EFFECT_PIN);
+	expect_effect("SELECT set_config('a.b', 'c', false)", HD_EFFECT_PIN);
+	expect_effect("CREATE TEMP TABLE tt (a int)", HD_EFFECT_PIN);
+	expect_effect("CREATE TEMPORARY VIEW v AS SELECT 1", HD_EFFECT_PIN);
+	expect_effect("CREATE TEMP SEQUENCE s", HD_EFFECT_PIN);
+	expect_effect("CREATE TEMP TABLE tt AS SELECT 1", HD_EFFECT_PIN);
+	expect_effect("PREPARE p AS SELECT 1", HD_EFFECT_PIN);
+	expect_effect("EXECUTE p", HD_EFFECT_PIN);
+	expect_effect("DECLARE c CURSOR WITH HOLD FOR SELECT 1", HD_EFFECT_PIN);
+	expect_effect("LOAD 'auto_explain'", HD_EFFECT_PIN);
+	expect_effect("SELECT 1; LISTEN x", HD_EFFECT_PIN);
+	expect_effect("SET search_path = x; SET geqo = off", HD_EFFECT_PIN);
+
+	/* in a prepared statement any session-level statement pins */
+	ok(effect_of("SET search_path = x", 1, NULL) == HD_EFFECT_PIN, "SET via Parse pins");
+	ok(effect_of("SELECT $1::int", 1, NULL) == HD_EFFECT_NONE, "SELECT via Parse is harmless");
+}
+
+static void
+test_tracking(void)
+{
+	HdSettingList client = {0};
+	HdSettingList server = {0};
+	HdClassification c;
+	char	   *sql;
+	bool		err;
+
+	hd_classify("SET search_path = s2, public; SET statement_timeout = 5000",
+				strlen("SET search_path = s2, public; SET statement_timeout = 5000"), 0, &c);
+	ok(c.effect == HD_EFFECT_TRACKED && c.changes.count == 2, "two tracked SETs in one query");
+	ok(hd_settings_apply(&client, &c) == 0 && client.count == 2, "applied to the client");
+	hd_classification_free(&c);
+	ok(strcmp(hd_settings_find(&client, "search_path")->sql, "SET search_path = s2, public") == 0,
+	   "the statement text is kept for replay");
+
+	sql = hd_settings_diff_sql(&server, &client, &err);
+	ok(sql && !err && strstr(sql, "SET search_path = s2, public;") &&
+	   strstr(sql, "SET statement_timeout = 5000;"), "a fresh server gets both");
+	free(sql);
+	hd_settings_copy(&server, &client);
+	sql = hd_settings_diff_sql(&server, &client, &err);
+	ok(sql == NULL && !err, "a server already in that state gets nothing");
+
+	hd_classify("RESET search_path", strlen("RESET search_path"), 0, &c);
+	hd_settings_apply(&client, &c);
+	hd_classification_free(&c);
+	sql = hd_settings_diff_sql(&server, &client, &err);
+	ok(sql && strcmp(sql, "RESET search_path;") == 0, "a RESET is carried as RESET");
+	free(sql);
+
+	hd_classify("DISCARD ALL", strlen("DISCARD ALL"), 0, &c);
+	hd_settings_apply(&client, &c);
+	hd_classification_free(&c);
+	ok(client.count == 0, "DISCARD ALL clears the client's settings");
+
+	hd_settings_clear(&client);
+	hd_settings_clear(&server);
+}
+
+static void
+test_startup(void)
+{
+	HdSettingList list = {0};
+	const HdSetting *s;
+
+	ok(hd_settings_from_startup(&list, "application_name", "it's me") == NULL,
+	   "application_name accepted");
+	s = hd_settings_find(&list, "application_name");
+	ok(s && strcmp(s->sql, "SET application_name TO 'it''s me'") == 0, "value quoted as a literal");
+	hd_settings_clear(&list);
+	ok(hd_settings_from_startup(&list, "options", "-c geqo=off --work-mem=7MB") == NULL &&
+	   hd_settings_find(&list, "geqo") && hd_settings_find(&list, "work_mem") &&
+	   strcmp(hd_settings_find(&list, "work_mem")->value, "7MB") == 0,
+	   "-c name=value and --name=value");
+	ok(hd_settings_from_startup(&list, "options", "-c search_path=a\\ b") == NULL &&
+	   strcmp(hd_settings_find(&list, "search_path")->value, "a b") == 0,
+	   "backslash escapes a space");
+	ok(hd_settings_from_startup(&list, "options", "-X") != NULL, "other switches refused");
+	ok(hd_settings_from_startup(&list, "bad name; drop", "x") != NULL,
+	   "a name that is not an identifier is refused");
+	ok(hd_settings_from_startup(&list, "myapp.tenant", "42") == NULL, "custom x.y names accepted");
+	hd_settings_clear(&list);
+}
+
+int
+main(void)
+{
+	test_classification();
+	test_tracking();
+	test_startup();
+	printf("1..%d\n", test_number);
+	return failures ? 1 : 0;
+}

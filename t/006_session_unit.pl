@@ -1,0 +1,18 @@
+# The agent's session-state rules (agent/session.c): which statements are
+# carried between origin connections, which pin a client to one, and how
+# startup parameters become settings. The tests are a C program,
+# agent/tests/test_session (make agent-unit), that prints TAP itself.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use Test::More;
+
+my $unit =
+  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/tests/test_session');
+BAIL_OUT("$unit is missing: run 'make agent-unit' first") unless -x $unit;
+
+my @wrapper = split ' ', ($ENV{HD_UNIT_WRAPPER} // '');
+exec { $wrapper[0] // $unit } @wrapper, $unit
+  or BAIL_OUT("cannot run $unit: $!");
