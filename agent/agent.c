@@ -222,35 +222,38 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 			drop_pool(agent, pool, "the config of this database was deleted");
 			continue;
 		}
-		/*
-		 * Changed origin or credentials: new clients get a new pool; the
-		 * current one drains (its servers close as their transactions end).
-		 */
+		/* changed origin or credentials: see hd_pool_update_config() */
 		{
-			HdList	   *s;
-			HdList	   *stmp;
 			char	   *password = NULL;
 			bool		changed;
-
 			char		perr[256];
+			bool		own_role = strcmp(pool->role, pool->config.user) == 0;
 
+			if (strcmp(pool->config.user, now->user) != 0 || pool->config.pool_mode != now->pool_mode)
+			{
+				/* a different user or pool mode: these clients logged in to another thing */
+				hd_info("config %s changed its user or pool mode: closing its connections",
+						now->name);
+				drop_pool(agent, pool, "the config of this database was changed");
+				continue;
+			}
 			(void) hd_config_read_password(agent->settings.state_dir, now->id, &password,
 										   perr, sizeof(perr));
 			changed = !same_origin(&pool->config, now) ||
-				(password == NULL) != (pool->password == NULL) ||
-				(password && strcmp(password, pool->password) != 0) ||
-				strcmp(pool->config.name, now->name) != 0;
+				strcmp(pool->config.name, now->name) != 0 ||
+				(own_role && ((password == NULL) != (pool->password == NULL) ||
+							  (password && strcmp(password, pool->password) != 0)));
 			if (password)
 				hd_free_secret(password);
 			pool->config.origin_connection_limit = now->origin_connection_limit;
 			if (!changed)
 				continue;
+			/*
+			 * Same clients, new origin settings: current transactions finish on
+			 * their connections, which then close; new ones use the new settings.
+			 */
 			hd_info("config %s changed: new connections use the new settings", now->name);
-			pool->stale = true;
-			hd_list_foreach_safe(s, stmp, &pool->servers)
-				hd_container_of(s, HdServer, link)->close_on_release = true;
-			hd_list_foreach_safe(s, stmp, &pool->idle)
-				hd_server_close(hd_container_of(s, HdServer, idle_link), "its config changed");
+			hd_pool_update_config(pool, now);
 		}
 	}
 	hd_configs_free(&agent->configs);

@@ -831,10 +831,13 @@ process_active(HdClient *client)
 
 		if (client->server == NULL)
 		{
-			ev_io_stop(client->agent->loop, &client->read_watcher);
 			hd_pool_request_server(client->pool, client);
 			if (client->server == NULL)
-				return false;	/* queued; hd_client_server_ready() resumes */
+			{
+				/* queued (or refused): hd_client_server_ready() resumes */
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				return false;
+			}
 		}
 		server = client->server;
 		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
@@ -856,6 +859,7 @@ process_active(HdClient *client)
 		hd_iobuf_consume(&client->in, (size_t) len + 1);
 		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
 		{
+			client->paused_for_server = true;
 			ev_io_stop(client->agent->loop, &client->read_watcher);
 			hd_server_flush(server);
 			return false;

@@ -23,6 +23,7 @@
 #define HD_MAX_BACKOFF 30.0
 
 static void serve_waiters(HdPool *pool, HdServer *server);
+static void maybe_connect(HdPool *pool);
 static HdPool *pool_create(HdAgent *agent, const HdConfig *config, const char *role);
 
 /* A deep copy: a pool keeps its config while reloads replace the list. */
@@ -108,6 +109,62 @@ pool_create(HdAgent *agent, const HdConfig *config, const char *role)
 	hd_list_init(&pool->waiting);
 	hd_list_append(&agent->pools, &pool->link);
 	return pool;
+}
+
+/*
+ * The config changed (origin, password, name): take the new values; current
+ * connections finish their transactions and close; the next ones use these.
+ */
+void
+hd_pool_update_config(HdPool *pool, const HdConfig *config)
+{
+	HdConfig	fresh;
+	HdList	   *item;
+	HdList	   *tmp;
+	char		err[256];
+
+	if (copy_config(&fresh, config) < 0)
+	{
+		hd_config_free(&fresh);
+		hd_warning("config %s: out of memory applying a change", config->name);
+		return;
+	}
+	hd_config_free(&pool->config);
+	pool->config = fresh;
+	if (strcmp(pool->role, config->user) == 0)
+	{
+		if (pool->password)
+			hd_free_secret(pool->password);
+		pool->password = NULL;
+		pool->has_secret = false;
+		if (hd_config_read_password(pool->agent->settings.state_dir, config->id,
+									&pool->password, err, sizeof(err)) < 0)
+			hd_warning("config %s: %s", config->name, err);
+		if (pool->password)
+		{
+			HdAuthError auth_err;
+			unsigned char salt[HD_SCRAM_SALT_LEN];
+
+			pool->has_secret = hd_random_bytes(salt, sizeof(salt)) &&
+				hd_scram_secret_from_password(pool->password, salt, sizeof(salt),
+											  HD_SCRAM_ITERATIONS, &pool->secret,
+											  &auth_err) == HD_AUTH_OK;
+		}
+	}
+	/*
+	 * A fresh start: no backoff left over from the old settings, and the next
+	 * client's login waits for a connection made with the new ones, so that a
+	 * wrong new password is reported at login, as before the change.
+	 */
+	pool->backoff = 0;
+	pool->next_connect_at = 0;
+	pool->params_known = false;
+	hd_list_foreach_safe(item, tmp, &pool->servers)
+		hd_container_of(item, HdServer, link)->close_on_release = true;
+	hd_list_foreach_safe(item, tmp, &pool->idle)
+		hd_server_close(hd_container_of(item, HdServer, idle_link), "its config changed");
+	if (!hd_list_empty(&pool->waiting))
+		maybe_connect(pool);
 }
 
 /* Servers of all pools of a config, connecting ones included. */

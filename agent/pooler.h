@@ -95,6 +95,7 @@ struct HdClient
 	HdServer   *server;			/* the server it holds, if any */
 	bool		waiting;		/* queued for a server */
 	bool		close_after_flush;
+	bool		paused_for_server;	/* stopped reading: its server's output is full */
 	ev_tstamp	wait_started;
 	ev_tstamp	last_activity;
 	ev_tstamp	connected_at;
@@ -280,6 +281,7 @@ extern void hd_pool_pause(HdPool *pool);
 extern void hd_pool_resume(HdPool *pool);
 extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
 extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
+extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
 extern void hd_pool_request_server(HdPool *pool, HdClient *client);
 extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
 extern void hd_pool_release_server(HdPool *pool, HdServer *server);

@@ -222,9 +222,12 @@ hd_server_flush(HdServer *server)
 		return;
 	}
 	ev_io_stop(server->agent->loop, &server->write_watcher);
-	/* drained: the client may send more */
-	if (server->client)
+	/* drained: a client that stopped because this output was full may go on */
+	if (server->client && server->client->paused_for_server)
+	{
+		server->client->paused_for_server = false;
 		hd_client_resume_reading(server->client);
+	}
 }
 
 void
