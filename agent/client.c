@@ -520,6 +520,15 @@ ensure_prepared(HdClient *client, HdServer *server, uint32_t id)
 	return expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, id);
 }
 
+/* What besides the text decides what a statement means: its search_path. */
+static const char *
+parse_context(const HdClient *client)
+{
+	const HdSetting *path = hd_settings_find(&client->settings, "search_path");
+
+	return path ? path->sql : "";
+}
+
 /* Parse of a named statement: register it; prepare it here unless already there. */
 static int
 forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
@@ -533,7 +542,8 @@ forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len
 		return -2;
 	if (name[0] == '\0')
 		return 1;				/* unnamed: forward as it is */
-	stmt = hd_registry_intern(&client->pool->registry, query, body + pos, len - pos);
+	stmt = hd_registry_intern(&client->pool->registry, query, body + pos, len - pos,
+							  parse_context(client));
 	if (stmt == NULL || hd_client_stmt_set(&client->stmts, name, stmt->id) < 0)
 		return -1;
 	if (hd_server_stmt_has(&server->stmts, stmt->id))
@@ -794,6 +804,58 @@ forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t le
 }
 
 /*
+ * A client without a server preparing a statement that an origin already
+ * accepted (same text, types and search_path) gets ParseComplete, and for
+ * its Sync ReadyForQuery, from the agent: re-preparing the same statements
+ * on every new connection (what drivers and pgbench -M prepared do) then
+ * needs no origin connection. It also keeps a client that prepares
+ * synchronously while others of its process hold every origin connection
+ * from waiting for them. Returns true if the message was answered here.
+ */
+static bool
+answer_locally(HdClient *client, char type, const char *body, uint32_t len)
+{
+	static const char parse_complete[5] = {'1', 0, 0, 0, 4};
+	uint32_t	pos = 0;
+	const char *name;
+	const char *query;
+	HdStatement *stmt;
+	HdClassification c;
+
+	if (client->server != NULL || client->pinned || client->replication[0])
+		return false;
+	if (type == 'S' && client->local_batch)
+	{
+		client->local_batch = false;
+		return hd_send_ready(&client->out, 'I') == 0;
+	}
+	if (type == 'H' && client->local_batch)
+		return true;
+	if (type != 'P')
+		return false;
+	name = take_string(body, len, &pos);
+	query = name ? take_string(body, len, &pos) : NULL;
+	if (query == NULL || name[0] == '\0' || len - pos < 2)
+		return false;
+	stmt = hd_registry_find(&client->pool->registry, query, body + pos, len - pos,
+							parse_context(client));
+	if (stmt == NULL || !stmt->verified)
+		return false;
+	hd_classify(query, strlen(query), true, &c);
+	if (c.effect != HD_EFFECT_NONE)
+	{
+		hd_classification_free(&c);
+		return false;			/* the usual path pins it */
+	}
+	hd_classification_free(&c);
+	if (hd_client_stmt_set(&client->stmts, name, stmt->id) < 0 ||
+		hd_iobuf_append(&client->out, parse_complete, sizeof(parse_complete)) < 0)
+		return false;
+	client->local_batch = true;
+	return true;
+}
+
+/*
  * Move complete messages to the server. Returns false when the client must
  * stop for now (closed, waiting for a server, or back-pressured).
  */
@@ -829,6 +891,14 @@ process_active(HdClient *client)
 		if (hd_iobuf_live(&client->in) < (size_t) len + 1)
 			return true;		/* wait for the rest */
 
+		if (answer_locally(client, type, head + 5, len - 4))
+		{
+			hd_iobuf_consume(&client->in, (size_t) len + 1);
+			hd_client_flush(client);
+			if (client->state != HD_CLIENT_ACTIVE)
+				return false;
+			continue;
+		}
 		if (client->server == NULL)
 		{
 			hd_pool_request_server(client->pool, client);
@@ -840,6 +910,7 @@ process_active(HdClient *client)
 			}
 		}
 		server = client->server;
+		client->local_batch = false;	/* the server answers the rest of the batch */
 		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
 			return false;		/* hd_client_setup_done() resumes */
 		if (server->expect.count == 0 && server->request_sent_at == 0)

@@ -269,6 +269,8 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 	client->waiting = true;
 	client->wait_started = now;
 	hd_list_append(&pool->waiting, &client->wait_link);
+	hd_debug("client %s waits for an origin connection of config %s", client->addr,
+			 pool->config.name);
 	/* one new connection per waiting client, beyond those already coming */
 	if (connecting_servers(pool) < (int) pool->config.origin_connection_limit)
 	{
@@ -375,6 +377,8 @@ serve_waiters(HdPool *pool, HdServer *server)
 	{
 		hd_pool_cancel_wait(pool, client);
 		assign(hd_container_of(item, HdServer, idle_link), client);
+		hd_debug("client %s got origin connection %u", client->addr,
+				 client->server->backend_pid);
 		hd_client_server_ready(client);
 	}
 }

@@ -96,6 +96,7 @@ struct HdClient
 	bool		waiting;		/* queued for a server */
 	bool		close_after_flush;
 	bool		paused_for_server;	/* stopped reading: its server's output is full */
+	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
 	ev_tstamp	wait_started;
 	ev_tstamp	last_activity;
 	ev_tstamp	connected_at;

@@ -766,6 +766,14 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	else if (ends_expectation(type, (HdExpectKind) head->kind))
 	{
 		forward = !(head->action == HD_REPLY_SWALLOW);
+		if (head->kind == HD_EXPECT_PARSE && head->stmt_id != 0)
+		{
+			/* an origin accepted it: a later Parse of it may be answered locally */
+			HdStatement *stmt = hd_registry_get(&server->pool->registry, head->stmt_id);
+
+			if (stmt)
+				stmt->verified = true;
+		}
 		hd_expect_pop(&server->expect);
 	}
 	if (forward)
@@ -846,6 +854,10 @@ server_process(HdServer *server)
 			return;
 		if (hd_iobuf_live(&client->out) > HD_BACKPRESSURE_BYTES)
 			ev_io_stop(server->agent->loop, &server->read_watcher);
+		if (hd_log_enabled(HD_LOG_DEBUG) && !hd_server_owes_nothing(server))
+			hd_debug("origin connection %u kept by %s: status %c, %zu replies owed%s",
+					 server->backend_pid, client->addr, server->txn_status,
+					 server->expect.count, server->mid_batch ? ", batch not synced" : "");
 		if (hd_server_owes_nothing(server) && !client->pinned &&
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION)
 		{
@@ -853,6 +865,7 @@ server_process(HdServer *server)
 								 ev_time() - client->server_taken_at);
 			server->client = NULL;
 			client->server = NULL;
+			hd_debug("origin connection %u released by %s", server->backend_pid, client->addr);
 			hd_pool_release_server(server->pool, server);
 			/* the client may have sent its next transaction already */
 			if (hd_iobuf_live(&client->in) > 0)

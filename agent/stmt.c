@@ -106,21 +106,39 @@ registry_grow(HdStatementRegistry *reg)
 	return 0;
 }
 
+static uint32_t
+statement_hash(const char *query, const char *types, size_t types_len, const char *context)
+{
+	return fnv1a(fnv1a(fnv1a(2166136261u, query, strlen(query)), types, types_len),
+				 context, strlen(context));
+}
+
+HdStatement *
+hd_registry_find(const HdStatementRegistry *reg, const char *query, const char *types,
+				 size_t types_len, const char *context)
+{
+	uint32_t	hash = statement_hash(query, types, types_len, context);
+
+	if (reg->nbuckets == 0)
+		return NULL;
+	for (HdStatement *stmt = reg->buckets[hash % reg->nbuckets]; stmt; stmt = stmt->next)
+		if (stmt->hash == hash && stmt->types_len == types_len &&
+			memcmp(stmt->types, types, types_len) == 0 && strcmp(stmt->query, query) == 0 &&
+			strcmp(stmt->context, context) == 0)
+			return stmt;
+	return NULL;
+}
+
 HdStatement *
 hd_registry_intern(HdStatementRegistry *reg, const char *query, const char *types,
-				   size_t types_len)
+				   size_t types_len, const char *context)
 {
 	size_t		query_len = strlen(query);
-	uint32_t	hash = fnv1a(fnv1a(2166136261u, query, query_len), types, types_len);
-	HdStatement *stmt;
+	uint32_t	hash = statement_hash(query, types, types_len, context);
+	HdStatement *stmt = hd_registry_find(reg, query, types, types_len, context);
 
-	if (reg->nbuckets)
-	{
-		for (stmt = reg->buckets[hash % reg->nbuckets]; stmt; stmt = stmt->next)
-			if (stmt->hash == hash && stmt->types_len == types_len &&
-				memcmp(stmt->types, types, types_len) == 0 && strcmp(stmt->query, query) == 0)
-				return stmt;
-	}
+	if (stmt)
+		return stmt;
 	if ((reg->count + 1 > reg->nbuckets && registry_grow(reg) < 0))
 		return NULL;
 	if (reg->count + 1 >= reg->by_id_cap)
@@ -138,10 +156,12 @@ hd_registry_intern(HdStatementRegistry *reg, const char *query, const char *type
 		return NULL;
 	stmt->query = malloc(query_len + 1);
 	stmt->types = malloc(types_len ? types_len : 1);
-	if (stmt->query == NULL || stmt->types == NULL)
+	stmt->context = strdup(context);
+	if (stmt->query == NULL || stmt->types == NULL || stmt->context == NULL)
 	{
 		free(stmt->query);
 		free(stmt->types);
+		free(stmt->context);
 		free(stmt);
 		return NULL;
 	}
@@ -169,6 +189,7 @@ hd_registry_free(HdStatementRegistry *reg)
 	{
 		free(reg->by_id[id]->query);
 		free(reg->by_id[id]->types);
+		free(reg->by_id[id]->context);
 		free(reg->by_id[id]);
 	}
 	free(reg->by_id);

@@ -72,7 +72,11 @@ extern void hd_expect_pop(HdExpectQueue *q);
 extern void hd_expect_clear(HdExpectQueue *q);
 extern void hd_expect_free(HdExpectQueue *q);
 
-/* One statement in a pool's registry. */
+/*
+ * One statement in a pool's registry. The same text can mean different
+ * things under different search_paths, so the parse context (the client's
+ * search_path setting) is part of the identity.
+ */
 typedef struct HdStatement
 {
 	uint32_t	id;				/* server-side name: hd_<id> */
@@ -80,6 +84,8 @@ typedef struct HdStatement
 	char	   *query;
 	char	   *types;			/* the Parse message's Int16 count + Int32 OIDs */
 	size_t		types_len;
+	char	   *context;		/* "" or the SET that established the search_path */
+	bool		verified;		/* an origin accepted its Parse once */
 	struct HdStatement *next;	/* hash chain */
 } HdStatement;
 
@@ -93,7 +99,11 @@ typedef struct HdStatementRegistry
 } HdStatementRegistry;
 
 extern HdStatement *hd_registry_intern(HdStatementRegistry *reg, const char *query,
-									   const char *types, size_t types_len);
+									   const char *types, size_t types_len,
+									   const char *context);
+extern HdStatement *hd_registry_find(const HdStatementRegistry *reg, const char *query,
+									 const char *types, size_t types_len,
+									 const char *context);
 extern HdStatement *hd_registry_get(HdStatementRegistry *reg, uint32_t id);
 extern void hd_registry_free(HdStatementRegistry *reg);
 
