@@ -21,13 +21,14 @@ OBJS = \
 	extension/relation_family.o \
 	extension/ddl_capture.o \
 	extension/decoder.o \
-	extension/record.o
+	extension/record.o \
+	extension/analyze.o
 
 EXTENSION = hyperdrive
 DATA = extension/hyperdrive--0.1.sql
 PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
 
-REGRESS = stream_setup auth_lookup stream_basic stream_txn stream_identity stream_keycap stream_partition \
+REGRESS = stream_setup analyze_query auth_lookup stream_basic stream_txn stream_identity stream_keycap stream_partition \
 	stream_inherit stream_truncate stream_ddl stream_options stream_databases
 REGRESS_OPTS =
 ISOLATION = commit_order

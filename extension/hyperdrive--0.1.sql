@@ -3,6 +3,11 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION hyperdrive" to load this file. \quit
 
+-- Every role may look into the schema: the agent calls analyze_query() as
+-- the client's own role. Functions that must not be public revoke EXECUTE
+-- from PUBLIC themselves (get_role_secret, _log_ddl_object).
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+
 COMMENT ON SCHEMA @extschema@ IS
   'hyperdrive: change stream (logical decoding plugin "hyperdrive") and helpers for the hyperdrive agent';
 
@@ -105,3 +110,20 @@ AS $$
       AND (rolvaliduntil IS NULL OR rolvaliduntil > pg_catalog.now())
 $$;
 REVOKE ALL ON FUNCTION @extschema@.get_role_secret(name) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Query analysis for the agent's cache (see extension/analyze.c and
+-- docs/cache-analysis.md).
+--
+-- Whether the result of a query may be cached, and the relations whose
+-- changes in the stream must drop it. The server's own parser, parse analysis
+-- and rewriter run in the calling session: the agent calls it on an origin
+-- connection logged in as the client's role, with the client's search_path.
+-- No SET search_path here, and SECURITY INVOKER, for exactly that reason. It
+-- runs with the caller's privileges and only analyses what the caller could
+-- run anyway, so any role may call it (given USAGE on the schema).
+CREATE FUNCTION @extschema@.analyze_query(query text, param_types regtype[] DEFAULT '{}')
+RETURNS TABLE (cacheable boolean, reason text, relations oid[], relation_names text[])
+AS 'MODULE_PATHNAME', 'hyperdrive_analyze_query'
+LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
+GRANT EXECUTE ON FUNCTION @extschema@.analyze_query(text, regtype[]) TO PUBLIC;

@@ -13,6 +13,8 @@
  *     layout is specified in docs/stream.md.
  * relation_family.c resolves partition / inheritance ancestors, so that a change
  * to a leaf also names every table a query could have read it through.
+ * analyze.c (hyperdrive.analyze_query()) is the cache's side: whether a
+ * query's result may be cached, and the relations whose changes invalidate it.
  */
 #ifndef HYPERDRIVE_H
 #define HYPERDRIVE_H
