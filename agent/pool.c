@@ -211,6 +211,32 @@ fail_client(HdClient *client, const char *sqlstate, const char *message)
 		hd_client_fatal(client, sqlstate, message, NULL);
 }
 
+/*
+ * The config is at its limit, and this pool (role) has none to spare: an
+ * idle connection of another role of the same config makes room. Returns
+ * true if one was closed.
+ */
+static bool
+close_idle_of_other_role(HdPool *pool)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &pool->agent->pools)
+	{
+		HdPool	   *other = hd_container_of(item, HdPool, link);
+		HdList	   *idle;
+
+		if (other == pool || strcmp(other->config.id, pool->config.id) != 0 ||
+			(idle = hd_list_first(&other->idle)) == NULL)
+			continue;
+		hd_server_close(hd_container_of(idle, HdServer, idle_link),
+						"its config's connections are needed by another role");
+		return true;
+	}
+	return false;
+}
+
 /* Open a connection if the config is under its limit and not backing off. */
 static void
 maybe_connect(HdPool *pool)
@@ -220,7 +246,8 @@ maybe_connect(HdPool *pool)
 
 	if (pool->stale || pool->paused || now < pool->next_connect_at)
 		return;
-	if (hd_pool_config_servers(agent, pool->config.id) >= pool->config.origin_connection_limit)
+	if (hd_pool_config_servers(agent, pool->config.id) >= pool->config.origin_connection_limit &&
+		!close_idle_of_other_role(pool))
 		return;
 	(void) hd_server_connect(pool);
 }
