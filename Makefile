@@ -49,7 +49,7 @@ include $(PGXS)
 # The agent: a plain C11 program, built with its own flags (not the server's).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query
+AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb
 AGENT_SRCS = $(wildcard agent/*.c)
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
@@ -101,8 +101,8 @@ AGENT_AUTH_HDRS = agent/auth.h agent/scram.h agent/saslprep.h
 EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
-agent-unit: agent/tests/test_auth agent/tests/test_session
-EXTRA_CLEAN += agent/tests/test_session
+agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store
+EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store
 
 agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c -lpg_query
@@ -110,8 +110,13 @@ agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/sessi
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
+# The cache's LMDB store; agent/tests/test_cache_store --bench is its micro-benchmark.
+agent/tests/test_cache_store: agent/tests/test_cache_store.c agent/cache_store.c agent/cache_store.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache_store.c -llmdb -lcrypto
+
 agent-unit-check: agent-unit
 	agent/tests/test_auth
 	agent/tests/test_session
+	agent/tests/test_cache_store
 
 tempcheck-tap: agent-unit

@@ -12,7 +12,8 @@ RUN_AS=${HYPERDRIVE_RUN_AS:-postgres}
 
 # Debian packages the build and the tests need.
 DEPENDENCIES="gcc make perl postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
-libpq-dev libssl-dev openssl libev-dev libpg-query-dev libprotobuf-c-dev libipc-run-perl"
+libpq-dev libssl-dev openssl libev-dev libpg-query-dev libprotobuf-c-dev libipc-run-perl \
+liblmdb-dev"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -26,6 +27,11 @@ install_dependencies() {
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $pkg"
 	done
+	# node and npm, for the driver tests (t/030_drivers.pl). Looked up on PATH,
+	# not with dpkg: a NodeSource nodejs package brings its own npm and
+	# conflicts with Debian's.
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm"
 	[ -z "$missing" ] && return 0
 	is_root || die "missing Debian packages:$missing; run this command as root (or install them)"
 	say "installing:$missing"

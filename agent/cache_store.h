@@ -1,0 +1,244 @@
+/*
+ * cache_store.h
+ *    The cache's storage layer: cached responses in LMDB, indexed by the
+ *    relations they read, invalidated from the change stream. No networking,
+ *    no knowledge of the wire protocol: keys and values are opaque bytes.
+ *
+ * On disk, in one directory (mode 0700, created if missing):
+ *     data.mdb, lock.mdb   the LMDB environment
+ *     cache.lock           flock()ed by the process that has the cache open
+ *     unsynced             while open without sync_commits: the boot id of
+ *                          the session whose writes may not be on disk yet
+ * LMDB databases:
+ *     entries      SHA-256(config id, key) -> record: times, config id,
+ *                  relation OIDs, the full key, the response bytes
+ *     by_relation  (config id, relation OID) -> entry hashes (dupsort);
+ *                  relation OID 0 lists every entry of the config
+ *     lru          access stamp -> entry hash (oldest first)
+ *     access       entry hash -> its access stamp
+ *     invalidated  (config id, relation OID) -> sequence number of the last
+ *                  invalidation (the put race guard, below)
+ *     meta         "format", "state" (totals, sequence numbers),
+ *                  "config:<id>" (applied LSN, slot identity)
+ *
+ * Contract:
+ *   - Never a stale answer. A lookup compares the full key and config id it
+ *     finds under the hash, so even a hash collision cannot return another
+ *     key's value. Invalidating relations removes every entry that lists any
+ *     of them and records the stream record's LSN in the same write
+ *     transaction: after any crash the entries and the applied LSN agree.
+ *     A put carries a token read before the query went to the origin
+ *     (hd_cache_token()); an invalidation of one of its relations applied
+ *     since then means the result may predate the change, and it is not
+ *     stored (HD_CACHE_SKIP_RACED). If an invalidation fails, the cache is
+ *     fenced: every lookup fails until hd_cache_purge(cache, NULL) succeeds.
+ *   - A full cache never fails a put: least recently used entries are
+ *     evicted to stay within max_bytes/max_entries, LMDB's MDB_MAP_FULL is
+ *     answered by evicting and retrying, and if even that fails the entry is
+ *     not stored (HD_CACHE_SKIP_FULL). Only an I/O-level failure is an error.
+ *   - LRU is approximate: a hit records its access in memory; accesses are
+ *     written at the next write transaction (every put and invalidation
+ *     starts with them), at hd_cache_sync(), or once lru_batch distinct
+ *     entries were hit. A hit itself never writes.
+ *   - Durability. With sync_commits (slow: an fdatasync per put), every
+ *     committed transaction survives a power loss. Without it (the default,
+ *     MDB_NOSYNC), a commit reaches the OS page cache only: it survives the
+ *     process being killed (kill -9), but a power loss can lose the last
+ *     transactions, entries and applied LSNs alike. That is safe only if the
+ *     origin still has the lost stream records, so the agent must confirm to
+ *     the origin only an LSN that was applied before a successful
+ *     hd_cache_sync() (call it on a timer). And since unsynced LMDB pages
+ *     can be written out of order, a store that was not closed before the
+ *     system restarted may be torn: open reports it HD_CACHE_DAMAGED.
+ *   - Open checks the store before using it (opts.verify): a corrupt,
+ *     truncated or incompatible file, or one left torn by a system crash, is
+ *     HD_CACHE_DAMAGED with what is wrong; hd_cache_wipe() then lets the
+ *     next open start empty. The check reads every entry in a child process
+ *     (fork), so that a file corrupt enough to crash LMDB crashes only the
+ *     child: call hd_cache_open() before starting any thread.
+ *   - Times are wall-clock milliseconds since the Unix epoch (entries outlive
+ *     the process, so monotonic clocks will not do).
+ *   - Config ids are 1 to HD_CACHE_CONFIG_ID_MAX bytes (the agent's are 32
+ *     hex digits). Relation OIDs are the changed relations and, per
+ *     docs/stream.md, their ancestors: the caller expands them.
+ *   - Functions return 0, or -1 with what was being done and why in err
+ *     (LMDB's message included). Single-threaded: one HdCache per process
+ *     and directory (a second opener gets an error), used by one thread. No
+ *     global state.
+ */
+#ifndef HD_CACHE_STORE_H
+#define HD_CACHE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HD_CACHE_CONFIG_ID_MAX 32
+#define HD_CACHE_IDENTITY_MAX 256	/* bytes of a slot identity */
+
+typedef struct HdCache HdCache;
+
+typedef struct HdCacheOptions
+{
+	size_t		map_size;		/* LMDB map: the most the file can grow to */
+	uint64_t	max_bytes;		/* entries' records (key + value + header);
+								 * 0: map_size / 3: pages, indexes and freed
+								 * pages took ~2.5x the records' bytes (1 kB
+								 * values) */
+	uint64_t	max_entries;	/* 0: no limit */
+	uint64_t	max_entry_bytes;	/* one record; 0: max_bytes / 8 */
+	bool		sync_commits;	/* fdatasync every commit (else MDB_NOSYNC) */
+	bool		verify;			/* check the whole store at open */
+	unsigned	lru_batch;		/* distinct hits buffered before a write */
+	unsigned	test_hash_bytes;	/* tests only: keep this many hash bytes */
+} HdCacheOptions;
+
+/* Defaults: 1 GiB map, the limits derived as above, verify, lru_batch 4096. */
+extern void hd_cache_options_init(HdCacheOptions *opts);
+
+/* hd_cache_open()'s results. */
+#define HD_CACHE_OK 0
+#define HD_CACHE_FAILED (-1)	/* cannot open (permissions, I/O, in use) */
+#define HD_CACHE_DAMAGED (-2)	/* corrupt/incompatible/torn: wipe, open again */
+
+extern int	hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **out,
+						  char *err, size_t errlen);
+
+/*
+ * Sync and close. Returns -1 if the final sync failed (the store then counts
+ * as unsynced: after a system restart it is reported damaged). Frees the
+ * cache either way.
+ */
+extern int	hd_cache_close(HdCache *cache, char *err, size_t errlen);
+
+/* Delete a closed store's files, so that the next open starts empty. */
+extern int	hd_cache_wipe(const char *dir, char *err, size_t errlen);
+
+typedef enum HdCacheStatus
+{
+	HD_CACHE_MISS,
+	HD_CACHE_FRESH,				/* now < expires */
+	HD_CACHE_STALE				/* expires <= now < stale_until: serve, revalidate */
+} HdCacheStatus;
+
+typedef struct HdCacheHit
+{
+	HdCacheStatus status;
+	unsigned char *bytes;		/* malloc'd copy; the caller may take it (set NULL) */
+	size_t		len;
+	int64_t		created_ms;
+	int64_t		expires_ms;
+	int64_t		stale_until_ms;
+} HdCacheHit;
+
+/*
+ * Look a key up. A hit's bytes are a copy, valid until hd_cache_hit_release():
+ * holding an LMDB reader while a slow client drains would keep LMDB from
+ * reusing pages, and the map could fill. Expired entries (past stale_until)
+ * are misses; they stay until replaced or evicted.
+ */
+extern int	hd_cache_get(HdCache *cache, const char *config_id, const void *key,
+						 size_t keylen, int64_t now_ms, HdCacheHit *hit,
+						 char *err, size_t errlen);
+extern void hd_cache_hit_release(HdCacheHit *hit);
+
+/* The race-guard token: read it before sending the query (see the contract). */
+extern uint64_t hd_cache_token(const HdCache *cache);
+
+typedef struct HdCachePut
+{
+	const char *config_id;
+	const void *key;			/* the full key, serialized by the caller */
+	size_t		keylen;
+	const void *value;			/* the exact response bytes */
+	size_t		len;
+	const uint32_t *relations;	/* OIDs it read (any order, repeats allowed, no 0) */
+	size_t		nrelations;
+	uint64_t	token;			/* hd_cache_token() before the query was sent */
+	int64_t		now_ms;
+	int64_t		max_age_ms;		/* fresh until now + max_age */
+	int64_t		swr_ms;			/* then stale (still served) for this long */
+} HdCachePut;
+
+typedef enum HdCachePutOutcome
+{
+	HD_CACHE_STORED,
+	HD_CACHE_SKIP_OVERSIZED,	/* record larger than max_entry_bytes */
+	HD_CACHE_SKIP_RACED,		/* one of its relations was invalidated meanwhile */
+	HD_CACHE_SKIP_FULL			/* no room even after evicting */
+} HdCachePutOutcome;
+
+/* "stored", "oversized", "raced", "full". */
+extern const char *hd_cache_outcome_name(HdCachePutOutcome outcome);
+
+/* Store (replacing the key's entry); *outcome says whether it was stored. */
+extern int	hd_cache_put(HdCache *cache, const HdCachePut *put, HdCachePutOutcome *outcome,
+						 char *err, size_t errlen);
+
+/*
+ * Apply one stream record of a config, in one write transaction: remove
+ * every entry that read any of the relations, and record lsn (the record's
+ * end LSN) as applied; the applied LSN never moves back. Applying a record
+ * twice is harmless. With n = 0 it only records the LSN (heartbeats).
+ * *removed (may be NULL) counts the entries removed.
+ */
+extern int	hd_cache_invalidate_relations(HdCache *cache, const char *config_id,
+										  const uint32_t *relations, size_t n, uint64_t lsn,
+										  uint64_t *removed, char *err, size_t errlen);
+/* The same for a record that says "invalidate all": every entry of the config. */
+extern int	hd_cache_invalidate_all(HdCache *cache, const char *config_id, uint64_t lsn,
+									uint64_t *removed, char *err, size_t errlen);
+
+/* Remove a config's entries (NULL: every config's); LSNs stay. Lifts a fence. */
+extern int	hd_cache_purge(HdCache *cache, const char *config_id, uint64_t *removed,
+						   char *err, size_t errlen);
+
+/* The last applied LSN of a config; 0 if none. */
+extern int	hd_cache_applied_lsn(HdCache *cache, const char *config_id, uint64_t *lsn,
+								 char *err, size_t errlen);
+
+/*
+ * Tie a config's entries to the replication slot they were invalidated from.
+ * identity is the caller's description of the slot (e.g. the origin's system
+ * identifier, database and slot name). If it differs from the stored one (or
+ * none is stored), then in one transaction the config's entries go, its
+ * applied LSN becomes 0 and the identity is stored: *reset = true. Call it
+ * before streaming, at every start. identity "" forgets the config (for a
+ * deleted config).
+ */
+extern int	hd_cache_bind_slot(HdCache *cache, const char *config_id, const char *identity,
+							   bool *reset, char *err, size_t errlen);
+/* The stored identity ("" if none), NUL-terminated in buf. */
+extern int	hd_cache_slot_identity(HdCache *cache, const char *config_id, char *buf,
+								   size_t buflen, char *err, size_t errlen);
+
+/*
+ * Write the buffered LRU accesses and flush everything committed so far to
+ * disk (fdatasync). An LSN read with hd_cache_applied_lsn() before a
+ * successful call is durable and may be confirmed to the origin. Blocks for
+ * the flush: call it on a timer (about once a second).
+ */
+extern int	hd_cache_sync(HdCache *cache, char *err, size_t errlen);
+
+typedef struct HdCacheStats
+{
+	uint64_t	entries;		/* now (persisted) */
+	uint64_t	bytes;			/* now: sum of the entries' record sizes */
+	uint64_t	hits_fresh;		/* counters since open */
+	uint64_t	hits_stale;
+	uint64_t	misses;			/* including the two below */
+	uint64_t	expired;		/* found, but past stale_until */
+	uint64_t	collisions;		/* found under the hash, another key */
+	uint64_t	stored;
+	uint64_t	skipped_oversized;
+	uint64_t	skipped_raced;
+	uint64_t	skipped_full;
+	uint64_t	evictions;		/* LRU, for room */
+	uint64_t	invalidated;	/* removed by invalidation or purge */
+	uint64_t	map_full;		/* MDB_MAP_FULL/MDB_TXN_FULL answered by evicting */
+	uint64_t	lru_flush_failures;	/* buffered accesses dropped */
+} HdCacheStats;
+
+extern void hd_cache_stats(const HdCache *cache, HdCacheStats *out);
+
+#endif							/* HD_CACHE_STORE_H */

@@ -1,0 +1,960 @@
+/*
+ * test_cache_store.c
+ *    Unit tests of agent/cache_store.c, as a TAP program: make agent-unit &&
+ *    agent/tests/test_cache_store [DIR] (prove runs it through
+ *    t/007_cache_store_unit.pl). Each test uses a fresh store under DIR (or
+ *    a directory of its own under $TMPDIR, removed at the end).
+ *
+ *    agent/tests/test_cache_store --bench [DIR] is not a test: it prints
+ *    puts, gets and invalidations per second for 100k entries.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache_store.h"
+
+#define CFG1 "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1"
+#define CFG2 "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"
+#define NOW 1700000000000LL		/* ms since the epoch */
+
+static int	tests_run = 0;
+static int	tests_failed = 0;
+static char base_dir[4096];
+static int	dir_counter = 0;
+
+static void
+ok(bool condition, const char *fmt,...)
+{
+	va_list		ap;
+
+	tests_run++;
+	if (!condition)
+		tests_failed++;
+	printf("%sok %d - ", condition ? "" : "not ", tests_run);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void
+diag(const char *fmt,...)
+{
+	va_list		ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static void
+bail(const char *what, const char *err)
+{
+	printf("Bail out! %s: %s\n", what, err);
+	exit(2);
+}
+
+/* A fresh directory for one store. */
+static const char *
+new_dir(const char *name)
+{
+	static char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%02d-%s", base_dir, ++dir_counter, name);
+	return path;
+}
+
+static HdCache *
+open_or_bail(const char *dir, const HdCacheOptions *opts)
+{
+	HdCache    *c;
+	char		err[1024];
+
+	if (hd_cache_open(dir, opts, &c, err, sizeof(err)) != HD_CACHE_OK)
+		bail("hd_cache_open", err);
+	return c;
+}
+
+static void
+close_or_bail(HdCache *c)
+{
+	char		err[1024];
+
+	if (hd_cache_close(c, err, sizeof(err)) != 0)
+		bail("hd_cache_close", err);
+}
+
+/* ---- thin wrappers: a key is "q<n>", its value "v<n>" repeated ---- */
+
+static void
+make_key(char *buf, size_t len, int n)
+{
+	snprintf(buf, len, "role=app db=app search_path=public SELECT * FROM t WHERE id = $1 [%d]", n);
+}
+
+static HdCachePutOutcome
+put_full(HdCache *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, size_t nrel,
+		 uint64_t token, int64_t now, int64_t max_age, int64_t swr)
+{
+	char		key[128];
+	char	   *value = malloc(vlen + 1);
+	char		err[1024];
+	HdCachePutOutcome outcome;
+	HdCachePut	p = {0};
+
+	make_key(key, sizeof(key), n);
+	for (size_t i = 0; i < vlen; i++)
+		value[i] = (char) ('a' + (n + i) % 26);
+	p.config_id = cfg;
+	p.key = key;
+	p.keylen = strlen(key);
+	p.value = value;
+	p.len = vlen;
+	p.relations = rels;
+	p.nrelations = nrel;
+	p.token = token;
+	p.now_ms = now;
+	p.max_age_ms = max_age;
+	p.swr_ms = swr;
+	if (hd_cache_put(c, &p, &outcome, err, sizeof(err)) != 0)
+		bail("hd_cache_put", err);
+	free(value);
+	return outcome;
+}
+
+static HdCachePutOutcome
+put(HdCache *c, const char *cfg, int n, const uint32_t *rels, size_t nrel)
+{
+	return put_full(c, cfg, n, 100, rels, nrel, hd_cache_token(c), NOW, 60000, 15000);
+}
+
+/* The entry's status at `now`; checks the bytes of a hit. */
+static HdCacheStatus
+get_at(HdCache *c, const char *cfg, int n, size_t vlen, int64_t now)
+{
+	char		key[128];
+	char		err[1024];
+	HdCacheHit	hit;
+	HdCacheStatus status;
+
+	make_key(key, sizeof(key), n);
+	if (hd_cache_get(c, cfg, key, strlen(key), now, &hit, err, sizeof(err)) != 0)
+		bail("hd_cache_get", err);
+	status = hit.status;
+	if (status != HD_CACHE_MISS)
+	{
+		bool		same = hit.len == vlen;
+
+		for (size_t i = 0; same && i < vlen; i++)
+			same = hit.bytes[i] == (char) ('a' + (n + i) % 26);
+		if (!same)
+			ok(false, "entry %d has the bytes it was stored with", n);
+	}
+	hd_cache_hit_release(&hit);
+	return status;
+}
+
+static bool
+present(HdCache *c, const char *cfg, int n)
+{
+	return get_at(c, cfg, n, 100, NOW) == HD_CACHE_FRESH;
+}
+
+static uint64_t
+applied_lsn(HdCache *c, const char *cfg)
+{
+	uint64_t	lsn;
+	char		err[1024];
+
+	if (hd_cache_applied_lsn(c, cfg, &lsn, err, sizeof(err)) != 0)
+		bail("hd_cache_applied_lsn", err);
+	return lsn;
+}
+
+static uint64_t
+invalidate(HdCache *c, const char *cfg, const uint32_t *rels, size_t n, uint64_t lsn)
+{
+	uint64_t	removed;
+	char		err[1024];
+
+	if (hd_cache_invalidate_relations(c, cfg, rels, n, lsn, &removed, err, sizeof(err)) != 0)
+		bail("hd_cache_invalidate_relations", err);
+	return removed;
+}
+
+static HdCacheStats
+stats(HdCache *c)
+{
+	HdCacheStats s;
+
+	hd_cache_stats(c, &s);
+	return s;
+}
+
+static HdCacheOptions
+default_options(void)
+{
+	HdCacheOptions o;
+
+	hd_cache_options_init(&o);
+	o.map_size = 64 << 20;
+	return o;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+test_open(void)
+{
+	HdCacheOptions o = default_options();
+	const char *dir = new_dir("open");
+	HdCache    *c = open_or_bail(dir, &o);
+	HdCache    *second;
+	struct stat st;
+	char		err[1024];
+	int			rc;
+
+	ok(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "the directory is created 0700");
+	rc = hd_cache_open(dir, &o, &second, err, sizeof(err));
+	ok(rc == HD_CACHE_FAILED && second == NULL && strstr(err, "in use"),
+	   "a second open of the same directory is refused: %s", err);
+	ok(hd_cache_wipe(dir, err, sizeof(err)) != 0 && strstr(err, "in use"),
+	   "wiping an open store is refused");
+	ok(stats(c).entries == 0, "a new store is empty");
+	close_or_bail(c);
+}
+
+static void
+test_put_get(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c = open_or_bail(new_dir("put-get"), &o);
+	uint32_t	rels[] = {16384, 16390, 16384};
+	char		key[128], err[1024];
+	HdCacheHit	hit;
+	HdCachePut	p = {0};
+	HdCachePutOutcome outcome;
+
+	ok(put(c, CFG1, 1, rels, 3) == HD_CACHE_STORED, "put stores");
+	make_key(key, sizeof(key), 1);
+	ok(hd_cache_get(c, CFG1, key, strlen(key), NOW + 5, &hit, err, sizeof(err)) == 0 &&
+	   hit.status == HD_CACHE_FRESH && hit.len == 100 && hit.created_ms == NOW &&
+	   hit.expires_ms == NOW + 60000 && hit.stale_until_ms == NOW + 75000,
+	   "get finds it fresh, with its times");
+	ok(hit.bytes && hit.bytes[0] == 'b' && hit.bytes[99] == (char) ('a' + 100 % 26),
+	   "with the bytes stored");
+	hd_cache_hit_release(&hit);
+	ok(hit.bytes == NULL && hit.len == 0, "release frees the copy");
+	ok(get_at(c, CFG1, 2, 100, NOW) == HD_CACHE_MISS, "another key misses");
+	ok(get_at(c, CFG2, 1, 100, NOW) == HD_CACHE_MISS, "the same key of another config misses");
+
+	/* replacing */
+	ok(put_full(c, CFG1, 1, 300, rels, 1, hd_cache_token(c), NOW, 60000, 0) == HD_CACHE_STORED &&
+	   get_at(c, CFG1, 1, 300, NOW) == HD_CACHE_FRESH && stats(c).entries == 1,
+	   "a second put replaces the entry");
+
+	/* an empty value */
+	p.config_id = CFG1;
+	p.key = "empty";
+	p.keylen = 5;
+	p.now_ms = NOW;
+	p.max_age_ms = 1000;
+	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == 0 && outcome == HD_CACHE_STORED &&
+	   hd_cache_get(c, CFG1, "empty", 5, NOW, &hit, err, sizeof(err)) == 0 &&
+	   hit.status == HD_CACHE_FRESH && hit.len == 0 && hit.bytes != NULL,
+	   "an empty response is stored and found");
+	hd_cache_hit_release(&hit);
+
+	/* bad input is an error with a message, never a crash */
+	p.config_id = "";
+	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "config id"),
+	   "an empty config id is refused: %s", err);
+	p.config_id = CFG1 "x";
+	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == -1, "a 33-byte config id is refused");
+	p.config_id = CFG1;
+	p.relations = (const uint32_t[]) {5, 0};
+	p.nrelations = 2;
+	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "OID 0"),
+	   "relation OID 0 is refused: %s", err);
+	ok(strcmp(hd_cache_outcome_name(HD_CACHE_SKIP_OVERSIZED), "oversized") == 0 &&
+	   strcmp(hd_cache_outcome_name(HD_CACHE_SKIP_FULL), "full") == 0,
+	   "outcome names");
+	close_or_bail(c);
+}
+
+static void
+test_ttl(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c = open_or_bail(new_dir("ttl"), &o);
+
+	put_full(c, CFG1, 1, 100, NULL, 0, hd_cache_token(c), NOW, 1000, 500);
+	ok(get_at(c, CFG1, 1, 100, NOW + 999) == HD_CACHE_FRESH, "fresh before max_age");
+	ok(get_at(c, CFG1, 1, 100, NOW + 1000) == HD_CACHE_STALE, "stale at max_age");
+	ok(get_at(c, CFG1, 1, 100, NOW + 1499) == HD_CACHE_STALE,
+	   "stale until max_age + stale_while_revalidate");
+	ok(get_at(c, CFG1, 1, 100, NOW + 1500) == HD_CACHE_MISS && stats(c).expired == 1,
+	   "a miss after that (counted as expired)");
+	put_full(c, CFG1, 2, 100, NULL, 0, hd_cache_token(c), NOW, 0, 0);
+	ok(get_at(c, CFG1, 2, 100, NOW) == HD_CACHE_MISS, "max_age 0 and no swr: never served");
+	ok(stats(c).hits_fresh == 1 && stats(c).hits_stale == 2 && stats(c).misses == 2,
+	   "hit and miss counters");
+	close_or_bail(c);
+}
+
+static void
+test_collision(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c;
+	int			other = -1;
+
+	o.test_hash_bytes = 1;		/* 256 possible hashes */
+	c = open_or_bail(new_dir("collision"), &o);
+	put(c, CFG1, 0, NULL, 0);
+	for (int n = 1; n < 5000 && other < 0; n++)
+	{
+		uint64_t	before = stats(c).collisions;
+
+		if (get_at(c, CFG1, n, 100, NOW) == HD_CACHE_MISS && stats(c).collisions > before)
+			other = n;
+	}
+	ok(other > 0, "found a key whose truncated hash collides with key 0 (key %d)", other);
+	ok(present(c, CFG1, 0), "key 0 is still found with its own value");
+	put(c, CFG1, other, NULL, 0);
+	ok(present(c, CFG1, other) && !present(c, CFG1, 0) && stats(c).entries == 1,
+	   "storing the colliding key replaces key 0, which then misses");
+	close_or_bail(c);
+}
+
+static void
+test_invalidate(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c = open_or_bail(new_dir("invalidate"), &o);
+	uint32_t	r10[] = {10}, r10_20[] = {20, 10}, r20[] = {20}, r30[] = {30};
+	uint32_t	inv20[] = {20}, inv10[] = {10}, none[] = {99};
+
+	put(c, CFG1, 1, r10, 1);
+	put(c, CFG1, 2, r10_20, 2);
+	put(c, CFG1, 3, r20, 1);
+	put(c, CFG1, 4, r30, 1);
+	put(c, CFG1, 5, NULL, 0);
+	put(c, CFG2, 1, r10, 1);
+	put(c, CFG2, 2, r20, 1);
+
+	ok(invalidate(c, CFG1, inv20, 1, 100) == 2, "invalidating relation 20 removes 2 entries");
+	ok(!present(c, CFG1, 2) && !present(c, CFG1, 3), "the entries reading it are gone");
+	ok(present(c, CFG1, 1) && present(c, CFG1, 4) && present(c, CFG1, 5),
+	   "the unrelated entries stay");
+	ok(present(c, CFG2, 2), "another config's entry on relation 20 stays");
+	ok(applied_lsn(c, CFG1) == 100 && applied_lsn(c, CFG2) == 0,
+	   "the LSN is recorded for that config only");
+
+	ok(invalidate(c, CFG1, inv20, 1, 100) == 0 && applied_lsn(c, CFG1) == 100 &&
+	   present(c, CFG1, 1), "applying the same record again is harmless");
+	ok(invalidate(c, CFG1, inv10, 1, 90) == 1 && applied_lsn(c, CFG1) == 100,
+	   "an older record still invalidates, and the LSN does not move back");
+	ok(!present(c, CFG1, 1) && present(c, CFG2, 1), "relation 10 of config 1 only");
+	ok(invalidate(c, CFG1, NULL, 0, 150) == 0 && applied_lsn(c, CFG1) == 150 &&
+	   present(c, CFG1, 4), "a heartbeat moves the LSN only");
+	ok(invalidate(c, CFG1, none, 1, 160) == 0 && stats(c).entries == 4,
+	   "a relation nothing read removes nothing");
+
+	/* invalidate all: one config */
+	{
+		uint64_t	removed;
+		char		err[1024];
+
+		int			rc = hd_cache_invalidate_all(c, CFG1, 200, &removed, err, sizeof(err));
+
+		ok(rc == 0 && removed == 2 && !present(c, CFG1, 4) && !present(c, CFG1, 5),
+		   "invalidate-all removes every entry of the config (%llu)",
+		   (unsigned long long) removed);
+		ok(present(c, CFG2, 1) && present(c, CFG2, 2) && stats(c).entries == 2,
+		   "and leaves the other config's");
+		ok(applied_lsn(c, CFG1) == 200, "invalidate-all records the LSN");
+		ok(stats(c).invalidated == 5, "invalidation counter");
+	}
+	close_or_bail(c);
+}
+
+static void
+test_race_guard(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c = open_or_bail(new_dir("race"), &o);
+	uint32_t	r40[] = {40}, r41[] = {41}, r40_41[] = {41, 40};
+	uint64_t	before = hd_cache_token(c);
+	uint64_t	removed;
+	char		err[1024];
+
+	invalidate(c, CFG1, r40, 1, 10);
+	ok(put_full(c, CFG1, 1, 100, r40_41, 2, before, NOW, 60000, 0) == HD_CACHE_SKIP_RACED,
+	   "a result read before its relation was invalidated is not stored");
+	ok(put_full(c, CFG1, 2, 100, r41, 1, before, NOW, 60000, 0) == HD_CACHE_STORED,
+	   "one on another relation is");
+	ok(put_full(c, CFG2, 3, 100, r40, 1, before, NOW, 60000, 0) == HD_CACHE_STORED,
+	   "and one of another config");
+	ok(put_full(c, CFG1, 4, 100, r40, 1, hd_cache_token(c), NOW, 60000, 0) == HD_CACHE_STORED,
+	   "a result read after the invalidation is stored");
+	before = hd_cache_token(c);
+	hd_cache_invalidate_all(c, CFG1, 20, &removed, err, sizeof(err));
+	ok(put_full(c, CFG1, 5, 100, NULL, 0, before, NOW, 60000, 0) == HD_CACHE_SKIP_RACED,
+	   "invalidate-all refuses results read before it");
+	before = hd_cache_token(c);
+	hd_cache_purge(c, NULL, &removed, err, sizeof(err));
+	ok(put_full(c, CFG2, 6, 100, NULL, 0, before, NOW, 60000, 0) == HD_CACHE_SKIP_RACED,
+	   "so does a purge");
+	ok(stats(c).skipped_raced == 3, "raced counter");
+	close_or_bail(c);
+}
+
+static void
+test_purge_and_slot(void)
+{
+	HdCacheOptions o = default_options();
+	const char *dir = new_dir("slot");
+	HdCache    *c = open_or_bail(dir, &o);
+	uint32_t	r1[] = {1};
+	uint64_t	removed;
+	bool		reset;
+	char		err[1024], ident[HD_CACHE_IDENTITY_MAX + 1];
+
+	ok(hd_cache_bind_slot(c, CFG1, "7301/16384/hyperdrive_app", &reset, err, sizeof(err)) == 0 &&
+	   reset, "binding a config the first time resets it");
+	put(c, CFG1, 1, r1, 1);
+	put(c, CFG2, 1, r1, 1);
+	invalidate(c, CFG1, NULL, 0, 500);
+	ok(hd_cache_bind_slot(c, CFG1, "7301/16384/hyperdrive_app", &reset, err, sizeof(err)) == 0 &&
+	   !reset && present(c, CFG1, 1) && applied_lsn(c, CFG1) == 500,
+	   "binding the same slot again keeps entries and LSN");
+	ok(hd_cache_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   strcmp(ident, "7301/16384/hyperdrive_app") == 0, "the identity is stored");
+	ok(hd_cache_slot_identity(c, CFG2, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   ident[0] == '\0', "an unbound config has none");
+	close_or_bail(c);
+
+	c = open_or_bail(dir, &o);
+	ok(present(c, CFG1, 1) && present(c, CFG2, 1) && stats(c).entries == 2 &&
+	   applied_lsn(c, CFG1) == 500, "reopened: entries and LSN survive (warm restart)");
+	ok(hd_cache_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   strcmp(ident, "7301/16384/hyperdrive_app") == 0, "reopened: so does the identity");
+	ok(hd_cache_bind_slot(c, CFG1, "7301/16384/hyperdrive_app2", &reset, err, sizeof(err)) == 0 &&
+	   reset && !present(c, CFG1, 1) && applied_lsn(c, CFG1) == 0 && present(c, CFG2, 1),
+	   "another slot: the config's entries go and its LSN restarts at 0");
+
+	put(c, CFG1, 2, r1, 1);
+	ok(hd_cache_purge(c, CFG2, &removed, err, sizeof(err)) == 0 && removed == 1 &&
+	   !present(c, CFG2, 1) && present(c, CFG1, 2), "purging a config removes only its entries");
+	put(c, CFG2, 3, r1, 1);
+	ok(hd_cache_purge(c, NULL, &removed, err, sizeof(err)) == 0 && removed == 2 &&
+	   stats(c).entries == 0 && stats(c).bytes == 0, "purging everything empties the cache");
+	ok(applied_lsn(c, CFG1) == 0 &&
+	   hd_cache_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   ident[0] != '\0', "a purge keeps LSNs and identities");
+	put(c, CFG1, 4, r1, 1);
+	ok(hd_cache_bind_slot(c, CFG1, "", &reset, err, sizeof(err)) == 0 && reset &&
+	   !present(c, CFG1, 4), "binding \"\" forgets a config");
+	close_or_bail(c);
+}
+
+static void
+test_eviction(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c;
+	uint64_t	max_seen = 0;
+	bool		kept = true;
+
+	o.max_bytes = 64 * 1024;
+	c = open_or_bail(new_dir("lru"), &o);
+	for (int n = 0; n < 500; n++)
+	{
+		uint32_t	rel = 1000 + n % 7;
+
+		put_full(c, CFG1, n, 1000, &rel, 1, hd_cache_token(c), NOW, 60000, 0);
+		if (stats(c).bytes > max_seen)
+			max_seen = stats(c).bytes;
+		/* keep entry 0 recently used */
+		if (get_at(c, CFG1, 0, 1000, NOW) != HD_CACHE_FRESH)
+			kept = false;
+	}
+	ok(max_seen <= o.max_bytes, "the total never exceeds max_bytes (%llu <= %llu)",
+	   (unsigned long long) max_seen, (unsigned long long) o.max_bytes);
+	ok(stats(c).evictions >= 400 && stats(c).entries < 64 && stats(c).entries > 40,
+	   "least recently used entries were evicted (%llu evictions, %llu left)",
+	   (unsigned long long) stats(c).evictions, (unsigned long long) stats(c).entries);
+	ok(kept, "an entry used all along survives");
+	ok(get_at(c, CFG1, 1, 1000, NOW) == HD_CACHE_MISS && get_at(c, CFG1, 250, 1000, NOW) ==
+	   HD_CACHE_MISS && get_at(c, CFG1, 499, 1000, NOW) == HD_CACHE_FRESH,
+	   "old unused entries are gone, the newest is there");
+	{
+		uint32_t	rel = 1000;
+
+		ok(invalidate(c, CFG1, &rel, 1, 1) > 0 && get_at(c, CFG1, 0, 1000, NOW) ==
+		   HD_CACHE_MISS, "evicted entries left no index rows behind (invalidation works)");
+	}
+	close_or_bail(c);
+
+	o = default_options();
+	o.max_entries = 10;
+	c = open_or_bail(new_dir("max-entries"), &o);
+	for (int n = 0; n < 30; n++)
+		put(c, CFG1, n, NULL, 0);
+	ok(stats(c).entries == 10 && !present(c, CFG1, 19) && present(c, CFG1, 20) &&
+	   present(c, CFG1, 29), "max_entries keeps the 10 newest");
+	close_or_bail(c);
+}
+
+static void
+test_limits(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c;
+	int			stored = 0, full = 0;
+	bool		quiet = true;
+	char		err[1024];
+	uint64_t	removed;
+
+	o.max_entry_bytes = 1000;
+	c = open_or_bail(new_dir("oversized"), &o);
+	ok(put_full(c, CFG1, 1, 2000, NULL, 0, hd_cache_token(c), NOW, 1000, 0) ==
+	   HD_CACHE_SKIP_OVERSIZED && stats(c).entries == 0 && stats(c).skipped_oversized == 1,
+	   "an entry over max_entry_bytes is refused as oversized");
+	ok(put_full(c, CFG1, 2, 500, NULL, 0, hd_cache_token(c), NOW, 1000, 0) == HD_CACHE_STORED,
+	   "a smaller one is stored");
+	close_or_bail(c);
+
+	/* a tiny map, with limits that would never evict: LMDB fills up first */
+	o = default_options();
+	o.map_size = 256 * 1024;
+	o.max_bytes = 1ull << 40;
+	o.max_entry_bytes = 1ull << 30;
+	c = open_or_bail(new_dir("map-full"), &o);
+	for (int n = 0; n < 400; n++)
+	{
+		uint32_t	rels[] = {1, 2, (uint32_t) (3 + n)};
+		HdCachePutOutcome r = put_full(c, CFG1, n, 3000, rels, 3, hd_cache_token(c), NOW,
+									   60000, 0);
+
+		stored += r == HD_CACHE_STORED;
+		full += r == HD_CACHE_SKIP_FULL;
+		quiet = quiet && (r == HD_CACHE_STORED || r == HD_CACHE_SKIP_FULL);
+	}
+	ok(quiet && stored == 400, "with a 256 kB map 400 puts of 3 kB are all stored "
+	   "(%d stored, %d skipped, %llu map-full evictions)", stored, full,
+	   (unsigned long long) stats(c).map_full);
+	ok(stats(c).map_full > 0 && stats(c).evictions > 0, "MDB_MAP_FULL was met by evicting");
+	ok(get_at(c, CFG1, 399, 3000, NOW) == HD_CACHE_FRESH, "the last entry is there");
+	ok(put_full(c, CFG1, 1000, 1 << 20, NULL, 0, hd_cache_token(c), NOW, 60000, 0) ==
+	   HD_CACHE_SKIP_FULL, "an entry larger than the map is skipped as full, not an error");
+	ok(hd_cache_invalidate_all(c, CFG1, 5, &removed, err, sizeof(err)) == 0 &&
+	   applied_lsn(c, CFG1) == 5, "invalidation still works on the full map");
+	ok(put_full(c, CFG1, 7, 3000, NULL, 0, hd_cache_token(c), NOW, 60000, 0) == HD_CACHE_STORED,
+	   "and so do puts");
+	close_or_bail(c);
+}
+
+/* A child that writes, tells the parent, and waits to be killed. */
+static void
+test_kill_idle(void)
+{
+	HdCacheOptions o = default_options();
+	const char *dir = new_dir("kill-idle");
+	int			fds[2];
+	char		byte;
+	pid_t		pid;
+	HdCache    *c;
+
+	if (pipe(fds) != 0)
+		bail("pipe", strerror(errno));
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+	{
+		uint32_t	r[] = {7};
+
+		c = open_or_bail(dir, &o);
+		for (int n = 0; n < 50; n++)
+			put(c, CFG1, n, r, n % 2);	/* the odd ones read relation 7 */
+		invalidate(c, CFG1, r, 1, 77);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ok(read(fds[0], &byte, 1) == 1, "the child committed its writes");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	c = open_or_bail(dir, &o);
+	ok(stats(c).entries == 25 && present(c, CFG1, 0) && present(c, CFG1, 48) &&
+	   !present(c, CFG1, 1) && applied_lsn(c, CFG1) == 77,
+	   "after kill -9 the committed entries, invalidation and LSN are there");
+	close_or_bail(c);
+
+	/* and one that just _exit()s without closing */
+	dir = new_dir("exit-unclosed");
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+	{
+		c = open_or_bail(dir, &o);
+		put(c, CFG1, 1, NULL, 0);
+		invalidate(c, CFG1, NULL, 0, 9);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	c = open_or_bail(dir, &o);
+	ok(present(c, CFG1, 1) && applied_lsn(c, CFG1) == 9,
+	   "after _exit without closing the committed data is there");
+	close_or_bail(c);
+}
+
+/*
+ * Killed while writing: iteration i stores entry i (reading relation
+ * 1000 + i) and applies a record that invalidates relation 1000 + i - 1 at
+ * LSN i. Whenever it dies, LSN L means entry L is there and entries < L are
+ * not: the invalidations and the LSN moved together.
+ */
+static void
+test_kill_busy(void)
+{
+	HdCacheOptions o = default_options();
+	const char *dir = new_dir("kill-busy");
+	int			fds[2];
+	char		byte;
+	pid_t		pid;
+	HdCache    *c;
+	uint64_t	lsn;
+	bool		gone = true;
+
+	if (pipe(fds) != 0)
+		bail("pipe", strerror(errno));
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+	{
+		c = open_or_bail(dir, &o);
+		for (uint32_t i = 1;; i++)
+		{
+			uint32_t	mine = 1000 + i, previous = 1000 + i - 1;
+
+			put(c, CFG1, (int) i, &mine, 1);
+			invalidate(c, CFG1, &previous, 1, i);
+			if (i == 200 && write(fds[1], "x", 1) != 1)
+				_exit(1);
+		}
+	}
+	close(fds[1]);
+	ok(read(fds[0], &byte, 1) == 1, "the child is writing");
+	usleep(20000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	c = open_or_bail(dir, &o);	/* with the full check */
+	lsn = applied_lsn(c, CFG1);
+	for (uint64_t i = 1; i < lsn; i += (lsn > 400 ? lsn / 200 : 1))
+		gone = gone && !present(c, CFG1, (int) i);
+	ok(lsn >= 200 && present(c, CFG1, (int) lsn) && gone && !present(c, CFG1, (int) lsn - 1) &&
+	   stats(c).entries <= 2, "killed mid-write at LSN %llu: the store is whole, and entries "
+	   "and LSN agree (%llu entries)", (unsigned long long) lsn,
+	   (unsigned long long) stats(c).entries);
+	close_or_bail(c);
+}
+
+static void
+write_at(const char *path, off_t offset, size_t len, int byte)
+{
+	char	   *buf = malloc(len);
+	int			fd = open(path, O_WRONLY);
+
+	memset(buf, byte, len);
+	if (fd < 0 || pwrite(fd, buf, len, offset) != (ssize_t) len)
+		bail("overwriting", path);
+	close(fd);
+	free(buf);
+}
+
+/* A store with some entries, closed; returns the data file's size. */
+static off_t
+populated(const char *dir, const HdCacheOptions *o, char *data, size_t datalen)
+{
+	HdCache    *c = open_or_bail(dir, o);
+	struct stat st;
+
+	for (int n = 0; n < 300; n++)
+	{
+		uint32_t	rel = (uint32_t) (n % 13 + 1);
+
+		put_full(c, CFG1, n, 700, &rel, 1, hd_cache_token(c), NOW, 60000, 0);
+	}
+	close_or_bail(c);
+	snprintf(data, datalen, "%s/data.mdb", dir);
+	if (stat(data, &st) != 0)
+		bail("stat", data);
+	return st.st_size;
+}
+
+static void
+expect_damaged(const char *dir, const HdCacheOptions *o, const char *what)
+{
+	HdCache    *c;
+	char		err[1024];
+	int			rc = hd_cache_open(dir, o, &c, err, sizeof(err));
+
+	ok(rc == HD_CACHE_DAMAGED && c == NULL, "%s: reported damaged: %s", what, err);
+	if (rc == HD_CACHE_OK)
+		close_or_bail(c);
+	ok(hd_cache_wipe(dir, err, sizeof(err)) == 0 &&
+	   hd_cache_open(dir, o, &c, err, sizeof(err)) == HD_CACHE_OK && stats(c).entries == 0,
+	   "%s: after a wipe it opens empty", what);
+	if (c)
+		close_or_bail(c);
+}
+
+static void
+test_corruption(void)
+{
+	HdCacheOptions o = default_options();
+	char		data[4300], path[4300];
+	const char *dir;
+	off_t		size;
+	FILE	   *f;
+
+	dir = new_dir("truncated");
+	size = populated(dir, &o, data, sizeof(data));
+	if (size < 64 * 1024 || truncate(data, 32 * 1024) != 0)
+		bail("truncate", data);
+	expect_damaged(dir, &o, "a truncated data.mdb");
+
+	dir = new_dir("bad-meta");
+	populated(dir, &o, data, sizeof(data));
+	write_at(data, 0, 8192, 0x5a);
+	expect_damaged(dir, &o, "overwritten meta pages");
+
+	dir = new_dir("bad-pages");
+	size = populated(dir, &o, data, sizeof(data));
+	write_at(data, 8192, (size_t) size - 8192, 0xa5);
+	expect_damaged(dir, &o, "overwritten data pages");
+
+	dir = new_dir("bad-entry");
+	size = populated(dir, &o, data, sizeof(data));
+	write_at(data, 16 * 4096, 4096, 0x00);
+	expect_damaged(dir, &o, "a zeroed page in the middle");
+
+	dir = new_dir("incompatible");
+	populated(dir, &o, data, sizeof(data));
+	o.test_hash_bytes = 8;
+	expect_damaged(dir, &o, "a store of another format");
+	o.test_hash_bytes = 0;
+
+	dir = new_dir("reboot");
+	populated(dir, &o, data, sizeof(data));
+	snprintf(path, sizeof(path), "%s/unsynced", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		bail("fopen", path);
+	fputs("00000000-0000-0000-0000-000000000000\n", f);
+	fclose(f);
+	expect_damaged(dir, &o, "unsynced writes from before a system restart");
+
+	dir = new_dir("not-lmdb");
+	if (mkdir(dir, 0700) != 0 || (snprintf(data, sizeof(data), "%s/data.mdb", dir),
+								  (f = fopen(data, "w")) == NULL))
+		bail("creating", dir);
+	fputs("this is not an LMDB file, just some text that happens to be here\n", f);
+	fclose(f);
+	expect_damaged(dir, &o, "a file that is not LMDB");
+}
+
+static void
+test_sync(void)
+{
+	HdCacheOptions o = default_options();
+	const char *dir = new_dir("sync");
+	HdCache    *c = open_or_bail(dir, &o);
+	char		err[1024], path[4300];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/unsynced", dir);
+	ok(stat(path, &st) == 0, "an open store without sync_commits is marked unsynced");
+	put(c, CFG1, 1, NULL, 0);
+	ok(hd_cache_sync(c, err, sizeof(err)) == 0, "sync");
+	close_or_bail(c);
+	ok(stat(path, &st) != 0 && errno == ENOENT, "a clean close removes the marker");
+
+	o.sync_commits = true;
+	c = open_or_bail(dir, &o);
+	ok(present(c, CFG1, 1) && stat(path, &st) != 0,
+	   "with sync_commits there is no marker, and the data is there");
+	put(c, CFG1, 2, NULL, 0);
+	close_or_bail(c);
+}
+
+/* ------------------------------------------------------------------------
+ * --bench
+ */
+
+static double
+seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A lookup as the agent would do it: the length of a hit, 0 on a miss. */
+static size_t
+bench_get(HdCache *c, const char *cfg, int n)
+{
+	char		key[128], err[1024];
+	HdCacheHit	hit;
+	size_t		len;
+
+	make_key(key, sizeof(key), n);
+	if (hd_cache_get(c, cfg, key, strlen(key), NOW, &hit, err, sizeof(err)) != 0)
+		bail("hd_cache_get", err);
+	len = hit.status == HD_CACHE_MISS ? 0 : hit.len;
+	hd_cache_hit_release(&hit);
+	return len;
+}
+
+static void
+bench_one(const char *label, bool sync_commits, int n, size_t vlen)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c;
+	double		t0, t_put, t_get, t_hot, t_miss, t_inv1, t_inv100;
+	int			ninv = n < 1000 ? n / 2 : 1000;
+	char		err[1024];
+
+	o.map_size = (size_t) 2 << 30;
+	o.sync_commits = sync_commits;
+	c = open_or_bail(new_dir(label), &o);
+	/* each entry reads one of 1000 shared relations and one of its own */
+	t0 = seconds();
+	for (int i = 0; i < n; i++)
+	{
+		uint32_t	rels[] = {(uint32_t) (16384 + i % 1000), (uint32_t) (100000 + i)};
+
+		put_full(c, CFG1, i, vlen, rels, 2, hd_cache_token(c), NOW, 60000, 15000);
+	}
+	t_put = seconds() - t0;
+	t0 = seconds();
+	for (int i = 0; i < n; i++)
+		if (bench_get(c, CFG1, rand() % n) != vlen)
+			bail("bench", "a get missed");
+	t_get = seconds() - t0;
+	t0 = seconds();
+	for (int i = 0; i < n; i++)
+		if (bench_get(c, CFG1, rand() % (n / 50 + 1)) != vlen)
+			bail("bench", "a get missed");
+	t_hot = seconds() - t0;
+	t0 = seconds();
+	for (int i = 0; i < n; i++)
+		bench_get(c, CFG2, i);
+	t_miss = seconds() - t0;
+	t0 = seconds();
+	for (int i = 0; i < ninv; i++)
+	{
+		uint32_t	rel = (uint32_t) (100000 + i * (n / ninv));
+
+		invalidate(c, CFG1, &rel, 1, (uint64_t) i + 1);
+	}
+	t_inv1 = seconds() - t0;
+	t0 = seconds();
+	for (int i = 0; i < ninv; i++)
+	{
+		uint32_t	rel = (uint32_t) (16384 + i);
+
+		invalidate(c, CFG1, &rel, 1, (uint64_t) (ninv + i + 1));
+	}
+	t_inv100 = seconds() - t0;
+	if (hd_cache_sync(c, err, sizeof(err)) != 0)
+		bail("sync", err);
+	printf("%s: %d entries of %zu B (+ ~110 B key)\n"
+		   "  puts                          %9.0f /s\n"
+		   "  hits, uniform over all        %9.0f /s\n"
+		   "  hits, hot 2%% of the keys      %9.0f /s\n"
+		   "  misses                        %9.0f /s\n"
+		   "  invalidations, 1 entry each   %9.0f /s\n"
+		   "  invalidations, ~%d each       %9.0f /s\n",
+		   label, n, vlen, n / t_put, n / t_get, n / t_hot, n / t_miss, ninv / t_inv1,
+		   n < 1000 ? 1 : n / 1000, ninv / t_inv100);
+	close_or_bail(c);
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	return remove(path);
+}
+
+int
+main(int argc, char **argv)
+{
+	bool		bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+	const char *given = argc > 1 + bench ? argv[1 + bench] : NULL;
+	bool		own_dir = given == NULL;
+
+	if (given)
+	{
+		snprintf(base_dir, sizeof(base_dir), "%s", given);
+		if (mkdir(base_dir, 0700) != 0 && errno != EEXIST)
+			bail("mkdir", base_dir);
+	}
+	else
+	{
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(base_dir, sizeof(base_dir), "%s/hd_cache_test.XXXXXX", tmp ? tmp : "/tmp");
+		if (mkdtemp(base_dir) == NULL)
+			bail("mkdtemp", base_dir);
+	}
+	if (bench)
+	{
+		bench_one("default (MDB_NOSYNC)", false, 100000, 1000);
+		bench_one("default (MDB_NOSYNC)", false, 100000, 100);
+		bench_one("sync_commits", true, 5000, 1000);
+	}
+	else
+	{
+		test_open();
+		test_put_get();
+		test_ttl();
+		test_collision();
+		test_invalidate();
+		test_race_guard();
+		test_purge_and_slot();
+		test_eviction();
+		test_limits();
+		test_kill_idle();
+		test_kill_busy();
+		test_corruption();
+		test_sync();
+		printf("1..%d\n", tests_run);
+		if (tests_failed)
+			diag("%d of %d failed", tests_failed, tests_run);
+	}
+	if (own_dir)
+		nftw(base_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tests_failed ? 1 : 0;
+}
