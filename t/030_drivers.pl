@@ -1,0 +1,327 @@
+# Real drivers, unchanged, through the agent: Postgres.js, node-postgres (pg)
+# and Drizzle ORM over Postgres.js (tests/drivers/*.test.mjs, run with
+# node --test).
+#
+# An origin (SCRAM over TCP, role app, database app) and one agent with two
+# configs in front of it, both with origin_connection_limit 2: app_tx
+# (transaction pooling) and app_session (session pooling). Each driver file
+# runs three times: directly on the origin (a control run: a failure there is
+# the test's own), through app_tx and through app_session. Every scenario in
+# the files also runs on the origin directly and compares the results.
+#
+# Needs node (18 or later) and, unless tests/drivers/node_modules exists,
+# npm and the npm registry: the packages are installed with `npm ci` from
+# tests/drivers/package-lock.json into a copy under tmp_check, never into the
+# source tree. Skipped when node is not installed. The agent runs with
+# log_level = debug; its log (tmp_check/log/030_drivers_agent.log) of the part
+# that failed is shown with the failure.
+#
+# Needs agent/hyperdrive (make agent). Run with make tempcheck-tap, or
+#   prove -I $(pg_config --pkglibdir)/pgxs/src/test/perl t/030_drivers.pl
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Copy qw(copy);
+use File::Spec;
+use IO::Socket::INET;
+use IPC::Run;
+use POSIX qw(WNOHANG);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $agent =
+  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
+my $drivers_src =
+  File::Spec->rel2abs(dirname(__FILE__) . '/../tests/drivers');
+
+# The first executable $name on PATH, or undef.
+sub which
+{
+	my ($name) = @_;
+	for my $dir (File::Spec->path)
+	{
+		my $path = "$dir/$name";
+		return $path if -f $path && -x $path;
+	}
+	return undef;
+}
+
+my $node_bin = which('node');
+plan skip_all => 'node is not installed (Debian: apt-get install nodejs npm; '
+  . 'scripts/test installs them)'
+  unless $node_bin;
+BAIL_OUT("$agent is missing: run 'make agent' first") unless -x $agent;
+
+# Cluster->init needs pg_regress; prove_installcheck sets PG_REGRESS, a plain
+# prove does not.
+if (!$ENV{PG_REGRESS})
+{
+	my $pkglibdir = `pg_config --pkglibdir`;
+	chomp $pkglibdir;
+	$ENV{PG_REGRESS} = "$pkglibdir/pgxs/src/test/regress/pg_regress" if $pkglibdir;
+}
+
+my @driver_files = qw(postgresjs.test.mjs pg.test.mjs drizzle.test.mjs);
+my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('drivers'));
+
+# The file at $path from byte $offset on; only its last $max bytes if longer.
+sub slurp_from
+{
+	my ($path, $offset, $max) = @_;
+	open my $fh, '<', $path or return '';
+	seek $fh, $offset, 0;
+	local $/;
+	my $text = <$fh> // '';
+	close $fh;
+	$text = "[... " . (length($text) - $max) . " bytes left out ...]\n" . substr($text, -$max)
+	  if length($text) > $max;
+	return $text;
+}
+
+# ---------------------------------------------------------------------------
+# The driver packages: a copy of tests/drivers with its own node_modules.
+my $drivers = "$tmp/drivers";
+mkdir $drivers or die "$drivers: $!";
+opendir my $dh, $drivers_src or die "$drivers_src: $!";
+for my $f (readdir $dh)
+{
+	next unless $f =~ /^(package\.json|package-lock\.json|.*\.mjs)$/;
+	copy("$drivers_src/$f", "$drivers/$f") or die "copy $f: $!";
+}
+closedir $dh;
+
+if (-d "$drivers_src/node_modules")
+{
+	# installed by a developer (npm ci in tests/drivers): used as it is
+	symlink("$drivers_src/node_modules", "$drivers/node_modules")
+	  or die "symlink node_modules: $!";
+	note("using $drivers_src/node_modules");
+}
+else
+{
+	my $npm = which('npm');
+	unless ($npm)
+	{
+		fail('npm is installed (needed to install the driver packages)');
+		diag('node is installed but npm is not: apt-get install npm, or run npm ci in tests/drivers');
+		done_testing();
+		exit;
+	}
+	# npm must not write into HOME (the server user's may be read-only)
+	local $ENV{npm_config_cache} = $ENV{npm_config_cache} // "$tmp/npm-cache";
+	local $ENV{npm_config_update_notifier} = 'false';
+	local $ENV{npm_config_fund} = 'false';
+	local $ENV{npm_config_audit} = 'false';
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run(
+			[ $npm, 'ci', '--prefix', $drivers, '--ignore-scripts', '--no-audit', '--no-fund' ],
+			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(600));
+	};
+	$err .= "\nnpm ci: no result after 600s: $@" if $@;
+	ok($ok, 'npm ci installs the driver packages from package-lock.json')
+	  or diag("npm ci failed (exit $?; it needs the npm registry, or run npm ci in tests/drivers)\n$out$err");
+	note($out . $err) if $ok;
+	unless ($ok)
+	{
+		done_testing();
+		exit;
+	}
+}
+{
+	my $version = `"$node_bin" --version`;
+	chomp $version;
+	my $pkgs = '';
+	for my $p (qw(postgres pg drizzle-orm))
+	{
+		my $json = slurp_from("$drivers/node_modules/$p/package.json", 0, 1 << 20);
+		$pkgs .= " $p $1" if $json =~ /"version"\s*:\s*"([^"]+)"/;
+	}
+	note("node $version;$pkgs");
+}
+
+# ---------------------------------------------------------------------------
+# The origin: SCRAM for TCP connections, trust on the test's Unix socket.
+my $password = 'app-Secret-7';
+my $node = PostgreSQL::Test::Cluster->new('origin');
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+$node->append_conf('postgresql.conf', <<'EOF');
+listen_addresses = '127.0.0.1'
+password_encryption = 'scram-sha-256'
+max_connections = 60
+autovacuum = off
+EOF
+{
+	open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
+	print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+	close $hba;
+}
+$node->start;
+$node->safe_psql('postgres', <<"SQL");
+CREATE ROLE app LOGIN PASSWORD '$password';
+CREATE DATABASE app OWNER app;
+SQL
+my $origin_port = $node->port;
+my $origin_url = "postgresql://app:$password\@127.0.0.1:$origin_port/app";
+
+# ---------------------------------------------------------------------------
+# The agent, and its configs made with the CLI.
+my $limit = 2;
+my $agent_port = PostgreSQL::Test::Cluster::get_free_port();
+my $state = "$tmp/state";
+my $ini = "$tmp/hyperdrive.ini";
+# kept after the run (tmp_check/log), like the servers' logs
+my $agent_log = "$PostgreSQL::Test::Utils::log_path/030_drivers_agent.log";
+{
+	open my $fh, '>', $ini or die "$ini: $!";
+	print $fh <<"EOF";
+[agent]
+listen_addr = 127.0.0.1
+listen_port = $agent_port
+state_dir = $state
+log_level = debug
+query_wait_timeout = 60
+server_login_retry = 100ms
+EOF
+	close $fh;
+}
+
+my %config_of = (transaction => 'app_tx', session => 'app_session');
+for my $mode (sort keys %config_of)
+{
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run(
+		[
+			$agent, 'create', $config_of{$mode}, '-c', $ini,
+			"--connection-string=$origin_url",
+			'--origin-connection-limit', $limit, '--pool-mode', $mode
+		],
+		'<', \undef, '>', \$out, '2>', \$err);
+	ok($ok, "hyperdrive create $config_of{$mode} --pool-mode $mode") or diag($err);
+	like($out, qr{^connection string: postgresql://app\@127\.0\.0\.1:$agent_port/$config_of{$mode}$}m,
+		"create prints the client connection string for $config_of{$mode}");
+}
+
+{
+	open my $fh, '>', $agent_log or die "$agent_log: $!";
+	close $fh;
+}
+my $agent_pid = fork() // die "fork: $!";
+if ($agent_pid == 0)
+{
+	open STDIN, '<', '/dev/null' or die $!;
+	open STDOUT, '>>', $agent_log or die "$agent_log: $!";
+	open STDERR, '>&', \*STDOUT or die $!;
+	exec $agent, 'agent', '-c', $ini or die "exec $agent: $!";
+}
+END
+{
+	# whatever happened, do not leave the agent behind
+	kill 'KILL', $agent_pid if $agent_pid;
+}
+
+sub agent_alive
+{
+	return waitpid($agent_pid, WNOHANG) == 0;
+}
+
+{
+	my $up = 0;
+	for (1 .. 300)
+	{
+		last unless agent_alive();
+		my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $agent_port,
+			Proto => 'tcp');
+		if ($sock)
+		{
+			close $sock;
+			$up = 1;
+			last;
+		}
+		usleep(100_000);
+	}
+	ok($up, "the agent listens on 127.0.0.1:$agent_port")
+	  or BAIL_OUT("the agent did not start:\n" . slurp_from($agent_log, 0, 20000));
+}
+
+# A first query through each config with psql: a clearer failure than node's.
+for my $mode (sort keys %config_of)
+{
+	my $url = "postgresql://app\@127.0.0.1:$agent_port/$config_of{$mode}";
+	local $ENV{PGPASSWORD} = $password;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'psql', '-XAtq', '-d', $url, '-c', 'select current_user, current_database()' ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	is($out, "app|app\n", "psql through $config_of{$mode} reaches the origin as app")
+	  or diag("psql: $err\nagent log:\n" . slurp_from($agent_log, 0, 20000));
+}
+
+# ---------------------------------------------------------------------------
+# The drivers: each file directly on the origin, then through each config.
+my $file_timeout = 120;
+my @runs = (
+	[ direct => $origin_url ],
+	[ transaction => "postgresql://app:$password\@127.0.0.1:$agent_port/$config_of{transaction}" ],
+	[ session => "postgresql://app:$password\@127.0.0.1:$agent_port/$config_of{session}" ],
+);
+for my $run (@runs)
+{
+	my ($mode, $url) = @$run;
+	for my $file (@driver_files)
+	{
+		my $log_start = -s $agent_log // 0;
+		local $ENV{HYPERDRIVE_URL} = $url;
+		local $ENV{ORIGIN_URL} = $origin_url;
+		local $ENV{HD_POOL_MODE} = $mode;
+		local $ENV{HD_ORIGIN_LIMIT} = $limit;
+		local $ENV{NO_COLOR} = '1';
+		local $ENV{FORCE_COLOR} = '0';
+		my ($out, $err) = ('', '');
+		# a hang (a reply the agent never forwards) fails this file only
+		my $ok = eval {
+			IPC::Run::run(
+				[ $node_bin, '--test', '--test-reporter=spec', $file ],
+				'<', \undef, '>', \$out, '2>', \$err,
+				init => sub { chdir $drivers or die "chdir $drivers: $!" },
+				IPC::Run::timeout($file_timeout));
+		};
+		$err .= "\n$file: no result after ${file_timeout}s: $@" if $@;
+		my $what = $mode eq 'direct' ? "$file directly on the origin" : "$file through the agent ($mode pooling)";
+		if (ok($ok, $what))
+		{
+			note($out . $err);
+		}
+		else
+		{
+			diag("node --test $file (exit $?), HYPERDRIVE_URL for $mode:\n$out$err");
+			diag("agent log while it ran:\n" . slurp_from($agent_log, $log_start, 60000))
+			  unless $mode eq 'direct';
+		}
+		ok(agent_alive(), "the agent is still running after $file ($mode)")
+		  or BAIL_OUT("the agent exited:\n" . slurp_from($agent_log, $log_start, 20000));
+	}
+}
+
+# ---------------------------------------------------------------------------
+# SIGTERM: the agent drains and exits cleanly.
+kill 'TERM', $agent_pid;
+my $reaped = 0;
+for (1 .. 100)
+{
+	if (waitpid($agent_pid, WNOHANG) == $agent_pid)
+	{
+		$reaped = 1;
+		last;
+	}
+	usleep(100_000);
+}
+ok($reaped, 'the agent exits on SIGTERM');
+is($?, 0, 'with status 0') if $reaped;
+$agent_pid = undef if $reaped;
+unlike(slurp_from($agent_log, 0, 1 << 24), qr/\bapp-Secret-7\b/, 'the agent log holds no password');
+
+$node->stop;
+done_testing();

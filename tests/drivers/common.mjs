@@ -1,0 +1,104 @@
+// What the driver tests share: where to connect, and how to compare the
+// results of one scenario run through the agent and directly on the origin.
+//
+// Environment (t/030_drivers.pl sets it):
+//   HYPERDRIVE_URL   the agent: postgresql://app:PASSWORD@127.0.0.1:PORT/CONFIG
+//   ORIGIN_URL       the origin database itself, same role
+//   HD_POOL_MODE     transaction | session | direct (HYPERDRIVE_URL is the
+//                    origin too: a control run of the tests themselves)
+//   HD_ORIGIN_LIMIT  the config's origin_connection_limit (informational)
+import assert from 'node:assert/strict';
+
+export const HYPERDRIVE_URL = process.env.HYPERDRIVE_URL;
+export const ORIGIN_URL = process.env.ORIGIN_URL;
+export const POOL_MODE = process.env.HD_POOL_MODE || 'transaction';
+export const ORIGIN_LIMIT = Number(process.env.HD_ORIGIN_LIMIT || 2);
+
+if (!HYPERDRIVE_URL || !ORIGIN_URL) {
+	throw new Error('set HYPERDRIVE_URL (the agent) and ORIGIN_URL (the origin) to connection strings');
+}
+
+// Each scenario runs against both; tables get the target's name as a suffix
+// so that the two runs never see each other's rows.
+export const targets = [
+	{ name: 'agent', url: HYPERDRIVE_URL },
+	{ name: 'origin', url: ORIGIN_URL },
+];
+
+// Only transaction pooling moves a client between origin connections.
+export const expectRotation = POOL_MODE === 'transaction';
+
+// After the agent run of a scenario whose clients each recorded the origin
+// backends (pg_backend_pid()) they were served by: no more backends than
+// origin_connection_limit, and under transaction pooling at least one
+// client moved between them (so its named statements had to follow it).
+export function checkBackends(target, pidsPerClient) {
+	if (target !== 'agent' || POOL_MODE === 'direct') return;
+	const all = new Set(pidsPerClient.flat());
+	assert.ok(all.size <= ORIGIN_LIMIT,
+		`at most origin_connection_limit (${ORIGIN_LIMIT}) origin backends, saw ${all.size}`);
+	if (expectRotation) {
+		assert.ok(pidsPerClient.some((p) => new Set(p).size > 1),
+			`a client moved between origin connections (backends per client: ${pidsPerClient.map((p) => new Set(p).size)})`);
+	}
+}
+
+// A value's type, the way the comparisons see it.
+export function typeOf(v) {
+	if (v === null) return 'null';
+	if (v instanceof Date) return 'Date';
+	if (Array.isArray(v)) return 'Array';
+	return typeof v;
+}
+
+// Rows with Date values replaced by their type (timestamps differ between
+// runs) and the type of every column recorded, for deepEqual across targets.
+export function normalize(rows) {
+	return rows.map((r) => {
+		const out = {};
+		for (const [k, v] of Object.entries(r)) {
+			out[k] = v instanceof Date ? `Date(${Number.isNaN(v.getTime()) ? 'invalid' : 'valid'})` : v;
+			out[`${k}:type`] = typeOf(v);
+		}
+		return out;
+	});
+}
+
+// Runs scenario(url, target) on every target; checks that all results are
+// equal and returns the agent's.
+export async function onBoth(scenario) {
+	const results = {};
+	for (const t of targets) {
+		results[t.name] = await scenario(t.url, t.name);
+	}
+	assert.deepStrictEqual(results.agent, results.origin,
+		'the same operations give the same results through the agent and on the origin');
+	return results.agent;
+}
+
+// Runs fn on n workers at once; rejects with the first failure.
+export async function parallel(n, fn) {
+	const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => fn(i)));
+	const failed = settled.filter((s) => s.status === 'rejected');
+	if (failed.length) {
+		const first = failed[0].reason;
+		first.message = `${failed.length} of ${n} workers failed; first: ${first.message}`;
+		throw first;
+	}
+	return settled.map((s) => s.value);
+}
+
+// Awaits a promise that must reject; returns the error (or fails).
+export async function rejection(promise, what) {
+	try {
+		await promise;
+	} catch (e) {
+		return e;
+	}
+	assert.fail(`${what}: expected an error, got success`);
+}
+
+export function hostPort(url) {
+	const u = new URL(url);
+	return { host: u.hostname, port: Number(u.port || 5432) };
+}
