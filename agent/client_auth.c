@@ -146,14 +146,7 @@ role_secret_found(void *arg, const char *secret, const char *error)
 	kind = hd_secret_kind(secret);
 	usable = kind != HD_SECRET_SCRAM || hd_scram_parse_secret(secret, &parsed);
 	if (kind == HD_SECRET_PLAINTEXT)
-	{
-		HdAuthError err;
-		unsigned char salt[HD_SCRAM_SALT_LEN];
-
-		usable = hd_random_bytes(salt, sizeof(salt)) &&
-			hd_scram_secret_from_password(secret, salt, sizeof(salt), HD_SCRAM_ITERATIONS,
-										  &parsed, &err) == HD_AUTH_OK;
-	}
+		usable = hd_secret_from_password(secret, &parsed);
 	challenge(client, usable ? &parsed : NULL, kind);
 }
 

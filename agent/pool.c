@@ -25,6 +25,7 @@
 static void serve_waiters(HdPool *pool, HdServer *server);
 static void maybe_connect(HdPool *pool);
 static HdPool *pool_create(HdAgent *agent, const HdConfig *config, const char *role);
+static void load_own_password(HdPool *pool);
 
 /* A deep copy: a pool keeps its config while reloads replace the list. */
 static int
@@ -55,6 +56,36 @@ hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role)
  * caller sets how it logs in to the origin (pass-through keys, md5 secret or
  * password) from the client's successful authentication.
  */
+/* A SCRAM secret (random salt) that checks clients logging in with password. */
+bool
+hd_secret_from_password(const char *password, HdScramSecret *secret)
+{
+	HdAuthError err;
+	unsigned char salt[HD_SCRAM_SALT_LEN];
+
+	return hd_random_bytes(salt, sizeof(salt)) &&
+		hd_scram_secret_from_password(password, salt, sizeof(salt), HD_SCRAM_ITERATIONS,
+									  secret, &err) == HD_AUTH_OK;
+}
+
+/*
+ * The config's own user: its password from the config store, and the secret
+ * its clients (who log in with the same password) are checked against.
+ */
+static void
+load_own_password(HdPool *pool)
+{
+	char		err[256];
+
+	if (pool->password)
+		hd_free_secret(pool->password);
+	pool->password = NULL;
+	if (hd_config_read_password(pool->agent->settings.state_dir, pool->config.id,
+								&pool->password, err, sizeof(err)) < 0)
+		hd_warning("config %s: %s", pool->config.name, err);
+	pool->has_secret = pool->password && hd_secret_from_password(pool->password, &pool->secret);
+}
+
 HdPool *
 hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role)
 {
@@ -76,7 +107,6 @@ static HdPool *
 pool_create(HdAgent *agent, const HdConfig *config, const char *role)
 {
 	HdPool	   *pool;
-	char		err[256];
 
 	pool = calloc(1, sizeof(HdPool));
 	if (pool == NULL)
@@ -89,21 +119,8 @@ pool_create(HdAgent *agent, const HdConfig *config, const char *role)
 		return NULL;
 	}
 	snprintf(pool->role, sizeof(pool->role), "%s", role);
-	if (strcmp(role, config->user) == 0 &&
-		hd_config_read_password(agent->settings.state_dir, config->id, &pool->password, err,
-								sizeof(err)) < 0)
-		hd_warning("config %s: %s", config->name, err);
-	if (pool->password)
-	{
-		HdAuthError auth_err;
-		unsigned char salt[HD_SCRAM_SALT_LEN];
-
-		/* clients log in with the same password; check them against its secret */
-		pool->has_secret = hd_random_bytes(salt, sizeof(salt)) &&
-			hd_scram_secret_from_password(pool->password, salt, sizeof(salt),
-										  HD_SCRAM_ITERATIONS, &pool->secret,
-										  &auth_err) == HD_AUTH_OK;
-	}
+	if (strcmp(role, config->user) == 0)
+		load_own_password(pool);
 	hd_list_init(&pool->servers);
 	hd_list_init(&pool->idle);
 	hd_list_init(&pool->waiting);
@@ -121,7 +138,6 @@ hd_pool_update_config(HdPool *pool, const HdConfig *config)
 	HdConfig	fresh;
 	HdList	   *item;
 	HdList	   *tmp;
-	char		err[256];
 
 	if (copy_config(&fresh, config) < 0)
 	{
@@ -132,25 +148,7 @@ hd_pool_update_config(HdPool *pool, const HdConfig *config)
 	hd_config_free(&pool->config);
 	pool->config = fresh;
 	if (strcmp(pool->role, config->user) == 0)
-	{
-		if (pool->password)
-			hd_free_secret(pool->password);
-		pool->password = NULL;
-		pool->has_secret = false;
-		if (hd_config_read_password(pool->agent->settings.state_dir, config->id,
-									&pool->password, err, sizeof(err)) < 0)
-			hd_warning("config %s: %s", config->name, err);
-		if (pool->password)
-		{
-			HdAuthError auth_err;
-			unsigned char salt[HD_SCRAM_SALT_LEN];
-
-			pool->has_secret = hd_random_bytes(salt, sizeof(salt)) &&
-				hd_scram_secret_from_password(pool->password, salt, sizeof(salt),
-											  HD_SCRAM_ITERATIONS, &pool->secret,
-											  &auth_err) == HD_AUTH_OK;
-		}
-	}
+		load_own_password(pool);
 	/*
 	 * A fresh start: no backoff left over from the old settings, and the next
 	 * client's login waits for a connection made with the new ones, so that a

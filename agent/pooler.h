@@ -283,6 +283,7 @@ extern void hd_pool_resume(HdPool *pool);
 extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
 extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
 extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
+extern bool hd_secret_from_password(const char *password, HdScramSecret *secret);
 extern void hd_pool_request_server(HdPool *pool, HdClient *client);
 extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
 extern void hd_pool_release_server(HdPool *pool, HdServer *server);

@@ -27,29 +27,40 @@
 
 #include "hyperdrive.h"
 
-/* Direct parents of relid, in inhseqno order (several under multiple inheritance). */
-List *
-hd_relation_parents(Oid relid)
+/*
+ * One hop in pg_inherits: relid's parents (up = true, in inhseqno order;
+ * several under multiple inheritance) or its children.
+ */
+static List *
+inherits_neighbours(Oid relid, bool up)
 {
-	List	   *parents = NIL;
+	List	   *result = NIL;
 	Relation	inherits;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 
 	inherits = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	ScanKeyInit(&key, up ? Anum_pg_inherits_inhrelid : Anum_pg_inherits_inhparent,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inherits, up ? InheritsRelidSeqnoIndexId : InheritsParentIndexId,
+							  true, NULL, 1, &key);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		Form_pg_inherits form = (Form_pg_inherits) GETSTRUCT(tuple);
 
-		parents = lappend_oid(parents, form->inhparent);
+		result = lappend_oid(result, up ? form->inhparent : form->inhrelid);
 	}
 	systable_endscan(scan);
 	table_close(inherits, AccessShareLock);
-	return parents;
+	return result;
+}
+
+/* Direct parents of relid, in inhseqno order (several under multiple inheritance). */
+List *
+hd_relation_parents(Oid relid)
+{
+	return inherits_neighbours(relid, true);
 }
 
 /*
@@ -75,31 +86,6 @@ hd_relation_ancestors(Oid relid)
 	return result;
 }
 
-/* Direct children of relid. */
-static List *
-relation_children(Oid relid)
-{
-	List	   *children = NIL;
-	Relation	inherits;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-
-	inherits = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(inherits, InheritsParentIndexId, true, NULL, 1, &key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_inherits form = (Form_pg_inherits) GETSTRUCT(tuple);
-
-		children = lappend_oid(children, form->inhrelid);
-	}
-	systable_endscan(scan);
-	table_close(inherits, AccessShareLock);
-	return children;
-}
-
 /*
  * The relation, all its descendants, and the ancestors of each of them, each
  * once, the relation first. A schema change to any member can change what a
@@ -113,7 +99,7 @@ hd_relation_family(Oid relid)
 	/* descendants, breadth first; members grows while we walk it */
 	for (int i = 0; i < list_length(members); i++)
 	{
-		List	   *children = relation_children(list_nth_oid(members, i));
+		List	   *children = inherits_neighbours(list_nth_oid(members, i), false);
 		ListCell   *child;
 
 		foreach(child, children)
