@@ -17,6 +17,7 @@
 #include "cli_configs.h"
 #include "decode_stream.h"
 #include "pooler.h"
+#include "stream.h"
 #include "version.h"
 
 
@@ -34,6 +35,8 @@ usage(FILE *out)
 			"  hyperdrive decode-stream [--no-xids] [--no-lsn] [--no-oids] [--timestamp]\n"
 			"                         print compact change-stream records (hex bytea\n"
 			"                         lines on stdin) in the text format\n"
+			"  hyperdrive stream-watch NAME [-c FILE] [--slot S] [--from-lsn X/Y] [--count N] [--text]\n"
+			"                         print a config's change stream, confirming each record\n"
 			"\n"
 			"Configs (origin databases that clients reach through the agent):\n",
 			HYPERDRIVE_VERSION);
@@ -65,6 +68,8 @@ main(int argc, char **argv)
 		}
 		return hd_decode_stream_main(argc - 1, argv + 1, stdin, stdout, stderr);
 	}
+	if (argc >= 2 && strcmp(argv[1], "stream-watch") == 0)
+		return hd_stream_watch_main(argc - 1, argv + 1, stdout, stderr);
 	if (argc >= 2 && hd_cli_configs_has(argv[1]))
 		return hd_cli_configs_main(argc - 1, argv + 1, stdin, stdout, stderr);
 	usage(stderr);
