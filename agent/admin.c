@@ -43,7 +43,6 @@
 typedef struct AdminState
 {
 	HdClient   *client;
-	char	   *stored;			/* the secret for md5/password checks; NULL: doomed */
 	bool		skip_until_sync;	/* an extended-protocol message was refused */
 	ev_timer	resume;			/* polls for the client to read its replies */
 } AdminState;
@@ -757,7 +756,6 @@ login_done(HdClient *client)
 {
 	HdAgent    *agent = client->agent;
 	HdIoBuf    *out = &client->out;
-	AdminState *state = client->admin_state;
 	bool		oom = false;
 
 	if (client->scram)
@@ -765,9 +763,6 @@ login_done(HdClient *client)
 		hd_scram_server_free(client->scram);
 		client->scram = NULL;
 	}
-	hd_free_secret(state->stored);
-	state->stored = NULL;
-	client->auth_step = HD_AUTH_STEP_NONE;
 	if (hd_send_auth(out, HD_AUTHREQ_OK, NULL, 0) < 0 ||
 		hd_send_parameter_status(out, "server_version", server_version(agent)) < 0 ||
 		hd_send_parameter_status(out, "client_encoding", "UTF8") < 0 ||
@@ -787,169 +782,12 @@ login_done(HdClient *client)
 	hd_info("admin %s logged in to the console from %s", client->user, client->addr);
 }
 
-static void
-auth_fail(HdClient *client, const HdAuthError *err)
-{
-	hd_info("client %s: admin console login of %s failed%s%s", client->addr, client->user,
-			err->log_detail[0] ? ": " : "", err->log_detail);
-	hd_client_fatal(client, err->sqlstate[0] ? err->sqlstate : "28P01",
-					err->message[0] ? err->message : "password authentication failed",
-					err->detail[0] ? err->detail : NULL);
-}
-
-static void
-sasl_first(HdClient *client, const char *data, size_t len)
-{
-	HdAuthError err = {0};
-	const char *reply;
-
-	if (hd_scram_server_handle_client_first(client->scram, data, len, &reply, &err) != HD_AUTH_OK)
-	{
-		auth_fail(client, &err);
-		return;
-	}
-	client->auth_step = HD_AUTH_STEP_SASL_FINAL;
-	if (hd_send_auth(&client->out, HD_AUTHREQ_SASL_CONTINUE, reply, strlen(reply)) < 0)
-		hd_client_fatal(client, "53200", "out of memory", NULL);
-}
-
-/* SASLInitialResponse: mechanism, Int32 length (-1: none), data. */
-static void
-sasl_initial(HdClient *client, const char *body, uint32_t len)
-{
-	HdAuthError err = {0};
-	const char *mech_end = memchr(body, '\0', len);
-	const char *data;
-	int32_t		data_len;
-
-	if (mech_end == NULL || (size_t) (mech_end + 1 - body) + 4 > len)
-	{
-		hd_client_fatal(client, "08P01", "malformed SASLInitialResponse message", NULL);
-		return;
-	}
-	if (hd_scram_check_mechanism(body, &err) != HD_AUTH_OK)
-	{
-		auth_fail(client, &err);
-		return;
-	}
-	data = mech_end + 1 + 4;
-	data_len = (int32_t) hd_get_u32(mech_end + 1);
-	if (data_len == -1 && (size_t) (data - body) == len)
-	{
-		client->auth_step = HD_AUTH_STEP_SASL_FIRST;
-		if (hd_send_auth(&client->out, HD_AUTHREQ_SASL_CONTINUE, NULL, 0) < 0)
-			hd_client_fatal(client, "53200", "out of memory", NULL);
-		return;
-	}
-	if (data_len < 0 || (size_t) data_len != len - (size_t) (data - body))
-	{
-		hd_client_fatal(client, "08P01", "malformed SASLInitialResponse message", NULL);
-		return;
-	}
-	sasl_first(client, data, (size_t) data_len);
-}
-
-static void
-sasl_final(HdClient *client, const char *body, uint32_t len)
-{
-	HdAuthError err = {0};
-	const char *reply;
-
-	if (hd_scram_server_handle_client_final(client->scram, body, len, &reply, &err) != HD_AUTH_OK)
-	{
-		auth_fail(client, &err);
-		return;
-	}
-	if (hd_send_auth(&client->out, HD_AUTHREQ_SASL_FINAL, reply, strlen(reply)) < 0)
-	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
-		return;
-	}
-	login_done(client);
-}
-
-static void
-password_message(HdClient *client, const char *body, uint32_t len)
-{
-	AdminState *state = client->admin_state;
-	HdAuthError err = {0};
-	HdAuthStatus status;
-
-	if (state->stored == NULL)
-		status = hd_auth_failed(&err, client->user,
-								"not in admin_users, or not in auth_file");
-	else if (client->auth_step == HD_AUTH_STEP_MD5)
-		status = hd_md5_server_check(state->stored, client->user, client->md5_salt, body, len,
-									 &err);
-	else
-		status = hd_password_check(state->stored, client->user, body, len, &err);
-	if (status != HD_AUTH_OK)
-	{
-		auth_fail(client, &err);
-		return;
-	}
-	login_done(client);
-}
-
-/* The authentication messages that have arrived, one at a time. */
-static void
-process_auth(HdClient *client)
-{
-	while (client->state == HD_CLIENT_AUTH && !client->close_after_flush &&
-		   hd_iobuf_live(&client->in) >= 5)
-	{
-		const char *head = hd_iobuf_head(&client->in);
-		char		type = head[0];
-		uint32_t	len = hd_get_u32(head + 1);
-
-		if (type != 'p')
-		{
-			char		message[96];
-
-			snprintf(message, sizeof(message),
-					 "expected password response, got message type %d", (unsigned char) type);
-			hd_client_fatal(client, "08P01", message, NULL);
-			return;
-		}
-		if (len < 4 || len > HD_SCRAM_MAX_MESSAGE_LEN)
-		{
-			hd_client_fatal(client, "08P01", "invalid password packet size", NULL);
-			return;
-		}
-		if (hd_iobuf_live(&client->in) < (size_t) len + 1)
-			return;
-		/* consumed first; the body stays valid (nothing is read meanwhile) */
-		hd_iobuf_consume(&client->in, (size_t) len + 1);
-		switch (client->auth_step)
-		{
-			case HD_AUTH_STEP_SASL_INITIAL:
-				sasl_initial(client, head + 5, len - 4);
-				break;
-			case HD_AUTH_STEP_SASL_FIRST:
-				sasl_first(client, head + 5, len - 4);
-				break;
-			case HD_AUTH_STEP_SASL_FINAL:
-				sasl_final(client, head + 5, len - 4);
-				break;
-			case HD_AUTH_STEP_MD5:
-			case HD_AUTH_STEP_PASSWORD:
-				password_message(client, head + 5, len - 4);
-				break;
-			default:
-				hd_client_fatal(client, "08P01", "unexpected password message", NULL);
-				break;
-		}
-	}
-}
-
 void
 hd_admin_start(HdClient *client)
 {
 	HdAgent    *agent = client->agent;
 	AdminState *state = calloc(1, sizeof(AdminState));
 	const HdAuthUser *user;
-	static const char mechanisms[] = HD_SCRAM_MECHANISM "\0";
-	int			rc;
 
 	if (state == NULL)
 	{
@@ -965,51 +803,10 @@ hd_admin_start(HdClient *client)
 
 	user = is_admin_user(agent, client->user) ?
 		hd_auth_file_find(&agent->auth_file, client->user) : NULL;
-	if (agent->settings.auth_type == HD_AUTH_SCRAM_SHA_256 ||
-		(agent->settings.auth_type == HD_AUTH_MD5 && user && user->kind == HD_SECRET_SCRAM))
-	{
-		/* a user without a usable secret gets a doomed exchange */
-		client->scram = user && user->has_scram ?
-			hd_scram_server_new(&user->scram, client->user) :
-			hd_scram_server_new_mock(client->user, agent->mock_key);
-		if (client->scram == NULL)
-		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
-			return;
-		}
-		client->auth_step = HD_AUTH_STEP_SASL_INITIAL;
-		rc = hd_send_auth(&client->out, HD_AUTHREQ_SASL, mechanisms, sizeof(mechanisms));
-	}
-	else
-	{
-		if (user && (state->stored = strdup(user->secret)) == NULL)
-		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
-			return;
-		}
-		if (agent->settings.auth_type == HD_AUTH_MD5)
-		{
-			if (!hd_random_bytes(client->md5_salt, sizeof(client->md5_salt)))
-			{
-				hd_client_fatal(client, "XX000", "could not generate a random salt", NULL);
-				return;
-			}
-			client->auth_step = HD_AUTH_STEP_MD5;
-			rc = hd_send_auth(&client->out, HD_AUTHREQ_MD5, client->md5_salt,
-							  sizeof(client->md5_salt));
-		}
-		else
-		{
-			client->auth_step = HD_AUTH_STEP_PASSWORD;
-			rc = hd_send_auth(&client->out, HD_AUTHREQ_CLEARTEXT, NULL, 0);
-		}
-	}
-	if (rc < 0)
-	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
-		return;
-	}
-	hd_client_flush(client);
+	/* anyone else gets the same doomed exchange as an unknown role */
+	hd_client_challenge(client, user && user->has_scram ? &user->scram : NULL,
+						user ? user->kind : HD_SECRET_SCRAM, user ? user->secret : NULL,
+						login_done);
 }
 
 void
@@ -1019,17 +816,18 @@ hd_admin_process(HdClient *client)
 
 	if (state == NULL || closing(client))
 		return;
-	if (client->state == HD_CLIENT_AUTH)
+	/* the password exchange is the pooler's (client_auth.c), one message at a time */
+	while (client->state == HD_CLIENT_AUTH && !closing(client) &&
+		   hd_iobuf_live(&client->in) >= 5)
 	{
-		process_auth(client);
-		if (closing(client))
-			return;
-		if (client->state == HD_CLIENT_AUTH)
-		{
-			hd_client_flush(client);
-			return;
-		}
+		size_t		before = hd_iobuf_live(&client->in);
+
+		hd_client_continue_auth(client);
+		if (hd_iobuf_live(&client->in) == before)
+			break;				/* the rest of the message has not arrived */
 	}
+	if (closing(client) || client->state == HD_CLIENT_AUTH)
+		return;
 	if (client->state == HD_CLIENT_ACTIVE)
 		process_messages(client, state);
 }
@@ -1042,7 +840,6 @@ hd_admin_free(HdClient *client)
 	if (state == NULL)
 		return;
 	ev_timer_stop(client->agent->loop, &state->resume);
-	hd_free_secret(state->stored);
 	free(state);
 	client->admin_state = NULL;
 }

@@ -127,6 +127,8 @@ hd_client_free(HdClient *client)
 	hd_settings_clear(&client->settings);
 	if (client->role_secret)
 		hd_free_secret(client->role_secret);
+	if (client->auth_stored)
+		hd_free_secret(client->auth_stored);
 	if (client->admin)
 		hd_admin_free(client);
 	free(client);

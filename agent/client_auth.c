@@ -43,6 +43,17 @@ static bool attach_role_pool(HdClient *client);
 static void
 auth_done(HdClient *client)
 {
+	if (client->auth_stored)
+	{
+		hd_free_secret(client->auth_stored);
+		client->auth_stored = NULL;
+	}
+	if (client->auth_done)
+	{
+		client->auth_step = HD_AUTH_STEP_NONE;
+		client->auth_done(client);	/* the admin console's login */
+		return;
+	}
 	if (client->pool == NULL && !attach_role_pool(client))
 		return;
 	hd_send_auth(&client->out, HD_AUTHREQ_OK, NULL, 0);
@@ -72,14 +83,26 @@ auth_done(HdClient *client)
 		hd_pool_request_server(client->pool, client);
 }
 
-/* Ask for the password the settings say, checked against `secret` (NULL: mock). */
-static void
-challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind stored_kind)
+/*
+ * Ask for the password the settings say: SCRAM checked against `secret`,
+ * md5/password against `stored` (the plaintext or md5 secret; NULL: doomed).
+ * Without a secret, a mock SCRAM exchange that fails exactly like a wrong
+ * password. On success, done(client) runs (NULL: the pooler's login).
+ */
+void
+hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind stored_kind,
+					const char *stored, void (*done) (HdClient *client))
 {
 	HdAgent    *agent = client->agent;
 	static const char mechanisms[] = HD_SCRAM_MECHANISM "\0";
 
 	client->state = HD_CLIENT_AUTH;
+	client->auth_done = done;
+	if (stored && client->auth_stored == NULL && (client->auth_stored = strdup(stored)) == NULL)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
 	/* an md5 secret cannot answer SCRAM, nor a SCRAM secret md5: as PostgreSQL */
 	if (secret == NULL || agent->settings.auth_type == HD_AUTH_SCRAM_SHA_256 ||
 		(agent->settings.auth_type == HD_AUTH_MD5 && stored_kind == HD_SECRET_SCRAM))
@@ -134,7 +157,7 @@ role_secret_found(void *arg, const char *secret, const char *error)
 	}
 	if (secret == NULL)
 	{
-		challenge(client, NULL, HD_SECRET_SCRAM);	/* no such role: mock */
+		hd_client_challenge(client, NULL, HD_SECRET_SCRAM, NULL, NULL);	/* no such role: mock */
 		return;
 	}
 	client->role_secret = strdup(secret);
@@ -147,7 +170,7 @@ role_secret_found(void *arg, const char *secret, const char *error)
 	usable = kind != HD_SECRET_SCRAM || hd_scram_parse_secret(secret, &parsed);
 	if (kind == HD_SECRET_PLAINTEXT)
 		usable = hd_secret_from_password(secret, &parsed);
-	challenge(client, usable ? &parsed : NULL, kind);
+	hd_client_challenge(client, usable ? &parsed : NULL, kind, secret, NULL);
 }
 
 void
@@ -160,7 +183,8 @@ hd_client_start_auth(HdClient *client)
 	if (pool != NULL)
 	{
 		/* the config's own user: checked against its password */
-		challenge(client, pool->has_secret ? &pool->secret : NULL, HD_SECRET_PLAINTEXT);
+		hd_client_challenge(client, pool->has_secret ? &pool->secret : NULL, HD_SECRET_PLAINTEXT,
+							pool->password, NULL);
 		return;
 	}
 	config = hd_configs_find(&agent->configs, client->config_id);
@@ -290,9 +314,11 @@ password_message(HdClient *client, const char *body, uint32_t len)
 {
 	HdAuthError err = {0};
 	HdAuthStatus status;
-	const char *stored = client->pool ? client->pool->password : client->role_secret;
+	const char *stored = client->auth_stored;
 
-	if (client->auth_step == HD_AUTH_STEP_MD5)
+	if (stored == NULL)
+		status = hd_auth_failed(&err, client->user, "no password is known for this user");
+	else if (client->auth_step == HD_AUTH_STEP_MD5)
 		status = hd_md5_server_check(stored, client->user, client->md5_salt, body, len, &err);
 	else
 		status = hd_password_check(stored, client->user, body, len, &err);

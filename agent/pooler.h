@@ -110,6 +110,8 @@ struct HdClient
 	HdSettingList settings;		/* session settings to carry (session.h) */
 	char		config_id[HD_CONFIG_ID_LEN + 1];	/* while its role is looked up */
 	char	   *role_secret;	/* the looked-up secret of a role, during auth */
+	char	   *auth_stored;	/* what md5/password answers are checked against */
+	void		(*auth_done) (HdClient *client);	/* after a successful exchange */
 	bool		server_synced;	/* the held server has those settings */
 	bool		awaiting_setup;	/* waiting for them to be applied */
 	bool		pinned;			/* keeps its server until it disconnects */
@@ -247,6 +249,9 @@ extern void hd_client_close(HdClient *client);
 extern void hd_client_free(HdClient *client);
 extern void hd_client_start_auth(HdClient *client);
 extern void hd_client_continue_auth(HdClient *client);
+extern void hd_client_challenge(HdClient *client, const HdScramSecret *secret,
+								HdSecretKind stored_kind, const char *stored,
+								void (*done) (HdClient *client));
 extern void hd_client_fatal(HdClient *client, const char *sqlstate, const char *message,
 							const char *detail);
 extern void hd_client_login_done(HdClient *client);
