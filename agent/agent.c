@@ -126,17 +126,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
+		/* over max_client_conn: refused after its startup packet (client.c), as PostgreSQL */
 		hd_client_accept(agent, fd, peer);
-		if (agent->nclients > agent->settings.max_client_conn)
-		{
-			HdClient   *client = hd_container_of(agent->clients.prev, HdClient, link);
-			char		message[128];
-
-			snprintf(message, sizeof(message),
-					 "sorry, too many clients already (max_client_conn = %d)",
-					 agent->settings.max_client_conn);
-			hd_client_fatal(client, "53300", message, NULL);
-		}
 	}
 }
 

@@ -258,6 +258,16 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	const char *database = hd_startup_param(startup, "database");
 	const HdConfig *config;
 
+	if (client->agent->nclients > client->agent->settings.max_client_conn)
+	{
+		char		message[128];
+
+		snprintf(message, sizeof(message),
+				 "sorry, too many clients already (max_client_conn = %d)",
+				 client->agent->settings.max_client_conn);
+		hd_client_fatal(client, "53300", message, NULL);
+		return;
+	}
 	if (startup->code >> 16 != 3 || (startup->code & 0xffff) != 0)
 	{
 		char		message[128];

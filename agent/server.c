@@ -147,8 +147,8 @@ hd_server_close(HdServer *server, const char *reason)
 
 	if (server->state == HD_SERVER_CLOSED)
 		return;
-	hd_debug("origin connection %u (%s): closing: %s", server->backend_pid,
-			 server->pool->config.name, reason);
+	hd_info("origin connection %u (config %s, %s): closing: %s", server->backend_pid,
+			server->pool->config.name, server->pool->role, reason);
 	server->state = HD_SERVER_CLOSED;
 	ev_io_stop(agent->loop, &server->read_watcher);
 	ev_io_stop(agent->loop, &server->write_watcher);
