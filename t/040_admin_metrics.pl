@@ -696,8 +696,8 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 	(undef, $rows) = admin('SHOW SERVERS');
 	is(scalar(grep { $_->{config} eq 'app' && $_->{state} ne 'connecting' && $_->{state} ne 'login' } @$rows),
 		0, 'no origin connection of app is left');
-	like(slurp_from($agent_log, $log_start, 1 << 20), qr/DEBUG: origin connection .*KILL from the admin console/,
-		'KILL closed the idle origin connection (a debug line: RELOAD set log_level = debug)');
+	like(slurp_from($agent_log, $log_start, 1 << 20), qr/LOG: origin connection .*closing: KILL from the admin console/,
+		'KILL closed the idle origin connection (logged with the reason)');
 	my ($rc, $o) = psql_run($app_url, $password, '', '-At', '-c', "select 'back'");
 	is($o, "back\n", 'a new client of app works after KILL');
 }
