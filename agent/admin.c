@@ -320,6 +320,35 @@ show_stats(HdAgent *agent, HdIoBuf *out, bool *oom)
 	}
 }
 
+typedef struct CacheRows
+{
+	HdIoBuf    *out;
+	bool	   *oom;
+} CacheRows;
+
+static void
+cache_row(void *arg, const char *const *values, int n)
+{
+	CacheRows  *r = arg;
+
+	send_data_row(r->out, values, n, r->oom);
+}
+
+static void
+show_cache(HdAgent *agent, HdIoBuf *out, bool *oom)
+{
+	static const Column cols[] = {
+		{"config", OID_TEXT}, {"entries", OID_INT8}, {"bytes", OID_INT8}, {"hits", OID_INT8},
+		{"misses", OID_INT8}, {"stored", OID_INT8}, {"invalidated", OID_INT8},
+		{"bypasses", OID_TEXT}, {"stream_connected", OID_TEXT}, {"applied_lsn", OID_TEXT},
+		{"lag_seconds", OID_FLOAT8}, {"slots_lost", OID_INT8}
+	};
+	CacheRows	r = {out, oom};
+
+	send_row_description(out, cols, 12, oom);
+	hd_cache_show(agent, cache_row, &r);
+}
+
 static void
 show_version(HdIoBuf *out, bool *oom)
 {
@@ -340,6 +369,8 @@ show_help(HdIoBuf *out, bool *oom)
 		{"SHOW CLIENTS", "client connections"},
 		{"SHOW SERVERS", "origin connections"},
 		{"SHOW STATS", "per config: counters and average latencies"},
+		{"SHOW CACHE", "per config: cache entries, hits, misses, bypasses by reason, stream"},
+		{"PURGE CACHE [config]", "drop the cached results (of the config, or all)"},
 		{"SHOW VERSION", "the agent's version"},
 		{"SHOW HELP", "this list"},
 		{"PAUSE [config]", "hand out no origin connection (to the config, or to all)"},
@@ -506,6 +537,8 @@ run_command(HdClient *client, char *text, bool *oom)
 			show_servers(agent, out, oom);
 		else if (strcasecmp(what, "stats") == 0)
 			show_stats(agent, out, oom);
+		else if (strcasecmp(what, "cache") == 0)
+			show_cache(agent, out, oom);
 		else if (strcasecmp(what, "version") == 0)
 			show_version(out, oom);
 		else if (strcasecmp(what, "help") == 0)
@@ -555,6 +588,31 @@ run_command(HdClient *client, char *text, bool *oom)
 		hd_info("admin %s (%s): KILL %s", client->user, client->addr, config->name);
 		kill_config(agent, config);
 		send_complete(out, "KILL", oom);
+		return;
+	}
+	if ((nwords == 2 || nwords == 3) && strcasecmp(words[0], "purge") == 0 &&
+		strcasecmp(words[1], "cache") == 0)
+	{
+		const HdConfig *config = NULL;
+		uint64_t	removed = 0;
+		char		err[512];
+		char		message[600];
+
+		if (nwords == 3 && (config = find_config(agent, words[2])) == NULL)
+		{
+			no_such_config(out, words[2], oom);
+			return;
+		}
+		if (hd_cache_purge_config(agent, config ? config->id : NULL, &removed, err,
+								  sizeof(err)) < 0)
+		{
+			snprintf(message, sizeof(message), "purge failed: %s", err);
+			send_error(out, "XX000", message, oom);
+			return;
+		}
+		hd_info("admin %s (%s): PURGE CACHE %s: %llu entries removed", client->user, client->addr,
+				config ? config->name : "(every config)", (unsigned long long) removed);
+		send_complete(out, "PURGE", oom);
 		return;
 	}
 	if (nwords == 1 && strcasecmp(words[0], "reload") == 0)

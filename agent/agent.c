@@ -249,6 +249,7 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 	}
 	hd_configs_free(&agent->configs);
 	agent->configs = fresh;
+	hd_cache_layer_configs(agent);
 	return 0;
 }
 
@@ -486,6 +487,7 @@ agent_shutdown(HdAgent *agent)
 	}
 	hd_lookup_shutdown(agent);
 	reaper_cb(agent->loop, &agent->reaper, 0);
+	hd_cache_layer_close(agent);
 	while ((item = hd_list_first(&agent->pools)) != NULL)
 		hd_pool_free(hd_container_of(item, HdPool, link));
 	if (agent->listen_fd >= 0)
@@ -564,6 +566,10 @@ hd_agent_main(int argc, char **argv)
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
+	/* the cache (before any thread: opening checks the store in a child process) */
+	if (hd_cache_layer_open(&agent, err, sizeof(err)) < 0)
+		hd_error("the cache in %s/cache cannot be used (%s): running without a cache",
+				 agent.settings.state_dir, err);
 	agent.listen_fd = listen_on(&agent);
 	if (agent.listen_fd < 0 || hd_metrics_start(&agent) < 0)
 	{

@@ -2241,3 +2241,42 @@ hd_cache_wipe(const char *dir, char *err, size_t errlen)
 	close(fd);
 	return rc;
 }
+
+int
+hd_cache_config_usage(HdCache *c, const char *config_id, uint64_t *entries, uint64_t *bytes)
+{
+	unsigned char cfg[CFG_LEN];
+	unsigned char rk[RELKEY_LEN];
+	char		err[256];
+	MDB_cursor *cur;
+	MDB_val		k;
+	MDB_val		v;
+	int			rc;
+
+	*entries = *bytes = 0;
+	if (config_bytes(config_id, cfg, err, sizeof(err)) != 0)
+		return -1;
+	relation_key(rk, cfg, ALL_ENTRIES);
+	if (mdb_txn_renew(c->reader) != 0)
+		return -1;
+	if (mdb_cursor_open(c->reader, c->by_relation, &cur) != 0)
+	{
+		mdb_txn_reset(c->reader);
+		return -1;
+	}
+	k = val(rk, RELKEY_LEN);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+	while (rc == 0)
+	{
+		MDB_val		ev;
+		MDB_val		hk = v;
+
+		(*entries)++;
+		if (mdb_get(c->reader, c->entries, &hk, &ev) == 0)
+			*bytes += ev.mv_size;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_reset(c->reader);
+	return 0;
+}

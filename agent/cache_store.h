@@ -241,4 +241,8 @@ typedef struct HdCacheStats
 
 extern void hd_cache_stats(const HdCache *cache, HdCacheStats *out);
 
+/* A config's entries now, and the sum of their record sizes (a read transaction). */
+extern int	hd_cache_config_usage(HdCache *cache, const char *config_id, uint64_t *entries,
+								  uint64_t *bytes);
+
 #endif							/* HD_CACHE_STORE_H */

@@ -218,7 +218,7 @@ void
 hd_client_resume_reading(HdClient *client)
 {
 	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush ||
-		client->awaiting_setup)
+		client->awaiting_setup || client->awaiting_cache)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
@@ -911,6 +911,23 @@ process_active(HdClient *client)
 				return false;
 			continue;
 		}
+		/* the cache decides first (cache.h): a hit needs no server */
+		if (type == 'Q' && client->cache_step == HD_CSTEP_NONE && !client->admin)
+		{
+			client->cache_step = (uint8_t) hd_cache_on_query(client, head + 5, len - 4);
+			if (client->cache_step == HD_CSTEP_SERVED)
+			{
+				client->cache_step = HD_CSTEP_NONE;
+				client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
+				hd_iobuf_consume(&client->in, (size_t) len + 1);
+				hd_client_flush(client);
+				if (client->state != HD_CLIENT_ACTIVE)
+					return false;
+				continue;
+			}
+		}
+		else if (type == 'E' && !client->replication[0])
+			hd_cache_count_bypass(client, "extended");
 		if (client->server == NULL)
 		{
 			hd_pool_request_server(client->pool, client);
@@ -925,6 +942,35 @@ process_active(HdClient *client)
 		client->local_batch = false;	/* the server answers the rest of the batch */
 		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
 			return false;		/* hd_client_setup_done() resumes */
+		if (type == 'Q' && (client->cache_step == HD_CSTEP_ANALYZE ||
+							client->cache_step == HD_CSTEP_FILL))
+		{
+			bool		fill = client->cache_step == HD_CSTEP_FILL;
+			int			rc = hd_cache_start_op(client, server, head, len);
+
+			if (rc < 0)
+			{
+				hd_client_fatal(client, "53200", "out of memory", NULL);
+				return false;
+			}
+			if (rc == 0)
+			{
+				if (fill)
+				{
+					client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
+					hd_iobuf_consume(&client->in, (size_t) len + 1);
+				}
+				/* the Query stays (analysis) or went (fill); wait for the op */
+				client->awaiting_cache = true;
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				hd_server_flush(server);
+				return false;
+			}
+			/* rc 1: forward as it is; rc 2: decide again */
+			client->cache_step = rc == 2 ? HD_CSTEP_NONE : HD_CSTEP_FORWARD;
+			if (rc == 2)
+				continue;
+		}
 		if (server->expect.count == 0 && server->request_sent_at == 0)
 			server->request_sent_at = ev_time();
 		client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
@@ -940,6 +986,7 @@ process_active(HdClient *client)
 				break;
 		}
 		hd_iobuf_consume(&client->in, (size_t) len + 1);
+		client->cache_step = HD_CSTEP_NONE;
 		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
 		{
 			client->paused_for_server = true;

@@ -387,6 +387,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 	}
 	free(counts);
 	*len = buf.len;
+	hd_cache_metrics(agent, &buf);
 	text = hd_text_buf_finish(&buf);
 	if (text == NULL)
 		*len = 0;

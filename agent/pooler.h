@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cache.h"
 #include "auth_file.h"
 #include "scram.h"
 #include "configs.h"
@@ -117,6 +118,9 @@ struct HdClient
 	bool		pinned;			/* keeps its server until it disconnects */
 	const char *pin_reason;
 	char		replication[16];	/* startup "replication" value; "" if none */
+	uint8_t		cache_step;		/* HD_CSTEP_* for the Query at the head of in (cache.h) */
+	bool		awaiting_cache; /* a cache op runs on its server: not reading */
+	uint64_t	ryw_lsn;		/* no hit until the stream applied this (its writes) */
 };
 
 typedef enum HdServerState
@@ -165,6 +169,9 @@ struct HdServer
 	ev_tstamp	request_sent_at;	/* first request while nothing was owed */
 	uint64_t	transactions;
 	HdTls	   *tls;			/* TLS with the origin, per sslmode (tls.h) */
+	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache.h) */
+	void	   *cache_state;
+	bool		wrote;			/* the client's transaction wrote (CommandComplete tags) */
 };
 
 /* A server parameter as reported at login (ParameterStatus). */
@@ -232,6 +239,7 @@ struct HdAgent
 	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
 	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
 	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
+	struct HdCacheLayer *cache; /* cache.c's; NULL if the cache could not open */
 };
 
 /* agent.c */

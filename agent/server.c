@@ -192,6 +192,7 @@ hd_server_free(HdServer *server)
 	if (server->scram)
 		hd_scram_client_free(server->scram);
 	hd_expect_free(&server->expect);
+	hd_cache_server_free(server);
 	hd_server_stmts_free(&server->stmts);
 	hd_settings_clear(&server->settings);
 	if (server->has_pending)
@@ -577,7 +578,8 @@ handle_idle_message(HdServer *server, char type, const char *body, uint32_t len)
 bool
 hd_server_owes_nothing(const HdServer *server)
 {
-	return server->txn_status == 'I' && server->expect.count == 0 && !server->mid_batch;
+	return server->txn_status == 'I' && server->expect.count == 0 && !server->mid_batch &&
+		server->cache_op == HD_COP_NONE;
 }
 
 static void
@@ -776,6 +778,8 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 		}
 		hd_expect_pop(&server->expect);
 	}
+	if (type == 'C' && !server->wrote)
+		hd_cache_note_tag(server, msg + 5, (uint32_t) (total - 5));
 	if (forward)
 		to_client(server, msg, total);
 	if (type == 'E')
@@ -827,6 +831,15 @@ server_process(HdServer *server)
 		}
 		else if (server->client == NULL)
 			handle_idle_message(server, type, head + 5, len - 4);
+		else if (server->cache_op != HD_COP_NONE)
+		{
+			if (type == 'Z' && len != 5)
+			{
+				hd_server_close(server, "invalid ReadyForQuery from the origin");
+				return;
+			}
+			hd_cache_server_message(server, type, head, (size_t) len + 1);
+		}
 		else
 		{
 			if (type == 'Z' && len != 5)
@@ -859,6 +872,20 @@ server_process(HdServer *server)
 					 server->backend_pid, client->addr, server->txn_status,
 					 server->expect.count, server->mid_batch ? ", batch not synced" : "");
 		if (hd_server_owes_nothing(server) && !client->pinned &&
+			server->pool->config.pool_mode == HD_POOL_TRANSACTION && hd_cache_want_ryw(server))
+		{
+			/* it wrote: learn the WAL position its reads must wait for (cache.h) */
+			if (hd_cache_start_ryw(server) < 0)
+			{
+				hd_client_fatal(client, "53200", "out of memory", NULL);
+				return;
+			}
+			client->awaiting_cache = true;
+			ev_io_stop(server->agent->loop, &client->read_watcher);
+			hd_server_flush(server);
+			return;
+		}
+		if (hd_server_owes_nothing(server) && !client->pinned &&
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION)
 		{
 			hd_histogram_observe(&server->pool->stats.transaction_latency,
@@ -867,9 +894,10 @@ server_process(HdServer *server)
 			client->server = NULL;
 			hd_debug("origin connection %u released by %s", server->backend_pid, client->addr);
 			hd_pool_release_server(server->pool, server);
-			/* the client may have sent its next transaction already */
-			if (hd_iobuf_live(&client->in) > 0)
-				hd_client_resume_reading(client);
+			/* the client may have sent its next transaction already (or, after a
+			 * cache op, stopped reading: resume either way) */
+			server->wrote = false;
+			hd_client_resume_reading(client);
 		}
 	}
 }

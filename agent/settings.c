@@ -26,6 +26,7 @@ typedef enum Kind
 	K_ADDR,						/* an IP address or host name */
 	K_INT,						/* an integer in [min, max] */
 	K_TIME,						/* a time in [min, max] milliseconds */
+	K_SIZE,						/* bytes in [min, max]: a number with kB, MB, GB */
 	K_DIR,						/* an absolute path */
 	K_FILE,						/* a path; empty: not set */
 	K_USERS,					/* a comma list of user names */
@@ -63,6 +64,10 @@ static const Setting setting_table[] = {
 	{"tls_key_file", K_FILE, FIELD(tls_key_file), 0, 0},
 	{"auth_type", K_AUTH, FIELD(auth_type), 0, 0},
 	{"auth_file", K_FILE, FIELD(auth_file), 0, 0},
+	{"cache_map_size", K_SIZE, FIELD(cache_map_size), 1024 * 1024, (int64_t) 1 << 40},
+	{"cache_max_bytes", K_SIZE, FIELD(cache_max_bytes), 0, (int64_t) 1 << 40},
+	{"cache_max_entry_bytes", K_SIZE, FIELD(cache_max_entry_bytes), 0, (int64_t) 1 << 30},
+	{"max_lag", K_TIME, FIELD(max_lag_ms), 1, 3600 * MS_PER_S},
 };
 
 #define NSETTINGS (sizeof(setting_table) / sizeof(setting_table[0]))
@@ -299,6 +304,10 @@ describe(const Setting *st, char *buf, size_t len)
 			snprintf(buf, len, "a time from %s to %s (seconds, or a number with a unit: ms, s, min, h)",
 					 lo, hi);
 			break;
+		case K_SIZE:
+			snprintf(buf, len, "a size from %lld to %lld bytes (a number, or with a unit: kB, MB, GB, TB)",
+					 (long long) st->min, (long long) st->max);
+			break;
 		case K_DIR:
 			snprintf(buf, len, "an absolute path (starting with /)");
 			break;
@@ -316,6 +325,32 @@ describe(const Setting *st, char *buf, size_t len)
 			snprintf(buf, len, "a valid value");
 			break;
 	}
+}
+
+/* "1024", "64kB", "512MB", "1GB" (powers of 1024) */
+static bool
+parse_size(const char *s, int64_t *bytes)
+{
+	static const struct
+	{
+		const char *unit;
+		int64_t		factor;
+	}			units[] = {{"", 1}, {"B", 1}, {"kB", 1024}, {"MB", 1024 * 1024},
+	{"GB", (int64_t) 1024 * 1024 * 1024}, {"TB", (int64_t) 1024 * 1024 * 1024 * 1024}};
+	size_t		digits = 0;
+	int64_t		n;
+
+	while (s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	if (digits == 0 || digits > 12 || !parse_digits(s, digits, &n))
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(s + digits, units[i].unit) == 0)
+		{
+			*bytes = n * units[i].factor;
+			return true;
+		}
+	return false;
 }
 
 /* Parse value into the field; false if it is not of the setting's form. */
@@ -337,6 +372,11 @@ apply(const Setting *st, const char *value, HdSettings *s, char *problem, size_t
 			return true;
 		case K_TIME:
 			if (!parse_time_ms(value, &n) || n < st->min || n > st->max)
+				return false;
+			*(int64_t *) field = n;
+			return true;
+		case K_SIZE:
+			if (!parse_size(value, &n) || n < st->min || n > st->max)
 				return false;
 			*(int64_t *) field = n;
 			return true;
@@ -469,6 +509,10 @@ set_defaults(HdSettings *s)
 	s->client_idle_timeout_ms = 0;
 	s->server_login_retry_ms = 1 * MS_PER_S;
 	s->auth_type = HD_AUTH_SCRAM_SHA_256;
+	s->cache_map_size = (int64_t) 1024 * 1024 * 1024;
+	s->cache_max_bytes = 0;		/* derived from the map size (cache_store.h) */
+	s->cache_max_entry_bytes = 1024 * 1024;
+	s->max_lag_ms = 1 * MS_PER_S;
 	s->listen_addr = strdup("127.0.0.1");
 	return s->listen_addr != NULL;
 }

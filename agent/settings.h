@@ -29,6 +29,12 @@
  *    auth_file =                    the admin console's users and passwords, in
  *                                   PgBouncer's userlist.txt format (auth_file.h);
  *                                   empty: nobody can log in to the console
+ *    cache_map_size = 1GB           the cache's LMDB map (<state_dir>/cache): the
+ *                                   most its file can grow to; at start only
+ *    cache_max_bytes = 0            entries' bytes kept (LRU); 0: a third of the map
+ *    cache_max_entry_bytes = 1MB    a result larger than this is returned, not stored
+ *    max_lag = 1s                   no cache hit is served while the change stream
+ *                                   of the config is further behind than this
  *
  * Times are whole numbers of seconds, or a whole number with a unit: ms, s,
  * min or h ("500ms", "2min"); at most 720h. Comments are lines starting
@@ -93,6 +99,10 @@ typedef struct HdSettings
 	char	   *tls_key_file;
 	HdAuthType	auth_type;
 	char	   *auth_file;		/* NULL: not set */
+	int64_t		cache_map_size; /* bytes */
+	int64_t		cache_max_bytes;	/* 0: derived */
+	int64_t		cache_max_entry_bytes;	/* 0: derived */
+	int64_t		max_lag_ms;
 } HdSettings;
 
 extern int	hd_settings_load(const char *path, HdSettings *out, char *err, size_t errlen);

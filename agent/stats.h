@@ -35,6 +35,7 @@ typedef struct HdStats
 	HdHistogram query_latency;	/* request sent -> ReadyForQuery */
 	HdHistogram transaction_latency;	/* server taken -> server released */
 	HdHistogram wait_latency;	/* queued -> got a server */
+	HdHistogram ryw_latency;	/* the read-your-writes WAL position query after a write */
 } HdStats;
 
 extern void hd_histogram_observe(HdHistogram *h, double seconds);

@@ -69,6 +69,14 @@ struct HdStream
 	uint64_t	server_wal_end;
 	uint64_t	slot_confirmed; /* confirmed_flush_lsn when looked up */
 	double		lag_seconds;
+	double		last_message_at;	/* ev_time() when the latest message arrived */
+	bool		durable_gate;	/* confirm at most durable_lsn (the caller's sync) */
+	uint64_t	durable_lsn;
+	bool		request_replies;	/* ask for a keepalive with each status update */
+	uint64_t	connect_wal_lsn;	/* origin's pg_current_wal_lsn() at the slot lookup */
+	char	   *connect_snapshot;	/* and its pg_current_snapshot(), malloc'd */
+	uint64_t	pending_wal_lsn;	/* from the lookup, published at CONNECTED */
+	char	   *pending_snapshot;
 
 	/* slot */
 	bool		slot_seen;		/* this stream has seen or created the slot */
@@ -500,15 +508,17 @@ report_slot_lost(HdStream *s, const char *why)
 static void
 send_check(HdStream *s)
 {
-	char		sql[512];
+	char		sql[768];
 
 	/* the name is [a-z0-9_]: safe in a literal */
 	snprintf(sql, sizeof(sql),
-			 "SELECT slot_type, coalesce(plugin::text, ''), "
+			 "SELECT coalesce(slot_type, ''), coalesce(plugin::text, ''), "
 			 "coalesce(database = current_database(), false)::text, "
 			 "coalesce(wal_status, ''), coalesce(confirmed_flush_lsn::text, ''), "
-			 "coalesce(database::text, '') "
-			 "FROM pg_catalog.pg_replication_slots WHERE slot_name = '%s'", s->slot);
+			 "coalesce(database::text, ''), w.lsn, w.snap "
+			 "FROM (SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn, "
+			 "pg_catalog.pg_current_snapshot()::text AS snap) w "
+			 "LEFT JOIN pg_catalog.pg_replication_slots ON slot_name = '%s'", s->slot);
 	send_command(s, PHASE_CHECK, sql);
 }
 
@@ -552,7 +562,14 @@ handle_check(HdStream *s, QueryResult *r)
 		fail(s, HD_STREAM_ERROR, "cannot look up replication slot %s: %s", s->slot, r->message);
 		return;
 	}
-	if (r->ntuples == 0)
+	if (r->ntuples == 1 && r->nfields >= 8)
+	{
+		/* where the origin was when we looked: a consumer may wait to catch up to it */
+		(void) hd_lsn_parse(r->values[6], &s->pending_wal_lsn);
+		free(s->pending_snapshot);
+		s->pending_snapshot = strdup(r->values[7]);
+	}
+	if (r->ntuples == 0 || r->values[0][0] == '\0')
 	{
 		char		why[256];
 		char		lsn[24];
@@ -732,6 +749,11 @@ start_streaming(HdStream *s)
 	hd_info("change stream of config \"%s\": %s", s->config.name, why);
 	ev_timer_set(&s->tick, s->status_interval, s->status_interval);
 	ev_timer_start(s->loop, &s->tick);
+	s->last_message_at = ev_time();
+	s->connect_wal_lsn = s->pending_wal_lsn;
+	free(s->connect_snapshot);
+	s->connect_snapshot = s->pending_snapshot;
+	s->pending_snapshot = NULL;
 	call_state(s, HD_STREAM_CONNECTED, why);
 	if (s->phase != PHASE_STREAMING)
 		return;
@@ -829,13 +851,17 @@ send_feedback(HdStream *s, bool final)
 {
 	unsigned char msg[34];
 	char		err[512];
+	uint64_t	lsn = s->applied_lsn;
 
+	/* with a durability gate, only what the caller has made durable */
+	if (s->durable_gate && s->durable_lsn < lsn)
+		lsn = s->durable_lsn;
 	msg[0] = 'r';
-	put64(msg + 1, s->applied_lsn);		/* write */
-	put64(msg + 9, s->applied_lsn);		/* flush */
-	put64(msg + 17, s->applied_lsn);	/* apply */
+	put64(msg + 1, lsn);		/* write */
+	put64(msg + 9, lsn);		/* flush */
+	put64(msg + 17, lsn);	/* apply */
 	put64(msg + 25, (uint64_t) pg_now());
-	msg[33] = 0;
+	msg[33] = (s->request_replies && !final) ? 1 : 0;
 	if (PQputCopyData(s->conn, (const char *) msg, sizeof(msg)) != 1)
 	{
 		if (final)
@@ -844,7 +870,7 @@ send_feedback(HdStream *s, bool final)
 		fail(s, HD_STREAM_DISCONNECTED, "cannot send a status update: %s", err);
 		return;
 	}
-	s->confirmed_lsn = s->applied_lsn;
+	s->confirmed_lsn = lsn;
 	if (!final)
 		flush_output(s);
 }
@@ -854,6 +880,7 @@ note_send_time(HdStream *s, int64_t send_time)
 {
 	double		lag = (double) (pg_now() - send_time) / 1e6;
 
+	s->last_message_at = ev_time();
 	s->lag_seconds = lag > 0 ? lag : 0;
 }
 
@@ -1184,6 +1211,9 @@ hd_stream_start(const HdStreamParams *params, const HdStreamCallbacks *callbacks
 	s->connect_timeout = params->connect_timeout_ms > 0 ? params->connect_timeout_ms / 1000.0 : 5.0;
 	s->status_interval = params->status_interval_ms > 0 ? params->status_interval_ms / 1000.0 : 1.0;
 	s->start_lsn = s->applied_lsn = params->start_lsn;
+	s->durable_gate = params->confirm_durable_only;
+	s->durable_lsn = params->start_lsn;
+	s->request_replies = params->request_replies;
 	s->backoff = BACKOFF_FIRST;
 	ev_init(&s->io, io_cb);
 	s->io.data = s;
@@ -1231,6 +1261,8 @@ destroy(HdStream *s)
 {
 	do_stop(s);
 	result_free(&s->qr);
+	free(s->connect_snapshot);
+	free(s->pending_snapshot);
 	hd_config_free(&s->config);
 	free(s->state_dir);
 	free(s->application_name);
@@ -1278,4 +1310,19 @@ hd_stream_status(const HdStream *s, HdStreamStatus *out)
 	out->reconnects = s->reconnects;
 	out->slots_lost = s->slots_lost;
 	out->last_error = s->last_error;
+	out->last_message_at = s->last_message_at;
+	out->connect_wal_lsn = s->connect_wal_lsn;
+}
+
+void
+hd_stream_set_durable_lsn(HdStream *s, uint64_t lsn)
+{
+	if (s && lsn > s->durable_lsn)
+		s->durable_lsn = lsn;
+}
+
+const char *
+hd_stream_connect_snapshot(const HdStream *s)
+{
+	return s && s->connect_snapshot ? s->connect_snapshot : "";
 }

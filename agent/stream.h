@@ -120,6 +120,15 @@ typedef struct HdStreamParams
 	int64_t		connect_timeout_ms; /* connecting and logging in; 0: 5 s */
 	int64_t		status_interval_ms; /* periodic confirmation; 0: 1 s */
 	const char *application_name;	/* NULL: "hyperdrive stream" */
+	/*
+	 * Durability gate: confirm at most what the caller reported with
+	 * hd_stream_set_durable_lsn() (initially start_lsn), e.g. after its own
+	 * fsync. Without it, whatever on_record() applied is confirmed.
+	 */
+	bool		confirm_durable_only;
+	/* set "reply requested" in each periodic status update, so that the
+	 * server answers with a keepalive: last_message_at stays fresh */
+	bool		request_replies;
 } HdStreamParams;
 
 typedef struct HdStreamStatus
@@ -138,6 +147,9 @@ typedef struct HdStreamStatus
 	uint64_t	reconnects;		/* failed attempts and lost connections */
 	uint64_t	slots_lost;
 	const char *last_error;		/* "" if none */
+	double		last_message_at;	/* ev_time() of the latest message; 0: none */
+	uint64_t	connect_wal_lsn;	/* origin's pg_current_wal_lsn() just before the
+									 * current streaming connection started */
 } HdStreamStatus;
 
 /* The stream starts connecting from the loop (no callback runs in here).
@@ -148,6 +160,10 @@ extern void hd_stream_stop(HdStream *stream);
 extern void hd_stream_free(HdStream *stream);
 
 extern bool hd_stream_connected(const HdStream *stream);
+/* With confirm_durable_only: the caller has made everything up to lsn durable. */
+extern void hd_stream_set_durable_lsn(HdStream *stream, uint64_t lsn);
+/* pg_current_snapshot() text taken with connect_wal_lsn ("" if none). */
+extern const char *hd_stream_connect_snapshot(const HdStream *stream);
 extern void hd_stream_status(const HdStream *stream, HdStreamStatus *out);
 
 extern const char *hd_stream_state_name(HdStreamState state);

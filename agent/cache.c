@@ -1,0 +1,1775 @@
+/*
+ * cache.c
+ *    The result cache in the data path, phase 1 (cache.h, docs/cache.md).
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "cache_store.h"
+#include "log.h"
+#include "pooler.h"
+#include "proto.h"
+#include "stream.h"
+
+#define KEY_FORMAT "hdq1"			/* the key's format version */
+#define MAX_REASONS 64
+#define MAX_RETAINED 10000
+#define ANALYSIS_BUCKETS 4096
+#define MAX_ANALYSES 100000
+#define ANALYSIS_ERROR_TTL 10.0	/* seconds an analysis error is remembered */
+
+/* An applied invalidation kept for the snapshot check (the race rule). */
+typedef struct Retained
+{
+	uint64_t	xid;			/* with epoch; 0: unknown (never visible) */
+	bool		all;			/* every relation */
+	bool		xmin_rule;		/* visible only when xid < snapshot xmin */
+	uint32_t   *oids;
+	size_t		noids;
+	uint64_t	visible_from_seq;	/* fills numbered from here see it; 0: not known */
+} Retained;
+
+typedef struct Analysis
+{
+	struct Analysis *next;
+	unsigned char *key;
+	size_t		keylen;
+	bool		cacheable;
+	char		reason[64];		/* "uncacheable:<kind>" */
+	uint32_t   *oids;
+	size_t		noids;
+	double		expires;		/* 0: until the next DDL */
+} Analysis;
+
+typedef struct Reason
+{
+	char		name[64];
+	uint64_t	count;
+} Reason;
+
+typedef struct CacheCfg
+{
+	HdList		link;
+	HdAgent    *agent;
+	char		id[HD_CONFIG_ID_LEN + 1];
+	char		name[HD_CONFIG_NAME_MAX + 1];
+	char		identity[HD_CACHE_IDENTITY_MAX];
+	int			max_age;
+	int			swr;
+	HdStream   *stream;
+	uint64_t	persisted_lsn;	/* applied LSN written to the store */
+	uint64_t	catchup_lsn;	/* origin WAL position when the stream (re)connected */
+	/* race rule */
+	Retained   *ret;
+	size_t		nret;
+	size_t		capret;
+	uint64_t	next_fill_seq;
+	uint64_t   *inflight;		/* seqs of fills in flight */
+	size_t		ninflight;
+	size_t		capinflight;
+	/* analyses */
+	Analysis  **buckets;
+	size_t		nanalyses;
+	uint64_t	analysis_gen;	/* bumped when DDL drops them */
+	/* counters */
+	uint64_t	hits;
+	uint64_t	misses;
+	uint64_t	stored;
+	uint64_t	records;
+	uint64_t	invalidated;
+	uint64_t	slots_lost;
+	Reason		reasons[MAX_REASONS];
+	size_t		nreasons;
+} CacheCfg;
+
+typedef struct HdCacheLayer
+{
+	HdAgent    *agent;
+	HdCache    *store;
+	char		dir[4200];
+	HdList		cfgs;
+	ev_timer	timer;
+	double		last_sync;
+	bool		dirty;			/* LSNs written since the last sync */
+} HdCacheLayer;
+
+/* The state of an op on a server (server->cache_state). */
+typedef struct CacheOp
+{
+	int			kind;
+	int			phase;
+	char		cfg_id[HD_CONFIG_ID_LEN + 1];
+	unsigned char *key;
+	size_t		keylen;
+	uint32_t   *oids;
+	size_t		noids;
+	uint64_t	token;
+	uint64_t	seq;
+	uint64_t	gen;
+	HdIoBuf		capture;
+	bool		capture_ok;
+	bool		failed;			/* the statement failed, or something unexpected */
+	bool		broken;			/* the wrapper failed: the connection must go */
+	char	   *snapshot;
+	char	   *text;			/* analysis: values */
+	bool		got_row;
+	bool		a_cacheable;
+	char	   *a_reason;
+	char	   *a_relations;
+	char	   *a_error;
+	double		started;
+} CacheOp;
+
+static HdCacheLayer *layer_of(HdAgent *agent)
+{
+	return (HdCacheLayer *) agent->cache;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---------------------------------------------------------------------------
+ * Counters
+ */
+
+static void
+count_reason(CacheCfg *cfg, const char *reason)
+{
+	size_t		i;
+
+	for (i = 0; i < cfg->nreasons; i++)
+		if (strcmp(cfg->reasons[i].name, reason) == 0)
+		{
+			cfg->reasons[i].count++;
+			return;
+		}
+	if (cfg->nreasons == MAX_REASONS)
+	{
+		reason = "uncacheable:other";
+		for (i = 0; i < cfg->nreasons; i++)
+			if (strcmp(cfg->reasons[i].name, reason) == 0)
+			{
+				cfg->reasons[i].count++;
+				return;
+			}
+		i = MAX_REASONS - 1;	/* give the last slot to "other" */
+		cfg->reasons[i].count = 0;
+	}
+	else
+		i = cfg->nreasons++;
+	snprintf(cfg->reasons[i].name, sizeof(cfg->reasons[i].name), "%s", reason);
+	cfg->reasons[i].count++;
+}
+
+static CacheCfg *
+find_cfg(HdAgent *agent, const char *id)
+{
+	HdCacheLayer *layer = layer_of(agent);
+	HdList	   *item;
+	HdList	   *tmp;
+
+	if (layer == NULL)
+		return NULL;
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		if (strcmp(cfg->id, id) == 0)
+			return cfg;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Analyses (per config, role, settings, text; dropped on DDL)
+ */
+
+static uint32_t
+hash_bytes(const unsigned char *p, size_t n)
+{
+	uint32_t	h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static void
+analyses_clear(CacheCfg *cfg)
+{
+	if (cfg->buckets == NULL)
+		return;
+	for (size_t i = 0; i < ANALYSIS_BUCKETS; i++)
+	{
+		Analysis   *a = cfg->buckets[i];
+
+		while (a)
+		{
+			Analysis   *next = a->next;
+
+			free(a->key);
+			free(a->oids);
+			free(a);
+			a = next;
+		}
+		cfg->buckets[i] = NULL;
+	}
+	cfg->nanalyses = 0;
+	cfg->analysis_gen++;
+}
+
+static Analysis *
+analysis_find(CacheCfg *cfg, const unsigned char *key, size_t keylen, double now)
+{
+	Analysis  **link;
+
+	if (cfg->buckets == NULL)
+		return NULL;
+	link = &cfg->buckets[hash_bytes(key, keylen) % ANALYSIS_BUCKETS];
+	for (Analysis *a = *link; a; link = &a->next, a = a->next)
+	{
+		if (a->keylen == keylen && memcmp(a->key, key, keylen) == 0)
+		{
+			if (a->expires > 0 && now >= a->expires)
+			{
+				*link = a->next;
+				free(a->key);
+				free(a->oids);
+				free(a);
+				cfg->nanalyses--;
+				return NULL;
+			}
+			return a;
+		}
+	}
+	return NULL;
+}
+
+/* "{1,2,3}" -> OIDs */
+static int
+parse_oid_array(const char *text, uint32_t **out, size_t *n)
+{
+	size_t		cap = 8;
+	const char *p = text;
+
+	*n = 0;
+	*out = malloc(cap * sizeof(uint32_t));
+	if (*out == NULL)
+		return -1;
+	if (*p == '{')
+		p++;
+	while (*p && *p != '}')
+	{
+		char	   *end;
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p || v == 0 || v > UINT32_MAX)
+			return -1;
+		if (*n == cap)
+		{
+			uint32_t   *grown = realloc(*out, cap * 2 * sizeof(uint32_t));
+
+			if (grown == NULL)
+				return -1;
+			*out = grown;
+			cap *= 2;
+		}
+		(*out)[(*n)++] = (uint32_t) v;
+		p = end;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* The kind of an analyze_query() reason: the text up to the name. */
+static void
+reason_kind(const char *reason, char *out, size_t outlen)
+{
+	static const char *const kinds[] = {
+		"stable function", "volatile function", "temporary table", "unlogged table",
+		"foreign table", "sequence", "unsupported relation", "system catalog",
+		"row level security", "system column", "permission denied", "parameter",
+		"time-dependent literal", "syntax error", "error", NULL
+	};
+
+	for (int i = 0; kinds[i]; i++)
+		if (strncmp(reason, kinds[i], strlen(kinds[i])) == 0)
+		{
+			snprintf(out, outlen, "uncacheable:%s", kinds[i]);
+			return;
+		}
+	snprintf(out, outlen, "uncacheable:%.40s", reason[0] ? reason : "unknown");
+}
+
+static void
+analysis_store(CacheCfg *cfg, const unsigned char *key, size_t keylen, bool cacheable,
+			   const char *reason, const char *relations, double expires)
+{
+	Analysis   *a;
+	uint32_t	h = hash_bytes(key, keylen) % ANALYSIS_BUCKETS;
+
+	if (cfg->buckets == NULL)
+	{
+		cfg->buckets = calloc(ANALYSIS_BUCKETS, sizeof(Analysis *));
+		if (cfg->buckets == NULL)
+			return;
+	}
+	if (cfg->nanalyses >= MAX_ANALYSES)
+	{
+		uint64_t	gen = cfg->analysis_gen;
+
+		analyses_clear(cfg);
+		cfg->analysis_gen = gen;	/* not a DDL: fills in flight stay valid */
+	}
+	a = calloc(1, sizeof(Analysis));
+	if (a == NULL)
+		return;
+	a->key = malloc(keylen);
+	if (a->key == NULL || (relations && parse_oid_array(relations, &a->oids, &a->noids) < 0))
+	{
+		/* unreadable relations: not cacheable */
+		cacheable = false;
+		reason = "error: unreadable relation list";
+		if (a->key == NULL)
+		{
+			free(a->oids);
+			free(a);
+			return;
+		}
+	}
+	memcpy(a->key, key, keylen);
+	a->keylen = keylen;
+	a->cacheable = cacheable && a->noids > 0;
+	if (cacheable && a->noids == 0)
+		reason = "no relations";
+	if (!a->cacheable)
+		reason_kind(reason, a->reason, sizeof(a->reason));
+	a->expires = expires;
+	a->next = cfg->buckets[h];
+	cfg->buckets[h] = a;
+	cfg->nanalyses++;
+}
+
+/* ---------------------------------------------------------------------------
+ * The race rule: retained invalidations and fill snapshots
+ */
+
+typedef struct Snapshot
+{
+	uint64_t	xmin;
+	uint64_t	xmax;
+	uint64_t   *xip;
+	size_t		nxip;
+} Snapshot;
+
+/* pg_current_snapshot() text: "xmin:xmax:xip1,xip2" */
+static int
+parse_snapshot(const char *text, Snapshot *s)
+{
+	char	   *end;
+	size_t		cap = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (text == NULL)
+		return -1;
+	errno = 0;
+	s->xmin = strtoull(text, &end, 10);
+	if (end == text || *end != ':')
+		return -1;
+	text = end + 1;
+	s->xmax = strtoull(text, &end, 10);
+	if (end == text || *end != ':' || errno)
+		return -1;
+	text = end + 1;
+	while (*text)
+	{
+		uint64_t	x = strtoull(text, &end, 10);
+
+		if (end == text)
+			return -1;
+		if (s->nxip == cap)
+		{
+			uint64_t   *grown;
+
+			cap = cap ? cap * 2 : 8;
+			grown = realloc(s->xip, cap * sizeof(uint64_t));
+			if (grown == NULL)
+				return -1;
+			s->xip = grown;
+		}
+		s->xip[s->nxip++] = x;
+		text = end;
+		if (*text == ',')
+			text++;
+		else if (*text)
+			return -1;
+	}
+	return 0;
+}
+
+static bool
+xid_visible(const Snapshot *s, const Retained *r)
+{
+	if (r->xid == 0)
+		return false;
+	if (r->xid < s->xmin)
+		return true;
+	if (r->xmin_rule || r->xid >= s->xmax)
+		return false;
+	for (size_t i = 0; i < s->nxip; i++)
+		if (s->xip[i] == r->xid)
+			return false;
+	return true;
+}
+
+static bool
+retained_touches(const Retained *r, const uint32_t *oids, size_t n)
+{
+	if (r->all)
+		return true;
+	for (size_t i = 0; i < r->noids; i++)
+		for (size_t j = 0; j < n; j++)
+			if (r->oids[i] == oids[j])
+				return true;
+	return false;
+}
+
+static void
+retained_free(Retained *r)
+{
+	free(r->oids);
+	r->oids = NULL;
+}
+
+/* Drop entries every fill in flight (and every later one) sees. */
+static void
+retained_prune(CacheCfg *cfg)
+{
+	uint64_t	min_inflight = UINT64_MAX;
+	size_t		kept = 0;
+
+	for (size_t i = 0; i < cfg->ninflight; i++)
+		if (cfg->inflight[i] < min_inflight)
+			min_inflight = cfg->inflight[i];
+	for (size_t i = 0; i < cfg->nret; i++)
+	{
+		Retained   *r = &cfg->ret[i];
+
+		if (r->visible_from_seq != 0 && min_inflight >= r->visible_from_seq)
+			retained_free(r);
+		else
+			cfg->ret[kept++] = *r;
+	}
+	cfg->nret = kept;
+}
+
+static void
+retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oids, size_t n)
+{
+	Retained   *r;
+
+	if (cfg->nret >= MAX_RETAINED)
+	{
+		/* fold everything into one entry: stores wait until all of it is old */
+		uint64_t	maxxid = xid;
+
+		for (size_t i = 0; i < cfg->nret; i++)
+		{
+			if (cfg->ret[i].xid == 0)
+				maxxid = UINT64_MAX - 1;
+			else if (cfg->ret[i].xid > maxxid)
+				maxxid = cfg->ret[i].xid;
+			retained_free(&cfg->ret[i]);
+		}
+		cfg->nret = 0;
+		xid = maxxid;
+		all = true;
+		xmin_rule = true;
+		n = 0;
+		hd_warning("cache of config \"%s\": more than %d invalidations retained for the race "
+				   "check; results are stored again once the origin's snapshots see all of them",
+				   cfg->name, MAX_RETAINED);
+	}
+	if (cfg->nret == cfg->capret)
+	{
+		size_t		cap = cfg->capret ? cfg->capret * 2 : 64;
+		Retained   *grown = realloc(cfg->ret, cap * sizeof(Retained));
+
+		if (grown == NULL)
+		{
+			/* cannot remember it: refuse every store until memory returns */
+			all = true;
+			if (cfg->nret > 0)
+			{
+				cfg->ret[cfg->nret - 1].all = true;
+				cfg->ret[cfg->nret - 1].xid = 0;
+			}
+			return;
+		}
+		cfg->ret = grown;
+		cfg->capret = cap;
+	}
+	r = &cfg->ret[cfg->nret++];
+	memset(r, 0, sizeof(*r));
+	r->xid = xid;
+	r->all = all;
+	r->xmin_rule = xmin_rule;
+	if (!all && n > 0)
+	{
+		r->oids = malloc(n * sizeof(uint32_t));
+		if (r->oids == NULL)
+			r->all = true;
+		else
+		{
+			memcpy(r->oids, oids, n * sizeof(uint32_t));
+			r->noids = n;
+		}
+	}
+}
+
+/* A fill finished with snapshot s: note which entries any later fill sees. */
+static void
+observe_snapshot(CacheCfg *cfg, const Snapshot *s)
+{
+	for (size_t i = 0; i < cfg->nret; i++)
+		if (cfg->ret[i].visible_from_seq == 0 && xid_visible(s, &cfg->ret[i]))
+			cfg->ret[i].visible_from_seq = cfg->next_fill_seq + 1;
+}
+
+static void
+inflight_add(CacheCfg *cfg, uint64_t seq)
+{
+	if (cfg->ninflight == cfg->capinflight)
+	{
+		size_t		cap = cfg->capinflight ? cfg->capinflight * 2 : 16;
+		uint64_t   *grown = realloc(cfg->inflight, cap * sizeof(uint64_t));
+
+		if (grown == NULL)
+			return;				/* then the fill is not protected: it will not store */
+		cfg->inflight = grown;
+		cfg->capinflight = cap;
+	}
+	cfg->inflight[cfg->ninflight++] = seq;
+}
+
+static bool
+inflight_remove(CacheCfg *cfg, uint64_t seq)
+{
+	for (size_t i = 0; i < cfg->ninflight; i++)
+		if (cfg->inflight[i] == seq)
+		{
+			cfg->inflight[i] = cfg->inflight[--cfg->ninflight];
+			return true;
+		}
+	return false;
+}
+
+/* ---------------------------------------------------------------------------
+ * The stream of each config
+ */
+
+static int
+on_record(void *arg, const HdRecord *rec)
+{
+	CacheCfg   *cfg = arg;
+	HdCacheLayer *layer = layer_of(cfg->agent);
+	char		err[512];
+	uint64_t	removed = 0;
+	uint32_t   *oids = NULL;
+	size_t		n = 0;
+	bool		all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
+	int			rc;
+
+	if (!all)
+	{
+		size_t		cap = 0;
+
+		for (uint32_t i = 0; i < rec->nrelations; i++)
+			cap += 1 + rec->relations[i].nancestors;
+		if (cap > 0 && (oids = malloc(cap * sizeof(uint32_t))) == NULL)
+			return -1;
+		for (uint32_t i = 0; i < rec->nrelations; i++)
+		{
+			const HdRelation *rel = &rec->relations[i];
+
+			oids[n++] = rel->rel.oid;
+			for (uint32_t j = 0; j < rel->nancestors; j++)
+				oids[n++] = rel->ancestors[j].oid;
+		}
+		rc = hd_cache_invalidate_relations(layer->store, cfg->id, oids, n, rec->end_lsn,
+										   &removed, err, sizeof(err));
+	}
+	else
+		rc = hd_cache_invalidate_all(layer->store, cfg->id, rec->end_lsn, &removed, err,
+									 sizeof(err));
+	if (rc < 0)
+	{
+		hd_error("cache of config \"%s\": applying a change record failed: %s", cfg->name, err);
+		free(oids);
+		return -1;
+	}
+	layer->dirty = true;
+	if (rec->end_lsn > cfg->persisted_lsn)
+		cfg->persisted_lsn = rec->end_lsn;
+	cfg->records++;
+	cfg->invalidated += removed;
+	if (all || n > 0 || rec->nddls > 0)
+		retain(cfg, rec->xid, all || rec->nddls > 0, false, oids, n);
+	free(oids);
+	if (all || rec->nddls > 0)
+		analyses_clear(cfg);
+	if (removed > 0)
+		hd_debug("cache of config \"%s\": xid %" PRIu64 " removed %" PRIu64 " entries",
+				 cfg->name, rec->xid, removed);
+	return 0;
+}
+
+static void
+on_state(void *arg, HdStreamState state, const char *why)
+{
+	CacheCfg   *cfg = arg;
+	HdCacheLayer *layer = layer_of(cfg->agent);
+	char		err[512];
+	uint64_t	removed = 0;
+
+	if (state == HD_STREAM_CONNECTED)
+	{
+		HdStreamStatus st;
+		Snapshot	s;
+
+		hd_stream_status(cfg->stream, &st);
+		cfg->catchup_lsn = st.connect_wal_lsn;
+		/*
+		 * Transactions running at connect time may have had their commit
+		 * records applied (before a restart) without being visible yet: a fill
+		 * must see each of them before it may store.
+		 */
+		if (parse_snapshot(hd_stream_connect_snapshot(cfg->stream), &s) == 0)
+		{
+			for (size_t i = 0; i < s.nxip; i++)
+				retain(cfg, s.xip[i], true, false, NULL, 0);
+			free(s.xip);
+		}
+		else
+			retain(cfg, 0, true, false, NULL, 0);	/* unknown: refuses until pruned */
+		hd_info("cache of config \"%s\": change stream connected (%s)", cfg->name, why);
+		return;
+	}
+	if (state == HD_STREAM_SLOT_LOST)
+	{
+		char		identity[HD_CACHE_IDENTITY_MAX];
+		bool		reset;
+		char	   *hash;
+
+		cfg->slots_lost++;
+		if (hd_cache_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
+			hd_error("cache of config \"%s\": purge after a lost slot failed: %s", cfg->name, err);
+		/* a new slot: the stored position means nothing now */
+		snprintf(identity, sizeof(identity), "%s", cfg->identity);
+		hash = strchr(identity, '#');
+		if (hash)
+			*hash = '\0';
+		snprintf(cfg->identity, sizeof(cfg->identity), "%.200s#%" PRId64, identity, wall_ms());
+		if (hd_cache_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0)
+			hd_error("cache of config \"%s\": %s", cfg->name, err);
+		cfg->persisted_lsn = 0;
+		analyses_clear(cfg);
+		hd_error("cache of config \"%s\": the change stream lost changes (%s); purged %" PRIu64
+				 " cached entries", cfg->name, why, removed);
+		return;
+	}
+	hd_debug("cache of config \"%s\": change stream %s: %s", cfg->name,
+			 hd_stream_state_name(state), why);
+}
+
+static void
+cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
+{
+	(void) layer;
+	hd_stream_free(cfg->stream);
+	analyses_clear(cfg);
+	free(cfg->buckets);
+	for (size_t i = 0; i < cfg->nret; i++)
+		retained_free(&cfg->ret[i]);
+	free(cfg->ret);
+	free(cfg->inflight);
+	hd_list_del(&cfg->link);
+	free(cfg);
+}
+
+static void
+origin_identity(const HdConfig *config, const char *slot, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%.80s:%d/%.60s/%s", config->host, config->port, config->database,
+			 slot);
+}
+
+static CacheCfg *
+cfg_start(HdCacheLayer *layer, const HdConfig *config)
+{
+	CacheCfg   *cfg = calloc(1, sizeof(CacheCfg));
+	char		err[512];
+	char		slot[HD_SLOT_NAME_MAX + 1];
+	char		stored[HD_CACHE_IDENTITY_MAX];
+	char		base[HD_CACHE_IDENTITY_MAX];
+	bool		reset = false;
+	uint64_t	lsn = 0;
+	HdStreamParams params = {0};
+	HdStreamCallbacks cb = {on_record, on_state, NULL};
+
+	if (cfg == NULL)
+		return NULL;
+	cfg->agent = layer->agent;
+	memcpy(cfg->id, config->id, sizeof(cfg->id));
+	memcpy(cfg->name, config->name, sizeof(cfg->name));
+	cfg->max_age = config->max_age;
+	cfg->swr = config->stale_while_revalidate;
+	hd_list_append(&layer->cfgs, &cfg->link);
+	hd_stream_default_slot(config->name, slot);
+	origin_identity(config, slot, base, sizeof(base));
+	/* keep a stored identity of the same origin and slot (it may carry a #generation) */
+	if (hd_cache_slot_identity(layer->store, cfg->id, stored, sizeof(stored), err,
+							   sizeof(err)) == 0 &&
+		strncmp(stored, base, strlen(base)) == 0 &&
+		(stored[strlen(base)] == '\0' || stored[strlen(base)] == '#'))
+		snprintf(cfg->identity, sizeof(cfg->identity), "%s", stored);
+	else
+		snprintf(cfg->identity, sizeof(cfg->identity), "%s", base);
+	if (hd_cache_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0 ||
+		hd_cache_applied_lsn(layer->store, cfg->id, &lsn, err, sizeof(err)) < 0)
+	{
+		hd_error("cache of config \"%s\": %s; caching is off for it", config->name, err);
+		cfg_free(layer, cfg);
+		return NULL;
+	}
+	if (reset)
+		hd_info("cache of config \"%s\": new origin or slot (%s): starting empty", config->name,
+				cfg->identity);
+	cfg->persisted_lsn = lsn;
+	params.loop = layer->agent->loop;
+	params.config = config;
+	params.state_dir = layer->agent->settings.state_dir;
+	params.slot = slot;
+	params.start_lsn = lsn;
+	params.connect_timeout_ms = layer->agent->settings.server_connect_timeout_ms;
+	params.status_interval_ms = 200;
+	params.confirm_durable_only = true;
+	params.request_replies = true;
+	cb.arg = cfg;
+	cfg->stream = hd_stream_start(&params, &cb, err, sizeof(err));
+	if (cfg->stream == NULL)
+	{
+		hd_error("cache of config \"%s\": cannot start its change stream: %s", config->name, err);
+		cfg_free(layer, cfg);
+		return NULL;
+	}
+	hd_info("cache of config \"%s\": consuming slot %s from %X/%X", config->name, slot,
+			(unsigned) (lsn >> 32), (unsigned) lsn);
+	return cfg;
+}
+
+void
+hd_cache_layer_configs(HdAgent *agent)
+{
+	HdCacheLayer *layer = layer_of(agent);
+	HdList	   *item;
+	HdList	   *tmp;
+
+	if (layer == NULL)
+		return;
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		const HdConfig *now = hd_configs_find(&agent->configs, cfg->id);
+		char		slot[HD_SLOT_NAME_MAX + 1];
+		char		base[HD_CACHE_IDENTITY_MAX];
+		char		err[512];
+		uint64_t	removed;
+
+		if (now)
+		{
+			hd_stream_default_slot(now->name, slot);
+			origin_identity(now, slot, base, sizeof(base));
+		}
+		if (now && !now->caching_disabled && strncmp(cfg->identity, base, strlen(base)) == 0)
+		{
+			cfg->max_age = now->max_age;
+			cfg->swr = now->stale_while_revalidate;
+			continue;
+		}
+		/* deleted, caching turned off, or another origin: its entries go */
+		hd_info("cache of config \"%s\": %s: stopping its change stream, dropping its entries",
+				cfg->name, now == NULL ? "deleted" : now->caching_disabled ?
+				"caching disabled" : "origin changed");
+		if (hd_cache_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
+			hd_error("cache of config \"%s\": %s", cfg->name, err);
+		if (now == NULL)
+		{
+			bool		reset;
+
+			(void) hd_cache_bind_slot(layer->store, cfg->id, "", &reset, err, sizeof(err));
+		}
+		cfg_free(layer, cfg);
+	}
+	for (size_t i = 0; i < agent->configs.count; i++)
+	{
+		const HdConfig *config = &agent->configs.items[i];
+
+		if (!config->caching_disabled && find_cfg(agent, config->id) == NULL)
+			(void) cfg_start(layer, config);
+	}
+}
+
+/* Persist the streams' positions; sync; let the streams confirm what is durable. */
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	HdCacheLayer *layer = w->data;
+	HdList	   *item;
+	HdList	   *tmp;
+	char		err[512];
+	double		now = ev_now(loop);
+
+	(void) revents;
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		HdStreamStatus st;
+
+		hd_stream_status(cfg->stream, &st);
+		if (st.applied_lsn > cfg->persisted_lsn)
+		{
+			if (hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
+											  NULL, err, sizeof(err)) < 0)
+				hd_error("cache of config \"%s\": %s", cfg->name, err);
+			else
+			{
+				cfg->persisted_lsn = st.applied_lsn;
+				layer->dirty = true;
+			}
+		}
+		retained_prune(cfg);
+	}
+	if (layer->dirty && now - layer->last_sync >= 1.0)
+	{
+		uint64_t	lsns[256];
+		size_t		n = 0;
+
+		hd_list_foreach_safe(item, tmp, &layer->cfgs)
+		{
+			if (n < 256)
+				lsns[n++] = hd_container_of(item, CacheCfg, link)->persisted_lsn;
+		}
+		layer->last_sync = now;
+		if (hd_cache_sync(layer->store, err, sizeof(err)) < 0)
+		{
+			hd_error("cache: sync failed (positions are not confirmed): %s", err);
+			return;
+		}
+		layer->dirty = false;
+		n = 0;
+		hd_list_foreach_safe(item, tmp, &layer->cfgs)
+		{
+			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+			if (n < 256)
+				hd_stream_set_durable_lsn(cfg->stream, lsns[n++]);
+		}
+	}
+}
+
+int
+hd_cache_layer_open(HdAgent *agent, char *err, size_t errlen)
+{
+	HdCacheLayer *layer = calloc(1, sizeof(HdCacheLayer));
+	HdCacheOptions opts;
+	int			rc;
+
+	if (layer == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	layer->agent = agent;
+	hd_list_init(&layer->cfgs);
+	snprintf(layer->dir, sizeof(layer->dir), "%s/cache", agent->settings.state_dir);
+	(void) mkdir(agent->settings.state_dir, 0700);
+	hd_cache_options_init(&opts);
+	opts.map_size = (size_t) agent->settings.cache_map_size;
+	opts.max_bytes = (uint64_t) agent->settings.cache_max_bytes;
+	/* a record holds the key and a header too: leave room for them */
+	opts.max_entry_bytes = agent->settings.cache_max_entry_bytes > 0 ?
+		(uint64_t) agent->settings.cache_max_entry_bytes + 64 * 1024 : 0;
+	rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
+	if (rc == HD_CACHE_DAMAGED)
+	{
+		hd_error("the cache in %s is damaged (%s): wiping it and starting empty", layer->dir, err);
+		if (hd_cache_wipe(layer->dir, err, errlen) == 0)
+			rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
+	}
+	if (rc != HD_CACHE_OK)
+	{
+		free(layer);
+		return -1;
+	}
+	agent->cache = layer;
+	ev_timer_init(&layer->timer, timer_cb, 0.2, 0.2);
+	layer->timer.data = layer;
+	ev_timer_start(agent->loop, &layer->timer);
+	layer->last_sync = ev_now(agent->loop);
+	hd_cache_layer_configs(agent);
+	return 0;
+}
+
+void
+hd_cache_layer_close(HdAgent *agent)
+{
+	HdCacheLayer *layer = layer_of(agent);
+	HdList	   *item;
+	char		err[512];
+
+	if (layer == NULL)
+		return;
+	ev_timer_stop(agent->loop, &layer->timer);
+	while ((item = hd_list_first(&layer->cfgs)) != NULL)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		HdStreamStatus st;
+
+		hd_stream_status(cfg->stream, &st);
+		if (st.applied_lsn > cfg->persisted_lsn)
+			(void) hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
+												 NULL, err, sizeof(err));
+		cfg_free(layer, cfg);
+	}
+	if (hd_cache_close(layer->store, err, sizeof(err)) < 0)
+		hd_error("cache: closing failed: %s", err);
+	free(layer);
+	agent->cache = NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Decisions
+ */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* format, config, role, database, the settings (sorted), the statement text */
+static unsigned char *
+build_key(const HdClient *client, const char *sql, size_t len, size_t *keylen)
+{
+	const HdSettingList *list = &client->settings;
+	const char **sqls = calloc(list->count + 1, sizeof(char *));
+	HdIoBuf		b = {0};
+	unsigned char *out;
+	char		count[16];
+
+	if (sqls == NULL)
+		return NULL;
+	for (size_t i = 0; i < list->count; i++)
+		sqls[i] = list->items[i].sql ? list->items[i].sql : "";
+	qsort(sqls, list->count, sizeof(char *), cmp_str);
+	snprintf(count, sizeof(count), "%zu", list->count);
+	if (hd_iobuf_append(&b, KEY_FORMAT, sizeof(KEY_FORMAT)) < 0 ||
+		hd_iobuf_append(&b, client->pool->config.id, strlen(client->pool->config.id) + 1) < 0 ||
+		hd_iobuf_append(&b, client->user, strlen(client->user) + 1) < 0 ||
+		hd_iobuf_append(&b, client->pool->config.database,
+						strlen(client->pool->config.database) + 1) < 0 ||
+		hd_iobuf_append(&b, count, strlen(count) + 1) < 0)
+		goto oom;
+	for (size_t i = 0; i < list->count; i++)
+		if (hd_iobuf_append(&b, sqls[i], strlen(sqls[i]) + 1) < 0)
+			goto oom;
+	if (hd_iobuf_append(&b, sql, len) < 0)
+		goto oom;
+	free(sqls);
+	*keylen = hd_iobuf_live(&b);
+	out = malloc(*keylen);
+	if (out)
+		memcpy(out, hd_iobuf_head(&b), *keylen);
+	hd_iobuf_free(&b);
+	return out;
+oom:
+	free(sqls);
+	hd_iobuf_free(&b);
+	return NULL;
+}
+
+/* Whether the text starts (after blanks and comments) with a reading keyword. */
+static bool
+looks_like_select(const char *sql, size_t len)
+{
+	size_t		i = 0;
+	static const char *const words[] = {"select", "with", "values", "table", NULL};
+
+	for (;;)
+	{
+		while (i < len && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' ||
+						   sql[i] == '\f'))
+			i++;
+		if (i + 1 < len && sql[i] == '-' && sql[i + 1] == '-')
+		{
+			while (i < len && sql[i] != '\n')
+				i++;
+			continue;
+		}
+		if (i + 1 < len && sql[i] == '/' && sql[i + 1] == '*')
+			return true;		/* let the origin's parser decide */
+		break;
+	}
+	if (i < len && sql[i] == '(')
+		return true;
+	for (int w = 0; words[w]; w++)
+	{
+		size_t		n = strlen(words[w]);
+
+		if (len - i >= n && strncasecmp(sql + i, words[w], n) == 0 &&
+			(len - i == n || !((sql[i + n] >= 'a' && sql[i + n] <= 'z') ||
+							   (sql[i + n] >= 'A' && sql[i + n] <= 'Z') ||
+							   (sql[i + n] >= '0' && sql[i + n] <= '9') || sql[i + n] == '_')))
+			return true;
+	}
+	return false;
+}
+
+/* Why hits cannot be served now, or NULL. */
+static const char *
+stream_problem(CacheCfg *cfg, const HdClient *client)
+{
+	HdStreamStatus st;
+	double		max_lag = client->agent->settings.max_lag_ms / 1000.0;
+
+	if (cfg->stream == NULL || !hd_stream_connected(cfg->stream))
+		return "stream-down";
+	hd_stream_status(cfg->stream, &st);
+	if (st.applied_lsn < cfg->catchup_lsn || ev_time() - st.last_message_at > max_lag ||
+		st.lag_seconds > max_lag)
+		return "lagging";
+	if (client->ryw_lsn > st.applied_lsn)
+		return "read-your-writes";
+	return NULL;
+}
+
+void
+hd_cache_count_bypass(HdClient *client, const char *reason)
+{
+	CacheCfg   *cfg;
+	char		name[64];
+
+	if (client->pool == NULL || client->replication[0] ||
+		(cfg = find_cfg(client->agent, client->pool->config.id)) == NULL)
+		return;
+	snprintf(name, sizeof(name), "bypass:%s", reason);
+	count_reason(cfg, name);
+}
+
+int
+hd_cache_on_query(HdClient *client, const char *body, size_t len)
+{
+	HdCacheLayer *layer = layer_of(client->agent);
+	CacheCfg   *cfg;
+	unsigned char *key;
+	size_t		keylen;
+	size_t		sqllen = len > 0 ? len - 1 : 0;		/* without the NUL */
+	Analysis   *a;
+	const char *problem;
+	HdCacheHit	hit = {0};
+	char		err[512];
+	char		name[80];
+
+	if (layer == NULL || client->replication[0])
+		return HD_CSTEP_FORWARD;
+	cfg = find_cfg(client->agent, client->pool->config.id);
+	if (cfg == NULL || client->pool->config.caching_disabled)
+		return HD_CSTEP_FORWARD;	/* nothing to count: caching is off for the config */
+	if (client->server != NULL)
+	{
+		count_reason(cfg, client->pinned ? "bypass:pinned" : "bypass:transaction");
+		return HD_CSTEP_FORWARD;
+	}
+	if (client->pinned || client->pool->config.pool_mode != HD_POOL_TRANSACTION)
+	{
+		count_reason(cfg, "bypass:pinned");
+		return HD_CSTEP_FORWARD;
+	}
+	if (!looks_like_select(body, sqllen))
+	{
+		count_reason(cfg, "bypass:uncacheable:not a SELECT");
+		return HD_CSTEP_FORWARD;
+	}
+	key = build_key(client, body, sqllen, &keylen);
+	if (key == NULL)
+	{
+		count_reason(cfg, "bypass:error");
+		return HD_CSTEP_FORWARD;
+	}
+	a = analysis_find(cfg, key, keylen, ev_time());
+	if (a == NULL)
+	{
+		free(key);
+		return HD_CSTEP_ANALYZE;
+	}
+	if (!a->cacheable)
+	{
+		snprintf(name, sizeof(name), "bypass:%s", a->reason);
+		count_reason(cfg, name);
+		free(key);
+		return HD_CSTEP_FORWARD;
+	}
+	if ((problem = stream_problem(cfg, client)) != NULL)
+	{
+		snprintf(name, sizeof(name), "bypass:%s", problem);
+		count_reason(cfg, name);
+		free(key);
+		return HD_CSTEP_FORWARD;
+	}
+	if (hd_cache_get(layer->store, cfg->id, key, keylen, wall_ms(), &hit, err, sizeof(err)) < 0)
+	{
+		hd_warning("cache of config \"%s\": lookup failed: %s", cfg->name, err);
+		count_reason(cfg, "bypass:error");
+		free(key);
+		return HD_CSTEP_FORWARD;
+	}
+	free(key);
+	if (hit.status == HD_CACHE_FRESH)
+	{
+		if (hd_iobuf_append(&client->out, hit.bytes, hit.len) < 0 ||
+			hd_send_ready(&client->out, 'I') < 0)
+		{
+			hd_cache_hit_release(&hit);
+			count_reason(cfg, "bypass:error");
+			return HD_CSTEP_FORWARD;
+		}
+		client->pool->stats.queries++;
+		client->pool->stats.bytes_to_clients += hit.len + 6;
+		cfg->hits++;
+		hd_cache_hit_release(&hit);
+		return HD_CSTEP_SERVED;
+	}
+	hd_cache_hit_release(&hit);	/* STALE (phase 1: a miss) or MISS */
+	return HD_CSTEP_FILL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Ops on a server: analysis, fill, read-your-writes position
+ */
+
+static void
+op_free(CacheOp *op)
+{
+	if (op == NULL)
+		return;
+	free(op->key);
+	free(op->oids);
+	hd_iobuf_free(&op->capture);
+	free(op->snapshot);
+	free(op->a_reason);
+	free(op->a_relations);
+	free(op->a_error);
+	free(op);
+}
+
+static int
+append_query(HdIoBuf *out, const char *sql)
+{
+	HdMsg		msg;
+
+	hd_msg_begin(&msg, out, 'Q');
+	hd_msg_put_str(&msg, sql);
+	return hd_msg_end(&msg);
+}
+
+static const char ANALYZE_SQL[] =
+	"SELECT cacheable::pg_catalog.text, COALESCE(reason, ''), relations::pg_catalog.text "
+	"FROM hyperdrive.analyze_query($1::pg_catalog.text, '{}'::pg_catalog.regtype[])";
+
+int
+hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	CacheCfg   *cfg = find_cfg(client->agent, client->pool->config.id);
+	CacheOp    *op;
+	const char *sql = msg + 5;
+	size_t		sqllen = len > 4 ? len - 5 : 0;	/* without the NUL */
+	HdMsg		m;
+
+	if (cfg == NULL)
+		return 1;				/* config gone meanwhile: forward */
+	op = calloc(1, sizeof(CacheOp));
+	if (op == NULL)
+		return -1;
+	memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
+	op->key = build_key(client, sql, sqllen, &op->keylen);
+	if (op->key == NULL)
+	{
+		op_free(op);
+		return -1;
+	}
+	op->started = ev_time();
+	op->gen = cfg->analysis_gen;
+	if (client->cache_step == HD_CSTEP_ANALYZE)
+	{
+		op->kind = HD_COP_ANALYZE;
+		hd_msg_begin(&m, &server->out, 'P');
+		hd_msg_put_str(&m, "");
+		hd_msg_put_str(&m, ANALYZE_SQL);
+		hd_msg_put_u16(&m, 0);
+		if (hd_msg_end(&m) < 0)
+			goto oom;
+		hd_msg_begin(&m, &server->out, 'B');
+		hd_msg_put_str(&m, "");
+		hd_msg_put_str(&m, "");
+		hd_msg_put_u16(&m, 0);
+		hd_msg_put_u16(&m, 1);
+		hd_msg_put_u32(&m, (uint32_t) sqllen);
+		hd_msg_put_bytes(&m, sql, sqllen);
+		hd_msg_put_u16(&m, 0);
+		if (hd_msg_end(&m) < 0)
+			goto oom;
+		hd_msg_begin(&m, &server->out, 'E');
+		hd_msg_put_str(&m, "");
+		hd_msg_put_u32(&m, 0);
+		if (hd_msg_end(&m) < 0)
+			goto oom;
+		hd_msg_begin(&m, &server->out, 'S');
+		if (hd_msg_end(&m) < 0)
+			goto oom;
+	}
+	else
+	{
+		Analysis   *a = analysis_find(cfg, op->key, op->keylen, ev_time());
+
+		if (a == NULL || !a->cacheable)
+		{
+			/* dropped by DDL meanwhile: decide again */
+			op_free(op);
+			return 2;
+		}
+		op->kind = HD_COP_FILL;
+		op->oids = malloc(a->noids * sizeof(uint32_t));
+		if (op->oids == NULL)
+			goto oom;
+		memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
+		op->noids = a->noids;
+		/* the race guard's token, before anything is sent */
+		op->token = hd_cache_token(layer_of(client->agent)->store);
+		op->seq = ++cfg->next_fill_seq;
+		inflight_add(cfg, op->seq);
+		op->capture_ok = true;
+		if (append_query(&server->out, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+						 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text") < 0 ||
+			hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+			append_query(&server->out, "COMMIT") < 0)
+			goto oom;
+		client->pool->stats.queries++;
+	}
+	server->cache_op = op->kind;
+	server->cache_state = op;
+	return 0;
+oom:
+	if (op->seq)
+		inflight_remove(cfg, op->seq);
+	op_free(op);
+	return -1;
+}
+
+bool
+hd_cache_want_ryw(HdServer *server)
+{
+	return server->wrote && server->client && layer_of(server->agent) != NULL &&
+		find_cfg(server->agent, server->pool->config.id) != NULL;
+}
+
+int
+hd_cache_start_ryw(HdServer *server)
+{
+	CacheOp    *op = calloc(1, sizeof(CacheOp));
+
+	server->wrote = false;
+	if (op == NULL)
+		return -1;
+	op->kind = HD_COP_RYW;
+	op->started = ev_time();
+	if (append_query(&server->out, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text") < 0)
+	{
+		op_free(op);
+		return -1;
+	}
+	server->cache_op = HD_COP_RYW;
+	server->cache_state = op;
+	return 0;
+}
+
+/* The first column of a DataRow as a malloc'd string (NULL: SQL NULL or bad) */
+static char *
+data_row_value(const char *body, size_t len, int col)
+{
+	size_t		pos = 2;
+
+	if (len < 2 || hd_get_u16(body) <= col)
+		return NULL;
+	for (int i = 0; i <= col; i++)
+	{
+		uint32_t	n;
+
+		if (pos + 4 > len)
+			return NULL;
+		n = hd_get_u32(body + pos);
+		pos += 4;
+		if (n == UINT32_MAX)
+		{
+			if (i == col)
+				return NULL;
+			continue;
+		}
+		if (pos + n > len)
+			return NULL;
+		if (i == col)
+		{
+			char	   *s = malloc(n + 1);
+
+			if (s)
+			{
+				memcpy(s, body + pos, n);
+				s[n] = '\0';
+			}
+			return s;
+		}
+		pos += n;
+	}
+	return NULL;
+}
+
+static void
+finish_analysis(HdServer *server, CacheOp *op)
+{
+	CacheCfg   *cfg = find_cfg(server->agent, op->cfg_id);
+
+	if (cfg == NULL || cfg->analysis_gen != op->gen)
+		return;					/* DDL meanwhile: ask again next time */
+	if (op->a_error)
+	{
+		char		reason[300];
+
+		snprintf(reason, sizeof(reason), "error: %s", op->a_error);
+		hd_debug("cache of config \"%s\": analysis failed: %s", cfg->name, op->a_error);
+		analysis_store(cfg, op->key, op->keylen, false, reason, NULL,
+					   ev_time() + ANALYSIS_ERROR_TTL);
+		return;
+	}
+	if (!op->got_row)
+		return;
+	analysis_store(cfg, op->key, op->keylen, op->a_cacheable, op->a_reason ? op->a_reason : "",
+				   op->a_cacheable ? op->a_relations : NULL, 0);
+}
+
+static void
+finish_fill(HdServer *server, CacheOp *op)
+{
+	HdCacheLayer *layer = layer_of(server->agent);
+	CacheCfg   *cfg = find_cfg(server->agent, op->cfg_id);
+	Snapshot	s;
+	bool		raced = false;
+	char		err[512];
+
+	if (cfg == NULL)
+		return;
+	inflight_remove(cfg, op->seq);
+	cfg->misses++;
+	if (op->failed || op->snapshot == NULL || parse_snapshot(op->snapshot, &s) < 0)
+	{
+		count_reason(cfg, op->failed ? "not-stored:failed" : "not-stored:no snapshot");
+		return;
+	}
+	if (!op->capture_ok)
+	{
+		count_reason(cfg, "bypass:oversized");
+		free(s.xip);
+		return;
+	}
+	for (size_t i = 0; i < cfg->nret && !raced; i++)
+		if (retained_touches(&cfg->ret[i], op->oids, op->noids) && !xid_visible(&s, &cfg->ret[i]))
+			raced = true;
+	observe_snapshot(cfg, &s);
+	free(s.xip);
+	if (raced)
+	{
+		count_reason(cfg, "bypass:race");
+		hd_info("cache of config \"%s\": a fill read under a snapshot that does not see an "
+				"invalidation already applied: not stored (race)", cfg->name);
+		return;
+	}
+	{
+		HdCachePut	put = {0};
+		HdCachePutOutcome outcome;
+
+		put.config_id = cfg->id;
+		put.key = op->key;
+		put.keylen = op->keylen;
+		put.value = hd_iobuf_head(&op->capture);
+		put.len = hd_iobuf_live(&op->capture);
+		put.relations = op->oids;
+		put.nrelations = op->noids;
+		put.token = op->token;
+		put.now_ms = wall_ms();
+		put.max_age_ms = (int64_t) cfg->max_age * 1000;
+		put.swr_ms = (int64_t) cfg->swr * 1000;
+		if (put.max_age_ms <= 0)
+		{
+			count_reason(cfg, "not-stored:max_age 0");
+			return;
+		}
+		if (hd_cache_put(layer->store, &put, &outcome, err, sizeof(err)) < 0)
+		{
+			hd_warning("cache of config \"%s\": store failed: %s", cfg->name, err);
+			count_reason(cfg, "bypass:error");
+			return;
+		}
+		if (outcome == HD_CACHE_STORED)
+			cfg->stored++;
+		else if (outcome == HD_CACHE_SKIP_RACED)
+			count_reason(cfg, "bypass:race");
+		else if (outcome == HD_CACHE_SKIP_OVERSIZED)
+			count_reason(cfg, "bypass:oversized");
+		else
+			count_reason(cfg, "not-stored:full");
+	}
+}
+
+static void
+to_client(HdServer *server, const char *msg, size_t total)
+{
+	if (server->client == NULL)
+		return;
+	server->pool->stats.bytes_to_clients += total;
+	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
+		hd_client_fatal(server->client, "53200", "out of memory", NULL);
+}
+
+static void
+op_done(HdServer *server, CacheOp *op)
+{
+	HdClient   *client = server->client;
+
+	server->cache_op = HD_COP_NONE;
+	server->cache_state = NULL;
+	if (op->kind == HD_COP_ANALYZE)
+		finish_analysis(server, op);
+	else if (op->kind == HD_COP_FILL)
+		finish_fill(server, op);
+	if (client)
+	{
+		client->awaiting_cache = false;
+		client->cache_step = HD_CSTEP_NONE;
+		if (op->kind == HD_COP_FILL)
+			hd_send_ready(&client->out, 'I');
+	}
+	op_free(op);
+}
+
+void
+hd_cache_server_message(HdServer *server, char type, const char *msg, size_t total)
+{
+	CacheOp    *op = server->cache_state;
+	const char *body = msg + 5;
+	size_t		len = total - 5;
+
+	if (op == NULL)
+		return;
+	if (type == 'A')
+		return;					/* a notification: nobody here to tell */
+	if (op->kind == HD_COP_ANALYZE || op->kind == HD_COP_RYW)
+	{
+		if (type == 'D' && !op->got_row)
+		{
+			op->got_row = true;
+			if (op->kind == HD_COP_RYW)
+			{
+				char	   *v = data_row_value(body, len, 0);
+				uint64_t	lsn;
+
+				if (v && hd_lsn_parse(v, &lsn) == 0 && server->client &&
+					lsn > server->client->ryw_lsn)
+					server->client->ryw_lsn = lsn;
+				free(v);
+			}
+			else
+			{
+				char	   *c = data_row_value(body, len, 0);
+
+				op->a_cacheable = c && strcmp(c, "true") == 0;
+				free(c);
+				op->a_reason = data_row_value(body, len, 1);
+				op->a_relations = data_row_value(body, len, 2);
+			}
+		}
+		else if (type == 'E' && op->a_error == NULL)
+		{
+			const char *m = hd_error_field(body, len, 'M');
+
+			op->a_error = strdup(m ? m : "unknown error");
+		}
+		else if (type == 'S')
+			to_client(server, msg, total);
+		if (type == 'Z')
+		{
+			server->txn_status = body[0];
+			if (op->kind == HD_COP_RYW && server->client && op->a_error == NULL)
+				hd_histogram_observe(&server->pool->stats.ryw_latency, ev_time() - op->started);
+			op_done(server, op);
+		}
+		return;
+	}
+	/* a fill: phase 0 BEGIN + snapshot, 1 the client's statement, 2 COMMIT */
+	if (op->phase == 0)
+	{
+		if (type == 'D' && op->snapshot == NULL)
+			op->snapshot = data_row_value(body, len, 0);
+		else if (type == 'E')
+			op->broken = true;
+		else if (type == 'Z')
+			op->phase = 1;
+		return;
+	}
+	if (op->phase == 1)
+	{
+		if (type == 'Z')
+		{
+			op->phase = 2;
+			return;
+		}
+		if (op->broken)
+			return;				/* the transaction is not ours to report on */
+		to_client(server, msg, total);
+		if (type == 'E')
+		{
+			op->failed = true;
+			server->pool->stats.errors_to_clients++;
+		}
+		else if (type == 'T' || type == 'D' || type == 'C')
+		{
+			if (op->capture_ok)
+			{
+				HdAgent    *agent = server->agent;
+				int64_t		limit = agent->settings.cache_max_entry_bytes;
+
+				if ((limit > 0 && hd_iobuf_live(&op->capture) + total > (size_t) limit) ||
+					hd_iobuf_append(&op->capture, msg, total) < 0)
+				{
+					op->capture_ok = false;
+					hd_iobuf_free(&op->capture);
+				}
+			}
+		}
+		else
+			op->failed = true;	/* a notice, COPY, ...: not a plain result, not stored */
+		return;
+	}
+	/* phase 2: COMMIT (or ROLLBACK after an error) */
+	if (type == 'Z')
+	{
+		server->txn_status = body[0];
+		if (op->broken)
+		{
+			op_done(server, op);
+			hd_server_close(server, "the agent's cache fill could not start its transaction");
+			return;
+		}
+		if (server->txn_status == 'I')
+		{
+			server->transactions++;
+			server->pool->stats.transactions++;
+		}
+		op_done(server, op);
+	}
+	else if (type == 'E')
+		op->failed = true;
+}
+
+void
+hd_cache_server_free(HdServer *server)
+{
+	CacheOp    *op = server->cache_state;
+
+	if (op == NULL)
+		return;
+	if (op->kind == HD_COP_FILL)
+	{
+		CacheCfg   *cfg = find_cfg(server->agent, op->cfg_id);
+
+		if (cfg)
+			inflight_remove(cfg, op->seq);
+	}
+	server->cache_state = NULL;
+	server->cache_op = HD_COP_NONE;
+	op_free(op);
+}
+
+/* A CommandComplete of a forwarded statement: did it write? */
+void
+hd_cache_note_tag(HdServer *server, const char *body, uint32_t len)
+{
+	static const char *const readonly[] = {
+		"SELECT", "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "SET", "RESET", "SHOW",
+		"FETCH", "MOVE", "DECLARE CURSOR", "CLOSE CURSOR", "CLOSE CURSOR ALL", "SAVEPOINT",
+		"RELEASE", "LISTEN", "UNLISTEN", "DISCARD", "DISCARD ALL", "DEALLOCATE",
+		"DEALLOCATE ALL", "PREPARE", "EXPLAIN", "PREPARE TRANSACTION", NULL
+	};
+	size_t		n = strnlen(body, len);
+
+	if (server->wrote)
+		return;
+	for (int i = 0; readonly[i]; i++)
+	{
+		size_t		w = strlen(readonly[i]);
+
+		/* "SELECT 3": the word, then a space and the row count, or nothing */
+		if (n >= w && strncmp(body, readonly[i], w) == 0 && (n == w || body[w] == ' '))
+		{
+			/* CREATE TABLE AS / SELECT INTO also say "SELECT n": the stream covers them */
+			return;
+		}
+	}
+	server->wrote = true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Admin and metrics
+ */
+
+static void
+fmt_u64(char *buf, size_t len, uint64_t v)
+{
+	snprintf(buf, len, "%" PRIu64, v);
+}
+
+void
+hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values, int n),
+			  void *arg)
+{
+	HdCacheLayer *layer = layer_of(agent);
+	HdList	   *item;
+	HdList	   *tmp;
+	HdCacheStats cs;
+
+	if (layer == NULL)
+		return;
+	hd_cache_stats(layer->store, &cs);
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		HdStreamStatus st;
+		char		v[12][64];
+		char		bypass[2048] = "";
+		const char *values[12];
+		uint64_t	entries = 0;
+		uint64_t	bytes = 0;
+		size_t		off = 0;
+
+		(void) cs;
+		hd_cache_config_usage(layer->store, cfg->id, &entries, &bytes);
+		hd_stream_status(cfg->stream, &st);
+		for (size_t i = 0; i < cfg->nreasons && off < sizeof(bypass) - 80; i++)
+			off += (size_t) snprintf(bypass + off, sizeof(bypass) - off, "%s%s=%" PRIu64,
+									 off ? ", " : "", cfg->reasons[i].name, cfg->reasons[i].count);
+		values[0] = cfg->name;
+		fmt_u64(v[1], 64, entries);
+		values[1] = v[1];
+		fmt_u64(v[2], 64, bytes);
+		values[2] = v[2];
+		fmt_u64(v[3], 64, cfg->hits);
+		values[3] = v[3];
+		fmt_u64(v[4], 64, cfg->misses);
+		values[4] = v[4];
+		fmt_u64(v[5], 64, cfg->stored);
+		values[5] = v[5];
+		fmt_u64(v[6], 64, cfg->invalidated);
+		values[6] = v[6];
+		values[7] = bypass;
+		values[8] = hd_stream_connected(cfg->stream) ? "yes" : "no";
+		hd_lsn_format(st.applied_lsn, v[9], 64);
+		values[9] = v[9];
+		snprintf(v[10], 64, "%.3f", st.last_message_at > 0 ?
+				 (ev_time() - st.last_message_at > st.lag_seconds ?
+				  ev_time() - st.last_message_at : st.lag_seconds) : -1.0);
+		values[10] = v[10];
+		fmt_u64(v[11], 64, cfg->slots_lost);
+		values[11] = v[11];
+		row(arg, values, 12);
+	}
+}
+
+int
+hd_cache_purge_config(HdAgent *agent, const char *config_id, uint64_t *removed, char *err,
+					  size_t errlen)
+{
+	HdCacheLayer *layer = layer_of(agent);
+
+	if (layer == NULL)
+	{
+		*removed = 0;
+		return 0;
+	}
+	return hd_cache_purge(layer->store, config_id, removed, err, errlen);
+}
+
+void
+hd_cache_metrics(HdAgent *agent, HdTextBuf *buf)
+{
+	HdCacheLayer *layer = layer_of(agent);
+	HdList	   *item;
+	HdList	   *tmp;
+
+	if (layer == NULL)
+		return;
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_statements_total Statements by cache status\n"
+					 "# TYPE hyperdrive_cache_statements_total counter\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"hit\"} %"
+						   PRIu64 "\n", cfg->name, cfg->hits);
+		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"miss\"} %"
+						   PRIu64 "\n", cfg->name, cfg->misses);
+		for (size_t i = 0; i < cfg->nreasons; i++)
+		{
+			hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"",
+							   cfg->name);
+			for (const char *p = cfg->reasons[i].name; *p; p++)
+			{
+				if (*p == '"' || *p == '\\')
+					hd_text_buf_putc(buf, '\\');
+				hd_text_buf_putc(buf, *p);
+			}
+			hd_text_buf_printf(buf, "\"} %" PRIu64 "\n", cfg->reasons[i].count);
+		}
+	}
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_stream_connected Whether the config's change stream is up\n"
+					 "# TYPE hyperdrive_cache_stream_connected gauge\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		hd_text_buf_printf(buf, "hyperdrive_cache_stream_connected{config=\"%s\"} %d\n", cfg->name,
+						   hd_stream_connected(cfg->stream) ? 1 : 0);
+	}
+}

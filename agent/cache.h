@@ -1,0 +1,84 @@
+/*
+ * cache.h
+ *    The result cache in the data path (phase 1, docs/cache.md): one LMDB
+ *    store (cache_store.h) in <state_dir>/cache, one change-stream consumer
+ *    (stream.h) per config with caching enabled, and the decisions for each
+ *    simple Query of a client that holds no origin connection.
+ *
+ * The promise: a cached result is served only when the origin would return
+ * the same bytes (up to max_lag behind the origin's commits). When in
+ * doubt, the statement goes to the origin and the reason is counted.
+ *
+ * Data path (client.c, server.c):
+ *   hd_cache_on_query()    decides for a simple Query of an idle client:
+ *                          SERVED (a hit: the bytes and ReadyForQuery 'I'
+ *                          are in client->out), FORWARD (bypass, counted),
+ *                          ANALYZE (ask the origin with
+ *                          hyperdrive.analyze_query() first) or FILL.
+ *   hd_cache_start_op()    sends the analysis or the fill on the server the
+ *                          client holds; the client stops reading until
+ *                          the op ends; server.c hands every reply to
+ *                          hd_cache_server_message() while server->cache_op.
+ *   hd_cache_note_tag()    CommandComplete tags of forwarded statements:
+ *                          a write makes the server ask the origin for
+ *                          pg_current_wal_insert_lsn() before release
+ *                          (hd_cache_start_ryw()); the client then gets no
+ *                          hit until the stream has applied that LSN.
+ */
+#ifndef HD_CACHE_H
+#define HD_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "text_buf.h"
+
+typedef struct HdAgent HdAgent;
+typedef struct HdClient HdClient;
+typedef struct HdServer HdServer;
+
+/* client->cache_step: what is decided for the Query at the head of its input */
+enum
+{
+	HD_CSTEP_NONE = 0,
+	HD_CSTEP_FORWARD,
+	HD_CSTEP_ANALYZE,
+	HD_CSTEP_FILL,
+	HD_CSTEP_SERVED
+};
+
+/* server->cache_op */
+enum
+{
+	HD_COP_NONE = 0,
+	HD_COP_ANALYZE,
+	HD_COP_FILL,
+	HD_COP_RYW
+};
+
+/* At agent start: open the store (a damaged one is wiped), start the timer. */
+extern int	hd_cache_layer_open(HdAgent *agent, char *err, size_t errlen);
+extern void hd_cache_layer_close(HdAgent *agent);
+/* After (re)loading configs: start/stop/restart the per-config streams. */
+extern void hd_cache_layer_configs(HdAgent *agent);
+
+extern int	hd_cache_on_query(HdClient *client, const char *sql, size_t len);
+/* Count a statement that did not go through hd_cache_on_query() */
+extern void hd_cache_count_bypass(HdClient *client, const char *reason);
+extern int	hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len);
+extern void hd_cache_server_message(HdServer *server, char type, const char *msg, size_t total);
+extern void hd_cache_server_free(HdServer *server);
+extern void hd_cache_note_tag(HdServer *server, const char *body, uint32_t len);
+/* Whether the server must ask for the WAL position before its release. */
+extern bool hd_cache_want_ryw(HdServer *server);
+extern int	hd_cache_start_ryw(HdServer *server);
+
+/* Admin console and metrics. */
+extern void hd_cache_show(HdAgent *agent,
+						  void (*row) (void *arg, const char *const *values, int n), void *arg);
+extern int	hd_cache_purge_config(HdAgent *agent, const char *config_id, uint64_t *removed,
+								  char *err, size_t errlen);
+extern void hd_cache_metrics(HdAgent *agent, HdTextBuf *buf);
+
+#endif							/* HD_CACHE_H */
