@@ -45,7 +45,8 @@ enum
 	HD_CSTEP_FORWARD,
 	HD_CSTEP_ANALYZE,
 	HD_CSTEP_FILL,
-	HD_CSTEP_SERVED
+	HD_CSTEP_SERVED,
+	HD_CSTEP_WAIT				/* waits for a fill of the same key (coalescing) */
 };
 
 /* server->cache_op */
@@ -64,6 +65,8 @@ extern void hd_cache_layer_close(HdAgent *agent);
 extern void hd_cache_layer_configs(HdAgent *agent);
 
 extern int	hd_cache_on_query(HdClient *client, const char *sql, size_t len);
+/* A client closes: it leaves the fill it waits for (or leads: its waiters fall back). */
+extern void hd_cache_client_gone(HdClient *client);
 /* Count a statement that did not go through hd_cache_on_query() */
 extern void hd_cache_count_bypass(HdClient *client, const char *reason);
 extern int	hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len);
