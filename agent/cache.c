@@ -136,6 +136,7 @@ typedef struct CacheOp
 	uint64_t	seq;
 	uint64_t	gen;
 	struct Flight *flight;		/* fill: the flight it answers */
+	bool		refresh;		/* a background refresh: no client, release the server */
 	HdIoBuf		capture;
 	bool		capture_ok;
 	bool		failed;			/* the statement failed, or something unexpected */
@@ -156,6 +157,7 @@ static HdCacheLayer *layer_of(HdAgent *agent)
 }
 
 static void flight_end(Flight *f, const void *bytes, size_t len);
+static void op_free(struct CacheOp *op);
 static void flight_timeouts(CacheCfg *cfg, double now);
 static const char *stream_problem(CacheCfg *cfg, const HdClient *client);
 
@@ -1324,6 +1326,121 @@ fill_or_wait(CacheCfg *cfg, HdClient *client, unsigned char *key, size_t keylen)
 	return HD_CSTEP_FILL;
 }
 
+static int	append_query(HdIoBuf *out, const char *sql);
+
+/*
+ * A background refresh of a stale entry: a fill with no client, on an idle
+ * origin connection of the client's pool whose session settings are the
+ * client's (the key's); none free, or a fill of the key already in flight:
+ * no refresh. Takes key.
+ */
+static void
+start_refresh(CacheCfg *cfg, HdClient *client, const char *sql, size_t sqllen,
+			  unsigned char *key, size_t keylen)
+{
+	HdPool	   *pool = client->pool;
+	HdServer   *server = NULL;
+	HdList	   *item;
+	HdList	   *tmp;
+	Flight	   *f;
+	CacheOp    *op;
+	HdMsg		m;
+
+	if (flight_find(cfg, key, keylen) != NULL)
+	{
+		free(key);				/* a fill or refresh of it runs already */
+		return;
+	}
+	if (!pool->paused && !pool->stale)
+	{
+		hd_list_foreach_safe(item, tmp, &pool->idle)
+		{
+			HdServer   *cand = hd_container_of(item, HdServer, idle_link);
+			bool		err = false;
+			char	   *diff;
+
+			if (cand->state != HD_SERVER_IDLE || cand->close_on_release)
+				continue;
+			diff = hd_settings_diff_sql(&cand->settings, &client->settings, &err);
+			if (diff == NULL && !err)
+			{
+				server = cand;
+				break;
+			}
+			free(diff);
+		}
+	}
+	if (server == NULL)
+	{
+		count_reason(cfg, "refresh-skipped:no idle connection");
+		free(key);
+		return;
+	}
+	op = calloc(1, sizeof(CacheOp));
+	if (op == NULL)
+	{
+		free(key);
+		return;
+	}
+	f = flight_new(cfg, key, keylen);
+	if (f == NULL)
+	{
+		free(op);
+		return;
+	}
+	op->key = malloc(keylen);
+	{
+		Analysis   *a = analysis_find(cfg, key, keylen, ev_time());
+
+		if (op->key == NULL || a == NULL || !a->cacheable ||
+			(op->oids = malloc(a->noids * sizeof(uint32_t))) == NULL)
+		{
+			op_free(op);
+			flight_end(f, NULL, 0);
+			return;
+		}
+		memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
+		op->noids = a->noids;
+	}
+	memcpy(op->key, key, keylen);
+	op->keylen = keylen;
+	memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
+	op->kind = HD_COP_FILL;
+	op->refresh = true;
+	op->started = ev_time();
+	op->gen = cfg->analysis_gen;
+	op->token = hd_cache_token(layer_of(client->agent)->store);
+	op->capture_ok = true;
+	if (append_query(&server->out, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+					 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text") < 0)
+		goto fail;
+	hd_msg_begin(&m, &server->out, 'Q');
+	hd_msg_put_bytes(&m, sql, sqllen);
+	hd_msg_put_byte(&m, 0);
+	if (hd_msg_end(&m) < 0 || append_query(&server->out, "COMMIT") < 0)
+		goto fail;
+	op->seq = ++cfg->next_fill_seq;
+	inflight_add(cfg, op->seq);
+	/* the connection is the refresh's now, like a client's */
+	hd_list_del(&server->idle_link);
+	server->state = HD_SERVER_ACTIVE;
+	server->client = NULL;
+	server->request_sent_at = 0;
+	server->cache_op = HD_COP_FILL;
+	server->cache_state = op;
+	op->flight = f;
+	f->op = op;
+	pool->stats.queries++;
+	cfg->refreshes++;
+	hd_server_flush(server);
+	return;
+fail:
+	/* half a request may be in its output: the idle connection cannot be reused */
+	op_free(op);
+	flight_end(f, NULL, 0);
+	hd_server_close(server, "out of memory");
+}
+
 int
 hd_cache_on_query(HdClient *client, const char *body, size_t len)
 {
@@ -1390,6 +1507,24 @@ hd_cache_on_query(HdClient *client, const char *body, size_t len)
 		count_reason(cfg, "bypass:error");
 		free(key);
 		return HD_CSTEP_FORWARD;
+	}
+	if (hit.status == HD_CACHE_STALE && cfg->swr > 0)
+	{
+		/* stale-while-revalidate: serve it, and refresh it once in the background */
+		if (hd_iobuf_append(&client->out, hit.bytes, hit.len) < 0 ||
+			hd_send_ready(&client->out, 'I') < 0)
+		{
+			hd_cache_hit_release(&hit);
+			free(key);
+			count_reason(cfg, "bypass:error");
+			return HD_CSTEP_FORWARD;
+		}
+		client->pool->stats.queries++;
+		client->pool->stats.bytes_to_clients += hit.len + 6;
+		cfg->stale_hits++;
+		hd_cache_hit_release(&hit);
+		start_refresh(cfg, client, body, sqllen, key, keylen);	/* takes key */
+		return HD_CSTEP_SERVED;
 	}
 	if (hit.status == HD_CACHE_FRESH)
 	{
@@ -1665,7 +1800,8 @@ finish_fill(HdServer *server, CacheOp *op)
 	if (cfg == NULL)
 		return false;
 	inflight_remove(cfg, op->seq);
-	cfg->misses++;
+	if (!op->refresh)
+		cfg->misses++;
 	if (op->failed || op->snapshot == NULL || parse_snapshot(op->snapshot, &s) < 0)
 	{
 		count_reason(cfg, op->failed ? "not-stored:failed" : "not-stored:no snapshot");
@@ -1766,6 +1902,14 @@ op_done(HdServer *server, CacheOp *op)
 			flight_end(op->flight, hd_iobuf_head(&op->capture), hd_iobuf_live(&op->capture));
 		else
 			flight_end(op->flight, NULL, 0);
+	}
+	if (op->refresh && server->client == NULL && !op->broken)
+	{
+		/* a background refresh: the connection goes back to the pool */
+		if (server->txn_status == 'I' && hd_iobuf_live(&server->out) == 0)
+			hd_pool_release_server(server->pool, server);
+		else
+			hd_server_close(server, "the agent's cache refresh did not end cleanly");
 	}
 	op_free(op);
 }

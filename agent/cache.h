@@ -1,6 +1,6 @@
 /*
  * cache.h
- *    The result cache in the data path (phase 1, docs/cache.md): one LMDB
+ *    The result cache in the data path (phases 1-2, docs/cache.md): one LMDB
  *    store (cache_store.h) in <state_dir>/cache, one change-stream consumer
  *    (stream.h) per config with caching enabled, and the decisions for each
  *    simple Query of a client that holds no origin connection.
@@ -11,10 +11,15 @@
  *
  * Data path (client.c, server.c):
  *   hd_cache_on_query()    decides for a simple Query of an idle client:
- *                          SERVED (a hit: the bytes and ReadyForQuery 'I'
- *                          are in client->out), FORWARD (bypass, counted),
- *                          ANALYZE (ask the origin with
- *                          hyperdrive.analyze_query() first) or FILL.
+ *                          SERVED (a hit, or a stale hit that also starts a
+ *                          background refresh on an idle connection: the
+ *                          bytes and ReadyForQuery 'I' are in client->out),
+ *                          FORWARD (bypass, counted), ANALYZE (ask the
+ *                          origin with hyperdrive.analyze_query() first),
+ *                          FILL (it leads the key's fill in flight) or WAIT
+ *                          (the key's fill is in flight: the client stops
+ *                          reading until it ends; then it is answered with
+ *                          the stored bytes, or its Query is forwarded).
  *   hd_cache_start_op()    sends the analysis or the fill on the server the
  *                          client holds; the client stops reading until
  *                          the op ends; server.c hands every reply to

@@ -383,6 +383,57 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	is(sel('SELECT 1 FROM items LIMIT 1'), '1', 'the agent is fine');
 }
 
+# ---------------------------------------------------------------------------
+# Stale-while-revalidate: config swr (max-age 1, swr 5).
+{
+	my %o = (dbname => 'swr', cfg => 'swr');
+	my $q = 'SELECT v FROM t WHERE id = 1';
+	ok(wait_for(sub { (cache_status('swr')->{connected} // '') eq 'yes' }, 15),
+		'swr: the config\'s stream connects');
+	is(warm($q, %o), 'a', 'swr: the entry is cached');
+	sleep 1.5;	# expired, within swr
+	my $s0 = cache_status('swr');
+	is(sel($q, %o), 'a', 'swr: a read at 1.5 s gets the (unchanged) value');
+	my $s1 = cache_status('swr');
+	is($s1->{stale} - $s0->{stale}, 1, 'swr: served stale (SHOW CACHE counts it)');
+	is($s1->{misses} - $s0->{misses}, 0, 'swr: no miss');
+	is($s1->{refreshes} - $s0->{refreshes}, 1, 'swr: one background refresh started');
+	ok(wait_for(sub { cache_status('swr')->{stored} > $s0->{stored} }, 5),
+		'swr: the refresh stored a new entry');
+	my $h0 = cache_status('swr')->{hits};
+	is(sel($q, %o), 'a', 'swr: the next read');
+	is(cache_status('swr')->{hits}, $h0 + 1, 'swr: is a fresh hit');
+
+	# concurrent stale reads start one refresh
+	sleep 1.5;
+	$s0 = cache_status('swr');
+	my @r = concurrent(4, $q, dbname => 'swr');
+	$s1 = cache_status('swr');
+	is(scalar(grep { $_ eq 'a' } @r), 4, 'swr: 4 concurrent readers get the value');
+	ok($s1->{refreshes} - $s0->{refreshes} <= 1, 'swr: at most one refresh for them')
+	  or diag($s1->{refreshes} - $s0->{refreshes});
+
+	# an invalidated entry is never served, even within swr
+	sleep 1.5;	# stale again
+	my $inv0 = cache_status('swr')->{invalidated};
+	$node->safe_psql('app', "UPDATE t SET v = 'z' WHERE id = 1");
+	ok(wait_for(sub { cache_status('swr')->{invalidated} > $inv0 }, 5),
+		'swr: the write invalidated the stale entry');
+	my $old = 0;
+	my $end = time + 2.5;
+	while (time < $end)
+	{
+		$old++ if sel($q, %o) ne 'z';
+	}
+	is($old, 0, 'swr: after the invalidation, never the old value (stale or not)');
+
+	# read your writes applies to stale entries too
+	is(warm($q, %o), 'z', 'swr: cached again');
+	sleep 1.5;
+	my ($rc, $out) = q_agent(%o, sql => [ "UPDATE t SET v = 'y' WHERE id = 1", $q ]);
+	is($out, "y\n", 'swr: a client reads its own write, not the stale entry');
+}
+
 $agent->signal('TERM');
 $agent->finish;
 done_testing();
