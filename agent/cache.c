@@ -55,6 +55,23 @@ typedef struct Reason
 	uint64_t	count;
 } Reason;
 
+/*
+ * A fill in flight for one key (request coalescing): from the decision to
+ * fill until the fill ends. Clients whose Query has the same key wait on it
+ * instead of taking an origin connection.
+ */
+typedef struct Flight
+{
+	struct Flight *next;
+	struct CacheCfg *cfg;
+	unsigned char *key;
+	size_t		keylen;
+	HdClient   *leader;			/* until its fill starts; NULL after (or a refresh) */
+	bool		started;		/* its CacheOp runs */
+	HdList		waiters;		/* HdClient.cache_wait_link */
+	struct CacheOp *op;			/* the fill, once it runs */
+} Flight;
+
 typedef struct CacheCfg
 {
 	HdList		link;
@@ -79,7 +96,11 @@ typedef struct CacheCfg
 	Analysis  **buckets;
 	size_t		nanalyses;
 	uint64_t	analysis_gen;	/* bumped when DDL drops them */
+	Flight	   *flights;
 	/* counters */
+	uint64_t	coalesced;		/* answered with another client's fill */
+	uint64_t	stale_hits;		/* STALE entries served (stale-while-revalidate) */
+	uint64_t	refreshes;		/* background refreshes started */
 	uint64_t	hits;
 	uint64_t	misses;
 	uint64_t	stored;
@@ -114,6 +135,8 @@ typedef struct CacheOp
 	uint64_t	token;
 	uint64_t	seq;
 	uint64_t	gen;
+	struct Flight *flight;		/* fill: the flight it answers */
+	bool		refresh;		/* a background refresh: no client, release the server */
 	HdIoBuf		capture;
 	bool		capture_ok;
 	bool		failed;			/* the statement failed, or something unexpected */
@@ -132,6 +155,11 @@ static HdCacheLayer *layer_of(HdAgent *agent)
 {
 	return (HdCacheLayer *) agent->cache;
 }
+
+static void flight_end(Flight *f, const void *bytes, size_t len);
+static void op_free(struct CacheOp *op);
+static void flight_timeouts(CacheCfg *cfg, double now);
+static const char *stream_problem(CacheCfg *cfg, const HdClient *client);
 
 static int64_t
 wall_ms(void)
@@ -701,6 +729,8 @@ static void
 cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 {
 	(void) layer;
+	while (cfg->flights)
+		flight_end(cfg->flights, NULL, 0);
 	hd_stream_free(cfg->stream);
 	analyses_clear(cfg);
 	free(cfg->buckets);
@@ -864,6 +894,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			}
 		}
 		retained_prune(cfg);
+		flight_timeouts(cfg, ev_time());
 	}
 	if (layer->dirty && now - layer->last_sync >= 1.0)
 	{
@@ -1082,6 +1113,334 @@ hd_cache_count_bypass(HdClient *client, const char *reason)
 	count_reason(cfg, name);
 }
 
+/* ---------------------------------------------------------------------------
+ * Request coalescing: one fill per key in flight, other clients wait for it
+ */
+
+static Flight *
+flight_find(CacheCfg *cfg, const unsigned char *key, size_t keylen)
+{
+	for (Flight *f = cfg->flights; f; f = f->next)
+		if (f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
+			return f;
+	return NULL;
+}
+
+/* A new flight; takes key (freed here on failure). */
+static Flight *
+flight_new(CacheCfg *cfg, unsigned char *key, size_t keylen)
+{
+	Flight	   *f = calloc(1, sizeof(Flight));
+
+	if (f == NULL)
+	{
+		free(key);
+		return NULL;
+	}
+	f->cfg = cfg;
+	f->key = key;
+	f->keylen = keylen;
+	hd_list_init(&f->waiters);
+	f->next = cfg->flights;
+	cfg->flights = f;
+	return f;
+}
+
+/* A waiter runs its own query on the origin after all (never an error). */
+static void
+waiter_fall_back(CacheCfg *cfg, HdClient *client, const char *reason)
+{
+	hd_list_del(&client->cache_wait_link);
+	client->cache_flight = NULL;
+	count_reason(cfg, reason);
+	if (client->state != HD_CLIENT_ACTIVE)
+		return;
+	client->awaiting_cache = false;
+	client->cache_step = HD_CSTEP_FORWARD;
+	hd_client_resume_reading(client);
+}
+
+/* A waiter gets the fill's bytes (a stored result) for its Query. */
+static void
+waiter_serve(CacheCfg *cfg, HdClient *client, const void *bytes, size_t len)
+{
+	const char *head;
+	uint32_t	qlen;
+	const char *problem;
+	char		name[80];
+
+	if (client->state != HD_CLIENT_ACTIVE)
+	{
+		hd_list_del(&client->cache_wait_link);
+		client->cache_flight = NULL;
+		return;
+	}
+	/* the conditions for a hit hold now too (stream health, lag, its writes) */
+	if ((problem = stream_problem(cfg, client)) != NULL)
+	{
+		snprintf(name, sizeof(name), "coalesce-fallback:%s", problem);
+		waiter_fall_back(cfg, client, name);
+		return;
+	}
+	head = hd_iobuf_head(&client->in);
+	if (hd_iobuf_live(&client->in) < 5 || head[0] != 'Q' ||
+		hd_iobuf_live(&client->in) < (size_t) (qlen = hd_get_u32(head + 1)) + 1)
+	{
+		waiter_fall_back(cfg, client, "coalesce-fallback:error");
+		return;
+	}
+	hd_list_del(&client->cache_wait_link);
+	client->cache_flight = NULL;
+	if (hd_iobuf_append(&client->out, bytes, len) < 0 || hd_send_ready(&client->out, 'I') < 0)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
+	client->pool->stats.bytes_from_clients += (uint64_t) qlen + 1;
+	hd_iobuf_consume(&client->in, (size_t) qlen + 1);
+	client->pool->stats.queries++;
+	client->pool->stats.bytes_to_clients += len + 6;
+	cfg->coalesced++;
+	client->awaiting_cache = false;
+	client->cache_step = HD_CSTEP_NONE;
+	hd_client_flush(client);
+	if (client->state == HD_CLIENT_ACTIVE)
+		hd_client_resume_reading(client);
+}
+
+/*
+ * The flight ends: with the bytes of a result that was stored (the waiters
+ * get them), or NULL (not stored, failed, gone: the waiters run their own
+ * queries). Waking waiters can re-enter the cache: the flight is unlinked
+ * first, and the list is re-read after each.
+ */
+static void
+flight_end(Flight *f, const void *bytes, size_t len)
+{
+	CacheCfg   *cfg = f->cfg;
+	HdList	   *item;
+
+	for (Flight **l = &cfg->flights; *l; l = &(*l)->next)
+		if (*l == f)
+		{
+			*l = f->next;
+			break;
+		}
+	if (f->leader)
+	{
+		f->leader->cache_flight = NULL;
+		f->leader->cache_leader = false;
+		f->leader = NULL;
+	}
+	if (f->op)
+		f->op->flight = NULL;
+	f->op = NULL;
+	while ((item = hd_list_first(&f->waiters)) != NULL)
+	{
+		HdClient   *client = hd_container_of(item, HdClient, cache_wait_link);
+
+		if (bytes)
+			waiter_serve(cfg, client, bytes, len);
+		else
+			waiter_fall_back(cfg, client, "coalesce-fallback:not stored");
+	}
+	free(f->key);
+	free(f);
+}
+
+/* Waiters past query_wait_timeout run their own queries. */
+static void
+flight_timeouts(CacheCfg *cfg, double now)
+{
+	double		limit = cfg->agent->settings.query_wait_timeout_ms / 1000.0;
+	bool		again = true;
+
+	if (limit <= 0)
+		return;
+	while (again)
+	{
+		again = false;
+		for (Flight *f = cfg->flights; f && !again; f = f->next)
+		{
+			HdList	   *item;
+			HdList	   *tmp;
+
+			hd_list_foreach_safe(item, tmp, &f->waiters)
+			{
+				HdClient   *client = hd_container_of(item, HdClient, cache_wait_link);
+
+				if (now - client->cache_wait_started >= limit)
+				{
+					waiter_fall_back(cfg, client, "coalesce-fallback:timeout");
+					again = true;	/* callbacks may have changed the lists */
+					break;
+				}
+			}
+		}
+	}
+}
+
+void
+hd_cache_client_gone(HdClient *client)
+{
+	Flight	   *f = client->cache_flight;
+
+	if (f == NULL)
+		return;
+	if (client->cache_leader)
+	{
+		/* it never started its fill: the waiters run their own */
+		client->cache_flight = NULL;
+		client->cache_leader = false;
+		f->leader = NULL;
+		if (f->op == NULL)
+			flight_end(f, NULL, 0);
+		return;
+	}
+	hd_list_del(&client->cache_wait_link);
+	client->cache_flight = NULL;
+}
+
+/* A miss (or a stale entry): lead a new fill for the key, or wait for the one in flight. */
+static int
+fill_or_wait(CacheCfg *cfg, HdClient *client, unsigned char *key, size_t keylen)
+{
+	Flight	   *f = flight_find(cfg, key, keylen);
+
+	if (f != NULL)
+	{
+		free(key);
+		hd_list_append(&f->waiters, &client->cache_wait_link);
+		client->cache_flight = f;
+		client->cache_leader = false;
+		client->cache_wait_started = ev_time();
+		return HD_CSTEP_WAIT;
+	}
+	f = flight_new(cfg, key, keylen);
+	if (f != NULL)
+	{
+		f->leader = client;
+		client->cache_flight = f;
+		client->cache_leader = true;
+	}
+	return HD_CSTEP_FILL;
+}
+
+static int	append_query(HdIoBuf *out, const char *sql);
+
+/*
+ * A background refresh of a stale entry: a fill with no client, on an idle
+ * origin connection of the client's pool whose session settings are the
+ * client's (the key's); none free, or a fill of the key already in flight:
+ * no refresh. Takes key.
+ */
+static void
+start_refresh(CacheCfg *cfg, HdClient *client, const char *sql, size_t sqllen,
+			  unsigned char *key, size_t keylen)
+{
+	HdPool	   *pool = client->pool;
+	HdServer   *server = NULL;
+	HdList	   *item;
+	HdList	   *tmp;
+	Flight	   *f;
+	CacheOp    *op;
+	HdMsg		m;
+
+	if (flight_find(cfg, key, keylen) != NULL)
+	{
+		free(key);				/* a fill or refresh of it runs already */
+		return;
+	}
+	if (!pool->paused && !pool->stale)
+	{
+		hd_list_foreach_safe(item, tmp, &pool->idle)
+		{
+			HdServer   *cand = hd_container_of(item, HdServer, idle_link);
+			bool		err = false;
+			char	   *diff;
+
+			if (cand->state != HD_SERVER_IDLE || cand->close_on_release)
+				continue;
+			diff = hd_settings_diff_sql(&cand->settings, &client->settings, &err);
+			if (diff == NULL && !err)
+			{
+				server = cand;
+				break;
+			}
+			free(diff);
+		}
+	}
+	if (server == NULL)
+	{
+		count_reason(cfg, "refresh-skipped:no idle connection");
+		free(key);
+		return;
+	}
+	op = calloc(1, sizeof(CacheOp));
+	if (op == NULL)
+	{
+		free(key);
+		return;
+	}
+	f = flight_new(cfg, key, keylen);
+	if (f == NULL)
+	{
+		free(op);
+		return;
+	}
+	op->key = malloc(keylen);
+	{
+		Analysis   *a = analysis_find(cfg, key, keylen, ev_time());
+
+		if (op->key == NULL || a == NULL || !a->cacheable ||
+			(op->oids = malloc(a->noids * sizeof(uint32_t))) == NULL)
+		{
+			op_free(op);
+			flight_end(f, NULL, 0);
+			return;
+		}
+		memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
+		op->noids = a->noids;
+	}
+	memcpy(op->key, key, keylen);
+	op->keylen = keylen;
+	memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
+	op->kind = HD_COP_FILL;
+	op->refresh = true;
+	op->started = ev_time();
+	op->gen = cfg->analysis_gen;
+	op->token = hd_cache_token(layer_of(client->agent)->store);
+	op->capture_ok = true;
+	if (append_query(&server->out, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+					 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text") < 0)
+		goto fail;
+	hd_msg_begin(&m, &server->out, 'Q');
+	hd_msg_put_bytes(&m, sql, sqllen);
+	hd_msg_put_byte(&m, 0);
+	if (hd_msg_end(&m) < 0 || append_query(&server->out, "COMMIT") < 0)
+		goto fail;
+	op->seq = ++cfg->next_fill_seq;
+	inflight_add(cfg, op->seq);
+	/* the connection is the refresh's now, like a client's */
+	hd_list_del(&server->idle_link);
+	server->state = HD_SERVER_ACTIVE;
+	server->client = NULL;
+	server->request_sent_at = 0;
+	server->cache_op = HD_COP_FILL;
+	server->cache_state = op;
+	op->flight = f;
+	f->op = op;
+	pool->stats.queries++;
+	cfg->refreshes++;
+	hd_server_flush(server);
+	return;
+fail:
+	/* half a request may be in its output: the idle connection cannot be reused */
+	op_free(op);
+	flight_end(f, NULL, 0);
+	hd_server_close(server, "out of memory");
+}
+
 int
 hd_cache_on_query(HdClient *client, const char *body, size_t len)
 {
@@ -1149,9 +1508,27 @@ hd_cache_on_query(HdClient *client, const char *body, size_t len)
 		free(key);
 		return HD_CSTEP_FORWARD;
 	}
-	free(key);
+	if (hit.status == HD_CACHE_STALE && cfg->swr > 0)
+	{
+		/* stale-while-revalidate: serve it, and refresh it once in the background */
+		if (hd_iobuf_append(&client->out, hit.bytes, hit.len) < 0 ||
+			hd_send_ready(&client->out, 'I') < 0)
+		{
+			hd_cache_hit_release(&hit);
+			free(key);
+			count_reason(cfg, "bypass:error");
+			return HD_CSTEP_FORWARD;
+		}
+		client->pool->stats.queries++;
+		client->pool->stats.bytes_to_clients += hit.len + 6;
+		cfg->stale_hits++;
+		hd_cache_hit_release(&hit);
+		start_refresh(cfg, client, body, sqllen, key, keylen);	/* takes key */
+		return HD_CSTEP_SERVED;
+	}
 	if (hit.status == HD_CACHE_FRESH)
 	{
+		free(key);
 		if (hd_iobuf_append(&client->out, hit.bytes, hit.len) < 0 ||
 			hd_send_ready(&client->out, 'I') < 0)
 		{
@@ -1165,8 +1542,8 @@ hd_cache_on_query(HdClient *client, const char *body, size_t len)
 		hd_cache_hit_release(&hit);
 		return HD_CSTEP_SERVED;
 	}
-	hd_cache_hit_release(&hit);	/* STALE (phase 1: a miss) or MISS */
-	return HD_CSTEP_FILL;
+	hd_cache_hit_release(&hit);	/* STALE or MISS */
+	return fill_or_wait(cfg, client, key, keylen);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1202,8 +1579,8 @@ static const char ANALYZE_SQL[] =
 	"SELECT cacheable::pg_catalog.text, COALESCE(reason, ''), relations::pg_catalog.text "
 	"FROM hyperdrive.analyze_query($1::pg_catalog.text, '{}'::pg_catalog.regtype[])";
 
-int
-hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+static int
+start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len)
 {
 	CacheCfg   *cfg = find_cfg(client->agent, client->pool->config.id);
 	CacheOp    *op;
@@ -1289,6 +1666,36 @@ oom:
 		inflight_remove(cfg, op->seq);
 	op_free(op);
 	return -1;
+}
+
+int
+hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	Flight	   *f = NULL;
+	int			rc;
+
+	if (client->cache_leader && client->cache_flight)
+	{
+		f = client->cache_flight;
+		f->leader = NULL;
+		client->cache_flight = NULL;
+		client->cache_leader = false;
+	}
+	rc = start_op(client, server, msg, len);
+	if (f)
+	{
+		CacheOp    *op = server->cache_state;
+
+		if (rc == 0 && op && op->kind == HD_COP_FILL && op->keylen == f->keylen &&
+			memcmp(op->key, f->key, f->keylen) == 0)
+		{
+			op->flight = f;
+			f->op = op;
+		}
+		else
+			flight_end(f, NULL, 0);
+	}
+	return rc;
 }
 
 bool
@@ -1381,7 +1788,7 @@ finish_analysis(HdServer *server, CacheOp *op)
 				   op->a_cacheable ? op->a_relations : NULL, 0);
 }
 
-static void
+static bool
 finish_fill(HdServer *server, CacheOp *op)
 {
 	HdCacheLayer *layer = layer_of(server->agent);
@@ -1391,19 +1798,20 @@ finish_fill(HdServer *server, CacheOp *op)
 	char		err[512];
 
 	if (cfg == NULL)
-		return;
+		return false;
 	inflight_remove(cfg, op->seq);
-	cfg->misses++;
+	if (!op->refresh)
+		cfg->misses++;
 	if (op->failed || op->snapshot == NULL || parse_snapshot(op->snapshot, &s) < 0)
 	{
 		count_reason(cfg, op->failed ? "not-stored:failed" : "not-stored:no snapshot");
-		return;
+		return false;
 	}
 	if (!op->capture_ok)
 	{
 		count_reason(cfg, "bypass:oversized");
 		free(s.xip);
-		return;
+		return false;
 	}
 	for (size_t i = 0; i < cfg->nret && !raced; i++)
 		if (retained_touches(&cfg->ret[i], op->oids, op->noids) && !xid_visible(&s, &cfg->ret[i]))
@@ -1415,7 +1823,7 @@ finish_fill(HdServer *server, CacheOp *op)
 		count_reason(cfg, "bypass:race");
 		hd_info("cache of config \"%s\": a fill read under a snapshot that does not see an "
 				"invalidation already applied: not stored (race)", cfg->name);
-		return;
+		return false;
 	}
 	{
 		HdCachePut	put = {0};
@@ -1435,16 +1843,19 @@ finish_fill(HdServer *server, CacheOp *op)
 		if (put.max_age_ms <= 0)
 		{
 			count_reason(cfg, "not-stored:max_age 0");
-			return;
+			return false;
 		}
 		if (hd_cache_put(layer->store, &put, &outcome, err, sizeof(err)) < 0)
 		{
 			hd_warning("cache of config \"%s\": store failed: %s", cfg->name, err);
 			count_reason(cfg, "bypass:error");
-			return;
+			return false;
 		}
 		if (outcome == HD_CACHE_STORED)
+		{
 			cfg->stored++;
+			return true;
+		}
 		else if (outcome == HD_CACHE_SKIP_RACED)
 			count_reason(cfg, "bypass:race");
 		else if (outcome == HD_CACHE_SKIP_OVERSIZED)
@@ -1452,6 +1863,7 @@ finish_fill(HdServer *server, CacheOp *op)
 		else
 			count_reason(cfg, "not-stored:full");
 	}
+	return false;
 }
 
 static void
@@ -1468,19 +1880,36 @@ static void
 op_done(HdServer *server, CacheOp *op)
 {
 	HdClient   *client = server->client;
+	bool		stored = false;
 
 	server->cache_op = HD_COP_NONE;
 	server->cache_state = NULL;
 	if (op->kind == HD_COP_ANALYZE)
 		finish_analysis(server, op);
 	else if (op->kind == HD_COP_FILL)
-		finish_fill(server, op);
+		stored = finish_fill(server, op);
 	if (client)
 	{
 		client->awaiting_cache = false;
 		client->cache_step = HD_CSTEP_NONE;
 		if (op->kind == HD_COP_FILL)
 			hd_send_ready(&client->out, 'I');
+	}
+	if (op->flight)
+	{
+		/* the waiters: the stored bytes, or their own queries */
+		if (stored)
+			flight_end(op->flight, hd_iobuf_head(&op->capture), hd_iobuf_live(&op->capture));
+		else
+			flight_end(op->flight, NULL, 0);
+	}
+	if (op->refresh && server->client == NULL && !op->broken)
+	{
+		/* a background refresh: the connection goes back to the pool */
+		if (server->txn_status == 'I' && hd_iobuf_live(&server->out) == 0)
+			hd_pool_release_server(server->pool, server);
+		else
+			hd_server_close(server, "the agent's cache refresh did not end cleanly");
 	}
 	op_free(op);
 }
@@ -1619,6 +2048,8 @@ hd_cache_server_free(HdServer *server)
 			inflight_remove(cfg, op->seq);
 	}
 	server->cache_state = NULL;
+	if (op->flight)
+		flight_end(op->flight, NULL, 0);
 	server->cache_op = HD_COP_NONE;
 	op_free(op);
 }
@@ -1677,9 +2108,9 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		HdStreamStatus st;
-		char		v[12][64];
+		char		v[15][64];
 		char		bypass[2048] = "";
-		const char *values[12];
+		const char *values[15];
 		uint64_t	entries = 0;
 		uint64_t	bytes = 0;
 		size_t		off = 0;
@@ -1713,7 +2144,13 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		values[10] = v[10];
 		fmt_u64(v[11], 64, cfg->slots_lost);
 		values[11] = v[11];
-		row(arg, values, 12);
+		fmt_u64(v[12], 64, cfg->coalesced);
+		values[12] = v[12];
+		fmt_u64(v[13], 64, cfg->stale_hits);
+		values[13] = v[13];
+		fmt_u64(v[14], 64, cfg->refreshes);
+		values[14] = v[14];
+		row(arg, values, 15);
 	}
 }
 
@@ -1750,6 +2187,10 @@ hd_cache_metrics(HdAgent *agent, HdTextBuf *buf)
 						   PRIu64 "\n", cfg->name, cfg->hits);
 		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"miss\"} %"
 						   PRIu64 "\n", cfg->name, cfg->misses);
+		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"coalesced\"} %"
+						   PRIu64 "\n", cfg->name, cfg->coalesced);
+		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"stale\"} %"
+						   PRIu64 "\n", cfg->name, cfg->stale_hits);
 		for (size_t i = 0; i < cfg->nreasons; i++)
 		{
 			hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"",

@@ -1,6 +1,6 @@
 /*
  * cache.h
- *    The result cache in the data path (phase 1, docs/cache.md): one LMDB
+ *    The result cache in the data path (phases 1-2, docs/cache.md): one LMDB
  *    store (cache_store.h) in <state_dir>/cache, one change-stream consumer
  *    (stream.h) per config with caching enabled, and the decisions for each
  *    simple Query of a client that holds no origin connection.
@@ -11,10 +11,15 @@
  *
  * Data path (client.c, server.c):
  *   hd_cache_on_query()    decides for a simple Query of an idle client:
- *                          SERVED (a hit: the bytes and ReadyForQuery 'I'
- *                          are in client->out), FORWARD (bypass, counted),
- *                          ANALYZE (ask the origin with
- *                          hyperdrive.analyze_query() first) or FILL.
+ *                          SERVED (a hit, or a stale hit that also starts a
+ *                          background refresh on an idle connection: the
+ *                          bytes and ReadyForQuery 'I' are in client->out),
+ *                          FORWARD (bypass, counted), ANALYZE (ask the
+ *                          origin with hyperdrive.analyze_query() first),
+ *                          FILL (it leads the key's fill in flight) or WAIT
+ *                          (the key's fill is in flight: the client stops
+ *                          reading until it ends; then it is answered with
+ *                          the stored bytes, or its Query is forwarded).
  *   hd_cache_start_op()    sends the analysis or the fill on the server the
  *                          client holds; the client stops reading until
  *                          the op ends; server.c hands every reply to
@@ -45,7 +50,8 @@ enum
 	HD_CSTEP_FORWARD,
 	HD_CSTEP_ANALYZE,
 	HD_CSTEP_FILL,
-	HD_CSTEP_SERVED
+	HD_CSTEP_SERVED,
+	HD_CSTEP_WAIT				/* waits for a fill of the same key (coalescing) */
 };
 
 /* server->cache_op */
@@ -64,6 +70,8 @@ extern void hd_cache_layer_close(HdAgent *agent);
 extern void hd_cache_layer_configs(HdAgent *agent);
 
 extern int	hd_cache_on_query(HdClient *client, const char *sql, size_t len);
+/* A client closes: it leaves the fill it waits for (or leads: its waiters fall back). */
+extern void hd_cache_client_gone(HdClient *client);
 /* Count a statement that did not go through hd_cache_on_query() */
 extern void hd_cache_count_bypass(HdClient *client, const char *reason);
 extern int	hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len);

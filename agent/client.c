@@ -43,6 +43,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
 	hd_list_init(&client->wait_link);
+	hd_list_init(&client->cache_wait_link);
 	hd_list_append(&agent->clients, &client->link);
 	agent->nclients++;
 	client->last_activity = client->connected_at = ev_now(agent->loop);
@@ -67,6 +68,8 @@ hd_client_close(HdClient *client)
 	client->state = HD_CLIENT_CLOSED;
 	if (client->waiting)
 		hd_pool_cancel_wait(client->pool, client);
+	if (client->cache_flight)
+		hd_cache_client_gone(client);
 	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
 		hd_lookup_cancel(agent, client);
 	if (client->replication[0] && client->server == NULL && client->pool)
@@ -924,6 +927,13 @@ process_active(HdClient *client)
 				if (client->state != HD_CLIENT_ACTIVE)
 					return false;
 				continue;
+			}
+			if (client->cache_step == HD_CSTEP_WAIT)
+			{
+				/* the Query stays in: answered by the fill, or run when it fails */
+				client->awaiting_cache = true;
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				return false;
 			}
 		}
 		else if (type == 'E' && !client->replication[0])

@@ -121,6 +121,10 @@ struct HdClient
 	uint8_t		cache_step;		/* HD_CSTEP_* for the Query at the head of in (cache.h) */
 	bool		awaiting_cache; /* a cache op runs on its server: not reading */
 	uint64_t	ryw_lsn;		/* no hit until the stream applied this (its writes) */
+	void	   *cache_flight;	/* cache.c's fill in flight it leads or waits for */
+	bool		cache_leader;	/* it runs that fill (else it waits for it) */
+	HdList		cache_wait_link;	/* the flight's waiters */
+	ev_tstamp	cache_wait_started;
 };
 
 typedef enum HdServerState

@@ -829,10 +829,9 @@ server_process(HdServer *server)
 				return;
 			}
 		}
-		else if (server->client == NULL)
-			handle_idle_message(server, type, head + 5, len - 4);
 		else if (server->cache_op != HD_COP_NONE)
 		{
+			/* with or without a client: a background refresh has none (cache.h) */
 			if (type == 'Z' && len != 5)
 			{
 				hd_server_close(server, "invalid ReadyForQuery from the origin");
@@ -840,6 +839,8 @@ server_process(HdServer *server)
 			}
 			hd_cache_server_message(server, type, head, (size_t) len + 1);
 		}
+		else if (server->client == NULL)
+			handle_idle_message(server, type, head + 5, len - 4);
 		else
 		{
 			if (type == 'Z' && len != 5)
