@@ -9,6 +9,8 @@
 #                        PostgreSQL refuses to); also tempcheck-regress,
 #                        tempcheck-isolation, tempcheck-tap one by one
 #   make agent           build only the agent binary, agent/hyperdrive
+#   make bench           the benchmark suite against PgBouncer (bench/run, as root;
+#                        never part of the tests or CI; see bench/README.md)
 #
 # scripts/test runs every suite as the README describes; scripts/dev starts a
 # local origin.
@@ -120,3 +122,10 @@ agent-unit-check: agent-unit
 	agent/tests/test_cache_store
 
 tempcheck-tap: agent-unit
+
+# ---------------------------------------------------------------------------
+# Benchmarks (bench/README.md): the agent against PgBouncer and PostgreSQL on
+# this machine. Not part of any test target.
+.PHONY: bench
+bench:
+	$(srcdir)/bench/run
