@@ -14,210 +14,27 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
+use lib dirname(__FILE__);
+use CacheHarness;
 
-my $PW = 'app-Secret-70';
-
-# ---------------------------------------------------------------------------
-# The origin.
-my $node = PostgreSQL::Test::Cluster->new('origin71');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\n");
-$node->append_conf('postgresql.conf', "password_encryption = 'scram-sha-256'\n");
-$node->append_conf('postgresql.conf', "autovacuum = off\nsynchronous_commit = local\nshared_preload_libraries = 'pg_stat_statements'\nmax_connections = 60\n");
-if (`postgres --describe-config 2>/dev/null` =~ /^output_plugin_libraries\b/m)
-{
-	$node->append_conf('postgresql.conf',
-		"output_plugin_libraries = 'pgoutput, test_decoding, hyperdrive'\n");
-}
-{
-	open my $fh, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-	print $fh "local all all trust\n";
-	print $fh "local replication all trust\n";
-	print $fh "host all all 127.0.0.1/32 scram-sha-256\n";
-	print $fh "host replication all 127.0.0.1/32 scram-sha-256\n";
-	close $fh;
-}
-$node->start;
-my $oport = $node->port;
-$node->safe_psql('postgres', <<"SQL");
-CREATE ROLE app LOGIN REPLICATION PASSWORD '$PW';
-CREATE ROLE alice LOGIN REPLICATION PASSWORD 'alice-pw';
-CREATE ROLE bob LOGIN REPLICATION PASSWORD 'bob-pw';
-CREATE DATABASE app OWNER app;
-SQL
-$node->safe_psql('app', <<'SQL');
-CREATE EXTENSION hyperdrive;
+CacheHarness::setup(
+	tag => '071_cache',
+	node => 'origin71',
+	extra_conf => "shared_preload_libraries = 'pg_stat_statements'\nmax_connections = 60\n",
+	extra_sql => <<'SQL');
 CREATE EXTENSION pg_stat_statements;
-GRANT USAGE ON SCHEMA hyperdrive TO PUBLIC;
-GRANT EXECUTE ON FUNCTION hyperdrive.get_role_secret(name) TO app;
 SET ROLE app;
 CREATE TABLE t (id int PRIMARY KEY, v text);
 INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');
 -- slow but cacheable (declared IMMUTABLE; reads nothing, writes nothing)
 CREATE FUNCTION hd_slow(n bigint, secs float8 DEFAULT 0.5) RETURNS bigint LANGUAGE plpgsql IMMUTABLE
   AS $$ BEGIN PERFORM pg_sleep(secs); RETURN n; END $$;
-CREATE TABLE items (id int PRIMARY KEY, name text);
-INSERT INTO items VALUES (1, 'apple'), (2, 'pear'), (3, 'plum');
-CREATE TABLE other (id int PRIMARY KEY, v text);
-INSERT INTO other VALUES (1, 'x');
-CREATE TABLE log (id serial PRIMARY KEY, what text);
-CREATE FUNCTION touch_items() RETURNS void LANGUAGE sql AS $$ UPDATE items SET name = name || '+' WHERE id = 3 $$;
-CREATE TABLE audited (id int PRIMARY KEY, v text);
-INSERT INTO audited VALUES (1, 'a');
-CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO log(what) VALUES (NEW.v); RETURN NEW; END $$;
-CREATE TRIGGER audited_t AFTER UPDATE ON audited FOR EACH ROW EXECUTE FUNCTION audit();
-CREATE TABLE parent (id int PRIMARY KEY);
-CREATE TABLE child (id int PRIMARY KEY, pid int REFERENCES parent ON DELETE CASCADE);
-INSERT INTO parent VALUES (1), (2);
-INSERT INTO child VALUES (10, 1), (20, 2);
-CREATE TABLE meas (d int, v text) PARTITION BY RANGE (d);
-CREATE TABLE meas1 PARTITION OF meas FOR VALUES FROM (0) TO (10);
-INSERT INTO meas VALUES (1, 'one');
-CREATE TABLE meas2 (d int, v text);
-INSERT INTO meas2 VALUES (15, 'fifteen');
-CREATE VIEW items_v AS SELECT id, name FROM items WHERE id < 3;
-CREATE MATERIALIZED VIEW items_mv AS SELECT count(*) AS n FROM items;
-CREATE UNLOGGED TABLE unl (id int);
-CREATE TABLE secure (id int, owner text);
-ALTER TABLE secure ENABLE ROW LEVEL SECURITY;
-CREATE TABLE privs (id int, secret text);
-INSERT INTO privs VALUES (1, 's');
-GRANT SELECT ON privs TO alice;
-CREATE SCHEMA sa;
-CREATE SCHEMA sb;
-CREATE TABLE sa.t (v text);
-CREATE TABLE sb.t (v text);
-INSERT INTO sa.t VALUES ('schema a');
-INSERT INTO sb.t VALUES ('schema b');
-GRANT USAGE ON SCHEMA sa, sb TO alice, bob;
-GRANT SELECT ON sa.t, sb.t TO alice, bob;
 RESET ROLE;
-ALTER ROLE alice SET search_path = sa;
-ALTER ROLE bob SET search_path = sb;
 SQL
-
-# ---------------------------------------------------------------------------
-# The agent: cleartext passwords from clients (so that a raw socket client
-# can log in), an admin console.
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_cache71'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/071_cache_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-{
-	open my $fh, '>', "$tmp/users.txt" or die $!;
-	print $fh qq{"ops" "ops-pw"\n};
-	close $fh;
-	open $fh, '>', $ini or die $!;
-	print $fh "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n";
-	print $fh "state_dir = $tmp/state\nlog_level = info\nquery_wait_timeout = 20\n";
-	print $fh "auth_type = password\nadmin_users = ops\nauth_file = users.txt\n";
-	print $fh "max_lag = 1s\ncache_max_entry_bytes = 64kB\n";
-	close $fh;
-}
-
-sub hdcli
-{
-	my ($name, @args) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $hd, @args, '-c', $ini ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($?, 0, "cli: $name") or diag($err);
-	return $out;
-}
-
-hdcli('create app (caching on)', 'create', 'app',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-	'--sslmode', 'disable', '--max-age', '300');
-# auth_type = password gives the agent no SCRAM keys for other roles: the
-# roles test uses a config per role (each with its own user)
-for my $r ([ 'alice', 'alice-pw' ], [ 'bob', 'bob-pw' ])
-{
-	hdcli("create app_$r->[0]", 'create', "app_$r->[0]",
-		"--connection-string=postgresql://$r->[0]:$r->[1]\@127.0.0.1:$oport/app",
-		'--sslmode', 'disable', '--max-age', '300');
-}
-hdcli('create nocache (caching off)', 'create', 'nocache',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-	'--sslmode', 'disable', '--caching-disabled');
 hdcli('create swr (max-age 1, swr 5)', 'create', 'swr',
 	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
 	'--sslmode', 'disable', '--max-age', '1', '--swr', '5');
-
-my $agent;
-
-sub start_agent
-{
-	$agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
-	for (1 .. 100)
-	{
-		return 1
-		  if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport, Timeout => 1);
-		sleep 0.1;
-	}
-	return 0;
-}
 ok(start_agent(), 'the agent listens');
-
-# psql through the agent; returns (exit status, stdout, stderr)
-sub q_agent
-{
-	my (%o) = @_;
-	my ($out, $err) = ('', '');
-	local $ENV{PGPASSWORD} = $o{password} // $PW;
-	my @cmd = ('psql', '-X', '-q', '-A', '-t', '-h', '127.0.0.1',
-		'-p', $aport, '-U', $o{user} // 'app', '-d', $o{dbname} // 'app');
-	push @cmd, map { ('-c', $_) } @{ $o{sql} };
-	IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
-	return wantarray ? ($? >> 8, $out, $err) : $out;
-}
-
-sub sel { my ($sql, %o) = @_; my $r = q_agent(%o, sql => [$sql]); chomp $r; return $r; }
-
-# the role's own config
-sub as { my ($role) = @_; return (user => $role, password => "$role-pw", dbname => "app_$role", cfg => "app_$role"); }
-
-# SHOW CACHE row of config app as a hash
-sub cache_status
-{
-	my ($name) = @_;
-	$name //= 'app';
-	my ($out, $err) = ('', '');
-	local $ENV{PGPASSWORD} = 'ops-pw';
-	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-F', '|', '-h', '127.0.0.1', '-p', $aport,
-			'-U', 'ops', '-d', 'hyperdrive', '-c', 'SHOW CACHE' ],
-		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(30));
-	for my $line (split /\n/, $out)
-	{
-		my @f = split /\|/, $line, -1;
-		next unless $f[0] eq $name;
-		my %h = (entries => $f[1], bytes => $f[2], hits => $f[3], misses => $f[4],
-			stored => $f[5], invalidated => $f[6], bypasses => $f[7],
-			connected => $f[8], applied_lsn => $f[9], lag => $f[10], slots_lost => $f[11],
-			coalesced => $f[12], stale => $f[13], refreshes => $f[14]);
-		my %b;
-		for my $kv (split /, /, $f[7] // '')
-		{
-			$b{$1} = $2 if $kv =~ /^(.*)=(\d+)$/;
-		}
-		$h{by} = \%b;
-		return \%h;
-	}
-	return { by => {} };
-}
-
-sub wait_for
-{
-	my ($cond, $secs) = @_;
-	my $end = time + $secs;
-	while (time < $end)
-	{
-		return 1 if $cond->();
-		sleep 0.05;
-	}
-	return 0;
-}
 
 ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
 	'the config\'s change stream connects');
@@ -225,60 +42,6 @@ ok($node->safe_psql('app',
 		"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'hyperdrive_app'") == 1,
 	'slot hyperdrive_app exists');
 is(cache_status('nocache')->{connected}, undef, 'no stream for a config with caching off');
-
-# a hit for $sql (after at most one miss), with the stream healthy
-sub warm
-{
-	my ($sql, %o) = @_;
-	my $r;
-	wait_for(sub {
-		my $h0 = cache_status($o{cfg})->{hits};
-		$r = sel($sql, %o);
-		return cache_status($o{cfg})->{hits} > $h0;
-	}, 10) or return undef;
-	return $r;
-}
-
-
-# the exact bytes, over a raw socket
-sub raw_connect
-{
-	my ($user, $pw, $db) = @_;
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport, Timeout => 10)
-	  or die "connect: $!";
-	my $params = "user\0$user\0database\0$db\0\0";
-	print $s pack('NN', 8 + length($params), 196608) . $params;
-	while (1)
-	{
-		my ($type, $body) = raw_read($s);
-		die "login failed" if !defined $type || $type eq 'E';
-		if ($type eq 'R' && unpack('N', $body) == 3)
-		{
-			print $s 'p' . pack('N', 4 + length($pw) + 1) . "$pw\0";
-		}
-		last if $type eq 'Z';
-	}
-	return $s;
-}
-
-sub raw_read
-{
-	my ($s) = @_;
-	my $hdr = '';
-	while (length($hdr) < 5)
-	{
-		my $n = sysread($s, $hdr, 5 - length($hdr), length($hdr));
-		return undef unless $n;
-	}
-	my ($type, $len) = unpack('aN', $hdr);
-	my $body = '';
-	while (length($body) < $len - 4)
-	{
-		my $n = sysread($s, $body, $len - 4 - length($body), length($body));
-		return undef unless $n;
-	}
-	return ($type, $body, $hdr . $body);
-}
 
 
 # origin executions of statements matching $like (pg_stat_statements)
