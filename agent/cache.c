@@ -2099,11 +2099,9 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 	HdCacheLayer *layer = layer_of(agent);
 	HdList	   *item;
 	HdList	   *tmp;
-	HdCacheStats cs;
 
 	if (layer == NULL)
 		return;
-	hd_cache_stats(layer->store, &cs);
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
@@ -2114,42 +2112,42 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		uint64_t	entries = 0;
 		uint64_t	bytes = 0;
 		size_t		off = 0;
+		double		lag;
+		/* the counting columns of SHOW CACHE, by position */
+		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14};
+		uint64_t	count[15] = {0};
 
-		(void) cs;
 		hd_cache_config_usage(layer->store, cfg->id, &entries, &bytes);
 		hd_stream_status(cfg->stream, &st);
 		for (size_t i = 0; i < cfg->nreasons && off < sizeof(bypass) - 80; i++)
 			off += (size_t) snprintf(bypass + off, sizeof(bypass) - off, "%s%s=%" PRIu64,
 									 off ? ", " : "", cfg->reasons[i].name, cfg->reasons[i].count);
+		count[1] = entries;
+		count[2] = bytes;
+		count[3] = cfg->hits;
+		count[4] = cfg->misses;
+		count[5] = cfg->stored;
+		count[6] = cfg->invalidated;
+		count[11] = cfg->slots_lost;
+		count[12] = cfg->coalesced;
+		count[13] = cfg->stale_hits;
+		count[14] = cfg->refreshes;
+		for (size_t i = 0; i < sizeof(count_cols) / sizeof(count_cols[0]); i++)
+		{
+			fmt_u64(v[count_cols[i]], 64, count[count_cols[i]]);
+			values[count_cols[i]] = v[count_cols[i]];
+		}
 		values[0] = cfg->name;
-		fmt_u64(v[1], 64, entries);
-		values[1] = v[1];
-		fmt_u64(v[2], 64, bytes);
-		values[2] = v[2];
-		fmt_u64(v[3], 64, cfg->hits);
-		values[3] = v[3];
-		fmt_u64(v[4], 64, cfg->misses);
-		values[4] = v[4];
-		fmt_u64(v[5], 64, cfg->stored);
-		values[5] = v[5];
-		fmt_u64(v[6], 64, cfg->invalidated);
-		values[6] = v[6];
 		values[7] = bypass;
 		values[8] = hd_stream_connected(cfg->stream) ? "yes" : "no";
 		hd_lsn_format(st.applied_lsn, v[9], 64);
 		values[9] = v[9];
-		snprintf(v[10], 64, "%.3f", st.last_message_at > 0 ?
-				 (ev_time() - st.last_message_at > st.lag_seconds ?
-				  ev_time() - st.last_message_at : st.lag_seconds) : -1.0);
+		/* the larger of: the stream's own lag, the time since it last heard the origin */
+		lag = st.last_message_at <= 0 ? -1.0 :
+			ev_time() - st.last_message_at > st.lag_seconds ?
+			ev_time() - st.last_message_at : st.lag_seconds;
+		snprintf(v[10], 64, "%.3f", lag);
 		values[10] = v[10];
-		fmt_u64(v[11], 64, cfg->slots_lost);
-		values[11] = v[11];
-		fmt_u64(v[12], 64, cfg->coalesced);
-		values[12] = v[12];
-		fmt_u64(v[13], 64, cfg->stale_hits);
-		values[13] = v[13];
-		fmt_u64(v[14], 64, cfg->refreshes);
-		values[14] = v[14];
 		row(arg, values, 15);
 	}
 }
