@@ -103,8 +103,16 @@ AGENT_AUTH_HDRS = agent/auth.h agent/scram.h agent/saslprep.h
 EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
-agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store
-EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store
+agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
+	agent/tests/test_ext_batch agent/tests/test_cache_hint
+EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
+	agent/tests/test_cache_hint
+
+agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache_hint.c agent/cache_hint.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache_hint.c
+
+agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/ext_batch.c agent/ext_batch.h agent/iobuf.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/ext_batch.c
 
 agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c -lpg_query
@@ -120,6 +128,8 @@ agent-unit-check: agent-unit
 	agent/tests/test_auth
 	agent/tests/test_session
 	agent/tests/test_cache_store
+	agent/tests/test_ext_batch
+	agent/tests/test_cache_hint
 
 tempcheck-tap: agent-unit
 

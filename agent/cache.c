@@ -13,13 +13,20 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "cache_hint.h"
 #include "cache_store.h"
+#include "ext_batch.h"
 #include "log.h"
 #include "pooler.h"
 #include "proto.h"
 #include "stream.h"
 
-#define KEY_FORMAT "hdq1"			/* the key's format version */
+/* the keys' format versions: simple Query, extended batch, an extended statement's analysis */
+#define KEY_FORMAT "hdq1"
+#define KEY_FORMAT_EXT "hdx1"
+#define KEY_FORMAT_EXT_ANALYSIS "hdxa1"
+/* an extended batch longer than this is forwarded, not cached (ext_batch.h) */
+#define MAX_EXT_BATCH (64 * 1024)
 #define MAX_REASONS 64
 #define MAX_RETAINED 10000
 #define ANALYSIS_BUCKETS 4096
@@ -57,13 +64,15 @@ typedef struct Reason
 
 /*
  * A fill in flight for one key (request coalescing): from the decision to
- * fill until the fill ends. Clients whose Query has the same key wait on it
- * instead of taking an origin connection.
+ * fill until the fill ends. Clients whose request has the same key wait on
+ * it instead of taking an origin connection. An analysis in flight is one
+ * too (keyed by the analysis key): its waiters decide again when it ends.
  */
 typedef struct Flight
 {
 	struct Flight *next;
 	struct CacheCfg *cfg;
+	bool		analysis;		/* an analysis, not a fill */
 	unsigned char *key;
 	size_t		keylen;
 	HdClient   *leader;			/* until its fill starts; NULL after (or a refresh) */
@@ -137,6 +146,8 @@ typedef struct CacheOp
 	uint64_t	gen;
 	struct Flight *flight;		/* fill: the flight it answers */
 	bool		refresh;		/* a background refresh: no client, release the server */
+	bool		skip_parse_complete;	/* fill: the ParseComplete of our own Parse */
+	int64_t		max_age_ms;		/* fill: the entry's freshness */
 	HdIoBuf		capture;
 	bool		capture_ok;
 	bool		failed;			/* the statement failed, or something unexpected */
@@ -1004,9 +1015,13 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* format, config, role, database, the settings (sorted), the statement text */
+/*
+ * format, config, role, database, the settings (sorted), then the statement:
+ * its text (simple Query), or the parts of an extended batch (stmt_part()).
+ */
 static unsigned char *
-build_key(const HdClient *client, const char *sql, size_t len, size_t *keylen)
+build_key(const HdClient *client, const char *format, const char *sql, size_t len,
+		  size_t *keylen)
 {
 	const HdSettingList *list = &client->settings;
 	const char **sqls = calloc(list->count + 1, sizeof(char *));
@@ -1020,7 +1035,7 @@ build_key(const HdClient *client, const char *sql, size_t len, size_t *keylen)
 		sqls[i] = list->items[i].sql ? list->items[i].sql : "";
 	qsort(sqls, list->count, sizeof(char *), cmp_str);
 	snprintf(count, sizeof(count), "%zu", list->count);
-	if (hd_iobuf_append(&b, KEY_FORMAT, sizeof(KEY_FORMAT)) < 0 ||
+	if (hd_iobuf_append(&b, format, strlen(format) + 1) < 0 ||
 		hd_iobuf_append(&b, client->pool->config.id, strlen(client->pool->config.id) + 1) < 0 ||
 		hd_iobuf_append(&b, client->user, strlen(client->user) + 1) < 0 ||
 		hd_iobuf_append(&b, client->pool->config.database,
@@ -1106,7 +1121,7 @@ hd_cache_count_bypass(HdClient *client, const char *reason)
 	CacheCfg   *cfg;
 	char		name[64];
 
-	if (client->pool == NULL || client->replication[0] ||
+	if (client->pool == NULL || client->replication[0] || client->pool->config.caching_disabled ||
 		(cfg = find_cfg(client->agent, client->pool->config.id)) == NULL)
 		return;
 	snprintf(name, sizeof(name), "bypass:%s", reason);
@@ -1114,21 +1129,224 @@ hd_cache_count_bypass(HdClient *client, const char *reason)
 }
 
 /* ---------------------------------------------------------------------------
+ * Requests: a simple Query, or one extended-protocol statement up to its Sync
+ */
+
+/* What a client asks at the head of its input. */
+typedef struct Request
+{
+	bool		ext;
+	size_t		len;			/* its bytes in the client's input */
+	const char *msg;			/* simple: the Query message, type byte on */
+	const char *sql;			/* the statement's text */
+	size_t		sqllen;
+	HdExtBatch	batch;			/* ext: the messages (ext_batch.h) */
+	const char *types;			/* ext: the statement's Int16 count and OIDs */
+	size_t		types_len;
+} Request;
+
+/*
+ * Read the request at head (avail bytes; a Query is complete). HD_BATCH_NO
+ * says why it is forwarded as it is, and has_execute whether it runs a
+ * statement at all (only those are counted).
+ */
+static HdBatchResult
+read_request(HdClient *client, const char *head, size_t avail, Request *r, bool *has_execute,
+			 const char **why)
+{
+	HdBatchResult rc;
+
+	memset(r, 0, sizeof(*r));
+	*has_execute = true;
+	*why = NULL;
+	if (head[0] == 'Q')
+	{
+		uint32_t	len = hd_get_u32(head + 1);
+
+		r->len = (size_t) len + 1;
+		r->msg = head;
+		r->sql = head + 5;
+		r->sqllen = len > 4 ? len - 5 : 0;	/* without the NUL */
+		return HD_BATCH_OK;
+	}
+	rc = hd_ext_batch_parse(head, avail, MAX_EXT_BATCH, &r->batch, has_execute, why);
+	if (rc != HD_BATCH_OK)
+		return rc;
+	r->ext = true;
+	r->len = r->batch.len;
+	if (r->batch.has_parse)
+	{
+		r->sql = r->batch.query;
+		r->types = r->batch.types;
+		r->types_len = r->batch.types_len;
+	}
+	else
+	{
+		/* a statement the client prepared before: the text the registry holds */
+		uint32_t	id = r->batch.stmt_name[0] ?
+			hd_client_stmt_find(&client->stmts, r->batch.stmt_name) : 0;
+		HdStatement *stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+
+		if (stmt == NULL)
+		{
+			*why = r->batch.stmt_name[0] ? "unknown statement" : "unnamed statement";
+			return HD_BATCH_NO;
+		}
+		r->sql = stmt->query;
+		r->types = stmt->types;
+		r->types_len = stmt->types_len;
+	}
+	r->sqllen = strlen(r->sql);
+	return HD_BATCH_OK;
+}
+
+static int
+put_part(HdIoBuf *b, const void *p, size_t len)
+{
+	char		n[4];
+
+	n[0] = (char) (len >> 24);
+	n[1] = (char) (len >> 16);
+	n[2] = (char) (len >> 8);
+	n[3] = (char) len;
+	return hd_iobuf_append(b, n, 4) < 0 || hd_iobuf_append(b, p, len) < 0 ? -1 : 0;
+}
+
+/*
+ * The parameter types an analysis must use, as a regtype[] literal: the
+ * Parse's, and as many more as the Bind has values, left to be inferred
+ * (NULL), since PostgreSQL infers the types of $n a Parse does not give.
+ */
+static int
+analysis_types(const Request *r, HdIoBuf *out)
+{
+	uint16_t	given = r->ext ? hd_get_u16(r->types) : 0;
+	uint16_t	n = r->ext && r->batch.nparams > given ? r->batch.nparams : given;
+	char		item[16];
+
+	if (hd_iobuf_append(out, "{", 1) < 0)
+		return -1;
+	for (uint16_t i = 0; i < n; i++)
+	{
+		uint32_t	oid = i < given ? hd_get_u32(r->types + 2 + 4 * (size_t) i) : 0;
+
+		if (oid)
+			snprintf(item, sizeof(item), "%s%u", i ? "," : "", oid);
+		else
+			snprintf(item, sizeof(item), "%sNULL", i ? "," : "");
+		if (hd_iobuf_append(out, item, strlen(item)) < 0)
+			return -1;
+	}
+	return hd_iobuf_append(out, "}", 2);	/* with its NUL */
+}
+
+/*
+ * The keys of a request: the analysis's (the text and its parameter types)
+ * and the entry's (the exact request: for the extended protocol its shape,
+ * text, types, parameter formats and values and result formats). A simple
+ * Query's two keys are the same bytes. Returns -1 when memory ran out.
+ */
+static int
+request_keys(const HdClient *client, const Request *r, unsigned char **akey, size_t *akeylen,
+			 unsigned char **key, size_t *keylen)
+{
+	HdIoBuf		a = {0};
+	HdIoBuf		e = {0};
+	int			rc = -1;
+
+	*akey = *key = NULL;
+	if (!r->ext)
+	{
+		*akey = build_key(client, KEY_FORMAT, r->sql, r->sqllen, akeylen);
+		*key = *akey ? build_key(client, KEY_FORMAT, r->sql, r->sqllen, keylen) : NULL;
+		rc = *key ? 0 : -1;
+		goto out;
+	}
+	if (put_part(&a, r->sql, r->sqllen) < 0 || analysis_types(r, &a) < 0 ||
+		hd_iobuf_append(&e, r->batch.shape, strlen(r->batch.shape) + 1) < 0 ||
+		put_part(&e, r->sql, r->sqllen) < 0 || put_part(&e, r->types, r->types_len) < 0 ||
+		put_part(&e, r->batch.bind_tail, r->batch.bind_tail_len) < 0)
+		goto out;
+	*akey = build_key(client, KEY_FORMAT_EXT_ANALYSIS, hd_iobuf_head(&a), hd_iobuf_live(&a),
+					  akeylen);
+	*key = *akey ? build_key(client, KEY_FORMAT_EXT, hd_iobuf_head(&e), hd_iobuf_live(&e),
+							 keylen) : NULL;
+	rc = *key ? 0 : -1;
+out:
+	if (rc < 0)
+	{
+		free(*akey);
+		*akey = NULL;
+	}
+	hd_iobuf_free(&a);
+	hd_iobuf_free(&e);
+	return rc;
+}
+
+/*
+ * The request leaves the client's input: answered (a hit), sent (a fill)
+ * or about to be answered (a waiter). A named Parse in it names the
+ * statement for the client, as if the origin had taken it.
+ */
+static int
+consume_request(HdClient *client, const Request *r)
+{
+	if (r->ext && r->batch.has_parse && r->batch.parse_name[0] &&
+		hd_client_register_statement(client, r->batch.parse_name, r->batch.query,
+									 r->batch.types, r->batch.types_len) < 0)
+		return -1;
+	client->pool->stats.bytes_from_clients += r->len;
+	hd_iobuf_consume(&client->in, r->len);
+	client->local_batch = false;
+	return 0;
+}
+
+/* The request at the head of a client's input again (a waiter's, at its answer). */
+static int
+reread_request(HdClient *client, Request *r)
+{
+	const char *head = hd_iobuf_head(&client->in);
+	size_t		avail = hd_iobuf_live(&client->in);
+	bool		has_execute;
+	const char *why;
+
+	if (avail < 5 || (head[0] == 'Q' && avail < (size_t) hd_get_u32(head + 1) + 1))
+		return -1;
+	return read_request(client, head, avail, r, &has_execute, &why) == HD_BATCH_OK ? 0 : -1;
+}
+
+/* Serve stored bytes for the request: the replies, then ReadyForQuery. */
+static int
+serve_bytes(HdClient *client, const Request *r, const void *bytes, size_t len)
+{
+	if (consume_request(client, r) < 0 || hd_iobuf_append(&client->out, bytes, len) < 0 ||
+		hd_send_ready(&client->out, 'I') < 0)
+	{
+		/* half an answer may be out: the session cannot go on */
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return -1;
+	}
+	client->pool->stats.queries++;
+	client->pool->stats.bytes_to_clients += len + 6;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Request coalescing: one fill per key in flight, other clients wait for it
  */
 
 static Flight *
-flight_find(CacheCfg *cfg, const unsigned char *key, size_t keylen)
+flight_find(CacheCfg *cfg, bool analysis, const unsigned char *key, size_t keylen)
 {
 	for (Flight *f = cfg->flights; f; f = f->next)
-		if (f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
+		if (f->analysis == analysis && f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
 			return f;
 	return NULL;
 }
 
 /* A new flight; takes key (freed here on failure). */
 static Flight *
-flight_new(CacheCfg *cfg, unsigned char *key, size_t keylen)
+flight_new(CacheCfg *cfg, bool analysis, unsigned char *key, size_t keylen)
 {
 	Flight	   *f = calloc(1, sizeof(Flight));
 
@@ -1138,6 +1356,7 @@ flight_new(CacheCfg *cfg, unsigned char *key, size_t keylen)
 		return NULL;
 	}
 	f->cfg = cfg;
+	f->analysis = analysis;
 	f->key = key;
 	f->keylen = keylen;
 	hd_list_init(&f->waiters);
@@ -1157,17 +1376,18 @@ waiter_fall_back(CacheCfg *cfg, HdClient *client, const char *reason)
 		return;
 	client->awaiting_cache = false;
 	client->cache_step = HD_CSTEP_FORWARD;
+	if (hd_iobuf_live(&client->in) > 0 && hd_iobuf_head(&client->in)[0] != 'Q')
+		client->ext_forwarding = true;	/* its whole batch goes as it is */
 	hd_client_resume_reading(client);
 }
 
-/* A waiter gets the fill's bytes (a stored result) for its Query. */
+/* A waiter gets the fill's bytes (a stored result) for its request. */
 static void
 waiter_serve(CacheCfg *cfg, HdClient *client, const void *bytes, size_t len)
 {
-	const char *head;
-	uint32_t	qlen;
 	const char *problem;
 	char		name[80];
+	Request		r;
 
 	if (client->state != HD_CLIENT_ACTIVE)
 	{
@@ -1182,30 +1402,34 @@ waiter_serve(CacheCfg *cfg, HdClient *client, const void *bytes, size_t len)
 		waiter_fall_back(cfg, client, name);
 		return;
 	}
-	head = hd_iobuf_head(&client->in);
-	if (hd_iobuf_live(&client->in) < 5 || head[0] != 'Q' ||
-		hd_iobuf_live(&client->in) < (size_t) (qlen = hd_get_u32(head + 1)) + 1)
+	if (reread_request(client, &r) < 0)
 	{
 		waiter_fall_back(cfg, client, "coalesce-fallback:error");
 		return;
 	}
 	hd_list_del(&client->cache_wait_link);
 	client->cache_flight = NULL;
-	if (hd_iobuf_append(&client->out, bytes, len) < 0 || hd_send_ready(&client->out, 'I') < 0)
-	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
-		return;
-	}
-	client->pool->stats.bytes_from_clients += (uint64_t) qlen + 1;
-	hd_iobuf_consume(&client->in, (size_t) qlen + 1);
-	client->pool->stats.queries++;
-	client->pool->stats.bytes_to_clients += len + 6;
+	if (serve_bytes(client, &r, bytes, len) < 0)
+		return;					/* closed */
 	cfg->coalesced++;
 	client->awaiting_cache = false;
 	client->cache_step = HD_CSTEP_NONE;
 	hd_client_flush(client);
 	if (client->state == HD_CLIENT_ACTIVE)
 		hd_client_resume_reading(client);
+}
+
+/* An analysis it waited for ended: its request is decided again, from the start. */
+static void
+waiter_decide_again(HdClient *client)
+{
+	hd_list_del(&client->cache_wait_link);
+	client->cache_flight = NULL;
+	if (client->state != HD_CLIENT_ACTIVE)
+		return;
+	client->awaiting_cache = false;
+	client->cache_step = HD_CSTEP_NONE;
+	hd_client_resume_reading(client);
 }
 
 /*
@@ -1239,7 +1463,9 @@ flight_end(Flight *f, const void *bytes, size_t len)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, cache_wait_link);
 
-		if (bytes)
+		if (f->analysis)
+			waiter_decide_again(client);
+		else if (bytes)
 			waiter_serve(cfg, client, bytes, len);
 		else
 			waiter_fall_back(cfg, client, "coalesce-fallback:not stored");
@@ -1301,11 +1527,14 @@ hd_cache_client_gone(HdClient *client)
 	client->cache_flight = NULL;
 }
 
-/* A miss (or a stale entry): lead a new fill for the key, or wait for the one in flight. */
+/*
+ * A miss (or a stale entry), or a statement not analysed yet: lead a new
+ * fill (analysis) for the key, or wait for the one in flight. Takes key.
+ */
 static int
-fill_or_wait(CacheCfg *cfg, HdClient *client, unsigned char *key, size_t keylen)
+lead_or_wait(CacheCfg *cfg, HdClient *client, bool analysis, unsigned char *key, size_t keylen)
 {
-	Flight	   *f = flight_find(cfg, key, keylen);
+	Flight	   *f = flight_find(cfg, analysis, key, keylen);
 
 	if (f != NULL)
 	{
@@ -1314,19 +1543,22 @@ fill_or_wait(CacheCfg *cfg, HdClient *client, unsigned char *key, size_t keylen)
 		client->cache_flight = f;
 		client->cache_leader = false;
 		client->cache_wait_started = ev_time();
+		if (analysis)
+			count_reason(cfg, "analysis-coalesced");
 		return HD_CSTEP_WAIT;
 	}
-	f = flight_new(cfg, key, keylen);
+	f = flight_new(cfg, analysis, key, keylen);
 	if (f != NULL)
 	{
 		f->leader = client;
 		client->cache_flight = f;
 		client->cache_leader = true;
 	}
-	return HD_CSTEP_FILL;
+	return analysis ? HD_CSTEP_ANALYZE : HD_CSTEP_FILL;
 }
 
-static int	append_query(HdIoBuf *out, const char *sql);
+static CacheOp *fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key,
+							size_t keylen, const Request *r, HdIoBuf *out);
 
 /*
  * A background refresh of a stale entry: a fill with no client, on an idle
@@ -1335,7 +1567,7 @@ static int	append_query(HdIoBuf *out, const char *sql);
  * no refresh. Takes key.
  */
 static void
-start_refresh(CacheCfg *cfg, HdClient *client, const char *sql, size_t sqllen,
+start_refresh(CacheCfg *cfg, HdClient *client, const Request *r, const Analysis *a,
 			  unsigned char *key, size_t keylen)
 {
 	HdPool	   *pool = client->pool;
@@ -1344,9 +1576,8 @@ start_refresh(CacheCfg *cfg, HdClient *client, const char *sql, size_t sqllen,
 	HdList	   *tmp;
 	Flight	   *f;
 	CacheOp    *op;
-	HdMsg		m;
 
-	if (flight_find(cfg, key, keylen) != NULL)
+	if (flight_find(cfg, false, key, keylen) != NULL)
 	{
 		free(key);				/* a fill or refresh of it runs already */
 		return;
@@ -1376,51 +1607,23 @@ start_refresh(CacheCfg *cfg, HdClient *client, const char *sql, size_t sqllen,
 		free(key);
 		return;
 	}
-	op = calloc(1, sizeof(CacheOp));
+	op = fill_op_new(cfg, a, key, keylen, r, &server->out);
 	if (op == NULL)
 	{
 		free(key);
+		/* half a request may be in its output: the idle connection cannot be reused */
+		hd_server_close(server, "out of memory");
 		return;
 	}
-	f = flight_new(cfg, key, keylen);
+	f = flight_new(cfg, false, key, keylen);	/* takes key */
 	if (f == NULL)
 	{
-		free(op);
+		inflight_remove(cfg, op->seq);
+		op_free(op);
+		hd_server_close(server, "out of memory");
 		return;
 	}
-	op->key = malloc(keylen);
-	{
-		Analysis   *a = analysis_find(cfg, key, keylen, ev_time());
-
-		if (op->key == NULL || a == NULL || !a->cacheable ||
-			(op->oids = malloc(a->noids * sizeof(uint32_t))) == NULL)
-		{
-			op_free(op);
-			flight_end(f, NULL, 0);
-			return;
-		}
-		memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
-		op->noids = a->noids;
-	}
-	memcpy(op->key, key, keylen);
-	op->keylen = keylen;
-	memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
-	op->kind = HD_COP_FILL;
 	op->refresh = true;
-	op->started = ev_time();
-	op->gen = cfg->analysis_gen;
-	op->token = hd_cache_token(layer_of(client->agent)->store);
-	op->capture_ok = true;
-	if (append_query(&server->out, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-					 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text") < 0)
-		goto fail;
-	hd_msg_begin(&m, &server->out, 'Q');
-	hd_msg_put_bytes(&m, sql, sqllen);
-	hd_msg_put_byte(&m, 0);
-	if (hd_msg_end(&m) < 0 || append_query(&server->out, "COMMIT") < 0)
-		goto fail;
-	op->seq = ++cfg->next_fill_seq;
-	inflight_add(cfg, op->seq);
 	/* the connection is the refresh's now, like a client's */
 	hd_list_del(&server->idle_link);
 	server->state = HD_SERVER_ACTIVE;
@@ -1433,27 +1636,40 @@ start_refresh(CacheCfg *cfg, HdClient *client, const char *sql, size_t sqllen,
 	pool->stats.queries++;
 	cfg->refreshes++;
 	hd_server_flush(server);
-	return;
-fail:
-	/* half a request may be in its output: the idle connection cannot be reused */
-	op_free(op);
-	flight_end(f, NULL, 0);
-	hd_server_close(server, "out of memory");
+}
+
+/*
+ * The request goes to the origin as it is, for a counted reason. An
+ * extended batch's Execute is then not counted again (client.c).
+ */
+static int
+bypass(CacheCfg *cfg, HdClient *client, const char *reason)
+{
+	count_reason(cfg, reason);
+	if (hd_iobuf_live(&client->in) > 0 && hd_iobuf_head(&client->in)[0] != 'Q')
+		client->ext_counted = true;
+	return HD_CSTEP_FORWARD;
 }
 
 int
-hd_cache_on_query(HdClient *client, const char *body, size_t len)
+hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 {
 	HdCacheLayer *layer = layer_of(client->agent);
 	CacheCfg   *cfg;
+	Request		r;
+	unsigned char *akey;
 	unsigned char *key;
+	size_t		akeylen;
 	size_t		keylen;
-	size_t		sqllen = len > 0 ? len - 1 : 0;		/* without the NUL */
+	bool		has_execute;
+	const char *why;
+	HdBatchResult rb;
+	HdHint		hint;
 	Analysis   *a;
 	const char *problem;
 	HdCacheHit	hit = {0};
 	char		err[512];
-	char		name[80];
+	char		name[96];
 
 	if (layer == NULL || client->replication[0])
 		return HD_CSTEP_FORWARD;
@@ -1461,89 +1677,74 @@ hd_cache_on_query(HdClient *client, const char *body, size_t len)
 	if (cfg == NULL || client->pool->config.caching_disabled)
 		return HD_CSTEP_FORWARD;	/* nothing to count: caching is off for the config */
 	if (client->server != NULL)
+		return bypass(cfg, client, client->pinned ? "bypass:pinned" : "bypass:transaction");
+	rb = read_request(client, head, avail, &r, &has_execute, &why);
+	if (rb == HD_BATCH_MORE)
+		return HD_CSTEP_MORE;
+	if (rb == HD_BATCH_NO)
 	{
-		count_reason(cfg, client->pinned ? "bypass:pinned" : "bypass:transaction");
-		return HD_CSTEP_FORWARD;
+		if (!has_execute)
+			return HD_CSTEP_FORWARD;	/* counted at its Execute, if one comes */
+		snprintf(name, sizeof(name), "bypass:extended:%s", why);
+		return bypass(cfg, client, name);
 	}
 	if (client->pinned || client->pool->config.pool_mode != HD_POOL_TRANSACTION)
-	{
-		count_reason(cfg, "bypass:pinned");
-		return HD_CSTEP_FORWARD;
-	}
-	if (!looks_like_select(body, sqllen))
-	{
-		count_reason(cfg, "bypass:uncacheable:not a SELECT");
-		return HD_CSTEP_FORWARD;
-	}
-	key = build_key(client, body, sqllen, &keylen);
-	if (key == NULL)
-	{
-		count_reason(cfg, "bypass:error");
-		return HD_CSTEP_FORWARD;
-	}
-	a = analysis_find(cfg, key, keylen, ev_time());
+		return bypass(cfg, client, "bypass:pinned");
+	hd_cache_hint_parse(r.sql, r.sqllen, &hint);
+	if (hint.kind == HD_HINT_NO_CACHE)
+		return bypass(cfg, client, "bypass:hint");
+	if (hint.kind == HD_HINT_INVALID)
+		return bypass(cfg, client, "bypass:hint:invalid");
+	if (!looks_like_select(r.sql, r.sqllen))
+		return bypass(cfg, client, "bypass:uncacheable:not a SELECT");
+	if (request_keys(client, &r, &akey, &akeylen, &key, &keylen) < 0)
+		return bypass(cfg, client, "bypass:error");
+	a = analysis_find(cfg, akey, akeylen, ev_time());
 	if (a == NULL)
 	{
 		free(key);
-		return HD_CSTEP_ANALYZE;
+		return lead_or_wait(cfg, client, true, akey, akeylen);	/* takes akey */
 	}
-	if (!a->cacheable)
-	{
-		snprintf(name, sizeof(name), "bypass:%s", a->reason);
-		count_reason(cfg, name);
-		free(key);
-		return HD_CSTEP_FORWARD;
-	}
-	if ((problem = stream_problem(cfg, client)) != NULL)
+	free(akey);
+	problem = a->cacheable ? stream_problem(cfg, client) : a->reason;
+	if (problem != NULL)
 	{
 		snprintf(name, sizeof(name), "bypass:%s", problem);
-		count_reason(cfg, name);
 		free(key);
-		return HD_CSTEP_FORWARD;
+		return bypass(cfg, client, name);
 	}
 	if (hd_cache_get(layer->store, cfg->id, key, keylen, wall_ms(), &hit, err, sizeof(err)) < 0)
 	{
 		hd_warning("cache of config \"%s\": lookup failed: %s", cfg->name, err);
-		count_reason(cfg, "bypass:error");
 		free(key);
-		return HD_CSTEP_FORWARD;
+		return bypass(cfg, client, "bypass:error");
 	}
-	if (hit.status == HD_CACHE_STALE && cfg->swr > 0)
+	if (hit.status == HD_CACHE_FRESH || (hit.status == HD_CACHE_STALE && cfg->swr > 0))
 	{
-		/* stale-while-revalidate: serve it, and refresh it once in the background */
-		if (hd_iobuf_append(&client->out, hit.bytes, hit.len) < 0 ||
-			hd_send_ready(&client->out, 'I') < 0)
-		{
-			hd_cache_hit_release(&hit);
+		bool		stale = hit.status == HD_CACHE_STALE;
+		int			rc;
+
+		/*
+		 * A stale entry (stale-while-revalidate) is served, and refreshed once:
+		 * the refresh copies the request before it leaves the client's input.
+		 */
+		if (stale)
+			start_refresh(cfg, client, &r, a, key, keylen);	/* takes key */
+		else
 			free(key);
-			count_reason(cfg, "bypass:error");
-			return HD_CSTEP_FORWARD;
-		}
-		client->pool->stats.queries++;
-		client->pool->stats.bytes_to_clients += hit.len + 6;
-		cfg->stale_hits++;
+		rc = serve_bytes(client, &r, hit.bytes, hit.len);
 		hd_cache_hit_release(&hit);
-		start_refresh(cfg, client, body, sqllen, key, keylen);	/* takes key */
-		return HD_CSTEP_SERVED;
-	}
-	if (hit.status == HD_CACHE_FRESH)
-	{
-		free(key);
-		if (hd_iobuf_append(&client->out, hit.bytes, hit.len) < 0 ||
-			hd_send_ready(&client->out, 'I') < 0)
+		if (rc == 0)
 		{
-			hd_cache_hit_release(&hit);
-			count_reason(cfg, "bypass:error");
-			return HD_CSTEP_FORWARD;
+			if (stale)
+				cfg->stale_hits++;
+			else
+				cfg->hits++;
 		}
-		client->pool->stats.queries++;
-		client->pool->stats.bytes_to_clients += hit.len + 6;
-		cfg->hits++;
-		hd_cache_hit_release(&hit);
-		return HD_CSTEP_SERVED;
+		return HD_CSTEP_SERVED;	/* (or the client is closed) */
 	}
 	hd_cache_hit_release(&hit);	/* STALE or MISS */
-	return fill_or_wait(cfg, client, key, keylen);
+	return lead_or_wait(cfg, client, false, key, keylen);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1577,99 +1778,215 @@ append_query(HdIoBuf *out, const char *sql)
 
 static const char ANALYZE_SQL[] =
 	"SELECT cacheable::pg_catalog.text, COALESCE(reason, ''), relations::pg_catalog.text "
-	"FROM hyperdrive.analyze_query($1::pg_catalog.text, '{}'::pg_catalog.regtype[])";
+	"FROM hyperdrive.analyze_query($1::pg_catalog.text, $2::pg_catalog.regtype[])";
 
+static const char FILL_BEGIN_SQL[] =
+	"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+	"SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text";
+
+/* Append a text value as a Bind parameter. */
+static void
+put_text_param(HdMsg *m, const char *value, size_t len)
+{
+	hd_msg_put_u32(m, (uint32_t) len);
+	hd_msg_put_bytes(m, value, len);
+}
+
+/* hyperdrive.analyze_query() for the request's text and parameter types. */
 static int
-start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+append_analysis(HdIoBuf *out, const Request *r)
+{
+	HdIoBuf		types = {0};
+	HdMsg		m;
+	int			rc = -1;
+
+	if (analysis_types(r, &types) < 0)
+		goto out;
+	hd_msg_begin(&m, out, 'P');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_str(&m, ANALYZE_SQL);
+	hd_msg_put_u16(&m, 0);
+	if (hd_msg_end(&m) < 0)
+		goto out;
+	hd_msg_begin(&m, out, 'B');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_str(&m, "");
+	hd_msg_put_u16(&m, 0);
+	hd_msg_put_u16(&m, 2);
+	put_text_param(&m, r->sql, r->sqllen);
+	put_text_param(&m, hd_iobuf_head(&types), hd_iobuf_live(&types) - 1);	/* no NUL */
+	hd_msg_put_u16(&m, 0);
+	if (hd_msg_end(&m) < 0)
+		goto out;
+	hd_msg_begin(&m, out, 'E');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_u32(&m, 0);
+	if (hd_msg_end(&m) < 0)
+		goto out;
+	hd_msg_begin(&m, out, 'S');
+	rc = hd_msg_end(&m);
+out:
+	hd_iobuf_free(&types);
+	return rc;
+}
+
+/*
+ * The request as a fill sends it: a simple Query as the client sent it (so
+ * error positions are the same); an extended statement with the unnamed
+ * statement and portal (the replies are the same bytes whatever the names),
+ * always with its Parse, Describe and Bind as the client's batch has them.
+ */
+static int
+append_statement(HdIoBuf *out, const Request *r)
+{
+	HdMsg		m;
+
+	if (!r->ext)
+		return hd_iobuf_append(out, r->msg, r->len);
+	hd_msg_begin(&m, out, 'P');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_bytes(&m, r->sql, r->sqllen + 1);
+	hd_msg_put_bytes(&m, r->types, r->types_len);
+	if (hd_msg_end(&m) < 0)
+		return -1;
+	if (r->batch.describe_stmt)
+	{
+		hd_msg_begin(&m, out, 'D');
+		hd_msg_put_byte(&m, 'S');
+		hd_msg_put_str(&m, "");
+		if (hd_msg_end(&m) < 0)
+			return -1;
+	}
+	hd_msg_begin(&m, out, 'B');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_str(&m, "");
+	hd_msg_put_bytes(&m, r->batch.bind_tail, r->batch.bind_tail_len);
+	if (hd_msg_end(&m) < 0)
+		return -1;
+	if (r->batch.describe_portal)
+	{
+		hd_msg_begin(&m, out, 'D');
+		hd_msg_put_byte(&m, 'P');
+		hd_msg_put_str(&m, "");
+		if (hd_msg_end(&m) < 0)
+			return -1;
+	}
+	hd_msg_begin(&m, out, 'E');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_u32(&m, 0);
+	if (hd_msg_end(&m) < 0)
+		return -1;
+	hd_msg_begin(&m, out, 'S');
+	return hd_msg_end(&m);
+}
+
+/* A fill op for key (copied) reading a's relations; its request appended to out. */
+static CacheOp *
+fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t keylen,
+			const Request *r, HdIoBuf *out)
+{
+	CacheOp    *op = calloc(1, sizeof(CacheOp));
+	HdHint		hint;
+
+	if (op == NULL)
+		return NULL;
+	op->kind = HD_COP_FILL;
+	memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
+	op->started = ev_time();
+	op->gen = cfg->analysis_gen;
+	op->capture_ok = true;
+	/* the client's batch has no Parse: the reply to ours is not its to see */
+	op->skip_parse_complete = r->ext && !r->batch.has_parse;
+	hd_cache_hint_parse(r->sql, r->sqllen, &hint);
+	op->max_age_ms = hint.kind == HD_HINT_MAX_AGE ? hint.max_age_s * 1000 :
+		(int64_t) cfg->max_age * 1000;
+	op->key = malloc(keylen);
+	op->oids = malloc((a->noids ? a->noids : 1) * sizeof(uint32_t));
+	if (op->key == NULL || op->oids == NULL)
+		goto fail;
+	memcpy(op->key, key, keylen);
+	op->keylen = keylen;
+	memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
+	op->noids = a->noids;
+	/* the race guard's token, before anything is sent */
+	op->token = hd_cache_token(layer_of(cfg->agent)->store);
+	if (append_query(out, FILL_BEGIN_SQL) < 0 || append_statement(out, r) < 0 ||
+		append_query(out, "COMMIT") < 0)
+		goto fail;
+	op->seq = ++cfg->next_fill_seq;
+	inflight_add(cfg, op->seq);
+	return op;
+fail:
+	op_free(op);
+	return NULL;
+}
+
+/*
+ * The analysis or the fill the client's request waits for. Returns 0 (sent;
+ * a fill took the request out of the client's input), 1 (forward it as it
+ * is), 2 (decide again: the analysis was dropped meanwhile) or -1 (out of
+ * memory).
+ */
+static int
+start_op(HdClient *client, HdServer *server)
 {
 	CacheCfg   *cfg = find_cfg(client->agent, client->pool->config.id);
 	CacheOp    *op;
-	const char *sql = msg + 5;
-	size_t		sqllen = len > 4 ? len - 5 : 0;	/* without the NUL */
-	HdMsg		m;
+	Request		r;
+	unsigned char *akey;
+	unsigned char *key;
+	size_t		akeylen;
+	size_t		keylen;
+	Analysis   *a;
 
-	if (cfg == NULL)
+	if (cfg == NULL || reread_request(client, &r) < 0)
 		return 1;				/* config gone meanwhile: forward */
-	op = calloc(1, sizeof(CacheOp));
-	if (op == NULL)
+	if (request_keys(client, &r, &akey, &akeylen, &key, &keylen) < 0)
 		return -1;
-	memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
-	op->key = build_key(client, sql, sqllen, &op->keylen);
-	if (op->key == NULL)
-	{
-		op_free(op);
-		return -1;
-	}
-	op->started = ev_time();
-	op->gen = cfg->analysis_gen;
 	if (client->cache_step == HD_CSTEP_ANALYZE)
 	{
+		free(key);
+		op = calloc(1, sizeof(CacheOp));
+		if (op == NULL || append_analysis(&server->out, &r) < 0)
+		{
+			free(akey);
+			op_free(op);
+			return -1;
+		}
 		op->kind = HD_COP_ANALYZE;
-		hd_msg_begin(&m, &server->out, 'P');
-		hd_msg_put_str(&m, "");
-		hd_msg_put_str(&m, ANALYZE_SQL);
-		hd_msg_put_u16(&m, 0);
-		if (hd_msg_end(&m) < 0)
-			goto oom;
-		hd_msg_begin(&m, &server->out, 'B');
-		hd_msg_put_str(&m, "");
-		hd_msg_put_str(&m, "");
-		hd_msg_put_u16(&m, 0);
-		hd_msg_put_u16(&m, 1);
-		hd_msg_put_u32(&m, (uint32_t) sqllen);
-		hd_msg_put_bytes(&m, sql, sqllen);
-		hd_msg_put_u16(&m, 0);
-		if (hd_msg_end(&m) < 0)
-			goto oom;
-		hd_msg_begin(&m, &server->out, 'E');
-		hd_msg_put_str(&m, "");
-		hd_msg_put_u32(&m, 0);
-		if (hd_msg_end(&m) < 0)
-			goto oom;
-		hd_msg_begin(&m, &server->out, 'S');
-		if (hd_msg_end(&m) < 0)
-			goto oom;
+		memcpy(op->cfg_id, cfg->id, sizeof(op->cfg_id));
+		op->key = akey;
+		op->keylen = akeylen;
+		op->started = ev_time();
+		op->gen = cfg->analysis_gen;
 	}
 	else
 	{
-		Analysis   *a = analysis_find(cfg, op->key, op->keylen, ev_time());
-
+		a = analysis_find(cfg, akey, akeylen, ev_time());
+		free(akey);
 		if (a == NULL || !a->cacheable)
 		{
-			/* dropped by DDL meanwhile: decide again */
-			op_free(op);
-			return 2;
+			free(key);
+			return 2;			/* dropped by DDL meanwhile: decide again */
 		}
-		op->kind = HD_COP_FILL;
-		op->oids = malloc(a->noids * sizeof(uint32_t));
-		if (op->oids == NULL)
-			goto oom;
-		memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
-		op->noids = a->noids;
-		/* the race guard's token, before anything is sent */
-		op->token = hd_cache_token(layer_of(client->agent)->store);
-		op->seq = ++cfg->next_fill_seq;
-		inflight_add(cfg, op->seq);
-		op->capture_ok = true;
-		if (append_query(&server->out, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-						 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text") < 0 ||
-			hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
-			append_query(&server->out, "COMMIT") < 0)
-			goto oom;
+		op = fill_op_new(cfg, a, key, keylen, &r, &server->out);
+		free(key);
+		if (op == NULL || consume_request(client, &r) < 0)
+		{
+			if (op)
+				inflight_remove(cfg, op->seq);
+			op_free(op);
+			return -1;
+		}
 		client->pool->stats.queries++;
 	}
 	server->cache_op = op->kind;
 	server->cache_state = op;
 	return 0;
-oom:
-	if (op->seq)
-		inflight_remove(cfg, op->seq);
-	op_free(op);
-	return -1;
 }
 
 int
-hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+hd_cache_start_op(HdClient *client, HdServer *server)
 {
 	Flight	   *f = NULL;
 	int			rc;
@@ -1681,13 +1998,13 @@ hd_cache_start_op(HdClient *client, HdServer *server, const char *msg, uint32_t 
 		client->cache_flight = NULL;
 		client->cache_leader = false;
 	}
-	rc = start_op(client, server, msg, len);
+	rc = start_op(client, server);
 	if (f)
 	{
 		CacheOp    *op = server->cache_state;
 
-		if (rc == 0 && op && op->kind == HD_COP_FILL && op->keylen == f->keylen &&
-			memcmp(op->key, f->key, f->keylen) == 0)
+		if (rc == 0 && op && op->kind == (f->analysis ? HD_COP_ANALYZE : HD_COP_FILL) &&
+			op->keylen == f->keylen && memcmp(op->key, f->key, f->keylen) == 0)
 		{
 			op->flight = f;
 			f->op = op;
@@ -1838,7 +2155,7 @@ finish_fill(HdServer *server, CacheOp *op)
 		put.nrelations = op->noids;
 		put.token = op->token;
 		put.now_ms = wall_ms();
-		put.max_age_ms = (int64_t) cfg->max_age * 1000;
+		put.max_age_ms = op->max_age_ms;	/* the config's, or the statement's hint */
 		put.swr_ms = (int64_t) cfg->swr * 1000;
 		if (put.max_age_ms <= 0)
 		{
@@ -1987,13 +2304,19 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 		}
 		if (op->broken)
 			return;				/* the transaction is not ours to report on */
+		if (type == '1' && op->skip_parse_complete)
+		{
+			op->skip_parse_complete = false;
+			return;
+		}
 		to_client(server, msg, total);
 		if (type == 'E')
 		{
 			op->failed = true;
 			server->pool->stats.errors_to_clients++;
 		}
-		else if (type == 'T' || type == 'D' || type == 'C')
+		else if (type == 'T' || type == 'D' || type == 'C' || type == '1' || type == '2' ||
+				 type == 't' || type == 'n')
 		{
 			if (op->capture_ok)
 			{

@@ -544,6 +544,26 @@ parse_context(const HdClient *client)
 	return path ? path->sql : "";
 }
 
+/* The registry entry of a statement the client names, or NULL (out of memory). */
+static HdStatement *
+register_statement(HdClient *client, const char *name, const char *query, const char *types,
+				   size_t types_len)
+{
+	HdStatement *stmt = hd_registry_intern(&client->pool->registry, query, types, types_len,
+										   parse_context(client));
+
+	if (stmt == NULL || hd_client_stmt_set(&client->stmts, name, stmt->id) < 0)
+		return NULL;
+	return stmt;
+}
+
+int
+hd_client_register_statement(HdClient *client, const char *name, const char *query,
+							 const char *types, size_t types_len)
+{
+	return register_statement(client, name, query, types, types_len) ? 0 : -1;
+}
+
 /* Parse of a named statement: register it; prepare it here unless already there. */
 static int
 forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
@@ -557,9 +577,8 @@ forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len
 		return -2;
 	if (name[0] == '\0')
 		return 1;				/* unnamed: forward as it is */
-	stmt = hd_registry_intern(&client->pool->registry, query, body + pos, len - pos,
-							  parse_context(client));
-	if (stmt == NULL || hd_client_stmt_set(&client->stmts, name, stmt->id) < 0)
+	stmt = register_statement(client, name, query, body + pos, len - pos);
+	if (stmt == NULL)
 		return -1;
 	if (hd_server_stmt_has(&server->stmts, stmt->id))
 		return expect(server, HD_EXPECT_PARSE, HD_REPLY_SYNTHESIZE, 0);
@@ -906,23 +925,22 @@ process_active(HdClient *client)
 		if (hd_iobuf_live(&client->in) < (size_t) len + 1)
 			return true;		/* wait for the rest */
 
-		if (answer_locally(client, type, head + 5, len - 4))
-		{
-			hd_iobuf_consume(&client->in, (size_t) len + 1);
-			hd_client_flush(client);
-			if (client->state != HD_CLIENT_ACTIVE)
-				return false;
-			continue;
-		}
 		/* the cache decides first (cache.h): a hit needs no server */
-		if (type == 'Q' && client->cache_step == HD_CSTEP_NONE && !client->admin)
+		if (client->cache_step == HD_CSTEP_NONE && !client->admin &&
+			(type == 'Q' || (!client->ext_forwarding && client->server == NULL &&
+							 (type == 'P' || type == 'B' || type == 'D'))))
 		{
-			client->cache_step = (uint8_t) hd_cache_on_query(client, head + 5, len - 4);
-			if (client->cache_step == HD_CSTEP_SERVED)
+			client->cache_step = (uint8_t) hd_cache_on_request(client, head,
+																hd_iobuf_live(&client->in));
+			if (client->cache_step == HD_CSTEP_MORE)
 			{
 				client->cache_step = HD_CSTEP_NONE;
-				client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
-				hd_iobuf_consume(&client->in, (size_t) len + 1);
+				return true;	/* the rest of the batch is on its way */
+			}
+			if (client->cache_step == HD_CSTEP_SERVED)
+			{
+				/* answered: the request left the input */
+				client->cache_step = HD_CSTEP_NONE;
 				hd_client_flush(client);
 				if (client->state != HD_CLIENT_ACTIVE)
 					return false;
@@ -930,14 +948,28 @@ process_active(HdClient *client)
 			}
 			if (client->cache_step == HD_CSTEP_WAIT)
 			{
-				/* the Query stays in: answered by the fill, or run when it fails */
+				/* the request stays in: answered by the fill, or run when it fails */
 				client->awaiting_cache = true;
 				ev_io_stop(client->agent->loop, &client->read_watcher);
 				return false;
 			}
+			if (client->cache_step == HD_CSTEP_FORWARD && type != 'Q')
+				client->ext_forwarding = true;
 		}
-		else if (type == 'E' && !client->replication[0])
-			hd_cache_count_bypass(client, "extended");
+		else if (type == 'E' && !client->ext_counted && !client->replication[0])
+			hd_cache_count_bypass(client, client->pinned ? "pinned" : "transaction");
+		if ((client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) &&
+			answer_locally(client, type, head + 5, len - 4))
+		{
+			hd_iobuf_consume(&client->in, (size_t) len + 1);
+			client->cache_step = HD_CSTEP_NONE;
+			if (type == 'S')
+				client->ext_forwarding = client->ext_counted = false;
+			hd_client_flush(client);
+			if (client->state != HD_CLIENT_ACTIVE)
+				return false;
+			continue;
+		}
 		if (client->server == NULL)
 		{
 			hd_pool_request_server(client->pool, client);
@@ -952,11 +984,9 @@ process_active(HdClient *client)
 		client->local_batch = false;	/* the server answers the rest of the batch */
 		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
 			return false;		/* hd_client_setup_done() resumes */
-		if (type == 'Q' && (client->cache_step == HD_CSTEP_ANALYZE ||
-							client->cache_step == HD_CSTEP_FILL))
+		if (client->cache_step == HD_CSTEP_ANALYZE || client->cache_step == HD_CSTEP_FILL)
 		{
-			bool		fill = client->cache_step == HD_CSTEP_FILL;
-			int			rc = hd_cache_start_op(client, server, head, len);
+			int			rc = hd_cache_start_op(client, server);
 
 			if (rc < 0)
 			{
@@ -965,12 +995,7 @@ process_active(HdClient *client)
 			}
 			if (rc == 0)
 			{
-				if (fill)
-				{
-					client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
-					hd_iobuf_consume(&client->in, (size_t) len + 1);
-				}
-				/* the Query stays (analysis) or went (fill); wait for the op */
+				/* the request stays (analysis) or went (fill); wait for the op */
 				client->awaiting_cache = true;
 				ev_io_stop(client->agent->loop, &client->read_watcher);
 				hd_server_flush(server);
@@ -997,6 +1022,8 @@ process_active(HdClient *client)
 		}
 		hd_iobuf_consume(&client->in, (size_t) len + 1);
 		client->cache_step = HD_CSTEP_NONE;
+		if (type == 'S')
+			client->ext_forwarding = client->ext_counted = false;
 		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
 		{
 			client->paused_for_server = true;

@@ -118,7 +118,9 @@ struct HdClient
 	bool		pinned;			/* keeps its server until it disconnects */
 	const char *pin_reason;
 	char		replication[16];	/* startup "replication" value; "" if none */
-	uint8_t		cache_step;		/* HD_CSTEP_* for the Query at the head of in (cache.h) */
+	uint8_t		cache_step;		/* HD_CSTEP_* for the request at the head of in (cache.h) */
+	bool		ext_forwarding; /* the cache passed on this extended batch: until its Sync */
+	bool		ext_counted;	/* and counted it: its Execute is not counted again */
 	bool		awaiting_cache; /* a cache op runs on its server: not reading */
 	uint64_t	ryw_lsn;		/* no hit until the stream applied this (its writes) */
 	void	   *cache_flight;	/* cache.c's fill in flight it leads or waits for */
@@ -292,6 +294,9 @@ extern void hd_admin_free(HdClient *client);
 
 /* client.c, after the agent's settings query on its server */
 extern void hd_client_setup_done(HdClient *client, const char *error);
+/* Name a statement for the client (a Parse): registry entry, client name. -1: out of memory */
+extern int	hd_client_register_statement(HdClient *client, const char *name, const char *query,
+										 const char *types, size_t types_len);
 extern void hd_client_replication_ready(HdClient *client, HdServer *server);
 
 /* pool.c */

@@ -97,6 +97,28 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	ok(1, 'coalescing: done');
 }
 
+# Analyses are coalesced too: while a lock holds the first analysis of a new
+# statement, the other cold clients wait for it instead of each asking the origin.
+{
+	my $sql = 'SELECT count(*) + 100 FROM t';
+	$node->safe_psql('app', 'SELECT pg_stat_statements_reset()');
+	my $s0 = cache_status();
+	my $locker = IPC::Run::start([ 'psql', '-X', '-q', '-d', $node->connstr('app'), '-c',
+			'BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT' ],
+		'<', \undef, '>', \my $lo, '2>', \my $le, IPC::Run::timeout(60));
+	ok(wait_for(sub { $node->safe_psql('app',
+		"SELECT count(*) FROM pg_locks WHERE relation = 't'::regclass AND mode = 'AccessExclusiveLock' AND granted") == 1 }, 10),
+		'analysis coalescing: a session holds a lock on t');
+	my @r = concurrent(6, $sql);
+	$locker->finish;
+	my $s1 = cache_status();
+	is(scalar(grep { $_ eq '103' } @r), 6, 'analysis coalescing: all 6 clients get the right answer')
+	  or diag(explain(\@r));
+	is(calls('%hyperdrive.analyze_query%'), 1, 'analysis coalescing: the origin analysed the statement once');
+	is(($s1->{by}{'analysis-coalesced'} // 0) - ($s0->{by}{'analysis-coalesced'} // 0), 5,
+		'analysis coalescing: SHOW CACHE counts 5 clients that waited for it');
+}
+
 # a fill that is not stored (oversized): every waiter runs its own query
 {
 	my $sql = "SELECT hd_slow(count(*)), repeat('x', 70000 + count(*)::int) FROM t";

@@ -26,7 +26,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $agent
-  hdcli start_agent q_agent sel as cache_status wait_for warm raw_connect raw_read);
+  hdcli start_agent q_agent sel as cache_status wait_for warm raw_connect raw_read
+  raw_exchange strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
 
 our $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
 our $PW = 'app-Secret-70';
@@ -277,6 +278,55 @@ sub raw_read
 		return undef unless $n;
 	}
 	return ($type, $body, $hdr . $body);
+}
+
+# Frontend messages, for raw-socket clients
+sub pq_msg { my ($type, $body) = @_; return $type . pack('N', 4 + length($body)) . $body; }
+sub pq_query { return pq_msg('Q', "$_[0]\0"); }
+# Parse: name, text, parameter type OIDs
+sub pq_parse
+{
+	my ($name, $sql, @types) = @_;
+	return pq_msg('P', "$name\0$sql\0" . pack('n', scalar @types) . join('', map { pack('N', $_) } @types));
+}
+# Bind: statement, [parameter formats], [values (undef: NULL)], [result formats]; unnamed portal
+sub pq_bind
+{
+	my ($stmt, $pfmt, $values, $rfmt) = @_;
+	my $b = "\0$stmt\0" . pack('n', scalar @$pfmt) . join('', map { pack('n', $_) } @$pfmt);
+	$b .= pack('n', scalar @$values);
+	$b .= defined $_ ? pack('N', length $_) . $_ : pack('N', 0xFFFFFFFF) for @$values;
+	$b .= pack('n', scalar @$rfmt) . join('', map { pack('n', $_) } @$rfmt);
+	return pq_msg('B', $b);
+}
+sub pq_describe { my ($kind, $name) = @_; return pq_msg('D', $kind . ($name // '') . "\0"); }
+sub pq_execute { my ($rows) = @_; return pq_msg('E', "\0" . pack('N', $rows // 0)); }
+sub pq_sync { return pq_msg('S', ''); }
+sub pq_flush { return pq_msg('H', ''); }
+
+# Send bytes, read the replies up to the $nz-th ReadyForQuery (default 1): all of them.
+sub raw_exchange
+{
+	my ($s, $bytes, $nz) = @_;
+	$nz //= 1;
+	print $s $bytes;
+	my $all = '';
+	while ($nz > 0)
+	{
+		my ($type, $body, $msg) = raw_read($s);
+		die 'connection closed' unless defined $type;
+		$all .= $msg;
+		$nz-- if $type eq 'Z';
+	}
+	return $all;
+}
+
+# The replies without leading ParameterStatus messages (the agent's settings sync)
+sub strip_status
+{
+	my ($b) = @_;
+	$b = substr($b, 1 + unpack('N', substr($b, 1, 4))) while substr($b, 0, 1) eq 'S';
+	return $b;
 }
 
 1;
