@@ -2,12 +2,17 @@
 # and Drizzle ORM over Postgres.js (tests/drivers/*.test.mjs, run with
 # node --test).
 #
-# An origin (SCRAM over TCP, role app, database app) and one agent with two
-# configs in front of it, both with origin_connection_limit 2: app_tx
-# (transaction pooling) and app_session (session pooling). Each driver file
-# runs three times: directly on the origin (a control run: a failure there is
-# the test's own), through app_tx and through app_session. Every scenario in
-# the files also runs on the origin directly and compares the results.
+# An origin (SCRAM over TCP, role app, database app, wal_level = logical and
+# the extension) and one agent with three configs in front of it, all with
+# origin_connection_limit 2: app_tx (transaction pooling, caching off),
+# app_session (session pooling) and app_cache (transaction pooling with the
+# result cache and its change stream). Each driver file runs four times:
+# directly on the origin (a control run: a failure there is the test's own),
+# through app_tx, app_session and app_cache. Every scenario in the files also
+# runs on the origin directly and compares the results, so through app_cache
+# every cached read must equal the origin's, after the scenarios' own writes
+# too; the drivers' statements must also be served from the cache (hits in
+# SHOW CACHE), in the simple and the extended protocol.
 #
 # Needs node (18 or later) and, unless tests/drivers/node_modules exists,
 # npm and the npm registry: the packages are installed with `npm ci` from
@@ -147,23 +152,28 @@ else
 # The origin: SCRAM for TCP connections, trust on the test's Unix socket.
 my $password = 'app-Secret-7';
 my $node = PostgreSQL::Test::Cluster->new('origin');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ], allows_streaming => 'logical');
 $node->append_conf('postgresql.conf', <<'EOF');
 listen_addresses = '127.0.0.1'
 password_encryption = 'scram-sha-256'
 max_connections = 60
 autovacuum = off
 EOF
+$node->append_conf('postgresql.conf',
+	"output_plugin_libraries = 'pgoutput, test_decoding, hyperdrive'\n")
+  if `postgres --describe-config 2>/dev/null` =~ /^output_plugin_libraries\b/m;
 {
 	open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
 	print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+	print $hba "host replication app 127.0.0.1/32 scram-sha-256\n";
 	close $hba;
 }
 $node->start;
 $node->safe_psql('postgres', <<"SQL");
-CREATE ROLE app LOGIN PASSWORD '$password';
+CREATE ROLE app LOGIN REPLICATION PASSWORD '$password';
 CREATE DATABASE app OWNER app;
 SQL
+$node->safe_psql('app', 'CREATE EXTENSION hyperdrive');
 my $origin_port = $node->port;
 my $origin_url = "postgresql://app:$password\@127.0.0.1:$origin_port/app";
 
@@ -185,24 +195,48 @@ state_dir = $state
 log_level = debug
 query_wait_timeout = 60
 server_login_retry = 100ms
+admin_users = ops
+auth_file = $tmp/users.txt
 EOF
+	close $fh;
+	open $fh, '>', "$tmp/users.txt" or die $!;
+	print $fh qq{"ops" "ops-pw"\n};
 	close $fh;
 }
 
-my %config_of = (transaction => 'app_tx', session => 'app_session');
+my %config_of = (transaction => 'app_tx', session => 'app_session', cache => 'app_cache');
 for my $mode (sort keys %config_of)
 {
 	my ($out, $err) = ('', '');
+	my @caching = $mode eq 'cache' ? ('--max-age', '300') : ('--caching-disabled');
 	my $ok = IPC::Run::run(
 		[
 			$agent, 'create', $config_of{$mode}, '-c', $ini,
 			"--connection-string=$origin_url",
-			'--origin-connection-limit', $limit, '--pool-mode', $mode
+			'--origin-connection-limit', $limit,
+			'--pool-mode', $mode eq 'cache' ? 'transaction' : $mode, @caching
 		],
 		'<', \undef, '>', \$out, '2>', \$err);
 	ok($ok, "hyperdrive create $config_of{$mode} --pool-mode $mode") or diag($err);
 	like($out, qr{^connection string: postgresql://app\@127\.0\.0\.1:$agent_port/$config_of{$mode}$}m,
 		"create prints the client connection string for $config_of{$mode}");
+}
+
+# SHOW CACHE of app_cache: hits, misses and the bypass reasons
+sub cache_row
+{
+	my ($out, $err) = ('', '');
+	local $ENV{PGPASSWORD} = 'ops-pw';
+	IPC::Run::run([ 'psql', '-XAtq', '-F', '|', '-h', '127.0.0.1', '-p', $agent_port,
+			'-U', 'ops', '-d', 'hyperdrive', '-c', 'SHOW CACHE' ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(30));
+	for my $line (split /\n/, $out)
+	{
+		my @f = split /\|/, $line, -1;
+		return { hits => $f[3], misses => $f[4], stored => $f[5], invalidated => $f[6],
+			bypasses => $f[7], connected => $f[8] } if $f[0] eq 'app_cache';
+	}
+	return {};
 }
 
 {
@@ -266,16 +300,25 @@ my @runs = (
 	[ direct => $origin_url ],
 	[ transaction => "postgresql://app:$password\@127.0.0.1:$agent_port/$config_of{transaction}" ],
 	[ session => "postgresql://app:$password\@127.0.0.1:$agent_port/$config_of{session}" ],
+	[ cache => "postgresql://app:$password\@127.0.0.1:$agent_port/$config_of{cache}" ],
 );
+my $connected = 0;
+for (1 .. 150)
+{
+	last if $connected = ((cache_row()->{connected} // '') eq 'yes');
+	usleep(100_000);
+}
+ok($connected, 'app_cache\'s change stream connects');
 for my $run (@runs)
 {
 	my ($mode, $url) = @$run;
 	for my $file (@driver_files)
 	{
+		my $before = cache_row();
 		my $log_start = -s $agent_log // 0;
 		local $ENV{HYPERDRIVE_URL} = $url;
 		local $ENV{ORIGIN_URL} = $origin_url;
-		local $ENV{HD_POOL_MODE} = $mode;
+		local $ENV{HD_POOL_MODE} = $mode eq 'cache' ? 'transaction' : $mode;
 		local $ENV{HD_ORIGIN_LIMIT} = $limit;
 		local $ENV{NO_COLOR} = '1';
 		local $ENV{FORCE_COLOR} = '0';
@@ -302,6 +345,15 @@ for my $run (@runs)
 		}
 		ok(agent_alive(), "the agent is still running after $file ($mode)")
 		  or BAIL_OUT("the agent exited:\n" . slurp_from($agent_log, $log_start, 20000));
+		if ($mode eq 'cache')
+		{
+			my $after = cache_row();
+			my $hits = $after->{hits} - $before->{hits};
+			ok($hits > 0, "$file through app_cache: served from the cache ($hits hits, "
+				  . ($after->{misses} - $before->{misses}) . ' misses)')
+			  or diag("SHOW CACHE: $after->{bypasses}");
+			note("app_cache after $file: $after->{bypasses}");
+		}
 	}
 }
 

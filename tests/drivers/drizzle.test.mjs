@@ -91,6 +91,36 @@ test('typed insert / select / update / delete', async () => {
 	assert.equal(result.n, 2);
 });
 
+test('repeated reads between writes: each read sees every write before it', async () => {
+	// through a caching config most of these reads are hits; t/030 checks that there were hits
+	const result = await onBoth((url, target) => withDb(url, {}, async (db, client) => {
+		const name = `dz_reads_${target}`;
+		const counters = pgTable(name, {
+			id: integer('id').primaryKey(),
+			name: text('name'),
+			qty: integer('qty'),
+		});
+		await client.unsafe(`drop table if exists ${name}`);
+		await client.unsafe(`create table ${name} (id int primary key, name text, qty int)`);
+		await client.unsafe(`insert into ${name} select g, 'n' || g, g from generate_series(1, 20) g`);
+		const byId = db.select({ name: counters.name, qty: counters.qty }).from(counters)
+			.where(eq(counters.id, sql.placeholder('id'))).prepare(`dz_reads_by_id_${target}`);
+		const seen = [];
+		for (let round = 1; round <= 3; round++) {
+			for (let i = 0; i < 4; i++) {
+				seen.push(await db.select({ qty: counters.qty }).from(counters).where(eq(counters.id, round)));
+				seen.push(await byId.execute({ id: round + 1 }));
+				seen.push(await db.select({ n: count() }).from(counters).where(gt(counters.qty, 5)));
+			}
+			await db.update(counters).set({ qty: sql`${counters.qty} + 100` }).where(eq(counters.id, round));
+			seen.push(await byId.execute({ id: round }));
+		}
+		return seen;
+	}));
+	assert.equal(result.length, 3 * 13);
+	assert.deepEqual(result.at(-1), [{ name: 'n3', qty: 103 }], 'the last read sees the last write');
+});
+
 test('transaction rollback', async () => {
 	await onBoth((url, target) => withDb(url, {}, async (db, client) => {
 		const name = `dz_rb_${target}`;

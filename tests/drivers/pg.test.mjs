@@ -87,6 +87,32 @@ test('CRUD', async () => {
 	assert.deepEqual(result.updated.map((r) => r.price), ['3.00', '4.50']);
 });
 
+test('repeated reads between writes: each read sees every write before it', async () => {
+	// through a caching config most of these reads are hits (unnamed with
+	// parameters, named, and simple protocol); t/030 checks that there were hits
+	const result = await onBoth((url, target) => withClient(url, async (c) => {
+		const t = `pg_reads_${target}`;
+		await c.query(`drop table if exists ${t}`);
+		await c.query(`create table ${t} (id int primary key, name text, qty int)`);
+		await c.query(`insert into ${t} select g, 'n' || g, g from generate_series(1, 20) g`);
+		const seen = [];
+		for (let round = 1; round <= 3; round++) {
+			for (let i = 0; i < 4; i++) {
+				seen.push((await c.query(`select name, qty from ${t} where id = $1`, [round])).rows);
+				seen.push((await c.query({
+					name: `sum-${t}`, text: `select sum(qty)::int as total from ${t} where id <= $1`, values: [10],
+				})).rows);
+				seen.push((await c.query(`select count(*)::int as n, max(qty) as top from ${t}`)).rows);
+			}
+			await c.query(`update ${t} set qty = qty + 100 where id = $1`, [round]);
+			seen.push((await c.query(`select name, qty from ${t} where id = $1`, [round])).rows);
+		}
+		return seen;
+	}));
+	assert.equal(result.length, 3 * 13);
+	assert.deepEqual(result.at(-1), [{ name: 'n3', qty: 103 }], 'the last read sees the last write');
+});
+
 test('transaction rolled back: its rows are not there after', async () => {
 	await onBoth((url, target) => withClient(url, async (c) => {
 		const t = `pg_rb_${target}`;
