@@ -1830,6 +1830,18 @@ out:
 	return rc;
 }
 
+/* Describe of the unnamed statement ('S') or portal ('P'). */
+static int
+append_describe_unnamed(HdIoBuf *out, char kind)
+{
+	HdMsg		m;
+
+	hd_msg_begin(&m, out, 'D');
+	hd_msg_put_byte(&m, kind);
+	hd_msg_put_str(&m, "");
+	return hd_msg_end(&m);
+}
+
 /*
  * The request as a fill sends it: a simple Query as the client sent it (so
  * error positions are the same); an extended statement with the unnamed
@@ -1849,28 +1861,16 @@ append_statement(HdIoBuf *out, const Request *r)
 	hd_msg_put_bytes(&m, r->types, r->types_len);
 	if (hd_msg_end(&m) < 0)
 		return -1;
-	if (r->batch.describe_stmt)
-	{
-		hd_msg_begin(&m, out, 'D');
-		hd_msg_put_byte(&m, 'S');
-		hd_msg_put_str(&m, "");
-		if (hd_msg_end(&m) < 0)
-			return -1;
-	}
+	if (r->batch.describe_stmt && append_describe_unnamed(out, 'S') < 0)
+		return -1;
 	hd_msg_begin(&m, out, 'B');
 	hd_msg_put_str(&m, "");
 	hd_msg_put_str(&m, "");
 	hd_msg_put_bytes(&m, r->batch.bind_tail, r->batch.bind_tail_len);
 	if (hd_msg_end(&m) < 0)
 		return -1;
-	if (r->batch.describe_portal)
-	{
-		hd_msg_begin(&m, out, 'D');
-		hd_msg_put_byte(&m, 'P');
-		hd_msg_put_str(&m, "");
-		if (hd_msg_end(&m) < 0)
-			return -1;
-	}
+	if (r->batch.describe_portal && append_describe_unnamed(out, 'P') < 0)
+		return -1;
 	hd_msg_begin(&m, out, 'E');
 	hd_msg_put_str(&m, "");
 	hd_msg_put_u32(&m, 0);

@@ -482,19 +482,6 @@ known_frontend_type(char type)
  * Forwarding, with named prepared statements (stmt.h)
  */
 
-/* The NUL-terminated string at body[*pos], or NULL if it runs past len. */
-static const char *
-take_string(const char *body, uint32_t len, uint32_t *pos)
-{
-	const char *str = body + *pos;
-	const char *end;
-
-	if (*pos >= len || (end = memchr(str, '\0', len - *pos)) == NULL)
-		return NULL;
-	*pos = (uint32_t) (end - body) + 1;
-	return str;
-}
-
 /* Queue a reply the server owes; while an error voids the batch, only Sync counts. */
 static int
 expect(HdServer *server, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id)
@@ -568,9 +555,9 @@ hd_client_register_statement(HdClient *client, const char *name, const char *que
 static int
 forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
 {
-	uint32_t	pos = 0;
-	const char *name = take_string(body, len, &pos);
-	const char *query = name ? take_string(body, len, &pos) : NULL;
+	size_t		pos = 0;
+	const char *name = hd_take_string(body, len, &pos);
+	const char *query = name ? hd_take_string(body, len, &pos) : NULL;
 	HdStatement *stmt;
 
 	if (query == NULL || len - pos < 2)
@@ -591,10 +578,10 @@ forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len
 static int
 forward_bind(HdClient *client, HdServer *server, const char *body, uint32_t len)
 {
-	uint32_t	pos = 0;
-	const char *portal = take_string(body, len, &pos);
-	uint32_t	portal_end = pos;
-	const char *name = portal ? take_string(body, len, &pos) : NULL;
+	size_t		pos = 0;
+	const char *portal = hd_take_string(body, len, &pos);
+	size_t		portal_end = pos;
+	const char *name = portal ? hd_take_string(body, len, &pos) : NULL;
 	uint32_t	id;
 	char		server_name[24];
 	HdMsg		msg;
@@ -621,8 +608,8 @@ static int
 forward_describe_close(HdClient *client, HdServer *server, char type, const char *body,
 					   uint32_t len)
 {
-	uint32_t	pos = 1;
-	const char *name = len >= 1 ? take_string(body, len, &pos) : NULL;
+	size_t		pos = 1;
+	const char *name = len >= 1 ? hd_take_string(body, len, &pos) : NULL;
 	HdExpectKind kind;
 	uint32_t	id;
 	char		server_name[24];
@@ -712,9 +699,9 @@ classify_query(HdClient *client, HdServer *server, const char *body, uint32_t le
 static void
 classify_parse(HdClient *client, const char *body, uint32_t len)
 {
-	uint32_t	pos = 0;
-	const char *name = take_string(body, len, &pos);
-	const char *query = name ? take_string(body, len, &pos) : NULL;
+	size_t		pos = 0;
+	const char *name = hd_take_string(body, len, &pos);
+	const char *query = name ? hd_take_string(body, len, &pos) : NULL;
 	HdClassification c;
 
 	if (query == NULL)
@@ -850,7 +837,7 @@ static bool
 answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 {
 	static const char parse_complete[5] = {'1', 0, 0, 0, 4};
-	uint32_t	pos = 0;
+	size_t		pos = 0;
 	const char *name;
 	const char *query;
 	HdStatement *stmt;
@@ -867,8 +854,8 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 		return true;
 	if (type != 'P')
 		return false;
-	name = take_string(body, len, &pos);
-	query = name ? take_string(body, len, &pos) : NULL;
+	name = hd_take_string(body, len, &pos);
+	query = name ? hd_take_string(body, len, &pos) : NULL;
 	if (query == NULL || name[0] == '\0' || len - pos < 2)
 		return false;
 	stmt = hd_registry_find(&client->pool->registry, query, body + pos, len - pos,

@@ -20,25 +20,12 @@ typedef enum
 	AT_EXECUTED					/* Sync */
 } Position;
 
-/* The NUL-terminated string at body[*pos], or NULL if it runs past len. */
-static const char *
-take_string(const char *body, size_t len, size_t *pos)
-{
-	const char *str = body + *pos;
-	const char *end;
-
-	if (*pos >= len || (end = memchr(str, '\0', len - *pos)) == NULL)
-		return NULL;
-	*pos = (size_t) (end - body) + 1;
-	return str;
-}
-
 static bool
 parse_parse(const char *body, size_t len, HdExtBatch *b)
 {
 	size_t		pos = 0;
-	const char *name = take_string(body, len, &pos);
-	const char *query = name ? take_string(body, len, &pos) : NULL;
+	const char *name = hd_take_string(body, len, &pos);
+	const char *query = name ? hd_take_string(body, len, &pos) : NULL;
 	uint16_t	ntypes;
 
 	if (query == NULL || len - pos < 2)
@@ -59,8 +46,8 @@ static bool
 parse_bind(const char *body, size_t len, HdExtBatch *b, const char **why)
 {
 	size_t		pos = 0;
-	const char *portal = take_string(body, len, &pos);
-	const char *stmt = portal ? take_string(body, len, &pos) : NULL;
+	const char *portal = hd_take_string(body, len, &pos);
+	const char *stmt = portal ? hd_take_string(body, len, &pos) : NULL;
 	size_t		tail;
 	uint16_t	n;
 
@@ -116,7 +103,7 @@ parse_describe(const char *body, size_t len, char kind, const char **name)
 
 	if (len < 2 || body[0] != kind)
 		return false;
-	*name = take_string(body, len, &pos);
+	*name = hd_take_string(body, len, &pos);
 	return *name != NULL && pos == len;
 }
 
@@ -124,7 +111,7 @@ static bool
 parse_execute(const char *body, size_t len, const char **why)
 {
 	size_t		pos = 0;
-	const char *portal = take_string(body, len, &pos);
+	const char *portal = hd_take_string(body, len, &pos);
 
 	*why = "malformed Execute";
 	if (portal == NULL || len - pos != 4)

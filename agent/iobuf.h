@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct HdIoBuf
 {
@@ -60,6 +61,19 @@ hd_get_u16(const char *p)
 	const unsigned char *u = (const unsigned char *) p;
 
 	return (uint16_t) (((uint16_t) u[0] << 8) | u[1]);
+}
+
+/* The NUL-terminated string at body[*pos] (moving *pos past it), or NULL if it runs past len. */
+static inline const char *
+hd_take_string(const char *body, size_t len, size_t *pos)
+{
+	const char *str = body + *pos;
+	const char *end;
+
+	if (*pos >= len || (end = memchr(str, '\0', len - *pos)) == NULL)
+		return NULL;
+	*pos = (size_t) (end - body) + 1;
+	return str;
 }
 
 static inline void

@@ -9,16 +9,7 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use Test::More;
+use lib dirname(__FILE__);
+use UnitTest;
 
-my $unit =
-  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/tests/test_auth');
-BAIL_OUT("$unit is missing: run 'make agent-unit' first") unless -x $unit;
-
-# A command to run it under, e.g. HD_UNIT_WRAPPER='valgrind -q --error-exitcode=99'
-my @wrapper = split ' ', ($ENV{HD_UNIT_WRAPPER} // '');
-
-# exec: its TAP output and exit status become this script's.
-exec { $wrapper[0] // $unit } @wrapper, $unit
-  or BAIL_OUT("cannot run $unit: $!");
+UnitTest::exec_unit('test_auth');

@@ -6,13 +6,7 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use Test::More;
+use lib dirname(__FILE__);
+use UnitTest;
 
-my $unit =
-  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/tests/test_ext_batch');
-BAIL_OUT("$unit is missing: run 'make agent-unit' first") unless -x $unit;
-
-my @wrapper = split ' ', ($ENV{HD_UNIT_WRAPPER} // '');
-exec { $wrapper[0] // $unit } @wrapper, $unit
-  or BAIL_OUT("cannot run $unit: $!");
+UnitTest::exec_unit('test_ext_batch');
