@@ -119,6 +119,37 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 		'analysis coalescing: SHOW CACHE counts 5 clients that waited for it');
 }
 
+# The extended protocol coalesces too: raw clients send the same batch at once.
+{
+	my $batch = pq_parse('', 'SELECT hd_slow(count(*) + $1, 1.5) FROM t', 20) .
+	  pq_bind('', [], ['10'], []) . pq_describe('P') . pq_execute() . pq_sync();
+	my @socks = map { raw_connect('app', $PW, 'app') } 1 .. 5;
+	strip_status(raw_exchange($_, pq_query('SELECT 1'))) for @socks;
+	$node->safe_psql('app', 'SELECT pg_stat_statements_reset()');
+	my $s0 = cache_status();
+	print $_ $batch for @socks;
+	my @r;
+	for my $s (@socks)
+	{
+		my $all = '';
+		while (1)
+		{
+			my ($type, $body, $msg) = raw_read($s);
+			last unless defined $type;
+			$all .= $msg;
+			last if $type eq 'Z';
+		}
+		push @r, $all;
+	}
+	my $s1 = cache_status();
+	is(scalar(grep { $_ eq $r[0] } @r), 5, 'extended coalescing: all 5 clients get the same bytes');
+	like($r[0], qr/\x00\x00\x00\x0213/, 'extended coalescing: which hold the right value');
+	is(calls('%hd_slow(count(*) + $1, $2) FROM t%') + calls('%hd_slow(count(*) + $1, 1.5) FROM t%'), 1,
+		'extended coalescing: the origin ran the statement once');
+	is($s1->{coalesced} - $s0->{coalesced}, 4, 'extended coalescing: 4 coalesced');
+	close $_ for @socks;
+}
+
 # a fill that is not stored (oversized): every waiter runs its own query
 {
 	my $sql = "SELECT hd_slow(count(*)), repeat('x', 70000 + count(*)::int) FROM t";
@@ -188,6 +219,30 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	my $h0 = cache_status('swr')->{hits};
 	is(sel($q, %o), 'a', 'swr: the next read');
 	is(cache_status('swr')->{hits}, $h0 + 1, 'swr: is a fresh hit');
+
+	# the extended protocol: a stale entry is served, and refreshed in the background
+	{
+		my $s = raw_connect('app', $PW, 'swr');
+		strip_status(raw_exchange($s, pq_query('SELECT 1')));
+		my $b = pq_parse('', 'SELECT v FROM t WHERE id = $1') . pq_bind('', [], ['2'], []) .
+		  pq_describe('P') . pq_execute() . pq_sync();
+		my $first = raw_exchange($s, $b);
+		ok(wait_for(sub { my $h = cache_status('swr')->{hits}; raw_exchange($s, $b); cache_status('swr')->{hits} > $h }, 5),
+			'swr extended: the entry is cached');
+		sleep 1.5;
+		my $e0 = cache_status('swr');
+		my $stale = raw_exchange($s, $b);
+		my $e1 = cache_status('swr');
+		is(unpack('H*', $stale), unpack('H*', $first), 'swr extended: the stale hit is the same bytes');
+		is($e1->{stale} - $e0->{stale}, 1, 'swr extended: served stale');
+		is($e1->{refreshes} - $e0->{refreshes}, 1, 'swr extended: one background refresh');
+		ok(wait_for(sub { cache_status('swr')->{stored} > $e0->{stored} }, 5),
+			'swr extended: the refresh stored a new entry');
+		my $h0 = cache_status('swr')->{hits};
+		is(unpack('H*', raw_exchange($s, $b)), unpack('H*', $first), 'swr extended: the next read');
+		is(cache_status('swr')->{hits}, $h0 + 1, 'swr extended: is a fresh hit');
+		close $s;
+	}
 
 	# concurrent stale reads start one refresh
 	sleep 1.5;
