@@ -1097,19 +1097,35 @@ looks_like_select(const char *sql, size_t len)
 	return false;
 }
 
+/*
+ * How far behind the origin the applied stream may be, in seconds: the age of
+ * the newest message on the origin's clock (the time since it arrived plus
+ * the time it took to arrive). Everything the origin had sent by then is
+ * applied. Not the larger of the two: a message that took max_lag to arrive
+ * and arrived max_lag ago says nothing about the last 2 * max_lag. -1: none yet.
+ */
+static double
+stream_age(const HdStreamStatus *st)
+{
+	if (st->last_message_at <= 0)
+		return -1.0;
+	return ev_time() - st->last_message_at + st->lag_seconds;
+}
+
 /* Why hits cannot be served now, or NULL. */
 static const char *
 stream_problem(CacheCfg *cfg, const HdClient *client)
 {
 	HdStreamStatus st;
+	double		age;
 	double		max_lag = client->agent->settings.max_lag_ms / 1000.0;
 
 	if (cfg->stream == NULL || !hd_stream_connected(cfg->stream))
 		return "stream-down";
 	hd_stream_status(cfg->stream, &st);
-	if (st.applied_lsn < cfg->catchup_lsn || ev_time() - st.last_message_at > max_lag ||
-		st.lag_seconds > max_lag)
-		return "lagging";
+	age = stream_age(&st);
+	if (st.applied_lsn < cfg->catchup_lsn || age < 0 || age > max_lag)
+		return "lagging";			/* (no message yet: not known to be caught up) */
 	if (client->ryw_lsn > st.applied_lsn)
 		return "read-your-writes";
 	return NULL;
@@ -2465,10 +2481,8 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		values[8] = hd_stream_connected(cfg->stream) ? "yes" : "no";
 		hd_lsn_format(st.applied_lsn, v[9], 64);
 		values[9] = v[9];
-		/* the larger of: the stream's own lag, the time since it last heard the origin */
-		lag = st.last_message_at <= 0 ? -1.0 :
-			ev_time() - st.last_message_at > st.lag_seconds ?
-			ev_time() - st.last_message_at : st.lag_seconds;
+		/* what hits are held to: max_lag */
+		lag = stream_age(&st);
 		snprintf(v[10], 64, "%.3f", lag);
 		values[10] = v[10];
 		row(arg, values, 15);

@@ -9,7 +9,8 @@
 #   CacheHarness::setup(tag => '070_cache', node => 'origin');
 #
 # setup() fills the exported variables; extra_conf / extra_sql add to the
-# origin's postgresql.conf and to database app (as a superuser).
+# origin's postgresql.conf and to database app (as a superuser); max_lag is
+# the agent's setting (default 1s).
 package CacheHarness;
 
 use strict;
@@ -126,7 +127,7 @@ SQL
 		print $fh "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n";
 		print $fh "state_dir = $tmp/state\nlog_level = info\nquery_wait_timeout = 20\n";
 		print $fh "auth_type = password\nadmin_users = ops\nauth_file = users.txt\n";
-		print $fh "max_lag = 1s\ncache_max_entry_bytes = 64kB\n";
+		print $fh "max_lag = " . ($o{max_lag} // '1s') . "\ncache_max_entry_bytes = 64kB\n";
 		close $fh;
 	}
 	hdcli('create app (caching on)', 'create', 'app',

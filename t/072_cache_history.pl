@@ -1,0 +1,261 @@
+# The result cache against the history of committed writes (docs/cache.md,
+# "Tests"): concurrent writers (on the origin and through the agent) and
+# readers (through the agent, simple and extended protocol) for about 15 s;
+# every operation is recorded with its start and end on one clock, then
+# every read is checked (t/CacheHistory.pm): a committed value, not from the
+# future, not staler than max_lag, its own writes at once (read your
+# writes), never half of a transaction. The checker is first shown to fail
+# on a made-up history.
+#
+# HD_HISTORY_SEED=<n> replays a run's random choices (the timing differs);
+# HD_HISTORY_SECONDS=<n> changes the length of the run (default 15).
+#
+# Needs agent/hyperdrive (make agent) and the extension installed.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use List::Util qw(sum0 max);
+use POSIX ();
+use Time::HiRes qw(sleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use lib dirname(__FILE__);
+use CacheHarness;
+use CacheHistory;
+
+# ---------------------------------------------------------------------------
+# The checker finds what it is there to find.
+{
+	my @h = (
+		{ op => 'w', conn => 'o1', start => 1.0, cstart => 1.0, end => 1.01, status => 'commit', ryw => 0,
+			rows => { 1 => [ 1, 'a' ] } },
+		{ op => 'w', conn => 'o1', start => 1.1, cstart => 1.15, end => 1.2, status => 'abort', ryw => 0,
+			rows => {}, aborted_rows => { 2 => [ 1, 'b-rb' ] } },
+		{ op => 'w', conn => 'o2', start => 1.9, cstart => 2.0, end => 2.05, status => 'commit', ryw => 0,
+			rows => { 1 => [ 2, 'c' ], 2 => [ 1, 'c' ] } },
+		{ op => 'w', conn => 'a1', start => 3.0, cstart => 3.0, end => 3.01, status => 'commit', ryw => 1,
+			rows => { 3 => [ 1, 'd' ] } },
+		{ op => 'w', conn => 'o1', start => 10.0, cstart => 10.0, end => 10.01, status => 'commit', ryw => 0,
+			rows => { 4 => [ 1, 'e' ] } });
+	my $read = sub {
+		my ($conn, $kind, $arg, $start, @rows) = @_;
+		push @h, { op => 'r', conn => $conn, kind => $kind, proto => 'simple', arg => $arg,
+			sql => "$kind $conn $start", start => $start, end => $start + 0.01, rows => \@rows };
+	};
+	$read->('r1', 'point', 1, 1.2, [ 1, 'a' ]);			# fine
+	$read->('r1', 'point', 1, 1.3, [ 0, 'init' ]);		# fine: 0.29 s old, within the bound
+	$read->('r1', 'point', 1, 1.6, [ 0, 'init' ]);		# stale: v=1 acknowledged 0.59 s before
+	$read->('r1', 'point', 2, 1.5, [ 1, 'b-rb' ]);		# a rolled-back value
+	$read->('r1', 'point', 4, 5.0, [ 1, 'e' ]);			# from the future
+	$read->('r1', 'multi', [ 1, 2 ], 2.1, [ 1, 2, 'c' ], [ 2, 0, 'init' ]);	# half a transaction
+	$read->('a1', 'point', 3, 3.02, [ 0, 'init' ]);		# misses its own write
+	$read->('r1', 'point', 3, 3.02, [ 0, 'init' ]);		# fine: another client's write
+	$read->('r1', 'sum', undef, 4.0, [ 1, 40 ]);		# below the committed sum
+	$read->('r1', 'sum', undef, 2.5, [ 10, 40 ]);		# above anything committed
+	$read->('r1', 'sum', undef, 4.0, [ 4, 40 ]);		# fine
+	$read->('r1', 'group', 1, 4.0, [0]);				# trigger table: stale
+	$read->('r1', 'view', 1, 4.0, [ 2, 'c', 2 ]);		# fine
+	my $res = CacheHistory::check_history(\@h, bound => 0.5);
+	my @v = @{ $res->{violations} };
+	my @want = (
+		qr/^r1 point simple \[1\.600.* row 1 shows v=0, stale: v=1 was acknowledged at 1\.010/,
+		qr/^r1 point .* row 2 shows v=1 tag=b-rb, never committed/,
+		qr/^r1 point .* row 4 shows v=1, committed by o1 whose COMMIT was sent at 10\.000, after the read/,
+		qr/^r1 multi .* shows half of transaction c \(row 1 v=2, row 2 v=0\)/,
+		qr/^a1 point .* row 3 shows v=0, stale: .*needed v>=1; own write of this row/,
+		qr/^r1 sum .*\[4\.000.* sum\(v\) = 1 below 4/,
+		qr/^r1 sum .*\[2\.500.* sum\(v\) = 10 above 3/,
+		qr/^r1 group .* total = 0 below 2/);
+	for my $re (@want)
+	{
+		ok(scalar(grep { $_ =~ $re } @v), "checker: reports $re") or diag(explain(\@v));
+	}
+	is(scalar(@v), scalar(@want), 'checker: and nothing else (the valid reads pass)') or diag(explain(\@v));
+}
+
+# ---------------------------------------------------------------------------
+# The run.
+my $MAX_LAG_MS = 500;
+my $BOUND = $MAX_LAG_MS / 1000;	# the agent's max_lag: what docs/cache.md promises, no margin
+my $SECONDS = $ENV{HD_HISTORY_SECONDS} || 15;
+my $seed = length($ENV{HD_HISTORY_SEED} // '') ? $ENV{HD_HISTORY_SEED} : time() % 100000;
+diag("seed $seed (HD_HISTORY_SEED=$seed replays the random choices), $SECONDS s, bound $BOUND s");
+
+CacheHarness::setup(
+	tag => '072_cache',
+	node => 'origin72',
+	max_lag => "${MAX_LAG_MS}ms",
+	extra_conf => "max_connections = 60\n",
+	extra_sql => <<'SQL');
+SET ROLE app;
+CREATE TABLE kv (id int PRIMARY KEY, v bigint NOT NULL, tag text NOT NULL);
+INSERT INTO kv SELECT i, 0, 'init' FROM generate_series(1, 40) i;
+CREATE TABLE kv_group (g int PRIMARY KEY, total bigint NOT NULL);
+INSERT INTO kv_group SELECT g, 0 FROM generate_series(0, 3) g;
+-- kv_group is written only by this trigger
+CREATE FUNCTION kv_group_t() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE kv_group SET total = total + (NEW.v - OLD.v) WHERE g = NEW.id % 4;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER kv_group_t AFTER UPDATE ON kv FOR EACH ROW EXECUTE FUNCTION kv_group_t();
+CREATE VIEW kv_v AS SELECT k.id, k.v, k.tag, g.total FROM kv k JOIN kv_group g ON g.g = k.id % 4;
+CREATE FUNCTION bump(i int, t text) RETURNS bigint LANGUAGE sql
+  AS $$ UPDATE kv SET v = v + 1, tag = t WHERE id = i RETURNING v $$;
+RESET ROLE;
+SQL
+hdcli('create hist_swr (max-age 1, swr 10)', 'create', 'hist_swr',
+	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
+	'--sslmode', 'disable', '--max-age', '1', '--swr', '10');
+ok(start_agent(), 'the agent listens');
+for my $cfg (qw(app hist_swr))
+{
+	ok(wait_for(sub { (cache_status($cfg)->{connected} // '') eq 'yes' }, 15),
+		"the change stream of $cfg connects");
+}
+
+my %before = map { $_ => cache_status($_) } qw(app hist_swr);
+my $dir = "$tmp/history";
+mkdir $dir or die "$dir: $!";
+my $t0 = CacheHistory::now() + 0.5;
+my $until = $t0 + $SECONDS;
+my $quiet = CacheHistory::quiet_windows($seed, $SECONDS);
+my $origin_sock = $node->host . '/.s.PGSQL.' . $node->port;
+my %agent_app = (port => $aport, user => 'app', password => $PW, db => 'app');
+my @workers = (
+	(map { [ "ow$_", 'owriter', { unix => $origin_sock, user => 'app', db => 'app' } ] } 1 .. 3),
+	(map { [ "aw$_", 'awriter', \%agent_app ] } 1 .. 2),
+	(map { [ "r$_", 'reader', \%agent_app ] } 1 .. 5),
+	(map { [ "s$_", 'reader', { %agent_app, db => 'hist_swr' } ] } 1 .. 2));
+my %pid;
+my $n = 0;
+for my $w (@workers)
+{
+	my ($name, $role, $connect) = @$w;
+	$n++;
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
+	{
+		# a worker: no Test::More or cluster teardown in this process
+		my $ok = eval {
+			CacheHistory::run_worker(name => $name, role => $role, connect => $connect,
+				seed => $seed * 100 + $n, t0 => $t0, until => $until, quiet => $quiet,
+				think => 0.03, ext_share => 0.3, out => "$dir/$name");
+			1;
+		};
+		print STDERR "worker $name: $@" unless $ok;
+		POSIX::_exit($ok ? 0 : 1);
+	}
+	$pid{$pid} = $name;
+}
+# Faults, at the start of a write phase (writes go on meanwhile): the change
+# streams' walsenders are stopped (SIGSTOP) for 1.5 s, three times max_lag:
+# hits must stop within max_lag; later they are terminated: the streams
+# reconnect and must catch up before a hit.
+my $first_write_after = sub {
+	my ($off) = @_;
+	for my $q (@$quiet) { return $q->[1] if $q->[1] >= $off; }
+	return $off;
+};
+my @faults = ([ $first_write_after->(3), 'stop' ], [ $first_write_after->($SECONDS / 2), 'terminate' ]);
+my @walsenders = walsenders();	# now: the query takes a while on a busy machine
+my @stopped;
+END { kill 'CONT', @stopped if @stopped; }
+sub walsenders
+{
+	return split /\n/, $node->safe_psql('app',
+		"SELECT active_pid FROM pg_replication_slots WHERE slot_name IN ('hyperdrive_app', 'hyperdrive_hist_swr') AND active_pid IS NOT NULL");
+}
+# bounded: every worker stops by itself at $until; stragglers are killed
+my $deadline = $until + 30;
+while (%pid && CacheHistory::now() < $deadline)
+{
+	if (@faults && CacheHistory::now() - $t0 >= $faults[0][0])
+	{
+		my ($at, $what) = @{ shift @faults };
+		if ($what eq 'stop')
+		{
+			@stopped = @walsenders;
+			kill 'STOP', @stopped;
+			@faults = sort { $a->[0] <=> $b->[0] } (@faults, [ CacheHistory::now() - $t0 + 1.5, 'cont' ]);
+		}
+		elsif ($what eq 'cont') { kill 'CONT', @stopped; @stopped = (); }
+		else
+		{
+			$node->safe_psql('app', "SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
+				  . "WHERE application_name = 'hyperdrive stream'");
+		}
+		diag(sprintf('fault at %.2f s: %s%s', CacheHistory::now() - $t0, $what,
+				$what eq 'stop' ? ' (walsenders ' . join(', ', @stopped) . ')' : ''));
+	}
+	my $p = waitpid(-1, POSIX::WNOHANG());
+	if ($p > 0) { is($? >> 8, 0, "worker $pid{$p} ends cleanly"); delete $pid{$p}; next; }
+	sleep 0.05;
+}
+for my $p (keys %pid) { kill 'KILL', $p; waitpid($p, 0); fail("worker $pid{$p} did not stop"); }
+my %after = map { $_ => cache_status($_) } qw(app hist_swr);
+
+my @hist;
+for my $w (@workers)
+{
+	my $f = "$dir/$w->[0]";
+	push @hist, @{ Storable::retrieve($f) } if -e $f;
+}
+my @fatal = grep { $_->{op} eq 'fatal' } @hist;
+is(scalar(@fatal), 0, 'no worker failed') or diag(join("\n", map { "$_->{conn}: $_->{what}" } @fatal));
+
+# ---------------------------------------------------------------------------
+# The verdict.
+my $c0 = CacheHistory::now();
+my $res = CacheHistory::check_history(\@hist, bound => $BOUND);
+diag(sprintf('checked in %.1f s', CacheHistory::now() - $c0));
+my @viol = @{ $res->{violations} };
+is(scalar(@viol), 0, 'every read is consistent with the committed history (bound: max_lag)');
+if (@viol)
+{
+	diag(scalar(@viol) . ' violations; the first 30:');
+	diag($_) for @viol[ 0 .. ($#viol < 29 ? $#viol : 29) ];
+	diag("history kept in $dir (Storable, one file per worker)");
+}
+
+my $st = $res->{stats};
+my @w = grep { $_->{op} eq 'w' } @hist;
+my %wc;
+$wc{"$_->{via}/$_->{what}/$_->{status}"}++ for @w;
+diag('writes: ' . join(', ', map { "$_=$wc{$_}" } sort keys %wc));
+my @w_err = grep { $_->{status} ne 'commit' && $_->{what} ne 'rollback' } @w;
+diag('writes that failed: ' . join('; ', map { "$_->{conn}: " . ($_->{err} // '?') } @w_err[ 0 .. ($#w_err < 4 ? $#w_err : 4) ]))
+  if @w_err;
+diag('reads checked: ' . ($st->{checked} // 0) . ' (' . join(', ', map { "$_=$st->{reads}{$_}" } sort keys %{ $st->{reads} }) . ')');
+diag('max observed staleness (s): ' . join(', ', map { sprintf('%s=%.3f', $_, $st->{max_stale}{$_}) } sort keys %{ $st->{max_stale} }));
+my %d;
+for my $cfg (qw(app hist_swr))
+{
+	my ($b, $a) = ($before{$cfg}, $after{$cfg});
+	$d{$cfg}{$_} = ($a->{$_} // 0) - ($b->{$_} // 0) for qw(hits misses stored invalidated coalesced stale refreshes);
+	my %by;
+	$by{$_} = ($a->{by}{$_} // 0) - ($b->{by}{$_} // 0) for keys %{ $a->{by} };
+	diag("$cfg: " . join(', ', map { "$_=$d{$cfg}{$_}" } qw(hits misses stored invalidated coalesced stale refreshes)));
+	diag("$cfg bypasses: " . join(', ', map { "$_=$by{$_}" } grep { $by{$_} } sort keys %by));
+	$d{$cfg}{by} = \%by;
+}
+
+# not vacuous: the cache served and dropped a good many entries while it was checked
+my $reads = sum0(values %{ $st->{reads} });
+my $simple = sum0(map { $st->{reads}{$_} } grep { m{/simple$} } keys %{ $st->{reads} });
+my $ext = $reads - $simple;
+ok($reads >= 2000, "a substantial number of reads ($reads)");
+ok($d{app}{hits} >= 500, "config app served hits during the run ($d{app}{hits})");
+ok($d{app}{invalidated} >= 100, "and invalidated entries ($d{app}{invalidated})");
+ok($d{hist_swr}{hits} + $d{hist_swr}{stale} >= 100,
+	"config hist_swr served hits or stale hits ($d{hist_swr}{hits} + $d{hist_swr}{stale})");
+my $ext_fwd = sum0(map { $d{$_}{by}{'bypass:extended'} // 0 } qw(app hist_swr));
+diag("extended-protocol reads: $ext, forwarded as bypass:extended: $ext_fwd, "
+	  . 'so at most ' . max(0, $ext - $ext_fwd) . ' of them were served by the cache');
+
+$agent->signal('TERM');
+$agent->finish;
+done_testing();

@@ -1,0 +1,675 @@
+# CacheHistory: the randomized history test of the result cache
+# (t/072_cache_history.pl): a minimal wire-protocol client, the workload's
+# worker processes, and the checker that judges every read against the
+# history of committed writes.
+#
+# The data: kv(id, v, tag), ids 1..NROWS, v starting at 0 with tag 'init'.
+# Every write is an UPDATE setting v = v + 1 and a tag unique to that write,
+# RETURNING v, so each committed version of a row is known exactly: (id, v,
+# tag) names one write. A trigger keeps kv_group(g, total) = sum(v) of the
+# rows with id % 4 = g; the view kv_v joins the two.
+#
+# A history is a list of operations, each a hash:
+#   write: { op => 'w', conn, start, end, cstart (when its COMMIT, or the
+#            autocommit statement, was sent), status => commit | abort | unknown,
+#            ryw (1: the agent tracks it for read-your-writes), rows => { id => [v, tag] } }
+#   read:  { op => 'r', conn, start, end, kind, proto, sql, rows => [...] }
+# Times are CLOCK_MONOTONIC seconds (one clock for every process of the
+# machine), taken before the first byte is sent and after the last byte is
+# received: every interval contains the real event.
+package CacheHistory;
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use List::Util qw(max min sum0 shuffle);
+use Storable qw(nstore retrieve);
+use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC sleep);
+
+our $NROWS = 40;
+our $NGROUPS = 4;
+
+sub now { return clock_gettime(CLOCK_MONOTONIC); }
+
+# ---------------------------------------------------------------------------
+# The wire client: the simple protocol (Query) and the extended protocol
+# (Parse/Bind/Describe/Execute/Sync with the unnamed statement and portal,
+# text parameters: what node-postgres sends for a query with parameters).
+
+sub wire_connect
+{
+	my (%o) = @_;
+	my $s = $o{unix}
+	  ? IO::Socket::UNIX->new(Peer => $o{unix}, Type => IO::Socket::UNIX::SOCK_STREAM())
+	  : IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $o{port}, Timeout => 10);
+	die "connect: $!" unless $s;
+	$s->autoflush(1);
+	my $params = "user\0$o{user}\0database\0$o{db}\0\0";
+	syswrite($s, pack('NN', 8 + length($params), 196608) . $params);
+	my $c = bless { s => $s }, 'CacheHistory::Conn';
+	while (1)
+	{
+		my ($type, $body) = $c->read_msg;
+		die "login: connection closed" unless defined $type;
+		die "login failed: " . error_text($body) if $type eq 'E';
+		if ($type eq 'R')
+		{
+			my $code = unpack('N', $body);
+			if ($code == 3)
+			{
+				my $pw = $o{password} // '';
+				syswrite($s, 'p' . pack('N', 4 + length($pw) + 1) . "$pw\0");
+			}
+			elsif ($code != 0)
+			{
+				die "login: authentication method $code is not supported here";
+			}
+		}
+		last if $type eq 'Z';
+	}
+	return $c;
+}
+
+sub error_text
+{
+	my ($body) = @_;
+	my %f;
+	for my $field (split /\0/, $body)
+	{
+		$f{ substr($field, 0, 1) } = substr($field, 1) if length $field;
+	}
+	return ($f{C} // '?') . ': ' . ($f{M} // '?');
+}
+
+package CacheHistory::Conn;
+
+sub read_msg
+{
+	my ($c) = @_;
+	my $hdr = '';
+	while (length($hdr) < 5)
+	{
+		my $n = sysread($c->{s}, $hdr, 5 - length($hdr), length($hdr));
+		return undef unless $n;
+	}
+	my ($type, $len) = unpack('aN', $hdr);
+	my $body = '';
+	while (length($body) < $len - 4)
+	{
+		my $n = sysread($c->{s}, $body, $len - 4 - length($body), length($body));
+		return undef unless $n;
+	}
+	return ($type, $body);
+}
+
+# Reads up to ReadyForQuery: { rows => [[...]], tag, err }.
+sub result
+{
+	my ($c) = @_;
+	my %r = (rows => []);
+	while (1)
+	{
+		my ($type, $body) = $c->read_msg;
+		die "connection closed" unless defined $type;
+		if ($type eq 'D')
+		{
+			my $n = unpack('n', $body);
+			my $pos = 2;
+			my @row;
+			for (1 .. $n)
+			{
+				my $len = unpack('N!', pack('N', unpack('N', substr($body, $pos, 4))));
+				$pos += 4;
+				if ($len < 0) { push @row, undef; next; }
+				push @row, substr($body, $pos, $len);
+				$pos += $len;
+			}
+			push @{ $r{rows} }, \@row;
+		}
+		elsif ($type eq 'C') { ($r{tag} = $body) =~ s/\0$//; }
+		elsif ($type eq 'E') { $r{err} //= CacheHistory::error_text($body); }
+		elsif ($type eq 'Z') { $r{txn} = $body; last; }
+	}
+	return \%r;
+}
+
+sub simple
+{
+	my ($c, $sql) = @_;
+	syswrite($c->{s}, 'Q' . pack('N', 4 + length($sql) + 1) . "$sql\0");
+	return $c->result;
+}
+
+sub extended
+{
+	my ($c, $sql, @params) = @_;
+	my $parse = "\0$sql\0" . pack('n', 0);
+	my $bind = "\0\0" . pack('n', 0) . pack('n', scalar @params);
+	$bind .= pack('N', length $_) . $_ for @params;
+	$bind .= pack('n', 0);
+	my $msg = 'P' . pack('N', 4 + length $parse) . $parse
+	  . 'B' . pack('N', 4 + length $bind) . $bind
+	  . 'D' . pack('N', 4 + 2) . "P\0"
+	  . 'E' . pack('N', 4 + 5) . "\0" . pack('N', 0)
+	  . 'S' . pack('N', 4);
+	syswrite($c->{s}, $msg);
+	return $c->result;
+}
+
+sub close_conn
+{
+	my ($c) = @_;
+	syswrite($c->{s}, 'X' . pack('N', 4));
+	close $c->{s};
+}
+
+package CacheHistory;
+
+# ---------------------------------------------------------------------------
+# The workload.
+
+sub group_of { return $_[0] % $NGROUPS; }
+
+# Quiet windows: writers pause in them, so that a stale entry left by a
+# write burst would have to survive more than the bound to go unnoticed.
+# [start, end) offsets from the start of the run.
+sub quiet_windows
+{
+	my ($seed, $duration) = @_;
+	srand($seed);
+	my (@w, $t);
+	$t = 0;
+	while ($t < $duration)
+	{
+		$t += 0.8 + rand(1.2);		# writing
+		my $q = 0.8 + rand(0.8);	# quiet: longer than the bound (0.5 s) by design
+		push @w, [ $t, $t + $q ];
+		$t += $q;
+	}
+	return \@w;
+}
+
+sub in_quiet
+{
+	my ($w, $off) = @_;
+	for my $q (@$w)
+	{
+		return $q->[1] if $off >= $q->[0] && $off < $q->[1];
+	}
+	return undef;
+}
+
+# an id: two thirds of the time one of the hot six
+sub pick_id
+{
+	my ($hot) = @_;
+	return 1 + int(rand(6)) if rand() < $hot;
+	return 1 + int(rand($NROWS));
+}
+
+# two ids of different groups, in group order (the lock order of every
+# transaction: kv row, then its group's row, group by group; no deadlocks)
+sub pick_pair
+{
+	my @pairs = ([ 1, 2 ], [ 3, 4 ], [ 5, 6 ], [ 7, 8 ]);
+	my ($x, $y);
+	if (rand() < 0.6)
+	{
+		($x, $y) = @{ $pairs[ int(rand(@pairs)) ] };
+	}
+	else
+	{
+		do { ($x, $y) = (pick_id(0.3), pick_id(0.3)); } while group_of($x) == group_of($y);
+	}
+	return group_of($x) < group_of($y) ? ($x, $y) : ($y, $x);
+}
+
+# Runs one worker until $o{until} (monotonic); stores its history in $o{out}.
+#   role: owriter (on the origin) | awriter (through the agent) | reader
+sub run_worker
+{
+	my (%o) = @_;
+	srand($o{seed});
+	my @hist;
+	my $conn = $o{name};
+	my $c = wire_connect(%{ $o{connect} });
+	my $seq = 0;
+	my $t0 = $o{t0};
+	eval {
+		while (now() < $o{until})
+		{
+			if ($o{role} eq 'reader')
+			{
+				push @hist, do_read($c, $conn, $o{ext_share});
+				sleep(rand(0.004));
+				next;
+			}
+			my $q = in_quiet($o{quiet}, now() - $t0);
+			if (defined $q)
+			{
+				sleep($q - (now() - $t0) + 0.001);
+				next;
+			}
+			my $via = $o{role} eq 'owriter' ? 'origin' : 'agent';
+			my $w = do_write($c, $conn, $via, "$conn-" . ++$seq);
+			push @hist, $w;
+			# through the agent: often read back at once on the same connection
+			if ($via eq 'agent' && rand() < 0.7)
+			{
+				push @hist, read_op($c, $conn, 'point', rand() < 0.5 ? 'simple' : 'extended',
+					$w->{ids}[ int(rand(@{ $w->{ids} })) ]);
+			}
+			sleep(-log(1 - rand()) * $o{think});
+		}
+		1;
+	} or push @hist, { op => 'fatal', conn => $conn, what => "$@" };
+	eval { $c->close_conn };
+	nstore(\@hist, $o{out});
+}
+
+sub do_write
+{
+	my ($c, $conn, $via, $tag) = @_;
+	my $x = rand();
+	my %w = (op => 'w', conn => $conn, via => $via, ryw => ($via eq 'agent' ? 1 : 0), rows => {});
+	$w{start} = now();
+	if ($x < 0.5)
+	{	# autocommit UPDATE
+		my $id = pick_id(0.4);
+		$w{ids} = [$id];
+		$w{cstart} = $w{start};
+		my $r = $c->simple("UPDATE kv SET v = v + 1, tag = '$tag' WHERE id = $id RETURNING v");
+		$w{end} = now();
+		$w{what} = 'update';
+		if (!$r->{err} && @{ $r->{rows} }) { $w{status} = 'commit'; $w{rows}{$id} = [ $r->{rows}[0][0], $tag ]; }
+		else { $w{status} = 'abort'; $w{err} = $r->{err}; }
+	}
+	elsif ($x < 0.65)
+	{	# the function (through the agent: a SELECT, not tracked for read-your-writes)
+		my $id = pick_id(0.4);
+		$w{ids} = [$id];
+		$w{cstart} = $w{start};
+		my $r = $c->simple("SELECT bump($id, '$tag')");
+		$w{end} = now();
+		$w{what} = 'function';
+		$w{ryw} = 0;
+		if (!$r->{err} && @{ $r->{rows} }) { $w{status} = 'commit'; $w{rows}{$id} = [ $r->{rows}[0][0], $tag ]; }
+		else { $w{status} = 'abort'; $w{err} = $r->{err}; }
+	}
+	else
+	{	# a transaction of two rows; one in four rolls back
+		my @ids = pick_pair();
+		$w{ids} = \@ids;
+		my $rollback = rand() < 0.25;
+		$tag .= '-rb' if $rollback;
+		$w{what} = $rollback ? 'rollback' : 'transaction';
+		my $err;
+		my $r = $c->simple('BEGIN');
+		$err //= $r->{err};
+		my %v;
+		for my $id (@ids)
+		{
+			$r = $c->simple("UPDATE kv SET v = v + 1, tag = '$tag' WHERE id = $id RETURNING v");
+			$err //= $r->{err};
+			$v{$id} = $r->{rows}[0][0] if !$r->{err} && @{ $r->{rows} };
+		}
+		$w{cstart} = now();
+		$r = $c->simple($rollback || $err ? 'ROLLBACK' : 'COMMIT');
+		$w{end} = now();
+		if (!$rollback && !$err && !$r->{err} && ($r->{tag} // '') eq 'COMMIT' && keys %v == 2)
+		{
+			$w{status} = 'commit';
+			$w{rows}{$_} = [ $v{$_}, $tag ] for @ids;
+		}
+		else
+		{
+			$w{status} = 'abort';
+			$w{err} = $err // $r->{err};
+			# versions that were never committed: the checker must refuse them
+			$w{aborted_rows}{$_} = [ $v{$_}, $tag ] for keys %v;
+		}
+	}
+	return \%w;
+}
+
+my @KINDS = (
+	[ point => 30 ], [ multi => 12 ], [ sum => 8 ], [ gsum => 8 ], [ group => 12 ],
+	[ join => 15 ], [ view => 15 ]);
+
+sub do_read
+{
+	my ($c, $conn, $ext_share) = @_;
+	my $total = sum0(map { $_->[1] } @KINDS);
+	my $x = rand($total);
+	my $kind;
+	for (@KINDS) { $kind = $_->[0]; last if ($x -= $_->[1]) < 0; }
+	my $proto = rand() < $ext_share ? 'extended' : 'simple';
+	my $arg;
+	if ($kind eq 'multi')
+	{
+		my @sets = ([ 1, 2 ], [ 3, 4 ], [ 5, 6 ], [ 7, 8 ], [ 1, 2, 3, 4 ], [ 5, 6, 7, 8 ]);
+		$arg = $sets[ int(rand(@sets)) ];
+		$arg = [ pick_pair() ] if rand() < 0.2;
+	}
+	elsif ($kind eq 'gsum' || $kind eq 'group') { $arg = int(rand($NGROUPS)); }
+	else { $arg = pick_id(0.7); }
+	return read_op($c, $conn, $kind, $proto, $arg);
+}
+
+# The statement of a read: [simple text, extended text, parameters].
+sub read_sql
+{
+	my ($kind, $arg) = @_;
+	my %t = (
+		point => 'SELECT v, tag FROM kv WHERE id = %s',
+		sum => 'SELECT sum(v), count(*) FROM kv',
+		gsum => 'SELECT sum(v), count(*) FROM kv WHERE id %% 4 = %s',
+		group => 'SELECT total FROM kv_group WHERE g = %s',
+		join => 'SELECT k.v, k.tag, g.total FROM kv k JOIN kv_group g ON g.g = k.id %% 4 WHERE k.id = %s',
+		view => 'SELECT v, tag, total FROM kv_v WHERE id = %s');
+	if ($kind eq 'multi')
+	{
+		my @a = @$arg;
+		my $simple = 'SELECT id, v, tag FROM kv WHERE id IN (' . join(', ', @a) . ') ORDER BY id';
+		my $ext = 'SELECT id, v, tag FROM kv WHERE id IN (' . join(', ', map { "\$$_" } 1 .. @a) . ') ORDER BY id';
+		return ($simple, $ext, @a);
+	}
+	return ($t{sum}, $t{sum}) if $kind eq 'sum';
+	return (sprintf($t{$kind}, $arg), sprintf($t{$kind}, '$1'), $arg);
+}
+
+sub read_op
+{
+	my ($c, $conn, $kind, $proto, $arg) = @_;
+	my ($simple, $ext, @params) = read_sql($kind, $arg);
+	my %r = (op => 'r', conn => $conn, kind => $kind, proto => $proto, arg => $arg);
+	$r{start} = now();
+	my $res = $proto eq 'simple' ? $c->simple($simple) : $c->extended($ext, @params);
+	$r{end} = now();
+	$r{sql} = $proto eq 'simple' ? $simple : $ext;
+	$r{rows} = $res->{rows};
+	$r{err} = $res->{err};
+	return \%r;
+}
+
+# ---------------------------------------------------------------------------
+# The checker.
+#
+# check_history($hist, bound => seconds) returns { violations => [text...],
+# stats => {...} }. For each read, each row value it shows (and each
+# aggregate) must be:
+#   - a committed version (or the initial one): never a rolled-back write's
+#   - not from the future: from a write whose commit was sent before the
+#     read's reply arrived (or was still possibly in flight)
+#   - not stale: at least every version acknowledged more than `bound`
+#     before the read was sent; for a connection that wrote through the
+#     agent (a statement the agent tracks for read-your-writes), bound 0 for
+#     its own last write and for everything acknowledged before that write
+#     started (the position the agent waits for is taken after the write)
+# and a read of several rows must not show half of a two-row transaction.
+sub check_history
+{
+	my ($hist, %o) = @_;
+	my $bound = $o{bound};
+	my (@viol, %stats);
+
+	my (%ver, %acks, %starts, @pairs);
+	for my $w (grep { $_->{op} eq 'w' } @$hist)
+	{
+		for my $id (keys %{ $w->{rows} })
+		{
+			my ($v, $tag) = @{ $w->{rows}{$id} };
+			if ($w->{status} eq 'commit' || $w->{status} eq 'unknown')
+			{
+				$ver{"$id/$v/$tag"} = $w;
+				push @{ $starts{$id} }, [ $w->{cstart}, $v ];
+				push @{ $acks{$id} }, [ $w->{end}, $v ] if $w->{status} eq 'commit';
+			}
+		}
+		push @pairs, $w if $w->{status} eq 'commit' && keys %{ $w->{rows} } == 2;
+	}
+	# per pair of rows: its two-row transactions in version order, and the versions
+	my %pairs_of;
+	for my $w (@pairs)
+	{
+		my ($x, $y) = sort { $a <=> $b } keys %{ $w->{rows} };
+		push @{ $pairs_of{"$x,$y"}{w} }, $w;
+	}
+	for my $key (keys %pairs_of)
+	{
+		my ($x, $y) = split /,/, $key;
+		my $p = $pairs_of{$key};
+		$p->{w} = [ sort { $a->{rows}{$x}[0] <=> $b->{rows}{$x}[0] } @{ $p->{w} } ];
+		for my $id ($x, $y) { $p->{$id} = [ map { $_->{rows}{$id}[0] } @{ $p->{w} } ]; }
+	}
+	# per row: versions in time order with their running maximum
+	my (%ack_steps, %start_steps);
+	for my $id (1 .. $NROWS)
+	{
+		$ack_steps{$id} = steps($acks{$id});
+		$start_steps{$id} = steps($starts{$id});
+	}
+	my @gids = map { my $g = $_; [ grep { group_of($_) == $g } 1 .. $NROWS ] } 0 .. $NGROUPS - 1;
+	# the same for sums over all rows and over each group
+	my %sum_steps = (all => sum_steps(\%acks, [ 1 .. $NROWS ]));
+	my %sum_start_steps = (all => sum_steps(\%starts, [ 1 .. $NROWS ]));
+	for my $g (0 .. $NGROUPS - 1)
+	{
+		$sum_steps{$g} = sum_steps(\%acks, $gids[$g]);
+		$sum_start_steps{$g} = sum_steps(\%starts, $gids[$g]);
+	}
+	# the least version of $id acknowledged at or before $t, the greatest whose commit started by $t
+	my $lower = sub { my ($id, $t) = @_; return step_at($ack_steps{$id}, $t); };
+	my $upper = sub { my ($id, $t) = @_; return step_at($start_steps{$id}, $t); };
+
+	# read-your-writes: per connection, its tracked committed writes in order
+	my %own;
+	for my $w (sort { $a->{end} <=> $b->{end} } grep { $_->{op} eq 'w' && $_->{ryw} && $_->{status} eq 'commit' } @$hist)
+	{
+		push @{ $own{ $w->{conn} } }, $w;
+	}
+
+	for my $r (sort { $a->{start} <=> $b->{start} } grep { $_->{op} eq 'r' } @$hist)
+	{
+		my $label = sprintf('%s %s %s [%.3f, %.3f] %s', $r->{conn}, $r->{kind}, $r->{proto},
+			$r->{start}, $r->{end}, $r->{sql});
+		$stats{reads}{"$r->{kind}/$r->{proto}"}++;
+		if ($r->{err})
+		{
+			push @viol, "$label: error $r->{err}";
+			next;
+		}
+		# what the read must at least show, per row
+		my $need_t = $r->{start} - $bound;
+		my $ryw_w;
+		for my $w (@{ $own{ $r->{conn} } // [] })
+		{
+			last if $w->{end} > $r->{start};
+			$ryw_w = $w;
+		}
+		my $need = sub {
+			my ($id) = @_;
+			my $n = $lower->($id, $need_t);
+			if ($ryw_w)
+			{
+				$n = max($n, $lower->($id, $ryw_w->{start}));
+				$n = max($n, $ryw_w->{rows}{$id}[0]) if $ryw_w->{rows}{$id};
+			}
+			return $n;
+		};
+		my $check_row = sub {
+			my ($id, $v, $tag) = @_;
+			if (!defined $v || !defined $tag) { push @viol, "$label: row $id missing"; return; }
+			my $w = $ver{"$id/$v/$tag"};
+			if (!($v eq '0' && $tag eq 'init') && !$w)
+			{
+				push @viol, "$label: row $id shows v=$v tag=$tag, never committed";
+				return;
+			}
+			if ($w && $w->{cstart} > $r->{end})
+			{
+				push @viol, sprintf('%s: row %d shows v=%s, committed by %s whose COMMIT was sent at %.3f, after the read',
+					$label, $id, $v, $w->{conn}, $w->{cstart});
+			}
+			my $n = $need->($id);
+			if ($v < $n)
+			{
+				my $wn = step_above($ack_steps{$id}, $v);
+				push @viol, sprintf('%s: row %d shows v=%s, stale: v=%d was acknowledged at %.3f (%.3f s before the read; needed v>=%d%s)',
+					$label, $id, $v, $wn->[1], $wn->[0], $r->{start} - $wn->[0], $n,
+					$ryw_w ? sprintf('; own write %s [%.3f, %.3f]', $ryw_w->{rows}{$id} ? 'of this row' : 'of another row',
+						$ryw_w->{start}, $ryw_w->{end}) : '');
+			}
+			note_staleness(\%stats, $r, $ack_steps{$id}, $v);
+		};
+		my $check_sum = sub {
+			my ($what, $s, $set, @ids) = @_;
+			if (!defined $s) { push @viol, "$label: no $what"; return; }
+			my $lo = $ryw_w ? sum0(map { $need->($_) } @ids) : step_at($sum_steps{$set}, $need_t);
+			my $hi = step_at($sum_start_steps{$set}, $r->{end});
+			push @viol, "$label: $what = $s below $lo (the versions acknowledged before the bound)" if $s < $lo;
+			push @viol, "$label: $what = $s above $hi (the versions whose commit was sent before the read ended)" if $s > $hi;
+			note_staleness(\%stats, $r, $sum_steps{$set}, $s);
+		};
+		my @rows = @{ $r->{rows} };
+		my $k = $r->{kind};
+		if ($k eq 'point')
+		{
+			if (@rows != 1) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
+			$check_row->($r->{arg}, @{ $rows[0] });
+		}
+		elsif ($k eq 'multi')
+		{
+			my @ids = sort { $a <=> $b } @{ $r->{arg} };
+			if (@rows != @ids) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
+			my %seen;
+			for my $row (@rows)
+			{
+				$check_row->(@$row);
+				$seen{ $row->[0] } = $row->[1];
+			}
+			# the two-row transactions of a pair lock both rows in the same order: their
+			# versions grow together, so a snapshot sees as many of them on each row
+			for my $i (0 .. $#ids)
+			{
+				for my $j ($i + 1 .. $#ids)
+				{
+					my ($x, $y) = @ids[ $i, $j ];
+					my $ts = $pairs_of{"$x,$y"} or next;
+					my $nx = count_le($ts->{$x}, $seen{$x});
+					my $ny = count_le($ts->{$y}, $seen{$y});
+					next if $nx == $ny;
+					my $w = $ts->{w}[ min($nx, $ny) ];
+					push @viol, "$label: shows half of transaction $w->{rows}{$x}[1] "
+					  . "(row $x v=$seen{$x}, row $y v=$seen{$y})";
+				}
+			}
+		}
+		elsif ($k eq 'sum' || $k eq 'gsum')
+		{
+			my @ids = $k eq 'sum' ? (1 .. $NROWS) : @{ $gids[ $r->{arg} ] };
+			if (@rows != 1) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
+			push @viol, "$label: count $rows[0][1], not " . scalar(@ids) if ($rows[0][1] // -1) != @ids;
+			$check_sum->('sum(v)', $rows[0][0], $k eq 'sum' ? 'all' : $r->{arg}, @ids);
+		}
+		elsif ($k eq 'group')
+		{
+			if (@rows != 1) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
+			$check_sum->('total', $rows[0][0], $r->{arg}, @{ $gids[ $r->{arg} ] });
+		}
+		elsif ($k eq 'join' || $k eq 'view')
+		{
+			if (@rows != 1) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
+			$check_row->($r->{arg}, @{ $rows[0] }[ 0, 1 ]);
+			$check_sum->('group total', $rows[0][2], group_of($r->{arg}), @{ $gids[ group_of($r->{arg}) ] });
+			# one snapshot: the total includes the row's own version
+			my $max_total = $rows[0][0] + step_at($sum_start_steps{ group_of($r->{arg}) }, $r->{end})
+			  - $upper->($r->{arg}, $r->{end});
+			push @viol, "$label: group total $rows[0][2] above what v=$rows[0][0] allows ($max_total)"
+			  if defined $rows[0][2] && $rows[0][2] > $max_total;
+		}
+		$stats{checked}++;
+	}
+	return { violations => \@viol, stats => \%stats };
+}
+
+# [[t, v], ...] sorted by t with v replaced by the running maximum
+sub steps
+{
+	my ($list) = @_;
+	my @s = sort { $a->[0] <=> $b->[0] } @{ $list // [] };
+	my $m = 0;
+	return [ map { $m = max($m, $_->[1]); [ $_->[0], $m ] } @s ];
+}
+
+# how many of the ascending @$list are <= $v
+sub count_le
+{
+	my ($list, $v) = @_;
+	my ($lo, $hi) = (0, scalar @$list);
+	while ($lo < $hi)
+	{
+		my $mid = int(($lo + $hi) / 2);
+		if ($list->[$mid] <= $v) { $lo = $mid + 1; } else { $hi = $mid; }
+	}
+	return $lo;
+}
+
+# the value of a step function at $t (0 before its first step)
+sub step_at
+{
+	my ($s, $t) = @_;
+	my ($lo, $hi) = (0, scalar @$s);
+	while ($lo < $hi)
+	{
+		my $mid = int(($lo + $hi) / 2);
+		if ($s->[$mid][0] <= $t) { $lo = $mid + 1; } else { $hi = $mid; }
+	}
+	return $lo ? $s->[ $lo - 1 ][1] : 0;
+}
+
+# the first step whose value exceeds $v: [t, value] or undef
+sub step_above
+{
+	my ($s, $v) = @_;
+	my ($lo, $hi) = (0, scalar @$s);
+	while ($lo < $hi)
+	{
+		my $mid = int(($lo + $hi) / 2);
+		if ($s->[$mid][1] <= $v) { $lo = $mid + 1; } else { $hi = $mid; }
+	}
+	return $lo < @$s ? $s->[$lo] : undef;
+}
+
+# the sum over @$ids of each row's greatest acknowledged version, as a step function of time
+sub sum_steps
+{
+	my ($acks, $ids) = @_;
+	my @ev = sort { $a->[0] <=> $b->[0] }
+	  map { my $id = $_; map { [ $_->[0], $id, $_->[1] ] } @{ $acks->{$id} // [] } } @$ids;
+	my (%cur, @s);
+	my $tot = 0;
+	for my $e (@ev)
+	{
+		my ($t, $id, $v) = @$e;
+		if ($v > ($cur{$id} // 0)) { $tot += $v - ($cur{$id} // 0); $cur{$id} = $v; }
+		push @s, [ $t, $tot ];
+	}
+	return \@s;
+}
+
+# staleness: how long before the read started a value greater than the one it
+# showed was acknowledged (0 if none was)
+sub note_staleness
+{
+	my ($stats, $r, $steps, $v) = @_;
+	my $f = step_above($steps, $v);
+	my $st = $f && $f->[0] < $r->{start} ? $r->{start} - $f->[0] : 0;
+	my $k = "$r->{kind}/$r->{proto}";
+	$stats->{max_stale}{$k} = $st if $st > ($stats->{max_stale}{$k} // 0);
+	return $f;
+}
+
+1;
