@@ -52,6 +52,20 @@ sub calls
 		"SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '$like'");
 }
 
+# clients of role app logged in, holding no origin connection, that sent a
+# statement the agent has not answered: waiting for a cache fill (SHOW CLIENTS
+# says idle; pg_stat_activity has no backend for them)
+sub clients_waiting_for_cache
+{
+	my ($out, $err) = ('', '');
+	local $ENV{PGPASSWORD} = 'ops-pw';
+	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-F', '|', '-h', '127.0.0.1', '-p', $aport,
+			'-U', 'ops', '-d', 'hyperdrive', '-c', 'SHOW CLIENTS' ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(30));
+	return scalar grep { my @f = split /\|/; ($f[1] // '') eq 'app' && ($f[3] // '') eq 'idle' }
+	  split /\n/, $out;
+}
+
 # $n psql clients started together, each running $sql once; their outputs
 sub concurrent
 {
@@ -178,13 +192,16 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 		'-d', 'app', '-c', $sql);
 	my ($lout, $lerr) = ('', '');
 	my $leader = IPC::Run::start(\@cmd, '<', \undef, '>', \$lout, '2>', \$lerr, IPC::Run::timeout(60));
-	sleep 0.3;	# its analysis done, its fill running
+	# its analysis done, its fill running on the origin
+	my $running = "SELECT count(*) FROM pg_stat_activity WHERE query = '$sql' AND state = 'active'";
+	ok(wait_for(sub { $node->safe_psql('app', $running) eq '1' }, 20), 'fill failure: the fill runs');
 	my $quitter = IPC::Run::start(\@cmd, '<', \undef, '>', \my $qo, '2>', \my $qe, IPC::Run::timeout(60));
 	my @h;
 	my @out = ('', '', '');
 	push @h, IPC::Run::start(\@cmd, '<', \undef, '>', \$out[$_], '2>', \my $e, IPC::Run::timeout(60))
 	  for 0 .. 2;
-	sleep 0.3;
+	# the four are logged in and waiting for the fill (no origin connection)
+	ok(wait_for(sub { clients_waiting_for_cache() == 4 }, 20), 'fill failure: four clients wait for it');
 	$quitter->kill_kill;	# a waiter goes away
 	is($node->safe_psql('app', "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
 			. "WHERE query = '$sql' AND state = 'active'"), '1', 'fill failure: the fill\'s backend is terminated');
