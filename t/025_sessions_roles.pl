@@ -21,32 +21,17 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
+use lib dirname(__FILE__);
+use HdTest;
+
+my $hd = $HD;
 
 my $PW = 'app-Secret-25';
 my $BOBPW = 'bob-Secret-25';
 
 # ---------------------------------------------------------------------------
 # The origin: SCRAM for everyone over TCP, the extension, a few roles.
-my $node = PostgreSQL::Test::Cluster->new('origin');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\n");
-$node->append_conf('postgresql.conf', "password_encryption = 'scram-sha-256'\n");
-if (`postgres --describe-config 2>/dev/null` =~ /^output_plugin_libraries\b/m)
-{
-	$node->append_conf('postgresql.conf',
-		"output_plugin_libraries = 'pgoutput, test_decoding, hyperdrive'\n");
-}
-{
-	open my $fh, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-	print $fh "local all all trust\n";
-	print $fh "local replication all trust\n";
-	print $fh "host all all 127.0.0.1/32 scram-sha-256\n";
-	print $fh "host replication all 127.0.0.1/32 scram-sha-256\n";
-	close $fh;
-}
-$node->start;
+my $node = start_origin('origin', logical => 1);
 my $oport = $node->port;
 $node->safe_psql('postgres', <<"SQL");
 CREATE ROLE app LOGIN REPLICATION PASSWORD '$PW';

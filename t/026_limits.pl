@@ -15,19 +15,13 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
+use lib dirname(__FILE__);
+use HdTest;
+
+my $hd = $HD;
 my $PW = 'limits-pw-26';
 
-my $node = PostgreSQL::Test::Cluster->new('origin');
-$node->init;
-$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\n");
-{
-	open my $fh, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-	print $fh "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-	close $fh;
-}
-$node->start;
+my $node = start_origin('origin');
 my $oport = $node->port;
 $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATABASE app OWNER app");
 

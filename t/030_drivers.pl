@@ -37,8 +37,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $agent =
-  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
+use lib dirname(__FILE__);
+use HdTest;
+
+my $agent = $HD;
 my $drivers_src =
   File::Spec->rel2abs(dirname(__FILE__) . '/../tests/drivers');
 
@@ -58,33 +60,9 @@ my $node_bin = which('node');
 plan skip_all => 'node is not installed (Debian: apt-get install nodejs npm; '
   . 'scripts/test installs them)'
   unless $node_bin;
-BAIL_OUT("$agent is missing: run 'make agent' first") unless -x $agent;
-
-# Cluster->init needs pg_regress; prove_installcheck sets PG_REGRESS, a plain
-# prove does not.
-if (!$ENV{PG_REGRESS})
-{
-	my $pkglibdir = `pg_config --pkglibdir`;
-	chomp $pkglibdir;
-	$ENV{PG_REGRESS} = "$pkglibdir/pgxs/src/test/regress/pg_regress" if $pkglibdir;
-}
 
 my @driver_files = qw(postgresjs.test.mjs pg.test.mjs drizzle.test.mjs);
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('drivers'));
-
-# The file at $path from byte $offset on; only its last $max bytes if longer.
-sub slurp_from
-{
-	my ($path, $offset, $max) = @_;
-	open my $fh, '<', $path or return '';
-	seek $fh, $offset, 0;
-	local $/;
-	my $text = <$fh> // '';
-	close $fh;
-	$text = "[... " . (length($text) - $max) . " bytes left out ...]\n" . substr($text, -$max)
-	  if length($text) > $max;
-	return $text;
-}
 
 # ---------------------------------------------------------------------------
 # The driver packages: a copy of tests/drivers with its own node_modules.
@@ -151,24 +129,8 @@ else
 # ---------------------------------------------------------------------------
 # The origin: SCRAM for TCP connections, trust on the test's Unix socket.
 my $password = 'app-Secret-7';
-my $node = PostgreSQL::Test::Cluster->new('origin');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ], allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', <<'EOF');
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
-max_connections = 60
-autovacuum = off
-EOF
-$node->append_conf('postgresql.conf',
-	"output_plugin_libraries = 'pgoutput, test_decoding, hyperdrive'\n")
-  if `postgres --describe-config 2>/dev/null` =~ /^output_plugin_libraries\b/m;
-{
-	open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-	print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-	print $hba "host replication app 127.0.0.1/32 scram-sha-256\n";
-	close $hba;
-}
-$node->start;
+my $node = start_origin('origin', logical => 1, init_extra => [ '--encoding=UTF8', '--locale=C' ],
+	conf => "max_connections = 60\nautovacuum = off\n");
 $node->safe_psql('postgres', <<"SQL");
 CREATE ROLE app LOGIN REPLICATION PASSWORD '$password';
 CREATE DATABASE app OWNER app;
@@ -319,6 +281,8 @@ for my $run (@runs)
 		local $ENV{HYPERDRIVE_URL} = $url;
 		local $ENV{ORIGIN_URL} = $origin_url;
 		local $ENV{HD_POOL_MODE} = $mode eq 'cache' ? 'transaction' : $mode;
+		# (common.mjs: with hits, clients need origin connections less often)
+		local $ENV{HD_EXPECT_ROTATION} = $mode eq 'cache' ? '0' : '1';
 		local $ENV{HD_ORIGIN_LIMIT} = $limit;
 		local $ENV{NO_COLOR} = '1';
 		local $ENV{FORCE_COLOR} = '0';

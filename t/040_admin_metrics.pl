@@ -29,75 +29,20 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-my $agent =
-  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$agent is missing: run 'make agent' first") unless -x $agent;
+use lib dirname(__FILE__);
+use HdTest;
 
-# Cluster->init needs pg_regress; prove_installcheck sets PG_REGRESS, a plain
-# prove does not.
-if (!$ENV{PG_REGRESS})
-{
-	my $pkglibdir = `pg_config --pkglibdir`;
-	chomp $pkglibdir;
-	$ENV{PG_REGRESS} = "$pkglibdir/pgxs/src/test/regress/pg_regress" if $pkglibdir;
-}
+my $agent = $HD;
 
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('admin'));
-
-sub slurp_from
-{
-	my ($path, $offset, $max) = @_;
-	open my $fh, '<', $path or return '';
-	seek $fh, $offset, 0;
-	local $/;
-	my $text = <$fh> // '';
-	close $fh;
-	$text = "[... " . (length($text) - $max) . " bytes left out ...]\n" . substr($text, -$max)
-	  if length($text) > $max;
-	return $text;
-}
-
-sub write_file
-{
-	my ($path, $text) = @_;
-	open my $fh, '>', $path or die "$path: $!";
-	print $fh $text;
-	close $fh;
-}
-
-# Polls $cond every 100 ms for up to $seconds; its last value.
-sub wait_for
-{
-	my ($cond, $seconds) = @_;
-	my $deadline = time + ($seconds // 10);
-	my $v;
-	while (1)
-	{
-		$v = $cond->();
-		return $v if $v || time > $deadline;
-		usleep(100_000);
-	}
-}
 
 # ---------------------------------------------------------------------------
 # The origin: SCRAM for TCP connections, trust on the test's Unix socket.
 my $password = 'app-Secret-7';
 my $ops_password = 'ops-Secret-1';
 my $ops2_password = 'ops2-Secret-2';
-my $node = PostgreSQL::Test::Cluster->new('origin');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-$node->append_conf('postgresql.conf', <<'EOF');
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
-max_connections = 40
-autovacuum = off
-EOF
-{
-	open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-	print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-	close $hba;
-}
-$node->start;
+my $node = start_origin('origin', init_extra => [ '--encoding=UTF8', '--locale=C' ],
+	conf => "max_connections = 40\nautovacuum = off\n");
 $node->safe_psql('postgres', <<"SQL");
 CREATE ROLE app LOGIN PASSWORD '$password';
 CREATE DATABASE app OWNER app;

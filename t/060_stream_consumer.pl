@@ -25,49 +25,22 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
+use lib dirname(__FILE__);
+use HdTest;
+
+my $hd = $HD;
 # e.g. HD_STREAM_WRAPPER='valgrind -q --error-exitcode=99'
 my @wrapper = split ' ', ($ENV{HD_STREAM_WRAPPER} // '');
-
-# Cluster->init needs pg_regress; prove_installcheck sets PG_REGRESS, a plain
-# prove does not.
-if (!$ENV{PG_REGRESS})
-{
-	my $pkglibdir = `pg_config --pkglibdir`;
-	chomp $pkglibdir;
-	$ENV{PG_REGRESS} = "$pkglibdir/pgxs/src/test/regress/pg_regress" if $pkglibdir;
-}
 
 my $PW = 'stream-Secret-9';
 my $SLOT = 'hyperdrive_app';
 
 # ---------------------------------------------------------------------------
 # The origin: role app (REPLICATION, SCRAM over TCP) owning database app.
-my $node = PostgreSQL::Test::Cluster->new('origin');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', <<'EOF');
-listen_addresses = '127.0.0.1'
-autovacuum = off
-password_encryption = 'scram-sha-256'
-max_wal_senders = 10
-max_replication_slots = 10
-EOF
-{
-	my ($config, $ignored) = ('', '');
-	IPC::Run::run([ 'postgres', '--describe-config' ], '>', \$config, '2>', \$ignored);
-	$node->append_conf('postgresql.conf',
-		"output_plugin_libraries = 'pgoutput, test_decoding, hyperdrive'\n")
-	  if $config =~ /^output_plugin_libraries\b/m;
-}
-{
-	# logical replication connections match the database name, not "replication"
-	open my $fh, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-	print $fh "local all all trust\n";
-	print $fh "host app app 127.0.0.1/32 scram-sha-256\n";
-	close $fh;
-}
-$node->start;
+# logical replication connections match the database name, not "replication"
+my $node = start_origin('origin', logical => 1,
+	conf => "autovacuum = off\nmax_wal_senders = 10\nmax_replication_slots = 10\n",
+	hba => "local all all trust\nhost app app 127.0.0.1/32 scram-sha-256\n");
 my $oport = $node->port;
 $node->safe_psql('postgres', "CREATE ROLE app LOGIN REPLICATION PASSWORD '$PW'");
 $node->safe_psql('postgres', 'CREATE DATABASE app OWNER app');

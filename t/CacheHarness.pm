@@ -26,11 +26,14 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use lib dirname(__FILE__);
+use HdTest;
+
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $agent
   hdcli start_agent q_agent sel as cache_status wait_for warm raw_connect raw_read
   raw_exchange strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
 
-our $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
+our $hd = $HD;
 our $PW = 'app-Secret-70';
 our ($node, $oport, $tmp, $ini, $log, $aport, $agent);
 
@@ -38,29 +41,8 @@ sub setup
 {
 	my (%o) = @_;
 
-	BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
-
-	# the origin
-	$node = PostgreSQL::Test::Cluster->new($o{node});
-	$node->init(allows_streaming => 'logical');
-	$node->append_conf('postgresql.conf', "listen_addresses = '127.0.0.1'\n");
-	$node->append_conf('postgresql.conf', "password_encryption = 'scram-sha-256'\n");
-	$node->append_conf('postgresql.conf', "autovacuum = off\nsynchronous_commit = local\n");
-	$node->append_conf('postgresql.conf', $o{extra_conf}) if $o{extra_conf};
-	if (`postgres --describe-config 2>/dev/null` =~ /^output_plugin_libraries\b/m)
-	{
-		$node->append_conf('postgresql.conf',
-			"output_plugin_libraries = 'pgoutput, test_decoding, hyperdrive'\n");
-	}
-	{
-		open my $fh, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-		print $fh "local all all trust\n";
-		print $fh "local replication all trust\n";
-		print $fh "host all all 127.0.0.1/32 scram-sha-256\n";
-		print $fh "host replication all 127.0.0.1/32 scram-sha-256\n";
-		close $fh;
-	}
-	$node->start;
+	$node = start_origin($o{node}, logical => 1,
+		conf => "autovacuum = off\nsynchronous_commit = local\n" . ($o{extra_conf} // ''));
 	$oport = $node->port;
 	$node->safe_psql('postgres', <<"SQL");
 CREATE ROLE app LOGIN REPLICATION PASSWORD '$PW';
@@ -214,18 +196,6 @@ sub cache_status
 		return \%h;
 	}
 	return { by => {} };
-}
-
-sub wait_for
-{
-	my ($cond, $secs) = @_;
-	my $end = time + $secs;
-	while (time < $end)
-	{
-		return 1 if $cond->();
-		sleep 0.05;
-	}
-	return 0;
 }
 
 # a hit for $sql (after at most one miss), with the stream healthy
