@@ -440,6 +440,13 @@ hd_pool_release_server(HdPool *pool, HdServer *server)
 	' ', 'A', 'L', 'L', 0};
 
 	server->client = NULL;
+	/*
+	 * Reading may be paused for the client that just let go (back-pressure,
+	 * server.c): its transaction can end in the very reply that paused it.
+	 * Nobody would resume it then, and the next client's replies (or DISCARD
+	 * ALL's) would never be read.
+	 */
+	hd_server_resume_reading(server);
 	if (server->close_on_release || pool->stale)
 		retire(pool, server, "its config changed");
 	else if (lifetime > 0 && now - server->connected_at > lifetime)

@@ -866,6 +866,7 @@ server_process(HdServer *server)
 		hd_client_flush(client);
 		if (client->state == HD_CLIENT_CLOSED)
 			return;
+		/* resumed once the client drained (client.c), or the server is released (pool.c) */
 		if (hd_iobuf_live(&client->out) > HD_BACKPRESSURE_BYTES)
 			ev_io_stop(server->agent->loop, &server->read_watcher);
 		if (hd_log_enabled(HD_LOG_DEBUG) && !hd_server_owes_nothing(server))

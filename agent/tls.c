@@ -278,6 +278,41 @@ describe_failure(HdTls *tls, int rc, int saved_errno)
 	ERR_clear_error();
 }
 
+/*
+ * One SSL_do_handshake() step, for either side, and the watchers it needs:
+ * the read watcher stays on (the peer's next flight comes when it comes), the
+ * write watcher is on only while OpenSSL has bytes the socket did not take.
+ * HD_TLS_FAILED leaves *rc and *saved_errno for describe_failure().
+ */
+static HdTlsStep
+handshake_step(HdTls *tls, int *rc, int *saved_errno)
+{
+	ERR_clear_error();
+	errno = 0;
+	*rc = SSL_do_handshake(tls->ssl);
+	*saved_errno = errno;
+	if (*rc == 1)
+	{
+		tls->phase = HD_TLS_ESTABLISHED;
+		ev_io_stop(tls->loop, tls->owner_write);
+		/* what came with the peer's last flight: read it now, epoll cannot see it */
+		hd_tls_resume_reading(tls);
+		return HD_TLS_READY;
+	}
+	switch (SSL_get_error(tls->ssl, *rc))
+	{
+		case SSL_ERROR_WANT_READ:
+			ev_io_stop(tls->loop, tls->owner_write);
+			ev_io_start(tls->loop, tls->owner_read);
+			return HD_TLS_WAIT;
+		case SSL_ERROR_WANT_WRITE:
+			ev_io_start(tls->loop, tls->owner_write);
+			return HD_TLS_WAIT;
+		default:
+			return HD_TLS_FAILED;
+	}
+}
+
 /* ---------------------------------------------------------------------------
  * Clients
  */
@@ -338,7 +373,7 @@ bool
 hd_tls_client_handshake(HdClient *client)
 {
 	HdTls	   *tls = client->tls;
-	struct ev_loop *loop = client->agent->loop;
+	char		desc[128];
 	int			rc;
 	int			saved_errno;
 
@@ -348,36 +383,21 @@ hd_tls_client_handshake(HdClient *client)
 		hd_client_close(client);
 		return false;
 	}
-	ERR_clear_error();
-	errno = 0;
-	rc = SSL_do_handshake(tls->ssl);
-	saved_errno = errno;
-	if (rc == 1)
+	switch (handshake_step(tls, &rc, &saved_errno))
 	{
-		char		desc[128];
-
-		tls->phase = HD_TLS_ESTABLISHED;
-		ev_io_stop(loop, &client->write_watcher);
-		hd_debug("client %s: TLS established (%s)", client->addr,
-				 hd_tls_describe(tls, desc, sizeof(desc)));
-		/* the StartupMessage may have come with the last handshake message */
-		ev_feed_event(loop, &client->read_watcher, EV_READ);
-		return true;
+		case HD_TLS_READY:
+			hd_debug("client %s: TLS established (%s)", client->addr,
+					 hd_tls_describe(tls, desc, sizeof(desc)));
+			return true;
+		case HD_TLS_WAIT:
+			return false;
+		case HD_TLS_FAILED:
+			break;
 	}
-	switch (SSL_get_error(tls->ssl, rc))
-	{
-		case SSL_ERROR_WANT_READ:
-			ev_io_stop(loop, &client->write_watcher);
-			return false;
-		case SSL_ERROR_WANT_WRITE:
-			ev_io_start(loop, &client->write_watcher);
-			return false;
-		default:
-			describe_failure(tls, rc, saved_errno);
-			hd_info("client %s: could not accept SSL connection: %s", client->addr, tls->error);
-			hd_client_close(client);
-			return false;
-	}
+	describe_failure(tls, rc, saved_errno);
+	hd_info("client %s: could not accept SSL connection: %s", client->addr, tls->error);
+	hd_client_close(client);
+	return false;
 }
 
 /* ---------------------------------------------------------------------------
@@ -725,33 +745,24 @@ hd_tls_origin_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 	if (tls->phase != HD_TLS_HANDSHAKE)
 		return HD_TLS_READY;
 
-	ERR_clear_error();
-	errno = 0;
-	rc = SSL_do_handshake(tls->ssl);
-	saved_errno = errno;
-	if (rc == 1)
+	switch (handshake_step(tls, &rc, &saved_errno))
 	{
-		char		desc[128];
+		case HD_TLS_READY:
+			{
+				char		desc[128];
 
-		tls->phase = HD_TLS_ESTABLISHED;
-		ev_io_stop(loop, &server->write_watcher);
-		hd_debug("origin connection to %s:%d (config %s): TLS established (%s)",
-				 server->pool->config.host, server->pool->config.port,
-				 server->pool->config.name, hd_tls_describe(tls, desc, sizeof(desc)));
-		return HD_TLS_READY;
-	}
-	switch (SSL_get_error(tls->ssl, rc))
-	{
-		case SSL_ERROR_WANT_READ:
-			ev_io_stop(loop, &server->write_watcher);
+				hd_debug("origin connection to %s:%d (config %s): TLS established (%s)",
+						 server->pool->config.host, server->pool->config.port,
+						 server->pool->config.name, hd_tls_describe(tls, desc, sizeof(desc)));
+				return HD_TLS_READY;
+			}
+		case HD_TLS_WAIT:
 			return HD_TLS_WAIT;
-		case SSL_ERROR_WANT_WRITE:
-			ev_io_start(loop, &server->write_watcher);
-			return HD_TLS_WAIT;
-		default:
-			origin_handshake_error(tls, rc, saved_errno, err, errlen);
-			return HD_TLS_FAILED;
+		case HD_TLS_FAILED:
+			break;
 	}
+	origin_handshake_error(tls, rc, saved_errno, err, errlen);
+	return HD_TLS_FAILED;
 }
 
 /* ---------------------------------------------------------------------------
@@ -825,6 +836,7 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 {
 	size_t		total = 0;
 	long		result = -2;
+	bool		ended = false;
 
 	if (tls == NULL)
 		return hd_iobuf_read_fd(buf, fd, max);
@@ -869,14 +881,26 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 					result = io_failure(tls, n, saved_errno);
 				else if (SSL_get_error(tls->ssl, n) != SSL_ERROR_ZERO_RETURN)
 					(void) io_failure(tls, n, saved_errno);
+				ended = total > 0;
 				break;
 		}
 		break;
 	}
-	if (total >= max && SSL_has_pending(tls->ssl))
-	{
-		/* more is decrypted or buffered in OpenSSL, where epoll cannot see it */
+	/*
+	 * More decrypted or buffered in OpenSSL, or an end or error to report
+	 * after the data: epoll cannot see either (the peer may send nothing more).
+	 */
+	if ((total >= max && SSL_has_pending(tls->ssl)) || ended)
 		ev_feed_event(tls->loop, tls->owner_read, EV_READ);
+	if (tls->write_wants_read)
+	{
+		/*
+		 * SSL_write waits for the peer, and SSL_read may just have taken what
+		 * it waits for off the socket, where the cross watcher would never see
+		 * it: let the write callback try again.
+		 */
+		tls->write_wants_read = false;
+		ev_io_start(tls->loop, tls->owner_write);
 	}
 	update_cross(tls);
 	return total > 0 ? (long) total : result;
@@ -888,7 +912,14 @@ hd_tls_write(HdTls *tls, HdIoBuf *buf, int fd)
 	if (tls == NULL)
 		return hd_iobuf_write_fd(buf, fd);
 	if (tls->phase != HD_TLS_ESTABLISHED)
-		return hd_iobuf_live(buf) > 0 ? 1 : 0;	/* after the handshake */
+	{
+		/*
+		 * Sent after the handshake, which owns the write watcher meanwhile: 1
+		 * keeps the caller from stopping it under a handshake that waits for
+		 * it (a spurious write callback only runs one more handshake step).
+		 */
+		return 1;
+	}
 	if (tls->failed || tls->closed)
 	{
 		errno = tls->failed ? EPROTO : ENOTCONN;
@@ -946,8 +977,11 @@ hd_tls_wait_writable(HdTls *tls, struct ev_loop *loop, ev_io *write_watcher)
 void
 hd_tls_resume_reading(HdTls *tls)
 {
-	if (tls != NULL && tls->phase == HD_TLS_ESTABLISHED && !tls->failed && !tls->closed &&
-		SSL_has_pending(tls->ssl) && ev_is_active(tls->owner_read))
+	/* bytes OpenSSL holds, or an end or error hd_tls_read() has yet to report */
+	if (tls != NULL && tls->phase == HD_TLS_ESTABLISHED && !tls->closed &&
+		ev_is_active(tls->owner_read) &&
+		(SSL_has_pending(tls->ssl) || tls->failed ||
+		 (SSL_get_shutdown(tls->ssl) & SSL_RECEIVED_SHUTDOWN)))
 		ev_feed_event(tls->loop, tls->owner_read, EV_READ);
 }
 

@@ -21,9 +21,12 @@
  * hd_iobuf_read_fd()/hd_iobuf_write_fd(). When OpenSSL needs the opposite
  * event (SSL_read waiting for the socket to be writable, SSL_write waiting
  * for it to be readable), an extra watcher of the HdTls waits for that event
- * and then calls the connection's own read or write callback again. Data
- * OpenSSL holds that the socket watcher cannot see is fed to the read
- * watcher (ev_feed_event) after a read and on hd_tls_resume_reading().
+ * and then calls the connection's own read or write callback again (a read
+ * that may have taken what a waiting SSL_write needed restarts the write
+ * watcher). What OpenSSL holds that the socket watcher cannot see (bytes, or
+ * an end or error after the bytes already returned) is fed to the read
+ * watcher (ev_feed_event) after a read, at the end of the handshake and on
+ * hd_tls_resume_reading().
  *
  * Contract:
  *   - An HdTls belongs to one connection (client->tls, server->tls). It is
@@ -36,7 +39,10 @@
  *     written, 1 some left, -1 error. After 1, the caller calls
  *     hd_tls_wait_writable() instead of starting its write watcher itself.
  *   - While a connection negotiates (hd_tls_negotiating()), its callbacks
- *     call the handshake steps below instead of reading or writing.
+ *     call the handshake steps below instead of reading or writing. The
+ *     steps set both watchers: the read watcher stays on, the write watcher
+ *     is on while OpenSSL waits for the socket to take bytes. hd_tls_write()
+ *     returns 1 meanwhile, so that no caller stops the write watcher under it.
  */
 #ifndef HD_TLS_H
 #define HD_TLS_H

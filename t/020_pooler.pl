@@ -26,6 +26,7 @@ use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
 use MIME::Base64 qw(encode_base64 decode_base64);
+use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -830,6 +831,44 @@ ok(wait_usable('tx1', 5), 'tx1 usable within seconds of create');
 }
 
 check_agent('transaction pooling');
+
+# ---------------------------------------------------------------------------
+# A transaction that ends while its client is far behind: the agent stops
+# reading the origin connection while more than 1 MB waits for the client
+# (back-pressure), and the same reply carries the ReadyForQuery that gives
+# the connection back to the pool. It must read again there, or the next
+# client's query (one origin connection: it gets this one) is never answered.
+# Client A never reads until B is done, so A is behind whatever the timing.
+{
+	my $size = 16 * 1024 * 1024;
+	my $sock = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+	# a small receive buffer: the kernel holds little of A's reply for it
+	setsockopt($sock, SOL_SOCKET, SO_RCVBUF, 65536) or die "SO_RCVBUF: $!";
+	$sock->connect(pack_sockaddr_in($aport, inet_aton('127.0.0.1'))) or die "connect: $!";
+	binmode $sock;
+	my $a = w_login(conn => { sock => $sock, buf => '' }, db => 'tx1');
+	ok($a->{ready}, 'slow client: A logged in (its receive buffer 64 kB)');
+	w_send($a, fmsg('Q', "SELECT repeat('x', $size)\0"));
+
+	my $b = w_login(db => 'tx1');
+	ok($b->{ready}, 'slow client: B logged in');
+	my $r = w_query($b, "SELECT 'b-after-a'", 60);
+	is_deeply($r->{rows}, [ ['b-after-a'] ],
+		"slow client: B's query runs on the connection A's transaction gave back")
+	  or diag(explain($r));
+
+	$r = w_result($a, 60);
+	ok(@{ $r->{rows} } == 1 && length($r->{rows}[0][0] // '') == $size
+		  && $r->{rows}[0][0] eq 'x' x $size && ($r->{status} // '') eq 'I',
+		'slow client: A then reads its 16 MB row intact')
+	  or diag('rows: ' . scalar(@{ $r->{rows} }) . ', timeout: ' . ($r->{timeout} // 0));
+	$r = w_query($a, "SELECT 'a-again'", 60);
+	is_deeply($r->{rows}, [ ['a-again'] ], 'slow client: and A goes on');
+	close $a->{sock};
+	close $b->{sock};
+}
+
+check_agent('a transaction that ends while its client is behind');
 
 # ---------------------------------------------------------------------------
 # A client that dies inside a transaction: its transaction must not reach the

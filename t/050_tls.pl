@@ -29,7 +29,9 @@ use File::Basename qw(dirname);
 use File::Spec;
 use IO::Select;
 use IO::Socket::INET;
+use Digest::SHA qw(hmac_sha256 sha256);
 use IPC::Run;
+use MIME::Base64 qw(encode_base64 decode_base64);
 use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -211,6 +213,8 @@ hd_create('wrongca', $tls_origin, 'localhost', '--sslmode', 'verify-ca', '--sslr
 hd_create('plainreq', $plain_origin, '127.0.0.1', '--sslmode', 'require');
 hd_create('plainpref', $plain_origin, '127.0.0.1', '--sslmode', 'prefer');
 hd_create('tlsdisable', $tls_origin, '127.0.0.1', '--sslmode', 'disable');
+hd_create('one', $tls_origin, 'localhost', '--sslmode', 'verify-full', '--sslrootcert',
+	"$tmp/ca.crt", '--origin-connection-limit', '1');
 
 # Starts an agent; returns its pid once it listens.
 my @pids;
@@ -445,6 +449,87 @@ my $gss_request = pack('NN', 8, 80877104);
 	is($lines[0], $expect, 'the same result as directly from the origin');
 	is(scalar(@lines), 20001, 'all 20000 rows came through');
 	is($lines[-1], '20000|' . ('x' x 500), 'the last row is intact');
+}
+
+# A transaction that ends while its client is far behind, TLS on both legs:
+# with more than 1 MB waiting for the client the agent stops reading the
+# origin connection, and the reply that does it also ends the transaction
+# and gives the connection back to the pool (config "one": one connection).
+# It must read again there, or the next client's query is never answered.
+# Client A is openssl s_client, not read from until B is done: its output
+# pipe fills, it stops reading its socket, and A is behind whatever the timing.
+{
+	my $size = 16 * 1024 * 1024;
+	my ($in, $out, $err) = ('', '', '');
+	my $a = IPC::Run::start(
+		[
+			'openssl', 's_client', '-quiet', '-starttls', 'postgres',
+			'-connect', "127.0.0.1:$agent_port", '-CAfile', "$tmp/ca.crt"
+		],
+		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(180));
+	my $msg = sub {
+		my ($timeout) = @_;
+		my $deadline = time + $timeout;
+		until (length($out) >= 5 && length($out) >= 1 + unpack('N', substr($out, 1, 4)))
+		{
+			return ('TIMEOUT', '') if time > $deadline;
+			my $had = length $out;
+			$a->pump_nb;
+			usleep(10_000) if length($out) == $had;
+		}
+		my ($type, $len) = unpack('a N', $out);
+		my $m = substr($out, 0, $len + 1, '');
+		return ($type, substr($m, 5));
+	};
+	my $send = sub { $in .= $_[0] . pack('N', 4 + length $_[1]) . $_[1]; $a->pump_nb; };
+
+	# SCRAM-SHA-256 login as app to config "one"
+	my $startup = pack('N', 0x30000) . "user\0app\0database\0one\0\0";
+	$in .= pack('N', length($startup) + 4) . $startup;
+	my ($first_bare, $auth_message, $salted, $ready);
+	for (;;)
+	{
+		my ($type, $body) = $msg->(20);
+		last if $type eq 'TIMEOUT' || $type eq 'E';
+		$ready = 1, last if $type eq 'Z';
+		next unless $type eq 'R';
+		my $code = unpack('N', $body);
+		if ($code == 10)
+		{
+			$first_bare = 'n=,r=' . encode_base64(join('', map { chr(int(rand(256))) } 1 .. 18), '');
+			$send->('p', "SCRAM-SHA-256\0" . pack('N', 3 + length $first_bare) . "n,,$first_bare");
+		}
+		elsif ($code == 11)
+		{
+			my $server_first = substr($body, 4);
+			my %f = map { /^(\w)=(.*)$/s ? ($1, $2) : () } split /,/, $server_first;
+			my $u = hmac_sha256(decode_base64($f{s}) . pack('N', 1), $password);
+			$salted = $u;
+			for (2 .. $f{i}) { $u = hmac_sha256($u, $password); $salted ^= $u; }
+			my $client_key = hmac_sha256('Client Key', $salted);
+			$auth_message = "$first_bare,$server_first,c=biws,r=$f{r}";
+			my $proof = $client_key ^ hmac_sha256($auth_message, sha256($client_key));
+			$send->('p', "c=biws,r=$f{r},p=" . encode_base64($proof, ''));
+		}
+	}
+	ok($ready, 'slow client: A (s_client) logged in over TLS') or diag($err);
+	$send->('Q', "SELECT repeat('x', $size)\0");
+	wait_for(sub { $a->pump_nb; length($in) == 0 }, 10);
+
+	my ($rc, $got, $perr) =
+	  eval { psql_agent($agent_port, 'one', $full, '-c', "SELECT 'b-after-a'") };
+	$perr //= "psql: $@";
+	is($got, "b-after-a\n",
+		"slow client: B's query runs on the connection A's transaction gave back")
+	  or diag("rc " . ($rc // "none") . ": $perr");
+
+	my ($type, $body) = ('', '');
+	($type, $body) = $msg->(60) while $type ne 'D' && $type ne 'TIMEOUT' && $type ne 'E';
+	ok($type eq 'D' && length($body) == 6 + $size && substr($body, 6) eq 'x' x $size,
+		'slow client: A then reads its 16 MB row intact');
+	($type, $body) = $msg->(60) while $type ne 'Z' && $type ne 'TIMEOUT' && $type ne 'E';
+	is($type, 'Z', 'slow client: and its ReadyForQuery');
+	$a->kill_kill;
 }
 
 # A TLS 1.3 KeyUpdate (with a reply requested) before the StartupMessage:
