@@ -817,11 +817,6 @@ login_done(HdClient *client)
 	HdIoBuf    *out = &client->out;
 	bool		oom = false;
 
-	if (client->scram)
-	{
-		hd_scram_server_free(client->scram);
-		client->scram = NULL;
-	}
 	if (hd_send_auth(out, HD_AUTHREQ_OK, NULL, 0) < 0 ||
 		hd_send_parameter_status(out, "server_version", server_version(agent)) < 0 ||
 		hd_send_parameter_status(out, "client_encoding", "UTF8") < 0 ||

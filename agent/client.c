@@ -124,14 +124,9 @@ hd_client_free(HdClient *client)
 	hd_iobuf_free(&client->in);
 	hd_iobuf_free(&client->out);
 	hd_tls_free(client->tls);
-	if (client->scram)
-		hd_scram_server_free(client->scram);
+	hd_client_auth_free(client);
 	hd_client_stmts_free(&client->stmts);
 	hd_settings_clear(&client->settings);
-	if (client->role_secret)
-		hd_free_secret(client->role_secret);
-	if (client->auth_stored)
-		hd_free_secret(client->auth_stored);
 	if (client->admin)
 		hd_admin_free(client);
 	free(client);
@@ -155,6 +150,7 @@ hd_client_flush(HdClient *client)
 		return;
 	}
 	ev_io_stop(client->agent->loop, &client->write_watcher);
+	hd_iobuf_trim(&client->out);
 	if (client->close_after_flush)
 	{
 		hd_client_close(client);
@@ -215,6 +211,12 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	client->last_activity = ev_now(client->agent->loop);
 	client_process(client);
+	/*
+	 * All processed: an idle client keeps no input buffer (iobuf.h). Only
+	 * where no caller can hold a pointer into it: here, at the top of a
+	 * callback, and where a waiting client is handed a server.
+	 */
+	hd_iobuf_trim(&client->in);
 }
 
 void
@@ -343,7 +345,12 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	}
 	/* the config's own user: its pool; any other role: looked up (client_auth.c) */
 	client->pool = hd_pool_get(client->agent, config, client->user);
-	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
+	if (hd_client_auth_state(client) == NULL)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
+	snprintf(client->auth->config_id, sizeof(client->auth->config_id), "%s", config->id);
 	hd_client_start_auth(client);
 }
 
@@ -451,6 +458,8 @@ hd_client_server_ready(HdClient *client)
 {
 	client->waiting = false;
 	hd_client_resume_reading(client);
+	/* a queued client is not in the middle of processing its input */
+	hd_iobuf_trim(&client->in);
 }
 
 /* Whether a frontend message type is one a client may send after login. */

@@ -12,10 +12,38 @@
 #include "pooler.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "proto.h"
+
+/* The client's authentication state, allocated on first use; NULL: out of memory. */
+HdClientAuth *
+hd_client_auth_state(HdClient *client)
+{
+	if (client->auth == NULL)
+		client->auth = calloc(1, sizeof(HdClientAuth));
+	return client->auth;
+}
+
+/* The exchange is over (or the client gone): forget it, secrets first. */
+void
+hd_client_auth_free(HdClient *client)
+{
+	HdClientAuth *auth = client->auth;
+
+	if (auth == NULL)
+		return;
+	if (auth->scram)
+		hd_scram_server_free(auth->scram);
+	if (auth->role_secret)
+		hd_free_secret(auth->role_secret);
+	if (auth->stored)
+		hd_free_secret(auth->stored);
+	free(auth);
+	client->auth = NULL;
+}
 
 uint32_t
 hd_random_u32(void)
@@ -43,19 +71,19 @@ static bool attach_role_pool(HdClient *client);
 static void
 auth_done(HdClient *client)
 {
-	if (client->auth_stored)
+	void		(*done) (HdClient *client) = client->auth ? client->auth->done : NULL;
+
+	if (done)
 	{
-		hd_free_secret(client->auth_stored);
-		client->auth_stored = NULL;
-	}
-	if (client->auth_done)
-	{
+		hd_client_auth_free(client);
 		client->auth_step = HD_AUTH_STEP_NONE;
-		client->auth_done(client);	/* the admin console's login */
+		done(client);			/* the admin console's login */
 		return;
 	}
 	if (client->pool == NULL && !attach_role_pool(client))
 		return;
+	/* the exchange is over (the pool took what it needs): keep none of it */
+	hd_client_auth_free(client);
 	hd_send_auth(&client->out, HD_AUTHREQ_OK, NULL, 0);
 	client->auth_step = HD_AUTH_STEP_NONE;
 	if (client->replication[0])
@@ -95,10 +123,16 @@ hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind 
 {
 	HdAgent    *agent = client->agent;
 	static const char mechanisms[] = HD_SCRAM_MECHANISM "\0";
+	HdClientAuth *auth = hd_client_auth_state(client);
 
 	client->state = HD_CLIENT_AUTH;
-	client->auth_done = done;
-	if (stored && client->auth_stored == NULL && (client->auth_stored = strdup(stored)) == NULL)
+	if (auth == NULL)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
+	auth->done = done;
+	if (stored && auth->stored == NULL && (auth->stored = strdup(stored)) == NULL)
 	{
 		hd_client_fatal(client, "53200", "out of memory", NULL);
 		return;
@@ -107,10 +141,10 @@ hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind 
 	if (secret == NULL || agent->settings.auth_type == HD_AUTH_SCRAM_SHA_256 ||
 		(agent->settings.auth_type == HD_AUTH_MD5 && stored_kind == HD_SECRET_SCRAM))
 	{
-		client->scram = secret && stored_kind != HD_SECRET_MD5 ?
+		auth->scram = secret && stored_kind != HD_SECRET_MD5 ?
 			hd_scram_server_new(secret, client->user) :
 			hd_scram_server_new_mock(client->user, agent->mock_key);
-		if (client->scram == NULL)
+		if (auth->scram == NULL)
 		{
 			hd_client_fatal(client, "53200", "out of memory", NULL);
 			return;
@@ -120,13 +154,13 @@ hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind 
 	}
 	else if (agent->settings.auth_type == HD_AUTH_MD5)
 	{
-		if (!hd_random_bytes(client->md5_salt, sizeof(client->md5_salt)))
+		if (!hd_random_bytes(auth->md5_salt, sizeof(auth->md5_salt)))
 		{
 			hd_client_fatal(client, "XX000", "could not generate a random salt", NULL);
 			return;
 		}
 		client->auth_step = HD_AUTH_STEP_MD5;
-		hd_send_auth(&client->out, HD_AUTHREQ_MD5, client->md5_salt, sizeof(client->md5_salt));
+		hd_send_auth(&client->out, HD_AUTHREQ_MD5, auth->md5_salt, sizeof(auth->md5_salt));
 	}
 	else
 	{
@@ -160,8 +194,8 @@ role_secret_found(void *arg, const char *secret, const char *error)
 		hd_client_challenge(client, NULL, HD_SECRET_SCRAM, NULL, NULL);	/* no such role: mock */
 		return;
 	}
-	client->role_secret = strdup(secret);
-	if (client->role_secret == NULL)
+	if (hd_client_auth_state(client) == NULL ||
+		(client->auth->role_secret = strdup(secret)) == NULL)
 	{
 		hd_client_fatal(client, "53200", "out of memory", NULL);
 		return;
@@ -187,7 +221,7 @@ hd_client_start_auth(HdClient *client)
 							pool->password, NULL);
 		return;
 	}
-	config = hd_configs_find(&agent->configs, client->config_id);
+	config = client->auth ? hd_configs_find(&agent->configs, client->auth->config_id) : NULL;
 	client->state = HD_CLIENT_AUTH;
 	client->auth_step = HD_AUTH_STEP_LOOKUP;
 	if (config == NULL ||
@@ -204,9 +238,10 @@ static bool
 attach_role_pool(HdClient *client)
 {
 	HdAgent    *agent = client->agent;
-	const HdConfig *config = hd_configs_find(&agent->configs, client->config_id);
+	HdClientAuth *auth = client->auth;
+	const HdConfig *config = hd_configs_find(&agent->configs, auth->config_id);
 	HdPool	   *pool;
-	HdSecretKind kind = hd_secret_kind(client->role_secret);
+	HdSecretKind kind = hd_secret_kind(auth->role_secret);
 
 	if (config == NULL)
 	{
@@ -220,12 +255,12 @@ attach_role_pool(HdClient *client)
 		return false;
 	}
 	if (kind == HD_SECRET_SCRAM)
-		pool->use_keys = client->scram &&
-			hd_scram_server_passthrough_keys(client->scram, pool->client_key, pool->server_key);
+		pool->use_keys = auth->scram &&
+			hd_scram_server_passthrough_keys(auth->scram, pool->client_key, pool->server_key);
 	else
 	{
 		char	  **slot = kind == HD_SECRET_MD5 ? &pool->md5_secret : &pool->password;
-		char	   *copy = strdup(client->role_secret);
+		char	   *copy = strdup(auth->role_secret);
 
 		if (copy == NULL)
 		{
@@ -247,7 +282,7 @@ sasl_first(HdClient *client, const char *data, size_t len)
 	HdAuthError err = {0};
 	const char *out;
 
-	if (hd_scram_server_handle_client_first(client->scram, data, len, &out, &err) != HD_AUTH_OK)
+	if (hd_scram_server_handle_client_first(client->auth->scram, data, len, &out, &err) != HD_AUTH_OK)
 	{
 		auth_fail(client, &err);
 		return;
@@ -300,7 +335,7 @@ sasl_final(HdClient *client, const char *body, uint32_t len)
 	HdAuthError err = {0};
 	const char *out;
 
-	if (hd_scram_server_handle_client_final(client->scram, body, len, &out, &err) != HD_AUTH_OK)
+	if (hd_scram_server_handle_client_final(client->auth->scram, body, len, &out, &err) != HD_AUTH_OK)
 	{
 		auth_fail(client, &err);
 		return;
@@ -314,12 +349,13 @@ password_message(HdClient *client, const char *body, uint32_t len)
 {
 	HdAuthError err = {0};
 	HdAuthStatus status;
-	const char *stored = client->auth_stored;
+	const char *stored = client->auth->stored;
 
 	if (stored == NULL)
 		status = hd_auth_failed(&err, client->user, "no password is known for this user");
 	else if (client->auth_step == HD_AUTH_STEP_MD5)
-		status = hd_md5_server_check(stored, client->user, client->md5_salt, body, len, &err);
+		status = hd_md5_server_check(stored, client->user, client->auth->md5_salt, body, len,
+									 &err);
 	else
 		status = hd_password_check(stored, client->user, body, len, &err);
 	if (status != HD_AUTH_OK)

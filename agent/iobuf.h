@@ -7,6 +7,13 @@
  * moves the live bytes to the front when half the buffer is dead. An
  * allocation failure returns -1 and leaves the buffer as it was: the caller
  * closes the connection (the agent never aborts on a full heap).
+ *
+ * Memory: a connection keeps no buffer while it has nothing to send or to
+ * process. hd_iobuf_read_fd() into an unallocated buffer reads into one
+ * shared buffer and keeps only the bytes read; hd_iobuf_trim() gives an
+ * emptied buffer back. Buffers of the usual size are recycled (a few are
+ * kept), so that a busy connection does not go to malloc for each message.
+ * Single-threaded: the shared buffer and the spares belong to the agent's loop.
  */
 #ifndef HD_IOBUF_H
 #define HD_IOBUF_H
@@ -40,8 +47,16 @@ extern int	hd_iobuf_append(HdIoBuf *buf, const void *bytes, size_t n);
 extern void hd_iobuf_consume(HdIoBuf *buf, size_t n);
 extern void hd_iobuf_reset(HdIoBuf *buf);
 extern void hd_iobuf_free(HdIoBuf *buf);
+/* Give the memory back if nothing is live (an idle connection keeps none). */
+extern void hd_iobuf_trim(HdIoBuf *buf);
+/* The shared read buffer (see above); its contents last until the next read. */
+extern char *hd_iobuf_scratch(size_t *cap);
 
-/* Read what the socket has (up to a cap): >0 bytes read, 0 EOF, -1 error (errno), -2 would block. */
+/*
+ * Read what the socket has (up to a cap): >0 bytes read, 0 EOF, -1 error
+ * (errno), -2 would block. Into an unallocated buffer it reads through the
+ * shared buffer (at most 64 KiB), so that only what arrived is allocated.
+ */
 extern long hd_iobuf_read_fd(HdIoBuf *buf, int fd, size_t max);
 /* Write what the buffer holds: 0 all written, 1 some left (would block), -1 error (errno). */
 extern int	hd_iobuf_write_fd(HdIoBuf *buf, int fd);

@@ -39,6 +39,13 @@ hd_list_append(HdList *list, HdList *node)
 	list->prev = node;
 }
 
+/* Insert at the head (hd_list_first() returns it next). */
+static inline void
+hd_list_prepend(HdList *list, HdList *node)
+{
+	hd_list_append(list->next, node);
+}
+
 static inline void
 hd_list_del(HdList *node)
 {

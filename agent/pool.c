@@ -296,17 +296,27 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 	hd_list_append(&pool->waiting, &client->wait_link);
 	hd_debug("client %s waits for an origin connection of config %s", client->addr,
 			 pool->config.name);
-	/* one new connection per waiting client, beyond those already coming */
-	if (connecting_servers(pool) < (int) pool->config.origin_connection_limit)
+	/*
+	 * One new connection per waiting client, beyond those already coming.
+	 * This runs for every queued request of a busy pool: count the servers
+	 * once, and the waiters only as far as needed.
+	 */
 	{
+		int			connecting = connecting_servers(pool);
 		int			waiting = 0;
 		HdList	   *item;
 		HdList	   *tmp;
 
+		if (connecting >= (int) pool->config.origin_connection_limit)
+			return;
 		hd_list_foreach_safe(item, tmp, &pool->waiting)
-			waiting++;
-		if (connecting_servers(pool) < waiting)
-			maybe_connect(pool);
+		{
+			if (++waiting > connecting)
+			{
+				maybe_connect(pool);
+				break;
+			}
+		}
 	}
 }
 
@@ -374,7 +384,14 @@ serve_waiters(HdPool *pool, HdServer *server)
 	server->state = HD_SERVER_IDLE;
 	server->idle_since = ev_now(pool->agent->loop);
 	hd_list_del(&server->idle_link);
-	hd_list_append(&pool->idle, &server->idle_link);
+	/*
+	 * Last in, first out: the next client gets the connection used last
+	 * (the most likely to be cache-warm), and under a light load the ones at
+	 * the tail go idle for real, so that server_idle_timeout can close them;
+	 * first in, first out kept every connection in use. PgBouncer does the
+	 * same (server_round_robin = 0).
+	 */
+	hd_list_prepend(&pool->idle, &server->idle_link);
 
 	if (pool->params_known)
 	{

@@ -75,44 +75,55 @@ typedef enum HdAuthStep
 	HD_AUTH_STEP_PASSWORD		/* expecting PasswordMessage (cleartext) */
 } HdAuthStep;
 
+/*
+ * What a client needs only while it authenticates (client_auth.c): allocated
+ * at its StartupMessage, freed once it is logged in, so that the many idle
+ * clients of a pool do not carry it.
+ */
+typedef struct HdClientAuth
+{
+	HdScramServer *scram;
+	char	   *role_secret;	/* the looked-up secret of a role */
+	char	   *stored;			/* what md5/password answers are checked against */
+	void		(*done) (HdClient *client);	/* after a successful exchange */
+	uint8_t		md5_salt[4];
+	char		config_id[HD_CONFIG_ID_LEN + 1];	/* while its role is looked up */
+} HdClientAuth;
+
 struct HdClient
 {
 	HdAgent    *agent;
 	HdList		link;			/* agent->clients */
 	HdList		wait_link;		/* pool->waiting while queued */
+	/* (fields ordered to leave no padding: every idle client carries this) */
 	int			fd;
+	HdClientState state;
 	ev_io		read_watcher;
 	ev_io		write_watcher;
 	HdIoBuf		in;
 	HdIoBuf		out;
-	HdClientState state;
 	HdAuthStep	auth_step;
-	HdScramServer *scram;
-	uint8_t		md5_salt[4];
+	bool		waiting;		/* queued for a server */
+	bool		close_after_flush;
+	bool		paused_for_server;	/* stopped reading: its server's output is full */
+	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
+	HdClientAuth *auth;			/* during authentication only */
 	char		addr[64];		/* peer address, for logs */
 	char		user[64];
 	char		database[64];
 	HdPool	   *pool;
 	HdServer   *server;			/* the server it holds, if any */
-	bool		waiting;		/* queued for a server */
-	bool		close_after_flush;
-	bool		paused_for_server;	/* stopped reading: its server's output is full */
-	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
 	ev_tstamp	wait_started;
 	ev_tstamp	last_activity;
 	ev_tstamp	connected_at;
 	ev_tstamp	server_taken_at;	/* when it got the server it holds */
-	bool		admin;			/* on the admin console (database "hyperdrive") */
 	void	   *admin_state;	/* admin.c's */
 	uint32_t	cancel_pid;		/* the BackendKeyData we gave it */
 	uint32_t	cancel_key;
 	HdClientStmts stmts;		/* its statement names -> pool registry */
 	HdTls	   *tls;			/* TLS with the client, if it asked (tls.h) */
 	HdSettingList settings;		/* session settings to carry (session.h) */
-	char		config_id[HD_CONFIG_ID_LEN + 1];	/* while its role is looked up */
-	char	   *role_secret;	/* the looked-up secret of a role, during auth */
-	char	   *auth_stored;	/* what md5/password answers are checked against */
-	void		(*auth_done) (HdClient *client);	/* after a successful exchange */
+	bool		admin;			/* on the admin console (database "hyperdrive") */
 	bool		server_synced;	/* the held server has those settings */
 	bool		awaiting_setup;	/* waiting for them to be applied */
 	bool		pinned;			/* keeps its server until it disconnects */
@@ -262,6 +273,8 @@ extern void hd_client_accept(HdAgent *agent, int fd, const char *addr);
 extern void hd_client_close(HdClient *client);
 extern void hd_client_free(HdClient *client);
 extern void hd_client_start_auth(HdClient *client);
+extern HdClientAuth *hd_client_auth_state(HdClient *client);
+extern void hd_client_auth_free(HdClient *client);
 extern void hd_client_continue_auth(HdClient *client);
 extern void hd_client_challenge(HdClient *client, const HdScramSecret *secret,
 								HdSecretKind stored_kind, const char *stored,

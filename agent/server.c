@@ -223,6 +223,7 @@ hd_server_flush(HdServer *server)
 		return;
 	}
 	ev_io_stop(server->agent->loop, &server->write_watcher);
+	hd_iobuf_trim(&server->out);
 	/* drained: a client that stopped because this output was full may go on */
 	if (server->client && server->client->paused_for_server)
 	{
@@ -900,6 +901,8 @@ server_process(HdServer *server)
 			 * cache op, stopped reading: resume either way) */
 			server->wrote = false;
 			hd_client_resume_reading(client);
+			/* (no caller of this callback holds the client's input) */
+			hd_iobuf_trim(&client->in);
 		}
 	}
 }
@@ -932,6 +935,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	server_process(server);
+	hd_iobuf_trim(&server->in);
 }
 
 /* ---------------------------------------------------------------------------

@@ -50,12 +50,11 @@ hd_settings_find(const HdSettingList *list, const char *name)
 	return NULL;
 }
 
+/* name, value and sql share one allocation, which name points to. */
 static void
 setting_free(HdSetting *s)
 {
 	free(s->name);
-	free(s->value);
-	free(s->sql);
 }
 
 int
@@ -64,15 +63,17 @@ hd_settings_put(HdSettingList *list, const char *name, const char *value, const 
 	HdSetting	fresh;
 	HdSetting  *items;
 	size_t		i;
+	size_t		name_len = strlen(name) + 1;
+	size_t		value_len = value ? strlen(value) + 1 : 0;
+	size_t		sql_len = strlen(sql) + 1;
 
-	fresh.name = strdup(name);
-	fresh.value = value ? strdup(value) : NULL;
-	fresh.sql = strdup(sql);
-	if (fresh.name == NULL || (value && fresh.value == NULL) || fresh.sql == NULL)
-	{
-		setting_free(&fresh);
+	/* one block per setting: every client carries its startup parameters */
+	fresh.name = malloc(name_len + value_len + sql_len);
+	if (fresh.name == NULL)
 		return -1;
-	}
+	memcpy(fresh.name, name, name_len);
+	fresh.value = value ? memcpy(fresh.name + name_len, value, value_len) : NULL;
+	fresh.sql = memcpy(fresh.name + name_len + value_len, sql, sql_len);
 	for (char *p = fresh.name; *p; p++)
 		*p = (char) tolower((unsigned char) *p);
 	for (i = 0; i < list->count; i++)

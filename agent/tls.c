@@ -837,6 +837,8 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 	size_t		total = 0;
 	long		result = -2;
 	bool		ended = false;
+	bool		via_scratch = buf->cap == 0;
+	char	   *dst = NULL;
 
 	if (tls == NULL)
 		return hd_iobuf_read_fd(buf, fd, max);
@@ -847,11 +849,22 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 	}
 	if (max > INT_MAX)
 		max = INT_MAX;
-	if (hd_iobuf_reserve(buf, max) < 0)
+	if (via_scratch)
+	{
+		/* nothing buffered: decrypt into the shared buffer (iobuf.h) */
+		size_t		cap;
+
+		dst = hd_iobuf_scratch(&cap);
+		if (max > cap)
+			max = cap;
+	}
+	else if (hd_iobuf_reserve(buf, max) < 0)
 	{
 		errno = ENOMEM;
 		return -1;
 	}
+	else
+		dst = buf->data + buf->len;
 	tls->read_wants_write = false;
 	while (total < max)
 	{
@@ -860,11 +873,12 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 
 		ERR_clear_error();
 		errno = 0;
-		n = SSL_read(tls->ssl, buf->data + buf->len, (int) (max - total));
+		n = SSL_read(tls->ssl, dst + total, (int) (max - total));
 		saved_errno = errno;
 		if (n > 0)
 		{
-			buf->len += (size_t) n;
+			if (!via_scratch)
+				buf->len += (size_t) n;
 			total += (size_t) n;
 			continue;
 		}
@@ -903,6 +917,11 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 		ev_io_start(tls->loop, tls->owner_write);
 	}
 	update_cross(tls);
+	if (via_scratch && total > 0 && hd_iobuf_append(buf, dst, total) < 0)
+	{
+		errno = ENOMEM;
+		return -1;
+	}
 	return total > 0 ? (long) total : result;
 }
 

@@ -901,6 +901,41 @@ check_agent('a transaction that ends while its client is behind');
 check_agent('a client dying in a transaction');
 
 # ---------------------------------------------------------------------------
+# Idle origin connections go out last-in first-out: the next transaction runs
+# on the connection released last (a first-in first-out pool would hand out
+# the one idle the longest, and keep every connection in use).
+hdcli('create lifo (limit 3)', 'create', 'lifo',
+	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
+	'--sslmode', 'disable', '--origin-connection-limit', '3', '--caching-disabled');
+ok(wait_usable('lifo', 5), 'lifo usable within seconds of create');
+{
+	my $a = bg_psql('lifo');
+	my $b = bg_psql('lifo');
+	bg_send($a, "BEGIN;\nSELECT 'a-pid:' || pg_backend_pid();\n");
+	ok(bg_wait($a, qr/a-pid:\d+\n/, 10), 'LIFO: A holds a connection');
+	bg_send($b, "BEGIN;\nSELECT 'b-pid:' || pg_backend_pid();\n");
+	ok(bg_wait($b, qr/b-pid:\d+\n/, 10), 'LIFO: B holds another');
+	my ($pa) = $a->{out} =~ /a-pid:(\d+)/;
+	my ($pb) = $b->{out} =~ /b-pid:(\d+)/;
+	isnt($pa, $pb, 'LIFO: two origin connections in use');
+	bg_send($a, "COMMIT;\nSELECT 'a-last:' || pg_backend_pid();\n");
+	ok(bg_wait($a, qr/a-last:\d+\n/, 10), 'LIFO: A committed');
+	bg_send($b, "COMMIT;\nSELECT 'b-last:' || pg_backend_pid();\n");
+	ok(bg_wait($b, qr/b-last:\d+\n/, 10), 'LIFO: B committed');
+	my ($last) = $b->{out} =~ /b-last:(\d+)/;
+	for my $i (1 .. 3)
+	{
+		my ($rc, $out, $err) = apsql('SELECT pg_backend_pid()', db => 'lifo');
+		is($out, $last, "LIFO: a new client's transaction $i runs on the connection released last")
+		  or diag($err);
+	}
+	bg_quit($a);
+	bg_quit($b);
+}
+
+check_agent('LIFO idle connections');
+
+# ---------------------------------------------------------------------------
 # Cancel requests reach the right origin backend, and only it.
 {
 	my $c1 = w_login();
