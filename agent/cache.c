@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "cache_hint.h"
 #include "cache_store.h"
@@ -32,6 +33,17 @@
 #define ANALYSIS_BUCKETS 4096
 #define MAX_ANALYSES 100000
 #define ANALYSIS_ERROR_TTL 10.0	/* seconds an analysis error is remembered */
+#define PG_EPOCH_UNIX_S INT64_C(946684800)	/* 2000-01-01 00:00 UTC, Unix time */
+
+/*
+ * Upper bounds (seconds) of hyperdrive_cache_invalidation_seconds: fine
+ * around the milliseconds an invalidation should take, coarse above.
+ */
+#define INVAL_NBOUNDS 21
+static const double inval_bounds[INVAL_NBOUNDS] = {
+	0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+	0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
+};
 
 /* An applied invalidation kept for the snapshot check (the race rule). */
 typedef struct Retained
@@ -116,6 +128,10 @@ typedef struct CacheCfg
 	uint64_t	records;
 	uint64_t	invalidated;
 	uint64_t	slots_lost;
+	/* a record's commit time -> its invalidation applied (per bucket, +Inf last) */
+	uint64_t	inval_buckets[INVAL_NBOUNDS + 1];
+	uint64_t	inval_count;
+	double		inval_sum;
 	Reason		reasons[MAX_REASONS];
 	size_t		nreasons;
 } CacheCfg;
@@ -622,6 +638,31 @@ inflight_remove(CacheCfg *cfg, uint64_t seq)
  * The stream of each config
  */
 
+/*
+ * How long after its commit a record's invalidation was applied: now (the
+ * store's transaction has committed, so readers no longer find the entries)
+ * minus the commit time the origin put in the record. Both clocks are the
+ * same only when the origin runs on this machine; otherwise their offset is
+ * in the figure (a negative result counts as 0).
+ */
+static void
+observe_invalidation(CacheCfg *cfg, int64_t commit_time)
+{
+	struct timespec ts;
+	int64_t		now_us;
+	double		secs;
+	int			i = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_us = ((int64_t) ts.tv_sec - PG_EPOCH_UNIX_S) * INT64_C(1000000) + ts.tv_nsec / 1000;
+	secs = now_us > commit_time ? (double) (now_us - commit_time) / 1e6 : 0.0;
+	while (i < INVAL_NBOUNDS && secs > inval_bounds[i])
+		i++;
+	cfg->inval_buckets[i]++;
+	cfg->inval_count++;
+	cfg->inval_sum += secs;
+}
+
 static int
 on_record(void *arg, const HdRecord *rec)
 {
@@ -662,6 +703,9 @@ on_record(void *arg, const HdRecord *rec)
 		free(oids);
 		return -1;
 	}
+	/* heartbeats invalidate nothing: only records that do are timed */
+	if ((rec->flags & HD_FLAG_HEARTBEAT) == 0)
+		observe_invalidation(cfg, rec->commit_time);
 	layer->dirty = true;
 	if (rec->end_lsn > cfg->persisted_lsn)
 		cfg->persisted_lsn = rec->end_lsn;
@@ -2503,6 +2547,38 @@ hd_cache_purge_config(HdAgent *agent, const char *config_id, uint64_t *removed, 
 	return hd_cache_purge(layer->store, config_id, removed, err, errlen);
 }
 
+/* hyperdrive_cache_invalidation_seconds, cumulative as Prometheus expects */
+static void
+inval_metrics(HdCacheLayer *layer, HdTextBuf *buf)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_invalidation_seconds Change records: origin commit time"
+					 " to the record's invalidation applied\n"
+					 "# TYPE hyperdrive_cache_invalidation_seconds histogram\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		uint64_t	cumulative = 0;
+
+		for (int b = 0; b <= INVAL_NBOUNDS; b++)
+		{
+			cumulative += cfg->inval_buckets[b];
+			if (b < INVAL_NBOUNDS)
+				hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_bucket{config=\"%s\","
+								   "le=\"%g\"} %" PRIu64 "\n", cfg->name, inval_bounds[b], cumulative);
+			else
+				hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_bucket{config=\"%s\","
+								   "le=\"+Inf\"} %" PRIu64 "\n", cfg->name, cumulative);
+		}
+		hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_sum{config=\"%s\"} %.9g\n",
+						   cfg->name, cfg->inval_sum);
+		hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_count{config=\"%s\"} %" PRIu64 "\n",
+						   cfg->name, cfg->inval_count);
+	}
+}
+
 void
 hd_cache_metrics(HdAgent *agent, HdTextBuf *buf)
 {
@@ -2539,6 +2615,7 @@ hd_cache_metrics(HdAgent *agent, HdTextBuf *buf)
 			hd_text_buf_printf(buf, "\"} %" PRIu64 "\n", cfg->reasons[i].count);
 		}
 	}
+	inval_metrics(layer, buf);
 	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_stream_connected Whether the config's change stream is up\n"
 					 "# TYPE hyperdrive_cache_stream_connected gauge\n");
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)

@@ -386,8 +386,8 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 		}
 	}
 	free(counts);
-	*len = buf.len;
 	hd_cache_metrics(agent, &buf);
+	*len = buf.len;				/* with the cache's series */
 	text = hd_text_buf_finish(&buf);
 	if (text == NULL)
 		*len = 0;

@@ -273,6 +273,55 @@ sub timed
 }
 
 # ---------------------------------------------------------------------------
+# /metrics: the cache's series are served (they come after the pools'), and
+# hyperdrive_cache_invalidation_seconds times each change record from its
+# commit on the origin to its invalidation applied.
+{
+	require HTTP::Tiny;
+	my $scrape = sub {
+		my $res = HTTP::Tiny->new(timeout => 10)->get("http://127.0.0.1:$mport/metrics");
+		return $res->{success} ? $res->{content} : '';
+	};
+	my $inval = sub {
+		my ($text) = @_;
+		my %h = (buckets => []);
+		for my $line (split /\n/, $text)
+		{
+			if ($line =~ /^hyperdrive_cache_invalidation_seconds_bucket\{config="app",le="([^"]+)"\} (\d+)$/)
+			{
+				push @{ $h{buckets} }, [ $1, $2 ];
+			}
+			$h{sum} = $1 if $line =~ /^hyperdrive_cache_invalidation_seconds_sum\{config="app"\} (\S+)$/;
+			$h{count} = $1 if $line =~ /^hyperdrive_cache_invalidation_seconds_count\{config="app"\} (\d+)$/;
+		}
+		return \%h;
+	};
+	my $text = $scrape->();
+	like($text, qr/^hyperdrive_cache_statements_total\{config="app",status="hit"\} [1-9]\d*$/m,
+		'/metrics: the cache\'s statement counts are in the answer');
+	my $m0 = $inval->($text);
+	ok(defined $m0->{count}, '/metrics: hyperdrive_cache_invalidation_seconds for config app');
+	my $n = 5;
+	$node->safe_psql('app', 'CREATE TABLE timed (id int PRIMARY KEY)');
+	$m0 = $inval->($scrape->()) if wait_for(sub { $inval->($scrape->())->{count} > $m0->{count} }, 10);
+	my $t0 = time;
+	$node->safe_psql('app', "INSERT INTO timed VALUES ($_)") for 1 .. $n;
+	my $m1;
+	ok(wait_for(sub { $m1 = $inval->($scrape->()); ($m1->{count} // 0) >= $m0->{count} + $n }, 10),
+		"/metrics: $n commits on the origin are $n more records timed");
+	my $elapsed = time - $t0;
+	my @b = @{ $m1->{buckets} };
+	is($b[-1][0], '+Inf', 'invalidation histogram: the last bucket is +Inf');
+	is($b[-1][1], $m1->{count}, 'invalidation histogram: +Inf counts every record');
+	ok(!grep({ $b[$_][1] < $b[ $_ - 1 ][1] } 1 .. $#b), 'invalidation histogram: cumulative buckets');
+	my $dn = $m1->{count} - $m0->{count};
+	my $dsum = $m1->{sum} - $m0->{sum};
+	# each record was applied after its commit and before we saw it counted
+	ok($dsum > 0 && $dsum <= $dn * $elapsed,
+		"invalidation histogram: the new records' times are plausible ($dsum s for $dn records within $elapsed s)");
+}
+
+# ---------------------------------------------------------------------------
 # kill -9 and restart: the entries survive, but no hit before the stream
 # caught up, and writes made while the agent was down invalidate first.
 {

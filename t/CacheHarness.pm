@@ -29,13 +29,13 @@ use Test::More;
 use lib dirname(__FILE__);
 use HdTest;
 
-our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $agent
+our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
   hdcli start_agent q_agent sel as cache_status wait_for warm raw_connect raw_read
   raw_exchange strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
 
 our $hd = $HD;
 our $PW = 'app-Secret-70';
-our ($node, $oport, $tmp, $ini, $log, $aport, $agent);
+our ($node, $oport, $tmp, $ini, $log, $aport, $mport, $agent);
 
 sub setup
 {
@@ -101,6 +101,7 @@ SQL
 	$ini = "$tmp/hyperdrive.ini";
 	$log = "$PostgreSQL::Test::Utils::log_path/$o{tag}_agent.log";
 	$aport = PostgreSQL::Test::Cluster::get_free_port();
+	$mport = PostgreSQL::Test::Cluster::get_free_port();
 	{
 		open my $fh, '>', "$tmp/users.txt" or die $!;
 		print $fh qq{"ops" "ops-pw"\n};
@@ -110,6 +111,7 @@ SQL
 		print $fh "state_dir = $tmp/state\nlog_level = info\nquery_wait_timeout = 20\n";
 		print $fh "auth_type = password\nadmin_users = ops\nauth_file = users.txt\n";
 		print $fh "max_lag = " . ($o{max_lag} // '1s') . "\ncache_max_entry_bytes = 64kB\n";
+		print $fh "metrics_addr = 127.0.0.1:$mport\n";
 		close $fh;
 	}
 	hdcli('create app (caching on)', 'create', 'app',
