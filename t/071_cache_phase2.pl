@@ -153,10 +153,13 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 			$all .= $msg;
 			last if $type eq 'Z';
 		}
-		push @r, $all;
+		# (ParameterStatus first if the fill's origin connection was given the
+		# client's settings: not part of the statement's replies)
+		push @r, strip_status($all);
 	}
 	my $s1 = cache_status();
-	is(scalar(grep { $_ eq $r[0] } @r), 5, 'extended coalescing: all 5 clients get the same bytes');
+	is(scalar(grep { $_ eq $r[0] } @r), 5, 'extended coalescing: all 5 clients get the same bytes')
+	  or diag(join("\n", map { unpack('H*', $_) } @r));
 	like($r[0], qr/\x00\x00\x00\x0213/, 'extended coalescing: which hold the right value');
 	is(calls('%hd_slow(count(*) + $1, $2) FROM t%') + calls('%hd_slow(count(*) + $1, 1.5) FROM t%'), 1,
 		'extended coalescing: the origin ran the statement once');
@@ -243,12 +246,12 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 		strip_status(raw_exchange($s, pq_query('SELECT 1')));
 		my $b = pq_parse('', 'SELECT v FROM t WHERE id = $1') . pq_bind('', [], ['2'], []) .
 		  pq_describe('P') . pq_execute() . pq_sync();
-		my $first = raw_exchange($s, $b);
+		my $first = strip_status(raw_exchange($s, $b));
 		ok(wait_for(sub { my $h = cache_status('swr')->{hits}; raw_exchange($s, $b); cache_status('swr')->{hits} > $h }, 5),
 			'swr extended: the entry is cached');
 		sleep 1.5;
 		my $e0 = cache_status('swr');
-		my $stale = raw_exchange($s, $b);
+		my $stale = strip_status(raw_exchange($s, $b));
 		my $e1 = cache_status('swr');
 		is(unpack('H*', $stale), unpack('H*', $first), 'swr extended: the stale hit is the same bytes');
 		is($e1->{stale} - $e0->{stale}, 1, 'swr extended: served stale');
@@ -256,7 +259,7 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 		ok(wait_for(sub { cache_status('swr')->{stored} > $e0->{stored} }, 5),
 			'swr extended: the refresh stored a new entry');
 		my $h0 = cache_status('swr')->{hits};
-		is(unpack('H*', raw_exchange($s, $b)), unpack('H*', $first), 'swr extended: the next read');
+		is(unpack('H*', strip_status(raw_exchange($s, $b))), unpack('H*', $first), 'swr extended: the next read');
 		is(cache_status('swr')->{hits}, $h0 + 1, 'swr extended: is a fresh hit');
 		close $s;
 	}

@@ -42,9 +42,9 @@ sub exchange
 {
 	my ($bytes, $nz) = @_;
 	my $before = cache_status();
-	my $got = raw_exchange($c, $bytes, $nz);
+	my $got = strip_status(raw_exchange($c, $bytes, $nz));
 	my $after = cache_status();
-	my $want = raw_exchange($o, $bytes, $nz);
+	my $want = strip_status(raw_exchange($o, $bytes, $nz));
 	return ($got, $want, $after->{hits} - $before->{hits}, $after->{misses} - $before->{misses},
 		$before, $after);
 }

@@ -294,12 +294,19 @@ sub raw_exchange
 	return $all;
 }
 
-# The replies without leading ParameterStatus messages (the agent's settings sync)
+# The replies without ParameterStatus messages (the agent sends those when it
+# gives an origin connection the client's settings: not part of any reply)
 sub strip_status
 {
 	my ($b) = @_;
-	$b = substr($b, 1 + unpack('N', substr($b, 1, 4))) while substr($b, 0, 1) eq 'S';
-	return $b;
+	my $out = '';
+	while (length($b) >= 5)
+	{
+		my $n = 1 + unpack('N', substr($b, 1, 4));
+		$out .= substr($b, 0, $n) unless substr($b, 0, 1) eq 'S';
+		$b = substr($b, $n);
+	}
+	return $out . $b;
 }
 
 1;
