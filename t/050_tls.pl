@@ -38,50 +38,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-my $agent =
-  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$agent is missing: run 'make agent' first") unless -x $agent;
+use lib dirname(__FILE__);
+use HdTest;
 
-if (!$ENV{PG_REGRESS})
-{
-	my $pkglibdir = `pg_config --pkglibdir`;
-	chomp $pkglibdir;
-	$ENV{PG_REGRESS} = "$pkglibdir/pgxs/src/test/regress/pg_regress" if $pkglibdir;
-}
-
+my $agent = $HD;
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('tls'));
-
-sub write_file
-{
-	my ($path, $text) = @_;
-	open my $fh, '>', $path or die "$path: $!";
-	print $fh $text;
-	close $fh;
-}
-
-sub slurp_from
-{
-	my ($path, $offset) = @_;
-	open my $fh, '<', $path or return '';
-	seek $fh, $offset // 0, 0;
-	local $/;
-	my $text = <$fh> // '';
-	close $fh;
-	return $text;
-}
-
-sub wait_for
-{
-	my ($cond, $seconds) = @_;
-	my $deadline = time + ($seconds // 10);
-	my $v;
-	while (1)
-	{
-		$v = $cond->();
-		return $v if $v || time > $deadline;
-		usleep(100_000);
-	}
-}
 
 # ---------------------------------------------------------------------------
 # Certificates, made now, in $tmp.

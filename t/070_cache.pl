@@ -42,20 +42,7 @@ is($s2->{hits}, $s1->{hits} + 1, 'second read: a hit');
 is($hit, $miss, 'the hit returns what the miss returned (psql)');
 is($hit, "1|apple\n2|pear\n3|plum", 'which is the origin\'s answer');
 
-sub raw_query
-{
-	my ($s, $sql) = @_;
-	print $s 'Q' . pack('N', 4 + length($sql) + 1) . "$sql\0";
-	my $all = '';
-	while (1)
-	{
-		my ($type, $body, $msg) = raw_read($s);
-		last unless defined $type;
-		$all .= $msg;
-		last if $type eq 'Z';
-	}
-	return $all;
-}
+sub raw_query { my ($s, $sql) = @_; return raw_exchange($s, pq_query($sql)); }
 
 {
 	my $rs = raw_connect('app', $PW, 'app');

@@ -143,20 +143,9 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	my $s0 = cache_status();
 	print $_ $batch for @socks;
 	my @r;
-	for my $s (@socks)
-	{
-		my $all = '';
-		while (1)
-		{
-			my ($type, $body, $msg) = raw_read($s);
-			last unless defined $type;
-			$all .= $msg;
-			last if $type eq 'Z';
-		}
-		# (ParameterStatus first if the fill's origin connection was given the
-		# client's settings: not part of the statement's replies)
-		push @r, strip_status($all);
-	}
+	# (ParameterStatus first if the fill's origin connection was given the
+	# client's settings: not part of the statement's replies)
+	push @r, strip_status(raw_replies($_)) for @socks;
 	my $s1 = cache_status();
 	is(scalar(grep { $_ eq $r[0] } @r), 5, 'extended coalescing: all 5 clients get the same bytes')
 	  or diag(join("\n", map { unpack('H*', $_) } @r));

@@ -31,7 +31,7 @@ use HdTest;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
   hdcli start_agent q_agent sel as cache_status wait_for warm raw_connect raw_read
-  raw_exchange strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
+  raw_exchange raw_replies strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
 
 our $hd = $HD;
 our $PW = 'app-Secret-70';
@@ -281,8 +281,15 @@ sub pq_flush { return pq_msg('H', ''); }
 sub raw_exchange
 {
 	my ($s, $bytes, $nz) = @_;
-	$nz //= 1;
 	print $s $bytes;
+	return raw_replies($s, $nz);
+}
+
+# The replies already asked for, up to the $nz-th ReadyForQuery (default 1).
+sub raw_replies
+{
+	my ($s, $nz) = @_;
+	$nz //= 1;
 	my $all = '';
 	while ($nz > 0)
 	{
