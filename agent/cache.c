@@ -54,6 +54,7 @@ typedef struct Retained
 	uint32_t   *oids;
 	size_t		noids;
 	uint64_t	visible_from_seq;	/* fills numbered from here see it; 0: not known */
+	uint64_t	applied_order;	/* CacheCfg.order when it was applied */
 } Retained;
 
 typedef struct Analysis
@@ -89,6 +90,7 @@ typedef struct Flight
 	size_t		keylen;
 	HdClient   *leader;			/* until its fill starts; NULL after (or a refresh) */
 	bool		started;		/* its CacheOp runs */
+	bool		sealed;			/* an invalidation of its relations came: no new waiters */
 	HdList		waiters;		/* HdClient.cache_wait_link */
 	struct CacheOp *op;			/* the fill, once it runs */
 } Flight;
@@ -110,6 +112,7 @@ typedef struct CacheCfg
 	size_t		nret;
 	size_t		capret;
 	uint64_t	next_fill_seq;
+	uint64_t	order;			/* ticks at each retained invalidation (waiters vs them) */
 	uint64_t   *inflight;		/* seqs of fills in flight */
 	size_t		ninflight;
 	size_t		capinflight;
@@ -183,7 +186,8 @@ static HdCacheLayer *layer_of(HdAgent *agent)
 	return (HdCacheLayer *) agent->cache;
 }
 
-static void flight_end(Flight *f, const void *bytes, size_t len);
+static void flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before);
+static void seal_flights(CacheCfg *cfg, const struct Retained *r);
 static void op_free(struct CacheOp *op);
 static void flight_timeouts(CacheCfg *cfg, double now);
 static const char *stream_problem(CacheCfg *cfg, const HdClient *client);
@@ -541,7 +545,8 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 	if (cfg->nret >= MAX_RETAINED)
 	{
 		/* fold everything into one entry: stores wait until all of it is old */
-		uint64_t	maxxid = xid;
+		uint64_t	maxxid = xid == 0 ? UINT64_MAX - 1 : xid;
+		uint64_t	first_order = cfg->ret[0].applied_order;
 
 		for (size_t i = 0; i < cfg->nret; i++)
 		{
@@ -549,16 +554,20 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 				maxxid = UINT64_MAX - 1;
 			else if (cfg->ret[i].xid > maxxid)
 				maxxid = cfg->ret[i].xid;
+			if (cfg->ret[i].applied_order < first_order)
+				first_order = cfg->ret[i].applied_order;
 			retained_free(&cfg->ret[i]);
 		}
 		cfg->nret = 0;
-		xid = maxxid;
-		all = true;
-		xmin_rule = true;
-		n = 0;
+		cfg->order++;
+		cfg->ret[cfg->nret++] = (Retained) {
+			.xid = maxxid, .all = true, .xmin_rule = true, .applied_order = first_order
+		};
+		seal_flights(cfg, NULL);
 		hd_warning("cache of config \"%s\": more than %d invalidations retained for the race "
 				   "check; results are stored again once the origin's snapshots see all of them",
 				   cfg->name, MAX_RETAINED);
+		return;
 	}
 	if (cfg->nret == cfg->capret)
 	{
@@ -574,6 +583,8 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 				cfg->ret[cfg->nret - 1].all = true;
 				cfg->ret[cfg->nret - 1].xid = 0;
 			}
+			cfg->order++;
+			seal_flights(cfg, NULL);
 			return;
 		}
 		cfg->ret = grown;
@@ -584,6 +595,7 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 	r->xid = xid;
 	r->all = all;
 	r->xmin_rule = xmin_rule;
+	r->applied_order = ++cfg->order;
 	if (!all && n > 0)
 	{
 		r->oids = malloc(n * sizeof(uint32_t));
@@ -595,6 +607,7 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 			r->noids = n;
 		}
 	}
+	seal_flights(cfg, r);
 }
 
 /* A fill finished with snapshot s: note which entries any later fill sees. */
@@ -785,7 +798,7 @@ cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 {
 	(void) layer;
 	while (cfg->flights)
-		flight_end(cfg->flights, NULL, 0);
+		flight_end(cfg->flights, NULL, 0, 0);
 	hd_stream_free(cfg->stream);
 	analyses_clear(cfg);
 	free(cfg->buckets);
@@ -1395,13 +1408,31 @@ serve_bytes(HdClient *client, const Request *r, const void *bytes, size_t len)
  * Request coalescing: one fill per key in flight, other clients wait for it
  */
 
+/* The flight of a key that a new request may still wait for. */
 static Flight *
 flight_find(CacheCfg *cfg, bool analysis, const unsigned char *key, size_t keylen)
 {
 	for (Flight *f = cfg->flights; f; f = f->next)
-		if (f->analysis == analysis && f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
+		if (f->analysis == analysis && !f->sealed && f->keylen == keylen &&
+			memcmp(f->key, key, keylen) == 0)
 			return f;
 	return NULL;
+}
+
+/*
+ * An invalidation r (NULL: of everything) was applied. A fill already sent
+ * that reads its relations may run under a snapshot that does not see it:
+ * a request arriving from now on must not wait for that fill but lead a new
+ * one, whose snapshot will. Waiters already there keep waiting; which of
+ * them may take the fill's result is decided when it ends (finish_fill).
+ */
+static void
+seal_flights(CacheCfg *cfg, const Retained *r)
+{
+	for (Flight *f = cfg->flights; f; f = f->next)
+		if (!f->analysis && f->op != NULL &&
+			(r == NULL || retained_touches(r, f->op->oids, f->op->noids)))
+			f->sealed = true;
 }
 
 /* A new flight; takes key (freed here on failure). */
@@ -1493,13 +1524,14 @@ waiter_decide_again(HdClient *client)
 }
 
 /*
- * The flight ends: with the bytes of a result that was stored (the waiters
- * get them), or NULL (not stored, failed, gone: the waiters run their own
- * queries). Waking waiters can re-enter the cache: the flight is unlinked
- * first, and the list is re-read after each.
+ * The flight ends: with the bytes of its result, which the waiters that
+ * began to wait before invalidation order joined_before get (all of them,
+ * UINT64_MAX, when it was stored), or NULL (failed, gone: the waiters run
+ * their own queries). Waking waiters can re-enter the cache: the flight is
+ * unlinked first, and the list is re-read after each.
  */
 static void
-flight_end(Flight *f, const void *bytes, size_t len)
+flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before)
 {
 	CacheCfg   *cfg = f->cfg;
 	HdList	   *item;
@@ -1525,8 +1557,10 @@ flight_end(Flight *f, const void *bytes, size_t len)
 
 		if (f->analysis)
 			waiter_decide_again(client);
-		else if (bytes)
+		else if (bytes && client->cache_wait_order < joined_before)
 			waiter_serve(cfg, client, bytes, len);
+		else if (bytes)
+			waiter_fall_back(cfg, client, "coalesce-fallback:raced");
 		else
 			waiter_fall_back(cfg, client, "coalesce-fallback:not stored");
 	}
@@ -1580,7 +1614,7 @@ hd_cache_client_gone(HdClient *client)
 		client->cache_leader = false;
 		f->leader = NULL;
 		if (f->op == NULL)
-			flight_end(f, NULL, 0);
+			flight_end(f, NULL, 0, 0);
 		return;
 	}
 	hd_list_del(&client->cache_wait_link);
@@ -1603,6 +1637,7 @@ lead_or_wait(CacheCfg *cfg, HdClient *client, bool analysis, unsigned char *key,
 		client->cache_flight = f;
 		client->cache_leader = false;
 		client->cache_wait_started = ev_time();
+		client->cache_wait_order = cfg->order;
 		if (analysis)
 			count_reason(cfg, "analysis-coalesced");
 		return HD_CSTEP_WAIT;
@@ -2070,7 +2105,7 @@ hd_cache_start_op(HdClient *client, HdServer *server)
 			f->op = op;
 		}
 		else
-			flight_end(f, NULL, 0);
+			flight_end(f, NULL, 0, 0);
 	}
 	return rc;
 }
@@ -2165,8 +2200,15 @@ finish_analysis(HdServer *server, CacheOp *op)
 				   op->a_cacheable ? op->a_relations : NULL, 0);
 }
 
+/*
+ * A fill's result is stored unless its snapshot misses an invalidation of
+ * its relations that was applied already (the race rule). Either way it is
+ * the answer for a waiter that began to wait before every invalidation it
+ * misses was applied: at that moment a stored entry would have been a hit.
+ * *joined_before is that bound (0: no waiter, UINT64_MAX: every one).
+ */
 static bool
-finish_fill(HdServer *server, CacheOp *op)
+finish_fill(HdServer *server, CacheOp *op, uint64_t *joined_before)
 {
 	HdCacheLayer *layer = layer_of(server->agent);
 	CacheCfg   *cfg = find_cfg(server->agent, op->cfg_id);
@@ -2174,6 +2216,7 @@ finish_fill(HdServer *server, CacheOp *op)
 	bool		raced = false;
 	char		err[512];
 
+	*joined_before = 0;
 	if (cfg == NULL)
 		return false;
 	inflight_remove(cfg, op->seq);
@@ -2190,11 +2233,18 @@ finish_fill(HdServer *server, CacheOp *op)
 		free(s.xip);
 		return false;
 	}
-	for (size_t i = 0; i < cfg->nret && !raced; i++)
+	*joined_before = UINT64_MAX;
+	for (size_t i = 0; i < cfg->nret; i++)
 		if (retained_touches(&cfg->ret[i], op->oids, op->noids) && !xid_visible(&s, &cfg->ret[i]))
+		{
 			raced = true;
+			if (cfg->ret[i].applied_order < *joined_before)
+				*joined_before = cfg->ret[i].applied_order;
+		}
 	observe_snapshot(cfg, &s);
 	free(s.xip);
+	if (op->max_age_ms <= 0)
+		*joined_before = 0;		/* asked never to be reused */
 	if (raced)
 	{
 		count_reason(cfg, "bypass:race");
@@ -2258,13 +2308,14 @@ op_done(HdServer *server, CacheOp *op)
 {
 	HdClient   *client = server->client;
 	bool		stored = false;
+	uint64_t	joined_before = 0;
 
 	server->cache_op = HD_COP_NONE;
 	server->cache_state = NULL;
 	if (op->kind == HD_COP_ANALYZE)
 		finish_analysis(server, op);
 	else if (op->kind == HD_COP_FILL)
-		stored = finish_fill(server, op);
+		stored = finish_fill(server, op, &joined_before);
 	if (client)
 	{
 		client->awaiting_cache = false;
@@ -2274,11 +2325,12 @@ op_done(HdServer *server, CacheOp *op)
 	}
 	if (op->flight)
 	{
-		/* the waiters: the stored bytes, or their own queries */
-		if (stored)
-			flight_end(op->flight, hd_iobuf_head(&op->capture), hd_iobuf_live(&op->capture));
+		/* the waiters: the result, or their own queries */
+		if (joined_before > 0)
+			flight_end(op->flight, hd_iobuf_head(&op->capture), hd_iobuf_live(&op->capture),
+					   stored ? UINT64_MAX : joined_before);
 		else
-			flight_end(op->flight, NULL, 0);
+			flight_end(op->flight, NULL, 0, 0);
 	}
 	if (op->refresh && server->client == NULL && !op->broken)
 	{
@@ -2432,7 +2484,7 @@ hd_cache_server_free(HdServer *server)
 	}
 	server->cache_state = NULL;
 	if (op->flight)
-		flight_end(op->flight, NULL, 0);
+		flight_end(op->flight, NULL, 0, 0);
 	server->cache_op = HD_COP_NONE;
 	op_free(op);
 }

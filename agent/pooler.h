@@ -138,6 +138,7 @@ struct HdClient
 	bool		cache_leader;	/* it runs that fill (else it waits for it) */
 	HdList		cache_wait_link;	/* the flight's waiters */
 	ev_tstamp	cache_wait_started;
+	uint64_t	cache_wait_order;	/* cache.c's invalidation order when it began to wait */
 };
 
 typedef enum HdServerState

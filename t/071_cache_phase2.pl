@@ -208,6 +208,52 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	is(sel('SELECT 1 FROM items LIMIT 1'), '1', 'the agent is fine');
 }
 
+# A fill overtaken by a write (the race rule: not stored) still answers the
+# clients that were waiting before the write's invalidation was applied; a
+# request after it does not wait for that fill but leads a new one.
+{
+	$node->safe_psql('app', 'SET ROLE app; CREATE TABLE race (id int PRIMARY KEY); '
+		  . 'INSERT INTO race VALUES (1), (2), (3)');
+	my $sql = 'SELECT hd_slow(sum(id), 2) FROM race';
+	ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15), 'race: stream up');
+	$node->safe_psql('app', 'SELECT pg_stat_statements_reset()');
+	my $s0 = cache_status();
+	local $ENV{PGPASSWORD} = $PW;
+	my @cmd = ('psql', '-X', '-q', '-A', '-t', '-h', '127.0.0.1', '-p', $aport, '-U', 'app',
+		'-d', 'app', '-c', $sql);
+	my (@early, @late, @eo, @lo);
+	push @early, IPC::Run::start(\@cmd, '<', \undef, '>', \$eo[$_], '2>', \my $e, IPC::Run::timeout(60))
+	  for 0 .. 3;
+	my $running = "SELECT count(*) FROM pg_stat_activity WHERE query = '$sql' AND state = 'active'";
+	ok(wait_for(sub { $node->safe_psql('app', $running) eq '1' }, 20), 'race: the first fill runs');
+	ok(wait_for(sub { clients_waiting_for_cache() == 3 }, 20), 'race: three clients wait for it');
+	# a write the fill's snapshot cannot see, applied while the fill runs
+	$node->safe_psql('app', 'INSERT INTO race VALUES (4)');
+	my $lsn = $node->safe_psql('app', 'SELECT pg_current_wal_lsn()');
+	ok(wait_for(sub {
+				my $a = cache_status()->{applied_lsn} // '';
+				$a =~ m{^[0-9A-F]+/[0-9A-F]+$}
+				  && $node->safe_psql('app', "SELECT '$a'::pg_lsn >= '$lsn'::pg_lsn") eq 't';
+			}, 20), 'race: the write\'s invalidation is applied');
+	push @late, IPC::Run::start(\@cmd, "<", \undef, ">", \$lo[$_], "2>", \my $le, IPC::Run::timeout(60))
+	  for 0 .. 1;
+	$_->finish for @early, @late;
+	chomp(@eo, @lo);
+	is_deeply(\@eo, [ ('6') x 4 ], 'race: the four early clients get the result of before the write');
+	is_deeply(\@lo, [ ('10') x 2 ], 'race: the two late clients get the result with it');
+	my $s1 = cache_status();
+	is(calls('%hd_slow(sum(id), $1) FROM race%'), 2,
+		'race: the origin ran it twice (the overtaken fill and one new fill)');
+	is($s1->{coalesced} - $s0->{coalesced}, 4,
+		'race: 3 early waiters answered by the overtaken fill, 1 late one by the new fill');
+	is(($s1->{by}{'bypass:race'} // 0) - ($s0->{by}{'bypass:race'} // 0), 1,
+		'race: the overtaken fill was not stored');
+	is($s1->{stored} - $s0->{stored}, 1, 'race: the new fill was stored');
+	is(($s1->{by}{'coalesce-fallback:raced'} // 0) - ($s0->{by}{'coalesce-fallback:raced'} // 0), 0,
+		'race: no waiter had to run its own query');
+	is(sel($sql), '10', 'race: then a hit with the write in it');
+}
+
 # ---------------------------------------------------------------------------
 # Stale-while-revalidate: config swr (max-age 1, swr 5).
 {
