@@ -868,6 +868,12 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	params.status_interval_ms = 200;
 	params.confirm_durable_only = true;
 	params.request_replies = true;
+	/* a few probes within max_lag, at most 10 a second */
+	params.probe_interval_ms = layer->agent->settings.max_lag_ms / 5;
+	if (params.probe_interval_ms > 100)
+		params.probe_interval_ms = 100;
+	if (params.probe_interval_ms < 10)
+		params.probe_interval_ms = 10;
 	cb.arg = cfg;
 	cfg->stream = hd_stream_start(&params, &cb, err, sizeof(err));
 	if (cfg->stream == NULL)
@@ -1156,17 +1162,16 @@ looks_like_select(const char *sql, size_t len)
 
 /*
  * How far behind the origin the applied stream may be, in seconds: the age of
- * the newest message on the origin's clock (the time since it arrived plus
- * the time it took to arrive). Everything the origin had sent by then is
- * applied. Not the larger of the two: a message that took max_lag to arrive
- * and arrived max_lag ago says nothing about the last 2 * max_lag. -1: none yet.
+ * the newest freshness probe whose WAL position the stream has applied
+ * (stream.h). Every transaction the origin acknowledged before that probe was
+ * sent has been applied. -1: not known yet.
  */
 static double
 stream_age(const HdStreamStatus *st)
 {
-	if (st->last_message_at <= 0)
+	if (st->fresh_as_of <= 0)
 		return -1.0;
-	return ev_time() - st->last_message_at + st->lag_seconds;
+	return ev_time() - st->fresh_as_of;
 }
 
 /* Why hits cannot be served now, or NULL. */

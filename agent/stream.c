@@ -33,6 +33,16 @@ typedef enum Phase
 	PHASE_STOPPED
 } Phase;
 
+/* A freshness probe's answer: the origin's WAL insert position when it ran. */
+typedef struct ProbePoint
+{
+	uint64_t	lsn;
+	double		sent_at;		/* ev_time() when the probe was sent */
+} ProbePoint;
+
+#define PROBE_PENDING_MAX 32
+#define PROBE_RETRY 1.0			/* seconds after a failed probe connection */
+
 typedef struct QueryResult
 {
 	ExecStatusType status;
@@ -106,6 +116,20 @@ struct HdStream
 	/* the running command's first (or error) result */
 	QueryResult qr;
 	bool		qr_have;
+
+	/* the freshness probe (probe_interval > 0): its own plain connection */
+	double		probe_interval;
+	PGconn	   *probe_conn;
+	bool		probe_connecting;
+	bool		probe_waiting;	/* a probe was sent, its answer not read yet */
+	double		probe_sent_at;
+	double		probe_retry_at; /* no new connection before */
+	bool		probe_failing;	/* said so (once per failure streak) */
+	ev_io		probe_io;
+	ev_timer	probe_timer;
+	ProbePoint	pending[PROBE_PENDING_MAX];	/* answered, not applied yet; ascending */
+	size_t		npending;
+	double		fresh_as_of;	/* sent_at of the newest probe whose position is applied */
 };
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -115,6 +139,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void send_check(HdStream *s);
 static void send_create(HdStream *s);
 static void send_start(HdStream *s);
+static void probe_settle(HdStream *s);
+static void probe_close(HdStream *s);
 
 /* ------------------------------------------------------------------------
  * Small helpers.
@@ -381,29 +407,37 @@ flush_output(HdStream *s)
  * Connecting.
  */
 
-static void
-start_connect(HdStream *s)
+/*
+ * Starts a non-blocking connection to the config's origin: the replication
+ * connection, or (replication false) the freshness probe's. NULL with why
+ * in err if even that failed.
+ */
+static PGconn *
+connect_start(HdStream *s, bool replication, char *err, size_t errlen)
 {
 	char		port[16];
-	char		err[256];
+	char		perr[256];
 	char	   *password = NULL;
 	const char *keys[20];
 	const char *values[20];
 	int			n = 0;
+	PGconn	   *conn;
 
 	snprintf(port, sizeof(port), "%d", s->config.port);
-	if (hd_config_read_password(s->state_dir, s->config.id, &password, err, sizeof(err)) < 0)
+	if (hd_config_read_password(s->state_dir, s->config.id, &password, perr, sizeof(perr)) < 0)
 	{
-		fail(s, HD_STREAM_ERROR, "cannot read the config's password: %s", err);
-		return;
+		snprintf(err, errlen, "cannot read the config's password: %s", perr);
+		return NULL;
 	}
 	keys[n] = "host", values[n++] = s->config.host;
 	keys[n] = "port", values[n++] = port;
 	keys[n] = "dbname", values[n++] = s->config.database;
 	keys[n] = "user", values[n++] = s->config.user;
 	keys[n] = "sslmode", values[n++] = hd_sslmode_name(s->config.sslmode);
-	keys[n] = "replication", values[n++] = "database";
-	keys[n] = "application_name", values[n++] = s->application_name;
+	if (replication)
+		keys[n] = "replication", values[n++] = "database";
+	keys[n] = "application_name", values[n++] = replication ? s->application_name
+		: "hyperdrive freshness probe";
 	keys[n] = "keepalives", values[n++] = "1";
 	keys[n] = "keepalives_idle", values[n++] = "10";
 	keys[n] = "keepalives_interval", values[n++] = "5";
@@ -414,16 +448,29 @@ start_connect(HdStream *s)
 	if (s->config.sslrootcert)
 		keys[n] = "sslrootcert", values[n++] = s->config.sslrootcert;
 	keys[n] = NULL, values[n] = NULL;
-	s->conn = PQconnectStartParams(keys, values, 0);
+	conn = PQconnectStartParams(keys, values, 0);
 	if (password)
 		hd_free_secret(password);
-	if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD ||
-		PQsetnonblocking(s->conn, 1) != 0)
+	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD || PQsetnonblocking(conn, 1) != 0)
 	{
-		char		msg[512];
+		trim_message(perr, sizeof(perr), conn ? PQerrorMessage(conn) : "out of memory");
+		snprintf(err, errlen, "cannot connect: %s", perr);
+		if (conn)
+			PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
 
-		trim_message(msg, sizeof(msg), s->conn ? PQerrorMessage(s->conn) : "out of memory");
-		fail(s, HD_STREAM_ERROR, "cannot connect: %s", msg);
+static void
+start_connect(HdStream *s)
+{
+	char		err[512];
+
+	s->conn = connect_start(s, true, err, sizeof(err));
+	if (s->conn == NULL)
+	{
+		fail(s, HD_STREAM_ERROR, "%s", err);
 		return;
 	}
 	s->phase = PHASE_CONNECTING;
@@ -907,6 +954,7 @@ deliver(HdStream *s, const HdRecord *record)
 		if (record->end_lsn > s->applied_lsn)
 			s->applied_lsn = record->end_lsn;
 		s->records++;
+		probe_settle(s);
 	}
 	if (s->stop_pending)
 	{
@@ -983,7 +1031,10 @@ handle_keepalive(HdStream *s, const unsigned char *buf, size_t len)
 	 * applied: nothing of this database committed before wal_end is owed.
 	 */
 	if (wal_end > s->applied_lsn)
+	{
 		s->applied_lsn = wal_end;
+		probe_settle(s);
+	}
 	if (buf[17])
 		send_feedback(s, false);
 }
@@ -1143,6 +1194,227 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* ------------------------------------------------------------------------
+ * The freshness probe. While streaming, every probe_interval a plain
+ * connection of its own asks the origin for pg_current_wal_insert_lsn().
+ * Every transaction acknowledged before the probe was sent ends below that
+ * position, so once the stream has applied up to it, everything
+ * acknowledged before the probe's send time has been applied: fresh_as_of.
+ * The send time of the latest stream message cannot say that: a walsender
+ * working through a backlog sends fresh timestamps for old changes. And
+ * this takes no clock but the agent's.
+ */
+
+static void
+probe_watch(HdStream *s, int events)
+{
+	int			fd = s->probe_conn ? PQsocket(s->probe_conn) : -1;
+
+	ev_io_stop(s->loop, &s->probe_io);
+	if (fd < 0)
+		return;
+	ev_io_set(&s->probe_io, fd, events);
+	ev_io_start(s->loop, &s->probe_io);
+}
+
+static void
+probe_close(HdStream *s)
+{
+	ev_io_stop(s->loop, &s->probe_io);
+	if (s->probe_conn)
+		PQfinish(s->probe_conn);
+	s->probe_conn = NULL;
+	s->probe_connecting = false;
+	s->probe_waiting = false;
+}
+
+/* The probe connection failed: closed, retried after PROBE_RETRY. */
+static void
+probe_fail(HdStream *s, const char *what, const char *detail)
+{
+	char		msg[512];
+
+	trim_message(msg, sizeof(msg), detail && detail[0] ? detail : "no detail");
+	if (!s->probe_failing)
+		hd_warning("change stream of config \"%s\": freshness probe: %s: %s; its freshness is "
+				   "unknown until the probe answers again (retrying every %.0f s)",
+				   s->config.name, what, msg, PROBE_RETRY);
+	else
+		hd_debug("change stream of config \"%s\": freshness probe: %s: %s", s->config.name,
+				 what, msg);
+	s->probe_failing = true;
+	probe_close(s);
+	s->probe_retry_at = ev_now(s->loop) + PROBE_RETRY;
+}
+
+/* Answered probes whose position is applied now move fresh_as_of. */
+static void
+probe_settle(HdStream *s)
+{
+	size_t		done = 0;
+
+	while (done < s->npending && s->pending[done].lsn <= s->applied_lsn)
+	{
+		if (s->pending[done].sent_at > s->fresh_as_of)
+			s->fresh_as_of = s->pending[done].sent_at;
+		done++;
+	}
+	if (done == 0)
+		return;
+	memmove(s->pending, s->pending + done, (s->npending - done) * sizeof(ProbePoint));
+	s->npending -= done;
+}
+
+static void
+probe_answered(HdStream *s, uint64_t lsn)
+{
+	if (s->npending == PROBE_PENDING_MAX)
+	{
+		/* forgetting the oldest only delays freshness: never claims too much */
+		memmove(s->pending, s->pending + 1, (PROBE_PENDING_MAX - 1) * sizeof(ProbePoint));
+		s->npending--;
+	}
+	s->pending[s->npending].lsn = lsn;
+	s->pending[s->npending].sent_at = s->probe_sent_at;
+	s->npending++;
+	if (s->probe_failing)
+	{
+		hd_info("change stream of config \"%s\": freshness probe answers again", s->config.name);
+		s->probe_failing = false;
+	}
+	probe_settle(s);
+}
+
+static void
+probe_send(HdStream *s)
+{
+	int			r;
+
+	if (!PQsendQuery(s->probe_conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()"))
+	{
+		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
+		return;
+	}
+	s->probe_sent_at = ev_time();
+	s->probe_waiting = true;
+	if ((r = PQflush(s->probe_conn)) < 0)
+	{
+		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
+		return;
+	}
+	probe_watch(s, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void
+probe_read(HdStream *s)
+{
+	uint64_t	lsn;
+
+	if (!PQconsumeInput(s->probe_conn))
+	{
+		probe_fail(s, "connection lost", PQerrorMessage(s->probe_conn));
+		return;
+	}
+	while (!PQisBusy(s->probe_conn))
+	{
+		PGresult   *res = PQgetResult(s->probe_conn);
+
+		if (res == NULL)
+		{
+			s->probe_waiting = false;
+			return;
+		}
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+			PQnfields(res) != 1 || hd_lsn_parse(PQgetvalue(res, 0, 0), &lsn) != 0)
+		{
+			char		detail[512];
+
+			snprintf(detail, sizeof(detail), "%s", PQresultErrorMessage(res)[0]
+					 ? PQresultErrorMessage(res) : "not one WAL position");
+			PQclear(res);
+			probe_fail(s, "unexpected answer", detail);
+			return;
+		}
+		PQclear(res);
+		probe_answered(s, lsn);
+	}
+}
+
+static void
+probe_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	HdStream   *s = w->data;
+
+	(void) loop;
+	if (s->probe_connecting)
+	{
+		switch (PQconnectPoll(s->probe_conn))
+		{
+			case PGRES_POLLING_READING:
+				probe_watch(s, EV_READ);
+				return;
+			case PGRES_POLLING_WRITING:
+				probe_watch(s, EV_WRITE);
+				return;
+			case PGRES_POLLING_OK:
+				s->probe_connecting = false;
+				probe_send(s);
+				return;
+			default:
+				probe_fail(s, "cannot connect", PQerrorMessage(s->probe_conn));
+				return;
+		}
+	}
+	if (revents & EV_WRITE)
+	{
+		int			r = PQflush(s->probe_conn);
+
+		if (r < 0)
+		{
+			probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
+			return;
+		}
+		probe_watch(s, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+	}
+	if (revents & EV_READ)
+		probe_read(s);
+}
+
+/* Each probe_interval: connect, or send the next probe if none is out. */
+static void
+probe_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	HdStream   *s = w->data;
+	char		err[512];
+
+	(void) revents;
+	if (s->phase != PHASE_STREAMING)
+		return;					/* freshness means nothing without a stream */
+	if (s->probe_conn == NULL)
+	{
+		if (ev_now(loop) < s->probe_retry_at)
+			return;
+		s->probe_conn = connect_start(s, false, err, sizeof(err));
+		if (s->probe_conn == NULL)
+		{
+			probe_fail(s, "cannot connect", err);
+			return;
+		}
+		s->probe_connecting = true;
+		s->probe_sent_at = ev_now(loop);	/* when connecting began */
+		probe_watch(s, EV_WRITE);
+		return;
+	}
+	if (s->probe_connecting)
+	{
+		if (ev_now(loop) - s->probe_sent_at > s->connect_timeout)
+			probe_fail(s, "cannot connect", "timed out");
+		return;
+	}
+	if (!s->probe_waiting)
+		probe_send(s);
+}
+
+/* ------------------------------------------------------------------------
  * The API.
  */
 
@@ -1223,6 +1495,16 @@ hd_stream_start(const HdStreamParams *params, const HdStreamCallbacks *callbacks
 	s->timeout_timer.data = s;
 	ev_init(&s->tick, tick_cb);
 	s->tick.data = s;
+	ev_init(&s->probe_io, probe_io_cb);
+	s->probe_io.data = s;
+	ev_init(&s->probe_timer, probe_timer_cb);
+	s->probe_timer.data = s;
+	s->probe_interval = params->probe_interval_ms > 0 ? params->probe_interval_ms / 1000.0 : 0;
+	if (s->probe_interval > 0)
+	{
+		ev_timer_set(&s->probe_timer, s->probe_interval, s->probe_interval);
+		ev_timer_start(s->loop, &s->probe_timer);
+	}
 	schedule_retry(s, 0.);
 	return s;
 }
@@ -1239,6 +1521,8 @@ do_stop(HdStream *s)
 		(void) PQflush(s->conn);	/* non-blocking: a few bytes into an idle socket */
 	}
 	close_conn(s);
+	probe_close(s);
+	ev_timer_stop(s->loop, &s->probe_timer);
 	ev_timer_stop(s->loop, &s->retry_timer);
 	s->phase = PHASE_STOPPED;
 }
@@ -1312,6 +1596,7 @@ hd_stream_status(const HdStream *s, HdStreamStatus *out)
 	out->last_error = s->last_error;
 	out->last_message_at = s->last_message_at;
 	out->connect_wal_lsn = s->connect_wal_lsn;
+	out->fresh_as_of = s->fresh_as_of;
 }
 
 void

@@ -75,6 +75,13 @@
  *     called). A stopped stream stays stopped. hd_stream_free() stops it and
  *     releases it (deferred to the end of the current callback if called in
  *     one).
+ *   - Freshness (params.probe_interval_ms > 0): while streaming, a second,
+ *     plain connection reads pg_current_wal_insert_lsn() every interval, one
+ *     probe at a time. When the applied LSN reaches a probe's answer,
+ *     fresh_as_of becomes the probe's send time: every transaction the origin
+ *     acknowledged before it has been applied. A failing probe connection is
+ *     retried every second (WARNING once per streak); fresh_as_of then stops
+ *     moving. The probe never affects the stream itself.
  *   - No global state; everything happens in the loop's callbacks.
  */
 #ifndef HD_STREAM_H
@@ -129,6 +136,13 @@ typedef struct HdStreamParams
 	/* set "reply requested" in each periodic status update, so that the
 	 * server answers with a keepalive: last_message_at stays fresh */
 	bool		request_replies;
+	/*
+	 * Freshness probe: every probe_interval_ms while streaming, a plain
+	 * connection (same user and settings, application_name "hyperdrive
+	 * freshness probe") reads pg_current_wal_insert_lsn(); once the applied
+	 * LSN reaches it, fresh_as_of becomes the probe's send time. 0: no probe.
+	 */
+	int64_t		probe_interval_ms;
 } HdStreamParams;
 
 typedef struct HdStreamStatus
@@ -150,6 +164,9 @@ typedef struct HdStreamStatus
 	double		last_message_at;	/* ev_time() of the latest message; 0: none */
 	uint64_t	connect_wal_lsn;	/* origin's pg_current_wal_lsn() just before the
 									 * current streaming connection started */
+	double		fresh_as_of;	/* with the probe: ev_time() before which every
+								 * transaction the origin acknowledged has been
+								 * applied; 0: not known */
 } HdStreamStatus;
 
 /* The stream starts connecting from the loop (no callback runs in here).

@@ -260,6 +260,34 @@ sub timed
 }
 
 # ---------------------------------------------------------------------------
+# Freshness comes from the probe (docs/cache.md): with the probe's backend
+# stopped, the stream still streams and keepalives still arrive, but nothing
+# proves it has applied what the origin acknowledged lately: past max_lag
+# reads bypass as lagging; once the probe answers again, hits resume.
+{
+	my $read = 'SELECT name FROM items WHERE id = 1';
+	ok(defined warm($read), 'probe: a hit first');
+	my $pid = '';
+	ok(wait_for(sub {
+				$pid = $node->safe_psql('app', "SELECT string_agg(pid::text, ',') FROM pg_stat_activity "
+					  . "WHERE application_name = 'hyperdrive freshness probe' AND usename = 'app'");
+				$pid =~ /^\d+$/;
+			}, 10), 'probe: config app has one freshness probe connection');
+	kill 'STOP', $pid;
+	my $b0 = cache_status()->{by}{'bypass:lagging'} // 0;
+	my $h0 = cache_status()->{hits};
+	ok(wait_for(sub { sel($read); (cache_status()->{by}{'bypass:lagging'} // 0) > $b0 }, 10),
+		'probe: with the probe stopped, reads bypass as lagging');
+	my $st = cache_status();
+	ok($st->{lag} > 1, "probe: SHOW CACHE lag_seconds is past max_lag ($st->{lag})");
+	is($st->{connected}, 'yes', 'probe: while the stream itself is connected');
+	is(sel($read), $node->safe_psql('app', $read), 'probe: the read is answered by the origin');
+	kill 'CONT', $pid;
+	ok(defined warm($read), 'probe: hits resume once it answers');
+	ok(cache_status()->{lag} < 1, 'probe: lag_seconds is back under max_lag');
+}
+
+# ---------------------------------------------------------------------------
 # /metrics: the cache's series are served (they come after the pools'), and
 # hyperdrive_cache_invalidation_seconds times each change record from its
 # commit on the origin to its invalidation applied.
