@@ -1396,7 +1396,7 @@ probe_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		s->probe_conn = connect_start(s, false, err, sizeof(err));
 		if (s->probe_conn == NULL)
 		{
-			probe_fail(s, "cannot connect", err);
+			probe_fail(s, "no connection", err);
 			return;
 		}
 		s->probe_connecting = true;

@@ -42,7 +42,9 @@ sub setup
 	my (%o) = @_;
 
 	$node = start_origin($o{node}, logical => 1,
-		conf => "autovacuum = off\nsynchronous_commit = local\n" . ($o{extra_conf} // ''));
+		# max_connections: each caching config also holds a freshness probe connection
+		conf => "autovacuum = off\nsynchronous_commit = local\nmax_connections = 40\n"
+		  . ($o{extra_conf} // ''));
 	$oport = $node->port;
 	$node->safe_psql('postgres', <<"SQL");
 CREATE ROLE app LOGIN REPLICATION PASSWORD '$PW';
