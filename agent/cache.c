@@ -576,13 +576,15 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 
 		if (grown == NULL)
 		{
-			/* cannot remember it: refuse every store until memory returns */
-			all = true;
-			if (cfg->nret > 0)
-			{
-				cfg->ret[cfg->nret - 1].all = true;
-				cfg->ret[cfg->nret - 1].xid = 0;
-			}
+			/*
+			 * Cannot remember it: the newest entry (there is one: the array is
+			 * full) stands for it, as "everything, never visible": no fill of
+			 * this config is stored again until the agent restarts. Loud.
+			 */
+			hd_error("cache of config \"%s\": out of memory for the race check; results "
+					 "of this config are no longer stored (restart the agent)", cfg->name);
+			cfg->ret[cfg->nret - 1].all = true;
+			cfg->ret[cfg->nret - 1].xid = 0;
 			cfg->order++;
 			seal_flights(cfg, NULL);
 			return;
@@ -832,6 +834,19 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 
 	if (cfg == NULL)
 		return NULL;
+	/*
+	 * Room for retained invalidations from the start: when growing it fails,
+	 * retain() marks the newest entry "everything, never visible", which needs
+	 * one to exist.
+	 */
+	cfg->capret = 64;
+	cfg->ret = malloc(cfg->capret * sizeof(Retained));
+	if (cfg->ret == NULL)
+	{
+		free(cfg);
+		hd_error("cache of config \"%s\": out of memory; caching is off for it", config->name);
+		return NULL;
+	}
 	cfg->agent = layer->agent;
 	memcpy(cfg->id, config->id, sizeof(cfg->id));
 	memcpy(cfg->name, config->name, sizeof(cfg->name));
