@@ -61,15 +61,7 @@ my $aport = PostgreSQL::Test::Cluster::get_free_port();
 	close $fh;
 }
 
-sub hdcli
-{
-	my ($name, @args) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $hd, @args, '-c', $ini ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($?, 0, "cli: $name") or diag($err);
-	return $out;
-}
+sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
 
 hdcli('create app (limit 1)', 'create', 'app',
 	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",

@@ -133,15 +133,7 @@ SQL
 	return;
 }
 
-sub hdcli
-{
-	my ($name, @args) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $hd, @args, '-c', $ini ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($?, 0, "cli: $name") or diag($err);
-	return $out;
-}
+sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
 
 
 sub start_agent

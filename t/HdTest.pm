@@ -17,10 +17,11 @@ use File::Basename qw(dirname);
 use File::Spec;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
+use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw($HD start_origin slurp_from write_file wait_for);
+our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -103,6 +104,18 @@ sub wait_for
 		return $v if $v || time > $deadline;
 		usleep(50_000);
 	}
+}
+
+# Runs `hyperdrive ARGS -c INI` (the config CLI) as a test named "cli: NAME";
+# returns its standard output.
+sub hd_cli
+{
+	my ($ini, $name, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $HD, @args, '-c', $ini ], '<', \undef, '>', \$out, '2>', \$err,
+		IPC::Run::timeout(30));
+	is($?, 0, "cli: $name") or diag($err);
+	return $out;
 }
 
 1;
