@@ -297,16 +297,23 @@ is_invalidated_message(const char *msg)
  * The connection's socket.
  */
 
+/* io watches conn's socket for events (not at all without a socket). */
+static void
+watch_conn(struct ev_loop *loop, ev_io *io, PGconn *conn, int events)
+{
+	int			fd = conn ? PQsocket(conn) : -1;
+
+	ev_io_stop(loop, io);
+	if (fd < 0)
+		return;
+	ev_io_set(io, fd, events);
+	ev_io_start(loop, io);
+}
+
 static void
 watch(HdStream *s, int events)
 {
-	int			fd = s->conn ? PQsocket(s->conn) : -1;
-
-	ev_io_stop(s->loop, &s->io);
-	if (fd < 0)
-		return;
-	ev_io_set(&s->io, fd, events);
-	ev_io_start(s->loop, &s->io);
+	watch_conn(s->loop, &s->io, s->conn, events);
 }
 
 static void
@@ -1207,13 +1214,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 probe_watch(HdStream *s, int events)
 {
-	int			fd = s->probe_conn ? PQsocket(s->probe_conn) : -1;
-
-	ev_io_stop(s->loop, &s->probe_io);
-	if (fd < 0)
-		return;
-	ev_io_set(&s->probe_io, fd, events);
-	ev_io_start(s->loop, &s->probe_io);
+	watch_conn(s->loop, &s->probe_io, s->probe_conn, events);
 }
 
 static void
