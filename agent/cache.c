@@ -90,7 +90,6 @@ typedef struct Flight
 	size_t		keylen;
 	HdClient   *leader;			/* until its fill starts; NULL after (or a refresh) */
 	bool		started;		/* its CacheOp runs */
-	bool		sealed;			/* an invalidation of its relations came: no new waiters */
 	HdList		waiters;		/* HdClient.cache_wait_link */
 	struct CacheOp *op;			/* the fill, once it runs */
 } Flight;
@@ -187,7 +186,6 @@ static HdCacheLayer *layer_of(HdAgent *agent)
 }
 
 static void flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before);
-static void seal_flights(CacheCfg *cfg, const struct Retained *r);
 static void op_free(struct CacheOp *op);
 static void flight_timeouts(CacheCfg *cfg, double now);
 static const char *stream_problem(CacheCfg *cfg, const HdClient *client);
@@ -563,7 +561,6 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 		cfg->ret[cfg->nret++] = (Retained) {
 			.xid = maxxid, .all = true, .xmin_rule = true, .applied_order = first_order
 		};
-		seal_flights(cfg, NULL);
 		hd_warning("cache of config \"%s\": more than %d invalidations retained for the race "
 				   "check; results are stored again once the origin's snapshots see all of them",
 				   cfg->name, MAX_RETAINED);
@@ -586,7 +583,6 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 			cfg->ret[cfg->nret - 1].all = true;
 			cfg->ret[cfg->nret - 1].xid = 0;
 			cfg->order++;
-			seal_flights(cfg, NULL);
 			return;
 		}
 		cfg->ret = grown;
@@ -609,7 +605,6 @@ retain(CacheCfg *cfg, uint64_t xid, bool all, bool xmin_rule, const uint32_t *oi
 			r->noids = n;
 		}
 	}
-	seal_flights(cfg, r);
 }
 
 /* A fill finished with snapshot s: note which entries any later fill sees. */
@@ -1428,31 +1423,14 @@ serve_bytes(HdClient *client, const Request *r, const void *bytes, size_t len)
  * Request coalescing: one fill per key in flight, other clients wait for it
  */
 
-/* The flight of a key that a new request may still wait for. */
+/* The flight of a key in flight (one at a time per key). */
 static Flight *
 flight_find(CacheCfg *cfg, bool analysis, const unsigned char *key, size_t keylen)
 {
 	for (Flight *f = cfg->flights; f; f = f->next)
-		if (f->analysis == analysis && !f->sealed && f->keylen == keylen &&
-			memcmp(f->key, key, keylen) == 0)
+		if (f->analysis == analysis && f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
 			return f;
 	return NULL;
-}
-
-/*
- * An invalidation r (NULL: of everything) was applied. A fill already sent
- * that reads its relations may run under a snapshot that does not see it:
- * a request arriving from now on must not wait for that fill but lead a new
- * one, whose snapshot will. Waiters already there keep waiting; which of
- * them may take the fill's result is decided when it ends (finish_fill).
- */
-static void
-seal_flights(CacheCfg *cfg, const Retained *r)
-{
-	for (Flight *f = cfg->flights; f; f = f->next)
-		if (!f->analysis && f->op != NULL &&
-			(r == NULL || retained_touches(r, f->op->oids, f->op->noids)))
-			f->sealed = true;
 }
 
 /* A new flight; takes key (freed here on failure). */
@@ -1530,7 +1508,10 @@ waiter_serve(CacheCfg *cfg, HdClient *client, const void *bytes, size_t len)
 		hd_client_resume_reading(client);
 }
 
-/* An analysis it waited for ended: its request is decided again, from the start. */
+/*
+ * An analysis it waited for ended, or a fill whose result it may not take:
+ * its request is decided again, from the start.
+ */
 static void
 waiter_decide_again(HdClient *client)
 {
@@ -1547,8 +1528,12 @@ waiter_decide_again(HdClient *client)
  * The flight ends: with the bytes of its result, which the waiters that
  * began to wait before invalidation order joined_before get (all of them,
  * UINT64_MAX, when it was stored), or NULL (failed, gone: the waiters run
- * their own queries). Waking waiters can re-enter the cache: the flight is
- * unlinked first, and the list is re-read after each.
+ * their own queries). A waiter that began later (the result may miss a
+ * change it must see) decides again: the first of them leads the key's next
+ * fill, the others wait for that one. So a key has one fill at a time, and
+ * writes during a slow fill cost one more execution, not one per write.
+ * Waking waiters can re-enter the cache: the flight is unlinked first, and
+ * the list is re-read after each.
  */
 static void
 flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before)
@@ -1580,7 +1565,10 @@ flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before)
 		else if (bytes && client->cache_wait_order < joined_before)
 			waiter_serve(cfg, client, bytes, len);
 		else if (bytes)
-			waiter_fall_back(cfg, client, "coalesce-fallback:raced");
+		{
+			count_reason(cfg, "coalesce-again:raced");
+			waiter_decide_again(client);
+		}
 		else
 			waiter_fall_back(cfg, client, "coalesce-fallback:not stored");
 	}
