@@ -604,43 +604,41 @@ sub steps
 	return [ map { $m = max($m, $_->[1]); [ $_->[0], $m ] } @s ];
 }
 
-# how many of the ascending @$list are <= $v
-sub count_le
+# how many leading elements of @$list have $key->(element) <= $v (the keys
+# ascend): a binary search
+sub count_keys_le
 {
-	my ($list, $v) = @_;
+	my ($list, $v, $key) = @_;
 	my ($lo, $hi) = (0, scalar @$list);
 	while ($lo < $hi)
 	{
 		my $mid = int(($lo + $hi) / 2);
-		if ($list->[$mid] <= $v) { $lo = $mid + 1; } else { $hi = $mid; }
+		if ($key->($list->[$mid]) <= $v) { $lo = $mid + 1; } else { $hi = $mid; }
 	}
 	return $lo;
+}
+
+# how many of the ascending @$list are <= $v
+sub count_le
+{
+	my ($list, $v) = @_;
+	return count_keys_le($list, $v, sub { $_[0] });
 }
 
 # the value of a step function at $t (0 before its first step)
 sub step_at
 {
 	my ($s, $t) = @_;
-	my ($lo, $hi) = (0, scalar @$s);
-	while ($lo < $hi)
-	{
-		my $mid = int(($lo + $hi) / 2);
-		if ($s->[$mid][0] <= $t) { $lo = $mid + 1; } else { $hi = $mid; }
-	}
-	return $lo ? $s->[ $lo - 1 ][1] : 0;
+	my $n = count_keys_le($s, $t, sub { $_[0][0] });
+	return $n ? $s->[ $n - 1 ][1] : 0;
 }
 
 # the first step whose value exceeds $v: [t, value] or undef
 sub step_above
 {
 	my ($s, $v) = @_;
-	my ($lo, $hi) = (0, scalar @$s);
-	while ($lo < $hi)
-	{
-		my $mid = int(($lo + $hi) / 2);
-		if ($s->[$mid][1] <= $v) { $lo = $mid + 1; } else { $hi = $mid; }
-	}
-	return $lo < @$s ? $s->[$lo] : undef;
+	my $n = count_keys_le($s, $v, sub { $_[0][1] });
+	return $n < @$s ? $s->[$n] : undef;
 }
 
 # the sum over @$ids of each row's greatest acknowledged version, as a step function of time
