@@ -78,8 +78,6 @@ struct HdStream
 	uint64_t	received_lsn;
 	uint64_t	server_wal_end;
 	uint64_t	slot_confirmed; /* confirmed_flush_lsn when looked up */
-	double		lag_seconds;
-	double		last_message_at;	/* ev_time() when the latest message arrived */
 	bool		durable_gate;	/* confirm at most durable_lsn (the caller's sync) */
 	uint64_t	durable_lsn;
 	bool		request_replies;	/* ask for a keepalive with each status update */
@@ -803,7 +801,6 @@ start_streaming(HdStream *s)
 	hd_info("change stream of config \"%s\": %s", s->config.name, why);
 	ev_timer_set(&s->tick, s->status_interval, s->status_interval);
 	ev_timer_start(s->loop, &s->tick);
-	s->last_message_at = ev_time();
 	s->connect_wal_lsn = s->pending_wal_lsn;
 	free(s->connect_snapshot);
 	s->connect_snapshot = s->pending_snapshot;
@@ -929,15 +926,6 @@ send_feedback(HdStream *s, bool final)
 		flush_output(s);
 }
 
-static void
-note_send_time(HdStream *s, int64_t send_time)
-{
-	double		lag = (double) (pg_now() - send_time) / 1e6;
-
-	s->last_message_at = ev_time();
-	s->lag_seconds = lag > 0 ? lag : 0;
-}
-
 static void do_stop(HdStream *s);
 
 static void
@@ -990,7 +978,6 @@ handle_xlogdata(HdStream *s, const unsigned char *buf, size_t len)
 		return;
 	}
 	data_start = get64(buf + 1);
-	note_send_time(s, (int64_t) get64(buf + 17));
 	if (hd_record_decode(buf + 25, len - 25, &record, &derr) == 0)
 	{
 		deliver(s, &record);
@@ -1028,7 +1015,6 @@ handle_keepalive(HdStream *s, const unsigned char *buf, size_t len)
 		return;
 	}
 	wal_end = get64(buf + 1);
-	note_send_time(s, (int64_t) get64(buf + 9));
 	if (wal_end > s->server_wal_end)
 		s->server_wal_end = wal_end;
 	if (wal_end > s->received_lsn)
@@ -1588,14 +1574,12 @@ hd_stream_status(const HdStream *s, HdStreamStatus *out)
 	out->server_wal_end = s->server_wal_end;
 	top = s->server_wal_end > s->received_lsn ? s->server_wal_end : s->received_lsn;
 	out->lag_bytes = top > s->applied_lsn ? top - s->applied_lsn : 0;
-	out->lag_seconds = s->lag_seconds;
 	out->records = s->records;
 	out->skipped = s->skipped;
 	out->malformed = s->malformed;
 	out->reconnects = s->reconnects;
 	out->slots_lost = s->slots_lost;
 	out->last_error = s->last_error;
-	out->last_message_at = s->last_message_at;
 	out->connect_wal_lsn = s->connect_wal_lsn;
 	out->fresh_as_of = s->fresh_as_of;
 }

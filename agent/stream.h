@@ -134,7 +134,8 @@ typedef struct HdStreamParams
 	 */
 	bool		confirm_durable_only;
 	/* set "reply requested" in each periodic status update, so that the
-	 * server answers with a keepalive: last_message_at stays fresh */
+	 * server answers with a keepalive: an idle stream's applied LSN keeps up
+	 * with the server's WAL (and reaches the freshness probe's positions) */
 	bool		request_replies;
 	/*
 	 * Freshness probe: every probe_interval_ms while streaming, a plain
@@ -154,14 +155,12 @@ typedef struct HdStreamStatus
 	uint64_t	confirmed_lsn;	/* the flush LSN last sent to the server */
 	uint64_t	server_wal_end; /* WAL position of the latest keepalive */
 	uint64_t	lag_bytes;		/* max(server_wal_end, received_lsn) - applied_lsn */
-	double		lag_seconds;	/* receive time - server send time of the latest message */
 	uint64_t	records;		/* applied by the caller */
 	uint64_t	skipped;		/* resent records at or below applied_lsn */
 	uint64_t	malformed;		/* delivered as "invalidate all" */
 	uint64_t	reconnects;		/* failed attempts and lost connections */
 	uint64_t	slots_lost;
 	const char *last_error;		/* "" if none */
-	double		last_message_at;	/* ev_time() of the latest message; 0: none */
 	uint64_t	connect_wal_lsn;	/* origin's pg_current_wal_lsn() just before the
 									 * current streaming connection started */
 	double		fresh_as_of;	/* with the probe: ev_time() before which every
