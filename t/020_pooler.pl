@@ -19,18 +19,19 @@ use strict;
 use warnings;
 
 use Digest::MD5 qw(md5_hex);
-use Digest::SHA qw(hmac_sha256 sha256);
 use File::Basename qw(dirname);
 use File::Spec;
 use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
-use MIME::Base64 qw(encode_base64 decode_base64);
 use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use lib dirname(__FILE__);
+use PgWire;
 
 my $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
 BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
@@ -280,262 +281,9 @@ sub bg_quit
 }
 
 # ---------------------------------------------------------------------------
-# A small wire-protocol client (SCRAM-SHA-256, md5 and cleartext logins).
-
-sub w_connect
-{
-	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport,
-		Proto => 'tcp', Timeout => 5)
-	  or return undef;
-	binmode $sock;
-	return { sock => $sock, buf => '' };
-}
-
-sub w_send
-{
-	my ($c, $bytes) = @_;
-	local $SIG{PIPE} = 'IGNORE';
-	my $off = 0;
-	while ($off < length $bytes)
-	{
-		my $n = syswrite($c->{sock}, $bytes, length($bytes) - $off, $off);
-		return 0 unless $n;
-		$off += $n;
-	}
-	return 1;
-}
-
-# 1: read some; 0: EOF or error; undef: nothing before the deadline
-sub w_fill
-{
-	my ($c, $deadline) = @_;
-	my $left = $deadline - time;
-	return undef if $left <= 0;
-	return undef unless IO::Select->new($c->{sock})->can_read($left);
-	my $n = sysread($c->{sock}, my $chunk, 65536);
-	return 0 unless $n;
-	$c->{buf} .= $chunk;
-	return 1;
-}
-
-sub w_bytes
-{
-	my ($c, $n, $timeout) = @_;
-	my $deadline = time + $timeout;
-	while (length $c->{buf} < $n)
-	{
-		return undef unless w_fill($c, $deadline);
-	}
-	return substr($c->{buf}, 0, $n, '');
-}
-
-# One message: (type, body), or ('EOF', '') / ('TIMEOUT', '').
-sub w_msg
-{
-	my ($c, $timeout) = @_;
-	my $deadline = time + ($timeout // 10);
-	for (;;)
-	{
-		if (length $c->{buf} >= 5)
-		{
-			my ($type, $len) = unpack('a N', $c->{buf});
-			return ('BADLEN', '') if $len < 4;
-			if (length $c->{buf} >= $len + 1)
-			{
-				my $msg = substr($c->{buf}, 0, $len + 1, '');
-				return ($type, substr($msg, 5));
-			}
-		}
-		my $r = w_fill($c, $deadline);
-		return ('TIMEOUT', '') unless defined $r;
-		return ('EOF', '') unless $r;
-	}
-}
-
-sub fmsg
-{
-	my ($type, $body) = @_;
-	return $type . pack('N', 4 + length $body) . $body;
-}
-
-sub startup_packet
-{
-	my (%p) = @_;
-	my $code = delete $p{_code} // 0x00030000;
-	my $body = pack('N', $code) . join('', map { "$_\0$p{$_}\0" } sort keys %p) . "\0";
-	return pack('N', 4 + length $body) . $body;
-}
-
-sub err_fields
-{
-	my ($body) = @_;
-	my %f;
-	for my $field (split /\0/, $body)
-	{
-		$f{ substr($field, 0, 1) } = substr($field, 1) if length $field;
-	}
-	return \%f;
-}
-
-sub scram_hi
-{
-	my ($password, $salt, $iterations) = @_;
-	my $u = hmac_sha256($salt . pack('N', 1), $password);
-	my $r = $u;
-	for (2 .. $iterations)
-	{
-		$u = hmac_sha256($u, $password);
-		$r ^= $u;
-	}
-	return $r;
-}
-
-# Logs in; the returned connection has ready => 1, or error => {fields}.
-sub w_login
-{
-	my (%o) = @_;
-	my $user = $o{user} // 'app';
-	my $password = $o{password} // $PW;
-	my $c = $o{conn} // w_connect();
-	return { error => { C => 'CONNECT', M => "connect failed: $!" } } unless $c;
-	w_send($c, startup_packet(user => $user, database => $o{db} // 'main',
-		%{ $o{params} // {} }));
-	my ($first_bare, $salted, $auth_message);
-	$c->{auth} = [];
-	for (;;)
-	{
-		my ($type, $body) = w_msg($c, $o{timeout} // 10);
-		if ($type eq 'R')
-		{
-			my $code = unpack('N', $body);
-			push @{ $c->{auth} }, $code;
-			if ($code == 0)
-			{
-				$c->{auth_ok} = 1;
-			}
-			elsif ($code == 3)
-			{
-				w_send($c, fmsg('p', "$password\0"));
-			}
-			elsif ($code == 5)
-			{
-				my $salt = substr($body, 4, 4);
-				w_send($c, fmsg('p', 'md5' . md5_hex(md5_hex($password . $user) . $salt) . "\0"));
-			}
-			elsif ($code == 10)
-			{
-				my $nonce = encode_base64(join('', map { chr(int(rand(256))) } 1 .. 18), '');
-				$first_bare = "n=,r=$nonce";
-				my $first = "n,,$first_bare";
-				w_send($c, fmsg('p', "SCRAM-SHA-256\0" . pack('N', length $first) . $first));
-			}
-			elsif ($code == 11)
-			{
-				my $server_first = substr($body, 4);
-				my %a = map { /^(\w)=(.*)$/s ? ($1, $2) : () } split /,/, $server_first;
-				$salted = scram_hi($password, decode_base64($a{s}), $a{i});
-				my $client_key = hmac_sha256('Client Key', $salted);
-				my $without_proof = "c=biws,r=$a{r}";
-				$auth_message = "$first_bare,$server_first,$without_proof";
-				my $proof = $client_key ^ hmac_sha256($auth_message, sha256($client_key));
-				w_send($c, fmsg('p', "$without_proof,p=" . encode_base64($proof, '')));
-			}
-			elsif ($code == 12)
-			{
-				my $server_key = hmac_sha256('Server Key', $salted);
-				$c->{server_verified} = substr($body, 4) eq
-				  'v=' . encode_base64(hmac_sha256($auth_message, $server_key), '');
-			}
-			else
-			{
-				$c->{error} = { C => 'AUTHCODE', M => "authentication code $code" };
-				return $c;
-			}
-		}
-		elsif ($type eq 'K')
-		{
-			($c->{pid}, $c->{key}) = unpack('N N', $body);
-		}
-		elsif ($type eq 'S')
-		{
-			my ($name, $value) = split /\0/, $body;
-			$c->{params}{$name} = $value;
-		}
-		elsif ($type eq 'Z')
-		{
-			$c->{ready} = 1;
-			return $c;
-		}
-		elsif ($type eq 'E')
-		{
-			$c->{error} = err_fields($body);
-			return $c;
-		}
-		elsif ($type ne 'N')
-		{
-			$c->{error} = { C => $type, M => "unexpected message $type during login" };
-			return $c;
-		}
-	}
-}
-
-# Reads replies up to ReadyForQuery (or EOF / timeout).
-sub w_result
-{
-	my ($c, $timeout) = @_;
-	my $r = { rows => [], errors => [], notices => [], tags => [] };
-	my $deadline = time + ($timeout // 10);
-	for (;;)
-	{
-		my ($type, $body) = w_msg($c, $deadline - time);
-		if ($type eq 'D')
-		{
-			my $n = unpack('n', $body);
-			my $off = 2;
-			my @cols;
-			for (1 .. $n)
-			{
-				my $len = unpack('N', substr($body, $off, 4));
-				$off += 4;
-				if ($len == 0xFFFFFFFF) { push @cols, undef; next; }
-				push @cols, substr($body, $off, $len);
-				$off += $len;
-			}
-			push @{ $r->{rows} }, \@cols;
-		}
-		elsif ($type eq 'E') { push @{ $r->{errors} }, err_fields($body); }
-		elsif ($type eq 'N') { push @{ $r->{notices} }, err_fields($body); }
-		elsif ($type eq 'C') { push @{ $r->{tags} }, $body =~ s/\0$//r; }
-		elsif ($type eq 'Z') { $r->{status} = $body; return $r; }
-		elsif ($type eq 'EOF') { $r->{eof} = 1; return $r; }
-		elsif ($type eq 'TIMEOUT') { $r->{timeout} = 1; return $r; }
-	}
-}
-
-sub w_query
-{
-	my ($c, $sql, $timeout) = @_;
-	w_send($c, fmsg('Q', "$sql\0"));
-	return w_result($c, $timeout);
-}
-
-# Parse/Bind/Describe/Execute/Sync with the unnamed statement and portal.
-sub extended_batch
-{
-	my ($sql, @params) = @_;
-	return fmsg('P', "\0$sql\0" . pack('n', 0))
-	  . fmsg('B', "\0\0" . pack('n', 0) . pack('n', scalar @params)
-		  . join('', map { pack('N', length $_) . $_ } @params) . pack('n', 0))
-	  . fmsg('D', "P\0")
-	  . fmsg('E', "\0" . pack('N', 0))
-	  . fmsg('S', '');
-}
-
-sub cancel_packet
-{
-	my ($pid, $key) = @_;
-	return pack('N N N N', 16, 80877102, $pid, $key);
-}
+# The wire-protocol client (t/PgWire.pm) logs in to the agent as app.
+$PgWire::PORT = $aport;
+%PgWire::LOGIN = (password => $PW);
 
 # An error's fields must say FATAL and $sqlstate.
 sub is_fatal

@@ -1,0 +1,356 @@
+# PgWire: a small PostgreSQL wire-protocol client for the TAP tests, for what
+# psql and drivers cannot do on purpose: several clients interleaving
+# messages on one origin connection, half-sent or malformed messages, cancel
+# requests at chosen moments.
+#
+#   use lib dirname(__FILE__);
+#   use PgWire;
+#   $PgWire::PORT = $aport;                      # the default port
+#   %PgWire::LOGIN = (password => $pw);          # w_login's default options
+#   my $c = w_login(user => 'app', password => $pw, db => 'main');
+#   w_send($c, fmsg('P', "\0SELECT 1\0" . pack('n', 0)) . fmsg('S', ''));
+#   my $r = w_result($c);                        # up to ReadyForQuery
+#
+# A connection is a hash: sock, buf (bytes read but not consumed), and after
+# w_login: ready (logged in) or error (the ErrorResponse's fields), pid and key
+# (BackendKeyData), params (ParameterStatus), auth (the authentication codes
+# seen), server_verified (SCRAM's server signature checked).
+package PgWire;
+
+use strict;
+use warnings;
+
+use Digest::MD5 qw(md5_hex);
+use Digest::SHA qw(hmac_sha256 sha256);
+use Exporter 'import';
+use IO::Select;
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use MIME::Base64 qw(encode_base64 decode_base64);
+use Time::HiRes qw(time);
+
+our @EXPORT = qw(w_connect w_send w_fill w_bytes w_msg w_login w_result w_query w_close
+  fmsg startup_packet cancel_packet err_fields
+  pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush pq_close extended_batch);
+
+# the port w_connect uses when none is given, and w_login's default options
+our $PORT;
+our %LOGIN;
+
+# A TCP connection to 127.0.0.1 (port: $o{port} or $PORT), or a Unix-domain
+# socket ($o{path}); undef if it fails.
+sub w_connect
+{
+	my (%o) = @_;
+	my $sock = $o{path}
+	  ? IO::Socket::UNIX->new(Peer => $o{path}, Type => IO::Socket::UNIX::SOCK_STREAM(),
+		Timeout => 5)
+	  : IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $o{port} // $PORT,
+		Proto => 'tcp', Timeout => 5);
+	return undef unless $sock;
+	binmode $sock;
+	return { sock => $sock, buf => '' };
+}
+
+# Writes all of $bytes; false if the peer is gone.
+sub w_send
+{
+	my ($c, $bytes) = @_;
+	local $SIG{PIPE} = 'IGNORE';
+	my $off = 0;
+	while ($off < length $bytes)
+	{
+		my $n = syswrite($c->{sock}, $bytes, length($bytes) - $off, $off);
+		return 0 unless $n;
+		$off += $n;
+	}
+	return 1;
+}
+
+# 1: read some; 0: EOF or error; undef: nothing before the deadline
+sub w_fill
+{
+	my ($c, $deadline) = @_;
+	my $left = $deadline - time;
+	return undef if $left <= 0;
+	return undef unless IO::Select->new($c->{sock})->can_read($left);
+	my $n = sysread($c->{sock}, my $chunk, 65536);
+	return 0 unless $n;
+	$c->{buf} .= $chunk;
+	return 1;
+}
+
+# $n raw bytes (an SSL answer, say), or undef
+sub w_bytes
+{
+	my ($c, $n, $timeout) = @_;
+	my $deadline = time + $timeout;
+	while (length $c->{buf} < $n)
+	{
+		return undef unless w_fill($c, $deadline);
+	}
+	return substr($c->{buf}, 0, $n, '');
+}
+
+# One message: (type, body), or ('EOF', '') / ('TIMEOUT', '') / ('BADLEN', '').
+sub w_msg
+{
+	my ($c, $timeout) = @_;
+	my $deadline = time + ($timeout // 10);
+	for (;;)
+	{
+		if (length $c->{buf} >= 5)
+		{
+			my ($type, $len) = unpack('a N', $c->{buf});
+			return ('BADLEN', '') if $len < 4;
+			if (length $c->{buf} >= $len + 1)
+			{
+				my $msg = substr($c->{buf}, 0, $len + 1, '');
+				return ($type, substr($msg, 5));
+			}
+		}
+		my $r = w_fill($c, $deadline);
+		return ('TIMEOUT', '') unless defined $r;
+		return ('EOF', '') unless $r;
+	}
+}
+
+sub w_close
+{
+	my ($c) = @_;
+	w_send($c, fmsg('X', ''));
+	close $c->{sock};
+	return;
+}
+
+sub fmsg
+{
+	my ($type, $body) = @_;
+	return $type . pack('N', 4 + length $body) . $body;
+}
+
+sub startup_packet
+{
+	my (%p) = @_;
+	my $code = delete $p{_code} // 0x00030000;
+	my $order = delete $p{_order};
+	my @names = $order ? @$order : sort keys %p;
+	my $body = pack('N', $code) . join('', map { "$_\0$p{$_}\0" } @names) . "\0";
+	return pack('N', 4 + length $body) . $body;
+}
+
+sub cancel_packet
+{
+	my ($pid, $key) = @_;
+	return pack('N N N N', 16, 80877102, $pid, $key);
+}
+
+# An ErrorResponse's (or NoticeResponse's) fields, by their one-letter codes.
+sub err_fields
+{
+	my ($body) = @_;
+	my %f;
+	for my $field (split /\0/, $body)
+	{
+		$f{ substr($field, 0, 1) } = substr($field, 1) if length $field;
+	}
+	return \%f;
+}
+
+# Frontend messages of the extended protocol.
+sub pq_parse
+{
+	my ($name, $sql, @types) = @_;
+	return fmsg('P', "$name\0$sql\0" . pack('n', scalar @types) . join('', map { pack('N', $_) } @types));
+}
+
+# Bind: statement, text parameters (undef: NULL); unnamed portal unless $portal
+sub pq_bind
+{
+	my ($stmt, $params, $portal) = @_;
+	my @p = @{ $params // [] };
+	return fmsg('B', ($portal // '') . "\0$stmt\0" . pack('n', 0) . pack('n', scalar @p)
+		  . join('', map { defined $_ ? pack('N', length $_) . $_ : pack('N', 0xFFFFFFFF) } @p)
+		  . pack('n', 0));
+}
+sub pq_describe { my ($kind, $name) = @_; return fmsg('D', $kind . ($name // '') . "\0"); }
+sub pq_close { my ($kind, $name) = @_; return fmsg('C', $kind . ($name // '') . "\0"); }
+sub pq_execute { my ($portal, $rows) = @_; return fmsg('E', ($portal // '') . "\0" . pack('N', $rows // 0)); }
+sub pq_sync { return fmsg('S', ''); }
+sub pq_flush { return fmsg('H', ''); }
+
+# Parse/Bind/Describe/Execute/Sync with the unnamed statement and portal.
+sub extended_batch
+{
+	my ($sql, @params) = @_;
+	return pq_parse('', $sql) . pq_bind('', \@params) . pq_describe('P') . pq_execute() . pq_sync();
+}
+
+sub scram_hi
+{
+	my ($password, $salt, $iterations) = @_;
+	my $u = hmac_sha256($salt . pack('N', 1), $password);
+	my $r = $u;
+	for (2 .. $iterations)
+	{
+		$u = hmac_sha256($u, $password);
+		$r ^= $u;
+	}
+	return $r;
+}
+
+# Logs in (SCRAM-SHA-256, md5 or cleartext, whatever is asked): options user,
+# password, db, params (more startup parameters), conn (an open connection),
+# port, path, timeout. The returned connection has ready => 1, or error.
+sub w_login
+{
+	my (%o) = (%LOGIN, @_);
+	my $user = $o{user} // 'app';
+	my $password = $o{password};
+	my $c = $o{conn} // w_connect(port => $o{port}, path => $o{path});
+	return { error => { C => 'CONNECT', M => "connect failed: $!" } } unless $c;
+	w_send($c, startup_packet(user => $user, database => $o{db} // 'main',
+		%{ $o{params} // {} }));
+	my ($first_bare, $salted, $auth_message);
+	$c->{auth} = [];
+	for (;;)
+	{
+		my ($type, $body) = w_msg($c, $o{timeout} // 10);
+		if ($type eq 'R')
+		{
+			my $code = unpack('N', $body);
+			push @{ $c->{auth} }, $code;
+			if ($code == 0)
+			{
+				$c->{auth_ok} = 1;
+			}
+			elsif ($code == 3)
+			{
+				w_send($c, fmsg('p', "$password\0"));
+			}
+			elsif ($code == 5)
+			{
+				my $salt = substr($body, 4, 4);
+				w_send($c, fmsg('p', 'md5' . md5_hex(md5_hex($password . $user) . $salt) . "\0"));
+			}
+			elsif ($code == 10)
+			{
+				my $nonce = encode_base64(join('', map { chr(int(rand(256))) } 1 .. 18), '');
+				$first_bare = "n=,r=$nonce";
+				my $first = "n,,$first_bare";
+				w_send($c, fmsg('p', "SCRAM-SHA-256\0" . pack('N', length $first) . $first));
+			}
+			elsif ($code == 11)
+			{
+				my $server_first = substr($body, 4);
+				my %a = map { /^(\w)=(.*)$/s ? ($1, $2) : () } split /,/, $server_first;
+				$salted = scram_hi($password, decode_base64($a{s}), $a{i});
+				my $client_key = hmac_sha256('Client Key', $salted);
+				my $without_proof = "c=biws,r=$a{r}";
+				$auth_message = "$first_bare,$server_first,$without_proof";
+				my $proof = $client_key ^ hmac_sha256($auth_message, sha256($client_key));
+				w_send($c, fmsg('p', "$without_proof,p=" . encode_base64($proof, '')));
+			}
+			elsif ($code == 12)
+			{
+				my $server_key = hmac_sha256('Server Key', $salted);
+				$c->{server_verified} = substr($body, 4) eq
+				  'v=' . encode_base64(hmac_sha256($auth_message, $server_key), '');
+			}
+			else
+			{
+				$c->{error} = { C => 'AUTHCODE', M => "authentication code $code" };
+				return $c;
+			}
+		}
+		elsif ($type eq 'K')
+		{
+			($c->{pid}, $c->{key}) = unpack('N N', $body);
+		}
+		elsif ($type eq 'S')
+		{
+			my ($name, $value) = split /\0/, $body;
+			$c->{params}{$name} = $value;
+		}
+		elsif ($type eq 'Z')
+		{
+			$c->{ready} = 1;
+			return $c;
+		}
+		elsif ($type eq 'E')
+		{
+			$c->{error} = err_fields($body);
+			return $c;
+		}
+		elsif ($type ne 'N')
+		{
+			$c->{error} = { C => $type, M => "unexpected message $type during login" };
+			return $c;
+		}
+	}
+}
+
+# Reads replies up to ReadyForQuery (or EOF / timeout): rows (text values,
+# undef for NULL), errors and notices (fields), tags, fields (the column names
+# of each RowDescription), params (the type OIDs of each
+# ParameterDescription), types (the message types in order), status.
+sub w_result
+{
+	my ($c, $timeout) = @_;
+	my $r = { rows => [], errors => [], notices => [], tags => [], fields => [],
+		params => [], types => '' };
+	my $deadline = time + ($timeout // 10);
+	for (;;)
+	{
+		my ($type, $body) = w_msg($c, $deadline - time);
+		$r->{types} .= $type if length $type == 1;
+		if ($type eq 'D')
+		{
+			my $n = unpack('n', $body);
+			my $off = 2;
+			my @cols;
+			for (1 .. $n)
+			{
+				my $len = unpack('N', substr($body, $off, 4));
+				$off += 4;
+				if ($len == 0xFFFFFFFF) { push @cols, undef; next; }
+				push @cols, substr($body, $off, $len);
+				$off += $len;
+			}
+			push @{ $r->{rows} }, \@cols;
+		}
+		elsif ($type eq 'T')
+		{
+			my $n = unpack('n', $body);
+			my $off = 2;
+			my @names;
+			for (1 .. $n)
+			{
+				my $end = index($body, "\0", $off);
+				push @names, substr($body, $off, $end - $off);
+				$off = $end + 1 + 18;
+			}
+			push @{ $r->{fields} }, \@names;
+		}
+		elsif ($type eq 't')
+		{
+			my $n = unpack('n', $body);
+			push @{ $r->{params} }, [ unpack("x2 N$n", $body) ];
+		}
+		elsif ($type eq 'E') { push @{ $r->{errors} }, err_fields($body); }
+		elsif ($type eq 'N') { push @{ $r->{notices} }, err_fields($body); }
+		elsif ($type eq 'C') { push @{ $r->{tags} }, $body =~ s/\0$//r; }
+		elsif ($type eq 'Z') { $r->{status} = $body; return $r; }
+		elsif ($type eq 'EOF') { $r->{eof} = 1; return $r; }
+		elsif ($type eq 'TIMEOUT') { $r->{timeout} = 1; return $r; }
+	}
+}
+
+sub w_query
+{
+	my ($c, $sql, $timeout) = @_;
+	w_send($c, fmsg('Q', "$sql\0"));
+	return w_result($c, $timeout);
+}
+
+1;
