@@ -24,13 +24,14 @@ OBJS = \
 	extension/ddl_capture.o \
 	extension/decoder.o \
 	extension/record.o \
-	extension/analyze.o
+	extension/analyze.o \
+	extension/session_state.o
 
 EXTENSION = hyperdrive
-DATA = extension/hyperdrive--0.1.sql
+DATA = extension/hyperdrive--0.2.sql extension/hyperdrive--0.1--0.2.sql
 PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
 
-REGRESS = stream_setup analyze_query auth_lookup stream_basic stream_txn stream_identity stream_keycap stream_partition \
+REGRESS = stream_setup analyze_query auth_lookup session_state stream_basic stream_txn stream_identity stream_keycap stream_partition \
 	stream_inherit stream_truncate stream_ddl stream_options stream_databases
 REGRESS_OPTS =
 ISOLATION = commit_order
@@ -114,8 +115,8 @@ agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache_hint.c ag
 agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/ext_batch.c agent/ext_batch.h agent/iobuf.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/ext_batch.c
 
-agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c -lpg_query
+agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c agent/sql_quote.c
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c agent/sql_quote.c -lpg_query
 
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto

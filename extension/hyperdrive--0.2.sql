@@ -1,4 +1,4 @@
-/* hyperdrive--0.1.sql */
+/* hyperdrive--0.2.sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION hyperdrive" to load this file. \quit
@@ -127,3 +127,19 @@ RETURNS TABLE (cacheable boolean, reason text, relations oid[], relation_names t
 AS 'MODULE_PATHNAME', 'hyperdrive_analyze_query'
 LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
 GRANT EXECUTE ON FUNCTION @extschema@.analyze_query(text, regtype[]) TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Session state for the agent's pooling (see extension/session_state.c and
+-- docs/agent.md, "Session state").
+--
+-- What of the calling session's state another client must never inherit:
+-- its role, whether it has a temporary schema or an advisory lock, and every
+-- setting the session itself set. The agent compares it before and after a
+-- client's transaction on a pooled origin connection. It tells the caller
+-- only about its own session, so any role may call it (given USAGE on the
+-- schema).
+CREATE FUNCTION @extschema@.session_state()
+RETURNS text
+AS 'MODULE_PATHNAME', 'hyperdrive_session_state'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+GRANT EXECUTE ON FUNCTION @extschema@.session_state() TO PUBLIC;
