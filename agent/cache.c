@@ -165,10 +165,14 @@ typedef struct CacheOp
 	struct Flight *flight;		/* fill: the flight it answers */
 	bool		refresh;		/* a background refresh: no client, release the server */
 	bool		skip_parse_complete;	/* fill: the ParseComplete of our own Parse */
+	uint32_t	check_stmt;		/* fill: the statement whose description comes first */
+	HdIoBuf		check_params;	/* and that description's ParameterDescription */
+	bool		shape_changed;	/* it did not match: the client gets 0A000 */
 	int64_t		max_age_ms;		/* fill: the entry's freshness */
 	HdIoBuf		capture;
 	bool		capture_ok;
 	bool		failed;			/* the statement failed, or something unexpected */
+	bool		state_changed;	/* the session state was not the connection's baseline */
 	bool		broken;			/* the wrapper failed: the connection must go */
 	char	   *snapshot;
 	char	   *text;			/* analysis: values */
@@ -725,7 +729,11 @@ on_record(void *arg, const HdRecord *rec)
 		retain(cfg, rec->xid, all || rec->nddls > 0, false, oids, n);
 	free(oids);
 	if (all || rec->nddls > 0)
+	{
 		analyses_clear(cfg);
+		/* prepared statements mean the new schema from now on (prepare.h) */
+		hd_prepare_schema_changed(cfg->agent, cfg->id);
+	}
 	if (removed > 0)
 		hd_debug("cache of config \"%s\": xid %" PRIu64 " removed %" PRIu64 " entries",
 				 cfg->name, rec->xid, removed);
@@ -1231,6 +1239,7 @@ typedef struct Request
 	HdExtBatch	batch;			/* ext: the messages (ext_batch.h) */
 	const char *types;			/* ext: the statement's Int16 count and OIDs */
 	size_t		types_len;
+	const HdStatement *stmt;	/* ext without Parse: the statement prepared before */
 } Request;
 
 /*
@@ -1280,6 +1289,12 @@ read_request(HdClient *client, const char *head, size_t avail, Request *r, bool 
 			*why = r->batch.stmt_name[0] ? "unknown statement" : "unnamed statement";
 			return HD_BATCH_NO;
 		}
+		if (stmt->changed)
+		{
+			*why = "statement changed";	/* the origin connection answers 0A000 (prepare.h) */
+			return HD_BATCH_NO;
+		}
+		r->stmt = stmt;
 		r->sql = stmt->query;
 		r->types = stmt->types;
 		r->types_len = stmt->types_len;
@@ -1353,7 +1368,10 @@ request_keys(const HdClient *client, const Request *r, unsigned char **akey, siz
 	if (put_part(&a, r->sql, r->sqllen) < 0 || analysis_types(r, &a) < 0 ||
 		hd_iobuf_append(&e, r->batch.shape, strlen(r->batch.shape) + 1) < 0 ||
 		put_part(&e, r->sql, r->sqllen) < 0 || put_part(&e, r->types, r->types_len) < 0 ||
-		put_part(&e, r->batch.bind_tail, r->batch.bind_tail_len) < 0)
+		put_part(&e, r->batch.bind_tail, r->batch.bind_tail_len) < 0 ||
+		/* a statement described before: the result its client expects (prepare.h) */
+		(r->stmt && r->stmt->shape &&
+		 put_part(&e, r->stmt->shape, r->stmt->shape_len) < 0))
 		goto out;
 	*akey = build_key(client, KEY_FORMAT_EXT_ANALYSIS, hd_iobuf_head(&a), hd_iobuf_live(&a),
 					  akeylen);
@@ -1382,6 +1400,9 @@ consume_request(HdClient *client, const Request *r)
 	if (r->ext && r->batch.has_parse && r->batch.parse_name[0] &&
 		hd_client_register_statement(client, r->batch.parse_name, r->batch.query,
 									 r->batch.types, r->batch.types_len) < 0)
+		return -1;
+	if (r->ext && r->batch.has_parse && !r->batch.parse_name[0] &&
+		hd_prepare_note_unnamed(client, r->batch.query, r->batch.types, r->batch.types_len) < 0)
 		return -1;
 	client->pool->stats.bytes_from_clients += r->len;
 	hd_iobuf_consume(&client->in, r->len);
@@ -1661,7 +1682,7 @@ lead_or_wait(CacheCfg *cfg, HdClient *client, bool analysis, unsigned char *key,
 }
 
 static CacheOp *fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key,
-							size_t keylen, const Request *r, HdIoBuf *out);
+							size_t keylen, const Request *r, HdServer *server);
 
 /*
  * A background refresh of a stale entry: a fill with no client, on an idle
@@ -1710,7 +1731,7 @@ start_refresh(CacheCfg *cfg, HdClient *client, const Request *r, const Analysis 
 		free(key);
 		return;
 	}
-	op = fill_op_new(cfg, a, key, keylen, r, &server->out);
+	op = fill_op_new(cfg, a, key, keylen, r, server);
 	if (op == NULL)
 	{
 		free(key);
@@ -1727,6 +1748,7 @@ start_refresh(CacheCfg *cfg, HdClient *client, const Request *r, const Analysis 
 		return;
 	}
 	op->refresh = true;
+	hd_prepare_server_unnamed_lost(server);
 	/* the connection is the refresh's now, like a client's */
 	hd_list_del(&server->idle_link);
 	server->state = HD_SERVER_ACTIVE;
@@ -1862,6 +1884,7 @@ op_free(CacheOp *op)
 	free(op->key);
 	free(op->oids);
 	hd_iobuf_free(&op->capture);
+	hd_iobuf_free(&op->check_params);
 	free(op->snapshot);
 	free(op->a_reason);
 	free(op->a_relations);
@@ -1883,9 +1906,28 @@ static const char ANALYZE_SQL[] =
 	"SELECT cacheable::pg_catalog.text, COALESCE(reason, ''), relations::pg_catalog.text "
 	"FROM hyperdrive.analyze_query($1::pg_catalog.text, $2::pg_catalog.regtype[])";
 
-static const char FILL_BEGIN_SQL[] =
-	"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-	"SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text";
+/*
+ * A fill's first query: its transaction, its snapshot, and the session
+ * state (state_check.c), which must be the connection's baseline, the state
+ * the agent set up for the key's settings and role (else not stored).
+ */
+static int
+append_fill_begin(HdServer *server)
+{
+	const char *state = hd_state_check_query(server->pool);
+	HdMsg		msg;
+
+	if (state == NULL)
+		return -1;
+	hd_msg_begin(&msg, &server->out, 'Q');
+	hd_msg_put_bytes(&msg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+					 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text, (",
+					 strlen("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+							"SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text, ("));
+	hd_msg_put_bytes(&msg, state, strlen(state));
+	hd_msg_put_str(&msg, ")");
+	return hd_msg_end(&msg);
+}
 
 /* Append a text value as a Bind parameter. */
 static void
@@ -1964,6 +2006,9 @@ append_statement(HdIoBuf *out, const Request *r)
 	hd_msg_put_bytes(&m, r->types, r->types_len);
 	if (hd_msg_end(&m) < 0)
 		return -1;
+	/* the statement's description now, compared with what the client was shown */
+	if (r->stmt && r->stmt->shape && append_describe_unnamed(out, 'S') < 0)
+		return -1;
 	if (r->batch.describe_stmt && append_describe_unnamed(out, 'S') < 0)
 		return -1;
 	hd_msg_begin(&m, out, 'B');
@@ -1983,11 +2028,12 @@ append_statement(HdIoBuf *out, const Request *r)
 	return hd_msg_end(&m);
 }
 
-/* A fill op for key (copied) reading a's relations; its request appended to out. */
+/* A fill op for key (copied) reading a's relations; its request appended to the server's output. */
 static CacheOp *
 fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t keylen,
-			const Request *r, HdIoBuf *out)
+			const Request *r, HdServer *server)
 {
+	HdIoBuf    *out = &server->out;
 	CacheOp    *op = calloc(1, sizeof(CacheOp));
 	HdHint		hint;
 
@@ -2000,6 +2046,7 @@ fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t k
 	op->capture_ok = true;
 	/* the client's batch has no Parse: the reply to ours is not its to see */
 	op->skip_parse_complete = r->ext && !r->batch.has_parse;
+	op->check_stmt = r->stmt && r->stmt->shape ? r->stmt->id : 0;
 	hd_cache_hint_parse(r->sql, r->sqllen, &hint);
 	op->max_age_ms = hint.kind == HD_HINT_MAX_AGE ? hint.max_age_s * 1000 :
 		(int64_t) cfg->max_age * 1000;
@@ -2013,7 +2060,7 @@ fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t k
 	op->noids = a->noids;
 	/* the race guard's token, before anything is sent */
 	op->token = hd_cache_token(layer_of(cfg->agent)->store);
-	if (append_query(out, FILL_BEGIN_SQL) < 0 || append_statement(out, r) < 0 ||
+	if (append_fill_begin(server) < 0 || append_statement(out, r) < 0 ||
 		append_query(out, "COMMIT") < 0)
 		goto fail;
 	op->seq = ++cfg->next_fill_seq;
@@ -2072,7 +2119,7 @@ start_op(HdClient *client, HdServer *server)
 			free(key);
 			return 2;			/* dropped by DDL meanwhile: decide again */
 		}
-		op = fill_op_new(cfg, a, key, keylen, &r, &server->out);
+		op = fill_op_new(cfg, a, key, keylen, &r, server);
 		free(key);
 		if (op == NULL || consume_request(client, &r) < 0)
 		{
@@ -2082,9 +2129,11 @@ start_op(HdClient *client, HdServer *server)
 			return -1;
 		}
 		client->pool->stats.queries++;
+		server->state_dirty = true;	/* it ran the client's statement (state_check.c) */
 	}
 	server->cache_op = op->kind;
 	server->cache_state = op;
+	hd_prepare_server_unnamed_lost(server);
 	return 0;
 }
 
@@ -2142,6 +2191,7 @@ hd_cache_start_ryw(HdServer *server)
 	}
 	server->cache_op = HD_COP_RYW;
 	server->cache_state = op;
+	hd_prepare_server_unnamed_lost(server);
 	return 0;
 }
 
@@ -2235,6 +2285,16 @@ finish_fill(HdServer *server, CacheOp *op, uint64_t *joined_before)
 		count_reason(cfg, op->failed ? "not-stored:failed" : "not-stored:no snapshot");
 		return false;
 	}
+	if (op->state_changed)
+	{
+		/* the connection's session is not what its key says: check it after */
+		count_reason(cfg, "not-stored:session state");
+		hd_warning("cache of config \"%s\": a fill found the origin connection's session "
+				   "state other than the agent set it up: not stored", cfg->name);
+		server->state_dirty = true;
+		free(s.xip);
+		return false;
+	}
 	if (!op->capture_ok)
 	{
 		count_reason(cfg, "bypass:oversized");
@@ -2309,6 +2369,41 @@ to_client(HdServer *server, const char *msg, size_t total)
 	server->pool->stats.bytes_to_clients += total;
 	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
 		hd_client_fatal(server->client, "53200", "out of memory", NULL);
+}
+
+/*
+ * The fill's Describe of a statement the client prepared earlier: the same
+ * result and parameter types as the client was shown, or the statement
+ * changed (prepare.h): 0A000 for the client, nothing stored.
+ */
+static void
+fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+{
+	HdStatement *stmt = hd_registry_get(&server->pool->registry, op->check_stmt);
+	char	   *shape;
+	size_t		len = 0;
+
+	if (type == 't')
+	{
+		if (hd_iobuf_append(&op->check_params, msg + 5, total - 5) < 0)
+			op->failed = true;
+		return;
+	}
+	shape = hd_shape_build(hd_iobuf_head(&op->check_params), hd_iobuf_live(&op->check_params),
+						   type == 'T' ? msg + 5 : NULL, type == 'T' ? total - 5 : 0, &len);
+	op->check_stmt = 0;
+	if (stmt && stmt->shape && shape &&
+		(len != stmt->shape_len || memcmp(shape, stmt->shape, len) != 0))
+	{
+		op->shape_changed = true;
+		op->failed = true;
+		hd_prepare_changed(server, stmt, "a cache fill found other result or parameter types");
+		if (server->client && hd_prepare_send_changed_error(&server->client->out) < 0)
+			hd_client_fatal(server->client, "53200", "out of memory", NULL);
+	}
+	else if (shape == NULL)
+		op->failed = true;		/* unreadable: not stored */
+	free(shape);
 }
 
 static void
@@ -2408,7 +2503,15 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 	if (op->phase == 0)
 	{
 		if (type == 'D' && op->snapshot == NULL)
+		{
+			char	   *state = data_row_value(body, len, 1);
+
 			op->snapshot = data_row_value(body, len, 0);
+			/* not the state the agent set up for the key: not stored */
+			op->state_changed = state == NULL || server->state_baseline == NULL ||
+				strcmp(state, server->state_baseline) != 0;
+			free(state);
+		}
 		else if (type == 'E')
 			op->broken = true;
 		else if (type == 'Z')
@@ -2429,6 +2532,13 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 			op->skip_parse_complete = false;
 			return;
 		}
+		if (op->check_stmt && (type == 't' || type == 'T' || type == 'n'))
+		{
+			fill_check_shape(server, op, type, msg, total);
+			return;
+		}
+		if (op->shape_changed)
+			return;				/* the client got 0A000 in place of the statement */
 		to_client(server, msg, total);
 		if (type == 'E')
 		{

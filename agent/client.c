@@ -39,6 +39,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 		return;
 	}
 	client->agent = agent;
+	client->id = ++agent->next_client_id;
 	client->fd = fd;
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
@@ -98,6 +99,8 @@ hd_client_close(HdClient *client)
 		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0 &&
 			!client->pinned)
 			hd_pool_release_server(server->pool, server);
+		else if (hd_state_check_only_owed(server) && !client->pinned)
+			;					/* its check decides: released or closed (state_check.c) */
 		else
 			hd_server_close(server, client->pinned ?
 							"its client had session state (pinned) and disconnected" :
@@ -126,7 +129,19 @@ hd_client_free(HdClient *client)
 	hd_tls_free(client->tls);
 	hd_client_auth_free(client);
 	hd_client_stmts_free(&client->stmts);
+	if (client->unnamed)
+	{
+		hd_unnamed_clear(client->unnamed);
+		free(client->unnamed);
+	}
+	if (client->unnamed_effect)
+	{
+		hd_classification_free(client->unnamed_effect);
+		free(client->unnamed_effect);
+	}
 	hd_settings_clear(&client->settings);
+	hd_settings_clear(&client->startup);
+	free(client->pin_detail);
 	if (client->admin)
 		hd_admin_free(client);
 	free(client);
@@ -223,7 +238,7 @@ void
 hd_client_resume_reading(HdClient *client)
 {
 	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush ||
-		client->awaiting_setup || client->awaiting_cache)
+		client->awaiting_setup || client->awaiting_cache || client->awaiting_verify)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
@@ -305,21 +320,33 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	snprintf(client->database, sizeof(client->database), "%s",
 			 valid_name(database, sizeof(client->database)) ? database : user);
 
-	/* every other parameter is a setting for the session, as a SET would be */
-	for (int i = 0; i < startup->nparams; i++)
+	/*
+	 * Every other parameter is a setting for the session, as a SET would be:
+	 * `options` first, then the others, which win (PostgreSQL's order). They
+	 * are also what RESET goes back to.
+	 */
+	for (int pass = 0; pass < 2; pass++)
 	{
-		const char *name = startup->names[i];
-		const char *problem;
-
-		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
-			strcmp(name, "replication") == 0)
-			continue;
-		problem = hd_settings_from_startup(&client->settings, name, startup->values[i]);
-		if (problem)
+		for (int i = 0; i < startup->nparams; i++)
 		{
-			hd_client_fatal(client, "22023", problem, NULL);
-			return;
+			const char *name = startup->names[i];
+			const char *problem;
+
+			if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
+				strcmp(name, "replication") == 0 || (strcmp(name, "options") == 0) != (pass == 0))
+				continue;
+			problem = hd_settings_from_startup(&client->settings, name, startup->values[i]);
+			if (problem)
+			{
+				hd_client_fatal(client, "22023", problem, NULL);
+				return;
+			}
 		}
+	}
+	if (hd_settings_copy(&client->startup, &client->settings) < 0)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
 	}
 
 	if (strcmp(client->database, HD_CONSOLE_DATABASE) == 0)
@@ -367,7 +394,9 @@ process_startup(HdClient *client)
 	len = hd_get_u32(hd_iobuf_head(&client->in));
 	if (len < 8 || len > HD_MAX_STARTUP_PACKET)
 	{
-		hd_client_fatal(client, "08P01", "invalid length of startup packet", NULL);
+		/* PostgreSQL logs it and closes without a word (a reply can crash a client) */
+		hd_info("client %s: invalid length of startup packet (%u): closing", client->addr, len);
+		hd_client_close(client);
 		return false;
 	}
 	if (hd_iobuf_live(&client->in) < len)
@@ -488,185 +517,11 @@ known_frontend_type(char type)
 }
 
 /* ---------------------------------------------------------------------------
- * Forwarding, with named prepared statements (stmt.h)
+ * Forwarding: statements (prepare.h) and session state (session.h)
  */
 
-/* Queue a reply the server owes; while an error voids the batch, only Sync counts. */
-static int
-expect(HdServer *server, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id)
-{
-	if (server->expect.error_until_sync && kind != HD_EXPECT_SYNC)
-		return 0;
-	if (kind == HD_EXPECT_SYNC)
-		server->expect.error_until_sync = false;
-	return hd_expect_push(&server->expect, kind, action, stmt_id);
-}
-
-static int
-append_parse(HdServer *server, const HdStatement *stmt)
-{
-	HdMsg		msg;
-	char		name[24];
-
-	snprintf(name, sizeof(name), "hd_%u", stmt->id);
-	hd_msg_begin(&msg, &server->out, 'P');
-	hd_msg_put_str(&msg, name);
-	hd_msg_put_str(&msg, stmt->query);
-	hd_msg_put_bytes(&msg, stmt->types, stmt->types_len);
-	return hd_msg_end(&msg);
-}
-
-/* Make sure the server has statement id, injecting a Parse whose reply we drop. */
-static int
-ensure_prepared(HdClient *client, HdServer *server, uint32_t id)
-{
-	HdStatement *stmt = hd_registry_get(&client->pool->registry, id);
-
-	if (stmt == NULL)
-		return -1;
-	if (hd_server_stmt_has(&server->stmts, id))
-		return 0;
-	if (append_parse(server, stmt) < 0 || hd_server_stmt_add(&server->stmts, id) < 0)
-		return -1;
-	return expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, id);
-}
-
-/* What besides the text decides what a statement means: its search_path. */
-static const char *
-parse_context(const HdClient *client)
-{
-	const HdSetting *path = hd_settings_find(&client->settings, "search_path");
-
-	return path ? path->sql : "";
-}
-
-/* The registry entry of a statement the client names, or NULL (out of memory). */
-static HdStatement *
-register_statement(HdClient *client, const char *name, const char *query, const char *types,
-				   size_t types_len)
-{
-	HdStatement *stmt = hd_registry_intern(&client->pool->registry, query, types, types_len,
-										   parse_context(client));
-
-	if (stmt == NULL || hd_client_stmt_set(&client->stmts, name, stmt->id) < 0)
-		return NULL;
-	return stmt;
-}
-
-int
-hd_client_register_statement(HdClient *client, const char *name, const char *query,
-							 const char *types, size_t types_len)
-{
-	return register_statement(client, name, query, types, types_len) ? 0 : -1;
-}
-
-/* Parse of a named statement: register it; prepare it here unless already there. */
-static int
-forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
-{
-	size_t		pos = 0;
-	const char *name = hd_take_string(body, len, &pos);
-	const char *query = name ? hd_take_string(body, len, &pos) : NULL;
-	HdStatement *stmt;
-
-	if (query == NULL || len - pos < 2)
-		return -2;
-	if (name[0] == '\0')
-		return 1;				/* unnamed: forward as it is */
-	stmt = register_statement(client, name, query, body + pos, len - pos);
-	if (stmt == NULL)
-		return -1;
-	if (hd_server_stmt_has(&server->stmts, stmt->id))
-		return expect(server, HD_EXPECT_PARSE, HD_REPLY_SYNTHESIZE, 0);
-	if (append_parse(server, stmt) < 0 || hd_server_stmt_add(&server->stmts, stmt->id) < 0)
-		return -1;
-	return expect(server, HD_EXPECT_PARSE, HD_REPLY_FORWARD, stmt->id);
-}
-
-/* Bind to a named statement: rename it to the server's name. */
-static int
-forward_bind(HdClient *client, HdServer *server, const char *body, uint32_t len)
-{
-	size_t		pos = 0;
-	const char *portal = hd_take_string(body, len, &pos);
-	size_t		portal_end = pos;
-	const char *name = portal ? hd_take_string(body, len, &pos) : NULL;
-	uint32_t	id;
-	char		server_name[24];
-	HdMsg		msg;
-
-	if (name == NULL)
-		return -2;
-	id = name[0] ? hd_client_stmt_find(&client->stmts, name) : 0;
-	if (id == 0)
-		return 1;				/* unnamed, or unknown: the server says 26000 */
-	if (ensure_prepared(client, server, id) < 0)
-		return -1;
-	snprintf(server_name, sizeof(server_name), "hd_%u", id);
-	hd_msg_begin(&msg, &server->out, 'B');
-	hd_msg_put_bytes(&msg, body, portal_end);
-	hd_msg_put_str(&msg, server_name);
-	hd_msg_put_bytes(&msg, body + pos, len - pos);
-	if (hd_msg_end(&msg) < 0)
-		return -1;
-	return expect(server, HD_EXPECT_BIND, HD_REPLY_FORWARD, 0);
-}
-
-/* Describe or Close: 'S' + statement name, or 'P' + portal name. */
-static int
-forward_describe_close(HdClient *client, HdServer *server, char type, const char *body,
-					   uint32_t len)
-{
-	size_t		pos = 1;
-	const char *name = len >= 1 ? hd_take_string(body, len, &pos) : NULL;
-	HdExpectKind kind;
-	uint32_t	id;
-	char		server_name[24];
-	HdMsg		msg;
-
-	if (name == NULL || pos != len || (body[0] != 'S' && body[0] != 'P'))
-		return -2;
-	if (type == 'C')
-		kind = HD_EXPECT_CLOSE;
-	else
-		kind = body[0] == 'S' ? HD_EXPECT_DESCRIBE_STMT : HD_EXPECT_DESCRIBE_PORTAL;
-	if (body[0] == 'P' || name[0] == '\0')
-		return 1;
-	if (type == 'C')
-	{
-		/* other clients may use the server's copy: only forget the name */
-		hd_client_stmt_remove(&client->stmts, name);
-		return expect(server, kind, HD_REPLY_SYNTHESIZE, 0);
-	}
-	id = hd_client_stmt_find(&client->stmts, name);
-	if (id == 0)
-		return 1;				/* the server reports it does not exist */
-	if (ensure_prepared(client, server, id) < 0)
-		return -1;
-	snprintf(server_name, sizeof(server_name), "hd_%u", id);
-	hd_msg_begin(&msg, &server->out, 'D');
-	hd_msg_put_byte(&msg, 'S');
-	hd_msg_put_str(&msg, server_name);
-	if (hd_msg_end(&msg) < 0)
-		return -1;
-	return expect(server, kind, HD_REPLY_FORWARD, 0);
-}
-
-/* Whether a simple Query begins with DEALLOCATE or DISCARD (it drops our statements). */
-static bool
-drops_statements(const char *body, uint32_t len)
-{
-	uint32_t	i = 0;
-
-	while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
-		i++;
-	return (len - i >= 10 && strncasecmp(body + i, "deallocate", 10) == 0) ||
-		(len - i >= 7 && strncasecmp(body + i, "discard", 7) == 0);
-}
-
-/* Keep the server for good: log once per client, count it. */
-static void
-pin_client(HdClient *client, const char *reason)
+void
+hd_client_pin(HdClient *client, const char *reason)
 {
 	if (client->pinned)
 		return;
@@ -678,53 +533,138 @@ pin_client(HdClient *client, const char *reason)
 }
 
 /*
- * A simple Query: note what it does to session state. A tracked SET is
- * applied to the client's settings only when its ReadyForQuery shows it
- * succeeded outside a transaction block (server.c).
+ * A tracked SET (RESET, DISCARD ALL) the server runs now: applied to the
+ * client's settings once its ReadyForQuery shows it succeeded outside a
+ * transaction block (server.c apply_pending). Takes c.
  */
 static void
-classify_query(HdClient *client, HdServer *server, const char *body, uint32_t len)
+add_pending(HdClient *client, HdServer *server, HdClassification *c)
+{
+	if (server->txn_status != 'I')
+		hd_client_pin(client, "SET inside a transaction block");
+	else if (!server->has_pending)
+	{
+		server->pending = *c;	/* the server owns it now */
+		server->has_pending = true;
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	else if (hd_classification_merge(&server->pending, c) < 0)
+		hd_client_pin(client, "out of memory");
+	hd_classification_free(c);
+}
+
+/*
+ * A simple Query. Its session effect: a pin, or tracked settings applied at
+ * its ReadyForQuery; a DEALLOCATE acts on the client's own names
+ * (prepare.h). PostgreSQL drops the unnamed statement at a simple Query.
+ */
+static HdForward
+forward_query(HdClient *client, HdServer *server, const char *msg, uint32_t len)
 {
 	HdClassification c;
 
-	hd_classify(body, len > 0 ? len - 1 : 0, false, &c);
-	if (c.effect == HD_EFFECT_PIN)
-		pin_client(client, c.pin_reason);
-	else if (c.effect == HD_EFFECT_TRACKED)
+	client->pool->stats.queries++;
+	if (client->replication[0])
+		memset(&c, 0, sizeof(c));
+	else
+		hd_classify(msg + 5, len > 4 ? len - 5 : 0, false, &c);
+	if (c.deallocate)
 	{
-		if (server->txn_status != 'I' || server->has_pending)
-			pin_client(client, "SET inside a transaction block");
-		else
-		{
-			server->pending = c;
-			server->has_pending = true;
-			return;				/* the server owns it now */
-		}
+		HdForward	rc = hd_prepare_query_deallocate(client, server, msg, len,
+													 c.deallocate_name);
+
+		hd_classification_free(&c);
+		return rc;
 	}
+	if (!client->pinned && c.effect == HD_EFFECT_PIN)
+		hd_client_pin(client, c.pin_reason);
+	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
+		add_pending(client, server, &c);	/* takes c */
 	hd_classification_free(&c);
+	hd_prepare_query_sent(client, server);
+	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+		hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0)
+		return HD_FWD_NOMEM;
+	return HD_FWD_DONE;
 }
 
-/* A Parse: any session-level statement in it pins (it may run at any time). */
-static void
-classify_parse(HdClient *client, const char *body, uint32_t len)
+/*
+ * A Parse. Classified as a simple Query's text would be: a tracked SET in
+ * the unnamed statement (pgjdbc's SET extra_float_digits, SET
+ * application_name at connect) is carried when it runs; one in a named
+ * statement, which may run at any later time, pins; a DEALLOCATE in the
+ * unnamed statement acts on the client's names (psycopg 3's DEALLOCATE ALL).
+ */
+static HdForward
+forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
 {
 	size_t		pos = 0;
 	const char *name = hd_take_string(body, len, &pos);
 	const char *query = name ? hd_take_string(body, len, &pos) : NULL;
+	bool		unnamed = name && name[0] == '\0';
 	HdClassification c;
 
-	if (query == NULL)
-		return;					/* malformed: forward_parse reports it */
-	hd_classify(query, strlen(query), true, &c);
-	if (c.effect != HD_EFFECT_NONE)
-		pin_client(client, c.effect == HD_EFFECT_PIN ? c.pin_reason :
-				   "session-level statement in a prepared statement");
+	if (query == NULL || client->replication[0])
+		return hd_prepare_forward(client, server, 'P', body, len);	/* reports it */
+	hd_classify(query, strlen(query), !unnamed, &c);
+	if (unnamed && c.deallocate)
+	{
+		HdForward	rc = hd_prepare_parse_deallocate(client, server, body, len,
+													 c.deallocate_name);
+
+		hd_classification_free(&c);
+		return rc;
+	}
+	if (unnamed && client->unnamed_effect)
+	{
+		hd_classification_free(client->unnamed_effect);
+		free(client->unnamed_effect);
+		client->unnamed_effect = NULL;
+	}
+	if (!client->pinned && (c.effect == HD_EFFECT_PIN || c.deallocate))
+		hd_client_pin(client, c.deallocate ? "DEALLOCATE in a prepared statement" : c.pin_reason);
+	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED && !unnamed)
+		hd_client_pin(client, "session-level statement in a prepared statement");
+	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
+	{
+		client->unnamed_effect = malloc(sizeof(HdClassification));
+		if (client->unnamed_effect == NULL)
+			hd_client_pin(client, "out of memory");
+		else
+		{
+			*client->unnamed_effect = c;	/* takes c */
+			memset(&c, 0, sizeof(c));
+		}
+	}
 	hd_classification_free(&c);
+	return hd_prepare_forward(client, server, 'P', body, len);
+}
+
+/* An Execute: the tracked SET of the portal's statement, if any, runs now. */
+static HdForward
+forward_execute(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	if (client->bound_effect && client->unnamed_effect && !client->pinned)
+	{
+		HdClassification copy = {0};
+
+		if (hd_classification_merge(&copy, client->unnamed_effect) < 0)
+			hd_client_pin(client, "out of memory");
+		else
+			add_pending(client, server, &copy);	/* takes copy */
+		hd_classification_free(&copy);
+	}
+	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+		hd_prepare_execute(client, server) < 0)
+		return HD_FWD_NOMEM;
+	return HD_FWD_DONE;
 }
 
 /*
  * Before a server takes a client's first message, give it the client's
- * session settings; the client waits for the result (a failed SET must not
+ * session settings, and under transaction pooling learn the state they
+ * leave (state_check.c); the client waits for both (a failed SET must not
  * let its queries run under the wrong settings).
  */
 static bool
@@ -732,21 +672,32 @@ sync_settings(HdClient *client, HdServer *server)
 {
 	bool		err;
 	char	   *sql = hd_settings_diff_sql(&server->settings, &client->settings, &err);
+	bool		learn = client->pool->config.pool_mode == HD_POOL_TRANSACTION &&
+		!client->pinned && (sql != NULL || server->state_baseline == NULL);
 	HdMsg		msg;
 
 	client->server_synced = true;
-	if (sql == NULL)
+	if (sql == NULL && (err || !learn))
 	{
 		if (err)
 			hd_client_fatal(client, "53200", "out of memory", NULL);
 		return !err;
 	}
-	hd_msg_begin(&msg, &server->out, 'Q');
-	hd_msg_put_str(&msg, sql);
-	free(sql);
-	if (hd_msg_end(&msg) < 0 ||
-		hd_expect_push(&server->expect, HD_EXPECT_QUERY, HD_REPLY_SWALLOW, 0) < 0 ||
-		hd_settings_copy(&server->settings, &client->settings) < 0)
+	if (sql)
+	{
+		hd_msg_begin(&msg, &server->out, 'Q');
+		hd_msg_put_str(&msg, sql);
+		free(sql);
+		if (hd_msg_end(&msg) < 0 ||
+			hd_expect_push(&server->expect, HD_EXPECT_QUERY, HD_REPLY_SWALLOW, 0, 0) < 0 ||
+			hd_settings_copy(&server->settings, &client->settings) < 0)
+		{
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return false;
+		}
+		hd_prepare_server_unnamed_lost(server);
+	}
+	if (learn && hd_state_check_start(server, true) < 0)
 	{
 		hd_client_fatal(client, "53200", "out of memory", NULL);
 		return false;
@@ -771,66 +722,70 @@ hd_client_setup_done(HdClient *client, const char *error)
 	hd_client_resume_reading(client);
 }
 
+void
+hd_client_verify_done(HdClient *client)
+{
+	client->awaiting_verify = false;
+	hd_client_resume_reading(client);
+}
+
 /*
  * Send one client message to its server, rewriting statement names where
- * needed. Returns 0, -1 when memory ran out, -2 for a malformed message.
+ * needed (prepare.h). HD_FWD_WAIT: not taken (the client waits).
  */
-static int
+static HdForward
 forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t len)
 {
 	char		type = msg[0];
 	const char *body = msg + 5;
 	uint32_t	body_len = len - 4;
-	int			rc = 1;
-	HdExpectKind kind;
+	HdForward	rc;
 
+	server->state_dirty = true;	/* it may change the session: checked at the end */
 	switch (type)
 	{
+		case 'Q':
+			return forward_query(client, server, msg, len);
+		case 'F':
+			if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+				hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0)
+				return HD_FWD_NOMEM;
+			return HD_FWD_DONE;
 		case 'P':
-			if (!client->pinned)
-				classify_parse(client, body, body_len);
 			rc = forward_parse(client, server, body, body_len);
-			kind = HD_EXPECT_PARSE;
 			break;
 		case 'B':
-			rc = forward_bind(client, server, body, body_len);
-			kind = HD_EXPECT_BIND;
-			break;
+			{
+				/* a portal of the unnamed statement runs its tracked SET, if any */
+				size_t		pos = 0;
+				const char *stmt = hd_take_string(body, body_len, &pos) ?
+					hd_take_string(body, body_len, &pos) : NULL;
+
+				client->bound_effect = stmt && stmt[0] == '\0';
+			}
+			/* fall through */
 		case 'D':
 		case 'C':
-			rc = forward_describe_close(client, server, type, body, body_len);
-			kind = type == 'C' ? HD_EXPECT_CLOSE :
-				(body_len > 0 && body[0] == 'S') ? HD_EXPECT_DESCRIBE_STMT : HD_EXPECT_DESCRIBE_PORTAL;
+			rc = hd_prepare_forward(client, server, type, body, body_len);
 			break;
 		case 'E':
-			kind = HD_EXPECT_EXECUTE;
+			rc = forward_execute(client, server, msg, len);
 			break;
 		case 'S':
-			kind = HD_EXPECT_SYNC;
-			break;
-		case 'Q':
-			if (drops_statements(body, body_len))
-				server->discard_pending = true;
-			if (!client->pinned && !client->replication[0])
-				classify_query(client, server, body, body_len);
-			client->pool->stats.queries++;
-			/* fall through */
-		case 'F':
-			kind = HD_EXPECT_QUERY;
+			rc = hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+				hd_prepare_expect(server, HD_EXPECT_SYNC, HD_REPLY_FORWARD, 0, 0) < 0 ?
+				HD_FWD_NOMEM : HD_FWD_DONE;
 			break;
 		default:
 			/* Flush and COPY data: nothing owed */
 			if (type == 'H')
 				server->mid_batch = true;
-			return hd_iobuf_append(&server->out, msg, (size_t) len + 1);
+			return hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ?
+				HD_FWD_NOMEM : HD_FWD_DONE;
 	}
-	if (type != 'Q' && type != 'F')
+	if (rc == HD_FWD_DONE)
 		server->mid_batch = type != 'S';
-	if (rc != 1)
-		return rc < 0 ? rc : 0;
-	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0)
-		return -1;
-	return expect(server, kind, HD_REPLY_FORWARD, 0);
+	return rc;
 }
 
 /*
@@ -868,11 +823,11 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 	if (query == NULL || name[0] == '\0' || len - pos < 2)
 		return false;
 	stmt = hd_registry_find(&client->pool->registry, query, body + pos, len - pos,
-							parse_context(client));
+							hd_prepare_context(client));
 	if (stmt == NULL || !stmt->verified)
 		return false;
 	hd_classify(query, strlen(query), true, &c);
-	if (c.effect != HD_EFFECT_NONE)
+	if (c.effect != HD_EFFECT_NONE || c.deallocate)
 	{
 		hd_classification_free(&c);
 		return false;			/* the usual path pins it */
@@ -1007,19 +962,31 @@ process_active(HdClient *client)
 		client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
 		switch (forward_message(client, server, head, len))
 		{
-			case -1:
+			case HD_FWD_NOMEM:
 				hd_client_fatal(client, "53200", "out of memory", NULL);
 				return false;
-			case -2:
+			case HD_FWD_MALFORMED:
 				hd_client_fatal(client, "08P01", "invalid message format", NULL);
 				return false;
-			default:
+			case HD_FWD_WAIT:
+				/* a statement's shape is checked first; the message stays */
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				hd_server_flush(server);
+				return false;
+			case HD_FWD_DONE:
 				break;
 		}
 		hd_iobuf_consume(&client->in, (size_t) len + 1);
 		client->cache_step = HD_CSTEP_NONE;
 		if (type == 'S')
 			client->ext_forwarding = client->ext_counted = false;
+		if (client->awaiting_verify)
+		{
+			/* its Parse met a known text: the next messages wait for the check */
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			hd_server_flush(server);
+			return false;
+		}
 		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
 		{
 			client->paused_for_server = true;

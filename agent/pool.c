@@ -472,6 +472,8 @@ hd_pool_release_server(HdPool *pool, HdServer *server)
 	{
 		/* session state must not reach the next client */
 		server->state = HD_SERVER_RESETTING;
+		hd_prepare_server_unnamed_lost(server);
+		server->state_prepared = false;
 		if (hd_iobuf_append(&server->out, discard, sizeof(discard)) < 0)
 			retire(pool, server, "out of memory");
 		else
@@ -616,6 +618,7 @@ hd_pool_free(HdPool *pool)
 	}
 	free(pool->params);
 	free(pool->last_error);
+	free(pool->state_sql);
 	hd_registry_free(&pool->registry);
 	if (pool->password)
 		hd_free_secret(pool->password);

@@ -16,8 +16,9 @@
  *
  * Transaction pooling: a client holds a server from its first message after
  * being idle until the server's ReadyForQuery says idle ('I') with every
- * reply owed (stmt.h) sent and no extended-protocol batch half sent. Named
- * prepared statements follow the client across servers (stmt.h). In
+ * reply owed (stmt.h) sent, no extended-protocol batch half sent, and its
+ * session-state check done (state_check.c). Prepared statements follow the
+ * client across servers (prepare.h). In
  * session pooling it holds it until it disconnects; the server is then reset
  * with DISCARD ALL before anyone else gets it.
  */
@@ -37,6 +38,7 @@
 #include "iobuf.h"
 #include "list.h"
 #include "lookup.h"
+#include "prepare.h"
 #include "session.h"
 #include "settings.h"
 #include "stats.h"
@@ -120,14 +122,22 @@ struct HdClient
 	void	   *admin_state;	/* admin.c's */
 	uint32_t	cancel_pid;		/* the BackendKeyData we gave it */
 	uint32_t	cancel_key;
+	uint64_t	id;				/* unique in the agent: whose unnamed statement a server has */
 	HdClientStmts stmts;		/* its statement names -> pool registry */
+	HdUnnamed  *unnamed;		/* its unnamed statement (prepare.h); NULL: none yet */
+	HdClassification *unnamed_effect;	/* a tracked SET in its unnamed statement */
+	bool		bound_effect;	/* the portal it bound last runs unnamed_effect */
+	bool		awaiting_verify;	/* a statement's shape is being checked (prepare.h) */
+	uint32_t	bound_dealloc_id;	/* the portal it bound last is a rewritten DEALLOCATE */
 	HdTls	   *tls;			/* TLS with the client, if it asked (tls.h) */
 	HdSettingList settings;		/* session settings to carry (session.h) */
+	HdSettingList startup;		/* those its startup packet set: what RESET restores */
 	bool		admin;			/* on the admin console (database "hyperdrive") */
 	bool		server_synced;	/* the held server has those settings */
 	bool		awaiting_setup;	/* waiting for them to be applied */
 	bool		pinned;			/* keeps its server until it disconnects */
 	const char *pin_reason;
+	char	   *pin_detail;		/* a pin_reason made for this client (state_check.c) */
 	char		replication[16];	/* startup "replication" value; "" if none */
 	uint8_t		cache_step;		/* HD_CSTEP_* for the request at the head of in (cache.h) */
 	bool		ext_forwarding; /* the cache passed on this extended batch: until its Sync */
@@ -173,9 +183,24 @@ struct HdServer
 	char		txn_status;		/* from the last ReadyForQuery */
 	HdExpectQueue expect;		/* replies owed to the client, in order (stmt.h) */
 	bool		mid_batch;		/* extended-protocol messages sent since the last Sync */
-	bool		query_had_error;	/* the current simple Query failed */
-	bool		discard_pending;	/* a DEALLOCATE/DISCARD is running */
+	bool		query_had_error;	/* an error since the last ReadyForQuery */
+	bool		fatal_forwarded;	/* the origin's FATAL went to the client */
+	bool		ddl_in_txn;		/* DDL ran in the current transaction (prepare.h) */
+	bool		verify_resume;	/* the client's shape check ended: resume it after this reply */
 	HdServerStmts stmts;		/* registry statements prepared on this connection */
+	uint64_t	unnamed_client;	/* whose unnamed statement it holds (client id); 0: nobody's */
+	uint32_t	unnamed_gen;	/* and which of that client's */
+	HdIoBuf		described_params;	/* a Describe S's ParameterDescription, until its row */
+	/* the session-state check (state_check.c) */
+	char	   *state_baseline;	/* its state as the agent left it; NULL: not learned yet */
+	char	   *state_report;	/* the report of the check in flight */
+	char	   *state_error;	/* why the check in flight failed */
+	HdSettingList state_tracked;	/* settings the client's own SETs changed since */
+	bool		state_tracked_all;	/* and RESET ALL / DISCARD ALL */
+	bool		state_dirty;	/* a client sent something since the last check */
+	bool		state_prepared;	/* hd_state is prepared on it */
+	bool		state_learn;	/* the check in flight learns the baseline */
+	bool		state_failed;	/* the check in flight failed */
 	HdSettingList settings;		/* session settings applied on this connection */
 	HdClassification pending;	/* of the Query running now, applied if it succeeds */
 	bool		has_pending;
@@ -228,6 +253,9 @@ struct HdPool
 	bool		stale;			/* config deleted or changed: drain */
 	bool		paused;			/* PAUSE: no server is handed out */
 	HdStats		stats;			/* for SHOW STATS and /metrics */
+	char	   *state_sql;		/* the session-state query (state_check.c) */
+	bool		state_with_function;	/* it calls hyperdrive.session_state() */
+	bool		state_function_failed;	/* that failed once: the smaller query */
 };
 
 struct HdAgent
@@ -254,6 +282,7 @@ struct HdAgent
 	bool		draining;		/* SIGTERM: finish transactions, then exit */
 	unsigned char mock_key[HD_SCRAM_KEY_LEN];	/* for mock SCRAM of unknown roles */
 	uint32_t	next_cancel_pid;
+	uint64_t	next_client_id;
 	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
 	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
 	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
@@ -287,6 +316,10 @@ extern void hd_client_server_ready(HdClient *client);
 extern void hd_client_flush(HdClient *client);
 extern uint32_t hd_random_u32(void);
 extern void hd_client_resume_reading(HdClient *client);
+/* A statement's shape was checked (prepare.h): the client goes on. */
+extern void hd_client_verify_done(HdClient *client);
+/* Keep the server for good: log once per client, count it. */
+extern void hd_client_pin(HdClient *client, const char *reason);
 
 /* server.c */
 extern bool hd_server_owes_nothing(const HdServer *server);
@@ -312,6 +345,14 @@ extern void hd_client_setup_done(HdClient *client, const char *error);
 extern int	hd_client_register_statement(HdClient *client, const char *name, const char *query,
 										 const char *types, size_t types_len);
 extern void hd_client_replication_ready(HdClient *client, HdServer *server);
+
+/* state_check.c: the session-state check of pooled origin connections */
+extern int	hd_state_check_start(HdServer *server, bool learn);
+extern void hd_state_check_reply(HdServer *server, char type, const char *msg, size_t total);
+extern bool hd_state_check_only_owed(const HdServer *server);
+extern void hd_state_note_tracked(HdServer *server, const HdClassification *c);
+/* The pool's session-state query (for the cache fill's own check). */
+extern const char *hd_state_check_query(HdPool *pool);
 
 /* pool.c */
 extern void hd_pool_pause(HdPool *pool);

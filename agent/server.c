@@ -172,8 +172,16 @@ hd_server_close(HdServer *server, const char *reason)
 
 		server->client = NULL;
 		client->server = NULL;
-		hd_client_fatal(client, "08006", "the connection to the origin server was lost",
-						reason);
+		if (server->fatal_forwarded)
+		{
+			/* the origin's FATAL said why: no second error, as a direct session */
+			ev_io_stop(agent->loop, &client->read_watcher);
+			client->close_after_flush = true;
+			hd_client_flush(client);
+		}
+		else
+			hd_client_fatal(client, "08006", "the connection to the origin server was lost",
+							reason);
 	}
 	hd_list_del(&server->idle_link);
 	hd_pool_server_gone(server->pool, server);
@@ -192,6 +200,11 @@ hd_server_free(HdServer *server)
 	if (server->scram)
 		hd_scram_client_free(server->scram);
 	hd_expect_free(&server->expect);
+	hd_iobuf_free(&server->described_params);
+	free(server->state_baseline);
+	free(server->state_report);
+	free(server->state_error);
+	hd_settings_clear(&server->state_tracked);
 	hd_cache_server_free(server);
 	hd_server_stmts_free(&server->stmts);
 	hd_settings_clear(&server->settings);
@@ -259,8 +272,6 @@ send_startup(HdServer *server)
 	hd_msg_put_str(&msg, server->pool->role);
 	hd_msg_put_str(&msg, "database");
 	hd_msg_put_str(&msg, config->database);
-	hd_msg_put_str(&msg, "application_name");
-	hd_msg_put_str(&msg, "hyperdrive");
 	if (server->dedicated && server->dedicated->replication[0])
 	{
 		hd_msg_put_str(&msg, "replication");
@@ -611,19 +622,23 @@ hd_server_emit_synthesized(HdServer *server)
 
 /*
  * An ErrorResponse in the extended protocol: PostgreSQL skips every message
- * up to the next Sync, so nothing more is owed for them. Statements whose
- * Parse it skipped (or that failed) are not on the server.
+ * up to the next Sync, so nothing more is owed for them. The first entry is
+ * the message that failed, the others were skipped (prepare.h keeps track
+ * of the statements they would have made).
  */
 static void
 void_until_sync(HdServer *server)
 {
 	HdExpect   *head;
+	bool		first = true;
 
 	while ((head = hd_expect_head(&server->expect)) != NULL && head->kind != HD_EXPECT_SYNC)
 	{
-		if (head->kind == HD_EXPECT_PARSE && head->stmt_id != 0)
-			hd_server_stmt_remove(&server->stmts, head->stmt_id);
+		HdExpect	entry = *head;
+
 		hd_expect_pop(&server->expect);
+		hd_prepare_skipped(server, &entry, first);
+		first = false;
 	}
 	if (head == NULL)
 		server->expect.error_until_sync = true;
@@ -648,6 +663,7 @@ ends_expectation(char type, HdExpectKind kind)
 			return type == 'C' || type == 'I' || type == 's';
 		case HD_EXPECT_SYNC:
 		case HD_EXPECT_QUERY:
+		case HD_EXPECT_STATE:
 			return type == 'Z';
 	}
 	return false;
@@ -674,22 +690,27 @@ handle_setup_reply(HdServer *server, char type, const char *msg, size_t total)
 	hd_expect_pop(&server->expect);
 	if (server->setup_failed)
 	{
-		/* the server's settings are unknown now: start it over */
-		hd_settings_clear(&server->settings);
+		/* what it holds now is not known: not for anyone else */
+		server->close_on_release = true;
 		server->setup_failed = false;
 		if (server->client)
 			hd_client_setup_done(server->client, server->setup_error);
 		return;
 	}
-	if (server->client)
+	/* the check that learns the new state follows: the client goes on after it */
+	if (server->client && !(hd_expect_head(&server->expect) &&
+							hd_expect_head(&server->expect)->kind == HD_EXPECT_STATE))
 		hd_client_setup_done(server->client, NULL);
 }
 
 /*
- * At the ReadyForQuery of a simple Query that SET or RESET tracked
- * settings: if it succeeded and no transaction block is open, the client's
- * and the server's settings now include the change; inside an open block
- * the outcome is not known yet, so the client keeps this server for good.
+ * At the ReadyForQuery after a statement that SET or RESET tracked settings
+ * (a simple Query, or an extended-protocol batch): if it succeeded and no
+ * transaction block is open, the client's and the server's settings now
+ * include the change; inside an open block the outcome is not known yet, so
+ * the client keeps this server for good. A RESET goes back to the client's
+ * startup value, which the server does not have: it is set again before the
+ * client's next statement.
  */
 static void
 apply_pending(HdServer *server)
@@ -699,34 +720,49 @@ apply_pending(HdServer *server)
 	if (client && !server->query_had_error)
 	{
 		if (server->txn_status != 'I')
-		{
-			if (!client->pinned)
-			{
-				client->pinned = true;
-				client->pin_reason = "SET inside a transaction block";
-				server->pool->stats.pinned_clients++;
-				hd_info("client %s (%s@%s) is pinned to its origin connection: %s",
-						client->addr, client->user, client->database, client->pin_reason);
-			}
-		}
-		else if (hd_settings_apply(&client->settings, &server->pending) < 0 ||
-				 hd_settings_apply(&server->settings, &server->pending) < 0)
+			hd_client_pin(client, "SET inside a transaction block");
+		else if (hd_settings_apply(&client->settings, &server->pending, &client->startup) < 0 ||
+				 hd_settings_apply(&server->settings, &server->pending, NULL) < 0)
 			hd_client_fatal(client, "53200", "out of memory", NULL);
+		else
+		{
+			hd_state_note_tracked(server, &server->pending);
+			bool		err;
+			char	   *diff = hd_settings_diff_sql(&server->settings, &client->settings, &err);
+
+			if (diff || err)
+				client->server_synced = false;
+			free(diff);
+			if (server->pending.discard_all)
+				hd_prepare_forget_all(client);
+		}
 	}
 	hd_classification_free(&server->pending);
 	server->has_pending = false;
 }
 
+/* Whether an ErrorResponse ends the session (the origin closes next). */
+static bool
+is_fatal(const char *body, size_t len)
+{
+	const char *severity = hd_error_field(body, len, 'V');
+
+	if (severity == NULL)
+		severity = hd_error_field(body, len, 'S');
+	return severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+}
+
 /*
  * One reply from a server that a client holds: match it to what is owed,
- * forward it (or drop the reply to an injected Parse), and note the
- * transaction status at ReadyForQuery.
+ * forward it (or drop the replies to the agent's own messages), and note
+ * the transaction status at ReadyForQuery.
  */
 static void
 handle_reply(HdServer *server, char type, const char *msg, size_t total)
 {
 	HdExpect   *head;
-	bool		forward = true;
+	HdExpect	cur = {0};
+	bool		forward;
 
 	/* asynchronous messages belong to no request */
 	if (type == 'N' || type == 'S' || type == 'A')
@@ -741,34 +777,42 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 		handle_setup_reply(server, type, msg, total);
 		return;
 	}
+	if (head && head->kind == HD_EXPECT_STATE)
+	{
+		hd_state_check_reply(server, type, msg, total);
+		return;
+	}
+	if (head)
+		cur = *head;
+	forward = hd_prepare_reply(server, head, type, msg, total);
+	head = hd_expect_head(&server->expect);	/* (it may have queued more: the ring moved) */
+	/* an injected message's replies are dropped, its errors are the client's */
+	if (head && head->action == HD_REPLY_SWALLOW && type != 'E')
+		forward = false;
 	if (type == 'Z')
 	{
 		server->txn_status = msg[5];
-		if (server->has_pending && head && head->kind == HD_EXPECT_QUERY)
+		if (server->has_pending && head &&
+			(head->kind == HD_EXPECT_QUERY || head->kind == HD_EXPECT_SYNC))
 			apply_pending(server);
 		if (server->txn_status == 'I')
 		{
 			server->transactions++;
 			server->pool->stats.transactions++;
 		}
-		if (server->discard_pending)
-		{
-			/* DEALLOCATE ALL / DISCARD ALL dropped our statements too */
-			if (!server->query_had_error)
-				hd_server_stmts_clear(&server->stmts);
-			server->discard_pending = false;
-		}
+		hd_prepare_note_ready(server, server->txn_status);
 		server->query_had_error = false;
 	}
+	if (type == 'E')
+		server->query_had_error = true;
 	if (head == NULL)
 		;						/* nothing owed: pass it on */
 	else if (type == 'E' && head->kind == HD_EXPECT_QUERY)
-		server->query_had_error = true;
+		;						/* the Query goes on to its ReadyForQuery */
 	else if (type == 'E')
 		void_until_sync(server);
 	else if (ends_expectation(type, (HdExpectKind) head->kind))
 	{
-		forward = !(head->action == HD_REPLY_SWALLOW);
 		if (head->kind == HD_EXPECT_PARSE && head->stmt_id != 0)
 		{
 			/* an origin accepted it: a later Parse of it may be answered locally */
@@ -779,10 +823,18 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 		}
 		hd_expect_pop(&server->expect);
 	}
-	if (type == 'C' && !server->wrote)
-		hd_cache_note_tag(server, msg + 5, (uint32_t) (total - 5));
+	if (type == 'C')
+	{
+		hd_prepare_note_tag(server, head ? &cur : NULL, msg + 5);
+		if (!server->wrote)
+			hd_cache_note_tag(server, msg + 5, (uint32_t) (total - 5));
+	}
 	if (forward)
+	{
+		if (type == 'E' && is_fatal(msg + 5, total - 5))
+			server->fatal_forwarded = true;
 		to_client(server, msg, total);
+	}
 	if (type == 'E')
 		server->pool->stats.errors_to_clients++;
 	if (type == 'Z' && server->expect.count == 0 && server->request_sent_at > 0)
@@ -792,6 +844,12 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 		server->request_sent_at = 0;
 	}
 	hd_server_emit_synthesized(server);
+	if (server->verify_resume)
+	{
+		server->verify_resume = false;
+		if (server->client && server->client->awaiting_verify)
+			hd_client_verify_done(server->client);
+	}
 }
 
 static void
@@ -840,7 +898,7 @@ server_process(HdServer *server)
 			}
 			hd_cache_server_message(server, type, head, (size_t) len + 1);
 		}
-		else if (server->client == NULL)
+		else if (server->client == NULL && !hd_state_check_only_owed(server))
 			handle_idle_message(server, type, head + 5, len - 4);
 		else
 		{
@@ -867,13 +925,31 @@ server_process(HdServer *server)
 		hd_client_flush(client);
 		if (client->state == HD_CLIENT_CLOSED)
 			return;
-		/* resumed once the client drained (client.c), or the server is released (pool.c) */
-		if (hd_iobuf_live(&client->out) > HD_BACKPRESSURE_BYTES)
+		/*
+		 * Resumed once the client drained (client.c), or the server is
+		 * released (pool.c). The agent's own checks are read on: nothing of
+		 * them goes to the client, and the release waits for them.
+		 */
+		if (hd_iobuf_live(&client->out) > HD_BACKPRESSURE_BYTES &&
+			!hd_state_check_only_owed(server) && server->cache_op != HD_COP_RYW)
 			ev_io_stop(server->agent->loop, &server->read_watcher);
 		if (hd_log_enabled(HD_LOG_DEBUG) && !hd_server_owes_nothing(server))
 			hd_debug("origin connection %u kept by %s: status %c, %zu replies owed%s",
 					 server->backend_pid, client->addr, server->txn_status,
 					 server->expect.count, server->mid_batch ? ", batch not synced" : "");
+		if (hd_server_owes_nothing(server) && !client->pinned &&
+			server->pool->config.pool_mode == HD_POOL_TRANSACTION && server->state_dirty)
+		{
+			/* what did its transaction leave behind? (the client need not wait) */
+			if (hd_state_check_start(server, false) < 0)
+			{
+				hd_client_fatal(client, "53200", "out of memory", NULL);
+				return;
+			}
+			hd_server_flush(server);
+			hd_server_resume_reading(server);	/* (a slow client paused it) */
+			return;
+		}
 		if (hd_server_owes_nothing(server) && !client->pinned &&
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION && hd_cache_want_ryw(server))
 		{
@@ -886,6 +962,7 @@ server_process(HdServer *server)
 			client->awaiting_cache = true;
 			ev_io_stop(server->agent->loop, &client->read_watcher);
 			hd_server_flush(server);
+			hd_server_resume_reading(server);	/* (a slow client paused it) */
 			return;
 		}
 		if (hd_server_owes_nothing(server) && !client->pinned &&

@@ -13,6 +13,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include "sql_quote.h"
 #include "text_buf.h"
 
 /*
@@ -130,17 +131,35 @@ hd_settings_copy(HdSettingList *dst, const HdSettingList *src)
 	return 0;
 }
 
-int
-hd_settings_apply(HdSettingList *list, const HdClassification *c)
+/* Back to what `startup` says for name, or to the origin's default. */
+static int
+reset_setting(HdSettingList *list, const char *name, const HdSettingList *startup)
 {
-	if (c->reset_all)
-		hd_settings_clear(list);
+	const HdSetting *initial = startup ? hd_settings_find(startup, name) : NULL;
+
+	if (initial == NULL)
+	{
+		hd_settings_remove(list, name);
+		return 0;
+	}
+	return hd_settings_put(list, initial->name, initial->value, initial->sql);
+}
+
+int
+hd_settings_apply(HdSettingList *list, const HdClassification *c, const HdSettingList *startup)
+{
+	if (c->reset_all && (startup ? hd_settings_copy(list, startup) < 0 :
+						 (hd_settings_clear(list), 0) < 0))
+		return -1;
 	for (size_t i = 0; i < c->changes.count; i++)
 	{
 		const HdSetting *s = &c->changes.items[i];
 
 		if (s->sql == NULL || s->sql[0] == '\0')
-			hd_settings_remove(list, s->name);
+		{
+			if (reset_setting(list, s->name, startup) < 0)
+				return -1;
+		}
 		else if (hd_settings_put(list, s->name, s->value, s->sql) < 0)
 			return -1;
 	}
@@ -155,6 +174,35 @@ same_setting(const HdSetting *a, const HdSetting *b)
 	return strcmp(a->sql, b->sql) == 0;
 }
 
+/*
+ * A setting's name as SET and RESET take it: each dot-separated part quoted
+ * as an identifier if needed (a custom "myapp.user" is "myapp"."user": user
+ * is a reserved word).
+ */
+static void
+quote_setting_name(HdTextBuf *buf, const char *name)
+{
+	const char *part = name;
+
+	for (;;)
+	{
+		const char *dot = strchr(part, '.');
+		char	   *copy = strndup(part, dot ? (size_t) (dot - part) : strlen(part));
+
+		if (copy == NULL)
+		{
+			buf->failed = true;
+			return;
+		}
+		hd_quote_identifier(buf, copy);
+		free(copy);
+		if (dot == NULL)
+			return;
+		hd_text_buf_putc(buf, '.');
+		part = dot + 1;
+	}
+}
+
 char *
 hd_settings_diff_sql(const HdSettingList *have, const HdSettingList *want, bool *err)
 {
@@ -164,7 +212,11 @@ hd_settings_diff_sql(const HdSettingList *have, const HdSettingList *want, bool 
 	*err = false;
 	for (size_t i = 0; i < have->count; i++)
 		if (hd_settings_find(want, have->items[i].name) == NULL)
-			hd_text_buf_printf(&buf, "RESET %s;", have->items[i].name);
+		{
+			hd_text_buf_puts(&buf, "RESET ");
+			quote_setting_name(&buf, have->items[i].name);
+			hd_text_buf_putc(&buf, ';');
+		}
 	for (size_t i = 0; i < want->count; i++)
 	{
 		const HdSetting *current = hd_settings_find(have, want->items[i].name);
@@ -184,20 +236,6 @@ hd_settings_diff_sql(const HdSettingList *have, const HdSettingList *want, bool 
  * Startup parameters
  */
 
-/* 'value' as an SQL literal (standard_conforming_strings on). */
-static void
-append_literal(HdTextBuf *buf, const char *value)
-{
-	hd_text_buf_putc(buf, '\'');
-	for (const char *p = value; *p; p++)
-	{
-		if (*p == '\'')
-			hd_text_buf_putc(buf, '\'');
-		hd_text_buf_putc(buf, *p);
-	}
-	hd_text_buf_putc(buf, '\'');
-}
-
 static bool
 plain_setting_name(const char *name)
 {
@@ -214,17 +252,43 @@ put_startup_setting(HdSettingList *list, const char *name, const char *value)
 {
 	HdTextBuf	buf = HD_TEXT_BUF_INIT;
 	char	   *sql;
+	char		lower[256];
 	int			rc;
 
-	if (!plain_setting_name(name))
+	if (!plain_setting_name(name) || strlen(name) >= sizeof(lower))
 		return "invalid setting name in startup packet";
-	/* "SET name TO 'value'": the name is plain (checked), the value a literal */
-	hd_text_buf_printf(&buf, "SET %s TO ", name);
-	append_literal(&buf, value);
+	for (size_t i = 0; i <= strlen(name); i++)
+		lower[i] = (char) tolower((unsigned char) name[i]);
+	/* "SET name TO 'value'": the name quoted as identifiers, the value a literal */
+	hd_text_buf_puts(&buf, "SET ");
+	quote_setting_name(&buf, lower);
+	hd_text_buf_puts(&buf, " TO ");
+	hd_quote_literal(&buf, value);
 	sql = hd_text_buf_finish(&buf);
 	if (sql == NULL)
 		return "out of memory";
-	rc = hd_settings_put(list, name, value, sql);
+	{
+		/*
+		 * Set by `options` before: PostgreSQL applies both, in order, and
+		 * some settings keep a part of the first (DateStyle's field order):
+		 * carry both statements, compared as such (no single value).
+		 */
+		const HdSetting *earlier = hd_settings_find(list, lower);
+		char	   *both = earlier ? malloc(strlen(earlier->sql) + strlen(sql) + 3) : NULL;
+
+		if (earlier && both == NULL)
+		{
+			free(sql);
+			return "out of memory";
+		}
+		if (both)
+		{
+			sprintf(both, "%s; %s", earlier->sql, sql);
+			free(sql);
+			sql = both;
+		}
+		rc = hd_settings_put(list, lower, both ? NULL : value, sql);
+	}
 	free(sql);
 	return rc < 0 ? "out of memory" : NULL;
 }
@@ -515,8 +579,11 @@ classify_statement(const char *sql, const PgQuery__RawStmt *raw, bool in_extende
 			return;
 		case PG_QUERY__NODE__NODE_PREPARE_STMT:
 		case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+			pin(out, "SQL-level PREPARE/EXECUTE");
+			return;
 		case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
-			pin(out, "SQL-level PREPARE/EXECUTE/DEALLOCATE");
+			/* alone it acts on the client's names (hd_classify); not among others */
+			pin(out, "DEALLOCATE among other statements");
 			return;
 		case PG_QUERY__NODE__NODE_LOAD_STMT:
 			pin(out, "LOAD");
@@ -525,6 +592,7 @@ classify_statement(const char *sql, const PgQuery__RawStmt *raw, bool in_extende
 			if (node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL)
 			{
 				out->reset_all = true;
+				out->discard_all = true;
 				if (out->effect == HD_EFFECT_NONE)
 					out->effect = HD_EFFECT_TRACKED;
 			}
@@ -604,6 +672,17 @@ hd_classify(const char *text, size_t len, bool in_extended, HdClassification *ou
 										  (const uint8_t *) result.parse_tree.data);
 	if (tree == NULL)
 		pin(out, "could not read the parse tree");
+	else if (tree->n_stmts == 1 && tree->stmts[0]->stmt &&
+			 tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_DEALLOCATE_STMT)
+	{
+		/* DEALLOCATE ALL has no name (protobuf: the empty string) */
+		const char *name = tree->stmts[0]->stmt->deallocate_stmt->name;
+
+		out->deallocate = true;
+		if (name && name[0] && (out->deallocate_name = strdup(name)) == NULL)
+			pin(out, "out of memory");
+		pg_query__parse_result__free_unpacked(tree, NULL);
+	}
 	else
 	{
 		for (size_t i = 0; i < tree->n_stmts && out->effect != HD_EFFECT_PIN; i++)
@@ -614,8 +693,157 @@ hd_classify(const char *text, size_t len, bool in_extended, HdClassification *ou
 	free(sql);
 }
 
+int
+hd_classification_merge(HdClassification *dst, const HdClassification *src)
+{
+	dst->effect = HD_EFFECT_TRACKED;
+	if (src->reset_all)
+	{
+		hd_settings_clear(&dst->changes);
+		dst->reset_all = true;
+	}
+	dst->discard_all = dst->discard_all || src->discard_all;
+	for (size_t i = 0; i < src->changes.count; i++)
+	{
+		const HdSetting *s = &src->changes.items[i];
+
+		if (hd_settings_put(&dst->changes, s->name, s->value, s->sql) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 void
 hd_classification_free(HdClassification *c)
 {
 	hd_settings_clear(&c->changes);
+	free(c->deallocate_name);
+	c->deallocate_name = NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Session state reports
+ */
+
+#define STATE_FUNCTION_QUERY \
+	"SELECT hyperdrive.session_state() || '@listen=1:' || " \
+	"(EXISTS (SELECT FROM pg_catalog.pg_listening_channels()))::pg_catalog.int4 || ';'"
+
+/*
+ * Without the extension: the role, the temporary schema, LISTEN and the
+ * settings the agent carries, whatever their source (a setting outside that
+ * list changed by a function is not seen: docs/agent.md).
+ */
+static char *
+build_fallback_query(void)
+{
+	HdTextBuf	buf = HD_TEXT_BUF_INIT;
+
+	hd_text_buf_puts(&buf,
+					 "SELECT pg_catalog.string_agg(n || '=' || pg_catalog.octet_length(v) || ':' || v "
+					 "|| ';', '') FROM (VALUES "
+					 "('@user', current_user::pg_catalog.text || '/' || session_user::pg_catalog.text), "
+					 "('@temp', pg_catalog.pg_my_temp_schema()::pg_catalog.text), "
+					 "('@listen', (EXISTS (SELECT FROM pg_catalog.pg_listening_channels()))"
+					 "::pg_catalog.int4::pg_catalog.text)");
+	for (size_t i = 0; i < sizeof(tracked_settings) / sizeof(tracked_settings[0]); i++)
+		hd_text_buf_printf(&buf, ", ('%s', pg_catalog.current_setting('%s'))", tracked_settings[i],
+						   tracked_settings[i]);
+	hd_text_buf_puts(&buf, ") AS s(n, v)");
+	return hd_text_buf_finish(&buf);
+}
+
+char *
+hd_state_query(bool with_function)
+{
+	return with_function ? strdup(STATE_FUNCTION_QUERY) : build_fallback_query();
+}
+
+/* One entry at *p: name (up to '='), value; *p moves past it. -1: malformed. */
+static int
+next_entry(const char **p, const char **name, size_t *name_len, const char **value,
+		   size_t *value_len)
+{
+	const char *eq = strchr(*p, '=');
+	char	   *colon;
+	unsigned long len;
+
+	if (eq == NULL || eq == *p)
+		return -1;
+	len = strtoul(eq + 1, &colon, 10);
+	if (colon == eq + 1 || *colon != ':' || strlen(colon + 1) < len + 1 || colon[1 + len] != ';')
+		return -1;
+	*name = *p;
+	*name_len = (size_t) (eq - *p);
+	*value = colon + 1;
+	*value_len = len;
+	*p = colon + 1 + len + 1;
+	return 0;
+}
+
+/* The value of entry name in report, or NULL; -1 in *bad for a malformed report. */
+static const char *
+find_entry(const char *report, const char *name, size_t name_len, size_t *value_len, bool *bad)
+{
+	const char *p = report;
+
+	while (*p)
+	{
+		const char *n;
+		const char *v;
+		size_t		nl;
+
+		if (next_entry(&p, &n, &nl, &v, value_len) < 0)
+		{
+			*bad = true;
+			return NULL;
+		}
+		if (nl == name_len && memcmp(n, name, nl) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/* Entries of a that b lacks or has with another value, added to names. */
+static int
+add_differences(const char *a, const char *b, HdSettingList *names)
+{
+	const char *p = a;
+	bool		bad = false;
+
+	while (*p)
+	{
+		const char *n;
+		const char *v;
+		size_t		nl;
+		size_t		vl;
+		size_t		ovl;
+		const char *other;
+
+		if (next_entry(&p, &n, &nl, &v, &vl) < 0)
+			return -1;
+		other = find_entry(b, n, nl, &ovl, &bad);
+		if (bad)
+			return -1;
+		if (other == NULL || ovl != vl || memcmp(other, v, vl) != 0)
+		{
+			char	   *name = strndup(n, nl);
+
+			if (name == NULL || hd_settings_put(names, name, NULL, "") < 0)
+			{
+				free(name);
+				return -1;
+			}
+			free(name);
+		}
+	}
+	return 0;
+}
+
+int
+hd_state_changed_names(const char *before, const char *after, HdSettingList *names)
+{
+	if (add_differences(before, after, names) < 0 || add_differences(after, before, names) < 0)
+		return -1;
+	return 0;
 }

@@ -19,7 +19,13 @@
  *            whose transaction outcome is unknown: the client keeps its
  *            origin connection until it disconnects, and that connection is
  *            closed then (its state must not reach anyone else).
- *   reset    DISCARD ALL / RESET ALL: the client's tracked settings are cleared.
+ *   reset    DISCARD ALL / RESET ALL, and RESET of one setting: the client's
+ *            settings go back to what its startup packet set (as
+ *            PostgreSQL's reset values are the startup packet's), or to the
+ *            origin's default.
+ *   deallocate  a statement that is exactly one DEALLOCATE [PREPARE] name or
+ *            DEALLOCATE ALL: it acts on the client's own statement names
+ *            (prepare.h), not a pin.
  *
  * Contract: pure functions, no I/O. HdSettingList owns its strings.
  */
@@ -55,7 +61,11 @@ typedef struct HdClassification
 	HdQueryEffect effect;
 	const char *pin_reason;		/* static text, for HD_EFFECT_PIN */
 	bool		reset_all;		/* RESET ALL / DISCARD ALL first */
-	HdSettingList changes;		/* set (sql != NULL) or reset (sql == NULL) */
+	bool		discard_all;	/* DISCARD ALL: also every prepared statement */
+	HdSettingList changes;		/* set (sql non-empty) or reset (sql "") */
+	/* the whole text is one DEALLOCATE: of deallocate_name, or ALL when NULL */
+	bool		deallocate;
+	char	   *deallocate_name;
 } HdClassification;
 
 /*
@@ -65,6 +75,8 @@ typedef struct HdClassification
  */
 extern void hd_classify(const char *sql, size_t len, bool in_extended, HdClassification *out);
 extern void hd_classification_free(HdClassification *c);
+/* dst then src, as one statement after the other (tracked effects only). */
+extern int	hd_classification_merge(HdClassification *dst, const HdClassification *src);
 
 extern bool hd_setting_is_tracked(const char *name);
 
@@ -77,15 +89,18 @@ extern int	hd_settings_copy(HdSettingList *dst, const HdSettingList *src);
 extern const HdSetting *hd_settings_find(const HdSettingList *list, const char *name);
 
 /*
- * Apply a successful statement's changes to a client's list. Returns -1 if
+ * Apply a successful statement's changes to a list of settings: a reset
+ * goes back to the setting in `startup` (a client's startup packet), or
+ * removes it (NULL, or not there: the origin's default). Returns -1 if
  * memory ran out.
  */
-extern int	hd_settings_apply(HdSettingList *list, const HdClassification *c);
+extern int	hd_settings_apply(HdSettingList *list, const HdClassification *c,
+							  const HdSettingList *startup);
 
 /*
  * The SQL that makes a connection whose settings are `have` match `want`
- * (RESETs and SETs separated by ";"), or NULL when they already match; *err
- * set when memory ran out. Caller frees.
+ * (RESETs and SETs separated by ";", names quoted as identifiers), or NULL
+ * when they already match; *err set when memory ran out. Caller frees.
  */
 extern char *hd_settings_diff_sql(const HdSettingList *have, const HdSettingList *want,
 								  bool *err);
@@ -93,9 +108,31 @@ extern char *hd_settings_diff_sql(const HdSettingList *have, const HdSettingList
 /*
  * Startup parameters (other than user, database, replication) as settings;
  * `options` is split as PostgreSQL does ("-c name=value", "--name=value",
- * backslash escapes). Returns NULL, or a message for a malformed options.
+ * backslash escapes). PostgreSQL applies `options` before the other
+ * parameters of the packet (which win): callers pass it first. The SET
+ * statement quotes the name as an identifier and the value as a literal.
+ * Returns NULL, or a message for a malformed options.
  */
 extern const char *hd_settings_from_startup(HdSettingList *list, const char *name,
 											const char *value);
+
+/*
+ * Session state on the origin, as hyperdrive.session_state() reports it
+ * (extension/session_state.c) or, without the extension, the agent's own
+ * query: entries "name=length:value;" for the role (@user), the temporary
+ * schema (@temp), advisory locks (@advisory), LISTEN (@listen) and the
+ * settings the session set. The pooler compares a connection's report after
+ * a client's transaction with the one before (server.c).
+ */
+
+/* The query that reports it, with the extension's function or without; caller frees. */
+extern char *hd_state_query(bool with_function);
+
+/*
+ * The names whose entries differ between two reports (present in one only,
+ * or with another value), added to names (name only, sql ""). Returns -1 for
+ * a malformed report or out of memory.
+ */
+extern int	hd_state_changed_names(const char *before, const char *after, HdSettingList *names);
 
 #endif							/* HD_SESSION_H */

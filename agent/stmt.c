@@ -1,7 +1,7 @@
 /*
  * stmt.c
  *    The data structures of stmt.h. The protocol handling that uses them is
- *    in client.c (requests) and server.c (replies).
+ *    in prepare.c.
  */
 #include "stmt.h"
 
@@ -13,7 +13,8 @@
  */
 
 int
-hd_expect_push(HdExpectQueue *q, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id)
+hd_expect_push(HdExpectQueue *q, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id,
+			   uint32_t gen)
 {
 	if (q->count == q->cap)
 	{
@@ -30,7 +31,7 @@ hd_expect_push(HdExpectQueue *q, HdExpectKind kind, HdExpectAction action, uint3
 		q->cap = newcap;
 	}
 	q->items[(q->head + q->count) % q->cap] = (HdExpect) {
-		(uint8_t) kind, (uint8_t) action, stmt_id
+		(uint8_t) kind, (uint8_t) action, stmt_id, gen
 	};
 	q->count++;
 	return 0;
@@ -183,6 +184,37 @@ hd_registry_get(HdStatementRegistry *reg, uint32_t id)
 }
 
 void
+hd_registry_retire(HdStatementRegistry *reg, HdStatement *stmt)
+{
+	HdStatement **link;
+
+	if (stmt->retired || reg->nbuckets == 0)
+		return;
+	for (link = &reg->buckets[stmt->hash % reg->nbuckets]; *link; link = &(*link)->next)
+	{
+		if (*link == stmt)
+		{
+			*link = stmt->next;
+			break;
+		}
+	}
+	stmt->next = NULL;
+	stmt->retired = true;
+}
+
+void
+hd_registry_retire_all(HdStatementRegistry *reg)
+{
+	for (size_t id = 1; id <= reg->count; id++)
+	{
+		reg->by_id[id]->retired = true;
+		reg->by_id[id]->next = NULL;
+	}
+	if (reg->buckets)
+		memset(reg->buckets, 0, reg->nbuckets * sizeof(HdStatement *));
+}
+
+void
 hd_registry_free(HdStatementRegistry *reg)
 {
 	for (size_t id = 1; id <= reg->count; id++)
@@ -190,11 +222,90 @@ hd_registry_free(HdStatementRegistry *reg)
 		free(reg->by_id[id]->query);
 		free(reg->by_id[id]->types);
 		free(reg->by_id[id]->context);
+		free(reg->by_id[id]->shape);
 		free(reg->by_id[id]);
 	}
 	free(reg->by_id);
 	free(reg->buckets);
 	*reg = (HdStatementRegistry) {0};
+}
+
+/* ---------------------------------------------------------------------------
+ * Shapes and the unnamed statement
+ */
+
+static uint16_t
+get_u16(const char *p)
+{
+	return (uint16_t) (((unsigned char) p[0] << 8) | (unsigned char) p[1]);
+}
+
+char *
+hd_shape_build(const char *params, size_t params_len, const char *row, size_t row_len,
+			   size_t *len)
+{
+	size_t		cap = params_len + 2 + row_len + 1;
+	char	   *out;
+	size_t		n = 0;
+
+	if (params_len < 2 || params_len != 2 + 4 * (size_t) get_u16(params))
+		return NULL;
+	out = malloc(cap);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, params, params_len);
+	n = params_len;
+	if (row == NULL)
+	{
+		out[n++] = 'n';			/* NoData */
+		*len = n;
+		return out;
+	}
+	out[n++] = 'T';
+	if (row_len < 2)
+		goto bad;
+	{
+		uint16_t	ncols = get_u16(row);
+		size_t		pos = 2;
+
+		memcpy(out + n, row, 2);
+		n += 2;
+		for (uint16_t i = 0; i < ncols; i++)
+		{
+			const char *name = row + pos;
+			const char *end = memchr(name, '\0', row_len - pos);
+			size_t		name_len;
+
+			if (end == NULL)
+				goto bad;
+			name_len = (size_t) (end - name) + 1;
+			/* name, then table OID (4), column number (2): skipped, type OID (4),
+			 * typlen (2), typmod (4): kept, format (2): skipped */
+			if (pos + name_len + 18 > row_len)
+				goto bad;
+			memcpy(out + n, name, name_len);
+			n += name_len;
+			memcpy(out + n, row + pos + name_len + 6, 10);
+			n += 10;
+			pos += name_len + 18;
+		}
+		if (pos != row_len)
+			goto bad;
+	}
+	*len = n;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+void
+hd_unnamed_clear(HdUnnamed *u)
+{
+	free(u->query);
+	free(u->types);
+	free(u->shape);
+	*u = (HdUnnamed) {.gen = u->gen};
 }
 
 /* ---------------------------------------------------------------------------
@@ -297,6 +408,15 @@ hd_client_stmt_remove(HdClientStmts *map, const char *name)
 			return;
 		}
 	}
+}
+
+void
+hd_client_stmt_rename_id(HdClientStmts *map, uint32_t old_id, uint32_t new_id)
+{
+	for (size_t i = 0; i < map->nbuckets; i++)
+		for (HdClientStmt *s = map->buckets[i]; s; s = s->next)
+			if (s->stmt_id == old_id)
+				s->stmt_id = new_id;
 }
 
 void

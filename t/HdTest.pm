@@ -17,11 +17,12 @@ use File::Basename qw(dirname);
 use File::Spec;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
+use IO::Socket::INET;
 use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli);
+our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli run_agent);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -116,6 +117,22 @@ sub hd_cli
 		IPC::Run::timeout(30));
 	is($?, 0, "cli: $name") or diag($err);
 	return $out;
+}
+
+# Starts `hyperdrive agent -c INI` in the background, its output appended to
+# $log; returns the IPC::Run handle once it accepts connections on $port
+# (bails out if it does not within 10 s).
+sub run_agent
+{
+	my ($ini, $log, $port) = @_;
+	my $h = IPC::Run::start([ $HD, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
+	my $up = wait_for(sub {
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 1);
+		close $s if $s;
+		return $s ? 1 : 0;
+	});
+	BAIL_OUT("the agent did not start: " . slurp_from($log, 0, 4000)) unless $up;
+	return $h;
 }
 
 1;

@@ -133,8 +133,9 @@ sub startup_packet
 {
 	my (%p) = @_;
 	my $code = delete $p{_code} // 0x00030000;
-	my $order = delete $p{_order};
-	my @names = $order ? @$order : sort keys %p;
+	my $order = delete $p{_order} // [];	# these names first, in this order
+	my %first = map { $_ => 1 } @$order;
+	my @names = (@$order, grep { !$first{$_} } sort keys %p);
 	my $body = pack('N', $code) . join('', map { "$_\0$p{$_}\0" } @names) . "\0";
 	return pack('N', 4 + length $body) . $body;
 }

@@ -88,6 +88,7 @@ test_classification(void)
 	expect_effect("CREATE TEMP SEQUENCE s", HD_EFFECT_PIN);
 	expect_effect("CREATE TEMP TABLE tt AS SELECT 1", HD_EFFECT_PIN);
 	expect_effect("PREPARE p AS SELECT 1", HD_EFFECT_PIN);
+	expect_effect("SELECT set_config('search_path', 'evil', false) FROM t", HD_EFFECT_PIN);
 	expect_effect("EXECUTE p", HD_EFFECT_PIN);
 	expect_effect("DECLARE c CURSOR WITH HOLD FOR SELECT 1", HD_EFFECT_PIN);
 	expect_effect("LOAD 'auto_explain'", HD_EFFECT_PIN);
@@ -111,7 +112,7 @@ test_tracking(void)
 	hd_classify("SET search_path = s2, public; SET statement_timeout = 5000",
 				strlen("SET search_path = s2, public; SET statement_timeout = 5000"), 0, &c);
 	ok(c.effect == HD_EFFECT_TRACKED && c.changes.count == 2, "two tracked SETs in one query");
-	ok(hd_settings_apply(&client, &c) == 0 && client.count == 2, "applied to the client");
+	ok(hd_settings_apply(&client, &c, NULL) == 0 && client.count == 2, "applied to the client");
 	hd_classification_free(&c);
 	ok(strcmp(hd_settings_find(&client, "search_path")->sql, "SET search_path = s2, public") == 0,
 	   "the statement text is kept for replay");
@@ -125,19 +126,89 @@ test_tracking(void)
 	ok(sql == NULL && !err, "a server already in that state gets nothing");
 
 	hd_classify("RESET search_path", strlen("RESET search_path"), 0, &c);
-	hd_settings_apply(&client, &c);
+	hd_settings_apply(&client, &c, NULL);
 	hd_classification_free(&c);
 	sql = hd_settings_diff_sql(&server, &client, &err);
 	ok(sql && strcmp(sql, "RESET search_path;") == 0, "a RESET is carried as RESET");
 	free(sql);
 
 	hd_classify("DISCARD ALL", strlen("DISCARD ALL"), 0, &c);
-	hd_settings_apply(&client, &c);
+	ok(c.reset_all && c.discard_all, "DISCARD ALL resets everything, statements too");
+	hd_settings_apply(&client, &c, NULL);
 	hd_classification_free(&c);
 	ok(client.count == 0, "DISCARD ALL clears the client's settings");
 
 	hd_settings_clear(&client);
 	hd_settings_clear(&server);
+}
+
+/* RESET goes back to the startup packet's value, as PostgreSQL's reset value is. */
+static void
+test_reset_to_startup(void)
+{
+	HdSettingList startup = {0};
+	HdSettingList client = {0};
+	HdClassification c;
+	const HdSetting *s;
+
+	hd_settings_from_startup(&startup, "DateStyle", "Postgres, MDY");
+	hd_settings_copy(&client, &startup);
+	hd_classify("SET datestyle = ISO; SET work_mem = '8MB'",
+				strlen("SET datestyle = ISO; SET work_mem = '8MB'"), 0, &c);
+	hd_settings_apply(&client, &c, &startup);
+	hd_classification_free(&c);
+	s = hd_settings_find(&client, "datestyle");
+	ok(s && strcmp(s->sql, "SET datestyle = ISO") == 0 && client.count == 2, "SET replaces it");
+
+	hd_classify("RESET datestyle", strlen("RESET datestyle"), 0, &c);
+	hd_settings_apply(&client, &c, &startup);
+	hd_classification_free(&c);
+	s = hd_settings_find(&client, "datestyle");
+	ok(s && s->value && strcmp(s->value, "Postgres, MDY") == 0,
+	   "RESET datestyle restores the startup value");
+
+	hd_classify("RESET ALL", strlen("RESET ALL"), 0, &c);
+	hd_settings_apply(&client, &c, &startup);
+	hd_classification_free(&c);
+	ok(client.count == 1 && hd_settings_find(&client, "datestyle") &&
+	   hd_settings_find(&client, "work_mem") == NULL, "RESET ALL: the startup settings only");
+
+	{
+		HdClassification merged = {0};
+		HdClassification a;
+		HdClassification b;
+
+		hd_classify("SET work_mem = '1MB'", strlen("SET work_mem = '1MB'"), 0, &a);
+		hd_classify("RESET ALL", strlen("RESET ALL"), 0, &b);
+		ok(hd_classification_merge(&merged, &a) == 0 && hd_classification_merge(&merged, &b) == 0 &&
+		   merged.reset_all && merged.changes.count == 0, "merged in order: RESET ALL after SET");
+		hd_classification_free(&a);
+		hd_classification_free(&b);
+		hd_classification_free(&merged);
+	}
+	hd_settings_clear(&client);
+	hd_settings_clear(&startup);
+}
+
+static void
+test_deallocate(void)
+{
+	HdClassification c;
+
+	hd_classify("DEALLOCATE p1", strlen("DEALLOCATE p1"), 0, &c);
+	ok(c.deallocate && c.deallocate_name && strcmp(c.deallocate_name, "p1") == 0 &&
+	   c.effect == HD_EFFECT_NONE, "DEALLOCATE name: the name, no pin");
+	hd_classification_free(&c);
+	hd_classify("deallocate prepare \"Odd\"", strlen("deallocate prepare \"Odd\""), 0, &c);
+	ok(c.deallocate && c.deallocate_name && strcmp(c.deallocate_name, "Odd") == 0,
+	   "DEALLOCATE PREPARE \"Odd\": the name as PostgreSQL reads it");
+	hd_classification_free(&c);
+	hd_classify("DEALLOCATE ALL", strlen("DEALLOCATE ALL"), 1, &c);
+	ok(c.deallocate && c.deallocate_name == NULL, "DEALLOCATE ALL (also in a Parse)");
+	hd_classification_free(&c);
+	hd_classify("SELECT 1; DEALLOCATE p1", strlen("SELECT 1; DEALLOCATE p1"), 0, &c);
+	ok(!c.deallocate && c.effect == HD_EFFECT_PIN, "DEALLOCATE among other statements pins");
+	hd_classification_free(&c);
 }
 
 static void
@@ -150,6 +221,26 @@ test_startup(void)
 	   "application_name accepted");
 	s = hd_settings_find(&list, "application_name");
 	ok(s && strcmp(s->sql, "SET application_name TO 'it''s me'") == 0, "value quoted as a literal");
+	hd_settings_clear(&list);
+	ok(hd_settings_from_startup(&list, "myapp.user", "alice") == NULL &&
+	   strcmp(hd_settings_find(&list, "myapp.user")->sql, "SET myapp.\"user\" TO 'alice'") == 0,
+	   "a reserved word in a custom name is quoted");
+	ok(hd_settings_from_startup(&list, "DateStyle", "ISO") == NULL &&
+	   strcmp(hd_settings_find(&list, "datestyle")->sql, "SET datestyle TO 'ISO'") == 0,
+	   "names are folded to lower case");
+	hd_settings_clear(&list);
+	{
+		HdSettingList have = {0};
+		HdSettingList want = {0};
+		bool		err;
+		char	   *sql;
+
+		hd_settings_from_startup(&have, "myapp.user", "alice");
+		sql = hd_settings_diff_sql(&have, &want, &err);
+		ok(sql && strcmp(sql, "RESET myapp.\"user\";") == 0, "RESET quotes the name too");
+		free(sql);
+		hd_settings_clear(&have);
+	}
 	hd_settings_clear(&list);
 	ok(hd_settings_from_startup(&list, "options", "-c geqo=off --work-mem=7MB") == NULL &&
 	   hd_settings_find(&list, "geqo") && hd_settings_find(&list, "work_mem") &&
@@ -170,6 +261,8 @@ main(void)
 {
 	test_classification();
 	test_tracking();
+	test_reset_to_startup();
+	test_deallocate();
 	test_startup();
 	printf("1..%d\n", test_number);
 	return failures ? 1 : 0;

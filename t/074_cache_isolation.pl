@@ -1,0 +1,106 @@
+# The result cache with several clients on ONE origin connection
+# (origin_connection_limit 1), against what drivers and adversaries send:
+#  - a statement described before a schema change and run after it through a
+#    cache fill: 0A000, as PostgreSQL answers, never rows of the new shape
+#    under the old description, and nothing stored;
+#  - a client that changes its session with server-side code (a DO block
+#    calling set_config): its results are its own, it keeps its connection,
+#    and no other client's key gets an entry read under its search_path.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use Time::HiRes qw(time sleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use lib dirname(__FILE__);
+use CacheHarness;
+use PgWire;
+
+CacheHarness::setup(tag => '074_cache_isolation', node => 'origin', extra_sql => <<'SQL');
+SET ROLE app;
+CREATE TABLE shapes (id int PRIMARY KEY, b text);
+INSERT INTO shapes VALUES (1, 'hello');
+CREATE SCHEMA evil;
+CREATE TABLE evil.items (id int PRIMARY KEY, name text);
+INSERT INTO evil.items VALUES (1, 'evil item');
+RESET ROLE;
+SQL
+hdcli('create one (limit 1, caching on)', 'create', 'one',
+	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
+	'--sslmode', 'disable', '--max-age', '300', '--origin-connection-limit', '1');
+ok(start_agent(), 'the agent listens');
+ok(wait_for(sub { (cache_status('one')->{connected} // '') eq 'yes' }, 15),
+	'the config\'s change stream connects');
+
+$PgWire::PORT = $aport;
+%PgWire::LOGIN = (password => $PW, db => 'one');
+
+sub ex { my ($c, $bytes) = @_; w_send($c, $bytes); return w_result($c); }
+
+sub val
+{
+	my ($c, $sql) = @_;
+	my $r = w_query($c, $sql);
+	return 'ERROR ' . $r->{errors}[0]{C} if @{ $r->{errors} };
+	return $r->{timeout} ? 'TIMEOUT' : $r->{rows}[0][0];
+}
+
+# ---------------------------------------------------------------------------
+# A statement described before a change, filled after it.
+{
+	my $x = w_login();
+	my $r = ex($x, pq_parse('s1', 'SELECT * FROM shapes WHERE id = $1', 23)
+		  . pq_describe('S', 's1') . pq_sync());
+	is_deeply($r->{fields}, [ [ 'id', 'b' ] ], 'X prepares s1 and is shown (id, b)');
+	$r = ex($x, pq_bind('s1', [1]) . pq_execute() . pq_sync());
+	is_deeply($r->{rows}, [ [ 1, 'hello' ] ], 'X runs it (a fill)');
+	$r = ex($x, pq_bind('s1', [1]) . pq_execute() . pq_sync());
+	is_deeply($r->{rows}, [ [ 1, 'hello' ] ], '... and again (a hit)');
+
+	my $inval = cache_status('one')->{invalidated};
+	$node->safe_psql('app', 'ALTER TABLE shapes ADD COLUMN c int DEFAULT 7');
+	ok(wait_for(sub { cache_status('one')->{invalidated} > $inval }, 10),
+		'the stream applied the ALTER TABLE (the entry is gone)');
+	my $stored = cache_status('one')->{stored};
+	$r = ex($x, pq_bind('s1', [1]) . pq_execute() . pq_sync());
+	is($r->{errors}[0]{C} // 'no error', '0A000',
+		's1 run after the change (a fill): 0A000 cached plan must not change result type');
+	is($r->{errors}[0]{R} // '', 'RevalidateCachedQuery', '... with the routine drivers look for');
+	is(scalar @{ $r->{rows} }, 0, '... never a row of the new shape under the old description');
+	is(cache_status('one')->{stored}, $stored, '... and nothing stored');
+	$r = ex($x, pq_close('S', 's1') . pq_parse('s1', 'SELECT * FROM shapes WHERE id = $1', 23)
+		  . pq_describe('S', 's1') . pq_bind('s1', [1]) . pq_execute() . pq_sync());
+	is_deeply([ $r->{fields}, $r->{rows} ], [ [ [ 'id', 'b', 'c' ] ], [ [ 1, 'hello', 7 ] ] ],
+		'X prepares it again (as Postgres.js does after 0A000): the new shape');
+	w_close($x);
+}
+
+# ---------------------------------------------------------------------------
+# A client that changes its search_path with server-side code.
+{
+	my $q = 'SELECT name FROM items WHERE id = 1';
+	my $a = w_login();
+	my $b = w_login();
+	my $r = w_query($a, q{DO $$BEGIN PERFORM set_config('search_path', 'evil, public', false); END$$});
+	ok(!@{ $r->{errors} }, 'A changes its search_path in a DO block');
+	is(val($a, $q), 'evil item', 'A reads evil.items, as it would directly');
+	is(val($a, $q), 'evil item', '... every time (never a cached public result)');
+	w_send($b, fmsg('Q', "$q\0"));	# B waits for the only origin connection
+	is(val($a, 'SHOW search_path'), 'evil, public', 'A keeps its connection and its state');
+	w_close($a);
+	$r = w_result($b);
+	is($r->{rows}[0][0] // 'error', 'apple', 'B (same origin connection, after A) reads public.items');
+	my $c = w_login();
+	my $hits = cache_status('one')->{hits};
+	is(val($c, $q), 'apple', 'C reads public.items too');
+	is(val($c, $q), 'apple', '... from the cache, never an entry read under A\'s search_path');
+	ok(cache_status('one')->{hits} > $hits, '... (a hit)');
+	like(slurp_file($log), qr/session state changed on the origin by server-side code \(search_path\)/,
+		'the agent logged why A kept its connection');
+	w_close($_) for $b, $c;
+}
+
+done_testing();
