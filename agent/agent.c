@@ -419,6 +419,7 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	bool		busy = false;
 
 	(void) revents;
+	hd_log_tick();
 	if (configs_dir_changed(agent))
 	{
 		char		err[512];
