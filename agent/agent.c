@@ -414,6 +414,7 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	HdAgent    *agent = w->data;
 	ev_tstamp	now = ev_now(loop);
 	double		client_idle = agent->settings.client_idle_timeout_ms / 1000.0;
+	double		login_timeout = agent->settings.client_login_timeout_ms / 1000.0;
 	HdList	   *item;
 	HdList	   *tmp;
 	bool		busy = false;
@@ -434,7 +435,16 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		HdClient   *client = hd_container_of(item, HdClient, link);
 		bool		between_transactions = client->server == NULL && !client->waiting;
 
-		if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+		if (client->state == HD_CLIENT_CLOSED)
+			continue;
+		/* not logged in in time (this also ends a FATAL the client never reads) */
+		if (login_timeout > 0 && client->state != HD_CLIENT_ACTIVE &&
+			now - client->connected_at > login_timeout)
+		{
+			hd_client_login_timeout(client);
+			continue;
+		}
+		if (client->close_after_flush)
 			continue;
 		if (agent->draining && between_transactions)
 			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",

@@ -277,6 +277,7 @@ extern void hd_client_start_auth(HdClient *client);
 extern HdClientAuth *hd_client_auth_state(HdClient *client);
 extern void hd_client_auth_free(HdClient *client);
 extern void hd_client_continue_auth(HdClient *client);
+extern void hd_client_login_timeout(HdClient *client);
 extern void hd_client_challenge(HdClient *client, const HdScramSecret *secret,
 								HdSecretKind stored_kind, const char *stored,
 								void (*done) (HdClient *client));

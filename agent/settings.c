@@ -59,6 +59,7 @@ static const Setting setting_table[] = {
 	{"server_idle_timeout", K_TIME, FIELD(server_idle_timeout_ms), 0, MAX_TIME_MS},
 	{"server_lifetime", K_TIME, FIELD(server_lifetime_ms), 0, MAX_TIME_MS},
 	{"client_idle_timeout", K_TIME, FIELD(client_idle_timeout_ms), 0, MAX_TIME_MS},
+	{"client_login_timeout", K_TIME, FIELD(client_login_timeout_ms), 0, MAX_TIME_MS},
 	{"server_login_retry", K_TIME, FIELD(server_login_retry_ms), 1, 30 * MS_PER_S},
 	{"tls_cert_file", K_FILE, FIELD(tls_cert_file), 0, 0},
 	{"tls_key_file", K_FILE, FIELD(tls_key_file), 0, 0},
@@ -507,6 +508,7 @@ set_defaults(HdSettings *s)
 	s->server_idle_timeout_ms = 600 * MS_PER_S;
 	s->server_lifetime_ms = 3600 * MS_PER_S;
 	s->client_idle_timeout_ms = 0;
+	s->client_login_timeout_ms = 60 * MS_PER_S;
 	s->server_login_retry_ms = 1 * MS_PER_S;
 	s->auth_type = HD_AUTH_SCRAM_SHA_256;
 	s->cache_map_size = (int64_t) 1024 * 1024 * 1024;

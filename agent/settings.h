@@ -19,6 +19,10 @@
  *    server_lifetime = 3600         close origin connections this old when
  *                                   released; 0: never
  *    client_idle_timeout = 0        close clients idle this long; 0: never
+ *    client_login_timeout = 60      close clients not logged in this long after
+ *                                   connecting (startup packet, TLS, password
+ *                                   exchange, the pool's first origin
+ *                                   connection); 0: never
  *    server_login_retry = 1         first wait before reconnecting after a
  *                                   failed origin connection; doubles up to 30s;
  *                                   1ms..30s
@@ -94,6 +98,7 @@ typedef struct HdSettings
 	int64_t		server_idle_timeout_ms;
 	int64_t		server_lifetime_ms;
 	int64_t		client_idle_timeout_ms;
+	int64_t		client_login_timeout_ms;
 	int64_t		server_login_retry_ms;
 	char	   *tls_cert_file;	/* both NULL, or both set */
 	char	   *tls_key_file;

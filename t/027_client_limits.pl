@@ -1,6 +1,12 @@
-# What one client (or many) cannot take from the others: the log (control
-# characters in what clients send).
+# What one client (or many) cannot take from the others: time before login
+# (client_login_timeout), and the log (control characters in what clients
+# send).
 #
+#   - client_login_timeout: silent connections, a half-done SCRAM exchange,
+#     an SSLRequest and nothing after, half a startup packet, and a client
+#     waiting for its pool's first origin connection are closed; clients
+#     that fill max_client_conn without logging in lock nobody out for good;
+#     a logged-in client is not touched.
 #   - the log: user and database names and application_name with newlines
 #     and escape sequences are escaped, never forge a line.
 #
@@ -49,13 +55,129 @@ sub agent_setup
 	return "$dir/hyperdrive.ini";
 }
 
+# What a connection receives before the agent closes it: the messages
+# (type and fields of an ErrorResponse), 'EOF' once closed, or 'TIMEOUT'.
+sub until_closed
+{
+	my ($c, $seconds) = @_;
+	my @got;
+	for (;;)
+	{
+		my ($type, $body) = w_msg($c, $seconds);
+		if ($type eq 'EOF' || $type eq 'TIMEOUT' || $type eq 'BADLEN')
+		{
+			push @got, $type;
+			return \@got;
+		}
+		push @got, $type eq 'E' ? err_fields($body) : $type;
+	}
+}
+
+# ===========================================================================
+# client_login_timeout
+# ===========================================================================
+
+# An "origin" that accepts TCP connections and never answers: the pool's
+# first origin connection never logs in.
+my $blackhole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16,
+	Proto => 'tcp', ReuseAddr => 1) or die "blackhole: $!";
+
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
-my $ini = agent_setup('login', $aport, '');
+my $ini = agent_setup('login', $aport,
+	"max_client_conn = 3\nclient_login_timeout = 2\nserver_connect_timeout = 60\n",
+	blackhole => $blackhole->sockport);
 my $log = "$logdir/027_client_limits_agent.log";
 my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
-ok($agent, 'the agent starts') or BAIL_OUT('no agent');
+ok($agent, 'the agent starts with client_login_timeout = 2') or BAIL_OUT('no agent');
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (user => 'app', password => $PW, db => 'app');
+
+# the connection of hd_start_agent's probe may still count: wait until it is gone
+wait_for(sub { my $c = w_login(); my $ok = $c->{ready}; w_close($c) if $ok; $ok });
+
+# a client that logs in before the flood, and stays idle past the timeout
+my $early = w_login();
+ok($early->{ready}, 'a client logs in');
+
+{
+	my @silent = map { w_connect() } 1 .. 3;
+	ok(@silent == 3 && !grep({ !defined } @silent), 'three connections that send nothing');
+	my $refused = w_login();
+	is($refused->{error}{C}, '53300',
+		'with them, max_client_conn = 3 is full: a client is refused (53300)')
+	  or diag(explain($refused->{error}));
+
+	my @ends = map { until_closed($_, 30) } @silent;
+	is_deeply(\@ends, [ ['EOF'], ['EOF'], ['EOF'] ],
+		'the agent closes them, without a word (as PostgreSQL before a startup packet)');
+
+	my $late = w_login();
+	ok($late->{ready}, 'then a client logs in again');
+	w_close($late) if $late->{ready};
+}
+
+ok(defined w_query($early, 'SELECT 1')->{status},
+	'a client logged in before the timeout is not touched by it');
+
+# a SCRAM exchange left after the server's first message
+{
+	my $c = w_connect();
+	w_send($c, startup_packet(user => 'app', database => 'app'));
+	my ($type, $body) = w_msg($c);
+	is($type . unpack('N', $body), 'R10', 'SCRAM: AuthenticationSASL');
+	my $first = 'n,,n=,r=halfdonehalfdonehalfdone';
+	w_send($c, fmsg('p', "SCRAM-SHA-256\0" . pack('N', length $first) . $first));
+	($type, $body) = w_msg($c);
+	is($type . unpack('N', $body), 'R11', 'SASLContinue, then the client says nothing more');
+	my $got = until_closed($c, 30);
+	my $e = ref $got->[0] ? $got->[0] : {};
+	is($e->{S} // '', 'FATAL', 'the half-done exchange ends in FATAL') or diag(explain($got));
+	is($e->{C} // '', '57014', 'SQLSTATE 57014');
+	is($e->{M} // '', 'canceling authentication due to timeout', 'in PostgreSQL\'s words');
+	is($got->[-1], 'EOF', 'and the connection is closed');
+}
+
+# an SSLRequest answered, then nothing
+{
+	my $c = w_connect();
+	w_send($c, pack('N N', 8, 80877103));
+	is(w_bytes($c, 1, 10), 'N', 'SSLRequest answered N');
+	is_deeply(until_closed($c, 30), ['EOF'], 'then silence: closed without a word');
+}
+
+# half a startup packet
+{
+	my $c = w_connect();
+	w_send($c, substr(startup_packet(user => 'app', database => 'app'), 0, 10));
+	is_deeply(until_closed($c, 30), ['EOF'], 'half a startup packet: closed');
+}
+
+# authenticated, but the pool's first origin connection never logs in
+{
+	# (within 30 s: server_connect_timeout is 60 s)
+	my $c = w_login(db => 'blackhole', timeout => 30);
+	is_deeply($c->{auth}, [ 10, 11, 12, 0 ], 'blackhole: the password exchange succeeds');
+	is($c->{error}{C} // '', '57014',
+		'waiting for the origin longer than client_login_timeout: 57014')
+	  or diag(explain($c->{error}));
+	is($c->{error}{M} // '', 'canceling authentication due to timeout', 'same message');
+}
+
+like(slurp_from($log), qr/canceling authentication due to timeout \(SQLSTATE 57014\)/,
+	'the log says why');
+w_close($early);
+
+{
+	# (no config: the CLI would refuse the file too)
+	mkdir "$tmp/bad_timeout";
+	my $bad = "$tmp/bad_timeout/hyperdrive.ini";
+	write_file($bad, "[agent]\nlisten_port = $aport\nstate_dir = $tmp/bad_timeout/state\n"
+		  . "client_login_timeout = soon\n");
+	my ($rc, $out) = hd_agent_refuses(ini => $bad);
+	ok(defined $rc && $rc != 0, 'client_login_timeout = soon: refused');
+	like($out, qr/client_login_timeout must be a time from 0 to 720h .*not "soon"/,
+		'saying what it must be') or diag($out);
+}
 
 # ===========================================================================
 # The log: what clients send is escaped
