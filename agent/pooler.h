@@ -36,6 +36,7 @@
 #include "configs.h"
 #include "iobuf.h"
 #include "list.h"
+#include "listener.h"
 #include "lookup.h"
 #include "session.h"
 #include "settings.h"
@@ -243,8 +244,7 @@ struct HdAgent
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
-	int			listen_fd;
-	ev_io		listen_watcher;
+	HdListener	listener;		/* listen_addr, listen_port */
 	ev_signal	sigint_watcher;
 	ev_signal	sigterm_watcher;
 	ev_signal	sighup_watcher;

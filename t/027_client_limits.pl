@@ -1,16 +1,21 @@
 # What one client (or many) cannot take from the others: time before login
-# (client_login_timeout), and the log (control characters in what clients
-# send).
+# (client_login_timeout), file descriptors (the open files limit, accept()
+# failing with EMFILE), and the log (control characters in what clients
+# send, repeated lines).
 #
 #   - client_login_timeout: silent connections, a half-done SCRAM exchange,
 #     an SSLRequest and nothing after, half a startup packet, and a client
 #     waiting for its pool's first origin connection are closed; clients
 #     that fill max_client_conn without logging in lock nobody out for good;
 #     a logged-in client is not touched.
+#   - open files: the agent raises its soft limit to what max_client_conn and
+#     the configs need; with a hard limit below that it refuses to start and
+#     says what to lower; out of descriptors, it neither spins nor floods its
+#     log, serves its clients, and accepts again once descriptors are free.
 #   - the log: user and database names and application_name with newlines
 #     and escape sequences are escaped, never forge a line.
 #
-# Needs agent/hyperdrive (make agent).
+# Needs agent/hyperdrive (make agent) and prlimit (util-linux).
 use strict;
 use warnings;
 
@@ -53,6 +58,13 @@ sub agent_setup
 			'--sslmode', 'disable', '--caching-disabled');
 	}
 	return "$dir/hyperdrive.ini";
+}
+
+# Lines of a log file from byte $pos on.
+sub log_lines_from
+{
+	my ($path, $pos) = @_;
+	return scalar(() = slurp_from($path, $pos) =~ /\n/g);
 }
 
 # What a connection receives before the agent closes it: the messages
@@ -203,6 +215,117 @@ w_close($early);
 
 $agent->signal('TERM');
 $agent->finish;
+
+# ===========================================================================
+# Open files
+# ===========================================================================
+
+# the hard limit is too low for max_client_conn: refuse to start, saying why
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $ini2 = agent_setup('nofile_refuse', $port, "max_client_conn = 1000\n");
+	my ($rc, $out) = hd_agent_refuses(ini => $ini2, wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
+	ok(defined $rc && $rc != 0, 'max_client_conn = 1000 under a hard limit of 256: refused')
+	  or diag($out);
+	like($out, qr/max_client_conn = 1000 needs up to \d+ open files/, 'saying what it needs');
+	like($out, qr/hard limit on open files \(RLIMIT_NOFILE\) is 256/, 'and the limit');
+	my ($most) = $out =~ /lower max_client_conn to (\d+) or less/;
+	ok($most, 'and what to lower max_client_conn to') or diag($out);
+
+	# what it says is enough
+	write_file($ini2, slurp_file($ini2) =~ s/max_client_conn = 1000/max_client_conn = $most/r);
+	my $a2 = hd_start_agent(ini => $ini2, log => "$logdir/027_nofile_refuse.log", port => $port,
+		wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
+	ok($a2, "with max_client_conn = $most it starts under the same limit");
+	if ($a2)
+	{
+		$a2->signal('TERM');
+		$a2->finish;
+	}
+}
+
+# a soft limit below the need is raised (up to the hard limit)
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $ini3 = agent_setup('nofile_raise', $port, '');
+	my $log3 = "$logdir/027_nofile_raise.log";
+	my $a3 = hd_start_agent(ini => $ini3, log => $log3, port => $port,
+		wrapper => [ 'prlimit', '--nofile=100:4096', '--' ]);
+	ok($a3, 'the agent starts with a soft limit of 100 (hard 4096)') or BAIL_OUT('no agent');
+	my $soft = sub {
+		return (slurp_file('/proc/' . hd_agent_pid($a3) . '/limits') =~ /^Max open files\s+(\d+)/m)[0];
+	};
+	cmp_ok($soft->(), '>', 1000 + 20, 'its soft limit is raised above max_client_conn (1000) '
+		  . 'and the origin connections');
+	cmp_ok($soft->(), '<=', 4096, 'not above the hard limit');
+
+	# on reload: raised again, or the settings refused
+	my $reload = sub {
+		my ($max) = @_;
+		my $pos = -s $log3;
+		write_file($ini3, slurp_file($ini3) =~ s/^max_client_conn = \d+\n//mr
+			  . "max_client_conn = $max\n");
+		$a3->signal('HUP');
+		wait_for(sub { slurp_from($log3, $pos) =~ /settings reloaded|reload failed/ });
+		return slurp_from($log3, $pos);
+	};
+	like($reload->(3000), qr/settings reloaded/, 'reloaded with max_client_conn = 3000');
+	cmp_ok($soft->(), '>', 3000 + 20, 'the soft limit is raised with it');
+	my $before = $soft->();
+	like($reload->(5000), qr/reload failed, keeping the previous settings: max_client_conn = 5000 needs up to \d+ open files.*hard limit on open files \(RLIMIT_NOFILE\) is 4096: lower max_client_conn to \d+ or less/,
+		'max_client_conn = 5000 over the hard limit: the reload is refused, saying why');
+	is($soft->(), $before, 'and the limit stays');
+	$a3->signal('TERM');
+	$a3->finish;
+}
+
+# out of descriptors: no spinning, no flood of log lines; accepting again later
+{
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $ini4 = agent_setup('nofile_flood', $port, "max_client_conn = 100\nclient_login_timeout = 0\n");
+	my $log4 = "$logdir/027_nofile_flood.log";
+	my $a4 = hd_start_agent(ini => $ini4, log => $log4, port => $port,
+		wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
+	ok($a4, 'an agent under an open files limit of 256') or BAIL_OUT('no agent');
+	my $pid = hd_agent_pid($a4);
+	$PgWire::PORT = $port;
+	my $held = w_login();
+	ok($held->{ready} && defined w_query($held, 'SELECT 1')->{status}, 'a client logged in');
+
+	my $pos = -s $log4;
+	my @flood = grep { defined } map { w_connect() } 1 .. 400;
+	cmp_ok(scalar @flood, '>=', 300, 'then 400 connections that send nothing (past the limit)');
+	ok(wait_for(sub { slurp_from($log4, $pos) =~ /accept\(\) failed for clients: Too many open files/ }, 30),
+		'the agent runs out of descriptors and says so');
+
+	my $cpu = sub {
+		my @f = split ' ', (slurp_file("/proc/$pid/stat") =~ s/^.*\) //sr);
+		return ($f[11] + $f[12]) / 100;	# utime + stime, in clock ticks (USER_HZ)
+	};
+	my ($c0, $t0) = ($cpu->(), time);
+	sleep 3;			# the window over which CPU time is measured
+	my $used = $cpu->() - $c0;
+	my $wall = time - $t0;
+	cmp_ok($used, '<', $wall / 3, sprintf('meanwhile it does not spin (%.2f s of CPU in %.1f s)',
+		$used, $wall));
+	my $lines = log_lines_from($log4, $pos);
+	cmp_ok($lines, '<', 20, "nor flood its log ($lines lines)");
+
+	my $r = w_query($held, 'SELECT 41 + 1');
+	is($r->{rows}[0][0], '42', 'its logged-in client is served all along');
+
+	close $_->{sock} for @flood;
+	@flood = ();
+	my $new = wait_for(sub { my $c = w_login(timeout => 5); $c->{ready} ? $c : undef }, 30);
+	ok($new, 'once the connections are gone, a new client logs in');
+	ok(wait_for(sub { slurp_from($log4, $pos) =~ /accepting clients again/ }),
+		'and the log says it accepts again');
+	w_close($new) if $new;
+	w_close($held);
+	$a4->signal('TERM');
+	$a4->finish;
+	is($a4->result(0), 0, 'the agent exits cleanly');
+}
 
 $node->stop;
 done_testing();
