@@ -2,8 +2,9 @@
  * agent.c
  *    `hyperdrive agent -c FILE`: the event loop and everything global to it.
  *
- * The loop owns: the listening socket (listener.h), the settings, the
- * configs, the pools and the clients. Signals: SIGHUP reloads the settings and configs (a bad
+ * The loop owns: the listening sockets (TCP, and the Unix-domain socket if
+ * unix_socket_dir is set: listener.h), the settings, the configs, the pools
+ * and the clients. Signals: SIGHUP reloads the settings and configs (a bad
  * file is logged and the old values stay), SIGTERM drains (stop accepting,
  * let each client finish its transaction, then exit), SIGINT stops at once.
  * The configs directory is checked every second: `hyperdrive create/update/
@@ -42,12 +43,25 @@ usage(FILE *out)
 			HD_SETTINGS_ENV, HD_SETTINGS_DEFAULT_FILE);
 }
 
+/* How a client's address shows in the log and SHOW CLIENTS. */
 static void
-format_peer(const struct sockaddr_storage *addr, char *out, size_t len)
+format_peer(int fd, const struct sockaddr_storage *addr, char *out, size_t len)
 {
 	char		host[INET6_ADDRSTRLEN] = "?";
 	int			port = 0;
 
+	if (addr->ss_family == AF_UNIX)
+	{
+		struct ucred cred;
+		socklen_t	credlen = sizeof(cred);
+
+		/* the peer's process, as PgBouncer shows it: unix(PID) */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0)
+			snprintf(out, len, "unix(%d)", (int) cred.pid);
+		else
+			snprintf(out, len, "unix");
+		return;
+	}
 	if (addr->ss_family == AF_INET)
 	{
 		const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
@@ -65,27 +79,31 @@ format_peer(const struct sockaddr_storage *addr, char *out, size_t len)
 	snprintf(out, len, "%s:%d", host, port);
 }
 
-/* A connection on the listener (listener.h). */
+/* A connection on either listener (listener.h). */
 static void
 client_accepted(void *arg, int fd, const struct sockaddr_storage *addr)
 {
 	HdAgent    *agent = arg;
+	HdClient   *client;
 	char		peer[64];
 
-	format_peer(addr, peer, sizeof(peer));
+	format_peer(fd, addr, peer, sizeof(peer));
 	if (hd_socket_prepare(fd) < 0)
 	{
 		close(fd);
 		return;
 	}
 	/* over max_client_conn: refused after its startup packet (client.c), as PostgreSQL */
-	hd_client_accept(agent, fd, peer);
+	client = hd_client_accept(agent, fd, peer);
+	if (client)
+		client->local_socket = addr->ss_family == AF_UNIX;
 }
 
 static void
 close_listeners(HdAgent *agent)
 {
 	hd_listener_close(&agent->listener);
+	hd_listener_close(&agent->unix_listener);
 }
 
 /* ---------------------------------------------------------------------------
@@ -317,6 +335,12 @@ load_auth_file(const HdSettings *settings, const char *settings_path, HdAuthFile
 }
 
 static bool
+same_string(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static bool
 same_metrics_addr(const HdSettings *a, const HdSettings *b)
 {
 	if (a->metrics_host == NULL || b->metrics_host == NULL)
@@ -351,13 +375,18 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 	}
 	if (strcmp(fresh.listen_addr, agent->settings.listen_addr) != 0 ||
 		fresh.listen_port != agent->settings.listen_port ||
+		!same_string(fresh.unix_socket_dir, agent->settings.unix_socket_dir) ||
 		strcmp(fresh.state_dir, agent->settings.state_dir) != 0 ||
 		!same_metrics_addr(&fresh, &agent->settings))
-		hd_warning("listen_addr, listen_port, state_dir and metrics_addr take effect only at restart");
+		hd_warning("listen_addr, listen_port, unix_socket_dir, state_dir and metrics_addr "
+				   "take effect only at restart");
 	/* keep what cannot change while running */
 	free(fresh.listen_addr);
 	fresh.listen_addr = strdup(agent->settings.listen_addr);
 	fresh.listen_port = agent->settings.listen_port;
+	free(fresh.unix_socket_dir);
+	fresh.unix_socket_dir = agent->settings.unix_socket_dir ?
+		strdup(agent->settings.unix_socket_dir) : NULL;
 	free(fresh.state_dir);
 	fresh.state_dir = strdup(agent->settings.state_dir);
 	if (agent->settings.metrics_host)
@@ -366,7 +395,8 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 	fresh.metrics_host = metrics_host;
 	fresh.metrics_port = agent->settings.metrics_port;
 	if (fresh.listen_addr == NULL || fresh.state_dir == NULL ||
-		(agent->settings.metrics_host && metrics_host == NULL))
+		(agent->settings.metrics_host && metrics_host == NULL) ||
+		(agent->settings.unix_socket_dir && fresh.unix_socket_dir == NULL))
 	{
 		hd_settings_free(&fresh);
 		hd_auth_file_free(&users);
@@ -525,7 +555,10 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	}
 	/* their descriptors are free: a listener that ran out may accept now */
 	if (freed)
+	{
 		hd_listener_wake(&agent->listener);
+		hd_listener_wake(&agent->unix_listener);
+	}
 	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
 		hd_server_free(hd_container_of(item, HdServer, link));
 }
@@ -613,6 +646,7 @@ hd_agent_main(int argc, char **argv)
 		return 1;
 	}
 	hd_listener_init(&agent.listener);
+	hd_listener_init(&agent.unix_listener);
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
@@ -645,6 +679,9 @@ hd_agent_main(int argc, char **argv)
 	if (hd_listener_open_tcp(&agent.listener, agent.settings.listen_addr,
 							 agent.settings.listen_port, "listen_addr/listen_port", err,
 							 sizeof(err)) < 0 ||
+		(agent.settings.unix_socket_dir &&
+		 hd_listener_open_unix(&agent.unix_listener, agent.settings.unix_socket_dir,
+							   agent.settings.listen_port, err, sizeof(err)) < 0) ||
 		hd_metrics_start(&agent) < 0)
 	{
 		if (err[0])
@@ -672,14 +709,19 @@ hd_agent_main(int argc, char **argv)
 	agent.sigint_watcher.data = agent.sigterm_watcher.data =
 		agent.sighup_watcher.data = agent.janitor.data = agent.reaper.data = &agent;
 	hd_listener_start(&agent.listener, agent.loop, "clients", client_accepted, &agent);
+	if (agent.unix_listener.fd >= 0)
+		hd_listener_start(&agent.unix_listener, agent.loop, "clients on the Unix-domain socket",
+						  client_accepted, &agent);
 	ev_signal_start(agent.loop, &agent.sigint_watcher);
 	ev_signal_start(agent.loop, &agent.sigterm_watcher);
 	ev_signal_start(agent.loop, &agent.sighup_watcher);
 	ev_timer_start(agent.loop, &agent.janitor);
 	ev_prepare_start(agent.loop, &agent.reaper);
 
-	hd_info("listening on %s:%d with %zu config(s); state in %s", agent.settings.listen_addr,
-			agent.settings.listen_port, agent.configs.count, agent.settings.state_dir);
+	hd_info("listening on %s:%d%s%s with %zu config(s); state in %s",
+			agent.settings.listen_addr, agent.settings.listen_port,
+			agent.unix_listener.path[0] ? " and " : "", agent.unix_listener.path,
+			agent.configs.count, agent.settings.state_dir);
 	ev_run(agent.loop, 0);
 	agent_shutdown(&agent);
 	return 0;

@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -73,6 +74,120 @@ hd_listener_open_tcp(HdListener *l, const char *addr, int port, const char *sett
 	}
 	freeaddrinfo(res);
 	l->fd = fd;
+	return 0;
+}
+
+/*
+ * Whether a process listens on the socket file: 1 yes, 0 no (a stale
+ * file), -1 cannot tell (errno). A full backlog (EAGAIN) is a yes.
+ */
+static int
+unix_socket_answers(const struct sockaddr_un *sa)
+{
+	int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int			rc;
+	int			saved;
+
+	if (fd < 0)
+		return -1;
+	rc = connect(fd, (const struct sockaddr *) sa, sizeof(*sa));
+	saved = errno;
+	close(fd);
+	if (rc == 0 || saved == EAGAIN || saved == EINPROGRESS)
+		return 1;
+	if (saved == ECONNREFUSED || saved == ENOENT)
+		return 0;
+	errno = saved;
+	return -1;
+}
+
+/* A socket file left at path: removed if stale, else an error. */
+static int
+clear_unix_path(const struct sockaddr_un *sa, int port, char *err, size_t errlen)
+{
+	const char *path = sa->sun_path;
+	struct stat st;
+	int			answers;
+
+	if (lstat(path, &st) < 0)
+	{
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "could not check Unix-domain socket file \"%s\": %s", path,
+				 strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode))
+	{
+		snprintf(err, errlen, "\"%s\" exists and is not a socket: remove it, or change "
+				 "unix_socket_dir", path);
+		return -1;
+	}
+	answers = unix_socket_answers(sa);
+	if (answers != 0)
+	{
+		if (answers > 0)
+			snprintf(err, errlen, "another process is listening on Unix-domain socket \"%s\" "
+					 "(another agent, or a PostgreSQL on port %d?): stop it, or change "
+					 "unix_socket_dir or listen_port", path, port);
+		else
+			snprintf(err, errlen, "could not check Unix-domain socket \"%s\": %s", path,
+					 strerror(errno));
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+	{
+		snprintf(err, errlen, "could not remove stale Unix-domain socket file \"%s\": %s",
+				 path, strerror(errno));
+		return -1;
+	}
+	hd_info("removed the stale Unix-domain socket file %s (nothing was listening on it)", path);
+	return 0;
+}
+
+int
+hd_listener_open_unix(HdListener *l, const char *dir, int port, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int			n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.s.PGSQL.%d", dir, port);
+	int			fd;
+
+	if (n < 0 || (size_t) n >= sizeof(sa.sun_path))
+	{
+		snprintf(err, errlen, "unix_socket_dir \"%s\" is too long for a socket path "
+				 "(at most %zu bytes with \"/.s.PGSQL.%d\")", dir, sizeof(sa.sun_path) - 1, port);
+		return -1;
+	}
+	if (clear_unix_path(&sa, port, err, errlen) < 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+	{
+		if (errno == EADDRINUSE)	/* another process was quicker */
+			snprintf(err, errlen, "another process is listening on Unix-domain socket \"%s\": "
+					 "stop it, or change unix_socket_dir or listen_port", sa.sun_path);
+		else
+			snprintf(err, errlen, "could not create Unix-domain socket \"%s\": %s (does "
+					 "unix_socket_dir exist, and may the agent write there?)", sa.sun_path,
+					 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/* from here on the file is ours: remove it if anything fails */
+	if (chmod(sa.sun_path, 0777) < 0 || listen(fd, 1024) < 0 || stat(sa.sun_path, &st) < 0)
+	{
+		snprintf(err, errlen, "could not listen on Unix-domain socket \"%s\": %s", sa.sun_path,
+				 strerror(errno));
+		unlink(sa.sun_path);
+		close(fd);
+		return -1;
+	}
+	l->fd = fd;
+	memcpy(l->path, sa.sun_path, sizeof(l->path));
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
 	return 0;
 }
 
@@ -207,6 +322,8 @@ hd_listener_wake(HdListener *l)
 void
 hd_listener_close(HdListener *l)
 {
+	struct stat st;
+
 	if (l->loop)
 	{
 		ev_io_stop(l->loop, &l->io);
@@ -216,5 +333,9 @@ hd_listener_close(HdListener *l)
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
+	/* only our own file: another process may have put its socket there since */
+	if (l->path[0] && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+		unlink(l->path);
+	l->path[0] = '\0';
 	l->paused = false;
 }

@@ -108,6 +108,7 @@ struct HdClient
 	bool		close_after_flush;
 	bool		paused_for_server;	/* stopped reading: its server's output is full */
 	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
+	bool		local_socket;	/* came in on the Unix-domain socket: no TLS */
 	HdClientAuth *auth;			/* during authentication only */
 	char		addr[64];		/* peer address, for logs */
 	char		user[64];
@@ -244,7 +245,8 @@ struct HdAgent
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
-	HdListener	listener;		/* listen_addr, listen_port */
+	HdListener	listener;		/* TCP: listen_addr, listen_port */
+	HdListener	unix_listener;	/* unix_socket_dir; not open if unset */
 	ev_signal	sigint_watcher;
 	ev_signal	sigterm_watcher;
 	ev_signal	sighup_watcher;
@@ -270,7 +272,7 @@ extern int	hd_agent_reload(HdAgent *agent, char *err, size_t errlen);
 extern void hd_agent_drain(HdAgent *agent);
 
 /* client.c */
-extern void hd_client_accept(HdAgent *agent, int fd, const char *addr);
+extern HdClient *hd_client_accept(HdAgent *agent, int fd, const char *addr);
 extern void hd_client_close(HdClient *client);
 extern void hd_client_free(HdClient *client);
 extern void hd_client_start_auth(HdClient *client);

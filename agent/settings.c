@@ -28,6 +28,7 @@ typedef enum Kind
 	K_TIME,						/* a time in [min, max] milliseconds */
 	K_SIZE,						/* bytes in [min, max]: a number with kB, MB, GB */
 	K_DIR,						/* an absolute path */
+	K_SOCKET_DIR,				/* an absolute path short enough for a socket; empty: off */
 	K_FILE,						/* a path; empty: not set */
 	K_USERS,					/* a comma list of user names */
 	K_HOSTPORT,					/* host:port; empty: off */
@@ -49,6 +50,7 @@ typedef struct Setting
 static const Setting setting_table[] = {
 	{"listen_addr", K_ADDR, FIELD(listen_addr), 0, 0},
 	{"listen_port", K_INT, FIELD(listen_port), 1, 65535},
+	{"unix_socket_dir", K_SOCKET_DIR, FIELD(unix_socket_dir), 0, 0},
 	{"state_dir", K_DIR, FIELD(state_dir), 0, 0},
 	{"admin_users", K_USERS, FIELD(admin_users), 0, 0},
 	{"metrics_addr", K_HOSTPORT, FIELD(metrics_host), 0, 0},
@@ -312,6 +314,10 @@ describe(const Setting *st, char *buf, size_t len)
 		case K_DIR:
 			snprintf(buf, len, "an absolute path (starting with /)");
 			break;
+		case K_SOCKET_DIR:
+			snprintf(buf, len, "an absolute path (starting with /) of at most %d bytes, "
+					 "or empty to turn it off", HD_UNIX_SOCKET_DIR_MAX);
+			break;
 		case K_HOSTPORT:
 			snprintf(buf, len, "host:port (e.g. 127.0.0.1:9127), or empty to turn it off");
 			break;
@@ -383,6 +389,13 @@ apply(const Setting *st, const char *value, HdSettings *s, char *problem, size_t
 			return true;
 		case K_DIR:
 			return value[0] == '/' && store_string((char **) field, value, problem, problemlen);
+		case K_SOCKET_DIR:
+			free(*(char **) field);
+			*(char **) field = NULL;
+			if (value[0] == '\0')
+				return true;
+			return value[0] == '/' && strlen(value) <= HD_UNIX_SOCKET_DIR_MAX &&
+				store_string((char **) field, value, problem, problemlen);
 		case K_FILE:
 			free(*(char **) field);
 			*(char **) field = NULL;
@@ -567,6 +580,7 @@ hd_settings_free(HdSettings *s)
 {
 	free(s->listen_addr);
 	free(s->state_dir);
+	free(s->unix_socket_dir);
 	free_users(s);
 	free(s->metrics_host);
 	free(s->tls_cert_file);
