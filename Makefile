@@ -105,9 +105,12 @@ EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint
+	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint
+	agent/tests/test_cache_hint agent/tests/test_log
+
+agent/tests/test_log: agent/tests/test_log.c agent/log.c agent/log.h agent/settings.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/log.c
 
 agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache_hint.c agent/cache_hint.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache_hint.c
@@ -131,6 +134,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_cache_store
 	agent/tests/test_ext_batch
 	agent/tests/test_cache_hint
+	agent/tests/test_log
 
 tempcheck-tap: agent-unit
 

@@ -2,23 +2,29 @@
  * agent.c
  *    `hyperdrive agent -c FILE`: the event loop and everything global to it.
  *
- * The loop owns: the listening socket, the settings, the configs, the pools
+ * The loop owns: the listening sockets (TCP, and the Unix-domain socket if
+ * unix_socket_dir is set: listener.h), the settings, the configs, the pools
  * and the clients. Signals: SIGHUP reloads the settings and configs (a bad
  * file is logged and the old values stay), SIGTERM drains (stop accepting,
  * let each client finish its transaction, then exit), SIGINT stops at once.
  * The configs directory is checked every second: `hyperdrive create/update/
  * delete` take effect in the running agent within a second, without a
  * restart and without touching the clients of other configs.
+ *
+ * Open files: at start and on every reload the soft RLIMIT_NOFILE is raised
+ * to what the settings and configs may need at once (fd_need()), up to the
+ * hard limit; a hard limit below that refuses the start (or the reloaded
+ * settings) with the numbers and the setting to lower.
  */
 #include "pooler.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,52 +43,25 @@ usage(FILE *out)
 			HD_SETTINGS_ENV, HD_SETTINGS_DEFAULT_FILE);
 }
 
-static int
-listen_on(HdAgent *agent)
-{
-	struct addrinfo hints = {0};
-	struct addrinfo *res;
-	char		port[16];
-	int			rc;
-	int			on = 1;
-	int			fd;
-
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof(port), "%d", agent->settings.listen_port);
-	/* "*" is every address, as in PgBouncer */
-	rc = getaddrinfo(strcmp(agent->settings.listen_addr, "*") == 0 ? NULL :
-					 agent->settings.listen_addr, port, &hints, &res);
-	if (rc != 0)
-	{
-		hd_error("could not resolve listen_addr \"%s\": %s", agent->settings.listen_addr,
-				 gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-		bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0 ||
-		hd_socket_prepare(fd) < 0)
-	{
-		hd_error("could not listen on %s:%d: %s (is another process using the port? "
-				 "change listen_addr/listen_port)", agent->settings.listen_addr,
-				 agent->settings.listen_port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
+/* How a client's address shows in the log and SHOW CLIENTS. */
 static void
-format_peer(const struct sockaddr_storage *addr, char *out, size_t len)
+format_peer(int fd, const struct sockaddr_storage *addr, char *out, size_t len)
 {
 	char		host[INET6_ADDRSTRLEN] = "?";
 	int			port = 0;
 
+	if (addr->ss_family == AF_UNIX)
+	{
+		struct ucred cred;
+		socklen_t	credlen = sizeof(cred);
+
+		/* the peer's process, as PgBouncer shows it: unix(PID) */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0)
+			snprintf(out, len, "unix(%d)", (int) cred.pid);
+		else
+			snprintf(out, len, "unix");
+		return;
+	}
 	if (addr->ss_family == AF_INET)
 	{
 		const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
@@ -100,35 +79,112 @@ format_peer(const struct sockaddr_storage *addr, char *out, size_t len)
 	snprintf(out, len, "%s:%d", host, port);
 }
 
+/* A connection on either listener (listener.h). */
 static void
-accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+client_accepted(void *arg, int fd, const struct sockaddr_storage *addr)
 {
-	HdAgent    *agent = w->data;
+	HdAgent    *agent = arg;
+	HdClient   *client;
+	char		peer[64];
 
-	(void) loop;
-	(void) revents;
-	for (;;)
+	format_peer(fd, addr, peer, sizeof(peer));
+	if (hd_socket_prepare(fd) < 0)
 	{
-		struct sockaddr_storage addr;
-		socklen_t	addrlen = sizeof(addr);
-		char		peer[64];
-		int			fd = accept(agent->listen_fd, (struct sockaddr *) &addr, &addrlen);
-
-		if (fd < 0)
-		{
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				hd_warning("accept failed: %s", strerror(errno));
-			return;
-		}
-		format_peer(&addr, peer, sizeof(peer));
-		if (hd_socket_prepare(fd) < 0)
-		{
-			close(fd);
-			continue;
-		}
-		/* over max_client_conn: refused after its startup packet (client.c), as PostgreSQL */
-		hd_client_accept(agent, fd, peer);
+		close(fd);
+		return;
 	}
+	/* over max_client_conn: refused after its startup packet (client.c), as PostgreSQL */
+	client = hd_client_accept(agent, fd, peer);
+	if (client)
+		client->local_socket = addr->ss_family == AF_UNIX;
+}
+
+static void
+close_listeners(HdAgent *agent)
+{
+	hd_listener_close(&agent->listener);
+	hd_listener_close(&agent->unix_listener);
+}
+
+/* ---------------------------------------------------------------------------
+ * Open files
+ */
+
+/*
+ * Beyond clients and origin connections: the listeners, the loop's own
+ * descriptors, the cache's files, metrics scrapes and cancel requests in
+ * flight; and per config its change stream, freshness probe and control
+ * connection.
+ */
+#define FD_RESERVE 64
+#define FD_PER_CONFIG 3
+
+/* The descriptors the settings and configs may need at once; *origins: of which origin connections. */
+static rlim_t
+fd_need(const HdSettings *settings, const HdConfigList *configs, rlim_t *origins)
+{
+	*origins = 0;
+	for (size_t i = 0; i < configs->count; i++)
+		*origins += (rlim_t) configs->items[i].origin_connection_limit;
+	return (rlim_t) settings->max_client_conn + *origins + FD_RESERVE +
+		FD_PER_CONFIG * (rlim_t) configs->count;
+}
+
+/*
+ * Raise the soft limit on open files to what the settings need, up to the
+ * hard limit. -1 with why in err when the hard limit is too low, naming the
+ * setting to lower and the limit to raise.
+ */
+static int
+ensure_fd_limit(const HdSettings *settings, const HdConfigList *configs, char *err,
+				size_t errlen)
+{
+	struct rlimit rl;
+	rlim_t		origins;
+	rlim_t		need = fd_need(settings, configs, &origins);
+	rlim_t		others = need - (rlim_t) settings->max_client_conn;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	{
+		snprintf(err, errlen, "could not read the limit on open files: %s", strerror(errno));
+		return -1;
+	}
+	/* (RLIM_INFINITY is the largest value) */
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max < need)
+	{
+		char		lower[160];
+
+		if (rl.rlim_max > others)
+			snprintf(lower, sizeof(lower), "lower max_client_conn to %llu or less",
+					 (unsigned long long) (rl.rlim_max - others));
+		else
+			snprintf(lower, sizeof(lower), "lower the configs' origin_connection_limit "
+					 "(hyperdrive update NAME --origin-connection-limit N)");
+		snprintf(err, errlen, "max_client_conn = %d needs up to %llu open files (%d clients, "
+				 "%llu origin connections by the configs' origin_connection_limit, %llu for "
+				 "listeners, change streams, control connections and the cache), but the "
+				 "hard limit on open files (RLIMIT_NOFILE) is %llu: %s, or raise the limit "
+				 "(ulimit -Hn; LimitNOFILE= in a systemd unit)",
+				 settings->max_client_conn, (unsigned long long) need,
+				 settings->max_client_conn, (unsigned long long) origins,
+				 (unsigned long long) (others - origins), (unsigned long long) rl.rlim_max,
+				 lower);
+		return -1;
+	}
+	hd_info("raising the limit on open files from %llu to %llu (max_client_conn = %d, "
+			"origin connections %llu, reserve %llu)", (unsigned long long) rl.rlim_cur,
+			(unsigned long long) need, settings->max_client_conn,
+			(unsigned long long) origins, (unsigned long long) (others - origins));
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+	{
+		snprintf(err, errlen, "could not raise the limit on open files to %llu: %s",
+				 (unsigned long long) need, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 const HdConfig *
@@ -250,6 +306,9 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 	hd_configs_free(&agent->configs);
 	agent->configs = fresh;
 	hd_cache_layer_configs(agent);
+	/* the configs are taken: a limit too low shows as failed connections */
+	if (ensure_fd_limit(&agent->settings, &agent->configs, err, errlen) < 0)
+		hd_error("%s", err);
 	return 0;
 }
 
@@ -273,6 +332,12 @@ load_auth_file(const HdSettings *settings, const char *settings_path, HdAuthFile
 		snprintf(path, sizeof(path), "%.*s/%s", (int) (slash - settings_path), settings_path,
 				 settings->auth_file);
 	return hd_auth_file_load(path, out, err, errlen);
+}
+
+static bool
+same_string(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
 static bool
@@ -301,15 +366,27 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 		hd_error("reload failed, keeping the previous settings: %s", err);
 		return -1;
 	}
+	if (ensure_fd_limit(&fresh, &agent->configs, err, errlen) < 0)
+	{
+		hd_settings_free(&fresh);
+		hd_auth_file_free(&users);
+		hd_error("reload failed, keeping the previous settings: %s", err);
+		return -1;
+	}
 	if (strcmp(fresh.listen_addr, agent->settings.listen_addr) != 0 ||
 		fresh.listen_port != agent->settings.listen_port ||
+		!same_string(fresh.unix_socket_dir, agent->settings.unix_socket_dir) ||
 		strcmp(fresh.state_dir, agent->settings.state_dir) != 0 ||
 		!same_metrics_addr(&fresh, &agent->settings))
-		hd_warning("listen_addr, listen_port, state_dir and metrics_addr take effect only at restart");
+		hd_warning("listen_addr, listen_port, unix_socket_dir, state_dir and metrics_addr "
+				   "take effect only at restart");
 	/* keep what cannot change while running */
 	free(fresh.listen_addr);
 	fresh.listen_addr = strdup(agent->settings.listen_addr);
 	fresh.listen_port = agent->settings.listen_port;
+	free(fresh.unix_socket_dir);
+	fresh.unix_socket_dir = agent->settings.unix_socket_dir ?
+		strdup(agent->settings.unix_socket_dir) : NULL;
 	free(fresh.state_dir);
 	fresh.state_dir = strdup(agent->settings.state_dir);
 	if (agent->settings.metrics_host)
@@ -318,7 +395,8 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 	fresh.metrics_host = metrics_host;
 	fresh.metrics_port = agent->settings.metrics_port;
 	if (fresh.listen_addr == NULL || fresh.state_dir == NULL ||
-		(agent->settings.metrics_host && metrics_host == NULL))
+		(agent->settings.metrics_host && metrics_host == NULL) ||
+		(agent->settings.unix_socket_dir && fresh.unix_socket_dir == NULL))
 	{
 		hd_settings_free(&fresh);
 		hd_auth_file_free(&users);
@@ -388,11 +466,7 @@ void
 hd_agent_drain(HdAgent *agent)
 {
 	agent->draining = true;
-	if (agent->listen_fd < 0)
-		return;
-	ev_io_stop(agent->loop, &agent->listen_watcher);
-	close(agent->listen_fd);
-	agent->listen_fd = -1;
+	close_listeners(agent);
 }
 
 static void
@@ -414,11 +488,13 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	HdAgent    *agent = w->data;
 	ev_tstamp	now = ev_now(loop);
 	double		client_idle = agent->settings.client_idle_timeout_ms / 1000.0;
+	double		login_timeout = agent->settings.client_login_timeout_ms / 1000.0;
 	HdList	   *item;
 	HdList	   *tmp;
 	bool		busy = false;
 
 	(void) revents;
+	hd_log_tick();
 	if (configs_dir_changed(agent))
 	{
 		char		err[512];
@@ -433,7 +509,16 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		HdClient   *client = hd_container_of(item, HdClient, link);
 		bool		between_transactions = client->server == NULL && !client->waiting;
 
-		if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+		if (client->state == HD_CLIENT_CLOSED)
+			continue;
+		/* not logged in in time (this also ends a FATAL the client never reads) */
+		if (login_timeout > 0 && client->state != HD_CLIENT_ACTIVE &&
+			now - client->connected_at > login_timeout)
+		{
+			hd_client_login_timeout(client);
+			continue;
+		}
+		if (client->close_after_flush)
 			continue;
 		if (agent->draining && between_transactions)
 			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",
@@ -459,11 +544,21 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	HdAgent    *agent = w->data;
 	HdList	   *item;
+	bool		freed = false;
 
 	(void) loop;
 	(void) revents;
 	while ((item = hd_list_first(&agent->dead_clients)) != NULL)
+	{
 		hd_client_free(hd_container_of(item, HdClient, link));
+		freed = true;
+	}
+	/* their descriptors are free: a listener that ran out may accept now */
+	if (freed)
+	{
+		hd_listener_wake(&agent->listener);
+		hd_listener_wake(&agent->unix_listener);
+	}
 	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
 		hd_server_free(hd_container_of(item, HdServer, link));
 }
@@ -490,8 +585,7 @@ agent_shutdown(HdAgent *agent)
 	hd_cache_layer_close(agent);
 	while ((item = hd_list_first(&agent->pools)) != NULL)
 		hd_pool_free(hd_container_of(item, HdPool, link));
-	if (agent->listen_fd >= 0)
-		close(agent->listen_fd);
+	close_listeners(agent);
 	hd_metrics_stop(agent);
 	hd_tls_agent_free(agent);
 	hd_auth_file_free(&agent->auth_file);
@@ -542,6 +636,17 @@ hd_agent_main(int argc, char **argv)
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
+	/* refuse now rather than fail with EMFILE under load */
+	if (ensure_fd_limit(&agent.settings, &agent.configs, err, sizeof(err)) < 0)
+	{
+		fprintf(stderr, "hyperdrive agent: %s\n", err);
+		hd_auth_file_free(&agent.auth_file);
+		hd_configs_free(&agent.configs);
+		hd_settings_free(&agent.settings);
+		return 1;
+	}
+	hd_listener_init(&agent.listener);
+	hd_listener_init(&agent.unix_listener);
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
@@ -570,11 +675,19 @@ hd_agent_main(int argc, char **argv)
 	if (hd_cache_layer_open(&agent, err, sizeof(err)) < 0)
 		hd_error("the cache in %s/cache cannot be used (%s): running without a cache",
 				 agent.settings.state_dir, err);
-	agent.listen_fd = listen_on(&agent);
-	if (agent.listen_fd < 0 || hd_metrics_start(&agent) < 0)
+	err[0] = '\0';
+	if (hd_listener_open_tcp(&agent.listener, agent.settings.listen_addr,
+							 agent.settings.listen_port, "listen_addr/listen_port", err,
+							 sizeof(err)) < 0 ||
+		(agent.settings.unix_socket_dir &&
+		 hd_listener_open_unix(&agent.unix_listener, agent.settings.unix_socket_dir,
+							   agent.settings.listen_port, err, sizeof(err)) < 0) ||
+		hd_metrics_start(&agent) < 0)
 	{
-		if (agent.listen_fd >= 0)
-			close(agent.listen_fd);
+		if (err[0])
+			fprintf(stderr, "hyperdrive agent: %s\n", err);
+		close_listeners(&agent);
+		hd_cache_layer_close(&agent);
 		hd_tls_agent_free(&agent);
 		hd_auth_file_free(&agent.auth_file);
 		hd_configs_free(&agent.configs);
@@ -585,7 +698,6 @@ hd_agent_main(int argc, char **argv)
 		hd_warning("admin_users is set but auth_file is not: nobody can log in to the admin console");
 	signal(SIGPIPE, SIG_IGN);
 
-	ev_io_init(&agent.listen_watcher, accept_cb, agent.listen_fd, EV_READ);
 	ev_signal_init(&agent.sigint_watcher, sigint_cb, SIGINT);
 	ev_signal_init(&agent.sigterm_watcher, sigterm_cb, SIGTERM);
 	ev_signal_init(&agent.sighup_watcher, sighup_cb, SIGHUP);
@@ -594,17 +706,22 @@ hd_agent_main(int argc, char **argv)
 	snprintf(agent.configs_dir, sizeof(agent.configs_dir), "%s/configs",
 			 agent.settings.state_dir);
 	(void) configs_dir_changed(&agent);
-	agent.listen_watcher.data = agent.sigint_watcher.data = agent.sigterm_watcher.data =
+	agent.sigint_watcher.data = agent.sigterm_watcher.data =
 		agent.sighup_watcher.data = agent.janitor.data = agent.reaper.data = &agent;
-	ev_io_start(agent.loop, &agent.listen_watcher);
+	hd_listener_start(&agent.listener, agent.loop, "clients", client_accepted, &agent);
+	if (agent.unix_listener.fd >= 0)
+		hd_listener_start(&agent.unix_listener, agent.loop, "clients on the Unix-domain socket",
+						  client_accepted, &agent);
 	ev_signal_start(agent.loop, &agent.sigint_watcher);
 	ev_signal_start(agent.loop, &agent.sigterm_watcher);
 	ev_signal_start(agent.loop, &agent.sighup_watcher);
 	ev_timer_start(agent.loop, &agent.janitor);
 	ev_prepare_start(agent.loop, &agent.reaper);
 
-	hd_info("listening on %s:%d with %zu config(s); state in %s", agent.settings.listen_addr,
-			agent.settings.listen_port, agent.configs.count, agent.settings.state_dir);
+	hd_info("listening on %s:%d%s%s with %zu config(s); state in %s",
+			agent.settings.listen_addr, agent.settings.listen_port,
+			agent.unix_listener.path[0] ? " and " : "", agent.unix_listener.path,
+			agent.configs.count, agent.settings.state_dir);
 	ev_run(agent.loop, 0);
 	agent_shutdown(&agent);
 	return 0;

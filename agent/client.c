@@ -27,7 +27,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void client_process(HdClient *client);
 
-void
+HdClient *
 hd_client_accept(HdAgent *agent, int fd, const char *addr)
 {
 	HdClient   *client = calloc(1, sizeof(HdClient));
@@ -36,7 +36,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	{
 		close(fd);
 		hd_error("out of memory accepting a client from %s", addr);
-		return;
+		return NULL;
 	}
 	client->agent = agent;
 	client->id = ++agent->next_client_id;
@@ -52,6 +52,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	ev_io_init(&client->write_watcher, client_write_cb, fd, EV_WRITE);
 	client->read_watcher.data = client->write_watcher.data = client;
 	ev_io_start(agent->loop, &client->read_watcher);
+	return client;
 }
 
 /*

@@ -8,6 +8,10 @@
  * SCRAM exchange that fails exactly like a wrong password, so a client
  * cannot tell which roles exist. Failures answer 28P01 "password
  * authentication failed for user ...", as PostgreSQL does.
+ *
+ * client_login_timeout bounds everything before a client is logged in: the
+ * janitor (agent.c) calls hd_client_login_timeout() for a client that has
+ * not got there in time.
  */
 #include "pooler.h"
 
@@ -420,4 +424,29 @@ hd_client_continue_auth(HdClient *client)
 			hd_client_fatal(client, "08P01", "unexpected password message", NULL);
 			break;
 	}
+}
+
+/*
+ * A client not logged in within client_login_timeout. Before its startup
+ * packet (SSL negotiation included) it is closed without a word, as
+ * PostgreSQL does; after it, with PostgreSQL's FATAL for an authentication
+ * timeout. A FATAL queued before that the client has not read is given up
+ * on: nothing else would ever close it.
+ */
+void
+hd_client_login_timeout(HdClient *client)
+{
+	if (client->state == HD_CLIENT_STARTUP || client->close_after_flush)
+	{
+		hd_debug("client %s: closed: not logged in within client_login_timeout", client->addr);
+		hd_client_close(client);
+		return;
+	}
+	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
+	{
+		/* the role's secret must not arrive after the FATAL */
+		hd_lookup_cancel(client->agent, client);
+		client->auth_step = HD_AUTH_STEP_NONE;
+	}
+	hd_client_fatal(client, "57014", "canceling authentication due to timeout", NULL);
 }

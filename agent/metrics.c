@@ -11,7 +11,6 @@
 #include "metrics.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +25,7 @@
 typedef struct HdMetrics
 {
 	HdAgent    *agent;
-	int			fd;
-	ev_io		watcher;
+	HdListener	listener;		/* pauses when descriptors run out (listener.h) */
 	HdList		conns;
 } HdMetrics;
 
@@ -614,92 +612,59 @@ conn_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_close(conn);
 }
 
+/* A scraper connected (listener.h). */
 static void
-accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+scraper_accepted(void *arg, int fd, const struct sockaddr_storage *addr)
 {
-	HdMetrics  *metrics = w->data;
+	HdMetrics  *metrics = arg;
+	struct ev_loop *loop = metrics->agent->loop;
+	MetricsConn *conn;
 
-	(void) revents;
-	for (;;)
+	(void) addr;
+	if (hd_socket_prepare(fd) < 0 || (conn = calloc(1, sizeof(MetricsConn))) == NULL)
 	{
-		int			fd = accept(metrics->fd, NULL, NULL);
-		MetricsConn *conn;
-
-		if (fd < 0)
-		{
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				hd_warning("metrics: accept failed: %s", strerror(errno));
-			return;
-		}
-		if (hd_socket_prepare(fd) < 0 || (conn = calloc(1, sizeof(MetricsConn))) == NULL)
-		{
-			close(fd);
-			continue;
-		}
-		conn->metrics = metrics;
-		conn->fd = fd;
-		conn->state = CONN_READING;
-		hd_list_append(&metrics->conns, &conn->link);
-		ev_io_init(&conn->io, conn_io_cb, fd, EV_READ);
-		ev_timer_init(&conn->timer, conn_timeout_cb, HD_METRICS_TIMEOUT, 0.);
-		conn->io.data = conn->timer.data = conn;
-		ev_io_start(loop, &conn->io);
-		ev_timer_start(loop, &conn->timer);
+		close(fd);
+		return;
 	}
+	conn->metrics = metrics;
+	conn->fd = fd;
+	conn->state = CONN_READING;
+	hd_list_append(&metrics->conns, &conn->link);
+	ev_io_init(&conn->io, conn_io_cb, fd, EV_READ);
+	ev_timer_init(&conn->timer, conn_timeout_cb, HD_METRICS_TIMEOUT, 0.);
+	conn->io.data = conn->timer.data = conn;
+	ev_io_start(loop, &conn->io);
+	ev_timer_start(loop, &conn->timer);
 }
 
 int
 hd_metrics_start(HdAgent *agent)
 {
 	const HdSettings *settings = &agent->settings;
-	struct addrinfo hints = {0};
-	struct addrinfo *res = NULL;
 	HdMetrics  *metrics;
-	char		port[16];
-	int			on = 1;
-	int			fd = -1;
-	int			rc;
+	char		err[512];
 
 	agent->metrics = NULL;
 	if (settings->metrics_host == NULL)
 		return 0;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof(port), "%d", settings->metrics_port);
-	rc = getaddrinfo(settings->metrics_host, port, &hints, &res);
-	if (rc != 0)
-	{
-		hd_error("could not resolve metrics_addr \"%s\": %s", settings->metrics_host,
-				 gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-		bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0 ||
-		hd_socket_prepare(fd) < 0)
-	{
-		hd_error("could not listen on metrics_addr %s:%d: %s (is another process using the port?)",
-				 settings->metrics_host, settings->metrics_port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return -1;
-	}
-	freeaddrinfo(res);
 	metrics = calloc(1, sizeof(HdMetrics));
 	if (metrics == NULL)
 	{
-		close(fd);
 		hd_error("out of memory starting the metrics endpoint");
 		return -1;
 	}
+	hd_listener_init(&metrics->listener);
+	if (hd_listener_open_tcp(&metrics->listener, settings->metrics_host, settings->metrics_port,
+							 "metrics_addr", err, sizeof(err)) < 0)
+	{
+		hd_error("metrics endpoint: %s", err);
+		free(metrics);
+		return -1;
+	}
 	metrics->agent = agent;
-	metrics->fd = fd;
 	hd_list_init(&metrics->conns);
-	ev_io_init(&metrics->watcher, accept_cb, fd, EV_READ);
-	metrics->watcher.data = metrics;
-	ev_io_start(agent->loop, &metrics->watcher);
+	hd_listener_start(&metrics->listener, agent->loop, "metrics scrapers", scraper_accepted,
+					  metrics);
 	agent->metrics = metrics;
 	hd_info("metrics on http://%s:%d/metrics", settings->metrics_host, settings->metrics_port);
 	return 0;
@@ -715,8 +680,7 @@ hd_metrics_stop(HdAgent *agent)
 		return;
 	while ((item = hd_list_first(&metrics->conns)) != NULL)
 		conn_close(hd_container_of(item, MetricsConn, link));
-	ev_io_stop(agent->loop, &metrics->watcher);
-	close(metrics->fd);
+	hd_listener_close(&metrics->listener);
 	free(metrics);
 	agent->metrics = NULL;
 }

@@ -37,6 +37,7 @@
 #include "configs.h"
 #include "iobuf.h"
 #include "list.h"
+#include "listener.h"
 #include "lookup.h"
 #include "prepare.h"
 #include "session.h"
@@ -109,6 +110,7 @@ struct HdClient
 	bool		close_after_flush;
 	bool		paused_for_server;	/* stopped reading: its server's output is full */
 	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
+	bool		local_socket;	/* came in on the Unix-domain socket: no TLS */
 	HdClientAuth *auth;			/* during authentication only */
 	char		addr[64];		/* peer address, for logs */
 	char		user[64];
@@ -271,8 +273,8 @@ struct HdAgent
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
-	int			listen_fd;
-	ev_io		listen_watcher;
+	HdListener	listener;		/* TCP: listen_addr, listen_port */
+	HdListener	unix_listener;	/* unix_socket_dir; not open if unset */
 	ev_signal	sigint_watcher;
 	ev_signal	sigterm_watcher;
 	ev_signal	sighup_watcher;
@@ -299,13 +301,14 @@ extern int	hd_agent_reload(HdAgent *agent, char *err, size_t errlen);
 extern void hd_agent_drain(HdAgent *agent);
 
 /* client.c */
-extern void hd_client_accept(HdAgent *agent, int fd, const char *addr);
+extern HdClient *hd_client_accept(HdAgent *agent, int fd, const char *addr);
 extern void hd_client_close(HdClient *client);
 extern void hd_client_free(HdClient *client);
 extern void hd_client_start_auth(HdClient *client);
 extern HdClientAuth *hd_client_auth_state(HdClient *client);
 extern void hd_client_auth_free(HdClient *client);
 extern void hd_client_continue_auth(HdClient *client);
+extern void hd_client_login_timeout(HdClient *client);
 extern void hd_client_challenge(HdClient *client, const HdScramSecret *secret,
 								HdSecretKind stored_kind, const char *stored,
 								void (*done) (HdClient *client));

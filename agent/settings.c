@@ -28,6 +28,7 @@ typedef enum Kind
 	K_TIME,						/* a time in [min, max] milliseconds */
 	K_SIZE,						/* bytes in [min, max]: a number with kB, MB, GB */
 	K_DIR,						/* an absolute path */
+	K_SOCKET_DIR,				/* an absolute path short enough for a socket; empty: off */
 	K_FILE,						/* a path; empty: not set */
 	K_USERS,					/* a comma list of user names */
 	K_HOSTPORT,					/* host:port; empty: off */
@@ -49,6 +50,7 @@ typedef struct Setting
 static const Setting setting_table[] = {
 	{"listen_addr", K_ADDR, FIELD(listen_addr), 0, 0},
 	{"listen_port", K_INT, FIELD(listen_port), 1, 65535},
+	{"unix_socket_dir", K_SOCKET_DIR, FIELD(unix_socket_dir), 0, 0},
 	{"state_dir", K_DIR, FIELD(state_dir), 0, 0},
 	{"admin_users", K_USERS, FIELD(admin_users), 0, 0},
 	{"metrics_addr", K_HOSTPORT, FIELD(metrics_host), 0, 0},
@@ -59,6 +61,7 @@ static const Setting setting_table[] = {
 	{"server_idle_timeout", K_TIME, FIELD(server_idle_timeout_ms), 0, MAX_TIME_MS},
 	{"server_lifetime", K_TIME, FIELD(server_lifetime_ms), 0, MAX_TIME_MS},
 	{"client_idle_timeout", K_TIME, FIELD(client_idle_timeout_ms), 0, MAX_TIME_MS},
+	{"client_login_timeout", K_TIME, FIELD(client_login_timeout_ms), 0, MAX_TIME_MS},
 	{"server_login_retry", K_TIME, FIELD(server_login_retry_ms), 1, 30 * MS_PER_S},
 	{"tls_cert_file", K_FILE, FIELD(tls_cert_file), 0, 0},
 	{"tls_key_file", K_FILE, FIELD(tls_key_file), 0, 0},
@@ -311,6 +314,10 @@ describe(const Setting *st, char *buf, size_t len)
 		case K_DIR:
 			snprintf(buf, len, "an absolute path (starting with /)");
 			break;
+		case K_SOCKET_DIR:
+			snprintf(buf, len, "an absolute path (starting with /) of at most %d bytes, "
+					 "or empty to turn it off", HD_UNIX_SOCKET_DIR_MAX);
+			break;
 		case K_HOSTPORT:
 			snprintf(buf, len, "host:port (e.g. 127.0.0.1:9127), or empty to turn it off");
 			break;
@@ -382,6 +389,13 @@ apply(const Setting *st, const char *value, HdSettings *s, char *problem, size_t
 			return true;
 		case K_DIR:
 			return value[0] == '/' && store_string((char **) field, value, problem, problemlen);
+		case K_SOCKET_DIR:
+			free(*(char **) field);
+			*(char **) field = NULL;
+			if (value[0] == '\0')
+				return true;
+			return value[0] == '/' && strlen(value) <= HD_UNIX_SOCKET_DIR_MAX &&
+				store_string((char **) field, value, problem, problemlen);
 		case K_FILE:
 			free(*(char **) field);
 			*(char **) field = NULL;
@@ -507,6 +521,7 @@ set_defaults(HdSettings *s)
 	s->server_idle_timeout_ms = 600 * MS_PER_S;
 	s->server_lifetime_ms = 3600 * MS_PER_S;
 	s->client_idle_timeout_ms = 0;
+	s->client_login_timeout_ms = 60 * MS_PER_S;
 	s->server_login_retry_ms = 1 * MS_PER_S;
 	s->auth_type = HD_AUTH_SCRAM_SHA_256;
 	s->cache_map_size = (int64_t) 1024 * 1024 * 1024;
@@ -565,6 +580,7 @@ hd_settings_free(HdSettings *s)
 {
 	free(s->listen_addr);
 	free(s->state_dir);
+	free(s->unix_socket_dir);
 	free_users(s);
 	free(s->metrics_host);
 	free(s->tls_cert_file);

@@ -6,6 +6,10 @@
  *    [agent]
  *    listen_addr = 127.0.0.1        address the agent accepts clients on
  *    listen_port = 6432             1..65535
+ *    unix_socket_dir =              also listen on DIR/.s.PGSQL.<listen_port>
+ *                                   (absolute, at most HD_UNIX_SOCKET_DIR_MAX
+ *                                   bytes, so that the socket's path fits in
+ *                                   sun_path); empty: no Unix-domain socket
  *    state_dir = /var/lib/hyperdrive   required, absolute: configs and cache
  *    admin_users =                  comma list of users allowed on the admin
  *                                   console (database "hyperdrive"); empty: none
@@ -19,6 +23,10 @@
  *    server_lifetime = 3600         close origin connections this old when
  *                                   released; 0: never
  *    client_idle_timeout = 0        close clients idle this long; 0: never
+ *    client_login_timeout = 60      close clients not logged in this long after
+ *                                   connecting (startup packet, TLS, password
+ *                                   exchange, the pool's first origin
+ *                                   connection); 0: never
  *    server_login_retry = 1         first wait before reconnecting after a
  *                                   failed origin connection; doubles up to 30s;
  *                                   1ms..30s
@@ -61,6 +69,8 @@
 
 #define HD_SETTINGS_DEFAULT_FILE "hyperdrive.ini"
 #define HD_SETTINGS_ENV "HYPERDRIVE_CONF"
+/* sun_path holds 108 bytes: the directory, "/.s.PGSQL.65535" and a NUL */
+#define HD_UNIX_SOCKET_DIR_MAX 92
 
 typedef enum HdLogLevel
 {
@@ -81,6 +91,7 @@ typedef struct HdSettings
 {
 	char	   *listen_addr;
 	int			listen_port;
+	char	   *unix_socket_dir;	/* NULL: no Unix-domain socket */
 	char	   *state_dir;
 	char	  **admin_users;	/* nadmin_users names, none empty */
 	size_t		nadmin_users;
@@ -94,6 +105,7 @@ typedef struct HdSettings
 	int64_t		server_idle_timeout_ms;
 	int64_t		server_lifetime_ms;
 	int64_t		client_idle_timeout_ms;
+	int64_t		client_login_timeout_ms;
 	int64_t		server_login_retry_ms;
 	char	   *tls_cert_file;	/* both NULL, or both set */
 	char	   *tls_key_file;

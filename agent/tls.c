@@ -331,7 +331,8 @@ hd_tls_client_ssl_request(HdClient *client)
 						NULL);
 		return true;
 	}
-	if (agent->tls_ctx == NULL)
+	/* not on the Unix-domain socket, as PostgreSQL: 'N' */
+	if (agent->tls_ctx == NULL || client->local_socket)
 		return false;
 	if (hd_iobuf_live(&client->in) > 0)
 	{

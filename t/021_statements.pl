@@ -51,7 +51,8 @@ write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n"
 hd_cli($ini, 'create one (limit 1)', 'create', 'one',
 	"--connection-string=postgresql://app:$PW\@127.0.0.1:" . $node->port . '/app',
 	'--sslmode', 'disable', '--origin-connection-limit', '1', '--caching-disabled');
-my $agent = run_agent($ini, $log, $aport);
+my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport)
+  or BAIL_OUT('the agent did not start: ' . slurp_from($log, 0, 4000));
 
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (password => $PW, db => 'one');

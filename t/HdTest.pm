@@ -3,6 +3,7 @@
 #   use lib dirname(__FILE__);
 #   use HdTest;
 #   my $node = start_origin('origin', logical => 1, conf => "max_connections = 60\n");
+#   my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
 #
 # Loading it sets PG_REGRESS when prove did not (PostgreSQL::Test::Cluster's
 # init needs it; prove_installcheck sets it, a plain prove does not), and
@@ -22,7 +23,8 @@ use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli run_agent);
+our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli
+  hd_start_agent hd_agent_refuses hd_agent_pid);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -119,20 +121,51 @@ sub hd_cli
 	return $out;
 }
 
-# Starts `hyperdrive agent -c INI` in the background, its output appended to
-# $log; returns the IPC::Run handle once it accepts connections on $port
-# (bails out if it does not within 10 s).
-sub run_agent
+# Starts `hyperdrive agent -c INI`, its output appended to the log file, under
+# a wrapper command if one is given (e.g. [ 'prlimit', '--nofile=256:256', '--' ];
+# it must exec the agent). Options: ini, log, port (where it listens, on
+# addr, default 127.0.0.1), wrapper. Returns the IPC::Run harness once the
+# agent accepts connections, or undef if it has not within 30 s (or exited).
+sub hd_start_agent
 {
-	my ($ini, $log, $port) = @_;
-	my $h = IPC::Run::start([ $HD, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
+	my (%o) = @_;
+	my $h = IPC::Run::start([ @{ $o{wrapper} // [] }, $HD, 'agent', '-c', $o{ini} ],
+		'<', \undef, '>>', $o{log}, '2>&1');
 	my $up = wait_for(sub {
-		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 1);
-		close $s if $s;
-		return $s ? 1 : 0;
-	});
-	BAIL_OUT("the agent did not start: " . slurp_from($log, 0, 4000)) unless $up;
-	return $h;
+		return 1 if IO::Socket::INET->new(PeerAddr => $o{addr} // '127.0.0.1',
+			PeerPort => $o{port}, Timeout => 1);
+		return 0 if $h->pumpable;
+		return -1;				# exited
+	}, 30);
+	return $h if $up && $up > 0;
+	$h->kill_kill;
+	return undef;
+}
+
+# Runs `hyperdrive agent -c INI` (under a wrapper, as hd_start_agent) when it
+# should refuse to start: returns (exit status, its output), or (undef, output)
+# if it was still running after 30 s (then it is killed).
+sub hd_agent_refuses
+{
+	my (%o) = @_;
+	my $out = '';
+	my $h = IPC::Run::start([ @{ $o{wrapper} // [] }, $HD, 'agent', '-c', $o{ini} ],
+		'<', \undef, '>', \$out, '2>&1');
+	my $exited = wait_for(sub { $h->pump_nb; !$h->pumpable }, 30);
+	if (!$exited)
+	{
+		$h->kill_kill;
+		return (undef, $out);
+	}
+	$h->finish;
+	return ($h->result(0), $out);
+}
+
+# The agent's process id (a wrapper that execs keeps it).
+sub hd_agent_pid
+{
+	my ($h) = @_;
+	return $h->{KIDS}[0]{PID};
 }
 
 1;
