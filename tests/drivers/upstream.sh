@@ -163,7 +163,7 @@ work=$(mktemp -d /var/tmp/hyperdrive-upstream.XXXXXX)
 chown "$RUN_AS" "$work"
 chmod 700 "$work"
 mkdir -p "$out"
-rm -f "$out"/*.tsv "$out"/*.log
+rm -f "$out"/*.tsv "$out"/*.log "$out"/*.stats "$out"/report.txt
 data=$work/data
 password=hd-upstream-Secret-1
 origin_port=$(free_port 55432)
@@ -284,7 +284,7 @@ printf '"ops" "ops-pw"\n' >"$work/users.txt"
 chown "$RUN_AS" "$work/users.txt"
 
 start_agent() {
-	local target=$1 dir=$work/agent-$1 db user mode caching
+	local target=$1 dir=$work/agent-$1 db user mode caching flags
 	as_server_user mkdir -p "$dir/state"
 	as_server_user tee "$dir/hyperdrive.ini" >/dev/null <<INI
 [agent]
@@ -305,14 +305,18 @@ INI
 		cache) mode=transaction; caching="--max-age 300" ;;
 	esac
 	for db in $databases template1; do
-		# template1: node-postgres' gh-issues/130-tests.js runs psql on it, as
-		# node_pg_test, to terminate its own backend
-		[ "$db" = template1 ] && user=node_pg_test || user=$db
+		user=$db
+		flags=$caching
+		if [ "$db" = template1 ]; then
+			# node-postgres' gh-issues/130-tests.js runs psql on template1, as
+			# node_pg_test, to terminate its own backend
+			user=node_pg_test
+			flags=--caching-disabled
+		fi
 		# shellcheck disable=SC2086
 		as_server_user "$work/hyperdrive" create "$db" -c "$dir/hyperdrive.ini" \
 			--connection-string="postgresql://$user:$password@127.0.0.1:$origin_port/$db" \
-			--origin-connection-limit "$origin_limit" --pool-mode "$mode" \
-			$([ "$db" = template1 ] && echo --caching-disabled || echo $caching) >/dev/null ||
+			--origin-connection-limit "$origin_limit" --pool-mode "$mode" $flags >/dev/null ||
 			die "hyperdrive create $db failed"
 	done
 	: >"$out/agent.$target.log"
