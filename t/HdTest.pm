@@ -15,13 +15,14 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli);
+our @EXPORT = qw($HD start_origin hd_start_agent slurp_from write_file wait_for hd_cli);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -67,6 +68,24 @@ sub start_origin
 	write_file($node->data_dir . '/pg_hba.conf', $hba);
 	$node->start;
 	return $node;
+}
+
+# Starts `hyperdrive agent -c $ini` with its output appended to $log; returns
+# the IPC::Run handle once it accepts connections on 127.0.0.1:$port. Bails
+# out if it does not within 10 s.
+sub hd_start_agent
+{
+	my ($ini, $log, $port) = @_;
+	my $h = IPC::Run::start([ $HD, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
+	my $up = wait_for(
+		sub {
+			my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+				Proto => 'tcp', Timeout => 1);
+			close $s if $s;
+			return $s ? 1 : 0;
+		});
+	BAIL_OUT("the agent did not start:\n" . slurp_from($log, 0, 4000)) unless $up;
+	return $h;
 }
 
 # The end of a (log) file from $offset, at most $max bytes of it.
