@@ -435,6 +435,11 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 		if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
 			continue;
+		if (client->state == HD_CLIENT_CANCEL)
+		{
+			busy = true;		/* closed when its cancel is done (bounded: cancel.c) */
+			continue;
+		}
 		if (agent->draining && between_transactions)
 			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",
 							NULL);
@@ -486,6 +491,7 @@ agent_shutdown(HdAgent *agent)
 			hd_server_close(hd_container_of(s, HdServer, link), "the agent is stopping");
 	}
 	hd_lookup_shutdown(agent);
+	hd_cancel_shutdown(agent);
 	reaper_cb(agent->loop, &agent->reaper, 0);
 	hd_cache_layer_close(agent);
 	while ((item = hd_list_first(&agent->pools)) != NULL)
@@ -546,6 +552,7 @@ hd_agent_main(int argc, char **argv)
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
 	hd_list_init(&agent.controls);
+	hd_list_init(&agent.cancels);
 	hd_list_init(&agent.dead_clients);
 	hd_list_init(&agent.dead_servers);
 	agent.next_cancel_pid = (uint32_t) getpid() * 1000u;

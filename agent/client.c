@@ -3,9 +3,10 @@
  *    One client connection: startup, authentication, then forwarding.
  *
  * States (HdClientState): STARTUP (SSLRequest/GSSENCRequest answered 'N',
- * CancelRequest handled, StartupMessage checked) -> AUTH (the password
- * exchange the settings ask for) -> LOGIN (waiting until the pool knows the
- * origin's ParameterStatus values) -> ACTIVE. In ACTIVE every complete
+ * StartupMessage checked) -> AUTH (the password exchange the settings ask
+ * for) -> LOGIN (waiting until the pool knows the origin's ParameterStatus
+ * values) -> ACTIVE. A CancelRequest goes from STARTUP to CANCEL until it
+ * is done (cancel.c). In ACTIVE every complete
  * message is checked for a known type and a sane length, then moved to the
  * server the client holds; with no server, the client asks its pool for one
  * and stops reading until it gets it.
@@ -65,6 +66,8 @@ hd_client_close(HdClient *client)
 
 	if (client->state == HD_CLIENT_CLOSED)
 		return;
+	if (client->state == HD_CLIENT_CANCEL)
+		hd_cancel_requester_gone(client);
 	client->state = HD_CLIENT_CLOSED;
 	if (client->waiting)
 		hd_pool_cancel_wait(client->pool, client);
@@ -237,7 +240,10 @@ hd_client_resume_reading(HdClient *client)
  * Startup
  */
 
-/* CancelRequest: forward it to the origin backend of the client it names. */
+/*
+ * CancelRequest: forward it to the origin backend of the client it names;
+ * this connection closes once the origin has processed it (cancel.c).
+ */
 static void
 handle_cancel(HdClient *client, const HdStartup *startup)
 {
@@ -246,8 +252,9 @@ handle_cancel(HdClient *client, const HdStartup *startup)
 
 	/* like PostgreSQL, say nothing either way: the key is the secret */
 	if (target && target->server)
-		hd_server_send_cancel(target->server);
-	hd_client_close(client);
+		hd_cancel_forward(client, target->server);
+	else
+		hd_client_close(client);
 }
 
 static bool
@@ -395,6 +402,7 @@ process_startup(HdClient *client)
 	}
 	if (startup.code == HD_CANCEL_REQUEST_CODE)
 	{
+		hd_iobuf_consume(&client->in, len);
 		handle_cancel(client, &startup);
 		return false;
 	}
@@ -977,6 +985,12 @@ process_active(HdClient *client)
 			}
 		}
 		server = client->server;
+		if (server->cancels > 0)
+		{
+			/* a cancel for it is in flight: nothing more until it is done (cancel.c) */
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			return false;
+		}
 		client->local_batch = false;	/* the server answers the rest of the batch */
 		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
 			return false;		/* hd_client_setup_done() resumes */

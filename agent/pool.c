@@ -464,6 +464,9 @@ hd_pool_release_server(HdPool *pool, HdServer *server)
 	 * ALL's) would never be read.
 	 */
 	hd_server_resume_reading(server);
+	/* a cancel for it is in flight: nobody gets it before the origin is done with that */
+	if (hd_cancel_hold_release(server))
+		return;
 	if (server->close_on_release || pool->stale)
 		retire(pool, server, "its config changed");
 	else if (lifetime > 0 && now - server->connected_at > lifetime)

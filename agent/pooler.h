@@ -8,6 +8,8 @@
  *             its messages to the server it holds
  *   server.c  one origin connection: connect, log in, forward its replies
  *   pool.c    per (config, role): idle servers, waiting clients, limits
+ *   cancel.c  CancelRequests forwarded to the origin; the server they are
+ *             for is held until the origin has processed them
  *
  * Bytes are forwarded as they are (never re-encoded). The agent looks only at
  * message types and lengths, and at the few messages it must understand:
@@ -61,6 +63,7 @@ typedef enum HdClientState
 	HD_CLIENT_AUTH,				/* password exchange in progress */
 	HD_CLIENT_LOGIN,			/* authenticated; waiting for the pool's parameters */
 	HD_CLIENT_ACTIVE,			/* logged in: forwarding */
+	HD_CLIENT_CANCEL,			/* sent a CancelRequest: closed once it is done (cancel.c) */
 	HD_CLIENT_CLOSED
 } HdClientState;
 
@@ -190,6 +193,8 @@ struct HdServer
 	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache.h) */
 	void	   *cache_state;
 	bool		wrote;			/* the client's transaction wrote (CommandComplete tags) */
+	bool		release_after_cancel;	/* released while cancels were in flight */
+	int			cancels;		/* cancel requests for it in flight: held (cancel.c) */
 };
 
 /* A server parameter as reported at login (ParameterStatus). */
@@ -240,6 +245,7 @@ struct HdAgent
 	HdList		clients;
 	int			nclients;
 	HdList		controls;		/* control connections for role lookups (lookup.c) */
+	HdList		cancels;		/* cancel requests in flight (cancel.c) */
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
@@ -299,7 +305,14 @@ extern void hd_server_close(HdServer *server, const char *reason);
 extern void hd_server_free(HdServer *server);
 extern void hd_server_flush(HdServer *server);
 extern void hd_server_resume_reading(HdServer *server);
-extern void hd_server_send_cancel(HdServer *server);
+extern void hd_server_settle(HdServer *server);
+
+/* cancel.c */
+extern void hd_cancel_forward(HdClient *requester, HdServer *server);
+extern bool hd_cancel_hold_release(HdServer *server);
+extern void hd_cancel_server_gone(HdServer *server);
+extern void hd_cancel_requester_gone(HdClient *requester);
+extern void hd_cancel_shutdown(HdAgent *agent);
 
 /* admin.c: the admin console (database "hyperdrive") */
 extern void hd_admin_start(HdClient *client);
