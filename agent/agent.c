@@ -137,6 +137,13 @@ hd_agent_find_config(HdAgent *agent, const char *name)
 	return hd_configs_find_name(&agent->configs, name);
 }
 
+/*
+ * The client a CancelRequest's key names: the key it was given at login,
+ * the agent's own or, for a client with its own origin connection (session
+ * pooling, replication), that backend's real one (client.c). Either way the
+ * cancel goes to the backend that client holds now (cancel.c), never to one
+ * it no longer holds.
+ */
 HdClient *
 hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key)
 {
@@ -408,6 +415,21 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
  * Housekeeping
  */
 
+/*
+ * A session pooling client holds its server from login to the end, idle or
+ * not: with nothing going on (no transaction, nothing owed or pending) it
+ * is as idle as a transaction pooling client between transactions, for
+ * client_idle_timeout and draining. (Not a replication pass-through.)
+ */
+static bool
+session_idle(const HdClient *client)
+{
+	return client->state == HD_CLIENT_ACTIVE && !client->replication[0] &&
+		hd_pool_server_at_login(client->pool) && hd_server_owes_nothing(client->server) &&
+		client->server->cancels == 0 && !client->awaiting_setup && !client->awaiting_cache &&
+		hd_iobuf_live(&client->in) == 0 && hd_iobuf_live(&client->server->out) == 0;
+}
+
 static void
 janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -431,7 +453,8 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
-		bool		between_transactions = client->server == NULL && !client->waiting;
+		bool		between_transactions = !client->waiting &&
+			(client->server == NULL || session_idle(client));
 
 		if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
 			continue;

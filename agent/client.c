@@ -5,8 +5,9 @@
  * States (HdClientState): STARTUP (SSLRequest/GSSENCRequest answered 'N',
  * StartupMessage checked) -> AUTH (the password exchange the settings ask
  * for) -> LOGIN (waiting until the pool knows the origin's ParameterStatus
- * values) -> ACTIVE. A CancelRequest goes from STARTUP to CANCEL until it
- * is done (cancel.c). In ACTIVE every complete
+ * values; in session pooling, for a server of its own) -> ACTIVE. A
+ * CancelRequest goes from STARTUP to CANCEL until it is done (cancel.c).
+ * In ACTIVE every complete
  * message is checked for a known type and a sane length, then moved to the
  * server the client holds; with no server, the client asks its pool for one
  * and stops reading until it gets it.
@@ -431,8 +432,22 @@ hd_client_login_done(HdClient *client)
 		hd_send_parameter_status(&client->out, pool->params[i].name,
 								 own && own->value ? own->value : pool->params[i].value);
 	}
-	client->cancel_pid = ++client->agent->next_cancel_pid;
-	client->cancel_key = hd_random_u32();
+	if (client->server)
+	{
+		/*
+		 * Its own origin connection for its whole life (session pooling,
+		 * replication): the backend's real key, so that pg_backend_pid(),
+		 * pg_cancel_backend() and pg_terminate_backend() agree with it, as
+		 * directly. Cancels with it still come through the agent (agent.c).
+		 */
+		client->cancel_pid = client->server->backend_pid;
+		client->cancel_key = client->server->backend_key;
+	}
+	else
+	{
+		client->cancel_pid = ++client->agent->next_cancel_pid;
+		client->cancel_key = hd_random_u32();
+	}
 	hd_send_backend_key(&client->out, client->cancel_pid, client->cancel_key);
 	hd_send_ready(&client->out, 'I');
 	client->state = HD_CLIENT_ACTIVE;

@@ -20,8 +20,10 @@
  * being idle until the server's ReadyForQuery says idle ('I') with every
  * reply owed (stmt.h) sent and no extended-protocol batch half sent. Named
  * prepared statements follow the client across servers (stmt.h). In
- * session pooling it holds it until it disconnects; the server is then reset
- * with DISCARD ALL before anyone else gets it.
+ * session pooling it gets its server at login (and the backend's real
+ * BackendKeyData) and holds it until it disconnects; the server is then
+ * reset with DISCARD ALL before anyone else gets it. Transaction pooling
+ * clients get the agent's own keys.
  */
 #ifndef HD_POOLER_H
 #define HD_POOLER_H
@@ -61,7 +63,7 @@ typedef enum HdClientState
 {
 	HD_CLIENT_STARTUP,			/* waiting for SSLRequest / StartupMessage */
 	HD_CLIENT_AUTH,				/* password exchange in progress */
-	HD_CLIENT_LOGIN,			/* authenticated; waiting for the pool's parameters */
+	HD_CLIENT_LOGIN,			/* authenticated; waiting for the pool's parameters (session: its server) */
 	HD_CLIENT_ACTIVE,			/* logged in: forwarding */
 	HD_CLIENT_CANCEL,			/* sent a CancelRequest: closed once it is done (cancel.c) */
 	HD_CLIENT_CLOSED
@@ -121,7 +123,7 @@ struct HdClient
 	ev_tstamp	connected_at;
 	ev_tstamp	server_taken_at;	/* when it got the server it holds */
 	void	   *admin_state;	/* admin.c's */
-	uint32_t	cancel_pid;		/* the BackendKeyData we gave it */
+	uint32_t	cancel_pid;		/* the BackendKeyData we gave it (real with its own server) */
 	uint32_t	cancel_key;
 	HdClientStmts stmts;		/* its statement names -> pool registry */
 	HdTls	   *tls;			/* TLS with the client, if it asked (tls.h) */
@@ -193,6 +195,7 @@ struct HdServer
 	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache.h) */
 	void	   *cache_state;
 	bool		wrote;			/* the client's transaction wrote (CommandComplete tags) */
+	bool		origin_fatal;	/* the origin's FATAL went to its client: it says why */
 	bool		release_after_cancel;	/* released while cancels were in flight */
 	int			cancels;		/* cancel requests for it in flight: held (cancel.c) */
 };
@@ -333,6 +336,7 @@ extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *r
 extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
 extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
 extern bool hd_secret_from_password(const char *password, HdScramSecret *secret);
+extern bool hd_pool_server_at_login(const HdPool *pool);
 extern void hd_pool_request_server(HdPool *pool, HdClient *client);
 extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
 extern void hd_pool_release_server(HdPool *pool, HdServer *server);

@@ -172,8 +172,16 @@ hd_server_close(HdServer *server, const char *reason)
 
 		server->client = NULL;
 		client->server = NULL;
-		hd_client_fatal(client, "08006", "the connection to the origin server was lost",
-						reason);
+		if (server->origin_fatal)
+		{
+			/* the origin said why (pg_terminate_backend, say): only that, as directly */
+			ev_io_stop(agent->loop, &client->read_watcher);
+			client->close_after_flush = true;
+			hd_client_flush(client);
+		}
+		else
+			hd_client_fatal(client, "08006", "the connection to the origin server was lost",
+							reason);
 	}
 	hd_cancel_server_gone(server);
 	hd_list_del(&server->idle_link);
@@ -589,6 +597,14 @@ to_client(HdServer *server, const char *msg, size_t total)
 {
 	if (server->client == NULL)
 		return;
+	if (msg[0] == 'E')
+	{
+		const char *severity = hd_error_field(msg + 5, total - 5, 'V');
+
+		/* the backend ends the session after it (hd_server_close) */
+		if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+			server->origin_fatal = true;
+	}
 	server->pool->stats.bytes_to_clients += total;
 	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
 		hd_client_fatal(server->client, "53200", "out of memory", NULL);

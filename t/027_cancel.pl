@@ -1,5 +1,5 @@
-# Cancel requests end to end against a real origin, with two clients on ONE
-# origin connection:
+# Cancel requests, and the backend keys clients are given, end to end against
+# a real origin, with two clients on ONE origin connection:
 #  - a cancel that the origin processes late must not cancel the statement
 #    that runs next on that connection, another client's or the same
 #    client's: the agent holds the connection until the origin has closed
@@ -8,7 +8,13 @@
 #    sent just as the statement ends, many rounds) and deterministically
 #    (the origin's postmaster stopped while the cancel is in flight);
 #  - the bound on that wait, and the origin connection or either client
-#    going away while a cancel is in flight.
+#    going away while a cancel is in flight;
+#  - session pooling: the client gets its origin connection at login and the
+#    backend's real BackendKeyData, so pg_backend_pid(), pg_cancel_backend()
+#    and pg_terminate_backend() agree with it; waiting at login, PAUSE,
+#    the reset for the next client, draining; a replication pass-through
+#    gets its backend's key too;
+#  - transaction pooling keeps the agent's own keys.
 #
 # Needs agent/hyperdrive (make agent).
 use strict;
@@ -26,9 +32,10 @@ use HdTest;
 use PgWire;
 
 my $PW = 'app-Secret-27';
+my $OPS_PW = 'ops-Secret-27';
 
 # ---------------------------------------------------------------------------
-# The origin, the agent, a config with one origin connection.
+# The origin, the agent, two configs with one origin connection each.
 my $node = start_origin('origin', logical => 1);
 my $oport = $node->port;
 $node->safe_psql('postgres', <<"SQL");
@@ -41,7 +48,8 @@ my $ini = "$tmp/hyperdrive.ini";
 my $log = "$PostgreSQL::Test::Utils::log_path/027_cancel_agent.log";
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
 my $CONNECT_TIMEOUT = 3;
-write_file($ini, <<"INI");
+write_file("$tmp/users.txt", qq{"ops" "$OPS_PW"\n});
+my $settings = <<"INI";
 [agent]
 listen_addr = 127.0.0.1
 listen_port = $aport
@@ -49,10 +57,18 @@ state_dir = $tmp/state
 log_level = info
 query_wait_timeout = 5
 server_connect_timeout = $CONNECT_TIMEOUT
+admin_users = ops
+auth_file = users.txt
 INI
+write_file($ini, $settings);
 my $conninfo = "--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app";
 hd_cli($ini, 'create tx (transaction pooling, limit 1)', 'create', 'tx', $conninfo,
 	'--sslmode', 'disable', '--origin-connection-limit', '1', '--caching-disabled');
+hd_cli($ini, 'create sess (session pooling, limit 1)', 'create', 'sess', $conninfo,
+	'--sslmode', 'disable', '--origin-connection-limit', '1', '--pool-mode', 'session',
+	'--caching-disabled');
+hd_cli($ini, 'create rep (for a replication connection)', 'create', 'rep', $conninfo,
+	'--sslmode', 'disable', '--caching-disabled');
 my $agent = hd_start_agent($ini, $log, $aport);
 ok($agent, 'the agent listens');
 
@@ -96,6 +112,16 @@ sub tx_backend
 	return value($d, q{SELECT pid FROM pg_stat_activity WHERE datname = 'app'
 		AND usename = 'app' AND client_addr IS NOT NULL AND backend_type = 'client backend'
 		AND application_name = 'hyperdrive'});
+}
+
+# Rewrites the settings (with $extra lines) and reloads them (SIGHUP).
+sub reload_settings
+{
+	my ($extra) = @_;
+	my $pos = -s $log;
+	write_file($ini, $settings . ($extra // ''));
+	$agent->signal('HUP');
+	ok(wait_for(sub { slurp_from($log, $pos) =~ /settings reloaded/ }), 'settings reloaded');
 }
 
 sub agent_ok
@@ -321,6 +347,120 @@ agent_ok('the stopped postmaster');
 	close $_->{sock} for $a, $d;
 }
 agent_ok('cancels whose client, requester or origin connection went away');
+
+# ---------------------------------------------------------------------------
+# Transaction pooling: the agent's own keys (a client has no origin
+# connection of its own).
+{
+	my $a = w_login();
+	my $pid = value($a, 'SELECT pg_backend_pid()');
+	ok($a->{pid} && $pid =~ /^\d+$/ && $a->{pid} != $pid,
+		"transaction pooling: BackendKeyData is the agent's ($a->{pid}), not the backend's ($pid)");
+	close $a->{sock};
+}
+
+# ---------------------------------------------------------------------------
+# Session pooling: the origin connection from login, and its real key.
+{
+	my $s = w_login(db => 'sess');
+	ok($s->{ready}, 'session: logged in');
+	my $pid = value($s, 'SELECT pg_backend_pid()');
+	is($s->{pid}, $pid, "session: BackendKeyData's pid is the backend's (pg_backend_pid() $pid)");
+
+	# a cancel with that key, through the agent
+	w_send($s, fmsg('Q', "SELECT pg_sleep(30)\0"));
+	my $d = direct();
+	ok(wait_for(sub { value($d, "SELECT state FROM pg_stat_activity WHERE pid = $pid") eq 'active' }),
+		'session: a statement runs');
+	my $k = w_cancel($s);
+	my $r = w_result($s, 10);
+	is(sqlstate($r), '57014', 'session: a cancel with that key cancels it (57014)');
+	my ($type) = w_msg($k, 10);
+	is($type, 'EOF', 'session: the cancel connection is closed');
+
+	# pg_cancel_backend() from another connection
+	w_send($s, fmsg('Q', "SELECT pg_sleep(30)\0"));
+	ok(wait_for(sub { value($d, "SELECT state FROM pg_stat_activity WHERE pid = $pid") eq 'active' }),
+		'session: another statement runs');
+	is(value($d, "SELECT pg_cancel_backend($s->{pid})"), 't', 'session: pg_cancel_backend(pid)');
+	$r = w_result($s, 10);
+	is(sqlstate($r), '57014', 'session: cancels the client\'s statement');
+	is(value($s, 'SELECT pg_backend_pid()'), $pid, 'session: the same backend all along');
+
+	# the next client waits at login while the only origin connection is taken
+	my $s2 = w_login(db => 'sess', timeout => 2);
+	is($s2->{error}{C}, 'TIMEOUT', 'session: at the limit, the next client waits at login');
+	ok($s2->{auth_ok} && !$s2->{pid}, 'session: authenticated, no BackendKeyData yet');
+	value($s, "SET work_mem = '7MB'");
+	close $s->{sock};
+	w_login_wait($s2, 10);
+	ok($s2->{ready}, 'session: it gets in when the first client leaves');
+	is($s2->{pid}, $pid, 'session: with the real key of the connection it got');
+	is(value($s2, 'SHOW work_mem'), '4MB', 'session: reset (DISCARD ALL) in between');
+
+	# pg_terminate_backend() from another connection
+	is(value($d, "SELECT pg_terminate_backend($s2->{pid})"), 't', 'session: pg_terminate_backend(pid)');
+	my $body;
+	($type, $body) = w_msg($s2, 10);
+	my $f = $type eq 'E' ? err_fields($body) : {};
+	ok($type eq 'E' && ($f->{V} // '') eq 'FATAL' && ($f->{C} // '') eq '57P01',
+		"session: the client gets the origin's FATAL 57P01") or diag("$type: " . explain($f));
+	($type) = w_msg($s2, 10);
+	is($type, 'EOF', 'session: then the connection closes (nothing added by the agent)');
+
+	# waiting at login is bounded by query_wait_timeout
+	my $s3 = w_login(db => 'sess');
+	ok($s3->{ready}, 'session: a new client after the termination');
+	my $start = time;
+	my $s4 = w_login(db => 'sess', timeout => 15);
+	ok(($s4->{error}{V} // '') eq 'FATAL' && ($s4->{error}{C} // '') eq '53300'
+		  && ($s4->{error}{M} // '') =~ /query_wait_timeout/,
+		'session: waiting at login ends with 53300 (query_wait_timeout)') or diag(explain $s4->{error});
+	ok(time - $start >= 4, sprintf('session: after query_wait_timeout (%.1f s)', time - $start));
+	close $s3->{sock};
+
+	# PAUSE: logins wait; RESUME lets them in
+	my $ops = w_login(db => 'hyperdrive', user => 'ops', password => $OPS_PW);
+	ok($ops->{ready}, 'admin console');
+	w_query($ops, 'PAUSE sess');
+	my $s5 = w_login(db => 'sess', timeout => 2);
+	is($s5->{error}{C}, 'TIMEOUT', 'session: PAUSE: a login waits');
+	w_query($ops, 'RESUME sess');
+	w_login_wait($s5, 10);
+	ok($s5->{ready}, 'session: RESUME: it gets in');
+	is(value($s5, 'SELECT pg_backend_pid()'), $s5->{pid}, 'session: with its backend\'s key');
+
+	# a replication connection has its own origin connection: its real key too
+	my $rep = w_login(db => 'rep', params => { replication => 'database' });
+	ok($rep->{ready}, 'replication connection');
+	is(value($rep, 'SELECT pg_backend_pid()'), $rep->{pid},
+		'replication connection: BackendKeyData is its backend\'s');
+	close $rep->{sock};
+
+	# client_idle_timeout: a session client with a transaction open is not
+	# idle, one without is
+	reload_settings("client_idle_timeout = 1\n");
+	w_query($s5, 'BEGIN');
+	sleep 2.5;
+	is(value($s5, "SELECT 'in a transaction'"), 'in a transaction',
+		'client_idle_timeout: a session client inside a transaction stays');
+	w_query($s5, 'COMMIT');
+	($type, $body) = w_msg($s5, 10);
+	$f = $type eq 'E' ? err_fields($body) : {};
+	is($f->{C}, '57P05', 'client_idle_timeout: an idle session client is closed (57P05)');
+	reload_settings();
+
+	# SIGTERM: an idle session client is let go, and the agent exits
+	my $s6 = w_login(db => 'sess');
+	ok($s6->{ready}, 'session: one more client');
+	$agent->signal('TERM');
+	($type, $body) = w_msg($s6, 5);
+	$f = $type eq 'E' ? err_fields($body) : {};
+	is($f->{C}, '57P01', 'drain: an idle session client is told the agent is stopping');
+	my $exited = eval { local $SIG{ALRM} = sub { die "timeout\n" }; alarm 10; $agent->finish; alarm 0; 1 };
+	ok($exited, 'drain: the agent exits');
+	close $_->{sock} for $ops, $d;
+}
 
 my $agent_log = slurp_from($log, 0);
 unlike($agent_log, qr/AddressSanitizer|runtime error|Segmentation|double free/, 'agent log: no crash');
