@@ -193,6 +193,13 @@ hd_agent_find_config(HdAgent *agent, const char *name)
 	return hd_configs_find_name(&agent->configs, name);
 }
 
+/*
+ * The client a CancelRequest's key names: the key it was given at login,
+ * the agent's own or, for a client with its own origin connection (session
+ * pooling, replication), that backend's real one (client.c). Either way the
+ * cancel goes to the backend that client holds now (cancel.c), never to one
+ * it no longer holds.
+ */
 HdClient *
 hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key)
 {
@@ -482,6 +489,21 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
  * Housekeeping
  */
 
+/*
+ * A session pooling client holds its server from login to the end, idle or
+ * not: with nothing going on (no transaction, nothing owed or pending) it
+ * is as idle as a transaction pooling client between transactions, for
+ * client_idle_timeout and draining. (Not a replication pass-through.)
+ */
+static bool
+session_idle(const HdClient *client)
+{
+	return client->state == HD_CLIENT_ACTIVE && !client->replication[0] &&
+		hd_pool_server_at_login(client->pool) && hd_server_owes_nothing(client->server) &&
+		client->server->cancels == 0 && !client->awaiting_setup && !client->awaiting_cache &&
+		hd_iobuf_live(&client->in) == 0 && hd_iobuf_live(&client->server->out) == 0;
+}
+
 static void
 janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -507,7 +529,8 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
-		bool		between_transactions = client->server == NULL && !client->waiting;
+		bool		between_transactions = !client->waiting &&
+			(client->server == NULL || session_idle(client));
 
 		if (client->state == HD_CLIENT_CLOSED)
 			continue;
@@ -520,6 +543,11 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		if (client->close_after_flush)
 			continue;
+		if (client->state == HD_CLIENT_CANCEL)
+		{
+			busy = true;		/* closed when its cancel is done (bounded: cancel.c) */
+			continue;
+		}
 		if (agent->draining && between_transactions)
 			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",
 							NULL);
@@ -581,6 +609,7 @@ agent_shutdown(HdAgent *agent)
 			hd_server_close(hd_container_of(s, HdServer, link), "the agent is stopping");
 	}
 	hd_lookup_shutdown(agent);
+	hd_cancel_shutdown(agent);
 	reaper_cb(agent->loop, &agent->reaper, 0);
 	hd_cache_layer_close(agent);
 	while ((item = hd_list_first(&agent->pools)) != NULL)
@@ -651,6 +680,7 @@ hd_agent_main(int argc, char **argv)
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
 	hd_list_init(&agent.controls);
+	hd_list_init(&agent.cancels);
 	hd_list_init(&agent.dead_clients);
 	hd_list_init(&agent.dead_servers);
 	agent.next_cancel_pid = (uint32_t) getpid() * 1000u;

@@ -3,9 +3,11 @@
  *    One client connection: startup, authentication, then forwarding.
  *
  * States (HdClientState): STARTUP (SSLRequest/GSSENCRequest answered 'N',
- * CancelRequest handled, StartupMessage checked) -> AUTH (the password
- * exchange the settings ask for) -> LOGIN (waiting until the pool knows the
- * origin's ParameterStatus values) -> ACTIVE. In ACTIVE every complete
+ * StartupMessage checked) -> AUTH (the password exchange the settings ask
+ * for) -> LOGIN (waiting until the pool knows the origin's ParameterStatus
+ * values; in session pooling, for a server of its own) -> ACTIVE. A
+ * CancelRequest goes from STARTUP to CANCEL until it is done (cancel.c).
+ * In ACTIVE every complete
  * message is checked for a known type and a sane length, then moved to the
  * server the client holds; with no server, the client asks its pool for one
  * and stops reading until it gets it.
@@ -67,6 +69,8 @@ hd_client_close(HdClient *client)
 
 	if (client->state == HD_CLIENT_CLOSED)
 		return;
+	if (client->state == HD_CLIENT_CANCEL)
+		hd_cancel_requester_gone(client);
 	client->state = HD_CLIENT_CLOSED;
 	if (client->waiting)
 		hd_pool_cancel_wait(client->pool, client);
@@ -253,7 +257,10 @@ hd_client_resume_reading(HdClient *client)
  * Startup
  */
 
-/* CancelRequest: forward it to the origin backend of the client it names. */
+/*
+ * CancelRequest: forward it to the origin backend of the client it names;
+ * this connection closes once the origin has processed it (cancel.c).
+ */
 static void
 handle_cancel(HdClient *client, const HdStartup *startup)
 {
@@ -262,8 +269,9 @@ handle_cancel(HdClient *client, const HdStartup *startup)
 
 	/* like PostgreSQL, say nothing either way: the key is the secret */
 	if (target && target->server)
-		hd_server_send_cancel(target->server);
-	hd_client_close(client);
+		hd_cancel_forward(client, target->server);
+	else
+		hd_client_close(client);
 }
 
 static bool
@@ -425,6 +433,7 @@ process_startup(HdClient *client)
 	}
 	if (startup.code == HD_CANCEL_REQUEST_CODE)
 	{
+		hd_iobuf_consume(&client->in, len);
 		handle_cancel(client, &startup);
 		return false;
 	}
@@ -453,8 +462,22 @@ hd_client_login_done(HdClient *client)
 		hd_send_parameter_status(&client->out, pool->params[i].name,
 								 own && own->value ? own->value : pool->params[i].value);
 	}
-	client->cancel_pid = ++client->agent->next_cancel_pid;
-	client->cancel_key = hd_random_u32();
+	if (client->server)
+	{
+		/*
+		 * Its own origin connection for its whole life (session pooling,
+		 * replication): the backend's real key, so that pg_backend_pid(),
+		 * pg_cancel_backend() and pg_terminate_backend() agree with it, as
+		 * directly. Cancels with it still come through the agent (agent.c).
+		 */
+		client->cancel_pid = client->server->backend_pid;
+		client->cancel_key = client->server->backend_key;
+	}
+	else
+	{
+		client->cancel_pid = ++client->agent->next_cancel_pid;
+		client->cancel_key = hd_random_u32();
+	}
 	hd_send_backend_key(&client->out, client->cancel_pid, client->cancel_key);
 	hd_send_ready(&client->out, 'I');
 	client->state = HD_CLIENT_ACTIVE;
@@ -933,6 +956,12 @@ process_active(HdClient *client)
 			}
 		}
 		server = client->server;
+		if (server->cancels > 0)
+		{
+			/* a cancel for it is in flight: nothing more until it is done (cancel.c) */
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			return false;
+		}
 		client->local_batch = false;	/* the server answers the rest of the batch */
 		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
 			return false;		/* hd_client_setup_done() resumes */

@@ -103,16 +103,22 @@ auth_done(HdClient *client)
 							"could not connect to the origin", NULL);
 		return;
 	}
-	if (client->pool->params_known)
+	if (client->pool->params_known && !hd_pool_server_at_login(client->pool))
 	{
 		hd_client_login_done(client);
 		return;
 	}
-	/* the first origin connection brings them (or the reason it failed) */
+	/*
+	 * The first origin connection brings them (or the reason it failed). In
+	 * session pooling the client takes its server now: its BackendKeyData is
+	 * that backend's (the pool finishes the login when it waited).
+	 */
 	client->state = HD_CLIENT_LOGIN;
 	hd_client_flush(client);
 	if (client->state == HD_CLIENT_LOGIN)
 		hd_pool_request_server(client->pool, client);
+	if (client->state == HD_CLIENT_LOGIN && client->server)
+		hd_client_login_done(client);
 }
 
 /*

@@ -55,6 +55,8 @@ typedef struct MetricsConn
 const char *
 hd_client_state_name(const HdClient *client)
 {
+	if (client->state == HD_CLIENT_CANCEL)
+		return "cancel";		/* a CancelRequest in flight (cancel.c) */
 	if (client->state != HD_CLIENT_ACTIVE)
 		return client->state == HD_CLIENT_CLOSED ? "closed" : "login";
 	if (client->server)

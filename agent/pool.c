@@ -10,6 +10,11 @@
  * cannot be reached, waiting clients get the reason at once and new
  * attempts back off (server_login_retry, doubling to 30 s), so that clients
  * fail fast instead of piling up while the origin is down.
+ *
+ * In session pooling a client takes its server at login, before it is told
+ * its BackendKeyData (the backend's own: client.c), so logins wait in the
+ * queue for a server like queries do; in transaction pooling a login waits
+ * only for the pool's first connection (its ParameterStatus values).
  */
 #include "pooler.h"
 
@@ -268,10 +273,25 @@ connecting_servers(HdPool *pool)
 	return n;
 }
 
+/* Whether the pool's clients get their server at login and keep it: session pooling. */
+bool
+hd_pool_server_at_login(const HdPool *pool)
+{
+	return pool->config.pool_mode == HD_POOL_SESSION;
+}
+
+/* Whether a waiting client is waiting for a server (else for the pool's parameters). */
+static bool
+wants_server(const HdPool *pool, const HdClient *client)
+{
+	return client->state == HD_CLIENT_ACTIVE ||
+		(client->state == HD_CLIENT_LOGIN && hd_pool_server_at_login(pool) && pool->params_known);
+}
+
 /*
  * A client needs a server: an idle one now, or a place in the queue. A
  * client in LOGIN needs only the pool's parameters, which the first
- * connection brings.
+ * connection brings, or in session pooling a server of its own.
  */
 void
 hd_pool_request_server(HdPool *pool, HdClient *client)
@@ -279,7 +299,7 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 	HdList	   *first;
 	ev_tstamp	now = ev_now(pool->agent->loop);
 
-	if (client->state == HD_CLIENT_ACTIVE && !pool->paused &&
+	if (wants_server(pool, client) && !pool->paused &&
 		(first = hd_list_first(&pool->idle)) != NULL)
 	{
 		assign(hd_container_of(first, HdServer, idle_link), client);
@@ -350,9 +370,9 @@ hd_pool_cancel_wait(HdPool *pool, HdClient *client)
 	client->waiting = false;
 }
 
-/* The first waiting client that needs a server (not one still logging in). */
+/* The first waiting client that needs a server (not one waiting for the parameters). */
 static HdClient *
-first_active_waiter(HdPool *pool)
+first_server_waiter(HdPool *pool)
 {
 	HdList	   *item;
 	HdList	   *tmp;
@@ -361,7 +381,7 @@ first_active_waiter(HdPool *pool)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, wait_link);
 
-		if (client->state == HD_CLIENT_ACTIVE)
+		if (wants_server(pool, client))
 			return client;
 	}
 	return NULL;
@@ -393,7 +413,7 @@ serve_waiters(HdPool *pool, HdServer *server)
 	 */
 	hd_list_prepend(&pool->idle, &server->idle_link);
 
-	if (pool->params_known)
+	if (pool->params_known && !hd_pool_server_at_login(pool))
 	{
 		hd_list_init(&admitted);
 		hd_list_foreach_safe(item, tmp, &pool->waiting)
@@ -415,13 +435,16 @@ serve_waiters(HdPool *pool, HdServer *server)
 	}
 
 	while (!pool->paused && (item = hd_list_first(&pool->idle)) != NULL &&
-		   (client = first_active_waiter(pool)) != NULL)
+		   (client = first_server_waiter(pool)) != NULL)
 	{
 		hd_pool_cancel_wait(pool, client);
 		assign(hd_container_of(item, HdServer, idle_link), client);
 		hd_debug("client %s got origin connection %u", client->addr,
 				 client->server->backend_pid);
-		hd_client_server_ready(client);
+		if (client->state == HD_CLIENT_LOGIN)
+			hd_client_login_done(client);	/* session pooling: now it has its key */
+		else
+			hd_client_server_ready(client);
 	}
 }
 
@@ -464,6 +487,9 @@ hd_pool_release_server(HdPool *pool, HdServer *server)
 	 * ALL's) would never be read.
 	 */
 	hd_server_resume_reading(server);
+	/* a cancel for it is in flight: nobody gets it before the origin is done with that */
+	if (hd_cancel_hold_release(server))
+		return;
 	if (server->close_on_release || pool->stale)
 		retire(pool, server, "its config changed");
 	else if (lifetime > 0 && now - server->connected_at > lifetime)

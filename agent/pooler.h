@@ -8,6 +8,8 @@
  *             its messages to the server it holds
  *   server.c  one origin connection: connect, log in, forward its replies
  *   pool.c    per (config, role): idle servers, waiting clients, limits
+ *   cancel.c  CancelRequests forwarded to the origin; the server they are
+ *             for is held until the origin has processed them
  *
  * Bytes are forwarded as they are (never re-encoded). The agent looks only at
  * message types and lengths, and at the few messages it must understand:
@@ -18,9 +20,10 @@
  * being idle until the server's ReadyForQuery says idle ('I') with every
  * reply owed (stmt.h) sent, no extended-protocol batch half sent, and its
  * session-state check done (state_check.c). Prepared statements follow the
- * client across servers (prepare.h). In
- * session pooling it holds it until it disconnects; the server is then reset
- * with DISCARD ALL before anyone else gets it.
+ * client across servers (prepare.h). In session pooling it gets its server
+ * at login (and the backend's real BackendKeyData) and holds it until it
+ * disconnects; the server is then reset with DISCARD ALL before anyone else
+ * gets it. Transaction pooling clients get the agent's own keys.
  */
 #ifndef HD_POOLER_H
 #define HD_POOLER_H
@@ -62,8 +65,9 @@ typedef enum HdClientState
 {
 	HD_CLIENT_STARTUP,			/* waiting for SSLRequest / StartupMessage */
 	HD_CLIENT_AUTH,				/* password exchange in progress */
-	HD_CLIENT_LOGIN,			/* authenticated; waiting for the pool's parameters */
+	HD_CLIENT_LOGIN,			/* authenticated; waiting for the pool's parameters (session: its server) */
 	HD_CLIENT_ACTIVE,			/* logged in: forwarding */
+	HD_CLIENT_CANCEL,			/* sent a CancelRequest: closed once it is done (cancel.c) */
 	HD_CLIENT_CLOSED
 } HdClientState;
 
@@ -122,7 +126,7 @@ struct HdClient
 	ev_tstamp	connected_at;
 	ev_tstamp	server_taken_at;	/* when it got the server it holds */
 	void	   *admin_state;	/* admin.c's */
-	uint32_t	cancel_pid;		/* the BackendKeyData we gave it */
+	uint32_t	cancel_pid;		/* the BackendKeyData we gave it (real with its own server) */
 	uint32_t	cancel_key;
 	uint64_t	id;				/* unique in the agent: whose unnamed statement a server has */
 	HdClientStmts stmts;		/* its statement names -> pool registry */
@@ -186,7 +190,6 @@ struct HdServer
 	HdExpectQueue expect;		/* replies owed to the client, in order (stmt.h) */
 	bool		mid_batch;		/* extended-protocol messages sent since the last Sync */
 	bool		query_had_error;	/* an error since the last ReadyForQuery */
-	bool		fatal_forwarded;	/* the origin's FATAL went to the client */
 	bool		ddl_in_txn;		/* DDL ran in the current transaction (prepare.h) */
 	bool		verify_resume;	/* the client's shape check ended: resume it after this reply */
 	HdServerStmts stmts;		/* registry statements prepared on this connection */
@@ -217,6 +220,9 @@ struct HdServer
 	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache.h) */
 	void	   *cache_state;
 	bool		wrote;			/* the client's transaction wrote (CommandComplete tags) */
+	bool		origin_fatal;	/* the origin's FATAL went to its client: it says why */
+	bool		release_after_cancel;	/* released while cancels were in flight */
+	int			cancels;		/* cancel requests for it in flight: held (cancel.c) */
 };
 
 /* A server parameter as reported at login (ParameterStatus). */
@@ -270,6 +276,7 @@ struct HdAgent
 	HdList		clients;
 	int			nclients;
 	HdList		controls;		/* control connections for role lookups (lookup.c) */
+	HdList		cancels;		/* cancel requests in flight (cancel.c) */
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
@@ -335,7 +342,14 @@ extern void hd_server_close(HdServer *server, const char *reason);
 extern void hd_server_free(HdServer *server);
 extern void hd_server_flush(HdServer *server);
 extern void hd_server_resume_reading(HdServer *server);
-extern void hd_server_send_cancel(HdServer *server);
+extern void hd_server_settle(HdServer *server);
+
+/* cancel.c */
+extern void hd_cancel_forward(HdClient *requester, HdServer *server);
+extern bool hd_cancel_hold_release(HdServer *server);
+extern void hd_cancel_server_gone(HdServer *server);
+extern void hd_cancel_requester_gone(HdClient *requester);
+extern void hd_cancel_shutdown(HdAgent *agent);
 
 /* admin.c: the admin console (database "hyperdrive") */
 extern void hd_admin_start(HdClient *client);
@@ -364,6 +378,7 @@ extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *r
 extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
 extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
 extern bool hd_secret_from_password(const char *password, HdScramSecret *secret);
+extern bool hd_pool_server_at_login(const HdPool *pool);
 extern void hd_pool_request_server(HdPool *pool, HdClient *client);
 extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
 extern void hd_pool_release_server(HdPool *pool, HdServer *server);

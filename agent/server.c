@@ -172,9 +172,9 @@ hd_server_close(HdServer *server, const char *reason)
 
 		server->client = NULL;
 		client->server = NULL;
-		if (server->fatal_forwarded)
+		if (server->origin_fatal)
 		{
-			/* the origin's FATAL said why: no second error, as a direct session */
+			/* the origin said why (pg_terminate_backend, say): only that, as directly */
 			ev_io_stop(agent->loop, &client->read_watcher);
 			client->close_after_flush = true;
 			hd_client_flush(client);
@@ -183,6 +183,7 @@ hd_server_close(HdServer *server, const char *reason)
 			hd_client_fatal(client, "08006", "the connection to the origin server was lost",
 							reason);
 	}
+	hd_cancel_server_gone(server);
 	hd_list_del(&server->idle_link);
 	hd_pool_server_gone(server->pool, server);
 	/* freed before the loop blocks (agent.c) */
@@ -599,6 +600,14 @@ to_client(HdServer *server, const char *msg, size_t total)
 {
 	if (server->client == NULL)
 		return;
+	if (msg[0] == 'E')
+	{
+		const char *severity = hd_error_field(msg + 5, total - 5, 'V');
+
+		/* the backend ends the session after it (hd_server_close) */
+		if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+			server->origin_fatal = true;
+	}
 	server->pool->stats.bytes_to_clients += total;
 	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
 		hd_client_fatal(server->client, "53200", "out of memory", NULL);
@@ -741,17 +750,6 @@ apply_pending(HdServer *server)
 	server->has_pending = false;
 }
 
-/* Whether an ErrorResponse ends the session (the origin closes next). */
-static bool
-is_fatal(const char *body, size_t len)
-{
-	const char *severity = hd_error_field(body, len, 'V');
-
-	if (severity == NULL)
-		severity = hd_error_field(body, len, 'S');
-	return severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
-}
-
 /*
  * One reply from a server that a client holds: match it to what is owed,
  * forward it (or drop the replies to the agent's own messages), and note
@@ -830,11 +828,7 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 			hd_cache_note_tag(server, msg + 5, (uint32_t) (total - 5));
 	}
 	if (forward)
-	{
-		if (type == 'E' && is_fatal(msg + 5, total - 5))
-			server->fatal_forwarded = true;
 		to_client(server, msg, total);
-	}
 	if (type == 'E')
 		server->pool->stats.errors_to_clients++;
 	if (type == 'Z' && server->expect.count == 0 && server->request_sent_at > 0)
@@ -941,6 +935,8 @@ server_process(HdServer *server)
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION && server->state_dirty)
 		{
 			/* what did its transaction leave behind? (the client need not wait) */
+			if (server->cancels > 0)
+				return;			/* not while a cancel may land: cancel.c settles it later */
 			if (hd_state_check_start(server, false) < 0)
 			{
 				hd_client_fatal(client, "53200", "out of memory", NULL);
@@ -954,6 +950,8 @@ server_process(HdServer *server)
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION && hd_cache_want_ryw(server))
 		{
 			/* it wrote: learn the WAL position its reads must wait for (cache.h) */
+			if (server->cancels > 0)
+				return;			/* not while a cancel may land: cancel.c settles it later */
 			if (hd_cache_start_ryw(server) < 0)
 			{
 				hd_client_fatal(client, "53200", "out of memory", NULL);
@@ -1015,83 +1013,13 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	hd_iobuf_trim(&server->in);
 }
 
-/* ---------------------------------------------------------------------------
- * Cancel requests: a separate short connection to the origin
+/*
+ * Everything read is handled: forward the replies and, as after any reply,
+ * give the server back if its client is done (cancel.c, once a cancel that
+ * held it is over).
  */
-
-typedef struct HdCancel
-{
-	ev_io		watcher;
-	ev_timer	timeout;
-	char		packet[16];
-	size_t		sent;
-	struct ev_loop *loop;
-} HdCancel;
-
-static void
-cancel_finish(HdCancel *cancel)
-{
-	ev_io_stop(cancel->loop, &cancel->watcher);
-	ev_timer_stop(cancel->loop, &cancel->timeout);
-	close(cancel->watcher.fd);
-	free(cancel);
-}
-
-static void
-cancel_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	HdCancel   *cancel = w->data;
-	ssize_t		n;
-
-	(void) loop;
-	(void) revents;
-	n = write(w->fd, cancel->packet + cancel->sent, sizeof(cancel->packet) - cancel->sent);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0)
-		cancel->sent += (size_t) n;
-	if (n < 0 || cancel->sent == sizeof(cancel->packet))
-		cancel_finish(cancel);
-}
-
-static void
-cancel_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void) loop;
-	(void) revents;
-	cancel_finish(w->data);
-}
-
 void
-hd_server_send_cancel(HdServer *server)
+hd_server_settle(HdServer *server)
 {
-	char		err[256];
-	int			fd;
-	HdCancel   *cancel;
-
-	if (server->backend_pid == 0)
-		return;
-	fd = hd_origin_connect(&server->pool->config, err, sizeof(err));
-	if (fd < 0)
-	{
-		hd_warning("could not send a cancel request: %s", err);
-		return;
-	}
-	cancel = calloc(1, sizeof(HdCancel));
-	if (cancel == NULL)
-	{
-		close(fd);
-		return;
-	}
-	cancel->loop = server->agent->loop;
-	hd_put_u32(cancel->packet, 16);
-	hd_put_u32(cancel->packet + 4, HD_CANCEL_REQUEST_CODE);
-	hd_put_u32(cancel->packet + 8, server->backend_pid);
-	hd_put_u32(cancel->packet + 12, server->backend_key);
-	ev_io_init(&cancel->watcher, cancel_write_cb, fd, EV_WRITE);
-	ev_timer_init(&cancel->timeout, cancel_timeout_cb,
-				  server->agent->settings.server_connect_timeout_ms / 1000.0, 0.);
-	cancel->watcher.data = cancel->timeout.data = cancel;
-	ev_io_start(cancel->loop, &cancel->watcher);
-	ev_timer_start(cancel->loop, &cancel->timeout);
+	server_process(server);
 }

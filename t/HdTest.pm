@@ -16,6 +16,7 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use IO::Socket::INET;

@@ -29,8 +29,8 @@ use IO::Socket::UNIX;
 use MIME::Base64 qw(encode_base64 decode_base64);
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(w_connect w_send w_fill w_bytes w_msg w_login w_result w_query w_close
-  fmsg startup_packet cancel_packet err_fields
+our @EXPORT = qw(w_connect w_send w_fill w_bytes w_msg w_login w_login_wait w_result w_query
+  w_close w_cancel fmsg startup_packet cancel_packet err_fields
   pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush pq_close extended_batch);
 
 # the port w_connect uses when none is given, and w_login's default options
@@ -146,6 +146,18 @@ sub cancel_packet
 	return pack('N N N N', 16, 80877102, $pid, $key);
 }
 
+# Sends a CancelRequest for $c's BackendKeyData (pid, key) on a connection of
+# its own (options as w_connect) and returns that connection: the server
+# closes it once the cancel is processed (w_msg then says 'EOF'), which is
+# what libpq's PQcancel waits for.
+sub w_cancel
+{
+	my ($c, %o) = @_;
+	my $k = w_connect(%o) or return undef;
+	w_send($k, cancel_packet($c->{pid}, $c->{key}));
+	return $k;
+}
+
 # An ErrorResponse's (or NoticeResponse's) fields, by their one-letter codes.
 sub err_fields
 {
@@ -202,7 +214,9 @@ sub scram_hi
 
 # Logs in (SCRAM-SHA-256, md5 or cleartext, whatever is asked): options user,
 # password, db, params (more startup parameters), conn (an open connection),
-# port, path, timeout. The returned connection has ready => 1, or error.
+# port, path, timeout. The returned connection has ready => 1, or error. An
+# error with C 'TIMEOUT' after auth_ok: the login waits (say, for an origin
+# connection); w_login_wait goes on reading.
 sub w_login
 {
 	my (%o) = (%LOGIN, @_);
@@ -224,6 +238,7 @@ sub w_login
 			if ($code == 0)
 			{
 				$c->{auth_ok} = 1;
+				return w_login_wait($c, $o{timeout});
 			}
 			elsif ($code == 3)
 			{
@@ -264,7 +279,30 @@ sub w_login
 				return $c;
 			}
 		}
-		elsif ($type eq 'K')
+		elsif ($type eq 'E')
+		{
+			$c->{error} = err_fields($body);
+			return $c;
+		}
+		elsif ($type ne 'N')
+		{
+			$c->{error} = { C => $type, M => "unexpected message $type during login" };
+			return $c;
+		}
+	}
+}
+
+# After AuthenticationOk: ParameterStatus, BackendKeyData, up to ReadyForQuery
+# (ready => 1) or an ErrorResponse (error), for at most $timeout seconds
+# (error C 'TIMEOUT': call it again to wait longer).
+sub w_login_wait
+{
+	my ($c, $timeout) = @_;
+	delete $c->{error};
+	for (;;)
+	{
+		my ($type, $body) = w_msg($c, $timeout // 10);
+		if ($type eq 'K')
 		{
 			($c->{pid}, $c->{key}) = unpack('N N', $body);
 		}
