@@ -494,6 +494,19 @@ hd_pool_release_server(HdPool *pool, HdServer *server)
 		retire(pool, server, "its config changed");
 	else if (lifetime > 0 && now - server->connected_at > lifetime)
 		retire(pool, server, "server_lifetime reached");
+	else if (pool->config.pool_mode == HD_POOL_TRANSACTION && server->state_dirty &&
+			 server->state == HD_SERVER_ACTIVE)
+	{
+		/*
+		 * Its last client's transaction was not checked (it left, or a cancel
+		 * held the check back): the check decides, released or closed
+		 * (state_check.c).
+		 */
+		if (hd_state_check_start(server, false) < 0)
+			retire(pool, server, "out of memory");
+		else
+			hd_server_flush(server);
+	}
 	else if (pool->config.pool_mode == HD_POOL_SESSION && server->state == HD_SERVER_ACTIVE)
 	{
 		/* session state must not reach the next client */

@@ -932,11 +932,14 @@ server_process(HdServer *server)
 					 server->backend_pid, client->addr, server->txn_status,
 					 server->expect.count, server->mid_batch ? ", batch not synced" : "");
 		if (hd_server_owes_nothing(server) && !client->pinned &&
-			server->pool->config.pool_mode == HD_POOL_TRANSACTION && server->state_dirty)
+			server->pool->config.pool_mode == HD_POOL_TRANSACTION && server->state_dirty &&
+			server->cancels == 0)
 		{
-			/* what did its transaction leave behind? (the client need not wait) */
-			if (server->cancels > 0)
-				return;			/* not while a cancel may land: cancel.c settles it later */
+			/*
+			 * What did its transaction leave behind? (The client need not
+			 * wait. While a cancel may land the connection is released
+			 * unchecked instead, and checked before anyone gets it: pool.c.)
+			 */
 			if (hd_state_check_start(server, false) < 0)
 			{
 				hd_client_fatal(client, "53200", "out of memory", NULL);

@@ -112,7 +112,7 @@ sub tx_backend
 	my ($d) = @_;
 	return value($d, q{SELECT pid FROM pg_stat_activity WHERE datname = 'app'
 		AND usename = 'app' AND client_addr IS NOT NULL AND backend_type = 'client backend'
-		AND application_name = 'hyperdrive'});
+		AND application_name NOT LIKE 'hyperdrive %'});
 }
 
 # Rewrites the settings (with $extra lines) and reloads them (SIGHUP).
