@@ -176,9 +176,14 @@ hd_client_flush(HdClient *client)
 		hd_client_close(client);
 		return;
 	}
-	/* the client drained: the server may send again */
+	/* the client drained: the server may send again, and the client be read */
 	if (client->server)
 		hd_server_resume_reading(client->server);
+	if (client->paused_for_output)
+	{
+		client->paused_for_output = false;
+		hd_client_resume_reading(client);
+	}
 }
 
 /* FATAL error in PostgreSQL's terms, then close once it is sent. */
@@ -231,6 +236,9 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	client->last_activity = ev_now(client->agent->loop);
 	client_process(client);
+	/* waiting for its pool: what it sends meanwhile is held, but not without bound */
+	if (client->state == HD_CLIENT_LOGIN && hd_iobuf_live(&client->in) > HD_PRELOGIN_MAX)
+		ev_io_stop(client->agent->loop, &client->read_watcher);
 	/*
 	 * All processed: an idle client keeps no input buffer (iobuf.h). Only
 	 * where no caller can hold a pointer into it: here, at the top of a
@@ -864,6 +872,136 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 	return true;
 }
 
+/* The message types PostgreSQL reads with its large limit (the others: 10000 bytes). */
+static bool
+large_message_type(char type)
+{
+	return type == 'Q' || type == 'P' || type == 'B' || type == 'F' || type == 'd' ||
+		type == 'c' || type == 'f';
+}
+
+/*
+ * The start of a message larger than the agent holds (HD_HOLD_MAX): what is
+ * here goes to the server now (a Bind's statement name rewritten as for a
+ * whole one), the rest as it arrives (client->stream_left). The cache and the
+ * statement classification need whole messages: a large statement bypasses
+ * them (its session effect is seen by the session-state check). A named
+ * Parse, whose text the agent would keep, is refused (54000) and dropped.
+ */
+static HdForward
+start_stream(HdClient *client, HdServer *server, const char *msg, uint32_t len, size_t avail)
+{
+	char		type = msg[0];
+	size_t		pos = 0;
+	HdForward	rc;
+
+	server->state_dirty = true;
+	switch (type)
+	{
+		case 'B':
+			client->bound_effect = false;
+			rc = hd_prepare_bind_start(client, server, msg + 5, avail - 5, len - 4);
+			break;
+		case 'P':
+			if (hd_take_string(msg + 5, avail - 5, &pos) == NULL)
+				return HD_FWD_WAIT;	/* its name is not all here yet */
+			if (msg[5] != '\0')
+			{
+				hd_info("client %s (%s@%s): refused a %u-byte named Parse (the agent keeps "
+						"at most %d bytes of a statement's text)", client->addr, client->user,
+						client->database, len, HD_HOLD_MAX);
+				client->stream_drain = true;
+				rc = hd_prepare_refuse(server, HD_REFUSE_TOO_LARGE);
+			}
+			else
+				rc = hd_prepare_parse_start(client, server, msg + 5, avail - 5);
+			break;
+		case 'Q':
+		case 'F':
+			if (type == 'Q')
+			{
+				client->pool->stats.queries++;
+				hd_cache_count_bypass(client, "too large");
+				hd_prepare_query_sent(client, server);
+			}
+			rc = hd_iobuf_append(&server->out, msg, avail) < 0 ||
+				hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0 ?
+				HD_FWD_NOMEM : HD_FWD_DONE;
+			break;
+		default:				/* COPY data, CopyDone, CopyFail */
+			rc = hd_iobuf_append(&server->out, msg, avail) < 0 ? HD_FWD_NOMEM : HD_FWD_DONE;
+			break;
+	}
+	if (rc != HD_FWD_DONE)
+		return rc;
+	if (type == 'P' || type == 'B')
+		server->mid_batch = true;
+	client->pool->stats.bytes_from_clients += client->stream_drain ? 0 : avail;
+	client->stream_left = (uint32_t) ((size_t) len + 1 - avail);
+	hd_iobuf_consume(&client->in, avail);
+	return HD_FWD_DONE;
+}
+
+/*
+ * The rest of a large message as it arrives: on to the server (or dropped).
+ * Returns 1 (some passed), 0 (nothing here yet) or -1 (the client stops:
+ * the server's output is full, or it is gone).
+ */
+static int
+pass_stream(HdClient *client)
+{
+	HdServer   *server = client->server;
+	size_t		n = hd_iobuf_live(&client->in);
+
+	if (n > client->stream_left)
+		n = client->stream_left;
+	if (n == 0)
+		return 0;
+	if (!client->stream_drain)
+	{
+		if (server == NULL)
+			return -1;			/* its origin connection went away: the client is told */
+		if (hd_iobuf_append(&server->out, hd_iobuf_head(&client->in), n) < 0)
+		{
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return -1;
+		}
+		client->pool->stats.bytes_from_clients += n;
+	}
+	hd_iobuf_consume(&client->in, n);
+	client->stream_left -= (uint32_t) n;
+	if (client->stream_left == 0)
+		client->stream_drain = false;
+	if (server && hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
+	{
+		client->paused_for_server = true;
+		ev_io_stop(client->agent->loop, &client->read_watcher);
+		hd_server_flush(server);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * A client that does not read what it is sent gets nothing more processed
+ * (cache hits and the agent's own answers go to its output, as the origin's
+ * replies do): its reading stops until its output drains (hd_client_flush).
+ */
+static bool
+output_full(HdClient *client)
+{
+	if (hd_iobuf_live(&client->out) <= HD_BACKPRESSURE_BYTES)
+		return false;
+	hd_client_flush(client);
+	if (client->state != HD_CLIENT_ACTIVE)
+		return true;
+	if (hd_iobuf_live(&client->out) <= HD_BACKPRESSURE_BYTES)
+		return false;
+	client->paused_for_output = true;
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	return true;
+}
+
 /*
  * Move complete messages to the server. Returns false when the client must
  * stop for now (closed, waiting for a server, or back-pressured).
@@ -871,12 +1009,31 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 static bool
 process_active(HdClient *client)
 {
-	while (hd_iobuf_live(&client->in) >= 5)
+	for (;;)
 	{
-		const char *head = hd_iobuf_head(&client->in);
-		char		type = head[0];
-		uint32_t	len = hd_get_u32(head + 1);
+		const char *head;
+		char		type;
+		uint32_t	len;
+		size_t		avail;
+		bool		whole;
 		HdServer   *server;
+
+		if (client->stream_left > 0)
+		{
+			int			rc = pass_stream(client);
+
+			if (rc <= 0)
+				return rc == 0;
+			continue;
+		}
+		if (hd_iobuf_live(&client->in) < 5)
+			return true;
+		if (output_full(client))
+			return false;
+		head = hd_iobuf_head(&client->in);
+		type = head[0];
+		len = hd_get_u32(head + 1);
+		avail = hd_iobuf_live(&client->in);
 
 		if (!known_frontend_type(type))
 		{
@@ -887,7 +1044,8 @@ process_active(HdClient *client)
 			hd_client_fatal(client, "08P01", message, NULL);
 			return false;
 		}
-		if (len < 4 || len > HD_MAX_CLIENT_MESSAGE)
+		if (len < 4 || len > HD_MAX_CLIENT_MESSAGE ||
+			(!large_message_type(type) && len > HD_MAX_SMALL_MESSAGE))
 		{
 			hd_client_fatal(client, "08P01", "invalid message length", NULL);
 			return false;
@@ -897,11 +1055,18 @@ process_active(HdClient *client)
 			hd_client_close(client);
 			return false;
 		}
-		if (hd_iobuf_live(&client->in) < (size_t) len + 1)
+		whole = avail >= (size_t) len + 1;
+		if (!whole && (size_t) len + 1 <= HD_HOLD_MAX)
 			return true;		/* wait for the rest */
+		if (!whole && client->cache_step == HD_CSTEP_NONE && (type == 'P' || type == 'B'))
+		{
+			/* a large message streams through (below): no cache for its batch */
+			client->cache_step = HD_CSTEP_FORWARD;
+			client->ext_forwarding = true;
+		}
 
 		/* the cache decides first (cache.h): a hit needs no server */
-		if (client->cache_step == HD_CSTEP_NONE && !client->admin &&
+		if (whole && client->cache_step == HD_CSTEP_NONE && !client->admin &&
 			(type == 'Q' || (!client->ext_forwarding && client->server == NULL &&
 							 (type == 'P' || type == 'B' || type == 'D'))))
 		{
@@ -933,7 +1098,8 @@ process_active(HdClient *client)
 		}
 		else if (type == 'E' && !client->ext_counted && !client->replication[0])
 			hd_cache_count_bypass(client, client->pinned ? "pinned" : "transaction");
-		if ((client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) &&
+		if (whole &&
+			(client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) &&
 			answer_locally(client, type, head + 5, len - 4))
 		{
 			hd_iobuf_consume(&client->in, (size_t) len + 1);
@@ -989,6 +1155,34 @@ process_active(HdClient *client)
 		}
 		if (server->expect.count == 0 && server->request_sent_at == 0)
 			server->request_sent_at = ev_time();
+		if (!whole)
+		{
+			switch (start_stream(client, server, head, len, avail))
+			{
+				case HD_FWD_NOMEM:
+					hd_client_fatal(client, "53200", "out of memory", NULL);
+					return false;
+				case HD_FWD_MALFORMED:
+					hd_client_fatal(client, "08P01", "invalid message format", NULL);
+					return false;
+				case HD_FWD_WAIT:
+					if (client->awaiting_verify)
+					{
+						ev_io_stop(client->agent->loop, &client->read_watcher);
+						hd_server_flush(server);
+						return false;
+					}
+					if (avail > HD_HOLD_MAX)
+					{
+						hd_client_fatal(client, "08P01", "invalid message format", NULL);
+						return false;
+					}
+					return true;	/* its first names are on their way */
+				case HD_FWD_DONE:
+					client->cache_step = HD_CSTEP_NONE;
+					continue;
+			}
+		}
 		client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
 		switch (forward_message(client, server, head, len))
 		{
@@ -1025,7 +1219,6 @@ process_active(HdClient *client)
 			return false;
 		}
 	}
-	return true;
 }
 
 static void

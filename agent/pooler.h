@@ -58,8 +58,18 @@ typedef struct HdServer HdServer;
 #define HD_BACKPRESSURE_BYTES (1024 * 1024)
 /* Read at most this much per read() call. */
 #define HD_READ_CHUNK 65536
-/* Longest client message we accept (PostgreSQL's own limit is 1 GB). */
-#define HD_MAX_CLIENT_MESSAGE (256 * 1024 * 1024)
+/* Longest client message we accept: PostgreSQL's own limit (PQ_LARGE_MESSAGE_LIMIT). */
+#define HD_MAX_CLIENT_MESSAGE (0x3fffffff - 1)
+/* PostgreSQL's limit for the other messages (PQ_SMALL_MESSAGE_LIMIT): Describe, Close, ... */
+#define HD_MAX_SMALL_MESSAGE 10000
+/*
+ * The most of one client message the agent holds before it forwards it;
+ * larger ones (a bulk INSERT's text, a Bind of a large value, COPY data)
+ * stream through to the origin as they arrive (client.c).
+ */
+#define HD_HOLD_MAX HD_BACKPRESSURE_BYTES
+/* What a client may have sent before it is logged in and the agent reads no more. */
+#define HD_PRELOGIN_MAX (64 * 1024)
 
 typedef enum HdClientState
 {
@@ -113,6 +123,9 @@ struct HdClient
 	bool		waiting;		/* queued for a server */
 	bool		close_after_flush;
 	bool		paused_for_server;	/* stopped reading: its server's output is full */
+	bool		paused_for_output;	/* stopped reading: its own output is full */
+	bool		stream_drain;	/* the message streaming now is dropped, not forwarded */
+	uint32_t	stream_left;	/* bytes of a large message still to pass on (client.c) */
 	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
 	bool		local_socket;	/* came in on the Unix-domain socket: no TLS */
 	HdClientAuth *auth;			/* during authentication only */

@@ -79,20 +79,29 @@ check_shape(HdClient *client, HdServer *server, const char *name, HdExpectAction
 }
 
 /*
- * In place of a statement whose shape changed: a Describe with an invalid
+ * In place of a message the agent refuses (a statement whose shape
+ * changed, a named Parse too large to keep): a Describe with an invalid
  * subtype, which the origin refuses with an ERROR. It then aborts the
- * transaction and skips to Sync exactly as if the statement had failed
- * there; the client gets 0A000 instead of that error (hd_prepare_reply).
+ * transaction and skips to Sync exactly as if the client's message had
+ * failed there; the client gets the agent's error instead of the origin's
+ * (hd_prepare_reply).
  */
-static HdForward
-fail_changed(HdServer *server)
+HdForward
+hd_prepare_refuse(HdServer *server, HdRefusal why)
 {
 	static const char invalid_describe[7] = {'D', 0, 0, 0, 6, 'X', 0};
 
 	if (hd_iobuf_append(&server->out, invalid_describe, sizeof(invalid_describe)) < 0 ||
-		hd_prepare_expect(server, HD_EXPECT_DESCRIBE_PORTAL, HD_REPLY_FAIL_CHANGED, 0, 0) < 0)
+		hd_prepare_expect(server, HD_EXPECT_DESCRIBE_PORTAL, HD_REPLY_REFUSE, (uint32_t) why,
+						  0) < 0)
 		return HD_FWD_NOMEM;
 	return HD_FWD_DONE;
+}
+
+static HdForward
+fail_changed(HdServer *server)
+{
+	return hd_prepare_refuse(server, HD_REFUSE_CHANGED);
 }
 
 /* ---------------------------------------------------------------------------
@@ -289,18 +298,20 @@ ensure_unnamed(HdClient *client, HdServer *server)
 
 	if (server->expect.error_until_sync)
 		return HD_FWD_DONE;
-	if (!unnamed_known(client))
+	if (unnamed_known(client) && u->changed)
+		return fail_changed(server);
+	if (unnamed_known(client) && server->unnamed_client == client->id &&
+		server->unnamed_gen == u->gen)
+		return HD_FWD_DONE;
+	if (!unnamed_known(client) || u->query == NULL)
 	{
+		/* none, or one the agent cannot make again (a large one it did not keep) */
 		if (put_target(&server->out, 'C', 'S', "") < 0 ||
 			hd_prepare_expect(server, HD_EXPECT_CLOSE, HD_REPLY_SWALLOW, 0, 0) < 0)
 			return HD_FWD_NOMEM;
 		server->unnamed_client = 0;
 		return HD_FWD_DONE;
 	}
-	if (u->changed)
-		return fail_changed(server);
-	if (server->unnamed_client == client->id && server->unnamed_gen == u->gen)
-		return HD_FWD_DONE;
 	if (put_parse(&server->out, "", u->query, u->types, u->types_len) < 0 ||
 		hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, 0, u->gen) < 0)
 		return HD_FWD_NOMEM;
@@ -340,29 +351,54 @@ forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len
 	return forward_parse_named(client, server, name, query, body + pos, len - pos);
 }
 
-/* Bind: the statement made sure of, its name rewritten to the server's. */
+/*
+ * A Bind whose statement name becomes sname: its header with the length of
+ * the whole rewritten message, and as much of the rest as is here (avail of
+ * the len bytes of the body; the caller streams the others).
+ */
+static int
+put_bind(HdIoBuf *out, const char *body, size_t portal_end, const char *sname, size_t pos,
+		 size_t avail, uint32_t len)
+{
+	char		header[5];
+	size_t		slen = strlen(sname) + 1;
+
+	header[0] = 'B';
+	hd_put_u32(header + 1, (uint32_t) (4 + portal_end + slen + (len - pos)));
+	if (hd_iobuf_append(out, header, sizeof(header)) < 0 ||
+		hd_iobuf_append(out, body, portal_end) < 0 ||
+		hd_iobuf_append(out, sname, slen) < 0 ||
+		hd_iobuf_append(out, body + pos, avail - pos) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Bind: the statement made sure of, its name rewritten to the server's. The
+ * first avail bytes of its len-byte body are here (all of it, but for a
+ * large Bind the agent streams: client.c).
+ */
 static HdForward
-forward_bind(HdClient *client, HdServer *server, const char *body, uint32_t len)
+forward_bind(HdClient *client, HdServer *server, const char *body, size_t avail, uint32_t len)
 {
 	size_t		pos = 0;
-	const char *portal = hd_take_string(body, len, &pos);
+	const char *portal = hd_take_string(body, avail, &pos);
 	size_t		portal_end = pos;
-	const char *name = portal ? hd_take_string(body, len, &pos) : NULL;
+	const char *name = portal ? hd_take_string(body, avail, &pos) : NULL;
 	uint32_t	id;
 	HdStatement *stmt;
 	HdForward	rc;
 	char		sname[24];
-	HdMsg		msg;
 
 	if (name == NULL)
-		return HD_FWD_MALFORMED;
+		return avail < len ? HD_FWD_WAIT : HD_FWD_MALFORMED;
 	if (name[0] == '\0')
 	{
 		rc = ensure_unnamed(client, server);
 		if (rc != HD_FWD_DONE)
 			return rc;
 		client->bound_dealloc_id = unnamed_known(client) ? client->unnamed->dealloc_id : 0;
-		if (hd_iobuf_append(&server->out, body - 5, (size_t) len + 5) < 0 ||
+		if (hd_iobuf_append(&server->out, body - 5, avail + 5) < 0 ||
 			hd_prepare_expect(server, HD_EXPECT_BIND, HD_REPLY_FORWARD, 0,
 							  client->unnamed ? client->unnamed->gen : 0) < 0)
 			return HD_FWD_NOMEM;
@@ -374,7 +410,7 @@ forward_bind(HdClient *client, HdServer *server, const char *body, uint32_t len)
 	if (stmt == NULL)
 	{
 		/* unknown to the client: the server says 26000 */
-		if (hd_iobuf_append(&server->out, body - 5, (size_t) len + 5) < 0 ||
+		if (hd_iobuf_append(&server->out, body - 5, avail + 5) < 0 ||
 			hd_prepare_expect(server, HD_EXPECT_BIND, HD_REPLY_FORWARD, 0, 0) < 0)
 			return HD_FWD_NOMEM;
 		return HD_FWD_DONE;
@@ -383,14 +419,52 @@ forward_bind(HdClient *client, HdServer *server, const char *body, uint32_t len)
 	if (rc != HD_FWD_DONE)
 		return rc;
 	server_name(sname, sizeof(sname), id);
-	hd_msg_begin(&msg, &server->out, 'B');
-	hd_msg_put_bytes(&msg, body, portal_end);
-	hd_msg_put_str(&msg, sname);
-	hd_msg_put_bytes(&msg, body + pos, len - pos);
-	if (hd_msg_end(&msg) < 0 ||
+	if (put_bind(&server->out, body, portal_end, sname, pos, avail, len) < 0 ||
 		hd_prepare_expect(server, HD_EXPECT_BIND, HD_REPLY_FORWARD, id, 0) < 0)
 		return HD_FWD_NOMEM;
 	return HD_FWD_DONE;
+}
+
+HdForward
+hd_prepare_bind_start(HdClient *client, HdServer *server, const char *body, size_t avail,
+					  uint32_t len)
+{
+	return forward_bind(client, server, body, avail, len);
+}
+
+/*
+ * A Parse of "" too large to keep (client.c streams it): sent as it comes;
+ * the client's unnamed statement cannot be re-created elsewhere (26000 if a
+ * later batch binds it on another connection).
+ */
+HdForward
+hd_prepare_parse_start(HdClient *client, HdServer *server, const char *body, size_t avail)
+{
+	HdUnnamed  *u = unnamed_of(client);
+	size_t		pos = 0;
+	const char *name = hd_take_string(body, avail, &pos);
+	uint32_t	gen;
+
+	if (u == NULL)
+		return HD_FWD_NOMEM;
+	if (name == NULL || name[0] != '\0')
+		return HD_FWD_MALFORMED;	/* the caller refuses a large named Parse */
+	gen = u->gen + 1;
+	hd_unnamed_clear(u);		/* (no text: it is not kept) */
+	u->gen = gen;
+	if (hd_iobuf_append(&server->out, body - 5, avail + 5) < 0)
+		return HD_FWD_NOMEM;
+	if (server->expect.error_until_sync)
+	{
+		u->state = HD_UNNAMED_UNKNOWN;
+		server->unnamed_client = 0;
+		return HD_FWD_DONE;
+	}
+	u->state = HD_UNNAMED_KNOWN;
+	server->unnamed_client = client->id;
+	server->unnamed_gen = gen;
+	return hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_FORWARD, 0, gen) < 0 ?
+		HD_FWD_NOMEM : HD_FWD_DONE;
 }
 
 /* Describe or Close: 'S' + statement name, or 'P' + portal name. */
@@ -470,7 +544,7 @@ hd_prepare_forward(HdClient *client, HdServer *server, char type, const char *bo
 		case 'P':
 			return forward_parse(client, server, body, len);
 		case 'B':
-			return forward_bind(client, server, body, len);
+			return forward_bind(client, server, body, len, len);
 		default:
 			return forward_describe_close(client, server, type, body, len);
 	}
@@ -744,6 +818,18 @@ hd_prepare_send_changed_error(HdIoBuf *out)
 	return hd_msg_end(&m);
 }
 
+static int
+send_refusal(HdIoBuf *out, uint32_t why)
+{
+	if (why == HD_REFUSE_CHANGED)
+		return hd_prepare_send_changed_error(out);
+	return hd_send_error(out, "ERROR", "54000",
+						 "prepared statement is too large for the agent to keep",
+						 "A named statement's text is kept to prepare it on each origin "
+						 "connection a client uses; the limit is 1 MB.",
+						 "Send it as the unnamed statement.");
+}
+
 bool
 hd_prepare_reply(HdServer *server, const HdExpect *head, char type, const char *msg,
 				 size_t total)
@@ -752,9 +838,9 @@ hd_prepare_reply(HdServer *server, const HdExpect *head, char type, const char *
 		return true;
 	if (type == 'E')
 	{
-		if (head->action == HD_REPLY_FAIL_CHANGED)
+		if (head->action == HD_REPLY_REFUSE)
 		{
-			if (server->client && hd_prepare_send_changed_error(&server->client->out) < 0)
+			if (server->client && send_refusal(&server->client->out, head->stmt_id) < 0)
 				hd_client_fatal(server->client, "53200", "out of memory", NULL);
 			return false;
 		}

@@ -69,6 +69,20 @@ typedef enum HdForward
 	HD_FWD_MALFORMED
 } HdForward;
 
+/* Why the agent refuses a client's message (hd_prepare_refuse). */
+typedef enum HdRefusal
+{
+	HD_REFUSE_CHANGED,			/* 0A000: the statement's result type changed */
+	HD_REFUSE_TOO_LARGE			/* 54000: a named Parse larger than the agent keeps */
+} HdRefusal;
+
+/*
+ * Fail the client's message in the origin's place: the origin aborts the
+ * transaction and skips to Sync as PostgreSQL does after an error, and the
+ * client gets the agent's error.
+ */
+extern HdForward hd_prepare_refuse(HdServer *server, HdRefusal why);
+
 /* Queue a reply the server owes; while an error voids the batch, only Sync counts. */
 extern int	hd_prepare_expect(HdServer *server, HdExpectKind kind, HdExpectAction action,
 							  uint32_t stmt_id, uint32_t gen);
@@ -76,6 +90,15 @@ extern int	hd_prepare_expect(HdServer *server, HdExpectKind kind, HdExpectAction
 /* A client's Parse, Bind, Describe or Close ('P', 'B', 'D', 'C'), body and length. */
 extern HdForward hd_prepare_forward(HdClient *client, HdServer *server, char type,
 									const char *body, uint32_t len);
+/*
+ * The start of a message too large to hold (client.c streams the rest): of
+ * a Bind, avail of its len body bytes (HD_FWD_WAIT: its names are not all
+ * here yet); of a Parse of "" (a named one is refused by the caller).
+ */
+extern HdForward hd_prepare_bind_start(HdClient *client, HdServer *server, const char *body,
+									   size_t avail, uint32_t len);
+extern HdForward hd_prepare_parse_start(HdClient *client, HdServer *server, const char *body,
+										size_t avail);
 /* A Parse whose text is one DEALLOCATE (name, or NULL for ALL): rewritten. */
 extern HdForward hd_prepare_parse_deallocate(HdClient *client, HdServer *server,
 											 const char *body, uint32_t len,
@@ -99,7 +122,7 @@ extern void hd_prepare_server_unnamed_lost(HdServer *server);
  * Replies. hd_prepare_reply() sees each reply matched to head (the entry
  * it answers) before server.c acts on it, and says whether the client may
  * see it: Describe replies are remembered as shapes or compared, the error
- * of HD_REPLY_FAIL_CHANGED becomes 0A000, 0A000 of the origin changes the
+ * of HD_REPLY_REFUSE becomes the agent's, 0A000 of the origin changes the
  * statement. hd_prepare_skipped() is called for each entry an error voids
  * (failed: the entry whose message failed, else one the origin skipped).
  */

@@ -259,11 +259,17 @@ put_startup_setting(HdSettingList *list, const char *name, const char *value)
 		return "invalid setting name in startup packet";
 	for (size_t i = 0; i <= strlen(name); i++)
 		lower[i] = (char) tolower((unsigned char) name[i]);
-	/* "SET name TO 'value'": the name quoted as identifiers, the value a literal */
-	hd_text_buf_puts(&buf, "SET ");
-	quote_setting_name(&buf, lower);
-	hd_text_buf_puts(&buf, " TO ");
+	/*
+	 * set_config(), not SET: the value is taken as PostgreSQL takes a startup
+	 * parameter's, a string the setting parses ("a,b" is two schemas for
+	 * search_path, where SET search_path TO 'a,b' would be one), and the name
+	 * needs no quoting.
+	 */
+	hd_text_buf_puts(&buf, "SELECT pg_catalog.set_config(");
+	hd_quote_literal(&buf, lower);
+	hd_text_buf_puts(&buf, ", ");
 	hd_quote_literal(&buf, value);
+	hd_text_buf_puts(&buf, ", false)");
 	sql = hd_text_buf_finish(&buf);
 	if (sql == NULL)
 		return "out of memory";

@@ -109,8 +109,9 @@ extern char *hd_settings_diff_sql(const HdSettingList *have, const HdSettingList
  * Startup parameters (other than user, database, replication) as settings;
  * `options` is split as PostgreSQL does ("-c name=value", "--name=value",
  * backslash escapes). PostgreSQL applies `options` before the other
- * parameters of the packet (which win): callers pass it first. The SET
- * statement quotes the name as an identifier and the value as a literal.
+ * parameters of the packet (which win): callers pass it first. Each is
+ * carried as SELECT set_config(name, value, false), which takes the value
+ * as PostgreSQL takes a startup parameter's.
  * Returns NULL, or a message for a malformed options.
  */
 extern const char *hd_settings_from_startup(HdSettingList *list, const char *name,

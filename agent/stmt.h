@@ -53,7 +53,8 @@ typedef enum HdExpectAction
 	/* a Describe S the agent sent to check a statement's result shape (prepare.h) */
 	HD_REPLY_VERIFY_REPARSE,	/* after re-preparing it for a client's later use */
 	HD_REPLY_VERIFY_FRESH,		/* after the client's own Parse of a known text */
-	HD_REPLY_FAIL_CHANGED		/* a message the origin refuses: the client gets 0A000 */
+	HD_REPLY_REFUSE				/* a message the origin refuses: the client gets the
+								 * agent's error (prepare.h HdRefusal in stmt_id) */
 } HdExpectAction;
 
 typedef struct HdExpect

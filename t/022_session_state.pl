@@ -105,6 +105,15 @@ sub not_pinned
 		w_close($_) for $c, $d;
 	}
 
+	for my $p ({ options => '-c search_path=evil,public' }, { search_path => 'evil, public' })
+	{
+		my $c = w_login(params => $p);
+		my $d = direct(params => $p);
+		is(val($c, 'SELECT current_schemas(false)::text'), val($d, 'SELECT current_schemas(false)::text'),
+			'a list setting at startup (' . join(',', %$p) . '): as many schemas as directly');
+		w_close($_) for $c, $d;
+	}
+
 	my $c = w_login(params => { options => '-c myapp.user=alice' });
 	is(val($c, "SELECT current_setting('myapp.user')"), 'alice',
 		'-c myapp.user=alice (a reserved word in a custom name) works');

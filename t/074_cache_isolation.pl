@@ -55,10 +55,13 @@ sub val
 	my $r = ex($x, pq_parse('s1', 'SELECT * FROM shapes WHERE id = $1', 23)
 		  . pq_describe('S', 's1') . pq_sync());
 	is_deeply($r->{fields}, [ [ 'id', 'b' ] ], 'X prepares s1 and is shown (id, b)');
-	$r = ex($x, pq_bind('s1', [1]) . pq_execute() . pq_sync());
-	is_deeply($r->{rows}, [ [ 1, 'hello' ] ], 'X runs it (a fill)');
-	$r = ex($x, pq_bind('s1', [1]) . pq_execute() . pq_sync());
-	is_deeply($r->{rows}, [ [ 1, 'hello' ] ], '... and again (a hit)');
+	# until the stream has caught up, runs are forwarded; then a fill, then hits
+	ok(wait_for(sub {
+		my $h = cache_status('one')->{hits};
+		$r = ex($x, pq_bind('s1', [1]) . pq_execute() . pq_sync());
+		return cache_status('one')->{hits} > $h;
+	}, 15), 'X runs it until it is a hit');
+	is_deeply($r->{rows}, [ [ 1, 'hello' ] ], '... with its row');
 
 	my $inval = cache_status('one')->{invalidated};
 	$node->safe_psql('app', 'ALTER TABLE shapes ADD COLUMN c int DEFAULT 7');
@@ -101,6 +104,39 @@ sub val
 	like(slurp_file($log), qr/session state changed on the origin by server-side code \(search_path\)/,
 		'the agent logged why A kept its connection');
 	w_close($_) for $b, $c;
+}
+
+# ---------------------------------------------------------------------------
+# A client that never reads, asking again and again for a cached result: the
+# agent stops reading it once its output is full, as for forwarded results.
+{
+	my $q = "SELECT repeat(name, 12000) AS big FROM items WHERE id = 1";	# 60 kB
+	my $c = w_login();
+	is(length(val($c, $q)), 60000, 'a 60 kB result (a fill)');
+	my $hits = cache_status('one')->{hits};
+	is(length(val($c, $q)), 60000, '... then a hit');
+	ok(cache_status('one')->{hits} > $hits, '... (counted)');
+	my $pid = $agent->{KIDS}[0]{PID};
+	my $rss = sub {
+		open my $fh, '<', "/proc/$pid/status" or return -1;
+		while (<$fh>) { return $1 / 1024 if /^VmRSS:\s+(\d+)\s+kB/; }
+		return -1;
+	};
+	my $base = $rss->();
+	my $n = 2000;
+	w_send($c, fmsg('Q', "$q\0") x $n);	# 120 MB of replies, not read
+	sleep 2;
+	my $grew = $rss->() - $base;
+	ok($grew < 40, sprintf('%d pipelined hits of 60 kB, never read: the agent grew by %.1f MB', $n, $grew));
+	my $ok = 0;
+	for (1 .. $n)
+	{
+		my $r = w_result($c, 30);
+		last if $r->{eof} || $r->{timeout};
+		$ok++ if length($r->{rows}[0][0] // '') == 60000;
+	}
+	is($ok, $n, 'once the client reads, it gets every answer');
+	w_close($c);
 }
 
 done_testing();

@@ -220,13 +220,16 @@ test_startup(void)
 	ok(hd_settings_from_startup(&list, "application_name", "it's me") == NULL,
 	   "application_name accepted");
 	s = hd_settings_find(&list, "application_name");
-	ok(s && strcmp(s->sql, "SET application_name TO 'it''s me'") == 0, "value quoted as a literal");
+	ok(s && strcmp(s->sql, "SELECT pg_catalog.set_config('application_name', 'it''s me', false)") == 0,
+	   "carried by set_config(), the value quoted as a literal");
 	hd_settings_clear(&list);
 	ok(hd_settings_from_startup(&list, "myapp.user", "alice") == NULL &&
-	   strcmp(hd_settings_find(&list, "myapp.user")->sql, "SET myapp.\"user\" TO 'alice'") == 0,
-	   "a reserved word in a custom name is quoted");
+	   strcmp(hd_settings_find(&list, "myapp.user")->sql,
+			  "SELECT pg_catalog.set_config('myapp.user', 'alice', false)") == 0,
+	   "a reserved word in a custom name needs no quoting");
 	ok(hd_settings_from_startup(&list, "DateStyle", "ISO") == NULL &&
-	   strcmp(hd_settings_find(&list, "datestyle")->sql, "SET datestyle TO 'ISO'") == 0,
+	   strcmp(hd_settings_find(&list, "datestyle")->sql,
+			  "SELECT pg_catalog.set_config('datestyle', 'ISO', false)") == 0,
 	   "names are folded to lower case");
 	hd_settings_clear(&list);
 	{
