@@ -130,6 +130,9 @@ typedef struct CacheCfg
 	uint64_t	records;
 	uint64_t	invalidated;
 	uint64_t	slots_lost;
+	uint64_t	ddl_invalidations;	/* records whose DDL removed every entry */
+	double		ddl_logged_at;	/* the last "DDL removed every entry" line */
+	uint64_t	ddl_unlogged;	/* such records since then, not logged */
 	/* a record's commit time -> its invalidation applied (per bucket, +Inf last) */
 	uint64_t	inval_buckets[INVAL_NBOUNDS + 1];
 	uint64_t	inval_count;
@@ -673,6 +676,66 @@ observe_invalidation(CacheCfg *cfg, int64_t commit_time)
 	cfg->inval_sum += secs;
 }
 
+/*
+ * The first DDL object of a record that may change what a cached query
+ * returns, or what a name in it resolves to, in ways the record's relations
+ * do not cover: a table created ahead of another on a search_path, a type or
+ * function changed (ALTER TYPE ... RENAME VALUE, CREATE OR REPLACE FUNCTION),
+ * a schema renamed, ... Entries do not record the types, functions and
+ * names they used, so such a record removes every entry of the config. NULL
+ * when every object is on the short list of DDL that changes no result and
+ * no name resolution (a REFRESH names its materialized view as a relation).
+ * When in doubt, not on the list.
+ */
+static const HdDdlObject *
+ddl_changing_results(const HdRecord *rec)
+{
+	static const char *const harmless[][2] = {
+		/* command tag, object type ("": any) */
+		{"CREATE INDEX", "index"},
+		{"DROP INDEX", "index"},
+		{"COMMENT", ""},
+		{"REFRESH MATERIALIZED VIEW", "materialized view"},
+	};
+
+	for (uint32_t i = 0; i < rec->nddls; i++)
+	{
+		const HdDdlObject *d = &rec->ddls[i];
+		bool		ok = false;
+
+		for (size_t h = 0; h < sizeof(harmless) / sizeof(harmless[0]) && !ok; h++)
+			ok = strcmp(d->tag, harmless[h][0]) == 0 &&
+				(harmless[h][1][0] == '\0' || strcmp(d->object_type, harmless[h][1]) == 0);
+		if (!ok)
+			return d;
+	}
+	return NULL;
+}
+
+/* Say (at most once a minute per config) that DDL emptied the config's cache. */
+static void
+log_ddl_invalidation(CacheCfg *cfg, const HdDdlObject *d, uint64_t removed)
+{
+	double		now = ev_time();
+
+	if (cfg->ddl_logged_at > 0 && now - cfg->ddl_logged_at < 60)
+	{
+		cfg->ddl_unlogged++;
+		return;
+	}
+	if (cfg->ddl_unlogged > 0)
+		hd_info("cache of config \"%s\": DDL (%s %s %s) may change what cached queries "
+				"return: removed its %" PRIu64 " entries (and %" PRIu64 " more such records "
+				"since the last such line)", cfg->name, d->tag, d->object_type, d->identity,
+				removed, cfg->ddl_unlogged);
+	else
+		hd_info("cache of config \"%s\": DDL (%s %s %s) may change what cached queries "
+				"return: removed its %" PRIu64 " entries", cfg->name, d->tag, d->object_type,
+				d->identity, removed);
+	cfg->ddl_logged_at = now;
+	cfg->ddl_unlogged = 0;
+}
+
 static int
 on_record(void *arg, const HdRecord *rec)
 {
@@ -683,8 +746,11 @@ on_record(void *arg, const HdRecord *rec)
 	uint32_t   *oids = NULL;
 	size_t		n = 0;
 	bool		all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
+	const HdDdlObject *ddl = all ? NULL : ddl_changing_results(rec);
 	int			rc;
 
+	if (ddl != NULL)
+		all = true;
 	if (!all)
 	{
 		size_t		cap = 0;
@@ -721,6 +787,11 @@ on_record(void *arg, const HdRecord *rec)
 		cfg->persisted_lsn = rec->end_lsn;
 	cfg->records++;
 	cfg->invalidated += removed;
+	if (ddl != NULL)
+	{
+		cfg->ddl_invalidations++;
+		log_ddl_invalidation(cfg, ddl, removed);
+	}
 	if (all || n > 0 || rec->nddls > 0)
 		retain(cfg, rec->xid, all || rec->nddls > 0, false, oids, n);
 	free(oids);
@@ -2549,16 +2620,16 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		HdStreamStatus st;
-		char		v[15][64];
+		char		v[16][64];
 		char		bypass[2048] = "";
-		const char *values[15];
+		const char *values[16];
 		uint64_t	entries = 0;
 		uint64_t	bytes = 0;
 		size_t		off = 0;
 		double		lag;
 		/* the counting columns of SHOW CACHE, by position */
-		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14};
-		uint64_t	count[15] = {0};
+		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15};
+		uint64_t	count[16] = {0};
 
 		hd_cache_config_usage(layer->store, cfg->id, &entries, &bytes);
 		hd_stream_status(cfg->stream, &st);
@@ -2575,6 +2646,7 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		count[12] = cfg->coalesced;
 		count[13] = cfg->stale_hits;
 		count[14] = cfg->refreshes;
+		count[15] = cfg->ddl_invalidations;
 		for (size_t i = 0; i < sizeof(count_cols) / sizeof(count_cols[0]); i++)
 		{
 			fmt_u64(v[count_cols[i]], 64, count[count_cols[i]]);
@@ -2589,7 +2661,7 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		lag = stream_age(&st);
 		snprintf(v[10], 64, "%.3f", lag);
 		values[10] = v[10];
-		row(arg, values, 15);
+		row(arg, values, 16);
 	}
 }
 
@@ -2676,6 +2748,16 @@ hd_cache_metrics(HdAgent *agent, HdTextBuf *buf)
 		}
 	}
 	inval_metrics(layer, buf);
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_ddl_invalidations_total Change records whose DDL"
+					 " removed every entry of the config\n"
+					 "# TYPE hyperdrive_cache_ddl_invalidations_total counter\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		hd_text_buf_printf(buf, "hyperdrive_cache_ddl_invalidations_total{config=\"%s\"} %" PRIu64
+						   "\n", cfg->name, cfg->ddl_invalidations);
+	}
 	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_stream_connected Whether the config's change stream is up\n"
 					 "# TYPE hyperdrive_cache_stream_connected gauge\n");
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)

@@ -182,7 +182,8 @@ sub cache_status
 		my %h = (entries => $f[1], bytes => $f[2], hits => $f[3], misses => $f[4],
 			stored => $f[5], invalidated => $f[6], bypasses => $f[7],
 			connected => $f[8], applied_lsn => $f[9], lag => $f[10], slots_lost => $f[11],
-			coalesced => $f[12], stale => $f[13], refreshes => $f[14]);
+			coalesced => $f[12], stale => $f[13], refreshes => $f[14],
+			ddl_invalidations => $f[15]);
 		my %b;
 		for my $kv (split /, /, $f[7] // '')
 		{
