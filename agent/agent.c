@@ -568,8 +568,8 @@ hd_agent_main(int argc, char **argv)
 	}
 	/* the cache (before any thread: opening checks the store in a child process) */
 	if (hd_cache_layer_open(&agent, err, sizeof(err)) < 0)
-		hd_error("the cache in %s/cache cannot be used (%s): running without a cache",
-				 agent.settings.state_dir, err);
+		hd_error("the cache in %s/cache cannot be used (%s): running without a cache, "
+				 "retrying every few seconds", agent.settings.state_dir, err);
 	agent.listen_fd = listen_on(&agent);
 	if (agent.listen_fd < 0 || hd_metrics_start(&agent) < 0)
 	{
@@ -584,6 +584,8 @@ hd_agent_main(int argc, char **argv)
 	if (agent.settings.nadmin_users > 0 && agent.settings.auth_file == NULL)
 		hd_warning("admin_users is set but auth_file is not: nobody can log in to the admin console");
 	signal(SIGPIPE, SIG_IGN);
+	/* past a file size limit, writes fail with EFBIG (handled like a full disk) */
+	signal(SIGXFSZ, SIG_IGN);
 
 	ev_io_init(&agent.listen_watcher, accept_cb, agent.listen_fd, EV_READ);
 	ev_signal_init(&agent.sigint_watcher, sigint_cb, SIGINT);

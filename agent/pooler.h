@@ -257,7 +257,7 @@ struct HdAgent
 	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
 	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
 	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
-	struct HdCacheLayer *cache; /* cache.c's; NULL if the cache could not open */
+	struct HdCacheLayer *cache; /* cache.c's (its store may not be open yet); NULL: no memory */
 };
 
 /* agent.c */
