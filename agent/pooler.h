@@ -220,9 +220,12 @@ struct HdPool
 	HdParam    *params;			/* ParameterStatus from the first login */
 	int			nparams;
 	bool		params_known;
-	/* reconnect backoff after a failed connection or login */
+	/* after a failed connection or login: no attempt before next_connect_at */
 	ev_tstamp	next_connect_at;
-	double		backoff;
+	double		backoff;		/* server_login_retry, in seconds */
+	ev_timer	retry_timer;	/* the next attempt, for clients that wait */
+	ev_tstamp	attempt_started_at; /* the oldest connection attempt in flight */
+	ev_tstamp	failed_attempt_at;	/* when the one that failed last started (or earlier) */
 	char	   *last_error;		/* why the last connection attempt failed */
 	char		last_sqlstate[6];
 	bool		stale;			/* config deleted or changed: drain */

@@ -19,9 +19,9 @@
  *    server_lifetime = 3600         close origin connections this old when
  *                                   released; 0: never
  *    client_idle_timeout = 0        close clients idle this long; 0: never
- *    server_login_retry = 1         first wait before reconnecting after a
- *                                   failed origin connection; doubles up to 30s;
- *                                   1ms..30s
+ *    server_login_retry = 1         after a failed origin connection or login,
+ *                                   the next attempt (for waiting clients) comes
+ *                                   this much later; 1ms..30s
  *    tls_cert_file =                client-facing TLS: both files, or neither
  *    tls_key_file =
  *    auth_type = scram-sha-256      what the agent asks clients for:
