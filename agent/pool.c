@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_recheck.h"
 #include "log.h"
 #include "proto.h"
 
@@ -130,7 +131,40 @@ pool_create(HdAgent *agent, const HdConfig *config, const char *role)
 	hd_list_init(&pool->waiting);
 	ev_init(&pool->retry_timer, retry_cb);
 	pool->retry_timer.data = pool;
+	hd_auth_recheck_init(pool);
 	hd_list_append(&agent->pools, &pool->link);
+	return pool;
+}
+
+/*
+ * The pool of a check of owner's login (auth_recheck.h): owner's config,
+ * role and password, read afresh; not in agent->pools, so neither listed
+ * nor counted in origin_connection_limit.
+ */
+HdPool *
+hd_pool_new_check(HdPool *owner)
+{
+	HdPool	   *pool = calloc(1, sizeof(HdPool));
+
+	if (pool == NULL)
+		return NULL;
+	pool->agent = owner->agent;
+	if (copy_config(&pool->config, &owner->config) < 0)
+	{
+		hd_config_free(&pool->config);
+		free(pool);
+		return NULL;
+	}
+	snprintf(pool->role, sizeof(pool->role), "%s", owner->role);
+	load_own_password(pool);
+	hd_list_init(&pool->link);
+	hd_list_init(&pool->servers);
+	hd_list_init(&pool->idle);
+	hd_list_init(&pool->waiting);
+	ev_init(&pool->retry_timer, retry_cb);
+	pool->retry_timer.data = pool;
+	hd_auth_recheck_init(pool);
+	pool->check_of = owner;
 	return pool;
 }
 
@@ -155,6 +189,7 @@ hd_pool_update_config(HdPool *pool, const HdConfig *config)
 	pool->config = fresh;
 	if (strcmp(pool->role, config->user) == 0)
 		load_own_password(pool);
+	hd_auth_recheck_config_changed(pool);
 	/*
 	 * A fresh start: no backoff left over from the old settings, and the next
 	 * client's login waits for a connection made with the new ones, so that a
@@ -494,6 +529,9 @@ hd_pool_server_ready(HdPool *pool, HdServer *server)
 {
 	bool		recovered = pool->last_error != NULL;
 
+	if (hd_auth_recheck_server_ready(pool, server))
+		return;					/* a check of the config's login, not a pool connection */
+
 	pool->params_known = true;
 	pool->backoff = 0;
 	pool->next_connect_at = 0;
@@ -564,6 +602,8 @@ hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate, cons
 	HdList	   *tmp;
 	ev_tstamp	now = ev_now(pool->agent->loop);
 
+	if (hd_auth_recheck_server_failed(pool, server, sqlstate, message))
+		return;					/* a check of the config's login, not a pool connection */
 	pool->stats.connect_failures++;
 	pool->backoff = pool->agent->settings.server_login_retry_ms / 1000.0;
 	pool->next_connect_at = now + pool->backoff;
@@ -681,6 +721,7 @@ void
 hd_pool_free(HdPool *pool)
 {
 	ev_timer_stop(pool->agent->loop, &pool->retry_timer);
+	hd_auth_recheck_free(pool);
 	hd_list_del(&pool->link);
 	for (int i = 0; i < pool->nparams; i++)
 	{

@@ -72,7 +72,8 @@ typedef enum HdAuthStep
 	HD_AUTH_STEP_SASL_FIRST,	/* expecting SASLResponse with client-first */
 	HD_AUTH_STEP_SASL_FINAL,	/* expecting SASLResponse */
 	HD_AUTH_STEP_MD5,			/* expecting PasswordMessage (md5) */
-	HD_AUTH_STEP_PASSWORD		/* expecting PasswordMessage (cleartext) */
+	HD_AUTH_STEP_PASSWORD,		/* expecting PasswordMessage (cleartext) */
+	HD_AUTH_STEP_RECHECK		/* authenticated; waiting for the origin's word (auth_recheck.h) */
 } HdAuthStep;
 
 /*
@@ -231,6 +232,16 @@ struct HdPool
 	bool		stale;			/* config deleted or changed: drain */
 	bool		paused;			/* PAUSE: no server is handed out */
 	HdStats		stats;			/* for SHOW STATS and /metrics */
+	/* the config's own user's logins, re-checked on the origin (auth_recheck.h) */
+	ev_tstamp	auth_proven_at; /* the last origin login with the config's credentials */
+	HdList		check_waiting;	/* clients waiting for the check (wait_link) */
+	bool		check_running;
+	ev_tstamp	check_next_at;	/* after a failed check: not before */
+	ev_timer	check_timer;
+	HdPool	   *check;			/* the last check's own pool, if any */
+	HdPool	   *check_of;		/* of a check's pool: the pool it checks for */
+	unsigned	config_gen;		/* bumped when the config's credentials change */
+	unsigned	check_gen;		/* of a check's pool: its owner's config_gen then */
 };
 
 struct HdAgent
@@ -280,6 +291,7 @@ extern void hd_client_start_auth(HdClient *client);
 extern HdClientAuth *hd_client_auth_state(HdClient *client);
 extern void hd_client_auth_free(HdClient *client);
 extern void hd_client_continue_auth(HdClient *client);
+extern void hd_client_auth_admit(HdClient *client);
 extern void hd_client_challenge(HdClient *client, const HdScramSecret *secret,
 								HdSecretKind stored_kind, const char *stored,
 								void (*done) (HdClient *client));
@@ -321,6 +333,7 @@ extern void hd_pool_pause(HdPool *pool);
 extern void hd_pool_resume(HdPool *pool);
 extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
 extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
+extern HdPool *hd_pool_new_check(HdPool *owner);
 extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
 extern bool hd_secret_from_password(const char *password, HdScramSecret *secret);
 extern void hd_pool_request_server(HdPool *pool, HdClient *client);

@@ -49,7 +49,8 @@ sub round
 {
 	my ($n) = @_;
 	my $t0 = time;
-	my @c = map { w_login() } 1 .. $n;
+	my @c = map { w_login_send() } 1 .. $n;
+	@c = map { w_login(conn => $_, sent => 1) } @c;
 	for my $c (@c) { w_send($c, fmsg('Q', "SELECT 1\0")) if $c->{ready}; }
 	my @out;
 	for my $c (@c)
