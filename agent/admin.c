@@ -342,11 +342,11 @@ show_cache(HdAgent *agent, HdIoBuf *out, bool *oom)
 		{"misses", OID_INT8}, {"stored", OID_INT8}, {"invalidated", OID_INT8},
 		{"bypasses", OID_TEXT}, {"stream_connected", OID_TEXT}, {"applied_lsn", OID_TEXT},
 		{"lag_seconds", OID_FLOAT8}, {"slots_lost", OID_INT8}, {"coalesced", OID_INT8},
-		{"stale", OID_INT8}, {"refreshes", OID_INT8}
+		{"stale", OID_INT8}, {"refreshes", OID_INT8}, {"ddl_invalidations", OID_INT8}
 	};
 	CacheRows	r = {out, oom};
 
-	send_row_description(out, cols, 15, oom);
+	send_row_description(out, cols, 16, oom);
 	hd_cache_show(agent, cache_row, &r);
 }
 

@@ -703,8 +703,8 @@ hd_agent_main(int argc, char **argv)
 	}
 	/* the cache (before any thread: opening checks the store in a child process) */
 	if (hd_cache_layer_open(&agent, err, sizeof(err)) < 0)
-		hd_error("the cache in %s/cache cannot be used (%s): running without a cache",
-				 agent.settings.state_dir, err);
+		hd_error("the cache in %s/cache cannot be used (%s): running without a cache, "
+				 "retrying every few seconds", agent.settings.state_dir, err);
 	err[0] = '\0';
 	if (hd_listener_open_tcp(&agent.listener, agent.settings.listen_addr,
 							 agent.settings.listen_port, "listen_addr/listen_port", err,
@@ -727,6 +727,8 @@ hd_agent_main(int argc, char **argv)
 	if (agent.settings.nadmin_users > 0 && agent.settings.auth_file == NULL)
 		hd_warning("admin_users is set but auth_file is not: nobody can log in to the admin console");
 	signal(SIGPIPE, SIG_IGN);
+	/* past a file size limit, writes fail with EFBIG (handled like a full disk) */
+	signal(SIGXFSZ, SIG_IGN);
 
 	ev_signal_init(&agent.sigint_watcher, sigint_cb, SIGINT);
 	ev_signal_init(&agent.sigterm_watcher, sigterm_cb, SIGTERM);

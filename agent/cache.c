@@ -45,6 +45,20 @@ static const double inval_bounds[INVAL_NBOUNDS] = {
 	0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
 };
 
+/*
+ * Trouble that can repeat at every query or tick (a full disk under the
+ * store) is logged at most once a minute per kind: each line says how many
+ * were left out since the previous one, so the log stays small.
+ */
+#define TROUBLE_LOG_INTERVAL 60.0
+#define STORE_RETRY_INTERVAL 5.0	/* seconds between attempts to open the store */
+
+typedef struct LogLimit
+{
+	double		at;				/* the last line; 0: none yet */
+	uint64_t	left_out;		/* since then */
+} LogLimit;
+
 /* An applied invalidation kept for the snapshot check (the race rule). */
 typedef struct Retained
 {
@@ -130,6 +144,10 @@ typedef struct CacheCfg
 	uint64_t	records;
 	uint64_t	invalidated;
 	uint64_t	slots_lost;
+	uint64_t	ddl_invalidations;	/* records whose DDL removed every entry */
+	LogLimit	ddl_log;		/* "DDL removed every entry" lines */
+	LogLimit	lookup_log;		/* lookups and stores failing */
+	LogLimit	apply_log;		/* invalidations and positions failing */
 	/* a record's commit time -> its invalidation applied (per bucket, +Inf last) */
 	uint64_t	inval_buckets[INVAL_NBOUNDS + 1];
 	uint64_t	inval_count;
@@ -141,7 +159,12 @@ typedef struct CacheCfg
 typedef struct HdCacheLayer
 {
 	HdAgent    *agent;
-	HdCache    *store;
+	HdCache    *store;			/* NULL: could not be opened; retried on the timer */
+	char		open_error[512];	/* why, while it is NULL */
+	double		open_tried_at;
+	unsigned	open_failures;
+	LogLimit	open_log;
+	LogLimit	sync_log;
 	char		dir[4200];
 	HdList		cfgs;
 	ev_timer	timer;
@@ -193,6 +216,24 @@ static void flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined
 static void op_free(struct CacheOp *op);
 static void flight_timeouts(CacheCfg *cfg, double now);
 static const char *stream_problem(CacheCfg *cfg, const HdClient *client);
+static void store_retry(HdCacheLayer *layer, double now);
+
+/* Whether to log this trouble now; *left_out: how many were not logged since the last line. */
+static bool
+log_now(LogLimit *l, uint64_t *left_out)
+{
+	double		now = ev_time();
+
+	if (l->at > 0 && now - l->at < TROUBLE_LOG_INTERVAL)
+	{
+		l->left_out++;
+		return false;
+	}
+	*left_out = l->left_out;
+	l->left_out = 0;
+	l->at = now;
+	return true;
+}
 
 static int64_t
 wall_ms(void)
@@ -677,6 +718,83 @@ observe_invalidation(CacheCfg *cfg, int64_t commit_time)
 	cfg->inval_sum += secs;
 }
 
+/*
+ * The first DDL object of a record that may change what a cached query
+ * returns, or what a name in it resolves to, in ways the record's relations
+ * do not cover: a table created ahead of another on a search_path, a type or
+ * function changed (ALTER TYPE ... RENAME VALUE, CREATE OR REPLACE FUNCTION),
+ * a schema renamed, ... Entries do not record the types, functions and
+ * names they used, so such a record removes every entry of the config. NULL
+ * when every object is on the short list of DDL that changes no result and
+ * no name resolution (a REFRESH names its materialized view as a relation).
+ * When in doubt, not on the list.
+ */
+static const HdDdlObject *
+ddl_changing_results(const HdRecord *rec)
+{
+	static const char *const harmless[][2] = {
+		/* command tag, object type ("": any) */
+		{"CREATE INDEX", "index"},
+		{"DROP INDEX", "index"},
+		{"COMMENT", ""},
+		{"REFRESH MATERIALIZED VIEW", "materialized view"},
+	};
+
+	for (uint32_t i = 0; i < rec->nddls; i++)
+	{
+		const HdDdlObject *d = &rec->ddls[i];
+		bool		ok = false;
+
+		for (size_t h = 0; h < sizeof(harmless) / sizeof(harmless[0]) && !ok; h++)
+			ok = strcmp(d->tag, harmless[h][0]) == 0 &&
+				(harmless[h][1][0] == '\0' || strcmp(d->object_type, harmless[h][1]) == 0);
+		if (!ok)
+			return d;
+	}
+	return NULL;
+}
+
+/* Say (at most once a minute per config) that DDL emptied the config's cache. */
+static void
+log_ddl_invalidation(CacheCfg *cfg, const HdDdlObject *d, uint64_t removed)
+{
+	uint64_t	left_out;
+
+	if (!log_now(&cfg->ddl_log, &left_out))
+		return;
+	hd_info("cache of config \"%s\": DDL (%s %s %s) may change what cached queries return: "
+			"removed its %" PRIu64 " entries (%" PRIu64 " more such records since the last "
+			"such line; at most one line a minute)", cfg->name, d->tag, d->object_type,
+			d->identity, removed, left_out);
+}
+
+/*
+ * The store failed for this config (what: the operation; limit: its kind's
+ * line limit). Logged at most once a minute: a full disk fails every
+ * lookup, store and position write, and a line for each would fill the
+ * disk further.
+ */
+static void
+store_trouble(CacheCfg *cfg, LogLimit *limit, HdLogLevel level, const char *what,
+			  const char *err)
+{
+	HdCacheLayer *layer = layer_of(cfg->agent);
+	uint64_t	left_out;
+	char		hint[200] = "";
+
+	if (!log_now(limit, &left_out))
+		return;
+	if (hd_cache_fenced(layer->store, cfg->id))
+		snprintf(hint, sizeof(hint), "; once the cause is fixed, PURGE CACHE %s on the admin "
+				 "console lifts the fence", cfg->name);
+	if (left_out > 0)
+		hd_log(level, "cache of config \"%s\": %s: %s%s (%" PRIu64 " more such failures since "
+			   "the last line; at most one line a minute)", cfg->name, what, err, hint, left_out);
+	else
+		hd_log(level, "cache of config \"%s\": %s: %s%s (more such failures: at most one "
+			   "line a minute)", cfg->name, what, err, hint);
+}
+
 static int
 on_record(void *arg, const HdRecord *rec)
 {
@@ -687,8 +805,11 @@ on_record(void *arg, const HdRecord *rec)
 	uint32_t   *oids = NULL;
 	size_t		n = 0;
 	bool		all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
+	const HdDdlObject *ddl = all ? NULL : ddl_changing_results(rec);
 	int			rc;
 
+	if (ddl != NULL)
+		all = true;
 	if (!all)
 	{
 		size_t		cap = 0;
@@ -713,7 +834,7 @@ on_record(void *arg, const HdRecord *rec)
 									 sizeof(err));
 	if (rc < 0)
 	{
-		hd_error("cache of config \"%s\": applying a change record failed: %s", cfg->name, err);
+		store_trouble(cfg, &cfg->apply_log, HD_LOG_ERROR, "applying a change record failed", err);
 		free(oids);
 		return -1;
 	}
@@ -725,6 +846,11 @@ on_record(void *arg, const HdRecord *rec)
 		cfg->persisted_lsn = rec->end_lsn;
 	cfg->records++;
 	cfg->invalidated += removed;
+	if (ddl != NULL)
+	{
+		cfg->ddl_invalidations++;
+		log_ddl_invalidation(cfg, ddl, removed);
+	}
 	if (all || n > 0 || rec->nddls > 0)
 		retain(cfg, rec->xid, all || rec->nddls > 0, false, oids, n);
 	free(oids);
@@ -912,8 +1038,8 @@ hd_cache_layer_configs(HdAgent *agent)
 	HdList	   *item;
 	HdList	   *tmp;
 
-	if (layer == NULL)
-		return;
+	if (layer == NULL || layer->store == NULL)
+		return;					/* no streams without a store: started once it opens */
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
@@ -968,6 +1094,11 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	double		now = ev_now(loop);
 
 	(void) revents;
+	if (layer->store == NULL)
+	{
+		store_retry(layer, now);
+		return;
+	}
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
@@ -978,7 +1109,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		{
 			if (hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
 											  NULL, err, sizeof(err)) < 0)
-				hd_error("cache of config \"%s\": %s", cfg->name, err);
+				store_trouble(cfg, &cfg->apply_log, HD_LOG_ERROR, "writing the stream's position failed", err);
 			else
 			{
 				cfg->persisted_lsn = st.applied_lsn;
@@ -1001,7 +1132,12 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		layer->last_sync = now;
 		if (hd_cache_sync(layer->store, err, sizeof(err)) < 0)
 		{
-			hd_error("cache: sync failed (positions are not confirmed): %s", err);
+			uint64_t	left_out;
+
+			if (log_now(&layer->sync_log, &left_out))
+				hd_error("cache: sync failed (positions are not confirmed): %s (%" PRIu64
+						 " more failures since the last such line; logged at most once a "
+						 "minute)", err, left_out);
 			return;
 		}
 		layer->dirty = false;
@@ -1016,12 +1152,71 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* Open the store (a damaged one is wiped and opened empty). */
+static int
+store_open(HdCacheLayer *layer, char *err, size_t errlen)
+{
+	const HdSettings *settings = &layer->agent->settings;
+	HdCacheOptions opts;
+	int			rc;
+
+	(void) mkdir(settings->state_dir, 0700);
+	hd_cache_options_init(&opts);
+	opts.map_size = (size_t) settings->cache_map_size;
+	opts.max_bytes = (uint64_t) settings->cache_max_bytes;
+	/* a record holds the key and a header too: leave room for them */
+	opts.max_entry_bytes = settings->cache_max_entry_bytes > 0 ?
+		(uint64_t) settings->cache_max_entry_bytes + 64 * 1024 : 0;
+	rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
+	if (rc == HD_CACHE_DAMAGED)
+	{
+		hd_error("the cache in %s is damaged (%s): wiping it and starting empty", layer->dir, err);
+		if (hd_cache_wipe(layer->dir, err, errlen) == 0)
+			rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
+	}
+	return rc == HD_CACHE_OK ? 0 : -1;
+}
+
+/*
+ * The store could not be opened (at start, or since): try again every
+ * STORE_RETRY_INTERVAL, so that a cause removed (a directory made usable
+ * again, space freed, another process gone) brings the cache back without
+ * a restart. Failures are logged at most once a minute.
+ */
+static void
+store_retry(HdCacheLayer *layer, double now)
+{
+	uint64_t	left_out;
+
+	if (now - layer->open_tried_at < STORE_RETRY_INTERVAL)
+		return;
+	layer->open_tried_at = now;
+	if (store_open(layer, layer->open_error, sizeof(layer->open_error)) < 0)
+	{
+		layer->open_failures++;
+		if (log_now(&layer->open_log, &left_out))
+			hd_error("the cache in %s still cannot be used (%s): running without a cache, "
+					 "retrying every %.0f s (%u attempts failed so far)", layer->dir,
+					 layer->open_error, STORE_RETRY_INTERVAL, layer->open_failures);
+		return;
+	}
+	hd_info("the cache in %s is open, after %u failed attempts: caching starts", layer->dir,
+			layer->open_failures);
+	layer->open_failures = 0;
+	layer->open_error[0] = '\0';
+	layer->last_sync = now;
+	hd_cache_layer_configs(layer->agent);
+}
+
+/*
+ * At agent start. -1 (with why in err) when the store cannot be opened: the
+ * agent runs without a cache meanwhile, and the layer tries again on its
+ * timer. agent->cache is NULL only when out of memory.
+ */
 int
 hd_cache_layer_open(HdAgent *agent, char *err, size_t errlen)
 {
 	HdCacheLayer *layer = calloc(1, sizeof(HdCacheLayer));
-	HdCacheOptions opts;
-	int			rc;
 
 	if (layer == NULL)
 	{
@@ -1031,30 +1226,19 @@ hd_cache_layer_open(HdAgent *agent, char *err, size_t errlen)
 	layer->agent = agent;
 	hd_list_init(&layer->cfgs);
 	snprintf(layer->dir, sizeof(layer->dir), "%s/cache", agent->settings.state_dir);
-	(void) mkdir(agent->settings.state_dir, 0700);
-	hd_cache_options_init(&opts);
-	opts.map_size = (size_t) agent->settings.cache_map_size;
-	opts.max_bytes = (uint64_t) agent->settings.cache_max_bytes;
-	/* a record holds the key and a header too: leave room for them */
-	opts.max_entry_bytes = agent->settings.cache_max_entry_bytes > 0 ?
-		(uint64_t) agent->settings.cache_max_entry_bytes + 64 * 1024 : 0;
-	rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
-	if (rc == HD_CACHE_DAMAGED)
-	{
-		hd_error("the cache in %s is damaged (%s): wiping it and starting empty", layer->dir, err);
-		if (hd_cache_wipe(layer->dir, err, errlen) == 0)
-			rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
-	}
-	if (rc != HD_CACHE_OK)
-	{
-		free(layer);
-		return -1;
-	}
 	agent->cache = layer;
 	ev_timer_init(&layer->timer, timer_cb, 0.2, 0.2);
 	layer->timer.data = layer;
 	ev_timer_start(agent->loop, &layer->timer);
 	layer->last_sync = ev_now(agent->loop);
+	layer->open_tried_at = ev_now(agent->loop);
+	if (store_open(layer, err, errlen) < 0)
+	{
+		snprintf(layer->open_error, sizeof(layer->open_error), "%s", err);
+		layer->open_failures = 1;
+		(void) log_now(&layer->open_log, &(uint64_t) {0});	/* the caller logs this one */
+		return -1;
+	}
 	hd_cache_layer_configs(agent);
 	return 0;
 }
@@ -1840,9 +2024,10 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 	}
 	if (hd_cache_get(layer->store, cfg->id, key, keylen, wall_ms(), &hit, err, sizeof(err)) < 0)
 	{
-		hd_warning("cache of config \"%s\": lookup failed: %s", cfg->name, err);
+		store_trouble(cfg, &cfg->lookup_log, HD_LOG_WARNING, "lookup failed", err);
 		free(key);
-		return bypass(cfg, client, "bypass:error");
+		return bypass(cfg, client, hd_cache_fenced(layer->store, cfg->id) ?
+					  "bypass:fenced" : "bypass:error");
 	}
 	if (hit.status == HD_CACHE_FRESH || (hit.status == HD_CACHE_STALE && cfg->swr > 0))
 	{
@@ -2342,7 +2527,7 @@ finish_fill(HdServer *server, CacheOp *op, uint64_t *joined_before)
 		}
 		if (hd_cache_put(layer->store, &put, &outcome, err, sizeof(err)) < 0)
 		{
-			hd_warning("cache of config \"%s\": store failed: %s", cfg->name, err);
+			store_trouble(cfg, &cfg->lookup_log, HD_LOG_WARNING, "storing a result failed", err);
 			count_reason(cfg, "bypass:error");
 			return false;
 		}
@@ -2659,16 +2844,16 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		HdStreamStatus st;
-		char		v[15][64];
+		char		v[16][64];
 		char		bypass[2048] = "";
-		const char *values[15];
+		const char *values[16];
 		uint64_t	entries = 0;
 		uint64_t	bytes = 0;
 		size_t		off = 0;
 		double		lag;
 		/* the counting columns of SHOW CACHE, by position */
-		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14};
-		uint64_t	count[15] = {0};
+		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15};
+		uint64_t	count[16] = {0};
 
 		hd_cache_config_usage(layer->store, cfg->id, &entries, &bytes);
 		hd_stream_status(cfg->stream, &st);
@@ -2685,6 +2870,7 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		count[12] = cfg->coalesced;
 		count[13] = cfg->stale_hits;
 		count[14] = cfg->refreshes;
+		count[15] = cfg->ddl_invalidations;
 		for (size_t i = 0; i < sizeof(count_cols) / sizeof(count_cols[0]); i++)
 		{
 			fmt_u64(v[count_cols[i]], 64, count[count_cols[i]]);
@@ -2699,7 +2885,7 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		lag = stream_age(&st);
 		snprintf(v[10], 64, "%.3f", lag);
 		values[10] = v[10];
-		row(arg, values, 15);
+		row(arg, values, 16);
 	}
 }
 
@@ -2709,10 +2895,13 @@ hd_cache_purge_config(HdAgent *agent, const char *config_id, uint64_t *removed, 
 {
 	HdCacheLayer *layer = layer_of(agent);
 
-	if (layer == NULL)
+	*removed = 0;
+	if (layer == NULL || layer->store == NULL)
 	{
-		*removed = 0;
-		return 0;
+		snprintf(err, errlen, "the cache in %s is not open (%s); the agent tries again every "
+				 "%.0f s", layer ? layer->dir : "the state directory",
+				 layer ? layer->open_error : "out of memory", STORE_RETRY_INTERVAL);
+		return -1;
 	}
 	return hd_cache_purge(layer->store, config_id, removed, err, errlen);
 }
@@ -2786,6 +2975,16 @@ hd_cache_metrics(HdAgent *agent, HdTextBuf *buf)
 		}
 	}
 	inval_metrics(layer, buf);
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_ddl_invalidations_total Change records whose DDL"
+					 " removed every entry of the config\n"
+					 "# TYPE hyperdrive_cache_ddl_invalidations_total counter\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		hd_text_buf_printf(buf, "hyperdrive_cache_ddl_invalidations_total{config=\"%s\"} %" PRIu64
+						   "\n", cfg->name, cfg->ddl_invalidations);
+	}
 	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_stream_connected Whether the config's change stream is up\n"
 					 "# TYPE hyperdrive_cache_stream_connected gauge\n");
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)

@@ -135,9 +135,19 @@ struct HdCache
 	size_t	   *touch_used;		/* the occupied slots, ntouches of them */
 	size_t		ntouches;
 	HdCacheStats stats;
-	bool		fenced;
-	char		fence_reason[512];
+	/* configs whose invalidation failed (the fence, in the contract) */
+	struct Fence *fenced;
+	size_t		nfenced;
+	bool		fenced_all;		/* which one could not be remembered: every config */
+	char		fence_all_reason[512];
 };
+
+/* A fenced config, and why. */
+typedef struct Fence
+{
+	unsigned char cfg[CFG_LEN];
+	char		why[512];
+} Fence;
 
 /* One write transaction in progress. */
 typedef struct Op
@@ -879,11 +889,39 @@ status_at(const RecordHeader *h, int64_t now_ms)
 	return HD_CACHE_MISS;
 }
 
-static int
-fenced_error(HdCache *c, char *err, size_t errlen)
+/* The config's fence, or NULL; with fenced_all, a fence of every config. */
+static const char *
+fence_reason(const HdCache *c, const unsigned char *cfg)
 {
-	snprintf(err, errlen, "the cache is fenced until it is purged: %s", c->fence_reason);
+	if (c->fenced_all)
+		return c->fence_all_reason;
+	for (size_t i = 0; i < c->nfenced; i++)
+		if (memcmp(c->fenced[i].cfg, cfg, CFG_LEN) == 0)
+			return c->fenced[i].why;
+	return NULL;
+}
+
+static bool
+is_fenced(const HdCache *c, const unsigned char *cfg)
+{
+	return fence_reason(c, cfg) != NULL;
+}
+
+static int
+fenced_error(HdCache *c, const unsigned char *cfg, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "the cache of this config is fenced until it is purged: %s",
+			 fence_reason(c, cfg));
 	return -1;
+}
+
+bool
+hd_cache_fenced(const HdCache *c, const char *config_id)
+{
+	unsigned char cfg[CFG_LEN];
+	char		err[64];
+
+	return config_bytes(config_id, cfg, err, sizeof(err)) == 0 && is_fenced(c, cfg);
 }
 
 /* Read the entry into hit; hit->status stays MISS if it is not this key's. */
@@ -945,10 +983,10 @@ hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
 
 	memset(hit, 0, sizeof(*hit));
 	hit->status = HD_CACHE_MISS;
-	if (c->fenced)
-		return fenced_error(c, err, errlen);
 	if (config_bytes(config_id, cfg, err, errlen) != 0)
 		return -1;
+	if (is_fenced(c, cfg))
+		return fenced_error(c, cfg, err, errlen);
 	if (!hash_key(&c->hasher, cfg, key, keylen, hash))
 	{
 		snprintf(err, errlen, "computing the key's SHA-256 failed");
@@ -1186,10 +1224,11 @@ hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *
 	int			rc;
 
 	*outcome = HD_CACHE_SKIP_FULL;
-	if (c->fenced)
-		return fenced_error(c, err, errlen);
-	if (check_put(p, cfg, err, errlen) != 0 ||
-		normalize_relations(p->relations, p->nrelations, &rels, &nrel, err, errlen) != 0)
+	if (check_put(p, cfg, err, errlen) != 0)
+		return -1;
+	if (is_fenced(c, cfg))
+		return fenced_error(c, cfg, err, errlen);
+	if (normalize_relations(p->relations, p->nrelations, &rels, &nrel, err, errlen) != 0)
 		return -1;
 	size = record_size(p->keylen, nrel, p->len);
 	if (size == 0 || size > c->opts.max_entry_bytes)
@@ -1273,11 +1312,43 @@ apply_by_dropping_all(Op *op, HdCache *c, const unsigned char *cfg, uint64_t lsn
 	return op_commit(op);
 }
 
+/*
+ * An invalidation of config cfg failed: its entries may be stale, so its
+ * lookups and puts fail until it is purged. Other configs' entries are
+ * invalidated by their own records and are not touched by this one's, so
+ * they stay usable. If the config cannot be remembered (out of memory),
+ * every config is fenced, until hd_cache_purge(cache, NULL).
+ */
 static void
-fence(HdCache *c, const char *why)
+fence(HdCache *c, const unsigned char *cfg, const char *why)
 {
-	c->fenced = true;
-	snprintf(c->fence_reason, sizeof(c->fence_reason), "%s", why);
+	Fence	   *grown;
+
+	if (c->fenced_all || is_fenced(c, cfg))
+		return;					/* the first reason stays */
+	grown = realloc(c->fenced, (c->nfenced + 1) * sizeof(Fence));
+	if (grown == NULL)
+	{
+		c->fenced_all = true;
+		snprintf(c->fence_all_reason, sizeof(c->fence_all_reason), "%s", why);
+		return;
+	}
+	c->fenced = grown;
+	memcpy(c->fenced[c->nfenced].cfg, cfg, CFG_LEN);
+	snprintf(c->fenced[c->nfenced].why, sizeof(c->fenced[c->nfenced].why), "%s", why);
+	c->nfenced++;
+}
+
+/* Purged: the config's entries are gone, and with them the reason for its fence. */
+static void
+unfence(HdCache *c, const unsigned char *cfg)
+{
+	for (size_t i = 0; i < c->nfenced; i++)
+		if (memcmp(c->fenced[i].cfg, cfg, CFG_LEN) == 0)
+		{
+			c->fenced[i] = c->fenced[--c->nfenced];
+			return;
+		}
 }
 
 static int
@@ -1316,7 +1387,7 @@ invalidate(HdCache *c, const char *config_id, const uint32_t *relations, size_t 
 	if (rc != 0)
 	{
 		op_fail(&op, rc, action, err, errlen);
-		fence(c, err);
+		fence(c, cfg, err);
 		return -1;
 	}
 	if (removed)
@@ -1347,7 +1418,22 @@ hd_cache_purge(HdCache *c, const char *config_id, uint64_t *removed, char *err,
 	int			rc;
 
 	if (config_id != NULL)
-		return invalidate(c, config_id, NULL, 0, true, 0, removed, err, errlen);
+	{
+		unsigned char cfg[CFG_LEN];
+
+		if (config_bytes(config_id, cfg, err, errlen) != 0 ||
+			invalidate(c, config_id, NULL, 0, true, 0, removed, err, errlen) != 0)
+			return -1;
+		unfence(c, cfg);
+		if (c->fenced_all)
+		{
+			snprintf(err, errlen, "the entries of config %s were removed, but the whole cache "
+					 "stays fenced (which config's invalidation failed is not known: %s); "
+					 "purge every config to lift it", config_id, c->fence_all_reason);
+			return -1;
+		}
+		return 0;
+	}
 	if (removed)
 		*removed = 0;
 	if ((rc = op_begin(&op, c)) == 0 && (rc = drop_all(&op, &op.removed, true)) == 0)
@@ -1356,7 +1442,8 @@ hd_cache_purge(HdCache *c, const char *config_id, uint64_t *removed, char *err,
 		return op_fail(&op, rc, "purging the cache", err, errlen);
 	if (removed)
 		*removed = op.removed;
-	c->fenced = false;
+	c->nfenced = 0;
+	c->fenced_all = false;
 	return 0;
 }
 
@@ -2122,6 +2209,7 @@ destroy(HdCache *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	hasher_free(&c->hasher);
+	free(c->fenced);
 	free(c->touches);
 	free(c->touch_used);
 	free(c->dir);

@@ -30,8 +30,14 @@
  *     A put carries a token read before the query went to the origin
  *     (hd_cache_token()); an invalidation of one of its relations applied
  *     since then means the result may predate the change, and it is not
- *     stored (HD_CACHE_SKIP_RACED). If an invalidation fails, the cache is
- *     fenced: every lookup fails until hd_cache_purge(cache, NULL) succeeds.
+ *     stored (HD_CACHE_SKIP_RACED). If an invalidation of a config fails
+ *     (I/O error, disk full), that config is fenced: its lookups and puts
+ *     fail until hd_cache_purge() of that config (or of all) succeeds, which
+ *     removes the entries that may be stale. A config's entries are only
+ *     ever invalidated by its own records, so the other configs stay in
+ *     use. (Should the config not be remembered, for lack of memory, every
+ *     config is fenced until hd_cache_purge(cache, NULL); a purge of one
+ *     config then fails and says so.)
  *   - A full cache never fails a put: least recently used entries are
  *     evicted to stay within max_bytes/max_entries, LMDB's MDB_MAP_FULL is
  *     answered by evicting and retrying, and if even that fails the entry is
@@ -189,9 +195,14 @@ extern int	hd_cache_invalidate_relations(HdCache *cache, const char *config_id,
 extern int	hd_cache_invalidate_all(HdCache *cache, const char *config_id, uint64_t lsn,
 									uint64_t *removed, char *err, size_t errlen);
 
-/* Remove a config's entries (NULL: every config's); LSNs stay. Lifts a fence. */
+/*
+ * Remove a config's entries (NULL: every config's); LSNs stay. Lifts that
+ * config's fence (NULL: every fence). -1 if the whole cache stays fenced.
+ */
 extern int	hd_cache_purge(HdCache *cache, const char *config_id, uint64_t *removed,
 						   char *err, size_t errlen);
+/* Whether the config's lookups and puts fail until it is purged (see the contract). */
+extern bool hd_cache_fenced(const HdCache *cache, const char *config_id);
 
 /* The last applied LSN of a config; 0 if none. */
 extern int	hd_cache_applied_lsn(HdCache *cache, const char *config_id, uint64_t *lsn,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_recheck.h"
 #include "log.h"
 #include "proto.h"
 
@@ -86,6 +87,16 @@ auth_done(HdClient *client)
 	}
 	if (client->pool == NULL && !attach_role_pool(client))
 		return;
+	/* the config's own user: only while the origin still lets it in (auth_recheck.h) */
+	if (hd_auth_recheck_wait(client))
+		return;
+	hd_client_auth_admit(client);
+}
+
+/* Authenticated (and, for the config's own user, let in by the origin): log in. */
+void
+hd_client_auth_admit(HdClient *client)
+{
 	/* the exchange is over (the pool took what it needs): keep none of it */
 	hd_client_auth_free(client);
 	hd_send_auth(&client->out, HD_AUTHREQ_OK, NULL, 0);

@@ -6,10 +6,14 @@
  * The config's origin_connection_limit caps the connections of all its
  * pools together. A client that needs a server gets an idle one, or a new
  * one if the config is under its limit, or waits in its pool's FIFO queue
- * (query_wait_timeout bounds the wait; janitor in agent.c). When the origin
- * cannot be reached, waiting clients get the reason at once and new
- * attempts back off (server_login_retry, doubling to 30 s), so that clients
- * fail fast instead of piling up while the origin is down.
+ * (query_wait_timeout bounds the wait; janitor in agent.c). When a
+ * connection attempt fails, the clients waiting for it get the origin's
+ * error at once (08001 when it cannot be reached), so that they do not pile
+ * up while the origin is down. While the last attempt failed, a pool makes
+ * one attempt at a time, at most one per server_login_retry: clients that
+ * arrive meanwhile wait for the next attempt (not the last error, which may
+ * be stale by then), and an origin that is back is used within
+ * server_login_retry, however long it was gone.
  *
  * In session pooling a client takes its server at login, before it is told
  * its BackendKeyData (the backend's own: client.c), so logins wait in the
@@ -22,13 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_recheck.h"
 #include "log.h"
 #include "proto.h"
 
-#define HD_MAX_BACKOFF 30.0
-
 static void serve_waiters(HdPool *pool, HdServer *server);
 static void maybe_connect(HdPool *pool);
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static int	connecting_servers(HdPool *pool);
 static HdPool *pool_create(HdAgent *agent, const HdConfig *config, const char *role);
 static void load_own_password(HdPool *pool);
 
@@ -129,7 +134,42 @@ pool_create(HdAgent *agent, const HdConfig *config, const char *role)
 	hd_list_init(&pool->servers);
 	hd_list_init(&pool->idle);
 	hd_list_init(&pool->waiting);
+	ev_init(&pool->retry_timer, retry_cb);
+	pool->retry_timer.data = pool;
+	hd_auth_recheck_init(pool);
 	hd_list_append(&agent->pools, &pool->link);
+	return pool;
+}
+
+/*
+ * The pool of a check of owner's login (auth_recheck.h): owner's config,
+ * role and password, read afresh; not in agent->pools, so neither listed
+ * nor counted in origin_connection_limit.
+ */
+HdPool *
+hd_pool_new_check(HdPool *owner)
+{
+	HdPool	   *pool = calloc(1, sizeof(HdPool));
+
+	if (pool == NULL)
+		return NULL;
+	pool->agent = owner->agent;
+	if (copy_config(&pool->config, &owner->config) < 0)
+	{
+		hd_config_free(&pool->config);
+		free(pool);
+		return NULL;
+	}
+	snprintf(pool->role, sizeof(pool->role), "%s", owner->role);
+	load_own_password(pool);
+	hd_list_init(&pool->link);
+	hd_list_init(&pool->servers);
+	hd_list_init(&pool->idle);
+	hd_list_init(&pool->waiting);
+	ev_init(&pool->retry_timer, retry_cb);
+	pool->retry_timer.data = pool;
+	hd_auth_recheck_init(pool);
+	pool->check_of = owner;
 	return pool;
 }
 
@@ -154,6 +194,7 @@ hd_pool_update_config(HdPool *pool, const HdConfig *config)
 	pool->config = fresh;
 	if (strcmp(pool->role, config->user) == 0)
 		load_own_password(pool);
+	hd_auth_recheck_config_changed(pool);
 	/*
 	 * A fresh start: no backoff left over from the old settings, and the next
 	 * client's login waits for a connection made with the new ones, so that a
@@ -252,6 +293,9 @@ maybe_connect(HdPool *pool)
 	if (hd_pool_config_servers(agent, pool->config.id) >= pool->config.origin_connection_limit &&
 		!close_idle_of_other_role(pool))
 		return;
+	/* the oldest attempt in flight: a failure of any of them started no sooner */
+	if (connecting_servers(pool) == 0)
+		pool->attempt_started_at = now;
 	(void) hd_server_connect(pool);
 }
 
@@ -288,6 +332,50 @@ wants_server(const HdPool *pool, const HdClient *client)
 		(client->state == HD_CLIENT_LOGIN && hd_pool_server_at_login(pool) && pool->params_known);
 }
 
+/* Try again at next_connect_at for the clients that wait (unless a try is due already). */
+static void
+arm_retry(HdPool *pool, ev_tstamp now)
+{
+	if (ev_is_active(&pool->retry_timer))
+		return;
+	ev_timer_set(&pool->retry_timer, pool->next_connect_at - now, 0.);
+	ev_timer_start(pool->agent->loop, &pool->retry_timer);
+}
+
+/*
+ * Connections for the waiting clients, one per client beyond those coming,
+ * within the limits. While the last attempt failed, one attempt at a time.
+ */
+static void
+connect_for_waiters(HdPool *pool)
+{
+	int			connecting = connecting_servers(pool);
+	int			waiting = 0;
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &pool->waiting)
+		waiting++;
+	while (waiting > connecting && connecting < (int) pool->config.origin_connection_limit &&
+		   !(pool->last_error && connecting > 0))
+	{
+		int			before = pool->nservers;
+
+		maybe_connect(pool);
+		if (pool->nservers == before)
+			return;				/* at a limit, backing off, paused, or it failed at once */
+		connecting++;
+	}
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void) loop;
+	(void) revents;
+	connect_for_waiters(w->data);
+}
+
 /*
  * A client needs a server: an idle one now, or a place in the queue. A
  * client in LOGIN needs only the pool's parameters, which the first
@@ -305,9 +393,14 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 		assign(hd_container_of(first, HdServer, idle_link), client);
 		return;
 	}
-	if (now < pool->next_connect_at && pool->last_error && hd_list_empty(&pool->servers))
+	if (pool->last_error && client->last_activity <= pool->failed_attempt_at)
 	{
-		/* the origin failed moments ago: say so now rather than queue */
+		/*
+		 * Its request came before the attempt that failed started (it waited
+		 * for another client's analysis or fill, say): that failure is a
+		 * fresh answer for it. Waiting for the next attempt would have such
+		 * clients answered one per attempt.
+		 */
 		fail_client(client, pool->last_sqlstate, pool->last_error);
 		return;
 	}
@@ -316,6 +409,9 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 	hd_list_append(&pool->waiting, &client->wait_link);
 	hd_debug("client %s waits for an origin connection of config %s", client->addr,
 			 pool->config.name);
+	/* the last attempt failed moments ago: this client waits for the next one */
+	if (now < pool->next_connect_at)
+		arm_retry(pool, now);
 	/*
 	 * One new connection per waiting client, beyond those already coming.
 	 * This runs for every queued request of a busy pool: count the servers
@@ -328,6 +424,9 @@ hd_pool_request_server(HdPool *pool, HdClient *client)
 		HdList	   *tmp;
 
 		if (connecting >= (int) pool->config.origin_connection_limit)
+			return;
+		/* the last attempt failed: one at a time, not one per client of a flood */
+		if (pool->last_error && connecting > 0)
 			return;
 		hd_list_foreach_safe(item, tmp, &pool->waiting)
 		{
@@ -451,12 +550,20 @@ serve_waiters(HdPool *pool, HdServer *server)
 void
 hd_pool_server_ready(HdPool *pool, HdServer *server)
 {
+	bool		recovered = pool->last_error != NULL;
+
+	if (hd_auth_recheck_server_ready(pool, server))
+		return;					/* a check of the config's login, not a pool connection */
+
 	pool->params_known = true;
 	pool->backoff = 0;
 	pool->next_connect_at = 0;
 	free(pool->last_error);
 	pool->last_error = NULL;
 	serve_waiters(pool, server);
+	/* the clients that waited while the origin failed were allowed one attempt */
+	if (recovered)
+		connect_for_waiters(pool);
 }
 
 /* Close a server that cannot be reused, and replace it for any waiters. */
@@ -522,21 +629,26 @@ hd_pool_release_server(HdPool *pool, HdServer *server)
 		serve_waiters(pool, server);
 }
 
-/* A connection attempt or login failed: back off, and tell the waiters. */
+/*
+ * A connection attempt or login failed: tell the waiters, and make the next
+ * attempt no sooner than server_login_retry. Not longer either (no doubling):
+ * attempts are made only for waiting clients, at most one per interval, so
+ * they cannot hammer the origin, and an origin that is back must be found
+ * within the interval.
+ */
 void
 hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate, const char *message)
 {
 	HdList	   *item;
 	HdList	   *tmp;
 	ev_tstamp	now = ev_now(pool->agent->loop);
-	double		base = pool->agent->settings.server_login_retry_ms / 1000.0;
 
-	(void) server;
+	if (hd_auth_recheck_server_failed(pool, server, sqlstate, message))
+		return;					/* a check of the config's login, not a pool connection */
 	pool->stats.connect_failures++;
-	pool->backoff = pool->backoff == 0 ? base : pool->backoff * 2;
-	if (pool->backoff > HD_MAX_BACKOFF)
-		pool->backoff = HD_MAX_BACKOFF;
+	pool->backoff = pool->agent->settings.server_login_retry_ms / 1000.0;
 	pool->next_connect_at = now + pool->backoff;
+	pool->failed_attempt_at = server ? pool->attempt_started_at : now;
 	free(pool->last_error);
 	pool->last_error = strdup(message);
 	snprintf(pool->last_sqlstate, sizeof(pool->last_sqlstate), "%s", sqlstate);
@@ -649,6 +761,8 @@ hd_pool_janitor(HdPool *pool, ev_tstamp now)
 void
 hd_pool_free(HdPool *pool)
 {
+	ev_timer_stop(pool->agent->loop, &pool->retry_timer);
+	hd_auth_recheck_free(pool);
 	hd_list_del(&pool->link);
 	for (int i = 0; i < pool->nparams; i++)
 	{

@@ -89,7 +89,8 @@ typedef enum HdAuthStep
 	HD_AUTH_STEP_SASL_FIRST,	/* expecting SASLResponse with client-first */
 	HD_AUTH_STEP_SASL_FINAL,	/* expecting SASLResponse */
 	HD_AUTH_STEP_MD5,			/* expecting PasswordMessage (md5) */
-	HD_AUTH_STEP_PASSWORD		/* expecting PasswordMessage (cleartext) */
+	HD_AUTH_STEP_PASSWORD,		/* expecting PasswordMessage (cleartext) */
+	HD_AUTH_STEP_RECHECK		/* authenticated; waiting for the origin's word (auth_recheck.h) */
 } HdAuthStep;
 
 /*
@@ -266,9 +267,12 @@ struct HdPool
 	HdParam    *params;			/* ParameterStatus from the first login */
 	int			nparams;
 	bool		params_known;
-	/* reconnect backoff after a failed connection or login */
+	/* after a failed connection or login: no attempt before next_connect_at */
 	ev_tstamp	next_connect_at;
-	double		backoff;
+	double		backoff;		/* server_login_retry, in seconds */
+	ev_timer	retry_timer;	/* the next attempt, for clients that wait */
+	ev_tstamp	attempt_started_at; /* the oldest connection attempt in flight */
+	ev_tstamp	failed_attempt_at;	/* when the one that failed last started (or earlier) */
 	char	   *last_error;		/* why the last connection attempt failed */
 	char		last_sqlstate[6];
 	bool		stale;			/* config deleted or changed: drain */
@@ -277,6 +281,16 @@ struct HdPool
 	char	   *state_sql;		/* the session-state query (state_check.c) */
 	bool		state_with_function;	/* it calls hyperdrive.session_state() */
 	bool		state_function_failed;	/* that failed once: the smaller query */
+	/* the config's own user's logins, re-checked on the origin (auth_recheck.h) */
+	ev_tstamp	auth_proven_at; /* the last origin login with the config's credentials */
+	HdList		check_waiting;	/* clients waiting for the check (wait_link) */
+	bool		check_running;
+	ev_tstamp	check_next_at;	/* after a failed check: not before */
+	ev_timer	check_timer;
+	HdPool	   *check;			/* the last check's own pool, if any */
+	HdPool	   *check_of;		/* of a check's pool: the pool it checks for */
+	unsigned	config_gen;		/* bumped when the config's credentials change */
+	unsigned	check_gen;		/* of a check's pool: its owner's config_gen then */
 };
 
 struct HdAgent
@@ -308,7 +322,7 @@ struct HdAgent
 	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
 	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
 	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
-	struct HdCacheLayer *cache; /* cache.c's; NULL if the cache could not open */
+	struct HdCacheLayer *cache; /* cache.c's (its store may not be open yet); NULL: no memory */
 };
 
 /* agent.c */
@@ -329,6 +343,7 @@ extern HdClientAuth *hd_client_auth_state(HdClient *client);
 extern void hd_client_auth_free(HdClient *client);
 extern void hd_client_continue_auth(HdClient *client);
 extern void hd_client_login_timeout(HdClient *client);
+extern void hd_client_auth_admit(HdClient *client);
 extern void hd_client_challenge(HdClient *client, const HdScramSecret *secret,
 								HdSecretKind stored_kind, const char *stored,
 								void (*done) (HdClient *client));
@@ -389,6 +404,7 @@ extern void hd_pool_pause(HdPool *pool);
 extern void hd_pool_resume(HdPool *pool);
 extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
 extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
+extern HdPool *hd_pool_new_check(HdPool *owner);
 extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
 extern bool hd_secret_from_password(const char *password, HdScramSecret *secret);
 extern bool hd_pool_server_at_login(const HdPool *pool);

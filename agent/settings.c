@@ -63,6 +63,7 @@ static const Setting setting_table[] = {
 	{"client_idle_timeout", K_TIME, FIELD(client_idle_timeout_ms), 0, MAX_TIME_MS},
 	{"client_login_timeout", K_TIME, FIELD(client_login_timeout_ms), 0, MAX_TIME_MS},
 	{"server_login_retry", K_TIME, FIELD(server_login_retry_ms), 1, 30 * MS_PER_S},
+	{"auth_recheck_interval", K_TIME, FIELD(auth_recheck_interval_ms), 0, 3600 * MS_PER_S},
 	{"tls_cert_file", K_FILE, FIELD(tls_cert_file), 0, 0},
 	{"tls_key_file", K_FILE, FIELD(tls_key_file), 0, 0},
 	{"auth_type", K_AUTH, FIELD(auth_type), 0, 0},
@@ -523,6 +524,7 @@ set_defaults(HdSettings *s)
 	s->client_idle_timeout_ms = 0;
 	s->client_login_timeout_ms = 60 * MS_PER_S;
 	s->server_login_retry_ms = 1 * MS_PER_S;
+	s->auth_recheck_interval_ms = 10 * MS_PER_S;
 	s->auth_type = HD_AUTH_SCRAM_SHA_256;
 	s->cache_map_size = (int64_t) 1024 * 1024 * 1024;
 	s->cache_max_bytes = 0;		/* derived from the map size (cache_store.h) */

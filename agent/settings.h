@@ -27,9 +27,14 @@
  *                                   connecting (startup packet, TLS, password
  *                                   exchange, the pool's first origin
  *                                   connection); 0: never
- *    server_login_retry = 1         first wait before reconnecting after a
- *                                   failed origin connection; doubles up to 30s;
- *                                   1ms..30s
+ *    server_login_retry = 1         after a failed origin connection or login,
+ *                                   the next attempt (for waiting clients) comes
+ *                                   this much later; 1ms..30s
+ *    auth_recheck_interval = 10     a client of a config's own user is let in
+ *                                   only if an origin login with the config's
+ *                                   credentials succeeded this recently (else
+ *                                   the agent makes one first); 0: at every
+ *                                   login; 0..1h
  *    tls_cert_file =                client-facing TLS: both files, or neither
  *    tls_key_file =
  *    auth_type = scram-sha-256      what the agent asks clients for:
@@ -107,6 +112,7 @@ typedef struct HdSettings
 	int64_t		client_idle_timeout_ms;
 	int64_t		client_login_timeout_ms;
 	int64_t		server_login_retry_ms;
+	int64_t		auth_recheck_interval_ms;
 	char	   *tls_cert_file;	/* both NULL, or both set */
 	char	   *tls_key_file;
 	HdAuthType	auth_type;

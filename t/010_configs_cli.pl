@@ -287,6 +287,7 @@ for my $case (
 	[ "listen_port = 99999\n", qr/:3: listen_port must be an integer from 1 to 65535, not "99999"$/, 'bad port' ],
 	[ "query_wait_timeout = 2 days\n", qr/:3: query_wait_timeout must be a time from 0 to 720h \(seconds, or a number with a unit: ms, s, min, h\), not "2 days"/, 'bad time' ],
 	[ "server_login_retry = 31s\n", qr/:3: server_login_retry must be a time from 1ms to 30s/, 'time out of range' ],
+	[ "auth_recheck_interval = 2h\n", qr/:3: auth_recheck_interval must be a time from 0 to 1h /, 'auth_recheck_interval out of range' ],
 	[ "log_level = verbose\n", qr/:3: log_level must be one of error, warning, info, debug/, 'bad log level' ],
 	[ "auth_type = trust\n", qr/:3: auth_type must be one of scram-sha-256, md5, password/, 'bad auth type' ],
 	[ "metrics_addr = localhost\n", qr/:3: metrics_addr must be host:port/, 'bad metrics_addr' ],

@@ -30,7 +30,7 @@ use lib dirname(__FILE__);
 use HdTest;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
-  hdcli start_agent q_agent sel as cache_status wait_for warm raw_connect raw_read
+  hdcli start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect raw_read
   raw_exchange raw_replies strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
 
 our $hd = $HD;
@@ -136,9 +136,21 @@ SQL
 sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
 
 
+# Starts the agent, its output appended to $log. pipe => 1: through a pipe
+# (cat appends it), so that a file size limit put on the agent (agent_pid())
+# applies to its own files only, not to the log.
 sub start_agent
 {
-	$agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
+	my (%o) = @_;
+	if ($o{pipe})
+	{
+		$agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '2>&1', '|',
+			['cat'], '>>', $log);
+	}
+	else
+	{
+		$agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
+	}
 	for (1 .. 100)
 	{
 		return 1
@@ -147,6 +159,21 @@ sub start_agent
 	}
 	return 0;
 }
+# The agent's process id (the first command of the harness).
+sub agent_pid { return $agent->{KIDS}[0]{PID}; }
+
+# Commands on the admin console as ops; returns (exit status, stdout, stderr)
+sub admin
+{
+	my (@sql) = @_;
+	my ($out, $err) = ('', '');
+	local $ENV{PGPASSWORD} = 'ops-pw';
+	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-h', '127.0.0.1', '-p', $aport, '-U', 'ops',
+			'-d', 'hyperdrive', map { ('-c', $_) } @sql ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(30));
+	return ($? >> 8, $out, $err);
+}
+
 # psql through the agent; returns (exit status, stdout, stderr)
 sub q_agent
 {
@@ -182,7 +209,8 @@ sub cache_status
 		my %h = (entries => $f[1], bytes => $f[2], hits => $f[3], misses => $f[4],
 			stored => $f[5], invalidated => $f[6], bypasses => $f[7],
 			connected => $f[8], applied_lsn => $f[9], lag => $f[10], slots_lost => $f[11],
-			coalesced => $f[12], stale => $f[13], refreshes => $f[14]);
+			coalesced => $f[12], stale => $f[13], refreshes => $f[14],
+			ddl_invalidations => $f[15]);
 		my %b;
 		for my $kv (split /, /, $f[7] // '')
 		{

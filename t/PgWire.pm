@@ -29,8 +29,8 @@ use IO::Socket::UNIX;
 use MIME::Base64 qw(encode_base64 decode_base64);
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(w_connect w_send w_fill w_bytes w_msg w_login w_login_wait w_result w_query
-  w_close w_cancel fmsg startup_packet cancel_packet err_fields
+our @EXPORT = qw(w_connect w_send w_fill w_bytes w_msg w_login w_login_send w_login_wait w_result
+  w_query w_close w_cancel fmsg startup_packet cancel_packet err_fields
   pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush pq_close extended_batch);
 
 # the port w_connect uses when none is given, and w_login's default options
@@ -214,9 +214,10 @@ sub scram_hi
 
 # Logs in (SCRAM-SHA-256, md5 or cleartext, whatever is asked): options user,
 # password, db, params (more startup parameters), conn (an open connection),
-# port, path, timeout. The returned connection has ready => 1, or error. An
-# error with C 'TIMEOUT' after auth_ok: the login waits (say, for an origin
-# connection); w_login_wait goes on reading.
+# port, path, timeout, sent (conn is w_login_send()'s: the startup packet and
+# the cleartext password are sent already). The returned connection has
+# ready => 1, or error. An error with C 'TIMEOUT' after auth_ok: the login
+# waits (say, for an origin connection); w_login_wait goes on reading.
 sub w_login
 {
 	my (%o) = (%LOGIN, @_);
@@ -224,8 +225,9 @@ sub w_login
 	my $password = $o{password};
 	my $c = $o{conn} // w_connect(port => $o{port}, path => $o{path});
 	return { error => { C => 'CONNECT', M => "connect failed: $!" } } unless $c;
+	return $c if $c->{error};
 	w_send($c, startup_packet(user => $user, database => $o{db} // 'main',
-		%{ $o{params} // {} }));
+		%{ $o{params} // {} })) unless $o{sent};
 	my ($first_bare, $salted, $auth_message);
 	$c->{auth} = [];
 	for (;;)
@@ -242,7 +244,7 @@ sub w_login
 			}
 			elsif ($code == 3)
 			{
-				w_send($c, fmsg('p', "$password\0"));
+				w_send($c, fmsg('p', "$password\0")) unless $o{sent};
 			}
 			elsif ($code == 5)
 			{
@@ -327,6 +329,20 @@ sub w_login_wait
 			return $c;
 		}
 	}
+}
+
+# The first half of a cleartext login (auth_type = password) that does not
+# wait for the server: connects, sends the startup packet and the password
+# at once (options as w_login's). Several clients started this way, then
+# finished with w_login(conn => $c, sent => 1), log in together.
+sub w_login_send
+{
+	my (%o) = (%LOGIN, @_);
+	my $c = w_connect(port => $o{port}, path => $o{path});
+	return { error => { C => 'CONNECT', M => "connect failed: $!" } } unless $c;
+	w_send($c, startup_packet(user => $o{user} // 'app', database => $o{db} // 'main',
+		%{ $o{params} // {} }) . fmsg('p', ($o{password} // '') . "\0"));
+	return $c;
 }
 
 # Reads replies up to ReadyForQuery (or EOF / timeout): rows (text values,

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -471,6 +472,69 @@ test_purge_and_slot(void)
 	put(c, CFG1, 4, r1, 1);
 	ok(hd_cache_bind_slot(c, CFG1, "", &reset, err, sizeof(err)) == 0 && reset &&
 	   !present(c, CFG1, 4), "binding \"\" forgets a config");
+	close_or_bail(c);
+}
+
+/*
+ * A failed invalidation fences its config only, until that config is
+ * purged. The failure is real: a file size limit (RLIMIT_FSIZE, with
+ * SIGXFSZ ignored as the agent does) below the data file's pages makes
+ * LMDB's writes fail with EFBIG, as a full disk fails them with ENOSPC.
+ */
+static void
+test_fence(void)
+{
+	HdCacheOptions o = default_options();
+	HdCache    *c = open_or_bail(new_dir("fence"), &o);
+	uint32_t	r1[] = {1};
+	uint64_t	removed = 0;
+	struct rlimit saved, low;
+	char		key[128], err[1024], err2[1024];
+	HdCacheHit	hit;
+	int			rc;
+
+	put(c, CFG1, 1, r1, 1);
+	put(c, CFG2, 1, r1, 1);
+	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || getrlimit(RLIMIT_FSIZE, &saved) != 0)
+		bail("fence", "cannot set up a file size limit");
+	low = saved;
+	low.rlim_cur = 8192;		/* LMDB's two meta pages: every other page write fails */
+	if (setrlimit(RLIMIT_FSIZE, &low) != 0)
+		bail("fence", "cannot lower the file size limit");
+	rc = hd_cache_invalidate_relations(c, CFG1, r1, 1, 10, &removed, err, sizeof(err));
+	if (setrlimit(RLIMIT_FSIZE, &saved) != 0)
+		bail("fence", "cannot restore the file size limit");
+	ok(rc != 0, "an invalidation that cannot be written fails: %s", err);
+	make_key(key, sizeof(key), 1);
+	ok(hd_cache_fenced(c, CFG1) &&
+	   hd_cache_get(c, CFG1, key, strlen(key), NOW, &hit, err2, sizeof(err2)) != 0 &&
+	   strstr(err2, "fenced") != NULL, "its config is fenced: lookups fail (%s)", err2);
+	hd_cache_hit_release(&hit);
+	ok(!hd_cache_fenced(c, CFG2) && present(c, CFG2, 1), "another config's entries stay in use");
+	{
+		HdCachePut	p = {0};
+		HdCachePutOutcome outcome;
+
+		p.config_id = CFG1;
+		p.key = key;
+		p.keylen = strlen(key);
+		p.value = "v";
+		p.len = 1;
+		p.relations = r1;
+		p.nrelations = 1;
+		p.token = hd_cache_token(c);
+		p.now_ms = NOW;
+		p.max_age_ms = 60000;
+		ok(hd_cache_put(c, &p, &outcome, err2, sizeof(err2)) != 0 && strstr(err2, "fenced"),
+		   "and puts of the fenced config fail");
+	}
+	ok(hd_cache_purge(c, CFG2, &removed, err, sizeof(err)) == 0 && hd_cache_fenced(c, CFG1),
+	   "purging another config does not lift the fence");
+	ok(hd_cache_purge(c, CFG1, &removed, err, sizeof(err)) == 0 && removed == 1 &&
+	   !hd_cache_fenced(c, CFG1), "purging the config lifts its fence: %s",
+	   removed == 1 ? "its entry removed" : err);
+	ok(get_at(c, CFG1, 1, 100, NOW) == HD_CACHE_MISS && put(c, CFG1, 2, r1, 1) == HD_CACHE_STORED &&
+	   present(c, CFG1, 2), "then it is used again");
 	close_or_bail(c);
 }
 
@@ -944,6 +1008,7 @@ main(int argc, char **argv)
 		test_invalidate();
 		test_race_guard();
 		test_purge_and_slot();
+		test_fence();
 		test_eviction();
 		test_limits();
 		test_kill_idle();
