@@ -32,7 +32,7 @@ $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATAB
 
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_recheck'));
 my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/028_auth_recheck_agent.log";
+my $log = "$PostgreSQL::Test::Utils::log_path/031_auth_recheck_agent.log";
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
 write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\nstate_dir = $tmp/state\n"
 	  . "log_level = info\nauth_type = password\nauth_recheck_interval = ${INTERVAL}s\n"

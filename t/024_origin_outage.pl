@@ -31,7 +31,7 @@ $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATAB
 
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_outage'));
 my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/027_origin_outage_agent.log";
+my $log = "$PostgreSQL::Test::Utils::log_path/024_origin_outage_agent.log";
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
 write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\nstate_dir = $tmp/state\n"
 	  . "log_level = info\nauth_type = password\nserver_login_retry = 1s\n"

@@ -19,7 +19,7 @@ use Test::More;
 use lib dirname(__FILE__);
 use CacheHarness;
 
-CacheHarness::setup(tag => '074_cache_ddl', node => 'origin', extra_sql => <<'SQL');
+CacheHarness::setup(tag => '076_cache_ddl', node => 'origin', extra_sql => <<'SQL');
 SET ROLE app;
 CREATE SCHEMA ho_c;
 CREATE TABLE public.sp (v text);

@@ -45,7 +45,7 @@ SQL
 
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_cancel'));
 my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/027_cancel_agent.log";
+my $log = "$PostgreSQL::Test::Utils::log_path/023_cancel_agent.log";
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
 my $CONNECT_TIMEOUT = 3;
 write_file("$tmp/users.txt", qq{"ops" "$OPS_PW"\n});
