@@ -1395,6 +1395,15 @@ stream_problem(CacheCfg *cfg, const HdClient *client)
 	return NULL;
 }
 
+bool
+hd_cache_serves(const HdClient *client)
+{
+	return client->pool && !client->replication[0] && !client->pinned &&
+		!client->pool->config.caching_disabled &&
+		client->pool->config.pool_mode == HD_POOL_TRANSACTION &&
+		find_cfg(client->agent, client->pool->config.id) != NULL;
+}
+
 void
 hd_cache_count_bypass(HdClient *client, const char *reason)
 {

@@ -83,6 +83,8 @@ extern void hd_cache_layer_configs(HdAgent *agent);
 extern int	hd_cache_on_request(HdClient *client, const char *head, size_t avail);
 /* A client closes: it leaves the fill it waits for (or leads: its waiters fall back). */
 extern void hd_cache_client_gone(HdClient *client);
+/* Whether the client's statements may be answered from the cache at all (config, mode, pin). */
+extern bool hd_cache_serves(const HdClient *client);
 /* Count a statement that did not go through hd_cache_on_query() */
 extern void hd_cache_count_bypass(HdClient *client, const char *reason);
 extern int	hd_cache_start_op(HdClient *client, HdServer *server);

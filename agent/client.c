@@ -251,7 +251,8 @@ void
 hd_client_resume_reading(HdClient *client)
 {
 	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush ||
-		client->awaiting_setup || client->awaiting_cache || client->awaiting_verify)
+		client->awaiting_setup || client->awaiting_cache || client->awaiting_verify ||
+		client->awaiting_check)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
@@ -1063,6 +1064,20 @@ process_active(HdClient *client)
 			/* a large message streams through (below): no cache for its batch */
 			client->cache_step = HD_CSTEP_FORWARD;
 			client->ext_forwarding = true;
+		}
+
+		/*
+		 * Its server owes it nothing but the session-state check of its last
+		 * transaction: the cache may answer this request once that is over
+		 * (the server released, the client's state known).
+		 */
+		if (whole && client->cache_step == HD_CSTEP_NONE && !client->ext_forwarding &&
+			client->server && hd_state_check_only_owed(client->server) &&
+			(type == 'Q' || type == 'P' || type == 'B' || type == 'D') && hd_cache_serves(client))
+		{
+			client->awaiting_check = true;
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			return false;
 		}
 
 		/* the cache decides first (cache.h): a hit needs no server */

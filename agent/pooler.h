@@ -148,6 +148,7 @@ struct HdClient
 	HdClassification *unnamed_effect;	/* a tracked SET in its unnamed statement */
 	bool		bound_effect;	/* the portal it bound last runs unnamed_effect */
 	bool		awaiting_verify;	/* a statement's shape is being checked (prepare.h) */
+	bool		awaiting_check;	/* its cache op waits for its server's state check */
 	uint32_t	bound_dealloc_id;	/* the portal it bound last is a rewritten DEALLOCATE */
 	HdTls	   *tls;			/* TLS with the client, if it asked (tls.h) */
 	HdSettingList settings;		/* session settings to carry (session.h) */

@@ -136,6 +136,19 @@ hd_client_register_statement(HdClient *client, const char *name, const char *que
 	return register_statement(client, name, query, types, types_len) ? 0 : -1;
 }
 
+/* Prepare stmt on the server as hd_<id>, its ParseComplete owed with action. */
+static int
+put_named_parse(HdServer *server, const HdStatement *stmt, HdExpectAction action)
+{
+	char		name[24];
+
+	server_name(name, sizeof(name), stmt->id);
+	if (put_parse(&server->out, name, stmt->query, stmt->types, stmt->types_len) < 0 ||
+		hd_server_stmt_add(&server->stmts, stmt->id) < 0)
+		return -1;
+	return hd_prepare_expect(server, HD_EXPECT_PARSE, action, stmt->id, 0);
+}
+
 /*
  * The server must hold stmt before a client's Bind or Describe of it:
  * prepared there now (its reply dropped), its shape checked if anyone
@@ -152,13 +165,11 @@ ensure_named(HdClient *client, HdServer *server, HdStatement *stmt)
 		return fail_changed(server);
 	if (hd_server_stmt_has(&server->stmts, stmt->id))
 		return HD_FWD_DONE;
-	server_name(name, sizeof(name), stmt->id);
-	if (put_parse(&server->out, name, stmt->query, stmt->types, stmt->types_len) < 0 ||
-		hd_server_stmt_add(&server->stmts, stmt->id) < 0 ||
-		hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, stmt->id, 0) < 0)
+	if (put_named_parse(server, stmt, HD_REPLY_SWALLOW) < 0)
 		return HD_FWD_NOMEM;
 	if (stmt->shape == NULL)
 		return HD_FWD_DONE;
+	server_name(name, sizeof(name), stmt->id);
 	if (check_shape(client, server, name, HD_REPLY_VERIFY_REPARSE, stmt->id, 0) < 0)
 		return HD_FWD_NOMEM;
 	return HD_FWD_WAIT;
@@ -168,15 +179,9 @@ ensure_named(HdClient *client, HdServer *server, HdStatement *stmt)
 static int
 ensure_named_plain(HdServer *server, const HdStatement *stmt)
 {
-	char		name[24];
-
 	if (hd_server_stmt_has(&server->stmts, stmt->id))
 		return 0;
-	server_name(name, sizeof(name), stmt->id);
-	if (put_parse(&server->out, name, stmt->query, stmt->types, stmt->types_len) < 0 ||
-		hd_server_stmt_add(&server->stmts, stmt->id) < 0)
-		return -1;
-	return hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, stmt->id, 0);
+	return put_named_parse(server, stmt, HD_REPLY_SWALLOW);
 }
 
 static HdForward
@@ -191,12 +196,10 @@ forward_parse_named(HdClient *client, HdServer *server, const char *name, const 
 	if (hd_server_stmt_has(&server->stmts, stmt->id))
 		return hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_SYNTHESIZE, 0, 0) < 0 ?
 			HD_FWD_NOMEM : HD_FWD_DONE;
-	server_name(sname, sizeof(sname), stmt->id);
-	if (put_parse(&server->out, sname, stmt->query, stmt->types, stmt->types_len) < 0 ||
-		hd_server_stmt_add(&server->stmts, stmt->id) < 0 ||
-		hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_FORWARD, stmt->id, 0) < 0)
+	if (put_named_parse(server, stmt, HD_REPLY_FORWARD) < 0)
 		return HD_FWD_NOMEM;
 	/* described before: is it still that statement here? (the client waits) */
+	server_name(sname, sizeof(sname), stmt->id);
 	if (stmt->shape != NULL && !server->expect.error_until_sync &&
 		check_shape(client, server, sname, HD_REPLY_VERIFY_FRESH, stmt->id, 0) < 0)
 		return HD_FWD_NOMEM;

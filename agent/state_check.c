@@ -260,6 +260,8 @@ check_done(HdServer *server)
 		/* unchanged: its client gone meanwhile, it goes back to the pool now */
 		if (client == NULL && hd_server_owes_nothing(server))
 			hd_pool_release_server(server->pool, server);
+		else if (client)
+			client->awaiting_check = false;	/* resumed when the server is released (server.c) */
 		return;
 	}
 	if (client)
@@ -275,6 +277,11 @@ check_done(HdServer *server)
 		client->pin_detail = strdup(reason);
 		hd_client_pin(client, client->pin_detail ? client->pin_detail :
 					  "session state changed on the origin");
+		if (client->awaiting_check)
+		{
+			client->awaiting_check = false;
+			hd_client_resume_reading(client);	/* pinned now: its request bypasses */
+		}
 	}
 	else
 		hd_server_close(server, "session state changed on the origin by its last client");
