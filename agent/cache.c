@@ -2389,46 +2389,6 @@ hd_cache_start_ryw(HdServer *server)
 	return 0;
 }
 
-/* The first column of a DataRow as a malloc'd string (NULL: SQL NULL or bad) */
-static char *
-data_row_value(const char *body, size_t len, int col)
-{
-	size_t		pos = 2;
-
-	if (len < 2 || hd_get_u16(body) <= col)
-		return NULL;
-	for (int i = 0; i <= col; i++)
-	{
-		uint32_t	n;
-
-		if (pos + 4 > len)
-			return NULL;
-		n = hd_get_u32(body + pos);
-		pos += 4;
-		if (n == UINT32_MAX)
-		{
-			if (i == col)
-				return NULL;
-			continue;
-		}
-		if (pos + n > len)
-			return NULL;
-		if (i == col)
-		{
-			char	   *s = malloc(n + 1);
-
-			if (s)
-			{
-				memcpy(s, body + pos, n);
-				s[n] = '\0';
-			}
-			return s;
-		}
-		pos += n;
-	}
-	return NULL;
-}
-
 static void
 finish_analysis(HdServer *server, CacheOp *op)
 {
@@ -2658,7 +2618,7 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 			op->got_row = true;
 			if (op->kind == HD_COP_RYW)
 			{
-				char	   *v = data_row_value(body, len, 0);
+				char	   *v = hd_data_row_value(body, len, 0);
 				uint64_t	lsn;
 
 				if (v && hd_lsn_parse(v, &lsn) == 0 && server->client &&
@@ -2668,12 +2628,12 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 			}
 			else
 			{
-				char	   *c = data_row_value(body, len, 0);
+				char	   *c = hd_data_row_value(body, len, 0);
 
 				op->a_cacheable = c && strcmp(c, "true") == 0;
 				free(c);
-				op->a_reason = data_row_value(body, len, 1);
-				op->a_relations = data_row_value(body, len, 2);
+				op->a_reason = hd_data_row_value(body, len, 1);
+				op->a_relations = hd_data_row_value(body, len, 2);
 			}
 		}
 		else if (type == 'E' && op->a_error == NULL)
@@ -2698,9 +2658,9 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 	{
 		if (type == 'D' && op->snapshot == NULL)
 		{
-			char	   *state = data_row_value(body, len, 1);
+			char	   *state = hd_data_row_value(body, len, 1);
 
-			op->snapshot = data_row_value(body, len, 0);
+			op->snapshot = hd_data_row_value(body, len, 0);
 			/* not the state the agent set up for the key: not stored */
 			op->state_changed = state == NULL || server->state_baseline == NULL ||
 				strcmp(state, server->state_baseline) != 0;

@@ -1170,36 +1170,10 @@ process_active(HdClient *client)
 		}
 		if (server->expect.count == 0 && server->request_sent_at == 0)
 			server->request_sent_at = ev_time();
-		if (!whole)
-		{
-			switch (start_stream(client, server, head, len, avail))
-			{
-				case HD_FWD_NOMEM:
-					hd_client_fatal(client, "53200", "out of memory", NULL);
-					return false;
-				case HD_FWD_MALFORMED:
-					hd_client_fatal(client, "08P01", "invalid message format", NULL);
-					return false;
-				case HD_FWD_WAIT:
-					if (client->awaiting_verify)
-					{
-						ev_io_stop(client->agent->loop, &client->read_watcher);
-						hd_server_flush(server);
-						return false;
-					}
-					if (avail > HD_HOLD_MAX)
-					{
-						hd_client_fatal(client, "08P01", "invalid message format", NULL);
-						return false;
-					}
-					return true;	/* its first names are on their way */
-				case HD_FWD_DONE:
-					client->cache_step = HD_CSTEP_NONE;
-					continue;
-			}
-		}
-		client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
-		switch (forward_message(client, server, head, len))
+		if (whole)
+			client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
+		switch (whole ? forward_message(client, server, head, len) :
+				start_stream(client, server, head, len, avail))
 		{
 			case HD_FWD_NOMEM:
 				hd_client_fatal(client, "53200", "out of memory", NULL);
@@ -1208,12 +1182,26 @@ process_active(HdClient *client)
 				hd_client_fatal(client, "08P01", "invalid message format", NULL);
 				return false;
 			case HD_FWD_WAIT:
+				if (!whole && !client->awaiting_verify)
+				{
+					/* a large Bind or Parse whose names are not all here yet */
+					if (avail <= HD_HOLD_MAX)
+						return true;
+					hd_client_fatal(client, "08P01", "invalid message format", NULL);
+					return false;
+				}
 				/* a statement's shape is checked first; the message stays */
 				ev_io_stop(client->agent->loop, &client->read_watcher);
 				hd_server_flush(server);
 				return false;
 			case HD_FWD_DONE:
 				break;
+		}
+		if (!whole)
+		{
+			/* (start_stream() took what is here; pass_stream() the rest) */
+			client->cache_step = HD_CSTEP_NONE;
+			continue;
 		}
 		hd_iobuf_consume(&client->in, (size_t) len + 1);
 		client->cache_step = HD_CSTEP_NONE;

@@ -4,6 +4,7 @@
  */
 #include "proto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -226,6 +227,45 @@ hd_error_field(const char *body, size_t len, char code)
 		if (field == code)
 			return value;
 		pos = (size_t) (end - body) + 1;
+	}
+	return NULL;
+}
+
+char *
+hd_data_row_value(const char *body, size_t len, int col)
+{
+	size_t		pos = 2;
+
+	if (len < 2 || hd_get_u16(body) <= col)
+		return NULL;
+	for (int i = 0; i <= col; i++)
+	{
+		uint32_t	n;
+
+		if (pos + 4 > len)
+			return NULL;
+		n = hd_get_u32(body + pos);
+		pos += 4;
+		if (n == UINT32_MAX)
+		{
+			if (i == col)
+				return NULL;
+			continue;
+		}
+		if (pos + n > len)
+			return NULL;
+		if (i == col)
+		{
+			char	   *s = malloc(n + 1);
+
+			if (s)
+			{
+				memcpy(s, body + pos, n);
+				s[n] = '\0';
+			}
+			return s;
+		}
+		pos += n;
 	}
 	return NULL;
 }

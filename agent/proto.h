@@ -81,6 +81,9 @@ typedef struct HdStartup
 extern const char *hd_parse_startup(const char *body, size_t len, HdStartup *out);
 extern const char *hd_startup_param(const HdStartup *startup, const char *name);
 
+/* Column col of a DataRow body as a malloc'd string; NULL for SQL NULL, malformed, no memory. */
+extern char *hd_data_row_value(const char *body, size_t len, int col);
+
 /* Find field `code` ('C' SQLSTATE, 'M' message, ...) in an ErrorResponse body, or NULL. */
 extern const char *hd_error_field(const char *body, size_t len, char code);
 

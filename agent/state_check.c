@@ -127,27 +127,6 @@ hd_state_note_tracked(HdServer *server, const HdClassification *c)
 			server->state_tracked_all = false;	/* forget nothing: unexplained, then */
 }
 
-/* The first column of a DataRow as a string, or NULL (SQL NULL, malformed). */
-static char *
-first_value(const char *body, size_t len)
-{
-	uint32_t	n;
-	char	   *s;
-
-	if (len < 6 || hd_get_u16(body) < 1)
-		return NULL;
-	n = hd_get_u32(body + 2);
-	if (n == UINT32_MAX || (size_t) n > len - 6)
-		return NULL;
-	s = malloc((size_t) n + 1);
-	if (s)
-	{
-		memcpy(s, body + 6, n);
-		s[n] = '\0';
-	}
-	return s;
-}
-
 /*
  * Whether the changes between the baseline and the report are the client's
  * own tracked SETs; why lists the others (names), for the log.
@@ -294,7 +273,7 @@ hd_state_check_reply(HdServer *server, char type, const char *msg, size_t total)
 	{
 		case 'D':
 			if (server->state_report == NULL)
-				server->state_report = first_value(msg + 5, total - 5);
+				server->state_report = hd_data_row_value(msg + 5, total - 5, 0);
 			break;
 		case 'E':
 			{
