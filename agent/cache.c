@@ -189,6 +189,9 @@ typedef struct CacheOp
 	bool		refresh;		/* a background refresh: no client, release the server */
 	bool		skip_parse_complete;	/* fill: the ParseComplete of our own Parse */
 	uint32_t	check_stmt;		/* fill: the statement whose description comes first */
+	char	   *describe_name;	/* fill: the client's statement its batch describes */
+	bool		describe_fresh;	/* and the batch has its Parse */
+	HdIoBuf		describe_params;	/* that description's ParameterDescription */
 	HdIoBuf		check_params;	/* and that description's ParameterDescription */
 	bool		shape_changed;	/* it did not match: the client gets 0A000 */
 	int64_t		max_age_ms;		/* fill: the entry's freshness */
@@ -1617,6 +1620,13 @@ reread_request(HdClient *client, Request *r)
 	return read_request(client, head, avail, r, &has_execute, &why) == HD_BATCH_OK ? 0 : -1;
 }
 
+/* The statement a batch's Describe S describes, by the client's name ("": unnamed). */
+static const char *
+described_name(const Request *r)
+{
+	return r->batch.has_parse ? r->batch.parse_name : r->batch.stmt_name;
+}
+
 /* Serve stored bytes for the request: the replies, then ReadyForQuery. */
 static int
 serve_bytes(HdClient *client, const Request *r, const void *bytes, size_t len)
@@ -1630,6 +1640,9 @@ serve_bytes(HdClient *client, const Request *r, const void *bytes, size_t len)
 	}
 	client->pool->stats.queries++;
 	client->pool->stats.bytes_to_clients += len + 6;
+	/* it was shown its statement's description: as if the origin had (prepare.h) */
+	if (r->ext && r->batch.describe_stmt)
+		hd_prepare_note_replies(client, described_name(r), r->batch.has_parse, bytes, len);
 	return 0;
 }
 
@@ -2079,6 +2092,8 @@ op_free(CacheOp *op)
 	free(op->oids);
 	hd_iobuf_free(&op->capture);
 	hd_iobuf_free(&op->check_params);
+	free(op->describe_name);
+	hd_iobuf_free(&op->describe_params);
 	free(op->snapshot);
 	free(op->a_reason);
 	free(op->a_relations);
@@ -2241,6 +2256,10 @@ fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t k
 	/* the client's batch has no Parse: the reply to ours is not its to see */
 	op->skip_parse_complete = r->ext && !r->batch.has_parse;
 	op->check_stmt = r->stmt && r->stmt->shape ? r->stmt->id : 0;
+	if (r->ext && r->batch.describe_stmt &&
+		(op->describe_name = strdup(described_name(r))) == NULL)
+		goto fail;
+	op->describe_fresh = r->batch.has_parse;
 	hd_cache_hint_parse(r->sql, r->sqllen, &hint);
 	op->max_age_ms = hint.kind == HD_HINT_MAX_AGE ? hint.max_age_s * 1000 :
 		(int64_t) cfg->max_age * 1000;
@@ -2525,6 +2544,25 @@ to_client(HdServer *server, const char *msg, size_t total)
 		hd_client_fatal(server->client, "53200", "out of memory", NULL);
 }
 
+/* The client's own Describe S in a fill: its description, as the origin's (prepare.h). */
+static void
+fill_note_describe(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+{
+	if (type == 't')
+	{
+		hd_iobuf_free(&op->describe_params);
+		if (hd_iobuf_append(&op->describe_params, msg + 5, total - 5) < 0)
+			hd_iobuf_free(&op->describe_params);
+		return;
+	}
+	hd_prepare_note_described(server->client, op->describe_name, op->describe_fresh,
+							  hd_iobuf_head(&op->describe_params),
+							  hd_iobuf_live(&op->describe_params),
+							  type == 'T' ? msg + 5 : NULL, type == 'T' ? total - 5 : 0);
+	free(op->describe_name);
+	op->describe_name = NULL;
+}
+
 /*
  * The fill's Describe of a statement the client prepared earlier: the same
  * result and parameter types as the client was shown, or the statement
@@ -2693,6 +2731,8 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 		}
 		if (op->shape_changed)
 			return;				/* the client got 0A000 in place of the statement */
+		if (op->describe_name && server->client && (type == 't' || type == 'T' || type == 'n'))
+			fill_note_describe(server, op, type, msg, total);
 		to_client(server, msg, total);
 		if (type == 'E')
 		{

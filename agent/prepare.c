@@ -686,15 +686,135 @@ hd_prepare_schema_changed(HdAgent *agent, const char *config_id)
 }
 
 /* The statement is not what its holders described any more. */
-void
-hd_prepare_changed(HdServer *server, HdStatement *stmt, const char *why)
+static void
+statement_changed(HdPool *pool, HdStatement *stmt, const char *why)
 {
 	if (!stmt->changed)
 		hd_info("config %s: prepared statement hd_%u changed on the origin (%s); its uses "
 				"fail with 0A000 until the client prepares it again",
-				server->pool->config.name, stmt->id, why);
+				pool->config.name, stmt->id, why);
 	stmt->changed = true;
-	hd_prepare_schema_changed(server->agent, server->pool->config.id);
+	hd_prepare_schema_changed(pool->agent, pool->config.id);
+}
+
+void
+hd_prepare_changed(HdServer *server, HdStatement *stmt, const char *why)
+{
+	statement_changed(server->pool, stmt, why);
+}
+
+typedef enum ShapeMatch
+{
+	SHAPE_NEW,					/* the first description: kept */
+	SHAPE_SAME,
+	SHAPE_OTHER					/* another one: the caller decides (and frees it) */
+} ShapeMatch;
+
+/* Compare a statement's description with the one it has; takes shape unless SHAPE_OTHER. */
+static ShapeMatch
+match_shape(char **have, size_t *have_len, char *shape, size_t len)
+{
+	if (*have == NULL)
+	{
+		*have = shape;			/* what its holders expect from now on */
+		*have_len = len;
+		return SHAPE_NEW;
+	}
+	if (*have_len == len && memcmp(*have, shape, len) == 0)
+	{
+		free(shape);
+		return SHAPE_SAME;
+	}
+	return SHAPE_OTHER;
+}
+
+/*
+ * The client's own Parse of a known text was described otherwise than that
+ * text was before: it means something else now. The client gets a new
+ * registry entry for it, with that description; the old one is changed
+ * for its other holders. Takes shape. Returns the new entry, or NULL.
+ */
+static HdStatement *
+fresh_entry(HdClient *client, HdStatement *old, char *shape, size_t len)
+{
+	HdStatement *fresh;
+
+	statement_changed(client->pool, old, "a client prepared its text again");
+	fresh = hd_registry_intern(&client->pool->registry, old->query, old->types, old->types_len,
+							   old->context);
+	if (fresh == NULL)
+	{
+		free(shape);
+		return NULL;
+	}
+	hd_client_stmt_rename_id(&client->stmts, old->id, fresh->id);
+	free(fresh->shape);
+	fresh->shape = shape;
+	fresh->shape_len = len;
+	hd_debug("client %s: its statement is hd_%u now", client->addr, fresh->id);
+	return fresh;
+}
+
+void
+hd_prepare_note_described(HdClient *client, const char *name, bool fresh, const char *params,
+						  size_t params_len, const char *row, size_t row_len)
+{
+	size_t		len = 0;
+	char	   *shape = hd_shape_build(params, params_len, row, row_len, &len);
+	uint32_t	id = name[0] ? hd_client_stmt_find(&client->stmts, name) : 0;
+	HdStatement *stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+	HdUnnamed  *u = name[0] == '\0' && unnamed_known(client) ? client->unnamed : NULL;
+
+	if (shape == NULL || (stmt == NULL && u == NULL))
+	{
+		free(shape);
+		return;
+	}
+	if (match_shape(stmt ? &stmt->shape : &u->shape, stmt ? &stmt->shape_len : &u->shape_len,
+					shape, len) != SHAPE_OTHER)
+		return;
+	if (stmt && fresh)
+	{
+		if (fresh_entry(client, stmt, shape, len) == NULL)
+			hd_client_pin(client, "out of memory");	/* (no other way to keep it right) */
+		return;
+	}
+	free(shape);
+	if (stmt)
+		statement_changed(client->pool, stmt, "its result or parameter types differ");
+	else
+		u->changed = true;
+}
+
+void
+hd_prepare_note_replies(HdClient *client, const char *name, bool fresh, const char *replies,
+						size_t len)
+{
+	const char *params = NULL;
+	size_t		params_len = 0;
+	size_t		pos = 0;
+
+	while (pos + 5 <= len)
+	{
+		char		type = replies[pos];
+		size_t		mlen = (size_t) hd_get_u32(replies + pos + 1) + 1;
+
+		if (mlen < 5 || pos + mlen > len)
+			return;
+		if (type == 't')
+		{
+			params = replies + pos + 5;
+			params_len = mlen - 5;
+		}
+		else if ((type == 'T' || type == 'n') && params)
+		{
+			hd_prepare_note_described(client, name, fresh, params, params_len,
+									  type == 'T' ? replies + pos + 5 : NULL,
+									  type == 'T' ? mlen - 5 : 0);
+			return;
+		}
+		pos += mlen;
+	}
 }
 
 /*
@@ -710,37 +830,23 @@ verify_done(HdServer *server)
 
 /*
  * The client's own Parse of a known text found another shape on this
- * connection: the text means something else now. The client gets a new
- * entry for it (prepared here at once), with the shape it will see.
+ * connection: the client gets a new entry for it (prepared here at once).
  */
 static void
 refresh_for_client(HdServer *server, HdStatement *old, char *shape, size_t shape_len)
 {
 	HdClient   *client = server->client;
 	HdStatement *fresh;
-	char		name[24];
 
-	hd_prepare_changed(server, old, "a client prepared its text again");
 	if (client == NULL)
 	{
+		statement_changed(server->pool, old, "a client prepared its text again");
 		free(shape);
 		return;
 	}
-	fresh = hd_registry_intern(&server->pool->registry, old->query, old->types, old->types_len,
-							   old->context);
-	if (fresh != NULL)
-		hd_client_stmt_rename_id(&client->stmts, old->id, fresh->id);
+	fresh = fresh_entry(client, old, shape, shape_len);	/* takes shape */
 	if (fresh == NULL || ensure_named_plain(server, fresh) < 0)
-	{
-		free(shape);
 		hd_client_fatal(client, "53200", "out of memory", NULL);
-		return;
-	}
-	free(fresh->shape);
-	fresh->shape = shape;
-	fresh->shape_len = shape_len;
-	server_name(name, sizeof(name), fresh->id);
-	hd_debug("client %s: its statement is hd_%u now", client->addr, fresh->id);
 }
 
 /* A Describe S answered: remember, or compare, the statement's shape. */
@@ -756,41 +862,28 @@ described(HdServer *server, const HdExpect *head, const char *row, size_t row_le
 		NULL;
 	HdUnnamed  *u = head->stmt_id == 0 && client && client->unnamed &&
 		client->unnamed->gen == head->gen ? client->unnamed : NULL;
-	char	  **have = stmt ? &stmt->shape : u ? &u->shape : NULL;
-	size_t	   *have_len = stmt ? &stmt->shape_len : u ? &u->shape_len : NULL;
-	bool		same;
 
 	hd_iobuf_free(&server->described_params);
-	if (shape == NULL || have == NULL)
-	{
-		free(shape);
-		if (head->action != HD_REPLY_FORWARD)
-			verify_done(server);
-		return;
-	}
-	if (*have == NULL)
-	{
-		*have = shape;			/* the first description: what its holders expect */
-		*have_len = len;
-		if (head->action != HD_REPLY_FORWARD)
-			verify_done(server);
-		return;
-	}
-	same = *have_len == len && memcmp(*have, shape, len) == 0;
-	if (same)
-		free(shape);
-	else if (head->action == HD_REPLY_VERIFY_FRESH && stmt)
-		refresh_for_client(server, stmt, shape, len);	/* takes shape */
-	else
-	{
-		free(shape);
-		if (stmt)
-			hd_prepare_changed(server, stmt, "its result or parameter types differ");
-		else
-			u->changed = true;
-	}
 	if (head->action != HD_REPLY_FORWARD)
 		verify_done(server);
+	if (shape == NULL || (stmt == NULL && u == NULL))
+	{
+		free(shape);
+		return;
+	}
+	if (match_shape(stmt ? &stmt->shape : &u->shape, stmt ? &stmt->shape_len : &u->shape_len,
+					shape, len) != SHAPE_OTHER)
+		return;
+	if (head->action == HD_REPLY_VERIFY_FRESH && stmt)
+	{
+		refresh_for_client(server, stmt, shape, len);	/* takes shape */
+		return;
+	}
+	free(shape);
+	if (stmt)
+		statement_changed(server->pool, stmt, "its result or parameter types differ");
+	else
+		u->changed = true;
 }
 
 /* The origin's own "cached plan must not change result type". */

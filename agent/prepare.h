@@ -133,6 +133,18 @@ extern void hd_prepare_skipped(HdServer *server, const HdExpect *entry, bool fai
 extern void hd_prepare_note_tag(HdServer *server, const HdExpect *head, const char *tag);
 extern void hd_prepare_note_ready(HdServer *server, char status);
 
+/*
+ * A Describe S of the client's statement name ("": the unnamed one)
+ * answered by the cache (a fill's replies, or stored ones): its description
+ * is kept or compared as when the origin answers one (fresh: the batch had
+ * the client's own Parse of it). hd_prepare_note_replies() finds it among
+ * reply messages.
+ */
+extern void hd_prepare_note_described(HdClient *client, const char *name, bool fresh,
+									  const char *params, size_t params_len, const char *row,
+									  size_t row_len);
+extern void hd_prepare_note_replies(HdClient *client, const char *name, bool fresh,
+									const char *replies, size_t len);
 /* A statement's description changed: its uses fail with 0A000 from now on. */
 extern void hd_prepare_changed(HdServer *server, HdStatement *stmt, const char *why);
 /* The 0A000 ErrorResponse PostgreSQL gives for it. */

@@ -23,6 +23,8 @@ CacheHarness::setup(tag => '074_cache_isolation', node => 'origin', extra_sql =>
 SET ROLE app;
 CREATE TABLE shapes (id int PRIMARY KEY, b text);
 INSERT INTO shapes VALUES (1, 'hello');
+CREATE TABLE shapes2 (id int PRIMARY KEY, b text);
+INSERT INTO shapes2 VALUES (1, '1');
 CREATE SCHEMA evil;
 CREATE TABLE evil.items (id int PRIMARY KEY, name text);
 INSERT INTO evil.items VALUES (1, 'evil item');
@@ -79,6 +81,32 @@ sub val
 	is_deeply([ $r->{fields}, $r->{rows} ], [ [ [ 'id', 'b', 'c' ] ], [ [ 1, 'hello', 7 ] ] ],
 		'X prepares it again (as Postgres.js does after 0A000): the new shape');
 	w_close($x);
+}
+
+# ---------------------------------------------------------------------------
+# The same when the client's Parse and Describe were themselves answered by
+# the cache (a fill, then hits: Postgres.js' "Recreate prepared statements on
+# RevalidateCachedQuery error"): the description it was shown is known too.
+{
+	my $y = w_login();
+	my $batch = pq_parse('p2', 'SELECT b FROM shapes2 WHERE id = $1', 23) . pq_describe('S', 'p2')
+	  . pq_bind('p2', [1]) . pq_execute() . pq_sync();
+	my $r;
+	ok(wait_for(sub {
+		my $h = cache_status('one')->{hits};
+		$r = ex($y, $batch);
+		return cache_status('one')->{hits} > $h;
+	}, 15), 'Parse+Describe+Bind+Execute of p2, until it is a hit');
+	is_deeply([ $r->{fields}, $r->{rows} ], [ [ ['b'] ], [ ['1'] ] ], '... shown b (text): "1"');
+	my $inval = cache_status('one')->{invalidated};
+	$node->safe_psql('app', 'ALTER TABLE shapes2 ALTER COLUMN b TYPE int USING b::int');
+	ok(wait_for(sub { cache_status('one')->{invalidated} > $inval }, 10),
+		'the stream applied the ALTER TABLE');
+	$r = ex($y, pq_bind('p2', [1]) . pq_execute() . pq_sync());
+	is($r->{errors}[0]{C} // 'no error', '0A000',
+		'p2 bound again (a fill): 0A000, not an int under the text description');
+	is(scalar @{ $r->{rows} }, 0, '... no row');
+	w_close($y);
 }
 
 # ---------------------------------------------------------------------------

@@ -58,7 +58,9 @@
 # node_pg_test are made anew, owned by their role, with CREATE EXTENSION
 # hyperdrive and the grants the agent needs to look up other roles' secrets
 # (docs/agent.md). For each agent target, an agent (TLS for clients with the
-# same certificate, auth_type as given, origin_connection_limit ORIGIN_LIMIT)
+# same certificate, a Unix-domain socket, client_login_timeout = 10 as the
+# origin's authentication_timeout, auth_type as given, origin_connection_limit
+# ORIGIN_LIMIT)
 # with a config per database, named after it, so that the suites' database
 # names reach them, and a config template1 (node-postgres' gh-issues/130 runs
 # psql on template1 to terminate its own backend).
@@ -76,9 +78,9 @@
 #   server as a superuser through psql: done here instead, and its exec()
 #   (the SSL prefer test switches the origin's ssl off and on) runs psql as
 #   the superuser on the origin's Unix socket. Its hard-coded localhost:5432
-#   is replaced by the target's address. Skipped: `Multiple hosts` (needs two
-#   servers, on ports 5432 and 5433), and through the agent `Unix socket` (the
-#   agent listens on TCP only) and, unless AGENT_AUTH_TYPE=md5, `Login using
+#   is replaced by the target's address; its `Unix socket` test uses the
+#   agent's unix_socket_dir. Skipped: `Multiple hosts` (needs two servers, on
+#   ports 5432 and 5433), and through the agent, unless AGENT_AUTH_TYPE=md5, `Login using
 #   MD5` (the agent asks every client for auth_type, and an md5 secret cannot
 #   answer SCRAM, as with pg_hba scram-sha-256; it passes with md5).
 # - node-postgres: every test/integration/**/*-tests.js file, one node process
@@ -285,11 +287,13 @@ chown "$RUN_AS" "$work/users.txt"
 
 start_agent() {
 	local target=$1 dir=$work/agent-$1 db user mode caching flags
-	as_server_user mkdir -p "$dir/state"
+	as_server_user mkdir -p "$dir/state" "$dir/sock"
 	as_server_user tee "$dir/hyperdrive.ini" >/dev/null <<INI
 [agent]
 listen_addr = 127.0.0.1
 listen_port = $agent_port
+unix_socket_dir = $dir/sock
+client_login_timeout = 10
 state_dir = $dir/state
 log_level = $agent_log_level
 auth_type = $auth_type
@@ -560,10 +564,10 @@ JS
 # ---------------------------------------------------------------------------
 # Running the suites. Each writes $out/SUITE.TARGET.tsv: status, test, line, detail.
 run_postgresjs() {
-	local target=$1 port=$2 log=$out/postgresjs.$1.log skip
+	local target=$1 port=$2 log=$out/postgresjs.$1.log skip socket=$work
 	skip='"Multiple hosts": "needs two servers, on ports 5432 and 5433"'
 	if [ "$target" != direct ]; then
-		skip="$skip, \"Unix socket\": \"the agent listens on TCP only\""
+		socket=$work/agent-$target/sock
 		[ "$auth_type" = md5 ] ||
 			skip="$skip, \"Login using MD5\": \"an md5 secret cannot answer SCRAM: the agent asks for auth_type = $auth_type (AGENT_AUTH_TYPE=md5 to run it)\""
 	fi
@@ -571,7 +575,7 @@ run_postgresjs() {
 	(
 		cd "$pgjs/tests" &&
 		env PATH="$PG_BINDIR:$PATH" PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres_js_test \
-			PGPASSWORD="$password" PGSOCKET="$work" \
+			PGPASSWORD="$password" PGSOCKET="$socket" \
 			HD_ADMIN_HOST="$work" HD_ADMIN_PORT="$origin_port" HD_ADMIN_USER="$RUN_AS" \
 			HD_PGJS_DIR="$pgjs" HD_SKIP="{$skip}" HD_ONLY="$only" NO_COLOR=1 \
 			HD_CLEANUP="$(cleanup_sql postgres_js_test)" HD_CLEANUP_DB=postgres_js_test \
