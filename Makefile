@@ -105,9 +105,12 @@ EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log
+	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log
+	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+
+agent/tests/test_stmt: agent/tests/test_stmt.c agent/stmt.c agent/stmt.h agent/iobuf.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/stmt.c
 
 agent/tests/test_log: agent/tests/test_log.c agent/log.c agent/log.h agent/settings.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/log.c
@@ -135,6 +138,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_ext_batch
 	agent/tests/test_cache_hint
 	agent/tests/test_log
+	agent/tests/test_stmt
 
 tempcheck-tap: agent-unit
 

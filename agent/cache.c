@@ -2172,13 +2172,7 @@ append_analysis(HdIoBuf *out, const Request *r)
 	hd_msg_put_u16(&m, 0);
 	if (hd_msg_end(&m) < 0)
 		goto out;
-	hd_msg_begin(&m, out, 'E');
-	hd_msg_put_str(&m, "");
-	hd_msg_put_u32(&m, 0);
-	if (hd_msg_end(&m) < 0)
-		goto out;
-	hd_msg_begin(&m, out, 'S');
-	rc = hd_msg_end(&m);
+	rc = hd_send_execute_sync(out);
 out:
 	hd_iobuf_free(&types);
 	return rc;
@@ -2228,13 +2222,7 @@ append_statement(HdIoBuf *out, const Request *r)
 		return -1;
 	if (r->batch.describe_portal && append_describe_unnamed(out, 'P') < 0)
 		return -1;
-	hd_msg_begin(&m, out, 'E');
-	hd_msg_put_str(&m, "");
-	hd_msg_put_u32(&m, 0);
-	if (hd_msg_end(&m) < 0)
-		return -1;
-	hd_msg_begin(&m, out, 'S');
-	return hd_msg_end(&m);
+	return hd_send_execute_sync(out);
 }
 
 /* A fill op for key (copied) reading a's relations; its request appended to the server's output. */

@@ -732,7 +732,8 @@ match_shape(char **have, size_t *have_len, char *shape, size_t len)
  * The client's own Parse of a known text was described otherwise than that
  * text was before: it means something else now. The client gets a new
  * registry entry for it, with that description; the old one is changed
- * for its other holders. Takes shape. Returns the new entry, or NULL.
+ * for its other holders. Takes shape. Returns the new entry, or NULL (out
+ * of memory: the client is closed, it cannot be kept right).
  */
 static HdStatement *
 fresh_entry(HdClient *client, HdStatement *old, char *shape, size_t len)
@@ -745,6 +746,7 @@ fresh_entry(HdClient *client, HdStatement *old, char *shape, size_t len)
 	if (fresh == NULL)
 	{
 		free(shape);
+		hd_client_fatal(client, "53200", "out of memory", NULL);
 		return NULL;
 	}
 	hd_client_stmt_rename_id(&client->stmts, old->id, fresh->id);
@@ -755,6 +757,34 @@ fresh_entry(HdClient *client, HdStatement *old, char *shape, size_t len)
 	return fresh;
 }
 
+/*
+ * A description of stmt (the client's unnamed statement u when NULL) was
+ * shown: kept if it had none; another than it had means the statement
+ * changed for its holders, or, for a client's own fresh Parse of it, a new
+ * entry for that client, which is returned. Takes shape.
+ */
+static HdStatement *
+description_shown(HdPool *pool, HdClient *client, HdStatement *stmt, HdUnnamed *u, char *shape,
+				  size_t len, bool fresh)
+{
+	if (shape == NULL || (stmt == NULL && u == NULL))
+	{
+		free(shape);
+		return NULL;
+	}
+	if (match_shape(stmt ? &stmt->shape : &u->shape, stmt ? &stmt->shape_len : &u->shape_len,
+					shape, len) != SHAPE_OTHER)
+		return NULL;
+	if (stmt && fresh && client)
+		return fresh_entry(client, stmt, shape, len);
+	free(shape);
+	if (stmt)
+		statement_changed(pool, stmt, "its result or parameter types differ");
+	else
+		u->changed = true;
+	return NULL;
+}
+
 void
 hd_prepare_note_described(HdClient *client, const char *name, bool fresh, const char *params,
 						  size_t params_len, const char *row, size_t row_len)
@@ -762,28 +792,11 @@ hd_prepare_note_described(HdClient *client, const char *name, bool fresh, const 
 	size_t		len = 0;
 	char	   *shape = hd_shape_build(params, params_len, row, row_len, &len);
 	uint32_t	id = name[0] ? hd_client_stmt_find(&client->stmts, name) : 0;
-	HdStatement *stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
-	HdUnnamed  *u = name[0] == '\0' && unnamed_known(client) ? client->unnamed : NULL;
 
-	if (shape == NULL || (stmt == NULL && u == NULL))
-	{
-		free(shape);
-		return;
-	}
-	if (match_shape(stmt ? &stmt->shape : &u->shape, stmt ? &stmt->shape_len : &u->shape_len,
-					shape, len) != SHAPE_OTHER)
-		return;
-	if (stmt && fresh)
-	{
-		if (fresh_entry(client, stmt, shape, len) == NULL)
-			hd_client_pin(client, "out of memory");	/* (no other way to keep it right) */
-		return;
-	}
-	free(shape);
-	if (stmt)
-		statement_changed(client->pool, stmt, "its result or parameter types differ");
-	else
-		u->changed = true;
+	(void) description_shown(client->pool, client,
+							 id ? hd_registry_get(&client->pool->registry, id) : NULL,
+							 name[0] == '\0' && unnamed_known(client) ? client->unnamed : NULL,
+							 shape, len, fresh);
 }
 
 void
@@ -828,27 +841,6 @@ verify_done(HdServer *server)
 	server->verify_resume = true;
 }
 
-/*
- * The client's own Parse of a known text found another shape on this
- * connection: the client gets a new entry for it (prepared here at once).
- */
-static void
-refresh_for_client(HdServer *server, HdStatement *old, char *shape, size_t shape_len)
-{
-	HdClient   *client = server->client;
-	HdStatement *fresh;
-
-	if (client == NULL)
-	{
-		statement_changed(server->pool, old, "a client prepared its text again");
-		free(shape);
-		return;
-	}
-	fresh = fresh_entry(client, old, shape, shape_len);	/* takes shape */
-	if (fresh == NULL || ensure_named_plain(server, fresh) < 0)
-		hd_client_fatal(client, "53200", "out of memory", NULL);
-}
-
 /* A Describe S answered: remember, or compare, the statement's shape. */
 static void
 described(HdServer *server, const HdExpect *head, const char *row, size_t row_len)
@@ -858,32 +850,20 @@ described(HdServer *server, const HdExpect *head, const char *row, size_t row_le
 	char	   *shape = hd_shape_build(hd_iobuf_head(&server->described_params),
 									   hd_iobuf_live(&server->described_params), row, row_len,
 									   &len);
-	HdStatement *stmt = head->stmt_id ? hd_registry_get(&server->pool->registry, head->stmt_id) :
-		NULL;
-	HdUnnamed  *u = head->stmt_id == 0 && client && client->unnamed &&
-		client->unnamed->gen == head->gen ? client->unnamed : NULL;
+	HdStatement *fresh;
 
 	hd_iobuf_free(&server->described_params);
 	if (head->action != HD_REPLY_FORWARD)
 		verify_done(server);
-	if (shape == NULL || (stmt == NULL && u == NULL))
-	{
-		free(shape);
-		return;
-	}
-	if (match_shape(stmt ? &stmt->shape : &u->shape, stmt ? &stmt->shape_len : &u->shape_len,
-					shape, len) != SHAPE_OTHER)
-		return;
-	if (head->action == HD_REPLY_VERIFY_FRESH && stmt)
-	{
-		refresh_for_client(server, stmt, shape, len);	/* takes shape */
-		return;
-	}
-	free(shape);
-	if (stmt)
-		statement_changed(server->pool, stmt, "its result or parameter types differ");
-	else
-		u->changed = true;
+	fresh = description_shown(server->pool, client,
+							  head->stmt_id ? hd_registry_get(&server->pool->registry,
+															  head->stmt_id) : NULL,
+							  head->stmt_id == 0 && client && client->unnamed &&
+							  client->unnamed->gen == head->gen ? client->unnamed : NULL,
+							  shape, len, head->action == HD_REPLY_VERIFY_FRESH);
+	/* the client's own Parse found another shape here: its new entry, prepared at once */
+	if (fresh && ensure_named_plain(server, fresh) < 0)
+		hd_client_fatal(client, "53200", "out of memory", NULL);
 }
 
 /* The origin's own "cached plan must not change result type". */

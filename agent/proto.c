@@ -269,3 +269,11 @@ hd_data_row_value(const char *body, size_t len, int col)
 	}
 	return NULL;
 }
+
+int
+hd_send_execute_sync(HdIoBuf *out)
+{
+	static const char execute_sync[] = {'E', 0, 0, 0, 9, 0, 0, 0, 0, 0, 'S', 0, 0, 0, 4};
+
+	return hd_iobuf_append(out, execute_sync, sizeof(execute_sync));
+}

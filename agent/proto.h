@@ -59,6 +59,8 @@ extern int	hd_send_auth(HdIoBuf *out, uint32_t code, const void *data, size_t n)
 extern int	hd_send_parameter_status(HdIoBuf *out, const char *name, const char *value);
 extern int	hd_send_backend_key(HdIoBuf *out, uint32_t pid, uint32_t key);
 extern int	hd_send_ready(HdIoBuf *out, char status);
+/* Execute of the unnamed portal (every row), then Sync: the end of the agent's own batches. */
+extern int	hd_send_execute_sync(HdIoBuf *out);
 
 /* A parsed startup packet: protocol code and the name/value pairs. */
 #define HD_MAX_STARTUP_PARAMS 64

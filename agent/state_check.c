@@ -86,15 +86,7 @@ hd_state_check_start(HdServer *server, bool learn)
 	hd_msg_put_u16(&m, 0);
 	hd_msg_put_u16(&m, 0);
 	hd_msg_put_u16(&m, 0);
-	if (hd_msg_end(&m) < 0)
-		return -1;
-	hd_msg_begin(&m, out, 'E');
-	hd_msg_put_str(&m, "");
-	hd_msg_put_u32(&m, 0);
-	if (hd_msg_end(&m) < 0)
-		return -1;
-	hd_msg_begin(&m, out, 'S');
-	if (hd_msg_end(&m) < 0 ||
+	if (hd_msg_end(&m) < 0 || hd_send_execute_sync(out) < 0 ||
 		hd_expect_push(&server->expect, HD_EXPECT_STATE, HD_REPLY_SWALLOW, 0, 0) < 0)
 		return -1;
 	server->state_prepared = true;

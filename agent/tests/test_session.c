@@ -259,6 +259,42 @@ test_startup(void)
 	hd_settings_clear(&list);
 }
 
+/* The session-state reports of hyperdrive.session_state(): what differs. */
+static void
+test_state_reports(void)
+{
+	const char *base = "@user=5:10/10;@temp=1:0;search_path=6:public;";
+	HdSettingList changed = {0};
+	char	   *fallback = hd_state_query(false);
+	char	   *with = hd_state_query(true);
+
+	ok(hd_state_changed_names(base, base, &changed) == 0 && changed.count == 0,
+	   "the same report: nothing changed");
+	ok(hd_state_changed_names(base, "@user=5:10/10;@temp=1:0;search_path=12:evil, public;",
+							  &changed) == 0 && changed.count == 1 &&
+	   hd_settings_find(&changed, "search_path"), "another value: that setting");
+	hd_settings_clear(&changed);
+	ok(hd_state_changed_names(base, "@user=5:10/10;@temp=1:0;search_path=6:public;app.tenant=2:42;",
+							  &changed) == 0 && changed.count == 1 &&
+	   hd_settings_find(&changed, "app.tenant"), "a setting more: that one");
+	hd_settings_clear(&changed);
+	ok(hd_state_changed_names(base, "@user=5:16/10;@temp=1:0;", &changed) == 0 &&
+	   changed.count == 2 && hd_settings_find(&changed, "@user") &&
+	   hd_settings_find(&changed, "search_path"), "another role, a setting less: both");
+	hd_settings_clear(&changed);
+	ok(hd_state_changed_names(base, "@user=5:10/10;@temp=1:0;search_path=1:a;b;", &changed) < 0,
+	   "a value longer than its length says: malformed");
+	ok(hd_state_changed_names(base, "@user=9:10/10;", &changed) < 0, "a truncated report: malformed");
+	hd_settings_clear(&changed);
+	ok(hd_state_changed_names("x=3:a;b;", "x=3:a;b;", &changed) == 0 && changed.count == 0,
+	   "a value with the separator in it reads back whole");
+	ok(with && strstr(with, "hyperdrive.session_state()") && fallback &&
+	   strstr(fallback, "current_setting('search_path')") && strstr(fallback, "@temp"),
+	   "the queries: the extension's function, or a plain one");
+	free(with);
+	free(fallback);
+}
+
 int
 main(void)
 {
@@ -267,6 +303,7 @@ main(void)
 	test_reset_to_startup();
 	test_deallocate();
 	test_startup();
+	test_state_reports();
 	printf("1..%d\n", test_number);
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,12 @@
+# The data structures of prepared statements (agent/stmt.c): the registry
+# and its retirement after schema changes, client names, statement shapes,
+# the unnamed statement, the queue of owed replies. The tests are a C
+# program, agent/tests/test_stmt (make agent-unit), that prints TAP itself.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use lib dirname(__FILE__);
+use UnitTest;
+
+UnitTest::exec_unit('test_stmt');
