@@ -109,19 +109,19 @@ agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cach
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
 	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
 
-agent/tests/test_stmt: agent/tests/test_stmt.c agent/stmt.c agent/stmt.h agent/iobuf.h
+agent/tests/test_stmt: agent/tests/test_stmt.c agent/stmt.c agent/stmt.h agent/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/stmt.c
 
-agent/tests/test_log: agent/tests/test_log.c agent/log.c agent/log.h agent/settings.h
+agent/tests/test_log: agent/tests/test_log.c agent/log.c agent/log.h agent/settings.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/log.c
 
 agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache_hint.c agent/cache_hint.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache_hint.c
 
-agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/ext_batch.c agent/ext_batch.h agent/iobuf.h
+agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/ext_batch.c agent/ext_batch.h agent/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/ext_batch.c
 
-agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c agent/sql_quote.c
+agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c agent/sql_quote.c agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c agent/sql_quote.c -lpg_query
 
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)

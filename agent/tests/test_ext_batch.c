@@ -10,18 +10,7 @@
 #include <string.h>
 
 #include "ext_batch.h"
-
-static int	test_number = 0;
-static int	failures = 0;
-
-static void
-ok(int condition, const char *name)
-{
-	test_number++;
-	if (!condition)
-		failures++;
-	printf("%sok %d - %s\n", condition ? "" : "not ", test_number, name);
-}
+#include "tap.h"
 
 /* A buffer of frontend messages being built. */
 typedef struct Buf
@@ -333,6 +322,5 @@ main(void)
 	test_shapes();
 	test_refusals();
 	test_sizes();
-	printf("1..%d\n", test_number);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -11,9 +11,7 @@
 #include <string.h>
 
 #include "log.h"
-
-static int	test_number = 0;
-static int	failures = 0;
+#include "tap.h"
 
 static double fake_now = 1000.0;
 static char *captured;
@@ -24,15 +22,6 @@ static double
 fake_clock(void)
 {
 	return fake_now;
-}
-
-static void
-ok(int good, const char *name)
-{
-	test_number++;
-	if (!good)
-		failures++;
-	printf("%sok %d - %s\n", good ? "" : "not ", test_number, name);
 }
 
 /* Start capturing the log anew. */
@@ -231,9 +220,8 @@ main(void)
 	test_long_message();
 	test_rate_limit();
 	test_many_kinds();
-	printf("1..%d\n", test_number);
 	hd_log_set_output(NULL);
 	fclose(capture);
 	free(captured);
-	return failures ? 1 : 0;
+	return tap_done();
 }

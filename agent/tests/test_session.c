@@ -9,18 +9,7 @@
 #include <string.h>
 
 #include "session.h"
-
-static int	test_number = 0;
-static int	failures = 0;
-
-static void
-ok(int condition, const char *name)
-{
-	test_number++;
-	if (!condition)
-		failures++;
-	printf("%sok %d - %s\n", condition ? "" : "not ", test_number, name);
-}
+#include "tap.h"
 
 static HdQueryEffect
 effect_of(const char *sql, int extended, const char **reason)
@@ -304,6 +293,5 @@ main(void)
 	test_deallocate();
 	test_startup();
 	test_state_reports();
-	printf("1..%d\n", test_number);
-	return failures ? 1 : 0;
+	return tap_done();
 }

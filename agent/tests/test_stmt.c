@@ -11,18 +11,7 @@
 #include <string.h>
 
 #include "stmt.h"
-
-static int	test_number = 0;
-static int	failures = 0;
-
-static void
-ok(int condition, const char *name)
-{
-	test_number++;
-	if (!condition)
-		failures++;
-	printf("%sok %d - %s\n", condition ? "" : "not ", test_number, name);
-}
+#include "tap.h"
 
 /* A RowDescription body: columns of (name, table, attnum, type, typlen, typmod). */
 static size_t
@@ -172,6 +161,5 @@ main(void)
 	test_registry();
 	test_unnamed();
 	test_expect();
-	printf("1..%d\n", test_number);
-	return failures ? 1 : 0;
+	return tap_done();
 }
