@@ -35,6 +35,7 @@ static void maybe_connect(HdPool *pool);
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static int	connecting_servers(HdPool *pool);
 static HdPool *pool_create(HdAgent *agent, const HdConfig *config, const char *role);
+static int	pool_init(HdPool *pool, HdAgent *agent, const HdConfig *config, const char *role);
 static void load_own_password(HdPool *pool);
 
 /* A deep copy: a pool keeps its config while reloads replace the list. */
@@ -121,24 +122,39 @@ pool_create(HdAgent *agent, const HdConfig *config, const char *role)
 	pool = calloc(1, sizeof(HdPool));
 	if (pool == NULL)
 		return NULL;
+	if (pool_init(pool, agent, config, role) < 0)
+	{
+		free(pool);
+		return NULL;
+	}
+	if (strcmp(role, config->user) == 0)
+		load_own_password(pool);
+	hd_list_append(&agent->pools, &pool->link);
+	return pool;
+}
+
+/*
+ * What every pool starts with: config (copied), role, empty lists, timers.
+ * -1 when out of memory: nothing to undo but the pool's own allocation.
+ */
+static int
+pool_init(HdPool *pool, HdAgent *agent, const HdConfig *config, const char *role)
+{
 	pool->agent = agent;
 	if (copy_config(&pool->config, config) < 0)
 	{
 		hd_config_free(&pool->config);
-		free(pool);
-		return NULL;
+		return -1;
 	}
 	snprintf(pool->role, sizeof(pool->role), "%s", role);
-	if (strcmp(role, config->user) == 0)
-		load_own_password(pool);
+	hd_list_init(&pool->link);
 	hd_list_init(&pool->servers);
 	hd_list_init(&pool->idle);
 	hd_list_init(&pool->waiting);
 	ev_init(&pool->retry_timer, retry_cb);
 	pool->retry_timer.data = pool;
 	hd_auth_recheck_init(pool);
-	hd_list_append(&agent->pools, &pool->link);
-	return pool;
+	return 0;
 }
 
 /*
@@ -153,22 +169,12 @@ hd_pool_new_check(HdPool *owner)
 
 	if (pool == NULL)
 		return NULL;
-	pool->agent = owner->agent;
-	if (copy_config(&pool->config, &owner->config) < 0)
+	if (pool_init(pool, owner->agent, &owner->config, owner->role) < 0)
 	{
-		hd_config_free(&pool->config);
 		free(pool);
 		return NULL;
 	}
-	snprintf(pool->role, sizeof(pool->role), "%s", owner->role);
 	load_own_password(pool);
-	hd_list_init(&pool->link);
-	hd_list_init(&pool->servers);
-	hd_list_init(&pool->idle);
-	hd_list_init(&pool->waiting);
-	ev_init(&pool->retry_timer, retry_cb);
-	pool->retry_timer.data = pool;
-	hd_auth_recheck_init(pool);
 	pool->check_of = owner;
 	return pool;
 }
