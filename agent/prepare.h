@@ -44,7 +44,10 @@
  * its CommandComplete arrives.
  *
  * Contract: these functions append to server->out and queue what the
- * server owes (server->expect); they never close a client or a server.
+ * server owes (server->expect). They close nothing, except that out of
+ * memory they end the client with FATAL 53200 (hd_client_fatal), which may
+ * close its server too: callers look at the states afterwards, as after
+ * any close (frees wait for the loop, agent.c).
  * HD_FWD_WAIT means the message was not taken: the client stops reading
  * until hd_client_verify_done(), then hands the same message again.
  */
