@@ -2123,16 +2123,15 @@ static const char ANALYZE_SQL[] =
 static int
 append_fill_begin(HdServer *server)
 {
+	static const char begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+		"SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text, (";
 	const char *state = hd_state_check_query(server->pool);
 	HdMsg		msg;
 
 	if (state == NULL)
 		return -1;
 	hd_msg_begin(&msg, &server->out, 'Q');
-	hd_msg_put_bytes(&msg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-					 "SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text, (",
-					 strlen("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-							"SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text, ("));
+	hd_msg_put_bytes(&msg, begin, sizeof(begin) - 1);
 	hd_msg_put_bytes(&msg, state, strlen(state));
 	hd_msg_put_str(&msg, ")");
 	return hd_msg_end(&msg);
@@ -2154,13 +2153,7 @@ append_analysis(HdIoBuf *out, const Request *r)
 	HdMsg		m;
 	int			rc = -1;
 
-	if (analysis_types(r, &types) < 0)
-		goto out;
-	hd_msg_begin(&m, out, 'P');
-	hd_msg_put_str(&m, "");
-	hd_msg_put_str(&m, ANALYZE_SQL);
-	hd_msg_put_u16(&m, 0);
-	if (hd_msg_end(&m) < 0)
+	if (analysis_types(r, &types) < 0 || hd_send_parse(out, "", ANALYZE_SQL, NULL, 0) < 0)
 		goto out;
 	hd_msg_begin(&m, out, 'B');
 	hd_msg_put_str(&m, "");
@@ -2178,18 +2171,6 @@ out:
 	return rc;
 }
 
-/* Describe of the unnamed statement ('S') or portal ('P'). */
-static int
-append_describe_unnamed(HdIoBuf *out, char kind)
-{
-	HdMsg		m;
-
-	hd_msg_begin(&m, out, 'D');
-	hd_msg_put_byte(&m, kind);
-	hd_msg_put_str(&m, "");
-	return hd_msg_end(&m);
-}
-
 /*
  * The request as a fill sends it: a simple Query as the client sent it (so
  * error positions are the same); an extended statement with the unnamed
@@ -2203,16 +2184,12 @@ append_statement(HdIoBuf *out, const Request *r)
 
 	if (!r->ext)
 		return hd_iobuf_append(out, r->msg, r->len);
-	hd_msg_begin(&m, out, 'P');
-	hd_msg_put_str(&m, "");
-	hd_msg_put_bytes(&m, r->sql, r->sqllen + 1);
-	hd_msg_put_bytes(&m, r->types, r->types_len);
-	if (hd_msg_end(&m) < 0)
+	if (hd_send_parse(out, "", r->sql, r->types, r->types_len) < 0)
 		return -1;
 	/* the statement's description now, compared with what the client was shown */
-	if (r->stmt && r->stmt->shape && append_describe_unnamed(out, 'S') < 0)
+	if (r->stmt && r->stmt->shape && hd_send_describe_close(out, 'D', 'S', "") < 0)
 		return -1;
-	if (r->batch.describe_stmt && append_describe_unnamed(out, 'S') < 0)
+	if (r->batch.describe_stmt && hd_send_describe_close(out, 'D', 'S', "") < 0)
 		return -1;
 	hd_msg_begin(&m, out, 'B');
 	hd_msg_put_str(&m, "");
@@ -2220,7 +2197,7 @@ append_statement(HdIoBuf *out, const Request *r)
 	hd_msg_put_bytes(&m, r->batch.bind_tail, r->batch.bind_tail_len);
 	if (hd_msg_end(&m) < 0)
 		return -1;
-	if (r->batch.describe_portal && append_describe_unnamed(out, 'P') < 0)
+	if (r->batch.describe_portal && hd_send_describe_close(out, 'D', 'P', "") < 0)
 		return -1;
 	return hd_send_execute_sync(out);
 }

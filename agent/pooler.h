@@ -393,6 +393,8 @@ extern int	hd_client_register_statement(HdClient *client, const char *name, cons
 extern void hd_client_replication_ready(HdClient *client, HdServer *server);
 
 /* state_check.c: the session-state check of pooled origin connections */
+/* The name of its prepared statement on the origin (no client may drop it). */
+#define HD_STATE_STATEMENT "hd_state"
 extern int	hd_state_check_start(HdServer *server, bool learn);
 extern void hd_state_check_reply(HdServer *server, char type, const char *msg, size_t total);
 extern bool hd_state_check_only_owed(const HdServer *server);

@@ -22,31 +22,6 @@ server_name(char *buf, size_t len, uint32_t id)
 	snprintf(buf, len, "hd_%u", id);
 }
 
-static int
-put_parse(HdIoBuf *out, const char *name, const char *query, const char *types,
-		  size_t types_len)
-{
-	HdMsg		msg;
-
-	hd_msg_begin(&msg, out, 'P');
-	hd_msg_put_str(&msg, name);
-	hd_msg_put_str(&msg, query);
-	hd_msg_put_bytes(&msg, types, types_len);
-	return hd_msg_end(&msg);
-}
-
-/* Describe or Close ('D', 'C') of a statement or portal ('S', 'P'). */
-static int
-put_target(HdIoBuf *out, char type, char kind, const char *name)
-{
-	HdMsg		msg;
-
-	hd_msg_begin(&msg, out, type);
-	hd_msg_put_byte(&msg, kind);
-	hd_msg_put_str(&msg, name);
-	return hd_msg_end(&msg);
-}
-
 int
 hd_prepare_expect(HdServer *server, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id,
 				  uint32_t gen)
@@ -70,7 +45,7 @@ check_shape(HdClient *client, HdServer *server, const char *name, HdExpectAction
 {
 	static const char flush[5] = {'H', 0, 0, 0, 4};
 
-	if (put_target(&server->out, 'D', 'S', name) < 0 ||
+	if (hd_send_describe_close(&server->out, 'D', 'S', name) < 0 ||
 		hd_iobuf_append(&server->out, flush, sizeof(flush)) < 0 ||
 		hd_prepare_expect(server, HD_EXPECT_DESCRIBE_STMT, action, stmt_id, gen) < 0)
 		return -1;
@@ -143,7 +118,7 @@ put_named_parse(HdServer *server, const HdStatement *stmt, HdExpectAction action
 	char		name[24];
 
 	server_name(name, sizeof(name), stmt->id);
-	if (put_parse(&server->out, name, stmt->query, stmt->types, stmt->types_len) < 0 ||
+	if (hd_send_parse(&server->out, name, stmt->query, stmt->types, stmt->types_len) < 0 ||
 		hd_server_stmt_add(&server->stmts, stmt->id) < 0)
 		return -1;
 	return hd_prepare_expect(server, HD_EXPECT_PARSE, action, stmt->id, 0);
@@ -236,13 +211,11 @@ set_unnamed(HdClient *client, const char *query, const char *types, size_t types
 			uint32_t dealloc_id)
 {
 	HdUnnamed  *u = unnamed_of(client);
-	uint32_t	gen;
 
 	if (u == NULL)
 		return -1;
-	gen = u->gen + 1;
-	hd_unnamed_clear(u);
-	u->gen = gen;
+	hd_unnamed_clear(u);		/* (keeps the generation) */
+	u->gen++;
 	u->query = strdup(query);
 	u->types = malloc(types_len ? types_len : 1);
 	if (u->query == NULL || u->types == NULL)
@@ -264,17 +237,15 @@ hd_prepare_note_unnamed(HdClient *client, const char *query, const char *types,
 	return set_unnamed(client, query, types, types_len, 0);
 }
 
-/* The client's Parse of "" (query as sent to the server): its statement now. */
+/*
+ * The client's Parse of "" (its new generation, known) went to the server:
+ * the server holds it, and owes its ParseComplete.
+ */
 static HdForward
-forward_parse_unnamed(HdClient *client, HdServer *server, const char *query, const char *types,
-					  size_t types_len, uint32_t dealloc_id)
+unnamed_parse_sent(HdClient *client, HdServer *server)
 {
-	HdUnnamed  *u;
+	HdUnnamed  *u = client->unnamed;
 
-	if (set_unnamed(client, query, types, types_len, dealloc_id) < 0 ||
-		put_parse(&server->out, "", query, types, types_len) < 0)
-		return HD_FWD_NOMEM;
-	u = client->unnamed;
 	if (server->expect.error_until_sync)
 	{
 		/* the origin skips it and keeps whatever it had: unknown to the agent */
@@ -286,6 +257,17 @@ forward_parse_unnamed(HdClient *client, HdServer *server, const char *query, con
 	server->unnamed_gen = u->gen;
 	return hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_FORWARD, 0, u->gen) < 0 ?
 		HD_FWD_NOMEM : HD_FWD_DONE;
+}
+
+/* The client's Parse of "" (query as sent to the server): its statement now. */
+static HdForward
+forward_parse_unnamed(HdClient *client, HdServer *server, const char *query, const char *types,
+					  size_t types_len, uint32_t dealloc_id)
+{
+	if (set_unnamed(client, query, types, types_len, dealloc_id) < 0 ||
+		hd_send_parse(&server->out, "", query, types, types_len) < 0)
+		return HD_FWD_NOMEM;
+	return unnamed_parse_sent(client, server);
 }
 
 /*
@@ -309,13 +291,13 @@ ensure_unnamed(HdClient *client, HdServer *server)
 	if (!unnamed_known(client) || u->query == NULL)
 	{
 		/* none, or one the agent cannot make again (a large one it did not keep) */
-		if (put_target(&server->out, 'C', 'S', "") < 0 ||
+		if (hd_send_describe_close(&server->out, 'C', 'S', "") < 0 ||
 			hd_prepare_expect(server, HD_EXPECT_CLOSE, HD_REPLY_SWALLOW, 0, 0) < 0)
 			return HD_FWD_NOMEM;
 		server->unnamed_client = 0;
 		return HD_FWD_DONE;
 	}
-	if (put_parse(&server->out, "", u->query, u->types, u->types_len) < 0 ||
+	if (hd_send_parse(&server->out, "", u->query, u->types, u->types_len) < 0 ||
 		hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_SWALLOW, 0, u->gen) < 0)
 		return HD_FWD_NOMEM;
 	server->unnamed_client = client->id;
@@ -446,28 +428,17 @@ hd_prepare_parse_start(HdClient *client, HdServer *server, const char *body, siz
 	HdUnnamed  *u = unnamed_of(client);
 	size_t		pos = 0;
 	const char *name = hd_take_string(body, avail, &pos);
-	uint32_t	gen;
 
 	if (u == NULL)
 		return HD_FWD_NOMEM;
 	if (name == NULL || name[0] != '\0')
 		return HD_FWD_MALFORMED;	/* the caller refuses a large named Parse */
-	gen = u->gen + 1;
 	hd_unnamed_clear(u);		/* (no text: it is not kept) */
-	u->gen = gen;
+	u->gen++;
+	u->state = HD_UNNAMED_KNOWN;
 	if (hd_iobuf_append(&server->out, body - 5, avail + 5) < 0)
 		return HD_FWD_NOMEM;
-	if (server->expect.error_until_sync)
-	{
-		u->state = HD_UNNAMED_UNKNOWN;
-		server->unnamed_client = 0;
-		return HD_FWD_DONE;
-	}
-	u->state = HD_UNNAMED_KNOWN;
-	server->unnamed_client = client->id;
-	server->unnamed_gen = gen;
-	return hd_prepare_expect(server, HD_EXPECT_PARSE, HD_REPLY_FORWARD, 0, gen) < 0 ?
-		HD_FWD_NOMEM : HD_FWD_DONE;
+	return unnamed_parse_sent(client, server);
 }
 
 /* Describe or Close: 'S' + statement name, or 'P' + portal name. */
@@ -527,7 +498,7 @@ forward_describe_close(HdClient *client, HdServer *server, char type, const char
 	if (rc != HD_FWD_DONE)
 		return rc;
 	server_name(sname, sizeof(sname), id);
-	if (put_target(&server->out, 'D', 'S', sname) < 0 ||
+	if (hd_send_describe_close(&server->out, 'D', 'S', sname) < 0 ||
 		hd_prepare_expect(server, kind, HD_REPLY_FORWARD, id, 0) < 0)
 		return HD_FWD_NOMEM;
 	return HD_FWD_DONE;
@@ -569,7 +540,7 @@ hd_prepare_execute(HdClient *client, HdServer *server)
 static bool
 looks_like_server_name(const char *name)
 {
-	if (strcmp(name, "hd_state") == 0)
+	if (strcmp(name, HD_STATE_STATEMENT) == 0)
 		return true;
 	if (strncmp(name, "hd_", 3) != 0 || name[3] == '\0')
 		return false;
@@ -926,10 +897,14 @@ hd_prepare_reply(HdServer *server, const HdExpect *head, char type, const char *
 
 			if (stmt)
 				hd_prepare_changed(server, stmt, "the origin says its result type changed");
-			else if (server->client && server->client->unnamed &&
-					 server->client->unnamed->gen == head->gen)
-				server->client->unnamed->changed = true;
-			hd_prepare_schema_changed(server->agent, server->pool->config.id);
+			else
+			{
+				if (server->client && server->client->unnamed &&
+					server->client->unnamed->gen == head->gen)
+					server->client->unnamed->changed = true;
+				/* (hd_prepare_changed retires them itself) */
+				hd_prepare_schema_changed(server->agent, server->pool->config.id);
+			}
 		}
 		return true;
 	}

@@ -271,6 +271,33 @@ hd_data_row_value(const char *body, size_t len, int col)
 }
 
 int
+hd_send_parse(HdIoBuf *out, const char *name, const char *query, const char *types,
+			  size_t types_len)
+{
+	HdMsg		msg;
+
+	hd_msg_begin(&msg, out, 'P');
+	hd_msg_put_str(&msg, name);
+	hd_msg_put_str(&msg, query);
+	if (types)
+		hd_msg_put_bytes(&msg, types, types_len);
+	else
+		hd_msg_put_u16(&msg, 0);
+	return hd_msg_end(&msg);
+}
+
+int
+hd_send_describe_close(HdIoBuf *out, char type, char kind, const char *name)
+{
+	HdMsg		msg;
+
+	hd_msg_begin(&msg, out, type);
+	hd_msg_put_byte(&msg, kind);
+	hd_msg_put_str(&msg, name);
+	return hd_msg_end(&msg);
+}
+
+int
 hd_send_execute_sync(HdIoBuf *out)
 {
 	static const char execute_sync[] = {'E', 0, 0, 0, 9, 0, 0, 0, 0, 0, 'S', 0, 0, 0, 4};

@@ -59,6 +59,14 @@ extern int	hd_send_auth(HdIoBuf *out, uint32_t code, const void *data, size_t n)
 extern int	hd_send_parameter_status(HdIoBuf *out, const char *name, const char *value);
 extern int	hd_send_backend_key(HdIoBuf *out, uint32_t pid, uint32_t key);
 extern int	hd_send_ready(HdIoBuf *out, char status);
+/*
+ * Parse of query as statement name; types as a Parse carries them (the
+ * count, then the OIDs), or NULL for none.
+ */
+extern int	hd_send_parse(HdIoBuf *out, const char *name, const char *query, const char *types,
+						  size_t types_len);
+/* Describe or Close ('D', 'C') of a statement or portal ('S', 'P'). */
+extern int	hd_send_describe_close(HdIoBuf *out, char type, char kind, const char *name);
 /* Execute of the unnamed portal (every row), then Sync: the end of the agent's own batches. */
 extern int	hd_send_execute_sync(HdIoBuf *out);
 

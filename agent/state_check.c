@@ -42,8 +42,6 @@
 #include "log.h"
 #include "proto.h"
 
-#define STATE_STATEMENT "hd_state"
-
 /* The pool's query: the extension's function until that failed once. */
 const char *
 hd_state_check_query(HdPool *pool)
@@ -65,24 +63,14 @@ hd_state_check_start(HdServer *server, bool learn)
 
 	if (sql == NULL)
 		return -1;
-	if (!server->state_prepared)
-	{
-		/* (a Close first: a failed check may have left it half there) */
-		hd_msg_begin(&m, out, 'C');
-		hd_msg_put_byte(&m, 'S');
-		hd_msg_put_str(&m, STATE_STATEMENT);
-		if (hd_msg_end(&m) < 0)
-			return -1;
-		hd_msg_begin(&m, out, 'P');
-		hd_msg_put_str(&m, STATE_STATEMENT);
-		hd_msg_put_str(&m, sql);
-		hd_msg_put_u16(&m, 0);
-		if (hd_msg_end(&m) < 0)
-			return -1;
-	}
+	/* (a Close first: a failed check may have left it half there) */
+	if (!server->state_prepared &&
+		(hd_send_describe_close(out, 'C', 'S', HD_STATE_STATEMENT) < 0 ||
+		 hd_send_parse(out, HD_STATE_STATEMENT, sql, NULL, 0) < 0))
+		return -1;
 	hd_msg_begin(&m, out, 'B');
 	hd_msg_put_str(&m, "");
-	hd_msg_put_str(&m, STATE_STATEMENT);
+	hd_msg_put_str(&m, HD_STATE_STATEMENT);
 	hd_msg_put_u16(&m, 0);
 	hd_msg_put_u16(&m, 0);
 	hd_msg_put_u16(&m, 0);
