@@ -53,12 +53,6 @@ static const double inval_bounds[INVAL_NBOUNDS] = {
 #define TROUBLE_LOG_INTERVAL 60.0
 #define STORE_RETRY_INTERVAL 5.0	/* seconds between attempts to open the store */
 
-typedef struct LogLimit
-{
-	double		at;				/* the last line; 0: none yet */
-	uint64_t	left_out;		/* since then */
-} LogLimit;
-
 /* An applied invalidation kept for the snapshot check (the race rule). */
 typedef struct Retained
 {
@@ -145,9 +139,9 @@ typedef struct CacheCfg
 	uint64_t	invalidated;
 	uint64_t	slots_lost;
 	uint64_t	ddl_invalidations;	/* records whose DDL removed every entry */
-	LogLimit	ddl_log;		/* "DDL removed every entry" lines */
-	LogLimit	lookup_log;		/* lookups and stores failing */
-	LogLimit	apply_log;		/* invalidations and positions failing */
+	HdLogLimit	ddl_log;		/* "DDL removed every entry" lines */
+	HdLogLimit	lookup_log;		/* lookups and stores failing */
+	HdLogLimit	apply_log;		/* invalidations and positions failing */
 	/* a record's commit time -> its invalidation applied (per bucket, +Inf last) */
 	uint64_t	inval_buckets[INVAL_NBOUNDS + 1];
 	uint64_t	inval_count;
@@ -163,8 +157,8 @@ typedef struct HdCacheLayer
 	char		open_error[512];	/* why, while it is NULL */
 	double		open_tried_at;
 	unsigned	open_failures;
-	LogLimit	open_log;
-	LogLimit	sync_log;
+	HdLogLimit	open_log;
+	HdLogLimit	sync_log;
 	char		dir[4200];
 	HdList		cfgs;
 	ev_timer	timer;
@@ -223,19 +217,9 @@ static void store_retry(HdCacheLayer *layer, double now);
 
 /* Whether to log this trouble now; *left_out: how many were not logged since the last line. */
 static bool
-log_now(LogLimit *l, uint64_t *left_out)
+log_now(HdLogLimit *l, uint64_t *left_out)
 {
-	double		now = ev_time();
-
-	if (l->at > 0 && now - l->at < TROUBLE_LOG_INTERVAL)
-	{
-		l->left_out++;
-		return false;
-	}
-	*left_out = l->left_out;
-	l->left_out = 0;
-	l->at = now;
-	return true;
+	return hd_log_due(l, TROUBLE_LOG_INTERVAL, left_out);
 }
 
 static int64_t
@@ -778,7 +762,7 @@ log_ddl_invalidation(CacheCfg *cfg, const HdDdlObject *d, uint64_t removed)
  * disk further.
  */
 static void
-store_trouble(CacheCfg *cfg, LogLimit *limit, HdLogLevel level, const char *what,
+store_trouble(CacheCfg *cfg, HdLogLimit *limit, HdLogLevel level, const char *what,
 			  const char *err)
 {
 	HdCacheLayer *layer = layer_of(cfg->agent);

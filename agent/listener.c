@@ -222,23 +222,21 @@ transient(int err)
 static void
 pause_accepting(HdListener *l, int err)
 {
-	ev_tstamp	now = ev_now(l->loop);
+	uint64_t	left_out;
 
 	l->failures++;
 	if (!l->starved)
 	{
 		l->starved = true;
-		l->logged_at = now;
+		l->starved_log = (HdLogLimit) {0};
+		(void) hd_log_due(&l->starved_log, STARVED_LOG_INTERVAL, &left_out);
 		hd_warning("accept() failed for %s: %s; new connections wait in the backlog, retried "
 				   "every %g s (too many connections for the open files limit? see max_client_conn)",
 				   l->what, strerror(err), HD_ACCEPT_PAUSE);
 	}
-	else if (now - l->logged_at >= STARVED_LOG_INTERVAL)
-	{
-		l->logged_at = now;
+	else if (hd_log_due(&l->starved_log, STARVED_LOG_INTERVAL, &left_out))
 		hd_warning("accept() still fails for %s: %s (%llu failures so far)", l->what,
 				   strerror(err), (unsigned long long) l->failures);
-	}
 	l->paused = true;
 	ev_io_stop(l->loop, &l->io);
 	ev_timer_set(&l->pause, HD_ACCEPT_PAUSE, 0.);

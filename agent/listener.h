@@ -40,6 +40,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "log.h"
+
 #define HD_ACCEPT_BATCH 256
 #define HD_ACCEPT_PAUSE 1.0		/* seconds */
 
@@ -58,7 +60,7 @@ typedef struct HdListener
 	bool		paused;
 	bool		starved;		/* accept() failed since the backlog was last empty */
 	uint64_t	failures;		/* failed accept() calls while starved */
-	ev_tstamp	logged_at;		/* last line about them */
+	HdLogLimit	starved_log;	/* lines about them */
 	/* a Unix-domain socket's file ("" for TCP), and its identity: only ours is removed */
 	char		path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
 	dev_t		dev;

@@ -280,6 +280,22 @@ close_window(LogKind *k, double now)
 	k->window_start = now;
 }
 
+bool
+hd_log_due(HdLogLimit *limit, double interval, uint64_t *left_out)
+{
+	double		now = hd_logger.now();
+
+	if (limit->at > 0 && now - limit->at < interval)
+	{
+		limit->left_out++;
+		return false;
+	}
+	*left_out = limit->left_out;
+	limit->left_out = 0;
+	limit->at = now;
+	return true;
+}
+
 void
 hd_log_tick(void)
 {

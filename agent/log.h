@@ -28,6 +28,8 @@
 #ifndef HD_LOG_H
 #define HD_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "settings.h"				/* HdLogLevel */
@@ -41,6 +43,21 @@ extern int	hd_log_enabled(HdLogLevel level);
 extern void hd_log(HdLogLevel level, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 /* Report the kinds whose suppressed lines' interval is over. */
 extern void hd_log_tick(void);
+
+/*
+ * One line per interval about one subject (a config's store failing, a
+ * listener out of descriptors), stricter than the per-kind limit: the
+ * caller keeps an HdLogLimit (zeroed: nothing logged yet) and writes its
+ * line only when hd_log_due() says so; *left_out is how many calls were
+ * not due since the last line, for the line to say.
+ */
+typedef struct HdLogLimit
+{
+	double		at;				/* the last line (the log's clock); 0: none yet */
+	uint64_t	left_out;		/* calls not due since then */
+} HdLogLimit;
+
+extern bool hd_log_due(HdLogLimit *limit, double interval, uint64_t *left_out);
 
 extern void hd_log_set_output(FILE *out);
 extern void hd_log_set_clock(double (*now) (void));

@@ -186,6 +186,29 @@ test_rate_limit(void)
 	hd_log_set_level(HD_LOG_INFO);
 }
 
+/* One subject's limit (hd_log_due): the first call, then one per interval. */
+static void
+test_due(void)
+{
+	HdLogLimit	limit = {0};
+	HdLogLimit	other = {0};
+	uint64_t	left_out = 99;
+	int			due = 0;
+
+	ok(hd_log_due(&limit, 60.0, &left_out) && left_out == 0, "the first call is due");
+	for (int i = 0; i < 1000; i++)
+		due += hd_log_due(&limit, 60.0, &left_out);
+	ok(due == 0, "1000 more within the interval: none due");
+	ok(hd_log_due(&other, 60.0, &left_out), "another subject has its own limit");
+	fake_now += 59;
+	ok(!hd_log_due(&limit, 60.0, &left_out), "still not due just before the interval ends");
+	fake_now += 1;
+	left_out = 0;
+	ok(hd_log_due(&limit, 60.0, &left_out) && left_out == 1001,
+	   "due once the interval is over, saying how many calls were not");
+	ok(!hd_log_due(&limit, 60.0, &left_out), "and a new interval begins");
+}
+
 /* Many kinds: each keeps its own count, and the table stays bounded. */
 static void
 test_many_kinds(void)
@@ -219,6 +242,7 @@ main(void)
 	test_escaping();
 	test_long_message();
 	test_rate_limit();
+	test_due();
 	test_many_kinds();
 	hd_log_set_output(NULL);
 	fclose(capture);
