@@ -184,32 +184,10 @@ hd_registry_get(HdStatementRegistry *reg, uint32_t id)
 }
 
 void
-hd_registry_retire(HdStatementRegistry *reg, HdStatement *stmt)
-{
-	HdStatement **link;
-
-	if (stmt->retired || reg->nbuckets == 0)
-		return;
-	for (link = &reg->buckets[stmt->hash % reg->nbuckets]; *link; link = &(*link)->next)
-	{
-		if (*link == stmt)
-		{
-			*link = stmt->next;
-			break;
-		}
-	}
-	stmt->next = NULL;
-	stmt->retired = true;
-}
-
-void
 hd_registry_retire_all(HdStatementRegistry *reg)
 {
 	for (size_t id = 1; id <= reg->count; id++)
-	{
-		reg->by_id[id]->retired = true;
 		reg->by_id[id]->next = NULL;
-	}
 	if (reg->buckets)
 		memset(reg->buckets, 0, reg->nbuckets * sizeof(HdStatement *));
 }
@@ -234,12 +212,6 @@ hd_registry_free(HdStatementRegistry *reg)
  * Shapes and the unnamed statement
  */
 
-static uint16_t
-get_u16(const char *p)
-{
-	return (uint16_t) (((unsigned char) p[0] << 8) | (unsigned char) p[1]);
-}
-
 char *
 hd_shape_build(const char *params, size_t params_len, const char *row, size_t row_len,
 			   size_t *len)
@@ -248,7 +220,7 @@ hd_shape_build(const char *params, size_t params_len, const char *row, size_t ro
 	char	   *out;
 	size_t		n = 0;
 
-	if (params_len < 2 || params_len != 2 + 4 * (size_t) get_u16(params))
+	if (params_len < 2 || params_len != 2 + 4 * (size_t) hd_get_u16(params))
 		return NULL;
 	out = malloc(cap);
 	if (out == NULL)
@@ -265,7 +237,7 @@ hd_shape_build(const char *params, size_t params_len, const char *row, size_t ro
 	if (row_len < 2)
 		goto bad;
 	{
-		uint16_t	ncols = get_u16(row);
+		uint16_t	ncols = hd_get_u16(row);
 		size_t		pos = 2;
 
 		memcpy(out + n, row, 2);

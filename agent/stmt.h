@@ -103,7 +103,6 @@ typedef struct HdStatement
 	size_t		types_len;
 	char	   *context;		/* "" or the SET that established the search_path */
 	bool		verified;		/* an origin accepted its Parse once */
-	bool		retired;		/* not found by its text any more (DDL) */
 	bool		changed;		/* its shape changed: uses fail with 0A000 */
 	char	   *shape;			/* hd_shape_build()'s bytes; NULL: not described yet */
 	size_t		shape_len;
@@ -126,8 +125,7 @@ extern HdStatement *hd_registry_find(const HdStatementRegistry *reg, const char 
 									 const char *types, size_t types_len,
 									 const char *context);
 extern HdStatement *hd_registry_get(HdStatementRegistry *reg, uint32_t id);
-/* A statement (or all) no longer found by its text; its holders keep it. */
-extern void hd_registry_retire(HdStatementRegistry *reg, HdStatement *stmt);
+/* Every statement no longer found by its text (DDL); its holders keep it. */
 extern void hd_registry_retire_all(HdStatementRegistry *reg);
 extern void hd_registry_free(HdStatementRegistry *reg);
 
