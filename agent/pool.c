@@ -202,11 +202,10 @@ hd_pool_update_config(HdPool *pool, const HdConfig *config)
 		load_own_password(pool);
 	hd_auth_recheck_config_changed(pool);
 	/*
-	 * A fresh start: no backoff left over from the old settings, and the next
-	 * client's login waits for a connection made with the new ones, so that a
-	 * wrong new password is reported at login, as before the change.
+	 * A fresh start: no retry delay left over from the old settings, and the
+	 * next client's login waits for a connection made with the new ones, so
+	 * that a wrong new password is reported at login, as before the change.
 	 */
-	pool->backoff = 0;
 	pool->next_connect_at = 0;
 	pool->params_known = false;
 	hd_list_foreach_safe(item, tmp, &pool->servers)
@@ -562,7 +561,6 @@ hd_pool_server_ready(HdPool *pool, HdServer *server)
 		return;					/* a check of the config's login, not a pool connection */
 
 	pool->params_known = true;
-	pool->backoff = 0;
 	pool->next_connect_at = 0;
 	free(pool->last_error);
 	pool->last_error = NULL;
@@ -648,18 +646,18 @@ hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate, cons
 	HdList	   *item;
 	HdList	   *tmp;
 	ev_tstamp	now = ev_now(pool->agent->loop);
+	double		retry = pool->agent->settings.server_login_retry_ms / 1000.0;
 
 	if (hd_auth_recheck_server_failed(pool, server, sqlstate, message))
 		return;					/* a check of the config's login, not a pool connection */
 	pool->stats.connect_failures++;
-	pool->backoff = pool->agent->settings.server_login_retry_ms / 1000.0;
-	pool->next_connect_at = now + pool->backoff;
+	pool->next_connect_at = now + retry;
 	pool->failed_attempt_at = server ? pool->attempt_started_at : now;
 	free(pool->last_error);
 	pool->last_error = strdup(message);
 	snprintf(pool->last_sqlstate, sizeof(pool->last_sqlstate), "%s", sqlstate);
 	hd_warning("config %s: origin connection as %s failed: %s (retrying in %.1f s)",
-			   pool->config.name, pool->role, message, pool->backoff);
+			   pool->config.name, pool->role, message, retry);
 
 	/* with nothing else coming, the waiting clients would wait in vain */
 	if (connecting_servers(pool) > (server ? 1 : 0) || !hd_list_empty(&pool->idle))
@@ -759,7 +757,7 @@ hd_pool_janitor(HdPool *pool, ev_tstamp now)
 		else if (lifetime > 0 && now - server->connected_at > lifetime)
 			hd_server_close(server, "server_lifetime reached");
 	}
-	/* a retry after backoff for clients still waiting */
+	/* a retry (after server_login_retry) for clients still waiting */
 	if (!hd_list_empty(&pool->waiting) && connecting_servers(pool) == 0)
 		maybe_connect(pool);
 }

@@ -270,7 +270,6 @@ struct HdPool
 	bool		params_known;
 	/* after a failed connection or login: no attempt before next_connect_at */
 	ev_tstamp	next_connect_at;
-	double		backoff;		/* server_login_retry, in seconds */
 	ev_timer	retry_timer;	/* the next attempt, for clients that wait */
 	ev_tstamp	attempt_started_at; /* the oldest connection attempt in flight */
 	ev_tstamp	failed_attempt_at;	/* when the one that failed last started (or earlier) */
