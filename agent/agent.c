@@ -367,16 +367,11 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 		hd_error("reload failed, keeping the previous settings: %s", err);
 		return -1;
 	}
-	if (load_auth_file(&fresh, agent->settings_path, &users, err, errlen) < 0)
+	/* (raising the open files limit needs no undoing if the auth_file is bad) */
+	if (ensure_fd_limit(&fresh, &agent->configs, err, errlen) < 0 ||
+		load_auth_file(&fresh, agent->settings_path, &users, err, errlen) < 0)
 	{
 		hd_settings_free(&fresh);
-		hd_error("reload failed, keeping the previous settings: %s", err);
-		return -1;
-	}
-	if (ensure_fd_limit(&fresh, &agent->configs, err, errlen) < 0)
-	{
-		hd_settings_free(&fresh);
-		hd_auth_file_free(&users);
 		hd_error("reload failed, keeping the previous settings: %s", err);
 		return -1;
 	}

@@ -735,10 +735,12 @@ apply_pending(HdServer *server)
 			hd_client_fatal(client, "53200", "out of memory", NULL);
 		else
 		{
-			hd_state_note_tracked(server, &server->pending);
 			bool		err;
-			char	   *diff = hd_settings_diff_sql(&server->settings, &client->settings, &err);
+			char	   *diff;
 
+			hd_state_note_tracked(server, &server->pending);
+			/* a RESET to a startup value the server lacks: set before the next statement */
+			diff = hd_settings_diff_sql(&server->settings, &client->settings, &err);
 			if (diff || err)
 				client->server_synced = false;
 			free(diff);

@@ -251,6 +251,7 @@ static const char *
 put_startup_setting(HdSettingList *list, const char *name, const char *value)
 {
 	HdTextBuf	buf = HD_TEXT_BUF_INIT;
+	const HdSetting *earlier;
 	char	   *sql;
 	char		lower[256];
 	int			rc;
@@ -259,6 +260,17 @@ put_startup_setting(HdSettingList *list, const char *name, const char *value)
 		return "invalid setting name in startup packet";
 	for (size_t i = 0; i <= strlen(name); i++)
 		lower[i] = (char) tolower((unsigned char) name[i]);
+	/*
+	 * Set by `options` before: PostgreSQL applies both, in order, and some
+	 * settings keep a part of the first (DateStyle's field order): carry
+	 * both statements, compared as such (no single value).
+	 */
+	earlier = hd_settings_find(list, lower);
+	if (earlier)
+	{
+		hd_text_buf_puts(&buf, earlier->sql);
+		hd_text_buf_puts(&buf, "; ");
+	}
 	/*
 	 * set_config(), not SET: the value is taken as PostgreSQL takes a startup
 	 * parameter's, a string the setting parses ("a,b" is two schemas for
@@ -273,28 +285,7 @@ put_startup_setting(HdSettingList *list, const char *name, const char *value)
 	sql = hd_text_buf_finish(&buf);
 	if (sql == NULL)
 		return "out of memory";
-	{
-		/*
-		 * Set by `options` before: PostgreSQL applies both, in order, and
-		 * some settings keep a part of the first (DateStyle's field order):
-		 * carry both statements, compared as such (no single value).
-		 */
-		const HdSetting *earlier = hd_settings_find(list, lower);
-		char	   *both = earlier ? malloc(strlen(earlier->sql) + strlen(sql) + 3) : NULL;
-
-		if (earlier && both == NULL)
-		{
-			free(sql);
-			return "out of memory";
-		}
-		if (both)
-		{
-			sprintf(both, "%s; %s", earlier->sql, sql);
-			free(sql);
-			sql = both;
-		}
-		rc = hd_settings_put(list, lower, both ? NULL : value, sql);
-	}
+	rc = hd_settings_put(list, lower, earlier ? NULL : value, sql);
 	free(sql);
 	return rc < 0 ? "out of memory" : NULL;
 }
