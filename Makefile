@@ -42,7 +42,7 @@ PG_CPPFLAGS = -I$(srcdir)/extension
 # -Wno-unused-parameter: the output-plugin and fmgr callbacks have fixed signatures.
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
-EXTRA_CLEAN = agent/hyperdrive agent/*.o results/ regression.diffs regression.out \
+EXTRA_CLEAN = agent/hyperdrive agent/*.o agent/*/*.o results/ regression.diffs regression.out \
 	output_iso/ tmp_check/ tmp_check_iso/ log/ tmp_regress.conf
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -51,9 +51,9 @@ include $(PGXS)
 # ---------------------------------------------------------------------------
 # The agent: a plain C11 program, built with its own flags (not the server's).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -I$(shell $(PG_CONFIG) --includedir)
+	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I$(shell $(PG_CONFIG) --includedir)
 AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb
-AGENT_SRCS = $(wildcard agent/*.c)
+AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
 all: agent
@@ -61,7 +61,7 @@ all: agent
 
 agent: agent/hyperdrive
 
-agent/%.o: agent/%.c $(wildcard agent/*.h)
+agent/%.o: agent/%.c $(wildcard agent/*/*.h)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -c -o $@ $<
 
 agent/hyperdrive: $(AGENT_OBJS)
@@ -99,8 +99,8 @@ tempcheck-tap: agent
 # sources): make agent-unit builds them, make agent-unit-check runs them, and
 # t/005_auth_unit.pl runs them under prove. For a sanitizer build:
 #   make -B agent-unit AGENT_EXTRA_CFLAGS='-fsanitize=address,undefined'
-AGENT_AUTH_SRCS = agent/auth.c agent/scram.c agent/saslprep.c
-AGENT_AUTH_HDRS = agent/auth.h agent/scram.h agent/saslprep.h
+AGENT_AUTH_SRCS = agent/auth/auth.c agent/auth/scram.c agent/auth/saslprep.c
+AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
@@ -109,27 +109,27 @@ agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cach
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
 	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
 
-agent/tests/test_stmt: agent/tests/test_stmt.c agent/stmt.c agent/stmt.h agent/iobuf.h agent/tests/tap.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/stmt.c
+agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
 
-agent/tests/test_log: agent/tests/test_log.c agent/log.c agent/log.h agent/settings.h agent/tests/tap.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/log.c
+agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h agent/config/settings.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/base/log.c
 
-agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache_hint.c agent/cache_hint.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache_hint.c
+agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache/cache_hint.c agent/cache/cache_hint.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/cache_hint.c
 
-agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/ext_batch.c agent/ext_batch.h agent/iobuf.h agent/tests/tap.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/ext_batch.c
+agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/pgwire/ext_batch.c agent/pgwire/ext_batch.h agent/base/iobuf.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/ext_batch.c
 
-agent/tests/test_session: agent/tests/test_session.c agent/session.c agent/session.h agent/text_buf.c agent/sql_quote.c agent/tests/tap.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/session.c agent/text_buf.c agent/sql_quote.c -lpg_query
+agent/tests/test_session: agent/tests/test_session.c agent/pgwire/session.c agent/pgwire/session.h agent/base/text_buf.c agent/base/sql_quote.c agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/session.c agent/base/text_buf.c agent/base/sql_quote.c -lpg_query
 
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 # The cache's LMDB store; agent/tests/test_cache_store --bench is its micro-benchmark.
-agent/tests/test_cache_store: agent/tests/test_cache_store.c agent/cache_store.c agent/cache_store.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache_store.c -llmdb -lcrypto
+agent/tests/test_cache_store: agent/tests/test_cache_store.c agent/cache/cache_store.c agent/cache/cache_store.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/cache_store.c -llmdb -lcrypto
 
 agent-unit-check: agent-unit
 	agent/tests/test_auth

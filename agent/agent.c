@@ -16,7 +16,7 @@
  * hard limit; a hard limit below that refuses the start (or the reloaded
  * settings) with the numbers and the setting to lower.
  */
-#include "pooler.h"
+#include "pgwire/pooler.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,9 +29,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
-#include "proto.h"
+#include "base/log.h"
+#include "ops/metrics.h"
+#include "pgwire/proto.h"
 
 static void
 usage(FILE *out)

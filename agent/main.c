@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli_configs.h"
-#include "decode_stream.h"
-#include "pooler.h"
-#include "stream.h"
-#include "version.h"
+#include "ops/cli_configs.h"
+#include "stream/decode_stream.h"
+#include "pgwire/pooler.h"
+#include "stream/stream.h"
+#include "base/version.h"
 
 
 static void

@@ -2,7 +2,7 @@
 #
 # One slot is read three ways over the same workload: as text from SQL, as
 # compact from SQL, and as text over the replication protocol
-# (pg_recvlogical). The agent's decoder (agent/stream_record.c, written from
+# (pg_recvlogical). The agent's decoder (agent/stream/stream_record.c, written from
 # docs/stream.md alone) renders each compact record as text; it must be
 # byte-identical to the server's text, record by record. That checks the
 # encoder, the decoder and the spec against each other. Malformed input to the

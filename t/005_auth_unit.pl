@@ -1,4 +1,4 @@
-# The agent's password authentication (agent/auth.c, scram.c, saslprep.c):
+# The agent's password authentication (agent/auth/auth.c, scram.c, saslprep.c):
 # SCRAM-SHA-256 both sides, MD5, plaintext, SASLprep, base64, against RFC
 # 7677's example and secrets made by PostgreSQL 15, and malformed input.
 #

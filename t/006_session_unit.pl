@@ -1,4 +1,4 @@
-# The agent's session-state rules (agent/session.c): which statements are
+# The agent's session-state rules (agent/pgwire/session.c): which statements are
 # carried between origin connections, which pin a client to one, and how
 # startup parameters become settings. The tests are a C program,
 # agent/tests/test_session (make agent-unit), that prints TAP itself.

@@ -1,4 +1,4 @@
-# The cache's storage layer (agent/cache_store.c): LMDB entries, the relation
+# The cache's storage layer (agent/cache/cache_store.c): LMDB entries, the relation
 # index, invalidation with the applied LSN, LRU eviction, crash safety. The
 # tests are a C program, agent/tests/test_cache_store (make agent-unit), that
 # prints TAP itself; it gets a temporary directory for its stores.

@@ -1,5 +1,5 @@
 # The extended-protocol batches the cache may answer as a whole
-# (agent/ext_batch.c), and malformed, partial or oversized input. The
+# (agent/pgwire/ext_batch.c), and malformed, partial or oversized input. The
 # tests are a C program,
 # agent/tests/test_ext_batch (make agent-unit), that prints TAP itself.
 use strict;

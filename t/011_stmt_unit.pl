@@ -1,4 +1,4 @@
-# The data structures of prepared statements (agent/stmt.c): the registry
+# The data structures of prepared statements (agent/pgwire/stmt.c): the registry
 # and its retirement after schema changes, client names, statement shapes,
 # the unnamed statement, the queue of owed replies. The tests are a C
 # program, agent/tests/test_stmt (make agent-unit), that prints TAP itself.

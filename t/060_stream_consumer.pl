@@ -1,4 +1,4 @@
-# The agent's change stream consumer (agent/stream.c), through
+# The agent's change stream consumer (agent/stream/stream.c), through
 # `hyperdrive stream-watch`, against a real origin.
 #
 # Covers: records of inserts, updates and DDL in commit order; --count;

@@ -267,7 +267,7 @@ forwarded_ok('a statement the client never prepared',
 }
 
 # ---------------------------------------------------------------------------
-# Hints in SQL comments (agent/cache_hint.h), in both protocols.
+# Hints in SQL comments (agent/cache/cache_hint.h), in both protocols.
 {
 	my $nc = '/* hyperdrive: no-cache */ SELECT n FROM nums WHERE id = $1';
 	forwarded_ok('no-cache hint (extended)',

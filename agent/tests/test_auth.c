@@ -1,6 +1,6 @@
 /*
  * test_auth.c
- *    Unit tests of agent/auth.c, agent/scram.c and agent/saslprep.c, as a
+ *    Unit tests of agent/auth/auth.c, agent/auth/scram.c and agent/auth/saslprep.c, as a
  *    TAP program: make agent-unit && agent/tests/test_auth (prove runs it
  *    through t/005_auth_unit.pl).
  *
@@ -28,9 +28,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "auth.h"
-#include "saslprep.h"
-#include "scram.h"
+#include "auth/auth.h"
+#include "auth/saslprep.h"
+#include "auth/scram.h"
 
 /* ---- TAP ---- */
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache_hint.h"
+#include "cache/cache_hint.h"
 
 static int	test_number = 0;
 static int	failures = 0;

@@ -1,6 +1,6 @@
 /*
  * test_cache_store.c
- *    Unit tests of agent/cache_store.c, as a TAP program: make agent-unit &&
+ *    Unit tests of agent/cache/cache_store.c, as a TAP program: make agent-unit &&
  *    agent/tests/test_cache_store [DIR] (prove runs it through
  *    t/007_cache_store_unit.pl). Each test uses a fresh store under DIR (or
  *    a directory of its own under $TMPDIR, removed at the end).
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache_store.h"
+#include "cache/cache_store.h"
 
 #define CFG1 "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1"
 #define CFG2 "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"

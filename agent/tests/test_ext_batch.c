@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ext_batch.h"
+#include "pgwire/ext_batch.h"
 #include "tap.h"
 
 /* A buffer of frontend messages being built. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "pgwire/session.h"
 #include "tap.h"
 
 static HdQueryEffect

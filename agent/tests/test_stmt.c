@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stmt.h"
+#include "pgwire/stmt.h"
 #include "tap.h"
 
 /* A RowDescription body: columns of (name, table, attnum, type, typlen, typmod). */

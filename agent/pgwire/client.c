@@ -1,0 +1,1257 @@
+/*
+ * client.c
+ *    One client connection: startup, authentication, then forwarding.
+ *
+ * States (HdClientState): STARTUP (SSLRequest/GSSENCRequest answered 'N',
+ * StartupMessage checked) -> AUTH (the password exchange the settings ask
+ * for) -> LOGIN (waiting until the pool knows the origin's ParameterStatus
+ * values; in session pooling, for a server of its own) -> ACTIVE. A
+ * CancelRequest goes from STARTUP to CANCEL until it is done (cancel.c).
+ * In ACTIVE every complete
+ * message is checked for a known type and a sane length, then moved to the
+ * server the client holds; with no server, the client asks its pool for one
+ * and stops reading until it gets it.
+ */
+#include "pgwire/pooler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "pgwire/proto.h"
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void client_process(HdClient *client);
+
+HdClient *
+hd_client_accept(HdAgent *agent, int fd, const char *addr)
+{
+	HdClient   *client = calloc(1, sizeof(HdClient));
+
+	if (client == NULL)
+	{
+		close(fd);
+		hd_error("out of memory accepting a client from %s", addr);
+		return NULL;
+	}
+	client->agent = agent;
+	client->id = ++agent->next_client_id;
+	client->fd = fd;
+	client->state = HD_CLIENT_STARTUP;
+	snprintf(client->addr, sizeof(client->addr), "%s", addr);
+	hd_list_init(&client->wait_link);
+	hd_list_init(&client->cache_wait_link);
+	hd_list_append(&agent->clients, &client->link);
+	agent->nclients++;
+	client->last_activity = client->connected_at = ev_now(agent->loop);
+	ev_io_init(&client->read_watcher, client_read_cb, fd, EV_READ);
+	ev_io_init(&client->write_watcher, client_write_cb, fd, EV_WRITE);
+	client->read_watcher.data = client->write_watcher.data = client;
+	ev_io_start(agent->loop, &client->read_watcher);
+	return client;
+}
+
+/*
+ * Close the client. A server it holds goes back to the pool only if it is
+ * idle and fully answered; otherwise it is closed, so that a half-done
+ * transaction never reaches another client.
+ */
+void
+hd_client_close(HdClient *client)
+{
+	HdAgent    *agent = client->agent;
+
+	if (client->state == HD_CLIENT_CLOSED)
+		return;
+	if (client->state == HD_CLIENT_CANCEL)
+		hd_cancel_requester_gone(client);
+	client->state = HD_CLIENT_CLOSED;
+	if (client->waiting)
+		hd_pool_cancel_wait(client->pool, client);
+	if (client->cache_flight)
+		hd_cache_client_gone(client);
+	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
+		hd_lookup_cancel(agent, client);
+	if (client->replication[0] && client->server == NULL && client->pool)
+	{
+		/* its own origin connection may still be logging in */
+		HdList	   *item;
+		HdList	   *tmp;
+
+		hd_list_foreach_safe(item, tmp, &client->pool->servers)
+		{
+			HdServer   *server = hd_container_of(item, HdServer, link);
+
+			if (server->dedicated == client)
+			{
+				server->dedicated = NULL;
+				hd_server_close(server, "its replication client went away");
+			}
+		}
+	}
+	if (client->server)
+	{
+		HdServer   *server = client->server;
+
+		server->client = NULL;
+		client->server = NULL;
+		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0 &&
+			!client->pinned)
+			hd_pool_release_server(server->pool, server);
+		else if (hd_state_check_only_owed(server) && !client->pinned)
+			;					/* its check decides: released or closed (state_check.c) */
+		else
+			hd_server_close(server, client->pinned ?
+							"its client had session state (pinned) and disconnected" :
+							"client disconnected in the middle of a transaction");
+	}
+	ev_io_stop(agent->loop, &client->read_watcher);
+	ev_io_stop(agent->loop, &client->write_watcher);
+	hd_tls_close(client->tls);
+	close(client->fd);
+	client->fd = -1;
+	agent->nclients--;
+	/*
+	 * Freed before the loop next blocks (agent.c), not now: the callback that
+	 * closed it may still look at client->state on its way out.
+	 */
+	hd_list_del(&client->link);
+	hd_list_append(&agent->dead_clients, &client->link);
+}
+
+void
+hd_client_free(HdClient *client)
+{
+	hd_list_del(&client->link);
+	hd_iobuf_free(&client->in);
+	hd_iobuf_free(&client->out);
+	hd_tls_free(client->tls);
+	hd_client_auth_free(client);
+	hd_client_stmts_free(&client->stmts);
+	if (client->unnamed)
+	{
+		hd_unnamed_clear(client->unnamed);
+		free(client->unnamed);
+	}
+	if (client->unnamed_effect)
+	{
+		hd_classification_free(client->unnamed_effect);
+		free(client->unnamed_effect);
+	}
+	hd_settings_clear(&client->settings);
+	hd_settings_clear(&client->startup);
+	free(client->pin_detail);
+	if (client->admin)
+		hd_admin_free(client);
+	free(client);
+}
+
+/* Send what is buffered; close once a fatal error has gone out. */
+void
+hd_client_flush(HdClient *client)
+{
+	int			rc = hd_tls_write(client->tls, &client->out, client->fd);
+
+	if (rc < 0)
+	{
+		hd_debug("client %s: write failed: %s", client->addr, hd_tls_error(client->tls, errno));
+		hd_client_close(client);
+		return;
+	}
+	if (rc > 0)
+	{
+		hd_tls_wait_writable(client->tls, client->agent->loop, &client->write_watcher);
+		return;
+	}
+	ev_io_stop(client->agent->loop, &client->write_watcher);
+	hd_iobuf_trim(&client->out);
+	if (client->close_after_flush)
+	{
+		hd_client_close(client);
+		return;
+	}
+	/* the client drained: the server may send again, and the client be read */
+	if (client->server)
+		hd_server_resume_reading(client->server);
+	if (client->paused_for_output)
+	{
+		client->paused_for_output = false;
+		hd_client_resume_reading(client);
+	}
+}
+
+/* FATAL error in PostgreSQL's terms, then close once it is sent. */
+void
+hd_client_fatal(HdClient *client, const char *sqlstate, const char *message, const char *detail)
+{
+	hd_info("client %s (%s@%s): %s (SQLSTATE %s)", client->addr,
+			client->user[0] ? client->user : "?",
+			client->database[0] ? client->database : "?", message, sqlstate);
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	if (client->waiting)
+		hd_pool_cancel_wait(client->pool, client);
+	hd_send_error(&client->out, "FATAL", sqlstate, message, detail, NULL);
+	client->close_after_flush = true;
+	hd_client_flush(client);
+}
+
+static void
+client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void) loop;
+	(void) revents;
+	if (hd_tls_negotiating(((HdClient *) w->data)->tls))
+		(void) hd_tls_client_handshake(w->data);
+	else
+		hd_client_flush(w->data);
+}
+
+static void
+client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	HdClient   *client = w->data;
+	long		n;
+
+	(void) loop;
+	(void) revents;
+	/* TLS handshake first; it reads and writes on its own (tls.c) */
+	if (hd_tls_negotiating(client->tls) && !hd_tls_client_handshake(client))
+		return;
+	n = hd_tls_read(client->tls, &client->in, client->fd, HD_READ_CHUNK);
+	if (n == -2)
+		return;
+	if (n <= 0)
+	{
+		if (n < 0)
+			hd_debug("client %s: read failed: %s", client->addr,
+					 hd_tls_error(client->tls, errno));
+		hd_client_close(client);
+		return;
+	}
+	client->last_activity = ev_now(client->agent->loop);
+	client_process(client);
+	/* waiting for its pool: what it sends meanwhile is held, but not without bound */
+	if (client->state == HD_CLIENT_LOGIN && hd_iobuf_live(&client->in) > HD_PRELOGIN_MAX)
+		ev_io_stop(client->agent->loop, &client->read_watcher);
+	/*
+	 * All processed: an idle client keeps no input buffer (iobuf.h). Only
+	 * where no caller can hold a pointer into it: here, at the top of a
+	 * callback, and where a waiting client is handed a server.
+	 */
+	hd_iobuf_trim(&client->in);
+}
+
+void
+hd_client_resume_reading(HdClient *client)
+{
+	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush ||
+		client->awaiting_setup || client->awaiting_cache || client->awaiting_verify ||
+		client->awaiting_check)
+		return;
+	ev_io_start(client->agent->loop, &client->read_watcher);
+	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
+	hd_tls_resume_reading(client->tls);
+	/* bytes may already be waiting in the buffer */
+	if (hd_iobuf_live(&client->in) > 0)
+		client_process(client);
+}
+
+/* ---------------------------------------------------------------------------
+ * Startup
+ */
+
+/*
+ * CancelRequest: forward it to the origin backend of the client it names;
+ * this connection closes once the origin has processed it (cancel.c).
+ */
+static void
+handle_cancel(HdClient *client, const HdStartup *startup)
+{
+	HdClient   *target = hd_agent_find_cancel_target(client->agent, startup->cancel_pid,
+													  startup->cancel_key);
+
+	/* like PostgreSQL, say nothing either way: the key is the secret */
+	if (target && target->server)
+		hd_cancel_forward(client, target->server);
+	else
+		hd_client_close(client);
+}
+
+static bool
+valid_name(const char *value, size_t max)
+{
+	return value != NULL && value[0] != '\0' && strlen(value) < max;
+}
+
+static void
+handle_startup_message(HdClient *client, const HdStartup *startup)
+{
+	const char *user = hd_startup_param(startup, "user");
+	const char *database = hd_startup_param(startup, "database");
+	const HdConfig *config;
+
+	if (client->agent->nclients > client->agent->settings.max_client_conn)
+	{
+		char		message[128];
+
+		snprintf(message, sizeof(message),
+				 "sorry, too many clients already (max_client_conn = %d)",
+				 client->agent->settings.max_client_conn);
+		hd_client_fatal(client, "53300", message, NULL);
+		return;
+	}
+	if (startup->code >> 16 != 3 || (startup->code & 0xffff) != 0)
+	{
+		char		message[128];
+
+		snprintf(message, sizeof(message),
+				 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+				 startup->code >> 16, startup->code & 0xffff);
+		hd_client_fatal(client, "0A000", message, NULL);
+		return;
+	}
+	if (hd_startup_param(startup, "replication") != NULL)
+	{
+		/* passed through on a connection of its own, as PgBouncer 1.23 does */
+		const char *value = hd_startup_param(startup, "replication");
+
+		if (strlen(value) >= sizeof(client->replication))
+		{
+			hd_client_fatal(client, "22023", "invalid value for parameter \"replication\"", NULL);
+			return;
+		}
+		snprintf(client->replication, sizeof(client->replication), "%s", value);
+	}
+	if (!valid_name(user, sizeof(client->user)))
+	{
+		hd_client_fatal(client, "28000", "no PostgreSQL user name specified in startup packet",
+						NULL);
+		return;
+	}
+	snprintf(client->user, sizeof(client->user), "%s", user);
+	snprintf(client->database, sizeof(client->database), "%s",
+			 valid_name(database, sizeof(client->database)) ? database : user);
+
+	/*
+	 * Every other parameter is a setting for the session, as a SET would be:
+	 * `options` first, then the others, which win (PostgreSQL's order). They
+	 * are also what RESET goes back to.
+	 */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (int i = 0; i < startup->nparams; i++)
+		{
+			const char *name = startup->names[i];
+			const char *problem;
+
+			if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
+				strcmp(name, "replication") == 0 || (strcmp(name, "options") == 0) != (pass == 0))
+				continue;
+			problem = hd_settings_from_startup(&client->settings, name, startup->values[i]);
+			if (problem)
+			{
+				hd_client_fatal(client, "22023", problem, NULL);
+				return;
+			}
+		}
+	}
+	if (hd_settings_copy(&client->startup, &client->settings) < 0)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
+
+	if (strcmp(client->database, HD_CONSOLE_DATABASE) == 0)
+	{
+		client->admin = true;
+		hd_admin_start(client);
+		return;
+	}
+	config = hd_agent_find_config(client->agent, client->database);
+	if (config == NULL)
+	{
+		char		message[160];
+
+		snprintf(message, sizeof(message), "database \"%s\" does not exist", client->database);
+		hd_client_fatal(client, "3D000", message,
+						"The agent has no config of that name (hyperdrive list).");
+		return;
+	}
+	if (client->agent->draining)
+	{
+		hd_client_fatal(client, "57P03", "the database system is shutting down", NULL);
+		return;
+	}
+	/* the config's own user: its pool; any other role: looked up (client_auth.c) */
+	client->pool = hd_pool_get(client->agent, config, client->user);
+	if (hd_client_auth_state(client) == NULL)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return;
+	}
+	snprintf(client->auth->config_id, sizeof(client->auth->config_id), "%s", config->id);
+	hd_client_start_auth(client);
+}
+
+/* Returns false when the client was closed or must wait for more bytes. */
+static bool
+process_startup(HdClient *client)
+{
+	uint32_t	len;
+	HdStartup	startup;
+	const char *problem;
+
+	if (hd_iobuf_live(&client->in) < 4)
+		return false;
+	len = hd_get_u32(hd_iobuf_head(&client->in));
+	if (len < 8 || len > HD_MAX_STARTUP_PACKET)
+	{
+		/* PostgreSQL logs it and closes without a word (a reply can crash a client) */
+		hd_info("client %s: invalid length of startup packet (%u): closing", client->addr, len);
+		hd_client_close(client);
+		return false;
+	}
+	if (hd_iobuf_live(&client->in) < len)
+		return false;
+	problem = hd_parse_startup(hd_iobuf_head(&client->in) + 4, len - 4, &startup);
+	if (problem)
+	{
+		hd_client_fatal(client, "08P01", problem, NULL);
+		return false;
+	}
+	if (startup.code == HD_SSL_REQUEST_CODE || startup.code == HD_GSSENC_REQUEST_CODE)
+	{
+		hd_iobuf_consume(&client->in, len);
+		/* TLS when configured: 'S' and the handshake, or a refusal (tls.c) */
+		if (startup.code == HD_SSL_REQUEST_CODE && hd_tls_client_ssl_request(client))
+			return false;
+		/* no TLS or GSSAPI encryption: the client may go on in the clear */
+		if (hd_iobuf_append(&client->out, "N", 1) < 0)
+		{
+			hd_client_close(client);
+			return false;
+		}
+		hd_client_flush(client);
+		return client->state != HD_CLIENT_CLOSED;
+	}
+	if (startup.code == HD_CANCEL_REQUEST_CODE)
+	{
+		hd_iobuf_consume(&client->in, len);
+		handle_cancel(client, &startup);
+		return false;
+	}
+	handle_startup_message(client, &startup);
+	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush)
+		return false;
+	hd_iobuf_consume(&client->in, len);
+	return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Logged in
+ */
+
+/* The pool knows the origin's parameters: finish the client's login. */
+void
+hd_client_login_done(HdClient *client)
+{
+	HdPool	   *pool = client->pool;
+
+	for (int i = 0; i < pool->nparams; i++)
+	{
+		/* what the client asked for in its startup packet, as PostgreSQL reports it */
+		const HdSetting *own = hd_settings_find(&client->settings, pool->params[i].name);
+
+		hd_send_parameter_status(&client->out, pool->params[i].name,
+								 own && own->value ? own->value : pool->params[i].value);
+	}
+	if (client->server)
+	{
+		/*
+		 * Its own origin connection for its whole life (session pooling,
+		 * replication): the backend's real key, so that pg_backend_pid(),
+		 * pg_cancel_backend() and pg_terminate_backend() agree with it, as
+		 * directly. Cancels with it still come through the agent (agent.c).
+		 */
+		client->cancel_pid = client->server->backend_pid;
+		client->cancel_key = client->server->backend_key;
+	}
+	else
+	{
+		client->cancel_pid = ++client->agent->next_cancel_pid;
+		client->cancel_key = hd_random_u32();
+	}
+	hd_send_backend_key(&client->out, client->cancel_pid, client->cancel_key);
+	hd_send_ready(&client->out, 'I');
+	client->state = HD_CLIENT_ACTIVE;
+	hd_client_flush(client);
+	if (client->state != HD_CLIENT_CLOSED)
+		hd_client_resume_reading(client);
+}
+
+/*
+ * A replication connection: its own origin connection logged in. The client
+ * gets the login's parameters and keeps the connection until it leaves.
+ */
+void
+hd_client_replication_ready(HdClient *client, HdServer *server)
+{
+	client->server = server;
+	server->client = client;
+	server->state = HD_SERVER_ACTIVE;
+	client->server_synced = true;
+	client->pinned = true;
+	client->pin_reason = "replication connection";
+	client->server_taken_at = ev_time();
+	hd_info("client %s (%s@%s): replication connection (replication=%s) passed through",
+			client->addr, client->user, client->database, client->replication);
+	hd_client_login_done(client);
+}
+
+/* The pool handed this client a server: forward what it has queued. */
+void
+hd_client_server_ready(HdClient *client)
+{
+	client->waiting = false;
+	hd_client_resume_reading(client);
+	/* a queued client is not in the middle of processing its input */
+	hd_iobuf_trim(&client->in);
+}
+
+/* Whether a frontend message type is one a client may send after login. */
+static bool
+known_frontend_type(char type)
+{
+	switch (type)
+	{
+		case 'Q':				/* Query */
+		case 'P':				/* Parse */
+		case 'B':				/* Bind */
+		case 'E':				/* Execute */
+		case 'D':				/* Describe */
+		case 'C':				/* Close */
+		case 'H':				/* Flush */
+		case 'S':				/* Sync */
+		case 'F':				/* FunctionCall */
+		case 'd':				/* CopyData */
+		case 'c':				/* CopyDone */
+		case 'f':				/* CopyFail */
+		case 'X':				/* Terminate */
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Forwarding: statements (prepare.h) and session state (session.h)
+ */
+
+void
+hd_client_pin(HdClient *client, const char *reason)
+{
+	if (client->pinned)
+		return;
+	client->pinned = true;
+	client->pin_reason = reason;
+	client->pool->stats.pinned_clients++;
+	hd_info("client %s (%s@%s) is pinned to its origin connection: %s", client->addr,
+			client->user, client->database, reason);
+}
+
+/*
+ * A tracked SET (RESET, DISCARD ALL) the server runs now: applied to the
+ * client's settings once its ReadyForQuery shows it succeeded outside a
+ * transaction block (server.c apply_pending). Takes c.
+ */
+static void
+add_pending(HdClient *client, HdServer *server, HdClassification *c)
+{
+	if (server->txn_status != 'I')
+		hd_client_pin(client, "SET inside a transaction block");
+	else if (!server->has_pending)
+	{
+		server->pending = *c;	/* the server owns it now */
+		server->has_pending = true;
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	else if (hd_classification_merge(&server->pending, c) < 0)
+		hd_client_pin(client, "out of memory");
+	hd_classification_free(c);
+}
+
+/*
+ * A simple Query. Its session effect: a pin, or tracked settings applied at
+ * its ReadyForQuery; a DEALLOCATE acts on the client's own names
+ * (prepare.h). PostgreSQL drops the unnamed statement at a simple Query.
+ */
+static HdForward
+forward_query(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	HdClassification c;
+
+	client->pool->stats.queries++;
+	if (client->replication[0])
+		memset(&c, 0, sizeof(c));
+	else
+		hd_classify(msg + 5, len > 4 ? len - 5 : 0, false, &c);
+	if (c.deallocate)
+	{
+		HdForward	rc = hd_prepare_query_deallocate(client, server, msg, len,
+													 c.deallocate_name);
+
+		hd_classification_free(&c);
+		return rc;
+	}
+	if (!client->pinned && c.effect == HD_EFFECT_PIN)
+		hd_client_pin(client, c.pin_reason);
+	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
+		add_pending(client, server, &c);	/* takes c */
+	hd_classification_free(&c);
+	hd_prepare_query_sent(client, server);
+	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+		hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0)
+		return HD_FWD_NOMEM;
+	return HD_FWD_DONE;
+}
+
+/*
+ * A Parse. Classified as a simple Query's text would be: a tracked SET in
+ * the unnamed statement (pgjdbc's SET extra_float_digits, SET
+ * application_name at connect) is carried when it runs; one in a named
+ * statement, which may run at any later time, pins; a DEALLOCATE in the
+ * unnamed statement acts on the client's names (psycopg 3's DEALLOCATE ALL).
+ */
+static HdForward
+forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len)
+{
+	size_t		pos = 0;
+	const char *name = hd_take_string(body, len, &pos);
+	const char *query = name ? hd_take_string(body, len, &pos) : NULL;
+	bool		unnamed = name && name[0] == '\0';
+	HdClassification c;
+
+	if (query == NULL || client->replication[0])
+		return hd_prepare_forward(client, server, 'P', body, len);	/* reports it */
+	hd_classify(query, strlen(query), !unnamed, &c);
+	if (unnamed && c.deallocate)
+	{
+		HdForward	rc = hd_prepare_parse_deallocate(client, server, body, len,
+													 c.deallocate_name);
+
+		hd_classification_free(&c);
+		return rc;
+	}
+	if (unnamed && client->unnamed_effect)
+	{
+		hd_classification_free(client->unnamed_effect);
+		free(client->unnamed_effect);
+		client->unnamed_effect = NULL;
+	}
+	if (!client->pinned && (c.effect == HD_EFFECT_PIN || c.deallocate))
+		hd_client_pin(client, c.deallocate ? "DEALLOCATE in a prepared statement" : c.pin_reason);
+	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED && !unnamed)
+		hd_client_pin(client, "session-level statement in a prepared statement");
+	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
+	{
+		client->unnamed_effect = malloc(sizeof(HdClassification));
+		if (client->unnamed_effect == NULL)
+			hd_client_pin(client, "out of memory");
+		else
+		{
+			*client->unnamed_effect = c;	/* takes c */
+			memset(&c, 0, sizeof(c));
+		}
+	}
+	hd_classification_free(&c);
+	return hd_prepare_forward(client, server, 'P', body, len);
+}
+
+/* An Execute: the tracked SET of the portal's statement, if any, runs now. */
+static HdForward
+forward_execute(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	if (client->bound_effect && client->unnamed_effect && !client->pinned)
+	{
+		HdClassification copy = {0};
+
+		if (hd_classification_merge(&copy, client->unnamed_effect) < 0)
+			hd_client_pin(client, "out of memory");
+		else
+			add_pending(client, server, &copy);	/* takes copy */
+		hd_classification_free(&copy);
+	}
+	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+		hd_prepare_execute(client, server) < 0)
+		return HD_FWD_NOMEM;
+	return HD_FWD_DONE;
+}
+
+/*
+ * Before a server takes a client's first message, give it the client's
+ * session settings, and under transaction pooling learn the state they
+ * leave (state_check.c); the client waits for both (a failed SET must not
+ * let its queries run under the wrong settings).
+ */
+static bool
+sync_settings(HdClient *client, HdServer *server)
+{
+	bool		err;
+	char	   *sql = hd_settings_diff_sql(&server->settings, &client->settings, &err);
+	bool		learn = client->pool->config.pool_mode == HD_POOL_TRANSACTION &&
+		!client->pinned && (sql != NULL || server->state_baseline == NULL);
+	HdMsg		msg;
+
+	client->server_synced = true;
+	if (sql == NULL && (err || !learn))
+	{
+		if (err)
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+		return !err;
+	}
+	if (sql)
+	{
+		hd_msg_begin(&msg, &server->out, 'Q');
+		hd_msg_put_str(&msg, sql);
+		free(sql);
+		if (hd_msg_end(&msg) < 0 ||
+			hd_expect_push(&server->expect, HD_EXPECT_QUERY, HD_REPLY_SWALLOW, 0, 0) < 0 ||
+			hd_settings_copy(&server->settings, &client->settings) < 0)
+		{
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return false;
+		}
+		hd_prepare_server_unnamed_lost(server);
+	}
+	if (learn && hd_state_check_start(server, true) < 0)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return false;
+	}
+	client->awaiting_setup = true;
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	hd_server_flush(server);
+	return false;
+}
+
+void
+hd_client_setup_done(HdClient *client, const char *error)
+{
+	client->awaiting_setup = false;
+	if (error)
+	{
+		hd_client_fatal(client, "22023", error,
+						"The agent applies the session's settings (startup parameters, SET) "
+						"on each origin connection it uses.");
+		return;
+	}
+	hd_client_resume_reading(client);
+}
+
+void
+hd_client_verify_done(HdClient *client)
+{
+	client->awaiting_verify = false;
+	hd_client_resume_reading(client);
+}
+
+/*
+ * Send one client message to its server, rewriting statement names where
+ * needed (prepare.h). HD_FWD_WAIT: not taken (the client waits).
+ */
+static HdForward
+forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t len)
+{
+	char		type = msg[0];
+	const char *body = msg + 5;
+	uint32_t	body_len = len - 4;
+	HdForward	rc;
+
+	server->state_dirty = true;	/* it may change the session: checked at the end */
+	switch (type)
+	{
+		case 'Q':
+			return forward_query(client, server, msg, len);
+		case 'F':
+			if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+				hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0)
+				return HD_FWD_NOMEM;
+			return HD_FWD_DONE;
+		case 'P':
+			rc = forward_parse(client, server, body, body_len);
+			break;
+		case 'B':
+			{
+				/* a portal of the unnamed statement runs its tracked SET, if any */
+				size_t		pos = 0;
+				const char *stmt = hd_take_string(body, body_len, &pos) ?
+					hd_take_string(body, body_len, &pos) : NULL;
+
+				client->bound_effect = stmt && stmt[0] == '\0';
+			}
+			/* fall through */
+		case 'D':
+		case 'C':
+			rc = hd_prepare_forward(client, server, type, body, body_len);
+			break;
+		case 'E':
+			rc = forward_execute(client, server, msg, len);
+			break;
+		case 'S':
+			rc = hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
+				hd_prepare_expect(server, HD_EXPECT_SYNC, HD_REPLY_FORWARD, 0, 0) < 0 ?
+				HD_FWD_NOMEM : HD_FWD_DONE;
+			break;
+		default:
+			/* Flush and COPY data: nothing owed */
+			if (type == 'H')
+				server->mid_batch = true;
+			return hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ?
+				HD_FWD_NOMEM : HD_FWD_DONE;
+	}
+	if (rc == HD_FWD_DONE)
+		server->mid_batch = type != 'S';
+	return rc;
+}
+
+/*
+ * A client without a server preparing a statement that an origin already
+ * accepted (same text, types and search_path) gets ParseComplete, and for
+ * its Sync ReadyForQuery, from the agent: re-preparing the same statements
+ * on every new connection (what drivers and pgbench -M prepared do) then
+ * needs no origin connection. It also keeps a client that prepares
+ * synchronously while others of its process hold every origin connection
+ * from waiting for them. Returns true if the message was answered here.
+ */
+static bool
+answer_locally(HdClient *client, char type, const char *body, uint32_t len)
+{
+	static const char parse_complete[5] = {'1', 0, 0, 0, 4};
+	size_t		pos = 0;
+	const char *name;
+	const char *query;
+	HdStatement *stmt;
+	HdClassification c;
+
+	if (client->server != NULL || client->pinned || client->replication[0])
+		return false;
+	if (type == 'S' && client->local_batch)
+	{
+		client->local_batch = false;
+		return hd_send_ready(&client->out, 'I') == 0;
+	}
+	if (type == 'H' && client->local_batch)
+		return true;
+	if (type != 'P')
+		return false;
+	name = hd_take_string(body, len, &pos);
+	query = name ? hd_take_string(body, len, &pos) : NULL;
+	if (query == NULL || name[0] == '\0' || len - pos < 2)
+		return false;
+	stmt = hd_registry_find(&client->pool->registry, query, body + pos, len - pos,
+							hd_prepare_context(client));
+	if (stmt == NULL || !stmt->verified)
+		return false;
+	hd_classify(query, strlen(query), true, &c);
+	if (c.effect != HD_EFFECT_NONE || c.deallocate)
+	{
+		hd_classification_free(&c);
+		return false;			/* the usual path pins it */
+	}
+	hd_classification_free(&c);
+	if (hd_client_stmt_set(&client->stmts, name, stmt->id) < 0 ||
+		hd_iobuf_append(&client->out, parse_complete, sizeof(parse_complete)) < 0)
+		return false;
+	client->local_batch = true;
+	return true;
+}
+
+/* The message types PostgreSQL reads with its large limit (the others: 10000 bytes). */
+static bool
+large_message_type(char type)
+{
+	return type == 'Q' || type == 'P' || type == 'B' || type == 'F' || type == 'd' ||
+		type == 'c' || type == 'f';
+}
+
+/*
+ * The start of a message larger than the agent holds (HD_HOLD_MAX): what is
+ * here goes to the server now (a Bind's statement name rewritten as for a
+ * whole one), the rest as it arrives (client->stream_left). The cache and the
+ * statement classification need whole messages: a large statement bypasses
+ * them (its session effect is seen by the session-state check). A named
+ * Parse, whose text the agent would keep, is refused (54000) and dropped.
+ */
+static HdForward
+start_stream(HdClient *client, HdServer *server, const char *msg, uint32_t len, size_t avail)
+{
+	char		type = msg[0];
+	size_t		pos = 0;
+	HdForward	rc;
+
+	server->state_dirty = true;
+	switch (type)
+	{
+		case 'B':
+			client->bound_effect = false;
+			rc = hd_prepare_bind_start(client, server, msg + 5, avail - 5, len - 4);
+			break;
+		case 'P':
+			if (hd_take_string(msg + 5, avail - 5, &pos) == NULL)
+				return HD_FWD_WAIT;	/* its name is not all here yet */
+			if (msg[5] != '\0')
+			{
+				hd_info("client %s (%s@%s): refused a %u-byte named Parse (the agent keeps "
+						"at most %d bytes of a statement's text)", client->addr, client->user,
+						client->database, len, HD_HOLD_MAX);
+				client->stream_drain = true;
+				rc = hd_prepare_refuse(server, HD_REFUSE_TOO_LARGE);
+			}
+			else
+				rc = hd_prepare_parse_start(client, server, msg + 5, avail - 5);
+			break;
+		case 'Q':
+		case 'F':
+			if (type == 'Q')
+			{
+				client->pool->stats.queries++;
+				hd_cache_count_bypass(client, "too large");
+				hd_prepare_query_sent(client, server);
+			}
+			rc = hd_iobuf_append(&server->out, msg, avail) < 0 ||
+				hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0 ?
+				HD_FWD_NOMEM : HD_FWD_DONE;
+			break;
+		default:				/* COPY data, CopyDone, CopyFail */
+			rc = hd_iobuf_append(&server->out, msg, avail) < 0 ? HD_FWD_NOMEM : HD_FWD_DONE;
+			break;
+	}
+	if (rc != HD_FWD_DONE)
+		return rc;
+	if (type == 'P' || type == 'B')
+		server->mid_batch = true;
+	client->pool->stats.bytes_from_clients += client->stream_drain ? 0 : avail;
+	client->stream_left = (uint32_t) ((size_t) len + 1 - avail);
+	hd_iobuf_consume(&client->in, avail);
+	return HD_FWD_DONE;
+}
+
+/*
+ * The rest of a large message as it arrives: on to the server (or dropped).
+ * Returns 1 (some passed), 0 (nothing here yet) or -1 (the client stops:
+ * the server's output is full, or it is gone).
+ */
+static int
+pass_stream(HdClient *client)
+{
+	HdServer   *server = client->server;
+	size_t		n = hd_iobuf_live(&client->in);
+
+	if (n > client->stream_left)
+		n = client->stream_left;
+	if (n == 0)
+		return 0;
+	if (!client->stream_drain)
+	{
+		if (server == NULL)
+			return -1;			/* its origin connection went away: the client is told */
+		if (hd_iobuf_append(&server->out, hd_iobuf_head(&client->in), n) < 0)
+		{
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return -1;
+		}
+		client->pool->stats.bytes_from_clients += n;
+	}
+	hd_iobuf_consume(&client->in, n);
+	client->stream_left -= (uint32_t) n;
+	if (client->stream_left == 0)
+		client->stream_drain = false;
+	if (server && hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
+	{
+		client->paused_for_server = true;
+		ev_io_stop(client->agent->loop, &client->read_watcher);
+		hd_server_flush(server);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * A client that does not read what it is sent gets nothing more processed
+ * (cache hits and the agent's own answers go to its output, as the origin's
+ * replies do): its reading stops until its output drains (hd_client_flush).
+ */
+static bool
+output_full(HdClient *client)
+{
+	if (hd_iobuf_live(&client->out) <= HD_BACKPRESSURE_BYTES)
+		return false;
+	hd_client_flush(client);
+	if (client->state != HD_CLIENT_ACTIVE)
+		return true;
+	if (hd_iobuf_live(&client->out) <= HD_BACKPRESSURE_BYTES)
+		return false;
+	client->paused_for_output = true;
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	return true;
+}
+
+/*
+ * Move complete messages to the server. Returns false when the client must
+ * stop for now (closed, waiting for a server, or back-pressured).
+ */
+static bool
+process_active(HdClient *client)
+{
+	for (;;)
+	{
+		const char *head;
+		char		type;
+		uint32_t	len;
+		size_t		avail;
+		bool		whole;
+		HdServer   *server;
+
+		if (client->stream_left > 0)
+		{
+			int			rc = pass_stream(client);
+
+			if (rc <= 0)
+				return rc == 0;
+			continue;
+		}
+		if (hd_iobuf_live(&client->in) < 5)
+			return true;
+		if (output_full(client))
+			return false;
+		head = hd_iobuf_head(&client->in);
+		type = head[0];
+		len = hd_get_u32(head + 1);
+		avail = hd_iobuf_live(&client->in);
+
+		if (!known_frontend_type(type))
+		{
+			char		message[64];
+
+			snprintf(message, sizeof(message), "invalid frontend message type %d",
+					 (unsigned char) type);
+			hd_client_fatal(client, "08P01", message, NULL);
+			return false;
+		}
+		if (len < 4 || len > HD_MAX_CLIENT_MESSAGE ||
+			(!large_message_type(type) && len > HD_MAX_SMALL_MESSAGE))
+		{
+			hd_client_fatal(client, "08P01", "invalid message length", NULL);
+			return false;
+		}
+		if (type == 'X')
+		{
+			hd_client_close(client);
+			return false;
+		}
+		whole = avail >= (size_t) len + 1;
+		if (!whole && (size_t) len + 1 <= HD_HOLD_MAX)
+			return true;		/* wait for the rest */
+		if (!whole && client->cache_step == HD_CSTEP_NONE && (type == 'P' || type == 'B'))
+		{
+			/* a large message streams through (below): no cache for its batch */
+			client->cache_step = HD_CSTEP_FORWARD;
+			client->ext_forwarding = true;
+		}
+
+		/*
+		 * Its server owes it nothing but the session-state check of its last
+		 * transaction: the cache may answer this request once that is over
+		 * (the server released, the client's state known).
+		 */
+		if (whole && client->cache_step == HD_CSTEP_NONE && !client->ext_forwarding &&
+			client->server && hd_state_check_only_owed(client->server) &&
+			(type == 'Q' || type == 'P' || type == 'B' || type == 'D') && hd_cache_serves(client))
+		{
+			client->awaiting_check = true;
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			return false;
+		}
+
+		/* the cache decides first (cache.h): a hit needs no server */
+		if (whole && client->cache_step == HD_CSTEP_NONE && !client->admin &&
+			(type == 'Q' || (!client->ext_forwarding && client->server == NULL &&
+							 (type == 'P' || type == 'B' || type == 'D'))))
+		{
+			client->cache_step = (uint8_t) hd_cache_on_request(client, head,
+																hd_iobuf_live(&client->in));
+			if (client->cache_step == HD_CSTEP_MORE)
+			{
+				client->cache_step = HD_CSTEP_NONE;
+				return true;	/* the rest of the batch is on its way */
+			}
+			if (client->cache_step == HD_CSTEP_SERVED)
+			{
+				/* answered: the request left the input */
+				client->cache_step = HD_CSTEP_NONE;
+				hd_client_flush(client);
+				if (client->state != HD_CLIENT_ACTIVE)
+					return false;
+				continue;
+			}
+			if (client->cache_step == HD_CSTEP_WAIT)
+			{
+				/* the request stays in: answered by the fill, or run when it fails */
+				client->awaiting_cache = true;
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				return false;
+			}
+			if (client->cache_step == HD_CSTEP_FORWARD && type != 'Q')
+				client->ext_forwarding = true;
+		}
+		else if (type == 'E' && !client->ext_counted && !client->replication[0])
+			hd_cache_count_bypass(client, client->pinned ? "pinned" : "transaction");
+		if (whole &&
+			(client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) &&
+			answer_locally(client, type, head + 5, len - 4))
+		{
+			hd_iobuf_consume(&client->in, (size_t) len + 1);
+			client->cache_step = HD_CSTEP_NONE;
+			if (type == 'S')
+				client->ext_forwarding = client->ext_counted = false;
+			hd_client_flush(client);
+			if (client->state != HD_CLIENT_ACTIVE)
+				return false;
+			continue;
+		}
+		if (client->server == NULL)
+		{
+			hd_pool_request_server(client->pool, client);
+			if (client->server == NULL)
+			{
+				/* queued (or refused): hd_client_server_ready() resumes */
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				return false;
+			}
+		}
+		server = client->server;
+		if (server->cancels > 0)
+		{
+			/* a cancel for it is in flight: nothing more until it is done (cancel.c) */
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			return false;
+		}
+		client->local_batch = false;	/* the server answers the rest of the batch */
+		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
+			return false;		/* hd_client_setup_done() resumes */
+		if (client->cache_step == HD_CSTEP_ANALYZE || client->cache_step == HD_CSTEP_FILL)
+		{
+			int			rc = hd_cache_start_op(client, server);
+
+			if (rc < 0)
+			{
+				hd_client_fatal(client, "53200", "out of memory", NULL);
+				return false;
+			}
+			if (rc == 0)
+			{
+				/* the request stays (analysis) or went (fill); wait for the op */
+				client->awaiting_cache = true;
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				hd_server_flush(server);
+				return false;
+			}
+			/* rc 1: forward as it is; rc 2: decide again */
+			client->cache_step = rc == 2 ? HD_CSTEP_NONE : HD_CSTEP_FORWARD;
+			if (rc == 2)
+				continue;
+		}
+		if (server->expect.count == 0 && server->request_sent_at == 0)
+			server->request_sent_at = ev_time();
+		if (whole)
+			client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
+		switch (whole ? forward_message(client, server, head, len) :
+				start_stream(client, server, head, len, avail))
+		{
+			case HD_FWD_NOMEM:
+				hd_client_fatal(client, "53200", "out of memory", NULL);
+				return false;
+			case HD_FWD_MALFORMED:
+				hd_client_fatal(client, "08P01", "invalid message format", NULL);
+				return false;
+			case HD_FWD_WAIT:
+				if (!whole && !client->awaiting_verify)
+				{
+					/* a large Bind or Parse whose names are not all here yet */
+					if (avail <= HD_HOLD_MAX)
+						return true;
+					hd_client_fatal(client, "08P01", "invalid message format", NULL);
+					return false;
+				}
+				/* a statement's shape is checked first; the message stays */
+				ev_io_stop(client->agent->loop, &client->read_watcher);
+				hd_server_flush(server);
+				return false;
+			case HD_FWD_DONE:
+				break;
+		}
+		if (!whole)
+		{
+			/* (start_stream() took what is here; pass_stream() the rest) */
+			client->cache_step = HD_CSTEP_NONE;
+			continue;
+		}
+		hd_iobuf_consume(&client->in, (size_t) len + 1);
+		client->cache_step = HD_CSTEP_NONE;
+		if (type == 'S')
+			client->ext_forwarding = client->ext_counted = false;
+		if (client->awaiting_verify)
+		{
+			/* its Parse met a known text: the next messages wait for the check */
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			hd_server_flush(server);
+			return false;
+		}
+		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
+		{
+			client->paused_for_server = true;
+			ev_io_stop(client->agent->loop, &client->read_watcher);
+			hd_server_flush(server);
+			return false;
+		}
+	}
+}
+
+static void
+client_process(HdClient *client)
+{
+	HdServer   *server;
+
+	while (client->state == HD_CLIENT_STARTUP)
+	{
+		if (!process_startup(client))
+			return;
+	}
+	if (client->admin)
+	{
+		hd_admin_process(client);
+		return;
+	}
+	if (client->state == HD_CLIENT_AUTH)
+	{
+		hd_client_continue_auth(client);
+		return;
+	}
+	if (client->state != HD_CLIENT_ACTIVE)
+		return;					/* LOGIN: bytes wait in the buffer */
+	process_active(client);
+	server = client->state == HD_CLIENT_ACTIVE ? client->server : NULL;
+	if (server)
+	{
+		/* replies the agent gives itself may be due now (nothing ahead of them) */
+		hd_server_emit_synthesized(server);
+		hd_server_flush(server);
+	}
+}
