@@ -113,6 +113,7 @@ typedef struct CacheCfg
 	int			swr;
 	HdStream   *stream;
 	uint64_t	persisted_lsn;	/* applied LSN written to the store */
+	uint64_t	syncing_lsn;	/* persisted_lsn when the sync in progress began */
 	uint64_t	catchup_lsn;	/* origin WAL position when the stream (re)connected */
 	/* race rule */
 	Retained   *ret;
@@ -1108,13 +1109,16 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (layer->dirty && now - layer->last_sync >= 1.0)
 	{
-		uint64_t	lsns[256];
-		size_t		n = 0;
-
+		/*
+		 * What each config had written before the sync is what the sync
+		 * makes durable: remember it per config (no fixed-size array, so
+		 * that every config's slot advances however many there are).
+		 */
 		hd_list_foreach_safe(item, tmp, &layer->cfgs)
 		{
-			if (n < 256)
-				lsns[n++] = hd_container_of(item, CacheCfg, link)->persisted_lsn;
+			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+			cfg->syncing_lsn = cfg->persisted_lsn;
 		}
 		layer->last_sync = now;
 		if (hd_cache_sync(layer->store, err, sizeof(err)) < 0)
@@ -1128,13 +1132,11 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			return;
 		}
 		layer->dirty = false;
-		n = 0;
 		hd_list_foreach_safe(item, tmp, &layer->cfgs)
 		{
 			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 
-			if (n < 256)
-				hd_stream_set_durable_lsn(cfg->stream, lsns[n++]);
+			hd_stream_set_durable_lsn(cfg->stream, cfg->syncing_lsn);
 		}
 	}
 }
