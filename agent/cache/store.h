@@ -1,5 +1,5 @@
 /*
- * cache_store.h
+ * store.h
  *    The cache's storage layer: cached responses in LMDB, indexed by the
  *    relations they read, invalidated from the change stream. No networking,
  *    no knowledge of the wire protocol: keys and values are opaque bytes.
@@ -28,23 +28,23 @@
  *     of them and records the stream record's LSN in the same write
  *     transaction: after any crash the entries and the applied LSN agree.
  *     A put carries a token read before the query went to the origin
- *     (hd_cache_token()); an invalidation of one of its relations applied
+ *     (hd_store_token()); an invalidation of one of its relations applied
  *     since then means the result may predate the change, and it is not
- *     stored (HD_CACHE_SKIP_RACED). If an invalidation of a config fails
+ *     stored (HD_STORE_SKIP_RACED). If an invalidation of a config fails
  *     (I/O error, disk full), that config is fenced: its lookups and puts
- *     fail until hd_cache_purge() of that config (or of all) succeeds, which
+ *     fail until hd_store_purge() of that config (or of all) succeeds, which
  *     removes the entries that may be stale. A config's entries are only
  *     ever invalidated by its own records, so the other configs stay in
  *     use. (Should the config not be remembered, for lack of memory, every
- *     config is fenced until hd_cache_purge(cache, NULL); a purge of one
+ *     config is fenced until hd_store_purge(cache, NULL); a purge of one
  *     config then fails and says so.)
  *   - A full cache never fails a put: least recently used entries are
  *     evicted to stay within max_bytes/max_entries, LMDB's MDB_MAP_FULL is
  *     answered by evicting and retrying, and if even that fails the entry is
- *     not stored (HD_CACHE_SKIP_FULL). Only an I/O-level failure is an error.
+ *     not stored (HD_STORE_SKIP_FULL). Only an I/O-level failure is an error.
  *   - LRU is approximate: a hit records its access in memory; accesses are
  *     written at the next write transaction (every put and invalidation
- *     starts with them), at hd_cache_sync(), or once lru_batch distinct
+ *     starts with them), at hd_store_sync(), or once lru_batch distinct
  *     entries were hit. A hit itself never writes.
  *   - Durability. With sync_commits (slow: an fdatasync per put), every
  *     committed transaction survives a power loss. Without it (the default,
@@ -53,22 +53,22 @@
  *     transactions, entries and applied LSNs alike. That is safe only if the
  *     origin still has the lost stream records, so the agent must confirm to
  *     the origin only an LSN that was applied before a successful
- *     hd_cache_sync() (call it on a timer). And since unsynced LMDB pages
+ *     hd_store_sync() (call it on a timer). And since unsynced LMDB pages
  *     can be written out of order, a store that was not closed before the
- *     system restarted may be torn: open reports it HD_CACHE_DAMAGED.
+ *     system restarted may be torn: open reports it HD_STORE_DAMAGED.
  *   - Open checks the store before using it (opts.verify): a corrupt,
  *     truncated or incompatible file, or one left torn by a system crash, is
- *     HD_CACHE_DAMAGED with what is wrong; hd_cache_wipe() then lets the
+ *     HD_STORE_DAMAGED with what is wrong; hd_store_wipe() then lets the
  *     next open start empty. The check reads every entry in a child process
  *     (fork), so that a file corrupt enough to crash LMDB crashes only the
- *     child: call hd_cache_open() before starting any thread.
+ *     child: call hd_store_open() before starting any thread.
  *   - Times are wall-clock milliseconds since the Unix epoch (entries outlive
  *     the process, so monotonic clocks will not do).
- *   - Config ids are 1 to HD_CACHE_CONFIG_ID_MAX bytes (the agent's are 32
+ *   - Config ids are 1 to HD_STORE_CONFIG_ID_MAX bytes (the agent's are 32
  *     hex digits). Relation OIDs are the changed relations and, per
  *     docs/stream.md, their ancestors: the caller expands them.
  *   - Functions return 0, or -1 with what was being done and why in err
- *     (LMDB's message included). Single-threaded: one HdCache per process
+ *     (LMDB's message included). Single-threaded: one HdStore per process
  *     and directory (a second opener gets an error), used by one thread. No
  *     global state.
  */
@@ -79,12 +79,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HD_CACHE_CONFIG_ID_MAX 32
-#define HD_CACHE_IDENTITY_MAX 256	/* bytes of a slot identity */
+#define HD_STORE_CONFIG_ID_MAX 32
+#define HD_STORE_IDENTITY_MAX 256	/* bytes of a slot identity */
 
-typedef struct HdCache HdCache;
+typedef struct HdStore HdStore;
 
-typedef struct HdCacheOptions
+typedef struct HdStoreOptions
 {
 	size_t		map_size;		/* LMDB map: the most the file can grow to */
 	uint64_t	max_bytes;		/* entries' records (key + value + header);
@@ -97,17 +97,17 @@ typedef struct HdCacheOptions
 	bool		verify;			/* check the whole store at open */
 	unsigned	lru_batch;		/* distinct hits buffered before a write */
 	unsigned	test_hash_bytes;	/* tests only: keep this many hash bytes */
-} HdCacheOptions;
+} HdStoreOptions;
 
 /* Defaults: 1 GiB map, the limits derived as above, verify, lru_batch 4096. */
-extern void hd_cache_options_init(HdCacheOptions *opts);
+extern void hd_store_options_init(HdStoreOptions *opts);
 
-/* hd_cache_open()'s results. */
-#define HD_CACHE_OK 0
-#define HD_CACHE_FAILED (-1)	/* cannot open (permissions, I/O, in use) */
-#define HD_CACHE_DAMAGED (-2)	/* corrupt/incompatible/torn: wipe, open again */
+/* hd_store_open()'s results. */
+#define HD_STORE_OK 0
+#define HD_STORE_FAILED (-1)	/* cannot open (permissions, I/O, in use) */
+#define HD_STORE_DAMAGED (-2)	/* corrupt/incompatible/torn: wipe, open again */
 
-extern int	hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **out,
+extern int	hd_store_open(const char *dir, const HdStoreOptions *opts, HdStore **out,
 						  char *err, size_t errlen);
 
 /*
@@ -115,43 +115,43 @@ extern int	hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **
  * as unsynced: after a system restart it is reported damaged). Frees the
  * cache either way.
  */
-extern int	hd_cache_close(HdCache *cache, char *err, size_t errlen);
+extern int	hd_store_close(HdStore *store, char *err, size_t errlen);
 
 /* Delete a closed store's files, so that the next open starts empty. */
-extern int	hd_cache_wipe(const char *dir, char *err, size_t errlen);
+extern int	hd_store_wipe(const char *dir, char *err, size_t errlen);
 
-typedef enum HdCacheStatus
+typedef enum HdStoreStatus
 {
-	HD_CACHE_MISS,
-	HD_CACHE_FRESH,				/* now < expires */
-	HD_CACHE_STALE				/* expires <= now < stale_until: serve, revalidate */
-} HdCacheStatus;
+	HD_STORE_MISS,
+	HD_STORE_FRESH,				/* now < expires */
+	HD_STORE_STALE				/* expires <= now < stale_until: serve, revalidate */
+} HdStoreStatus;
 
-typedef struct HdCacheHit
+typedef struct HdStoreHit
 {
-	HdCacheStatus status;
+	HdStoreStatus status;
 	unsigned char *bytes;		/* malloc'd copy; the caller may take it (set NULL) */
 	size_t		len;
 	int64_t		created_ms;
 	int64_t		expires_ms;
 	int64_t		stale_until_ms;
-} HdCacheHit;
+} HdStoreHit;
 
 /*
- * Look a key up. A hit's bytes are a copy, valid until hd_cache_hit_release():
+ * Look a key up. A hit's bytes are a copy, valid until hd_store_hit_release():
  * holding an LMDB reader while a slow client drains would keep LMDB from
  * reusing pages, and the map could fill. Expired entries (past stale_until)
  * are misses; they stay until replaced or evicted.
  */
-extern int	hd_cache_get(HdCache *cache, const char *config_id, const void *key,
-						 size_t keylen, int64_t now_ms, HdCacheHit *hit,
+extern int	hd_store_get(HdStore *store, const char *config_id, const void *key,
+						 size_t keylen, int64_t now_ms, HdStoreHit *hit,
 						 char *err, size_t errlen);
-extern void hd_cache_hit_release(HdCacheHit *hit);
+extern void hd_store_hit_release(HdStoreHit *hit);
 
 /* The race-guard token: read it before sending the query (see the contract). */
-extern uint64_t hd_cache_token(const HdCache *cache);
+extern uint64_t hd_store_token(const HdStore *store);
 
-typedef struct HdCachePut
+typedef struct HdStorePut
 {
 	const char *config_id;
 	const void *key;			/* the full key, serialized by the caller */
@@ -160,25 +160,25 @@ typedef struct HdCachePut
 	size_t		len;
 	const uint32_t *relations;	/* OIDs it read (any order, repeats allowed, no 0) */
 	size_t		nrelations;
-	uint64_t	token;			/* hd_cache_token() before the query was sent */
+	uint64_t	token;			/* hd_store_token() before the query was sent */
 	int64_t		now_ms;
 	int64_t		max_age_ms;		/* fresh until now + max_age */
 	int64_t		swr_ms;			/* then stale (still served) for this long */
-} HdCachePut;
+} HdStorePut;
 
-typedef enum HdCachePutOutcome
+typedef enum HdStorePutOutcome
 {
-	HD_CACHE_STORED,
-	HD_CACHE_SKIP_OVERSIZED,	/* record larger than max_entry_bytes */
-	HD_CACHE_SKIP_RACED,		/* one of its relations was invalidated meanwhile */
-	HD_CACHE_SKIP_FULL			/* no room even after evicting */
-} HdCachePutOutcome;
+	HD_STORE_STORED,
+	HD_STORE_SKIP_OVERSIZED,	/* record larger than max_entry_bytes */
+	HD_STORE_SKIP_RACED,		/* one of its relations was invalidated meanwhile */
+	HD_STORE_SKIP_FULL			/* no room even after evicting */
+} HdStorePutOutcome;
 
 /* "stored", "oversized", "raced", "full". */
-extern const char *hd_cache_outcome_name(HdCachePutOutcome outcome);
+extern const char *hd_store_outcome_name(HdStorePutOutcome outcome);
 
 /* Store (replacing the key's entry); *outcome says whether it was stored. */
-extern int	hd_cache_put(HdCache *cache, const HdCachePut *put, HdCachePutOutcome *outcome,
+extern int	hd_store_put(HdStore *store, const HdStorePut *put, HdStorePutOutcome *outcome,
 						 char *err, size_t errlen);
 
 /*
@@ -188,24 +188,24 @@ extern int	hd_cache_put(HdCache *cache, const HdCachePut *put, HdCachePutOutcome
  * twice is harmless. With n = 0 it only records the LSN (heartbeats).
  * *removed (may be NULL) counts the entries removed.
  */
-extern int	hd_cache_invalidate_relations(HdCache *cache, const char *config_id,
+extern int	hd_store_invalidate_relations(HdStore *store, const char *config_id,
 										  const uint32_t *relations, size_t n, uint64_t lsn,
 										  uint64_t *removed, char *err, size_t errlen);
 /* The same for a record that says "invalidate all": every entry of the config. */
-extern int	hd_cache_invalidate_all(HdCache *cache, const char *config_id, uint64_t lsn,
+extern int	hd_store_invalidate_all(HdStore *store, const char *config_id, uint64_t lsn,
 									uint64_t *removed, char *err, size_t errlen);
 
 /*
  * Remove a config's entries (NULL: every config's); LSNs stay. Lifts that
  * config's fence (NULL: every fence). -1 if the whole cache stays fenced.
  */
-extern int	hd_cache_purge(HdCache *cache, const char *config_id, uint64_t *removed,
+extern int	hd_store_purge(HdStore *store, const char *config_id, uint64_t *removed,
 						   char *err, size_t errlen);
 /* Whether the config's lookups and puts fail until it is purged (see the contract). */
-extern bool hd_cache_fenced(const HdCache *cache, const char *config_id);
+extern bool hd_store_fenced(const HdStore *store, const char *config_id);
 
 /* The last applied LSN of a config; 0 if none. */
-extern int	hd_cache_applied_lsn(HdCache *cache, const char *config_id, uint64_t *lsn,
+extern int	hd_store_applied_lsn(HdStore *store, const char *config_id, uint64_t *lsn,
 								 char *err, size_t errlen);
 
 /*
@@ -217,21 +217,21 @@ extern int	hd_cache_applied_lsn(HdCache *cache, const char *config_id, uint64_t 
  * before streaming, at every start. identity "" forgets the config (for a
  * deleted config).
  */
-extern int	hd_cache_bind_slot(HdCache *cache, const char *config_id, const char *identity,
+extern int	hd_store_bind_slot(HdStore *store, const char *config_id, const char *identity,
 							   bool *reset, char *err, size_t errlen);
 /* The stored identity ("" if none), NUL-terminated in buf. */
-extern int	hd_cache_slot_identity(HdCache *cache, const char *config_id, char *buf,
+extern int	hd_store_slot_identity(HdStore *store, const char *config_id, char *buf,
 								   size_t buflen, char *err, size_t errlen);
 
 /*
  * Write the buffered LRU accesses and flush everything committed so far to
- * disk (fdatasync). An LSN read with hd_cache_applied_lsn() before a
+ * disk (fdatasync). An LSN read with hd_store_applied_lsn() before a
  * successful call is durable and may be confirmed to the origin. Blocks for
  * the flush: call it on a timer (about once a second).
  */
-extern int	hd_cache_sync(HdCache *cache, char *err, size_t errlen);
+extern int	hd_store_sync(HdStore *store, char *err, size_t errlen);
 
-typedef struct HdCacheStats
+typedef struct HdStoreStats
 {
 	uint64_t	entries;		/* now (persisted) */
 	uint64_t	bytes;			/* now: sum of the entries' record sizes */
@@ -248,12 +248,12 @@ typedef struct HdCacheStats
 	uint64_t	invalidated;	/* removed by invalidation or purge */
 	uint64_t	map_full;		/* MDB_MAP_FULL/MDB_TXN_FULL answered by evicting */
 	uint64_t	lru_flush_failures;	/* buffered accesses dropped */
-} HdCacheStats;
+} HdStoreStats;
 
-extern void hd_cache_stats(const HdCache *cache, HdCacheStats *out);
+extern void hd_store_stats(const HdStore *store, HdStoreStats *out);
 
 /* A config's entries now, and the sum of their record sizes (a read transaction). */
-extern int	hd_cache_config_usage(HdCache *cache, const char *config_id, uint64_t *entries,
+extern int	hd_store_config_usage(HdStore *store, const char *config_id, uint64_t *entries,
 								  uint64_t *bytes);
 
 #endif							/* HD_CACHE_STORE_H */

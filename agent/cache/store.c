@@ -1,6 +1,6 @@
 /*
- * cache_store.c
- *    The cache's storage layer on LMDB (see cache_store.h).
+ * store.c
+ *    The cache's storage layer on LMDB (see store.h).
  *
  * Every change is one write transaction (an Op) that also rewrites the
  * "state" record (totals and sequence numbers), so the totals, the indexes
@@ -12,7 +12,7 @@
  * and the format record's byte-order mark refuses a foreign one. LMDB keys
  * that must sort (relation OIDs, access stamps) are big-endian.
  */
-#include "cache/cache_store.h"
+#include "cache/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #define HASH_LEN 32
-#define CFG_LEN HD_CACHE_CONFIG_ID_MAX
+#define CFG_LEN HD_STORE_CONFIG_ID_MAX
 #define RELKEY_LEN (CFG_LEN + 4)
 #define CONFIG_KEY_PREFIX "config:"
 #define CONFIG_KEY_LEN (sizeof(CONFIG_KEY_PREFIX) - 1 + CFG_LEN)
@@ -97,7 +97,7 @@ typedef struct ConfigState
 	uint64_t	applied_lsn;
 	uint64_t	all_seq;		/* seq of the last removal of all its entries */
 	size_t		identity_len;
-	char		identity[HD_CACHE_IDENTITY_MAX];
+	char		identity[HD_STORE_IDENTITY_MAX];
 } ConfigState;
 
 /* A hit not yet written to the lru database; stamp 0: free slot. */
@@ -114,7 +114,7 @@ typedef struct Hasher
 	unsigned	keep;			/* hash bytes kept; the rest are zeroed */
 } Hasher;
 
-struct HdCache
+struct HdStore
 {
 	MDB_env    *env;
 	MDB_dbi		entries;
@@ -124,7 +124,7 @@ struct HdCache
 	MDB_dbi		invalidated;
 	MDB_dbi		meta;
 	MDB_txn    *reader;			/* reset between lookups, renewed for each */
-	HdCacheOptions opts;
+	HdStoreOptions opts;
 	char	   *dir;
 	int			lock_fd;
 	Hasher		hasher;
@@ -134,7 +134,7 @@ struct HdCache
 	size_t		touch_cap;
 	size_t	   *touch_used;		/* the occupied slots, ntouches of them */
 	size_t		ntouches;
-	HdCacheStats stats;
+	HdStoreStats stats;
 	/* configs whose invalidation failed (the fence, in the contract) */
 	struct Fence *fenced;
 	size_t		nfenced;
@@ -152,7 +152,7 @@ typedef struct Fence
 /* One write transaction in progress. */
 typedef struct Op
 {
-	HdCache    *c;
+	HdStore    *c;
 	MDB_txn    *txn;
 	StoreState	st;				/* committed along with the transaction */
 	const char *what;			/* the step that failed */
@@ -161,7 +161,7 @@ typedef struct Op
 	bool		flushed_touches;
 } Op;
 
-static int	flush_touches_now(HdCache *c);
+static int	flush_touches_now(HdStore *c);
 
 /* ------------------------------------------------------------------------
  * Small helpers.
@@ -420,7 +420,7 @@ read_config(MDB_txn *txn, MDB_dbi meta, const unsigned char *cfg, ConfigState *c
 	if (rc != 0)
 		return rc;
 	if (v.mv_size < CONFIG_STATE_FIXED ||
-		v.mv_size > CONFIG_STATE_FIXED + HD_CACHE_IDENTITY_MAX)
+		v.mv_size > CONFIG_STATE_FIXED + HD_STORE_IDENTITY_MAX)
 		return MDB_CORRUPTED;
 	memcpy(&cs->applied_lsn, v.mv_data, 8);
 	memcpy(&cs->all_seq, (char *) v.mv_data + 8, 8);
@@ -442,7 +442,7 @@ step(Op *op, int rc, const char *what)
 }
 
 static int
-op_begin(Op *op, HdCache *c)
+op_begin(Op *op, HdStore *c)
 {
 	memset(op, 0, sizeof(*op));
 	op->c = c;
@@ -460,7 +460,7 @@ op_abort(Op *op)
 }
 
 static void
-clear_touches(HdCache *c)
+clear_touches(HdStore *c)
 {
 	for (size_t i = 0; i < c->ntouches; i++)
 		c->touches[c->touch_used[i]].stamp = 0;
@@ -470,7 +470,7 @@ clear_touches(HdCache *c)
 static int
 op_commit(Op *op)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	MDB_val		k = val("state", 5);
 	MDB_val		v = val(&op->st, sizeof(op->st));
 	int			rc = step(op, mdb_put(op->txn, c->meta, &k, &v, 0), "writing the totals");
@@ -502,7 +502,7 @@ static int
 write_config(Op *op, const unsigned char *cfg, const ConfigState *cs)
 {
 	unsigned char key[CONFIG_KEY_LEN];
-	unsigned char buf[CONFIG_STATE_FIXED + HD_CACHE_IDENTITY_MAX];
+	unsigned char buf[CONFIG_STATE_FIXED + HD_STORE_IDENTITY_MAX];
 	MDB_val		k = val(key, sizeof(key));
 	MDB_val		v = val(buf, CONFIG_STATE_FIXED + cs->identity_len);
 
@@ -531,7 +531,7 @@ del_ignoring_missing(Op *op, MDB_dbi dbi, MDB_val *k, MDB_val *v, const char *wh
 static int
 flush_touches(Op *op)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	uint64_t	young = op->st.entries / 4;
 
 	for (size_t i = 0; i < c->ntouches; i++)
@@ -574,7 +574,7 @@ static int
 remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 			 uint64_t *freed)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	MDB_val		h = val(hash, HASH_LEN);
 	MDB_val		v;
 	Record		r;
@@ -680,7 +680,7 @@ evict_one(Op *op, uint64_t *freed)
 static int
 evict_to_fit(Op *op, uint64_t size)
 {
-	const HdCacheOptions *o = &op->c->opts;
+	const HdStoreOptions *o = &op->c->opts;
 
 	while ((o->max_entries && op->st.entries + 1 > o->max_entries) ||
 		   op->st.bytes + size > o->max_bytes)
@@ -774,7 +774,7 @@ clear_invalidated(Op *op, const unsigned char *cfg)
 static int
 drop_all(Op *op, uint64_t *counter, bool invalidating)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	MDB_dbi		dbis[] = {c->entries, c->by_relation, c->lru, c->access};
 	int			rc = 0;
 
@@ -797,7 +797,7 @@ drop_all(Op *op, uint64_t *counter, bool invalidating)
  * room, everything.
  */
 static int
-make_room(HdCache *c, uint64_t need, int attempt, char *err, size_t errlen)
+make_room(HdStore *c, uint64_t need, int attempt, char *err, size_t errlen)
 {
 	uint64_t	target = c->state.bytes >> (attempt == 0 ? 3 : 1);
 	uint64_t	freed = 0;
@@ -830,7 +830,7 @@ make_room(HdCache *c, uint64_t need, int attempt, char *err, size_t errlen)
  */
 
 static size_t
-touch_slot(const HdCache *c, const unsigned char *hash)
+touch_slot(const HdStore *c, const unsigned char *hash)
 {
 	uint64_t	h;
 	size_t		mask = c->touch_cap - 1;
@@ -844,7 +844,7 @@ touch_slot(const HdCache *c, const unsigned char *hash)
 }
 
 static void
-touch(HdCache *c, const unsigned char *hash)
+touch(HdStore *c, const unsigned char *hash)
 {
 	size_t		i = touch_slot(c, hash);
 	Touch	   *t = &c->touches[i];
@@ -861,7 +861,7 @@ touch(HdCache *c, const unsigned char *hash)
 
 /* In a transaction of their own; on failure they are dropped (LRU is a hint). */
 static int
-flush_touches_now(HdCache *c)
+flush_touches_now(HdStore *c)
 {
 	Op			op;
 	int			rc;
@@ -879,19 +879,19 @@ flush_touches_now(HdCache *c)
 	return rc;
 }
 
-static HdCacheStatus
+static HdStoreStatus
 status_at(const RecordHeader *h, int64_t now_ms)
 {
 	if (now_ms < h->expires_ms)
-		return HD_CACHE_FRESH;
+		return HD_STORE_FRESH;
 	if (now_ms < h->stale_until_ms)
-		return HD_CACHE_STALE;
-	return HD_CACHE_MISS;
+		return HD_STORE_STALE;
+	return HD_STORE_MISS;
 }
 
 /* The config's fence, or NULL; with fenced_all, a fence of every config. */
 static const char *
-fence_reason(const HdCache *c, const unsigned char *cfg)
+fence_reason(const HdStore *c, const unsigned char *cfg)
 {
 	if (c->fenced_all)
 		return c->fence_all_reason;
@@ -902,13 +902,13 @@ fence_reason(const HdCache *c, const unsigned char *cfg)
 }
 
 static bool
-is_fenced(const HdCache *c, const unsigned char *cfg)
+is_fenced(const HdStore *c, const unsigned char *cfg)
 {
 	return fence_reason(c, cfg) != NULL;
 }
 
 static int
-fenced_error(HdCache *c, const unsigned char *cfg, char *err, size_t errlen)
+fenced_error(HdStore *c, const unsigned char *cfg, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "the cache of this config is fenced until it is purged: %s",
 			 fence_reason(c, cfg));
@@ -916,7 +916,7 @@ fenced_error(HdCache *c, const unsigned char *cfg, char *err, size_t errlen)
 }
 
 bool
-hd_cache_fenced(const HdCache *c, const char *config_id)
+hd_store_fenced(const HdStore *c, const char *config_id)
 {
 	unsigned char cfg[CFG_LEN];
 	char		err[64];
@@ -926,13 +926,13 @@ hd_cache_fenced(const HdCache *c, const char *config_id)
 
 /* Read the entry into hit; hit->status stays MISS if it is not this key's. */
 static int
-read_hit(HdCache *c, const unsigned char *cfg, const unsigned char *hash, const void *key,
-		 size_t keylen, int64_t now_ms, HdCacheHit *hit, char *err, size_t errlen)
+read_hit(HdStore *c, const unsigned char *cfg, const unsigned char *hash, const void *key,
+		 size_t keylen, int64_t now_ms, HdStoreHit *hit, char *err, size_t errlen)
 {
 	MDB_val		h = val(hash, HASH_LEN);
 	MDB_val		v;
 	Record		r;
-	HdCacheStatus status;
+	HdStoreStatus status;
 	int			rc = mdb_get(c->reader, c->entries, &h, &v);
 
 	if (rc == MDB_NOTFOUND)
@@ -954,7 +954,7 @@ read_hit(HdCache *c, const unsigned char *cfg, const unsigned char *hash, const 
 		c->stats.collisions++;
 		return 0;
 	}
-	if ((status = status_at(&r.h, now_ms)) == HD_CACHE_MISS)
+	if ((status = status_at(&r.h, now_ms)) == HD_STORE_MISS)
 	{
 		c->stats.expired++;
 		return 0;
@@ -975,14 +975,14 @@ read_hit(HdCache *c, const unsigned char *cfg, const unsigned char *hash, const 
 }
 
 int
-hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
-			 int64_t now_ms, HdCacheHit *hit, char *err, size_t errlen)
+hd_store_get(HdStore *c, const char *config_id, const void *key, size_t keylen,
+			 int64_t now_ms, HdStoreHit *hit, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN], hash[HASH_LEN];
 	int			rc;
 
 	memset(hit, 0, sizeof(*hit));
-	hit->status = HD_CACHE_MISS;
+	hit->status = HD_STORE_MISS;
 	if (config_bytes(config_id, cfg, err, errlen) != 0)
 		return -1;
 	if (is_fenced(c, cfg))
@@ -1001,12 +1001,12 @@ hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
 	mdb_txn_reset(c->reader);
 	if (rc != 0)
 		return -1;
-	if (hit->status == HD_CACHE_MISS)
+	if (hit->status == HD_STORE_MISS)
 	{
 		c->stats.misses++;
 		return 0;
 	}
-	if (hit->status == HD_CACHE_FRESH)
+	if (hit->status == HD_STORE_FRESH)
 		c->stats.hits_fresh++;
 	else
 		c->stats.hits_stale++;
@@ -1015,12 +1015,12 @@ hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
 }
 
 void
-hd_cache_hit_release(HdCacheHit *hit)
+hd_store_hit_release(HdStoreHit *hit)
 {
 	free(hit->bytes);
 	hit->bytes = NULL;
 	hit->len = 0;
-	hit->status = HD_CACHE_MISS;
+	hit->status = HD_STORE_MISS;
 }
 
 /* ------------------------------------------------------------------------
@@ -1028,23 +1028,23 @@ hd_cache_hit_release(HdCacheHit *hit)
  */
 
 uint64_t
-hd_cache_token(const HdCache *c)
+hd_store_token(const HdStore *c)
 {
 	return c->state.seq;
 }
 
 const char *
-hd_cache_outcome_name(HdCachePutOutcome outcome)
+hd_store_outcome_name(HdStorePutOutcome outcome)
 {
 	switch (outcome)
 	{
-		case HD_CACHE_STORED:
+		case HD_STORE_STORED:
 			return "stored";
-		case HD_CACHE_SKIP_OVERSIZED:
+		case HD_STORE_SKIP_OVERSIZED:
 			return "oversized";
-		case HD_CACHE_SKIP_RACED:
+		case HD_STORE_SKIP_RACED:
 			return "raced";
-		case HD_CACHE_SKIP_FULL:
+		case HD_STORE_SKIP_FULL:
 			return "full";
 	}
 	return "unknown";
@@ -1082,10 +1082,10 @@ raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint6
 }
 
 static int
-write_entry(Op *op, const HdCachePut *p, const unsigned char *cfg, const uint32_t *rels,
+write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const uint32_t *rels,
 			size_t nrel, const unsigned char *hash, uint64_t size)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	RecordHeader hdr = {0};
 	unsigned char stamp[8];
 	MDB_val		h = val(hash, HASH_LEN);
@@ -1131,9 +1131,9 @@ write_entry(Op *op, const HdCachePut *p, const unsigned char *cfg, const uint32_
 }
 
 static int
-put_once(Op *op, HdCache *c, const HdCachePut *p, const unsigned char *cfg,
+put_once(Op *op, HdStore *c, const HdStorePut *p, const unsigned char *cfg,
 		 const uint32_t *rels, size_t nrel, const unsigned char *hash, uint64_t size,
-		 HdCachePutOutcome *outcome)
+		 HdStorePutOutcome *outcome)
 {
 	bool		is_raced;
 	bool		found;
@@ -1146,7 +1146,7 @@ put_once(Op *op, HdCache *c, const HdCachePut *p, const unsigned char *cfg,
 	if (is_raced)
 	{
 		op_abort(op);
-		*outcome = HD_CACHE_SKIP_RACED;
+		*outcome = HD_STORE_SKIP_RACED;
 		return 0;
 	}
 	if ((rc = flush_touches(op)) != 0 ||
@@ -1155,12 +1155,12 @@ put_once(Op *op, HdCache *c, const HdCachePut *p, const unsigned char *cfg,
 		(rc = write_entry(op, p, cfg, rels, nrel, hash, size)) != 0 ||
 		(rc = op_commit(op)) != 0)
 		return rc;
-	*outcome = HD_CACHE_STORED;
+	*outcome = HD_STORE_STORED;
 	return 0;
 }
 
 static int
-check_put(const HdCachePut *p, unsigned char *cfg, char *err, size_t errlen)
+check_put(const HdStorePut *p, unsigned char *cfg, char *err, size_t errlen)
 {
 	if (config_bytes(p->config_id, cfg, err, errlen) != 0)
 		return -1;
@@ -1180,8 +1180,8 @@ check_put(const HdCachePut *p, unsigned char *cfg, char *err, size_t errlen)
 }
 
 static int
-store(HdCache *c, const HdCachePut *p, const unsigned char *cfg, const uint32_t *rels,
-	  size_t nrel, const unsigned char *hash, uint64_t size, HdCachePutOutcome *outcome,
+store(HdStore *c, const HdStorePut *p, const unsigned char *cfg, const uint32_t *rels,
+	  size_t nrel, const unsigned char *hash, uint64_t size, HdStorePutOutcome *outcome,
 	  char *err, size_t errlen)
 {
 	char		action[128];
@@ -1195,7 +1195,7 @@ store(HdCache *c, const HdCachePut *p, const unsigned char *cfg, const uint32_t 
 
 		if (rc == 0)
 		{
-			if (*outcome == HD_CACHE_STORED)
+			if (*outcome == HD_STORE_STORED)
 				c->stats.stored++;
 			else
 				c->stats.skipped_raced++;
@@ -1208,13 +1208,13 @@ store(HdCache *c, const HdCachePut *p, const unsigned char *cfg, const uint32_t 
 		if (attempt + 1 < PUT_ATTEMPTS && make_room(c, size, attempt, err, errlen) != 0)
 			return -1;
 	}
-	*outcome = HD_CACHE_SKIP_FULL;
+	*outcome = HD_STORE_SKIP_FULL;
 	c->stats.skipped_full++;
 	return 0;
 }
 
 int
-hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *err,
+hd_store_put(HdStore *c, const HdStorePut *p, HdStorePutOutcome *outcome, char *err,
 			 size_t errlen)
 {
 	unsigned char cfg[CFG_LEN], hash[HASH_LEN];
@@ -1223,7 +1223,7 @@ hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *
 	uint64_t	size;
 	int			rc;
 
-	*outcome = HD_CACHE_SKIP_FULL;
+	*outcome = HD_STORE_SKIP_FULL;
 	if (check_put(p, cfg, err, errlen) != 0)
 		return -1;
 	if (is_fenced(c, cfg))
@@ -1234,7 +1234,7 @@ hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *
 	if (size == 0 || size > c->opts.max_entry_bytes)
 	{
 		free(rels);
-		*outcome = HD_CACHE_SKIP_OVERSIZED;
+		*outcome = HD_STORE_SKIP_OVERSIZED;
 		c->stats.skipped_oversized++;
 		return 0;
 	}
@@ -1258,7 +1258,7 @@ hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *
  * entries), mark them invalidated, move the applied LSN.
  */
 static int
-apply_invalidation(Op *op, HdCache *c, const unsigned char *cfg, const uint32_t *rels,
+apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const uint32_t *rels,
 				   size_t n, bool all, uint64_t lsn, bool with_touches)
 {
 	uint64_t	seq = c->state.seq + 1;
@@ -1297,7 +1297,7 @@ apply_invalidation(Op *op, HdCache *c, const unsigned char *cfg, const uint32_t 
 
 /* The last resort on a full map: drop every entry, and still move the LSN. */
 static int
-apply_by_dropping_all(Op *op, HdCache *c, const unsigned char *cfg, uint64_t lsn)
+apply_by_dropping_all(Op *op, HdStore *c, const unsigned char *cfg, uint64_t lsn)
 {
 	ConfigState cs;
 	int			rc;
@@ -1317,10 +1317,10 @@ apply_by_dropping_all(Op *op, HdCache *c, const unsigned char *cfg, uint64_t lsn
  * lookups and puts fail until it is purged. Other configs' entries are
  * invalidated by their own records and are not touched by this one's, so
  * they stay usable. If the config cannot be remembered (out of memory),
- * every config is fenced, until hd_cache_purge(cache, NULL).
+ * every config is fenced, until hd_store_purge(cache, NULL).
  */
 static void
-fence(HdCache *c, const unsigned char *cfg, const char *why)
+fence(HdStore *c, const unsigned char *cfg, const char *why)
 {
 	Fence	   *grown;
 
@@ -1341,7 +1341,7 @@ fence(HdCache *c, const unsigned char *cfg, const char *why)
 
 /* Purged: the config's entries are gone, and with them the reason for its fence. */
 static void
-unfence(HdCache *c, const unsigned char *cfg)
+unfence(HdStore *c, const unsigned char *cfg)
 {
 	for (size_t i = 0; i < c->nfenced; i++)
 		if (memcmp(c->fenced[i].cfg, cfg, CFG_LEN) == 0)
@@ -1352,7 +1352,7 @@ unfence(HdCache *c, const unsigned char *cfg)
 }
 
 static int
-invalidate(HdCache *c, const char *config_id, const uint32_t *relations, size_t n, bool all,
+invalidate(HdStore *c, const char *config_id, const uint32_t *relations, size_t n, bool all,
 		   uint64_t lsn, uint64_t *removed, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
@@ -1396,7 +1396,7 @@ invalidate(HdCache *c, const char *config_id, const uint32_t *relations, size_t 
 }
 
 int
-hd_cache_invalidate_relations(HdCache *c, const char *config_id, const uint32_t *relations,
+hd_store_invalidate_relations(HdStore *c, const char *config_id, const uint32_t *relations,
 							  size_t n, uint64_t lsn, uint64_t *removed, char *err,
 							  size_t errlen)
 {
@@ -1404,14 +1404,14 @@ hd_cache_invalidate_relations(HdCache *c, const char *config_id, const uint32_t 
 }
 
 int
-hd_cache_invalidate_all(HdCache *c, const char *config_id, uint64_t lsn, uint64_t *removed,
+hd_store_invalidate_all(HdStore *c, const char *config_id, uint64_t lsn, uint64_t *removed,
 						char *err, size_t errlen)
 {
 	return invalidate(c, config_id, NULL, 0, true, lsn, removed, err, errlen);
 }
 
 int
-hd_cache_purge(HdCache *c, const char *config_id, uint64_t *removed, char *err,
+hd_store_purge(HdStore *c, const char *config_id, uint64_t *removed, char *err,
 			   size_t errlen)
 {
 	Op			op;
@@ -1452,7 +1452,7 @@ hd_cache_purge(HdCache *c, const char *config_id, uint64_t *removed, char *err,
  */
 
 static int
-read_config_now(HdCache *c, const char *config_id, ConfigState *cs, char *err, size_t errlen)
+read_config_now(HdStore *c, const char *config_id, ConfigState *cs, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
 	int			rc;
@@ -1473,7 +1473,7 @@ read_config_now(HdCache *c, const char *config_id, ConfigState *cs, char *err, s
 }
 
 int
-hd_cache_applied_lsn(HdCache *c, const char *config_id, uint64_t *lsn, char *err,
+hd_store_applied_lsn(HdStore *c, const char *config_id, uint64_t *lsn, char *err,
 					 size_t errlen)
 {
 	ConfigState cs;
@@ -1486,7 +1486,7 @@ hd_cache_applied_lsn(HdCache *c, const char *config_id, uint64_t *lsn, char *err
 }
 
 int
-hd_cache_slot_identity(HdCache *c, const char *config_id, char *buf, size_t buflen,
+hd_store_slot_identity(HdStore *c, const char *config_id, char *buf, size_t buflen,
 					   char *err, size_t errlen)
 {
 	ConfigState cs;
@@ -1508,7 +1508,7 @@ hd_cache_slot_identity(HdCache *c, const char *config_id, char *buf, size_t bufl
 
 /* Store a new identity: the entries, LSN and invalidation marks go. */
 static int
-rebind(Op *op, HdCache *c, const unsigned char *cfg, const char *identity, size_t len)
+rebind(Op *op, HdStore *c, const unsigned char *cfg, const char *identity, size_t len)
 {
 	ConfigState cs = {0};
 	int			rc;
@@ -1526,7 +1526,7 @@ rebind(Op *op, HdCache *c, const unsigned char *cfg, const char *identity, size_
 }
 
 int
-hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool *reset,
+hd_store_bind_slot(HdStore *c, const char *config_id, const char *identity, bool *reset,
 				   char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
@@ -1539,9 +1539,9 @@ hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool
 	*reset = false;
 	if (config_bytes(config_id, cfg, err, errlen) != 0)
 		return -1;
-	if (len > HD_CACHE_IDENTITY_MAX)
+	if (len > HD_STORE_IDENTITY_MAX)
 	{
-		snprintf(err, errlen, "a slot identity is at most %d bytes", HD_CACHE_IDENTITY_MAX);
+		snprintf(err, errlen, "a slot identity is at most %d bytes", HD_STORE_IDENTITY_MAX);
 		return -1;
 	}
 	if (read_config_now(c, config_id, &cs, err, errlen) != 0)
@@ -1555,7 +1555,7 @@ hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool
 	{
 		op_abort(&op);
 		c->stats.map_full++;
-		if (hd_cache_purge(c, NULL, NULL, err, errlen) != 0)
+		if (hd_store_purge(c, NULL, NULL, err, errlen) != 0)
 			return -1;
 		rc = rebind(&op, c, cfg, identity ? identity : "", len);
 	}
@@ -1570,7 +1570,7 @@ hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool
  */
 
 int
-hd_cache_sync(HdCache *c, char *err, size_t errlen)
+hd_store_sync(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
@@ -1584,7 +1584,7 @@ hd_cache_sync(HdCache *c, char *err, size_t errlen)
 }
 
 void
-hd_cache_stats(const HdCache *c, HdCacheStats *out)
+hd_store_stats(const HdStore *c, HdStoreStats *out)
 {
 	*out = c->stats;
 	out->entries = c->state.entries;
@@ -1675,21 +1675,21 @@ check_unsynced(const char *dir, char *err, size_t errlen)
 
 	free(path);
 	if (f == NULL && saved == ENOENT)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	if (f == NULL)
 	{
 		snprintf(err, errlen, "reading %s/%s: %s", dir, UNSYNCED_FILE, strerror(saved));
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	if (fgets(was, sizeof(was), f) == NULL)
 		was[0] = '\0';
 	fclose(f);
 	was[strcspn(was, "\n")] = '\0';
 	if (read_boot_id(now) == 0 && was[0] != '\0' && strcmp(was, now) == 0)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	snprintf(err, errlen, "the cache in %s was not closed before the system restarted, "
 			 "and unsynced writes may have reached the disk out of order: wipe it", dir);
-	return HD_CACHE_DAMAGED;
+	return HD_STORE_DAMAGED;
 }
 
 static int
@@ -1734,11 +1734,11 @@ lmdb_open_error(int rc, const char *dir, const char *what, char *err, size_t err
 {
 	snprintf(err, errlen, "%s the cache in %s: %s%s", what, dir, mdb_strerror(rc),
 			 damaged_rc(rc) ? " (the file is damaged: wipe it)" : "");
-	return damaged_rc(rc) ? HD_CACHE_DAMAGED : HD_CACHE_FAILED;
+	return damaged_rc(rc) ? HD_STORE_DAMAGED : HD_STORE_FAILED;
 }
 
 static int
-create_env(const char *dir, const HdCacheOptions *o, unsigned flags, MDB_env **out,
+create_env(const char *dir, const HdStoreOptions *o, unsigned flags, MDB_env **out,
 		   char *err, size_t errlen)
 {
 	MDB_env    *env;
@@ -1755,7 +1755,7 @@ create_env(const char *dir, const HdCacheOptions *o, unsigned flags, MDB_env **o
 		return lmdb_open_error(rc, dir, "opening", err, errlen);
 	}
 	*out = env;
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 /* LMDB maps the file and trusts it: a truncated one would fault (SIGBUS). */
@@ -1772,20 +1772,20 @@ check_file_size(MDB_env *env, const char *dir, char *err, size_t errlen)
 	if (rc != 0 || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
 	{
 		snprintf(err, errlen, "reading the size of the cache in %s failed", dir);
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	if ((uint64_t) fst.st_size < ((uint64_t) info.me_last_pgno + 1) * st.ms_psize)
 	{
 		snprintf(err, errlen, "the cache's %s/%s is truncated: %lld bytes, its pages need %llu "
 				 "(the file is damaged: wipe it)", dir, DATA_FILE, (long long) fst.st_size,
 				 ((unsigned long long) info.me_last_pgno + 1) * st.ms_psize);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 static int
-check_format(MDB_txn *txn, MDB_dbi meta, const HdCacheOptions *o, const char *dir,
+check_format(MDB_txn *txn, MDB_dbi meta, const HdStoreOptions *o, const char *dir,
 			 char *err, size_t errlen)
 {
 	MDB_val		k = val("format", 6);
@@ -1800,23 +1800,23 @@ check_format(MDB_txn *txn, MDB_dbi meta, const HdCacheOptions *o, const char *di
 	{
 		snprintf(err, errlen, "the cache in %s has no valid format record: not a hyperdrive "
 				 "cache, or damaged: wipe it", dir);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
 	memcpy(&f, v.mv_data, sizeof(f));
 	if (memcmp(f.magic, FORMAT_MAGIC, sizeof(f.magic)) != 0 || f.byte_order != BYTE_ORDER_MARK)
 	{
 		snprintf(err, errlen, "the cache in %s was not written by hyperdrive on this kind of "
 				 "machine: wipe it", dir);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
 	if (f.version != FORMAT_VERSION || f.hash_bytes != want_hash)
 	{
 		snprintf(err, errlen, "the cache in %s has format version %u (hash %u bytes); this "
 				 "build uses version %d (hash %u bytes): wipe it", dir, f.version,
 				 f.hash_bytes, FORMAT_VERSION, want_hash);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 typedef struct Dbis
@@ -1859,7 +1859,7 @@ is_blank(MDB_txn *txn, bool *blank)
 }
 
 static int
-init_format(MDB_txn *txn, const HdCacheOptions *o, Dbis *d)
+init_format(MDB_txn *txn, const HdStoreOptions *o, Dbis *d)
 {
 	FormatRecord f = {0};
 	StoreState	st = {0};
@@ -1882,7 +1882,7 @@ init_format(MDB_txn *txn, const HdCacheOptions *o, Dbis *d)
  * the format, read the state.
  */
 static int
-load_store(MDB_txn *txn, bool writable, const HdCacheOptions *o, const char *dir, Dbis *d,
+load_store(MDB_txn *txn, bool writable, const HdStoreOptions *o, const char *dir, Dbis *d,
 		   StoreState *st, bool *blank, char *err, size_t errlen)
 {
 	int			rc = is_blank(txn, blank);
@@ -1891,7 +1891,7 @@ load_store(MDB_txn *txn, bool writable, const HdCacheOptions *o, const char *dir
 	if (rc != 0)
 		return lmdb_open_error(rc, dir, "reading", err, errlen);
 	if (*blank && !writable)
-		return HD_CACHE_OK;		/* nothing to check */
+		return HD_STORE_OK;		/* nothing to check */
 	if (*blank && (rc = init_format(txn, o, d)) != 0)
 		return lmdb_open_error(rc, dir, "initializing", err, errlen);
 	if ((rc = open_dbis(txn, 0, d)) != 0)
@@ -1900,17 +1900,17 @@ load_store(MDB_txn *txn, bool writable, const HdCacheOptions *o, const char *dir
 			return lmdb_open_error(rc, dir, "opening the databases of", err, errlen);
 		snprintf(err, errlen, "the cache in %s lacks some of its databases: not a hyperdrive "
 				 "cache, or damaged: wipe it", dir);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
-	if ((rc = check_format(txn, d->meta, o, dir, err, errlen)) != HD_CACHE_OK)
+	if ((rc = check_format(txn, d->meta, o, dir, err, errlen)) != HD_STORE_OK)
 		return rc;
 	if ((rc = read_state(txn, d->meta, st)) != 0)
 	{
 		snprintf(err, errlen, "reading the totals of the cache in %s: %s (damaged: wipe it)",
 				 dir, rc == MDB_NOTFOUND ? "missing" : mdb_strerror(rc));
-		return rc == MDB_NOTFOUND || damaged_rc(rc) ? HD_CACHE_DAMAGED : HD_CACHE_FAILED;
+		return rc == MDB_NOTFOUND || damaged_rc(rc) ? HD_STORE_DAMAGED : HD_STORE_FAILED;
 	}
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 typedef struct ScanTotals
@@ -1973,7 +1973,7 @@ count_rows(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
 
 /* The full check (run in a child): every entry, and the totals and indexes agree. */
 static int
-scan_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
+scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 {
 	MDB_env    *env;
 	MDB_txn    *txn = NULL;
@@ -1985,22 +1985,22 @@ scan_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 	bool		blank;
 	int			rc = create_env(dir, o, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, &env, err, errlen);
 
-	if (rc != HD_CACHE_OK)
+	if (rc != HD_STORE_OK)
 		return rc;
-	if ((rc = check_file_size(env, dir, err, errlen)) != HD_CACHE_OK)
+	if ((rc = check_file_size(env, dir, err, errlen)) != HD_STORE_OK)
 		goto done;
 	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
 	{
 		rc = lmdb_open_error(rc, dir, "reading", err, errlen);
 		goto done;
 	}
-	if ((rc = load_store(txn, false, o, dir, &d, &st, &blank, err, errlen)) != HD_CACHE_OK ||
+	if ((rc = load_store(txn, false, o, dir, &d, &st, &blank, err, errlen)) != HD_STORE_OK ||
 		blank)
 		goto done;
 	if (!hasher_init(&h, o->test_hash_bytes))
 	{
 		snprintf(err, errlen, "cannot compute SHA-256 (OpenSSL)");
-		rc = HD_CACHE_FAILED;
+		rc = HD_STORE_FAILED;
 		goto done;
 	}
 	if ((rc = count_rows(txn, d.by_relation, &rows)) == 0 &&
@@ -2020,7 +2020,7 @@ scan_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 		}
 		if (rc != 0)
 			snprintf(err, errlen, "checking the cache in %s: %s (damaged: wipe it)", dir, why);
-		rc = rc == 0 ? HD_CACHE_OK : damaged_rc(rc) ? HD_CACHE_DAMAGED : HD_CACHE_FAILED;
+		rc = rc == 0 ? HD_STORE_OK : damaged_rc(rc) ? HD_STORE_DAMAGED : HD_STORE_FAILED;
 	}
 	else
 		rc = lmdb_open_error(rc, dir, "counting rows of", err, errlen);
@@ -2043,7 +2043,7 @@ done:
  * agent. The child's message comes back through a pipe.
  */
 static int
-verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
+verify_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 {
 	char	   *data = path_in(dir, DATA_FILE);
 	struct stat st;
@@ -2056,11 +2056,11 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 
 	free(data);
 	if (!exists)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	if (pipe(fds) != 0 || (pid = fork()) < 0)
 	{
 		snprintf(err, errlen, "starting the check of the cache in %s: %s", dir, strerror(errno));
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	if (pid == 0)
 	{
@@ -2072,8 +2072,8 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 		dup2(fds[1], STDERR_FILENO);
 		rc = scan_store(dir, o, msg, sizeof(msg));
 		if (write(fds[1], msg, strlen(msg)) < 0)
-			rc = HD_CACHE_FAILED;
-		_exit(rc == HD_CACHE_OK ? CHECK_OK : rc == HD_CACHE_DAMAGED ? CHECK_DAMAGED : CHECK_FAILED);
+			rc = HD_STORE_FAILED;
+		_exit(rc == HD_STORE_OK ? CHECK_OK : rc == HD_STORE_DAMAGED ? CHECK_DAMAGED : CHECK_FAILED);
 	}
 	close(fds[1]);
 	while (errlen > 1 && (size_t) got < errlen - 1 &&
@@ -2085,9 +2085,9 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CHECK_OK)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CHECK_FAILED)
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == CHECK_DAMAGED))
 	{
 		char		said[256];
@@ -2099,11 +2099,11 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
 				 said[0] ? ": " : "", said);
 	}
-	return HD_CACHE_DAMAGED;
+	return HD_STORE_DAMAGED;
 }
 
 static void
-finish_options(HdCacheOptions *o)
+finish_options(HdStoreOptions *o)
 {
 	if (o->map_size < MIN_MAP_SIZE)
 		o->map_size = MIN_MAP_SIZE;
@@ -2122,7 +2122,7 @@ finish_options(HdCacheOptions *o)
 }
 
 void
-hd_cache_options_init(HdCacheOptions *o)
+hd_store_options_init(HdStoreOptions *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->map_size = (size_t) 1 << 30;
@@ -2149,7 +2149,7 @@ load_stamp(MDB_txn *txn, MDB_dbi lru, uint64_t *next)
 }
 
 static int
-alloc_touches(HdCache *c)
+alloc_touches(HdStore *c)
 {
 	size_t		cap = 2;
 
@@ -2163,7 +2163,7 @@ alloc_touches(HdCache *c)
 
 /* Open the environment, load or create the store. */
 static int
-open_store(HdCache *c, char *err, size_t errlen)
+open_store(HdStore *c, char *err, size_t errlen)
 {
 	unsigned	flags = MDB_NOTLS | MDB_NORDAHEAD | (c->opts.sync_commits ? 0 : MDB_NOSYNC);
 	MDB_txn    *txn;
@@ -2172,15 +2172,15 @@ open_store(HdCache *c, char *err, size_t errlen)
 	int			dead;
 	int			rc = create_env(c->dir, &c->opts, flags, &c->env, err, errlen);
 
-	if (rc != HD_CACHE_OK || (rc = check_file_size(c->env, c->dir, err, errlen)) != HD_CACHE_OK)
+	if (rc != HD_STORE_OK || (rc = check_file_size(c->env, c->dir, err, errlen)) != HD_STORE_OK)
 		return rc;
 	mdb_reader_check(c->env, &dead);	/* readers of a killed process */
 	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
 		return lmdb_open_error(rc, c->dir, "writing to", err, errlen);
 	rc = load_store(txn, true, &c->opts, c->dir, &d, &c->state, &blank, err, errlen);
-	if (rc == HD_CACHE_OK && (rc = load_stamp(txn, d.lru, &c->next_stamp)) != 0)
+	if (rc == HD_STORE_OK && (rc = load_stamp(txn, d.lru, &c->next_stamp)) != 0)
 		rc = lmdb_open_error(rc, c->dir, "loading", err, errlen);
-	if (rc != HD_CACHE_OK)
+	if (rc != HD_STORE_OK)
 	{
 		mdb_txn_abort(txn);
 		return rc;
@@ -2196,11 +2196,11 @@ open_store(HdCache *c, char *err, size_t errlen)
 	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &c->reader)) != 0)
 		return lmdb_open_error(rc, c->dir, "reading", err, errlen);
 	mdb_txn_reset(c->reader);
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 static void
-destroy(HdCache *c)
+destroy(HdStore *c)
 {
 	if (c->reader)
 		mdb_txn_abort(c->reader);
@@ -2218,28 +2218,28 @@ destroy(HdCache *c)
 
 /* Until the environment is open: directory, lock, marker, the full check. */
 static int
-before_env(HdCache *c, char *err, size_t errlen)
+before_env(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
 	if (prepare_dir(c->dir, err, errlen) != 0 ||
 		(c->lock_fd = take_owner_lock(c->dir, err, errlen)) < 0)
-		return HD_CACHE_FAILED;
-	if ((rc = check_unsynced(c->dir, err, errlen)) != HD_CACHE_OK)
+		return HD_STORE_FAILED;
+	if ((rc = check_unsynced(c->dir, err, errlen)) != HD_STORE_OK)
 		return rc;
-	if (c->opts.verify && (rc = verify_store(c->dir, &c->opts, err, errlen)) != HD_CACHE_OK)
+	if (c->opts.verify && (rc = verify_store(c->dir, &c->opts, err, errlen)) != HD_STORE_OK)
 		return rc;
 	/* durable before the first unsynced write */
 	if (!c->opts.sync_commits && mark_unsynced(c->dir, err, errlen) != 0)
-		return HD_CACHE_FAILED;
-	return HD_CACHE_OK;
+		return HD_STORE_FAILED;
+	return HD_STORE_OK;
 }
 
 int
-hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **out, char *err,
+hd_store_open(const char *dir, const HdStoreOptions *opts, HdStore **out, char *err,
 			  size_t errlen)
 {
-	HdCache    *c = calloc(1, sizeof(HdCache));
+	HdStore    *c = calloc(1, sizeof(HdStore));
 	int			rc;
 
 	*out = NULL;
@@ -2247,45 +2247,45 @@ hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **out, char *
 	{
 		free(c);
 		snprintf(err, errlen, "out of memory opening the cache");
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	c->lock_fd = -1;
 	if (opts)
 		c->opts = *opts;
 	else
-		hd_cache_options_init(&c->opts);
+		hd_store_options_init(&c->opts);
 	finish_options(&c->opts);
 	if (!hasher_init(&c->hasher, c->opts.test_hash_bytes) || alloc_touches(c) != 0)
 	{
 		destroy(c);
 		snprintf(err, errlen, "out of memory (or no SHA-256 in OpenSSL) opening the cache");
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
-	if ((rc = before_env(c, err, errlen)) != HD_CACHE_OK ||
-		(rc = open_store(c, err, errlen)) != HD_CACHE_OK)
+	if ((rc = before_env(c, err, errlen)) != HD_STORE_OK ||
+		(rc = open_store(c, err, errlen)) != HD_STORE_OK)
 	{
 		destroy(c);
 		return rc;
 	}
 	/* a crashed unsynced session's writes, now synced: the marker can go */
 	if (c->opts.sync_commits &&
-		(hd_cache_sync(c, err, errlen) != 0 || clear_unsynced(c->dir, err, errlen) != 0))
+		(hd_store_sync(c, err, errlen) != 0 || clear_unsynced(c->dir, err, errlen) != 0))
 	{
 		destroy(c);
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	*out = c;
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 int
-hd_cache_close(HdCache *c, char *err, size_t errlen)
+hd_store_close(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
 	if (c == NULL)
 		return 0;
-	rc = hd_cache_sync(c, err, errlen);
+	rc = hd_store_sync(c, err, errlen);
 	mdb_txn_abort(c->reader);
 	c->reader = NULL;
 	mdb_env_close(c->env);
@@ -2298,7 +2298,7 @@ hd_cache_close(HdCache *c, char *err, size_t errlen)
 }
 
 int
-hd_cache_wipe(const char *dir, char *err, size_t errlen)
+hd_store_wipe(const char *dir, char *err, size_t errlen)
 {
 	static const char *const files[] = {DATA_FILE, LMDB_LOCK_FILE, UNSYNCED_FILE};
 	struct stat st;
@@ -2331,7 +2331,7 @@ hd_cache_wipe(const char *dir, char *err, size_t errlen)
 }
 
 int
-hd_cache_config_usage(HdCache *c, const char *config_id, uint64_t *entries, uint64_t *bytes)
+hd_store_config_usage(HdStore *c, const char *config_id, uint64_t *entries, uint64_t *bytes)
 {
 	unsigned char cfg[CFG_LEN];
 	unsigned char rk[RELKEY_LEN];
