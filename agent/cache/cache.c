@@ -782,6 +782,18 @@ store_trouble(CacheCfg *cfg, HdLogLimit *limit, HdLogLevel level, const char *wh
 			   "line a minute)", cfg->name, what, err, hint);
 }
 
+/* The store speaks HdDep: "all rows" of each relation OID (cache/dep.h). NULL: no memory. */
+static HdDep *
+oid_deps(const uint32_t *oids, size_t n)
+{
+	HdDep	   *deps = malloc((n ? n : 1) * sizeof(HdDep));
+
+	if (deps != NULL)
+		for (size_t i = 0; i < n; i++)
+			deps[i] = hd_dep_relation(oids[i]);
+	return deps;
+}
+
 static int
 on_record(void *arg, const HdRecord *rec)
 {
@@ -790,6 +802,7 @@ on_record(void *arg, const HdRecord *rec)
 	char		err[512];
 	uint64_t	removed = 0;
 	uint32_t   *oids = NULL;
+	HdDep	   *deps;
 	size_t		n = 0;
 	bool		all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
 	const HdDdlObject *ddl = all ? NULL : ddl_changing_results(rec);
@@ -813,8 +826,14 @@ on_record(void *arg, const HdRecord *rec)
 			for (uint32_t j = 0; j < rel->nancestors; j++)
 				oids[n++] = rel->ancestors[j].oid;
 		}
-		rc = hd_store_invalidate_relations(layer->store, cfg->id, oids, n, rec->end_lsn,
-										   &removed, err, sizeof(err));
+		if ((deps = oid_deps(oids, n)) == NULL)
+		{
+			free(oids);
+			return -1;
+		}
+		rc = hd_store_invalidate(layer->store, cfg->id, deps, n, rec->end_lsn, &removed, err,
+								 sizeof(err));
+		free(deps);
 	}
 	else
 		rc = hd_store_invalidate_all(layer->store, cfg->id, rec->end_lsn, &removed, err,
@@ -980,7 +999,7 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	else
 		snprintf(cfg->identity, sizeof(cfg->identity), "%s", base);
 	if (hd_store_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0 ||
-		hd_store_applied_lsn(layer->store, cfg->id, &lsn, err, sizeof(err)) < 0)
+		hd_store_applied_pos(layer->store, cfg->id, &lsn, err, sizeof(err)) < 0)
 	{
 		hd_error("cache of config \"%s\": %s; caching is off for it", config->name, err);
 		cfg_free(layer, cfg);
@@ -1094,8 +1113,8 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		hd_stream_status(cfg->stream, &st);
 		if (st.applied_lsn > cfg->persisted_lsn)
 		{
-			if (hd_store_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
-											  NULL, err, sizeof(err)) < 0)
+			if (hd_store_invalidate(layer->store, cfg->id, NULL, 0, st.applied_lsn, NULL, err,
+								sizeof(err)) < 0)
 				store_trouble(cfg, &cfg->apply_log, HD_LOG_ERROR, "writing the stream's position failed", err);
 			else
 			{
@@ -1161,6 +1180,9 @@ store_open(HdCacheLayer *layer, char *err, size_t errlen)
 		if (hd_store_wipe(layer->dir, err, errlen) == 0)
 			rc = hd_store_open(layer->dir, &opts, &layer->store, err, errlen);
 	}
+	/* a store of an older format was emptied: say why it starts cold */
+	if (rc == HD_STORE_OK && hd_store_open_notice(layer->store) != NULL)
+		hd_warning("%s", hd_store_open_notice(layer->store));
 	return rc == HD_STORE_OK ? 0 : -1;
 }
 
@@ -1247,8 +1269,8 @@ hd_cache_layer_close(HdAgent *agent)
 
 		hd_stream_status(cfg->stream, &st);
 		if (st.applied_lsn > cfg->persisted_lsn)
-			(void) hd_store_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
-												 NULL, err, sizeof(err));
+			(void) hd_store_invalidate(layer->store, cfg->id, NULL, 0, st.applied_lsn, NULL,
+									   err, sizeof(err));
 		cfg_free(layer, cfg);
 	}
 	if (hd_store_close(layer->store, err, sizeof(err)) < 0)
@@ -2445,24 +2467,31 @@ finish_fill(HdServer *server, CacheOp *op, uint64_t *joined_before)
 	{
 		HdStorePut	put = {0};
 		HdStorePutOutcome outcome;
+		HdDep	   *deps = oid_deps(op->oids, op->noids);
+		int			rc;
 
 		put.config_id = cfg->id;
 		put.key = op->key;
 		put.keylen = op->keylen;
 		put.value = hd_iobuf_head(&op->capture);
 		put.len = hd_iobuf_live(&op->capture);
-		put.relations = op->oids;
-		put.nrelations = op->noids;
+		put.deps = deps;
+		put.ndeps = op->noids;
 		put.token = op->token;
 		put.now_ms = wall_ms();
 		put.max_age_ms = op->max_age_ms;	/* the config's, or the statement's hint */
 		put.swr_ms = (int64_t) cfg->swr * 1000;
 		if (put.max_age_ms <= 0)
 		{
+			free(deps);
 			count_reason(cfg, "not-stored:max_age 0");
 			return false;
 		}
-		if (hd_store_put(layer->store, &put, &outcome, err, sizeof(err)) < 0)
+		if (deps == NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		rc = deps ? hd_store_put(layer->store, &put, &outcome, err, sizeof(err)) : -1;
+		free(deps);
+		if (rc < 0)
 		{
 			store_trouble(cfg, &cfg->lookup_log, HD_LOG_WARNING, "storing a result failed", err);
 			count_reason(cfg, "bypass:error");

@@ -4,13 +4,18 @@
  *
  * Every change is one write transaction (an Op) that also rewrites the
  * "state" record (totals and sequence numbers), so the totals, the indexes
- * and the applied LSNs always agree with the entries, whatever crashes. One
- * process owns the store (cache.lock), so the last committed state is
- * mirrored in memory and read without a transaction.
+ * and the applied positions always agree with the entries, whatever
+ * crashes. One process owns the store (cache.lock), so the last committed
+ * state is mirrored in memory and read without a transaction.
  *
  * Records are written in host byte order: the store never leaves the machine,
  * and the format record's byte-order mark refuses a foreign one. LMDB keys
- * that must sort (relation OIDs, access stamps) are big-endian.
+ * that must sort (relation ids, access stamps) are big-endian.
+ *
+ * An entry's deps are kept normalized (normalize_deps): sorted by relation,
+ * one per relation, either "all rows" or one column with sorted, distinct
+ * value hashes. On disk each is 16 bytes (relation, column, nvalues) and
+ * then its values, 8 bytes each, unaligned: they are read with memcpy.
  */
 #include "cache/store.h"
 
@@ -29,14 +34,21 @@
 
 #define HASH_LEN 32
 #define CFG_LEN HD_STORE_CONFIG_ID_MAX
-#define RELKEY_LEN (CFG_LEN + 4)
+#define RELKEY_LEN (CFG_LEN + 8)
 #define CONFIG_KEY_PREFIX "config:"
 #define CONFIG_KEY_LEN (sizeof(CONFIG_KEY_PREFIX) - 1 + CFG_LEN)
-#define CONFIG_STATE_FIXED 16	/* applied LSN, all_seq; then the identity */
-#define ALL_ENTRIES 0u			/* by_relation "OID" listing a config's entries */
-#define RECORD_VERSION 1
+#define CONFIG_STATE_FIXED 16	/* applied position, all_seq; then the identity */
+#define ALL_ENTRIES 0			/* by_relation "relation" listing a config's entries */
+#define RECORD_VERSION 2
+#define DEP_FIXED 16			/* a dep on disk: relation, column, nvalues */
 #define FORMAT_MAGIC "hdcache"
-#define FORMAT_VERSION 1
+/*
+ * Bump it whenever the layout changes: an older store is emptied at open,
+ * never misread (check_format). 1: 32-bit relation OIDs; 2: 64-bit
+ * relation ids, deps with values.
+ */
+#define FORMAT_VERSION 2
+#define FORMAT_OLD 1			/* check_format(): an older version, to purge */
 #define BYTE_ORDER_MARK 0x01020304u
 #define REMOVE_BATCH 256		/* entries removed per by_relation lookup */
 #define PUT_ATTEMPTS 3			/* a put that finds the map full evicts twice */
@@ -49,13 +61,13 @@
 #define MAX_DBS 8
 #define MIN_MAP_SIZE (64 * 1024)
 
-/* The head of an entries record; relation OIDs, key and value follow. */
+/* The head of an entries record; deps, key and value follow. */
 typedef struct RecordHeader
 {
 	uint32_t	version;
-	uint32_t	nrelations;		/* sorted, distinct */
+	uint32_t	ndeps;			/* sorted by relation, one per relation */
 	uint32_t	keylen;
-	uint32_t	reserved;
+	uint32_t	deps_len;		/* bytes of the deps */
 	uint64_t	value_len;
 	int64_t		created_ms;
 	int64_t		expires_ms;
@@ -68,7 +80,7 @@ _Static_assert(sizeof(RecordHeader) == 80, "RecordHeader has no padding");
 typedef struct Record
 {
 	RecordHeader h;
-	const unsigned char *relations;
+	const unsigned char *deps;
 	const unsigned char *key;
 	const unsigned char *value;
 } Record;
@@ -94,7 +106,7 @@ typedef struct StoreState
 /* meta "config:<id>". */
 typedef struct ConfigState
 {
-	uint64_t	applied_lsn;
+	HdPos		applied_pos;
 	uint64_t	all_seq;		/* seq of the last removal of all its entries */
 	size_t		identity_len;
 	char		identity[HD_STORE_IDENTITY_MAX];
@@ -140,6 +152,7 @@ struct HdStore
 	size_t		nfenced;
 	bool		fenced_all;		/* which one could not be remembered: every config */
 	char		fence_all_reason[512];
+	char		notice[256];	/* hd_store_open_notice(); "" if none */
 };
 
 /* A fenced config, and why. */
@@ -232,10 +245,10 @@ config_bytes(const char *id, unsigned char out[CFG_LEN], char *err, size_t errle
 }
 
 static void
-relation_key(unsigned char out[RELKEY_LEN], const unsigned char *cfg, uint32_t oid)
+relation_key(unsigned char out[RELKEY_LEN], const unsigned char *cfg, uint64_t relation)
 {
 	memcpy(out, cfg, CFG_LEN);
-	put_be32(out + CFG_LEN, oid);
+	put_be64(out + CFG_LEN, relation);
 }
 
 static void
@@ -297,6 +310,47 @@ hash_key(Hasher *h, const unsigned char *cfg, const void *key, size_t keylen,
  * Records.
  */
 
+/* A dep as stored; its values stay on the page (unaligned). */
+typedef struct DiskDep
+{
+	uint64_t	relation;
+	uint32_t	column;
+	uint32_t	nvalues;
+	const unsigned char *values;
+} DiskDep;
+
+/* The dep at p; returns the next one's address. */
+static const unsigned char *
+read_dep(const unsigned char *p, DiskDep *d)
+{
+	memcpy(&d->relation, p, 8);
+	memcpy(&d->column, p + 8, 4);
+	memcpy(&d->nvalues, p + 12, 4);
+	d->values = p + DEP_FIXED;
+	return d->values + (size_t) d->nvalues * 8;
+}
+
+/* Do the header's ndeps deps fill exactly deps_len bytes? */
+static bool
+deps_well_formed(const unsigned char *p, uint32_t ndeps, uint32_t deps_len)
+{
+	size_t		rest = deps_len;
+
+	for (uint32_t i = 0; i < ndeps; i++)
+	{
+		DiskDep		d;
+
+		if (rest < DEP_FIXED)
+			return false;
+		read_dep(p, &d);
+		if (d.relation == 0 || d.nvalues > (rest - DEP_FIXED) / 8)
+			return false;
+		rest -= DEP_FIXED + (size_t) d.nvalues * 8;
+		p += DEP_FIXED + (size_t) d.nvalues * 8;
+	}
+	return rest == 0;
+}
+
 static bool
 parse_record(const MDB_val *v, Record *r)
 {
@@ -308,80 +362,211 @@ parse_record(const MDB_val *v, Record *r)
 	if (r->h.version != RECORD_VERSION)
 		return false;
 	rest = v->mv_size - sizeof(RecordHeader);
-	if (r->h.nrelations > rest / 4)
+	r->deps = (const unsigned char *) v->mv_data + sizeof(RecordHeader);
+	if (r->h.deps_len > rest || !deps_well_formed(r->deps, r->h.ndeps, r->h.deps_len))
 		return false;
-	rest -= (size_t) r->h.nrelations * 4;
+	rest -= r->h.deps_len;
 	if (r->h.keylen > rest || r->h.value_len != rest - r->h.keylen)
 		return false;
-	r->relations = (const unsigned char *) v->mv_data + sizeof(RecordHeader);
-	r->key = r->relations + (size_t) r->h.nrelations * 4;
+	r->key = r->deps + r->h.deps_len;
 	r->value = r->key + r->h.keylen;
 	return true;
 }
 
-static uint32_t
-record_relation(const Record *r, size_t i)
-{
-	uint32_t	oid;
-
-	memcpy(&oid, r->relations + 4 * i, 4);
-	return oid;
-}
-
 /* The record's size, or 0 if it could not be represented. */
 static uint64_t
-record_size(size_t keylen, size_t nrel, size_t len)
+record_size(size_t keylen, uint64_t deps_len, size_t len)
 {
 	uint64_t	fixed;
 
-	if (keylen > UINT32_MAX || nrel > UINT32_MAX / 4)
+	if (keylen > UINT32_MAX || deps_len > UINT32_MAX)
 		return 0;
-	fixed = sizeof(RecordHeader) + 4 * (uint64_t) nrel + keylen;
+	fixed = sizeof(RecordHeader) + deps_len + keylen;
 	if ((uint64_t) len > UINT64_MAX - fixed || fixed + len > SIZE_MAX)
 		return 0;
 	return fixed + len;
 }
 
-static int
-compare_oids(const void *a, const void *b)
+/* Deps normalized (see the top of the file): what a put keeps, what a change removes. */
+typedef struct DepSet
 {
-	uint32_t	x = *(const uint32_t *) a;
-	uint32_t	y = *(const uint32_t *) b;
+	HdDep	   *deps;			/* sorted by relation, one per relation */
+	size_t		ndeps;
+	uint64_t   *values;			/* the deps' values point into it */
+	uint64_t	bytes;			/* their size on disk */
+} DepSet;
+
+static void
+depset_free(DepSet *s)
+{
+	free(s->deps);
+	free(s->values);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+compare_deps(const void *a, const void *b)
+{
+	const HdDep *x = a;
+	const HdDep *y = b;
+
+	if (x->relation != y->relation)
+		return (x->relation > y->relation) - (x->relation < y->relation);
+	return (x->column > y->column) - (x->column < y->column);
+}
+
+static int
+compare_values(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
 
 	return (x > y) - (x < y);
 }
 
-/* A sorted, distinct copy (NULL when n is 0); OID 0 is refused. */
+/* Relation 0 and values without their array are refused; *total counts the values. */
 static int
-normalize_relations(const uint32_t *in, size_t n, uint32_t **out, size_t *nout,
-					char *err, size_t errlen)
+check_deps(const HdDep *in, size_t n, size_t *total, char *err, size_t errlen)
 {
-	uint32_t   *rels;
-	size_t		k = 0;
+	*total = 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		if (in[i].relation == 0)
+		{
+			snprintf(err, errlen, "relation 0 is not a relation");
+			return -1;
+		}
+		if (in[i].nvalues > 0 && in[i].values == NULL)
+		{
+			snprintf(err, errlen, "a dep on relation %llu has %u values but no array",
+					 (unsigned long long) in[i].relation, in[i].nvalues);
+			return -1;
+		}
+		*total += in[i].nvalues;	/* at most n * 2^32: no overflow */
+	}
+	return 0;
+}
 
-	*out = NULL;
-	*nout = 0;
+/*
+ * Merge the sorted deps [first, end) on one relation into a dep: "all rows"
+ * if one of them says so or they name two columns (either way every change
+ * of the relation overlaps), else the column with the distinct union of
+ * the values, copied to values + *nvals.
+ */
+static HdDep
+merge_relation(const HdDep *first, const HdDep *end, uint64_t *values, size_t *nvals)
+{
+	uint64_t   *mine = values + *nvals;
+	size_t		m = 0;
+	size_t		k = 0;
+	HdDep		out = hd_dep_relation(first->relation);
+
+	for (const HdDep *d = first; d < end; d++)
+		if (d->nvalues == 0 || d->column != first->column)
+			return out;
+	for (const HdDep *d = first; d < end; d++)
+	{
+		memcpy(mine + m, d->values, (size_t) d->nvalues * sizeof(uint64_t));
+		m += d->nvalues;
+	}
+	qsort(mine, m, sizeof(uint64_t), compare_values);
+	for (size_t i = 0; i < m; i++)
+		if (k == 0 || mine[k - 1] != mine[i])
+			mine[k++] = mine[i];
+	out.column = first->column;
+	out.nvalues = (uint32_t) k;
+	out.values = mine;
+	*nvals += k;
+	return out;
+}
+
+/* A normalized copy of in (empty when n is 0). */
+static int
+normalize_deps(const HdDep *in, size_t n, DepSet *out, char *err, size_t errlen)
+{
+	size_t		total;
+	size_t		nvals = 0;
+
+	memset(out, 0, sizeof(*out));
 	if (n == 0)
 		return 0;
-	if (in == NULL || n > SIZE_MAX / sizeof(uint32_t) ||
-		(rels = malloc(n * sizeof(uint32_t))) == NULL)
+	if (in == NULL || check_deps(in, n, &total, err, errlen) != 0)
 	{
-		snprintf(err, errlen, "out of memory for %zu relation OIDs", n);
+		if (in == NULL)
+			snprintf(err, errlen, "%zu deps but no array", n);
 		return -1;
 	}
-	memcpy(rels, in, n * sizeof(uint32_t));
-	qsort(rels, n, sizeof(uint32_t), compare_oids);
-	if (rels[0] == 0)
+	if (n > SIZE_MAX / sizeof(HdDep) || total > SIZE_MAX / sizeof(uint64_t) ||
+		(out->deps = malloc(n * sizeof(HdDep))) == NULL ||
+		(total > 0 && (out->values = malloc(total * sizeof(uint64_t))) == NULL))
 	{
-		free(rels);
-		snprintf(err, errlen, "relation OID 0 is not a relation");
+		depset_free(out);
+		snprintf(err, errlen, "out of memory for %zu deps", n);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (k == 0 || rels[k - 1] != rels[i])
-			rels[k++] = rels[i];
-	*out = rels;
-	*nout = k;
+	memcpy(out->deps, in, n * sizeof(HdDep));
+	qsort(out->deps, n, sizeof(HdDep), compare_deps);
+	/* in place: the k-th merged dep, once computed, replaces the k-th dep */
+	for (size_t i = 0, j; i < n; i = j)
+	{
+		for (j = i + 1; j < n && out->deps[j].relation == out->deps[i].relation; j++)
+			;
+		out->deps[out->ndeps] = merge_relation(&out->deps[i], &out->deps[j], out->values,
+											   &nvals);
+		out->bytes += DEP_FIXED + 8 * (uint64_t) out->deps[out->ndeps].nvalues;
+		out->ndeps++;
+	}
+	return 0;
+}
+
+/* Write the deps as stored (DepSet.bytes of them). */
+static void
+write_deps(const DepSet *s, unsigned char *p)
+{
+	for (size_t i = 0; i < s->ndeps; i++)
+	{
+		const HdDep *d = &s->deps[i];
+
+		memcpy(p, &d->relation, 8);
+		memcpy(p + 8, &d->column, 4);
+		memcpy(p + 12, &d->nvalues, 4);
+		if (d->nvalues)
+			memcpy(p + DEP_FIXED, d->values, (size_t) d->nvalues * 8);
+		p += DEP_FIXED + (size_t) d->nvalues * 8;
+	}
+}
+
+/*
+ * Does the entry's dep on change->relation overlap the change? An entry
+ * the index lists without such a dep is taken to (removing it is safe).
+ * -1 when out of memory.
+ */
+static int
+record_overlaps(const Record *r, const HdDep *change, bool *out)
+{
+	const unsigned char *p = r->deps;
+	DiskDep		d;
+	HdDep		e;
+	uint64_t   *values;
+
+	*out = true;
+	for (uint32_t i = 0; i < r->h.ndeps; i++)
+	{
+		p = read_dep(p, &d);
+		if (d.relation != change->relation)
+			continue;
+		/* hd_dep_overlaps() reads aligned values: copy them off the page */
+		if ((values = malloc(d.nvalues ? (size_t) d.nvalues * 8 : 1)) == NULL)
+			return -1;
+		memcpy(values, d.values, (size_t) d.nvalues * 8);
+		e.relation = d.relation;
+		e.column = d.column;
+		e.nvalues = d.nvalues;
+		e.values = values;
+		*out = hd_dep_overlaps(&e, change);
+		free(values);
+		return 0;
+	}
 	return 0;
 }
 
@@ -422,7 +607,7 @@ read_config(MDB_txn *txn, MDB_dbi meta, const unsigned char *cfg, ConfigState *c
 	if (v.mv_size < CONFIG_STATE_FIXED ||
 		v.mv_size > CONFIG_STATE_FIXED + HD_STORE_IDENTITY_MAX)
 		return MDB_CORRUPTED;
-	memcpy(&cs->applied_lsn, v.mv_data, 8);
+	memcpy(&cs->applied_pos, v.mv_data, 8);
 	memcpy(&cs->all_seq, (char *) v.mv_data + 8, 8);
 	cs->identity_len = v.mv_size - CONFIG_STATE_FIXED;
 	memcpy(cs->identity, (char *) v.mv_data + CONFIG_STATE_FIXED, cs->identity_len);
@@ -507,7 +692,7 @@ write_config(Op *op, const unsigned char *cfg, const ConfigState *cs)
 	MDB_val		v = val(buf, CONFIG_STATE_FIXED + cs->identity_len);
 
 	config_meta_key(key, cfg);
-	memcpy(buf, &cs->applied_lsn, 8);
+	memcpy(buf, &cs->applied_pos, 8);
 	memcpy(buf + 8, &cs->all_seq, 8);
 	memcpy(buf + CONFIG_STATE_FIXED, cs->identity, cs->identity_len);
 	return step(op, mdb_put(op->txn, op->c->meta, &k, &v, 0), "writing the config's state");
@@ -578,7 +763,8 @@ remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 	MDB_val		h = val(hash, HASH_LEN);
 	MDB_val		v;
 	Record		r;
-	uint32_t   *rels;
+	uint64_t   *rels;
+	const unsigned char *p;
 	size_t		size;
 	int			rc = mdb_get(op->txn, c->entries, &h, &v);
 
@@ -591,13 +777,19 @@ remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 		return step(op, MDB_CORRUPTED, "reading an entry to remove it");
 	size = v.mv_size;
 	/* copied: LMDB's pointers die with the next update */
-	rels = malloc(((size_t) r.h.nrelations + 1) * sizeof(uint32_t));
+	rels = malloc(((size_t) r.h.ndeps + 1) * sizeof(uint64_t));
 	if (rels == NULL)
 		return step(op, ENOMEM, "removing an entry");
 	rels[0] = ALL_ENTRIES;
-	for (size_t i = 0; i < r.h.nrelations; i++)
-		rels[i + 1] = record_relation(&r, i);
-	for (size_t i = 0; i <= r.h.nrelations && rc == 0; i++)
+	p = r.deps;
+	for (size_t i = 0; i < r.h.ndeps; i++)
+	{
+		DiskDep		d;
+
+		p = read_dep(p, &d);
+		rels[i + 1] = d.relation;
+	}
+	for (size_t i = 0; i <= r.h.ndeps && rc == 0; i++)
 	{
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
@@ -693,14 +885,35 @@ evict_to_fit(Op *op, uint64_t size)
 	return 0;
 }
 
-/* Remove every entry listed under (config, oid) in by_relation. */
+/* Remove the entries hashes[0..n) and their rows under rk in by_relation. */
 static int
-remove_dependents(Op *op, const unsigned char *cfg, uint32_t oid)
+remove_listed(Op *op, const unsigned char *rk, unsigned char (*hashes)[HASH_LEN], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		MDB_val		kk = val(rk, RELKEY_LEN);
+		MDB_val		hv = val(hashes[i], HASH_LEN);
+		bool		found;
+		int			rc = remove_entry(op, hashes[i], &op->removed, &found, NULL);
+
+		/* and the row itself, even if the entry did not list it */
+		if (rc == 0)
+			rc = del_ignoring_missing(op, op->c->by_relation, &kk, &hv,
+									  "removing an index row");
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Remove every entry listed under (config, relation) in by_relation. */
+static int
+remove_dependents(Op *op, const unsigned char *cfg, uint64_t relation)
 {
 	unsigned char rk[RELKEY_LEN];
 	unsigned char hashes[REMOVE_BATCH][HASH_LEN];
 
-	relation_key(rk, cfg, oid);
+	relation_key(rk, cfg, relation);
 	for (;;)
 	{
 		MDB_cursor *cur;
@@ -723,21 +936,92 @@ remove_dependents(Op *op, const unsigned char *cfg, uint32_t oid)
 			return step(op, rc, "reading the relation index");
 		if (n == 0)
 			return 0;
-		for (size_t i = 0; i < n; i++)
-		{
-			MDB_val		kk = val(rk, RELKEY_LEN);
-			MDB_val		hv = val(hashes[i], HASH_LEN);
-			bool		found;
-
-			rc = remove_entry(op, hashes[i], &op->removed, &found, NULL);
-			/* and the row itself, even if the entry did not list it */
-			if (rc == 0)
-				rc = del_ignoring_missing(op, op->c->by_relation, &kk, &hv,
-										  "removing an index row");
-			if (rc != 0)
-				return rc;
-		}
+		if ((rc = remove_listed(op, rk, hashes, n)) != 0)
+			return rc;
 	}
+}
+
+/* Is the entry under hash (listed under change's relation) one the change removes? */
+static int
+entry_overlaps(Op *op, const MDB_val *hash, const HdDep *change, bool *out)
+{
+	MDB_val		h = *hash;
+	MDB_val		v;
+	Record		r;
+	int			rc = mdb_get(op->txn, op->c->entries, &h, &v);
+
+	*out = true;				/* a dangling row goes too */
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return step(op, rc, "reading an entry to invalidate it");
+	if (!parse_record(&v, &r))
+		return step(op, MDB_CORRUPTED, "reading an entry to invalidate it");
+	if (record_overlaps(&r, change, out) != 0)
+		return step(op, ENOMEM, "reading an entry's deps");
+	return 0;
+}
+
+/*
+ * Collect the hashes listed under rk whose entries a change with values
+ * removes into *hashes (*n of them, malloc'd). The index is by relation:
+ * each entry is read.
+ */
+static int
+collect_overlapping(Op *op, const unsigned char *rk, const HdDep *change,
+					unsigned char (**hashes)[HASH_LEN], size_t *n)
+{
+	size_t		cap = 0;
+	MDB_cursor *cur;
+	MDB_val		k = val(rk, RELKEY_LEN);
+	MDB_val		v;
+	int			rc = mdb_cursor_open(op->txn, op->c->by_relation, &cur);
+
+	if (rc != 0)
+		return step(op, rc, "opening the relation index");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+		 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
+	{
+		bool		overlaps;
+
+		if (v.mv_size != HASH_LEN)
+			continue;
+		if ((rc = entry_overlaps(op, &v, change, &overlaps)) != 0)
+			break;
+		if (!overlaps)
+			continue;
+		if (*n == cap)
+		{
+			void	   *grown = realloc(*hashes, (cap = cap ? 2 * cap : 64) * HASH_LEN);
+
+			if (grown == NULL)
+			{
+				rc = step(op, ENOMEM, "collecting the entries to invalidate");
+				break;
+			}
+			*hashes = grown;
+		}
+		memcpy((*hashes)[(*n)++], v.mv_data, HASH_LEN);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : step(op, rc, "reading the relation index");
+}
+
+/* Remove the entries of (config, change's relation) whose dep overlaps the change. */
+static int
+remove_overlapping(Op *op, const unsigned char *cfg, const HdDep *change)
+{
+	unsigned char rk[RELKEY_LEN];
+	unsigned char (*hashes)[HASH_LEN] = NULL;
+	size_t		n = 0;
+	int			rc;
+
+	relation_key(rk, cfg, change->relation);
+	rc = collect_overlapping(op, rk, change, &hashes, &n);
+	if (rc == 0)
+		rc = remove_listed(op, rk, hashes, n);
+	free(hashes);
+	return rc;
 }
 
 /* Forget a config's per-relation invalidation sequence numbers. */
@@ -1052,8 +1336,7 @@ hd_store_outcome_name(HdStorePutOutcome outcome)
 
 /* Was any of the put's relations (or the config, or all) invalidated since its token? */
 static int
-raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint64_t token,
-	  bool *out)
+raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool *out)
 {
 	ConfigState cs;
 	int			rc;
@@ -1064,13 +1347,13 @@ raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint6
 	if ((rc = read_config(op->txn, op->c->meta, cfg, &cs)) != 0)
 		return step(op, rc, "reading the config's state");
 	*out = cs.all_seq > token;
-	for (size_t i = 0; i < nrel && !*out; i++)
+	for (size_t i = 0; i < deps->ndeps && !*out; i++)
 	{
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
 		MDB_val		v;
 
-		relation_key(rk, cfg, rels[i]);
+		relation_key(rk, cfg, deps->deps[i].relation);
 		rc = mdb_get(op->txn, op->c->invalidated, &k, &v);
 		if (rc == MDB_NOTFOUND)
 			continue;
@@ -1082,8 +1365,8 @@ raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint6
 }
 
 static int
-write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const uint32_t *rels,
-			size_t nrel, const unsigned char *hash, uint64_t size)
+write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const DepSet *deps,
+			const unsigned char *hash, uint64_t size)
 {
 	HdStore    *c = op->c;
 	RecordHeader hdr = {0};
@@ -1095,7 +1378,8 @@ write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const uint32_
 	int			rc;
 
 	hdr.version = RECORD_VERSION;
-	hdr.nrelations = (uint32_t) nrel;
+	hdr.ndeps = (uint32_t) deps->ndeps;
+	hdr.deps_len = (uint32_t) deps->bytes;
 	hdr.keylen = (uint32_t) p->keylen;
 	hdr.value_len = p->len;
 	hdr.created_ms = p->now_ms;
@@ -1107,17 +1391,16 @@ write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const uint32_
 		return rc;
 	out = v.mv_data;
 	memcpy(out, &hdr, sizeof(hdr));
-	if (nrel)
-		memcpy(out + sizeof(hdr), rels, nrel * sizeof(uint32_t));
-	memcpy(out + sizeof(hdr) + nrel * 4, p->key, p->keylen);
+	write_deps(deps, out + sizeof(hdr));
+	memcpy(out + sizeof(hdr) + deps->bytes, p->key, p->keylen);
 	if (p->len)
-		memcpy(out + sizeof(hdr) + nrel * 4 + p->keylen, p->value, p->len);
-	for (size_t i = 0; i <= nrel; i++)
+		memcpy(out + sizeof(hdr) + deps->bytes + p->keylen, p->value, p->len);
+	for (size_t i = 0; i <= deps->ndeps; i++)
 	{
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
 
-		relation_key(rk, cfg, i == 0 ? ALL_ENTRIES : rels[i - 1]);
+		relation_key(rk, cfg, i == 0 ? ALL_ENTRIES : deps->deps[i - 1].relation);
 		if ((rc = step(op, mdb_put(op->txn, c->by_relation, &k, &h, 0), "indexing the entry")) != 0)
 			return rc;
 	}
@@ -1132,7 +1415,7 @@ write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const uint32_
 
 static int
 put_once(Op *op, HdStore *c, const HdStorePut *p, const unsigned char *cfg,
-		 const uint32_t *rels, size_t nrel, const unsigned char *hash, uint64_t size,
+		 const DepSet *deps, const unsigned char *hash, uint64_t size,
 		 HdStorePutOutcome *outcome)
 {
 	bool		is_raced;
@@ -1141,7 +1424,7 @@ put_once(Op *op, HdStore *c, const HdStorePut *p, const unsigned char *cfg,
 	int			rc;
 
 	if ((rc = op_begin(op, c)) != 0 ||
-		(rc = raced(op, cfg, rels, nrel, p->token, &is_raced)) != 0)
+		(rc = raced(op, cfg, deps, p->token, &is_raced)) != 0)
 		return rc;
 	if (is_raced)
 	{
@@ -1152,7 +1435,7 @@ put_once(Op *op, HdStore *c, const HdStorePut *p, const unsigned char *cfg,
 	if ((rc = flush_touches(op)) != 0 ||
 		(rc = remove_entry(op, hash, &replaced, &found, NULL)) != 0 ||
 		(rc = evict_to_fit(op, size)) != 0 ||
-		(rc = write_entry(op, p, cfg, rels, nrel, hash, size)) != 0 ||
+		(rc = write_entry(op, p, cfg, deps, hash, size)) != 0 ||
 		(rc = op_commit(op)) != 0)
 		return rc;
 	*outcome = HD_STORE_STORED;
@@ -1180,8 +1463,8 @@ check_put(const HdStorePut *p, unsigned char *cfg, char *err, size_t errlen)
 }
 
 static int
-store(HdStore *c, const HdStorePut *p, const unsigned char *cfg, const uint32_t *rels,
-	  size_t nrel, const unsigned char *hash, uint64_t size, HdStorePutOutcome *outcome,
+store(HdStore *c, const HdStorePut *p, const unsigned char *cfg, const DepSet *deps,
+	  const unsigned char *hash, uint64_t size, HdStorePutOutcome *outcome,
 	  char *err, size_t errlen)
 {
 	char		action[128];
@@ -1191,7 +1474,7 @@ store(HdStore *c, const HdStorePut *p, const unsigned char *cfg, const uint32_t 
 	for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++)
 	{
 		Op			op;
-		int			rc = put_once(&op, c, p, cfg, rels, nrel, hash, size, outcome);
+		int			rc = put_once(&op, c, p, cfg, deps, hash, size, outcome);
 
 		if (rc == 0)
 		{
@@ -1218,8 +1501,7 @@ hd_store_put(HdStore *c, const HdStorePut *p, HdStorePutOutcome *outcome, char *
 			 size_t errlen)
 {
 	unsigned char cfg[CFG_LEN], hash[HASH_LEN];
-	uint32_t   *rels;
-	size_t		nrel;
+	DepSet		deps;
 	uint64_t	size;
 	int			rc;
 
@@ -1228,24 +1510,24 @@ hd_store_put(HdStore *c, const HdStorePut *p, HdStorePutOutcome *outcome, char *
 		return -1;
 	if (is_fenced(c, cfg))
 		return fenced_error(c, cfg, err, errlen);
-	if (normalize_relations(p->relations, p->nrelations, &rels, &nrel, err, errlen) != 0)
+	if (normalize_deps(p->deps, p->ndeps, &deps, err, errlen) != 0)
 		return -1;
-	size = record_size(p->keylen, nrel, p->len);
+	size = record_size(p->keylen, deps.bytes, p->len);
 	if (size == 0 || size > c->opts.max_entry_bytes)
 	{
-		free(rels);
+		depset_free(&deps);
 		*outcome = HD_STORE_SKIP_OVERSIZED;
 		c->stats.skipped_oversized++;
 		return 0;
 	}
 	if (!hash_key(&c->hasher, cfg, p->key, p->keylen, hash))
 	{
-		free(rels);
+		depset_free(&deps);
 		snprintf(err, errlen, "computing the key's SHA-256 failed");
 		return -1;
 	}
-	rc = store(c, p, cfg, rels, nrel, hash, size, outcome, err, errlen);
-	free(rels);
+	rc = store(c, p, cfg, &deps, hash, size, outcome, err, errlen);
+	depset_free(&deps);
 	return rc;
 }
 
@@ -1254,12 +1536,13 @@ hd_store_put(HdStore *c, const HdStorePut *p, HdStorePutOutcome *outcome, char *
  */
 
 /*
- * One transaction: remove the dependents of rels (or all of the config's
- * entries), mark them invalidated, move the applied LSN.
+ * One transaction: remove the entries that a change of deps reaches (or all
+ * of the config's entries), mark the relations invalidated, move the
+ * applied position.
  */
 static int
-apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const uint32_t *rels,
-				   size_t n, bool all, uint64_t lsn, bool with_touches)
+apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const DepSet *deps,
+				   bool all, HdPos pos, bool with_touches)
 {
 	uint64_t	seq = c->state.seq + 1;
 	unsigned char seqbuf[8];
@@ -1269,14 +1552,18 @@ apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const uint32_t 
 	put_be64(seqbuf, seq);
 	if ((rc = op_begin(op, c)) != 0 || (with_touches && (rc = flush_touches(op)) != 0))
 		return rc;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < deps->ndeps; i++)
 	{
+		const HdDep *d = &deps->deps[i];
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
 		MDB_val		v = val(seqbuf, 8);
 
-		relation_key(rk, cfg, rels[i]);
-		if ((rc = remove_dependents(op, cfg, rels[i])) != 0 ||
+		relation_key(rk, cfg, d->relation);
+		rc = d->nvalues == 0 ? remove_dependents(op, cfg, d->relation) :
+			remove_overlapping(op, cfg, d);
+		/* the race guard is by relation: puts in flight are refused, whatever their values */
+		if (rc != 0 ||
 			(rc = step(op, mdb_put(op->txn, c->invalidated, &k, &v, 0),
 					   "marking a relation invalidated")) != 0)
 			return rc;
@@ -1287,17 +1574,17 @@ apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const uint32_t 
 		return rc;
 	if (all)
 		cs.all_seq = seq;
-	if (lsn > cs.applied_lsn)
-		cs.applied_lsn = lsn;
+	if (pos > cs.applied_pos)
+		cs.applied_pos = pos;
 	op->st.seq = seq;
 	if ((rc = write_config(op, cfg, &cs)) != 0)
 		return rc;
 	return op_commit(op);
 }
 
-/* The last resort on a full map: drop every entry, and still move the LSN. */
+/* The last resort on a full map: drop every entry, and still move the position. */
 static int
-apply_by_dropping_all(Op *op, HdStore *c, const unsigned char *cfg, uint64_t lsn)
+apply_by_dropping_all(Op *op, HdStore *c, const unsigned char *cfg, HdPos pos)
 {
 	ConfigState cs;
 	int			rc;
@@ -1305,8 +1592,8 @@ apply_by_dropping_all(Op *op, HdStore *c, const unsigned char *cfg, uint64_t lsn
 	if ((rc = op_begin(op, c)) != 0 || (rc = drop_all(op, &op->removed, true)) != 0 ||
 		(rc = step(op, read_config(op->txn, c->meta, cfg, &cs), "reading the config's state")) != 0)
 		return rc;
-	if (lsn > cs.applied_lsn)
-		cs.applied_lsn = lsn;
+	if (pos > cs.applied_pos)
+		cs.applied_pos = pos;
 	if ((rc = write_config(op, cfg, &cs)) != 0)
 		return rc;
 	return op_commit(op);
@@ -1352,12 +1639,11 @@ unfence(HdStore *c, const unsigned char *cfg)
 }
 
 static int
-invalidate(HdStore *c, const char *config_id, const uint32_t *relations, size_t n, bool all,
-		   uint64_t lsn, uint64_t *removed, char *err, size_t errlen)
+invalidate(HdStore *c, const char *config_id, const HdDep *changed, size_t n, bool all,
+		   HdPos pos, uint64_t *removed, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
-	uint32_t   *rels;
-	size_t		nrel;
+	DepSet		deps;
 	char		action[160];
 	Op			op;
 	int			rc;
@@ -1365,25 +1651,25 @@ invalidate(HdStore *c, const char *config_id, const uint32_t *relations, size_t 
 	if (removed)
 		*removed = 0;
 	if (config_bytes(config_id, cfg, err, errlen) != 0 ||
-		normalize_relations(relations, n, &rels, &nrel, err, errlen) != 0)
+		normalize_deps(changed, n, &deps, err, errlen) != 0)
 		return -1;
-	snprintf(action, sizeof(action), "invalidating %s of config %s at LSN %X/%X",
-			 all ? "all entries" : "relations", config_id,
-			 (unsigned) (lsn >> 32), (unsigned) lsn);
-	rc = apply_invalidation(&op, c, cfg, rels, nrel, all, lsn, true);
+	/* the position is the change source's: printed, not interpreted */
+	snprintf(action, sizeof(action), "invalidating %s of config %s at position %llu",
+			 all ? "all entries" : "relations", config_id, (unsigned long long) pos);
+	rc = apply_invalidation(&op, c, cfg, &deps, all, pos, true);
 	if (no_room(rc))
 	{
 		op_abort(&op);
 		c->stats.map_full++;
 		if (make_room(c, 0, 1, err, errlen) == 0)
-			rc = apply_invalidation(&op, c, cfg, rels, nrel, all, lsn, false);
+			rc = apply_invalidation(&op, c, cfg, &deps, all, pos, false);
 		if (no_room(rc))
 		{
 			op_abort(&op);
-			rc = apply_by_dropping_all(&op, c, cfg, lsn);
+			rc = apply_by_dropping_all(&op, c, cfg, pos);
 		}
 	}
-	free(rels);
+	depset_free(&deps);
 	if (rc != 0)
 	{
 		op_fail(&op, rc, action, err, errlen);
@@ -1396,18 +1682,17 @@ invalidate(HdStore *c, const char *config_id, const uint32_t *relations, size_t 
 }
 
 int
-hd_store_invalidate_relations(HdStore *c, const char *config_id, const uint32_t *relations,
-							  size_t n, uint64_t lsn, uint64_t *removed, char *err,
-							  size_t errlen)
+hd_store_invalidate(HdStore *c, const char *config_id, const HdDep *deps, size_t ndeps,
+					HdPos pos, uint64_t *removed, char *err, size_t errlen)
 {
-	return invalidate(c, config_id, relations, n, false, lsn, removed, err, errlen);
+	return invalidate(c, config_id, deps, ndeps, false, pos, removed, err, errlen);
 }
 
 int
-hd_store_invalidate_all(HdStore *c, const char *config_id, uint64_t lsn, uint64_t *removed,
+hd_store_invalidate_all(HdStore *c, const char *config_id, HdPos pos, uint64_t *removed,
 						char *err, size_t errlen)
 {
-	return invalidate(c, config_id, NULL, 0, true, lsn, removed, err, errlen);
+	return invalidate(c, config_id, NULL, 0, true, pos, removed, err, errlen);
 }
 
 int
@@ -1448,7 +1733,7 @@ hd_store_purge(HdStore *c, const char *config_id, uint64_t *removed, char *err,
 }
 
 /* ------------------------------------------------------------------------
- * Per-config state: applied LSN, slot identity.
+ * Per-config state: applied position, slot identity.
  */
 
 static int
@@ -1473,15 +1758,15 @@ read_config_now(HdStore *c, const char *config_id, ConfigState *cs, char *err, s
 }
 
 int
-hd_store_applied_lsn(HdStore *c, const char *config_id, uint64_t *lsn, char *err,
+hd_store_applied_pos(HdStore *c, const char *config_id, HdPos *pos, char *err,
 					 size_t errlen)
 {
 	ConfigState cs;
 
-	*lsn = 0;
+	*pos = HD_POS_NONE;
 	if (read_config_now(c, config_id, &cs, err, errlen) != 0)
 		return -1;
-	*lsn = cs.applied_lsn;
+	*pos = cs.applied_pos;
 	return 0;
 }
 
@@ -1506,7 +1791,7 @@ hd_store_slot_identity(HdStore *c, const char *config_id, char *buf, size_t bufl
 	return 0;
 }
 
-/* Store a new identity: the entries, LSN and invalidation marks go. */
+/* Store a new identity: the entries, position and invalidation marks go. */
 static int
 rebind(Op *op, HdStore *c, const unsigned char *cfg, const char *identity, size_t len)
 {
@@ -1784,9 +2069,13 @@ check_file_size(MDB_env *env, const char *dir, char *err, size_t errlen)
 	return HD_STORE_OK;
 }
 
+/*
+ * HD_STORE_OK, FORMAT_OLD (a store of an older format, *version: to be
+ * emptied, not read), or an error.
+ */
 static int
 check_format(MDB_txn *txn, MDB_dbi meta, const HdStoreOptions *o, const char *dir,
-			 char *err, size_t errlen)
+			 unsigned *version, char *err, size_t errlen)
 {
 	MDB_val		k = val("format", 6);
 	MDB_val		v;
@@ -1809,6 +2098,9 @@ check_format(MDB_txn *txn, MDB_dbi meta, const HdStoreOptions *o, const char *di
 				 "machine: wipe it", dir);
 		return HD_STORE_DAMAGED;
 	}
+	*version = f.version;
+	if (f.version >= 1 && f.version < FORMAT_VERSION)
+		return FORMAT_OLD;
 	if (f.version != FORMAT_VERSION || f.hash_bytes != want_hash)
 	{
 		snprintf(err, errlen, "the cache in %s has format version %u (hash %u bytes); this "
@@ -1878,22 +2170,97 @@ init_format(MDB_txn *txn, const HdStoreOptions *o, Dbis *d)
 }
 
 /*
+ * Delete every database of a store of an older format, whatever its layout:
+ * the names are read from LMDB's main database first, as deleting changes it.
+ */
+static int
+drop_every_db(MDB_txn *txn)
+{
+	char		names[MAX_DBS][64];
+	size_t		n = 0;
+	MDB_dbi		main_db;
+	MDB_cursor *cur;
+	MDB_val		k, v;
+	int			rc;
+
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &main_db)) != 0 ||
+		(rc = mdb_cursor_open(txn, main_db, &cur)) != 0)
+		return rc;
+	for (MDB_cursor_op next = MDB_FIRST;
+		 (rc = mdb_cursor_get(cur, &k, &v, next)) == 0; next = MDB_NEXT)
+	{
+		if (n == MAX_DBS || k.mv_size >= sizeof(names[0]))
+		{
+			rc = MDB_INCOMPATIBLE;	/* not one of ours */
+			break;
+		}
+		memcpy(names[n], k.mv_data, k.mv_size);
+		names[n++][k.mv_size] = '\0';
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+	{
+		MDB_dbi		dbi;
+
+		if ((rc = mdb_dbi_open(txn, names[i], 0, &dbi)) != 0 ||
+			(rc = mdb_drop(txn, dbi, 1)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * In txn: check the format; an older one is emptied (writable) or left
+ * unread (*old: the version found). Opens meta.
+ */
+static int
+check_or_purge(MDB_txn *txn, bool writable, const HdStoreOptions *o, const char *dir, Dbis *d,
+			   unsigned *old, char *err, size_t errlen)
+{
+	int			rc = mdb_dbi_open(txn, "meta", 0, &d->meta);
+
+	if (rc != 0)
+	{
+		if (rc != MDB_NOTFOUND)
+			return lmdb_open_error(rc, dir, "opening the databases of", err, errlen);
+		snprintf(err, errlen, "the cache in %s lacks some of its databases: not a hyperdrive "
+				 "cache, or damaged: wipe it", dir);
+		return HD_STORE_DAMAGED;
+	}
+	if ((rc = check_format(txn, d->meta, o, dir, old, err, errlen)) != FORMAT_OLD)
+	{
+		*old = 0;
+		return rc;
+	}
+	if (writable && ((rc = drop_every_db(txn)) != 0 || (rc = init_format(txn, o, d)) != 0))
+		return lmdb_open_error(rc, dir, "emptying (older format)", err, errlen);
+	return HD_STORE_OK;
+}
+
+/*
  * In txn: open the databases (creating them in a blank environment), check
- * the format, read the state.
+ * the format (emptying an older one: *old is then its version, else 0),
+ * read the state.
  */
 static int
 load_store(MDB_txn *txn, bool writable, const HdStoreOptions *o, const char *dir, Dbis *d,
-		   StoreState *st, bool *blank, char *err, size_t errlen)
+		   StoreState *st, bool *blank, unsigned *old, char *err, size_t errlen)
 {
 	int			rc = is_blank(txn, blank);
 
 	memset(st, 0, sizeof(*st));
+	*old = 0;
 	if (rc != 0)
 		return lmdb_open_error(rc, dir, "reading", err, errlen);
 	if (*blank && !writable)
 		return HD_STORE_OK;		/* nothing to check */
 	if (*blank && (rc = init_format(txn, o, d)) != 0)
 		return lmdb_open_error(rc, dir, "initializing", err, errlen);
+	if ((rc = check_or_purge(txn, writable, o, dir, d, old, err, errlen)) != HD_STORE_OK ||
+		(*old && !writable))
+		return rc;				/* an older store is not read */
 	if ((rc = open_dbis(txn, 0, d)) != 0)
 	{
 		if (rc != MDB_NOTFOUND)
@@ -1902,8 +2269,6 @@ load_store(MDB_txn *txn, bool writable, const HdStoreOptions *o, const char *dir
 				 "cache, or damaged: wipe it", dir);
 		return HD_STORE_DAMAGED;
 	}
-	if ((rc = check_format(txn, d->meta, o, dir, err, errlen)) != HD_STORE_OK)
-		return rc;
 	if ((rc = read_state(txn, d->meta, st)) != 0)
 	{
 		snprintf(err, errlen, "reading the totals of the cache in %s: %s (damaged: wipe it)",
@@ -1951,7 +2316,7 @@ scan_entries(MDB_txn *txn, MDB_dbi entries, Hasher *h, ScanTotals *t, char *err,
 		}
 		t->entries++;
 		t->bytes += v.mv_size;
-		t->index_rows += (uint64_t) r.h.nrelations + 1;
+		t->index_rows += (uint64_t) r.h.ndeps + 1;
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
@@ -1983,6 +2348,7 @@ scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 	ScanTotals	t = {0};
 	uint64_t	rows = 0, lru = 0, access = 0;
 	bool		blank;
+	unsigned	old;
 	int			rc = create_env(dir, o, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, &env, err, errlen);
 
 	if (rc != HD_STORE_OK)
@@ -1994,8 +2360,9 @@ scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 		rc = lmdb_open_error(rc, dir, "reading", err, errlen);
 		goto done;
 	}
-	if ((rc = load_store(txn, false, o, dir, &d, &st, &blank, err, errlen)) != HD_STORE_OK ||
-		blank)
+	/* an older format is not read: the open empties it */
+	if ((rc = load_store(txn, false, o, dir, &d, &st, &blank, &old, err, errlen)) != HD_STORE_OK ||
+		blank || old)
 		goto done;
 	if (!hasher_init(&h, o->test_hash_bytes))
 	{
@@ -2169,6 +2536,7 @@ open_store(HdStore *c, char *err, size_t errlen)
 	MDB_txn    *txn;
 	Dbis		d;
 	bool		blank;
+	unsigned	old;
 	int			dead;
 	int			rc = create_env(c->dir, &c->opts, flags, &c->env, err, errlen);
 
@@ -2177,7 +2545,7 @@ open_store(HdStore *c, char *err, size_t errlen)
 	mdb_reader_check(c->env, &dead);	/* readers of a killed process */
 	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
 		return lmdb_open_error(rc, c->dir, "writing to", err, errlen);
-	rc = load_store(txn, true, &c->opts, c->dir, &d, &c->state, &blank, err, errlen);
+	rc = load_store(txn, true, &c->opts, c->dir, &d, &c->state, &blank, &old, err, errlen);
 	if (rc == HD_STORE_OK && (rc = load_stamp(txn, d.lru, &c->next_stamp)) != 0)
 		rc = lmdb_open_error(rc, c->dir, "loading", err, errlen);
 	if (rc != HD_STORE_OK)
@@ -2187,6 +2555,10 @@ open_store(HdStore *c, char *err, size_t errlen)
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return lmdb_open_error(rc, c->dir, "initializing", err, errlen);
+	if (old)
+		snprintf(c->notice, sizeof(c->notice), "cache store in %s: format %u found, this "
+				 "agent writes format %d: purged (nothing is misread)", c->dir, old,
+				 FORMAT_VERSION);
 	c->entries = d.entries;
 	c->by_relation = d.by_relation;
 	c->lru = d.lru;
@@ -2276,6 +2648,12 @@ hd_store_open(const char *dir, const HdStoreOptions *opts, HdStore **out, char *
 	}
 	*out = c;
 	return HD_STORE_OK;
+}
+
+const char *
+hd_store_open_notice(const HdStore *c)
+{
+	return c->notice[0] ? c->notice : NULL;
 }
 
 int

@@ -102,6 +102,19 @@ close_or_bail(HdStore *c)
 
 /* ---- thin wrappers: a key is "q<n>", its value "v<n>" repeated ---- */
 
+#define MAX_TEST_DEPS 16
+
+/* "All rows" of each relation: what every producer sends today. */
+static const HdDep *
+relation_deps(const uint64_t *rels, size_t n, HdDep out[MAX_TEST_DEPS])
+{
+	if (n > MAX_TEST_DEPS)
+		bail("relation_deps", "too many relations");
+	for (size_t i = 0; i < n; i++)
+		out[i] = hd_dep_relation(rels[i]);
+	return n ? out : NULL;
+}
+
 static void
 make_key(char *buf, size_t len, int n)
 {
@@ -109,7 +122,7 @@ make_key(char *buf, size_t len, int n)
 }
 
 static HdStorePutOutcome
-put_full(HdStore *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, size_t nrel,
+put_full(HdStore *c, const char *cfg, int n, size_t vlen, const uint64_t *rels, size_t nrel,
 		 uint64_t token, int64_t now, int64_t max_age, int64_t swr)
 {
 	char		key[128];
@@ -117,6 +130,7 @@ put_full(HdStore *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, 
 	char		err[1024];
 	HdStorePutOutcome outcome;
 	HdStorePut	p = {0};
+	HdDep		deps[MAX_TEST_DEPS];
 
 	make_key(key, sizeof(key), n);
 	for (size_t i = 0; i < vlen; i++)
@@ -126,8 +140,8 @@ put_full(HdStore *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, 
 	p.keylen = strlen(key);
 	p.value = value;
 	p.len = vlen;
-	p.relations = rels;
-	p.nrelations = nrel;
+	p.deps = relation_deps(rels, nrel, deps);
+	p.ndeps = nrel;
 	p.token = token;
 	p.now_ms = now;
 	p.max_age_ms = max_age;
@@ -139,7 +153,7 @@ put_full(HdStore *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, 
 }
 
 static HdStorePutOutcome
-put(HdStore *c, const char *cfg, int n, const uint32_t *rels, size_t nrel)
+put(HdStore *c, const char *cfg, int n, const uint64_t *rels, size_t nrel)
 {
 	return put_full(c, cfg, n, 100, rels, nrel, hd_store_token(c), NOW, 60000, 15000);
 }
@@ -182,19 +196,21 @@ applied_lsn(HdStore *c, const char *cfg)
 	uint64_t	lsn;
 	char		err[1024];
 
-	if (hd_store_applied_lsn(c, cfg, &lsn, err, sizeof(err)) != 0)
-		bail("hd_store_applied_lsn", err);
+	if (hd_store_applied_pos(c, cfg, &lsn, err, sizeof(err)) != 0)
+		bail("hd_store_applied_pos", err);
 	return lsn;
 }
 
 static uint64_t
-invalidate(HdStore *c, const char *cfg, const uint32_t *rels, size_t n, uint64_t lsn)
+invalidate(HdStore *c, const char *cfg, const uint64_t *rels, size_t n, uint64_t lsn)
 {
 	uint64_t	removed;
 	char		err[1024];
+	HdDep		deps[MAX_TEST_DEPS];
 
-	if (hd_store_invalidate_relations(c, cfg, rels, n, lsn, &removed, err, sizeof(err)) != 0)
-		bail("hd_store_invalidate_relations", err);
+	if (hd_store_invalidate(c, cfg, relation_deps(rels, n, deps), n, lsn, &removed, err,
+							sizeof(err)) != 0)
+		bail("hd_store_invalidate", err);
 	return removed;
 }
 
@@ -245,7 +261,7 @@ test_put_get(void)
 {
 	HdStoreOptions o = default_options();
 	HdStore    *c = open_or_bail(new_dir("put-get"), &o);
-	uint32_t	rels[] = {16384, 16390, 16384};
+	uint64_t	rels[] = {16384, 16390, 16384};
 	char		key[128], err[1024];
 	HdStoreHit	hit;
 	HdStorePut	p = {0};
@@ -288,10 +304,10 @@ test_put_get(void)
 	p.config_id = CFG1 "x";
 	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == -1, "a 33-byte config id is refused");
 	p.config_id = CFG1;
-	p.relations = (const uint32_t[]) {5, 0};
-	p.nrelations = 2;
-	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "OID 0"),
-	   "relation OID 0 is refused: %s", err);
+	p.deps = (const HdDep[]) {hd_dep_relation(5), hd_dep_relation(0)};
+	p.ndeps = 2;
+	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "relation 0"),
+	   "relation 0 is refused: %s", err);
 	ok(strcmp(hd_store_outcome_name(HD_STORE_SKIP_OVERSIZED), "oversized") == 0 &&
 	   strcmp(hd_store_outcome_name(HD_STORE_SKIP_FULL), "full") == 0,
 	   "outcome names");
@@ -348,8 +364,8 @@ test_invalidate(void)
 {
 	HdStoreOptions o = default_options();
 	HdStore    *c = open_or_bail(new_dir("invalidate"), &o);
-	uint32_t	r10[] = {10}, r10_20[] = {20, 10}, r20[] = {20}, r30[] = {30};
-	uint32_t	inv20[] = {20}, inv10[] = {10}, none[] = {99};
+	uint64_t	r10[] = {10}, r10_20[] = {20, 10}, r20[] = {20}, r30[] = {30};
+	uint64_t	inv20[] = {20}, inv10[] = {10}, none[] = {99};
 
 	put(c, CFG1, 1, r10, 1);
 	put(c, CFG1, 2, r10_20, 2);
@@ -400,7 +416,7 @@ test_race_guard(void)
 {
 	HdStoreOptions o = default_options();
 	HdStore    *c = open_or_bail(new_dir("race"), &o);
-	uint32_t	r40[] = {40}, r41[] = {41}, r40_41[] = {41, 40};
+	uint64_t	r40[] = {40}, r41[] = {41}, r40_41[] = {41, 40};
 	uint64_t	before = hd_store_token(c);
 	uint64_t	removed;
 	char		err[1024];
@@ -432,7 +448,7 @@ test_purge_and_slot(void)
 	HdStoreOptions o = default_options();
 	const char *dir = new_dir("slot");
 	HdStore    *c = open_or_bail(dir, &o);
-	uint32_t	r1[] = {1};
+	uint64_t	r1[] = {1};
 	uint64_t	removed;
 	bool		reset;
 	char		err[1024], ident[HD_STORE_IDENTITY_MAX + 1];
@@ -486,7 +502,8 @@ test_fence(void)
 {
 	HdStoreOptions o = default_options();
 	HdStore    *c = open_or_bail(new_dir("fence"), &o);
-	uint32_t	r1[] = {1};
+	uint64_t	r1[] = {1};
+	HdDep		d1[] = {hd_dep_relation(1)};
 	uint64_t	removed = 0;
 	struct rlimit saved, low;
 	char		key[128], err[1024], err2[1024];
@@ -501,7 +518,7 @@ test_fence(void)
 	low.rlim_cur = 8192;		/* LMDB's two meta pages: every other page write fails */
 	if (setrlimit(RLIMIT_FSIZE, &low) != 0)
 		bail("fence", "cannot lower the file size limit");
-	rc = hd_store_invalidate_relations(c, CFG1, r1, 1, 10, &removed, err, sizeof(err));
+	rc = hd_store_invalidate(c, CFG1, d1, 1, 10, &removed, err, sizeof(err));
 	if (setrlimit(RLIMIT_FSIZE, &saved) != 0)
 		bail("fence", "cannot restore the file size limit");
 	ok(rc != 0, "an invalidation that cannot be written fails: %s", err);
@@ -520,8 +537,8 @@ test_fence(void)
 		p.keylen = strlen(key);
 		p.value = "v";
 		p.len = 1;
-		p.relations = r1;
-		p.nrelations = 1;
+		p.deps = d1;
+		p.ndeps = 1;
 		p.token = hd_store_token(c);
 		p.now_ms = NOW;
 		p.max_age_ms = 60000;
@@ -550,7 +567,7 @@ test_eviction(void)
 	c = open_or_bail(new_dir("lru"), &o);
 	for (int n = 0; n < 500; n++)
 	{
-		uint32_t	rel = 1000 + n % 7;
+		uint64_t	rel = 1000 + n % 7;
 
 		put_full(c, CFG1, n, 1000, &rel, 1, hd_store_token(c), NOW, 60000, 0);
 		if (stats(c).bytes > max_seen)
@@ -569,7 +586,7 @@ test_eviction(void)
 	   HD_STORE_MISS && get_at(c, CFG1, 499, 1000, NOW) == HD_STORE_FRESH,
 	   "old unused entries are gone, the newest is there");
 	{
-		uint32_t	rel = 1000;
+		uint64_t	rel = 1000;
 
 		ok(invalidate(c, CFG1, &rel, 1, 1) > 0 && get_at(c, CFG1, 0, 1000, NOW) ==
 		   HD_STORE_MISS, "evicted entries left no index rows behind (invalidation works)");
@@ -613,7 +630,7 @@ test_limits(void)
 	c = open_or_bail(new_dir("map-full"), &o);
 	for (int n = 0; n < 400; n++)
 	{
-		uint32_t	rels[] = {1, 2, (uint32_t) (3 + n)};
+		uint64_t	rels[] = {1, 2, (uint64_t) (3 + n)};
 		HdStorePutOutcome r = put_full(c, CFG1, n, 3000, rels, 3, hd_store_token(c), NOW,
 									   60000, 0);
 
@@ -651,7 +668,7 @@ test_kill_idle(void)
 	fflush(stdout);
 	if ((pid = fork()) == 0)
 	{
-		uint32_t	r[] = {7};
+		uint64_t	r[] = {7};
 
 		c = open_or_bail(dir, &o);
 		for (int n = 0; n < 50; n++)
@@ -714,9 +731,9 @@ test_kill_busy(void)
 	if ((pid = fork()) == 0)
 	{
 		c = open_or_bail(dir, &o);
-		for (uint32_t i = 1;; i++)
+		for (uint64_t i = 1;; i++)
 		{
-			uint32_t	mine = 1000 + i, previous = 1000 + i - 1;
+			uint64_t	mine = 1000 + i, previous = 1000 + i - 1;
 
 			put(c, CFG1, (int) i, &mine, 1);
 			invalidate(c, CFG1, &previous, 1, i);
@@ -763,7 +780,7 @@ populated(const char *dir, const HdStoreOptions *o, char *data, size_t datalen)
 
 	for (int n = 0; n < 300; n++)
 	{
-		uint32_t	rel = (uint32_t) (n % 13 + 1);
+		uint64_t	rel = (uint64_t) (n % 13 + 1);
 
 		put_full(c, CFG1, n, 700, &rel, 1, hd_store_token(c), NOW, 60000, 0);
 	}
@@ -914,7 +931,7 @@ bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 	t0 = seconds();
 	for (int i = 0; i < n; i++)
 	{
-		uint32_t	rels[] = {(uint32_t) (16384 + i % 1000), (uint32_t) (100000 + i)};
+		uint64_t	rels[] = {(uint64_t) (16384 + i % 1000), (uint64_t) (100000 + i)};
 
 		put_full(c, CFG1, i, vlen, rels, 2, hd_store_token(c), NOW, 60000, 15000);
 	}
@@ -936,7 +953,7 @@ bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 	t0 = seconds();
 	for (int i = 0; i < ninv; i++)
 	{
-		uint32_t	rel = (uint32_t) (100000 + i * (n / ninv));
+		uint64_t	rel = (uint64_t) (100000 + i * (n / ninv));
 
 		invalidate(c, CFG1, &rel, 1, (uint64_t) i + 1);
 	}
@@ -944,7 +961,7 @@ bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 	t0 = seconds();
 	for (int i = 0; i < ninv; i++)
 	{
-		uint32_t	rel = (uint32_t) (16384 + i);
+		uint64_t	rel = (uint64_t) (16384 + i);
 
 		invalidate(c, CFG1, &rel, 1, (uint64_t) (ninv + i + 1));
 	}
@@ -989,7 +1006,7 @@ main(int argc, char **argv)
 	{
 		const char *tmp = getenv("TMPDIR");
 
-		snprintf(base_dir, sizeof(base_dir), "%s/hd_cache_test.XXXXXX", tmp ? tmp : "/tmp");
+		snprintf(base_dir, sizeof(base_dir), "%s/hd_store_test.XXXXXX", tmp ? tmp : "/tmp");
 		if (mkdtemp(base_dir) == NULL)
 			bail("mkdtemp", base_dir);
 	}
