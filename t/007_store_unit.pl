@@ -1,8 +1,8 @@
 # The cache's storage layer (agent/cache/store.c): LMDB entries, the relation
-# index, invalidation by deps with the applied position, LRU eviction, crash
-# safety. The tests are a C program, agent/tests/test_store (make
-# agent-unit), that prints TAP itself; it gets a temporary directory for its
-# stores.
+# index, invalidation by deps (values included) with the applied position,
+# LRU eviction, crash safety, format versions. The tests are a C program,
+# agent/tests/test_store (make agent-unit), that prints TAP itself; it gets a
+# temporary directory for its stores.
 use strict;
 use warnings;
 

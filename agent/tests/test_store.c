@@ -5,6 +5,9 @@
  *    t/007_store_unit.pl). Each test uses a fresh store under DIR (or
  *    a directory of its own under $TMPDIR, removed at the end).
  *
+ *    test_store.c opens a store's LMDB file itself only to fake one of
+ *    another format (set_format_version()).
+ *
  *    agent/tests/test_store --bench [DIR] is not a test: it prints
  *    puts, gets and invalidations per second for 100k entries.
  */
@@ -23,6 +26,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <lmdb.h>
 
 #include "cache/store.h"
 
@@ -886,6 +891,216 @@ test_sync(void)
 	close_or_bail(c);
 }
 
+/* A put of entry n with the given deps (values included). */
+static HdStorePutOutcome
+put_deps(HdStore *c, const char *cfg, int n, const HdDep *deps, size_t ndeps, uint64_t token)
+{
+	char		key[128];
+	char		value[100];
+	char		err[1024];
+	HdStorePutOutcome outcome;
+	HdStorePut	p = {0};
+
+	make_key(key, sizeof(key), n);
+	for (size_t i = 0; i < sizeof(value); i++)
+		value[i] = (char) ('a' + (n + i) % 26);
+	p.config_id = cfg;
+	p.key = key;
+	p.keylen = strlen(key);
+	p.value = value;
+	p.len = sizeof(value);
+	p.deps = deps;
+	p.ndeps = ndeps;
+	p.token = token;
+	p.now_ms = NOW;
+	p.max_age_ms = 60000;
+	if (hd_store_put(c, &p, &outcome, err, sizeof(err)) != 0)
+		bail("hd_store_put", err);
+	return outcome;
+}
+
+static uint64_t
+invalidate_deps(HdStore *c, const char *cfg, const HdDep *deps, size_t ndeps, HdPos pos)
+{
+	uint64_t	removed;
+	char		err[1024];
+
+	if (hd_store_invalidate(c, cfg, deps, ndeps, pos, &removed, err, sizeof(err)) != 0)
+		bail("hd_store_invalidate", err);
+	return removed;
+}
+
+/* A dep on rows of relation's column whose values hash to values[0..n). */
+static HdDep
+value_dep(uint64_t relation, uint32_t column, const uint64_t *values, uint32_t n)
+{
+	HdDep		d = {relation, column, n, values};
+
+	return d;
+}
+
+/*
+ * Deps with values: no producer sends them yet, but an entry whose deps on
+ * a relation all carry values falls only to a change that overlaps them
+ * (hd_dep_overlaps()), also after a reopen (they are on disk).
+ */
+static void
+test_values(void)
+{
+	HdStoreOptions o = default_options();
+	const char *dir = new_dir("values");
+	HdStore    *c = open_or_bail(dir, &o);
+	/* 64-bit relation ids: no OID fits them */
+	const uint64_t R = 0x100000000ULL + 50,
+				R2 = 0x100000000ULL + 51;
+	uint64_t	h12[] = {11, 12},
+				h3[] = {13},
+				h1[] = {11},
+				h9[] = {19},
+				h4[] = {14},
+				h5[] = {15},
+				h2[] = {12},
+				h57[] = {17, 15},
+				h8[] = {18};
+	HdDep		a[] = {value_dep(R, 2, h12, 2)},
+				b[] = {value_dep(R, 2, h3, 1)},
+				all[] = {hd_dep_relation(R)},
+				other_col[] = {value_dep(R, 3, h1, 1)},
+				two_cols[] = {value_dep(R, 2, h1, 1), value_dep(R, 3, h9, 1)},
+				f[] = {value_dep(R2, 2, h1, 1)},
+				merged[] = {value_dep(R, 2, h4, 1), value_dep(R, 2, h5, 1)},
+				bad[] = {value_dep(R, 2, NULL, 1)};
+	char		err[1024];
+	uint64_t	before = hd_store_token(c);
+
+	put_deps(c, CFG1, 1, a, 1, hd_store_token(c));
+	put_deps(c, CFG1, 2, b, 1, hd_store_token(c));
+	put_deps(c, CFG1, 3, all, 1, hd_store_token(c));
+	put_deps(c, CFG1, 4, other_col, 1, hd_store_token(c));
+	put_deps(c, CFG1, 5, two_cols, 2, hd_store_token(c));
+	put_deps(c, CFG1, 6, f, 1, hd_store_token(c));
+	ok(put_deps(c, CFG1, 7, merged, 2, hd_store_token(c)) == HD_STORE_STORED &&
+	   stats(c).entries == 7, "entries with value deps are stored");
+	close_or_bail(c);
+	c = open_or_bail(dir, &o);	/* with the full check: value deps are read back */
+	ok(stats(c).entries == 7, "and they pass the check at open");
+
+	{
+		HdDep		change[] = {value_dep(R, 2, h2, 1)};
+
+		ok(invalidate_deps(c, CFG1, change, 1, 10) == 4,
+		   "a change of one value removes 4 entries");
+	}
+	ok(!present(c, CFG1, 1), "the entry with that value goes");
+	ok(!present(c, CFG1, 3), "so does the one on all rows of the relation");
+	ok(!present(c, CFG1, 4), "and the one with values of another column");
+	ok(!present(c, CFG1, 5), "and the one with values of two columns (all rows)");
+	ok(present(c, CFG1, 2) && present(c, CFG1, 7),
+	   "entries with other values of the column stay");
+	ok(present(c, CFG1, 6), "an entry with the same value of another relation stays");
+	{
+		HdDep		change[] = {value_dep(R, 2, h57, 2)};
+
+		ok(invalidate_deps(c, CFG1, change, 1, 11) == 1 && !present(c, CFG1, 7) &&
+		   present(c, CFG1, 2), "two deps of one column are both kept (merged)");
+	}
+	{
+		HdDep		change[] = {value_dep(R2, 2, h8, 1)};
+
+		ok(invalidate_deps(c, CFG1, change, 1, 12) == 0 && present(c, CFG1, 6),
+		   "a value nothing read removes nothing");
+	}
+	ok(invalidate_deps(c, CFG1, all, 1, 13) == 1 && !present(c, CFG1, 2),
+	   "a change of all rows removes the entries with values");
+	ok(invalidate_deps(c, CFG1, f, 1, 14) == 1 && stats(c).entries == 0 &&
+	   applied_lsn(c, CFG1) == 14, "and the last value goes with its own change");
+
+	/* the race guard is by relation: a value change refuses every put on it */
+	ok(put_deps(c, CFG1, 8, b, 1, before) == HD_STORE_SKIP_RACED,
+	   "a put read before a change of other values of its relation is refused");
+	ok(hd_store_put(c, &(HdStorePut) {.config_id = CFG1, .key = "k", .keylen = 1,
+				.deps = bad, .ndeps = 1, .now_ms = NOW}, &(HdStorePutOutcome) {0},
+				err, sizeof(err)) == -1 && strstr(err, "no array"),
+	   "values without their array are refused: %s", err);
+	close_or_bail(c);
+}
+
+/*
+ * Set the format record's version, as an older or newer agent would have
+ * written it, and add a record the current format cannot parse (it must
+ * not be read).
+ */
+static void
+set_format_version(const char *dir, const HdStoreOptions *o, uint32_t version)
+{
+	MDB_env    *env;
+	MDB_txn    *txn;
+	MDB_dbi		meta,
+				entries;
+	MDB_val		k = {6, "format"};
+	MDB_val		v;
+	unsigned char record[32];
+	unsigned char junk_key[32] = {0};
+	MDB_val		jk = {sizeof(junk_key), junk_key};
+	MDB_val		jv = {10, "v1 record!"};
+
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 8) != 0 ||
+		mdb_env_set_mapsize(env, o->map_size) != 0 || mdb_env_open(env, dir, 0, 0600) != 0 ||
+		mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
+		mdb_dbi_open(txn, "meta", 0, &meta) != 0 ||
+		mdb_dbi_open(txn, "entries", 0, &entries) != 0 ||
+		mdb_get(txn, meta, &k, &v) != 0 || v.mv_size > sizeof(record))
+		bail("set_format_version", dir);
+	memcpy(record, v.mv_data, v.mv_size);
+	memcpy(record + 8, &version, 4);	/* after the 8-byte magic */
+	v.mv_data = record;
+	if (mdb_put(txn, meta, &k, &v, 0) != 0 || mdb_put(txn, entries, &jk, &jv, 0) != 0 ||
+		mdb_txn_commit(txn) != 0)
+		bail("set_format_version", "writing");
+	mdb_env_close(env);
+}
+
+/*
+ * A store of an older format is emptied at open, and says so; one of a
+ * newer format is damaged.
+ */
+static void
+test_format(void)
+{
+	HdStoreOptions o = default_options();
+	const char *dir = new_dir("format");
+	HdStore    *c = open_or_bail(dir, &o);
+	uint64_t	r1[] = {1};
+	bool		reset;
+	char		err[1024], ident[HD_STORE_IDENTITY_MAX + 1];
+	const char *notice;
+
+	ok(hd_store_open_notice(c) == NULL, "a new store has nothing to say at open");
+	hd_store_bind_slot(c, CFG1, "slot", &reset, err, sizeof(err));
+	put(c, CFG1, 1, r1, 1);
+	invalidate(c, CFG1, NULL, 0, 42);
+	close_or_bail(c);
+	set_format_version(dir, &o, 1);
+
+	c = open_or_bail(dir, &o);
+	notice = hd_store_open_notice(c);
+	ok(notice && strstr(notice, "format 1 found, this agent writes format 2: purged") != NULL,
+	   "a format 1 store opens, and the open says it was purged: %s", notice ? notice : "");
+	ok(stats(c).entries == 0 && !present(c, CFG1, 1), "it is empty");
+	ok(applied_lsn(c, CFG1) == 0 &&
+	   hd_store_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   ident[0] == '\0', "positions and identities went too (as after a wipe)");
+	ok(put(c, CFG1, 2, r1, 1) == HD_STORE_STORED && present(c, CFG1, 2), "and it is used");
+	close_or_bail(c);
+	c = open_or_bail(dir, &o);
+	ok(hd_store_open_notice(c) == NULL && present(c, CFG1, 2),
+	   "reopened: format 2 now, nothing to say, the entry is there");
+	close_or_bail(c);
+
+	set_format_version(dir, &o, 3);
+	expect_damaged(dir, &o, "a store of a newer format");
+}
+
 /* ------------------------------------------------------------------------
  * --bench
  */
@@ -1032,6 +1247,8 @@ main(int argc, char **argv)
 		test_kill_busy();
 		test_corruption();
 		test_sync();
+		test_values();
+		test_format();
 		printf("1..%d\n", tests_run);
 		if (tests_failed)
 			diag("%d of %d failed", tests_failed, tests_run);
