@@ -104,9 +104,9 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
-agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
+agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_store \
 	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
-EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
+EXTRA_CLEAN += agent/tests/test_session agent/tests/test_store agent/tests/test_ext_batch \
 	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
@@ -127,14 +127,14 @@ agent/tests/test_session: agent/tests/test_session.c agent/pgwire/session.c agen
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
-# The cache's LMDB store; agent/tests/test_cache_store --bench is its micro-benchmark.
-agent/tests/test_cache_store: agent/tests/test_cache_store.c agent/cache/cache_store.c agent/cache/cache_store.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/cache_store.c -llmdb -lcrypto
+# The cache's LMDB store; agent/tests/test_store --bench is its micro-benchmark.
+agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/store.c -llmdb -lcrypto
 
 agent-unit-check: agent-unit
 	agent/tests/test_auth
 	agent/tests/test_session
-	agent/tests/test_cache_store
+	agent/tests/test_store
 	agent/tests/test_ext_batch
 	agent/tests/test_cache_hint
 	agent/tests/test_log

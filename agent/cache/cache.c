@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "cache/cache_hint.h"
-#include "cache/cache_store.h"
+#include "cache/store.h"
 #include "pgwire/ext_batch.h"
 #include "base/log.h"
 #include "pgwire/pooler.h"
@@ -108,7 +108,7 @@ typedef struct CacheCfg
 	HdAgent    *agent;
 	char		id[HD_CONFIG_ID_LEN + 1];
 	char		name[HD_CONFIG_NAME_MAX + 1];
-	char		identity[HD_CACHE_IDENTITY_MAX];
+	char		identity[HD_STORE_IDENTITY_MAX];
 	int			max_age;
 	int			swr;
 	HdStream   *stream;
@@ -154,7 +154,7 @@ typedef struct CacheCfg
 typedef struct HdCacheLayer
 {
 	HdAgent    *agent;
-	HdCache    *store;			/* NULL: could not be opened; retried on the timer */
+	HdStore    *store;			/* NULL: could not be opened; retried on the timer */
 	char		open_error[512];	/* why, while it is NULL */
 	double		open_tried_at;
 	unsigned	open_failures;
@@ -772,7 +772,7 @@ store_trouble(CacheCfg *cfg, HdLogLimit *limit, HdLogLevel level, const char *wh
 
 	if (!log_now(limit, &left_out))
 		return;
-	if (hd_cache_fenced(layer->store, cfg->id))
+	if (hd_store_fenced(layer->store, cfg->id))
 		snprintf(hint, sizeof(hint), "; once the cause is fixed, PURGE CACHE %s on the admin "
 				 "console lifts the fence", cfg->name);
 	if (left_out > 0)
@@ -783,6 +783,18 @@ store_trouble(CacheCfg *cfg, HdLogLimit *limit, HdLogLevel level, const char *wh
 			   "line a minute)", cfg->name, what, err, hint);
 }
 
+/* The store speaks HdDep: "all rows" of each relation OID (cache/dep.h). NULL: no memory. */
+static HdDep *
+oid_deps(const uint32_t *oids, size_t n)
+{
+	HdDep	   *deps = malloc((n ? n : 1) * sizeof(HdDep));
+
+	if (deps != NULL)
+		for (size_t i = 0; i < n; i++)
+			deps[i] = hd_dep_relation(oids[i]);
+	return deps;
+}
+
 static int
 on_record(void *arg, const HdRecord *rec)
 {
@@ -791,6 +803,7 @@ on_record(void *arg, const HdRecord *rec)
 	char		err[512];
 	uint64_t	removed = 0;
 	uint32_t   *oids = NULL;
+	HdDep	   *deps;
 	size_t		n = 0;
 	bool		all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
 	const HdDdlObject *ddl = all ? NULL : ddl_changing_results(rec);
@@ -814,11 +827,17 @@ on_record(void *arg, const HdRecord *rec)
 			for (uint32_t j = 0; j < rel->nancestors; j++)
 				oids[n++] = rel->ancestors[j].oid;
 		}
-		rc = hd_cache_invalidate_relations(layer->store, cfg->id, oids, n, rec->end_lsn,
-										   &removed, err, sizeof(err));
+		if ((deps = oid_deps(oids, n)) == NULL)
+		{
+			free(oids);
+			return -1;
+		}
+		rc = hd_store_invalidate(layer->store, cfg->id, deps, n, rec->end_lsn, &removed, err,
+								 sizeof(err));
+		free(deps);
 	}
 	else
-		rc = hd_cache_invalidate_all(layer->store, cfg->id, rec->end_lsn, &removed, err,
+		rc = hd_store_invalidate_all(layer->store, cfg->id, rec->end_lsn, &removed, err,
 									 sizeof(err));
 	if (rc < 0)
 	{
@@ -887,12 +906,12 @@ on_state(void *arg, HdStreamState state, const char *why)
 	}
 	if (state == HD_STREAM_SLOT_LOST)
 	{
-		char		identity[HD_CACHE_IDENTITY_MAX];
+		char		identity[HD_STORE_IDENTITY_MAX];
 		bool		reset;
 		char	   *hash;
 
 		cfg->slots_lost++;
-		if (hd_cache_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
+		if (hd_store_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
 			hd_error("cache of config \"%s\": purge after a lost slot failed: %s", cfg->name, err);
 		/* a new slot: the stored position means nothing now */
 		snprintf(identity, sizeof(identity), "%s", cfg->identity);
@@ -900,7 +919,7 @@ on_state(void *arg, HdStreamState state, const char *why)
 		if (hash)
 			*hash = '\0';
 		snprintf(cfg->identity, sizeof(cfg->identity), "%.200s#%" PRId64, identity, wall_ms());
-		if (hd_cache_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0)
+		if (hd_store_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0)
 			hd_error("cache of config \"%s\": %s", cfg->name, err);
 		cfg->persisted_lsn = 0;
 		analyses_clear(cfg);
@@ -942,8 +961,8 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	CacheCfg   *cfg = calloc(1, sizeof(CacheCfg));
 	char		err[512];
 	char		slot[HD_SLOT_NAME_MAX + 1];
-	char		stored[HD_CACHE_IDENTITY_MAX];
-	char		base[HD_CACHE_IDENTITY_MAX];
+	char		stored[HD_STORE_IDENTITY_MAX];
+	char		base[HD_STORE_IDENTITY_MAX];
 	bool		reset = false;
 	uint64_t	lsn = 0;
 	HdStreamParams params = {0};
@@ -973,15 +992,15 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	hd_stream_default_slot(config->name, slot);
 	origin_identity(config, slot, base, sizeof(base));
 	/* keep a stored identity of the same origin and slot (it may carry a #generation) */
-	if (hd_cache_slot_identity(layer->store, cfg->id, stored, sizeof(stored), err,
+	if (hd_store_slot_identity(layer->store, cfg->id, stored, sizeof(stored), err,
 							   sizeof(err)) == 0 &&
 		strncmp(stored, base, strlen(base)) == 0 &&
 		(stored[strlen(base)] == '\0' || stored[strlen(base)] == '#'))
 		snprintf(cfg->identity, sizeof(cfg->identity), "%s", stored);
 	else
 		snprintf(cfg->identity, sizeof(cfg->identity), "%s", base);
-	if (hd_cache_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0 ||
-		hd_cache_applied_lsn(layer->store, cfg->id, &lsn, err, sizeof(err)) < 0)
+	if (hd_store_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0 ||
+		hd_store_applied_pos(layer->store, cfg->id, &lsn, err, sizeof(err)) < 0)
 	{
 		hd_error("cache of config \"%s\": %s; caching is off for it", config->name, err);
 		cfg_free(layer, cfg);
@@ -1033,7 +1052,7 @@ hd_cache_layer_configs(HdAgent *agent)
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		const HdConfig *now = hd_configs_find(&agent->configs, cfg->id);
 		char		slot[HD_SLOT_NAME_MAX + 1];
-		char		base[HD_CACHE_IDENTITY_MAX];
+		char		base[HD_STORE_IDENTITY_MAX];
 		char		err[512];
 		uint64_t	removed;
 
@@ -1052,13 +1071,13 @@ hd_cache_layer_configs(HdAgent *agent)
 		hd_info("cache of config \"%s\": %s: stopping its change stream, dropping its entries",
 				cfg->name, now == NULL ? "deleted" : now->caching_disabled ?
 				"caching disabled" : "origin changed");
-		if (hd_cache_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
+		if (hd_store_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
 			hd_error("cache of config \"%s\": %s", cfg->name, err);
 		if (now == NULL)
 		{
 			bool		reset;
 
-			(void) hd_cache_bind_slot(layer->store, cfg->id, "", &reset, err, sizeof(err));
+			(void) hd_store_bind_slot(layer->store, cfg->id, "", &reset, err, sizeof(err));
 		}
 		cfg_free(layer, cfg);
 	}
@@ -1095,8 +1114,8 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		hd_stream_status(cfg->stream, &st);
 		if (st.applied_lsn > cfg->persisted_lsn)
 		{
-			if (hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
-											  NULL, err, sizeof(err)) < 0)
+			if (hd_store_invalidate(layer->store, cfg->id, NULL, 0, st.applied_lsn, NULL, err,
+								sizeof(err)) < 0)
 				store_trouble(cfg, &cfg->apply_log, HD_LOG_ERROR, "writing the stream's position failed", err);
 			else
 			{
@@ -1121,7 +1140,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			cfg->syncing_lsn = cfg->persisted_lsn;
 		}
 		layer->last_sync = now;
-		if (hd_cache_sync(layer->store, err, sizeof(err)) < 0)
+		if (hd_store_sync(layer->store, err, sizeof(err)) < 0)
 		{
 			uint64_t	left_out;
 
@@ -1146,24 +1165,27 @@ static int
 store_open(HdCacheLayer *layer, char *err, size_t errlen)
 {
 	const HdSettings *settings = &layer->agent->settings;
-	HdCacheOptions opts;
+	HdStoreOptions opts;
 	int			rc;
 
 	(void) mkdir(settings->state_dir, 0700);
-	hd_cache_options_init(&opts);
+	hd_store_options_init(&opts);
 	opts.map_size = (size_t) settings->cache_map_size;
 	opts.max_bytes = (uint64_t) settings->cache_max_bytes;
 	/* a record holds the key and a header too: leave room for them */
 	opts.max_entry_bytes = settings->cache_max_entry_bytes > 0 ?
 		(uint64_t) settings->cache_max_entry_bytes + 64 * 1024 : 0;
-	rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
-	if (rc == HD_CACHE_DAMAGED)
+	rc = hd_store_open(layer->dir, &opts, &layer->store, err, errlen);
+	if (rc == HD_STORE_DAMAGED)
 	{
 		hd_error("the cache in %s is damaged (%s): wiping it and starting empty", layer->dir, err);
-		if (hd_cache_wipe(layer->dir, err, errlen) == 0)
-			rc = hd_cache_open(layer->dir, &opts, &layer->store, err, errlen);
+		if (hd_store_wipe(layer->dir, err, errlen) == 0)
+			rc = hd_store_open(layer->dir, &opts, &layer->store, err, errlen);
 	}
-	return rc == HD_CACHE_OK ? 0 : -1;
+	/* a store of an older format was emptied: say why it starts cold */
+	if (rc == HD_STORE_OK && hd_store_open_notice(layer->store) != NULL)
+		hd_warning("%s", hd_store_open_notice(layer->store));
+	return rc == HD_STORE_OK ? 0 : -1;
 }
 
 /*
@@ -1249,11 +1271,11 @@ hd_cache_layer_close(HdAgent *agent)
 
 		hd_stream_status(cfg->stream, &st);
 		if (st.applied_lsn > cfg->persisted_lsn)
-			(void) hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
-												 NULL, err, sizeof(err));
+			(void) hd_store_invalidate(layer->store, cfg->id, NULL, 0, st.applied_lsn, NULL,
+									   err, sizeof(err));
 		cfg_free(layer, cfg);
 	}
-	if (hd_cache_close(layer->store, err, sizeof(err)) < 0)
+	if (hd_store_close(layer->store, err, sizeof(err)) < 0)
 		hd_error("cache: closing failed: %s", err);
 	free(layer);
 	agent->cache = NULL;
@@ -1984,7 +2006,7 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 	HdHint		hint;
 	Analysis   *a;
 	const char *problem;
-	HdCacheHit	hit = {0};
+	HdStoreHit	hit = {0};
 	char		err[512];
 	char		name[96];
 
@@ -2030,16 +2052,16 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 		free(key);
 		return bypass(cfg, client, name);
 	}
-	if (hd_cache_get(layer->store, cfg->id, key, keylen, wall_ms(), &hit, err, sizeof(err)) < 0)
+	if (hd_store_get(layer->store, cfg->id, key, keylen, wall_ms(), &hit, err, sizeof(err)) < 0)
 	{
 		store_trouble(cfg, &cfg->lookup_log, HD_LOG_WARNING, "lookup failed", err);
 		free(key);
-		return bypass(cfg, client, hd_cache_fenced(layer->store, cfg->id) ?
+		return bypass(cfg, client, hd_store_fenced(layer->store, cfg->id) ?
 					  "bypass:fenced" : "bypass:error");
 	}
-	if (hit.status == HD_CACHE_FRESH || (hit.status == HD_CACHE_STALE && cfg->swr > 0))
+	if (hit.status == HD_STORE_FRESH || (hit.status == HD_STORE_STALE && cfg->swr > 0))
 	{
-		bool		stale = hit.status == HD_CACHE_STALE;
+		bool		stale = hit.status == HD_STORE_STALE;
 		int			rc;
 
 		/*
@@ -2051,7 +2073,7 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 		else
 			free(key);
 		rc = serve_bytes(client, &r, hit.bytes, hit.len);
-		hd_cache_hit_release(&hit);
+		hd_store_hit_release(&hit);
 		if (rc == 0)
 		{
 			if (stale)
@@ -2061,7 +2083,7 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 		}
 		return HD_CSTEP_SERVED;	/* (or the client is closed) */
 	}
-	hd_cache_hit_release(&hit);	/* STALE or MISS */
+	hd_store_hit_release(&hit);	/* STALE or MISS */
 	return lead_or_wait(cfg, client, false, key, keylen);
 }
 
@@ -2223,7 +2245,7 @@ fill_op_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t k
 	memcpy(op->oids, a->oids, a->noids * sizeof(uint32_t));
 	op->noids = a->noids;
 	/* the race guard's token, before anything is sent */
-	op->token = hd_cache_token(layer_of(cfg->agent)->store);
+	op->token = hd_store_token(layer_of(cfg->agent)->store);
 	if (append_fill_begin(server) < 0 || append_statement(out, r) < 0 ||
 		append_query(out, "COMMIT") < 0)
 		goto fail;
@@ -2445,39 +2467,46 @@ finish_fill(HdServer *server, CacheOp *op, uint64_t *joined_before)
 		return false;
 	}
 	{
-		HdCachePut	put = {0};
-		HdCachePutOutcome outcome;
+		HdStorePut	put = {0};
+		HdStorePutOutcome outcome;
+		HdDep	   *deps = oid_deps(op->oids, op->noids);
+		int			rc;
 
 		put.config_id = cfg->id;
 		put.key = op->key;
 		put.keylen = op->keylen;
 		put.value = hd_iobuf_head(&op->capture);
 		put.len = hd_iobuf_live(&op->capture);
-		put.relations = op->oids;
-		put.nrelations = op->noids;
+		put.deps = deps;
+		put.ndeps = op->noids;
 		put.token = op->token;
 		put.now_ms = wall_ms();
 		put.max_age_ms = op->max_age_ms;	/* the config's, or the statement's hint */
 		put.swr_ms = (int64_t) cfg->swr * 1000;
 		if (put.max_age_ms <= 0)
 		{
+			free(deps);
 			count_reason(cfg, "not-stored:max_age 0");
 			return false;
 		}
-		if (hd_cache_put(layer->store, &put, &outcome, err, sizeof(err)) < 0)
+		if (deps == NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		rc = deps ? hd_store_put(layer->store, &put, &outcome, err, sizeof(err)) : -1;
+		free(deps);
+		if (rc < 0)
 		{
 			store_trouble(cfg, &cfg->lookup_log, HD_LOG_WARNING, "storing a result failed", err);
 			count_reason(cfg, "bypass:error");
 			return false;
 		}
-		if (outcome == HD_CACHE_STORED)
+		if (outcome == HD_STORE_STORED)
 		{
 			cfg->stored++;
 			return true;
 		}
-		else if (outcome == HD_CACHE_SKIP_RACED)
+		else if (outcome == HD_STORE_SKIP_RACED)
 			count_reason(cfg, "bypass:race");
-		else if (outcome == HD_CACHE_SKIP_OVERSIZED)
+		else if (outcome == HD_STORE_SKIP_OVERSIZED)
 			count_reason(cfg, "bypass:oversized");
 		else
 			count_reason(cfg, "not-stored:full");
@@ -2815,7 +2844,7 @@ hd_cache_show(HdAgent *agent, void (*row) (void *arg, const char *const *values,
 		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15};
 		uint64_t	count[16] = {0};
 
-		hd_cache_config_usage(layer->store, cfg->id, &entries, &bytes);
+		hd_store_config_usage(layer->store, cfg->id, &entries, &bytes);
 		hd_stream_status(cfg->stream, &st);
 		for (size_t i = 0; i < cfg->nreasons && off < sizeof(bypass) - 80; i++)
 			off += (size_t) snprintf(bypass + off, sizeof(bypass) - off, "%s%s=%" PRIu64,
@@ -2863,7 +2892,7 @@ hd_cache_purge_config(HdAgent *agent, const char *config_id, uint64_t *removed, 
 				 layer ? layer->open_error : "out of memory", STORE_RETRY_INTERVAL);
 		return -1;
 	}
-	return hd_cache_purge(layer->store, config_id, removed, err, errlen);
+	return hd_store_purge(layer->store, config_id, removed, err, errlen);
 }
 
 /* hyperdrive_cache_invalidation_seconds, cumulative as Prometheus expects */

@@ -1,7 +1,7 @@
 /*
  * cache.h
  *    The result cache in the data path (phases 1-2, docs/cache.md): one LMDB
- *    store (cache_store.h) in <state_dir>/cache, one change-stream consumer
+ *    store (store.h) in <state_dir>/cache, one change-stream consumer
  *    (stream.h) per config with caching enabled, and the decisions for each
  *    statement of a client that holds no origin connection.
  *

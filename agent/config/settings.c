@@ -527,7 +527,7 @@ set_defaults(HdSettings *s)
 	s->auth_recheck_interval_ms = 10 * MS_PER_S;
 	s->auth_type = HD_AUTH_SCRAM_SHA_256;
 	s->cache_map_size = (int64_t) 1024 * 1024 * 1024;
-	s->cache_max_bytes = 0;		/* derived from the map size (cache_store.h) */
+	s->cache_max_bytes = 0;		/* derived from the map size (cache/store.h) */
 	s->cache_max_entry_bytes = 1024 * 1024;
 	s->max_lag_ms = 1 * MS_PER_S;
 	s->listen_addr = strdup("127.0.0.1");

@@ -1,11 +1,14 @@
 /*
- * test_cache_store.c
- *    Unit tests of agent/cache/cache_store.c, as a TAP program: make agent-unit &&
- *    agent/tests/test_cache_store [DIR] (prove runs it through
- *    t/007_cache_store_unit.pl). Each test uses a fresh store under DIR (or
+ * test_store.c
+ *    Unit tests of agent/cache/store.c, as a TAP program: make agent-unit &&
+ *    agent/tests/test_store [DIR] (prove runs it through
+ *    t/007_store_unit.pl). Each test uses a fresh store under DIR (or
  *    a directory of its own under $TMPDIR, removed at the end).
  *
- *    agent/tests/test_cache_store --bench [DIR] is not a test: it prints
+ *    test_store.c opens a store's LMDB file itself only to fake one of
+ *    another format (set_format_version()).
+ *
+ *    agent/tests/test_store --bench [DIR] is not a test: it prints
  *    puts, gets and invalidations per second for 100k entries.
  */
 #include <errno.h>
@@ -24,7 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache_store.h"
+#include <lmdb.h>
+
+#include "cache/store.h"
 
 #define CFG1 "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1"
 #define CFG2 "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"
@@ -80,27 +85,40 @@ new_dir(const char *name)
 	return path;
 }
 
-static HdCache *
-open_or_bail(const char *dir, const HdCacheOptions *opts)
+static HdStore *
+open_or_bail(const char *dir, const HdStoreOptions *opts)
 {
-	HdCache    *c;
+	HdStore    *c;
 	char		err[1024];
 
-	if (hd_cache_open(dir, opts, &c, err, sizeof(err)) != HD_CACHE_OK)
-		bail("hd_cache_open", err);
+	if (hd_store_open(dir, opts, &c, err, sizeof(err)) != HD_STORE_OK)
+		bail("hd_store_open", err);
 	return c;
 }
 
 static void
-close_or_bail(HdCache *c)
+close_or_bail(HdStore *c)
 {
 	char		err[1024];
 
-	if (hd_cache_close(c, err, sizeof(err)) != 0)
-		bail("hd_cache_close", err);
+	if (hd_store_close(c, err, sizeof(err)) != 0)
+		bail("hd_store_close", err);
 }
 
 /* ---- thin wrappers: a key is "q<n>", its value "v<n>" repeated ---- */
+
+#define MAX_TEST_DEPS 16
+
+/* "All rows" of each relation: what every producer sends today. */
+static const HdDep *
+relation_deps(const uint64_t *rels, size_t n, HdDep out[MAX_TEST_DEPS])
+{
+	if (n > MAX_TEST_DEPS)
+		bail("relation_deps", "too many relations");
+	for (size_t i = 0; i < n; i++)
+		out[i] = hd_dep_relation(rels[i]);
+	return n ? out : NULL;
+}
 
 static void
 make_key(char *buf, size_t len, int n)
@@ -108,15 +126,16 @@ make_key(char *buf, size_t len, int n)
 	snprintf(buf, len, "role=app db=app search_path=public SELECT * FROM t WHERE id = $1 [%d]", n);
 }
 
-static HdCachePutOutcome
-put_full(HdCache *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, size_t nrel,
+static HdStorePutOutcome
+put_full(HdStore *c, const char *cfg, int n, size_t vlen, const uint64_t *rels, size_t nrel,
 		 uint64_t token, int64_t now, int64_t max_age, int64_t swr)
 {
 	char		key[128];
 	char	   *value = malloc(vlen + 1);
 	char		err[1024];
-	HdCachePutOutcome outcome;
-	HdCachePut	p = {0};
+	HdStorePutOutcome outcome;
+	HdStorePut	p = {0};
+	HdDep		deps[MAX_TEST_DEPS];
 
 	make_key(key, sizeof(key), n);
 	for (size_t i = 0; i < vlen; i++)
@@ -126,38 +145,38 @@ put_full(HdCache *c, const char *cfg, int n, size_t vlen, const uint32_t *rels, 
 	p.keylen = strlen(key);
 	p.value = value;
 	p.len = vlen;
-	p.relations = rels;
-	p.nrelations = nrel;
+	p.deps = relation_deps(rels, nrel, deps);
+	p.ndeps = nrel;
 	p.token = token;
 	p.now_ms = now;
 	p.max_age_ms = max_age;
 	p.swr_ms = swr;
-	if (hd_cache_put(c, &p, &outcome, err, sizeof(err)) != 0)
-		bail("hd_cache_put", err);
+	if (hd_store_put(c, &p, &outcome, err, sizeof(err)) != 0)
+		bail("hd_store_put", err);
 	free(value);
 	return outcome;
 }
 
-static HdCachePutOutcome
-put(HdCache *c, const char *cfg, int n, const uint32_t *rels, size_t nrel)
+static HdStorePutOutcome
+put(HdStore *c, const char *cfg, int n, const uint64_t *rels, size_t nrel)
 {
-	return put_full(c, cfg, n, 100, rels, nrel, hd_cache_token(c), NOW, 60000, 15000);
+	return put_full(c, cfg, n, 100, rels, nrel, hd_store_token(c), NOW, 60000, 15000);
 }
 
 /* The entry's status at `now`; checks the bytes of a hit. */
-static HdCacheStatus
-get_at(HdCache *c, const char *cfg, int n, size_t vlen, int64_t now)
+static HdStoreStatus
+get_at(HdStore *c, const char *cfg, int n, size_t vlen, int64_t now)
 {
 	char		key[128];
 	char		err[1024];
-	HdCacheHit	hit;
-	HdCacheStatus status;
+	HdStoreHit	hit;
+	HdStoreStatus status;
 
 	make_key(key, sizeof(key), n);
-	if (hd_cache_get(c, cfg, key, strlen(key), now, &hit, err, sizeof(err)) != 0)
-		bail("hd_cache_get", err);
+	if (hd_store_get(c, cfg, key, strlen(key), now, &hit, err, sizeof(err)) != 0)
+		bail("hd_store_get", err);
 	status = hit.status;
-	if (status != HD_CACHE_MISS)
+	if (status != HD_STORE_MISS)
 	{
 		bool		same = hit.len == vlen;
 
@@ -166,53 +185,55 @@ get_at(HdCache *c, const char *cfg, int n, size_t vlen, int64_t now)
 		if (!same)
 			ok(false, "entry %d has the bytes it was stored with", n);
 	}
-	hd_cache_hit_release(&hit);
+	hd_store_hit_release(&hit);
 	return status;
 }
 
 static bool
-present(HdCache *c, const char *cfg, int n)
+present(HdStore *c, const char *cfg, int n)
 {
-	return get_at(c, cfg, n, 100, NOW) == HD_CACHE_FRESH;
+	return get_at(c, cfg, n, 100, NOW) == HD_STORE_FRESH;
 }
 
 static uint64_t
-applied_lsn(HdCache *c, const char *cfg)
+applied_lsn(HdStore *c, const char *cfg)
 {
 	uint64_t	lsn;
 	char		err[1024];
 
-	if (hd_cache_applied_lsn(c, cfg, &lsn, err, sizeof(err)) != 0)
-		bail("hd_cache_applied_lsn", err);
+	if (hd_store_applied_pos(c, cfg, &lsn, err, sizeof(err)) != 0)
+		bail("hd_store_applied_pos", err);
 	return lsn;
 }
 
 static uint64_t
-invalidate(HdCache *c, const char *cfg, const uint32_t *rels, size_t n, uint64_t lsn)
+invalidate(HdStore *c, const char *cfg, const uint64_t *rels, size_t n, uint64_t lsn)
 {
 	uint64_t	removed;
 	char		err[1024];
+	HdDep		deps[MAX_TEST_DEPS];
 
-	if (hd_cache_invalidate_relations(c, cfg, rels, n, lsn, &removed, err, sizeof(err)) != 0)
-		bail("hd_cache_invalidate_relations", err);
+	if (hd_store_invalidate(c, cfg, relation_deps(rels, n, deps), n, lsn, &removed, err,
+							sizeof(err)) != 0)
+		bail("hd_store_invalidate", err);
 	return removed;
 }
 
-static HdCacheStats
-stats(HdCache *c)
+static HdStoreStats
+stats(HdStore *c)
 {
-	HdCacheStats s;
+	HdStoreStats s;
 
-	hd_cache_stats(c, &s);
+	hd_store_stats(c, &s);
 	return s;
 }
 
-static HdCacheOptions
+static HdStoreOptions
 default_options(void)
 {
-	HdCacheOptions o;
+	HdStoreOptions o;
 
-	hd_cache_options_init(&o);
+	hd_store_options_init(&o);
 	o.map_size = 64 << 20;
 	return o;
 }
@@ -222,19 +243,19 @@ default_options(void)
 static void
 test_open(void)
 {
-	HdCacheOptions o = default_options();
+	HdStoreOptions o = default_options();
 	const char *dir = new_dir("open");
-	HdCache    *c = open_or_bail(dir, &o);
-	HdCache    *second;
+	HdStore    *c = open_or_bail(dir, &o);
+	HdStore    *second;
 	struct stat st;
 	char		err[1024];
 	int			rc;
 
 	ok(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "the directory is created 0700");
-	rc = hd_cache_open(dir, &o, &second, err, sizeof(err));
-	ok(rc == HD_CACHE_FAILED && second == NULL && strstr(err, "in use"),
+	rc = hd_store_open(dir, &o, &second, err, sizeof(err));
+	ok(rc == HD_STORE_FAILED && second == NULL && strstr(err, "in use"),
 	   "a second open of the same directory is refused: %s", err);
-	ok(hd_cache_wipe(dir, err, sizeof(err)) != 0 && strstr(err, "in use"),
+	ok(hd_store_wipe(dir, err, sizeof(err)) != 0 && strstr(err, "in use"),
 	   "wiping an open store is refused");
 	ok(stats(c).entries == 0, "a new store is empty");
 	close_or_bail(c);
@@ -243,30 +264,30 @@ test_open(void)
 static void
 test_put_get(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c = open_or_bail(new_dir("put-get"), &o);
-	uint32_t	rels[] = {16384, 16390, 16384};
+	HdStoreOptions o = default_options();
+	HdStore    *c = open_or_bail(new_dir("put-get"), &o);
+	uint64_t	rels[] = {16384, 16390, 16384};
 	char		key[128], err[1024];
-	HdCacheHit	hit;
-	HdCachePut	p = {0};
-	HdCachePutOutcome outcome;
+	HdStoreHit	hit;
+	HdStorePut	p = {0};
+	HdStorePutOutcome outcome;
 
-	ok(put(c, CFG1, 1, rels, 3) == HD_CACHE_STORED, "put stores");
+	ok(put(c, CFG1, 1, rels, 3) == HD_STORE_STORED, "put stores");
 	make_key(key, sizeof(key), 1);
-	ok(hd_cache_get(c, CFG1, key, strlen(key), NOW + 5, &hit, err, sizeof(err)) == 0 &&
-	   hit.status == HD_CACHE_FRESH && hit.len == 100 && hit.created_ms == NOW &&
+	ok(hd_store_get(c, CFG1, key, strlen(key), NOW + 5, &hit, err, sizeof(err)) == 0 &&
+	   hit.status == HD_STORE_FRESH && hit.len == 100 && hit.created_ms == NOW &&
 	   hit.expires_ms == NOW + 60000 && hit.stale_until_ms == NOW + 75000,
 	   "get finds it fresh, with its times");
 	ok(hit.bytes && hit.bytes[0] == 'b' && hit.bytes[99] == (char) ('a' + 100 % 26),
 	   "with the bytes stored");
-	hd_cache_hit_release(&hit);
+	hd_store_hit_release(&hit);
 	ok(hit.bytes == NULL && hit.len == 0, "release frees the copy");
-	ok(get_at(c, CFG1, 2, 100, NOW) == HD_CACHE_MISS, "another key misses");
-	ok(get_at(c, CFG2, 1, 100, NOW) == HD_CACHE_MISS, "the same key of another config misses");
+	ok(get_at(c, CFG1, 2, 100, NOW) == HD_STORE_MISS, "another key misses");
+	ok(get_at(c, CFG2, 1, 100, NOW) == HD_STORE_MISS, "the same key of another config misses");
 
 	/* replacing */
-	ok(put_full(c, CFG1, 1, 300, rels, 1, hd_cache_token(c), NOW, 60000, 0) == HD_CACHE_STORED &&
-	   get_at(c, CFG1, 1, 300, NOW) == HD_CACHE_FRESH && stats(c).entries == 1,
+	ok(put_full(c, CFG1, 1, 300, rels, 1, hd_store_token(c), NOW, 60000, 0) == HD_STORE_STORED &&
+	   get_at(c, CFG1, 1, 300, NOW) == HD_STORE_FRESH && stats(c).entries == 1,
 	   "a second put replaces the entry");
 
 	/* an empty value */
@@ -275,25 +296,25 @@ test_put_get(void)
 	p.keylen = 5;
 	p.now_ms = NOW;
 	p.max_age_ms = 1000;
-	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == 0 && outcome == HD_CACHE_STORED &&
-	   hd_cache_get(c, CFG1, "empty", 5, NOW, &hit, err, sizeof(err)) == 0 &&
-	   hit.status == HD_CACHE_FRESH && hit.len == 0 && hit.bytes != NULL,
+	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == 0 && outcome == HD_STORE_STORED &&
+	   hd_store_get(c, CFG1, "empty", 5, NOW, &hit, err, sizeof(err)) == 0 &&
+	   hit.status == HD_STORE_FRESH && hit.len == 0 && hit.bytes != NULL,
 	   "an empty response is stored and found");
-	hd_cache_hit_release(&hit);
+	hd_store_hit_release(&hit);
 
 	/* bad input is an error with a message, never a crash */
 	p.config_id = "";
-	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "config id"),
+	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "config id"),
 	   "an empty config id is refused: %s", err);
 	p.config_id = CFG1 "x";
-	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == -1, "a 33-byte config id is refused");
+	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == -1, "a 33-byte config id is refused");
 	p.config_id = CFG1;
-	p.relations = (const uint32_t[]) {5, 0};
-	p.nrelations = 2;
-	ok(hd_cache_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "OID 0"),
-	   "relation OID 0 is refused: %s", err);
-	ok(strcmp(hd_cache_outcome_name(HD_CACHE_SKIP_OVERSIZED), "oversized") == 0 &&
-	   strcmp(hd_cache_outcome_name(HD_CACHE_SKIP_FULL), "full") == 0,
+	p.deps = (const HdDep[]) {hd_dep_relation(5), hd_dep_relation(0)};
+	p.ndeps = 2;
+	ok(hd_store_put(c, &p, &outcome, err, sizeof(err)) == -1 && strstr(err, "relation 0"),
+	   "relation 0 is refused: %s", err);
+	ok(strcmp(hd_store_outcome_name(HD_STORE_SKIP_OVERSIZED), "oversized") == 0 &&
+	   strcmp(hd_store_outcome_name(HD_STORE_SKIP_FULL), "full") == 0,
 	   "outcome names");
 	close_or_bail(c);
 }
@@ -301,18 +322,18 @@ test_put_get(void)
 static void
 test_ttl(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c = open_or_bail(new_dir("ttl"), &o);
+	HdStoreOptions o = default_options();
+	HdStore    *c = open_or_bail(new_dir("ttl"), &o);
 
-	put_full(c, CFG1, 1, 100, NULL, 0, hd_cache_token(c), NOW, 1000, 500);
-	ok(get_at(c, CFG1, 1, 100, NOW + 999) == HD_CACHE_FRESH, "fresh before max_age");
-	ok(get_at(c, CFG1, 1, 100, NOW + 1000) == HD_CACHE_STALE, "stale at max_age");
-	ok(get_at(c, CFG1, 1, 100, NOW + 1499) == HD_CACHE_STALE,
+	put_full(c, CFG1, 1, 100, NULL, 0, hd_store_token(c), NOW, 1000, 500);
+	ok(get_at(c, CFG1, 1, 100, NOW + 999) == HD_STORE_FRESH, "fresh before max_age");
+	ok(get_at(c, CFG1, 1, 100, NOW + 1000) == HD_STORE_STALE, "stale at max_age");
+	ok(get_at(c, CFG1, 1, 100, NOW + 1499) == HD_STORE_STALE,
 	   "stale until max_age + stale_while_revalidate");
-	ok(get_at(c, CFG1, 1, 100, NOW + 1500) == HD_CACHE_MISS && stats(c).expired == 1,
+	ok(get_at(c, CFG1, 1, 100, NOW + 1500) == HD_STORE_MISS && stats(c).expired == 1,
 	   "a miss after that (counted as expired)");
-	put_full(c, CFG1, 2, 100, NULL, 0, hd_cache_token(c), NOW, 0, 0);
-	ok(get_at(c, CFG1, 2, 100, NOW) == HD_CACHE_MISS, "max_age 0 and no swr: never served");
+	put_full(c, CFG1, 2, 100, NULL, 0, hd_store_token(c), NOW, 0, 0);
+	ok(get_at(c, CFG1, 2, 100, NOW) == HD_STORE_MISS, "max_age 0 and no swr: never served");
 	ok(stats(c).hits_fresh == 1 && stats(c).hits_stale == 2 && stats(c).misses == 2,
 	   "hit and miss counters");
 	close_or_bail(c);
@@ -321,8 +342,8 @@ test_ttl(void)
 static void
 test_collision(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c;
+	HdStoreOptions o = default_options();
+	HdStore    *c;
 	int			other = -1;
 
 	o.test_hash_bytes = 1;		/* 256 possible hashes */
@@ -332,7 +353,7 @@ test_collision(void)
 	{
 		uint64_t	before = stats(c).collisions;
 
-		if (get_at(c, CFG1, n, 100, NOW) == HD_CACHE_MISS && stats(c).collisions > before)
+		if (get_at(c, CFG1, n, 100, NOW) == HD_STORE_MISS && stats(c).collisions > before)
 			other = n;
 	}
 	ok(other > 0, "found a key whose truncated hash collides with key 0 (key %d)", other);
@@ -346,10 +367,10 @@ test_collision(void)
 static void
 test_invalidate(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c = open_or_bail(new_dir("invalidate"), &o);
-	uint32_t	r10[] = {10}, r10_20[] = {20, 10}, r20[] = {20}, r30[] = {30};
-	uint32_t	inv20[] = {20}, inv10[] = {10}, none[] = {99};
+	HdStoreOptions o = default_options();
+	HdStore    *c = open_or_bail(new_dir("invalidate"), &o);
+	uint64_t	r10[] = {10}, r10_20[] = {20, 10}, r20[] = {20}, r30[] = {30};
+	uint64_t	inv20[] = {20}, inv10[] = {10}, none[] = {99};
 
 	put(c, CFG1, 1, r10, 1);
 	put(c, CFG1, 2, r10_20, 2);
@@ -382,7 +403,7 @@ test_invalidate(void)
 		uint64_t	removed;
 		char		err[1024];
 
-		int			rc = hd_cache_invalidate_all(c, CFG1, 200, &removed, err, sizeof(err));
+		int			rc = hd_store_invalidate_all(c, CFG1, 200, &removed, err, sizeof(err));
 
 		ok(rc == 0 && removed == 2 && !present(c, CFG1, 4) && !present(c, CFG1, 5),
 		   "invalidate-all removes every entry of the config (%llu)",
@@ -398,29 +419,29 @@ test_invalidate(void)
 static void
 test_race_guard(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c = open_or_bail(new_dir("race"), &o);
-	uint32_t	r40[] = {40}, r41[] = {41}, r40_41[] = {41, 40};
-	uint64_t	before = hd_cache_token(c);
+	HdStoreOptions o = default_options();
+	HdStore    *c = open_or_bail(new_dir("race"), &o);
+	uint64_t	r40[] = {40}, r41[] = {41}, r40_41[] = {41, 40};
+	uint64_t	before = hd_store_token(c);
 	uint64_t	removed;
 	char		err[1024];
 
 	invalidate(c, CFG1, r40, 1, 10);
-	ok(put_full(c, CFG1, 1, 100, r40_41, 2, before, NOW, 60000, 0) == HD_CACHE_SKIP_RACED,
+	ok(put_full(c, CFG1, 1, 100, r40_41, 2, before, NOW, 60000, 0) == HD_STORE_SKIP_RACED,
 	   "a result read before its relation was invalidated is not stored");
-	ok(put_full(c, CFG1, 2, 100, r41, 1, before, NOW, 60000, 0) == HD_CACHE_STORED,
+	ok(put_full(c, CFG1, 2, 100, r41, 1, before, NOW, 60000, 0) == HD_STORE_STORED,
 	   "one on another relation is");
-	ok(put_full(c, CFG2, 3, 100, r40, 1, before, NOW, 60000, 0) == HD_CACHE_STORED,
+	ok(put_full(c, CFG2, 3, 100, r40, 1, before, NOW, 60000, 0) == HD_STORE_STORED,
 	   "and one of another config");
-	ok(put_full(c, CFG1, 4, 100, r40, 1, hd_cache_token(c), NOW, 60000, 0) == HD_CACHE_STORED,
+	ok(put_full(c, CFG1, 4, 100, r40, 1, hd_store_token(c), NOW, 60000, 0) == HD_STORE_STORED,
 	   "a result read after the invalidation is stored");
-	before = hd_cache_token(c);
-	hd_cache_invalidate_all(c, CFG1, 20, &removed, err, sizeof(err));
-	ok(put_full(c, CFG1, 5, 100, NULL, 0, before, NOW, 60000, 0) == HD_CACHE_SKIP_RACED,
+	before = hd_store_token(c);
+	hd_store_invalidate_all(c, CFG1, 20, &removed, err, sizeof(err));
+	ok(put_full(c, CFG1, 5, 100, NULL, 0, before, NOW, 60000, 0) == HD_STORE_SKIP_RACED,
 	   "invalidate-all refuses results read before it");
-	before = hd_cache_token(c);
-	hd_cache_purge(c, NULL, &removed, err, sizeof(err));
-	ok(put_full(c, CFG2, 6, 100, NULL, 0, before, NOW, 60000, 0) == HD_CACHE_SKIP_RACED,
+	before = hd_store_token(c);
+	hd_store_purge(c, NULL, &removed, err, sizeof(err));
+	ok(put_full(c, CFG2, 6, 100, NULL, 0, before, NOW, 60000, 0) == HD_STORE_SKIP_RACED,
 	   "so does a purge");
 	ok(stats(c).skipped_raced == 3, "raced counter");
 	close_or_bail(c);
@@ -429,48 +450,48 @@ test_race_guard(void)
 static void
 test_purge_and_slot(void)
 {
-	HdCacheOptions o = default_options();
+	HdStoreOptions o = default_options();
 	const char *dir = new_dir("slot");
-	HdCache    *c = open_or_bail(dir, &o);
-	uint32_t	r1[] = {1};
+	HdStore    *c = open_or_bail(dir, &o);
+	uint64_t	r1[] = {1};
 	uint64_t	removed;
 	bool		reset;
-	char		err[1024], ident[HD_CACHE_IDENTITY_MAX + 1];
+	char		err[1024], ident[HD_STORE_IDENTITY_MAX + 1];
 
-	ok(hd_cache_bind_slot(c, CFG1, "7301/16384/hyperdrive_app", &reset, err, sizeof(err)) == 0 &&
+	ok(hd_store_bind_slot(c, CFG1, "7301/16384/hyperdrive_app", &reset, err, sizeof(err)) == 0 &&
 	   reset, "binding a config the first time resets it");
 	put(c, CFG1, 1, r1, 1);
 	put(c, CFG2, 1, r1, 1);
 	invalidate(c, CFG1, NULL, 0, 500);
-	ok(hd_cache_bind_slot(c, CFG1, "7301/16384/hyperdrive_app", &reset, err, sizeof(err)) == 0 &&
+	ok(hd_store_bind_slot(c, CFG1, "7301/16384/hyperdrive_app", &reset, err, sizeof(err)) == 0 &&
 	   !reset && present(c, CFG1, 1) && applied_lsn(c, CFG1) == 500,
 	   "binding the same slot again keeps entries and LSN");
-	ok(hd_cache_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	ok(hd_store_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
 	   strcmp(ident, "7301/16384/hyperdrive_app") == 0, "the identity is stored");
-	ok(hd_cache_slot_identity(c, CFG2, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	ok(hd_store_slot_identity(c, CFG2, ident, sizeof(ident), err, sizeof(err)) == 0 &&
 	   ident[0] == '\0', "an unbound config has none");
 	close_or_bail(c);
 
 	c = open_or_bail(dir, &o);
 	ok(present(c, CFG1, 1) && present(c, CFG2, 1) && stats(c).entries == 2 &&
 	   applied_lsn(c, CFG1) == 500, "reopened: entries and LSN survive (warm restart)");
-	ok(hd_cache_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	ok(hd_store_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
 	   strcmp(ident, "7301/16384/hyperdrive_app") == 0, "reopened: so does the identity");
-	ok(hd_cache_bind_slot(c, CFG1, "7301/16384/hyperdrive_app2", &reset, err, sizeof(err)) == 0 &&
+	ok(hd_store_bind_slot(c, CFG1, "7301/16384/hyperdrive_app2", &reset, err, sizeof(err)) == 0 &&
 	   reset && !present(c, CFG1, 1) && applied_lsn(c, CFG1) == 0 && present(c, CFG2, 1),
 	   "another slot: the config's entries go and its LSN restarts at 0");
 
 	put(c, CFG1, 2, r1, 1);
-	ok(hd_cache_purge(c, CFG2, &removed, err, sizeof(err)) == 0 && removed == 1 &&
+	ok(hd_store_purge(c, CFG2, &removed, err, sizeof(err)) == 0 && removed == 1 &&
 	   !present(c, CFG2, 1) && present(c, CFG1, 2), "purging a config removes only its entries");
 	put(c, CFG2, 3, r1, 1);
-	ok(hd_cache_purge(c, NULL, &removed, err, sizeof(err)) == 0 && removed == 2 &&
+	ok(hd_store_purge(c, NULL, &removed, err, sizeof(err)) == 0 && removed == 2 &&
 	   stats(c).entries == 0 && stats(c).bytes == 0, "purging everything empties the cache");
 	ok(applied_lsn(c, CFG1) == 0 &&
-	   hd_cache_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   hd_store_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
 	   ident[0] != '\0', "a purge keeps LSNs and identities");
 	put(c, CFG1, 4, r1, 1);
-	ok(hd_cache_bind_slot(c, CFG1, "", &reset, err, sizeof(err)) == 0 && reset &&
+	ok(hd_store_bind_slot(c, CFG1, "", &reset, err, sizeof(err)) == 0 && reset &&
 	   !present(c, CFG1, 4), "binding \"\" forgets a config");
 	close_or_bail(c);
 }
@@ -484,13 +505,14 @@ test_purge_and_slot(void)
 static void
 test_fence(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c = open_or_bail(new_dir("fence"), &o);
-	uint32_t	r1[] = {1};
+	HdStoreOptions o = default_options();
+	HdStore    *c = open_or_bail(new_dir("fence"), &o);
+	uint64_t	r1[] = {1};
+	HdDep		d1[] = {hd_dep_relation(1)};
 	uint64_t	removed = 0;
 	struct rlimit saved, low;
 	char		key[128], err[1024], err2[1024];
-	HdCacheHit	hit;
+	HdStoreHit	hit;
 	int			rc;
 
 	put(c, CFG1, 1, r1, 1);
@@ -501,39 +523,39 @@ test_fence(void)
 	low.rlim_cur = 8192;		/* LMDB's two meta pages: every other page write fails */
 	if (setrlimit(RLIMIT_FSIZE, &low) != 0)
 		bail("fence", "cannot lower the file size limit");
-	rc = hd_cache_invalidate_relations(c, CFG1, r1, 1, 10, &removed, err, sizeof(err));
+	rc = hd_store_invalidate(c, CFG1, d1, 1, 10, &removed, err, sizeof(err));
 	if (setrlimit(RLIMIT_FSIZE, &saved) != 0)
 		bail("fence", "cannot restore the file size limit");
 	ok(rc != 0, "an invalidation that cannot be written fails: %s", err);
 	make_key(key, sizeof(key), 1);
-	ok(hd_cache_fenced(c, CFG1) &&
-	   hd_cache_get(c, CFG1, key, strlen(key), NOW, &hit, err2, sizeof(err2)) != 0 &&
+	ok(hd_store_fenced(c, CFG1) &&
+	   hd_store_get(c, CFG1, key, strlen(key), NOW, &hit, err2, sizeof(err2)) != 0 &&
 	   strstr(err2, "fenced") != NULL, "its config is fenced: lookups fail (%s)", err2);
-	hd_cache_hit_release(&hit);
-	ok(!hd_cache_fenced(c, CFG2) && present(c, CFG2, 1), "another config's entries stay in use");
+	hd_store_hit_release(&hit);
+	ok(!hd_store_fenced(c, CFG2) && present(c, CFG2, 1), "another config's entries stay in use");
 	{
-		HdCachePut	p = {0};
-		HdCachePutOutcome outcome;
+		HdStorePut	p = {0};
+		HdStorePutOutcome outcome;
 
 		p.config_id = CFG1;
 		p.key = key;
 		p.keylen = strlen(key);
 		p.value = "v";
 		p.len = 1;
-		p.relations = r1;
-		p.nrelations = 1;
-		p.token = hd_cache_token(c);
+		p.deps = d1;
+		p.ndeps = 1;
+		p.token = hd_store_token(c);
 		p.now_ms = NOW;
 		p.max_age_ms = 60000;
-		ok(hd_cache_put(c, &p, &outcome, err2, sizeof(err2)) != 0 && strstr(err2, "fenced"),
+		ok(hd_store_put(c, &p, &outcome, err2, sizeof(err2)) != 0 && strstr(err2, "fenced"),
 		   "and puts of the fenced config fail");
 	}
-	ok(hd_cache_purge(c, CFG2, &removed, err, sizeof(err)) == 0 && hd_cache_fenced(c, CFG1),
+	ok(hd_store_purge(c, CFG2, &removed, err, sizeof(err)) == 0 && hd_store_fenced(c, CFG1),
 	   "purging another config does not lift the fence");
-	ok(hd_cache_purge(c, CFG1, &removed, err, sizeof(err)) == 0 && removed == 1 &&
-	   !hd_cache_fenced(c, CFG1), "purging the config lifts its fence: %s",
+	ok(hd_store_purge(c, CFG1, &removed, err, sizeof(err)) == 0 && removed == 1 &&
+	   !hd_store_fenced(c, CFG1), "purging the config lifts its fence: %s",
 	   removed == 1 ? "its entry removed" : err);
-	ok(get_at(c, CFG1, 1, 100, NOW) == HD_CACHE_MISS && put(c, CFG1, 2, r1, 1) == HD_CACHE_STORED &&
+	ok(get_at(c, CFG1, 1, 100, NOW) == HD_STORE_MISS && put(c, CFG1, 2, r1, 1) == HD_STORE_STORED &&
 	   present(c, CFG1, 2), "then it is used again");
 	close_or_bail(c);
 }
@@ -541,8 +563,8 @@ test_fence(void)
 static void
 test_eviction(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c;
+	HdStoreOptions o = default_options();
+	HdStore    *c;
 	uint64_t	max_seen = 0;
 	bool		kept = true;
 
@@ -550,13 +572,13 @@ test_eviction(void)
 	c = open_or_bail(new_dir("lru"), &o);
 	for (int n = 0; n < 500; n++)
 	{
-		uint32_t	rel = 1000 + n % 7;
+		uint64_t	rel = 1000 + n % 7;
 
-		put_full(c, CFG1, n, 1000, &rel, 1, hd_cache_token(c), NOW, 60000, 0);
+		put_full(c, CFG1, n, 1000, &rel, 1, hd_store_token(c), NOW, 60000, 0);
 		if (stats(c).bytes > max_seen)
 			max_seen = stats(c).bytes;
 		/* keep entry 0 recently used */
-		if (get_at(c, CFG1, 0, 1000, NOW) != HD_CACHE_FRESH)
+		if (get_at(c, CFG1, 0, 1000, NOW) != HD_STORE_FRESH)
 			kept = false;
 	}
 	ok(max_seen <= o.max_bytes, "the total never exceeds max_bytes (%llu <= %llu)",
@@ -565,14 +587,14 @@ test_eviction(void)
 	   "least recently used entries were evicted (%llu evictions, %llu left)",
 	   (unsigned long long) stats(c).evictions, (unsigned long long) stats(c).entries);
 	ok(kept, "an entry used all along survives");
-	ok(get_at(c, CFG1, 1, 1000, NOW) == HD_CACHE_MISS && get_at(c, CFG1, 250, 1000, NOW) ==
-	   HD_CACHE_MISS && get_at(c, CFG1, 499, 1000, NOW) == HD_CACHE_FRESH,
+	ok(get_at(c, CFG1, 1, 1000, NOW) == HD_STORE_MISS && get_at(c, CFG1, 250, 1000, NOW) ==
+	   HD_STORE_MISS && get_at(c, CFG1, 499, 1000, NOW) == HD_STORE_FRESH,
 	   "old unused entries are gone, the newest is there");
 	{
-		uint32_t	rel = 1000;
+		uint64_t	rel = 1000;
 
 		ok(invalidate(c, CFG1, &rel, 1, 1) > 0 && get_at(c, CFG1, 0, 1000, NOW) ==
-		   HD_CACHE_MISS, "evicted entries left no index rows behind (invalidation works)");
+		   HD_STORE_MISS, "evicted entries left no index rows behind (invalidation works)");
 	}
 	close_or_bail(c);
 
@@ -589,8 +611,8 @@ test_eviction(void)
 static void
 test_limits(void)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c;
+	HdStoreOptions o = default_options();
+	HdStore    *c;
 	int			stored = 0, full = 0;
 	bool		quiet = true;
 	char		err[1024];
@@ -598,10 +620,10 @@ test_limits(void)
 
 	o.max_entry_bytes = 1000;
 	c = open_or_bail(new_dir("oversized"), &o);
-	ok(put_full(c, CFG1, 1, 2000, NULL, 0, hd_cache_token(c), NOW, 1000, 0) ==
-	   HD_CACHE_SKIP_OVERSIZED && stats(c).entries == 0 && stats(c).skipped_oversized == 1,
+	ok(put_full(c, CFG1, 1, 2000, NULL, 0, hd_store_token(c), NOW, 1000, 0) ==
+	   HD_STORE_SKIP_OVERSIZED && stats(c).entries == 0 && stats(c).skipped_oversized == 1,
 	   "an entry over max_entry_bytes is refused as oversized");
-	ok(put_full(c, CFG1, 2, 500, NULL, 0, hd_cache_token(c), NOW, 1000, 0) == HD_CACHE_STORED,
+	ok(put_full(c, CFG1, 2, 500, NULL, 0, hd_store_token(c), NOW, 1000, 0) == HD_STORE_STORED,
 	   "a smaller one is stored");
 	close_or_bail(c);
 
@@ -613,24 +635,24 @@ test_limits(void)
 	c = open_or_bail(new_dir("map-full"), &o);
 	for (int n = 0; n < 400; n++)
 	{
-		uint32_t	rels[] = {1, 2, (uint32_t) (3 + n)};
-		HdCachePutOutcome r = put_full(c, CFG1, n, 3000, rels, 3, hd_cache_token(c), NOW,
+		uint64_t	rels[] = {1, 2, (uint64_t) (3 + n)};
+		HdStorePutOutcome r = put_full(c, CFG1, n, 3000, rels, 3, hd_store_token(c), NOW,
 									   60000, 0);
 
-		stored += r == HD_CACHE_STORED;
-		full += r == HD_CACHE_SKIP_FULL;
-		quiet = quiet && (r == HD_CACHE_STORED || r == HD_CACHE_SKIP_FULL);
+		stored += r == HD_STORE_STORED;
+		full += r == HD_STORE_SKIP_FULL;
+		quiet = quiet && (r == HD_STORE_STORED || r == HD_STORE_SKIP_FULL);
 	}
 	ok(quiet && stored == 400, "with a 256 kB map 400 puts of 3 kB are all stored "
 	   "(%d stored, %d skipped, %llu map-full evictions)", stored, full,
 	   (unsigned long long) stats(c).map_full);
 	ok(stats(c).map_full > 0 && stats(c).evictions > 0, "MDB_MAP_FULL was met by evicting");
-	ok(get_at(c, CFG1, 399, 3000, NOW) == HD_CACHE_FRESH, "the last entry is there");
-	ok(put_full(c, CFG1, 1000, 1 << 20, NULL, 0, hd_cache_token(c), NOW, 60000, 0) ==
-	   HD_CACHE_SKIP_FULL, "an entry larger than the map is skipped as full, not an error");
-	ok(hd_cache_invalidate_all(c, CFG1, 5, &removed, err, sizeof(err)) == 0 &&
+	ok(get_at(c, CFG1, 399, 3000, NOW) == HD_STORE_FRESH, "the last entry is there");
+	ok(put_full(c, CFG1, 1000, 1 << 20, NULL, 0, hd_store_token(c), NOW, 60000, 0) ==
+	   HD_STORE_SKIP_FULL, "an entry larger than the map is skipped as full, not an error");
+	ok(hd_store_invalidate_all(c, CFG1, 5, &removed, err, sizeof(err)) == 0 &&
 	   applied_lsn(c, CFG1) == 5, "invalidation still works on the full map");
-	ok(put_full(c, CFG1, 7, 3000, NULL, 0, hd_cache_token(c), NOW, 60000, 0) == HD_CACHE_STORED,
+	ok(put_full(c, CFG1, 7, 3000, NULL, 0, hd_store_token(c), NOW, 60000, 0) == HD_STORE_STORED,
 	   "and so do puts");
 	close_or_bail(c);
 }
@@ -639,19 +661,19 @@ test_limits(void)
 static void
 test_kill_idle(void)
 {
-	HdCacheOptions o = default_options();
+	HdStoreOptions o = default_options();
 	const char *dir = new_dir("kill-idle");
 	int			fds[2];
 	char		byte;
 	pid_t		pid;
-	HdCache    *c;
+	HdStore    *c;
 
 	if (pipe(fds) != 0)
 		bail("pipe", strerror(errno));
 	fflush(stdout);
 	if ((pid = fork()) == 0)
 	{
-		uint32_t	r[] = {7};
+		uint64_t	r[] = {7};
 
 		c = open_or_bail(dir, &o);
 		for (int n = 0; n < 50; n++)
@@ -699,12 +721,12 @@ test_kill_idle(void)
 static void
 test_kill_busy(void)
 {
-	HdCacheOptions o = default_options();
+	HdStoreOptions o = default_options();
 	const char *dir = new_dir("kill-busy");
 	int			fds[2];
 	char		byte;
 	pid_t		pid;
-	HdCache    *c;
+	HdStore    *c;
 	uint64_t	lsn;
 	bool		gone = true;
 
@@ -714,9 +736,9 @@ test_kill_busy(void)
 	if ((pid = fork()) == 0)
 	{
 		c = open_or_bail(dir, &o);
-		for (uint32_t i = 1;; i++)
+		for (uint64_t i = 1;; i++)
 		{
-			uint32_t	mine = 1000 + i, previous = 1000 + i - 1;
+			uint64_t	mine = 1000 + i, previous = 1000 + i - 1;
 
 			put(c, CFG1, (int) i, &mine, 1);
 			invalidate(c, CFG1, &previous, 1, i);
@@ -756,16 +778,16 @@ write_at(const char *path, off_t offset, size_t len, int byte)
 
 /* A store with some entries, closed; returns the data file's size. */
 static off_t
-populated(const char *dir, const HdCacheOptions *o, char *data, size_t datalen)
+populated(const char *dir, const HdStoreOptions *o, char *data, size_t datalen)
 {
-	HdCache    *c = open_or_bail(dir, o);
+	HdStore    *c = open_or_bail(dir, o);
 	struct stat st;
 
 	for (int n = 0; n < 300; n++)
 	{
-		uint32_t	rel = (uint32_t) (n % 13 + 1);
+		uint64_t	rel = (uint64_t) (n % 13 + 1);
 
-		put_full(c, CFG1, n, 700, &rel, 1, hd_cache_token(c), NOW, 60000, 0);
+		put_full(c, CFG1, n, 700, &rel, 1, hd_store_token(c), NOW, 60000, 0);
 	}
 	close_or_bail(c);
 	snprintf(data, datalen, "%s/data.mdb", dir);
@@ -775,17 +797,17 @@ populated(const char *dir, const HdCacheOptions *o, char *data, size_t datalen)
 }
 
 static void
-expect_damaged(const char *dir, const HdCacheOptions *o, const char *what)
+expect_damaged(const char *dir, const HdStoreOptions *o, const char *what)
 {
-	HdCache    *c;
+	HdStore    *c;
 	char		err[1024];
-	int			rc = hd_cache_open(dir, o, &c, err, sizeof(err));
+	int			rc = hd_store_open(dir, o, &c, err, sizeof(err));
 
-	ok(rc == HD_CACHE_DAMAGED && c == NULL, "%s: reported damaged: %s", what, err);
-	if (rc == HD_CACHE_OK)
+	ok(rc == HD_STORE_DAMAGED && c == NULL, "%s: reported damaged: %s", what, err);
+	if (rc == HD_STORE_OK)
 		close_or_bail(c);
-	ok(hd_cache_wipe(dir, err, sizeof(err)) == 0 &&
-	   hd_cache_open(dir, o, &c, err, sizeof(err)) == HD_CACHE_OK && stats(c).entries == 0,
+	ok(hd_store_wipe(dir, err, sizeof(err)) == 0 &&
+	   hd_store_open(dir, o, &c, err, sizeof(err)) == HD_STORE_OK && stats(c).entries == 0,
 	   "%s: after a wipe it opens empty", what);
 	if (c)
 		close_or_bail(c);
@@ -794,7 +816,7 @@ expect_damaged(const char *dir, const HdCacheOptions *o, const char *what)
 static void
 test_corruption(void)
 {
-	HdCacheOptions o = default_options();
+	HdStoreOptions o = default_options();
 	char		data[4300], path[4300];
 	const char *dir;
 	off_t		size;
@@ -848,16 +870,16 @@ test_corruption(void)
 static void
 test_sync(void)
 {
-	HdCacheOptions o = default_options();
+	HdStoreOptions o = default_options();
 	const char *dir = new_dir("sync");
-	HdCache    *c = open_or_bail(dir, &o);
+	HdStore    *c = open_or_bail(dir, &o);
 	char		err[1024], path[4300];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/unsynced", dir);
 	ok(stat(path, &st) == 0, "an open store without sync_commits is marked unsynced");
 	put(c, CFG1, 1, NULL, 0);
-	ok(hd_cache_sync(c, err, sizeof(err)) == 0, "sync");
+	ok(hd_store_sync(c, err, sizeof(err)) == 0, "sync");
 	close_or_bail(c);
 	ok(stat(path, &st) != 0 && errno == ENOENT, "a clean close removes the marker");
 
@@ -867,6 +889,216 @@ test_sync(void)
 	   "with sync_commits there is no marker, and the data is there");
 	put(c, CFG1, 2, NULL, 0);
 	close_or_bail(c);
+}
+
+/* A put of entry n with the given deps (values included). */
+static HdStorePutOutcome
+put_deps(HdStore *c, const char *cfg, int n, const HdDep *deps, size_t ndeps, uint64_t token)
+{
+	char		key[128];
+	char		value[100];
+	char		err[1024];
+	HdStorePutOutcome outcome;
+	HdStorePut	p = {0};
+
+	make_key(key, sizeof(key), n);
+	for (size_t i = 0; i < sizeof(value); i++)
+		value[i] = (char) ('a' + (n + i) % 26);
+	p.config_id = cfg;
+	p.key = key;
+	p.keylen = strlen(key);
+	p.value = value;
+	p.len = sizeof(value);
+	p.deps = deps;
+	p.ndeps = ndeps;
+	p.token = token;
+	p.now_ms = NOW;
+	p.max_age_ms = 60000;
+	if (hd_store_put(c, &p, &outcome, err, sizeof(err)) != 0)
+		bail("hd_store_put", err);
+	return outcome;
+}
+
+static uint64_t
+invalidate_deps(HdStore *c, const char *cfg, const HdDep *deps, size_t ndeps, HdPos pos)
+{
+	uint64_t	removed;
+	char		err[1024];
+
+	if (hd_store_invalidate(c, cfg, deps, ndeps, pos, &removed, err, sizeof(err)) != 0)
+		bail("hd_store_invalidate", err);
+	return removed;
+}
+
+/* A dep on rows of relation's column whose values hash to values[0..n). */
+static HdDep
+value_dep(uint64_t relation, uint32_t column, const uint64_t *values, uint32_t n)
+{
+	HdDep		d = {relation, column, n, values};
+
+	return d;
+}
+
+/*
+ * Deps with values: no producer sends them yet, but an entry whose deps on
+ * a relation all carry values falls only to a change that overlaps them
+ * (hd_dep_overlaps()), also after a reopen (they are on disk).
+ */
+static void
+test_values(void)
+{
+	HdStoreOptions o = default_options();
+	const char *dir = new_dir("values");
+	HdStore    *c = open_or_bail(dir, &o);
+	/* 64-bit relation ids: no OID fits them */
+	const uint64_t R = 0x100000000ULL + 50,
+				R2 = 0x100000000ULL + 51;
+	uint64_t	h12[] = {11, 12},
+				h3[] = {13},
+				h1[] = {11},
+				h9[] = {19},
+				h4[] = {14},
+				h5[] = {15},
+				h2[] = {12},
+				h57[] = {17, 15},
+				h8[] = {18};
+	HdDep		a[] = {value_dep(R, 2, h12, 2)},
+				b[] = {value_dep(R, 2, h3, 1)},
+				all[] = {hd_dep_relation(R)},
+				other_col[] = {value_dep(R, 3, h1, 1)},
+				two_cols[] = {value_dep(R, 2, h1, 1), value_dep(R, 3, h9, 1)},
+				f[] = {value_dep(R2, 2, h1, 1)},
+				merged[] = {value_dep(R, 2, h4, 1), value_dep(R, 2, h5, 1)},
+				bad[] = {value_dep(R, 2, NULL, 1)};
+	char		err[1024];
+	uint64_t	before = hd_store_token(c);
+
+	put_deps(c, CFG1, 1, a, 1, hd_store_token(c));
+	put_deps(c, CFG1, 2, b, 1, hd_store_token(c));
+	put_deps(c, CFG1, 3, all, 1, hd_store_token(c));
+	put_deps(c, CFG1, 4, other_col, 1, hd_store_token(c));
+	put_deps(c, CFG1, 5, two_cols, 2, hd_store_token(c));
+	put_deps(c, CFG1, 6, f, 1, hd_store_token(c));
+	ok(put_deps(c, CFG1, 7, merged, 2, hd_store_token(c)) == HD_STORE_STORED &&
+	   stats(c).entries == 7, "entries with value deps are stored");
+	close_or_bail(c);
+	c = open_or_bail(dir, &o);	/* with the full check: value deps are read back */
+	ok(stats(c).entries == 7, "and they pass the check at open");
+
+	{
+		HdDep		change[] = {value_dep(R, 2, h2, 1)};
+
+		ok(invalidate_deps(c, CFG1, change, 1, 10) == 4,
+		   "a change of one value removes 4 entries");
+	}
+	ok(!present(c, CFG1, 1), "the entry with that value goes");
+	ok(!present(c, CFG1, 3), "so does the one on all rows of the relation");
+	ok(!present(c, CFG1, 4), "and the one with values of another column");
+	ok(!present(c, CFG1, 5), "and the one with values of two columns (all rows)");
+	ok(present(c, CFG1, 2) && present(c, CFG1, 7),
+	   "entries with other values of the column stay");
+	ok(present(c, CFG1, 6), "an entry with the same value of another relation stays");
+	{
+		HdDep		change[] = {value_dep(R, 2, h57, 2)};
+
+		ok(invalidate_deps(c, CFG1, change, 1, 11) == 1 && !present(c, CFG1, 7) &&
+		   present(c, CFG1, 2), "two deps of one column are both kept (merged)");
+	}
+	{
+		HdDep		change[] = {value_dep(R2, 2, h8, 1)};
+
+		ok(invalidate_deps(c, CFG1, change, 1, 12) == 0 && present(c, CFG1, 6),
+		   "a value nothing read removes nothing");
+	}
+	ok(invalidate_deps(c, CFG1, all, 1, 13) == 1 && !present(c, CFG1, 2),
+	   "a change of all rows removes the entries with values");
+	ok(invalidate_deps(c, CFG1, f, 1, 14) == 1 && stats(c).entries == 0 &&
+	   applied_lsn(c, CFG1) == 14, "and the last value goes with its own change");
+
+	/* the race guard is by relation: a value change refuses every put on it */
+	ok(put_deps(c, CFG1, 8, b, 1, before) == HD_STORE_SKIP_RACED,
+	   "a put read before a change of other values of its relation is refused");
+	ok(hd_store_put(c, &(HdStorePut) {.config_id = CFG1, .key = "k", .keylen = 1,
+				.deps = bad, .ndeps = 1, .now_ms = NOW}, &(HdStorePutOutcome) {0},
+				err, sizeof(err)) == -1 && strstr(err, "no array"),
+	   "values without their array are refused: %s", err);
+	close_or_bail(c);
+}
+
+/*
+ * Set the format record's version, as an older or newer agent would have
+ * written it, and add a record the current format cannot parse (it must
+ * not be read).
+ */
+static void
+set_format_version(const char *dir, const HdStoreOptions *o, uint32_t version)
+{
+	MDB_env    *env;
+	MDB_txn    *txn;
+	MDB_dbi		meta,
+				entries;
+	MDB_val		k = {6, "format"};
+	MDB_val		v;
+	unsigned char record[32];
+	unsigned char junk_key[32] = {0};
+	MDB_val		jk = {sizeof(junk_key), junk_key};
+	MDB_val		jv = {10, "v1 record!"};
+
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 8) != 0 ||
+		mdb_env_set_mapsize(env, o->map_size) != 0 || mdb_env_open(env, dir, 0, 0600) != 0 ||
+		mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
+		mdb_dbi_open(txn, "meta", 0, &meta) != 0 ||
+		mdb_dbi_open(txn, "entries", 0, &entries) != 0 ||
+		mdb_get(txn, meta, &k, &v) != 0 || v.mv_size > sizeof(record))
+		bail("set_format_version", dir);
+	memcpy(record, v.mv_data, v.mv_size);
+	memcpy(record + 8, &version, 4);	/* after the 8-byte magic */
+	v.mv_data = record;
+	if (mdb_put(txn, meta, &k, &v, 0) != 0 || mdb_put(txn, entries, &jk, &jv, 0) != 0 ||
+		mdb_txn_commit(txn) != 0)
+		bail("set_format_version", "writing");
+	mdb_env_close(env);
+}
+
+/*
+ * A store of an older format is emptied at open, and says so; one of a
+ * newer format is damaged.
+ */
+static void
+test_format(void)
+{
+	HdStoreOptions o = default_options();
+	const char *dir = new_dir("format");
+	HdStore    *c = open_or_bail(dir, &o);
+	uint64_t	r1[] = {1};
+	bool		reset;
+	char		err[1024], ident[HD_STORE_IDENTITY_MAX + 1];
+	const char *notice;
+
+	ok(hd_store_open_notice(c) == NULL, "a new store has nothing to say at open");
+	hd_store_bind_slot(c, CFG1, "slot", &reset, err, sizeof(err));
+	put(c, CFG1, 1, r1, 1);
+	invalidate(c, CFG1, NULL, 0, 42);
+	close_or_bail(c);
+	set_format_version(dir, &o, 1);
+
+	c = open_or_bail(dir, &o);
+	notice = hd_store_open_notice(c);
+	ok(notice && strstr(notice, "format 1 found, this agent writes format 2: purged") != NULL,
+	   "a format 1 store opens, and the open says it was purged: %s", notice ? notice : "");
+	ok(stats(c).entries == 0 && !present(c, CFG1, 1), "it is empty");
+	ok(applied_lsn(c, CFG1) == 0 &&
+	   hd_store_slot_identity(c, CFG1, ident, sizeof(ident), err, sizeof(err)) == 0 &&
+	   ident[0] == '\0', "positions and identities went too (as after a wipe)");
+	ok(put(c, CFG1, 2, r1, 1) == HD_STORE_STORED && present(c, CFG1, 2), "and it is used");
+	close_or_bail(c);
+	c = open_or_bail(dir, &o);
+	ok(hd_store_open_notice(c) == NULL && present(c, CFG1, 2),
+	   "reopened: format 2 now, nothing to say, the entry is there");
+	close_or_bail(c);
+
+	set_format_version(dir, &o, 3);
+	expect_damaged(dir, &o, "a store of a newer format");
 }
 
 /* ------------------------------------------------------------------------
@@ -884,25 +1116,25 @@ seconds(void)
 
 /* A lookup as the agent would do it: the length of a hit, 0 on a miss. */
 static size_t
-bench_get(HdCache *c, const char *cfg, int n)
+bench_get(HdStore *c, const char *cfg, int n)
 {
 	char		key[128], err[1024];
-	HdCacheHit	hit;
+	HdStoreHit	hit;
 	size_t		len;
 
 	make_key(key, sizeof(key), n);
-	if (hd_cache_get(c, cfg, key, strlen(key), NOW, &hit, err, sizeof(err)) != 0)
-		bail("hd_cache_get", err);
-	len = hit.status == HD_CACHE_MISS ? 0 : hit.len;
-	hd_cache_hit_release(&hit);
+	if (hd_store_get(c, cfg, key, strlen(key), NOW, &hit, err, sizeof(err)) != 0)
+		bail("hd_store_get", err);
+	len = hit.status == HD_STORE_MISS ? 0 : hit.len;
+	hd_store_hit_release(&hit);
 	return len;
 }
 
 static void
 bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 {
-	HdCacheOptions o = default_options();
-	HdCache    *c;
+	HdStoreOptions o = default_options();
+	HdStore    *c;
 	double		t0, t_put, t_get, t_hot, t_miss, t_inv1, t_inv100;
 	int			ninv = n < 1000 ? n / 2 : 1000;
 	char		err[1024];
@@ -914,9 +1146,9 @@ bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 	t0 = seconds();
 	for (int i = 0; i < n; i++)
 	{
-		uint32_t	rels[] = {(uint32_t) (16384 + i % 1000), (uint32_t) (100000 + i)};
+		uint64_t	rels[] = {(uint64_t) (16384 + i % 1000), (uint64_t) (100000 + i)};
 
-		put_full(c, CFG1, i, vlen, rels, 2, hd_cache_token(c), NOW, 60000, 15000);
+		put_full(c, CFG1, i, vlen, rels, 2, hd_store_token(c), NOW, 60000, 15000);
 	}
 	t_put = seconds() - t0;
 	t0 = seconds();
@@ -936,7 +1168,7 @@ bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 	t0 = seconds();
 	for (int i = 0; i < ninv; i++)
 	{
-		uint32_t	rel = (uint32_t) (100000 + i * (n / ninv));
+		uint64_t	rel = (uint64_t) (100000 + i * (n / ninv));
 
 		invalidate(c, CFG1, &rel, 1, (uint64_t) i + 1);
 	}
@@ -944,12 +1176,12 @@ bench_one(const char *label, bool sync_commits, int n, size_t vlen)
 	t0 = seconds();
 	for (int i = 0; i < ninv; i++)
 	{
-		uint32_t	rel = (uint32_t) (16384 + i);
+		uint64_t	rel = (uint64_t) (16384 + i);
 
 		invalidate(c, CFG1, &rel, 1, (uint64_t) (ninv + i + 1));
 	}
 	t_inv100 = seconds() - t0;
-	if (hd_cache_sync(c, err, sizeof(err)) != 0)
+	if (hd_store_sync(c, err, sizeof(err)) != 0)
 		bail("sync", err);
 	printf("%s: %d entries of %zu B (+ ~110 B key)\n"
 		   "  puts                          %9.0f /s\n"
@@ -989,7 +1221,7 @@ main(int argc, char **argv)
 	{
 		const char *tmp = getenv("TMPDIR");
 
-		snprintf(base_dir, sizeof(base_dir), "%s/hd_cache_test.XXXXXX", tmp ? tmp : "/tmp");
+		snprintf(base_dir, sizeof(base_dir), "%s/hd_store_test.XXXXXX", tmp ? tmp : "/tmp");
 		if (mkdtemp(base_dir) == NULL)
 			bail("mkdtemp", base_dir);
 	}
@@ -1015,6 +1247,8 @@ main(int argc, char **argv)
 		test_kill_busy();
 		test_corruption();
 		test_sync();
+		test_values();
+		test_format();
 		printf("1..%d\n", tests_run);
 		if (tests_failed)
 			diag("%d of %d failed", tests_failed, tests_run);

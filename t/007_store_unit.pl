@@ -1,7 +1,8 @@
-# The cache's storage layer (agent/cache/cache_store.c): LMDB entries, the relation
-# index, invalidation with the applied LSN, LRU eviction, crash safety. The
-# tests are a C program, agent/tests/test_cache_store (make agent-unit), that
-# prints TAP itself; it gets a temporary directory for its stores.
+# The cache's storage layer (agent/cache/store.c): LMDB entries, the relation
+# index, invalidation by deps (values included) with the applied position,
+# LRU eviction, crash safety, format versions. The tests are a C program,
+# agent/tests/test_store (make agent-unit), that prints TAP itself; it gets a
+# temporary directory for its stores.
 use strict;
 use warnings;
 
@@ -11,7 +12,7 @@ use File::Temp qw(tempdir);
 use Test::More;
 
 my $unit =
-  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/tests/test_cache_store');
+  File::Spec->rel2abs(dirname(__FILE__) . '/../agent/tests/test_store');
 BAIL_OUT("$unit is missing: run 'make agent-unit' first") unless -x $unit;
 
 my $dir = tempdir('hd_cache_XXXXXX', TMPDIR => 1, CLEANUP => 1);

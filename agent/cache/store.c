@@ -1,18 +1,23 @@
 /*
- * cache_store.c
- *    The cache's storage layer on LMDB (see cache_store.h).
+ * store.c
+ *    The cache's storage layer on LMDB (see store.h).
  *
  * Every change is one write transaction (an Op) that also rewrites the
  * "state" record (totals and sequence numbers), so the totals, the indexes
- * and the applied LSNs always agree with the entries, whatever crashes. One
- * process owns the store (cache.lock), so the last committed state is
- * mirrored in memory and read without a transaction.
+ * and the applied positions always agree with the entries, whatever
+ * crashes. One process owns the store (cache.lock), so the last committed
+ * state is mirrored in memory and read without a transaction.
  *
  * Records are written in host byte order: the store never leaves the machine,
  * and the format record's byte-order mark refuses a foreign one. LMDB keys
- * that must sort (relation OIDs, access stamps) are big-endian.
+ * that must sort (relation ids, access stamps) are big-endian.
+ *
+ * An entry's deps are kept normalized (normalize_deps): sorted by relation,
+ * one per relation, either "all rows" or one column with sorted, distinct
+ * value hashes. On disk each is 16 bytes (relation, column, nvalues) and
+ * then its values, 8 bytes each, unaligned: they are read with memcpy.
  */
-#include "cache/cache_store.h"
+#include "cache/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,15 +33,22 @@
 #include <unistd.h>
 
 #define HASH_LEN 32
-#define CFG_LEN HD_CACHE_CONFIG_ID_MAX
-#define RELKEY_LEN (CFG_LEN + 4)
+#define CFG_LEN HD_STORE_CONFIG_ID_MAX
+#define RELKEY_LEN (CFG_LEN + 8)
 #define CONFIG_KEY_PREFIX "config:"
 #define CONFIG_KEY_LEN (sizeof(CONFIG_KEY_PREFIX) - 1 + CFG_LEN)
-#define CONFIG_STATE_FIXED 16	/* applied LSN, all_seq; then the identity */
-#define ALL_ENTRIES 0u			/* by_relation "OID" listing a config's entries */
-#define RECORD_VERSION 1
+#define CONFIG_STATE_FIXED 16	/* applied position, all_seq; then the identity */
+#define ALL_ENTRIES 0			/* by_relation "relation" listing a config's entries */
+#define RECORD_VERSION 2
+#define DEP_FIXED 16			/* a dep on disk: relation, column, nvalues */
 #define FORMAT_MAGIC "hdcache"
-#define FORMAT_VERSION 1
+/*
+ * Bump it whenever the layout changes: an older store is emptied at open,
+ * never misread (check_format). 1: 32-bit relation OIDs; 2: 64-bit
+ * relation ids, deps with values.
+ */
+#define FORMAT_VERSION 2
+#define FORMAT_OLD 1			/* check_format(): an older version, to purge */
 #define BYTE_ORDER_MARK 0x01020304u
 #define REMOVE_BATCH 256		/* entries removed per by_relation lookup */
 #define PUT_ATTEMPTS 3			/* a put that finds the map full evicts twice */
@@ -49,13 +61,13 @@
 #define MAX_DBS 8
 #define MIN_MAP_SIZE (64 * 1024)
 
-/* The head of an entries record; relation OIDs, key and value follow. */
+/* The head of an entries record; deps, key and value follow. */
 typedef struct RecordHeader
 {
 	uint32_t	version;
-	uint32_t	nrelations;		/* sorted, distinct */
+	uint32_t	ndeps;			/* sorted by relation, one per relation */
 	uint32_t	keylen;
-	uint32_t	reserved;
+	uint32_t	deps_len;		/* bytes of the deps */
 	uint64_t	value_len;
 	int64_t		created_ms;
 	int64_t		expires_ms;
@@ -68,7 +80,7 @@ _Static_assert(sizeof(RecordHeader) == 80, "RecordHeader has no padding");
 typedef struct Record
 {
 	RecordHeader h;
-	const unsigned char *relations;
+	const unsigned char *deps;
 	const unsigned char *key;
 	const unsigned char *value;
 } Record;
@@ -94,10 +106,10 @@ typedef struct StoreState
 /* meta "config:<id>". */
 typedef struct ConfigState
 {
-	uint64_t	applied_lsn;
+	HdPos		applied_pos;
 	uint64_t	all_seq;		/* seq of the last removal of all its entries */
 	size_t		identity_len;
-	char		identity[HD_CACHE_IDENTITY_MAX];
+	char		identity[HD_STORE_IDENTITY_MAX];
 } ConfigState;
 
 /* A hit not yet written to the lru database; stamp 0: free slot. */
@@ -114,7 +126,7 @@ typedef struct Hasher
 	unsigned	keep;			/* hash bytes kept; the rest are zeroed */
 } Hasher;
 
-struct HdCache
+struct HdStore
 {
 	MDB_env    *env;
 	MDB_dbi		entries;
@@ -124,7 +136,7 @@ struct HdCache
 	MDB_dbi		invalidated;
 	MDB_dbi		meta;
 	MDB_txn    *reader;			/* reset between lookups, renewed for each */
-	HdCacheOptions opts;
+	HdStoreOptions opts;
 	char	   *dir;
 	int			lock_fd;
 	Hasher		hasher;
@@ -134,12 +146,13 @@ struct HdCache
 	size_t		touch_cap;
 	size_t	   *touch_used;		/* the occupied slots, ntouches of them */
 	size_t		ntouches;
-	HdCacheStats stats;
+	HdStoreStats stats;
 	/* configs whose invalidation failed (the fence, in the contract) */
 	struct Fence *fenced;
 	size_t		nfenced;
 	bool		fenced_all;		/* which one could not be remembered: every config */
 	char		fence_all_reason[512];
+	char		notice[256];	/* hd_store_open_notice(); "" if none */
 };
 
 /* A fenced config, and why. */
@@ -152,7 +165,7 @@ typedef struct Fence
 /* One write transaction in progress. */
 typedef struct Op
 {
-	HdCache    *c;
+	HdStore    *c;
 	MDB_txn    *txn;
 	StoreState	st;				/* committed along with the transaction */
 	const char *what;			/* the step that failed */
@@ -161,7 +174,7 @@ typedef struct Op
 	bool		flushed_touches;
 } Op;
 
-static int	flush_touches_now(HdCache *c);
+static int	flush_touches_now(HdStore *c);
 
 /* ------------------------------------------------------------------------
  * Small helpers.
@@ -232,10 +245,10 @@ config_bytes(const char *id, unsigned char out[CFG_LEN], char *err, size_t errle
 }
 
 static void
-relation_key(unsigned char out[RELKEY_LEN], const unsigned char *cfg, uint32_t oid)
+relation_key(unsigned char out[RELKEY_LEN], const unsigned char *cfg, uint64_t relation)
 {
 	memcpy(out, cfg, CFG_LEN);
-	put_be32(out + CFG_LEN, oid);
+	put_be64(out + CFG_LEN, relation);
 }
 
 static void
@@ -297,6 +310,47 @@ hash_key(Hasher *h, const unsigned char *cfg, const void *key, size_t keylen,
  * Records.
  */
 
+/* A dep as stored; its values stay on the page (unaligned). */
+typedef struct DiskDep
+{
+	uint64_t	relation;
+	uint32_t	column;
+	uint32_t	nvalues;
+	const unsigned char *values;
+} DiskDep;
+
+/* The dep at p; returns the next one's address. */
+static const unsigned char *
+read_dep(const unsigned char *p, DiskDep *d)
+{
+	memcpy(&d->relation, p, 8);
+	memcpy(&d->column, p + 8, 4);
+	memcpy(&d->nvalues, p + 12, 4);
+	d->values = p + DEP_FIXED;
+	return d->values + (size_t) d->nvalues * 8;
+}
+
+/* Do the header's ndeps deps fill exactly deps_len bytes? */
+static bool
+deps_well_formed(const unsigned char *p, uint32_t ndeps, uint32_t deps_len)
+{
+	size_t		rest = deps_len;
+
+	for (uint32_t i = 0; i < ndeps; i++)
+	{
+		DiskDep		d;
+
+		if (rest < DEP_FIXED)
+			return false;
+		read_dep(p, &d);
+		if (d.relation == 0 || d.nvalues > (rest - DEP_FIXED) / 8)
+			return false;
+		rest -= DEP_FIXED + (size_t) d.nvalues * 8;
+		p += DEP_FIXED + (size_t) d.nvalues * 8;
+	}
+	return rest == 0;
+}
+
 static bool
 parse_record(const MDB_val *v, Record *r)
 {
@@ -308,80 +362,211 @@ parse_record(const MDB_val *v, Record *r)
 	if (r->h.version != RECORD_VERSION)
 		return false;
 	rest = v->mv_size - sizeof(RecordHeader);
-	if (r->h.nrelations > rest / 4)
+	r->deps = (const unsigned char *) v->mv_data + sizeof(RecordHeader);
+	if (r->h.deps_len > rest || !deps_well_formed(r->deps, r->h.ndeps, r->h.deps_len))
 		return false;
-	rest -= (size_t) r->h.nrelations * 4;
+	rest -= r->h.deps_len;
 	if (r->h.keylen > rest || r->h.value_len != rest - r->h.keylen)
 		return false;
-	r->relations = (const unsigned char *) v->mv_data + sizeof(RecordHeader);
-	r->key = r->relations + (size_t) r->h.nrelations * 4;
+	r->key = r->deps + r->h.deps_len;
 	r->value = r->key + r->h.keylen;
 	return true;
 }
 
-static uint32_t
-record_relation(const Record *r, size_t i)
-{
-	uint32_t	oid;
-
-	memcpy(&oid, r->relations + 4 * i, 4);
-	return oid;
-}
-
 /* The record's size, or 0 if it could not be represented. */
 static uint64_t
-record_size(size_t keylen, size_t nrel, size_t len)
+record_size(size_t keylen, uint64_t deps_len, size_t len)
 {
 	uint64_t	fixed;
 
-	if (keylen > UINT32_MAX || nrel > UINT32_MAX / 4)
+	if (keylen > UINT32_MAX || deps_len > UINT32_MAX)
 		return 0;
-	fixed = sizeof(RecordHeader) + 4 * (uint64_t) nrel + keylen;
+	fixed = sizeof(RecordHeader) + deps_len + keylen;
 	if ((uint64_t) len > UINT64_MAX - fixed || fixed + len > SIZE_MAX)
 		return 0;
 	return fixed + len;
 }
 
-static int
-compare_oids(const void *a, const void *b)
+/* Deps normalized (see the top of the file): what a put keeps, what a change removes. */
+typedef struct DepSet
 {
-	uint32_t	x = *(const uint32_t *) a;
-	uint32_t	y = *(const uint32_t *) b;
+	HdDep	   *deps;			/* sorted by relation, one per relation */
+	size_t		ndeps;
+	uint64_t   *values;			/* the deps' values point into it */
+	uint64_t	bytes;			/* their size on disk */
+} DepSet;
+
+static void
+depset_free(DepSet *s)
+{
+	free(s->deps);
+	free(s->values);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+compare_deps(const void *a, const void *b)
+{
+	const HdDep *x = a;
+	const HdDep *y = b;
+
+	if (x->relation != y->relation)
+		return (x->relation > y->relation) - (x->relation < y->relation);
+	return (x->column > y->column) - (x->column < y->column);
+}
+
+static int
+compare_values(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
 
 	return (x > y) - (x < y);
 }
 
-/* A sorted, distinct copy (NULL when n is 0); OID 0 is refused. */
+/* Relation 0 and values without their array are refused; *total counts the values. */
 static int
-normalize_relations(const uint32_t *in, size_t n, uint32_t **out, size_t *nout,
-					char *err, size_t errlen)
+check_deps(const HdDep *in, size_t n, size_t *total, char *err, size_t errlen)
 {
-	uint32_t   *rels;
-	size_t		k = 0;
+	*total = 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		if (in[i].relation == 0)
+		{
+			snprintf(err, errlen, "relation 0 is not a relation");
+			return -1;
+		}
+		if (in[i].nvalues > 0 && in[i].values == NULL)
+		{
+			snprintf(err, errlen, "a dep on relation %llu has %u values but no array",
+					 (unsigned long long) in[i].relation, in[i].nvalues);
+			return -1;
+		}
+		*total += in[i].nvalues;	/* at most n * 2^32: no overflow */
+	}
+	return 0;
+}
 
-	*out = NULL;
-	*nout = 0;
+/*
+ * Merge the sorted deps [first, end) on one relation into a dep: "all rows"
+ * if one of them says so or they name two columns (either way every change
+ * of the relation overlaps), else the column with the distinct union of
+ * the values, copied to values + *nvals.
+ */
+static HdDep
+merge_relation(const HdDep *first, const HdDep *end, uint64_t *values, size_t *nvals)
+{
+	uint64_t   *mine = values + *nvals;
+	size_t		m = 0;
+	size_t		k = 0;
+	HdDep		out = hd_dep_relation(first->relation);
+
+	for (const HdDep *d = first; d < end; d++)
+		if (d->nvalues == 0 || d->column != first->column)
+			return out;
+	for (const HdDep *d = first; d < end; d++)
+	{
+		memcpy(mine + m, d->values, (size_t) d->nvalues * sizeof(uint64_t));
+		m += d->nvalues;
+	}
+	qsort(mine, m, sizeof(uint64_t), compare_values);
+	for (size_t i = 0; i < m; i++)
+		if (k == 0 || mine[k - 1] != mine[i])
+			mine[k++] = mine[i];
+	out.column = first->column;
+	out.nvalues = (uint32_t) k;
+	out.values = mine;
+	*nvals += k;
+	return out;
+}
+
+/* A normalized copy of in (empty when n is 0). */
+static int
+normalize_deps(const HdDep *in, size_t n, DepSet *out, char *err, size_t errlen)
+{
+	size_t		total;
+	size_t		nvals = 0;
+
+	memset(out, 0, sizeof(*out));
 	if (n == 0)
 		return 0;
-	if (in == NULL || n > SIZE_MAX / sizeof(uint32_t) ||
-		(rels = malloc(n * sizeof(uint32_t))) == NULL)
+	if (in == NULL || check_deps(in, n, &total, err, errlen) != 0)
 	{
-		snprintf(err, errlen, "out of memory for %zu relation OIDs", n);
+		if (in == NULL)
+			snprintf(err, errlen, "%zu deps but no array", n);
 		return -1;
 	}
-	memcpy(rels, in, n * sizeof(uint32_t));
-	qsort(rels, n, sizeof(uint32_t), compare_oids);
-	if (rels[0] == 0)
+	if (n > SIZE_MAX / sizeof(HdDep) || total > SIZE_MAX / sizeof(uint64_t) ||
+		(out->deps = malloc(n * sizeof(HdDep))) == NULL ||
+		(total > 0 && (out->values = malloc(total * sizeof(uint64_t))) == NULL))
 	{
-		free(rels);
-		snprintf(err, errlen, "relation OID 0 is not a relation");
+		depset_free(out);
+		snprintf(err, errlen, "out of memory for %zu deps", n);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (k == 0 || rels[k - 1] != rels[i])
-			rels[k++] = rels[i];
-	*out = rels;
-	*nout = k;
+	memcpy(out->deps, in, n * sizeof(HdDep));
+	qsort(out->deps, n, sizeof(HdDep), compare_deps);
+	/* in place: the k-th merged dep, once computed, replaces the k-th dep */
+	for (size_t i = 0, j; i < n; i = j)
+	{
+		for (j = i + 1; j < n && out->deps[j].relation == out->deps[i].relation; j++)
+			;
+		out->deps[out->ndeps] = merge_relation(&out->deps[i], &out->deps[j], out->values,
+											   &nvals);
+		out->bytes += DEP_FIXED + 8 * (uint64_t) out->deps[out->ndeps].nvalues;
+		out->ndeps++;
+	}
+	return 0;
+}
+
+/* Write the deps as stored (DepSet.bytes of them). */
+static void
+write_deps(const DepSet *s, unsigned char *p)
+{
+	for (size_t i = 0; i < s->ndeps; i++)
+	{
+		const HdDep *d = &s->deps[i];
+
+		memcpy(p, &d->relation, 8);
+		memcpy(p + 8, &d->column, 4);
+		memcpy(p + 12, &d->nvalues, 4);
+		if (d->nvalues)
+			memcpy(p + DEP_FIXED, d->values, (size_t) d->nvalues * 8);
+		p += DEP_FIXED + (size_t) d->nvalues * 8;
+	}
+}
+
+/*
+ * Does the entry's dep on change->relation overlap the change? An entry
+ * the index lists without such a dep is taken to (removing it is safe).
+ * -1 when out of memory.
+ */
+static int
+record_overlaps(const Record *r, const HdDep *change, bool *out)
+{
+	const unsigned char *p = r->deps;
+	DiskDep		d;
+	HdDep		e;
+	uint64_t   *values;
+
+	*out = true;
+	for (uint32_t i = 0; i < r->h.ndeps; i++)
+	{
+		p = read_dep(p, &d);
+		if (d.relation != change->relation)
+			continue;
+		/* hd_dep_overlaps() reads aligned values: copy them off the page */
+		if ((values = malloc(d.nvalues ? (size_t) d.nvalues * 8 : 1)) == NULL)
+			return -1;
+		memcpy(values, d.values, (size_t) d.nvalues * 8);
+		e.relation = d.relation;
+		e.column = d.column;
+		e.nvalues = d.nvalues;
+		e.values = values;
+		*out = hd_dep_overlaps(&e, change);
+		free(values);
+		return 0;
+	}
 	return 0;
 }
 
@@ -420,9 +605,9 @@ read_config(MDB_txn *txn, MDB_dbi meta, const unsigned char *cfg, ConfigState *c
 	if (rc != 0)
 		return rc;
 	if (v.mv_size < CONFIG_STATE_FIXED ||
-		v.mv_size > CONFIG_STATE_FIXED + HD_CACHE_IDENTITY_MAX)
+		v.mv_size > CONFIG_STATE_FIXED + HD_STORE_IDENTITY_MAX)
 		return MDB_CORRUPTED;
-	memcpy(&cs->applied_lsn, v.mv_data, 8);
+	memcpy(&cs->applied_pos, v.mv_data, 8);
 	memcpy(&cs->all_seq, (char *) v.mv_data + 8, 8);
 	cs->identity_len = v.mv_size - CONFIG_STATE_FIXED;
 	memcpy(cs->identity, (char *) v.mv_data + CONFIG_STATE_FIXED, cs->identity_len);
@@ -442,7 +627,7 @@ step(Op *op, int rc, const char *what)
 }
 
 static int
-op_begin(Op *op, HdCache *c)
+op_begin(Op *op, HdStore *c)
 {
 	memset(op, 0, sizeof(*op));
 	op->c = c;
@@ -460,7 +645,7 @@ op_abort(Op *op)
 }
 
 static void
-clear_touches(HdCache *c)
+clear_touches(HdStore *c)
 {
 	for (size_t i = 0; i < c->ntouches; i++)
 		c->touches[c->touch_used[i]].stamp = 0;
@@ -470,7 +655,7 @@ clear_touches(HdCache *c)
 static int
 op_commit(Op *op)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	MDB_val		k = val("state", 5);
 	MDB_val		v = val(&op->st, sizeof(op->st));
 	int			rc = step(op, mdb_put(op->txn, c->meta, &k, &v, 0), "writing the totals");
@@ -502,12 +687,12 @@ static int
 write_config(Op *op, const unsigned char *cfg, const ConfigState *cs)
 {
 	unsigned char key[CONFIG_KEY_LEN];
-	unsigned char buf[CONFIG_STATE_FIXED + HD_CACHE_IDENTITY_MAX];
+	unsigned char buf[CONFIG_STATE_FIXED + HD_STORE_IDENTITY_MAX];
 	MDB_val		k = val(key, sizeof(key));
 	MDB_val		v = val(buf, CONFIG_STATE_FIXED + cs->identity_len);
 
 	config_meta_key(key, cfg);
-	memcpy(buf, &cs->applied_lsn, 8);
+	memcpy(buf, &cs->applied_pos, 8);
 	memcpy(buf + 8, &cs->all_seq, 8);
 	memcpy(buf + CONFIG_STATE_FIXED, cs->identity, cs->identity_len);
 	return step(op, mdb_put(op->txn, op->c->meta, &k, &v, 0), "writing the config's state");
@@ -531,7 +716,7 @@ del_ignoring_missing(Op *op, MDB_dbi dbi, MDB_val *k, MDB_val *v, const char *wh
 static int
 flush_touches(Op *op)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	uint64_t	young = op->st.entries / 4;
 
 	for (size_t i = 0; i < c->ntouches; i++)
@@ -574,11 +759,12 @@ static int
 remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 			 uint64_t *freed)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	MDB_val		h = val(hash, HASH_LEN);
 	MDB_val		v;
 	Record		r;
-	uint32_t   *rels;
+	uint64_t   *rels;
+	const unsigned char *p;
 	size_t		size;
 	int			rc = mdb_get(op->txn, c->entries, &h, &v);
 
@@ -591,13 +777,19 @@ remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 		return step(op, MDB_CORRUPTED, "reading an entry to remove it");
 	size = v.mv_size;
 	/* copied: LMDB's pointers die with the next update */
-	rels = malloc(((size_t) r.h.nrelations + 1) * sizeof(uint32_t));
+	rels = malloc(((size_t) r.h.ndeps + 1) * sizeof(uint64_t));
 	if (rels == NULL)
 		return step(op, ENOMEM, "removing an entry");
 	rels[0] = ALL_ENTRIES;
-	for (size_t i = 0; i < r.h.nrelations; i++)
-		rels[i + 1] = record_relation(&r, i);
-	for (size_t i = 0; i <= r.h.nrelations && rc == 0; i++)
+	p = r.deps;
+	for (size_t i = 0; i < r.h.ndeps; i++)
+	{
+		DiskDep		d;
+
+		p = read_dep(p, &d);
+		rels[i + 1] = d.relation;
+	}
+	for (size_t i = 0; i <= r.h.ndeps && rc == 0; i++)
 	{
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
@@ -680,7 +872,7 @@ evict_one(Op *op, uint64_t *freed)
 static int
 evict_to_fit(Op *op, uint64_t size)
 {
-	const HdCacheOptions *o = &op->c->opts;
+	const HdStoreOptions *o = &op->c->opts;
 
 	while ((o->max_entries && op->st.entries + 1 > o->max_entries) ||
 		   op->st.bytes + size > o->max_bytes)
@@ -693,14 +885,35 @@ evict_to_fit(Op *op, uint64_t size)
 	return 0;
 }
 
-/* Remove every entry listed under (config, oid) in by_relation. */
+/* Remove the entries hashes[0..n) and their rows under rk in by_relation. */
 static int
-remove_dependents(Op *op, const unsigned char *cfg, uint32_t oid)
+remove_listed(Op *op, const unsigned char *rk, unsigned char (*hashes)[HASH_LEN], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		MDB_val		kk = val(rk, RELKEY_LEN);
+		MDB_val		hv = val(hashes[i], HASH_LEN);
+		bool		found;
+		int			rc = remove_entry(op, hashes[i], &op->removed, &found, NULL);
+
+		/* and the row itself, even if the entry did not list it */
+		if (rc == 0)
+			rc = del_ignoring_missing(op, op->c->by_relation, &kk, &hv,
+									  "removing an index row");
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Remove every entry listed under (config, relation) in by_relation. */
+static int
+remove_dependents(Op *op, const unsigned char *cfg, uint64_t relation)
 {
 	unsigned char rk[RELKEY_LEN];
 	unsigned char hashes[REMOVE_BATCH][HASH_LEN];
 
-	relation_key(rk, cfg, oid);
+	relation_key(rk, cfg, relation);
 	for (;;)
 	{
 		MDB_cursor *cur;
@@ -723,21 +936,92 @@ remove_dependents(Op *op, const unsigned char *cfg, uint32_t oid)
 			return step(op, rc, "reading the relation index");
 		if (n == 0)
 			return 0;
-		for (size_t i = 0; i < n; i++)
-		{
-			MDB_val		kk = val(rk, RELKEY_LEN);
-			MDB_val		hv = val(hashes[i], HASH_LEN);
-			bool		found;
-
-			rc = remove_entry(op, hashes[i], &op->removed, &found, NULL);
-			/* and the row itself, even if the entry did not list it */
-			if (rc == 0)
-				rc = del_ignoring_missing(op, op->c->by_relation, &kk, &hv,
-										  "removing an index row");
-			if (rc != 0)
-				return rc;
-		}
+		if ((rc = remove_listed(op, rk, hashes, n)) != 0)
+			return rc;
 	}
+}
+
+/* Is the entry under hash (listed under change's relation) one the change removes? */
+static int
+entry_overlaps(Op *op, const MDB_val *hash, const HdDep *change, bool *out)
+{
+	MDB_val		h = *hash;
+	MDB_val		v;
+	Record		r;
+	int			rc = mdb_get(op->txn, op->c->entries, &h, &v);
+
+	*out = true;				/* a dangling row goes too */
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return step(op, rc, "reading an entry to invalidate it");
+	if (!parse_record(&v, &r))
+		return step(op, MDB_CORRUPTED, "reading an entry to invalidate it");
+	if (record_overlaps(&r, change, out) != 0)
+		return step(op, ENOMEM, "reading an entry's deps");
+	return 0;
+}
+
+/*
+ * Collect the hashes listed under rk whose entries a change with values
+ * removes into *hashes (*n of them, malloc'd). The index is by relation:
+ * each entry is read.
+ */
+static int
+collect_overlapping(Op *op, const unsigned char *rk, const HdDep *change,
+					unsigned char (**hashes)[HASH_LEN], size_t *n)
+{
+	size_t		cap = 0;
+	MDB_cursor *cur;
+	MDB_val		k = val(rk, RELKEY_LEN);
+	MDB_val		v;
+	int			rc = mdb_cursor_open(op->txn, op->c->by_relation, &cur);
+
+	if (rc != 0)
+		return step(op, rc, "opening the relation index");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+		 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
+	{
+		bool		overlaps;
+
+		if (v.mv_size != HASH_LEN)
+			continue;
+		if ((rc = entry_overlaps(op, &v, change, &overlaps)) != 0)
+			break;
+		if (!overlaps)
+			continue;
+		if (*n == cap)
+		{
+			void	   *grown = realloc(*hashes, (cap = cap ? 2 * cap : 64) * HASH_LEN);
+
+			if (grown == NULL)
+			{
+				rc = step(op, ENOMEM, "collecting the entries to invalidate");
+				break;
+			}
+			*hashes = grown;
+		}
+		memcpy((*hashes)[(*n)++], v.mv_data, HASH_LEN);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : step(op, rc, "reading the relation index");
+}
+
+/* Remove the entries of (config, change's relation) whose dep overlaps the change. */
+static int
+remove_overlapping(Op *op, const unsigned char *cfg, const HdDep *change)
+{
+	unsigned char rk[RELKEY_LEN];
+	unsigned char (*hashes)[HASH_LEN] = NULL;
+	size_t		n = 0;
+	int			rc;
+
+	relation_key(rk, cfg, change->relation);
+	rc = collect_overlapping(op, rk, change, &hashes, &n);
+	if (rc == 0)
+		rc = remove_listed(op, rk, hashes, n);
+	free(hashes);
+	return rc;
 }
 
 /* Forget a config's per-relation invalidation sequence numbers. */
@@ -774,7 +1058,7 @@ clear_invalidated(Op *op, const unsigned char *cfg)
 static int
 drop_all(Op *op, uint64_t *counter, bool invalidating)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	MDB_dbi		dbis[] = {c->entries, c->by_relation, c->lru, c->access};
 	int			rc = 0;
 
@@ -797,7 +1081,7 @@ drop_all(Op *op, uint64_t *counter, bool invalidating)
  * room, everything.
  */
 static int
-make_room(HdCache *c, uint64_t need, int attempt, char *err, size_t errlen)
+make_room(HdStore *c, uint64_t need, int attempt, char *err, size_t errlen)
 {
 	uint64_t	target = c->state.bytes >> (attempt == 0 ? 3 : 1);
 	uint64_t	freed = 0;
@@ -830,7 +1114,7 @@ make_room(HdCache *c, uint64_t need, int attempt, char *err, size_t errlen)
  */
 
 static size_t
-touch_slot(const HdCache *c, const unsigned char *hash)
+touch_slot(const HdStore *c, const unsigned char *hash)
 {
 	uint64_t	h;
 	size_t		mask = c->touch_cap - 1;
@@ -844,7 +1128,7 @@ touch_slot(const HdCache *c, const unsigned char *hash)
 }
 
 static void
-touch(HdCache *c, const unsigned char *hash)
+touch(HdStore *c, const unsigned char *hash)
 {
 	size_t		i = touch_slot(c, hash);
 	Touch	   *t = &c->touches[i];
@@ -861,7 +1145,7 @@ touch(HdCache *c, const unsigned char *hash)
 
 /* In a transaction of their own; on failure they are dropped (LRU is a hint). */
 static int
-flush_touches_now(HdCache *c)
+flush_touches_now(HdStore *c)
 {
 	Op			op;
 	int			rc;
@@ -879,19 +1163,19 @@ flush_touches_now(HdCache *c)
 	return rc;
 }
 
-static HdCacheStatus
+static HdStoreStatus
 status_at(const RecordHeader *h, int64_t now_ms)
 {
 	if (now_ms < h->expires_ms)
-		return HD_CACHE_FRESH;
+		return HD_STORE_FRESH;
 	if (now_ms < h->stale_until_ms)
-		return HD_CACHE_STALE;
-	return HD_CACHE_MISS;
+		return HD_STORE_STALE;
+	return HD_STORE_MISS;
 }
 
 /* The config's fence, or NULL; with fenced_all, a fence of every config. */
 static const char *
-fence_reason(const HdCache *c, const unsigned char *cfg)
+fence_reason(const HdStore *c, const unsigned char *cfg)
 {
 	if (c->fenced_all)
 		return c->fence_all_reason;
@@ -902,13 +1186,13 @@ fence_reason(const HdCache *c, const unsigned char *cfg)
 }
 
 static bool
-is_fenced(const HdCache *c, const unsigned char *cfg)
+is_fenced(const HdStore *c, const unsigned char *cfg)
 {
 	return fence_reason(c, cfg) != NULL;
 }
 
 static int
-fenced_error(HdCache *c, const unsigned char *cfg, char *err, size_t errlen)
+fenced_error(HdStore *c, const unsigned char *cfg, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "the cache of this config is fenced until it is purged: %s",
 			 fence_reason(c, cfg));
@@ -916,7 +1200,7 @@ fenced_error(HdCache *c, const unsigned char *cfg, char *err, size_t errlen)
 }
 
 bool
-hd_cache_fenced(const HdCache *c, const char *config_id)
+hd_store_fenced(const HdStore *c, const char *config_id)
 {
 	unsigned char cfg[CFG_LEN];
 	char		err[64];
@@ -926,13 +1210,13 @@ hd_cache_fenced(const HdCache *c, const char *config_id)
 
 /* Read the entry into hit; hit->status stays MISS if it is not this key's. */
 static int
-read_hit(HdCache *c, const unsigned char *cfg, const unsigned char *hash, const void *key,
-		 size_t keylen, int64_t now_ms, HdCacheHit *hit, char *err, size_t errlen)
+read_hit(HdStore *c, const unsigned char *cfg, const unsigned char *hash, const void *key,
+		 size_t keylen, int64_t now_ms, HdStoreHit *hit, char *err, size_t errlen)
 {
 	MDB_val		h = val(hash, HASH_LEN);
 	MDB_val		v;
 	Record		r;
-	HdCacheStatus status;
+	HdStoreStatus status;
 	int			rc = mdb_get(c->reader, c->entries, &h, &v);
 
 	if (rc == MDB_NOTFOUND)
@@ -954,7 +1238,7 @@ read_hit(HdCache *c, const unsigned char *cfg, const unsigned char *hash, const 
 		c->stats.collisions++;
 		return 0;
 	}
-	if ((status = status_at(&r.h, now_ms)) == HD_CACHE_MISS)
+	if ((status = status_at(&r.h, now_ms)) == HD_STORE_MISS)
 	{
 		c->stats.expired++;
 		return 0;
@@ -975,14 +1259,14 @@ read_hit(HdCache *c, const unsigned char *cfg, const unsigned char *hash, const 
 }
 
 int
-hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
-			 int64_t now_ms, HdCacheHit *hit, char *err, size_t errlen)
+hd_store_get(HdStore *c, const char *config_id, const void *key, size_t keylen,
+			 int64_t now_ms, HdStoreHit *hit, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN], hash[HASH_LEN];
 	int			rc;
 
 	memset(hit, 0, sizeof(*hit));
-	hit->status = HD_CACHE_MISS;
+	hit->status = HD_STORE_MISS;
 	if (config_bytes(config_id, cfg, err, errlen) != 0)
 		return -1;
 	if (is_fenced(c, cfg))
@@ -1001,12 +1285,12 @@ hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
 	mdb_txn_reset(c->reader);
 	if (rc != 0)
 		return -1;
-	if (hit->status == HD_CACHE_MISS)
+	if (hit->status == HD_STORE_MISS)
 	{
 		c->stats.misses++;
 		return 0;
 	}
-	if (hit->status == HD_CACHE_FRESH)
+	if (hit->status == HD_STORE_FRESH)
 		c->stats.hits_fresh++;
 	else
 		c->stats.hits_stale++;
@@ -1015,12 +1299,12 @@ hd_cache_get(HdCache *c, const char *config_id, const void *key, size_t keylen,
 }
 
 void
-hd_cache_hit_release(HdCacheHit *hit)
+hd_store_hit_release(HdStoreHit *hit)
 {
 	free(hit->bytes);
 	hit->bytes = NULL;
 	hit->len = 0;
-	hit->status = HD_CACHE_MISS;
+	hit->status = HD_STORE_MISS;
 }
 
 /* ------------------------------------------------------------------------
@@ -1028,23 +1312,23 @@ hd_cache_hit_release(HdCacheHit *hit)
  */
 
 uint64_t
-hd_cache_token(const HdCache *c)
+hd_store_token(const HdStore *c)
 {
 	return c->state.seq;
 }
 
 const char *
-hd_cache_outcome_name(HdCachePutOutcome outcome)
+hd_store_outcome_name(HdStorePutOutcome outcome)
 {
 	switch (outcome)
 	{
-		case HD_CACHE_STORED:
+		case HD_STORE_STORED:
 			return "stored";
-		case HD_CACHE_SKIP_OVERSIZED:
+		case HD_STORE_SKIP_OVERSIZED:
 			return "oversized";
-		case HD_CACHE_SKIP_RACED:
+		case HD_STORE_SKIP_RACED:
 			return "raced";
-		case HD_CACHE_SKIP_FULL:
+		case HD_STORE_SKIP_FULL:
 			return "full";
 	}
 	return "unknown";
@@ -1052,8 +1336,7 @@ hd_cache_outcome_name(HdCachePutOutcome outcome)
 
 /* Was any of the put's relations (or the config, or all) invalidated since its token? */
 static int
-raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint64_t token,
-	  bool *out)
+raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool *out)
 {
 	ConfigState cs;
 	int			rc;
@@ -1064,13 +1347,13 @@ raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint6
 	if ((rc = read_config(op->txn, op->c->meta, cfg, &cs)) != 0)
 		return step(op, rc, "reading the config's state");
 	*out = cs.all_seq > token;
-	for (size_t i = 0; i < nrel && !*out; i++)
+	for (size_t i = 0; i < deps->ndeps && !*out; i++)
 	{
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
 		MDB_val		v;
 
-		relation_key(rk, cfg, rels[i]);
+		relation_key(rk, cfg, deps->deps[i].relation);
 		rc = mdb_get(op->txn, op->c->invalidated, &k, &v);
 		if (rc == MDB_NOTFOUND)
 			continue;
@@ -1082,10 +1365,10 @@ raced(Op *op, const unsigned char *cfg, const uint32_t *rels, size_t nrel, uint6
 }
 
 static int
-write_entry(Op *op, const HdCachePut *p, const unsigned char *cfg, const uint32_t *rels,
-			size_t nrel, const unsigned char *hash, uint64_t size)
+write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const DepSet *deps,
+			const unsigned char *hash, uint64_t size)
 {
-	HdCache    *c = op->c;
+	HdStore    *c = op->c;
 	RecordHeader hdr = {0};
 	unsigned char stamp[8];
 	MDB_val		h = val(hash, HASH_LEN);
@@ -1095,7 +1378,8 @@ write_entry(Op *op, const HdCachePut *p, const unsigned char *cfg, const uint32_
 	int			rc;
 
 	hdr.version = RECORD_VERSION;
-	hdr.nrelations = (uint32_t) nrel;
+	hdr.ndeps = (uint32_t) deps->ndeps;
+	hdr.deps_len = (uint32_t) deps->bytes;
 	hdr.keylen = (uint32_t) p->keylen;
 	hdr.value_len = p->len;
 	hdr.created_ms = p->now_ms;
@@ -1107,17 +1391,16 @@ write_entry(Op *op, const HdCachePut *p, const unsigned char *cfg, const uint32_
 		return rc;
 	out = v.mv_data;
 	memcpy(out, &hdr, sizeof(hdr));
-	if (nrel)
-		memcpy(out + sizeof(hdr), rels, nrel * sizeof(uint32_t));
-	memcpy(out + sizeof(hdr) + nrel * 4, p->key, p->keylen);
+	write_deps(deps, out + sizeof(hdr));
+	memcpy(out + sizeof(hdr) + deps->bytes, p->key, p->keylen);
 	if (p->len)
-		memcpy(out + sizeof(hdr) + nrel * 4 + p->keylen, p->value, p->len);
-	for (size_t i = 0; i <= nrel; i++)
+		memcpy(out + sizeof(hdr) + deps->bytes + p->keylen, p->value, p->len);
+	for (size_t i = 0; i <= deps->ndeps; i++)
 	{
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
 
-		relation_key(rk, cfg, i == 0 ? ALL_ENTRIES : rels[i - 1]);
+		relation_key(rk, cfg, i == 0 ? ALL_ENTRIES : deps->deps[i - 1].relation);
 		if ((rc = step(op, mdb_put(op->txn, c->by_relation, &k, &h, 0), "indexing the entry")) != 0)
 			return rc;
 	}
@@ -1131,9 +1414,9 @@ write_entry(Op *op, const HdCachePut *p, const unsigned char *cfg, const uint32_
 }
 
 static int
-put_once(Op *op, HdCache *c, const HdCachePut *p, const unsigned char *cfg,
-		 const uint32_t *rels, size_t nrel, const unsigned char *hash, uint64_t size,
-		 HdCachePutOutcome *outcome)
+put_once(Op *op, HdStore *c, const HdStorePut *p, const unsigned char *cfg,
+		 const DepSet *deps, const unsigned char *hash, uint64_t size,
+		 HdStorePutOutcome *outcome)
 {
 	bool		is_raced;
 	bool		found;
@@ -1141,26 +1424,26 @@ put_once(Op *op, HdCache *c, const HdCachePut *p, const unsigned char *cfg,
 	int			rc;
 
 	if ((rc = op_begin(op, c)) != 0 ||
-		(rc = raced(op, cfg, rels, nrel, p->token, &is_raced)) != 0)
+		(rc = raced(op, cfg, deps, p->token, &is_raced)) != 0)
 		return rc;
 	if (is_raced)
 	{
 		op_abort(op);
-		*outcome = HD_CACHE_SKIP_RACED;
+		*outcome = HD_STORE_SKIP_RACED;
 		return 0;
 	}
 	if ((rc = flush_touches(op)) != 0 ||
 		(rc = remove_entry(op, hash, &replaced, &found, NULL)) != 0 ||
 		(rc = evict_to_fit(op, size)) != 0 ||
-		(rc = write_entry(op, p, cfg, rels, nrel, hash, size)) != 0 ||
+		(rc = write_entry(op, p, cfg, deps, hash, size)) != 0 ||
 		(rc = op_commit(op)) != 0)
 		return rc;
-	*outcome = HD_CACHE_STORED;
+	*outcome = HD_STORE_STORED;
 	return 0;
 }
 
 static int
-check_put(const HdCachePut *p, unsigned char *cfg, char *err, size_t errlen)
+check_put(const HdStorePut *p, unsigned char *cfg, char *err, size_t errlen)
 {
 	if (config_bytes(p->config_id, cfg, err, errlen) != 0)
 		return -1;
@@ -1180,8 +1463,8 @@ check_put(const HdCachePut *p, unsigned char *cfg, char *err, size_t errlen)
 }
 
 static int
-store(HdCache *c, const HdCachePut *p, const unsigned char *cfg, const uint32_t *rels,
-	  size_t nrel, const unsigned char *hash, uint64_t size, HdCachePutOutcome *outcome,
+store(HdStore *c, const HdStorePut *p, const unsigned char *cfg, const DepSet *deps,
+	  const unsigned char *hash, uint64_t size, HdStorePutOutcome *outcome,
 	  char *err, size_t errlen)
 {
 	char		action[128];
@@ -1191,11 +1474,11 @@ store(HdCache *c, const HdCachePut *p, const unsigned char *cfg, const uint32_t 
 	for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++)
 	{
 		Op			op;
-		int			rc = put_once(&op, c, p, cfg, rels, nrel, hash, size, outcome);
+		int			rc = put_once(&op, c, p, cfg, deps, hash, size, outcome);
 
 		if (rc == 0)
 		{
-			if (*outcome == HD_CACHE_STORED)
+			if (*outcome == HD_STORE_STORED)
 				c->stats.stored++;
 			else
 				c->stats.skipped_raced++;
@@ -1208,44 +1491,43 @@ store(HdCache *c, const HdCachePut *p, const unsigned char *cfg, const uint32_t 
 		if (attempt + 1 < PUT_ATTEMPTS && make_room(c, size, attempt, err, errlen) != 0)
 			return -1;
 	}
-	*outcome = HD_CACHE_SKIP_FULL;
+	*outcome = HD_STORE_SKIP_FULL;
 	c->stats.skipped_full++;
 	return 0;
 }
 
 int
-hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *err,
+hd_store_put(HdStore *c, const HdStorePut *p, HdStorePutOutcome *outcome, char *err,
 			 size_t errlen)
 {
 	unsigned char cfg[CFG_LEN], hash[HASH_LEN];
-	uint32_t   *rels;
-	size_t		nrel;
+	DepSet		deps;
 	uint64_t	size;
 	int			rc;
 
-	*outcome = HD_CACHE_SKIP_FULL;
+	*outcome = HD_STORE_SKIP_FULL;
 	if (check_put(p, cfg, err, errlen) != 0)
 		return -1;
 	if (is_fenced(c, cfg))
 		return fenced_error(c, cfg, err, errlen);
-	if (normalize_relations(p->relations, p->nrelations, &rels, &nrel, err, errlen) != 0)
+	if (normalize_deps(p->deps, p->ndeps, &deps, err, errlen) != 0)
 		return -1;
-	size = record_size(p->keylen, nrel, p->len);
+	size = record_size(p->keylen, deps.bytes, p->len);
 	if (size == 0 || size > c->opts.max_entry_bytes)
 	{
-		free(rels);
-		*outcome = HD_CACHE_SKIP_OVERSIZED;
+		depset_free(&deps);
+		*outcome = HD_STORE_SKIP_OVERSIZED;
 		c->stats.skipped_oversized++;
 		return 0;
 	}
 	if (!hash_key(&c->hasher, cfg, p->key, p->keylen, hash))
 	{
-		free(rels);
+		depset_free(&deps);
 		snprintf(err, errlen, "computing the key's SHA-256 failed");
 		return -1;
 	}
-	rc = store(c, p, cfg, rels, nrel, hash, size, outcome, err, errlen);
-	free(rels);
+	rc = store(c, p, cfg, &deps, hash, size, outcome, err, errlen);
+	depset_free(&deps);
 	return rc;
 }
 
@@ -1254,12 +1536,13 @@ hd_cache_put(HdCache *c, const HdCachePut *p, HdCachePutOutcome *outcome, char *
  */
 
 /*
- * One transaction: remove the dependents of rels (or all of the config's
- * entries), mark them invalidated, move the applied LSN.
+ * One transaction: remove the entries that a change of deps reaches (or all
+ * of the config's entries), mark the relations invalidated, move the
+ * applied position.
  */
 static int
-apply_invalidation(Op *op, HdCache *c, const unsigned char *cfg, const uint32_t *rels,
-				   size_t n, bool all, uint64_t lsn, bool with_touches)
+apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const DepSet *deps,
+				   bool all, HdPos pos, bool with_touches)
 {
 	uint64_t	seq = c->state.seq + 1;
 	unsigned char seqbuf[8];
@@ -1269,14 +1552,18 @@ apply_invalidation(Op *op, HdCache *c, const unsigned char *cfg, const uint32_t 
 	put_be64(seqbuf, seq);
 	if ((rc = op_begin(op, c)) != 0 || (with_touches && (rc = flush_touches(op)) != 0))
 		return rc;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < deps->ndeps; i++)
 	{
+		const HdDep *d = &deps->deps[i];
 		unsigned char rk[RELKEY_LEN];
 		MDB_val		k = val(rk, RELKEY_LEN);
 		MDB_val		v = val(seqbuf, 8);
 
-		relation_key(rk, cfg, rels[i]);
-		if ((rc = remove_dependents(op, cfg, rels[i])) != 0 ||
+		relation_key(rk, cfg, d->relation);
+		rc = d->nvalues == 0 ? remove_dependents(op, cfg, d->relation) :
+			remove_overlapping(op, cfg, d);
+		/* the race guard is by relation: puts in flight are refused, whatever their values */
+		if (rc != 0 ||
 			(rc = step(op, mdb_put(op->txn, c->invalidated, &k, &v, 0),
 					   "marking a relation invalidated")) != 0)
 			return rc;
@@ -1287,17 +1574,17 @@ apply_invalidation(Op *op, HdCache *c, const unsigned char *cfg, const uint32_t 
 		return rc;
 	if (all)
 		cs.all_seq = seq;
-	if (lsn > cs.applied_lsn)
-		cs.applied_lsn = lsn;
+	if (pos > cs.applied_pos)
+		cs.applied_pos = pos;
 	op->st.seq = seq;
 	if ((rc = write_config(op, cfg, &cs)) != 0)
 		return rc;
 	return op_commit(op);
 }
 
-/* The last resort on a full map: drop every entry, and still move the LSN. */
+/* The last resort on a full map: drop every entry, and still move the position. */
 static int
-apply_by_dropping_all(Op *op, HdCache *c, const unsigned char *cfg, uint64_t lsn)
+apply_by_dropping_all(Op *op, HdStore *c, const unsigned char *cfg, HdPos pos)
 {
 	ConfigState cs;
 	int			rc;
@@ -1305,8 +1592,8 @@ apply_by_dropping_all(Op *op, HdCache *c, const unsigned char *cfg, uint64_t lsn
 	if ((rc = op_begin(op, c)) != 0 || (rc = drop_all(op, &op->removed, true)) != 0 ||
 		(rc = step(op, read_config(op->txn, c->meta, cfg, &cs), "reading the config's state")) != 0)
 		return rc;
-	if (lsn > cs.applied_lsn)
-		cs.applied_lsn = lsn;
+	if (pos > cs.applied_pos)
+		cs.applied_pos = pos;
 	if ((rc = write_config(op, cfg, &cs)) != 0)
 		return rc;
 	return op_commit(op);
@@ -1317,10 +1604,10 @@ apply_by_dropping_all(Op *op, HdCache *c, const unsigned char *cfg, uint64_t lsn
  * lookups and puts fail until it is purged. Other configs' entries are
  * invalidated by their own records and are not touched by this one's, so
  * they stay usable. If the config cannot be remembered (out of memory),
- * every config is fenced, until hd_cache_purge(cache, NULL).
+ * every config is fenced, until hd_store_purge(cache, NULL).
  */
 static void
-fence(HdCache *c, const unsigned char *cfg, const char *why)
+fence(HdStore *c, const unsigned char *cfg, const char *why)
 {
 	Fence	   *grown;
 
@@ -1341,7 +1628,7 @@ fence(HdCache *c, const unsigned char *cfg, const char *why)
 
 /* Purged: the config's entries are gone, and with them the reason for its fence. */
 static void
-unfence(HdCache *c, const unsigned char *cfg)
+unfence(HdStore *c, const unsigned char *cfg)
 {
 	for (size_t i = 0; i < c->nfenced; i++)
 		if (memcmp(c->fenced[i].cfg, cfg, CFG_LEN) == 0)
@@ -1352,12 +1639,11 @@ unfence(HdCache *c, const unsigned char *cfg)
 }
 
 static int
-invalidate(HdCache *c, const char *config_id, const uint32_t *relations, size_t n, bool all,
-		   uint64_t lsn, uint64_t *removed, char *err, size_t errlen)
+invalidate(HdStore *c, const char *config_id, const HdDep *changed, size_t n, bool all,
+		   HdPos pos, uint64_t *removed, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
-	uint32_t   *rels;
-	size_t		nrel;
+	DepSet		deps;
 	char		action[160];
 	Op			op;
 	int			rc;
@@ -1365,25 +1651,25 @@ invalidate(HdCache *c, const char *config_id, const uint32_t *relations, size_t 
 	if (removed)
 		*removed = 0;
 	if (config_bytes(config_id, cfg, err, errlen) != 0 ||
-		normalize_relations(relations, n, &rels, &nrel, err, errlen) != 0)
+		normalize_deps(changed, n, &deps, err, errlen) != 0)
 		return -1;
-	snprintf(action, sizeof(action), "invalidating %s of config %s at LSN %X/%X",
-			 all ? "all entries" : "relations", config_id,
-			 (unsigned) (lsn >> 32), (unsigned) lsn);
-	rc = apply_invalidation(&op, c, cfg, rels, nrel, all, lsn, true);
+	/* the position is the change source's: printed, not interpreted */
+	snprintf(action, sizeof(action), "invalidating %s of config %s at position %llu",
+			 all ? "all entries" : "relations", config_id, (unsigned long long) pos);
+	rc = apply_invalidation(&op, c, cfg, &deps, all, pos, true);
 	if (no_room(rc))
 	{
 		op_abort(&op);
 		c->stats.map_full++;
 		if (make_room(c, 0, 1, err, errlen) == 0)
-			rc = apply_invalidation(&op, c, cfg, rels, nrel, all, lsn, false);
+			rc = apply_invalidation(&op, c, cfg, &deps, all, pos, false);
 		if (no_room(rc))
 		{
 			op_abort(&op);
-			rc = apply_by_dropping_all(&op, c, cfg, lsn);
+			rc = apply_by_dropping_all(&op, c, cfg, pos);
 		}
 	}
-	free(rels);
+	depset_free(&deps);
 	if (rc != 0)
 	{
 		op_fail(&op, rc, action, err, errlen);
@@ -1396,22 +1682,21 @@ invalidate(HdCache *c, const char *config_id, const uint32_t *relations, size_t 
 }
 
 int
-hd_cache_invalidate_relations(HdCache *c, const char *config_id, const uint32_t *relations,
-							  size_t n, uint64_t lsn, uint64_t *removed, char *err,
-							  size_t errlen)
+hd_store_invalidate(HdStore *c, const char *config_id, const HdDep *deps, size_t ndeps,
+					HdPos pos, uint64_t *removed, char *err, size_t errlen)
 {
-	return invalidate(c, config_id, relations, n, false, lsn, removed, err, errlen);
+	return invalidate(c, config_id, deps, ndeps, false, pos, removed, err, errlen);
 }
 
 int
-hd_cache_invalidate_all(HdCache *c, const char *config_id, uint64_t lsn, uint64_t *removed,
+hd_store_invalidate_all(HdStore *c, const char *config_id, HdPos pos, uint64_t *removed,
 						char *err, size_t errlen)
 {
-	return invalidate(c, config_id, NULL, 0, true, lsn, removed, err, errlen);
+	return invalidate(c, config_id, NULL, 0, true, pos, removed, err, errlen);
 }
 
 int
-hd_cache_purge(HdCache *c, const char *config_id, uint64_t *removed, char *err,
+hd_store_purge(HdStore *c, const char *config_id, uint64_t *removed, char *err,
 			   size_t errlen)
 {
 	Op			op;
@@ -1448,11 +1733,11 @@ hd_cache_purge(HdCache *c, const char *config_id, uint64_t *removed, char *err,
 }
 
 /* ------------------------------------------------------------------------
- * Per-config state: applied LSN, slot identity.
+ * Per-config state: applied position, slot identity.
  */
 
 static int
-read_config_now(HdCache *c, const char *config_id, ConfigState *cs, char *err, size_t errlen)
+read_config_now(HdStore *c, const char *config_id, ConfigState *cs, char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
 	int			rc;
@@ -1473,20 +1758,20 @@ read_config_now(HdCache *c, const char *config_id, ConfigState *cs, char *err, s
 }
 
 int
-hd_cache_applied_lsn(HdCache *c, const char *config_id, uint64_t *lsn, char *err,
+hd_store_applied_pos(HdStore *c, const char *config_id, HdPos *pos, char *err,
 					 size_t errlen)
 {
 	ConfigState cs;
 
-	*lsn = 0;
+	*pos = HD_POS_NONE;
 	if (read_config_now(c, config_id, &cs, err, errlen) != 0)
 		return -1;
-	*lsn = cs.applied_lsn;
+	*pos = cs.applied_pos;
 	return 0;
 }
 
 int
-hd_cache_slot_identity(HdCache *c, const char *config_id, char *buf, size_t buflen,
+hd_store_slot_identity(HdStore *c, const char *config_id, char *buf, size_t buflen,
 					   char *err, size_t errlen)
 {
 	ConfigState cs;
@@ -1506,9 +1791,9 @@ hd_cache_slot_identity(HdCache *c, const char *config_id, char *buf, size_t bufl
 	return 0;
 }
 
-/* Store a new identity: the entries, LSN and invalidation marks go. */
+/* Store a new identity: the entries, position and invalidation marks go. */
 static int
-rebind(Op *op, HdCache *c, const unsigned char *cfg, const char *identity, size_t len)
+rebind(Op *op, HdStore *c, const unsigned char *cfg, const char *identity, size_t len)
 {
 	ConfigState cs = {0};
 	int			rc;
@@ -1526,7 +1811,7 @@ rebind(Op *op, HdCache *c, const unsigned char *cfg, const char *identity, size_
 }
 
 int
-hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool *reset,
+hd_store_bind_slot(HdStore *c, const char *config_id, const char *identity, bool *reset,
 				   char *err, size_t errlen)
 {
 	unsigned char cfg[CFG_LEN];
@@ -1539,9 +1824,9 @@ hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool
 	*reset = false;
 	if (config_bytes(config_id, cfg, err, errlen) != 0)
 		return -1;
-	if (len > HD_CACHE_IDENTITY_MAX)
+	if (len > HD_STORE_IDENTITY_MAX)
 	{
-		snprintf(err, errlen, "a slot identity is at most %d bytes", HD_CACHE_IDENTITY_MAX);
+		snprintf(err, errlen, "a slot identity is at most %d bytes", HD_STORE_IDENTITY_MAX);
 		return -1;
 	}
 	if (read_config_now(c, config_id, &cs, err, errlen) != 0)
@@ -1555,7 +1840,7 @@ hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool
 	{
 		op_abort(&op);
 		c->stats.map_full++;
-		if (hd_cache_purge(c, NULL, NULL, err, errlen) != 0)
+		if (hd_store_purge(c, NULL, NULL, err, errlen) != 0)
 			return -1;
 		rc = rebind(&op, c, cfg, identity ? identity : "", len);
 	}
@@ -1570,7 +1855,7 @@ hd_cache_bind_slot(HdCache *c, const char *config_id, const char *identity, bool
  */
 
 int
-hd_cache_sync(HdCache *c, char *err, size_t errlen)
+hd_store_sync(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
@@ -1584,7 +1869,7 @@ hd_cache_sync(HdCache *c, char *err, size_t errlen)
 }
 
 void
-hd_cache_stats(const HdCache *c, HdCacheStats *out)
+hd_store_stats(const HdStore *c, HdStoreStats *out)
 {
 	*out = c->stats;
 	out->entries = c->state.entries;
@@ -1675,21 +1960,21 @@ check_unsynced(const char *dir, char *err, size_t errlen)
 
 	free(path);
 	if (f == NULL && saved == ENOENT)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	if (f == NULL)
 	{
 		snprintf(err, errlen, "reading %s/%s: %s", dir, UNSYNCED_FILE, strerror(saved));
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	if (fgets(was, sizeof(was), f) == NULL)
 		was[0] = '\0';
 	fclose(f);
 	was[strcspn(was, "\n")] = '\0';
 	if (read_boot_id(now) == 0 && was[0] != '\0' && strcmp(was, now) == 0)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	snprintf(err, errlen, "the cache in %s was not closed before the system restarted, "
 			 "and unsynced writes may have reached the disk out of order: wipe it", dir);
-	return HD_CACHE_DAMAGED;
+	return HD_STORE_DAMAGED;
 }
 
 static int
@@ -1734,11 +2019,11 @@ lmdb_open_error(int rc, const char *dir, const char *what, char *err, size_t err
 {
 	snprintf(err, errlen, "%s the cache in %s: %s%s", what, dir, mdb_strerror(rc),
 			 damaged_rc(rc) ? " (the file is damaged: wipe it)" : "");
-	return damaged_rc(rc) ? HD_CACHE_DAMAGED : HD_CACHE_FAILED;
+	return damaged_rc(rc) ? HD_STORE_DAMAGED : HD_STORE_FAILED;
 }
 
 static int
-create_env(const char *dir, const HdCacheOptions *o, unsigned flags, MDB_env **out,
+create_env(const char *dir, const HdStoreOptions *o, unsigned flags, MDB_env **out,
 		   char *err, size_t errlen)
 {
 	MDB_env    *env;
@@ -1755,7 +2040,7 @@ create_env(const char *dir, const HdCacheOptions *o, unsigned flags, MDB_env **o
 		return lmdb_open_error(rc, dir, "opening", err, errlen);
 	}
 	*out = env;
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 /* LMDB maps the file and trusts it: a truncated one would fault (SIGBUS). */
@@ -1772,21 +2057,25 @@ check_file_size(MDB_env *env, const char *dir, char *err, size_t errlen)
 	if (rc != 0 || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
 	{
 		snprintf(err, errlen, "reading the size of the cache in %s failed", dir);
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	if ((uint64_t) fst.st_size < ((uint64_t) info.me_last_pgno + 1) * st.ms_psize)
 	{
 		snprintf(err, errlen, "the cache's %s/%s is truncated: %lld bytes, its pages need %llu "
 				 "(the file is damaged: wipe it)", dir, DATA_FILE, (long long) fst.st_size,
 				 ((unsigned long long) info.me_last_pgno + 1) * st.ms_psize);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
+/*
+ * HD_STORE_OK, FORMAT_OLD (a store of an older format, *version: to be
+ * emptied, not read), or an error.
+ */
 static int
-check_format(MDB_txn *txn, MDB_dbi meta, const HdCacheOptions *o, const char *dir,
-			 char *err, size_t errlen)
+check_format(MDB_txn *txn, MDB_dbi meta, const HdStoreOptions *o, const char *dir,
+			 unsigned *version, char *err, size_t errlen)
 {
 	MDB_val		k = val("format", 6);
 	MDB_val		v;
@@ -1800,23 +2089,26 @@ check_format(MDB_txn *txn, MDB_dbi meta, const HdCacheOptions *o, const char *di
 	{
 		snprintf(err, errlen, "the cache in %s has no valid format record: not a hyperdrive "
 				 "cache, or damaged: wipe it", dir);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
 	memcpy(&f, v.mv_data, sizeof(f));
 	if (memcmp(f.magic, FORMAT_MAGIC, sizeof(f.magic)) != 0 || f.byte_order != BYTE_ORDER_MARK)
 	{
 		snprintf(err, errlen, "the cache in %s was not written by hyperdrive on this kind of "
 				 "machine: wipe it", dir);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
+	*version = f.version;
+	if (f.version >= 1 && f.version < FORMAT_VERSION)
+		return FORMAT_OLD;
 	if (f.version != FORMAT_VERSION || f.hash_bytes != want_hash)
 	{
 		snprintf(err, errlen, "the cache in %s has format version %u (hash %u bytes); this "
 				 "build uses version %d (hash %u bytes): wipe it", dir, f.version,
 				 f.hash_bytes, FORMAT_VERSION, want_hash);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 typedef struct Dbis
@@ -1859,7 +2151,7 @@ is_blank(MDB_txn *txn, bool *blank)
 }
 
 static int
-init_format(MDB_txn *txn, const HdCacheOptions *o, Dbis *d)
+init_format(MDB_txn *txn, const HdStoreOptions *o, Dbis *d)
 {
 	FormatRecord f = {0};
 	StoreState	st = {0};
@@ -1878,39 +2170,112 @@ init_format(MDB_txn *txn, const HdCacheOptions *o, Dbis *d)
 }
 
 /*
- * In txn: open the databases (creating them in a blank environment), check
- * the format, read the state.
+ * Delete every database of a store of an older format, whatever its layout:
+ * the names are read from LMDB's main database first, as deleting changes it.
  */
 static int
-load_store(MDB_txn *txn, bool writable, const HdCacheOptions *o, const char *dir, Dbis *d,
-		   StoreState *st, bool *blank, char *err, size_t errlen)
+drop_every_db(MDB_txn *txn)
+{
+	char		names[MAX_DBS][64];
+	size_t		n = 0;
+	MDB_dbi		main_db;
+	MDB_cursor *cur;
+	MDB_val		k, v;
+	int			rc;
+
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &main_db)) != 0 ||
+		(rc = mdb_cursor_open(txn, main_db, &cur)) != 0)
+		return rc;
+	for (MDB_cursor_op next = MDB_FIRST;
+		 (rc = mdb_cursor_get(cur, &k, &v, next)) == 0; next = MDB_NEXT)
+	{
+		if (n == MAX_DBS || k.mv_size >= sizeof(names[0]))
+		{
+			rc = MDB_INCOMPATIBLE;	/* not one of ours */
+			break;
+		}
+		memcpy(names[n], k.mv_data, k.mv_size);
+		names[n++][k.mv_size] = '\0';
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+	{
+		MDB_dbi		dbi;
+
+		if ((rc = mdb_dbi_open(txn, names[i], 0, &dbi)) != 0 ||
+			(rc = mdb_drop(txn, dbi, 1)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * In txn: check the format; an older one is emptied (writable) or left
+ * unread (*old: the version found). Opens meta.
+ */
+static int
+check_or_purge(MDB_txn *txn, bool writable, const HdStoreOptions *o, const char *dir, Dbis *d,
+			   unsigned *old, char *err, size_t errlen)
+{
+	int			rc = mdb_dbi_open(txn, "meta", 0, &d->meta);
+
+	if (rc != 0)
+	{
+		if (rc != MDB_NOTFOUND)
+			return lmdb_open_error(rc, dir, "opening the databases of", err, errlen);
+		snprintf(err, errlen, "the cache in %s lacks some of its databases: not a hyperdrive "
+				 "cache, or damaged: wipe it", dir);
+		return HD_STORE_DAMAGED;
+	}
+	if ((rc = check_format(txn, d->meta, o, dir, old, err, errlen)) != FORMAT_OLD)
+	{
+		*old = 0;
+		return rc;
+	}
+	if (writable && ((rc = drop_every_db(txn)) != 0 || (rc = init_format(txn, o, d)) != 0))
+		return lmdb_open_error(rc, dir, "emptying (older format)", err, errlen);
+	return HD_STORE_OK;
+}
+
+/*
+ * In txn: open the databases (creating them in a blank environment), check
+ * the format (emptying an older one: *old is then its version, else 0),
+ * read the state.
+ */
+static int
+load_store(MDB_txn *txn, bool writable, const HdStoreOptions *o, const char *dir, Dbis *d,
+		   StoreState *st, bool *blank, unsigned *old, char *err, size_t errlen)
 {
 	int			rc = is_blank(txn, blank);
 
 	memset(st, 0, sizeof(*st));
+	*old = 0;
 	if (rc != 0)
 		return lmdb_open_error(rc, dir, "reading", err, errlen);
 	if (*blank && !writable)
-		return HD_CACHE_OK;		/* nothing to check */
+		return HD_STORE_OK;		/* nothing to check */
 	if (*blank && (rc = init_format(txn, o, d)) != 0)
 		return lmdb_open_error(rc, dir, "initializing", err, errlen);
+	if ((rc = check_or_purge(txn, writable, o, dir, d, old, err, errlen)) != HD_STORE_OK ||
+		(*old && !writable))
+		return rc;				/* an older store is not read */
 	if ((rc = open_dbis(txn, 0, d)) != 0)
 	{
 		if (rc != MDB_NOTFOUND)
 			return lmdb_open_error(rc, dir, "opening the databases of", err, errlen);
 		snprintf(err, errlen, "the cache in %s lacks some of its databases: not a hyperdrive "
 				 "cache, or damaged: wipe it", dir);
-		return HD_CACHE_DAMAGED;
+		return HD_STORE_DAMAGED;
 	}
-	if ((rc = check_format(txn, d->meta, o, dir, err, errlen)) != HD_CACHE_OK)
-		return rc;
 	if ((rc = read_state(txn, d->meta, st)) != 0)
 	{
 		snprintf(err, errlen, "reading the totals of the cache in %s: %s (damaged: wipe it)",
 				 dir, rc == MDB_NOTFOUND ? "missing" : mdb_strerror(rc));
-		return rc == MDB_NOTFOUND || damaged_rc(rc) ? HD_CACHE_DAMAGED : HD_CACHE_FAILED;
+		return rc == MDB_NOTFOUND || damaged_rc(rc) ? HD_STORE_DAMAGED : HD_STORE_FAILED;
 	}
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 typedef struct ScanTotals
@@ -1951,7 +2316,7 @@ scan_entries(MDB_txn *txn, MDB_dbi entries, Hasher *h, ScanTotals *t, char *err,
 		}
 		t->entries++;
 		t->bytes += v.mv_size;
-		t->index_rows += (uint64_t) r.h.nrelations + 1;
+		t->index_rows += (uint64_t) r.h.ndeps + 1;
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
@@ -1973,7 +2338,7 @@ count_rows(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
 
 /* The full check (run in a child): every entry, and the totals and indexes agree. */
 static int
-scan_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
+scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 {
 	MDB_env    *env;
 	MDB_txn    *txn = NULL;
@@ -1983,24 +2348,26 @@ scan_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 	ScanTotals	t = {0};
 	uint64_t	rows = 0, lru = 0, access = 0;
 	bool		blank;
+	unsigned	old;
 	int			rc = create_env(dir, o, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, &env, err, errlen);
 
-	if (rc != HD_CACHE_OK)
+	if (rc != HD_STORE_OK)
 		return rc;
-	if ((rc = check_file_size(env, dir, err, errlen)) != HD_CACHE_OK)
+	if ((rc = check_file_size(env, dir, err, errlen)) != HD_STORE_OK)
 		goto done;
 	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
 	{
 		rc = lmdb_open_error(rc, dir, "reading", err, errlen);
 		goto done;
 	}
-	if ((rc = load_store(txn, false, o, dir, &d, &st, &blank, err, errlen)) != HD_CACHE_OK ||
-		blank)
+	/* an older format is not read: the open empties it */
+	if ((rc = load_store(txn, false, o, dir, &d, &st, &blank, &old, err, errlen)) != HD_STORE_OK ||
+		blank || old)
 		goto done;
 	if (!hasher_init(&h, o->test_hash_bytes))
 	{
 		snprintf(err, errlen, "cannot compute SHA-256 (OpenSSL)");
-		rc = HD_CACHE_FAILED;
+		rc = HD_STORE_FAILED;
 		goto done;
 	}
 	if ((rc = count_rows(txn, d.by_relation, &rows)) == 0 &&
@@ -2020,7 +2387,7 @@ scan_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 		}
 		if (rc != 0)
 			snprintf(err, errlen, "checking the cache in %s: %s (damaged: wipe it)", dir, why);
-		rc = rc == 0 ? HD_CACHE_OK : damaged_rc(rc) ? HD_CACHE_DAMAGED : HD_CACHE_FAILED;
+		rc = rc == 0 ? HD_STORE_OK : damaged_rc(rc) ? HD_STORE_DAMAGED : HD_STORE_FAILED;
 	}
 	else
 		rc = lmdb_open_error(rc, dir, "counting rows of", err, errlen);
@@ -2043,7 +2410,7 @@ done:
  * agent. The child's message comes back through a pipe.
  */
 static int
-verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
+verify_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 {
 	char	   *data = path_in(dir, DATA_FILE);
 	struct stat st;
@@ -2056,11 +2423,11 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 
 	free(data);
 	if (!exists)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	if (pipe(fds) != 0 || (pid = fork()) < 0)
 	{
 		snprintf(err, errlen, "starting the check of the cache in %s: %s", dir, strerror(errno));
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	if (pid == 0)
 	{
@@ -2072,8 +2439,8 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 		dup2(fds[1], STDERR_FILENO);
 		rc = scan_store(dir, o, msg, sizeof(msg));
 		if (write(fds[1], msg, strlen(msg)) < 0)
-			rc = HD_CACHE_FAILED;
-		_exit(rc == HD_CACHE_OK ? CHECK_OK : rc == HD_CACHE_DAMAGED ? CHECK_DAMAGED : CHECK_FAILED);
+			rc = HD_STORE_FAILED;
+		_exit(rc == HD_STORE_OK ? CHECK_OK : rc == HD_STORE_DAMAGED ? CHECK_DAMAGED : CHECK_FAILED);
 	}
 	close(fds[1]);
 	while (errlen > 1 && (size_t) got < errlen - 1 &&
@@ -2085,9 +2452,9 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CHECK_OK)
-		return HD_CACHE_OK;
+		return HD_STORE_OK;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CHECK_FAILED)
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == CHECK_DAMAGED))
 	{
 		char		said[256];
@@ -2099,11 +2466,11 @@ verify_store(const char *dir, const HdCacheOptions *o, char *err, size_t errlen)
 				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
 				 said[0] ? ": " : "", said);
 	}
-	return HD_CACHE_DAMAGED;
+	return HD_STORE_DAMAGED;
 }
 
 static void
-finish_options(HdCacheOptions *o)
+finish_options(HdStoreOptions *o)
 {
 	if (o->map_size < MIN_MAP_SIZE)
 		o->map_size = MIN_MAP_SIZE;
@@ -2122,7 +2489,7 @@ finish_options(HdCacheOptions *o)
 }
 
 void
-hd_cache_options_init(HdCacheOptions *o)
+hd_store_options_init(HdStoreOptions *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->map_size = (size_t) 1 << 30;
@@ -2149,7 +2516,7 @@ load_stamp(MDB_txn *txn, MDB_dbi lru, uint64_t *next)
 }
 
 static int
-alloc_touches(HdCache *c)
+alloc_touches(HdStore *c)
 {
 	size_t		cap = 2;
 
@@ -2163,30 +2530,35 @@ alloc_touches(HdCache *c)
 
 /* Open the environment, load or create the store. */
 static int
-open_store(HdCache *c, char *err, size_t errlen)
+open_store(HdStore *c, char *err, size_t errlen)
 {
 	unsigned	flags = MDB_NOTLS | MDB_NORDAHEAD | (c->opts.sync_commits ? 0 : MDB_NOSYNC);
 	MDB_txn    *txn;
 	Dbis		d;
 	bool		blank;
+	unsigned	old;
 	int			dead;
 	int			rc = create_env(c->dir, &c->opts, flags, &c->env, err, errlen);
 
-	if (rc != HD_CACHE_OK || (rc = check_file_size(c->env, c->dir, err, errlen)) != HD_CACHE_OK)
+	if (rc != HD_STORE_OK || (rc = check_file_size(c->env, c->dir, err, errlen)) != HD_STORE_OK)
 		return rc;
 	mdb_reader_check(c->env, &dead);	/* readers of a killed process */
 	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
 		return lmdb_open_error(rc, c->dir, "writing to", err, errlen);
-	rc = load_store(txn, true, &c->opts, c->dir, &d, &c->state, &blank, err, errlen);
-	if (rc == HD_CACHE_OK && (rc = load_stamp(txn, d.lru, &c->next_stamp)) != 0)
+	rc = load_store(txn, true, &c->opts, c->dir, &d, &c->state, &blank, &old, err, errlen);
+	if (rc == HD_STORE_OK && (rc = load_stamp(txn, d.lru, &c->next_stamp)) != 0)
 		rc = lmdb_open_error(rc, c->dir, "loading", err, errlen);
-	if (rc != HD_CACHE_OK)
+	if (rc != HD_STORE_OK)
 	{
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return lmdb_open_error(rc, c->dir, "initializing", err, errlen);
+	if (old)
+		snprintf(c->notice, sizeof(c->notice), "cache store in %s: format %u found, this "
+				 "agent writes format %d: purged (nothing is misread)", c->dir, old,
+				 FORMAT_VERSION);
 	c->entries = d.entries;
 	c->by_relation = d.by_relation;
 	c->lru = d.lru;
@@ -2196,11 +2568,11 @@ open_store(HdCache *c, char *err, size_t errlen)
 	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &c->reader)) != 0)
 		return lmdb_open_error(rc, c->dir, "reading", err, errlen);
 	mdb_txn_reset(c->reader);
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
 }
 
 static void
-destroy(HdCache *c)
+destroy(HdStore *c)
 {
 	if (c->reader)
 		mdb_txn_abort(c->reader);
@@ -2218,28 +2590,28 @@ destroy(HdCache *c)
 
 /* Until the environment is open: directory, lock, marker, the full check. */
 static int
-before_env(HdCache *c, char *err, size_t errlen)
+before_env(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
 	if (prepare_dir(c->dir, err, errlen) != 0 ||
 		(c->lock_fd = take_owner_lock(c->dir, err, errlen)) < 0)
-		return HD_CACHE_FAILED;
-	if ((rc = check_unsynced(c->dir, err, errlen)) != HD_CACHE_OK)
+		return HD_STORE_FAILED;
+	if ((rc = check_unsynced(c->dir, err, errlen)) != HD_STORE_OK)
 		return rc;
-	if (c->opts.verify && (rc = verify_store(c->dir, &c->opts, err, errlen)) != HD_CACHE_OK)
+	if (c->opts.verify && (rc = verify_store(c->dir, &c->opts, err, errlen)) != HD_STORE_OK)
 		return rc;
 	/* durable before the first unsynced write */
 	if (!c->opts.sync_commits && mark_unsynced(c->dir, err, errlen) != 0)
-		return HD_CACHE_FAILED;
-	return HD_CACHE_OK;
+		return HD_STORE_FAILED;
+	return HD_STORE_OK;
 }
 
 int
-hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **out, char *err,
+hd_store_open(const char *dir, const HdStoreOptions *opts, HdStore **out, char *err,
 			  size_t errlen)
 {
-	HdCache    *c = calloc(1, sizeof(HdCache));
+	HdStore    *c = calloc(1, sizeof(HdStore));
 	int			rc;
 
 	*out = NULL;
@@ -2247,45 +2619,51 @@ hd_cache_open(const char *dir, const HdCacheOptions *opts, HdCache **out, char *
 	{
 		free(c);
 		snprintf(err, errlen, "out of memory opening the cache");
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	c->lock_fd = -1;
 	if (opts)
 		c->opts = *opts;
 	else
-		hd_cache_options_init(&c->opts);
+		hd_store_options_init(&c->opts);
 	finish_options(&c->opts);
 	if (!hasher_init(&c->hasher, c->opts.test_hash_bytes) || alloc_touches(c) != 0)
 	{
 		destroy(c);
 		snprintf(err, errlen, "out of memory (or no SHA-256 in OpenSSL) opening the cache");
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
-	if ((rc = before_env(c, err, errlen)) != HD_CACHE_OK ||
-		(rc = open_store(c, err, errlen)) != HD_CACHE_OK)
+	if ((rc = before_env(c, err, errlen)) != HD_STORE_OK ||
+		(rc = open_store(c, err, errlen)) != HD_STORE_OK)
 	{
 		destroy(c);
 		return rc;
 	}
 	/* a crashed unsynced session's writes, now synced: the marker can go */
 	if (c->opts.sync_commits &&
-		(hd_cache_sync(c, err, errlen) != 0 || clear_unsynced(c->dir, err, errlen) != 0))
+		(hd_store_sync(c, err, errlen) != 0 || clear_unsynced(c->dir, err, errlen) != 0))
 	{
 		destroy(c);
-		return HD_CACHE_FAILED;
+		return HD_STORE_FAILED;
 	}
 	*out = c;
-	return HD_CACHE_OK;
+	return HD_STORE_OK;
+}
+
+const char *
+hd_store_open_notice(const HdStore *c)
+{
+	return c->notice[0] ? c->notice : NULL;
 }
 
 int
-hd_cache_close(HdCache *c, char *err, size_t errlen)
+hd_store_close(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
 	if (c == NULL)
 		return 0;
-	rc = hd_cache_sync(c, err, errlen);
+	rc = hd_store_sync(c, err, errlen);
 	mdb_txn_abort(c->reader);
 	c->reader = NULL;
 	mdb_env_close(c->env);
@@ -2298,7 +2676,7 @@ hd_cache_close(HdCache *c, char *err, size_t errlen)
 }
 
 int
-hd_cache_wipe(const char *dir, char *err, size_t errlen)
+hd_store_wipe(const char *dir, char *err, size_t errlen)
 {
 	static const char *const files[] = {DATA_FILE, LMDB_LOCK_FILE, UNSYNCED_FILE};
 	struct stat st;
@@ -2331,7 +2709,7 @@ hd_cache_wipe(const char *dir, char *err, size_t errlen)
 }
 
 int
-hd_cache_config_usage(HdCache *c, const char *config_id, uint64_t *entries, uint64_t *bytes)
+hd_store_config_usage(HdStore *c, const char *config_id, uint64_t *entries, uint64_t *bytes)
 {
 	unsigned char cfg[CFG_LEN];
 	unsigned char rk[RELKEY_LEN];
