@@ -1,7 +1,7 @@
 /*
  * cache.c
  *    The result cache's protocol-neutral core (cache.h, docs/cache.md): the
- *    per-config state and its stream, the analyses, coalescing, the
+ *    per-config state and its change source, the analyses, coalescing, the
  *    decision, fills' ends, the admin and metrics views.
  */
 #include "cache/cache.h"
@@ -17,14 +17,12 @@
 
 #include "base/log.h"
 #include "cache/cache_store.h"
-#include "stream/pg_change_source.h"
-#include "stream/stream.h"
+#include "cache/change.h"
 
 #define MAX_REASONS 64
 #define ANALYSIS_BUCKETS 4096
 #define MAX_ANALYSES 100000
 #define ANALYSIS_ERROR_TTL 10.0	/* seconds an analysis error is remembered */
-#define PG_EPOCH_UNIX_S INT64_C(946684800)	/* 2000-01-01 00:00 UTC, Unix time */
 
 /*
  * Upper bounds (seconds) of hyperdrive_cache_invalidation_seconds: fine
@@ -89,10 +87,10 @@ typedef struct CacheCfg
 	char		identity[HD_CACHE_IDENTITY_MAX];
 	int			max_age;
 	int			swr;
-	HdStream   *stream;
-	uint64_t	persisted_lsn;	/* applied LSN written to the store */
-	uint64_t	syncing_lsn;	/* persisted_lsn when the sync in progress began */
-	uint64_t	catchup_lsn;	/* origin WAL position when the stream (re)connected */
+	HdChangeSource *source;		/* its change stream (change.h) */
+	HdPos		persisted_lsn;	/* applied position written to the store */
+	HdPos		syncing_lsn;	/* persisted_lsn when the sync in progress began */
+	HdPos		catchup_lsn;	/* origin position when the stream (re)connected */
 	HdRace		race;			/* the race rule (race.h) */
 	/* analyses */
 	Analysis  **buckets;
@@ -129,6 +127,7 @@ struct HdCacheLayer
 	const HdCacheSessionOps *session;
 	const HdCacheOriginOps *origin;
 	void	   *arg;			/* the tables' */
+	const HdChangeSourceOps *changes;	/* the configs' change sources */
 	HdCache    *store;			/* NULL: could not be opened; retried on the timer */
 	char		open_error[512];	/* why, while it is NULL */
 	double		open_tried_at;
@@ -426,7 +425,7 @@ observe_invalidation(CacheCfg *cfg, int64_t commit_time)
 	int			i = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	now_us = ((int64_t) ts.tv_sec - PG_EPOCH_UNIX_S) * INT64_C(1000000) + ts.tv_nsec / 1000;
+	now_us = (int64_t) ts.tv_sec * INT64_C(1000000) + ts.tv_nsec / 1000;
 	secs = now_us > commit_time ? (double) (now_us - commit_time) / 1e6 : 0.0;
 	while (i < INVAL_NBOUNDS && secs > inval_bounds[i])
 		i++;
@@ -435,54 +434,17 @@ observe_invalidation(CacheCfg *cfg, int64_t commit_time)
 	cfg->inval_sum += secs;
 }
 
-/*
- * The first DDL object of a record that may change what a cached query
- * returns, or what a name in it resolves to, in ways the record's relations
- * do not cover: a table created ahead of another on a search_path, a type or
- * function changed (ALTER TYPE ... RENAME VALUE, CREATE OR REPLACE FUNCTION),
- * a schema renamed, ... Entries do not record the types, functions and
- * names they used, so such a record removes every entry of the config. NULL
- * when every object is on the short list of DDL that changes no result and
- * no name resolution (a REFRESH names its materialized view as a relation).
- * When in doubt, not on the list.
- */
-static const HdDdlObject *
-ddl_changing_results(const HdRecord *rec)
-{
-	static const char *const harmless[][2] = {
-		/* command tag, object type ("": any) */
-		{"CREATE INDEX", "index"},
-		{"DROP INDEX", "index"},
-		{"COMMENT", ""},
-		{"REFRESH MATERIALIZED VIEW", "materialized view"},
-	};
-
-	for (uint32_t i = 0; i < rec->nddls; i++)
-	{
-		const HdDdlObject *d = &rec->ddls[i];
-		bool		ok = false;
-
-		for (size_t h = 0; h < sizeof(harmless) / sizeof(harmless[0]) && !ok; h++)
-			ok = strcmp(d->tag, harmless[h][0]) == 0 &&
-				(harmless[h][1][0] == '\0' || strcmp(d->object_type, harmless[h][1]) == 0);
-		if (!ok)
-			return d;
-	}
-	return NULL;
-}
-
 /* Say (at most once a minute per config) that DDL emptied the config's cache. */
 static void
-log_ddl_invalidation(CacheCfg *cfg, const HdDdlObject *d, uint64_t removed)
+log_ddl_invalidation(CacheCfg *cfg, const char *reason, uint64_t removed)
 {
 	uint64_t	left_out;
 
 	if (!log_now(&cfg->ddl_log, &left_out))
 		return;
-	hd_info("cache of config \"%s\": DDL (%s %s %s) may change what cached queries return: "
+	hd_info("cache of config \"%s\": %s may change what cached queries return: "
 			"removed its %" PRIu64 " entries (%" PRIu64 " more such records since the last "
-			"such line; at most one line a minute)", cfg->name, d->tag, d->object_type,
-			d->identity, removed, left_out);
+			"such line; at most one line a minute)", cfg->name, reason, removed, left_out);
 }
 
 /*
@@ -513,106 +475,81 @@ store_trouble(CacheCfg *cfg, HdLogLimit *limit, HdLogLevel level, const char *wh
 }
 
 
+/* A change of the origin: its entries go, the race rule retains it. */
 static int
-on_record(void *arg, const HdRecord *rec)
+on_change(void *arg, const HdChange *c)
 {
 	CacheCfg   *cfg = arg;
 	HdCacheLayer *layer = cfg->layer;
 	char		err[512];
 	uint64_t	removed = 0;
 	uint32_t   *oids = NULL;
-	HdDep	   *deps = NULL;
 	size_t		n = 0;
-	bool		all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
-	const HdDdlObject *ddl = all ? NULL : ddl_changing_results(rec);
 	int			rc;
 
-	if (ddl != NULL)
-		all = true;
-	if (!all)
+	if (!c->all)
 	{
-		size_t		cap = 0;
-
-		for (uint32_t i = 0; i < rec->nrelations; i++)
-			cap += 1 + rec->relations[i].nancestors;
-		if (cap > 0 && (deps = malloc(cap * sizeof(HdDep))) == NULL)
+		if (deps_to_oids(c->deps, c->ndeps, &oids, &n) < 0)
 			return -1;
-		for (uint32_t i = 0; i < rec->nrelations; i++)
-		{
-			const HdRelation *rel = &rec->relations[i];
-
-			deps[n++] = hd_dep_relation(rel->rel.oid);
-			for (uint32_t j = 0; j < rel->nancestors; j++)
-				deps[n++] = hd_dep_relation(rel->ancestors[j].oid);
-		}
-		if (deps_to_oids(deps, n, &oids, &n) < 0)
-		{
-			free(deps);
-			return -1;
-		}
-		rc = hd_cache_invalidate_relations(layer->store, cfg->id, oids, n, rec->end_lsn,
-										   &removed, err, sizeof(err));
+		rc = hd_cache_invalidate_relations(layer->store, cfg->id, oids, n, c->end, &removed,
+										   err, sizeof(err));
 		free(oids);
 	}
 	else
-		rc = hd_cache_invalidate_all(layer->store, cfg->id, rec->end_lsn, &removed, err,
-									 sizeof(err));
+		rc = hd_cache_invalidate_all(layer->store, cfg->id, c->end, &removed, err, sizeof(err));
 	if (rc < 0)
 	{
 		store_trouble(cfg, &cfg->apply_log, HD_LOG_ERROR, "applying a change record failed", err);
-		free(deps);
 		return -1;
 	}
-	/* heartbeats invalidate nothing: only records that do are timed */
-	if ((rec->flags & HD_FLAG_HEARTBEAT) == 0)
-		observe_invalidation(cfg, rec->commit_time);
+	/* heartbeats invalidate nothing: only changes that do are timed */
+	if (!c->heartbeat)
+		observe_invalidation(cfg, c->commit_time_us);
 	layer->dirty = true;
-	if (rec->end_lsn > cfg->persisted_lsn)
-		cfg->persisted_lsn = rec->end_lsn;
+	if (c->end > cfg->persisted_lsn)
+		cfg->persisted_lsn = c->end;
 	cfg->records++;
 	cfg->invalidated += removed;
-	if (ddl != NULL)
+	if (c->all_reason != NULL)
 	{
 		cfg->ddl_invalidations++;
-		log_ddl_invalidation(cfg, ddl, removed);
+		log_ddl_invalidation(cfg, c->all_reason, removed);
 	}
-	if (all || n > 0 || rec->nddls > 0)
-		hd_race_retain(&cfg->race, rec->xid, all || rec->nddls > 0, deps, n);
-	free(deps);
-	if (all || rec->nddls > 0)
+	if (c->all || n > 0 || c->schema_changed)
+		hd_race_retain(&cfg->race, c->xid, c->all || c->schema_changed, c->deps, n);
+	if (c->all || c->schema_changed)
 	{
 		analyses_clear(cfg);
 		/* prepared statements mean the new schema from now on */
 		layer->session->schema_changed(layer->arg, cfg->id);
 	}
 	if (removed > 0)
-		hd_debug("cache of config \"%s\": xid %" PRIu64 " removed %" PRIu64 " entries",
-				 cfg->name, rec->xid, removed);
+		hd_debug("cache of config \"%s\": %s removed %" PRIu64 " entries", cfg->name,
+				 c->text ? c->text : "a change", removed);
 	return 0;
 }
 
 static void
-on_state(void *arg, HdStreamState state, const char *why)
+on_state(void *arg, HdChangeState state, const char *why)
 {
 	CacheCfg   *cfg = arg;
 	HdCacheLayer *layer = cfg->layer;
 	char		err[512];
 	uint64_t	removed = 0;
 
-	if (state == HD_STREAM_CONNECTED)
+	if (state == HD_CHANGE_CONNECTED)
 	{
-		HdStreamStatus st;
-		HdRaceSnapshot s;
+		HdChangeStatus st;
+		HdRaceSnapshot s = {0};
 
-		hd_stream_status(cfg->stream, &st);
-		cfg->catchup_lsn = st.connect_wal_lsn;
+		layer->changes->status(cfg->source, &st);
+		cfg->catchup_lsn = st.catchup;
 		/*
 		 * Transactions running at connect time may have had their commit
 		 * records applied (before a restart) without being visible yet: a fill
 		 * must see each of them before it may store.
 		 */
-		if (hd_pg_snapshot_parse(hd_stream_connect_snapshot(cfg->stream), &s.xmin, &s.xmax,
-								 &s.xip, &s.nxip) == 0)
+		if (layer->changes->connect_snapshot(cfg->source, &s) == 0)
 		{
 			for (size_t i = 0; i < s.nxip; i++)
 				hd_race_retain(&cfg->race, s.xip[i], true, NULL, 0);
@@ -623,7 +560,7 @@ on_state(void *arg, HdStreamState state, const char *why)
 		hd_info("cache of config \"%s\": change stream connected (%s)", cfg->name, why);
 		return;
 	}
-	if (state == HD_STREAM_SLOT_LOST)
+	if (state == HD_CHANGE_LOST)
 	{
 		char		identity[HD_CACHE_IDENTITY_MAX];
 		bool		reset;
@@ -647,17 +584,16 @@ on_state(void *arg, HdStreamState state, const char *why)
 		return;
 	}
 	hd_debug("cache of config \"%s\": change stream %s: %s", cfg->name,
-			 hd_stream_state_name(state), why);
+			 layer->changes->state_name(state), why);
 }
 
 
 static void
 cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 {
-	(void) layer;
 	while (cfg->flights)
 		flight_end(cfg->flights, NULL, 0, 0);
-	hd_stream_free(cfg->stream);
+	layer->changes->free(cfg->source);
 	analyses_clear(cfg);
 	free(cfg->buckets);
 	hd_race_free(&cfg->race);
@@ -665,26 +601,17 @@ cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 	free(cfg);
 }
 
-static void
-origin_identity(const HdConfig *config, const char *slot, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%.80s:%d/%.60s/%s", config->host, config->port, config->database,
-			 slot);
-}
-
-
 static CacheCfg *
 cfg_start(HdCacheLayer *layer, const HdConfig *config)
 {
 	CacheCfg   *cfg = calloc(1, sizeof(CacheCfg));
 	char		err[512];
-	char		slot[HD_SLOT_NAME_MAX + 1];
 	char		stored[HD_CACHE_IDENTITY_MAX];
 	char		base[HD_CACHE_IDENTITY_MAX];
 	bool		reset = false;
 	uint64_t	lsn = 0;
-	HdStreamParams params = {0};
-	HdStreamCallbacks cb = {on_record, on_state, NULL};
+	HdChangeParams params = {0};
+	HdChangeCallbacks cb = {on_change, on_state, NULL};
 
 	if (cfg == NULL)
 		return NULL;
@@ -701,8 +628,7 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	cfg->max_age = config->max_age;
 	cfg->swr = config->stale_while_revalidate;
 	hd_list_append(&layer->cfgs, &cfg->link);
-	hd_stream_default_slot(config->name, slot);
-	origin_identity(config, slot, base, sizeof(base));
+	layer->changes->identity(config, base, sizeof(base));
 	/* keep a stored identity of the same origin and slot (it may carry a #generation) */
 	if (hd_cache_slot_identity(layer->store, cfg->id, stored, sizeof(stored), err,
 							   sizeof(err)) == 0 &&
@@ -725,28 +651,17 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	params.loop = layer->loop;
 	params.config = config;
 	params.state_dir = layer->settings->state_dir;
-	params.slot = slot;
-	params.start_lsn = lsn;
+	params.start = lsn;
 	params.connect_timeout_ms = layer->settings->server_connect_timeout_ms;
-	params.status_interval_ms = 200;
-	params.confirm_durable_only = true;
-	params.request_replies = true;
-	/* a few probes within max_lag, at most 10 a second */
-	params.probe_interval_ms = layer->settings->max_lag_ms / 5;
-	if (params.probe_interval_ms > 100)
-		params.probe_interval_ms = 100;
-	if (params.probe_interval_ms < 10)
-		params.probe_interval_ms = 10;
+	params.max_lag_ms = layer->settings->max_lag_ms;
 	cb.arg = cfg;
-	cfg->stream = hd_stream_start(&params, &cb, err, sizeof(err));
-	if (cfg->stream == NULL)
+	cfg->source = layer->changes->start(&params, &cb, err, sizeof(err));
+	if (cfg->source == NULL)
 	{
 		hd_error("cache of config \"%s\": cannot start its change stream: %s", config->name, err);
 		cfg_free(layer, cfg);
 		return NULL;
 	}
-	hd_info("cache of config \"%s\": consuming slot %s from %X/%X", config->name, slot,
-			(unsigned) (lsn >> 32), (unsigned) lsn);
 	return cfg;
 }
 
@@ -764,16 +679,12 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		const HdConfig *now = hd_configs_find(configs, cfg->id);
-		char		slot[HD_SLOT_NAME_MAX + 1];
 		char		base[HD_CACHE_IDENTITY_MAX];
 		char		err[512];
 		uint64_t	removed;
 
 		if (now)
-		{
-			hd_stream_default_slot(now->name, slot);
-			origin_identity(now, slot, base, sizeof(base));
-		}
+			layer->changes->identity(now, base, sizeof(base));
 		if (now && !now->caching_disabled && strncmp(cfg->identity, base, strlen(base)) == 0)
 		{
 			cfg->max_age = now->max_age;
@@ -826,17 +737,17 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-		HdStreamStatus st;
+		HdChangeStatus st;
 
-		hd_stream_status(cfg->stream, &st);
-		if (st.applied_lsn > cfg->persisted_lsn)
+		layer->changes->status(cfg->source, &st);
+		if (st.applied > cfg->persisted_lsn)
 		{
-			if (hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
+			if (hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied,
 											  NULL, err, sizeof(err)) < 0)
 				store_trouble(cfg, &cfg->apply_log, HD_LOG_ERROR, "writing the stream's position failed", err);
 			else
 			{
-				cfg->persisted_lsn = st.applied_lsn;
+				cfg->persisted_lsn = st.applied;
 				layer->dirty = true;
 			}
 		}
@@ -867,7 +778,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		{
 			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 
-			hd_stream_set_durable_lsn(cfg->stream, cfg->syncing_lsn);
+			layer->changes->set_durable(cfg->source, cfg->syncing_lsn);
 		}
 	}
 }
@@ -930,8 +841,9 @@ store_retry(HdCacheLayer *layer, double now)
 
 int
 hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings, const HdConfigList *configs,
-					const HdCacheSessionOps *session, const HdCacheOriginOps *origin, void *arg,
-					HdCacheLayer **out, char *err, size_t errlen)
+					const HdChangeSourceOps *changes, const HdCacheSessionOps *session,
+					const HdCacheOriginOps *origin, void *arg, HdCacheLayer **out, char *err,
+					size_t errlen)
 {
 	HdCacheLayer *layer = calloc(1, sizeof(HdCacheLayer));
 
@@ -947,6 +859,7 @@ hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings, const HdCo
 	layer->session = session;
 	layer->origin = origin;
 	layer->arg = arg;
+	layer->changes = changes;
 	hd_list_init(&layer->cfgs);
 	snprintf(layer->dir, sizeof(layer->dir), "%s/cache", settings->state_dir);
 	ev_timer_init(&layer->timer, timer_cb, 0.2, 0.2);
@@ -977,11 +890,11 @@ hd_cache_layer_close(HdCacheLayer *layer)
 	while ((item = hd_list_first(&layer->cfgs)) != NULL)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-		HdStreamStatus st;
+		HdChangeStatus st;
 
-		hd_stream_status(cfg->stream, &st);
-		if (st.applied_lsn > cfg->persisted_lsn)
-			(void) hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied_lsn,
+		layer->changes->status(cfg->source, &st);
+		if (st.applied > cfg->persisted_lsn)
+			(void) hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied,
 												 NULL, err, sizeof(err));
 		cfg_free(layer, cfg);
 	}
@@ -996,34 +909,34 @@ hd_cache_layer_close(HdCacheLayer *layer)
 
 /*
  * How far behind the origin the applied stream may be, in seconds: the age of
- * the newest freshness probe whose WAL position the stream has applied
- * (stream.h). Every transaction the origin acknowledged before that probe was
+ * the newest freshness probe whose origin position the stream has applied
+ * (change.h). Every transaction the origin acknowledged before that probe was
  * sent has been applied. -1: not known yet.
  */
 static double
-stream_age(const HdStreamStatus *st)
+stream_age(const HdChangeStatus *st)
 {
 	if (st->fresh_as_of <= 0)
 		return -1.0;
 	return ev_time() - st->fresh_as_of;
 }
 
-
 /* Why hits cannot be served now to a session whose writes reached ryw_pos, or NULL. */
 static const char *
 stream_problem(CacheCfg *cfg, HdPos ryw_pos)
 {
-	HdStreamStatus st;
+	const HdChangeSourceOps *changes = cfg->layer->changes;
+	HdChangeStatus st;
 	double		age;
 	double		max_lag = cfg->layer->settings->max_lag_ms / 1000.0;
 
-	if (cfg->stream == NULL || !hd_stream_connected(cfg->stream))
+	if (cfg->source == NULL || !changes->connected(cfg->source))
 		return "stream-down";
-	hd_stream_status(cfg->stream, &st);
+	changes->status(cfg->source, &st);
 	age = stream_age(&st);
-	if (st.applied_lsn < cfg->catchup_lsn || age < 0 || age > max_lag)
+	if (st.applied < cfg->catchup_lsn || age < 0 || age > max_lag)
 		return "lagging";			/* (no message yet: not known to be caught up) */
-	if (ryw_pos > st.applied_lsn)
+	if (ryw_pos > st.applied)
 		return "read-your-writes";
 	return NULL;
 }
@@ -1691,7 +1604,7 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-		HdStreamStatus st;
+		HdChangeStatus st;
 		char		v[16][64];
 		char		bypass[2048] = "";
 		const char *values[16];
@@ -1704,7 +1617,7 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		uint64_t	count[16] = {0};
 
 		hd_cache_config_usage(layer->store, cfg->id, &entries, &bytes);
-		hd_stream_status(cfg->stream, &st);
+		layer->changes->status(cfg->source, &st);
 		for (size_t i = 0; i < cfg->nreasons && off < sizeof(bypass) - 80; i++)
 			off += (size_t) snprintf(bypass + off, sizeof(bypass) - off, "%s%s=%" PRIu64,
 									 off ? ", " : "", cfg->reasons[i].name, cfg->reasons[i].count);
@@ -1726,8 +1639,8 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		}
 		values[0] = cfg->name;
 		values[7] = bypass;
-		values[8] = hd_stream_connected(cfg->stream) ? "yes" : "no";
-		hd_lsn_format(st.applied_lsn, v[9], 64);
+		values[8] = layer->changes->connected(cfg->source) ? "yes" : "no";
+		layer->changes->format_pos(st.applied, v[9], 64);
 		values[9] = v[9];
 		/* what hits are held to: max_lag */
 		lag = stream_age(&st);
@@ -1839,6 +1752,6 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 
 		hd_text_buf_printf(buf, "hyperdrive_cache_stream_connected{config=\"%s\"} %d\n", cfg->name,
-						   hd_stream_connected(cfg->stream) ? 1 : 0);
+						   layer->changes->connected(cfg->source) ? 1 : 0);
 	}
 }

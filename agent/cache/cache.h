@@ -1,9 +1,9 @@
 /*
  * cache.h
  *    The result cache's protocol-neutral core (docs/cache.md): one LMDB
- *    store (cache_store.h) in <state_dir>/cache, one change stream per
- *    config with caching enabled, and for each config the analyses of its
- *    statements, the race rule (race.h), request coalescing (one fill per
+ *    store (cache_store.h) in <state_dir>/cache, one change source
+ *    (change.h) per config with caching enabled, and for each config the
+ *    analyses of its statements, the race rule (race.h), request coalescing (one fill per
  *    key in flight; other sessions wait for it), stale-while-revalidate,
  *    read-your-writes, the decision for each request, and the admin and
  *    metrics views.
@@ -18,7 +18,8 @@
  * the exact request), and asks hd_cache_decide(). It runs the analyses and
  * fills on origin connections and reports them (hd_cache_analysis_*,
  * hd_cache_fill_*). The core reaches back only through two tables given at
- * hd_cache_layer_open():
+ * hd_cache_layer_open() (and drives each config's change source through a
+ * third, HdChangeSourceOps, change.h):
  *   HdCacheSessionOps  a waiting session: serve it stored bytes, make it run
  *                      its request on the origin after all, make it decide
  *                      again; and "the schema changed" for its statements.
@@ -40,9 +41,17 @@
  *   - Callbacks run from within hd_cache_decide(), hd_cache_job_free(),
  *     hd_cache_flight_give() and the layer's timer; a session woken may
  *     call back into the core (decide again, lead the next fill).
- *   - Positions (HdPos) are the change stream's; a session's ryw_pos is
+ *   - Positions (HdPos) are the change source's; a session's ryw_pos is
  *     the origin position its own writes reached: it gets no hit until the
- *     stream has applied that far.
+ *     source has applied that far.
+ *   - A change applied removes the entries it touches (all of the config's
+ *     for "all"), is retained for the race rule, and when it changed the
+ *     schema drops the config's analyses and tells the session side. A lost
+ *     source purges the config's entries and binds the store to a new
+ *     generation of the source's identity.
+ *   - Each config's applied position is written to the store on the
+ *     layer's timer (every 0.2 s) and synced at most once a second; the
+ *     source is told durable only what a completed sync covered.
  */
 #ifndef HD_CACHE_H
 #define HD_CACHE_H
@@ -54,6 +63,7 @@
 
 #include "base/list.h"
 #include "base/text_buf.h"
+#include "cache/change.h"
 #include "cache/dep.h"
 #include "cache/race.h"
 #include "config/configs.h"
@@ -139,6 +149,7 @@ typedef struct HdCacheVerdict
  */
 extern int	hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings,
 								const HdConfigList *configs,
+								const HdChangeSourceOps *changes,
 								const HdCacheSessionOps *session,
 								const HdCacheOriginOps *origin, void *arg,
 								HdCacheLayer **out, char *err, size_t errlen);
