@@ -60,24 +60,6 @@ typedef struct Reason
 	uint64_t	count;
 } Reason;
 
-/*
- * A fill in flight for one key (request coalescing): from the decision to
- * fill until the fill ends. Sessions whose request has the same key wait on
- * it instead of taking an origin connection. An analysis in flight is one
- * too (keyed by the analysis key): its waiters decide again when it ends.
- */
-typedef struct Flight
-{
-	struct Flight *next;
-	struct CacheCfg *cfg;
-	bool		analysis;		/* an analysis, not a fill */
-	unsigned char *key;
-	size_t		keylen;
-	HdCacheWaiter *leader;		/* until its job starts; NULL after (or a refresh) */
-	HdList		waiters;		/* HdCacheWaiter.link */
-	HdCacheJob *job;			/* the job, once it runs */
-} Flight;
-
 typedef struct CacheCfg
 {
 	HdList		link;
@@ -96,9 +78,8 @@ typedef struct CacheCfg
 	Analysis  **buckets;
 	size_t		nanalyses;
 	uint64_t	analysis_gen;	/* bumped when DDL drops them */
-	Flight	   *flights;
+	HdFlights	flights;		/* coalescing (flight.h) */
 	/* counters */
-	uint64_t	coalesced;		/* answered with another session's fill */
 	uint64_t	stale_hits;		/* STALE entries served (stale-while-revalidate) */
 	uint64_t	refreshes;		/* background refreshes started */
 	uint64_t	hits;
@@ -159,11 +140,10 @@ struct HdCacheJob
 	bool		refresh;		/* a background refresh: no session */
 	bool		stored;
 	uint64_t	joined_before;	/* waiters before this change order may take its result */
-	Flight	   *flight;			/* the flight it answers */
+	HdFlight   *flight;			/* the flight it answers */
 };
 
-static void flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before);
-static void flight_timeouts(CacheCfg *cfg, double now);
+static const char *stream_problem(CacheCfg *cfg, HdPos ryw_pos);
 static void store_retry(HdCacheLayer *layer, double now);
 
 /* Whether to log this trouble now; *left_out: how many were not logged since the last line. */
@@ -213,6 +193,19 @@ count_reason(CacheCfg *cfg, const char *reason)
 		i = cfg->nreasons++;
 	snprintf(cfg->reasons[i].name, sizeof(cfg->reasons[i].name), "%s", reason);
 	cfg->reasons[i].count++;
+}
+
+/* The owner's side of the config's flights (flight.h). */
+static void
+flights_count(void *owner, const char *reason)
+{
+	count_reason(owner, reason);
+}
+
+static const char *
+flights_problem(void *owner, const HdCacheWaiter *waiter)
+{
+	return stream_problem(owner, waiter->ryw_pos);
 }
 
 static CacheCfg *
@@ -591,8 +584,7 @@ on_state(void *arg, HdChangeState state, const char *why)
 static void
 cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 {
-	while (cfg->flights)
-		flight_end(cfg->flights, NULL, 0, 0);
+	hd_flights_end_all(&cfg->flights);
 	layer->changes->free(cfg->source);
 	analyses_clear(cfg);
 	free(cfg->buckets);
@@ -624,6 +616,7 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 		return NULL;
 	}
 	cfg->layer = layer;
+	hd_flights_init(&cfg->flights, layer->session, flights_count, flights_problem, cfg);
 	memcpy(cfg->id, config->id, sizeof(cfg->id));
 	cfg->max_age = config->max_age;
 	cfg->swr = config->stale_while_revalidate;
@@ -752,7 +745,8 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			}
 		}
 		hd_race_prune(&cfg->race);
-		flight_timeouts(cfg, ev_time());
+		hd_flight_timeouts(&cfg->flights, ev_time(),
+						   layer->settings->query_wait_timeout_ms / 1000.0);
 	}
 	if (layer->dirty && now - layer->last_sync >= 1.0)
 	{
@@ -960,207 +954,16 @@ hd_cache_count(HdCacheLayer *layer, const char *config_id, const char *reason)
  * Request coalescing: one fill per key in flight, other sessions wait for it
  */
 
-/* The flight of a key in flight (one at a time per key). */
-static Flight *
-flight_find(CacheCfg *cfg, bool analysis, const unsigned char *key, size_t keylen)
-{
-	for (Flight *f = cfg->flights; f; f = f->next)
-		if (f->analysis == analysis && f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
-			return f;
-	return NULL;
-}
-
-/* A new flight for a copy of key. */
-static Flight *
-flight_new(CacheCfg *cfg, bool analysis, const unsigned char *key, size_t keylen)
-{
-	Flight	   *f = calloc(1, sizeof(Flight));
-
-	if (f == NULL || (f->key = malloc(keylen ? keylen : 1)) == NULL)
-	{
-		free(f);
-		return NULL;
-	}
-	memcpy(f->key, key, keylen);
-	f->cfg = cfg;
-	f->analysis = analysis;
-	f->keylen = keylen;
-	hd_list_init(&f->waiters);
-	f->next = cfg->flights;
-	cfg->flights = f;
-	return f;
-}
-
-static void
-waiter_unlink(HdCacheWaiter *w)
-{
-	hd_list_del(&w->link);
-	w->flight = NULL;
-}
-
-/* A waiter runs its own request on the origin after all (never an error). */
-static void
-waiter_fall_back(CacheCfg *cfg, HdCacheWaiter *w, const char *reason)
-{
-	const HdCacheSessionOps *session = cfg->layer->session;
-
-	waiter_unlink(w);
-	count_reason(cfg, reason);
-	if (session->active(w))
-		session->fall_back(w);
-}
-
-/* A waiter gets the fill's bytes (a stored result) for its request. */
-static void
-waiter_serve(CacheCfg *cfg, HdCacheWaiter *w, const void *bytes, size_t len)
-{
-	const HdCacheSessionOps *session = cfg->layer->session;
-	const char *problem;
-	char		name[80];
-	int			rc;
-
-	if (!session->active(w))
-	{
-		waiter_unlink(w);
-		return;
-	}
-	/* the conditions for a hit hold now too (stream health, lag, its writes) */
-	if ((problem = stream_problem(cfg, w->ryw_pos)) != NULL)
-	{
-		snprintf(name, sizeof(name), "coalesce-fallback:%s", problem);
-		waiter_fall_back(cfg, w, name);
-		return;
-	}
-	waiter_unlink(w);
-	rc = session->serve(w, bytes, len);
-	if (rc == 1)
-		waiter_fall_back(cfg, w, "coalesce-fallback:error");
-	else if (rc == 0)
-		cfg->coalesced++;
-}
-
-/*
- * An analysis it waited for ended, or a fill whose result it may not take:
- * its request is decided again, from the start.
- */
-static void
-waiter_decide_again(CacheCfg *cfg, HdCacheWaiter *w)
-{
-	const HdCacheSessionOps *session = cfg->layer->session;
-
-	waiter_unlink(w);
-	if (session->active(w))
-		session->decide_again(w);
-}
-
-/*
- * The flight ends: with the bytes of its result, which the waiters that
- * began to wait before invalidation order joined_before get (all of them,
- * UINT64_MAX, when it was stored), or NULL (failed, gone: the waiters run
- * their own queries). A waiter that began later (the result may miss a
- * change it must see) decides again: the first of them leads the key's next
- * fill, the others wait for that one. So a key has one fill at a time, and
- * writes during a slow fill cost one more execution, not one per write.
- * Waking waiters can re-enter the cache: the flight is unlinked first, and
- * the list is re-read after each.
- */
-static void
-flight_end(Flight *f, const void *bytes, size_t len, uint64_t joined_before)
-{
-	CacheCfg   *cfg = f->cfg;
-	HdList	   *item;
-
-	for (Flight **l = &cfg->flights; *l; l = &(*l)->next)
-		if (*l == f)
-		{
-			*l = f->next;
-			break;
-		}
-	if (f->leader)
-	{
-		f->leader->flight = NULL;
-		f->leader->leader = false;
-		f->leader = NULL;
-	}
-	if (f->job)
-		f->job->flight = NULL;
-	f->job = NULL;
-	while ((item = hd_list_first(&f->waiters)) != NULL)
-	{
-		HdCacheWaiter *w = hd_container_of(item, HdCacheWaiter, link);
-
-		if (f->analysis)
-			waiter_decide_again(cfg, w);
-		else if (bytes && w->wait_order < joined_before)
-			waiter_serve(cfg, w, bytes, len);
-		else if (bytes)
-		{
-			count_reason(cfg, "coalesce-again:raced");
-			waiter_decide_again(cfg, w);
-		}
-		else
-			waiter_fall_back(cfg, w, "coalesce-fallback:not stored");
-	}
-	free(f->key);
-	free(f);
-}
-
-/* Waiters past query_wait_timeout run their own requests. */
-static void
-flight_timeouts(CacheCfg *cfg, double now)
-{
-	double		limit = cfg->layer->settings->query_wait_timeout_ms / 1000.0;
-	bool		again = true;
-
-	if (limit <= 0)
-		return;
-	while (again)
-	{
-		again = false;
-		for (Flight *f = cfg->flights; f && !again; f = f->next)
-		{
-			HdList	   *item;
-			HdList	   *tmp;
-
-			hd_list_foreach_safe(item, tmp, &f->waiters)
-			{
-				HdCacheWaiter *w = hd_container_of(item, HdCacheWaiter, link);
-
-				if (now - w->wait_started >= limit)
-				{
-					waiter_fall_back(cfg, w, "coalesce-fallback:timeout");
-					again = true;	/* callbacks may have changed the lists */
-					break;
-				}
-			}
-		}
-	}
-}
-
 void
 hd_cache_waiter_init(HdCacheWaiter *waiter)
 {
-	hd_list_init(&waiter->link);
+	hd_flight_waiter_init(waiter);
 }
 
 void
 hd_cache_waiter_gone(HdCacheWaiter *waiter)
 {
-	Flight	   *f = waiter->flight;
-
-	if (f == NULL)
-		return;
-	if (waiter->leader)
-	{
-		/* it never started its job: the waiters run their own */
-		waiter->flight = NULL;
-		waiter->leader = false;
-		f->leader = NULL;
-		if (f->job == NULL)
-			flight_end(f, NULL, 0, 0);
-		return;
-	}
-	waiter_unlink(waiter);
+	hd_flight_waiter_gone(waiter);
 }
 
 /*
@@ -1171,57 +974,30 @@ static HdCacheDecision
 lead_or_wait(CacheCfg *cfg, HdCacheWaiter *w, bool analysis, const unsigned char *key,
 			 size_t keylen)
 {
-	Flight	   *f = flight_find(cfg, analysis, key, keylen);
-
-	if (f != NULL)
+	if (hd_flight_join(&cfg->flights, w, analysis, key, keylen, cfg->race.order, ev_time()))
 	{
-		hd_list_append(&f->waiters, &w->link);
-		w->flight = f;
-		w->leader = false;
-		w->wait_started = ev_time();
-		w->wait_order = cfg->race.order;
 		if (analysis)
 			count_reason(cfg, "analysis-coalesced");
 		return HD_CACHE_WAIT;
 	}
-	f = flight_new(cfg, analysis, key, keylen);
-	if (f != NULL)
-	{
-		f->leader = w;
-		w->flight = f;
-		w->leader = true;
-	}
 	return analysis ? HD_CACHE_ANALYZE : HD_CACHE_FILL;
 }
 
-void *
+HdFlight *
 hd_cache_flight_take(HdCacheWaiter *leader)
 {
-	Flight	   *f = leader->flight;
-
-	if (!leader->leader || f == NULL)
-		return NULL;
-	f->leader = NULL;
-	leader->flight = NULL;
-	leader->leader = false;
-	return f;
+	return hd_flight_take(leader);
 }
 
 void
-hd_cache_flight_give(void *flight, HdCacheJob *job)
+hd_cache_flight_give(HdFlight *flight, HdCacheJob *job)
 {
-	Flight	   *f = flight;
-
-	if (f == NULL)
+	if (flight == NULL)
 		return;
-	if (job && job->analysis == f->analysis && job->keylen == f->keylen &&
-		memcmp(job->key, f->key, f->keylen) == 0)
-	{
-		job->flight = f;
-		f->job = job;
-	}
+	if (job && hd_flight_matches(flight, job->analysis, job->key, job->keylen))
+		hd_flight_attach(flight, &job->flight);
 	else
-		flight_end(f, NULL, 0, 0);
+		hd_flight_end(flight, NULL, 0, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1454,9 +1230,10 @@ hd_cache_job_free(HdCacheJob *job, const void *bytes, size_t len)
 	{
 		/* the waiters: the result, or their own requests */
 		if (!job->analysis && job->joined_before > 0)
-			flight_end(job->flight, bytes, len, job->stored ? UINT64_MAX : job->joined_before);
+			hd_flight_end(job->flight, bytes, len,
+						  job->stored ? UINT64_MAX : job->joined_before);
 		else
-			flight_end(job->flight, NULL, 0, 0);
+			hd_flight_end(job->flight, NULL, 0, 0);
 	}
 	free(job->key);
 	free(job->deps);
@@ -1478,10 +1255,10 @@ start_refresh(CacheCfg *cfg, HdCacheWaiter *requester, const Analysis *a,
 {
 	HdCacheLayer *layer = cfg->layer;
 	void	   *conn;
-	Flight	   *f;
+	HdFlight   *f;
 	HdCacheJob *job;
 
-	if (flight_find(cfg, false, key, keylen) != NULL)
+	if (hd_flight_find(&cfg->flights, false, key, keylen) != NULL)
 		return;					/* a fill or refresh of it runs already */
 	conn = layer->origin->refresh_conn(layer->arg, requester);
 	if (conn == NULL)
@@ -1493,14 +1270,13 @@ start_refresh(CacheCfg *cfg, HdCacheWaiter *requester, const Analysis *a,
 	if (job == NULL)
 		return;					/* nothing was sent: the connection stays idle */
 	job->refresh = true;
-	f = flight_new(cfg, false, key, keylen);
+	f = hd_flight_new(&cfg->flights, false, key, keylen);
 	if (f == NULL)
 	{
 		hd_cache_job_free(job, NULL, 0);
 		return;
 	}
-	job->flight = f;
-	f->job = job;
+	hd_flight_attach(f, &job->flight);
 	if (layer->origin->refresh(layer->arg, conn, requester, job) < 0)
 	{
 		hd_cache_job_free(job, NULL, 0);
@@ -1628,7 +1404,7 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		count[5] = cfg->stored;
 		count[6] = cfg->invalidated;
 		count[11] = cfg->slots_lost;
-		count[12] = cfg->coalesced;
+		count[12] = cfg->flights.coalesced;
 		count[13] = cfg->stale_hits;
 		count[14] = cfg->refreshes;
 		count[15] = cfg->ddl_invalidations;
@@ -1718,7 +1494,7 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"miss\"} %"
 						   PRIu64 "\n", cfg->name, cfg->misses);
 		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"coalesced\"} %"
-						   PRIu64 "\n", cfg->name, cfg->coalesced);
+						   PRIu64 "\n", cfg->name, cfg->flights.coalesced);
 		hd_text_buf_printf(buf, "hyperdrive_cache_statements_total{config=\"%s\",status=\"stale\"} %"
 						   PRIu64 "\n", cfg->name, cfg->stale_hits);
 		for (size_t i = 0; i < cfg->nreasons; i++)

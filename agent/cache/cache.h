@@ -65,6 +65,7 @@
 #include "base/text_buf.h"
 #include "cache/change.h"
 #include "cache/dep.h"
+#include "cache/flight.h"
 #include "cache/race.h"
 #include "config/configs.h"
 #include "config/settings.h"
@@ -72,39 +73,7 @@
 typedef struct HdCacheLayer HdCacheLayer;
 typedef struct HdCacheJob HdCacheJob;
 
-/* What the core keeps in each session (zeroed, then hd_cache_waiter_init()). */
-typedef struct HdCacheWaiter
-{
-	void	   *flight;			/* the fill in flight it leads or waits for; NULL: none */
-	bool		leader;			/* it runs that fill (else it waits for it) */
-	HdList		link;			/* the flight's waiters */
-	double		wait_started;	/* ev_time() when it began to wait */
-	uint64_t	wait_order;		/* the config's change order when it began to wait */
-	HdPos		ryw_pos;		/* no hit until the stream applied this (its writes) */
-} HdCacheWaiter;
-
-/*
- * The session side. Every function gets the waiter the session embeds.
- *   active        whether the session still takes answers (not closing).
- *   serve         answer the request at the head of its input with bytes (a
- *                 stored result's), then read on. 0: served; 1: the request
- *                 cannot be read again (the core makes it fall back); -1: the
- *                 session was closed.
- *   fall_back     run its request on the origin as it is (never an error).
- *   decide_again  its request is decided again from the start.
- *   schema_changed  (arg: the layer's) the config's statements mean the new
- *                 schema from now on (DDL applied).
- * The core has unlinked the waiter before calling serve, fall_back and
- * decide_again.
- */
-typedef struct HdCacheSessionOps
-{
-	bool		(*active) (HdCacheWaiter *waiter);
-	int			(*serve) (HdCacheWaiter *waiter, const void *bytes, size_t len);
-	void		(*fall_back) (HdCacheWaiter *waiter);
-	void		(*decide_again) (HdCacheWaiter *waiter);
-	void		(*schema_changed) (void *arg, const char *config_id);
-} HdCacheSessionOps;
+/* HdCacheWaiter and the session side, HdCacheSessionOps: flight.h */
 
 /*
  * The origin side, for a background refresh (stale-while-revalidate):
@@ -197,8 +166,8 @@ extern HdCacheJob *hd_cache_fill_begin(HdCacheLayer *layer, const char *config_i
 extern bool hd_cache_job_is_refresh(const HdCacheJob *job);
 
 /* The flight a leader leads, taken before its job starts; hd_cache_flight_give() with the job (NULL: none). */
-extern void *hd_cache_flight_take(HdCacheWaiter *leader);
-extern void hd_cache_flight_give(void *flight, HdCacheJob *job);
+extern HdFlight *hd_cache_flight_take(HdCacheWaiter *leader);
+extern void hd_cache_flight_give(HdFlight *flight, HdCacheJob *job);
 
 /* What an analysis found. */
 typedef struct HdCacheAnalysisOutcome

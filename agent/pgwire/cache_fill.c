@@ -275,7 +275,7 @@ start_op(HdClient *client, HdServer *server)
 int
 hd_cache_start_op(HdClient *client, HdServer *server)
 {
-	void	   *flight = hd_cache_flight_take(&client->cache_waiter);
+	HdFlight   *flight = hd_cache_flight_take(&client->cache_waiter);
 	int			rc = start_op(client, server);
 
 	/* the key's waiters wait for this op now; else they run their own */
