@@ -117,6 +117,7 @@ struct HdCacheLayer
 	HdLogLimit	sync_log;
 	char		dir[4200];
 	HdList		cfgs;
+	HdList		jobs;			/* HdCacheJob.link: the protocol side's until freed */
 	ev_timer	timer;
 	double		last_sync;
 	bool		dirty;			/* LSNs written since the last sync */
@@ -125,7 +126,8 @@ struct HdCacheLayer
 /* An analysis or a fill (cache.h). */
 struct HdCacheJob
 {
-	HdCacheLayer *layer;
+	HdList		link;			/* the layer's jobs */
+	HdCacheLayer *layer;		/* NULL once the layer closed: the job only frees */
 	bool		analysis;
 	char		cfg_id[HD_CONFIG_ID_LEN + 1];
 	unsigned char *key;
@@ -855,6 +857,7 @@ hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings, const HdCo
 	layer->arg = arg;
 	layer->changes = changes;
 	hd_list_init(&layer->cfgs);
+	hd_list_init(&layer->jobs);
 	snprintf(layer->dir, sizeof(layer->dir), "%s/cache", settings->state_dir);
 	ev_timer_init(&layer->timer, timer_cb, 0.2, 0.2);
 	layer->timer.data = layer;
@@ -891,6 +894,12 @@ hd_cache_layer_close(HdCacheLayer *layer)
 			(void) hd_cache_invalidate_relations(layer->store, cfg->id, NULL, 0, st.applied,
 												 NULL, err, sizeof(err));
 		cfg_free(layer, cfg);
+	}
+	/* jobs still on origin connections outlive the layer: they only free then */
+	while ((item = hd_list_first(&layer->jobs)) != NULL)
+	{
+		hd_container_of(item, HdCacheJob, link)->layer = NULL;
+		hd_list_del(item);
 	}
 	if (hd_cache_close(layer->store, err, sizeof(err)) < 0)
 		hd_error("cache: closing failed: %s", err);
@@ -1018,6 +1027,7 @@ job_new(HdCacheLayer *layer, CacheCfg *cfg, bool analysis, const unsigned char *
 	memcpy(job->key, key, keylen);
 	job->keylen = keylen;
 	job->layer = layer;
+	hd_list_append(&layer->jobs, &job->link);
 	job->analysis = analysis;
 	memcpy(job->cfg_id, cfg->id, sizeof(job->cfg_id));
 	job->gen = cfg->analysis_gen;
@@ -1074,12 +1084,6 @@ hd_cache_fill_begin(HdCacheLayer *layer, const char *config_id, const unsigned c
 		return NULL;
 	}
 	return fill_new(cfg, a, key, keylen, max_age_ms);
-}
-
-bool
-hd_cache_job_is_refresh(const HdCacheJob *job)
-{
-	return job->refresh;
 }
 
 void
@@ -1235,6 +1239,7 @@ hd_cache_job_free(HdCacheJob *job, const void *bytes, size_t len)
 		else
 			hd_flight_end(job->flight, NULL, 0, 0);
 	}
+	hd_list_del(&job->link);
 	free(job->key);
 	free(job->deps);
 	free(job);

@@ -37,7 +37,9 @@
  *     with hd_cache_analysis_finish()/hd_cache_fill_finish() and always
  *     freed with hd_cache_job_free(), which wakes the waiters: with the
  *     result the fill allowed them, else they run their own requests
- *     (fills) or decide again (analyses).
+ *     (fills) or decide again (analyses). A job may outlive the layer (an
+ *     origin connection freed after hd_cache_layer_close()): it then only
+ *     frees.
  *   - Callbacks run from within hd_cache_decide(), hd_cache_job_free(),
  *     hd_cache_flight_give() and the layer's timer; a session woken may
  *     call back into the core (decide again, lead the next fill).
@@ -162,10 +164,11 @@ extern HdCacheJob *hd_cache_fill_begin(HdCacheLayer *layer, const char *config_i
 									   const unsigned char *akey, size_t akeylen,
 									   const unsigned char *key, size_t keylen,
 									   int64_t max_age_ms, bool *dropped);
-/* Whether the job is a background refresh (no session waits for its replies). */
-extern bool hd_cache_job_is_refresh(const HdCacheJob *job);
 
-/* The flight a leader leads, taken before its job starts; hd_cache_flight_give() with the job (NULL: none). */
+/*
+ * The flight a leader leads, taken before its job starts (NULL: none), then
+ * given to the job (NULL: no job: the waiters run their own requests).
+ */
 extern HdFlight *hd_cache_flight_take(HdCacheWaiter *leader);
 extern void hd_cache_flight_give(HdFlight *flight, HdCacheJob *job);
 

@@ -62,7 +62,6 @@ op_free(CacheOp *op)
 	free(op);
 }
 
-
 static int
 append_query(HdIoBuf *out, const char *sql)
 {

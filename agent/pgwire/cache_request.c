@@ -29,7 +29,6 @@ client_of(HdCacheWaiter *waiter)
 	return hd_container_of(waiter, HdClient, cache_waiter);
 }
 
-
 static int
 cmp_str(const void *a, const void *b)
 {

@@ -58,7 +58,8 @@ test_check(void)
 	ok(race.nret == 1 && race.order == 1, "a change is retained at order 1");
 	ok(hd_race_fill_done(&race, seq), "the fill was in flight");
 	ok(!hd_race_fill_done(&race, seq), "and is not any more");
-	ok(hd_race_check(&race, &old, &t1, 1, &jb), "a snapshot that misses a change of its relation races");
+	ok(hd_race_check(&race, &old, &t1, 1, &jb),
+	   "a snapshot that misses a change of its relation races");
 	ok(jb == 1, "waiters that began before the change may take the result (bound 1)");
 	ok(!hd_race_check(&race, &old, &t2, 1, &jb), "another relation: no race");
 	ok(jb == UINT64_MAX, "every waiter may take it");
