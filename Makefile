@@ -105,9 +105,18 @@ EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
+	agent/tests/test_race agent/tests/test_flight
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_race \
+	agent/tests/test_flight
+
+# The cache core's race rule and request coalescing (fake sessions).
+agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/race.c agent/base/log.c
+
+agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/flight.c
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
@@ -139,6 +148,8 @@ agent-unit-check: agent-unit
 	agent/tests/test_cache_hint
 	agent/tests/test_log
 	agent/tests/test_stmt
+	agent/tests/test_race
+	agent/tests/test_flight
 
 tempcheck-tap: agent-unit
 

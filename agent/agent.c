@@ -32,6 +32,7 @@
 #include "base/log.h"
 #include "ops/metrics.h"
 #include "pgwire/proto.h"
+#include "stream/pg_change_source.h"
 
 static void
 usage(FILE *out)
@@ -312,7 +313,7 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 	}
 	hd_configs_free(&agent->configs);
 	agent->configs = fresh;
-	hd_cache_layer_configs(agent);
+	hd_cache_layer_configs(agent->cache);
 	/* the configs are taken: a limit too low shows as failed connections */
 	if (ensure_fd_limit(&agent->settings, &agent->configs, err, errlen) < 0)
 		hd_error("%s", err);
@@ -606,7 +607,8 @@ agent_shutdown(HdAgent *agent)
 	hd_lookup_shutdown(agent);
 	hd_cancel_shutdown(agent);
 	reaper_cb(agent->loop, &agent->reaper, 0);
-	hd_cache_layer_close(agent);
+	hd_cache_layer_close(agent->cache);
+	agent->cache = NULL;
 	while ((item = hd_list_first(&agent->pools)) != NULL)
 		hd_pool_free(hd_container_of(item, HdPool, link));
 	close_listeners(agent);
@@ -697,7 +699,9 @@ hd_agent_main(int argc, char **argv)
 		return 1;
 	}
 	/* the cache (before any thread: opening checks the store in a child process) */
-	if (hd_cache_layer_open(&agent, err, sizeof(err)) < 0)
+	if (hd_cache_layer_open(agent.loop, &agent.settings, &agent.configs, &hd_pg_change_source,
+							&hd_pg_cache_session, &hd_pg_cache_origin, &agent, &agent.cache,
+							err, sizeof(err)) < 0)
 		hd_error("the cache in %s/cache cannot be used (%s): running without a cache, "
 				 "retrying every few seconds", agent.settings.state_dir, err);
 	err[0] = '\0';
@@ -712,7 +716,7 @@ hd_agent_main(int argc, char **argv)
 		if (err[0])
 			fprintf(stderr, "hyperdrive agent: %s\n", err);
 		close_listeners(&agent);
-		hd_cache_layer_close(&agent);
+		hd_cache_layer_close(agent.cache);
 		hd_tls_agent_free(&agent);
 		hd_auth_file_free(&agent.auth_file);
 		hd_configs_free(&agent.configs);

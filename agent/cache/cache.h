@@ -1,105 +1,213 @@
 /*
  * cache.h
- *    The result cache in the data path (phases 1-2, docs/cache.md): one LMDB
- *    store (store.h) in <state_dir>/cache, one change-stream consumer
- *    (stream.h) per config with caching enabled, and the decisions for each
- *    statement of a client that holds no origin connection.
+ *    The result cache's protocol-neutral core (docs/cache.md): one LMDB
+ *    store (store.h) in <state_dir>/cache, one change source
+ *    (change.h) per config with caching enabled, and for each config the
+ *    analyses of its statements, the race rule (race.h), request coalescing (one fill per
+ *    key in flight; other sessions wait for it), stale-while-revalidate,
+ *    read-your-writes, the decision for each request, and the admin and
+ *    metrics views.
  *
  * The promise: a cached result is served only when the origin would return
  * the same bytes (up to max_lag behind the origin's commits). When in
  * doubt, the statement goes to the origin and the reason is counted.
  *
- * Data path (client.c, server.c):
- *   hd_cache_on_request()  decides for the request at the head of an idle
- *                          client's input: a simple Query, or one statement
- *                          of the extended protocol up to its Sync
- *                          (ext_batch.h: [Parse] [Describe S] Bind
- *                          [Describe P] Execute Sync): SERVED (a hit, or a
- *                          stale hit that also starts a background refresh
- *                          on an idle connection: the request left the
- *                          input; its replies and ReadyForQuery 'I' are in
- *                          client->out), FORWARD (bypass, counted), MORE
- *                          (the batch is not all in yet: read on), ANALYZE
- *                          (ask the origin with hyperdrive.analyze_query()
- *                          first), FILL (it leads the key's fill in flight)
- *                          or WAIT (the key's fill is in flight: the client
- *                          stops reading until it ends; then it is answered
- *                          with the stored bytes, or its request is
- *                          forwarded).
- *   hd_cache_start_op()    sends the analysis or the fill on the server the
- *                          client holds (a fill takes the request out of
- *                          the client's input; the extended protocol's with
- *                          the unnamed statement and portal, and a named
- *                          Parse in it names the statement for the client
- *                          as if forwarded); the client stops reading until
- *                          the op ends; server.c hands every reply to
- *                          hd_cache_server_message() while server->cache_op.
- *   hd_cache_note_tag()    CommandComplete tags of forwarded statements:
- *                          a write makes the server ask the origin for
- *                          pg_current_wal_insert_lsn() before release
- *                          (hd_cache_start_ryw()); the client then gets no
- *                          hit until the stream has applied that LSN.
+ * The core knows no wire protocol. The protocol side (pgwire/cache_request.c
+ * and pgwire/cache_fill.c for PostgreSQL) reads a request, builds its two
+ * keys (the analysis's: the statement and its parameter types; the entry's:
+ * the exact request), and asks hd_cache_decide(). It runs the analyses and
+ * fills on origin connections and reports them (hd_cache_analysis_*,
+ * hd_cache_fill_*). The core reaches back only through two tables given at
+ * hd_cache_layer_open() (and drives each config's change source through a
+ * third, HdChangeSourceOps, change.h):
+ *   HdCacheSessionOps  a waiting session: serve it stored bytes, make it run
+ *                      its request on the origin after all, make it decide
+ *                      again; and "the schema changed" for its statements.
+ *   HdCacheOriginOps   a background refresh of a stale entry: an idle origin
+ *                      connection fit for the session's request, and the
+ *                      fill run on it.
+ * Each session embeds an HdCacheWaiter (hd_cache_waiter_init() when it is
+ * made, hd_cache_waiter_gone() when it goes).
+ *
+ * Contract:
+ *   - Keys are opaque bytes; the core copies what it keeps.
+ *   - An analysis or a fill is an HdCacheJob: begun by the protocol side for
+ *     the session that leads it (hd_cache_flight_take() before, then
+ *     hd_cache_flight_give() to attach the job to the key's waiters), ended
+ *     with hd_cache_analysis_finish()/hd_cache_fill_finish() and always
+ *     freed with hd_cache_job_free(), which wakes the waiters: with the
+ *     result the fill allowed them, else they run their own requests
+ *     (fills) or decide again (analyses). A job may outlive the layer (an
+ *     origin connection freed after hd_cache_layer_close()): it then only
+ *     frees.
+ *   - Callbacks run from within hd_cache_decide(), hd_cache_job_free(),
+ *     hd_cache_flight_give() and the layer's timer; a session woken may
+ *     call back into the core (decide again, lead the next fill).
+ *   - Positions (HdPos) are the change source's; a session's ryw_pos is
+ *     the origin position its own writes reached: it gets no hit until the
+ *     source has applied that far.
+ *   - A change applied removes the entries it touches (all of the config's
+ *     for "all"), is retained for the race rule, and when it changed the
+ *     schema drops the config's analyses and tells the session side. A lost
+ *     source purges the config's entries and binds the store to a new
+ *     generation of the source's identity.
+ *   - Each config's applied position is written to the store on the
+ *     layer's timer (every 0.2 s) and synced at most once a second; the
+ *     source is told durable only what a completed sync covered.
  */
 #ifndef HD_CACHE_H
 #define HD_CACHE_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "base/text_buf.h"
+#include "cache/change.h"
+#include "cache/dep.h"
+#include "cache/flight.h"
+#include "cache/race.h"
+#include "config/configs.h"
+#include "config/settings.h"
 
-typedef struct HdAgent HdAgent;
-typedef struct HdClient HdClient;
-typedef struct HdServer HdServer;
+typedef struct HdCacheLayer HdCacheLayer;
+typedef struct HdCacheJob HdCacheJob;
 
-/* client->cache_step: what is decided for the request at the head of its input */
-enum
+/* HdCacheWaiter and the session side, HdCacheSessionOps: flight.h */
+
+/*
+ * The origin side, for a background refresh (stale-while-revalidate):
+ *   refresh_conn  an idle origin connection of the requester's config whose
+ *                 session state fits its request; NULL: none.
+ *   refresh       send job (a fill) of the requester's request, still at the
+ *                 head of its input, on conn, with no session to answer. 0:
+ *                 it runs, and the origin side ends it with
+ *                 hd_cache_fill_finish() and hd_cache_job_free(); -1: it
+ *                 could not (conn was closed); the job stays the caller's.
+ */
+typedef struct HdCacheOriginOps
 {
-	HD_CSTEP_NONE = 0,
-	HD_CSTEP_FORWARD,
-	HD_CSTEP_ANALYZE,
-	HD_CSTEP_FILL,
-	HD_CSTEP_SERVED,
-	HD_CSTEP_WAIT,				/* waits for a fill of the same key (coalescing) */
-	HD_CSTEP_MORE				/* an extended batch not all in yet: read on */
-};
+	void	   *(*refresh_conn) (void *arg, HdCacheWaiter *requester);
+	int			(*refresh) (void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job);
+} HdCacheOriginOps;
 
-/* server->cache_op */
-enum
+/* The decision for a request. */
+typedef enum HdCacheDecision
 {
-	HD_COP_NONE = 0,
-	HD_COP_ANALYZE,
-	HD_COP_FILL,
-	HD_COP_RYW
-};
+	HD_CACHE_FORWARD,			/* to the origin as it is (the reason is counted) */
+	HD_CACHE_ANALYZE,			/* it leads the statement's analysis */
+	HD_CACHE_FILL,				/* it leads the key's fill */
+	HD_CACHE_SERVE,				/* a hit: hit holds the bytes */
+	HD_CACHE_WAIT				/* it waits for the key's fill or analysis in flight */
+} HdCacheDecision;
 
-/* At agent start: open the store (a damaged one is wiped), start the timer. */
-extern int	hd_cache_layer_open(HdAgent *agent, char *err, size_t errlen);
-extern void hd_cache_layer_close(HdAgent *agent);
+typedef struct HdCacheVerdict
+{
+	HdCacheDecision decision;
+	bool		stale;			/* SERVE: a stale entry (a refresh was started if it could be) */
+	const void *bytes;			/* SERVE: valid until hd_cache_served() */
+	size_t		len;
+	void	   *hit;			/* the core's */
+} HdCacheVerdict;
+
+/*
+ * At agent start: open the store (a damaged one is wiped), start the timer.
+ * *out is set even when -1 is returned (the store could not be opened: the
+ * layer tries again on its timer); NULL only when out of memory. settings
+ * and configs are the caller's and must outlive the layer.
+ */
+extern int	hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings,
+								const HdConfigList *configs,
+								const HdChangeSourceOps *changes,
+								const HdCacheSessionOps *session,
+								const HdCacheOriginOps *origin, void *arg,
+								HdCacheLayer **out, char *err, size_t errlen);
+extern void hd_cache_layer_close(HdCacheLayer *layer);
 /* After (re)loading configs: start/stop/restart the per-config streams. */
-extern void hd_cache_layer_configs(HdAgent *agent);
+extern void hd_cache_layer_configs(HdCacheLayer *layer);
 
-extern int	hd_cache_on_request(HdClient *client, const char *head, size_t avail);
-/* A client closes: it leaves the fill it waits for (or leads: its waiters fall back). */
-extern void hd_cache_client_gone(HdClient *client);
-/* Whether the client's statements may be answered from the cache at all (config, mode, pin). */
-extern bool hd_cache_serves(const HdClient *client);
-/* Count a statement that did not go through hd_cache_on_query() */
-extern void hd_cache_count_bypass(HdClient *client, const char *reason);
-extern int	hd_cache_start_op(HdClient *client, HdServer *server);
-extern void hd_cache_server_message(HdServer *server, char type, const char *msg, size_t total);
-extern void hd_cache_server_free(HdServer *server);
-extern void hd_cache_note_tag(HdServer *server, const char *body, uint32_t len);
-/* Whether the server must ask for the WAL position before its release. */
-extern bool hd_cache_want_ryw(HdServer *server);
-extern int	hd_cache_start_ryw(HdServer *server);
+/* Whether the config's statements may be answered from the cache (its layer state exists). */
+extern bool hd_cache_caches(HdCacheLayer *layer, const char *config_id);
+/* Count a statement of the config under reason ("bypass:..."). */
+extern void hd_cache_count(HdCacheLayer *layer, const char *config_id, const char *reason);
+
+extern void hd_cache_waiter_init(HdCacheWaiter *waiter);
+/* A session closes: it leaves the fill it waits for (or leads: its waiters fall back). */
+extern void hd_cache_waiter_gone(HdCacheWaiter *waiter);
+
+/*
+ * Decide for a request of the config: akey is its analysis's key, key its
+ * entry's, max_age_ms its own freshness (a hint; -1: the config's). A
+ * FORWARD has its reason counted. A stale entry served starts a background
+ * refresh (origin ops).
+ * After SERVE, hd_cache_served() says whether the bytes reached the session.
+ */
+extern void hd_cache_decide(HdCacheLayer *layer, const char *config_id, HdCacheWaiter *waiter,
+							const unsigned char *akey, size_t akeylen,
+							const unsigned char *key, size_t keylen, int64_t max_age_ms,
+							HdCacheVerdict *v);
+extern void hd_cache_served(HdCacheLayer *layer, const char *config_id, HdCacheVerdict *v,
+							bool ok);
+
+/*
+ * Jobs. hd_cache_analysis_begin(): NULL when out of memory. hd_cache_fill_
+ * begin(): the fill of key reading what the analysis of akey found (its
+ * freshness: max_age_ms, or the config's when -1); NULL with *dropped when
+ * that analysis is gone or uncacheable (decide again), without when out of
+ * memory or the config is gone.
+ */
+extern HdCacheJob *hd_cache_analysis_begin(HdCacheLayer *layer, const char *config_id,
+										   const unsigned char *akey, size_t akeylen);
+extern HdCacheJob *hd_cache_fill_begin(HdCacheLayer *layer, const char *config_id,
+									   const unsigned char *akey, size_t akeylen,
+									   const unsigned char *key, size_t keylen,
+									   int64_t max_age_ms, bool *dropped);
+
+/*
+ * The flight a leader leads, taken before its job starts (NULL: none), then
+ * given to the job (NULL: no job: the waiters run their own requests).
+ */
+extern HdFlight *hd_cache_flight_take(HdCacheWaiter *leader);
+extern void hd_cache_flight_give(HdFlight *flight, HdCacheJob *job);
+
+/* What an analysis found. */
+typedef struct HdCacheAnalysisOutcome
+{
+	const char *error;			/* the analysis failed: remembered a short while */
+	bool		answered;		/* it gave its answer (else nothing is remembered) */
+	bool		cacheable;
+	const char *reason;			/* why not */
+	const HdDep *deps;			/* cacheable: what its result reads */
+	size_t		ndeps;
+	bool		deps_unreadable;	/* the origin's list could not be read */
+} HdCacheAnalysisOutcome;
+
+extern void hd_cache_analysis_finish(HdCacheJob *job, const HdCacheAnalysisOutcome *o);
+
+/* What a fill found. */
+typedef struct HdCacheFillOutcome
+{
+	bool		failed;			/* the statement failed, or replied other than a result */
+	const HdRaceSnapshot *snapshot; /* what it read under; NULL: not known */
+	bool		state_changed;	/* the connection's session state was not what the key says */
+	bool		complete;		/* bytes hold the whole result (not oversized) */
+	const void *bytes;
+	size_t		len;
+} HdCacheFillOutcome;
+
+/* true: stored. *check_state: the connection's session state must be checked. */
+extern bool hd_cache_fill_finish(HdCacheJob *job, const HdCacheFillOutcome *o,
+								 bool *check_state);
+/* Wake the job's waiters (with bytes when its end allowed them) and free it. */
+extern void hd_cache_job_free(HdCacheJob *job, const void *bytes, size_t len);
 
 /* Admin console and metrics. */
-extern void hd_cache_show(HdAgent *agent,
+extern void hd_cache_show(HdCacheLayer *layer,
 						  void (*row) (void *arg, const char *const *values, int n), void *arg);
-extern int	hd_cache_purge_config(HdAgent *agent, const char *config_id, uint64_t *removed,
+extern int	hd_cache_purge_config(HdCacheLayer *layer, const char *config_id, uint64_t *removed,
 								  char *err, size_t errlen);
-extern void hd_cache_metrics(HdAgent *agent, HdTextBuf *buf);
+extern void hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf);
 
 #endif							/* HD_CACHE_H */

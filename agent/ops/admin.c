@@ -347,7 +347,7 @@ show_cache(HdAgent *agent, HdIoBuf *out, bool *oom)
 	CacheRows	r = {out, oom};
 
 	send_row_description(out, cols, 16, oom);
-	hd_cache_show(agent, cache_row, &r);
+	hd_cache_show(agent->cache, cache_row, &r);
 }
 
 static void
@@ -604,7 +604,7 @@ run_command(HdClient *client, char *text, bool *oom)
 			no_such_config(out, words[2], oom);
 			return;
 		}
-		if (hd_cache_purge_config(agent, config ? config->id : NULL, &removed, err,
+		if (hd_cache_purge_config(agent->cache, config ? config->id : NULL, &removed, err,
 								  sizeof(err)) < 0)
 		{
 			snprintf(message, sizeof(message), "purge failed: %s", err);

@@ -386,7 +386,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 		}
 	}
 	free(counts);
-	hd_cache_metrics(agent, &buf);
+	hd_cache_metrics(agent->cache, &buf);
 	*len = buf.len;				/* with the cache's series */
 	text = hd_text_buf_finish(&buf);
 	if (text == NULL)

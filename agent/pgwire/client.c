@@ -46,7 +46,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
 	hd_list_init(&client->wait_link);
-	hd_list_init(&client->cache_wait_link);
+	hd_cache_waiter_init(&client->cache_waiter);
 	hd_list_append(&agent->clients, &client->link);
 	agent->nclients++;
 	client->last_activity = client->connected_at = ev_now(agent->loop);
@@ -74,7 +74,7 @@ hd_client_close(HdClient *client)
 	client->state = HD_CLIENT_CLOSED;
 	if (client->waiting)
 		hd_pool_cancel_wait(client->pool, client);
-	if (client->cache_flight)
+	if (client->cache_waiter.flight)
 		hd_cache_client_gone(client);
 	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
 		hd_lookup_cancel(agent, client);

@@ -41,6 +41,8 @@
 #include "base/iobuf.h"
 #include "base/list.h"
 #include "net/listener.h"
+#include "pgwire/cache_fill.h"
+#include "pgwire/cache_request.h"
 #include "pgwire/lookup.h"
 #include "pgwire/prepare.h"
 #include "pgwire/session.h"
@@ -160,16 +162,11 @@ struct HdClient
 	const char *pin_reason;
 	char	   *pin_detail;		/* a pin_reason made for this client (state_check.c) */
 	char		replication[16];	/* startup "replication" value; "" if none */
-	uint8_t		cache_step;		/* HD_CSTEP_* for the request at the head of in (cache.h) */
+	uint8_t		cache_step;		/* HD_CSTEP_* for the request at the head of in (cache_request.h) */
 	bool		ext_forwarding; /* the cache passed on this extended batch: until its Sync */
 	bool		ext_counted;	/* and counted it: its Execute is not counted again */
 	bool		awaiting_cache; /* a cache op runs on its server: not reading */
-	uint64_t	ryw_lsn;		/* no hit until the stream applied this (its writes) */
-	void	   *cache_flight;	/* cache.c's fill in flight it leads or waits for */
-	bool		cache_leader;	/* it runs that fill (else it waits for it) */
-	HdList		cache_wait_link;	/* the flight's waiters */
-	ev_tstamp	cache_wait_started;
-	uint64_t	cache_wait_order;	/* cache.c's invalidation order when it began to wait */
+	HdCacheWaiter cache_waiter;	/* the cache core's: coalescing, read-your-writes (cache.h) */
 };
 
 typedef enum HdServerState
@@ -232,7 +229,7 @@ struct HdServer
 	ev_tstamp	request_sent_at;	/* first request while nothing was owed */
 	uint64_t	transactions;
 	HdTls	   *tls;			/* TLS with the origin, per sslmode (tls.h) */
-	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache.h) */
+	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache_fill.h) */
 	void	   *cache_state;
 	bool		wrote;			/* the client's transaction wrote (CommandComplete tags) */
 	bool		origin_fatal;	/* the origin's FATAL went to its client: it says why */
@@ -322,7 +319,7 @@ struct HdAgent
 	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
 	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
 	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
-	struct HdCacheLayer *cache; /* cache.c's (its store may not be open yet); NULL: no memory */
+	HdCacheLayer *cache;		/* the cache core's (its store may not be open yet); NULL: no memory */
 };
 
 /* agent.c */

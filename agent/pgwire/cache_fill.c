@@ -1,0 +1,745 @@
+/*
+ * cache_fill.c
+ *    The result cache's analyses, fills and read-your-writes positions on
+ *    PostgreSQL origin connections (cache_fill.h).
+ */
+#include "pgwire/cache_fill.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "pgwire/cache_request.h"
+#include "pgwire/pooler.h"
+#include "pgwire/prepare.h"
+#include "pgwire/proto.h"
+#include "stream/pg_change_source.h"
+#include "stream/stream.h"
+
+/* The state of an op on a server (server->cache_state). */
+typedef struct CacheOp
+{
+	int			kind;
+	int			phase;
+	HdCacheJob *job;			/* analysis, fill: the core's (NULL: given back) */
+	bool		refresh;		/* a background refresh: no client, release the server */
+	bool		skip_parse_complete;	/* fill: the ParseComplete of our own Parse */
+	uint32_t	check_stmt;		/* fill: the statement whose description comes first */
+	char	   *describe_name;	/* fill: the client's statement its batch describes */
+	bool		describe_fresh;	/* and the batch has its Parse */
+	HdIoBuf		describe_params;	/* that description's ParameterDescription */
+	HdIoBuf		check_params;	/* and that description's ParameterDescription */
+	bool		shape_changed;	/* it did not match: the client gets 0A000 */
+	HdIoBuf		capture;
+	bool		capture_ok;
+	bool		failed;			/* the statement failed, or something unexpected */
+	bool		state_changed;	/* the session state was not the connection's baseline */
+	bool		broken;			/* the wrapper failed: the connection must go */
+	char	   *snapshot;
+	bool		got_row;
+	bool		a_cacheable;
+	char	   *a_reason;
+	char	   *a_relations;
+	char	   *a_error;
+	double		started;
+} CacheOp;
+
+static void
+op_free(CacheOp *op)
+{
+	if (op == NULL)
+		return;
+	hd_cache_job_free(op->job, NULL, 0);
+	hd_iobuf_free(&op->capture);
+	hd_iobuf_free(&op->check_params);
+	free(op->describe_name);
+	hd_iobuf_free(&op->describe_params);
+	free(op->snapshot);
+	free(op->a_reason);
+	free(op->a_relations);
+	free(op->a_error);
+	free(op);
+}
+
+static int
+append_query(HdIoBuf *out, const char *sql)
+{
+	HdMsg		msg;
+
+	hd_msg_begin(&msg, out, 'Q');
+	hd_msg_put_str(&msg, sql);
+	return hd_msg_end(&msg);
+}
+
+static const char ANALYZE_SQL[] =
+	"SELECT cacheable::pg_catalog.text, COALESCE(reason, ''), relations::pg_catalog.text "
+	"FROM hyperdrive.analyze_query($1::pg_catalog.text, $2::pg_catalog.regtype[])";
+
+/*
+ * A fill's first query: its transaction, its snapshot, and the session
+ * state (state_check.c), which must be the connection's baseline, the state
+ * the agent set up for the key's settings and role (else not stored).
+ */
+static int
+append_fill_begin(HdServer *server)
+{
+	static const char begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+		"SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text, (";
+	const char *state = hd_state_check_query(server->pool);
+	HdMsg		msg;
+
+	if (state == NULL)
+		return -1;
+	hd_msg_begin(&msg, &server->out, 'Q');
+	hd_msg_put_bytes(&msg, begin, sizeof(begin) - 1);
+	hd_msg_put_bytes(&msg, state, strlen(state));
+	hd_msg_put_str(&msg, ")");
+	return hd_msg_end(&msg);
+}
+
+/* Append a text value as a Bind parameter. */
+static void
+put_text_param(HdMsg *m, const char *value, size_t len)
+{
+	hd_msg_put_u32(m, (uint32_t) len);
+	hd_msg_put_bytes(m, value, len);
+}
+
+/* hyperdrive.analyze_query() for the request's text and parameter types. */
+static int
+append_analysis(HdIoBuf *out, const HdCacheRequest *r)
+{
+	HdIoBuf		types = {0};
+	HdMsg		m;
+	int			rc = -1;
+
+	if (hd_cache_request_types(r, &types) < 0 || hd_send_parse(out, "", ANALYZE_SQL, NULL, 0) < 0)
+		goto out;
+	hd_msg_begin(&m, out, 'B');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_str(&m, "");
+	hd_msg_put_u16(&m, 0);
+	hd_msg_put_u16(&m, 2);
+	put_text_param(&m, r->sql, r->sqllen);
+	put_text_param(&m, hd_iobuf_head(&types), hd_iobuf_live(&types) - 1);	/* no NUL */
+	hd_msg_put_u16(&m, 0);
+	if (hd_msg_end(&m) < 0)
+		goto out;
+	rc = hd_send_execute_sync(out);
+out:
+	hd_iobuf_free(&types);
+	return rc;
+}
+
+/*
+ * The request as a fill sends it: a simple Query as the client sent it (so
+ * error positions are the same); an extended statement with the unnamed
+ * statement and portal (the replies are the same bytes whatever the names),
+ * always with its Parse, Describe and Bind as the client's batch has them.
+ */
+static int
+append_statement(HdIoBuf *out, const HdCacheRequest *r)
+{
+	HdMsg		m;
+
+	if (!r->ext)
+		return hd_iobuf_append(out, r->msg, r->len);
+	if (hd_send_parse(out, "", r->sql, r->types, r->types_len) < 0)
+		return -1;
+	/* the statement's description now, compared with what the client was shown */
+	if (r->stmt && r->stmt->shape && hd_send_describe_close(out, 'D', 'S', "") < 0)
+		return -1;
+	if (r->batch.describe_stmt && hd_send_describe_close(out, 'D', 'S', "") < 0)
+		return -1;
+	hd_msg_begin(&m, out, 'B');
+	hd_msg_put_str(&m, "");
+	hd_msg_put_str(&m, "");
+	hd_msg_put_bytes(&m, r->batch.bind_tail, r->batch.bind_tail_len);
+	if (hd_msg_end(&m) < 0)
+		return -1;
+	if (r->batch.describe_portal && hd_send_describe_close(out, 'D', 'P', "") < 0)
+		return -1;
+	return hd_send_execute_sync(out);
+}
+
+/*
+ * A fill op for job, the request r; its request appended to the server's
+ * output. NULL when out of memory (the job stays the caller's).
+ */
+static CacheOp *
+fill_op_new(HdCacheJob *job, const HdCacheRequest *r, HdServer *server)
+{
+	HdIoBuf    *out = &server->out;
+	CacheOp    *op = calloc(1, sizeof(CacheOp));
+
+	if (op == NULL)
+		return NULL;
+	op->kind = HD_COP_FILL;
+	op->started = ev_time();
+	op->capture_ok = true;
+	/* the client's batch has no Parse: the reply to ours is not its to see */
+	op->skip_parse_complete = r->ext && !r->batch.has_parse;
+	op->check_stmt = r->stmt && r->stmt->shape ? r->stmt->id : 0;
+	if (r->ext && r->batch.describe_stmt &&
+		(op->describe_name = strdup(hd_cache_request_described(r))) == NULL)
+		goto fail;
+	op->describe_fresh = r->batch.has_parse;
+	if (append_fill_begin(server) < 0 || append_statement(out, r) < 0 ||
+		append_query(out, "COMMIT") < 0)
+		goto fail;
+	op->job = job;
+	return op;
+fail:
+	op_free(op);
+	return NULL;
+}
+
+/* The analysis op of the request r: its query appended to the server's output. */
+static CacheOp *
+analysis_op_new(HdClient *client, const HdCacheRequest *r, unsigned char *akey, size_t akeylen,
+				HdServer *server)
+{
+	CacheOp    *op = calloc(1, sizeof(CacheOp));
+
+	if (op == NULL)
+		return NULL;
+	op->kind = HD_COP_ANALYZE;
+	op->started = ev_time();
+	op->job = hd_cache_analysis_begin(client->agent->cache, client->pool->config.id, akey,
+									  akeylen);
+	if (op->job == NULL || append_analysis(&server->out, r) < 0)
+	{
+		op_free(op);
+		return NULL;
+	}
+	return op;
+}
+
+/*
+ * The analysis or the fill the client's request waits for (cache_fill.h's
+ * return values).
+ */
+static int
+start_op(HdClient *client, HdServer *server)
+{
+	HdCacheLayer *layer = client->agent->cache;
+	const char *config_id = client->pool->config.id;
+	CacheOp    *op;
+	HdCacheJob *job;
+	HdCacheRequest r;
+	unsigned char *akey;
+	unsigned char *key;
+	size_t		akeylen;
+	size_t		keylen;
+	bool		dropped;
+
+	if (!hd_cache_caches(layer, config_id) || hd_cache_request_reread(client, &r) < 0)
+		return 1;				/* config gone meanwhile: forward */
+	if (hd_cache_request_keys(client, &r, &akey, &akeylen, &key, &keylen) < 0)
+		return -1;
+	if (client->cache_step == HD_CSTEP_ANALYZE)
+	{
+		op = analysis_op_new(client, &r, akey, akeylen, server);
+		free(akey);
+		free(key);
+		if (op == NULL)
+			return -1;
+	}
+	else
+	{
+		job = hd_cache_fill_begin(layer, config_id, akey, akeylen, key, keylen,
+								  hd_cache_request_max_age(&r), &dropped);
+		free(akey);
+		free(key);
+		if (job == NULL)
+			return dropped ? 2 : -1;	/* dropped by DDL meanwhile: decide again */
+		op = fill_op_new(job, &r, server);
+		if (op == NULL)
+			hd_cache_job_free(job, NULL, 0);
+		if (op == NULL || hd_cache_request_consume(client, &r) < 0)
+		{
+			op_free(op);
+			return -1;
+		}
+		client->pool->stats.queries++;
+		server->state_dirty = true;	/* it ran the client's statement (state_check.c) */
+	}
+	server->cache_op = op->kind;
+	server->cache_state = op;
+	hd_prepare_server_unnamed_lost(server);
+	return 0;
+}
+
+int
+hd_cache_start_op(HdClient *client, HdServer *server)
+{
+	HdFlight   *flight = hd_cache_flight_take(&client->cache_waiter);
+	int			rc = start_op(client, server);
+
+	/* the key's waiters wait for this op now; else they run their own */
+	hd_cache_flight_give(flight, rc == 0 ? ((CacheOp *) server->cache_state)->job : NULL);
+	return rc;
+}
+
+bool
+hd_cache_want_ryw(HdServer *server)
+{
+	return server->wrote && server->client &&
+		hd_cache_caches(server->agent->cache, server->pool->config.id);
+}
+
+int
+hd_cache_start_ryw(HdServer *server)
+{
+	CacheOp    *op = calloc(1, sizeof(CacheOp));
+
+	server->wrote = false;
+	if (op == NULL)
+		return -1;
+	op->kind = HD_COP_RYW;
+	op->started = ev_time();
+	if (append_query(&server->out, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text") < 0)
+	{
+		op_free(op);
+		return -1;
+	}
+	server->cache_op = HD_COP_RYW;
+	server->cache_state = op;
+	hd_prepare_server_unnamed_lost(server);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The origin side of the cache core: background refreshes
+ */
+
+/*
+ * An idle origin connection of the requester's pool whose session settings
+ * are the client's (the key's).
+ */
+static void *
+origin_refresh_conn(void *arg, HdCacheWaiter *requester)
+{
+	HdClient   *client = hd_container_of(requester, HdClient, cache_waiter);
+	HdPool	   *pool = client->pool;
+	HdList	   *item;
+	HdList	   *tmp;
+
+	(void) arg;
+	if (pool->paused || pool->stale)
+		return NULL;
+	hd_list_foreach_safe(item, tmp, &pool->idle)
+	{
+		HdServer   *cand = hd_container_of(item, HdServer, idle_link);
+		bool		err = false;
+		char	   *diff;
+
+		if (cand->state != HD_SERVER_IDLE || cand->close_on_release)
+			continue;
+		diff = hd_settings_diff_sql(&cand->settings, &client->settings, &err);
+		if (diff == NULL && !err)
+			return cand;
+		free(diff);
+	}
+	return NULL;
+}
+
+/* The refresh's fill on conn: the connection is the refresh's now, like a client's. */
+static int
+origin_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job)
+{
+	HdClient   *client = hd_container_of(requester, HdClient, cache_waiter);
+	HdServer   *server = conn;
+	HdCacheRequest r;
+	CacheOp    *op;
+
+	(void) arg;
+	if (hd_cache_request_reread(client, &r) < 0)
+		return -1;				/* (nothing was sent) */
+	op = fill_op_new(job, &r, server);
+	if (op == NULL)
+	{
+		/* half a request may be in its output: the idle connection cannot be reused */
+		hd_server_close(server, "out of memory");
+		return -1;
+	}
+	op->refresh = true;
+	hd_prepare_server_unnamed_lost(server);
+	hd_list_del(&server->idle_link);
+	server->state = HD_SERVER_ACTIVE;
+	server->client = NULL;
+	server->request_sent_at = 0;
+	server->cache_op = HD_COP_FILL;
+	server->cache_state = op;
+	server->pool->stats.queries++;
+	hd_server_flush(server);
+	return 0;
+}
+
+const HdCacheOriginOps hd_pg_cache_origin = {origin_refresh_conn, origin_refresh};
+
+/* ---------------------------------------------------------------------------
+ * Replies
+ */
+
+/* "{1,2,3}" (analyze_query()'s relations) -> dependencies on every row */
+static int
+parse_relations(const char *text, HdDep **out, size_t *n)
+{
+	size_t		cap = 8;
+	const char *p = text;
+
+	*n = 0;
+	*out = malloc(cap * sizeof(HdDep));
+	if (*out == NULL)
+		return -1;
+	if (*p == '{')
+		p++;
+	while (*p && *p != '}')
+	{
+		char	   *end;
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p || v == 0 || v > UINT32_MAX)
+			return -1;
+		if (*n == cap)
+		{
+			HdDep	   *grown = realloc(*out, cap * 2 * sizeof(HdDep));
+
+			if (grown == NULL)
+				return -1;
+			*out = grown;
+			cap *= 2;
+		}
+		(*out)[(*n)++] = hd_dep_relation(v);
+		p = end;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static void
+finish_analysis(CacheOp *op)
+{
+	HdCacheAnalysisOutcome o = {0};
+	HdDep	   *deps = NULL;
+
+	o.error = op->a_error;
+	o.answered = op->got_row;
+	o.cacheable = op->a_cacheable;
+	o.reason = op->a_reason;
+	if (op->a_error == NULL && op->got_row && op->a_cacheable && op->a_relations)
+		o.deps_unreadable = parse_relations(op->a_relations, &deps, &o.ndeps) < 0;
+	o.deps = deps;
+	hd_cache_analysis_finish(op->job, &o);
+	free(deps);
+}
+
+/* true: stored */
+static bool
+finish_fill(HdServer *server, CacheOp *op)
+{
+	HdCacheFillOutcome o = {0};
+	HdRaceSnapshot s = {0};
+	bool		check_state;
+	bool		stored;
+
+	o.failed = op->failed;
+	if (!op->failed && op->snapshot &&
+		hd_pg_snapshot_parse(op->snapshot, &s.xmin, &s.xmax, &s.xip, &s.nxip) == 0)
+		o.snapshot = &s;
+	o.state_changed = op->state_changed;
+	o.complete = op->capture_ok;
+	o.bytes = hd_iobuf_head(&op->capture);
+	o.len = hd_iobuf_live(&op->capture);
+	stored = hd_cache_fill_finish(op->job, &o, &check_state);
+	free(s.xip);
+	if (check_state)
+		server->state_dirty = true;
+	return stored;
+}
+
+static void
+to_client(HdServer *server, const char *msg, size_t total)
+{
+	if (server->client == NULL)
+		return;
+	server->pool->stats.bytes_to_clients += total;
+	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
+		hd_client_fatal(server->client, "53200", "out of memory", NULL);
+}
+
+/* The client's own Describe S in a fill: its description, as the origin's (prepare.h). */
+static void
+fill_note_describe(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+{
+	if (type == 't')
+	{
+		hd_iobuf_free(&op->describe_params);
+		if (hd_iobuf_append(&op->describe_params, msg + 5, total - 5) < 0)
+			hd_iobuf_free(&op->describe_params);
+		return;
+	}
+	hd_prepare_note_described(server->client, op->describe_name, op->describe_fresh,
+							  hd_iobuf_head(&op->describe_params),
+							  hd_iobuf_live(&op->describe_params),
+							  type == 'T' ? msg + 5 : NULL, type == 'T' ? total - 5 : 0);
+	free(op->describe_name);
+	op->describe_name = NULL;
+}
+
+/*
+ * The fill's Describe of a statement the client prepared earlier: the same
+ * result and parameter types as the client was shown, or the statement
+ * changed (prepare.h): 0A000 for the client, nothing stored.
+ */
+static void
+fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+{
+	HdStatement *stmt = hd_registry_get(&server->pool->registry, op->check_stmt);
+	char	   *shape;
+	size_t		len = 0;
+
+	if (type == 't')
+	{
+		if (hd_iobuf_append(&op->check_params, msg + 5, total - 5) < 0)
+			op->failed = true;
+		return;
+	}
+	shape = hd_shape_build(hd_iobuf_head(&op->check_params), hd_iobuf_live(&op->check_params),
+						   type == 'T' ? msg + 5 : NULL, type == 'T' ? total - 5 : 0, &len);
+	op->check_stmt = 0;
+	if (stmt && stmt->shape && shape &&
+		(len != stmt->shape_len || memcmp(shape, stmt->shape, len) != 0))
+	{
+		op->shape_changed = true;
+		op->failed = true;
+		hd_prepare_changed(server, stmt, "a cache fill found other result or parameter types");
+		if (server->client && hd_prepare_send_changed_error(&server->client->out) < 0)
+			hd_client_fatal(server->client, "53200", "out of memory", NULL);
+	}
+	else if (shape == NULL)
+		op->failed = true;		/* unreadable: not stored */
+	free(shape);
+}
+
+
+static void
+op_done(HdServer *server, CacheOp *op)
+{
+	HdClient   *client = server->client;
+
+	server->cache_op = HD_COP_NONE;
+	server->cache_state = NULL;
+	if (op->kind == HD_COP_ANALYZE)
+		finish_analysis(op);
+	else if (op->kind == HD_COP_FILL)
+		(void) finish_fill(server, op);
+	if (client)
+	{
+		client->awaiting_cache = false;
+		client->cache_step = HD_CSTEP_NONE;
+		if (op->kind == HD_COP_FILL)
+			hd_send_ready(&client->out, 'I');
+	}
+	/* the waiters: the result, or their own queries */
+	hd_cache_job_free(op->job, hd_iobuf_head(&op->capture), hd_iobuf_live(&op->capture));
+	op->job = NULL;
+	if (op->refresh && server->client == NULL && !op->broken)
+	{
+		/* a background refresh: the connection goes back to the pool */
+		if (server->txn_status == 'I' && hd_iobuf_live(&server->out) == 0)
+			hd_pool_release_server(server->pool, server);
+		else
+			hd_server_close(server, "the agent's cache refresh did not end cleanly");
+	}
+	op_free(op);
+}
+
+void
+hd_cache_server_message(HdServer *server, char type, const char *msg, size_t total)
+{
+	CacheOp    *op = server->cache_state;
+	const char *body = msg + 5;
+	size_t		len = total - 5;
+
+	if (op == NULL)
+		return;
+	if (type == 'A')
+		return;					/* a notification: nobody here to tell */
+	if (op->kind == HD_COP_ANALYZE || op->kind == HD_COP_RYW)
+	{
+		if (type == 'D' && !op->got_row)
+		{
+			op->got_row = true;
+			if (op->kind == HD_COP_RYW)
+			{
+				char	   *v = hd_data_row_value(body, len, 0);
+				uint64_t	lsn;
+
+				if (v && hd_lsn_parse(v, &lsn) == 0 && server->client &&
+					lsn > server->client->cache_waiter.ryw_pos)
+					server->client->cache_waiter.ryw_pos = lsn;
+				free(v);
+			}
+			else
+			{
+				char	   *c = hd_data_row_value(body, len, 0);
+
+				op->a_cacheable = c && strcmp(c, "true") == 0;
+				free(c);
+				op->a_reason = hd_data_row_value(body, len, 1);
+				op->a_relations = hd_data_row_value(body, len, 2);
+			}
+		}
+		else if (type == 'E' && op->a_error == NULL)
+		{
+			const char *m = hd_error_field(body, len, 'M');
+
+			op->a_error = strdup(m ? m : "unknown error");
+		}
+		else if (type == 'S')
+			to_client(server, msg, total);
+		if (type == 'Z')
+		{
+			server->txn_status = body[0];
+			if (op->kind == HD_COP_RYW && server->client && op->a_error == NULL)
+				hd_histogram_observe(&server->pool->stats.ryw_latency, ev_time() - op->started);
+			op_done(server, op);
+		}
+		return;
+	}
+	/* a fill: phase 0 BEGIN + snapshot, 1 the client's statement, 2 COMMIT */
+	if (op->phase == 0)
+	{
+		if (type == 'D' && op->snapshot == NULL)
+		{
+			char	   *state = hd_data_row_value(body, len, 1);
+
+			op->snapshot = hd_data_row_value(body, len, 0);
+			/* not the state the agent set up for the key: not stored */
+			op->state_changed = state == NULL || server->state_baseline == NULL ||
+				strcmp(state, server->state_baseline) != 0;
+			free(state);
+		}
+		else if (type == 'E')
+			op->broken = true;
+		else if (type == 'Z')
+			op->phase = 1;
+		return;
+	}
+	if (op->phase == 1)
+	{
+		if (type == 'Z')
+		{
+			op->phase = 2;
+			return;
+		}
+		if (op->broken)
+			return;				/* the transaction is not ours to report on */
+		if (type == '1' && op->skip_parse_complete)
+		{
+			op->skip_parse_complete = false;
+			return;
+		}
+		if (op->check_stmt && (type == 't' || type == 'T' || type == 'n'))
+		{
+			fill_check_shape(server, op, type, msg, total);
+			return;
+		}
+		if (op->shape_changed)
+			return;				/* the client got 0A000 in place of the statement */
+		if (op->describe_name && server->client && (type == 't' || type == 'T' || type == 'n'))
+			fill_note_describe(server, op, type, msg, total);
+		to_client(server, msg, total);
+		if (type == 'E')
+		{
+			op->failed = true;
+			server->pool->stats.errors_to_clients++;
+		}
+		else if (type == 'T' || type == 'D' || type == 'C' || type == '1' || type == '2' ||
+				 type == 't' || type == 'n')
+		{
+			if (op->capture_ok)
+			{
+				HdAgent    *agent = server->agent;
+				int64_t		limit = agent->settings.cache_max_entry_bytes;
+
+				if ((limit > 0 && hd_iobuf_live(&op->capture) + total > (size_t) limit) ||
+					hd_iobuf_append(&op->capture, msg, total) < 0)
+				{
+					op->capture_ok = false;
+					hd_iobuf_free(&op->capture);
+				}
+			}
+		}
+		else
+			op->failed = true;	/* a notice, COPY, ...: not a plain result, not stored */
+		return;
+	}
+	/* phase 2: COMMIT (or ROLLBACK after an error) */
+	if (type == 'Z')
+	{
+		server->txn_status = body[0];
+		if (op->broken)
+		{
+			op_done(server, op);
+			hd_server_close(server, "the agent's cache fill could not start its transaction");
+			return;
+		}
+		if (server->txn_status == 'I')
+		{
+			server->transactions++;
+			server->pool->stats.transactions++;
+		}
+		op_done(server, op);
+	}
+	else if (type == 'E')
+		op->failed = true;
+}
+
+
+void
+hd_cache_server_free(HdServer *server)
+{
+	CacheOp    *op = server->cache_state;
+
+	if (op == NULL)
+		return;
+	server->cache_state = NULL;
+	/* a fill leaves the race rule's count; its waiters run their own queries */
+	hd_cache_job_free(op->job, NULL, 0);
+	op->job = NULL;
+	server->cache_op = HD_COP_NONE;
+	op_free(op);
+}
+
+/* A CommandComplete of a forwarded statement: did it write? */
+void
+hd_cache_note_tag(HdServer *server, const char *body, uint32_t len)
+{
+	static const char *const readonly[] = {
+		"SELECT", "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "SET", "RESET", "SHOW",
+		"FETCH", "MOVE", "DECLARE CURSOR", "CLOSE CURSOR", "CLOSE CURSOR ALL", "SAVEPOINT",
+		"RELEASE", "LISTEN", "UNLISTEN", "DISCARD", "DISCARD ALL", "DEALLOCATE",
+		"DEALLOCATE ALL", "PREPARE", "EXPLAIN", "PREPARE TRANSACTION", NULL
+	};
+	size_t		n = strnlen(body, len);
+
+	if (server->wrote)
+		return;
+	for (int i = 0; readonly[i]; i++)
+	{
+		size_t		w = strlen(readonly[i]);
+
+		/* "SELECT 3": the word, then a space and the row count, or nothing */
+		if (n >= w && strncmp(body, readonly[i], w) == 0 && (n == w || body[w] == ' '))
+		{
+			/* CREATE TABLE AS / SELECT INTO also say "SELECT n": the stream covers them */
+			return;
+		}
+	}
+	server->wrote = true;
+}
