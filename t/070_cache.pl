@@ -17,6 +17,7 @@ use Test::More;
 
 use lib dirname(__FILE__);
 use CacheHarness;
+use PgWire;
 
 CacheHarness::setup(tag => '070_cache', node => 'origin');
 ok(start_agent(), 'the agent listens');
@@ -42,7 +43,7 @@ is($s2->{hits}, $s1->{hits} + 1, 'second read: a hit');
 is($hit, $miss, 'the hit returns what the miss returned (psql)');
 is($hit, "1|apple\n2|pear\n3|plum", 'which is the origin\'s answer');
 
-sub raw_query { my ($s, $sql) = @_; return raw_exchange($s, pq_query($sql)); }
+sub raw_query { my ($s, $sql) = @_; return w_exchange($s, pq_query($sql)); }
 
 {
 	my $rs = raw_connect('app', $PW, 'app');
