@@ -1,4 +1,4 @@
-# CacheHarness: what the result-cache tests (t/070_cache.pl to
+# CacheHarness: what the result-cache tests (t/070_cache_invalidation.pl to
 # t/076_cache_ddl.pl) share: an origin with the extension and the fixtures
 # they read, an agent configured for them (hd_agent; cleartext passwords from
 # clients, so that a PgWire client logs in simply; an admin console), its
@@ -7,7 +7,7 @@
 #
 #   use lib dirname(__FILE__);
 #   use CacheHarness;
-#   CacheHarness::setup(tag => '070_cache', node => 'origin');
+#   CacheHarness::setup(tag => '070_cache_invalidation', node => 'origin');
 #
 # setup() fills the exported variables; extra_conf / extra_sql add to the
 # origin's postgresql.conf and to database app (as a superuser); max_lag is

@@ -25,7 +25,7 @@ my $node = start_origin('origin');
 my $oport = $node->port;
 $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATABASE app OWNER app");
 
-my $agent = hd_agent(name => '026_limits', settings => "log_level = info\n", start => 0);
+my $agent = hd_agent(name => '026_limits_timeouts', settings => "log_level = info\n", start => 0);
 my ($ini, $log, $aport) = @$agent{qw(ini log port)};
 $agent->write_settings("max_client_conn = 3\n");
 IPC::Run::run([ $hd, 'create', 'app', "--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",

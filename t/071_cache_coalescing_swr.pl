@@ -19,7 +19,7 @@ use CacheHarness;
 use PgWire;
 
 CacheHarness::setup(
-	tag => '071_cache',
+	tag => '071_cache_coalescing_swr',
 	node => 'origin71',
 	extra_conf => "shared_preload_libraries = 'pg_stat_statements'\nmax_connections = 60\n",
 	extra_sql => <<'SQL');

@@ -19,7 +19,7 @@ use lib dirname(__FILE__);
 use CacheHarness;
 use PgWire;
 
-CacheHarness::setup(tag => '073_cache_ext', node => 'origin', extra_sql => <<'SQL');
+CacheHarness::setup(tag => '073_cache_extended_protocol', node => 'origin', extra_sql => <<'SQL');
 SET ROLE app;
 CREATE TABLE nums (id int PRIMARY KEY, n numeric, t timestamp, b bytea);
 INSERT INTO nums SELECT g, g * 1.5, '2024-01-01'::timestamp + g * interval '1 day',

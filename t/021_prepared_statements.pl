@@ -42,7 +42,7 @@ CREATE TABLE t3 (id int PRIMARY KEY, b text);
 INSERT INTO t3 VALUES (1, 'hello');
 SQL
 
-my $agent = hd_agent(name => '021_statements',
+my $agent = hd_agent(name => '021_prepared_statements',
 	settings => "log_level = debug\nquery_wait_timeout = 10\n",
 	configs => [ [ 'create one (limit 1)', 'one',
 		"--connection-string=postgresql://app:$PW\@127.0.0.1:" . $node->port . '/app',

@@ -19,7 +19,7 @@ use lib dirname(__FILE__);
 use CacheHarness;
 use PgWire;
 
-CacheHarness::setup(tag => '070_cache', node => 'origin');
+CacheHarness::setup(tag => '070_cache_invalidation', node => 'origin');
 ok(start_agent(), 'the agent listens');
 
 ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
