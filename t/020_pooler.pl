@@ -20,8 +20,6 @@ use warnings;
 
 use Digest::MD5 qw(md5_hex);
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
 use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);

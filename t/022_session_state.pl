@@ -16,7 +16,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;

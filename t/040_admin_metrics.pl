@@ -21,7 +21,6 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
-use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;

@@ -27,10 +27,8 @@ use warnings;
 
 use File::Basename qw(dirname);
 use File::Spec;
-use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
-use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
