@@ -116,7 +116,7 @@ my ($agent_h, $agent_timer);
 sub start_agent
 {
 	$agent_timer = IPC::Run::timeout(3600);
-	my $up = $agent->start(timer => $agent_timer, wait => 10);
+	my $up = $agent->start(timer => $agent_timer, wait => 10, poll => 0.1);
 	$agent_h = $agent->{h};
 	return $up ? 1 : 0;
 }

@@ -52,7 +52,8 @@ my $agent = hd_agent(name => '025_sessions_roles',
 	settings => "log_level = info\nquery_wait_timeout = 20\n",
 	configs => [ [ 'create app (limit 1)', 'app',
 		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-		'--sslmode', 'disable', '--origin-connection-limit', '1' ] ]);
+		'--sslmode', 'disable', '--origin-connection-limit', '1' ] ],
+	wait => 10, poll => 0.1);
 ok($agent, 'the agent listens');
 my ($tmp, $ini, $log, $aport) = @$agent{qw(dir ini log port)};
 

@@ -30,7 +30,7 @@ IPC::Run::run([ $hd, 'create', 'app', "--connection-string=postgresql://app:$PW\
 		'--sslmode', 'disable', '-c', $ini ], '>', \my $cout, '2>', \my $cerr);
 is($?, 0, 'config created') or diag($cerr);
 
-ok($agent->start, 'the agent listens');
+ok($agent->start(wait => 10, poll => 0.1), 'the agent listens');
 
 sub reload
 {

@@ -196,7 +196,7 @@ sub cache_row
 sub agent_alive { return $agent_proc->alive; }
 
 {
-	my $up = $agent_proc->start;
+	my $up = $agent_proc->start(poll => 0.1);
 	ok($up, "the agent listens on 127.0.0.1:$agent_port")
 	  or BAIL_OUT("the agent did not start:\n" . slurp_from($agent_log, 0, 20000));
 }

@@ -60,8 +60,8 @@ sub raw_query { my ($s, $sql) = @_; return w_exchange($s, pq_query($sql)); }
 	my $b4 = raw_query($rsn, $rq);
 	while (substr($b4, 0, 1) eq 'S') { $b4 = substr($b4, 1 + unpack('N', substr($b4, 1, 4))); }
 	is(unpack('H*', $b4), unpack('H*', $b1), 'and identical to the origin\'s answer (nocache config)');
-	close $rs;
-	close $rsn;
+	close $rs->{sock};
+	close $rsn->{sock};
 }
 
 # ---------------------------------------------------------------------------

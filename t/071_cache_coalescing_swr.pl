@@ -140,7 +140,7 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	strip_status(w_exchange($_, pq_query('SELECT 1'))) for @socks;
 	$node->safe_psql('app', 'SELECT pg_stat_statements_reset()');
 	my $s0 = cache_status();
-	print $_ $batch for @socks;
+	w_send($_, $batch) for @socks;
 	my @r;
 	# (ParameterStatus first if the fill's origin connection was given the
 	# client's settings: not part of the statement's replies)
@@ -152,7 +152,7 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	is(calls('%hd_slow(count(*) + $1, $2) FROM t%') + calls('%hd_slow(count(*) + $1, 1.5) FROM t%'), 1,
 		'extended coalescing: the origin ran the statement once');
 	is($s1->{coalesced} - $s0->{coalesced}, 4, 'extended coalescing: 4 coalesced');
-	close $_ for @socks;
+	close $_->{sock} for @socks;
 }
 
 # a fill that is not stored (oversized): every waiter runs its own query

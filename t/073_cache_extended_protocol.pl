@@ -311,8 +311,8 @@ forwarded_ok('a statement the client never prepared',
 	}
 }
 
-close $c;
-close $o;
+close $c->{sock};
+close $o->{sock};
 $agent->signal('TERM');
 $agent->finish;
 done_testing();

@@ -142,7 +142,7 @@ sub raw_connect
 sub start_agent
 {
 	my (%o) = @_;
-	return $agent->start(pipe => $o{pipe}, wait => 10) ? 1 : 0;
+	return $agent->start(pipe => $o{pipe}, wait => 10, poll => 0.1) ? 1 : 0;
 }
 # The agent's process id.
 sub agent_pid { return $agent->pid; }

@@ -99,17 +99,18 @@ sub write_file
 	return;
 }
 
-# Polls $cond every 50 ms for up to $seconds (default 10); its last value.
+# Polls $cond every $interval seconds (default 0.05) for up to $seconds
+# (default 10); its last value.
 sub wait_for
 {
-	my ($cond, $seconds) = @_;
+	my ($cond, $seconds, $interval) = @_;
 	my $deadline = time + ($seconds // 10);
 	my $v;
 	while (1)
 	{
 		$v = $cond->();
 		return $v if $v || time > $deadline;
-		usleep(50_000);
+		usleep(($interval // 0.05) * 1_000_000);
 	}
 }
 
@@ -225,7 +226,8 @@ sub write_settings
 # '--nofile=256:256', '--' ]), pipe (through a pipe that cat appends to the
 # log: a file size limit put on the agent then applies to its own files
 # only), timer (an IPC::Run timer for the harness), wait (seconds to wait
-# for it to accept connections, default 30). Returns $a once it does, or
+# for it to accept connections, default 30), poll (seconds between tries,
+# default 0.05). Returns $a once it does, or
 # undef if it has not (or exited); then it is killed.
 sub start
 {
@@ -243,7 +245,7 @@ sub start
 			PeerPort => $a->{port}, Timeout => 1);
 		return 0 if $a->alive;
 		return -1;				# exited
-	}, $o{wait} // 30);
+	}, $o{wait} // 30, $o{poll});
 	return $a if $up && $up > 0;
 	$a->{h}->kill_kill;
 	return undef;
