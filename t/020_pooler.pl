@@ -1,5 +1,5 @@
-# The agent's data path, end to end: clients (psql, pgbench, and a small
-# wire-protocol client written here) talk to a real origin through
+# The agent's data path, end to end: clients (psql, pgbench, and PgWire,
+# t/PgWire.pm) talk to a real origin through
 # `hyperdrive agent`.
 #
 # Covers: simple and extended protocol (pgbench -M simple/extended/prepared),
@@ -20,8 +20,6 @@ use warnings;
 
 use Digest::MD5 qw(md5_hex);
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
 use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
@@ -31,10 +29,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use lib dirname(__FILE__);
+use HdTest;
 use PgWire;
 
-my $hd = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
-BAIL_OUT("$hd is missing: run 'make agent' first") unless -x $hd;
+my $hd = $HD;
 
 my $PW = 'app-Secret-7';
 
@@ -73,39 +71,24 @@ sub origin_conns
 
 # ---------------------------------------------------------------------------
 # The agent.
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_pooler'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/020_pooler_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
+# the settings besides listen_addr, listen_port and state_dir
 my %settings = (
-	listen_addr => '127.0.0.1',
-	listen_port => $aport,
-	state_dir => "$tmp/state",
 	log_level => 'info',
 	query_wait_timeout => '30',
 	server_connect_timeout => '2',
 	server_login_retry => '200ms');
+my $agent = hd_agent(name => '020_pooler', start => 0);
+my ($ini, $log, $aport) = @$agent{qw(ini log port)};
 
 sub write_settings
 {
 	my ($extra) = @_;
-	open my $fh, '>', $ini or die "$ini: $!";
-	print $fh "[agent]\n";
-	print $fh "$_ = $settings{$_}\n" for sort keys %settings;
-	print $fh $extra if defined $extra;
-	close $fh;
+	$agent->{settings} = join('', map { "$_ = $settings{$_}\n" } sort keys %settings);
+	$agent->write_settings($extra);
 }
 
 # hyperdrive create/update/delete ...; expects success
-sub hdcli
-{
-	my ($name, @args) = @_;
-	my ($in, $out, $err) = ('', '', '');
-	IPC::Run::run([ $hd, @args, '-c', $ini ], '<', \$in, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($?, 0, "cli: $name") or diag($err);
-	return $out;
-}
+sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
 
 sub log_pos { return -s $log // 0; }
 
@@ -133,21 +116,9 @@ my ($agent_h, $agent_timer);
 sub start_agent
 {
 	$agent_timer = IPC::Run::timeout(3600);
-	$agent_h = IPC::Run::start([ $hd, 'agent', '-c', $ini ],
-		'<', '/dev/null', '>>', $log, '2>&1', $agent_timer);
-	my $deadline = time + 10;
-	while (time < $deadline)
-	{
-		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport,
-			Proto => 'tcp', Timeout => 1);
-		if ($s)
-		{
-			close $s;
-			return 1;
-		}
-		sleep 0.1;
-	}
-	return 0;
+	my $up = $agent->start(timer => $agent_timer, wait => 10, poll => 0.1);
+	$agent_h = $agent->{h};
+	return $up ? 1 : 0;
 }
 
 ok(start_agent(), 'agent listens')
@@ -213,7 +184,7 @@ sub check_agent
 	my ($section) = @_;
 	return if agent_ok($section);
 	diag("the agent stopped answering after: $section; restarting it");
-	my $pid = $agent_h->{KIDS}[0]{PID};
+	my $pid = $agent->pid;
 	diag(`top -b -n 1 -p $pid 2>&1 | tail -2`) if $pid;
 	$agent_h->kill_kill(grace => 2);
 	eval { $agent_h->finish };
@@ -769,7 +740,7 @@ check_agent('cancel requests');
 	agent_ok('protocol 2.0');
 
 	$c = w_connect();
-	w_send($c, pack('N N', 8, 80877103));
+	w_send($c, ssl_request());
 	is(w_bytes($c, 1, 5), 'N', "SSLRequest answered 'N'");
 	w_send($c, "\xff" x 64);
 	($type, $body) = w_msg($c, 5);
@@ -778,7 +749,7 @@ check_agent('cancel requests');
 	agent_ok('garbage after SSLRequest');
 
 	$c = w_connect();
-	w_send($c, pack('N N', 8, 80877104));
+	w_send($c, gssenc_request());
 	is(w_bytes($c, 1, 5), 'N', "GSSENCRequest answered 'N'");
 	$c = w_login(conn => $c);
 	ok($c->{ready}, 'GSSENCRequest: then a normal login in the clear');

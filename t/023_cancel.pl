@@ -21,7 +21,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -43,34 +42,28 @@ CREATE ROLE app LOGIN REPLICATION PASSWORD '$PW';
 CREATE DATABASE app OWNER app;
 SQL
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_cancel'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/023_cancel_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
 my $CONNECT_TIMEOUT = 3;
-write_file("$tmp/users.txt", qq{"ops" "$OPS_PW"\n});
-my $settings = <<"INI";
-[agent]
-listen_addr = 127.0.0.1
-listen_port = $aport
-state_dir = $tmp/state
+my $conninfo = "--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app";
+my $agent = hd_agent(name => '023_cancel',
+	files => { 'users.txt' => qq{"ops" "$OPS_PW"\n} },
+	settings => <<"INI",
 log_level = info
 query_wait_timeout = 5
 server_connect_timeout = $CONNECT_TIMEOUT
 admin_users = ops
 auth_file = users.txt
 INI
-write_file($ini, $settings);
-my $conninfo = "--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app";
-hd_cli($ini, 'create tx (transaction pooling, limit 1)', 'create', 'tx', $conninfo,
-	'--sslmode', 'disable', '--origin-connection-limit', '1', '--caching-disabled');
-hd_cli($ini, 'create sess (session pooling, limit 1)', 'create', 'sess', $conninfo,
-	'--sslmode', 'disable', '--origin-connection-limit', '1', '--pool-mode', 'session',
-	'--caching-disabled');
-hd_cli($ini, 'create rep (for a replication connection)', 'create', 'rep', $conninfo,
-	'--sslmode', 'disable', '--caching-disabled');
-my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport)
-  or BAIL_OUT("the agent did not start: " . slurp_from($log, 0, 4000));
+	configs => [
+		[ 'create tx (transaction pooling, limit 1)', 'tx', $conninfo,
+			'--sslmode', 'disable', '--origin-connection-limit', '1', '--caching-disabled' ],
+		[ 'create sess (session pooling, limit 1)', 'sess', $conninfo,
+			'--sslmode', 'disable', '--origin-connection-limit', '1', '--pool-mode', 'session',
+			'--caching-disabled' ],
+		[ 'create rep (for a replication connection)', 'rep', $conninfo,
+			'--sslmode', 'disable', '--caching-disabled' ]
+	],
+	bail => 1);
+my ($log, $aport) = @$agent{qw(log port)};
 ok($agent, 'the agent listens');
 
 $PgWire::PORT = $aport;
@@ -120,7 +113,7 @@ sub reload_settings
 {
 	my ($extra) = @_;
 	my $pos = -s $log;
-	write_file($ini, $settings . ($extra // ''));
+	$agent->write_settings($extra);
 	$agent->signal('HUP');
 	ok(wait_for(sub { slurp_from($log, $pos) =~ /settings reloaded/ }), 'settings reloaded');
 }

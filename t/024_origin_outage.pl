@@ -10,8 +10,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -29,18 +27,13 @@ my $node = start_origin('origin');
 my $oport = $node->port;
 $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATABASE app OWNER app");
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_outage'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/024_origin_outage_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\nstate_dir = $tmp/state\n"
-	  . "log_level = info\nauth_type = password\nserver_login_retry = 1s\n"
-	  . "server_connect_timeout = 2s\nquery_wait_timeout = 30\n");
-hd_cli($ini, 'create app', 'create', 'app',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app", '--sslmode', 'disable');
-my $agent = IPC::Run::start([ $HD, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
-ok(wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport) }, 10),
-	'the agent listens');
+my $agent = hd_agent(name => '024_origin_outage',
+	settings => "log_level = info\nauth_type = password\nserver_login_retry = 1s\n"
+	  . "server_connect_timeout = 2s\nquery_wait_timeout = 30\n",
+	configs => [ [ 'create app', 'app',
+		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app", '--sslmode', 'disable' ] ]);
+ok($agent, 'the agent listens');
+my ($log, $aport) = @$agent{qw(log port)};
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (user => 'app', password => $PW, db => 'app', timeout => 40);
 

@@ -13,8 +13,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -50,35 +48,16 @@ SQL
 
 # ---------------------------------------------------------------------------
 # The agent.
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_sessions'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/025_sessions_roles_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-{
-	open my $fh, '>', $ini or die $!;
-	print $fh "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n";
-	print $fh "state_dir = $tmp/state\nlog_level = info\nquery_wait_timeout = 20\n";
-	close $fh;
-}
+my $agent = hd_agent(name => '025_sessions_roles',
+	settings => "log_level = info\nquery_wait_timeout = 20\n",
+	configs => [ [ 'create app (limit 1)', 'app',
+		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
+		'--sslmode', 'disable', '--origin-connection-limit', '1' ] ],
+	wait => 10, poll => 0.1);
+ok($agent, 'the agent listens');
+my ($tmp, $ini, $log, $aport) = @$agent{qw(dir ini log port)};
 
 sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
-
-hdcli('create app (limit 1)', 'create', 'app',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-	'--sslmode', 'disable', '--origin-connection-limit', '1');
-
-my $agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
-my $up = 0;
-for (1 .. 100)
-{
-	if (IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport, Timeout => 1))
-	{
-		$up = 1;
-		last;
-	}
-	sleep 0.1;
-}
-ok($up, 'the agent listens');
 
 # psql through the agent; returns (exit status, stdout, stderr)
 sub agent_psql

@@ -41,23 +41,22 @@ $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATAB
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_client_limits'));
 my $logdir = $PostgreSQL::Test::Utils::log_path;
 
-# An agent's settings file and state directory under $tmp/NAME, with config
-# app (and more configs: name => port of their origin).
+# An agent (not started) with its settings file and state directory under
+# $tmp/NAME, its log $log, config app (and more configs: name => port of
+# their origin).
 sub agent_setup
 {
-	my ($name, $port, $settings, %configs) = @_;
-	my $dir = "$tmp/$name";
-	mkdir $dir;
-	write_file("$dir/hyperdrive.ini", "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $port\n"
-		  . "state_dir = $dir/state\nlog_level = info\n$settings");
+	my ($name, $port, $log, $settings, %configs) = @_;
 	$configs{app} = $oport;
-	for my $c (sort keys %configs)
-	{
-		hd_cli("$dir/hyperdrive.ini", "$name: create $c", 'create', $c,
-			"--connection-string=postgresql://app:$PW\@127.0.0.1:$configs{$c}/app",
-			'--sslmode', 'disable', '--caching-disabled');
-	}
-	return "$dir/hyperdrive.ini";
+	return hd_agent(dir => "$tmp/$name", port => $port, log => $log,
+		settings => "log_level = info\n$settings", start => 0,
+		configs => [
+			map {
+				[ "$name: create $_", $_,
+					"--connection-string=postgresql://app:$PW\@127.0.0.1:$configs{$_}/app",
+					'--sslmode', 'disable', '--caching-disabled' ]
+			} sort keys %configs
+		]);
 }
 
 # Lines of a log file from byte $pos on.
@@ -95,16 +94,15 @@ my $blackhole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, 
 	Proto => 'tcp', ReuseAddr => 1) or die "blackhole: $!";
 
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
-my $ini = agent_setup('login', $aport,
-	"max_client_conn = 3\nclient_login_timeout = 2\nserver_connect_timeout = 60\n",
-	blackhole => $blackhole->sockport);
 my $log = "$logdir/027_client_limits_agent.log";
-my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
+my $agent = agent_setup('login', $aport, $log,
+	"max_client_conn = 3\nclient_login_timeout = 2\nserver_connect_timeout = 60\n",
+	blackhole => $blackhole->sockport)->start;
 ok($agent, 'the agent starts with client_login_timeout = 2') or BAIL_OUT('no agent');
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (user => 'app', password => $PW, db => 'app');
 
-# the connection of hd_start_agent's probe may still count: wait until it is gone
+# the connection of the start's probe may still count: wait until it is gone
 wait_for(sub { my $c = w_login(); my $ok = $c->{ready}; w_close($c) if $ok; $ok });
 
 # a client that logs in before the flood, and stays idle past the timeout
@@ -152,7 +150,7 @@ ok(defined w_query($early, 'SELECT 1')->{status},
 # an SSLRequest answered, then nothing
 {
 	my $c = w_connect();
-	w_send($c, pack('N N', 8, 80877103));
+	w_send($c, ssl_request());
 	is(w_bytes($c, 1, 10), 'N', 'SSLRequest answered N');
 	is_deeply(until_closed($c, 30), ['EOF'], 'then silence: closed without a word');
 }
@@ -223,7 +221,9 @@ $agent->finish;
 # the hard limit is too low for max_client_conn: refuse to start, saying why
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $ini2 = agent_setup('nofile_refuse', $port, "max_client_conn = 1000\n");
+	my $ag2 = agent_setup('nofile_refuse', $port, "$logdir/027_nofile_refuse.log",
+		"max_client_conn = 1000\n");
+	my $ini2 = $ag2->{ini};
 	my ($rc, $out) = hd_agent_refuses(ini => $ini2, wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
 	ok(defined $rc && $rc != 0, 'max_client_conn = 1000 under a hard limit of 256: refused')
 	  or diag($out);
@@ -234,8 +234,7 @@ $agent->finish;
 
 	# what it says is enough
 	write_file($ini2, slurp_file($ini2) =~ s/max_client_conn = 1000/max_client_conn = $most/r);
-	my $a2 = hd_start_agent(ini => $ini2, log => "$logdir/027_nofile_refuse.log", port => $port,
-		wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
+	my $a2 = $ag2->start(wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
 	ok($a2, "with max_client_conn = $most it starts under the same limit");
 	if ($a2)
 	{
@@ -247,13 +246,13 @@ $agent->finish;
 # a soft limit below the need is raised (up to the hard limit)
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $ini3 = agent_setup('nofile_raise', $port, '');
 	my $log3 = "$logdir/027_nofile_raise.log";
-	my $a3 = hd_start_agent(ini => $ini3, log => $log3, port => $port,
-		wrapper => [ 'prlimit', '--nofile=100:4096', '--' ]);
+	my $ag3 = agent_setup('nofile_raise', $port, $log3, '');
+	my $ini3 = $ag3->{ini};
+	my $a3 = $ag3->start(wrapper => [ 'prlimit', '--nofile=100:4096', '--' ]);
 	ok($a3, 'the agent starts with a soft limit of 100 (hard 4096)') or BAIL_OUT('no agent');
 	my $soft = sub {
-		return (slurp_file('/proc/' . hd_agent_pid($a3) . '/limits') =~ /^Max open files\s+(\d+)/m)[0];
+		return (slurp_file('/proc/' . $a3->pid . '/limits') =~ /^Max open files\s+(\d+)/m)[0];
 	};
 	cmp_ok($soft->(), '>', 1000 + 20, 'its soft limit is raised above max_client_conn (1000) '
 		  . 'and the origin connections');
@@ -282,12 +281,11 @@ $agent->finish;
 # out of descriptors: no spinning, no flood of log lines; accepting again later
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $ini4 = agent_setup('nofile_flood', $port, "max_client_conn = 100\nclient_login_timeout = 0\n");
 	my $log4 = "$logdir/027_nofile_flood.log";
-	my $a4 = hd_start_agent(ini => $ini4, log => $log4, port => $port,
-		wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
+	my $a4 = agent_setup('nofile_flood', $port, $log4, "max_client_conn = 100\nclient_login_timeout = 0\n")
+	  ->start(wrapper => [ 'prlimit', '--nofile=256:256', '--' ]);
 	ok($a4, 'an agent under an open files limit of 256') or BAIL_OUT('no agent');
-	my $pid = hd_agent_pid($a4);
+	my $pid = $a4->pid;
 	$PgWire::PORT = $port;
 	my $held = w_login();
 	ok($held->{ready} && defined w_query($held, 'SELECT 1')->{status}, 'a client logged in');

@@ -38,13 +38,13 @@ my $logdir = $PostgreSQL::Test::Utils::log_path;
 my $aport = PostgreSQL::Test::Cluster::get_free_port();
 my $sock = "$sockdir/.s.PGSQL.$aport";
 
-sub write_ini
+# An agent (not started) under $tmp/NAME listening on $addr ('' for no
+# listen_addr) and $port, with log_level = info and $settings.
+sub agent_setup
 {
-	my ($name, $settings) = @_;
-	mkdir "$tmp/$name";
-	write_file("$tmp/$name/hyperdrive.ini",
-		"[agent]\nstate_dir = $tmp/$name/state\nlog_level = info\n$settings");
-	return "$tmp/$name/hyperdrive.ini";
+	my ($name, $addr, $port, $settings, %o) = @_;
+	return hd_agent(dir => "$tmp/$name", addr => $addr, port => $port,
+		settings => "log_level = info\n$settings", start => 0, %o);
 }
 
 # client TLS on, to see that the socket does not offer it
@@ -54,12 +54,12 @@ IPC::Run::run([ 'openssl', 'req', '-new', '-x509', '-nodes', '-days', '2', '-new
 		'-keyout', "$tmp/agent.key", '-out', "$tmp/agent.crt" ], '<', \undef, '>', \$sslout,
 	'2>&1') or die "openssl: $sslout";
 chmod 0600, "$tmp/agent.key";
-my $ini = write_ini('a', "listen_addr = 127.0.0.1\nlisten_port = $aport\nunix_socket_dir = $sockdir\n"
-	  . "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/agent.key\n");
-hd_cli($ini, 'create app', 'create', 'app',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app", '--sslmode', 'disable',
-	'--caching-disabled');
 my $log = "$logdir/028_unix_socket_agent.log";
+my $first = agent_setup('a', '127.0.0.1', $aport, "unix_socket_dir = $sockdir\n"
+	  . "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/agent.key\n", log => $log,
+	configs => [ [ 'create app', 'app',
+		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app", '--sslmode', 'disable',
+		'--caching-disabled' ] ]);
 
 # psql through the socket: (exit status, stdout, stderr)
 sub psql_unix
@@ -79,7 +79,7 @@ sub psql_unix
 	close $stale;
 	ok(-S $sock, 'a stale socket file is there, nothing listening on it');
 }
-my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
+my $agent = $first->start;
 ok($agent, 'the agent starts with unix_socket_dir') or BAIL_OUT('no agent');
 like(slurp_from($log), qr/removed the stale Unix-domain socket file \Q$sock\E/,
 	'it removed the stale file, and says so');
@@ -116,11 +116,11 @@ w_close($c);
 # --- TLS: offered over TCP, not on the socket (as PostgreSQL)
 {
 	my $tcp = w_connect(port => $aport);
-	w_send($tcp, pack('N N', 8, 80877103));
+	w_send($tcp, ssl_request());
 	is(w_bytes($tcp, 1, 10), 'S', 'SSLRequest over TCP: S (client TLS is on)');
 	close $tcp->{sock};
 	my $local = w_connect(path => $sock);
-	w_send($local, pack('N N', 8, 80877103));
+	w_send($local, ssl_request());
 	is(w_bytes($local, 1, 10), 'N', 'SSLRequest on the socket: N');
 	my $l = w_login(conn => $local);
 	ok($l->{ready}, 'and the client logs in there in the clear');
@@ -137,7 +137,7 @@ w_close($c);
 
 # --- a second agent on the same socket refuses to start, and leaves it alone
 {
-	my $ini2 = write_ini('b', "listen_addr = 127.0.0.2\nlisten_port = $aport\nunix_socket_dir = $sockdir\n");
+	my $ini2 = agent_setup('b', '127.0.0.2', $aport, "unix_socket_dir = $sockdir\n")->{ini};
 	my ($rc2, $out2) = hd_agent_refuses(ini => $ini2);
 	ok(defined $rc2 && $rc2 != 0, 'a second agent on the same socket (TCP on 127.0.0.2) exits');
 	like($out2, qr/another process is listening on Unix-domain socket "\Q$sock\E"/,
@@ -150,7 +150,7 @@ w_close($c);
 {
 	my $port3 = PostgreSQL::Test::Cluster::get_free_port();
 	write_file("$sockdir/.s.PGSQL.$port3", "not a socket\n");
-	my $ini3 = write_ini('c', "listen_addr = 127.0.0.1\nlisten_port = $port3\nunix_socket_dir = $sockdir\n");
+	my $ini3 = agent_setup('c', '127.0.0.1', $port3, "unix_socket_dir = $sockdir\n")->{ini};
 	my ($rc3, $out3) = hd_agent_refuses(ini => $ini3);
 	ok(defined $rc3 && $rc3 != 0, 'a regular file at the socket path: the agent refuses to start');
 	like($out3, qr/exists and is not a socket/, 'saying so') or diag($out3);
@@ -161,7 +161,7 @@ w_close($c);
 for my $bad ([ 'relative/dir', qr/unix_socket_dir must be an absolute path/ ],
 	[ '/' . ('d' x 100), qr/unix_socket_dir must be an absolute path \(starting with \/\) of at most 92 bytes/ ])
 {
-	my $ini4 = write_ini('d', "listen_port = $aport\nunix_socket_dir = $bad->[0]\n");
+	my $ini4 = agent_setup('d', '', $aport, "unix_socket_dir = $bad->[0]\n")->{ini};
 	my ($rc4, $out4) = hd_agent_refuses(ini => $ini4);
 	ok(defined $rc4 && $rc4 != 0, "unix_socket_dir = $bad->[0]: refused");
 	like($out4, $bad->[1], 'with what it must be') or diag($out4);
@@ -173,7 +173,7 @@ $agent->finish;
 is($agent->result(0), 0, 'SIGTERM: the agent exits');
 ok(!-e $sock, 'and removes its socket file');
 
-$agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
+$agent = $first->start;
 ok($agent && -S $sock, 'started again: the socket is back');
 $agent->signal('INT');
 $agent->finish;

@@ -14,7 +14,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -40,22 +39,19 @@ my $mute = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Liste
 	Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
 my $mute_port = $mute->sockport;
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_large'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/029_large_messages_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n"
-	  . "state_dir = $tmp/state\nlog_level = info\nquery_wait_timeout = 60\n"
-	  . "server_connect_timeout = 60\n");
-hd_cli($ini, 'create app (limit 3)', 'create', 'app',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:" . $node->port . '/app',
-	'--sslmode', 'disable', '--origin-connection-limit', '3', '--caching-disabled');
-hd_cli($ini, 'create mute (an origin that never answers)', 'create', 'mute',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$mute_port/app",
-	'--sslmode', 'disable', '--caching-disabled');
-my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport)
-  or BAIL_OUT('the agent did not start: ' . slurp_from($log, 0, 4000));
-my $pid = hd_agent_pid($agent);
+my $agent = hd_agent(name => '029_large_messages',
+	settings => "log_level = info\nquery_wait_timeout = 60\nserver_connect_timeout = 60\n",
+	configs => [
+		[ 'create app (limit 3)', 'app',
+			"--connection-string=postgresql://app:$PW\@127.0.0.1:" . $node->port . '/app',
+			'--sslmode', 'disable', '--origin-connection-limit', '3', '--caching-disabled' ],
+		[ 'create mute (an origin that never answers)', 'mute',
+			"--connection-string=postgresql://app:$PW\@127.0.0.1:$mute_port/app",
+			'--sslmode', 'disable', '--caching-disabled' ]
+	],
+	bail => 1);
+my $aport = $agent->{port};
+my $pid = $agent->pid;
 
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (password => $PW, db => 'app');
@@ -68,27 +64,6 @@ sub rss_mb
 		return $1 / 1024 if /^VmRSS:\s+(\d+)\s+kB/;
 	}
 	return -1;
-}
-
-# Writes $bytes without blocking for more than $seconds; returns how much went.
-sub send_some
-{
-	my ($c, $bytes, $seconds) = @_;
-	my $deadline = time + $seconds;
-	my $off = 0;
-	$c->{sock}->blocking(0);
-	while ($off < length $bytes && time < $deadline)
-	{
-		my $n = syswrite($c->{sock}, $bytes, length($bytes) - $off, $off);
-		if (!defined $n)
-		{
-			sleep 0.01;
-			next;
-		}
-		$off += $n;
-	}
-	$c->{sock}->blocking(1);
-	return $off;
 }
 
 sub ex { my ($c, $bytes) = @_; w_send($c, $bytes); return w_result($c, 60); }
@@ -104,7 +79,7 @@ sub ex { my ($c, $bytes) = @_; w_send($c, $bytes); return w_result($c, 60); }
 	my $l = w_login(conn => w_connect(), db => 'mute', timeout => 2);
 	ok($l->{auth_ok} && !$l->{ready}, 'a login to "mute" passes authentication and waits for the origin');
 	my $junk = fmsg('Q', 'SELECT ' . ('1' x (1024 * 1024)) . "\0") x 100;
-	my $sent = send_some($l, $junk, 10);
+	my $sent = w_send_some($l, $junk, 10);
 	sleep 1;
 	my $grew = rss_mb() - $base;
 	note(sprintf('sent %.0f MB while waiting; the agent grew by %.1f MB', $sent / $MB, $grew));

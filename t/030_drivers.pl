@@ -29,9 +29,7 @@ use warnings;
 use File::Basename qw(dirname);
 use File::Copy qw(copy);
 use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
-use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -143,28 +141,18 @@ my $origin_url = "postgresql://app:$password\@127.0.0.1:$origin_port/app";
 # The agent, and its configs made with the CLI.
 my $limit = 2;
 my $agent_port = PostgreSQL::Test::Cluster::get_free_port();
-my $state = "$tmp/state";
-my $ini = "$tmp/hyperdrive.ini";
 # kept after the run (tmp_check/log), like the servers' logs
 my $agent_log = "$PostgreSQL::Test::Utils::log_path/030_drivers_agent.log";
-{
-	open my $fh, '>', $ini or die "$ini: $!";
-	print $fh <<"EOF";
-[agent]
-listen_addr = 127.0.0.1
-listen_port = $agent_port
-state_dir = $state
+my $agent_proc = hd_agent(dir => $tmp, port => $agent_port, log => $agent_log, start => 0,
+	files => { 'users.txt' => qq{"ops" "ops-pw"\n} },
+	settings => <<"EOF");
 log_level = debug
 query_wait_timeout = 60
 server_login_retry = 100ms
 admin_users = ops
 auth_file = $tmp/users.txt
 EOF
-	close $fh;
-	open $fh, '>', "$tmp/users.txt" or die $!;
-	print $fh qq{"ops" "ops-pw"\n};
-	close $fh;
-}
+my $ini = $agent_proc->{ini};
 
 my %config_of = (transaction => 'app_tx', session => 'app_session', cache => 'app_cache');
 for my $mode (sort keys %config_of)
@@ -205,40 +193,10 @@ sub cache_row
 	open my $fh, '>', $agent_log or die "$agent_log: $!";
 	close $fh;
 }
-my $agent_pid = fork() // die "fork: $!";
-if ($agent_pid == 0)
-{
-	open STDIN, '<', '/dev/null' or die $!;
-	open STDOUT, '>>', $agent_log or die "$agent_log: $!";
-	open STDERR, '>&', \*STDOUT or die $!;
-	exec $agent, 'agent', '-c', $ini or die "exec $agent: $!";
-}
-END
-{
-	# whatever happened, do not leave the agent behind
-	kill 'KILL', $agent_pid if $agent_pid;
-}
-
-sub agent_alive
-{
-	return waitpid($agent_pid, WNOHANG) == 0;
-}
+sub agent_alive { return $agent_proc->alive; }
 
 {
-	my $up = 0;
-	for (1 .. 300)
-	{
-		last unless agent_alive();
-		my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $agent_port,
-			Proto => 'tcp');
-		if ($sock)
-		{
-			close $sock;
-			$up = 1;
-			last;
-		}
-		usleep(100_000);
-	}
+	my $up = $agent_proc->start(poll => 0.1);
 	ok($up, "the agent listens on 127.0.0.1:$agent_port")
 	  or BAIL_OUT("the agent did not start:\n" . slurp_from($agent_log, 0, 20000));
 }
@@ -323,20 +281,10 @@ for my $run (@runs)
 
 # ---------------------------------------------------------------------------
 # SIGTERM: the agent drains and exits cleanly.
-kill 'TERM', $agent_pid;
-my $reaped = 0;
-for (1 .. 100)
-{
-	if (waitpid($agent_pid, WNOHANG) == $agent_pid)
-	{
-		$reaped = 1;
-		last;
-	}
-	usleep(100_000);
-}
+$agent_proc->signal('TERM');
+my $reaped = $agent_proc->exited(10);
 ok($reaped, 'the agent exits on SIGTERM');
-is($?, 0, 'with status 0') if $reaped;
-$agent_pid = undef if $reaped;
+is($agent_proc->status, 0, 'with status 0') if $reaped;
 unlike(slurp_from($agent_log, 0, 1 << 24), qr/\bapp-Secret-7\b/, 'the agent log holds no password');
 
 $node->stop;

@@ -11,8 +11,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -30,19 +28,14 @@ my $node = start_origin('origin', conf => "log_connections = on\n");
 my $oport = $node->port;
 $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATABASE app OWNER app");
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_recheck'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/031_auth_recheck_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\nstate_dir = $tmp/state\n"
-	  . "log_level = info\nauth_type = password\nauth_recheck_interval = ${INTERVAL}s\n"
-	  . "server_login_retry = 200ms\nquery_wait_timeout = 20\n");
-hd_cli($ini, 'create app', 'create', 'app',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app", '--sslmode', 'disable',
-	'--origin-connection-limit', '2', '--caching-disabled');
-my $agent = IPC::Run::start([ $HD, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
-ok(wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport) }, 10),
-	'the agent listens');
+my $agent = hd_agent(name => '031_auth_recheck',
+	settings => "log_level = info\nauth_type = password\nauth_recheck_interval = ${INTERVAL}s\n"
+	  . "server_login_retry = 200ms\nquery_wait_timeout = 20\n",
+	configs => [ [ 'create app', 'app',
+		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app", '--sslmode', 'disable',
+		'--origin-connection-limit', '2', '--caching-disabled' ] ]);
+ok($agent, 'the agent listens');
+my ($log, $aport) = @$agent{qw(log port)};
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (user => 'app', password => $PW, db => 'app', timeout => 20);
 

@@ -3,11 +3,11 @@
 # An origin (SCRAM over TCP, role app, database app) and one agent with one
 # config, app (transaction pooling), admin_users = ops, ghost and an
 # auth_file listing ops (plaintext password) and viewer. The console is
-# checked twice over: with psql, as an operator would use it, and with a
-# small protocol client written here (SCRAM-SHA-256 included), for what psql
-# hides: SQLSTATEs, severities, column types, ParameterStatus. Then PAUSE /
-# RESUME, RELOAD, KILL, the /metrics endpoint (with pgbench traffic), its
-# errors and limits, and SHUTDOWN last.
+# checked twice over: with psql, as an operator would use it, and with
+# PgWire (t/PgWire.pm, SCRAM-SHA-256 included), for what psql hides:
+# SQLSTATEs, severities, column types, ParameterStatus. Then PAUSE / RESUME,
+# RELOAD, KILL, the /metrics endpoint (with pgbench traffic), its errors and
+# limits, and SHUTDOWN last.
 #
 # Needs agent/hyperdrive (make agent), psql and pgbench. Run with make
 # tempcheck-tap, or
@@ -15,15 +15,12 @@
 use strict;
 use warnings;
 
-use Digest::SHA qw(hmac_sha256 sha256);
 use File::Basename qw(dirname);
 use File::Spec;
 use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
-use MIME::Base64 qw(encode_base64 decode_base64);
-use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -31,6 +28,7 @@ use Time::HiRes qw(usleep time);
 
 use lib dirname(__FILE__);
 use HdTest;
+use PgWire;
 
 my $agent = $HD;
 
@@ -62,21 +60,17 @@ my $origin_url = "postgresql://app:$password\@127.0.0.1:$origin_port/app";
 # The agent.
 my $agent_port = PostgreSQL::Test::Cluster::get_free_port();
 my $metrics_port = PostgreSQL::Test::Cluster::get_free_port();
-my $state = "$tmp/state";
 my $ini = "$tmp/hyperdrive.ini";
 my $users = "$tmp/users.txt";
 my $agent_log = "$tmp/agent.log";
+my $agent_proc = hd_agent(dir => $tmp, port => $agent_port, log => $agent_log, start => 0);
 
 sub write_ini
 {
 	my (%o) = @_;
 	my $admins = $o{admins} // 'ops, ghost';
 	my $level = $o{log_level} // 'info';
-	write_file($ini, <<"EOF" . ($o{extra} // ''));
-[agent]
-listen_addr = 127.0.0.1
-listen_port = $agent_port
-state_dir = $state
+	$agent_proc->{settings} = <<"EOF";
 log_level = $level
 query_wait_timeout = 60
 server_login_retry = 100ms
@@ -85,6 +79,7 @@ admin_users = $admins
 auth_file = users.txt
 metrics_addr = 127.0.0.1:$metrics_port
 EOF
+	$agent_proc->write_settings($o{extra});
 }
 write_ini();
 write_file($users, <<"EOF");
@@ -105,23 +100,7 @@ EOF
 	ok($ok, 'hyperdrive create app') or diag($err);
 }
 
-my $agent_pid = fork() // die "fork: $!";
-if ($agent_pid == 0)
-{
-	open STDIN, '<', '/dev/null' or die $!;
-	open STDOUT, '>>', $agent_log or die "$agent_log: $!";
-	open STDERR, '>&', \*STDOUT or die $!;
-	exec $agent, 'agent', '-c', $ini or die "exec $agent: $!";
-}
-END
-{
-	kill 'KILL', $agent_pid if $agent_pid;
-}
-
-sub agent_alive
-{
-	return $agent_pid && waitpid($agent_pid, WNOHANG) == 0;
-}
+sub agent_alive { return $agent_proc->alive; }
 
 sub port_open
 {
@@ -132,8 +111,8 @@ sub port_open
 	return 1;
 }
 
-ok(wait_for(sub { !agent_alive() || (port_open($agent_port) && port_open($metrics_port)) }, 30)
-	  && agent_alive(),
+ok($agent_proc->start
+	  && wait_for(sub { !agent_alive() || port_open($metrics_port) }, 30) && agent_alive(),
 	"the agent listens on $agent_port and metrics on $metrics_port")
   or BAIL_OUT("the agent did not start:\n" . slurp_from($agent_log, 0, 20000));
 
@@ -185,173 +164,34 @@ sub app_background
 }
 
 # ---------------------------------------------------------------------------
-# A small protocol client, for what psql does not show.
+# PgWire, for what psql does not show.
 
-sub raw_send
-{
-	my ($sock, $type, $payload) = @_;
-	my $msg = (defined $type ? $type : '') . pack('N', length($payload) + 4) . $payload;
-	print $sock $msg;
-	$sock->flush;
-}
-
-sub raw_read_n
-{
-	my ($sock, $n) = @_;
-	my $buf = '';
-	my $sel = IO::Select->new($sock);
-	while (length($buf) < $n)
-	{
-		return undef unless $sel->can_read(15);
-		my $got = sysread($sock, $buf, $n - length($buf), length($buf));
-		return undef unless $got;
-	}
-	return $buf;
-}
-
-# The next message: (type, payload), or () at EOF or after 15 s of silence.
-sub raw_read
-{
-	my ($sock) = @_;
-	my $head = raw_read_n($sock, 5);
-	return () unless defined $head;
-	my ($type, $len) = unpack('a N', $head);
-	my $payload = $len > 4 ? raw_read_n($sock, $len - 4) : '';
-	return () unless defined $payload;
-	return ($type, $payload);
-}
-
-sub error_fields
-{
-	my ($payload) = @_;
-	my %f;
-	while ($payload =~ /\G([^\0])([^\0]*)\0/gc) { $f{$1} = $2; }
-	return \%f;
-}
-
-sub pbkdf2_sha256
-{
-	my ($password, $salt, $iterations) = @_;
-	my $u = hmac_sha256($salt . pack('N', 1), $password);
-	my $result = $u;
-	for (2 .. $iterations)
-	{
-		$u = hmac_sha256($u, $password);
-		$result ^= $u;
-	}
-	return $result;
-}
-
-# Logs in to the console as $user with SCRAM-SHA-256. Returns (socket or
-# undef, {ParameterStatus}, error fields or undef).
+# Logs in to the console as $user (SCRAM-SHA-256 checked both ways). Returns
+# (connection or undef, {ParameterStatus, and (BackendKeyData) if it came},
+# error fields or undef).
 sub raw_login
 {
 	my ($user, $pw) = @_;
-	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $agent_port,
-		Proto => 'tcp') or die "connect: $!";
-	raw_send($sock, undef,
-		pack('N', 196608) . "user\0$user\0database\0hyperdrive\0\0");
-	my %params;
-	my ($cnonce, $first_bare, $server_first, $salted);
-	$cnonce = encode_base64(join('', map { chr(int(rand(256))) } 1 .. 18), '');
-	while (1)
+	my $c = w_login(port => $agent_port, user => $user, password => $pw, db => 'hyperdrive',
+		timeout => 15);
+	my %params = %{ $c->{params} // {} };
+	$params{'(BackendKeyData)'} = 1 if defined $c->{pid};
+	if (!$c->{ready})
 	{
-		my ($type, $p) = raw_read($sock);
-		return (undef, \%params, { M => 'connection closed' }) unless defined $type;
-		if ($type eq 'E')
-		{
-			close $sock;
-			return (undef, \%params, error_fields($p));
-		}
-		if ($type eq 'R')
-		{
-			my $code = unpack('N', $p);
-			my $data = substr($p, 4);
-			if ($code == 10)
-			{
-				die "no SCRAM-SHA-256 offered" unless $data =~ /SCRAM-SHA-256\0/;
-				$first_bare = "n=,r=$cnonce";
-				my $first = "n,,$first_bare";
-				raw_send($sock, 'p', "SCRAM-SHA-256\0" . pack('N', length($first)) . $first);
-			}
-			elsif ($code == 11)
-			{
-				$server_first = $data;
-				my ($nonce) = $data =~ /r=([^,]+)/;
-				my ($salt) = $data =~ /s=([^,]+)/;
-				my ($iter) = $data =~ /i=(\d+)/;
-				$salted = pbkdf2_sha256($pw, decode_base64($salt), $iter);
-				my $client_key = hmac_sha256('Client Key', $salted);
-				my $stored_key = sha256($client_key);
-				my $final_bare = "c=biws,r=$nonce";
-				my $auth_message = "$first_bare,$server_first,$final_bare";
-				my $proof = $client_key ^ hmac_sha256($auth_message, $stored_key);
-				raw_send($sock, 'p', "$final_bare,p=" . encode_base64($proof, ''));
-			}
-			elsif ($code == 12)
-			{
-				my $server_key = hmac_sha256('Server Key', $salted);
-				my ($sig) = $data =~ /v=([^,]+)/;
-				die "bad server signature"
-				  unless decode_base64($sig) eq
-				  hmac_sha256("$first_bare,$server_first,c=biws,r=" . ($server_first =~ /r=([^,]+)/)[0],
-					$server_key);
-			}
-			elsif ($code != 0)
-			{
-				die "unexpected authentication request $code";
-			}
-			next;
-		}
-		if ($type eq 'S')
-		{
-			my ($name, $value) = split /\0/, $p;
-			$params{$name} = $value;
-		}
-		$params{'(BackendKeyData)'} = 1 if $type eq 'K';
-		return ($sock, \%params, undef) if $type eq 'Z';
+		close $c->{sock} if $c->{sock};
+		return (undef, \%params, $c->{error});
 	}
+	die "bad server signature" if grep({ $_ == 12 } @{ $c->{auth} }) && !$c->{server_verified};
+	return ($c, \%params, undef);
 }
 
 # Sends a simple Query; returns the replies up to ReadyForQuery as
 # [type, payload] pairs (the last is 'Z').
 sub raw_query
 {
-	my ($sock, $sql) = @_;
-	raw_send($sock, 'Q', "$sql\0");
-	return raw_until_ready($sock);
-}
-
-sub raw_until_ready
-{
-	my ($sock) = @_;
-	my @replies;
-	while (1)
-	{
-		my ($type, $p) = raw_read($sock);
-		last unless defined $type;
-		push @replies, [ $type, $p ];
-		last if $type eq 'Z';
-	}
-	return \@replies;
-}
-
-# A RowDescription payload: [[name, type oid], ...].
-sub row_description
-{
-	my ($p) = @_;
-	my $n = unpack('n', $p);
-	my $pos = 2;
-	my @cols;
-	for (1 .. $n)
-	{
-		my $end = index($p, "\0", $pos);
-		my $name = substr($p, $pos, $end - $pos);
-		my (undef, undef, $oid) = unpack('N n N', substr($p, $end + 1, 10));
-		push @cols, [ $name, $oid ];
-		$pos = $end + 1 + 18;
-	}
-	return \@cols;
+	my ($c, $sql) = @_;
+	w_send($c, pq_query($sql));
+	return w_result($c, 15)->{msgs};
 }
 
 sub types_of { return join ' ', map { $_->[0] } @{ $_[0] }; }
@@ -379,7 +219,7 @@ sub types_of { return join ' ', map { $_->[0] } @{ $_[0] }; }
 	# an unknown command is an ERROR, and the session goes on
 	my $r = raw_query($sock, 'SHOW FOO');
 	is_deeply([ map { $_->[0] } @$r ], [ 'E', 'Z' ], 'unknown command: ErrorResponse, ReadyForQuery');
-	my $e = error_fields($r->[0][1]);
+	my $e = err_fields($r->[0][1]);
 	is($e->{S}, 'ERROR', 'unknown command: severity ERROR');
 	is($e->{C}, '42601', 'unknown command: SQLSTATE 42601');
 	is($e->{M}, 'unknown command: SHOW FOO', 'unknown command: message');
@@ -402,20 +242,17 @@ sub types_of { return join ' ', map { $_->[0] } @{ $_[0] }; }
 	is_deeply([ map { $_->[0] } @$r ], [ 'I', 'Z' ], 'empty query: EmptyQueryResponse');
 
 	# the extended protocol: one error, skipped to Sync
-	raw_send($sock, 'P', "\0SHOW POOLS\0\0\0");
-	raw_send($sock, 'B', "\0\0\0\0\0\0\0\0");
-	raw_send($sock, 'E', "\0\0\0\0\0");
-	raw_send($sock, 'S', '');
-	$r = raw_until_ready($sock);
+	w_send($sock, fmsg('P', "\0SHOW POOLS\0\0\0") . fmsg('B', "\0\0\0\0\0\0\0\0")
+		  . fmsg('E', "\0\0\0\0\0") . fmsg('S', ''));
+	$r = w_result($sock, 15)->{msgs};
 	is_deeply([ map { $_->[0] } @$r ], [ 'E', 'Z' ], 'extended protocol: one error, then ReadyForQuery');
-	$e = error_fields($r->[0][1]);
+	$e = err_fields($r->[0][1]);
 	is($e->{C}, '0A000', 'extended protocol: SQLSTATE 0A000');
 	is($e->{M}, 'the admin console supports only simple queries', 'extended protocol: message');
 	$r = raw_query($sock, 'SHOW VERSION');
 	is($r->[0][0], 'T', 'simple queries work after it');
 
-	raw_send($sock, 'X', '');
-	close $sock;
+	w_close($sock);
 }
 
 for my $case (
@@ -584,7 +421,7 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 	admin('RELOAD');
 	($sock, undef, $error) = raw_login('ops2', $ops2_password);
 	ok($sock, 'after RELOAD, ops2 (a SCRAM secret in auth_file) logs in') or diag(explain($error));
-	close $sock if $sock;
+	close $sock->{sock} if $sock;
 	like(slurp_from($agent_log, $log_start, 1 << 20), qr/settings reloaded/, 'the agent logs the reload');
 
 	# a broken settings file: an error, and the old settings stay
@@ -595,7 +432,7 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 	write_ini(admins => 'ops, ops2', log_level => 'debug');
 	($sock) = raw_login('ops2', $ops2_password);
 	ok($sock, 'the previous settings stayed');
-	close $sock if $sock;
+	close $sock->{sock} if $sock;
 
 	# auth_type md5 and password: those exchanges (a SCRAM secret still gets SCRAM under md5)
 	for my $type (qw(md5 password))
@@ -780,10 +617,9 @@ sub metric
 	ok(!port_open($agent_port), 'and accepts no new connections');
 	$h->finish;
 	is($$out, "|finished\n", 'the client in a transaction finished it') or diag($$err);
-	my $reaped = wait_for(sub { waitpid($agent_pid, WNOHANG) == $agent_pid }, 15);
+	my $reaped = $agent_proc->exited(15);
 	ok($reaped, 'the agent exits after SHUTDOWN');
-	is($?, 0, 'with status 0') if $reaped;
-	$agent_pid = undef if $reaped;
+	is($agent_proc->status, 0, 'with status 0') if $reaped;
 }
 
 unlike(slurp_from($agent_log, 0, 1 << 24), qr/runtime error|Sanitizer/,

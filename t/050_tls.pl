@@ -27,12 +27,8 @@ use warnings;
 
 use File::Basename qw(dirname);
 use File::Spec;
-use IO::Select;
 use IO::Socket::INET;
-use Digest::SHA qw(hmac_sha256 sha256);
 use IPC::Run;
-use MIME::Base64 qw(encode_base64 decode_base64);
-use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -40,6 +36,7 @@ use Time::HiRes qw(usleep time);
 
 use lib dirname(__FILE__);
 use HdTest;
+use PgWire;
 
 my $agent = $HD;
 my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('tls'));
@@ -132,25 +129,29 @@ $tls_origin->command_ok(
 # ---------------------------------------------------------------------------
 # The agent, with TLS, and its configs.
 my $agent_port = PostgreSQL::Test::Cluster::get_free_port();
-my $state = "$tmp/state";
 my $ini = "$tmp/hyperdrive.ini";
 my $agent_log = "$tmp/agent.log";
 
+# An agent (not started) with its settings file at $path (state_dir
+# $tmp/state, shared), listening on $port, TLS settings $tls.
+sub agent_at
+{
+	my ($path, $port, $tls, $log) = @_;
+	my $a = hd_agent(dir => $tmp, ini => $path, port => $port, log => $log, start => 0);
+	write_ini($a, $tls);
+	return $a;
+}
+
+# Rewrites its settings file, with TLS settings $tls.
 sub write_ini
 {
-	my ($path, $port, $tls) = @_;
-	write_file($path, <<"EOF" . ($tls // ''));
-[agent]
-listen_addr = 127.0.0.1
-listen_port = $port
-state_dir = $state
-log_level = debug
-query_wait_timeout = 30
-server_login_retry = 50ms
-EOF
+	my ($a, $tls) = @_;
+	$a->{settings} = "log_level = debug\nquery_wait_timeout = 30\nserver_login_retry = 50ms\n"
+	  . ($tls // '');
+	$a->write_settings;
 }
 my $agent_tls = "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/agent.key\n";
-write_ini($ini, $agent_port, $agent_tls);
+my $agent_proc = agent_at($ini, $agent_port, $agent_tls, $agent_log);
 
 sub hd_create
 {
@@ -177,10 +178,6 @@ hd_create('tlsdisable', $tls_origin, '127.0.0.1', '--sslmode', 'disable');
 hd_create('one', $tls_origin, 'localhost', '--sslmode', 'verify-full', '--sslrootcert',
 	"$tmp/ca.crt", '--origin-connection-limit', '1');
 
-# Starts an agent; returns its pid once it listens.
-my @pids;
-END { kill 'KILL', $_ for @pids; }
-
 sub port_open
 {
 	my ($port) = @_;
@@ -190,21 +187,12 @@ sub port_open
 	return 1;
 }
 
+# Starts an agent; returns it once it listens.
 sub start_agent
 {
-	my ($conf, $port, $log) = @_;
-	my $pid = fork() // die "fork: $!";
-	if ($pid == 0)
-	{
-		open STDIN, '<', '/dev/null' or die $!;
-		open STDOUT, '>>', $log or die "$log: $!";
-		open STDERR, '>&', \*STDOUT or die $!;
-		exec $agent, 'agent', '-c', $conf or die "exec $agent: $!";
-	}
-	push @pids, $pid;
-	my $up = wait_for(sub { waitpid($pid, WNOHANG) != 0 ? -1 : port_open($port) }, 30);
-	BAIL_OUT("the agent did not start:\n" . slurp_from($log)) unless $up && $up > 0;
-	return $pid;
+	my ($a) = @_;
+	BAIL_OUT("the agent did not start:\n" . slurp_from($a->{log})) unless $a->start;
+	return $a;
 }
 
 # The agent refuses to start with a certificate it cannot use.
@@ -212,35 +200,29 @@ sub start_agent
 	my $bad = "$tmp/bad.ini";
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 
-	write_ini($bad, $port, "tls_cert_file = $tmp/missing.crt\ntls_key_file = $tmp/agent.key\n");
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $agent, 'agent', '-c', $bad ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($? >> 8, 1, 'missing certificate file: exit 1');
+	agent_at($bad, $port, "tls_cert_file = $tmp/missing.crt\ntls_key_file = $tmp/agent.key\n");
+	my ($rc, $err) = hd_agent_refuses(ini => $bad);
+	is($rc, 1, 'missing certificate file: exit 1');
 	like($err, qr{could not load TLS certificate file "\Q$tmp\E/missing\.crt": No such file},
 		'missing certificate file: named in the message');
 
-	write_ini($bad, $port, "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/other.key\n");
-	($out, $err) = ('', '');
-	IPC::Run::run([ $agent, 'agent', '-c', $bad ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($? >> 8, 1, 'key of another certificate: exit 1');
+	agent_at($bad, $port, "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/other.key\n");
+	($rc, $err) = hd_agent_refuses(ini => $bad);
+	is($rc, 1, 'key of another certificate: exit 1');
 	like($err, qr{TLS private key file "\Q$tmp\E/other\.key" does not match certificate file "\Q$tmp\E/agent\.crt"},
 		'key of another certificate: says which files');
 
 	chmod 0644, "$tmp/other.key";
-	write_ini($bad, $port, "tls_cert_file = $tmp/other.crt\ntls_key_file = $tmp/other.key\n");
-	($out, $err) = ('', '');
-	IPC::Run::run([ $agent, 'agent', '-c', $bad ], '<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout(30));
-	is($? >> 8, 1, 'world-readable key: exit 1');
+	agent_at($bad, $port, "tls_cert_file = $tmp/other.crt\ntls_key_file = $tmp/other.key\n");
+	($rc, $err) = hd_agent_refuses(ini => $bad);
+	is($rc, 1, 'world-readable key: exit 1');
 	like($err, qr{TLS private key file "\Q$tmp\E/other\.key" has group or world access},
 		'world-readable key: refused like PostgreSQL does');
 	chmod 0600, "$tmp/other.key";
 	ok(!port_open($port), 'nothing listens after a refused start');
 }
 
-my $agent_pid = start_agent($ini, $agent_port, $agent_log);
+start_agent($agent_proc);
 
 # ---------------------------------------------------------------------------
 # Helpers.
@@ -272,43 +254,28 @@ sub origin_ssl
 		  . "JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'app'");
 }
 
-# A raw connection: sends $bytes, returns everything read until EOF (or 10 s).
+# A raw connection: sends $bytes, returns everything read until EOF (or 1 s
+# of silence, or 10 s, or $want bytes).
 sub raw_exchange
 {
 	my ($port, $bytes, $want) = @_;
-	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
-	  or die "connect: $!";
-	syswrite($sock, $bytes);
-	my $sel = IO::Select->new($sock);
-	my $got = '';
-	my $deadline = time + 10;
-	while (time < $deadline && $sel->can_read(1))
-	{
-		my $n = sysread($sock, my $buf, 65536);
-		last unless $n;
-		$got .= $buf;
-		last if defined $want && length($got) >= $want;
-	}
-	close $sock;
+	my $c = w_connect(port => $port) or die "connect: $!";
+	w_send($c, $bytes);
+	my $got = w_drain($c, want => $want);
+	close $c->{sock};
 	return $got;
 }
 
 # ErrorResponse fields of the first message of $bytes: { C => ..., M => ... }.
 sub error_fields
 {
-	my ($bytes) = @_;
-	return {} unless length($bytes) >= 5 && substr($bytes, 0, 1) eq 'E';
-	my $len = unpack('N', substr($bytes, 1, 4));
-	my %f;
-	for my $field (split /\0/, substr($bytes, 5, $len - 4))
-	{
-		$f{ substr($field, 0, 1) } = substr($field, 1) if length $field;
-	}
-	return \%f;
+	my ($first) = split_msgs($_[0]);
+	return {} unless $first && $first->[0] eq 'E';
+	return err_fields($first->[1]);
 }
 
-my $ssl_request = pack('NN', 8, 80877103);
-my $gss_request = pack('NN', 8, 80877104);
+my $ssl_request = ssl_request();
+my $gss_request = gssenc_request();
 
 # ---------------------------------------------------------------------------
 # Clients to the agent.
@@ -336,8 +303,7 @@ my $gss_request = pack('NN', 8, 80877104);
 
 # SSLRequest then unencrypted bytes in the same packet: refused before 'S'.
 {
-	my $startup = pack('N', 0x30000) . "user\0app\0database\0full\0\0";
-	$startup = pack('N', length($startup) + 4) . $startup;
+	my $startup = startup_packet(_order => [ 'user', 'database' ], user => 'app', database => 'full');
 	my $got = raw_exchange($agent_port, $ssl_request . $startup);
 	my $f = error_fields($got);
 	is($f->{C}, '08P01', 'SSLRequest + buffered data: 08P01');
@@ -428,53 +394,23 @@ my $gss_request = pack('NN', 8, 80877104);
 			'-connect', "127.0.0.1:$agent_port", '-CAfile', "$tmp/ca.crt"
 		],
 		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(180));
-	my $msg = sub {
-		my ($timeout) = @_;
-		my $deadline = time + $timeout;
-		until (length($out) >= 5 && length($out) >= 1 + unpack('N', substr($out, 1, 4)))
-		{
-			return ('TIMEOUT', '') if time > $deadline;
-			my $had = length $out;
+	# a PgWire connection over s_client's pipes
+	my $conn = {
+		buf => '',
+		write => sub { $in .= $_[0]; $a->pump_nb; return 1; },
+		fill => sub {
 			$a->pump_nb;
-			usleep(10_000) if length($out) == $had;
-		}
-		my ($type, $len) = unpack('a N', $out);
-		my $m = substr($out, 0, $len + 1, '');
-		return ($type, substr($m, 5));
+			return substr($out, 0, length $out, '') if length $out;
+			usleep(10_000);
+			return '';
+		},
 	};
-	my $send = sub { $in .= $_[0] . pack('N', 4 + length $_[1]) . $_[1]; $a->pump_nb; };
 
 	# SCRAM-SHA-256 login as app to config "one"
-	my $startup = pack('N', 0x30000) . "user\0app\0database\0one\0\0";
-	$in .= pack('N', length($startup) + 4) . $startup;
-	my ($first_bare, $auth_message, $salted, $ready);
-	for (;;)
-	{
-		my ($type, $body) = $msg->(20);
-		last if $type eq 'TIMEOUT' || $type eq 'E';
-		$ready = 1, last if $type eq 'Z';
-		next unless $type eq 'R';
-		my $code = unpack('N', $body);
-		if ($code == 10)
-		{
-			$first_bare = 'n=,r=' . encode_base64(join('', map { chr(int(rand(256))) } 1 .. 18), '');
-			$send->('p', "SCRAM-SHA-256\0" . pack('N', 3 + length $first_bare) . "n,,$first_bare");
-		}
-		elsif ($code == 11)
-		{
-			my $server_first = substr($body, 4);
-			my %f = map { /^(\w)=(.*)$/s ? ($1, $2) : () } split /,/, $server_first;
-			my $u = hmac_sha256(decode_base64($f{s}) . pack('N', 1), $password);
-			$salted = $u;
-			for (2 .. $f{i}) { $u = hmac_sha256($u, $password); $salted ^= $u; }
-			my $client_key = hmac_sha256('Client Key', $salted);
-			$auth_message = "$first_bare,$server_first,c=biws,r=$f{r}";
-			my $proof = $client_key ^ hmac_sha256($auth_message, sha256($client_key));
-			$send->('p', "c=biws,r=$f{r},p=" . encode_base64($proof, ''));
-		}
-	}
+	my $ready = w_login(conn => $conn, user => 'app', password => $password, db => 'one',
+		params => { _order => [ 'user', 'database' ] }, timeout => 20)->{ready};
 	ok($ready, 'slow client: A (s_client) logged in over TLS') or diag($err);
-	$send->('Q', "SELECT repeat('x', $size)\0");
+	w_send($conn, pq_query("SELECT repeat('x', $size)"));
 	wait_for(sub { $a->pump_nb; length($in) == 0 }, 10);
 
 	my ($rc, $got, $perr) =
@@ -485,10 +421,10 @@ my $gss_request = pack('NN', 8, 80877104);
 	  or diag("rc " . ($rc // "none") . ": $perr");
 
 	my ($type, $body) = ('', '');
-	($type, $body) = $msg->(60) while $type ne 'D' && $type ne 'TIMEOUT' && $type ne 'E';
+	($type, $body) = w_msg($conn, 60) while $type ne 'D' && $type ne 'TIMEOUT' && $type ne 'E';
 	ok($type eq 'D' && length($body) == 6 + $size && substr($body, 6) eq 'x' x $size,
 		'slow client: A then reads its 16 MB row intact');
-	($type, $body) = $msg->(60) while $type ne 'Z' && $type ne 'TIMEOUT' && $type ne 'E';
+	($type, $body) = w_msg($conn, 60) while $type ne 'Z' && $type ne 'TIMEOUT' && $type ne 'E';
 	is($type, 'Z', 'slow client: and its ReadyForQuery');
 	$a->kill_kill;
 }
@@ -508,8 +444,7 @@ my $gss_request = pack('NN', 8, 80877104);
 	$in .= "K\n";				# s_client: send a KeyUpdate, ask for one back
 	ok(wait_for(sub { $h->pump_nb; $err =~ /KEYUPDATE/ }, 5), 's_client sent a KeyUpdate');
 	usleep(300_000);
-	my $startup = pack('N', 0x30000) . "user\0app\0database\0full\0\0";
-	$in .= pack('N', length($startup) + 4) . $startup;
+	$in .= startup_packet(_order => [ 'user', 'database' ], user => 'app', database => 'full');
 	ok(wait_for(sub { $h->pump_nb; $out =~ /SCRAM-SHA-256/ }, 10),
 		'after a KeyUpdate the agent answers the StartupMessage (AuthenticationSASL)')
 	  or diag("$out\n$err");
@@ -537,8 +472,8 @@ my $gss_request = pack('NN', 8, 80877104);
 # Reload: a bad pair keeps the old context.
 {
 	my $offset = -s $agent_log;
-	write_ini($ini, $agent_port, "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/other.key\n");
-	kill 'HUP', $agent_pid;
+	write_ini($agent_proc, "tls_cert_file = $tmp/agent.crt\ntls_key_file = $tmp/other.key\n");
+	$agent_proc->signal('HUP');
 	ok(wait_for(sub { slurp_from($agent_log, $offset) =~
 		  /reloading TLS failed, keeping the previous certificate and key: .*does not match/ }),
 		'reload with a mismatched key: logged, old certificate kept')
@@ -548,8 +483,8 @@ my $gss_request = pack('NN', 8, 80877104);
 
 	# the agent's certificate replaced by one of the other CA: clients see it
 	$offset = -s $agent_log;
-	write_ini($ini, $agent_port, "tls_cert_file = $tmp/other.crt\ntls_key_file = $tmp/other.key\n");
-	kill 'HUP', $agent_pid;
+	write_ini($agent_proc, "tls_cert_file = $tmp/other.crt\ntls_key_file = $tmp/other.key\n");
+	$agent_proc->signal('HUP');
 	ok(wait_for(sub { slurp_from($agent_log, $offset) =~ /TLS for clients: certificate .*other\.crt \(reloaded\)/ }),
 		'reload with a good pair: new certificate');
 	($rc, $out, $err) = psql_agent($agent_port, 'full', $full, '-c', 'SELECT 1');
@@ -558,8 +493,8 @@ my $gss_request = pack('NN', 8, 80877104);
 		"sslmode=verify-full sslrootcert=$tmp/wrong_ca.crt", '-c', 'SELECT 1');
 	is($rc, 0, 'and the new CA does') or diag($err);
 
-	write_ini($ini, $agent_port, $agent_tls);
-	kill 'HUP', $agent_pid;
+	write_ini($agent_proc, $agent_tls);
+	$agent_proc->signal('HUP');
 	ok(wait_for(sub { psql_agent($agent_port, 'full', $full, '-c', 'SELECT 1') == 0 }),
 		'back to the first certificate');
 }
@@ -568,10 +503,7 @@ my $gss_request = pack('NN', 8, 80877104);
 # An agent without TLS: 'N', and clients fall back (or fail) as libpq says.
 {
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $conf = "$tmp/plain.ini";
-	my $log = "$tmp/agent_plain.log";
-	write_ini($conf, $port);
-	my $pid = start_agent($conf, $port, $log);
+	my $plain = start_agent(agent_at("$tmp/plain.ini", $port, undef, "$tmp/agent_plain.log"));
 
 	is(raw_exchange($port, $ssl_request, 1), 'N', 'no TLS configured: SSLRequest answered N');
 	my ($rc, $out, $err) = psql_agent($port, 'full', 'sslmode=prefer', '-c', '\conninfo',
@@ -583,17 +515,15 @@ my $gss_request = pack('NN', 8, 80877104);
 	isnt($rc, 0, 'sslmode=require to an agent without TLS fails');
 	like($err, qr/server does not support SSL, but SSL was required/, 'require: client-side message');
 
-	kill 'TERM', $pid;
-	ok(wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 20), 'the plain agent stops on SIGTERM');
-	@pids = grep { $_ != $pid } @pids;
+	$plain->signal('TERM');
+	ok($plain->exited(20), 'the plain agent stops on SIGTERM');
 }
 
 # ---------------------------------------------------------------------------
 # Clean stop, and nothing alarming in the log.
-kill 'TERM', $agent_pid;
-ok(wait_for(sub { waitpid($agent_pid, WNOHANG) == $agent_pid }, 30), 'the agent stops on SIGTERM');
-is($? >> 8, 0, 'exit status 0');
-@pids = ();
+$agent_proc->signal('TERM');
+ok($agent_proc->exited(30), 'the agent stops on SIGTERM');
+is($agent_proc->status >> 8, 0, 'exit status 0');
 my $log = slurp_from($agent_log);
 unlike($log, qr/AddressSanitizer|runtime error|LeakSanitizer/, 'no sanitizer reports')
   or diag($log);

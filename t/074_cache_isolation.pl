@@ -144,7 +144,7 @@ sub val
 	my $hits = cache_status('one')->{hits};
 	is(length(val($c, $q)), 60000, '... then a hit');
 	ok(cache_status('one')->{hits} > $hits, '... (counted)');
-	my $pid = $agent->{KIDS}[0]{PID};
+	my $pid = $agent->pid;
 	my $rss = sub {
 		open my $fh, '<', "/proc/$pid/status" or return -1;
 		while (<$fh>) { return $1 / 1024 if /^VmRSS:\s+(\d+)\s+kB/; }

@@ -1,12 +1,13 @@
-# CacheHarness: what the result-cache tests (t/070_cache.pl,
-# t/071_cache_phase2.pl) share: an origin with the extension and the fixtures
-# they read, an agent configured for them (cleartext passwords from clients,
-# so that a raw-socket client can log in; an admin console), its configs
-# app, app_alice, app_bob and nocache, and the helpers that talk to both.
+# CacheHarness: what the result-cache tests (t/070_cache_invalidation.pl to
+# t/076_cache_ddl.pl) share: an origin with the extension and the fixtures
+# they read, an agent configured for them (hd_agent; cleartext passwords from
+# clients, so that a PgWire client logs in simply; an admin console), its
+# configs app, app_alice, app_bob and nocache, and the helpers that talk to
+# both.
 #
 #   use lib dirname(__FILE__);
 #   use CacheHarness;
-#   CacheHarness::setup(tag => '070_cache', node => 'origin');
+#   CacheHarness::setup(tag => '070_cache_invalidation', node => 'origin');
 #
 # setup() fills the exported variables; extra_conf / extra_sql add to the
 # origin's postgresql.conf and to database app (as a superuser); max_lag is
@@ -28,10 +29,10 @@ use Test::More;
 
 use lib dirname(__FILE__);
 use HdTest;
+use PgWire;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
-  hdcli start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect raw_read
-  raw_exchange raw_replies strip_status pq_query pq_parse pq_bind pq_describe pq_execute pq_sync pq_flush);
+  hdcli start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect);
 
 our $hd = $HD;
 our $PW = 'app-Secret-70';
@@ -99,23 +100,15 @@ SQL
 	$node->safe_psql('app', $o{extra_sql}) if $o{extra_sql};
 
 	# the agent
-	$tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir("hd_$o{tag}"));
-	$ini = "$tmp/hyperdrive.ini";
-	$log = "$PostgreSQL::Test::Utils::log_path/$o{tag}_agent.log";
 	$aport = PostgreSQL::Test::Cluster::get_free_port();
 	$mport = PostgreSQL::Test::Cluster::get_free_port();
-	{
-		open my $fh, '>', "$tmp/users.txt" or die $!;
-		print $fh qq{"ops" "ops-pw"\n};
-		close $fh;
-		open $fh, '>', $ini or die $!;
-		print $fh "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n";
-		print $fh "state_dir = $tmp/state\nlog_level = info\nquery_wait_timeout = 20\n";
-		print $fh "auth_type = password\nadmin_users = ops\nauth_file = users.txt\n";
-		print $fh "max_lag = " . ($o{max_lag} // '1s') . "\ncache_max_entry_bytes = 64kB\n";
-		print $fh "metrics_addr = 127.0.0.1:$mport\n";
-		close $fh;
-	}
+	$agent = hd_agent(name => $o{tag}, port => $aport, start => 0,
+		files => { 'users.txt' => qq{"ops" "ops-pw"\n} },
+		settings => "log_level = info\nquery_wait_timeout = 20\n"
+		  . "auth_type = password\nadmin_users = ops\nauth_file = users.txt\n"
+		  . "max_lag = " . ($o{max_lag} // '1s') . "\ncache_max_entry_bytes = 64kB\n"
+		  . "metrics_addr = 127.0.0.1:$mport\n");
+	($tmp, $ini, $log) = @$agent{qw(dir ini log)};
 	hdcli('create app (caching on)', 'create', 'app',
 		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
 		'--sslmode', 'disable', '--max-age', '300');
@@ -136,31 +129,23 @@ SQL
 sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
 
 
-# Starts the agent, its output appended to $log. pipe => 1: through a pipe
-# (cat appends it), so that a file size limit put on the agent (agent_pid())
-# applies to its own files only, not to the log.
+# A PgWire connection through the agent, logged in (it dies otherwise).
+sub raw_connect
+{
+	my ($user, $pw, $db) = @_;
+	return w_login_or_die(port => $aport, user => $user, password => $pw, db => $db);
+}
+
+# Starts the agent (again), its output appended to $log; 1 once it listens.
+# pipe => 1: through a pipe (cat appends it), so that a file size limit put
+# on the agent (agent_pid()) applies to its own files only, not to the log.
 sub start_agent
 {
 	my (%o) = @_;
-	if ($o{pipe})
-	{
-		$agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '2>&1', '|',
-			['cat'], '>>', $log);
-	}
-	else
-	{
-		$agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
-	}
-	for (1 .. 100)
-	{
-		return 1
-		  if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport, Timeout => 1);
-		sleep 0.1;
-	}
-	return 0;
+	return $agent->start(pipe => $o{pipe}, wait => 10, poll => 0.1) ? 1 : 0;
 }
-# The agent's process id (the first command of the harness).
-sub agent_pid { return $agent->{KIDS}[0]{PID}; }
+# The agent's process id.
+sub agent_pid { return $agent->pid; }
 
 # Commands on the admin console as ops; returns (exit status, stdout, stderr)
 sub admin
@@ -233,109 +218,6 @@ sub warm
 		return cache_status($o{cfg})->{hits} > $h0;
 	}, 10) or return undef;
 	return $r;
-}
-
-# the exact bytes, over a raw socket
-sub raw_connect
-{
-	my ($user, $pw, $db) = @_;
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport, Timeout => 10)
-	  or die "connect: $!";
-	my $params = "user\0$user\0database\0$db\0\0";
-	print $s pack('NN', 8 + length($params), 196608) . $params;
-	while (1)
-	{
-		my ($type, $body) = raw_read($s);
-		die "login failed" if !defined $type || $type eq 'E';
-		if ($type eq 'R' && unpack('N', $body) == 3)
-		{
-			print $s 'p' . pack('N', 4 + length($pw) + 1) . "$pw\0";
-		}
-		last if $type eq 'Z';
-	}
-	return $s;
-}
-
-sub raw_read
-{
-	my ($s) = @_;
-	my $hdr = '';
-	while (length($hdr) < 5)
-	{
-		my $n = sysread($s, $hdr, 5 - length($hdr), length($hdr));
-		return undef unless $n;
-	}
-	my ($type, $len) = unpack('aN', $hdr);
-	my $body = '';
-	while (length($body) < $len - 4)
-	{
-		my $n = sysread($s, $body, $len - 4 - length($body), length($body));
-		return undef unless $n;
-	}
-	return ($type, $body, $hdr . $body);
-}
-
-# Frontend messages, for raw-socket clients
-sub pq_msg { my ($type, $body) = @_; return $type . pack('N', 4 + length($body)) . $body; }
-sub pq_query { return pq_msg('Q', "$_[0]\0"); }
-# Parse: name, text, parameter type OIDs
-sub pq_parse
-{
-	my ($name, $sql, @types) = @_;
-	return pq_msg('P', "$name\0$sql\0" . pack('n', scalar @types) . join('', map { pack('N', $_) } @types));
-}
-# Bind: statement, [parameter formats], [values (undef: NULL)], [result formats]; unnamed portal
-sub pq_bind
-{
-	my ($stmt, $pfmt, $values, $rfmt) = @_;
-	my $b = "\0$stmt\0" . pack('n', scalar @$pfmt) . join('', map { pack('n', $_) } @$pfmt);
-	$b .= pack('n', scalar @$values);
-	$b .= defined $_ ? pack('N', length $_) . $_ : pack('N', 0xFFFFFFFF) for @$values;
-	$b .= pack('n', scalar @$rfmt) . join('', map { pack('n', $_) } @$rfmt);
-	return pq_msg('B', $b);
-}
-sub pq_describe { my ($kind, $name) = @_; return pq_msg('D', $kind . ($name // '') . "\0"); }
-sub pq_execute { my ($rows) = @_; return pq_msg('E', "\0" . pack('N', $rows // 0)); }
-sub pq_sync { return pq_msg('S', ''); }
-sub pq_flush { return pq_msg('H', ''); }
-
-# Send bytes, read the replies up to the $nz-th ReadyForQuery (default 1): all of them.
-sub raw_exchange
-{
-	my ($s, $bytes, $nz) = @_;
-	print $s $bytes;
-	return raw_replies($s, $nz);
-}
-
-# The replies already asked for, up to the $nz-th ReadyForQuery (default 1).
-sub raw_replies
-{
-	my ($s, $nz) = @_;
-	$nz //= 1;
-	my $all = '';
-	while ($nz > 0)
-	{
-		my ($type, $body, $msg) = raw_read($s);
-		die 'connection closed' unless defined $type;
-		$all .= $msg;
-		$nz-- if $type eq 'Z';
-	}
-	return $all;
-}
-
-# The replies without ParameterStatus messages (the agent sends those when it
-# gives an origin connection the client's settings: not part of any reply)
-sub strip_status
-{
-	my ($b) = @_;
-	my $out = '';
-	while (length($b) >= 5)
-	{
-		my $n = 1 + unpack('N', substr($b, 1, 4));
-		$out .= substr($b, 0, $n) unless substr($b, 0, 1) eq 'S';
-		$b = substr($b, $n);
-	}
-	return $out . $b;
 }
 
 1;

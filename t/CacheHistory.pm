@@ -1,6 +1,6 @@
 # CacheHistory: the randomized history test of the result cache
-# (t/072_cache_history.pl): a minimal wire-protocol client, the workload's
-# worker processes, and the checker that judges every read against the
+# (t/072_cache_history.pl): the workload's worker processes (connected with
+# PgWire), and the checker that judges every read against the
 # history of committed writes.
 #
 # The data: kv(id, v, tag), ids 1..NROWS, v starting at 0 with tag 'init'.
@@ -22,11 +22,13 @@ package CacheHistory;
 use strict;
 use warnings;
 
-use IO::Socket::INET;
-use IO::Socket::UNIX;
+use File::Basename qw(dirname);
 use List::Util qw(max min sum0 shuffle);
 use Storable qw(nstore retrieve);
 use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC sleep);
+
+use lib dirname(__FILE__);
+use PgWire ();
 
 our $NROWS = 40;
 our $NGROUPS = 4;
@@ -34,135 +36,53 @@ our $NGROUPS = 4;
 sub now { return clock_gettime(CLOCK_MONOTONIC); }
 
 # ---------------------------------------------------------------------------
-# The wire client: the simple protocol (Query) and the extended protocol
-# (Parse/Bind/Describe/Execute/Sync with the unnamed statement and portal,
-# text parameters: what node-postgres sends for a query with parameters).
+# The connections: PgWire's, with the simple protocol (Query) and the
+# extended protocol (Parse/Bind/Describe/Execute/Sync with the unnamed
+# statement and portal, text parameters: what node-postgres sends for a
+# query with parameters).
 
+# A logged-in connection: port (127.0.0.1) or unix (a socket path), user,
+# password, db.
 sub wire_connect
 {
 	my (%o) = @_;
-	my $s = $o{unix}
-	  ? IO::Socket::UNIX->new(Peer => $o{unix}, Type => IO::Socket::UNIX::SOCK_STREAM())
-	  : IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $o{port}, Timeout => 10);
-	die "connect: $!" unless $s;
-	$s->autoflush(1);
-	my $params = "user\0$o{user}\0database\0$o{db}\0\0";
-	syswrite($s, pack('NN', 8 + length($params), 196608) . $params);
-	my $c = bless { s => $s }, 'CacheHistory::Conn';
-	while (1)
-	{
-		my ($type, $body) = $c->read_msg;
-		die "login: connection closed" unless defined $type;
-		die "login failed: " . error_text($body) if $type eq 'E';
-		if ($type eq 'R')
-		{
-			my $code = unpack('N', $body);
-			if ($code == 3)
-			{
-				my $pw = $o{password} // '';
-				syswrite($s, 'p' . pack('N', 4 + length($pw) + 1) . "$pw\0");
-			}
-			elsif ($code != 0)
-			{
-				die "login: authentication method $code is not supported here";
-			}
-		}
-		last if $type eq 'Z';
-	}
-	return $c;
-}
-
-sub error_text
-{
-	my ($body) = @_;
-	my %f;
-	for my $field (split /\0/, $body)
-	{
-		$f{ substr($field, 0, 1) } = substr($field, 1) if length $field;
-	}
-	return ($f{C} // '?') . ': ' . ($f{M} // '?');
+	my $c = PgWire::w_login_or_die(port => $o{port}, path => $o{unix}, user => $o{user},
+		password => $o{password}, db => $o{db}, timeout => 60);
+	return bless $c, 'CacheHistory::Conn';
 }
 
 package CacheHistory::Conn;
 
-sub read_msg
-{
-	my ($c) = @_;
-	my $hdr = '';
-	while (length($hdr) < 5)
-	{
-		my $n = sysread($c->{s}, $hdr, 5 - length($hdr), length($hdr));
-		return undef unless $n;
-	}
-	my ($type, $len) = unpack('aN', $hdr);
-	my $body = '';
-	while (length($body) < $len - 4)
-	{
-		my $n = sysread($c->{s}, $body, $len - 4 - length($body), length($body));
-		return undef unless $n;
-	}
-	return ($type, $body);
-}
-
-# Reads up to ReadyForQuery: { rows => [[...]], tag, err }.
+# Reads up to ReadyForQuery: { rows => [[...]], tag, err, txn }.
 sub result
 {
 	my ($c) = @_;
-	my %r = (rows => []);
-	while (1)
-	{
-		my ($type, $body) = $c->read_msg;
-		die "connection closed" unless defined $type;
-		if ($type eq 'D')
-		{
-			my $n = unpack('n', $body);
-			my $pos = 2;
-			my @row;
-			for (1 .. $n)
-			{
-				my $len = unpack('N!', pack('N', unpack('N', substr($body, $pos, 4))));
-				$pos += 4;
-				if ($len < 0) { push @row, undef; next; }
-				push @row, substr($body, $pos, $len);
-				$pos += $len;
-			}
-			push @{ $r{rows} }, \@row;
-		}
-		elsif ($type eq 'C') { ($r{tag} = $body) =~ s/\0$//; }
-		elsif ($type eq 'E') { $r{err} //= CacheHistory::error_text($body); }
-		elsif ($type eq 'Z') { $r{txn} = $body; last; }
-	}
+	my $w = PgWire::w_result($c, 60);
+	die "connection closed" unless defined $w->{status};
+	my %r = (rows => $w->{rows}, txn => $w->{status});
+	$r{tag} = $w->{tags}[-1] if @{ $w->{tags} };
+	$r{err} = ($w->{errors}[0]{C} // '?') . ': ' . ($w->{errors}[0]{M} // '?') if @{ $w->{errors} };
 	return \%r;
 }
 
 sub simple
 {
 	my ($c, $sql) = @_;
-	syswrite($c->{s}, 'Q' . pack('N', 4 + length($sql) + 1) . "$sql\0");
+	PgWire::w_send($c, PgWire::pq_query($sql));
 	return $c->result;
 }
 
 sub extended
 {
 	my ($c, $sql, @params) = @_;
-	my $parse = "\0$sql\0" . pack('n', 0);
-	my $bind = "\0\0" . pack('n', 0) . pack('n', scalar @params);
-	$bind .= pack('N', length $_) . $_ for @params;
-	$bind .= pack('n', 0);
-	my $msg = 'P' . pack('N', 4 + length $parse) . $parse
-	  . 'B' . pack('N', 4 + length $bind) . $bind
-	  . 'D' . pack('N', 4 + 2) . "P\0"
-	  . 'E' . pack('N', 4 + 5) . "\0" . pack('N', 0)
-	  . 'S' . pack('N', 4);
-	syswrite($c->{s}, $msg);
+	PgWire::w_send($c, PgWire::extended_batch($sql, @params));
 	return $c->result;
 }
 
 sub close_conn
 {
 	my ($c) = @_;
-	syswrite($c->{s}, 'X' . pack('N', 4));
-	close $c->{s};
+	PgWire::w_close($c);
 }
 
 package CacheHistory;

@@ -3,7 +3,10 @@
 #   use lib dirname(__FILE__);
 #   use HdTest;
 #   my $node = start_origin('origin', logical => 1, conf => "max_connections = 60\n");
-#   my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
+#   my $agent = hd_agent(name => 'pooler', settings => "log_level = info\n",
+#       configs => [ [ 'create main', 'main', "--connection-string=$url" ] ])
+#     or BAIL_OUT('the agent did not start');
+#   # $agent->{port}, {ini}, {log}, {dir}; $agent->signal('HUP'); $agent->finish
 #
 # Loading it sets PG_REGRESS when prove did not (PostgreSQL::Test::Cluster's
 # init needs it; prove_installcheck sets it, a plain prove does not), and
@@ -25,7 +28,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli
-  hd_start_agent hd_agent_refuses hd_agent_pid);
+  hd_agent hd_agent_refuses);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -96,17 +99,18 @@ sub write_file
 	return;
 }
 
-# Polls $cond every 50 ms for up to $seconds (default 10); its last value.
+# Polls $cond every $interval seconds (default 0.05) for up to $seconds
+# (default 10); its last value.
 sub wait_for
 {
-	my ($cond, $seconds) = @_;
+	my ($cond, $seconds, $interval) = @_;
 	my $deadline = time + ($seconds // 10);
 	my $v;
 	while (1)
 	{
 		$v = $cond->();
 		return $v if $v || time > $deadline;
-		usleep(50_000);
+		usleep(($interval // 0.05) * 1_000_000);
 	}
 }
 
@@ -122,28 +126,53 @@ sub hd_cli
 	return $out;
 }
 
-# Starts `hyperdrive agent -c INI`, its output appended to the log file, under
-# a wrapper command if one is given (e.g. [ 'prlimit', '--nofile=256:256', '--' ];
-# it must exec the agent). Options: ini, log, port (where it listens, on
-# addr, default 127.0.0.1), wrapper. Returns the IPC::Run harness once the
-# agent accepts connections, or undef if it has not within 30 s (or exited).
-sub hd_start_agent
+# The one way the TAP tests set up and start an agent: its directory, its
+# settings file, the files next to it, its configs (made with the CLI), then
+# `hyperdrive agent` started. Options:
+#   name      names its directory (a tempdir "hd_NAME") and its log
+#             ($log_path/NAME_agent.log) unless dir / log are given
+#   dir, log, ini (default DIR/hyperdrive.ini)
+#   port      listen_port (default: a free port); addr: listen_addr (default
+#             127.0.0.1, '' for none); state_dir is DIR/state
+#   settings  the other [agent] lines (text); header => 0: settings is the
+#             whole file
+#   files     { name => text }: files written into DIR first (auth_file...)
+#   configs   [ [ test name, config name, CLI arguments ... ], ... ]: each
+#             `hyperdrive create CONFIG ARGS -c INI`, a test "cli: TEST NAME"
+#   start     0: set up only (call ->start); else what ->start takes:
+#             wrapper, pipe, timer, wait
+#   bail      1: BAIL_OUT (with the log's start) if it does not start
+# Returns an HdTest::Agent (a hash of the above: dir, ini, log, port, h: the
+# IPC::Run harness), or undef if it did not start.
+sub hd_agent
 {
 	my (%o) = @_;
-	my $h = IPC::Run::start([ @{ $o{wrapper} // [] }, $HD, 'agent', '-c', $o{ini} ],
-		'<', \undef, '>>', $o{log}, '2>&1');
-	my $up = wait_for(sub {
-		return 1 if IO::Socket::INET->new(PeerAddr => $o{addr} // '127.0.0.1',
-			PeerPort => $o{port}, Timeout => 1);
-		return 0 if $h->pumpable;
-		return -1;				# exited
-	}, 30);
-	return $h if $up && $up > 0;
-	$h->kill_kill;
-	return undef;
+	my $dir = $o{dir}
+	  // File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir("hd_$o{name}"));
+	my $a = bless {
+		dir => $dir,
+		ini => $o{ini} // "$dir/hyperdrive.ini",
+		log => $o{log}
+		  // (defined $o{name} ? "$PostgreSQL::Test::Utils::log_path/$o{name}_agent.log" : "$dir/agent.log"),
+		port => $o{port} // PostgreSQL::Test::Cluster::get_free_port(),
+		addr => $o{addr} // '127.0.0.1',
+		settings => $o{settings} // '',
+		header => $o{header} // 1,
+	}, 'HdTest::Agent';
+	mkdir $dir unless -d $dir;
+	write_file("$dir/$_", $o{files}{$_}) for sort keys %{ $o{files} // {} };
+	$a->write_settings;
+	for my $c (@{ $o{configs} // [] })
+	{
+		my ($test, $name, @args) = @$c;
+		hd_cli($a->{ini}, $test, 'create', $name, @args);
+	}
+	return $a if defined $o{start} && !$o{start};
+	return $a->start(%o) // ($o{bail}
+		? BAIL_OUT('the agent did not start: ' . slurp_from($a->{log}, 0, 4000)) : undef);
 }
 
-# Runs `hyperdrive agent -c INI` (under a wrapper, as hd_start_agent) when it
+# Runs `hyperdrive agent -c INI` (under a wrapper, as HdTest::Agent::start) when it
 # should refuse to start: returns (exit status, its output), or (undef, output)
 # if it was still running after 30 s (then it is killed).
 sub hd_agent_refuses
@@ -162,11 +191,96 @@ sub hd_agent_refuses
 	return ($h->result(0), $out);
 }
 
-# The agent's process id (a wrapper that execs keeps it).
-sub hd_agent_pid
+# Whatever happened, no agent started here is left behind (not in forked
+# children: only the process that started it).
+our @AGENTS;
+END
 {
-	my ($h) = @_;
-	return $h->{KIDS}[0]{PID};
+	for my $a (@AGENTS)
+	{
+		next unless $a->{owner} && $a->{owner} == $$ && !$a->{done};
+		my $pid = $a->pid;
+		kill 'KILL', $pid if $pid;
+	}
 }
+
+
+package HdTest::Agent;
+
+use Time::HiRes qw(time sleep);
+
+# The settings file: [agent], listen_addr, listen_port, state_dir, then
+# the settings given and $more.
+sub write_settings
+{
+	my ($a, $more) = @_;
+	my $head = !$a->{header} ? ''
+	  : "[agent]\n" . (length $a->{addr} ? "listen_addr = $a->{addr}\n" : '')
+	  . "listen_port = $a->{port}\nstate_dir = $a->{dir}/state\n";
+	HdTest::write_file($a->{ini}, $head . $a->{settings} . ($more // ''));
+	return;
+}
+
+# Starts the agent (again, after it stopped); its output appended to the log.
+# Options: wrapper (a command that execs the agent, e.g. [ 'prlimit',
+# '--nofile=256:256', '--' ]), pipe (through a pipe that cat appends to the
+# log: a file size limit put on the agent then applies to its own files
+# only), timer (an IPC::Run timer for the harness), wait (seconds to wait
+# for it to accept connections, default 30), poll (seconds between tries,
+# default 0.05). Returns $a once it does, or
+# undef if it has not (or exited); then it is killed.
+sub start
+{
+	my ($a, %o) = @_;
+	my @cmd = (@{ $o{wrapper} // [] }, $HdTest::HD, 'agent', '-c', $a->{ini});
+	my @timer = $o{timer} ? ($o{timer}) : ();
+	delete $a->{done};
+	$a->{owner} = $$;
+	push @HdTest::AGENTS, $a;
+	$a->{h} = $o{pipe}
+	  ? IPC::Run::start(\@cmd, '<', \undef, '2>&1', '|', ['cat'], '>>', $a->{log}, @timer)
+	  : IPC::Run::start(\@cmd, '<', \undef, '>>', $a->{log}, '2>&1', @timer);
+	my $up = HdTest::wait_for(sub {
+		return 1 if IO::Socket::INET->new(PeerAddr => length $a->{addr} ? $a->{addr} : '127.0.0.1',
+			PeerPort => $a->{port}, Timeout => 1);
+		return 0 if $a->alive;
+		return -1;				# exited
+	}, $o{wait} // 30, $o{poll});
+	return $a if $up && $up > 0;
+	$a->{h}->kill_kill;
+	return undef;
+}
+
+# The agent's process id (a wrapper that execs keeps it).
+sub pid { my ($a) = @_; return $a->{h}{KIDS}[0]{PID}; }
+
+# Whether it still runs (reaps it if not; pumpable does not tell, with no
+# pipe to it).
+sub alive
+{
+	my ($a) = @_;
+	return 0 if !$a->{h} || $a->{done};
+	$a->{h}->reap_nb;
+	return defined $a->{h}{KIDS}[0]{RESULT} ? 0 : 1;
+}
+
+# Whether it exits within $seconds (then it is reaped: status says how).
+sub exited
+{
+	my ($a, $seconds) = @_;
+	my $gone = HdTest::wait_for(sub { !$a->alive }, $seconds);
+	$a->finish if $gone && !$a->{done};
+	return $gone;
+}
+
+# Its wait status, once finished (0: it exited with status 0).
+sub status { my ($a) = @_; return $a->{h}->full_result(0); }
+
+# The harness's: signal, finish, result, kill_kill, pumpable.
+sub signal { my ($a, @s) = @_; return $a->{h}->signal(@s); }
+sub finish { my ($a) = @_; $a->{done} = 1; return $a->{h}->finish; }
+sub result { my ($a, @i) = @_; return $a->{h}->result(@i); }
+sub kill_kill { my ($a, @o) = @_; $a->{done} = 1; return $a->{h}->kill_kill(@o); }
+sub pumpable { my ($a) = @_; return $a->{h}->pumpable; }
 
 1;

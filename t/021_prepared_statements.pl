@@ -15,7 +15,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -42,17 +41,13 @@ CREATE TABLE t3 (id int PRIMARY KEY, b text);
 INSERT INTO t3 VALUES (1, 'hello');
 SQL
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_statements'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/021_statements_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n"
-	  . "state_dir = $tmp/state\nlog_level = debug\nquery_wait_timeout = 10\n");
-hd_cli($ini, 'create one (limit 1)', 'create', 'one',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:" . $node->port . '/app',
-	'--sslmode', 'disable', '--origin-connection-limit', '1', '--caching-disabled');
-my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport)
-  or BAIL_OUT('the agent did not start: ' . slurp_from($log, 0, 4000));
+my $agent = hd_agent(name => '021_prepared_statements',
+	settings => "log_level = debug\nquery_wait_timeout = 10\n",
+	configs => [ [ 'create one (limit 1)', 'one',
+		"--connection-string=postgresql://app:$PW\@127.0.0.1:" . $node->port . '/app',
+		'--sslmode', 'disable', '--origin-connection-limit', '1', '--caching-disabled' ] ],
+	bail => 1);
+my ($log, $aport) = @$agent{qw(log port)};
 
 $PgWire::PORT = $aport;
 %PgWire::LOGIN = (password => $PW, db => 'one');

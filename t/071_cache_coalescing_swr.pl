@@ -6,8 +6,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -16,9 +14,10 @@ use Test::More;
 
 use lib dirname(__FILE__);
 use CacheHarness;
+use PgWire;
 
 CacheHarness::setup(
-	tag => '071_cache',
+	tag => '071_cache_coalescing_swr',
 	node => 'origin71',
 	extra_conf => "shared_preload_libraries = 'pg_stat_statements'\nmax_connections = 60\n",
 	extra_sql => <<'SQL');
@@ -136,16 +135,16 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 # The extended protocol coalesces too: raw clients send the same batch at once.
 {
 	my $batch = pq_parse('', 'SELECT hd_slow(count(*) + $1, 1.5) FROM t', 20) .
-	  pq_bind('', [], ['10'], []) . pq_describe('P') . pq_execute() . pq_sync();
+	  pq_bind('', ['10']) . pq_describe('P') . pq_execute() . pq_sync();
 	my @socks = map { raw_connect('app', $PW, 'app') } 1 .. 5;
-	strip_status(raw_exchange($_, pq_query('SELECT 1'))) for @socks;
+	strip_status(w_exchange($_, pq_query('SELECT 1'))) for @socks;
 	$node->safe_psql('app', 'SELECT pg_stat_statements_reset()');
 	my $s0 = cache_status();
-	print $_ $batch for @socks;
+	w_send($_, $batch) for @socks;
 	my @r;
 	# (ParameterStatus first if the fill's origin connection was given the
 	# client's settings: not part of the statement's replies)
-	push @r, strip_status(raw_replies($_)) for @socks;
+	push @r, strip_status(w_replies($_)) for @socks;
 	my $s1 = cache_status();
 	is(scalar(grep { $_ eq $r[0] } @r), 5, 'extended coalescing: all 5 clients get the same bytes')
 	  or diag(join("\n", map { unpack('H*', $_) } @r));
@@ -153,7 +152,7 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	is(calls('%hd_slow(count(*) + $1, $2) FROM t%') + calls('%hd_slow(count(*) + $1, 1.5) FROM t%'), 1,
 		'extended coalescing: the origin ran the statement once');
 	is($s1->{coalesced} - $s0->{coalesced}, 4, 'extended coalescing: 4 coalesced');
-	close $_ for @socks;
+	close $_->{sock} for @socks;
 }
 
 # a fill that is not stored (oversized): every waiter runs its own query
@@ -281,15 +280,15 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	# the extended protocol: a stale entry is served, and refreshed in the background
 	{
 		my $s = raw_connect('app', $PW, 'swr');
-		strip_status(raw_exchange($s, pq_query('SELECT 1')));
-		my $b = pq_parse('', 'SELECT v FROM t WHERE id = $1') . pq_bind('', [], ['2'], []) .
+		strip_status(w_exchange($s, pq_query('SELECT 1')));
+		my $b = pq_parse('', 'SELECT v FROM t WHERE id = $1') . pq_bind('', ['2']) .
 		  pq_describe('P') . pq_execute() . pq_sync();
-		my $first = strip_status(raw_exchange($s, $b));
-		ok(wait_for(sub { my $h = cache_status('swr')->{hits}; raw_exchange($s, $b); cache_status('swr')->{hits} > $h }, 5),
+		my $first = strip_status(w_exchange($s, $b));
+		ok(wait_for(sub { my $h = cache_status('swr')->{hits}; w_exchange($s, $b); cache_status('swr')->{hits} > $h }, 5),
 			'swr extended: the entry is cached');
 		sleep 1.5;
 		my $e0 = cache_status('swr');
-		my $stale = strip_status(raw_exchange($s, $b));
+		my $stale = strip_status(w_exchange($s, $b));
 		my $e1 = cache_status('swr');
 		is(unpack('H*', $stale), unpack('H*', $first), 'swr extended: the stale hit is the same bytes');
 		is($e1->{stale} - $e0->{stale}, 1, 'swr extended: served stale');
@@ -297,9 +296,9 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 		ok(wait_for(sub { cache_status('swr')->{stored} > $e0->{stored} }, 5),
 			'swr extended: the refresh stored a new entry');
 		my $h0 = cache_status('swr')->{hits};
-		is(unpack('H*', strip_status(raw_exchange($s, $b))), unpack('H*', $first), 'swr extended: the next read');
+		is(unpack('H*', strip_status(w_exchange($s, $b))), unpack('H*', $first), 'swr extended: the next read');
 		is(cache_status('swr')->{hits}, $h0 + 1, 'swr extended: is a fresh hit');
-		close $s;
+		close $s->{sock};
 	}
 
 	# concurrent stale reads start one refresh

@@ -17,8 +17,9 @@ use Test::More;
 
 use lib dirname(__FILE__);
 use CacheHarness;
+use PgWire;
 
-CacheHarness::setup(tag => '073_cache_ext', node => 'origin', extra_sql => <<'SQL');
+CacheHarness::setup(tag => '073_cache_extended_protocol', node => 'origin', extra_sql => <<'SQL');
 SET ROLE app;
 CREATE TABLE nums (id int PRIMARY KEY, n numeric, t timestamp, b bytea);
 INSERT INTO nums SELECT g, g * 1.5, '2024-01-01'::timestamp + g * interval '1 day',
@@ -32,7 +33,7 @@ ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
 my $c = raw_connect('app', $PW, 'app');       # caching on
 my $o = raw_connect('app', $PW, 'nocache');   # the origin's answer
 # the settings sync's ParameterStatus before the first replies: not part of them
-strip_status(raw_exchange($_, pq_query('SELECT 1'))) for ($c, $o);
+strip_status(w_exchange($_, pq_query('SELECT 1'))) for ($c, $o);
 
 my $Q = 'SELECT id, n, t, b FROM nums WHERE id = $1';
 
@@ -42,9 +43,9 @@ sub exchange
 {
 	my ($bytes, $nz) = @_;
 	my $before = cache_status();
-	my $got = strip_status(raw_exchange($c, $bytes, $nz));
+	my $got = strip_status(w_exchange($c, $bytes, $nz));
 	my $after = cache_status();
-	my $want = strip_status(raw_exchange($o, $bytes, $nz));
+	my $want = strip_status(w_exchange($o, $bytes, $nz));
 	return ($got, $want, $after->{hits} - $before->{hits}, $after->{misses} - $before->{misses},
 		$before, $after);
 }
@@ -70,30 +71,30 @@ sub cached_ok
 
 # node-postgres and libpq (pgbench -M extended): unnamed, types left to infer
 cached_ok('unnamed Parse/Bind/Describe P/Execute/Sync, type inferred',
-	pq_parse('', $Q) . pq_bind('', [], ['7'], []) . pq_describe('P') . pq_execute() . pq_sync(),
+	pq_parse('', $Q) . pq_bind('', ['7']) . pq_describe('P') . pq_execute() . pq_sync(),
 	like => qr/10\.5/);
 
 # the same statement with other values is another entry, never the first's bytes
 my $other = cached_ok('another parameter value',
-	pq_parse('', $Q) . pq_bind('', [], ['8'], []) . pq_describe('P') . pq_execute() . pq_sync(),
+	pq_parse('', $Q) . pq_bind('', ['8']) . pq_describe('P') . pq_execute() . pq_sync(),
 	like => qr/12\.0/);
 unlike($other, qr/10\.5/, 'another value: not the first value\'s rows');
 
 # binary results: another entry
 my $bin = cached_ok('binary result format',
-	pq_parse('', $Q) . pq_bind('', [], ['7'], [1]) . pq_describe('P') . pq_execute() . pq_sync());
+	pq_parse('', $Q) . pq_bind('', ['7'], undef, [], [1]) . pq_describe('P') . pq_execute() . pq_sync());
 unlike($bin, qr/10\.5/, 'binary result format: not the text answer');
 
 # binary parameter with its type given
 cached_ok('binary parameter, type int4',
-	pq_parse('', $Q, 23) . pq_bind('', [1], [pack('N', 9)], []) . pq_describe('P') . pq_execute() .
+	pq_parse('', $Q, 23) . pq_bind('', [pack('N', 9)], undef, [1]) . pq_describe('P') . pq_execute() .
 	  pq_sync(),
 	like => qr/13\.5/);
 
 # a NULL parameter
 cached_ok('NULL parameter',
 	pq_parse('', 'SELECT count(*) FROM nums WHERE id = $1 OR $1 IS NULL', 23) .
-	  pq_bind('', [], [undef], []) . pq_describe('P') . pq_execute() . pq_sync());
+	  pq_bind('', [undef]) . pq_describe('P') . pq_execute() . pq_sync());
 
 # libpq's PQprepare + PQexecPrepared (pgbench -M prepared): a named statement
 {
@@ -101,27 +102,27 @@ cached_ok('NULL parameter',
 	my ($g, $w) = exchange($prep);
 	is(unpack('H*', $g), unpack('H*', $w), 'prepare a named statement: same answer');
 	cached_ok('Bind of a named statement, Describe P, Execute, Sync',
-		pq_bind('lq1', [], ['10'], []) . pq_describe('P') . pq_execute() . pq_sync(),
+		pq_bind('lq1', ['10']) . pq_describe('P') . pq_execute() . pq_sync(),
 		like => qr/15\.0/);
 }
 
 # Postgres.js: Parse with a name, Describe S, Bind, Execute, Sync; then Bind, Execute, Sync
 cached_ok('Parse, Describe S, Bind, Execute, Sync (named)',
-	pq_parse('pj1', $Q, 0) . pq_describe('S', 'pj1') . pq_bind('pj1', [], ['11'], []) . pq_execute() .
+	pq_parse('pj1', $Q, 0) . pq_describe('S', 'pj1') . pq_bind('pj1', ['11']) . pq_execute() .
 	  pq_sync(),
 	like => qr/16\.5/);
 cached_ok('Bind, Execute, Sync of the statement a hit named',
-	pq_bind('pj1', [], ['12'], []) . pq_execute() . pq_sync(), like => qr/18\.0/);
+	pq_bind('pj1', ['12']) . pq_execute() . pq_sync(), like => qr/18\.0/);
 cached_ok('Parse, Describe S, Bind, Execute, Sync (unnamed)',
-	pq_parse('', $Q) . pq_describe('S') . pq_bind('', [], ['13'], []) . pq_execute() . pq_sync(),
+	pq_parse('', $Q) . pq_describe('S') . pq_bind('', ['13']) . pq_execute() . pq_sync(),
 	like => qr/19\.5/);
 
 # a statement named by a hit is the client's: it runs later in a transaction
 {
 	my $q = 'SELECT n FROM nums WHERE id = $1 + 0';
-	my $b = pq_parse('byhit', $q) . pq_bind('byhit', [], ['14'], []) . pq_execute() . pq_sync();
+	my $b = pq_parse('byhit', $q) . pq_bind('byhit', ['14']) . pq_execute() . pq_sync();
 	exchange($b) for 1 .. 2;	# the second time a hit names it
-	my $tx = pq_query('BEGIN') . pq_bind('byhit', [], ['15'], []) . pq_execute() . pq_sync() .
+	my $tx = pq_query('BEGIN') . pq_bind('byhit', ['15']) . pq_execute() . pq_sync() .
 	  pq_query('COMMIT');
 	my ($g, $w) = exchange($tx, 3);
 	is(unpack('H*', $g), unpack('H*', $w), 'a statement named by a hit runs in a transaction');
@@ -131,12 +132,12 @@ cached_ok('Parse, Describe S, Bind, Execute, Sync (unnamed)',
 # ---------------------------------------------------------------------------
 # Pipelines that mix hits, misses and forwarded statements keep the order.
 {
-	my $hit = pq_parse('', $Q) . pq_bind('', [], ['7'], []) . pq_describe('P') . pq_execute() .
+	my $hit = pq_parse('', $Q) . pq_bind('', ['7']) . pq_describe('P') . pq_execute() .
 	  pq_sync();
-	my $miss = pq_parse('', $Q) . pq_bind('', [], ['20'], []) . pq_describe('P') . pq_execute() .
+	my $miss = pq_parse('', $Q) . pq_bind('', ['20']) . pq_describe('P') . pq_execute() .
 	  pq_sync();
 	my $fwd = pq_parse('', 'SELECT id FROM nums WHERE id = $1 FOR SHARE') .
-	  pq_bind('', [], ['21'], []) . pq_describe('P') . pq_execute() . pq_sync();
+	  pq_bind('', ['21']) . pq_describe('P') . pq_execute() . pq_sync();
 	my $simple = pq_query('SELECT id, n FROM nums WHERE id = 22');
 	# once a statement is forwarded, the rest of the pipeline follows it on
 	# its origin connection (a hit cannot overtake replies still to come)
@@ -161,27 +162,27 @@ sub forwarded_ok
 }
 
 forwarded_ok('row limit',
-	pq_parse('', $Q) . pq_bind('', [], ['7'], []) . pq_execute(1) . pq_sync(),
+	pq_parse('', $Q) . pq_bind('', ['7']) . pq_execute('', 1) . pq_sync(),
 	'bypass:extended:row limit');
 forwarded_ok('two statements before one Sync',
-	pq_parse('', $Q) . pq_bind('', [], ['7'], []) . pq_execute() . pq_bind('', [], ['8'], []) .
+	pq_parse('', $Q) . pq_bind('', ['7']) . pq_execute() . pq_bind('', ['8']) .
 	  pq_execute() . pq_sync(),
 	'bypass:extended:several statements');
 forwarded_ok('a stable function',
-	pq_parse('', 'SELECT now() > $1::timestamptz') . pq_bind('', [], ['2020-01-01'], []) .
+	pq_parse('', 'SELECT now() > $1::timestamptz') . pq_bind('', ['2020-01-01']) .
 	  pq_execute() . pq_sync(),
 	'bypass:uncacheable:stable function');
 forwarded_ok('a write',
-	pq_parse('', 'UPDATE nums SET n = n WHERE id = $1') . pq_bind('', [], ['49'], []) .
+	pq_parse('', 'UPDATE nums SET n = n WHERE id = $1') . pq_bind('', ['49']) .
 	  pq_execute() . pq_sync(),
 	'bypass:uncacheable:not a SELECT');
 forwarded_ok('a statement the client never prepared',
-	pq_bind('nosuch', [], [], []) . pq_execute() . pq_sync(),
+	pq_bind('nosuch', []) . pq_execute() . pq_sync(),
 	'bypass:extended:unknown statement');
 {
 	# in a transaction block: every Execute is counted once
 	my ($g, $w, $h, $m, $before, $after) = exchange(pq_query('BEGIN') . pq_parse('', $Q) .
-		  pq_bind('', [], ['7'], []) . pq_execute() . pq_sync() . pq_query('COMMIT'), 3);
+		  pq_bind('', ['7']) . pq_execute() . pq_sync() . pq_query('COMMIT'), 3);
 	is(unpack('H*', $g), unpack('H*', $w), 'in a transaction block: the origin\'s answer');
 	is($h, 0, 'in a transaction block: no hit');
 	is(($after->{by}{'bypass:transaction'} // 0) - ($before->{by}{'bypass:transaction'} // 0), 2,
@@ -194,16 +195,16 @@ forwarded_ok('a statement the client never prepared',
 	my @got;
 	for my $s ($c, $o)
 	{
-		print $s pq_parse('pjf', 'SELECT n FROM nums WHERE id = $1 + 1') . pq_describe('S', 'pjf') .
-		  pq_flush();
+		w_send($s, pq_parse('pjf', 'SELECT n FROM nums WHERE id = $1 + 1') . pq_describe('S', 'pjf') .
+		  pq_flush());
 		my $r = '';
 		while (1)
 		{
-			my ($type, $body, $msg) = raw_read($s);
-			$r .= $msg;
-			last if $type eq 'T' || $type eq 'n' || $type eq 'E';
+			my ($type, $body) = w_msg($s, 60);
+			$r .= fmsg($type, $body);
+			last if $type eq 'T' || $type eq 'n' || $type eq 'E' || length $type > 1;
 		}
-		$r .= raw_exchange($s, pq_bind('pjf', [], ['1'], []) . pq_execute() . pq_sync());
+		$r .= w_exchange($s, pq_bind('pjf', ['1']) . pq_execute() . pq_sync());
 		push @got, $r;
 	}
 	is(unpack('H*', $got[0]), unpack('H*', $got[1]), 'Parse, Describe S, Flush, then Bind, Execute, Sync: the origin\'s answer');
@@ -214,7 +215,7 @@ forwarded_ok('a statement the client never prepared',
 # An error is the origin's, and never stored.
 {
 	my $err = pq_parse('', 'SELECT 1 / $1::int FROM nums WHERE id = 1') .
-	  pq_bind('', [], ['0'], []) . pq_describe('P') . pq_execute() . pq_sync();
+	  pq_bind('', ['0']) . pq_describe('P') . pq_execute() . pq_sync();
 	my ($g1, $w1, $h1, $m1) = exchange($err);
 	my ($g2, $w2, $h2, $m2) = exchange($err);
 	like($g1, qr/22012/, 'division by zero: the origin\'s error');
@@ -226,23 +227,23 @@ forwarded_ok('a statement the client never prepared',
 # ---------------------------------------------------------------------------
 # Invalidation and read-your-writes in the extended protocol.
 {
-	my $read = pq_parse('', 'SELECT n FROM nums WHERE id = $1') . pq_bind('', [], ['30'], []) .
+	my $read = pq_parse('', 'SELECT n FROM nums WHERE id = $1') . pq_bind('', ['30']) .
 	  pq_describe('P') . pq_execute() . pq_sync();
 	exchange($read) for 1 .. 2;
 	$node->safe_psql('app', 'UPDATE nums SET n = 3000 WHERE id = 30');
-	my $ok = wait_for(sub { raw_exchange($c, $read) =~ /3000/ }, 2.5);
+	my $ok = wait_for(sub { w_exchange($c, $read) =~ /3000/ }, 2.5);
 	ok($ok, 'a write on the origin invalidates the extended-protocol entry');
 	my $stale = 0;
-	for (1 .. 5) { $stale++ unless raw_exchange($c, $read) =~ /3000/; }
+	for (1 .. 5) { $stale++ unless w_exchange($c, $read) =~ /3000/; }
 	is($stale, 0, 'and no stale read afterwards');
 
 	# through the agent: its own next read sees the write, at once
 	my $bad = 0;
 	for my $v (1 .. 5)
 	{
-		raw_exchange($c, pq_parse('', 'UPDATE nums SET n = $1 WHERE id = 30') .
-			  pq_bind('', [], [4000 + $v], []) . pq_execute() . pq_sync());
-		$bad++ unless raw_exchange($c, $read) =~ /@{[4000 + $v]}/;
+		w_exchange($c, pq_parse('', 'UPDATE nums SET n = $1 WHERE id = 30') .
+			  pq_bind('', [4000 + $v]) . pq_execute() . pq_sync());
+		$bad++ unless w_exchange($c, $read) =~ /@{[4000 + $v]}/;
 	}
 	is($bad, 0, 'read-your-writes: each read after the client\'s own write sees it');
 }
@@ -252,13 +253,13 @@ forwarded_ok('a statement the client never prepared',
 {
 	my $sa = raw_connect('alice', 'alice-pw', 'app_alice');
 	my $sb = raw_connect('bob', 'bob-pw', 'app_bob');
-	my $r = pq_parse('', 'SELECT v FROM t WHERE $1::int = 1') . pq_bind('', [], ['1'], []) .
+	my $r = pq_parse('', 'SELECT v FROM t WHERE $1::int = 1') . pq_bind('', ['1']) .
 	  pq_describe('P') . pq_execute() . pq_sync();
 	my ($a1, $b1);
 	for (1 .. 3)
 	{
-		$a1 = raw_exchange($sa, $r);
-		$b1 = raw_exchange($sb, $r);
+		$a1 = w_exchange($sa, $r);
+		$b1 = w_exchange($sb, $r);
 	}
 	like($a1, qr/schema a/, 'alice: her search_path\'s table');
 	like($b1, qr/schema b/, 'bob: his, never alice\'s cached rows');
@@ -271,7 +272,7 @@ forwarded_ok('a statement the client never prepared',
 {
 	my $nc = '/* hyperdrive: no-cache */ SELECT n FROM nums WHERE id = $1';
 	forwarded_ok('no-cache hint (extended)',
-		pq_parse('', $nc) . pq_bind('', [], ['3'], []) . pq_describe('P') . pq_execute() . pq_sync(),
+		pq_parse('', $nc) . pq_bind('', ['3']) . pq_describe('P') . pq_execute() . pq_sync(),
 		'bypass:hint');
 	forwarded_ok('no-cache hint (simple)',
 		pq_query("-- hyperdrive: no-cache\nSELECT n FROM nums WHERE id = 3"), 'bypass:hint');
@@ -310,8 +311,8 @@ forwarded_ok('a statement the client never prepared',
 	}
 }
 
-close $c;
-close $o;
+close $c->{sock};
+close $o->{sock};
 $agent->signal('TERM');
 $agent->finish;
 done_testing();

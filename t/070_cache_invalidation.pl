@@ -7,8 +7,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -17,8 +15,9 @@ use Test::More;
 
 use lib dirname(__FILE__);
 use CacheHarness;
+use PgWire;
 
-CacheHarness::setup(tag => '070_cache', node => 'origin');
+CacheHarness::setup(tag => '070_cache_invalidation', node => 'origin');
 ok(start_agent(), 'the agent listens');
 
 ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
@@ -42,7 +41,7 @@ is($s2->{hits}, $s1->{hits} + 1, 'second read: a hit');
 is($hit, $miss, 'the hit returns what the miss returned (psql)');
 is($hit, "1|apple\n2|pear\n3|plum", 'which is the origin\'s answer');
 
-sub raw_query { my ($s, $sql) = @_; return raw_exchange($s, pq_query($sql)); }
+sub raw_query { my ($s, $sql) = @_; return w_exchange($s, pq_query($sql)); }
 
 {
 	my $rs = raw_connect('app', $PW, 'app');
@@ -61,8 +60,8 @@ sub raw_query { my ($s, $sql) = @_; return raw_exchange($s, pq_query($sql)); }
 	my $b4 = raw_query($rsn, $rq);
 	while (substr($b4, 0, 1) eq 'S') { $b4 = substr($b4, 1 + unpack('N', substr($b4, 1, 4))); }
 	is(unpack('H*', $b4), unpack('H*', $b1), 'and identical to the origin\'s answer (nocache config)');
-	close $rs;
-	close $rsn;
+	close $rs->{sock};
+	close $rsn->{sock};
 }
 
 # ---------------------------------------------------------------------------

@@ -7,8 +7,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
-use IO::Socket::INET;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -25,38 +23,20 @@ my $node = start_origin('origin');
 my $oport = $node->port;
 $node->safe_psql('postgres', "CREATE ROLE app LOGIN PASSWORD '$PW'; CREATE DATABASE app OWNER app");
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_limits'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/026_limits_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-
-sub write_settings
-{
-	my ($extra) = @_;
-	open my $fh, '>', $ini or die $!;
-	print $fh "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\nstate_dir = $tmp/state\n";
-	print $fh "log_level = info\n$extra";
-	close $fh;
-}
-write_settings("max_client_conn = 3\n");
+my $agent = hd_agent(name => '026_limits_timeouts', settings => "log_level = info\n", start => 0);
+my ($ini, $log, $aport) = @$agent{qw(ini log port)};
+$agent->write_settings("max_client_conn = 3\n");
 IPC::Run::run([ $hd, 'create', 'app', "--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
 		'--sslmode', 'disable', '-c', $ini ], '>', \my $cout, '2>', \my $cerr);
 is($?, 0, 'config created') or diag($cerr);
 
-my $agent = IPC::Run::start([ $hd, 'agent', '-c', $ini ], '<', \undef, '>>', $log, '2>&1');
-my $up = 0;
-for (1 .. 100)
-{
-	last if ($up = defined IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $aport));
-	sleep 0.1;
-}
-ok($up, 'the agent listens');
+ok($agent->start(wait => 10, poll => 0.1), 'the agent listens');
 
 sub reload
 {
 	my ($extra, $wait_for) = @_;
 	my $pos = -s $log;
-	write_settings($extra);
+	$agent->write_settings($extra);
 	$agent->signal('HUP');
 	my $deadline = time + 5;
 	while (time < $deadline)
