@@ -9,7 +9,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Spec;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -41,12 +40,9 @@ CREATE TABLE items (id int PRIMARY KEY, name text);
 INSERT INTO items VALUES (1, 'apple');
 SQL
 
-my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_077'));
-my $ini = "$tmp/hyperdrive.ini";
-my $log = "$PostgreSQL::Test::Utils::log_path/077_cache_many_configs_agent.log";
-my $aport = PostgreSQL::Test::Cluster::get_free_port();
-write_file($ini, "[agent]\nlisten_addr = 127.0.0.1\nlisten_port = $aport\n"
-	  . "state_dir = $tmp/state\nlog_level = info\nmax_lag = 1s\n");
+my $agent = hd_agent(name => '077_cache_many_configs',
+	settings => "log_level = info\nmax_lag = 1s\n", start => 0);
+my $ini = $agent->{ini};
 
 # The configs, created with the CLI as a user would (one run each).
 my $created = 0;
@@ -61,8 +57,7 @@ for my $i (1 .. $NCONFIGS)
 }
 is($created, $NCONFIGS, "$NCONFIGS caching configs created");
 
-my $agent = hd_start_agent(ini => $ini, log => $log, port => $aport);
-ok($agent, 'the agent starts');
+ok($agent->start, 'the agent starts');
 
 # Every config's stream makes its slot.
 sub slots
@@ -85,6 +80,6 @@ ok(wait_for(sub { $behind = $node->safe_psql('postgres', $sql); $behind eq '' },
   or diag('slots that never advanced: ' . scalar(split /\n/, $behind) . ': '
 	  . join(' ', grep { defined } (split /\n/, $behind)[0 .. 9]));
 
-$agent->kill_kill if $agent;
+$agent->kill_kill;
 $node->stop;
 done_testing();
