@@ -105,9 +105,14 @@ EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
+	agent/tests/test_conn
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_conn
+
+# The connection's plain operations over a socketpair (no server).
+agent/tests/test_conn: agent/tests/test_conn.c agent/net/conn.c agent/net/conn.h agent/base/iobuf.c agent/base/iobuf.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/net/conn.c agent/base/iobuf.c -lev
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
@@ -139,6 +144,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_cache_hint
 	agent/tests/test_log
 	agent/tests/test_stmt
+	agent/tests/test_conn
 
 tempcheck-tap: agent-unit
 
