@@ -106,10 +106,10 @@ EXTRA_CLEAN += agent/tests/test_auth
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_store \
 	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
-	agent/tests/test_race agent/tests/test_flight
+	agent/tests/test_race agent/tests/test_flight agent/tests/test_conn
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_store agent/tests/test_ext_batch \
 	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_race \
-	agent/tests/test_flight
+	agent/tests/test_flight agent/tests/test_conn
 
 # The cache core's race rule and request coalescing (fake sessions).
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
@@ -117,6 +117,10 @@ agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/ra
 
 agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/flight.c
+
+# The connection's plain operations over a socketpair (no server).
+agent/tests/test_conn: agent/tests/test_conn.c agent/net/conn.c agent/net/conn.h agent/base/iobuf.c agent/base/iobuf.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/net/conn.c agent/base/iobuf.c -lev
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
@@ -150,6 +154,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_stmt
 	agent/tests/test_race
 	agent/tests/test_flight
+	agent/tests/test_conn
 
 tempcheck-tap: agent-unit
 

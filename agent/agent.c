@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "net/tls.h"
 #include "ops/metrics.h"
 #include "pgwire/proto.h"
 #include "stream/pg_change_source.h"
@@ -412,7 +413,8 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 	hd_auth_file_free(&agent->auth_file);
 	agent->auth_file = users;
 	hd_log_set_level(agent->settings.log_level);
-	hd_tls_agent_reload(agent);	/* a bad pair keeps the previous one */
+	/* a bad pair keeps the previous one */
+	hd_tls_accept_ctx_reload(&agent->tls_ctx, &agent->settings);
 	hd_info("settings reloaded from %s", agent->settings_path);
 	return 0;
 }
@@ -613,7 +615,7 @@ agent_shutdown(HdAgent *agent)
 		hd_pool_free(hd_container_of(item, HdPool, link));
 	close_listeners(agent);
 	hd_metrics_stop(agent);
-	hd_tls_agent_free(agent);
+	hd_tls_ctx_free(&agent->tls_ctx);
 	hd_auth_file_free(&agent->auth_file);
 	hd_configs_free(&agent->configs);
 	hd_settings_free(&agent->settings);
@@ -690,7 +692,7 @@ hd_agent_main(int argc, char **argv)
 		return 1;
 	}
 	/* client-facing TLS: refuse to start with a certificate or key that does not load */
-	if (hd_tls_agent_load(&agent, err, sizeof(err)) < 0)
+	if (hd_tls_accept_ctx_load(&agent.tls_ctx, &agent.settings, err, sizeof(err)) < 0)
 	{
 		fprintf(stderr, "hyperdrive agent: %s\n", err);
 		hd_auth_file_free(&agent.auth_file);
@@ -717,7 +719,7 @@ hd_agent_main(int argc, char **argv)
 			fprintf(stderr, "hyperdrive agent: %s\n", err);
 		close_listeners(&agent);
 		hd_cache_layer_close(agent.cache);
-		hd_tls_agent_free(&agent);
+		hd_tls_ctx_free(&agent.tls_ctx);
 		hd_auth_file_free(&agent.auth_file);
 		hd_configs_free(&agent.configs);
 		hd_settings_free(&agent.settings);

@@ -1,8 +1,9 @@
 /*
  * tls.c
- *    TLS with OpenSSL, non-blocking in the libev loop. See tls.h.
+ *    TLS with OpenSSL, non-blocking in the libev loop: the TLS operations of
+ *    a connection (conn.h) and the contexts they use. See tls.h.
  */
-#include "pgwire/pooler.h"
+#include "net/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,31 +19,26 @@
 #include <openssl/x509v3.h>
 
 #include "base/log.h"
-#include "pgwire/proto.h"
-#include "net/tls.h"
 
 typedef enum HdTlsPhase
 {
-	HD_TLS_AWAIT_RESPONSE,		/* origin: SSLRequest sent, 'S' or 'N' awaited */
 	HD_TLS_HANDSHAKE,
 	HD_TLS_ESTABLISHED
 } HdTlsPhase;
 
 struct HdTls
 {
-	SSL		   *ssl;			/* NULL until the handshake starts */
-	struct ev_loop *loop;
-	int			fd;
-	ev_io	   *owner_read;		/* the connection's own watchers */
-	ev_io	   *owner_write;
+	SSL		   *ssl;
+	HdConn	   *conn;			/* whose operations these are: loop, fd, watchers */
 	ev_io		cross;			/* the opposite event an SSL call waits for */
 	int			cross_events;
 	HdTlsPhase	phase;
+	bool		to_origin;		/* the client side: verification errors as libpq words them */
 	bool		read_wants_write;	/* SSL_read needs the socket writable */
 	bool		write_wants_read;	/* SSL_write needs the socket readable */
 	bool		failed;			/* a fatal TLS error: no more SSL calls but free */
 	bool		closed;
-	char		error[256];		/* why it failed */
+	char		error[640];		/* why it failed (the longest libpq-worded reason fits) */
 	/* verify-full: the names in the origin's certificate, for the message */
 	char		host[256];
 	char		first_name[256];
@@ -53,7 +49,10 @@ struct HdTls
 #define HD_TLS_MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | \
 					  SSL_MODE_RELEASE_BUFFERS)
 
+static const HdConnOps tls_ops;
+
 static void cross_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void tls_resume_reading(HdConn *conn);
 
 /* OpenSSL's reason for the last failure (the earliest queued), as libpq shows it. */
 static const char *
@@ -73,19 +72,35 @@ ssl_reason(char *buf, size_t len)
 }
 
 static HdTls *
-tls_new(struct ev_loop *loop, int fd, ev_io *owner_read, ev_io *owner_write)
+tls_new(HdConn *conn)
 {
 	HdTls	   *tls = calloc(1, sizeof(HdTls));
 
 	if (tls == NULL)
 		return NULL;
-	tls->loop = loop;
-	tls->fd = fd;
-	tls->owner_read = owner_read;
-	tls->owner_write = owner_write;
-	ev_io_init(&tls->cross, cross_cb, fd, EV_READ);
+	tls->conn = conn;
+	ev_io_init(&tls->cross, cross_cb, conn->fd, EV_READ);
 	tls->cross.data = tls;
 	return tls;
+}
+
+static void
+tls_discard(HdTls *tls)
+{
+	if (tls == NULL)
+		return;
+	ev_io_stop(tls->conn->loop, &tls->cross);
+	SSL_free(tls->ssl);
+	free(tls);
+}
+
+/* The handshake starts at the next step: the connection's operations are TLS's. */
+static void
+tls_attach(HdConn *conn, HdTls *tls)
+{
+	tls->phase = HD_TLS_HANDSHAKE;
+	conn->tls = tls;
+	conn->ops = &tls_ops;
 }
 
 static void
@@ -192,55 +207,51 @@ server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t er
 }
 
 int
-hd_tls_agent_load(HdAgent *agent, char *err, size_t errlen)
+hd_tls_accept_ctx_load(SSL_CTX **ctx, const HdSettings *settings, char *err, size_t errlen)
 {
-	const HdSettings *settings = &agent->settings;
-
-	agent->tls_ctx = NULL;
+	*ctx = NULL;
 	if (settings->tls_cert_file == NULL || settings->tls_key_file == NULL)
 		return 0;
-	agent->tls_ctx = server_ctx_new(settings->tls_cert_file, settings->tls_key_file, err,
-									errlen);
-	if (agent->tls_ctx == NULL)
+	*ctx = server_ctx_new(settings->tls_cert_file, settings->tls_key_file, err, errlen);
+	if (*ctx == NULL)
 		return -1;
 	hd_info("TLS for clients: certificate %s", settings->tls_cert_file);
 	return 0;
 }
 
 void
-hd_tls_agent_reload(HdAgent *agent)
+hd_tls_accept_ctx_reload(SSL_CTX **ctx, const HdSettings *settings)
 {
-	const HdSettings *settings = &agent->settings;
 	char		err[512];
-	SSL_CTX    *ctx;
+	SSL_CTX    *fresh;
 
 	if (settings->tls_cert_file == NULL || settings->tls_key_file == NULL)
 	{
-		if (agent->tls_ctx)
+		if (*ctx)
 			hd_info("TLS for clients is now off: SSLRequest is answered 'N'");
-		SSL_CTX_free(agent->tls_ctx);
-		agent->tls_ctx = NULL;
+		SSL_CTX_free(*ctx);
+		*ctx = NULL;
 		return;
 	}
-	ctx = server_ctx_new(settings->tls_cert_file, settings->tls_key_file, err, sizeof(err));
-	if (ctx == NULL)
+	fresh = server_ctx_new(settings->tls_cert_file, settings->tls_key_file, err, sizeof(err));
+	if (fresh == NULL)
 	{
 		hd_error("reloading TLS failed, %s: %s",
-				 agent->tls_ctx ? "keeping the previous certificate and key" :
+				 *ctx ? "keeping the previous certificate and key" :
 				 "TLS for clients stays off", err);
 		return;
 	}
 	/* connections that use the old context hold a reference to it */
-	SSL_CTX_free(agent->tls_ctx);
-	agent->tls_ctx = ctx;
+	SSL_CTX_free(*ctx);
+	*ctx = fresh;
 	hd_info("TLS for clients: certificate %s (reloaded)", settings->tls_cert_file);
 }
 
 void
-hd_tls_agent_free(HdAgent *agent)
+hd_tls_ctx_free(SSL_CTX **ctx)
 {
-	SSL_CTX_free(agent->tls_ctx);
-	agent->tls_ctx = NULL;
+	SSL_CTX_free(*ctx);
+	*ctx = NULL;
 }
 
 /* ---------------------------------------------------------------------------
@@ -282,11 +293,13 @@ describe_failure(HdTls *tls, int rc, int saved_errno)
  * One SSL_do_handshake() step, for either side, and the watchers it needs:
  * the read watcher stays on (the peer's next flight comes when it comes), the
  * write watcher is on only while OpenSSL has bytes the socket did not take.
- * HD_TLS_FAILED leaves *rc and *saved_errno for describe_failure().
+ * HD_CONN_FAILED leaves *rc and *saved_errno for describe_failure().
  */
-static HdTlsStep
+static HdConnStep
 handshake_step(HdTls *tls, int *rc, int *saved_errno)
 {
+	HdConn	   *conn = tls->conn;
+
 	ERR_clear_error();
 	errno = 0;
 	*rc = SSL_do_handshake(tls->ssl);
@@ -294,115 +307,48 @@ handshake_step(HdTls *tls, int *rc, int *saved_errno)
 	if (*rc == 1)
 	{
 		tls->phase = HD_TLS_ESTABLISHED;
-		ev_io_stop(tls->loop, tls->owner_write);
+		ev_io_stop(conn->loop, conn->write_watcher);
 		/* what came with the peer's last flight: read it now, epoll cannot see it */
-		hd_tls_resume_reading(tls);
-		return HD_TLS_READY;
+		tls_resume_reading(conn);
+		return HD_CONN_READY;
 	}
 	switch (SSL_get_error(tls->ssl, *rc))
 	{
 		case SSL_ERROR_WANT_READ:
-			ev_io_stop(tls->loop, tls->owner_write);
-			ev_io_start(tls->loop, tls->owner_read);
-			return HD_TLS_WAIT;
+			ev_io_stop(conn->loop, conn->write_watcher);
+			ev_io_start(conn->loop, conn->read_watcher);
+			return HD_CONN_WAIT;
 		case SSL_ERROR_WANT_WRITE:
-			ev_io_start(tls->loop, tls->owner_write);
-			return HD_TLS_WAIT;
+			ev_io_start(conn->loop, conn->write_watcher);
+			return HD_CONN_WAIT;
 		default:
-			return HD_TLS_FAILED;
+			return HD_CONN_FAILED;
 	}
 }
 
 /* ---------------------------------------------------------------------------
- * Clients
+ * The server side (clients of the agent)
  */
 
-bool
-hd_tls_client_ssl_request(HdClient *client)
+int
+hd_tls_accept_start(HdConn *conn, SSL_CTX *ctx, char *err, size_t errlen)
 {
-	HdAgent    *agent = client->agent;
-	HdTls	   *tls;
+	HdTls	   *tls = tls_new(conn);
+	char		reason[256];
 
-	if (client->tls)
+	if (tls == NULL || (tls->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(tls->ssl, conn->fd) != 1)
 	{
-		/* inside TLS already: PostgreSQL reads it as a protocol version */
-		hd_client_fatal(client, "0A000",
-						"unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0",
-						NULL);
-		return true;
+		snprintf(err, errlen, "%s", tls ? ssl_reason(reason, sizeof(reason)) : "out of memory");
+		tls_discard(tls);
+		return -1;
 	}
-	/* not on the Unix-domain socket, as PostgreSQL: 'N' */
-	if (agent->tls_ctx == NULL || client->local_socket)
-		return false;
-	if (hd_iobuf_live(&client->in) > 0)
-	{
-		/* sent before our answer: not encrypted, maybe injected (CVE-2021-23214) */
-		hd_client_fatal(client, "08P01", "received unencrypted data after SSL request",
-						"This could be either a client-software bug or evidence of an "
-						"attempted man-in-the-middle attack.");
-		return true;
-	}
-	tls = tls_new(agent->loop, client->fd, &client->read_watcher, &client->write_watcher);
-	if (tls == NULL || (tls->ssl = SSL_new(agent->tls_ctx)) == NULL ||
-		SSL_set_fd(tls->ssl, client->fd) != 1)
-	{
-		char		reason[256];
-
-		hd_warning("client %s: could not start TLS: %s", client->addr,
-				   tls ? ssl_reason(reason, sizeof(reason)) : "out of memory");
-		hd_tls_free(tls);
-		hd_client_close(client);
-		return true;
-	}
-	SSL_set_app_data(tls->ssl, tls);
 	SSL_set_accept_state(tls->ssl);
-	/* 'S' goes out in the clear, after anything queued before it */
-	if (hd_iobuf_append(&client->out, "S", 1) < 0 ||
-		hd_iobuf_write_fd(&client->out, client->fd) != 0)
-	{
-		hd_debug("client %s: could not send 'S': %s", client->addr, strerror(errno));
-		hd_tls_free(tls);
-		hd_client_close(client);
-		return true;
-	}
-	tls->phase = HD_TLS_HANDSHAKE;
-	client->tls = tls;
-	return true;
-}
-
-bool
-hd_tls_client_handshake(HdClient *client)
-{
-	HdTls	   *tls = client->tls;
-	char		desc[128];
-	int			rc;
-	int			saved_errno;
-
-	if (client->close_after_flush)
-	{
-		/* a fatal error before TLS was up: it cannot be sent */
-		hd_client_close(client);
-		return false;
-	}
-	switch (handshake_step(tls, &rc, &saved_errno))
-	{
-		case HD_TLS_READY:
-			hd_debug("client %s: TLS established (%s)", client->addr,
-					 hd_tls_describe(tls, desc, sizeof(desc)));
-			return true;
-		case HD_TLS_WAIT:
-			return false;
-		case HD_TLS_FAILED:
-			break;
-	}
-	describe_failure(tls, rc, saved_errno);
-	hd_info("client %s: could not accept SSL connection: %s", client->addr, tls->error);
-	hd_client_close(client);
-	return false;
+	tls_attach(conn, tls);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------
- * Servers
+ * The client side (origin connections)
  */
 
 static bool
@@ -493,9 +439,8 @@ verify_cb(int ok, X509_STORE_CTX *store)
 
 /* The SSL object for an origin connection, per the config. */
 static int
-origin_ssl_new(HdServer *server, HdTls *tls, char *err, size_t errlen)
+origin_ssl_new(const HdConfig *config, HdTls *tls, char *err, size_t errlen)
 {
-	const HdConfig *config = &server->pool->config;
 	bool		verify = config->sslmode >= HD_SSL_VERIFY_CA || config->sslrootcert != NULL;
 	char		reason[256];
 	SSL_CTX    *ctx;
@@ -544,13 +489,13 @@ origin_ssl_new(HdServer *server, HdTls *tls, char *err, size_t errlen)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	tls->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);			/* the SSL holds its own reference */
-	if (tls->ssl == NULL || SSL_set_fd(tls->ssl, server->fd) != 1)
+	if (tls->ssl == NULL || SSL_set_fd(tls->ssl, tls->conn->fd) != 1)
 	{
 		snprintf(err, errlen, "could not establish SSL connection: %s",
 				 ssl_reason(reason, sizeof(reason)));
 		return -1;
 	}
-	SSL_set_app_data(tls->ssl, tls);
+	SSL_set_app_data(tls->ssl, tls);	/* for verify_cb, during the handshake */
 	SSL_set_connect_state(tls->ssl);
 	snprintf(tls->host, sizeof(tls->host), "%s", config->host);
 	/* SNI, as libpq sends it (not for an address) */
@@ -576,11 +521,13 @@ origin_ssl_new(HdServer *server, HdTls *tls, char *err, size_t errlen)
 	return 0;
 }
 
-/* The message for a failed origin handshake, in libpq's words. */
+/* The reason for a failed origin handshake, in libpq's words (tls->error). */
 static void
-origin_handshake_error(HdTls *tls, int rc, int saved_errno, char *err, size_t errlen)
+origin_handshake_error(HdTls *tls, int rc, int saved_errno)
 {
 	long		result = SSL_get_verify_result(tls->ssl);
+	char		err[sizeof(tls->error)];
+	size_t		errlen = sizeof(err);
 
 	describe_failure(tls, rc, saved_errno);
 	if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH)
@@ -603,177 +550,55 @@ origin_handshake_error(HdTls *tls, int rc, int saved_errno, char *err, size_t er
 	snprintf(tls->error, sizeof(tls->error), "%s", err);
 }
 
-/* What the origin answered to the SSLRequest: its first byte and what follows. */
-static HdTlsStep
-origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
+int
+hd_tls_connect_start(HdConn *conn, const HdConfig *config, char *err, size_t errlen)
 {
-	HdTls	   *tls = server->tls;
-	const HdConfig *config = &server->pool->config;
-	const char *head = hd_iobuf_head(&server->in);
-	size_t		live = hd_iobuf_live(&server->in);
-	char		answer = head[0];
+	HdTls	   *tls = tls_new(conn);
 
-	if (answer == 'S' || answer == 'N')
-	{
-		if (live > 1)
-		{
-			/* an attacker in the middle could inject these (CVE-2021-23222) */
-			snprintf(sqlstate, 6, "08P01");
-			snprintf(err, errlen, "received unencrypted data after SSL response");
-			return HD_TLS_FAILED;
-		}
-		hd_iobuf_consume(&server->in, 1);
-		if (answer == 'N')
-		{
-			if (config->sslmode >= HD_SSL_REQUIRE)
-			{
-				snprintf(err, errlen, "server does not support SSL, but SSL was required");
-				return HD_TLS_FAILED;
-			}
-			/* prefer: on in the clear */
-			hd_tls_free(tls);
-			server->tls = NULL;
-			return HD_TLS_READY;
-		}
-		if (origin_ssl_new(server, tls, err, errlen) < 0)
-			return HD_TLS_FAILED;
-		tls->phase = HD_TLS_HANDSHAKE;
-		return HD_TLS_WAIT;		/* the caller goes on with the handshake */
-	}
-	if (head[0] == 'E')
-	{
-		/* e.g. too many connections: an ErrorResponse in the clear */
-		uint32_t	len;
-		const char *message;
-		const char *code;
-
-		if (live < 5)
-			return HD_TLS_WAIT;
-		len = hd_get_u32(head + 1);
-		if (len < 4 || len > 30000)
-		{
-			snprintf(sqlstate, 6, "08P01");
-			snprintf(err, errlen, "received invalid response to SSL negotiation: %c", 'E');
-			return HD_TLS_FAILED;
-		}
-		if (live < (size_t) len + 1)
-			return HD_TLS_WAIT;
-		message = hd_error_field(head + 5, len - 4, 'M');
-		code = hd_error_field(head + 5, len - 4, 'C');
-		if (code && strlen(code) == 5)
-			snprintf(sqlstate, 6, "%s", code);
-		snprintf(err, errlen, "%s", message ? message : "the origin refused the SSL request");
-		return HD_TLS_FAILED;
-	}
-	snprintf(sqlstate, 6, "08P01");
-	if (head[0] >= 0x20 && head[0] < 0x7f)
-		snprintf(err, errlen, "received invalid response to SSL negotiation: %c", head[0]);
-	else
-		snprintf(err, errlen, "received invalid response to SSL negotiation: 0x%02x",
-				 (unsigned char) head[0]);
-	return HD_TLS_FAILED;
-}
-
-HdTlsStep
-hd_tls_origin_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
-{
-	HdTls	   *tls = server->tls;
-	struct ev_loop *loop = server->agent->loop;
-	int			rc;
-	int			saved_errno;
-
-	snprintf(sqlstate, 6, "08001");
 	if (tls == NULL)
 	{
-		HdMsg		msg;
-
-		/* allow: libpq tries in the clear first, and so do we (only) */
-		if (server->pool->config.sslmode <= HD_SSL_ALLOW)
-			return HD_TLS_READY;
-		tls = tls_new(loop, server->fd, &server->read_watcher, &server->write_watcher);
-		if (tls == NULL)
-		{
-			snprintf(sqlstate, 6, "53200");
-			snprintf(err, errlen, "out of memory");
-			return HD_TLS_FAILED;
-		}
-		tls->phase = HD_TLS_AWAIT_RESPONSE;
-		server->tls = tls;
-		hd_msg_begin(&msg, &server->out, 0);
-		hd_msg_put_u32(&msg, HD_SSL_REQUEST_CODE);
-		if (hd_msg_end(&msg) < 0)
-		{
-			snprintf(sqlstate, 6, "53200");
-			snprintf(err, errlen, "out of memory");
-			return HD_TLS_FAILED;
-		}
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	if (tls->phase == HD_TLS_AWAIT_RESPONSE)
+	tls->to_origin = true;
+	if (origin_ssl_new(config, tls, err, errlen) < 0)
 	{
-		long		n;
-		HdTlsStep	step;
-
-		rc = hd_iobuf_write_fd(&server->out, server->fd);
-		if (rc < 0)
-		{
-			snprintf(err, errlen, "could not send SSL negotiation packet: %s", strerror(errno));
-			return HD_TLS_FAILED;
-		}
-		if (rc > 0)
-		{
-			ev_io_start(loop, &server->write_watcher);
-			return HD_TLS_WAIT;
-		}
-		ev_io_stop(loop, &server->write_watcher);
-		ev_io_start(loop, &server->read_watcher);
-		n = hd_iobuf_read_fd(&server->in, server->fd, HD_READ_CHUNK);
-		if (n == 0)
-		{
-			snprintf(err, errlen, "server closed the connection unexpectedly");
-			return HD_TLS_FAILED;
-		}
-		if (n == -1)
-		{
-			snprintf(err, errlen, "could not receive data from server: %s", strerror(errno));
-			return HD_TLS_FAILED;
-		}
-		if (hd_iobuf_live(&server->in) == 0)
-			return HD_TLS_WAIT;
-		step = origin_response(server, sqlstate, err, errlen);
-		if (step != HD_TLS_WAIT || tls->phase != HD_TLS_HANDSHAKE)
-			return step;
+		tls_discard(tls);
+		return -1;
 	}
-	if (tls->phase != HD_TLS_HANDSHAKE)
-		return HD_TLS_READY;
-
-	switch (handshake_step(tls, &rc, &saved_errno))
-	{
-		case HD_TLS_READY:
-			{
-				char		desc[128];
-
-				hd_debug("origin connection to %s:%d (config %s): TLS established (%s)",
-						 server->pool->config.host, server->pool->config.port,
-						 server->pool->config.name, hd_tls_describe(tls, desc, sizeof(desc)));
-				return HD_TLS_READY;
-			}
-		case HD_TLS_WAIT:
-			return HD_TLS_WAIT;
-		case HD_TLS_FAILED:
-			break;
-	}
-	origin_handshake_error(tls, rc, saved_errno, err, errlen);
-	return HD_TLS_FAILED;
+	tls_attach(conn, tls);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------
- * Transport
+ * The TLS operations (conn.h)
  */
 
-bool
-hd_tls_negotiating(const HdTls *tls)
+static bool
+tls_negotiating(const HdConn *conn)
 {
-	return tls != NULL && tls->phase != HD_TLS_ESTABLISHED;
+	return conn->tls->phase != HD_TLS_ESTABLISHED;
+}
+
+/* One handshake step; a failure leaves its reason in tls->error. */
+static HdConnStep
+tls_handshake(HdConn *conn)
+{
+	HdTls	   *tls = conn->tls;
+	int			rc;
+	int			saved_errno;
+	HdConnStep	step;
+
+	if (tls->phase == HD_TLS_ESTABLISHED)
+		return HD_CONN_READY;
+	step = handshake_step(tls, &rc, &saved_errno);
+	if (step != HD_CONN_FAILED)
+		return step;
+	if (tls->to_origin)
+		origin_handshake_error(tls, rc, saved_errno);
+	else
+		describe_failure(tls, rc, saved_errno);
+	return HD_CONN_FAILED;
 }
 
 /* Watch for the opposite event when an SSL call needs it. */
@@ -787,12 +612,12 @@ update_cross(HdTls *tls)
 		events = 0;
 	if (events == tls->cross_events)
 		return;
-	ev_io_stop(tls->loop, &tls->cross);
+	ev_io_stop(tls->conn->loop, &tls->cross);
 	tls->cross_events = events;
 	if (events)
 	{
-		ev_io_set(&tls->cross, tls->fd, events);
-		ev_io_start(tls->loop, &tls->cross);
+		ev_io_set(&tls->cross, tls->conn->fd, events);
+		ev_io_start(tls->conn->loop, &tls->cross);
 	}
 }
 
@@ -800,6 +625,7 @@ static void
 cross_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	HdTls	   *tls = w->data;
+	HdConn	   *conn = tls->conn;
 	bool		retry_write = tls->write_wants_read && (revents & EV_READ);
 	bool		retry_read = tls->read_wants_write && (revents & EV_WRITE);
 
@@ -810,9 +636,9 @@ cross_cb(struct ev_loop *loop, ev_io *w, int revents)
 	update_cross(tls);
 	/* the connection is freed only before the loop blocks: tls stays valid */
 	if (retry_write && !tls->closed)
-		ev_invoke(loop, tls->owner_write, EV_WRITE);
-	if (retry_read && !tls->closed && ev_is_active(tls->owner_read))
-		ev_invoke(loop, tls->owner_read, EV_READ);
+		ev_invoke(loop, conn->write_watcher, EV_WRITE);
+	if (retry_read && !tls->closed && ev_is_active(conn->read_watcher))
+		ev_invoke(loop, conn->read_watcher, EV_READ);
 }
 
 /* A failed SSL_read/SSL_write: 0 for a clean end of stream, else -1 with errno. */
@@ -832,17 +658,16 @@ io_failure(HdTls *tls, int rc, int saved_errno)
 	return -1;
 }
 
-long
-hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
+static long
+tls_read(HdConn *conn, HdIoBuf *buf, size_t max)
 {
+	HdTls	   *tls = conn->tls;
 	size_t		total = 0;
 	long		result = -2;
 	bool		ended = false;
 	bool		via_scratch = buf->cap == 0;
 	char	   *dst = NULL;
 
-	if (tls == NULL)
-		return hd_iobuf_read_fd(buf, fd, max);
 	if (tls->phase != HD_TLS_ESTABLISHED || tls->failed || tls->closed)
 	{
 		errno = tls->failed ? EPROTO : ENOTCONN;
@@ -906,7 +731,7 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 	 * after the data: epoll cannot see either (the peer may send nothing more).
 	 */
 	if ((total >= max && SSL_has_pending(tls->ssl)) || ended)
-		ev_feed_event(tls->loop, tls->owner_read, EV_READ);
+		ev_feed_event(conn->loop, conn->read_watcher, EV_READ);
 	if (tls->write_wants_read)
 	{
 		/*
@@ -915,7 +740,7 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 		 * it: let the write callback try again.
 		 */
 		tls->write_wants_read = false;
-		ev_io_start(tls->loop, tls->owner_write);
+		ev_io_start(conn->loop, conn->write_watcher);
 	}
 	update_cross(tls);
 	if (via_scratch && total > 0 && hd_iobuf_append(buf, dst, total) < 0)
@@ -926,11 +751,11 @@ hd_tls_read(HdTls *tls, HdIoBuf *buf, int fd, size_t max)
 	return total > 0 ? (long) total : result;
 }
 
-int
-hd_tls_write(HdTls *tls, HdIoBuf *buf, int fd)
+static int
+tls_write(HdConn *conn, HdIoBuf *buf)
 {
-	if (tls == NULL)
-		return hd_iobuf_write_fd(buf, fd);
+	HdTls	   *tls = conn->tls;
+
 	if (tls->phase != HD_TLS_ESTABLISHED)
 	{
 		/*
@@ -985,44 +810,40 @@ hd_tls_write(HdTls *tls, HdIoBuf *buf, int fd)
 	return 0;
 }
 
-void
-hd_tls_wait_writable(HdTls *tls, struct ev_loop *loop, ev_io *write_watcher)
+static void
+tls_wait_writable(HdConn *conn)
 {
-	if (tls != NULL && tls->write_wants_read)
-		ev_io_stop(loop, write_watcher);	/* the cross watcher calls it back */
+	if (conn->tls->write_wants_read)
+		ev_io_stop(conn->loop, conn->write_watcher);	/* the cross watcher calls it back */
 	else
-		ev_io_start(loop, write_watcher);
+		ev_io_start(conn->loop, conn->write_watcher);
 }
 
-void
-hd_tls_resume_reading(HdTls *tls)
+static void
+tls_resume_reading(HdConn *conn)
 {
-	/* bytes OpenSSL holds, or an end or error hd_tls_read() has yet to report */
-	if (tls != NULL && tls->phase == HD_TLS_ESTABLISHED && !tls->closed &&
-		ev_is_active(tls->owner_read) &&
+	HdTls	   *tls = conn->tls;
+
+	/* bytes OpenSSL holds, or an end or error tls_read() has yet to report */
+	if (tls->phase == HD_TLS_ESTABLISHED && !tls->closed && ev_is_active(conn->read_watcher) &&
 		(SSL_has_pending(tls->ssl) || tls->failed ||
 		 (SSL_get_shutdown(tls->ssl) & SSL_RECEIVED_SHUTDOWN)))
-		ev_feed_event(tls->loop, tls->owner_read, EV_READ);
+		ev_feed_event(conn->loop, conn->read_watcher, EV_READ);
 }
 
-const char *
-hd_tls_error(const HdTls *tls, int errnum)
+static const char *
+tls_error(const HdConn *conn, int errnum)
 {
-	if (tls != NULL && tls->error[0] != '\0')
-		return tls->error;
+	if (conn->tls->error[0] != '\0')
+		return conn->tls->error;
 	return strerror(errnum);
 }
 
-void
-hd_tls_send_now(HdTls *tls, int fd, const void *bytes, size_t n)
+static void
+tls_send_now(HdConn *conn, const void *bytes, size_t n)
 {
-	if (tls == NULL)
-	{
-		ssize_t		rc = write(fd, bytes, n);
+	HdTls	   *tls = conn->tls;
 
-		(void) rc;
-		return;
-	}
 	if (tls->phase != HD_TLS_ESTABLISHED || tls->failed || tls->closed)
 		return;
 	ERR_clear_error();
@@ -1030,23 +851,13 @@ hd_tls_send_now(HdTls *tls, int fd, const void *bytes, size_t n)
 	ERR_clear_error();
 }
 
-const char *
-hd_tls_describe(const HdTls *tls, char *buf, size_t len)
+static void
+tls_close(HdConn *conn)
 {
-	if (tls == NULL || tls->phase != HD_TLS_ESTABLISHED)
-		snprintf(buf, len, "%s", "");
-	else
-		snprintf(buf, len, "%s %s", SSL_get_version(tls->ssl), SSL_get_cipher_name(tls->ssl));
-	return buf;
-}
+	HdTls	   *tls = conn->tls;
 
-void
-hd_tls_close(HdTls *tls)
-{
-	if (tls == NULL || tls->closed)
-		return;
 	tls->closed = true;
-	ev_io_stop(tls->loop, &tls->cross);
+	ev_io_stop(conn->loop, &tls->cross);
 	tls->cross_events = 0;
 	if (tls->phase == HD_TLS_ESTABLISHED && !tls->failed)
 	{
@@ -1055,14 +866,44 @@ hd_tls_close(HdTls *tls)
 		(void) SSL_shutdown(tls->ssl);
 		ERR_clear_error();
 	}
+	hd_conn_plain_ops.close(conn);
 }
 
-void
-hd_tls_free(HdTls *tls)
+static void
+tls_free(HdConn *conn)
 {
-	if (tls == NULL)
-		return;
-	ev_io_stop(tls->loop, &tls->cross);
-	SSL_free(tls->ssl);
-	free(tls);
+	tls_discard(conn->tls);
+	conn->tls = NULL;
+}
+
+static const HdConnOps tls_ops = {
+	.name = "tls",
+	.read = tls_read,
+	.write = tls_write,
+	.wait_writable = tls_wait_writable,
+	.resume_reading = tls_resume_reading,
+	.negotiating = tls_negotiating,
+	.handshake = tls_handshake,
+	.send_now = tls_send_now,
+	.error = tls_error,
+	.close = tls_close,
+	.free = tls_free,
+};
+
+bool
+hd_tls_active(const HdConn *conn)
+{
+	return conn->tls != NULL;
+}
+
+const char *
+hd_tls_describe(const HdConn *conn, char *buf, size_t len)
+{
+	const HdTls *tls = conn->tls;
+
+	if (tls == NULL || tls->phase != HD_TLS_ESTABLISHED)
+		snprintf(buf, len, "%s", "");
+	else
+		snprintf(buf, len, "%s %s", SSL_get_version(tls->ssl), SSL_get_cipher_name(tls->ssl));
+	return buf;
 }

@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "pgwire/proto.h"
+#include "pgwire/tls_negotiate.h"
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -42,7 +43,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	}
 	client->agent = agent;
 	client->id = ++agent->next_client_id;
-	client->fd = fd;
+	hd_conn_init(&client->conn, agent->loop, fd, &client->read_watcher, &client->write_watcher);
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
 	hd_list_init(&client->wait_link);
@@ -113,9 +114,7 @@ hd_client_close(HdClient *client)
 	}
 	ev_io_stop(agent->loop, &client->read_watcher);
 	ev_io_stop(agent->loop, &client->write_watcher);
-	hd_tls_close(client->tls);
-	close(client->fd);
-	client->fd = -1;
+	hd_conn_close(&client->conn);
 	agent->nclients--;
 	/*
 	 * Freed before the loop next blocks (agent.c), not now: the callback that
@@ -131,7 +130,7 @@ hd_client_free(HdClient *client)
 	hd_list_del(&client->link);
 	hd_iobuf_free(&client->in);
 	hd_iobuf_free(&client->out);
-	hd_tls_free(client->tls);
+	hd_conn_free(&client->conn);
 	hd_client_auth_free(client);
 	hd_client_stmts_free(&client->stmts);
 	if (client->unnamed)
@@ -156,17 +155,17 @@ hd_client_free(HdClient *client)
 void
 hd_client_flush(HdClient *client)
 {
-	int			rc = hd_tls_write(client->tls, &client->out, client->fd);
+	int			rc = hd_conn_write(&client->conn, &client->out);
 
 	if (rc < 0)
 	{
-		hd_debug("client %s: write failed: %s", client->addr, hd_tls_error(client->tls, errno));
+		hd_debug("client %s: write failed: %s", client->addr, hd_conn_error(&client->conn, errno));
 		hd_client_close(client);
 		return;
 	}
 	if (rc > 0)
 	{
-		hd_tls_wait_writable(client->tls, client->agent->loop, &client->write_watcher);
+		hd_conn_wait_writable(&client->conn);
 		return;
 	}
 	ev_io_stop(client->agent->loop, &client->write_watcher);
@@ -206,8 +205,8 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void) loop;
 	(void) revents;
-	if (hd_tls_negotiating(((HdClient *) w->data)->tls))
-		(void) hd_tls_client_handshake(w->data);
+	if (hd_conn_negotiating(&((HdClient *) w->data)->conn))
+		(void) hd_client_tls_handshake(w->data);
 	else
 		hd_client_flush(w->data);
 }
@@ -220,17 +219,17 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
-	/* TLS handshake first; it reads and writes on its own (tls.c) */
-	if (hd_tls_negotiating(client->tls) && !hd_tls_client_handshake(client))
+	/* TLS handshake first; it reads and writes on its own (tls_negotiate.c) */
+	if (hd_conn_negotiating(&client->conn) && !hd_client_tls_handshake(client))
 		return;
-	n = hd_tls_read(client->tls, &client->in, client->fd, HD_READ_CHUNK);
+	n = hd_conn_read(&client->conn, &client->in, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
 	{
 		if (n < 0)
 			hd_debug("client %s: read failed: %s", client->addr,
-					 hd_tls_error(client->tls, errno));
+					 hd_conn_error(&client->conn, errno));
 		hd_client_close(client);
 		return;
 	}
@@ -256,7 +255,7 @@ hd_client_resume_reading(HdClient *client)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
-	hd_tls_resume_reading(client->tls);
+	hd_conn_resume_reading(&client->conn);
 	/* bytes may already be waiting in the buffer */
 	if (hd_iobuf_live(&client->in) > 0)
 		client_process(client);
@@ -428,8 +427,8 @@ process_startup(HdClient *client)
 	if (startup.code == HD_SSL_REQUEST_CODE || startup.code == HD_GSSENC_REQUEST_CODE)
 	{
 		hd_iobuf_consume(&client->in, len);
-		/* TLS when configured: 'S' and the handshake, or a refusal (tls.c) */
-		if (startup.code == HD_SSL_REQUEST_CODE && hd_tls_client_ssl_request(client))
+		/* TLS when configured: 'S' and the handshake, or a refusal (tls_negotiate.c) */
+		if (startup.code == HD_SSL_REQUEST_CODE && hd_client_ssl_request(client))
 			return false;
 		/* no TLS or GSSAPI encryption: the client may go on in the clear */
 		if (hd_iobuf_append(&client->out, "N", 1) < 0)

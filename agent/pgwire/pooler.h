@@ -49,7 +49,7 @@
 #include "config/settings.h"
 #include "base/stats.h"
 #include "pgwire/stmt.h"
-#include "net/tls.h"
+#include "net/conn.h"
 
 typedef struct HdAgent HdAgent;
 typedef struct HdPool HdPool;
@@ -116,7 +116,7 @@ struct HdClient
 	HdList		link;			/* agent->clients */
 	HdList		wait_link;		/* pool->waiting while queued */
 	/* (fields ordered to leave no padding: every idle client carries this) */
-	int			fd;
+	HdConn		conn;			/* its socket, plain or TLS (conn.h) */
 	HdClientState state;
 	ev_io		read_watcher;
 	ev_io		write_watcher;
@@ -152,7 +152,6 @@ struct HdClient
 	bool		awaiting_verify;	/* a statement's shape is being checked (prepare.h) */
 	bool		awaiting_check;	/* its cache op waits for its server's state check */
 	uint32_t	bound_dealloc_id;	/* the portal it bound last is a rewritten DEALLOCATE */
-	HdTls	   *tls;			/* TLS with the client, if it asked (tls.h) */
 	HdSettingList settings;		/* session settings to carry (session.h) */
 	HdSettingList startup;		/* those its startup packet set: what RESET restores */
 	bool		admin;			/* on the admin console (database "hyperdrive") */
@@ -185,7 +184,7 @@ struct HdServer
 	HdPool	   *pool;
 	HdList		link;			/* pool->servers */
 	HdList		idle_link;		/* pool->idle */
-	int			fd;
+	HdConn		conn;			/* its socket, plain or TLS per sslmode (conn.h) */
 	ev_io		read_watcher;
 	ev_io		write_watcher;
 	ev_timer	connect_timer;
@@ -228,7 +227,7 @@ struct HdServer
 	ev_tstamp	idle_since;
 	ev_tstamp	request_sent_at;	/* first request while nothing was owed */
 	uint64_t	transactions;
-	HdTls	   *tls;			/* TLS with the origin, per sslmode (tls.h) */
+	bool		ssl_requested;	/* SSLRequest sent, 'S' or 'N' awaited (tls_negotiate.c) */
 	uint8_t		cache_op;		/* HD_COP_*: the agent's own cache op runs (cache_fill.h) */
 	void	   *cache_state;
 	bool		wrote;			/* the client's transaction wrote (CommandComplete tags) */

@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "pgwire/proto.h"
+#include "pgwire/tls_negotiate.h"
 
 static void server_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -122,7 +123,7 @@ hd_server_connect(HdPool *pool)
 	}
 	server->agent = agent;
 	server->pool = pool;
-	server->fd = fd;
+	hd_conn_init(&server->conn, agent->loop, fd, &server->read_watcher, &server->write_watcher);
 	server->state = HD_SERVER_CONNECTING;
 	server->txn_status = 'I';
 	hd_list_init(&server->idle_link);
@@ -153,18 +154,16 @@ hd_server_close(HdServer *server, const char *reason)
 	ev_io_stop(agent->loop, &server->read_watcher);
 	ev_io_stop(agent->loop, &server->write_watcher);
 	ev_timer_stop(agent->loop, &server->connect_timer);
-	if (server->fd >= 0)
+	if (server->conn.fd >= 0)
 	{
 		/* a polite Terminate if it is logged in; ignore failures */
 		if (server->backend_pid != 0)
 		{
 			static const char terminate[5] = {'X', 0, 0, 0, 4};
 
-			hd_tls_send_now(server->tls, server->fd, terminate, sizeof(terminate));
+			hd_conn_send_now(&server->conn, terminate, sizeof(terminate));
 		}
-		hd_tls_close(server->tls);
-		close(server->fd);
-		server->fd = -1;
+		hd_conn_close(&server->conn);
 	}
 	if (server->client)
 	{
@@ -197,7 +196,7 @@ hd_server_free(HdServer *server)
 	hd_list_del(&server->link);
 	hd_iobuf_free(&server->in);
 	hd_iobuf_free(&server->out);
-	hd_tls_free(server->tls);
+	hd_conn_free(&server->conn);
 	if (server->scram)
 		hd_scram_client_free(server->scram);
 	hd_expect_free(&server->expect);
@@ -222,18 +221,18 @@ hd_server_flush(HdServer *server)
 
 	if (server->state == HD_SERVER_CLOSED || server->state == HD_SERVER_CONNECTING)
 		return;
-	rc = hd_tls_write(server->tls, &server->out, server->fd);
+	rc = hd_conn_write(&server->conn, &server->out);
 	if (rc < 0)
 	{
 		char		reason[300];
 
-		snprintf(reason, sizeof(reason), "write failed: %s", hd_tls_error(server->tls, errno));
+		snprintf(reason, sizeof(reason), "write failed: %s", hd_conn_error(&server->conn, errno));
 		hd_server_close(server, reason);
 		return;
 	}
 	if (rc > 0)
 	{
-		hd_tls_wait_writable(server->tls, server->agent->loop, &server->write_watcher);
+		hd_conn_wait_writable(&server->conn);
 		return;
 	}
 	ev_io_stop(server->agent->loop, &server->write_watcher);
@@ -253,7 +252,7 @@ hd_server_resume_reading(HdServer *server)
 	{
 		ev_io_start(server->agent->loop, &server->read_watcher);
 		/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
-		hd_tls_resume_reading(server->tls);
+		hd_conn_resume_reading(&server->conn);
 	}
 }
 
@@ -289,7 +288,7 @@ on_connected(HdServer *server)
 	int			error = 0;
 	socklen_t	len = sizeof(error);
 
-	if (getsockopt(server->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+	if (getsockopt(server->conn.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
 		error = errno;
 	if (error != 0)
 	{
@@ -317,7 +316,7 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void) revents;
 	if (server->state == HD_SERVER_CONNECTING)
 		on_connected(server);
-	else if (hd_tls_negotiating(server->tls))
+	else if (hd_origin_tls_negotiating(server))
 		negotiate(server);
 	else
 		hd_server_flush(server);
@@ -372,23 +371,23 @@ login_failed(HdServer *server, const char *sqlstate, const char *message)
 	hd_server_close(server, message);
 }
 
-/* The SSLRequest exchange and TLS handshake (tls.c), then the StartupMessage. */
+/* The SSLRequest exchange and TLS handshake (tls_negotiate.c), then the StartupMessage. */
 static void
 negotiate(HdServer *server)
 {
 	char		sqlstate[6];
 	char		message[512];
 
-	switch (hd_tls_origin_step(server, sqlstate, message, sizeof(message)))
+	switch (hd_origin_tls_step(server, sqlstate, message, sizeof(message)))
 	{
-		case HD_TLS_WAIT:
+		case HD_CONN_WAIT:
 			return;
-		case HD_TLS_READY:
+		case HD_CONN_READY:
 			send_startup(server);
 			if (server->state != HD_SERVER_CLOSED)
 				hd_server_flush(server);
 			return;
-		case HD_TLS_FAILED:
+		case HD_CONN_FAILED:
 			login_failed(server, sqlstate, message);
 			return;
 	}
@@ -995,12 +994,12 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
-	if (hd_tls_negotiating(server->tls))
+	if (hd_origin_tls_negotiating(server))
 	{
 		negotiate(server);
 		return;
 	}
-	n = hd_tls_read(server->tls, &server->in, server->fd, HD_READ_CHUNK);
+	n = hd_conn_read(&server->conn, &server->in, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
@@ -1008,7 +1007,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char		reason[300];
 
 		snprintf(reason, sizeof(reason), "%s",
-				 n == 0 ? "the origin closed the connection" : hd_tls_error(server->tls, errno));
+				 n == 0 ? "the origin closed the connection" : hd_conn_error(&server->conn, errno));
 		if (server->state == HD_SERVER_LOGIN)
 			hd_pool_server_failed(server->pool, server, "08006", reason);
 		hd_server_close(server, reason);
