@@ -498,7 +498,8 @@ session_idle(const HdClient *client)
 {
 	return client->state == HD_CLIENT_ACTIVE && !client->replication[0] &&
 		hd_pool_server_at_login(client->pool) && hd_server_owes_nothing(client->server) &&
-		client->server->cancels == 0 && !client->awaiting_setup && !client->awaiting_cache &&
+		client->server->cancels == 0 && !client->awaiting_setup &&
+		hd_batch_wait(&client->batch) != HD_BWAIT_CACHE &&
 		hd_iobuf_live(&client->in) == 0 && hd_iobuf_live(&client->server->out) == 0;
 }
 

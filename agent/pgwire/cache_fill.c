@@ -539,7 +539,7 @@ op_done(HdServer *server, CacheOp *op)
 		(void) finish_fill(server, op);
 	if (client)
 	{
-		client->awaiting_cache = false;
+		hd_batch_event(&client->batch, HD_BEV_CACHE_DONE);
 		client->cache_step = HD_CSTEP_NONE;
 		if (op->kind == HD_COP_FILL)
 			hd_send_ready(&client->out, 'I');

@@ -306,7 +306,7 @@ hd_cache_request_consume(HdClient *client, const HdCacheRequest *r)
 		return -1;
 	client->pool->stats.bytes_from_clients += r->len;
 	hd_iobuf_consume(&client->in, r->len);
-	client->local_batch = false;
+	hd_batch_event(&client->batch, HD_BEV_SERVED);
 	return 0;
 }
 
@@ -375,10 +375,10 @@ session_fall_back(HdCacheWaiter *waiter)
 {
 	HdClient   *client = client_of(waiter);
 
-	client->awaiting_cache = false;
+	hd_batch_event(&client->batch, HD_BEV_CACHE_DONE);
 	client->cache_step = HD_CSTEP_FORWARD;
 	if (hd_iobuf_live(&client->in) > 0 && hd_iobuf_head(&client->in)[0] != 'Q')
-		client->ext_forwarding = true;	/* its whole batch goes as it is */
+		hd_batch_event(&client->batch, HD_BEV_PASS);	/* its whole batch goes as it is */
 	hd_client_resume_reading(client);
 }
 
@@ -393,7 +393,7 @@ session_serve(HdCacheWaiter *waiter, const void *bytes, size_t len)
 		return 1;
 	if (serve_bytes(client, &r, bytes, len) < 0)
 		return -1;				/* closed */
-	client->awaiting_cache = false;
+	hd_batch_event(&client->batch, HD_BEV_CACHE_DONE);
 	client->cache_step = HD_CSTEP_NONE;
 	hd_client_flush(client);
 	if (client->state == HD_CLIENT_ACTIVE)
@@ -406,7 +406,7 @@ session_decide_again(HdCacheWaiter *waiter)
 {
 	HdClient   *client = client_of(waiter);
 
-	client->awaiting_cache = false;
+	hd_batch_event(&client->batch, HD_BEV_CACHE_DONE);
 	client->cache_step = HD_CSTEP_NONE;
 	hd_client_resume_reading(client);
 }
@@ -444,7 +444,7 @@ bypass(HdClient *client, const char *reason)
 	if (reason)
 		hd_cache_count(client->agent->cache, client->pool->config.id, reason);
 	if (hd_iobuf_live(&client->in) > 0 && hd_iobuf_head(&client->in)[0] != 'Q')
-		client->ext_counted = true;
+		hd_batch_event(&client->batch, HD_BEV_COUNT);
 	return HD_CSTEP_FORWARD;
 }
 

@@ -43,6 +43,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	}
 	client->agent = agent;
 	client->id = ++agent->next_client_id;
+	hd_batch_init(&client->batch);
 	hd_conn_init(&client->conn, agent->loop, fd, &client->read_watcher, &client->write_watcher);
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
@@ -250,8 +251,7 @@ void
 hd_client_resume_reading(HdClient *client)
 {
 	if (client->state == HD_CLIENT_CLOSED || client->close_after_flush ||
-		client->awaiting_setup || client->awaiting_cache || client->awaiting_verify ||
-		client->awaiting_check)
+		client->awaiting_setup || hd_batch_waiting(&client->batch))
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
@@ -757,7 +757,7 @@ hd_client_setup_done(HdClient *client, const char *error)
 void
 hd_client_verify_done(HdClient *client)
 {
-	client->awaiting_verify = false;
+	hd_batch_event(&client->batch, HD_BEV_SHAPE_END);
 	hd_client_resume_reading(client);
 }
 
@@ -841,12 +841,10 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 
 	if (client->server != NULL || client->pinned || client->replication[0])
 		return false;
-	if (type == 'S' && client->local_batch)
-	{
-		client->local_batch = false;
+	/* (the caller ends the batch at its Sync) */
+	if (type == 'S' && hd_batch_local(&client->batch))
 		return hd_send_ready(&client->out, 'I') == 0;
-	}
-	if (type == 'H' && client->local_batch)
+	if (type == 'H' && hd_batch_local(&client->batch))
 		return true;
 	if (type != 'P')
 		return false;
@@ -868,7 +866,7 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 	if (hd_client_stmt_set(&client->stmts, name, stmt->id) < 0 ||
 		hd_iobuf_append(&client->out, parse_complete, sizeof(parse_complete)) < 0)
 		return false;
-	client->local_batch = true;
+	hd_batch_event(&client->batch, HD_BEV_LOCAL_ANSWER);
 	return true;
 }
 
@@ -1003,6 +1001,322 @@ output_full(HdClient *client)
 }
 
 /*
+ * What one step of process_active() says: go on with this message, take the
+ * next one, or stop (true: for now, more bytes will come; false: the client
+ * must stop: closed, waiting, or back-pressured).
+ */
+typedef enum Step
+{
+	STEP_GO,					/* this message goes on to the next stage */
+	STEP_NEXT,					/* it was dealt with: the next message */
+	STEP_MORE,					/* return true: read on */
+	STEP_STOP					/* return false: the client stops */
+} Step;
+
+/* The message at the head of a client's input, read before anything acts on it. */
+typedef struct ClientMsg
+{
+	const char *head;
+	char		type;
+	uint32_t	len;			/* its length word (the type byte not included) */
+	size_t		avail;			/* bytes of it (and after it) in the input */
+	bool		whole;			/* all of it is here */
+} ClientMsg;
+
+/* The client stops reading until something resumes it; its server is sent what it has. */
+static Step
+stop_reading(HdClient *client, HdServer *server)
+{
+	ev_io_stop(client->agent->loop, &client->read_watcher);
+	if (server)
+		hd_server_flush(server);
+	return STEP_STOP;
+}
+
+/*
+ * Read the header of the message at the head of the input and check it the
+ * way PostgreSQL does, before anything acts on it: a malformed stream closes
+ * the client. STEP_GO with m filled in, STEP_MORE (wait for the rest of a
+ * message the agent holds) or STEP_STOP.
+ */
+static Step
+read_message(HdClient *client, ClientMsg *m)
+{
+	if (hd_iobuf_live(&client->in) < 5)
+		return STEP_MORE;
+	if (output_full(client))
+		return STEP_STOP;
+	m->head = hd_iobuf_head(&client->in);
+	m->type = m->head[0];
+	m->len = hd_get_u32(m->head + 1);
+	m->avail = hd_iobuf_live(&client->in);
+	if (!known_frontend_type(m->type))
+	{
+		char		message[64];
+
+		snprintf(message, sizeof(message), "invalid frontend message type %d",
+				 (unsigned char) m->type);
+		hd_client_fatal(client, "08P01", message, NULL);
+		return STEP_STOP;
+	}
+	if (m->len < 4 || m->len > HD_MAX_CLIENT_MESSAGE ||
+		(!large_message_type(m->type) && m->len > HD_MAX_SMALL_MESSAGE))
+	{
+		hd_client_fatal(client, "08P01", "invalid message length", NULL);
+		return STEP_STOP;
+	}
+	if (m->type == 'X')
+	{
+		hd_client_close(client);
+		return STEP_STOP;
+	}
+	m->whole = m->avail >= (size_t) m->len + 1;
+	if (!m->whole && (size_t) m->len + 1 <= HD_HOLD_MAX)
+		return STEP_MORE;		/* wait for the rest */
+	return STEP_GO;
+}
+
+/*
+ * Its server owes it nothing but the session-state check of its last
+ * transaction: the cache may answer this request once that is over (the
+ * server released, the client's state known), so the client waits for it.
+ */
+static bool
+wait_for_state_check(HdClient *client, const ClientMsg *m)
+{
+	char		type = m->type;
+
+	if (!m->whole || client->cache_step != HD_CSTEP_NONE || hd_batch_passed(&client->batch) ||
+		client->server == NULL || !hd_state_check_only_owed(client->server) ||
+		!(type == 'Q' || type == 'P' || type == 'B' || type == 'D') || !hd_cache_serves(client))
+		return false;
+	hd_batch_event(&client->batch, HD_BEV_CHECK_START);
+	return true;
+}
+
+/*
+ * Whether the cache decides this message: a whole Query, or a whole message
+ * of an extended batch it has not passed on, of a client without a server
+ * (one holding a server is in a transaction: cache.h).
+ */
+static bool
+cache_decides(const HdClient *client, const ClientMsg *m)
+{
+	char		type = m->type;
+
+	if (!m->whole || client->cache_step != HD_CSTEP_NONE || client->admin)
+		return false;
+	return type == 'Q' ||
+		(!hd_batch_passed(&client->batch) && client->server == NULL &&
+		 (type == 'P' || type == 'B' || type == 'D'));
+}
+
+/*
+ * The cache decides first (cache.h): a hit needs no server. The rest of a
+ * batch it passed on goes as it is until its Sync.
+ */
+static Step
+decide_by_cache(HdClient *client, const ClientMsg *m)
+{
+	char		type = m->type;
+
+	if (!m->whole && client->cache_step == HD_CSTEP_NONE && (type == 'P' || type == 'B'))
+	{
+		/* a large message streams through (forward_to_server): no cache for its batch */
+		client->cache_step = HD_CSTEP_FORWARD;
+		hd_batch_event(&client->batch, HD_BEV_PASS);
+	}
+	if (wait_for_state_check(client, m))
+		return stop_reading(client, NULL);
+	if (!cache_decides(client, m))
+	{
+		/* not decided: an Execute counts as a bypass (unless its batch was counted) */
+		if (type == 'E' && !hd_batch_counted(&client->batch) && !client->replication[0])
+			hd_cache_count_bypass(client, client->pinned ? "pinned" : "transaction");
+		return STEP_GO;
+	}
+	client->cache_step = (uint8_t) hd_cache_on_request(client, m->head,
+														hd_iobuf_live(&client->in));
+	switch (client->cache_step)
+	{
+		case HD_CSTEP_MORE:
+			client->cache_step = HD_CSTEP_NONE;
+			return STEP_MORE;	/* the rest of the batch is on its way */
+		case HD_CSTEP_SERVED:
+			/* answered: the request left the input */
+			client->cache_step = HD_CSTEP_NONE;
+			hd_client_flush(client);
+			return client->state == HD_CLIENT_ACTIVE ? STEP_NEXT : STEP_STOP;
+		case HD_CSTEP_WAIT:
+			/* the request stays in: answered by the fill, or run when it fails */
+			hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
+			return stop_reading(client, NULL);
+		case HD_CSTEP_FORWARD:
+			if (type != 'Q')
+				hd_batch_event(&client->batch, HD_BEV_PASS);
+			return STEP_GO;
+		default:
+			return STEP_GO;		/* ANALYZE, FILL: on its server (run_cache_op) */
+	}
+}
+
+/*
+ * The agent answers the message itself (answer_locally): consumed here,
+ * and at a Sync the batch is over.
+ */
+static Step
+answer_here(HdClient *client, const ClientMsg *m)
+{
+	if (!m->whole ||
+		!(client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) ||
+		!answer_locally(client, m->type, m->head + 5, m->len - 4))
+		return STEP_GO;
+	hd_iobuf_consume(&client->in, (size_t) m->len + 1);
+	client->cache_step = HD_CSTEP_NONE;
+	if (m->type == 'S')
+		hd_batch_event(&client->batch, HD_BEV_SYNC);
+	hd_client_flush(client);
+	return client->state == HD_CLIENT_ACTIVE ? STEP_NEXT : STEP_STOP;
+}
+
+/*
+ * The server the message goes to: the one it holds, or one from its pool.
+ * NULL: the client stops (queued for a server, a cancel for its server in
+ * flight, or its settings being applied first).
+ */
+static HdServer *
+take_server(HdClient *client)
+{
+	HdServer   *server;
+
+	if (client->server == NULL)
+	{
+		hd_pool_request_server(client->pool, client);
+		if (client->server == NULL)
+		{
+			/* queued (or refused): hd_client_server_ready() resumes */
+			stop_reading(client, NULL);
+			return NULL;
+		}
+	}
+	server = client->server;
+	if (server->cancels > 0)
+	{
+		/* a cancel for it is in flight: nothing more until it is done (cancel.c) */
+		stop_reading(client, NULL);
+		return NULL;
+	}
+	/* the server answers the rest of the batch */
+	hd_batch_event(&client->batch, HD_BEV_TO_SERVER);
+	if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
+		return NULL;			/* hd_client_setup_done() resumes */
+	return server;
+}
+
+/*
+ * The cache's analysis or fill of this request runs on the server first.
+ * STEP_GO: forward the message as it is; STEP_NEXT: decide again.
+ */
+static Step
+run_cache_op(HdClient *client, HdServer *server)
+{
+	int			rc;
+
+	if (client->cache_step != HD_CSTEP_ANALYZE && client->cache_step != HD_CSTEP_FILL)
+		return STEP_GO;
+	rc = hd_cache_start_op(client, server);
+	if (rc < 0)
+	{
+		hd_client_fatal(client, "53200", "out of memory", NULL);
+		return STEP_STOP;
+	}
+	if (rc == 0)
+	{
+		/* the request stays (analysis) or went (fill); wait for the op */
+		hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
+		return stop_reading(client, server);
+	}
+	/* rc 1: forward as it is; rc 2: decide again */
+	client->cache_step = rc == 2 ? HD_CSTEP_NONE : HD_CSTEP_FORWARD;
+	return rc == 2 ? STEP_NEXT : STEP_GO;
+}
+
+/*
+ * Forward the message (or start streaming a large one) and consume it.
+ * The client stops after a Parse that started a shape check (the next
+ * messages wait for it) and when its server's output is full.
+ */
+static Step
+forward_to_server(HdClient *client, HdServer *server, const ClientMsg *m)
+{
+	if (server->expect.count == 0 && server->request_sent_at == 0)
+		server->request_sent_at = ev_time();
+	if (m->whole)
+		client->pool->stats.bytes_from_clients += (uint64_t) m->len + 1;
+	switch (m->whole ? forward_message(client, server, m->head, m->len) :
+			start_stream(client, server, m->head, m->len, m->avail))
+	{
+		case HD_FWD_NOMEM:
+			hd_client_fatal(client, "53200", "out of memory", NULL);
+			return STEP_STOP;
+		case HD_FWD_MALFORMED:
+			hd_client_fatal(client, "08P01", "invalid message format", NULL);
+			return STEP_STOP;
+		case HD_FWD_WAIT:
+			if (!m->whole && hd_batch_wait(&client->batch) != HD_BWAIT_SHAPE)
+			{
+				/* a large Bind or Parse whose names are not all here yet */
+				if (m->avail <= HD_HOLD_MAX)
+					return STEP_MORE;
+				hd_client_fatal(client, "08P01", "invalid message format", NULL);
+				return STEP_STOP;
+			}
+			/* a statement's shape is checked first; the message stays */
+			return stop_reading(client, server);
+		case HD_FWD_DONE:
+			break;
+	}
+	client->cache_step = HD_CSTEP_NONE;
+	if (!m->whole)
+		return STEP_NEXT;		/* (start_stream() took what is here; pass_stream() the rest) */
+	hd_iobuf_consume(&client->in, (size_t) m->len + 1);
+	if (m->type == 'S')
+		hd_batch_event(&client->batch, HD_BEV_SYNC);
+	if (hd_batch_wait(&client->batch) == HD_BWAIT_SHAPE)
+		return stop_reading(client, server);	/* its Parse met a known text: the next
+												 * messages wait for the check */
+	if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
+	{
+		client->paused_for_server = true;
+		return stop_reading(client, server);
+	}
+	return STEP_NEXT;
+}
+
+/*
+ * One message at the head of the input, through the stages in order: read
+ * it whole (or a large one's start), let the cache decide, answer it here,
+ * or take a server, run the cache's op on it, and forward it.
+ */
+static Step
+process_message(HdClient *client)
+{
+	ClientMsg	m;
+	HdServer   *server;
+	Step		step;
+
+	if ((step = read_message(client, &m)) != STEP_GO ||
+		(step = decide_by_cache(client, &m)) != STEP_GO ||
+		(step = answer_here(client, &m)) != STEP_GO)
+		return step;
+	if ((server = take_server(client)) == NULL)
+		return STEP_STOP;
+	if ((step = run_cache_op(client, server)) != STEP_GO)
+		return step;
+	return forward_to_server(client, server, &m);
+}
+
+/*
  * Move complete messages to the server. Returns false when the client must
  * stop for now (closed, waiting for a server, or back-pressured).
  */
@@ -1011,12 +1325,7 @@ process_active(HdClient *client)
 {
 	for (;;)
 	{
-		const char *head;
-		char		type;
-		uint32_t	len;
-		size_t		avail;
-		bool		whole;
-		HdServer   *server;
+		Step		step;
 
 		if (client->stream_left > 0)
 		{
@@ -1026,200 +1335,11 @@ process_active(HdClient *client)
 				return rc == 0;
 			continue;
 		}
-		if (hd_iobuf_live(&client->in) < 5)
+		step = process_message(client);
+		if (step == STEP_MORE)
 			return true;
-		if (output_full(client))
+		if (step == STEP_STOP)
 			return false;
-		head = hd_iobuf_head(&client->in);
-		type = head[0];
-		len = hd_get_u32(head + 1);
-		avail = hd_iobuf_live(&client->in);
-
-		if (!known_frontend_type(type))
-		{
-			char		message[64];
-
-			snprintf(message, sizeof(message), "invalid frontend message type %d",
-					 (unsigned char) type);
-			hd_client_fatal(client, "08P01", message, NULL);
-			return false;
-		}
-		if (len < 4 || len > HD_MAX_CLIENT_MESSAGE ||
-			(!large_message_type(type) && len > HD_MAX_SMALL_MESSAGE))
-		{
-			hd_client_fatal(client, "08P01", "invalid message length", NULL);
-			return false;
-		}
-		if (type == 'X')
-		{
-			hd_client_close(client);
-			return false;
-		}
-		whole = avail >= (size_t) len + 1;
-		if (!whole && (size_t) len + 1 <= HD_HOLD_MAX)
-			return true;		/* wait for the rest */
-		if (!whole && client->cache_step == HD_CSTEP_NONE && (type == 'P' || type == 'B'))
-		{
-			/* a large message streams through (below): no cache for its batch */
-			client->cache_step = HD_CSTEP_FORWARD;
-			client->ext_forwarding = true;
-		}
-
-		/*
-		 * Its server owes it nothing but the session-state check of its last
-		 * transaction: the cache may answer this request once that is over
-		 * (the server released, the client's state known).
-		 */
-		if (whole && client->cache_step == HD_CSTEP_NONE && !client->ext_forwarding &&
-			client->server && hd_state_check_only_owed(client->server) &&
-			(type == 'Q' || type == 'P' || type == 'B' || type == 'D') && hd_cache_serves(client))
-		{
-			client->awaiting_check = true;
-			ev_io_stop(client->agent->loop, &client->read_watcher);
-			return false;
-		}
-
-		/* the cache decides first (cache.h): a hit needs no server */
-		if (whole && client->cache_step == HD_CSTEP_NONE && !client->admin &&
-			(type == 'Q' || (!client->ext_forwarding && client->server == NULL &&
-							 (type == 'P' || type == 'B' || type == 'D'))))
-		{
-			client->cache_step = (uint8_t) hd_cache_on_request(client, head,
-																hd_iobuf_live(&client->in));
-			if (client->cache_step == HD_CSTEP_MORE)
-			{
-				client->cache_step = HD_CSTEP_NONE;
-				return true;	/* the rest of the batch is on its way */
-			}
-			if (client->cache_step == HD_CSTEP_SERVED)
-			{
-				/* answered: the request left the input */
-				client->cache_step = HD_CSTEP_NONE;
-				hd_client_flush(client);
-				if (client->state != HD_CLIENT_ACTIVE)
-					return false;
-				continue;
-			}
-			if (client->cache_step == HD_CSTEP_WAIT)
-			{
-				/* the request stays in: answered by the fill, or run when it fails */
-				client->awaiting_cache = true;
-				ev_io_stop(client->agent->loop, &client->read_watcher);
-				return false;
-			}
-			if (client->cache_step == HD_CSTEP_FORWARD && type != 'Q')
-				client->ext_forwarding = true;
-		}
-		else if (type == 'E' && !client->ext_counted && !client->replication[0])
-			hd_cache_count_bypass(client, client->pinned ? "pinned" : "transaction");
-		if (whole &&
-			(client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) &&
-			answer_locally(client, type, head + 5, len - 4))
-		{
-			hd_iobuf_consume(&client->in, (size_t) len + 1);
-			client->cache_step = HD_CSTEP_NONE;
-			if (type == 'S')
-				client->ext_forwarding = client->ext_counted = false;
-			hd_client_flush(client);
-			if (client->state != HD_CLIENT_ACTIVE)
-				return false;
-			continue;
-		}
-		if (client->server == NULL)
-		{
-			hd_pool_request_server(client->pool, client);
-			if (client->server == NULL)
-			{
-				/* queued (or refused): hd_client_server_ready() resumes */
-				ev_io_stop(client->agent->loop, &client->read_watcher);
-				return false;
-			}
-		}
-		server = client->server;
-		if (server->cancels > 0)
-		{
-			/* a cancel for it is in flight: nothing more until it is done (cancel.c) */
-			ev_io_stop(client->agent->loop, &client->read_watcher);
-			return false;
-		}
-		client->local_batch = false;	/* the server answers the rest of the batch */
-		if (!client->server_synced && !client->replication[0] && !sync_settings(client, server))
-			return false;		/* hd_client_setup_done() resumes */
-		if (client->cache_step == HD_CSTEP_ANALYZE || client->cache_step == HD_CSTEP_FILL)
-		{
-			int			rc = hd_cache_start_op(client, server);
-
-			if (rc < 0)
-			{
-				hd_client_fatal(client, "53200", "out of memory", NULL);
-				return false;
-			}
-			if (rc == 0)
-			{
-				/* the request stays (analysis) or went (fill); wait for the op */
-				client->awaiting_cache = true;
-				ev_io_stop(client->agent->loop, &client->read_watcher);
-				hd_server_flush(server);
-				return false;
-			}
-			/* rc 1: forward as it is; rc 2: decide again */
-			client->cache_step = rc == 2 ? HD_CSTEP_NONE : HD_CSTEP_FORWARD;
-			if (rc == 2)
-				continue;
-		}
-		if (server->expect.count == 0 && server->request_sent_at == 0)
-			server->request_sent_at = ev_time();
-		if (whole)
-			client->pool->stats.bytes_from_clients += (uint64_t) len + 1;
-		switch (whole ? forward_message(client, server, head, len) :
-				start_stream(client, server, head, len, avail))
-		{
-			case HD_FWD_NOMEM:
-				hd_client_fatal(client, "53200", "out of memory", NULL);
-				return false;
-			case HD_FWD_MALFORMED:
-				hd_client_fatal(client, "08P01", "invalid message format", NULL);
-				return false;
-			case HD_FWD_WAIT:
-				if (!whole && !client->awaiting_verify)
-				{
-					/* a large Bind or Parse whose names are not all here yet */
-					if (avail <= HD_HOLD_MAX)
-						return true;
-					hd_client_fatal(client, "08P01", "invalid message format", NULL);
-					return false;
-				}
-				/* a statement's shape is checked first; the message stays */
-				ev_io_stop(client->agent->loop, &client->read_watcher);
-				hd_server_flush(server);
-				return false;
-			case HD_FWD_DONE:
-				break;
-		}
-		if (!whole)
-		{
-			/* (start_stream() took what is here; pass_stream() the rest) */
-			client->cache_step = HD_CSTEP_NONE;
-			continue;
-		}
-		hd_iobuf_consume(&client->in, (size_t) len + 1);
-		client->cache_step = HD_CSTEP_NONE;
-		if (type == 'S')
-			client->ext_forwarding = client->ext_counted = false;
-		if (client->awaiting_verify)
-		{
-			/* its Parse met a known text: the next messages wait for the check */
-			ev_io_stop(client->agent->loop, &client->read_watcher);
-			hd_server_flush(server);
-			return false;
-		}
-		if (hd_iobuf_live(&server->out) > HD_BACKPRESSURE_BYTES)
-		{
-			client->paused_for_server = true;
-			ev_io_stop(client->agent->loop, &client->read_watcher);
-			hd_server_flush(server);
-			return false;
-		}
 	}
 }
 

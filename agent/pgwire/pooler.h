@@ -41,6 +41,7 @@
 #include "base/iobuf.h"
 #include "base/list.h"
 #include "net/listener.h"
+#include "pgwire/batch.h"
 #include "pgwire/cache_fill.h"
 #include "pgwire/cache_request.h"
 #include "pgwire/lookup.h"
@@ -129,7 +130,6 @@ struct HdClient
 	bool		paused_for_output;	/* stopped reading: its own output is full */
 	bool		stream_drain;	/* the message streaming now is dropped, not forwarded */
 	uint32_t	stream_left;	/* bytes of a large message still to pass on (client.c) */
-	bool		local_batch;	/* answering a Parse-only batch itself (client.c) */
 	bool		local_socket;	/* came in on the Unix-domain socket: no TLS */
 	HdClientAuth *auth;			/* during authentication only */
 	char		addr[64];		/* peer address, for logs */
@@ -149,8 +149,6 @@ struct HdClient
 	HdUnnamed  *unnamed;		/* its unnamed statement (prepare.h); NULL: none yet */
 	HdClassification *unnamed_effect;	/* a tracked SET in its unnamed statement */
 	bool		bound_effect;	/* the portal it bound last runs unnamed_effect */
-	bool		awaiting_verify;	/* a statement's shape is being checked (prepare.h) */
-	bool		awaiting_check;	/* its cache op waits for its server's state check */
 	uint32_t	bound_dealloc_id;	/* the portal it bound last is a rewritten DEALLOCATE */
 	HdSettingList settings;		/* session settings to carry (session.h) */
 	HdSettingList startup;		/* those its startup packet set: what RESET restores */
@@ -162,9 +160,7 @@ struct HdClient
 	char	   *pin_detail;		/* a pin_reason made for this client (state_check.c) */
 	char		replication[16];	/* startup "replication" value; "" if none */
 	uint8_t		cache_step;		/* HD_CSTEP_* for the request at the head of in (cache_request.h) */
-	bool		ext_forwarding; /* the cache passed on this extended batch: until its Sync */
-	bool		ext_counted;	/* and counted it: its Execute is not counted again */
-	bool		awaiting_cache; /* a cache op runs on its server: not reading */
+	HdBatch		batch;			/* its extended batch and what it waits for (batch.h) */
 	HdCacheWaiter cache_waiter;	/* the cache core's: coalescing, read-your-writes (cache.h) */
 };
 

@@ -49,7 +49,7 @@ check_shape(HdClient *client, HdServer *server, const char *name, HdExpectAction
 		hd_iobuf_append(&server->out, flush, sizeof(flush)) < 0 ||
 		hd_prepare_expect(server, HD_EXPECT_DESCRIBE_STMT, action, stmt_id, gen) < 0)
 		return -1;
-	client->awaiting_verify = true;
+	hd_batch_event(&client->batch, HD_BEV_SHAPE_START);
 	return 0;
 }
 

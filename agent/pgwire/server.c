@@ -842,7 +842,7 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	if (server->verify_resume)
 	{
 		server->verify_resume = false;
-		if (server->client && server->client->awaiting_verify)
+		if (server->client && hd_batch_wait(&server->client->batch) == HD_BWAIT_SHAPE)
 			hd_client_verify_done(server->client);
 	}
 }
@@ -961,7 +961,7 @@ server_process(HdServer *server)
 				hd_client_fatal(client, "53200", "out of memory", NULL);
 				return;
 			}
-			client->awaiting_cache = true;
+			hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
 			ev_io_stop(server->agent->loop, &client->read_watcher);
 			hd_server_flush(server);
 			hd_server_resume_reading(server);	/* (a slow client paused it) */

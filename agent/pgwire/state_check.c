@@ -219,8 +219,8 @@ check_done(HdServer *server)
 		/* unchanged: its client gone meanwhile, it goes back to the pool now */
 		if (client == NULL && hd_server_owes_nothing(server))
 			hd_pool_release_server(server->pool, server);
-		else if (client)
-			client->awaiting_check = false;	/* resumed when the server is released (server.c) */
+		else if (client && hd_batch_wait(&client->batch) == HD_BWAIT_CHECK)
+			hd_batch_event(&client->batch, HD_BEV_CHECK_END);	/* resumed when the server is released (server.c) */
 		return;
 	}
 	if (client)
@@ -236,9 +236,9 @@ check_done(HdServer *server)
 		client->pin_detail = strdup(reason);
 		hd_client_pin(client, client->pin_detail ? client->pin_detail :
 					  "session state changed on the origin");
-		if (client->awaiting_check)
+		if (hd_batch_wait(&client->batch) == HD_BWAIT_CHECK)
 		{
-			client->awaiting_check = false;
+			hd_batch_event(&client->batch, HD_BEV_CHECK_END);
 			hd_client_resume_reading(client);	/* pinned now: its request bypasses */
 		}
 	}
