@@ -106,10 +106,15 @@ EXTRA_CLEAN += agent/tests/test_auth
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_store \
 	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
-	agent/tests/test_race agent/tests/test_flight agent/tests/test_conn
+	agent/tests/test_race agent/tests/test_flight agent/tests/test_conn agent/tests/test_batch
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_store agent/tests/test_ext_batch \
 	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_race \
-	agent/tests/test_flight agent/tests/test_conn
+	agent/tests/test_flight agent/tests/test_conn agent/tests/test_batch
+
+# A client's extended-protocol batch as a state machine (no server). NDEBUG:
+# a refused transition returns false for the test to see, instead of asserting.
+agent/tests/test_batch: agent/tests/test_batch.c agent/pgwire/batch.c agent/pgwire/batch.h agent/base/log.c agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -DNDEBUG -Iagent -o $@ $< agent/pgwire/batch.c agent/base/log.c
 
 # The cache core's race rule and request coalescing (fake sessions).
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
@@ -155,6 +160,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_race
 	agent/tests/test_flight
 	agent/tests/test_conn
+	agent/tests/test_batch
 
 tempcheck-tap: agent-unit
 
