@@ -31,6 +31,7 @@
 
 #include "base/log.h"
 #include "net/tls.h"
+#include "ops/admin.h"
 #include "ops/metrics.h"
 #include "pgwire/proto.h"
 #include "stream/pg_change_source.h"
@@ -677,6 +678,7 @@ hd_agent_main(int argc, char **argv)
 	hd_listener_init(&agent.listener);
 	hd_listener_init(&agent.unix_listener);
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
+	agent.console = &hd_admin_console;
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
 	hd_list_init(&agent.controls);

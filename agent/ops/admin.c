@@ -18,7 +18,7 @@
  * session goes on). Extended-protocol messages get one ERROR 0A000 and are
  * skipped up to the next Sync, as PostgreSQL skips after an error.
  */
-#include "pgwire/pooler.h"
+#include "ops/admin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -836,8 +836,8 @@ login_done(HdClient *client)
 	hd_info("admin %s logged in to the console from %s", client->user, client->addr);
 }
 
-void
-hd_admin_start(HdClient *client)
+static void
+admin_start(HdClient *client)
 {
 	HdAgent    *agent = client->agent;
 	AdminState *state = calloc(1, sizeof(AdminState));
@@ -863,8 +863,8 @@ hd_admin_start(HdClient *client)
 						login_done);
 }
 
-void
-hd_admin_process(HdClient *client)
+static void
+admin_process(HdClient *client)
 {
 	AdminState *state = client->admin_state;
 
@@ -886,8 +886,8 @@ hd_admin_process(HdClient *client)
 		process_messages(client, state);
 }
 
-void
-hd_admin_free(HdClient *client)
+static void
+admin_free(HdClient *client)
 {
 	AdminState *state = client->admin_state;
 
@@ -897,3 +897,9 @@ hd_admin_free(HdClient *client)
 	free(state);
 	client->admin_state = NULL;
 }
+
+const HdConsoleOps hd_admin_console = {
+	.start = admin_start,
+	.process = admin_process,
+	.free = admin_free,
+};

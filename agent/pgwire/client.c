@@ -148,7 +148,7 @@ hd_client_free(HdClient *client)
 	hd_settings_clear(&client->startup);
 	free(client->pin_detail);
 	if (client->admin)
-		hd_admin_free(client);
+		client->agent->console->free(client);
 	free(client);
 }
 
@@ -369,7 +369,7 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	if (strcmp(client->database, HD_CONSOLE_DATABASE) == 0)
 	{
 		client->admin = true;
-		hd_admin_start(client);
+		client->agent->console->start(client);
 		return;
 	}
 	config = hd_agent_find_config(client->agent, client->database);
@@ -1355,7 +1355,7 @@ client_process(HdClient *client)
 	}
 	if (client->admin)
 	{
-		hd_admin_process(client);
+		client->agent->console->process(client);
 		return;
 	}
 	if (client->state == HD_CLIENT_AUTH)

@@ -314,6 +314,7 @@ struct HdAgent
 	struct ssl_ctx_st *tls_ctx;	/* client-facing TLS (tls.h); NULL: answer 'N' */
 	HdAuthFile	auth_file;		/* the admin console's users (settings auth_file) */
 	struct HdMetrics *metrics;	/* metrics.c's listener; NULL when off */
+	const struct HdConsoleOps *console;	/* the admin console (ops/admin.c) */
 	HdCacheLayer *cache;		/* the cache core's (its store may not be open yet); NULL: no memory */
 };
 
@@ -371,10 +372,21 @@ extern void hd_cancel_server_gone(HdServer *server);
 extern void hd_cancel_requester_gone(HdClient *requester);
 extern void hd_cancel_shutdown(HdAgent *agent);
 
-/* admin.c: the admin console (database "hyperdrive") */
-extern void hd_admin_start(HdClient *client);
-extern void hd_admin_process(HdClient *client);
-extern void hd_admin_free(HdClient *client);
+/*
+ * The admin console (database "hyperdrive"): a client session whose messages
+ * the console runs instead of forwarding them. ops/admin.c implements it
+ * (hd_admin_console, ops/admin.h); agent.c sets agent->console at start, so
+ * that pgwire/ never calls into ops/, which sits above it.
+ *   start    a client asked for the console's database: authenticate it
+ *   process  run what it sent (the password exchange first)
+ *   free     it goes: what the console kept for it
+ */
+typedef struct HdConsoleOps
+{
+	void		(*start) (HdClient *client);
+	void		(*process) (HdClient *client);
+	void		(*free) (HdClient *client);
+} HdConsoleOps;
 
 /* client.c, after the agent's settings query on its server */
 extern void hd_client_setup_done(HdClient *client, const char *error);
