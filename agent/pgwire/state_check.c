@@ -220,7 +220,10 @@ check_done(HdServer *server)
 		if (client == NULL && hd_server_owes_nothing(server))
 			hd_pool_release_server(server->pool, server);
 		else if (client && hd_batch_wait(&client->batch) == HD_BWAIT_CHECK)
-			hd_batch_event(&client->batch, HD_BEV_CHECK_END);	/* resumed when the server is released (server.c) */
+		{
+			/* resumed when the server is released (server.c) */
+			hd_batch_event(&client->batch, HD_BEV_CHECK_END);
+		}
 		return;
 	}
 	if (client)
