@@ -43,7 +43,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	}
 	client->agent = agent;
 	client->id = ++agent->next_client_id;
-	hd_conn_init(&client->conn, agent->loop, fd, &client->read_watcher, &client->write_watcher);
+	hd_conn_init(&client->sock, agent->loop, fd, &client->read_watcher, &client->write_watcher);
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
 	hd_list_init(&client->wait_link);
@@ -114,7 +114,7 @@ hd_client_close(HdClient *client)
 	}
 	ev_io_stop(agent->loop, &client->read_watcher);
 	ev_io_stop(agent->loop, &client->write_watcher);
-	hd_conn_close(&client->conn);
+	hd_conn_close(&client->sock);
 	agent->nclients--;
 	/*
 	 * Freed before the loop next blocks (agent.c), not now: the callback that
@@ -130,7 +130,7 @@ hd_client_free(HdClient *client)
 	hd_list_del(&client->link);
 	hd_iobuf_free(&client->in);
 	hd_iobuf_free(&client->out);
-	hd_conn_free(&client->conn);
+	hd_conn_free(&client->sock);
 	hd_client_auth_free(client);
 	hd_client_stmts_free(&client->stmts);
 	if (client->unnamed)
@@ -155,17 +155,17 @@ hd_client_free(HdClient *client)
 void
 hd_client_flush(HdClient *client)
 {
-	int			rc = hd_conn_write(&client->conn, &client->out);
+	int			rc = hd_conn_write(&client->sock, &client->out);
 
 	if (rc < 0)
 	{
-		hd_debug("client %s: write failed: %s", client->addr, hd_conn_error(&client->conn, errno));
+		hd_debug("client %s: write failed: %s", client->addr, hd_conn_error(&client->sock, errno));
 		hd_client_close(client);
 		return;
 	}
 	if (rc > 0)
 	{
-		hd_conn_wait_writable(&client->conn);
+		hd_conn_wait_writable(&client->sock);
 		return;
 	}
 	ev_io_stop(client->agent->loop, &client->write_watcher);
@@ -205,7 +205,7 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void) loop;
 	(void) revents;
-	if (hd_conn_negotiating(&((HdClient *) w->data)->conn))
+	if (hd_conn_negotiating(&((HdClient *) w->data)->sock))
 		(void) hd_client_tls_handshake(w->data);
 	else
 		hd_client_flush(w->data);
@@ -220,16 +220,16 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void) loop;
 	(void) revents;
 	/* TLS handshake first; it reads and writes on its own (tls_negotiate.c) */
-	if (hd_conn_negotiating(&client->conn) && !hd_client_tls_handshake(client))
+	if (hd_conn_negotiating(&client->sock) && !hd_client_tls_handshake(client))
 		return;
-	n = hd_conn_read(&client->conn, &client->in, HD_READ_CHUNK);
+	n = hd_conn_read(&client->sock, &client->in, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
 	{
 		if (n < 0)
 			hd_debug("client %s: read failed: %s", client->addr,
-					 hd_conn_error(&client->conn, errno));
+					 hd_conn_error(&client->sock, errno));
 		hd_client_close(client);
 		return;
 	}
@@ -255,7 +255,7 @@ hd_client_resume_reading(HdClient *client)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
-	hd_conn_resume_reading(&client->conn);
+	hd_conn_resume_reading(&client->sock);
 	/* bytes may already be waiting in the buffer */
 	if (hd_iobuf_live(&client->in) > 0)
 		client_process(client);

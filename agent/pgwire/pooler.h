@@ -116,7 +116,7 @@ struct HdClient
 	HdList		link;			/* agent->clients */
 	HdList		wait_link;		/* pool->waiting while queued */
 	/* (fields ordered to leave no padding: every idle client carries this) */
-	HdConn		conn;			/* its socket, plain or TLS (conn.h) */
+	HdConn		sock;			/* its socket, plain or TLS (conn.h) */
 	HdClientState state;
 	ev_io		read_watcher;
 	ev_io		write_watcher;
@@ -184,7 +184,7 @@ struct HdServer
 	HdPool	   *pool;
 	HdList		link;			/* pool->servers */
 	HdList		idle_link;		/* pool->idle */
-	HdConn		conn;			/* its socket, plain or TLS per sslmode (conn.h) */
+	HdConn		sock;			/* its socket, plain or TLS per sslmode (conn.h) */
 	ev_io		read_watcher;
 	ev_io		write_watcher;
 	ev_timer	connect_timer;

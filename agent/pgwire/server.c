@@ -123,7 +123,7 @@ hd_server_connect(HdPool *pool)
 	}
 	server->agent = agent;
 	server->pool = pool;
-	hd_conn_init(&server->conn, agent->loop, fd, &server->read_watcher, &server->write_watcher);
+	hd_conn_init(&server->sock, agent->loop, fd, &server->read_watcher, &server->write_watcher);
 	server->state = HD_SERVER_CONNECTING;
 	server->txn_status = 'I';
 	hd_list_init(&server->idle_link);
@@ -154,16 +154,16 @@ hd_server_close(HdServer *server, const char *reason)
 	ev_io_stop(agent->loop, &server->read_watcher);
 	ev_io_stop(agent->loop, &server->write_watcher);
 	ev_timer_stop(agent->loop, &server->connect_timer);
-	if (server->conn.fd >= 0)
+	if (server->sock.fd >= 0)
 	{
 		/* a polite Terminate if it is logged in; ignore failures */
 		if (server->backend_pid != 0)
 		{
 			static const char terminate[5] = {'X', 0, 0, 0, 4};
 
-			hd_conn_send_now(&server->conn, terminate, sizeof(terminate));
+			hd_conn_send_now(&server->sock, terminate, sizeof(terminate));
 		}
-		hd_conn_close(&server->conn);
+		hd_conn_close(&server->sock);
 	}
 	if (server->client)
 	{
@@ -196,7 +196,7 @@ hd_server_free(HdServer *server)
 	hd_list_del(&server->link);
 	hd_iobuf_free(&server->in);
 	hd_iobuf_free(&server->out);
-	hd_conn_free(&server->conn);
+	hd_conn_free(&server->sock);
 	if (server->scram)
 		hd_scram_client_free(server->scram);
 	hd_expect_free(&server->expect);
@@ -221,18 +221,18 @@ hd_server_flush(HdServer *server)
 
 	if (server->state == HD_SERVER_CLOSED || server->state == HD_SERVER_CONNECTING)
 		return;
-	rc = hd_conn_write(&server->conn, &server->out);
+	rc = hd_conn_write(&server->sock, &server->out);
 	if (rc < 0)
 	{
 		char		reason[300];
 
-		snprintf(reason, sizeof(reason), "write failed: %s", hd_conn_error(&server->conn, errno));
+		snprintf(reason, sizeof(reason), "write failed: %s", hd_conn_error(&server->sock, errno));
 		hd_server_close(server, reason);
 		return;
 	}
 	if (rc > 0)
 	{
-		hd_conn_wait_writable(&server->conn);
+		hd_conn_wait_writable(&server->sock);
 		return;
 	}
 	ev_io_stop(server->agent->loop, &server->write_watcher);
@@ -252,7 +252,7 @@ hd_server_resume_reading(HdServer *server)
 	{
 		ev_io_start(server->agent->loop, &server->read_watcher);
 		/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
-		hd_conn_resume_reading(&server->conn);
+		hd_conn_resume_reading(&server->sock);
 	}
 }
 
@@ -288,7 +288,7 @@ on_connected(HdServer *server)
 	int			error = 0;
 	socklen_t	len = sizeof(error);
 
-	if (getsockopt(server->conn.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+	if (getsockopt(server->sock.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
 		error = errno;
 	if (error != 0)
 	{
@@ -999,7 +999,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		negotiate(server);
 		return;
 	}
-	n = hd_conn_read(&server->conn, &server->in, HD_READ_CHUNK);
+	n = hd_conn_read(&server->sock, &server->in, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
@@ -1007,7 +1007,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char		reason[300];
 
 		snprintf(reason, sizeof(reason), "%s",
-				 n == 0 ? "the origin closed the connection" : hd_conn_error(&server->conn, errno));
+				 n == 0 ? "the origin closed the connection" : hd_conn_error(&server->sock, errno));
 		if (server->state == HD_SERVER_LOGIN)
 			hd_pool_server_failed(server->pool, server, "08006", reason);
 		hd_server_close(server, reason);

@@ -24,7 +24,7 @@ hd_client_ssl_request(HdClient *client)
 	HdAgent    *agent = client->agent;
 	char		reason[256];
 
-	if (hd_tls_active(&client->conn))
+	if (hd_tls_active(&client->sock))
 	{
 		/* inside TLS already: PostgreSQL reads it as a protocol version */
 		hd_client_fatal(client, "0A000",
@@ -43,7 +43,7 @@ hd_client_ssl_request(HdClient *client)
 						"attempted man-in-the-middle attack.");
 		return true;
 	}
-	if (hd_tls_accept_start(&client->conn, agent->tls_ctx, reason, sizeof(reason)) < 0)
+	if (hd_tls_accept_start(&client->sock, agent->tls_ctx, reason, sizeof(reason)) < 0)
 	{
 		hd_warning("client %s: could not start TLS: %s", client->addr, reason);
 		hd_client_close(client);
@@ -51,7 +51,7 @@ hd_client_ssl_request(HdClient *client)
 	}
 	/* 'S' goes out in the clear, after anything queued before it */
 	if (hd_iobuf_append(&client->out, "S", 1) < 0 ||
-		hd_conn_write_clear(&client->conn, &client->out) != 0)
+		hd_conn_write_clear(&client->sock, &client->out) != 0)
 	{
 		hd_debug("client %s: could not send 'S': %s", client->addr, strerror(errno));
 		hd_client_close(client);
@@ -71,11 +71,11 @@ hd_client_tls_handshake(HdClient *client)
 		hd_client_close(client);
 		return false;
 	}
-	switch (hd_conn_handshake(&client->conn))
+	switch (hd_conn_handshake(&client->sock))
 	{
 		case HD_CONN_READY:
 			hd_debug("client %s: TLS established (%s)", client->addr,
-					 hd_tls_describe(&client->conn, desc, sizeof(desc)));
+					 hd_tls_describe(&client->sock, desc, sizeof(desc)));
 			return true;
 		case HD_CONN_WAIT:
 			return false;
@@ -83,7 +83,7 @@ hd_client_tls_handshake(HdClient *client)
 			break;
 	}
 	hd_info("client %s: could not accept SSL connection: %s", client->addr,
-			hd_conn_error(&client->conn, 0));
+			hd_conn_error(&client->sock, 0));
 	hd_client_close(client);
 	return false;
 }
@@ -95,7 +95,7 @@ hd_client_tls_handshake(HdClient *client)
 bool
 hd_origin_tls_negotiating(const HdServer *server)
 {
-	return server->ssl_requested || hd_conn_negotiating(&server->conn);
+	return server->ssl_requested || hd_conn_negotiating(&server->sock);
 }
 
 /* What the origin answered to the SSLRequest: its first byte and what follows. */
@@ -128,7 +128,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 			/* prefer: on in the clear */
 			return HD_CONN_READY;
 		}
-		if (hd_tls_connect_start(&server->conn, config, err, errlen) < 0)
+		if (hd_tls_connect_start(&server->sock, config, err, errlen) < 0)
 			return HD_CONN_FAILED;
 		return HD_CONN_WAIT;	/* the caller goes on with the handshake */
 	}
@@ -185,7 +185,7 @@ ssl_request_step(HdServer *server, char *sqlstate, char *err, size_t errlen)
 	int			rc;
 	long		n;
 
-	rc = hd_conn_write(&server->conn, &server->out);
+	rc = hd_conn_write(&server->sock, &server->out);
 	if (rc < 0)
 	{
 		snprintf(err, errlen, "could not send SSL negotiation packet: %s", strerror(errno));
@@ -193,12 +193,12 @@ ssl_request_step(HdServer *server, char *sqlstate, char *err, size_t errlen)
 	}
 	if (rc > 0)
 	{
-		hd_conn_wait_writable(&server->conn);
+		hd_conn_wait_writable(&server->sock);
 		return HD_CONN_WAIT;
 	}
 	ev_io_stop(loop, &server->write_watcher);
 	ev_io_start(loop, &server->read_watcher);
-	n = hd_conn_read(&server->conn, &server->in, HD_READ_CHUNK);
+	n = hd_conn_read(&server->sock, &server->in, HD_READ_CHUNK);
 	if (n == 0)
 	{
 		snprintf(err, errlen, "server closed the connection unexpectedly");
@@ -242,18 +242,18 @@ hd_origin_tls_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 			return step;
 		/* 'S': the handshake starts now */
 	}
-	switch (hd_conn_handshake(&server->conn))
+	switch (hd_conn_handshake(&server->sock))
 	{
 		case HD_CONN_READY:
 			hd_debug("origin connection to %s:%d (config %s): TLS established (%s)",
 					 config->host, config->port, config->name,
-					 hd_tls_describe(&server->conn, desc, sizeof(desc)));
+					 hd_tls_describe(&server->sock, desc, sizeof(desc)));
 			return HD_CONN_READY;
 		case HD_CONN_WAIT:
 			return HD_CONN_WAIT;
 		case HD_CONN_FAILED:
 			break;
 	}
-	snprintf(err, errlen, "%s", hd_conn_error(&server->conn, 0));
+	snprintf(err, errlen, "%s", hd_conn_error(&server->sock, 0));
 	return HD_CONN_FAILED;
 }
