@@ -1462,7 +1462,7 @@ read_request(HdClient *client, const char *head, size_t avail, Request *r, bool 
 		/* a statement the client prepared before: the text the registry holds */
 		uint32_t	id = r->batch.stmt_name[0] ?
 			hd_client_stmt_find(&client->stmts, r->batch.stmt_name) : 0;
-		HdStatement *stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+		HdStatement *stmt = id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, id) : NULL;
 
 		if (stmt == NULL)
 		{
@@ -1900,11 +1900,11 @@ start_refresh(CacheCfg *cfg, HdClient *client, const Request *r, const Analysis 
 	{
 		hd_list_foreach_safe(item, tmp, &pool->idle)
 		{
-			HdServer   *cand = hd_container_of(item, HdServer, idle_link);
+			HdServer   *cand = hd_container_of(item, HdServer, conn.idle_link);
 			bool		err = false;
 			char	   *diff;
 
-			if (cand->state != HD_SERVER_IDLE || cand->close_on_release)
+			if (cand->conn.state != HD_CONN_IDLE || cand->conn.close_on_release)
 				continue;
 			diff = hd_settings_diff_sql(&cand->settings, &client->settings, &err);
 			if (diff == NULL && !err)
@@ -1940,8 +1940,8 @@ start_refresh(CacheCfg *cfg, HdClient *client, const Request *r, const Analysis 
 	op->refresh = true;
 	hd_prepare_server_unnamed_lost(server);
 	/* the connection is the refresh's now, like a client's */
-	hd_list_del(&server->idle_link);
-	server->state = HD_SERVER_ACTIVE;
+	hd_list_del(&server->conn.idle_link);
+	server->conn.state = HD_CONN_ACTIVE;
 	server->client = NULL;
 	server->request_sent_at = 0;
 	server->cache_op = HD_COP_FILL;
@@ -2520,7 +2520,7 @@ fill_note_describe(HdServer *server, CacheOp *op, char type, const char *msg, si
 static void
 fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
 {
-	HdStatement *stmt = hd_registry_get(&server->pool->registry, op->check_stmt);
+	HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, op->check_stmt);
 	char	   *shape;
 	size_t		len = 0;
 
@@ -2580,7 +2580,7 @@ op_done(HdServer *server, CacheOp *op)
 	{
 		/* a background refresh: the connection goes back to the pool */
 		if (server->txn_status == 'I' && hd_iobuf_live(&server->out) == 0)
-			hd_pool_release_server(server->pool, server);
+			hd_pool_release(server->pool, &server->conn);
 		else
 			hd_server_close(server, "the agent's cache refresh did not end cleanly");
 	}
