@@ -105,9 +105,16 @@ EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
+	agent/tests/test_pool
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_pool
+
+# The protocol-neutral pool, driven by fake connections and waiters (no sockets).
+AGENT_POOL_TEST_SRCS = agent/pool/pool.c agent/base/log.c agent/base/stats.c agent/config/configs.c \
+	agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
+agent/tests/test_pool: agent/tests/test_pool.c $(AGENT_POOL_TEST_SRCS) agent/pool/pool.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_POOL_TEST_SRCS) -lev
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
@@ -139,6 +146,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_cache_hint
 	agent/tests/test_log
 	agent/tests/test_stmt
+	agent/tests/test_pool
 
 tempcheck-tap: agent-unit
 
