@@ -29,10 +29,11 @@
  *     A request answered at once returns the connection instead (no
  *     callback).
  * The protocol reports back with hd_pool_conn_add() (a connection it
- * opened), hd_pool_conn_ready() (logged in, or reset: ready for a client),
+ * opened), hd_pool_conn_ready() (logged in: ready for a client),
  * hd_pool_conn_failed() (an attempt or login failed; conn NULL when none
- * was made), hd_pool_release() (its holder is done with it) and
- * hd_pool_conn_gone() (closed: last thing before it is freed).
+ * was made), hd_pool_release() (its holder is done with it, or the reset
+ * the pool asked for is done) and hd_pool_conn_gone() (closed: the last
+ * call before it is freed).
  *
  * The protocol's own per-pool data (PostgreSQL: prepared statements, the
  * origin's parameters, login secrets, the session-state query, the login
@@ -94,7 +95,11 @@ typedef struct HdPoolWaiterOps
 	void		(*failed) (HdPoolWaiter *waiter, const char *sqlstate, const char *message);
 } HdPoolWaiterOps;
 
-/* A client waiting for a connection, as far as the pool needs it. */
+/*
+ * A client waiting for a connection, as far as the pool needs it. The
+ * protocol initializes link once, and sets ops and login before each
+ * hd_pool_request(); the pool keeps the rest.
+ */
 struct HdPoolWaiter
 {
 	HdList		link;			/* pool->waiting while queued */
