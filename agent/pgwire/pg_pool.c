@@ -22,7 +22,6 @@
 #include "pgwire/auth_recheck.h"
 
 static const HdPoolOps pg_pool_ops;
-static const HdPoolWaiterOps pg_waiter_ops;
 
 static HdServer *
 server_of(HdPoolConn *conn)
