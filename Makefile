@@ -101,15 +101,12 @@ tempcheck-tap: agent
 #   make -B agent-unit AGENT_EXTRA_CFLAGS='-fsanitize=address,undefined'
 AGENT_AUTH_SRCS = agent/auth/auth.c agent/auth/scram.c agent/auth/saslprep.c
 AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
-EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
-agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
-	agent/tests/test_race agent/tests/test_flight agent/tests/test_conn
-EXTRA_CLEAN += agent/tests/test_session agent/tests/test_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_race \
-	agent/tests/test_flight agent/tests/test_conn
+AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
+	test_stmt test_race test_flight test_conn test_pool
+agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
+EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
 # The cache core's race rule and request coalescing (fake sessions).
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
@@ -121,6 +118,12 @@ agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/ca
 # The connection's plain operations over a socketpair (no server).
 agent/tests/test_conn: agent/tests/test_conn.c agent/net/conn.c agent/net/conn.h agent/base/iobuf.c agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/net/conn.c agent/base/iobuf.c -lev
+
+# The protocol-neutral pool, driven by fake connections and waiters (no sockets).
+AGENT_POOL_TEST_SRCS = agent/pool/pool.c agent/base/log.c agent/base/stats.c agent/config/configs.c \
+	agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
+agent/tests/test_pool: agent/tests/test_pool.c $(AGENT_POOL_TEST_SRCS) agent/pool/pool.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_POOL_TEST_SRCS) -lev
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
@@ -145,16 +148,7 @@ agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/store.c -llmdb -lcrypto
 
 agent-unit-check: agent-unit
-	agent/tests/test_auth
-	agent/tests/test_session
-	agent/tests/test_store
-	agent/tests/test_ext_batch
-	agent/tests/test_cache_hint
-	agent/tests/test_log
-	agent/tests/test_stmt
-	agent/tests/test_race
-	agent/tests/test_flight
-	agent/tests/test_conn
+	set -e; for t in $(AGENT_UNIT_TESTS); do agent/tests/$$t; done
 
 tempcheck-tap: agent-unit
 

@@ -248,8 +248,8 @@ drop_pool(HdAgent *agent, HdPool *pool, const char *why)
 		if (client->pool == pool)
 			hd_client_fatal(client, "57P01", why, NULL);
 	}
-	hd_list_foreach_safe(item, tmp, &pool->servers)
-		hd_server_close(hd_container_of(item, HdServer, link), why);
+	hd_list_foreach_safe(item, tmp, &pool->conns)
+		hd_server_close(hd_container_of(item, HdServer, conn.link), why);
 }
 
 static int
@@ -298,8 +298,8 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 										   perr, sizeof(perr));
 			changed = !same_origin(&pool->config, now) ||
 				strcmp(pool->config.name, now->name) != 0 ||
-				(own_role && ((password == NULL) != (pool->password == NULL) ||
-							  (password && strcmp(password, pool->password) != 0)));
+				(own_role && ((password == NULL) != (hd_pg_pool(pool)->password == NULL) ||
+							  (password && strcmp(password, hd_pg_pool(pool)->password) != 0)));
 			if (password)
 				hd_free_secret(password);
 			pool->config.origin_connection_limit = now->origin_connection_limit;
@@ -528,7 +528,7 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
-		bool		between_transactions = !client->waiting &&
+		bool		between_transactions = !client->wait.waiting &&
 			(client->server == NULL || session_idle(client));
 
 		if (client->state == HD_CLIENT_CLOSED)
@@ -587,7 +587,7 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		hd_listener_wake(&agent->unix_listener);
 	}
 	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
-		hd_server_free(hd_container_of(item, HdServer, link));
+		hd_server_free(hd_container_of(item, HdServer, conn.link));
 }
 
 static void
@@ -604,8 +604,8 @@ agent_shutdown(HdAgent *agent)
 		HdList	   *s;
 		HdList	   *stmp;
 
-		hd_list_foreach_safe(s, stmp, &pool->servers)
-			hd_server_close(hd_container_of(s, HdServer, link), "the agent is stopping");
+		hd_list_foreach_safe(s, stmp, &pool->conns)
+			hd_server_close(hd_container_of(s, HdServer, conn.link), "the agent is stopping");
 	}
 	hd_lookup_shutdown(agent);
 	hd_cancel_shutdown(agent);

@@ -205,7 +205,7 @@ show_pools(HdAgent *agent, HdIoBuf *out, bool *oom)
 
 		hd_pool_counts_add(agent, pool, &c);
 		/* a replaced pool that has drained is of no interest */
-		if (pool->stale && hd_list_empty(&pool->servers) &&
+		if (pool->stale && hd_list_empty(&pool->conns) &&
 			c.clients_active + c.clients_waiting + c.clients_idle == 0)
 			continue;
 		snprintf(num[0], sizeof(num[0]), "%d", c.clients_active);
@@ -267,9 +267,9 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 		HdList	   *s;
 		HdList	   *stmp;
 
-		hd_list_foreach_safe(s, stmp, &pool->servers)
+		hd_list_foreach_safe(s, stmp, &pool->conns)
 		{
-			HdServer   *server = hd_container_of(s, HdServer, link);
+			HdServer   *server = hd_container_of(s, HdServer, conn.link);
 			char		pid[16];
 			char		when[40];
 			char		txns[24];
@@ -280,7 +280,7 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 			values[1] = pool->role;
 			values[2] = server->backend_pid ? pid : NULL;
 			values[3] = hd_server_state_name(server);
-			values[4] = format_time(server->connected_at, when, sizeof(when));
+			values[4] = format_time(server->conn.connected_at, when, sizeof(when));
 			values[5] = format_u64(server->transactions, txns, sizeof(txns));
 			send_data_row(out, values, 6, oom);
 		}
@@ -398,7 +398,7 @@ pause_config(HdAgent *agent, const HdConfig *config, bool pause)
 
 	/* so that the config's clients find their pool paused, even the first */
 	if (pause)
-		(void) hd_pool_get(agent, config, config->user);
+		(void) hd_pg_pool_get(agent, config, config->user);
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
@@ -436,9 +436,9 @@ kill_config(HdAgent *agent, const HdConfig *config)
 
 		if (strcmp(pool->config.id, config->id) != 0)
 			continue;
-		hd_list_foreach_safe(s, stmp, &pool->servers)
+		hd_list_foreach_safe(s, stmp, &pool->conns)
 		{
-			HdServer   *server = hd_container_of(s, HdServer, link);
+			HdServer   *server = hd_container_of(s, HdServer, conn.link);
 
 			/* its client already has its FATAL: do not send another */
 			if (server->client)
@@ -802,10 +802,11 @@ server_version(HdAgent *agent)
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
+		HdPgPool   *pg = hd_pg_pool(pool);
 
-		for (int i = 0; pool->params_known && i < pool->nparams; i++)
-			if (strcmp(pool->params[i].name, "server_version") == 0)
-				return pool->params[i].value;
+		for (int i = 0; pool->params_known && i < pg->nparams; i++)
+			if (strcmp(pg->params[i].name, "server_version") == 0)
+				return pg->params[i].value;
 	}
 	return "15.0";
 }

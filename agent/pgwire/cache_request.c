@@ -182,7 +182,7 @@ read_request(HdClient *client, const char *head, size_t avail, HdCacheRequest *r
 		/* a statement the client prepared before: the text the registry holds */
 		uint32_t	id = r->batch.stmt_name[0] ?
 			hd_client_stmt_find(&client->stmts, r->batch.stmt_name) : 0;
-		HdStatement *stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+		HdStatement *stmt = id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, id) : NULL;
 
 		if (stmt == NULL)
 		{

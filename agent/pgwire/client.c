@@ -46,7 +46,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	hd_conn_init(&client->sock, agent->loop, fd, &client->read_watcher, &client->write_watcher);
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
-	hd_list_init(&client->wait_link);
+	hd_list_init(&client->wait.link);
 	hd_cache_waiter_init(&client->cache_waiter);
 	hd_list_append(&agent->clients, &client->link);
 	agent->nclients++;
@@ -73,8 +73,8 @@ hd_client_close(HdClient *client)
 	if (client->state == HD_CLIENT_CANCEL)
 		hd_cancel_requester_gone(client);
 	client->state = HD_CLIENT_CLOSED;
-	if (client->waiting)
-		hd_pool_cancel_wait(client->pool, client);
+	if (client->wait.waiting)
+		hd_pool_cancel_wait(client->pool, &client->wait);
 	if (client->cache_waiter.flight)
 		hd_cache_client_gone(client);
 	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
@@ -85,9 +85,9 @@ hd_client_close(HdClient *client)
 		HdList	   *item;
 		HdList	   *tmp;
 
-		hd_list_foreach_safe(item, tmp, &client->pool->servers)
+		hd_list_foreach_safe(item, tmp, &client->pool->conns)
 		{
-			HdServer   *server = hd_container_of(item, HdServer, link);
+			HdServer   *server = hd_container_of(item, HdServer, conn.link);
 
 			if (server->dedicated == client)
 			{
@@ -104,7 +104,7 @@ hd_client_close(HdClient *client)
 		client->server = NULL;
 		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0 &&
 			!client->pinned)
-			hd_pool_release_server(server->pool, server);
+			hd_pool_release(server->pool, &server->conn);
 		else if (hd_state_check_only_owed(server) && !client->pinned)
 			;					/* its check decides: released or closed (state_check.c) */
 		else
@@ -193,8 +193,8 @@ hd_client_fatal(HdClient *client, const char *sqlstate, const char *message, con
 			client->user[0] ? client->user : "?",
 			client->database[0] ? client->database : "?", message, sqlstate);
 	ev_io_stop(client->agent->loop, &client->read_watcher);
-	if (client->waiting)
-		hd_pool_cancel_wait(client->pool, client);
+	if (client->wait.waiting)
+		hd_pool_cancel_wait(client->pool, &client->wait);
 	hd_send_error(&client->out, "FATAL", sqlstate, message, detail, NULL);
 	client->close_after_flush = true;
 	hd_client_flush(client);
@@ -388,7 +388,7 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 		return;
 	}
 	/* the config's own user: its pool; any other role: looked up (client_auth.c) */
-	client->pool = hd_pool_get(client->agent, config, client->user);
+	client->pool = hd_pg_pool_get(client->agent, config, client->user);
 	if (hd_client_auth_state(client) == NULL)
 	{
 		hd_client_fatal(client, "53200", "out of memory", NULL);
@@ -460,15 +460,15 @@ process_startup(HdClient *client)
 void
 hd_client_login_done(HdClient *client)
 {
-	HdPool	   *pool = client->pool;
+	HdPgPool   *pg = hd_pg_pool(client->pool);
 
-	for (int i = 0; i < pool->nparams; i++)
+	for (int i = 0; i < pg->nparams; i++)
 	{
 		/* what the client asked for in its startup packet, as PostgreSQL reports it */
-		const HdSetting *own = hd_settings_find(&client->settings, pool->params[i].name);
+		const HdSetting *own = hd_settings_find(&client->settings, pg->params[i].name);
 
-		hd_send_parameter_status(&client->out, pool->params[i].name,
-								 own && own->value ? own->value : pool->params[i].value);
+		hd_send_parameter_status(&client->out, pg->params[i].name,
+								 own && own->value ? own->value : pg->params[i].value);
 	}
 	if (client->server)
 	{
@@ -503,7 +503,7 @@ hd_client_replication_ready(HdClient *client, HdServer *server)
 {
 	client->server = server;
 	server->client = client;
-	server->state = HD_SERVER_ACTIVE;
+	server->conn.state = HD_CONN_ACTIVE;
 	client->server_synced = true;
 	client->pinned = true;
 	client->pin_reason = "replication connection";
@@ -517,7 +517,7 @@ hd_client_replication_ready(HdClient *client, HdServer *server)
 void
 hd_client_server_ready(HdClient *client)
 {
-	client->waiting = false;
+	client->wait.waiting = false;
 	hd_client_resume_reading(client);
 	/* a queued client is not in the middle of processing its input */
 	hd_iobuf_trim(&client->in);
@@ -854,7 +854,7 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 	query = name ? hd_take_string(body, len, &pos) : NULL;
 	if (query == NULL || name[0] == '\0' || len - pos < 2)
 		return false;
-	stmt = hd_registry_find(&client->pool->registry, query, body + pos, len - pos,
+	stmt = hd_registry_find(&hd_pg_pool(client->pool)->registry, query, body + pos, len - pos,
 							hd_prepare_context(client));
 	if (stmt == NULL || !stmt->verified)
 		return false;
@@ -1127,7 +1127,7 @@ process_active(HdClient *client)
 		}
 		if (client->server == NULL)
 		{
-			hd_pool_request_server(client->pool, client);
+			hd_client_request_server(client);
 			if (client->server == NULL)
 			{
 				/* queued (or refused): hd_client_server_ready() resumes */

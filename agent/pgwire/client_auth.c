@@ -127,7 +127,7 @@ hd_client_auth_admit(HdClient *client)
 	client->state = HD_CLIENT_LOGIN;
 	hd_client_flush(client);
 	if (client->state == HD_CLIENT_LOGIN)
-		hd_pool_request_server(client->pool, client);
+		hd_client_request_server(client);
 	if (client->state == HD_CLIENT_LOGIN && client->server)
 		hd_client_login_done(client);
 }
@@ -232,14 +232,14 @@ void
 hd_client_start_auth(HdClient *client)
 {
 	HdAgent    *agent = client->agent;
-	HdPool	   *pool = client->pool;
+	HdPgPool   *pg = client->pool ? hd_pg_pool(client->pool) : NULL;
 	const HdConfig *config;
 
-	if (pool != NULL)
+	if (pg != NULL)
 	{
 		/* the config's own user: checked against its password */
-		hd_client_challenge(client, pool->has_secret ? &pool->secret : NULL, HD_SECRET_PLAINTEXT,
-							pool->password, NULL);
+		hd_client_challenge(client, pg->has_secret ? &pg->secret : NULL, HD_SECRET_PLAINTEXT,
+							pg->password, NULL);
 		return;
 	}
 	config = client->auth ? hd_configs_find(&agent->configs, client->auth->config_id) : NULL;
@@ -261,7 +261,8 @@ attach_role_pool(HdClient *client)
 	HdAgent    *agent = client->agent;
 	HdClientAuth *auth = client->auth;
 	const HdConfig *config = hd_configs_find(&agent->configs, auth->config_id);
-	HdPool	   *pool;
+	HdPool	   *found;
+	HdPgPool   *pg;
 	HdSecretKind kind = hd_secret_kind(auth->role_secret);
 
 	if (config == NULL)
@@ -269,18 +270,19 @@ attach_role_pool(HdClient *client)
 		hd_client_fatal(client, "3D000", "the config of this database was deleted", NULL);
 		return false;
 	}
-	pool = hd_pool_get_for_role(agent, config, client->user);
-	if (pool == NULL)
+	found = hd_pg_pool_get_for_role(agent, config, client->user);
+	if (found == NULL)
 	{
 		hd_client_fatal(client, "53200", "out of memory", NULL);
 		return false;
 	}
+	pg = hd_pg_pool(found);
 	if (kind == HD_SECRET_SCRAM)
-		pool->use_keys = auth->scram &&
-			hd_scram_server_passthrough_keys(auth->scram, pool->client_key, pool->server_key);
+		pg->use_keys = auth->scram &&
+			hd_scram_server_passthrough_keys(auth->scram, pg->client_key, pg->server_key);
 	else
 	{
-		char	  **slot = kind == HD_SECRET_MD5 ? &pool->md5_secret : &pool->password;
+		char	  **slot = kind == HD_SECRET_MD5 ? &pg->md5_secret : &pg->password;
 		char	   *copy = strdup(auth->role_secret);
 
 		if (copy == NULL)
@@ -292,7 +294,7 @@ attach_role_pool(HdClient *client)
 			hd_free_secret(*slot);
 		*slot = copy;
 	}
-	client->pool = pool;
+	client->pool = found;
 	return true;
 }
 
