@@ -111,7 +111,7 @@ agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cach
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
 	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
 
-agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
+agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
 
 agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h agent/config/settings.h agent/tests/tap.h
@@ -120,7 +120,7 @@ agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h a
 agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache/cache_hint.c agent/cache/cache_hint.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/cache_hint.c
 
-agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/pgwire/ext_batch.c agent/pgwire/ext_batch.h agent/base/iobuf.h agent/tests/tap.h
+agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/pgwire/ext_batch.c agent/pgwire/ext_batch.h agent/base/iobuf.h agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/ext_batch.c
 
 agent/tests/test_session: agent/tests/test_session.c agent/pgwire/session.c agent/pgwire/session.h agent/base/text_buf.c agent/base/sql_quote.c agent/tests/tap.h
@@ -130,7 +130,7 @@ agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_H
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 # The cache's LMDB store; agent/tests/test_cache_store --bench is its micro-benchmark.
-agent/tests/test_cache_store: agent/tests/test_cache_store.c agent/cache/cache_store.c agent/cache/cache_store.h
+agent/tests/test_cache_store: agent/tests/test_cache_store.c agent/cache/cache_store.c agent/cache/cache_store.h agent/base/be.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/cache_store.c -llmdb -lcrypto
 
 agent-unit-check: agent-unit

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/be.h"
 #include "base/sql_quote.h"
 #include "base/text_buf.h"
 
@@ -91,16 +92,30 @@ reader_need(Reader *r, size_t n, const char *what)
 	return true;
 }
 
-/* An unsigned big-endian integer of n bytes (1..8); 0 after a failure. */
+/* An unsigned big-endian integer of n bytes (1, 2, 4 or 8); 0 after a failure. */
 static uint64_t
 read_uint(Reader *r, size_t n, const char *what)
 {
-	uint64_t	value = 0;
+	const unsigned char *p = r->buf + r->pos;
+	uint64_t	value;
 
 	if (!reader_need(r, n, what))
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		value = (value << 8) | r->buf[r->pos + i];
+	switch (n)
+	{
+		case 1:
+			value = p[0];
+			break;
+		case 2:
+			value = hd_get_u16(p);
+			break;
+		case 4:
+			value = hd_get_u32(p);
+			break;
+		default:
+			value = hd_get_u64(p);
+			break;
+	}
 	r->pos += n;
 	return value;
 }
