@@ -107,9 +107,19 @@ EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
 agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_cache_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
+	agent/tests/test_stream_record
 EXTRA_CLEAN += agent/tests/test_session agent/tests/test_cache_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt
+	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_stream_record
+
+# The compact-record decoder on records the extension wrote (agent/tests/data/,
+# captured by scripts/capture-stream-fixtures; the test reads them, no server).
+agent/tests/test_stream_record: agent/tests/test_stream_record.c agent/stream/stream_record.c \
+		agent/stream/stream_record.h extension/stream_format.h agent/base/sql_quote.c \
+		agent/base/sql_quote.h agent/base/text_buf.c agent/base/text_buf.h agent/base/be.h \
+		agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/stream/stream_record.c \
+		agent/base/sql_quote.c agent/base/text_buf.c
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
@@ -141,6 +151,7 @@ agent-unit-check: agent-unit
 	agent/tests/test_cache_hint
 	agent/tests/test_log
 	agent/tests/test_stmt
+	agent/tests/test_stream_record agent/tests/data
 
 tempcheck-tap: agent-unit
 
