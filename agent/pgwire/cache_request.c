@@ -208,10 +208,7 @@ put_part(HdIoBuf *b, const void *p, size_t len)
 {
 	char		n[4];
 
-	n[0] = (char) (len >> 24);
-	n[1] = (char) (len >> 16);
-	n[2] = (char) (len >> 8);
-	n[3] = (char) len;
+	hd_put_u32(n, (uint32_t) len);
 	return hd_iobuf_append(b, n, 4) < 0 || hd_iobuf_append(b, p, len) < 0 ? -1 : 0;
 }
 
