@@ -16,6 +16,7 @@
  * hard limit; a hard limit below that refuses the start (or the reloaded
  * settings) with the numbers and the setting to lower.
  */
+#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
 #include <arpa/inet.h>
@@ -246,7 +247,7 @@ drop_pool(HdAgent *agent, HdPool *pool, const char *why)
 		HdClient   *client = hd_container_of(item, HdClient, link);
 
 		if (client->pool == pool)
-			hd_client_fatal(client, "57P01", why, NULL);
+			hd_client_fatal(client, HD_SQLSTATE_ADMIN_SHUTDOWN, why, NULL);
 	}
 	hd_list_foreach_safe(item, tmp, &pool->conns)
 		hd_server_close(hd_container_of(item, HdServer, conn.link), why);
@@ -548,11 +549,11 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			continue;
 		}
 		if (agent->draining && between_transactions)
-			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",
+			hd_client_fatal(client, HD_SQLSTATE_ADMIN_SHUTDOWN, "terminating connection: the agent is shutting down",
 							NULL);
 		else if (client_idle > 0 && between_transactions &&
 				 now - client->last_activity > client_idle)
-			hd_client_fatal(client, "57P05",
+			hd_client_fatal(client, HD_SQLSTATE_IDLE_SESSION_TIMEOUT,
 							"terminating connection due to idle timeout (client_idle_timeout)",
 							NULL);
 		else

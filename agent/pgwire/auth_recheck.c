@@ -2,6 +2,7 @@
  * auth_recheck.c
  *    See auth_recheck.h.
  */
+#include "base/sqlstate.h"
 #include "pgwire/auth_recheck.h"
 
 #include <stdio.h>
@@ -32,7 +33,7 @@ own_pool(const HdPgPool *pg)
 static bool
 refused(const char *sqlstate)
 {
-	return strncmp(sqlstate, "28", 2) == 0 || strcmp(sqlstate, "42501") == 0;
+	return strncmp(sqlstate, "28", 2) == 0 || strcmp(sqlstate, HD_SQLSTATE_INSUFFICIENT_PRIVILEGE) == 0;
 }
 
 static bool
@@ -118,7 +119,7 @@ check_start(HdPgPool *pg)
 	pg->check = hd_pg_pool_new_check(pg);
 	if (pg->check == NULL)
 	{
-		answer_waiters(pg, "53200", "out of memory");
+		answer_waiters(pg, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;
 	}
 	pg->check->check_gen = pg->pool.config_gen;

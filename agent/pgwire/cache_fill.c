@@ -3,6 +3,7 @@
  *    The result cache's analyses, fills and read-your-writes positions on
  *    PostgreSQL origin connections (cache_fill.h).
  */
+#include "base/sqlstate.h"
 #include "pgwire/cache_fill.h"
 
 #include <stdio.h>
@@ -462,7 +463,7 @@ to_client(HdServer *server, const char *msg, size_t total)
 		return;
 	server->pool->stats.bytes_to_clients += total;
 	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
-		hd_client_fatal(server->client, "53200", "out of memory", NULL);
+		hd_client_fatal(server->client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 }
 
 /* The client's own Describe S in a fill: its description, as the origin's (prepare.h). */
@@ -512,7 +513,7 @@ fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size
 		op->failed = true;
 		hd_prepare_changed(server, stmt, "a cache fill found other result or parameter types");
 		if (server->client && hd_prepare_send_changed_error(&server->client->out) < 0)
-			hd_client_fatal(server->client, "53200", "out of memory", NULL);
+			hd_client_fatal(server->client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 	}
 	else if (shape == NULL)
 		op->failed = true;		/* unreadable: not stored */

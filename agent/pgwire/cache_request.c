@@ -4,6 +4,7 @@
  *    keys, answering from stored bytes, the session side of the cache core
  *    (cache_request.h).
  */
+#include "base/sqlstate.h"
 #include "pgwire/cache_request.h"
 
 #include <stdio.h>
@@ -336,7 +337,7 @@ serve_bytes(HdClient *client, const HdCacheRequest *r, const void *bytes, size_t
 		hd_send_ready(&client->out, 'I') < 0)
 	{
 		/* half an answer may be out: the session cannot go on */
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return -1;
 	}
 	client->pool->stats.queries++;

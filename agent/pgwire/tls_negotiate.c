@@ -3,6 +3,7 @@
  *    PostgreSQL's SSLRequest, both ways, around net/'s TLS handshakes. See
  *    tls_negotiate.h.
  */
+#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ hd_client_ssl_request(HdClient *client)
 	if (hd_tls_active(&client->sock))
 	{
 		/* inside TLS already: PostgreSQL reads it as a protocol version */
-		hd_client_fatal(client, "0A000",
+		hd_client_fatal(client, HD_SQLSTATE_FEATURE_NOT_SUPPORTED,
 						"unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0",
 						NULL);
 		return true;
@@ -38,7 +39,7 @@ hd_client_ssl_request(HdClient *client)
 	if (hd_iobuf_live(&client->in) > 0)
 	{
 		/* sent before our answer: not encrypted, maybe injected (CVE-2021-23214) */
-		hd_client_fatal(client, "08P01", "received unencrypted data after SSL request",
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "received unencrypted data after SSL request",
 						"This could be either a client-software bug or evidence of an "
 						"attempted man-in-the-middle attack.");
 		return true;
@@ -112,7 +113,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 		if (live > 1)
 		{
 			/* an attacker in the middle could inject these (CVE-2021-23222) */
-			snprintf(sqlstate, 6, "08P01");
+			snprintf(sqlstate, 6, HD_SQLSTATE_PROTOCOL_VIOLATION);
 			snprintf(err, errlen, "received unencrypted data after SSL response");
 			return HD_CONN_FAILED;
 		}
@@ -144,7 +145,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 		len = hd_get_u32(head + 1);
 		if (len < 4 || len > 30000)
 		{
-			snprintf(sqlstate, 6, "08P01");
+			snprintf(sqlstate, 6, HD_SQLSTATE_PROTOCOL_VIOLATION);
 			snprintf(err, errlen, "received invalid response to SSL negotiation: %c", 'E');
 			return HD_CONN_FAILED;
 		}
@@ -157,7 +158,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", message ? message : "the origin refused the SSL request");
 		return HD_CONN_FAILED;
 	}
-	snprintf(sqlstate, 6, "08P01");
+	snprintf(sqlstate, 6, HD_SQLSTATE_PROTOCOL_VIOLATION);
 	if (head[0] >= 0x20 && head[0] < 0x7f)
 		snprintf(err, errlen, "received invalid response to SSL negotiation: %c", head[0]);
 	else
@@ -220,7 +221,7 @@ hd_origin_tls_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 	const HdConfig *config = &server->pool->config;
 	char		desc[128];
 
-	snprintf(sqlstate, 6, "08001");
+	snprintf(sqlstate, 6, HD_SQLSTATE_UNABLE_TO_CONNECT);
 	if (!hd_origin_tls_negotiating(server))
 	{
 		/* allow: libpq tries in the clear first, and so do we (only) */
@@ -228,7 +229,7 @@ hd_origin_tls_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 			return HD_CONN_READY;
 		if (!queue_ssl_request(server))
 		{
-			snprintf(sqlstate, 6, "53200");
+			snprintf(sqlstate, 6, HD_SQLSTATE_OUT_OF_MEMORY);
 			snprintf(err, errlen, "out of memory");
 			return HD_CONN_FAILED;
 		}

@@ -21,6 +21,7 @@
  * waits only for the pool's first connection (what its login brings: the
  * origin's parameters).
  */
+#include "base/sqlstate.h"
 #include "pool/pool.h"
 
 #include <stdio.h>
@@ -628,7 +629,7 @@ hd_pool_janitor(HdPool *pool, ev_tstamp now)
 					 "all %d of config \"%s\" are in use",
 					 wait_limit, pool->config.origin_connection_limit, pool->config.name);
 			hd_pool_cancel_wait(pool, waiter);
-			waiter->ops->failed(waiter, "53300", message);
+			waiter->ops->failed(waiter, HD_SQLSTATE_TOO_MANY_CONNECTIONS, message);
 		}
 	}
 	hd_list_foreach_safe(item, tmp, &pool->idle)

@@ -2,6 +2,7 @@
  * stream.c
  *    See stream.h.
  */
+#include "base/sqlstate.h"
 #include "stream/stream.h"
 
 #include <ctype.h>
@@ -698,7 +699,7 @@ static void
 handle_drop(HdStream *s, QueryResult *r)
 {
 	if (r->status != PGRES_COMMAND_OK && r->status != PGRES_TUPLES_OK &&
-		strcmp(r->sqlstate, "42704") != 0)
+		strcmp(r->sqlstate, HD_SQLSTATE_UNDEFINED_OBJECT) != 0)
 	{
 		fail(s, HD_STREAM_ERROR, "cannot drop invalidated replication slot %s: %s", s->slot,
 			 r->message);
@@ -727,7 +728,7 @@ handle_create(HdStream *s, QueryResult *r)
 		send_start(s);
 		return;
 	}
-	if (strcmp(r->sqlstate, "42710") == 0)
+	if (strcmp(r->sqlstate, HD_SQLSTATE_DUPLICATE_OBJECT) == 0)
 	{
 		/* created meanwhile by someone else: look again */
 		send_check(s);
@@ -753,7 +754,7 @@ handle_start_error(HdStream *s, QueryResult *r)
 		send_drop(s);
 		return;
 	}
-	if (strcmp(r->sqlstate, "42704") == 0)
+	if (strcmp(r->sqlstate, HD_SQLSTATE_UNDEFINED_OBJECT) == 0)
 	{
 		/* dropped between the lookup and the start */
 		snprintf(why, sizeof(why), "replication slot %s does not exist any more: %s", s->slot,
