@@ -16,7 +16,6 @@
  * hard limit; a hard limit below that refuses the start (or the reloaded
  * settings) with the numbers and the setting to lower.
  */
-#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
 #include <arpa/inet.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "net/tls.h"
 #include "ops/admin.h"
 #include "ops/metrics.h"

@@ -18,7 +18,6 @@
  * session goes on). Extended-protocol messages get one ERROR 0A000 and are
  * skipped up to the next Sync, as PostgreSQL skips after an error.
  */
-#include "base/sqlstate.h"
 #include "ops/admin.h"
 
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "ops/metrics.h"
 #include "pgwire/proto.h"
 #include "base/version.h"

@@ -2,13 +2,13 @@
  * auth_recheck.c
  *    See auth_recheck.h.
  */
-#include "base/sqlstate.h"
 #include "pgwire/auth_recheck.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
 static void check_start(HdPgPool *pg);

@@ -3,7 +3,6 @@
  *    The result cache's analyses, fills and read-your-writes positions on
  *    PostgreSQL origin connections (cache_fill.h).
  */
-#include "base/sqlstate.h"
 #include "pgwire/cache_fill.h"
 
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/cache_request.h"
 #include "pgwire/pooler.h"
 #include "pgwire/prepare.h"

@@ -4,7 +4,6 @@
  *    keys, answering from stored bytes, the session side of the cache core
  *    (cache_request.h).
  */
-#include "base/sqlstate.h"
 #include "pgwire/cache_request.h"
 
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/sqlstate.h"
 #include "cache/cache_hint.h"
 #include "pgwire/pooler.h"
 #include "pgwire/prepare.h"

@@ -13,13 +13,13 @@
  * janitor (agent.c) calls hd_client_login_timeout() for a client that has
  * not got there in time.
  */
-#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sqlstate.h"
 #include "pgwire/auth_recheck.h"
 #include "base/log.h"
 #include "pgwire/proto.h"

@@ -3,7 +3,6 @@
  *    PostgreSQL's SSLRequest, both ways, around net/'s TLS handshakes. See
  *    tls_negotiate.h.
  */
-#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
 #include <errno.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "net/tls.h"
 #include "pgwire/proto.h"
 #include "pgwire/tls_negotiate.h"

@@ -21,7 +21,6 @@
  * waits only for the pool's first connection (what its login brings: the
  * origin's parameters).
  */
-#include "base/sqlstate.h"
 #include "pool/pool.h"
 
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 
 static void serve_waiters(HdPool *pool, HdPoolConn *conn);
 static void maybe_connect(HdPool *pool);

@@ -2,7 +2,6 @@
  * stream.c
  *    See stream.h.
  */
-#include "base/sqlstate.h"
 #include "stream/stream.h"
 
 #include <ctype.h>
@@ -16,6 +15,7 @@
 
 #include "base/be.h"
 #include "base/log.h"
+#include "base/sqlstate.h"
 
 #define BACKOFF_FIRST 1.0
 #define BACKOFF_MAX 30.0
