@@ -50,8 +50,10 @@ include $(PGXS)
 
 # ---------------------------------------------------------------------------
 # The agent: a plain C11 program, built with its own flags (not the server's).
+# -I. is for the one header it shares with the extension, named by its
+# directory: #include "extension/stream_format.h" (the stream format's constants).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I$(shell $(PG_CONFIG) --includedir)
+	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I. -I$(shell $(PG_CONFIG) --includedir)
 AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb
 AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
@@ -61,7 +63,7 @@ all: agent
 
 agent: agent/hyperdrive
 
-agent/%.o: agent/%.c $(wildcard agent/*/*.h)
+agent/%.o: agent/%.c $(wildcard agent/*/*.h) extension/stream_format.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -c -o $@ $<
 
 agent/hyperdrive: $(AGENT_OBJS)
@@ -101,15 +103,12 @@ tempcheck-tap: agent
 #   make -B agent-unit AGENT_EXTRA_CFLAGS='-fsanitize=address,undefined'
 AGENT_AUTH_SRCS = agent/auth/auth.c agent/auth/scram.c agent/auth/saslprep.c
 AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
-EXTRA_CLEAN += agent/tests/test_auth
 .PHONY: agent-unit agent-unit-check
 
-agent-unit: agent/tests/test_auth agent/tests/test_session agent/tests/test_store \
-	agent/tests/test_ext_batch agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt \
-	agent/tests/test_race agent/tests/test_flight agent/tests/test_conn agent/tests/test_batch
-EXTRA_CLEAN += agent/tests/test_session agent/tests/test_store agent/tests/test_ext_batch \
-	agent/tests/test_cache_hint agent/tests/test_log agent/tests/test_stmt agent/tests/test_race \
-	agent/tests/test_flight agent/tests/test_conn agent/tests/test_batch
+AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
+	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch
+agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
+EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
 # A client's extended-protocol batch as a state machine (no server). NDEBUG:
 # a refused transition returns false for the test to see, instead of asserting.
@@ -127,7 +126,22 @@ agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/ca
 agent/tests/test_conn: agent/tests/test_conn.c agent/net/conn.c agent/net/conn.h agent/base/iobuf.c agent/base/iobuf.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/net/conn.c agent/base/iobuf.c -lev
 
-agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/tests/tap.h
+# The protocol-neutral pool, driven by fake connections and waiters (no sockets).
+AGENT_POOL_TEST_SRCS = agent/pool/pool.c agent/base/log.c agent/base/stats.c agent/config/configs.c \
+	agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
+agent/tests/test_pool: agent/tests/test_pool.c $(AGENT_POOL_TEST_SRCS) agent/pool/pool.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_POOL_TEST_SRCS) -lev
+
+# The compact-record decoder on records the extension wrote (agent/tests/data/,
+# captured by scripts/capture-stream-fixtures; the test reads them, no server).
+agent/tests/test_stream_record: agent/tests/test_stream_record.c agent/stream/stream_record.c \
+		agent/stream/stream_record.h extension/stream_format.h agent/base/sql_quote.c \
+		agent/base/sql_quote.h agent/base/text_buf.c agent/base/text_buf.h agent/base/be.h \
+		agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/stream/stream_record.c \
+		agent/base/sql_quote.c agent/base/text_buf.c
+
+agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
 
 agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h agent/config/settings.h agent/tests/tap.h
@@ -136,7 +150,7 @@ agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h a
 agent/tests/test_cache_hint: agent/tests/test_cache_hint.c agent/cache/cache_hint.c agent/cache/cache_hint.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/cache_hint.c
 
-agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/pgwire/ext_batch.c agent/pgwire/ext_batch.h agent/base/iobuf.h agent/tests/tap.h
+agent/tests/test_ext_batch: agent/tests/test_ext_batch.c agent/pgwire/ext_batch.c agent/pgwire/ext_batch.h agent/base/iobuf.h agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/ext_batch.c
 
 agent/tests/test_session: agent/tests/test_session.c agent/pgwire/session.c agent/pgwire/session.h agent/base/text_buf.c agent/base/sql_quote.c agent/tests/tap.h
@@ -146,21 +160,12 @@ agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_H
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 # The cache's LMDB store; agent/tests/test_store --bench is its micro-benchmark.
-agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h
+agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h agent/base/be.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/store.c -llmdb -lcrypto
 
 agent-unit-check: agent-unit
-	agent/tests/test_auth
-	agent/tests/test_session
-	agent/tests/test_store
-	agent/tests/test_ext_batch
-	agent/tests/test_cache_hint
-	agent/tests/test_log
-	agent/tests/test_stmt
-	agent/tests/test_race
-	agent/tests/test_flight
-	agent/tests/test_conn
-	agent/tests/test_batch
+	set -e; for t in $(filter-out test_stream_record,$(AGENT_UNIT_TESTS)); do agent/tests/$$t; done
+	agent/tests/test_stream_record agent/tests/data
 
 tempcheck-tap: agent-unit
 

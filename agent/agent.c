@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "net/tls.h"
 #include "ops/admin.h"
 #include "ops/metrics.h"
@@ -246,10 +247,10 @@ drop_pool(HdAgent *agent, HdPool *pool, const char *why)
 		HdClient   *client = hd_container_of(item, HdClient, link);
 
 		if (client->pool == pool)
-			hd_client_fatal(client, "57P01", why, NULL);
+			hd_client_fatal(client, HD_SQLSTATE_ADMIN_SHUTDOWN, why, NULL);
 	}
-	hd_list_foreach_safe(item, tmp, &pool->servers)
-		hd_server_close(hd_container_of(item, HdServer, link), why);
+	hd_list_foreach_safe(item, tmp, &pool->conns)
+		hd_server_close(hd_container_of(item, HdServer, conn.link), why);
 }
 
 static int
@@ -298,8 +299,8 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 										   perr, sizeof(perr));
 			changed = !same_origin(&pool->config, now) ||
 				strcmp(pool->config.name, now->name) != 0 ||
-				(own_role && ((password == NULL) != (pool->password == NULL) ||
-							  (password && strcmp(password, pool->password) != 0)));
+				(own_role && ((password == NULL) != (hd_pg_pool(pool)->password == NULL) ||
+							  (password && strcmp(password, hd_pg_pool(pool)->password) != 0)));
 			if (password)
 				hd_free_secret(password);
 			pool->config.origin_connection_limit = now->origin_connection_limit;
@@ -529,7 +530,7 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
-		bool		between_transactions = !client->waiting &&
+		bool		between_transactions = !client->wait.waiting &&
 			(client->server == NULL || session_idle(client));
 
 		if (client->state == HD_CLIENT_CLOSED)
@@ -549,11 +550,11 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			continue;
 		}
 		if (agent->draining && between_transactions)
-			hd_client_fatal(client, "57P01", "terminating connection: the agent is shutting down",
+			hd_client_fatal(client, HD_SQLSTATE_ADMIN_SHUTDOWN, "terminating connection: the agent is shutting down",
 							NULL);
 		else if (client_idle > 0 && between_transactions &&
 				 now - client->last_activity > client_idle)
-			hd_client_fatal(client, "57P05",
+			hd_client_fatal(client, HD_SQLSTATE_IDLE_SESSION_TIMEOUT,
 							"terminating connection due to idle timeout (client_idle_timeout)",
 							NULL);
 		else
@@ -588,7 +589,7 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		hd_listener_wake(&agent->unix_listener);
 	}
 	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
-		hd_server_free(hd_container_of(item, HdServer, link));
+		hd_server_free(hd_container_of(item, HdServer, conn.link));
 }
 
 static void
@@ -605,8 +606,8 @@ agent_shutdown(HdAgent *agent)
 		HdList	   *s;
 		HdList	   *stmp;
 
-		hd_list_foreach_safe(s, stmp, &pool->servers)
-			hd_server_close(hd_container_of(s, HdServer, link), "the agent is stopping");
+		hd_list_foreach_safe(s, stmp, &pool->conns)
+			hd_server_close(hd_container_of(s, HdServer, conn.link), "the agent is stopping");
 	}
 	hd_lookup_shutdown(agent);
 	hd_cancel_shutdown(agent);

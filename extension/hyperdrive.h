@@ -28,8 +28,8 @@
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 
-/* Version of the record layout (docs/stream.md); bump on any incompatible change. */
-#define HD_STREAM_VERSION 1
+/* The record format's constants, shared with the agent (docs/stream.md). */
+#include "stream_format.h"
 
 /* Prefix of the logical messages written by the DDL event triggers. */
 #define HD_MESSAGE_PREFIX "hyperdrive"
@@ -41,31 +41,6 @@
 #define HD_MSG_DDL 'E'			/* one DDL object: event, tag, type, identity, classid, objid */
 #define HD_MSG_RELATION 'R'		/* a relation whose every row may have changed */
 #define HD_MSG_ALL 'A'			/* invalidate everything in this database, with a reason */
-
-/* Change kinds of a relation within one transaction (a bit mask). */
-#define HD_KIND_INSERT		0x01
-#define HD_KIND_UPDATE		0x02
-#define HD_KIND_DELETE		0x04
-#define HD_KIND_TRUNCATE	0x08
-#define HD_KIND_DDL			0x10
-
-/*
- * Why a relation's entry says "all rows" instead of listing keys. Zero means
- * the keys are complete. The numbers are part of the compact format.
- */
-typedef enum HdRowsReason
-{
-	HD_ROWS_KEYS = 0,			/* keys listed, complete */
-	HD_ROWS_KEY_CAP = 1,		/* more distinct keys than the key-cap option */
-	HD_ROWS_NO_IDENTITY = 2,	/* no usable replica identity key */
-	HD_ROWS_TOAST = 3,			/* a key column is an unchanged TOAST value */
-	HD_ROWS_TRUNCATE = 4,		/* TRUNCATE */
-	HD_ROWS_DDL = 5,			/* a DDL command touched the relation */
-	HD_ROWS_KEY_SIZE = 6		/* one key is longer than HD_MAX_KEY_BYTES */
-} HdRowsReason;
-
-/* Longest serialized key the stream carries; longer ones fold to all rows. */
-#define HD_MAX_KEY_BYTES 1024
 
 typedef struct HdRelName
 {
@@ -137,7 +112,6 @@ typedef struct HdTextOptions
 extern void hd_record_write_text(StringInfo out, const HdTxnSummary *txn,
 								 const HdTextOptions *opts);
 extern void hd_record_write_compact(StringInfo out, const HdTxnSummary *txn);
-extern const char *hd_rows_reason_name(HdRowsReason reason);
 
 /* relation_family.c */
 extern List *hd_relation_parents(Oid relid);

@@ -15,24 +15,6 @@
 
 #include "hyperdrive.h"
 
-static const char *const rows_reason_names[] = {
-	[HD_ROWS_KEYS] = "keys",
-	[HD_ROWS_KEY_CAP] = "key-cap",
-	[HD_ROWS_NO_IDENTITY] = "no-identity",
-	[HD_ROWS_TOAST] = "toast",
-	[HD_ROWS_TRUNCATE] = "truncate",
-	[HD_ROWS_DDL] = "ddl",
-	[HD_ROWS_KEY_SIZE] = "key-size",
-};
-
-const char *
-hd_rows_reason_name(HdRowsReason reason)
-{
-	if ((int) reason < 0 || (int) reason >= (int) lengthof(rows_reason_names))
-		return "unknown";
-	return rows_reason_names[reason];
-}
-
 /* "public.items", each part quoted only where SQL would need it. */
 static void
 append_qualified_name(StringInfo out, const char *nspname, const char *relname)
@@ -43,24 +25,14 @@ append_qualified_name(StringInfo out, const char *nspname, const char *relname)
 static void
 append_kinds(StringInfo out, uint8 kinds)
 {
-	static const struct
-	{
-		uint8		bit;
-		const char *name;
-	}			names[] = {
-		{HD_KIND_INSERT, "insert"},
-		{HD_KIND_UPDATE, "update"},
-		{HD_KIND_DELETE, "delete"},
-		{HD_KIND_TRUNCATE, "truncate"},
-		{HD_KIND_DDL, "ddl"},
-	};
 	bool		first = true;
 
-	for (int i = 0; i < (int) lengthof(names); i++)
+	/* in bit order: insert, update, delete, truncate, ddl */
+	for (unsigned int bit = 1; bit <= HD_KIND_ALL; bit <<= 1)
 	{
-		if (!(kinds & names[i].bit))
+		if (!(kinds & bit))
 			continue;
-		appendStringInfo(out, "%s%s", first ? "" : ",", names[i].name);
+		appendStringInfo(out, "%s%s", first ? "" : ",", hd_kind_name(bit));
 		first = false;
 	}
 }
@@ -143,7 +115,7 @@ hd_record_write_text(StringInfo out, const HdTxnSummary *txn, const HdTextOption
 {
 	ListCell   *lc;
 
-	appendStringInfo(out, "hyperdrive %d", HD_STREAM_VERSION);
+	appendStringInfo(out, "hyperdrive %d", HD_RECORD_VERSION);
 	if (opts->include_xids)
 		appendStringInfo(out, " xid " UINT64_FORMAT, txn->full_xid);
 	if (opts->include_lsn)
@@ -238,12 +210,12 @@ hd_record_write_compact(StringInfo out, const HdTxnSummary *txn)
 	uint16		flags = 0;
 
 	if (txn->invalidate_all)
-		flags |= 0x0001;
+		flags |= HD_FLAG_INVALIDATE_ALL;
 	if (txn->relations == NIL && txn->ddls == NIL && !txn->invalidate_all)
-		flags |= 0x0002;		/* heartbeat */
+		flags |= HD_FLAG_HEARTBEAT;
 
-	pq_sendbyte(out, 'H');
-	pq_sendbyte(out, HD_STREAM_VERSION);
+	pq_sendbyte(out, HD_RECORD_MAGIC);
+	pq_sendbyte(out, HD_RECORD_VERSION);
 	pq_sendint16(out, flags);
 	pq_sendint64(out, txn->full_xid);
 	pq_sendint64(out, txn->commit_lsn);

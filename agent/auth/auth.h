@@ -32,13 +32,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* SQLSTATEs the authentication code reports (PostgreSQL's errcodes.txt). */
-#define HD_SQLSTATE_PROTOCOL_VIOLATION "08P01"
-#define HD_SQLSTATE_FEATURE_NOT_SUPPORTED "0A000"
-#define HD_SQLSTATE_INVALID_AUTHORIZATION "28000"
-#define HD_SQLSTATE_INVALID_PASSWORD "28P01"
-#define HD_SQLSTATE_OUT_OF_MEMORY "53200"
-#define HD_SQLSTATE_INTERNAL_ERROR "XX000"
+#include "base/sqlstate.h"		/* the SQLSTATEs it reports */
+
 
 typedef struct HdAuthError
 {

@@ -22,6 +22,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* hd_get_u16/u32, hd_put_u32...: the protocol code reads buffers with them. */
+#include "base/be.h"
+
 typedef struct HdIoBuf
 {
 	char	   *data;
@@ -61,23 +64,6 @@ extern long hd_iobuf_read_fd(HdIoBuf *buf, int fd, size_t max);
 /* Write what the buffer holds: 0 all written, 1 some left (would block), -1 error (errno). */
 extern int	hd_iobuf_write_fd(HdIoBuf *buf, int fd);
 
-/* Big-endian integers, as the PostgreSQL protocol has them. */
-static inline uint32_t
-hd_get_u32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *) p;
-
-	return ((uint32_t) u[0] << 24) | ((uint32_t) u[1] << 16) | ((uint32_t) u[2] << 8) | u[3];
-}
-
-static inline uint16_t
-hd_get_u16(const char *p)
-{
-	const unsigned char *u = (const unsigned char *) p;
-
-	return (uint16_t) (((uint16_t) u[0] << 8) | u[1]);
-}
-
 /* The NUL-terminated string at body[*pos] (moving *pos past it), or NULL if it runs past len. */
 static inline const char *
 hd_take_string(const char *body, size_t len, size_t *pos)
@@ -89,15 +75,6 @@ hd_take_string(const char *body, size_t len, size_t *pos)
 		return NULL;
 	*pos = (size_t) (end - body) + 1;
 	return str;
-}
-
-static inline void
-hd_put_u32(char *p, uint32_t v)
-{
-	p[0] = (char) (v >> 24);
-	p[1] = (char) (v >> 16);
-	p[2] = (char) (v >> 8);
-	p[3] = (char) v;
 }
 
 #endif							/* HD_IOBUF_H */

@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/be.h"
+
 #define HASH_LEN 32
 #define CFG_LEN HD_STORE_CONFIG_ID_MAX
 #define RELKEY_LEN (CFG_LEN + 8)
@@ -180,32 +182,6 @@ static int	flush_touches_now(HdStore *c);
  * Small helpers.
  */
 
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char) (v >> 24);
-	p[1] = (unsigned char) (v >> 16);
-	p[2] = (unsigned char) (v >> 8);
-	p[3] = (unsigned char) v;
-}
-
-static void
-put_be64(unsigned char *p, uint64_t v)
-{
-	put_be32(p, (uint32_t) (v >> 32));
-	put_be32(p + 4, (uint32_t) v);
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static MDB_val
 val(const void *data, size_t size)
 {
@@ -248,7 +224,7 @@ static void
 relation_key(unsigned char out[RELKEY_LEN], const unsigned char *cfg, uint64_t relation)
 {
 	memcpy(out, cfg, CFG_LEN);
-	put_be64(out + CFG_LEN, relation);
+	hd_put_u64(out + CFG_LEN, relation);
 }
 
 static void
@@ -732,9 +708,9 @@ flush_touches(Op *op)
 		if (rc != 0 || v.mv_size != 8)
 			return step(op, rc ? rc : MDB_CORRUPTED, "reading an entry's access stamp");
 		memcpy(old_key, v.mv_data, 8);
-		if (get_be64(old_key) + young >= t->stamp)
+		if (hd_get_u64(old_key) + young >= t->stamp)
 			continue;			/* young enough, or replaced since the hit */
-		put_be64(new_key, t->stamp);
+		hd_put_u64(new_key, t->stamp);
 		MDB_val		ok = val(old_key, 8);
 		MDB_val		nk = val(new_key, 8);
 
@@ -1359,7 +1335,7 @@ raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool
 			continue;
 		if (rc != 0 || v.mv_size != 8)
 			return step(op, rc ? rc : MDB_CORRUPTED, "reading invalidation marks");
-		*out = get_be64(v.mv_data) > token;
+		*out = hd_get_u64(v.mv_data) > token;
 	}
 	return 0;
 }
@@ -1404,7 +1380,7 @@ write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const DepSet 
 		if ((rc = step(op, mdb_put(op->txn, c->by_relation, &k, &h, 0), "indexing the entry")) != 0)
 			return rc;
 	}
-	put_be64(stamp, c->next_stamp++);
+	hd_put_u64(stamp, c->next_stamp++);
 	if ((rc = step(op, mdb_put(op->txn, c->lru, &sk, &h, 0), "adding the entry to the LRU order")) != 0 ||
 		(rc = step(op, mdb_put(op->txn, c->access, &h, &sk, 0), "adding the entry to the LRU order")) != 0)
 		return rc;
@@ -1549,7 +1525,7 @@ apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const DepSet *d
 	ConfigState cs;
 	int			rc;
 
-	put_be64(seqbuf, seq);
+	hd_put_u64(seqbuf, seq);
 	if ((rc = op_begin(op, c)) != 0 || (with_touches && (rc = flush_touches(op)) != 0))
 		return rc;
 	for (size_t i = 0; i < deps->ndeps; i++)
@@ -2510,7 +2486,7 @@ load_stamp(MDB_txn *txn, MDB_dbi lru, uint64_t *next)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
 	if (rc == 0 && k.mv_size == 8)
-		*next = get_be64(k.mv_data) + 1;
+		*next = hd_get_u64(k.mv_data) + 1;
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }

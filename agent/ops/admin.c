@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "ops/metrics.h"
 #include "pgwire/proto.h"
 #include "base/version.h"
@@ -205,7 +206,7 @@ show_pools(HdAgent *agent, HdIoBuf *out, bool *oom)
 
 		hd_pool_counts_add(agent, pool, &c);
 		/* a replaced pool that has drained is of no interest */
-		if (pool->stale && hd_list_empty(&pool->servers) &&
+		if (pool->stale && hd_list_empty(&pool->conns) &&
 			c.clients_active + c.clients_waiting + c.clients_idle == 0)
 			continue;
 		snprintf(num[0], sizeof(num[0]), "%d", c.clients_active);
@@ -267,9 +268,9 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 		HdList	   *s;
 		HdList	   *stmp;
 
-		hd_list_foreach_safe(s, stmp, &pool->servers)
+		hd_list_foreach_safe(s, stmp, &pool->conns)
 		{
-			HdServer   *server = hd_container_of(s, HdServer, link);
+			HdServer   *server = hd_container_of(s, HdServer, conn.link);
 			char		pid[16];
 			char		when[40];
 			char		txns[24];
@@ -280,7 +281,7 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 			values[1] = pool->role;
 			values[2] = server->backend_pid ? pid : NULL;
 			values[3] = hd_server_state_name(server);
-			values[4] = format_time(server->connected_at, when, sizeof(when));
+			values[4] = format_time(server->conn.connected_at, when, sizeof(when));
 			values[5] = format_u64(server->transactions, txns, sizeof(txns));
 			send_data_row(out, values, 6, oom);
 		}
@@ -398,7 +399,7 @@ pause_config(HdAgent *agent, const HdConfig *config, bool pause)
 
 	/* so that the config's clients find their pool paused, even the first */
 	if (pause)
-		(void) hd_pool_get(agent, config, config->user);
+		(void) hd_pg_pool_get(agent, config, config->user);
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
@@ -425,7 +426,7 @@ kill_config(HdAgent *agent, const HdConfig *config)
 
 		if (client->pool && strcmp(client->pool->config.id, config->id) == 0 &&
 			client->state != HD_CLIENT_CLOSED && !client->close_after_flush)
-			hd_client_fatal(client, "57P01",
+			hd_client_fatal(client, HD_SQLSTATE_ADMIN_SHUTDOWN,
 							"terminating connection due to administrator command", NULL);
 	}
 	hd_list_foreach_safe(item, tmp, &agent->pools)
@@ -436,9 +437,9 @@ kill_config(HdAgent *agent, const HdConfig *config)
 
 		if (strcmp(pool->config.id, config->id) != 0)
 			continue;
-		hd_list_foreach_safe(s, stmp, &pool->servers)
+		hd_list_foreach_safe(s, stmp, &pool->conns)
 		{
-			HdServer   *server = hd_container_of(s, HdServer, link);
+			HdServer   *server = hd_container_of(s, HdServer, conn.link);
 
 			/* its client already has its FATAL: do not send another */
 			if (server->client)
@@ -481,7 +482,7 @@ no_such_config(HdIoBuf *out, const char *name, bool *oom)
 	char		message[160];
 
 	snprintf(message, sizeof(message), "no such config: %.100s", name);
-	send_error(out, "3D000", message, oom);
+	send_error(out, HD_SQLSTATE_INVALID_CATALOG_NAME, message, oom);
 }
 
 /* One command; the reply goes to out (without the ReadyForQuery). */
@@ -608,7 +609,7 @@ run_command(HdClient *client, char *text, bool *oom)
 								  sizeof(err)) < 0)
 		{
 			snprintf(message, sizeof(message), "purge failed: %s", err);
-			send_error(out, "XX000", message, oom);
+			send_error(out, HD_SQLSTATE_INTERNAL_ERROR, message, oom);
 			return;
 		}
 		hd_info("admin %s (%s): PURGE CACHE %s: %llu entries removed", client->user, client->addr,
@@ -626,7 +627,7 @@ run_command(HdClient *client, char *text, bool *oom)
 		{
 			snprintf(message, sizeof(message), "reload failed, keeping the previous settings: %s",
 					 err);
-			send_error(out, "F0000", message, oom);
+			send_error(out, HD_SQLSTATE_CONFIG_FILE_ERROR, message, oom);
 			return;
 		}
 		send_complete(out, "RELOAD", oom);
@@ -646,7 +647,7 @@ unknown:
 		char		message[300];
 
 		snprintf(message, sizeof(message), "unknown command: %s", original);
-		send_error(out, "42601", message, oom);
+		send_error(out, HD_SQLSTATE_SYNTAX_ERROR, message, oom);
 	}
 }
 
@@ -690,7 +691,7 @@ process_messages(HdClient *client, AdminState *state)
 
 		if (len < 4 || len > ADMIN_MAX_MESSAGE)
 		{
-			hd_client_fatal(client, "08P01", "invalid message length", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
 			return;
 		}
 		if (type == 'X')
@@ -724,7 +725,7 @@ process_messages(HdClient *client, AdminState *state)
 			case 'F':			/* FunctionCall: an error, then ReadyForQuery */
 				if (state->skip_until_sync)
 					break;
-				send_error(&client->out, "0A000",
+				send_error(&client->out, HD_SQLSTATE_FEATURE_NOT_SUPPORTED,
 						   "the admin console supports only simple queries", &oom);
 				if (hd_send_ready(&client->out, 'I') < 0)
 					oom = true;
@@ -735,7 +736,7 @@ process_messages(HdClient *client, AdminState *state)
 			case 'D':
 			case 'C':
 				if (!state->skip_until_sync)
-					send_error(&client->out, "0A000",
+					send_error(&client->out, HD_SQLSTATE_FEATURE_NOT_SUPPORTED,
 							   "the admin console supports only simple queries", &oom);
 				state->skip_until_sync = true;
 				break;
@@ -755,7 +756,7 @@ process_messages(HdClient *client, AdminState *state)
 
 					snprintf(message, sizeof(message), "invalid frontend message type %d",
 							 (unsigned char) type);
-					hd_client_fatal(client, "08P01", message, NULL);
+					hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, message, NULL);
 					return;
 				}
 		}
@@ -764,7 +765,7 @@ process_messages(HdClient *client, AdminState *state)
 		hd_iobuf_consume(&client->in, (size_t) len + 1);
 		if (oom)
 		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return;
 		}
 		if (hd_iobuf_live(&client->out) > HD_BACKPRESSURE_BYTES)
@@ -802,10 +803,11 @@ server_version(HdAgent *agent)
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
+		HdPgPool   *pg = hd_pg_pool(pool);
 
-		for (int i = 0; pool->params_known && i < pool->nparams; i++)
-			if (strcmp(pool->params[i].name, "server_version") == 0)
-				return pool->params[i].value;
+		for (int i = 0; pool->params_known && i < pg->nparams; i++)
+			if (strcmp(pg->params[i].name, "server_version") == 0)
+				return pg->params[i].value;
 	}
 	return "15.0";
 }
@@ -829,7 +831,7 @@ login_done(HdClient *client)
 	if (oom || hd_send_backend_key(out, client->cancel_pid, client->cancel_key) < 0 ||
 		hd_send_ready(out, 'I') < 0)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 	client->state = HD_CLIENT_ACTIVE;
@@ -845,7 +847,7 @@ admin_start(HdClient *client)
 
 	if (state == NULL)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 	state->client = client;

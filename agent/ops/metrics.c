@@ -61,25 +61,25 @@ hd_client_state_name(const HdClient *client)
 		return client->state == HD_CLIENT_CLOSED ? "closed" : "login";
 	if (client->server)
 		return "active";
-	return client->waiting ? "waiting" : "idle";
+	return client->wait.waiting ? "waiting" : "idle";
 }
 
 const char *
 hd_server_state_name(const HdServer *server)
 {
-	switch (server->state)
+	switch (server->conn.state)
 	{
-		case HD_SERVER_CONNECTING:
+		case HD_CONN_CONNECTING:
 			return "connecting";
-		case HD_SERVER_LOGIN:
+		case HD_CONN_LOGIN:
 			return "login";
-		case HD_SERVER_IDLE:
+		case HD_CONN_IDLE:
 			return "idle";
-		case HD_SERVER_ACTIVE:
+		case HD_CONN_ACTIVE:
 			return "active";
-		case HD_SERVER_RESETTING:
+		case HD_CONN_RESETTING:
 			return "resetting";
-		case HD_SERVER_CLOSED:
+		case HD_CONN_CLOSED:
 			break;
 	}
 	return "closed";
@@ -116,24 +116,24 @@ add_pool(const HdPool *pool, HdPoolCounts *out)
 {
 	const HdList *item;
 
-	for (item = pool->servers.next; item != &pool->servers; item = item->next)
+	for (item = pool->conns.next; item != &pool->conns; item = item->next)
 	{
-		const HdServer *server = hd_container_of(item, HdServer, link);
+		const HdPoolConn *conn = hd_container_of(item, HdPoolConn, link);
 
-		switch (server->state)
+		switch (conn->state)
 		{
-			case HD_SERVER_CONNECTING:
-			case HD_SERVER_LOGIN:
+			case HD_CONN_CONNECTING:
+			case HD_CONN_LOGIN:
 				out->servers_connecting++;
 				break;
-			case HD_SERVER_IDLE:
+			case HD_CONN_IDLE:
 				out->servers_idle++;
 				break;
-			case HD_SERVER_ACTIVE:
-			case HD_SERVER_RESETTING:
+			case HD_CONN_ACTIVE:
+			case HD_CONN_RESETTING:
 				out->servers_active++;
 				break;
-			case HD_SERVER_CLOSED:
+			case HD_CONN_CLOSED:
 				break;
 		}
 	}
@@ -149,7 +149,7 @@ add_client(const HdClient *client, HdPoolCounts *out)
 		return;
 	else if (client->server)
 		out->clients_active++;
-	else if (client->waiting)
+	else if (client->wait.waiting)
 		out->clients_waiting++;
 	else
 		out->clients_idle++;

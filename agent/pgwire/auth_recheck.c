@@ -8,78 +8,80 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 
-static void check_start(HdPool *pool);
+static void check_start(HdPgPool *pg);
 
 /* The next check in delay seconds, unless one is already due. */
 static void
-schedule_check(HdPool *pool, double delay)
+schedule_check(HdPgPool *pg, double delay)
 {
-	if (ev_is_active(&pool->check_timer))
+	if (ev_is_active(&pg->check_timer))
 		return;
-	ev_timer_set(&pool->check_timer, delay > 0 ? delay : 0., 0.);
-	ev_timer_start(pool->agent->loop, &pool->check_timer);
+	ev_timer_set(&pg->check_timer, delay > 0 ? delay : 0., 0.);
+	ev_timer_start(pg->pool.loop, &pg->check_timer);
 }
 
 static bool
-own_pool(const HdPool *pool)
+own_pool(const HdPgPool *pg)
 {
-	return pool->check_of == NULL && strcmp(pool->role, pool->config.user) == 0;
+	return pg->check_of == NULL && strcmp(pg->pool.role, pg->pool.config.user) == 0;
 }
 
 /* A refusal of these credentials, rather than an origin that could not be asked. */
 static bool
 refused(const char *sqlstate)
 {
-	return strncmp(sqlstate, "28", 2) == 0 || strcmp(sqlstate, "42501") == 0;
+	return strncmp(sqlstate, "28", 2) == 0 || strcmp(sqlstate, HD_SQLSTATE_INSUFFICIENT_PRIVILEGE) == 0;
 }
 
 static bool
-proven(const HdPool *pool, ev_tstamp now)
+proven(const HdPgPool *pg, ev_tstamp now)
 {
-	double		interval = pool->agent->settings.auth_recheck_interval_ms / 1000.0;
+	double		interval = pg->pool.settings->auth_recheck_interval_ms / 1000.0;
 
-	return pool->auth_proven_at > 0 && now - pool->auth_proven_at < interval;
+	return pg->auth_proven_at > 0 && now - pg->auth_proven_at < interval;
 }
 
 bool
 hd_auth_recheck_wait(HdClient *client)
 {
 	HdPool	   *pool = client->pool;
+	HdPgPool   *pg = hd_pg_pool(pool);
 	ev_tstamp	now = ev_now(client->agent->loop);
 
 	/* the first login of a pool, and a replication connection's own, prove it themselves */
-	if (!own_pool(pool) || client->replication[0] || !pool->params_known || proven(pool, now))
+	if (!own_pool(pg) || client->replication[0] || !pool->params_known || proven(pg, now))
 		return false;
 	client->auth_step = HD_AUTH_STEP_RECHECK;
-	client->waiting = true;
-	hd_list_append(&pool->check_waiting, &client->wait_link);
+	client->wait.waiting = true;
+	hd_list_append(&pg->check_waiting, &client->wait.link);
 	/* nothing it sends is read before it is in (or refused) */
 	ev_io_stop(client->agent->loop, &client->read_watcher);
 	hd_debug("client %s waits for a check of config %s's login on the origin", client->addr,
 			 pool->config.name);
-	if (!pool->check_running)
+	if (!pg->check_running)
 	{
-		if (now >= pool->check_next_at)
-			check_start(pool);
+		if (now >= pg->check_next_at)
+			check_start(pg);
 		else
-			schedule_check(pool, pool->check_next_at - now);	/* the last one failed moments ago */
+			schedule_check(pg, pg->check_next_at - now);	/* the last one failed moments ago */
 	}
 	return true;
 }
 
 /* The check's verdict for every client waiting for it (NULL sqlstate: let in). */
 static void
-answer_waiters(HdPool *pool, const char *sqlstate, const char *message)
+answer_waiters(HdPgPool *pg, const char *sqlstate, const char *message)
 {
 	HdList	   *item;
 
-	while ((item = hd_list_first(&pool->check_waiting)) != NULL)
+	while ((item = hd_list_first(&pg->check_waiting)) != NULL)
 	{
-		HdClient   *client = hd_container_of(item, HdClient, wait_link);
+		HdClient   *client = hd_container_of(item, HdClient, wait.link);
 
-		hd_pool_cancel_wait(pool, client);
+		hd_pool_cancel_wait(&pg->pool, &client->wait);
 		if (sqlstate == NULL)
 			hd_client_auth_admit(client);
 		else
@@ -90,12 +92,12 @@ answer_waiters(HdPool *pool, const char *sqlstate, const char *message)
 static void
 check_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	HdPool	   *pool = w->data;
+	HdPgPool   *pg = w->data;
 
 	(void) loop;
 	(void) revents;
-	if (!pool->check_running && !hd_list_empty(&pool->check_waiting))
-		check_start(pool);
+	if (!pg->check_running && !hd_list_empty(&pg->check_waiting))
+		check_start(pg);
 }
 
 /*
@@ -104,50 +106,51 @@ check_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * the connection fails to start).
  */
 static void
-check_start(HdPool *pool)
+check_start(HdPgPool *pg)
 {
-	if (pool->check && pool->check->nservers > 0)
+	if (pg->check && pg->check->pool.nconns > 0)
 	{
 		/* the last one's connection is still closing (its verdict is in) */
-		schedule_check(pool, 0.05);
+		schedule_check(pg, 0.05);
 		return;
 	}
-	if (pool->check)
-		hd_pool_free(pool->check);
-	pool->check = hd_pool_new_check(pool);
-	if (pool->check == NULL)
+	if (pg->check)
+		hd_pool_free(&pg->check->pool);
+	pg->check = hd_pg_pool_new_check(pg);
+	if (pg->check == NULL)
 	{
-		answer_waiters(pool, "53200", "out of memory");
+		answer_waiters(pg, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return;
 	}
-	pool->check->check_gen = pool->config_gen;
-	pool->check_running = true;
-	hd_debug("config %s: checking on the origin that %s may still log in", pool->config.name,
-			 pool->role);
-	(void) hd_server_connect(pool->check);
+	pg->check->check_gen = pg->pool.config_gen;
+	pg->check_running = true;
+	hd_debug("config %s: checking on the origin that %s may still log in", pg->pool.config.name,
+			 pg->pool.role);
+	(void) hd_server_connect(&pg->check->pool);
 }
 
 bool
 hd_auth_recheck_server_ready(HdPool *pool, HdServer *server)
 {
-	HdPool	   *owner = pool->check_of;
+	HdPgPool   *pg = hd_pg_pool(pool);
+	HdPgPool   *owner = pg->check_of;
 
 	if (owner == NULL)
 	{
-		if (own_pool(pool))
-			pool->auth_proven_at = ev_now(pool->agent->loop);
+		if (own_pool(pg))
+			pg->auth_proven_at = ev_now(pool->loop);
 		return false;
 	}
 	hd_server_close(server, "the check of the config's login is done");
 	owner->check_running = false;
-	if (pool->check_gen != owner->config_gen)
+	if (pg->check_gen != owner->pool.config_gen)
 	{
 		/* made with credentials the config no longer has: ask again (not from in here) */
 		if (!hd_list_empty(&owner->check_waiting))
 			schedule_check(owner, 0);
 		return true;
 	}
-	owner->auth_proven_at = ev_now(pool->agent->loop);
+	owner->auth_proven_at = ev_now(pool->loop);
 	owner->check_next_at = 0;
 	answer_waiters(owner, NULL, NULL);
 	return true;
@@ -162,25 +165,26 @@ close_idle(HdPool *pool, const char *message)
 
 	snprintf(reason, sizeof(reason), "the origin refuses the config's login now (%s)", message);
 	while ((item = hd_list_first(&pool->idle)) != NULL)
-		hd_server_close(hd_container_of(item, HdServer, idle_link), reason);
+		hd_server_close(hd_container_of(item, HdServer, conn.idle_link), reason);
 }
 
 bool
 hd_auth_recheck_server_failed(HdPool *pool, HdServer *server, const char *sqlstate,
 							  const char *message)
 {
-	HdPool	   *owner = pool->check_of;
-	ev_tstamp	now = ev_now(pool->agent->loop);
+	HdPgPool   *pg = hd_pg_pool(pool);
+	HdPgPool   *owner = pg->check_of;
+	ev_tstamp	now = ev_now(pool->loop);
 
 	(void) server;				/* server.c closes it */
 	if (owner == NULL)
 	{
-		if (own_pool(pool) && refused(sqlstate))
-			pool->auth_proven_at = 0;
+		if (own_pool(pg) && refused(sqlstate))
+			pg->auth_proven_at = 0;
 		return false;
 	}
 	owner->check_running = false;
-	if (pool->check_gen != owner->config_gen)
+	if (pg->check_gen != owner->pool.config_gen)
 	{
 		if (!hd_list_empty(&owner->check_waiting))
 			schedule_check(owner, 0);
@@ -188,47 +192,52 @@ hd_auth_recheck_server_failed(HdPool *pool, HdServer *server, const char *sqlsta
 	}
 	hd_warning("config %s: the check that %s may still log in to the origin failed: %s "
 			   "(SQLSTATE %s); new clients of %s are refused until a check succeeds",
-			   owner->config.name, owner->role, message, sqlstate, owner->role);
+			   owner->pool.config.name, owner->pool.role, message, sqlstate, owner->pool.role);
 	owner->auth_proven_at = 0;
-	owner->check_next_at = now + pool->agent->settings.server_login_retry_ms / 1000.0;
+	owner->check_next_at = now + pool->settings->server_login_retry_ms / 1000.0;
 	if (refused(sqlstate))
-		close_idle(owner, message);
+		close_idle(&owner->pool, message);
 	answer_waiters(owner, sqlstate, message);
 	return true;
 }
 
+/* (The pool bumped its config_gen: a check in flight is void.) */
 void
 hd_auth_recheck_config_changed(HdPool *pool)
 {
-	pool->config_gen++;
-	pool->auth_proven_at = 0;
-	pool->check_next_at = 0;
+	HdPgPool   *pg = hd_pg_pool(pool);
+
+	pg->auth_proven_at = 0;
+	pg->check_next_at = 0;
 }
 
 void
 hd_auth_recheck_init(HdPool *pool)
 {
-	hd_list_init(&pool->check_waiting);
-	ev_init(&pool->check_timer, check_timer_cb);
-	pool->check_timer.data = pool;
+	HdPgPool   *pg = hd_pg_pool(pool);
+
+	hd_list_init(&pg->check_waiting);
+	ev_init(&pg->check_timer, check_timer_cb);
+	pg->check_timer.data = pg;
 }
 
 void
 hd_auth_recheck_free(HdPool *pool)
 {
+	HdPgPool   *pg = hd_pg_pool(pool);
 	HdList	   *item;
 
-	ev_timer_stop(pool->agent->loop, &pool->check_timer);
-	if (pool->check == NULL)
+	ev_timer_stop(pool->loop, &pg->check_timer);
+	if (pg->check == NULL)
 		return;
 	/* at shutdown: its connection, if any, goes now (the reaper has run) */
-	while ((item = hd_list_first(&pool->check->servers)) != NULL)
+	while ((item = hd_list_first(&pg->check->pool.conns)) != NULL)
 	{
-		HdServer   *server = hd_container_of(item, HdServer, link);
+		HdServer   *server = hd_container_of(item, HdServer, conn.link);
 
 		hd_server_close(server, "the agent is stopping");
 		hd_server_free(server);
 	}
-	hd_pool_free(pool->check);
-	pool->check = NULL;
+	hd_pool_free(&pg->check->pool);
+	pg->check = NULL;
 }

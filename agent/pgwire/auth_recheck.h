@@ -31,16 +31,17 @@
  *     or a fresh proof); the caller lets the client in. true: the client
  *     waits; it is later let in with hd_client_auth_admit(), or closed with
  *     the origin's error. A client that goes away meanwhile is dropped from
- *     the wait (client->waiting, hd_pool_cancel_wait()).
- *   - pool.c calls hd_auth_recheck_server_ready() and
+ *     the wait (client->wait.waiting, hd_pool_cancel_wait()).
+ *   - pg_pool.c calls hd_auth_recheck_server_ready() and
  *     hd_auth_recheck_server_failed() first thing for every login that
  *     succeeds or fails: true means the server was a check's (handled:
  *     nothing else to do); for the config's own pool a login counts as a
  *     proof, and a refused one (class 28) voids it.
  *   - hd_auth_recheck_config_changed(pool): the credentials changed: the
- *     proof and a check in flight are void.
+ *     proof is void, and so is a check in flight (made before the pool's
+ *     config_gen was bumped: pool.h).
  *   - hd_auth_recheck_init(pool) when a pool is made (a check's own too),
- *     hd_auth_recheck_free(pool) from hd_pool_free().
+ *     hd_auth_recheck_free(pool) when it is freed (pg_pool.c, both).
  */
 #ifndef HD_AUTH_RECHECK_H
 #define HD_AUTH_RECHECK_H

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/cache_request.h"
 #include "pgwire/pooler.h"
 #include "pgwire/prepare.h"
@@ -318,31 +319,27 @@ hd_cache_start_ryw(HdServer *server)
  * An idle origin connection of the requester's pool whose session settings
  * are the client's (the key's).
  */
+static bool
+refresh_fits(HdPoolConn *conn, void *arg)
+{
+	HdServer   *cand = hd_container_of(conn, HdServer, conn);
+	HdClient   *client = arg;
+	bool		err = false;
+	char	   *diff = hd_settings_diff_sql(&cand->settings, &client->settings, &err);
+
+	free(diff);
+	return diff == NULL && !err;
+}
+
 static void *
 origin_refresh_conn(void *arg, HdCacheWaiter *requester)
 {
 	HdClient   *client = hd_container_of(requester, HdClient, cache_waiter);
-	HdPool	   *pool = client->pool;
-	HdList	   *item;
-	HdList	   *tmp;
+	HdPoolConn *conn;
 
 	(void) arg;
-	if (pool->paused || pool->stale)
-		return NULL;
-	hd_list_foreach_safe(item, tmp, &pool->idle)
-	{
-		HdServer   *cand = hd_container_of(item, HdServer, idle_link);
-		bool		err = false;
-		char	   *diff;
-
-		if (cand->state != HD_SERVER_IDLE || cand->close_on_release)
-			continue;
-		diff = hd_settings_diff_sql(&cand->settings, &client->settings, &err);
-		if (diff == NULL && !err)
-			return cand;
-		free(diff);
-	}
-	return NULL;
+	conn = hd_pool_take_idle(client->pool, refresh_fits, client);
+	return conn ? hd_container_of(conn, HdServer, conn) : NULL;
 }
 
 /* The refresh's fill on conn: the connection is the refresh's now, like a client's. */
@@ -366,8 +363,6 @@ origin_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job)
 	}
 	op->refresh = true;
 	hd_prepare_server_unnamed_lost(server);
-	hd_list_del(&server->idle_link);
-	server->state = HD_SERVER_ACTIVE;
 	server->client = NULL;
 	server->request_sent_at = 0;
 	server->cache_op = HD_COP_FILL;
@@ -468,7 +463,7 @@ to_client(HdServer *server, const char *msg, size_t total)
 		return;
 	server->pool->stats.bytes_to_clients += total;
 	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
-		hd_client_fatal(server->client, "53200", "out of memory", NULL);
+		hd_client_fatal(server->client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 }
 
 /* The client's own Describe S in a fill: its description, as the origin's (prepare.h). */
@@ -498,7 +493,7 @@ fill_note_describe(HdServer *server, CacheOp *op, char type, const char *msg, si
 static void
 fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
 {
-	HdStatement *stmt = hd_registry_get(&server->pool->registry, op->check_stmt);
+	HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, op->check_stmt);
 	char	   *shape;
 	size_t		len = 0;
 
@@ -518,7 +513,7 @@ fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size
 		op->failed = true;
 		hd_prepare_changed(server, stmt, "a cache fill found other result or parameter types");
 		if (server->client && hd_prepare_send_changed_error(&server->client->out) < 0)
-			hd_client_fatal(server->client, "53200", "out of memory", NULL);
+			hd_client_fatal(server->client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 	}
 	else if (shape == NULL)
 		op->failed = true;		/* unreadable: not stored */
@@ -551,7 +546,7 @@ op_done(HdServer *server, CacheOp *op)
 	{
 		/* a background refresh: the connection goes back to the pool */
 		if (server->txn_status == 'I' && hd_iobuf_live(&server->out) == 0)
-			hd_pool_release_server(server->pool, server);
+			hd_pool_release(server->pool, &server->conn);
 		else
 			hd_server_close(server, "the agent's cache refresh did not end cleanly");
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/sqlstate.h"
 #include "cache/cache_hint.h"
 #include "pgwire/pooler.h"
 #include "pgwire/prepare.h"
@@ -182,7 +183,7 @@ read_request(HdClient *client, const char *head, size_t avail, HdCacheRequest *r
 		/* a statement the client prepared before: the text the registry holds */
 		uint32_t	id = r->batch.stmt_name[0] ?
 			hd_client_stmt_find(&client->stmts, r->batch.stmt_name) : 0;
-		HdStatement *stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+		HdStatement *stmt = id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, id) : NULL;
 
 		if (stmt == NULL)
 		{
@@ -208,10 +209,7 @@ put_part(HdIoBuf *b, const void *p, size_t len)
 {
 	char		n[4];
 
-	n[0] = (char) (len >> 24);
-	n[1] = (char) (len >> 16);
-	n[2] = (char) (len >> 8);
-	n[3] = (char) len;
+	hd_put_u32(n, (uint32_t) len);
 	return hd_iobuf_append(b, n, 4) < 0 || hd_iobuf_append(b, p, len) < 0 ? -1 : 0;
 }
 
@@ -339,7 +337,7 @@ serve_bytes(HdClient *client, const HdCacheRequest *r, const void *bytes, size_t
 		hd_send_ready(&client->out, 'I') < 0)
 	{
 		/* half an answer may be out: the session cannot go on */
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return -1;
 	}
 	client->pool->stats.queries++;

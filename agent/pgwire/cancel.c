@@ -63,7 +63,7 @@ release_hold(HdServer *server)
 	if (server->release_after_cancel)
 	{
 		server->release_after_cancel = false;
-		hd_pool_release_server(server->pool, server);
+		hd_pool_release(server->pool, &server->conn);
 		return;
 	}
 	if (client == NULL)

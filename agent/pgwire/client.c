@@ -44,10 +44,10 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 	client->agent = agent;
 	client->id = ++agent->next_client_id;
 	hd_batch_init(&client->batch);
-	hd_conn_init(&client->conn, agent->loop, fd, &client->read_watcher, &client->write_watcher);
+	hd_conn_init(&client->sock, agent->loop, fd, &client->read_watcher, &client->write_watcher);
 	client->state = HD_CLIENT_STARTUP;
 	snprintf(client->addr, sizeof(client->addr), "%s", addr);
-	hd_list_init(&client->wait_link);
+	hd_list_init(&client->wait.link);
 	hd_cache_waiter_init(&client->cache_waiter);
 	hd_list_append(&agent->clients, &client->link);
 	agent->nclients++;
@@ -74,8 +74,8 @@ hd_client_close(HdClient *client)
 	if (client->state == HD_CLIENT_CANCEL)
 		hd_cancel_requester_gone(client);
 	client->state = HD_CLIENT_CLOSED;
-	if (client->waiting)
-		hd_pool_cancel_wait(client->pool, client);
+	if (client->wait.waiting)
+		hd_pool_cancel_wait(client->pool, &client->wait);
 	if (client->cache_waiter.flight)
 		hd_cache_client_gone(client);
 	if (client->auth_step == HD_AUTH_STEP_LOOKUP)
@@ -86,9 +86,9 @@ hd_client_close(HdClient *client)
 		HdList	   *item;
 		HdList	   *tmp;
 
-		hd_list_foreach_safe(item, tmp, &client->pool->servers)
+		hd_list_foreach_safe(item, tmp, &client->pool->conns)
 		{
-			HdServer   *server = hd_container_of(item, HdServer, link);
+			HdServer   *server = hd_container_of(item, HdServer, conn.link);
 
 			if (server->dedicated == client)
 			{
@@ -105,7 +105,7 @@ hd_client_close(HdClient *client)
 		client->server = NULL;
 		if (hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0 &&
 			!client->pinned)
-			hd_pool_release_server(server->pool, server);
+			hd_pool_release(server->pool, &server->conn);
 		else if (hd_state_check_only_owed(server) && !client->pinned)
 			;					/* its check decides: released or closed (state_check.c) */
 		else
@@ -115,7 +115,7 @@ hd_client_close(HdClient *client)
 	}
 	ev_io_stop(agent->loop, &client->read_watcher);
 	ev_io_stop(agent->loop, &client->write_watcher);
-	hd_conn_close(&client->conn);
+	hd_conn_close(&client->sock);
 	agent->nclients--;
 	/*
 	 * Freed before the loop next blocks (agent.c), not now: the callback that
@@ -131,7 +131,7 @@ hd_client_free(HdClient *client)
 	hd_list_del(&client->link);
 	hd_iobuf_free(&client->in);
 	hd_iobuf_free(&client->out);
-	hd_conn_free(&client->conn);
+	hd_conn_free(&client->sock);
 	hd_client_auth_free(client);
 	hd_client_stmts_free(&client->stmts);
 	if (client->unnamed)
@@ -156,17 +156,17 @@ hd_client_free(HdClient *client)
 void
 hd_client_flush(HdClient *client)
 {
-	int			rc = hd_conn_write(&client->conn, &client->out);
+	int			rc = hd_conn_write(&client->sock, &client->out);
 
 	if (rc < 0)
 	{
-		hd_debug("client %s: write failed: %s", client->addr, hd_conn_error(&client->conn, errno));
+		hd_debug("client %s: write failed: %s", client->addr, hd_conn_error(&client->sock, errno));
 		hd_client_close(client);
 		return;
 	}
 	if (rc > 0)
 	{
-		hd_conn_wait_writable(&client->conn);
+		hd_conn_wait_writable(&client->sock);
 		return;
 	}
 	ev_io_stop(client->agent->loop, &client->write_watcher);
@@ -194,8 +194,8 @@ hd_client_fatal(HdClient *client, const char *sqlstate, const char *message, con
 			client->user[0] ? client->user : "?",
 			client->database[0] ? client->database : "?", message, sqlstate);
 	ev_io_stop(client->agent->loop, &client->read_watcher);
-	if (client->waiting)
-		hd_pool_cancel_wait(client->pool, client);
+	if (client->wait.waiting)
+		hd_pool_cancel_wait(client->pool, &client->wait);
 	hd_send_error(&client->out, "FATAL", sqlstate, message, detail, NULL);
 	client->close_after_flush = true;
 	hd_client_flush(client);
@@ -206,7 +206,7 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void) loop;
 	(void) revents;
-	if (hd_conn_negotiating(&((HdClient *) w->data)->conn))
+	if (hd_conn_negotiating(&((HdClient *) w->data)->sock))
 		(void) hd_client_tls_handshake(w->data);
 	else
 		hd_client_flush(w->data);
@@ -221,16 +221,16 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void) loop;
 	(void) revents;
 	/* TLS handshake first; it reads and writes on its own (tls_negotiate.c) */
-	if (hd_conn_negotiating(&client->conn) && !hd_client_tls_handshake(client))
+	if (hd_conn_negotiating(&client->sock) && !hd_client_tls_handshake(client))
 		return;
-	n = hd_conn_read(&client->conn, &client->in, HD_READ_CHUNK);
+	n = hd_conn_read(&client->sock, &client->in, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
 	{
 		if (n < 0)
 			hd_debug("client %s: read failed: %s", client->addr,
-					 hd_conn_error(&client->conn, errno));
+					 hd_conn_error(&client->sock, errno));
 		hd_client_close(client);
 		return;
 	}
@@ -255,7 +255,7 @@ hd_client_resume_reading(HdClient *client)
 		return;
 	ev_io_start(client->agent->loop, &client->read_watcher);
 	/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
-	hd_conn_resume_reading(&client->conn);
+	hd_conn_resume_reading(&client->sock);
 	/* bytes may already be waiting in the buffer */
 	if (hd_iobuf_live(&client->in) > 0)
 		client_process(client);
@@ -388,7 +388,7 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 		return;
 	}
 	/* the config's own user: its pool; any other role: looked up (client_auth.c) */
-	client->pool = hd_pool_get(client->agent, config, client->user);
+	client->pool = hd_pg_pool_get(client->agent, config, client->user);
 	if (hd_client_auth_state(client) == NULL)
 	{
 		hd_client_fatal(client, "53200", "out of memory", NULL);
@@ -460,15 +460,15 @@ process_startup(HdClient *client)
 void
 hd_client_login_done(HdClient *client)
 {
-	HdPool	   *pool = client->pool;
+	HdPgPool   *pg = hd_pg_pool(client->pool);
 
-	for (int i = 0; i < pool->nparams; i++)
+	for (int i = 0; i < pg->nparams; i++)
 	{
 		/* what the client asked for in its startup packet, as PostgreSQL reports it */
-		const HdSetting *own = hd_settings_find(&client->settings, pool->params[i].name);
+		const HdSetting *own = hd_settings_find(&client->settings, pg->params[i].name);
 
-		hd_send_parameter_status(&client->out, pool->params[i].name,
-								 own && own->value ? own->value : pool->params[i].value);
+		hd_send_parameter_status(&client->out, pg->params[i].name,
+								 own && own->value ? own->value : pg->params[i].value);
 	}
 	if (client->server)
 	{
@@ -503,7 +503,7 @@ hd_client_replication_ready(HdClient *client, HdServer *server)
 {
 	client->server = server;
 	server->client = client;
-	server->state = HD_SERVER_ACTIVE;
+	server->conn.state = HD_CONN_ACTIVE;
 	client->server_synced = true;
 	client->pinned = true;
 	client->pin_reason = "replication connection";
@@ -517,7 +517,7 @@ hd_client_replication_ready(HdClient *client, HdServer *server)
 void
 hd_client_server_ready(HdClient *client)
 {
-	client->waiting = false;
+	client->wait.waiting = false;
 	hd_client_resume_reading(client);
 	/* a queued client is not in the middle of processing its input */
 	hd_iobuf_trim(&client->in);
@@ -852,7 +852,7 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 	query = name ? hd_take_string(body, len, &pos) : NULL;
 	if (query == NULL || name[0] == '\0' || len - pos < 2)
 		return false;
-	stmt = hd_registry_find(&client->pool->registry, query, body + pos, len - pos,
+	stmt = hd_registry_find(&hd_pg_pool(client->pool)->registry, query, body + pos, len - pos,
 							hd_prepare_context(client));
 	if (stmt == NULL || !stmt->verified)
 		return false;
@@ -1191,7 +1191,7 @@ take_server(HdClient *client)
 
 	if (client->server == NULL)
 	{
-		hd_pool_request_server(client->pool, client);
+		hd_client_request_server(client);
 		if (client->server == NULL)
 		{
 			/* queued (or refused): hd_client_server_ready() resumes */

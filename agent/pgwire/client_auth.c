@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sqlstate.h"
 #include "pgwire/auth_recheck.h"
 #include "base/log.h"
 #include "pgwire/proto.h"
@@ -65,7 +66,7 @@ auth_fail(HdClient *client, const HdAuthError *err)
 	if (err->log_detail[0])
 		hd_info("client %s: authentication of %s failed: %s", client->addr, client->user,
 				err->log_detail);
-	hd_client_fatal(client, err->sqlstate[0] ? err->sqlstate : "28P01",
+	hd_client_fatal(client, err->sqlstate[0] ? err->sqlstate : HD_SQLSTATE_INVALID_PASSWORD,
 					err->message[0] ? err->message : "password authentication failed",
 					err->detail[0] ? err->detail : NULL);
 }
@@ -109,7 +110,7 @@ hd_client_auth_admit(HdClient *client)
 		if (client->state == HD_CLIENT_LOGIN &&
 			hd_server_connect_replication(client->pool, client) == NULL &&
 			client->state == HD_CLIENT_LOGIN)
-			hd_client_fatal(client, client->pool->last_sqlstate[0] ? client->pool->last_sqlstate : "08001",
+			hd_client_fatal(client, client->pool->last_sqlstate[0] ? client->pool->last_sqlstate : HD_SQLSTATE_UNABLE_TO_CONNECT,
 							client->pool->last_error ? client->pool->last_error :
 							"could not connect to the origin", NULL);
 		return;
@@ -127,7 +128,7 @@ hd_client_auth_admit(HdClient *client)
 	client->state = HD_CLIENT_LOGIN;
 	hd_client_flush(client);
 	if (client->state == HD_CLIENT_LOGIN)
-		hd_pool_request_server(client->pool, client);
+		hd_client_request_server(client);
 	if (client->state == HD_CLIENT_LOGIN && client->server)
 		hd_client_login_done(client);
 }
@@ -149,13 +150,13 @@ hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind 
 	client->state = HD_CLIENT_AUTH;
 	if (auth == NULL)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 	auth->done = done;
 	if (stored && auth->stored == NULL && (auth->stored = strdup(stored)) == NULL)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 	/* an md5 secret cannot answer SCRAM, nor a SCRAM secret md5: as PostgreSQL */
@@ -167,7 +168,7 @@ hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind 
 			hd_scram_server_new_mock(client->user, agent->mock_key);
 		if (auth->scram == NULL)
 		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return;
 		}
 		client->auth_step = HD_AUTH_STEP_SASL_INITIAL;
@@ -177,7 +178,7 @@ hd_client_challenge(HdClient *client, const HdScramSecret *secret, HdSecretKind 
 	{
 		if (!hd_random_bytes(auth->md5_salt, sizeof(auth->md5_salt)))
 		{
-			hd_client_fatal(client, "XX000", "could not generate a random salt", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_INTERNAL_ERROR, "could not generate a random salt", NULL);
 			return;
 		}
 		client->auth_step = HD_AUTH_STEP_MD5;
@@ -218,7 +219,7 @@ role_secret_found(void *arg, const char *secret, const char *error)
 	if (hd_client_auth_state(client) == NULL ||
 		(client->auth->role_secret = strdup(secret)) == NULL)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 	kind = hd_secret_kind(secret);
@@ -232,14 +233,14 @@ void
 hd_client_start_auth(HdClient *client)
 {
 	HdAgent    *agent = client->agent;
-	HdPool	   *pool = client->pool;
+	HdPgPool   *pg = client->pool ? hd_pg_pool(client->pool) : NULL;
 	const HdConfig *config;
 
-	if (pool != NULL)
+	if (pg != NULL)
 	{
 		/* the config's own user: checked against its password */
-		hd_client_challenge(client, pool->has_secret ? &pool->secret : NULL, HD_SECRET_PLAINTEXT,
-							pool->password, NULL);
+		hd_client_challenge(client, pg->has_secret ? &pg->secret : NULL, HD_SECRET_PLAINTEXT,
+							pg->password, NULL);
 		return;
 	}
 	config = client->auth ? hd_configs_find(&agent->configs, client->auth->config_id) : NULL;
@@ -247,7 +248,7 @@ hd_client_start_auth(HdClient *client)
 	client->auth_step = HD_AUTH_STEP_LOOKUP;
 	if (config == NULL ||
 		hd_lookup_role_secret(agent, config, client->user, role_secret_found, client) < 0)
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 }
 
 /*
@@ -261,38 +262,40 @@ attach_role_pool(HdClient *client)
 	HdAgent    *agent = client->agent;
 	HdClientAuth *auth = client->auth;
 	const HdConfig *config = hd_configs_find(&agent->configs, auth->config_id);
-	HdPool	   *pool;
+	HdPool	   *found;
+	HdPgPool   *pg;
 	HdSecretKind kind = hd_secret_kind(auth->role_secret);
 
 	if (config == NULL)
 	{
-		hd_client_fatal(client, "3D000", "the config of this database was deleted", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_INVALID_CATALOG_NAME, "the config of this database was deleted", NULL);
 		return false;
 	}
-	pool = hd_pool_get_for_role(agent, config, client->user);
-	if (pool == NULL)
+	found = hd_pg_pool_get_for_role(agent, config, client->user);
+	if (found == NULL)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return false;
 	}
+	pg = hd_pg_pool(found);
 	if (kind == HD_SECRET_SCRAM)
-		pool->use_keys = auth->scram &&
-			hd_scram_server_passthrough_keys(auth->scram, pool->client_key, pool->server_key);
+		pg->use_keys = auth->scram &&
+			hd_scram_server_passthrough_keys(auth->scram, pg->client_key, pg->server_key);
 	else
 	{
-		char	  **slot = kind == HD_SECRET_MD5 ? &pool->md5_secret : &pool->password;
+		char	  **slot = kind == HD_SECRET_MD5 ? &pg->md5_secret : &pg->password;
 		char	   *copy = strdup(auth->role_secret);
 
 		if (copy == NULL)
 		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return false;
 		}
 		if (*slot)
 			hd_free_secret(*slot);
 		*slot = copy;
 	}
-	client->pool = pool;
+	client->pool = found;
 	return true;
 }
 
@@ -324,7 +327,7 @@ sasl_initial(HdClient *client, const char *body, uint32_t len)
 
 	if (mech_end == NULL || (size_t) (mech_end + 1 - body) + 4 > len)
 	{
-		hd_client_fatal(client, "08P01", "malformed SASLInitialResponse message", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "malformed SASLInitialResponse message", NULL);
 		return;
 	}
 	if (hd_scram_check_mechanism(body, &err) != HD_AUTH_OK)
@@ -344,7 +347,7 @@ sasl_initial(HdClient *client, const char *body, uint32_t len)
 	}
 	if (data_len < 0 || (size_t) data_len != len - (size_t) (data - body))
 	{
-		hd_client_fatal(client, "08P01", "malformed SASLInitialResponse message", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "malformed SASLInitialResponse message", NULL);
 		return;
 	}
 	sasl_first(client, data, (size_t) data_len);
@@ -406,12 +409,12 @@ hd_client_continue_auth(HdClient *client)
 
 		snprintf(message, sizeof(message),
 				 "expected password response, got message type %d", (unsigned char) type);
-		hd_client_fatal(client, "08P01", message, NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, message, NULL);
 		return;
 	}
 	if (len < 4 || len > HD_SCRAM_MAX_MESSAGE_LEN)
 	{
-		hd_client_fatal(client, "08P01", "invalid password packet size", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "invalid password packet size", NULL);
 		return;
 	}
 	if (hd_iobuf_live(&client->in) < (size_t) len + 1)
@@ -438,7 +441,7 @@ hd_client_continue_auth(HdClient *client)
 			password_message(client, head + 5, len - 4);
 			break;
 		default:
-			hd_client_fatal(client, "08P01", "unexpected password message", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "unexpected password message", NULL);
 			break;
 	}
 }
@@ -465,5 +468,5 @@ hd_client_login_timeout(HdClient *client)
 		hd_lookup_cancel(client->agent, client);
 		client->auth_step = HD_AUTH_STEP_NONE;
 	}
-	hd_client_fatal(client, "57014", "canceling authentication due to timeout", NULL);
+	hd_client_fatal(client, HD_SQLSTATE_QUERY_CANCELED, "canceling authentication due to timeout", NULL);
 }

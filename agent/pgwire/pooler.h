@@ -8,6 +8,10 @@
  *             its messages to the server it holds
  *   server.c  one origin connection: connect, log in, forward its replies
  *   pool.c    per (config, role): idle servers, waiting clients, limits
+ *             (pool/pool.h: protocol-neutral)
+ *   pg_pool.c the PostgreSQL side of a pool (HdPgPool): its login secrets,
+ *             parameters, statements; server.c's and client.c's ends of the
+ *             pool's two tables (HdPoolOps, HdPoolWaiterOps)
  *   cancel.c  CancelRequests forwarded to the origin; the server they are
  *             for is held until the origin has processed them
  *
@@ -44,6 +48,7 @@
 #include "pgwire/batch.h"
 #include "pgwire/cache_fill.h"
 #include "pgwire/cache_request.h"
+#include "pool/pool.h"
 #include "pgwire/lookup.h"
 #include "pgwire/prepare.h"
 #include "pgwire/session.h"
@@ -53,7 +58,7 @@
 #include "net/conn.h"
 
 typedef struct HdAgent HdAgent;
-typedef struct HdPool HdPool;
+typedef struct HdPgPool HdPgPool;
 typedef struct HdClient HdClient;
 typedef struct HdServer HdServer;
 
@@ -115,16 +120,15 @@ struct HdClient
 {
 	HdAgent    *agent;
 	HdList		link;			/* agent->clients */
-	HdList		wait_link;		/* pool->waiting while queued */
+	HdPoolWaiter wait;			/* queued for a server (pool.h), or for a login check */
 	/* (fields ordered to leave no padding: every idle client carries this) */
-	HdConn		conn;			/* its socket, plain or TLS (conn.h) */
+	HdConn		sock;			/* its socket, plain or TLS (conn.h) */
 	HdClientState state;
 	ev_io		read_watcher;
 	ev_io		write_watcher;
 	HdIoBuf		in;
 	HdIoBuf		out;
 	HdAuthStep	auth_step;
-	bool		waiting;		/* queued for a server */
 	bool		close_after_flush;
 	bool		paused_for_server;	/* stopped reading: its server's output is full */
 	bool		paused_for_output;	/* stopped reading: its own output is full */
@@ -137,7 +141,6 @@ struct HdClient
 	char		database[64];
 	HdPool	   *pool;
 	HdServer   *server;			/* the server it holds, if any */
-	ev_tstamp	wait_started;
 	ev_tstamp	last_activity;
 	ev_tstamp	connected_at;
 	ev_tstamp	server_taken_at;	/* when it got the server it holds */
@@ -164,29 +167,17 @@ struct HdClient
 	HdCacheWaiter cache_waiter;	/* the cache core's: coalescing, read-your-writes (cache.h) */
 };
 
-typedef enum HdServerState
-{
-	HD_SERVER_CONNECTING,		/* TCP connect in progress */
-	HD_SERVER_LOGIN,			/* startup / authentication */
-	HD_SERVER_IDLE,				/* logged in, in the pool */
-	HD_SERVER_ACTIVE,			/* held by a client */
-	HD_SERVER_RESETTING,		/* running DISCARD ALL (session pooling) */
-	HD_SERVER_CLOSED
-} HdServerState;
-
 struct HdServer
 {
 	HdAgent    *agent;
-	HdPool	   *pool;
-	HdList		link;			/* pool->servers */
-	HdList		idle_link;		/* pool->idle */
-	HdConn		conn;			/* its socket, plain or TLS per sslmode (conn.h) */
+	HdPool	   *pool;			/* an HdPgPool's (hd_pg_pool()) */
+	HdPoolConn	conn;			/* in the pool: lists, state (pool.h); once closed: agent->dead_servers */
+	HdConn		sock;			/* its socket, plain or TLS per sslmode (conn.h) */
 	ev_io		read_watcher;
 	ev_io		write_watcher;
 	ev_timer	connect_timer;
 	HdIoBuf		in;
 	HdIoBuf		out;
-	HdServerState state;
 	HdScramClient *scram;
 	bool		scram_verified;	/* the origin proved it knows the secret */
 	HdClient   *client;
@@ -218,9 +209,6 @@ struct HdServer
 	bool		has_pending;
 	bool		setup_failed;	/* the agent's own settings query failed */
 	char	   *setup_error;
-	bool		close_on_release;	/* config changed: do not reuse */
-	ev_tstamp	connected_at;
-	ev_tstamp	idle_since;
 	ev_tstamp	request_sent_at;	/* first request while nothing was owed */
 	uint64_t	transactions;
 	bool		ssl_requested;	/* SSLRequest sent, 'S' or 'N' awaited (tls_negotiate.c) */
@@ -239,12 +227,18 @@ typedef struct HdParam
 	char	   *value;
 } HdParam;
 
-struct HdPool
+/*
+ * A PostgreSQL pool: the neutral pool (pool.h), which the rest of the agent
+ * passes around as HdPool *, and what only PostgreSQL's side needs. It embeds
+ * HdPool rather than hanging off it so that a pool is one allocation and the
+ * many users of the neutral fields (config, stats, lists) stay as they were;
+ * hd_pg_pool() gets from one to the other. Every pool in agent->pools is one
+ * of these (pg_pool.c makes them all).
+ */
+struct HdPgPool
 {
+	HdPool		pool;
 	HdAgent    *agent;
-	HdList		link;			/* agent->pools */
-	HdConfig	config;			/* a copy: reloads replace it */
-	char		role[64];
 	char	   *password;		/* origin password for this role, if known */
 	bool		use_keys;		/* else: SCRAM pass-through keys of a client's login */
 	unsigned char client_key[HD_SCRAM_KEY_LEN];
@@ -252,38 +246,29 @@ struct HdPool
 	char	   *md5_secret;		/* else: the role's stored md5 secret */
 	bool		has_secret;		/* secret below is valid */
 	HdScramSecret secret;		/* what clients' SCRAM proofs are checked against */
-	HdList		servers;		/* every server of this pool */
-	HdList		idle;			/* servers ready for a client */
-	HdList		waiting;		/* clients queued for a server */
-	int			nservers;		/* including connecting ones */
 	HdStatementRegistry registry;	/* prepared statements of its clients */
 	HdParam    *params;			/* ParameterStatus from the first login */
 	int			nparams;
-	bool		params_known;
-	/* after a failed connection or login: no attempt before next_connect_at */
-	ev_tstamp	next_connect_at;
-	ev_timer	retry_timer;	/* the next attempt, for clients that wait */
-	ev_tstamp	attempt_started_at; /* the oldest connection attempt in flight */
-	ev_tstamp	failed_attempt_at;	/* when the one that failed last started (or earlier) */
-	char	   *last_error;		/* why the last connection attempt failed */
-	char		last_sqlstate[6];
-	bool		stale;			/* config deleted or changed: drain */
-	bool		paused;			/* PAUSE: no server is handed out */
-	HdStats		stats;			/* for SHOW STATS and /metrics */
 	char	   *state_sql;		/* the session-state query (state_check.c) */
 	bool		state_with_function;	/* it calls hyperdrive.session_state() */
 	bool		state_function_failed;	/* that failed once: the smaller query */
 	/* the config's own user's logins, re-checked on the origin (auth_recheck.h) */
 	ev_tstamp	auth_proven_at; /* the last origin login with the config's credentials */
-	HdList		check_waiting;	/* clients waiting for the check (wait_link) */
+	HdList		check_waiting;	/* clients waiting for the check (wait.link) */
 	bool		check_running;
 	ev_tstamp	check_next_at;	/* after a failed check: not before */
 	ev_timer	check_timer;
-	HdPool	   *check;			/* the last check's own pool, if any */
-	HdPool	   *check_of;		/* of a check's pool: the pool it checks for */
-	unsigned	config_gen;		/* bumped when the config's credentials change */
+	HdPgPool   *check;			/* the last check's own pool, if any */
+	HdPgPool   *check_of;		/* of a check's pool: the pool it checks for */
 	unsigned	check_gen;		/* of a check's pool: its owner's config_gen then */
 };
+
+/* The PostgreSQL pool of a pool (every pool of this program is one). */
+static inline HdPgPool *
+hd_pg_pool(const HdPool *pool)
+{
+	return hd_container_of((HdPool *) pool, HdPgPool, pool);
+}
 
 struct HdAgent
 {
@@ -405,25 +390,24 @@ extern void hd_state_note_tracked(HdServer *server, const HdClassification *c);
 /* The pool's session-state query (for the cache fill's own check). */
 extern const char *hd_state_check_query(HdPool *pool);
 
-/* pool.c */
-extern void hd_pool_pause(HdPool *pool);
-extern void hd_pool_resume(HdPool *pool);
-extern HdPool *hd_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
-extern HdPool *hd_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
-extern HdPool *hd_pool_new_check(HdPool *owner);
-extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
+/* pg_pool.c: the PostgreSQL side of the pools (the pool itself: pool/pool.h) */
+/* The pool of the config's own user (whose password the config holds); NULL for other roles. */
+extern HdPool *hd_pg_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
+/* Any role's pool, created if needed: the caller sets how it logs in to the origin. */
+extern HdPool *hd_pg_pool_get_for_role(HdAgent *agent, const HdConfig *config, const char *role);
+/* A pool of its own for a check of owner's login (auth_recheck.h). */
+extern HdPgPool *hd_pg_pool_new_check(HdPgPool *owner);
 extern bool hd_secret_from_password(const char *password, HdScramSecret *secret);
-extern bool hd_pool_server_at_login(const HdPool *pool);
-extern void hd_pool_request_server(HdPool *pool, HdClient *client);
-extern void hd_pool_cancel_wait(HdPool *pool, HdClient *client);
-extern void hd_pool_release_server(HdPool *pool, HdServer *server);
-extern void hd_pool_server_ready(HdPool *pool, HdServer *server);
-extern void hd_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate,
-								  const char *message);
-extern void hd_pool_server_gone(HdPool *pool, HdServer *server);
-extern void hd_pool_remember_params(HdPool *pool, const char *name, const char *value);
-extern void hd_pool_janitor(HdPool *pool, ev_tstamp now);
-extern int	hd_pool_config_servers(HdAgent *agent, const char *config_id);
-extern void hd_pool_free(HdPool *pool);
+extern void hd_pg_pool_remember_params(HdPool *pool, const char *name, const char *value);
+/*
+ * The client needs a server (in LOGIN: the pool's parameters, or in session
+ * pooling its server): client->server is set when it got one at once; else
+ * it waits (pool.h's ready() or failed() later), or was refused.
+ */
+extern void hd_client_request_server(HdClient *client);
+/* A login of a server succeeded / failed (server NULL: none was made). */
+extern void hd_pg_pool_server_ready(HdServer *server);
+extern void hd_pg_pool_server_failed(HdPool *pool, HdServer *server, const char *sqlstate,
+									 const char *message);
 
 #endif							/* HD_POOLER_H */

@@ -96,7 +96,7 @@ static HdStatement *
 register_statement(HdClient *client, const char *name, const char *query, const char *types,
 				   size_t types_len)
 {
-	HdStatement *stmt = hd_registry_intern(&client->pool->registry, query, types, types_len,
+	HdStatement *stmt = hd_registry_intern(&hd_pg_pool(client->pool)->registry, query, types, types_len,
 										   hd_prepare_context(client));
 
 	if (stmt == NULL || hd_client_stmt_set(&client->stmts, name, stmt->id) < 0)
@@ -391,7 +391,7 @@ forward_bind(HdClient *client, HdServer *server, const char *body, size_t avail,
 	}
 	client->bound_dealloc_id = 0;
 	id = hd_client_stmt_find(&client->stmts, name);
-	stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+	stmt = id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, id) : NULL;
 	if (stmt == NULL)
 	{
 		/* unknown to the client: the server says 26000 */
@@ -488,7 +488,7 @@ forward_describe_close(HdClient *client, HdServer *server, char type, const char
 		goto as_is;
 	}
 	id = hd_client_stmt_find(&client->stmts, name);
-	stmt = id ? hd_registry_get(&client->pool->registry, id) : NULL;
+	stmt = id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, id) : NULL;
 	if (stmt == NULL)
 	{
 		id = 0;
@@ -573,7 +573,7 @@ deallocate_target(HdClient *client, HdServer *server, const char *name, uint32_t
 		return 0;
 	}
 	*id = hd_client_stmt_find(&client->stmts, name);
-	stmt = *id ? hd_registry_get(&client->pool->registry, *id) : NULL;
+	stmt = *id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, *id) : NULL;
 	if (stmt == NULL)
 	{
 		/* goes as it is; a name of the agent's own would drop another's statement */
@@ -652,7 +652,7 @@ hd_prepare_schema_changed(HdAgent *agent, const char *config_id)
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
 
 		if (strcmp(pool->config.id, config_id) == 0)
-			hd_registry_retire_all(&pool->registry);
+			hd_registry_retire_all(&hd_pg_pool(pool)->registry);
 	}
 }
 
@@ -665,7 +665,7 @@ statement_changed(HdPool *pool, HdStatement *stmt, const char *why)
 				"fail with 0A000 until the client prepares it again",
 				pool->config.name, stmt->id, why);
 	stmt->changed = true;
-	hd_prepare_schema_changed(pool->agent, pool->config.id);
+	hd_prepare_schema_changed(hd_pg_pool(pool)->agent, pool->config.id);
 }
 
 void
@@ -712,7 +712,7 @@ fresh_entry(HdClient *client, HdStatement *old, char *shape, size_t len)
 	HdStatement *fresh;
 
 	statement_changed(client->pool, old, "a client prepared its text again");
-	fresh = hd_registry_intern(&client->pool->registry, old->query, old->types, old->types_len,
+	fresh = hd_registry_intern(&hd_pg_pool(client->pool)->registry, old->query, old->types, old->types_len,
 							   old->context);
 	if (fresh == NULL)
 	{
@@ -765,7 +765,7 @@ hd_prepare_note_described(HdClient *client, const char *name, bool fresh, const 
 	uint32_t	id = name[0] ? hd_client_stmt_find(&client->stmts, name) : 0;
 
 	(void) description_shown(client->pool, client,
-							 id ? hd_registry_get(&client->pool->registry, id) : NULL,
+							 id ? hd_registry_get(&hd_pg_pool(client->pool)->registry, id) : NULL,
 							 name[0] == '\0' && unnamed_known(client) ? client->unnamed : NULL,
 							 shape, len, fresh);
 }
@@ -827,7 +827,7 @@ described(HdServer *server, const HdExpect *head, const char *row, size_t row_le
 	if (head->action != HD_REPLY_FORWARD)
 		verify_done(server);
 	fresh = description_shown(server->pool, client,
-							  head->stmt_id ? hd_registry_get(&server->pool->registry,
+							  head->stmt_id ? hd_registry_get(&hd_pg_pool(server->pool)->registry,
 															  head->stmt_id) : NULL,
 							  head->stmt_id == 0 && client && client->unnamed &&
 							  client->unnamed->gen == head->gen ? client->unnamed : NULL,
@@ -893,7 +893,7 @@ hd_prepare_reply(HdServer *server, const HdExpect *head, char type, const char *
 		}
 		if (revalidation_failed(msg + 5, total - 5))
 		{
-			HdStatement *stmt = hd_registry_get(&server->pool->registry, head->stmt_id);
+			HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, head->stmt_id);
 
 			if (stmt)
 				hd_prepare_changed(server, stmt, "the origin says its result type changed");

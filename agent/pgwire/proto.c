@@ -43,7 +43,9 @@ hd_msg_put_byte(HdMsg *msg, char byte)
 void
 hd_msg_put_u16(HdMsg *msg, uint16_t value)
 {
-	char		b[2] = {(char) (value >> 8), (char) value};
+	char		b[2];
+
+	hd_put_u16(b, value);
 
 	hd_msg_put_bytes(msg, b, 2);
 }

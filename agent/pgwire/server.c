@@ -2,7 +2,7 @@
  * server.c
  *    One origin connection: connect, log in, then forward its replies.
  *
- * States (HdServerState): CONNECTING (non-blocking connect, bounded by
+ * States (HdPoolConnState, pool.h): CONNECTING (non-blocking connect, bounded by
  * server_connect_timeout) -> LOGIN (StartupMessage, the authentication the
  * origin asks for, ParameterStatus, BackendKeyData, ReadyForQuery) -> IDLE
  * (in the pool) <-> ACTIVE (held by a client). Replies are forwarded to the
@@ -88,7 +88,7 @@ hd_server_connect_replication(HdPool *pool, HdClient *client)
 {
 	HdServer   *server;
 
-	if (hd_pool_config_servers(pool->agent, pool->config.id) >= pool->config.origin_connection_limit)
+	if (hd_pool_config_conns(pool->all, pool->config.id) >= pool->config.origin_connection_limit)
 	{
 		hd_client_fatal(client, "53300",
 						"sorry, too many connections to the origin for this config "
@@ -104,31 +104,28 @@ hd_server_connect_replication(HdPool *pool, HdClient *client)
 HdServer *
 hd_server_connect(HdPool *pool)
 {
-	HdAgent    *agent = pool->agent;
+	HdAgent    *agent = hd_pg_pool(pool)->agent;
 	HdServer   *server;
 	char		err[256] = "could not connect to origin";
 	int			fd = hd_origin_connect(&pool->config, err, sizeof(err));
 
 	if (fd < 0)
 	{
-		hd_pool_server_failed(pool, NULL, "08001", err);
+		hd_pg_pool_server_failed(pool, NULL, "08001", err);
 		return NULL;
 	}
 	server = calloc(1, sizeof(HdServer));
 	if (server == NULL)
 	{
 		close(fd);
-		hd_pool_server_failed(pool, NULL, "53200", "out of memory");
+		hd_pg_pool_server_failed(pool, NULL, "53200", "out of memory");
 		return NULL;
 	}
 	server->agent = agent;
 	server->pool = pool;
-	hd_conn_init(&server->conn, agent->loop, fd, &server->read_watcher, &server->write_watcher);
-	server->state = HD_SERVER_CONNECTING;
+	hd_conn_init(&server->sock, agent->loop, fd, &server->read_watcher, &server->write_watcher);
 	server->txn_status = 'I';
-	hd_list_init(&server->idle_link);
-	hd_list_append(&pool->servers, &server->link);
-	pool->nservers++;
+	hd_pool_conn_add(pool, &server->conn);
 	ev_io_init(&server->read_watcher, server_read_cb, fd, EV_READ);
 	ev_io_init(&server->write_watcher, server_write_cb, fd, EV_WRITE);
 	server->read_watcher.data = server->write_watcher.data = server;
@@ -146,24 +143,24 @@ hd_server_close(HdServer *server, const char *reason)
 {
 	HdAgent    *agent = server->agent;
 
-	if (server->state == HD_SERVER_CLOSED)
+	if (server->conn.state == HD_CONN_CLOSED)
 		return;
 	hd_info("origin connection %u (config %s, %s): closing: %s", server->backend_pid,
 			server->pool->config.name, server->pool->role, reason);
-	server->state = HD_SERVER_CLOSED;
+	server->conn.state = HD_CONN_CLOSED;
 	ev_io_stop(agent->loop, &server->read_watcher);
 	ev_io_stop(agent->loop, &server->write_watcher);
 	ev_timer_stop(agent->loop, &server->connect_timer);
-	if (server->conn.fd >= 0)
+	if (server->sock.fd >= 0)
 	{
 		/* a polite Terminate if it is logged in; ignore failures */
 		if (server->backend_pid != 0)
 		{
 			static const char terminate[5] = {'X', 0, 0, 0, 4};
 
-			hd_conn_send_now(&server->conn, terminate, sizeof(terminate));
+			hd_conn_send_now(&server->sock, terminate, sizeof(terminate));
 		}
-		hd_conn_close(&server->conn);
+		hd_conn_close(&server->sock);
 	}
 	if (server->client)
 	{
@@ -183,20 +180,18 @@ hd_server_close(HdServer *server, const char *reason)
 							reason);
 	}
 	hd_cancel_server_gone(server);
-	hd_list_del(&server->idle_link);
-	hd_pool_server_gone(server->pool, server);
+	hd_pool_conn_gone(server->pool, &server->conn);
 	/* freed before the loop blocks (agent.c) */
-	hd_list_del(&server->link);
-	hd_list_append(&agent->dead_servers, &server->link);
+	hd_list_append(&agent->dead_servers, &server->conn.link);
 }
 
 void
 hd_server_free(HdServer *server)
 {
-	hd_list_del(&server->link);
+	hd_list_del(&server->conn.link);
 	hd_iobuf_free(&server->in);
 	hd_iobuf_free(&server->out);
-	hd_conn_free(&server->conn);
+	hd_conn_free(&server->sock);
 	if (server->scram)
 		hd_scram_client_free(server->scram);
 	hd_expect_free(&server->expect);
@@ -219,20 +214,20 @@ hd_server_flush(HdServer *server)
 {
 	int			rc;
 
-	if (server->state == HD_SERVER_CLOSED || server->state == HD_SERVER_CONNECTING)
+	if (server->conn.state == HD_CONN_CLOSED || server->conn.state == HD_CONN_CONNECTING)
 		return;
-	rc = hd_conn_write(&server->conn, &server->out);
+	rc = hd_conn_write(&server->sock, &server->out);
 	if (rc < 0)
 	{
 		char		reason[300];
 
-		snprintf(reason, sizeof(reason), "write failed: %s", hd_conn_error(&server->conn, errno));
+		snprintf(reason, sizeof(reason), "write failed: %s", hd_conn_error(&server->sock, errno));
 		hd_server_close(server, reason);
 		return;
 	}
 	if (rc > 0)
 	{
-		hd_conn_wait_writable(&server->conn);
+		hd_conn_wait_writable(&server->sock);
 		return;
 	}
 	ev_io_stop(server->agent->loop, &server->write_watcher);
@@ -248,11 +243,11 @@ hd_server_flush(HdServer *server)
 void
 hd_server_resume_reading(HdServer *server)
 {
-	if (server->state != HD_SERVER_CLOSED && server->state != HD_SERVER_CONNECTING)
+	if (server->conn.state != HD_CONN_CLOSED && server->conn.state != HD_CONN_CONNECTING)
 	{
 		ev_io_start(server->agent->loop, &server->read_watcher);
 		/* OpenSSL may hold decrypted bytes the socket watcher cannot see */
-		hd_conn_resume_reading(&server->conn);
+		hd_conn_resume_reading(&server->sock);
 	}
 }
 
@@ -288,7 +283,7 @@ on_connected(HdServer *server)
 	int			error = 0;
 	socklen_t	len = sizeof(error);
 
-	if (getsockopt(server->conn.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+	if (getsockopt(server->sock.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
 		error = errno;
 	if (error != 0)
 	{
@@ -296,12 +291,12 @@ on_connected(HdServer *server)
 
 		snprintf(message, sizeof(message), "could not connect to origin %s:%d: %s",
 				 server->pool->config.host, server->pool->config.port, strerror(error));
-		hd_pool_server_failed(server->pool, server, "08001", message);
+		hd_pg_pool_server_failed(server->pool, server, "08001", message);
 		hd_server_close(server, message);
 		return;
 	}
-	server->state = HD_SERVER_LOGIN;
-	server->connected_at = ev_now(server->agent->loop);
+	server->conn.state = HD_CONN_LOGIN;
+	server->conn.connected_at = ev_now(server->agent->loop);
 	ev_io_start(server->agent->loop, &server->read_watcher);
 	/* SSLRequest and TLS handshake per sslmode, then the StartupMessage */
 	negotiate(server);
@@ -314,7 +309,7 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
-	if (server->state == HD_SERVER_CONNECTING)
+	if (server->conn.state == HD_CONN_CONNECTING)
 		on_connected(server);
 	else if (hd_origin_tls_negotiating(server))
 		negotiate(server);
@@ -330,13 +325,13 @@ server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void) loop;
 	(void) revents;
-	if (server->state != HD_SERVER_CONNECTING && server->state != HD_SERVER_LOGIN)
+	if (server->conn.state != HD_CONN_CONNECTING && server->conn.state != HD_CONN_LOGIN)
 		return;
 	snprintf(message, sizeof(message),
 			 "could not connect to origin %s:%d: timed out after %lld ms (server_connect_timeout)",
 			 server->pool->config.host, server->pool->config.port,
 			 (long long) server->agent->settings.server_connect_timeout_ms);
-	hd_pool_server_failed(server->pool, server, "08001", message);
+	hd_pg_pool_server_failed(server->pool, server, "08001", message);
 	hd_server_close(server, message);
 }
 
@@ -367,7 +362,7 @@ login_failed(HdServer *server, const char *sqlstate, const char *message)
 	if (dedicated)
 		hd_client_fatal(dedicated, sqlstate, message, NULL);
 	else
-		hd_pool_server_failed(server->pool, server, sqlstate, message);
+		hd_pg_pool_server_failed(server->pool, server, sqlstate, message);
 	hd_server_close(server, message);
 }
 
@@ -384,7 +379,7 @@ negotiate(HdServer *server)
 			return;
 		case HD_CONN_READY:
 			send_startup(server);
-			if (server->state != HD_SERVER_CLOSED)
+			if (server->conn.state != HD_CONN_CLOSED)
 				hd_server_flush(server);
 			return;
 		case HD_CONN_FAILED:
@@ -397,7 +392,7 @@ negotiate(HdServer *server)
 static void
 handle_auth_request(HdServer *server, const char *body, uint32_t len)
 {
-	HdPool	   *pool = server->pool;
+	HdPgPool   *pg = hd_pg_pool(server->pool);
 	HdAuthError err = {0};
 	const char *out = NULL;
 	uint32_t	code;
@@ -408,8 +403,8 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 		return;
 	}
 	code = hd_get_u32(body);
-	if (code != HD_AUTHREQ_OK && pool->password == NULL && !pool->use_keys &&
-		pool->md5_secret == NULL)
+	if (code != HD_AUTHREQ_OK && pg->password == NULL && !pg->use_keys &&
+		pg->md5_secret == NULL)
 	{
 		login_failed(server, "28P01",
 					 "the origin asked for a password, and the agent has none for this role "
@@ -425,29 +420,29 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 							 "the origin accepted the login without completing SCRAM authentication");
 			return;
 		case HD_AUTHREQ_CLEARTEXT:
-			if (pool->password == NULL)
+			if (pg->password == NULL)
 			{
 				login_failed(server, "28000",
 							 "the origin asks for a cleartext password, which the agent does not "
 							 "know for this role (it logs in with SCRAM keys or an md5 secret)");
 				return;
 			}
-			send_password_message(server, NULL, pool->password, strlen(pool->password) + 1);
+			send_password_message(server, NULL, pg->password, strlen(pg->password) + 1);
 			return;
 		case HD_AUTHREQ_MD5:
 			{
 				char		response[HD_MD5_SECRET_LEN + 1];
 
 				if (len < 8 ||
-					!(pool->password ?
-					  hd_md5_client_response(pool->password, pool->role,
+					!(pg->password ?
+					  hd_md5_client_response(pg->password, pg->pool.role,
 											 (const unsigned char *) body + 4, response) :
-					  pool->md5_secret ?
-					  hd_md5_client_response_from_secret(pool->md5_secret,
+					  pg->md5_secret ?
+					  hd_md5_client_response_from_secret(pg->md5_secret,
 														 (const unsigned char *) body + 4,
 														 response) : false))
 				{
-					if (pool->password == NULL && pool->md5_secret == NULL)
+					if (pg->password == NULL && pg->md5_secret == NULL)
 						err = (HdAuthError) {"28000",
 							"the origin asks for md5, and the agent has only SCRAM keys for this role", "", ""};
 					break;
@@ -463,10 +458,10 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 							 "the origin offers no SASL mechanism the agent supports (SCRAM-SHA-256)");
 				return;
 			}
-			if (pool->password)
-				server->scram = hd_scram_client_new_password(pool->password, &err);
-			else if (pool->use_keys)
-				server->scram = hd_scram_client_new_keys(pool->client_key, pool->server_key, &err);
+			if (pg->password)
+				server->scram = hd_scram_client_new_password(pg->password, &err);
+			else if (pg->use_keys)
+				server->scram = hd_scram_client_new_keys(pg->client_key, pg->server_key, &err);
 			else
 			{
 				login_failed(server, "28000",
@@ -523,7 +518,7 @@ handle_login_message(HdServer *server, char type, const char *body, uint32_t len
 
 				if (value && (size_t) (value + 1 - body) < len &&
 					memchr(value + 1, '\0', len - (size_t) (value + 1 - body)))
-					hd_pool_remember_params(server->pool, name, value + 1);
+					hd_pg_pool_remember_params(server->pool, name, value + 1);
 				break;
 			}
 		case 'K':
@@ -547,7 +542,7 @@ handle_login_message(HdServer *server, char type, const char *body, uint32_t len
 				hd_client_replication_ready(client, server);
 			}
 			else
-				hd_pool_server_ready(server->pool, server);
+				hd_pg_pool_server_ready(server);
 			break;
 		case 'E':
 			{
@@ -699,7 +694,7 @@ handle_setup_reply(HdServer *server, char type, const char *msg, size_t total)
 	if (server->setup_failed)
 	{
 		/* what it holds now is not known: not for anyone else */
-		server->close_on_release = true;
+		server->conn.close_on_release = true;
 		server->setup_failed = false;
 		if (server->client)
 			hd_client_setup_done(server->client, server->setup_error);
@@ -815,7 +810,7 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 		if (head->kind == HD_EXPECT_PARSE && head->stmt_id != 0)
 		{
 			/* an origin accepted it: a later Parse of it may be answered locally */
-			HdStatement *stmt = hd_registry_get(&server->pool->registry, head->stmt_id);
+			HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, head->stmt_id);
 
 			if (stmt)
 				stmt->verified = true;
@@ -850,7 +845,7 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 static void
 server_process(HdServer *server)
 {
-	while (server->state != HD_SERVER_CLOSED && hd_iobuf_live(&server->in) >= 5)
+	while (server->conn.state != HD_CONN_CLOSED && hd_iobuf_live(&server->in) >= 5)
 	{
 		const char *head = hd_iobuf_head(&server->in);
 		char		type = head[0];
@@ -863,18 +858,18 @@ server_process(HdServer *server)
 		}
 		if (hd_iobuf_live(&server->in) < (size_t) len + 1)
 			break;
-		if (server->state == HD_SERVER_LOGIN)
+		if (server->conn.state == HD_CONN_LOGIN)
 			handle_login_message(server, type, head + 5, len - 4);
-		else if (server->state == HD_SERVER_RESETTING)
+		else if (server->conn.state == HD_CONN_RESETTING)
 		{
 			if (type == 'Z')
 			{
 				/* DISCARD ALL deallocated every prepared statement, reset every setting */
 				hd_server_stmts_clear(&server->stmts);
 				hd_settings_clear(&server->settings);
-				server->state = HD_SERVER_IDLE;
+				server->conn.state = HD_CONN_IDLE;
 				hd_iobuf_consume(&server->in, (size_t) len + 1);
-				hd_pool_release_server(server->pool, server);
+				hd_pool_release(server->pool, &server->conn);
 				continue;
 			}
 			if (type == 'E')
@@ -904,13 +899,13 @@ server_process(HdServer *server)
 			}
 			handle_reply(server, type, head, (size_t) len + 1);
 		}
-		if (server->state == HD_SERVER_CLOSED)
+		if (server->conn.state == HD_CONN_CLOSED)
 			return;
 		hd_iobuf_consume(&server->in, (size_t) len + 1);
 	}
-	if (server->state == HD_SERVER_LOGIN)
+	if (server->conn.state == HD_CONN_LOGIN)
 		hd_server_flush(server);	/* our answers to the authentication requests */
-	if (server->state == HD_SERVER_CLOSED || server->client == NULL)
+	if (server->conn.state == HD_CONN_CLOSED || server->client == NULL)
 		return;
 
 	/* push the replies out, then give the server back if the client is done */
@@ -975,7 +970,7 @@ server_process(HdServer *server)
 			server->client = NULL;
 			client->server = NULL;
 			hd_debug("origin connection %u released by %s", server->backend_pid, client->addr);
-			hd_pool_release_server(server->pool, server);
+			hd_pool_release(server->pool, &server->conn);
 			/* the client may have sent its next transaction already (or, after a
 			 * cache op, stopped reading: resume either way) */
 			server->wrote = false;
@@ -999,7 +994,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		negotiate(server);
 		return;
 	}
-	n = hd_conn_read(&server->conn, &server->in, HD_READ_CHUNK);
+	n = hd_conn_read(&server->sock, &server->in, HD_READ_CHUNK);
 	if (n == -2)
 		return;
 	if (n <= 0)
@@ -1007,9 +1002,9 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char		reason[300];
 
 		snprintf(reason, sizeof(reason), "%s",
-				 n == 0 ? "the origin closed the connection" : hd_conn_error(&server->conn, errno));
-		if (server->state == HD_SERVER_LOGIN)
-			hd_pool_server_failed(server->pool, server, "08006", reason);
+				 n == 0 ? "the origin closed the connection" : hd_conn_error(&server->sock, errno));
+		if (server->conn.state == HD_CONN_LOGIN)
+			hd_pg_pool_server_failed(server->pool, server, "08006", reason);
 		hd_server_close(server, reason);
 		return;
 	}

@@ -46,12 +46,14 @@
 const char *
 hd_state_check_query(HdPool *pool)
 {
-	if (pool->state_sql == NULL)
+	HdPgPool   *pg = hd_pg_pool(pool);
+
+	if (pg->state_sql == NULL)
 	{
-		pool->state_with_function = !pool->state_function_failed;
-		pool->state_sql = hd_state_query(pool->state_with_function);
+		pg->state_with_function = !pg->state_function_failed;
+		pg->state_sql = hd_state_query(pg->state_with_function);
 	}
-	return pool->state_sql;
+	return pg->state_sql;
 }
 
 int
@@ -140,7 +142,7 @@ forget_values(HdServer *server, const HdSettingList *changed)
 	for (size_t i = 0; i < changed->count; i++)
 		if (hd_settings_find(&server->settings, changed->items[i].name) &&
 			hd_settings_put(&server->settings, changed->items[i].name, NULL, "") < 0)
-			server->close_on_release = true;	/* cannot say what it holds */
+			server->conn.close_on_release = true;	/* cannot say what it holds */
 }
 
 /* A learn check failed: try the smaller query once, else the client cannot go on. */
@@ -148,17 +150,18 @@ static void
 learn_failed(HdServer *server, const char *error)
 {
 	HdPool	   *pool = server->pool;
+	HdPgPool   *pg = hd_pg_pool(pool);
 
-	if (pool->state_with_function && !pool->state_function_failed)
+	if (pg->state_with_function && !pg->state_function_failed)
 	{
 		hd_warning("config %s: hyperdrive.session_state() is not usable as %s (%s): session "
 				   "state changed by functions is seen only for the role, search_path, "
 				   "temporary schemas, LISTEN and the settings the agent carries; install the "
 				   "extension and GRANT USAGE ON SCHEMA hyperdrive for the rest (docs/agent.md)",
 				   pool->config.name, pool->role, error ? error : "no result");
-		pool->state_function_failed = true;
-		free(pool->state_sql);
-		pool->state_sql = NULL;
+		pg->state_function_failed = true;
+		free(pg->state_sql);
+		pg->state_sql = NULL;
 		server->state_prepared = false;
 		if (hd_state_check_start(server, true) == 0)
 		{
@@ -166,7 +169,7 @@ learn_failed(HdServer *server, const char *error)
 			return;
 		}
 	}
-	server->close_on_release = true;
+	server->conn.close_on_release = true;
 	if (server->client)
 		hd_client_setup_done(server->client, "the agent could not read the session state of "
 							 "its origin connection");
@@ -218,7 +221,7 @@ check_done(HdServer *server)
 	{
 		/* unchanged: its client gone meanwhile, it goes back to the pool now */
 		if (client == NULL && hd_server_owes_nothing(server))
-			hd_pool_release_server(server->pool, server);
+			hd_pool_release(server->pool, &server->conn);
 		else if (client && hd_batch_wait(&client->batch) == HD_BWAIT_CHECK)
 		{
 			/* resumed when the server is released (server.c) */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "net/tls.h"
 #include "pgwire/proto.h"
 #include "pgwire/tls_negotiate.h"
@@ -24,10 +25,10 @@ hd_client_ssl_request(HdClient *client)
 	HdAgent    *agent = client->agent;
 	char		reason[256];
 
-	if (hd_tls_active(&client->conn))
+	if (hd_tls_active(&client->sock))
 	{
 		/* inside TLS already: PostgreSQL reads it as a protocol version */
-		hd_client_fatal(client, "0A000",
+		hd_client_fatal(client, HD_SQLSTATE_FEATURE_NOT_SUPPORTED,
 						"unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0",
 						NULL);
 		return true;
@@ -38,12 +39,12 @@ hd_client_ssl_request(HdClient *client)
 	if (hd_iobuf_live(&client->in) > 0)
 	{
 		/* sent before our answer: not encrypted, maybe injected (CVE-2021-23214) */
-		hd_client_fatal(client, "08P01", "received unencrypted data after SSL request",
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "received unencrypted data after SSL request",
 						"This could be either a client-software bug or evidence of an "
 						"attempted man-in-the-middle attack.");
 		return true;
 	}
-	if (hd_tls_accept_start(&client->conn, agent->tls_ctx, reason, sizeof(reason)) < 0)
+	if (hd_tls_accept_start(&client->sock, agent->tls_ctx, reason, sizeof(reason)) < 0)
 	{
 		hd_warning("client %s: could not start TLS: %s", client->addr, reason);
 		hd_client_close(client);
@@ -51,7 +52,7 @@ hd_client_ssl_request(HdClient *client)
 	}
 	/* 'S' goes out in the clear, after anything queued before it */
 	if (hd_iobuf_append(&client->out, "S", 1) < 0 ||
-		hd_conn_write_clear(&client->conn, &client->out) != 0)
+		hd_conn_write_clear(&client->sock, &client->out) != 0)
 	{
 		hd_debug("client %s: could not send 'S': %s", client->addr, strerror(errno));
 		hd_client_close(client);
@@ -71,11 +72,11 @@ hd_client_tls_handshake(HdClient *client)
 		hd_client_close(client);
 		return false;
 	}
-	switch (hd_conn_handshake(&client->conn))
+	switch (hd_conn_handshake(&client->sock))
 	{
 		case HD_CONN_READY:
 			hd_debug("client %s: TLS established (%s)", client->addr,
-					 hd_tls_describe(&client->conn, desc, sizeof(desc)));
+					 hd_tls_describe(&client->sock, desc, sizeof(desc)));
 			return true;
 		case HD_CONN_WAIT:
 			return false;
@@ -83,7 +84,7 @@ hd_client_tls_handshake(HdClient *client)
 			break;
 	}
 	hd_info("client %s: could not accept SSL connection: %s", client->addr,
-			hd_conn_error(&client->conn, 0));
+			hd_conn_error(&client->sock, 0));
 	hd_client_close(client);
 	return false;
 }
@@ -95,7 +96,7 @@ hd_client_tls_handshake(HdClient *client)
 bool
 hd_origin_tls_negotiating(const HdServer *server)
 {
-	return server->ssl_requested || hd_conn_negotiating(&server->conn);
+	return server->ssl_requested || hd_conn_negotiating(&server->sock);
 }
 
 /* What the origin answered to the SSLRequest: its first byte and what follows. */
@@ -112,7 +113,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 		if (live > 1)
 		{
 			/* an attacker in the middle could inject these (CVE-2021-23222) */
-			snprintf(sqlstate, 6, "08P01");
+			snprintf(sqlstate, 6, HD_SQLSTATE_PROTOCOL_VIOLATION);
 			snprintf(err, errlen, "received unencrypted data after SSL response");
 			return HD_CONN_FAILED;
 		}
@@ -128,7 +129,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 			/* prefer: on in the clear */
 			return HD_CONN_READY;
 		}
-		if (hd_tls_connect_start(&server->conn, config, err, errlen) < 0)
+		if (hd_tls_connect_start(&server->sock, config, err, errlen) < 0)
 			return HD_CONN_FAILED;
 		return HD_CONN_WAIT;	/* the caller goes on with the handshake */
 	}
@@ -144,7 +145,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 		len = hd_get_u32(head + 1);
 		if (len < 4 || len > 30000)
 		{
-			snprintf(sqlstate, 6, "08P01");
+			snprintf(sqlstate, 6, HD_SQLSTATE_PROTOCOL_VIOLATION);
 			snprintf(err, errlen, "received invalid response to SSL negotiation: %c", 'E');
 			return HD_CONN_FAILED;
 		}
@@ -157,7 +158,7 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", message ? message : "the origin refused the SSL request");
 		return HD_CONN_FAILED;
 	}
-	snprintf(sqlstate, 6, "08P01");
+	snprintf(sqlstate, 6, HD_SQLSTATE_PROTOCOL_VIOLATION);
 	if (head[0] >= 0x20 && head[0] < 0x7f)
 		snprintf(err, errlen, "received invalid response to SSL negotiation: %c", head[0]);
 	else
@@ -185,7 +186,7 @@ ssl_request_step(HdServer *server, char *sqlstate, char *err, size_t errlen)
 	int			rc;
 	long		n;
 
-	rc = hd_conn_write(&server->conn, &server->out);
+	rc = hd_conn_write(&server->sock, &server->out);
 	if (rc < 0)
 	{
 		snprintf(err, errlen, "could not send SSL negotiation packet: %s", strerror(errno));
@@ -193,12 +194,12 @@ ssl_request_step(HdServer *server, char *sqlstate, char *err, size_t errlen)
 	}
 	if (rc > 0)
 	{
-		hd_conn_wait_writable(&server->conn);
+		hd_conn_wait_writable(&server->sock);
 		return HD_CONN_WAIT;
 	}
 	ev_io_stop(loop, &server->write_watcher);
 	ev_io_start(loop, &server->read_watcher);
-	n = hd_conn_read(&server->conn, &server->in, HD_READ_CHUNK);
+	n = hd_conn_read(&server->sock, &server->in, HD_READ_CHUNK);
 	if (n == 0)
 	{
 		snprintf(err, errlen, "server closed the connection unexpectedly");
@@ -220,7 +221,7 @@ hd_origin_tls_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 	const HdConfig *config = &server->pool->config;
 	char		desc[128];
 
-	snprintf(sqlstate, 6, "08001");
+	snprintf(sqlstate, 6, HD_SQLSTATE_UNABLE_TO_CONNECT);
 	if (!hd_origin_tls_negotiating(server))
 	{
 		/* allow: libpq tries in the clear first, and so do we (only) */
@@ -228,7 +229,7 @@ hd_origin_tls_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 			return HD_CONN_READY;
 		if (!queue_ssl_request(server))
 		{
-			snprintf(sqlstate, 6, "53200");
+			snprintf(sqlstate, 6, HD_SQLSTATE_OUT_OF_MEMORY);
 			snprintf(err, errlen, "out of memory");
 			return HD_CONN_FAILED;
 		}
@@ -242,18 +243,18 @@ hd_origin_tls_step(HdServer *server, char sqlstate[6], char *err, size_t errlen)
 			return step;
 		/* 'S': the handshake starts now */
 	}
-	switch (hd_conn_handshake(&server->conn))
+	switch (hd_conn_handshake(&server->sock))
 	{
 		case HD_CONN_READY:
 			hd_debug("origin connection to %s:%d (config %s): TLS established (%s)",
 					 config->host, config->port, config->name,
-					 hd_tls_describe(&server->conn, desc, sizeof(desc)));
+					 hd_tls_describe(&server->sock, desc, sizeof(desc)));
 			return HD_CONN_READY;
 		case HD_CONN_WAIT:
 			return HD_CONN_WAIT;
 		case HD_CONN_FAILED:
 			break;
 	}
-	snprintf(err, errlen, "%s", hd_conn_error(&server->conn, 0));
+	snprintf(err, errlen, "%s", hd_conn_error(&server->sock, 0));
 	return HD_CONN_FAILED;
 }

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/be.h"
 #include "base/log.h"
+#include "base/sqlstate.h"
 
 #define BACKOFF_FIRST 1.0
 #define BACKOFF_MAX 30.0
@@ -237,23 +239,6 @@ hd_stream_check_slot_name(const char *name, char *err, size_t errlen)
 		}
 	}
 	return 0;
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char) (v & 0xFF);
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
 }
 
 /* Microseconds since 2000-01-01 00:00 UTC, as the protocol's timestamps. */
@@ -714,7 +699,7 @@ static void
 handle_drop(HdStream *s, QueryResult *r)
 {
 	if (r->status != PGRES_COMMAND_OK && r->status != PGRES_TUPLES_OK &&
-		strcmp(r->sqlstate, "42704") != 0)
+		strcmp(r->sqlstate, HD_SQLSTATE_UNDEFINED_OBJECT) != 0)
 	{
 		fail(s, HD_STREAM_ERROR, "cannot drop invalidated replication slot %s: %s", s->slot,
 			 r->message);
@@ -743,7 +728,7 @@ handle_create(HdStream *s, QueryResult *r)
 		send_start(s);
 		return;
 	}
-	if (strcmp(r->sqlstate, "42710") == 0)
+	if (strcmp(r->sqlstate, HD_SQLSTATE_DUPLICATE_OBJECT) == 0)
 	{
 		/* created meanwhile by someone else: look again */
 		send_check(s);
@@ -769,7 +754,7 @@ handle_start_error(HdStream *s, QueryResult *r)
 		send_drop(s);
 		return;
 	}
-	if (strcmp(r->sqlstate, "42704") == 0)
+	if (strcmp(r->sqlstate, HD_SQLSTATE_UNDEFINED_OBJECT) == 0)
 	{
 		/* dropped between the lookup and the start */
 		snprintf(why, sizeof(why), "replication slot %s does not exist any more: %s", s->slot,
@@ -908,10 +893,10 @@ send_feedback(HdStream *s, bool final)
 	if (s->durable_gate && s->durable_lsn < lsn)
 		lsn = s->durable_lsn;
 	msg[0] = 'r';
-	put64(msg + 1, lsn);		/* write */
-	put64(msg + 9, lsn);		/* flush */
-	put64(msg + 17, lsn);	/* apply */
-	put64(msg + 25, (uint64_t) pg_now());
+	hd_put_u64(msg + 1, lsn);	/* write */
+	hd_put_u64(msg + 9, lsn);	/* flush */
+	hd_put_u64(msg + 17, lsn);	/* apply */
+	hd_put_u64(msg + 25, (uint64_t) pg_now());
 	msg[33] = (s->request_replies && !final) ? 1 : 0;
 	if (PQputCopyData(s->conn, (const char *) msg, sizeof(msg)) != 1)
 	{
@@ -977,7 +962,7 @@ handle_xlogdata(HdStream *s, const unsigned char *buf, size_t len)
 		fail(s, HD_STREAM_DISCONNECTED, "malformed XLogData message (%zu bytes)", len);
 		return;
 	}
-	data_start = get64(buf + 1);
+	data_start = hd_get_u64(buf + 1);
 	if (hd_record_decode(buf + 25, len - 25, &record, &derr) == 0)
 	{
 		deliver(s, &record);
@@ -1014,7 +999,7 @@ handle_keepalive(HdStream *s, const unsigned char *buf, size_t len)
 		fail(s, HD_STREAM_DISCONNECTED, "malformed keepalive message (%zu bytes)", len);
 		return;
 	}
-	wal_end = get64(buf + 1);
+	wal_end = hd_get_u64(buf + 1);
 	if (wal_end > s->server_wal_end)
 		s->server_wal_end = wal_end;
 	if (wal_end > s->received_lsn)

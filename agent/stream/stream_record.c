@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/be.h"
 #include "base/sql_quote.h"
 #include "base/text_buf.h"
 
@@ -91,16 +92,30 @@ reader_need(Reader *r, size_t n, const char *what)
 	return true;
 }
 
-/* An unsigned big-endian integer of n bytes (1..8); 0 after a failure. */
+/* An unsigned big-endian integer of n bytes (1, 2, 4 or 8); 0 after a failure. */
 static uint64_t
 read_uint(Reader *r, size_t n, const char *what)
 {
-	uint64_t	value = 0;
+	const unsigned char *p = r->buf + r->pos;
+	uint64_t	value;
 
 	if (!reader_need(r, n, what))
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		value = (value << 8) | r->buf[r->pos + i];
+	switch (n)
+	{
+		case 1:
+			value = p[0];
+			break;
+		case 2:
+			value = hd_get_u16(p);
+			break;
+		case 4:
+			value = hd_get_u32(p);
+			break;
+		default:
+			value = hd_get_u64(p);
+			break;
+	}
 	r->pos += n;
 	return value;
 }
@@ -256,7 +271,7 @@ read_keys(Reader *r, HdRelation *rel, uint32_t index)
 		return;
 	if (rel->rows != HD_ROWS_KEYS && (rel->nkeycols != 0 || rel->nkeys != 0))
 		reader_fail(r, at, "rows say all rows (%s) but key columns or keys are listed",
-					hd_rows_name(rel->rows));
+					hd_rows_reason_name(rel->rows));
 	else if (rel->nkeycols == 0 && rel->nkeys != 0)
 		reader_fail(r, at, "%" PRIu32 " keys listed without key columns", rel->nkeys);
 	rel->keys = reader_calloc(r, (size_t) rel->nkeys * rel->nkeycols, sizeof(HdKeyValue));
@@ -266,9 +281,6 @@ read_keys(Reader *r, HdRelation *rel, uint32_t index)
 		read_key(r, rel, k);
 	}
 }
-
-#define HD_KIND_ALL (HD_KIND_INSERT | HD_KIND_UPDATE | HD_KIND_DELETE | \
-					 HD_KIND_TRUNCATE | HD_KIND_DDL)
 
 static void
 read_relation(Reader *r, HdRelation *rel, uint32_t index)
@@ -284,9 +296,9 @@ read_relation(Reader *r, HdRelation *rel, uint32_t index)
 		reader_fail(r, at, "unknown change kind bits 0x%02x", rel->kinds & ~HD_KIND_ALL);
 	at = r->pos;
 	rows = (uint8_t) read_uint(r, 1, "rows");
-	if (rows > HD_ROWS_KEY_SIZE)
+	if (rows > HD_ROWS_LAST)
 		reader_fail(r, at, "unknown rows reason %u", rows);
-	rel->rows = (HdRows) rows;
+	rel->rows = (HdRowsReason) rows;
 	read_rel_name(r, &rel->rel, false);
 	read_ancestors(r, rel, index);
 	read_keys(r, rel, index);
@@ -318,9 +330,8 @@ read_header(Reader *r, HdRecord *record)
 					record->version, HD_RECORD_VERSION);
 	at = r->pos;
 	record->flags = (uint16_t) read_uint(r, 2, "flags");
-	if (record->flags & ~(HD_FLAG_INVALIDATE_ALL | HD_FLAG_HEARTBEAT))
-		reader_fail(r, at, "unknown flag bits 0x%04x",
-					record->flags & ~(HD_FLAG_INVALIDATE_ALL | HD_FLAG_HEARTBEAT));
+	if (record->flags & ~HD_FLAG_ALL)
+		reader_fail(r, at, "unknown flag bits 0x%04x", record->flags & ~HD_FLAG_ALL);
 	record->xid = read_uint(r, 8, "xid");
 	record->commit_lsn = read_uint(r, 8, "commit LSN");
 	record->end_lsn = read_uint(r, 8, "end LSN");
@@ -425,24 +436,6 @@ hd_record_free(HdRecord *record)
  * Rendering the text format, field for field as extension/record.c writes it.
  */
 
-const char *
-hd_rows_name(HdRows rows)
-{
-	static const char *const names[] = {
-		[HD_ROWS_KEYS] = "keys",
-		[HD_ROWS_KEY_CAP] = "key-cap",
-		[HD_ROWS_NO_IDENTITY] = "no-identity",
-		[HD_ROWS_TOAST] = "toast",
-		[HD_ROWS_TRUNCATE] = "truncate",
-		[HD_ROWS_DDL] = "ddl",
-		[HD_ROWS_KEY_SIZE] = "key-size",
-	};
-
-	if ((unsigned) rows >= sizeof(names) / sizeof(names[0]))
-		return "unknown";
-	return names[rows];
-}
-
 /* PostgreSQL's %X/%X: high and low 32 bits, uppercase hex, no padding. */
 static void
 render_lsn(HdTextBuf *out, uint64_t lsn)
@@ -537,16 +530,15 @@ render_name(HdTextBuf *out, const HdRelName *name, const HdTextOptions *opts)
 static void
 render_kinds(HdTextBuf *out, uint8_t kinds)
 {
-	static const char *const names[] = {"insert", "update", "delete", "truncate", "ddl"};
 	bool		first = true;
 
-	for (int bit = 0; bit < 5; bit++)
+	for (unsigned int bit = 1; bit <= HD_KIND_ALL; bit <<= 1)
 	{
-		if (!(kinds & (1 << bit)))
+		if (!(kinds & bit))
 			continue;
 		if (!first)
 			hd_text_buf_putc(out, ',');
-		hd_text_buf_puts(out, names[bit]);
+		hd_text_buf_puts(out, hd_kind_name(bit));
 		first = false;
 	}
 }
@@ -594,7 +586,7 @@ render_relation(HdTextBuf *out, const HdRelation *rel, const HdTextOptions *opts
 		render_name(out, &rel->ancestors[i], opts);
 	}
 	if (rel->rows != HD_ROWS_KEYS)
-		hd_text_buf_printf(out, " rows all (%s)", hd_rows_name(rel->rows));
+		hd_text_buf_printf(out, " rows all (%s)", hd_rows_reason_name(rel->rows));
 	else
 		render_keys(out, rel);
 }

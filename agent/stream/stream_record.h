@@ -32,31 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HD_RECORD_MAGIC 'H'
-#define HD_RECORD_VERSION 1
-
-/* Record flags. */
-#define HD_FLAG_INVALIDATE_ALL 0x0001
-#define HD_FLAG_HEARTBEAT 0x0002
-
-/* Change kinds of a relation (a bit mask). */
-#define HD_KIND_INSERT 0x01
-#define HD_KIND_UPDATE 0x02
-#define HD_KIND_DELETE 0x04
-#define HD_KIND_TRUNCATE 0x08
-#define HD_KIND_DDL 0x10
-
-/* Why a relation says "all rows"; 0 means its keys are listed and complete. */
-typedef enum HdRows
-{
-	HD_ROWS_KEYS = 0,
-	HD_ROWS_KEY_CAP = 1,
-	HD_ROWS_NO_IDENTITY = 2,
-	HD_ROWS_TOAST = 3,
-	HD_ROWS_TRUNCATE = 4,
-	HD_ROWS_DDL = 5,
-	HD_ROWS_KEY_SIZE = 6
-} HdRows;
+/* The format's constants and names, shared with the extension. */
+#include "extension/stream_format.h"
 
 typedef struct HdRelName
 {
@@ -75,7 +52,7 @@ typedef struct HdRelation
 {
 	HdRelName	rel;
 	uint8_t		kinds;			/* HD_KIND_* */
-	HdRows		rows;
+	HdRowsReason rows;
 	uint32_t	nancestors;
 	HdRelName  *ancestors;		/* nearest first */
 	uint32_t	nkeycols;		/* 0 unless rows == HD_ROWS_KEYS */
@@ -128,8 +105,5 @@ extern void hd_record_free(HdRecord *record);
 
 /* The text of one record, malloc'd and NUL-terminated; NULL if out of memory. */
 extern char *hd_record_render_text(const HdRecord *record, const HdTextOptions *opts);
-
-/* The text-format name of a rows reason ("key-cap", ...), "unknown" if none. */
-extern const char *hd_rows_name(HdRows rows);
 
 #endif							/* HD_STREAM_RECORD_H */

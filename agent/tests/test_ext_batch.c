@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/be.h"
 #include "pgwire/ext_batch.h"
 #include "tap.h"
 
@@ -29,16 +30,18 @@ put(Buf *b, const void *p, size_t n)
 static void
 put_u32(Buf *b, unsigned v)
 {
-	unsigned char x[4] = {v >> 24, v >> 16, v >> 8, v};
+	unsigned char x[4];
 
+	hd_put_u32(x, v);
 	put(b, x, 4);
 }
 
 static void
 put_u16(Buf *b, unsigned v)
 {
-	unsigned char x[2] = {v >> 8, v};
+	unsigned char x[2];
 
+	hd_put_u16(x, (uint16_t) v);
 	put(b, x, 2);
 }
 
@@ -58,10 +61,7 @@ msg_end(Buf *b, size_t at)
 {
 	unsigned	len = (unsigned) (b->len - at - 1);
 
-	b->data[at + 1] = (char) (len >> 24);
-	b->data[at + 2] = (char) (len >> 16);
-	b->data[at + 3] = (char) (len >> 8);
-	b->data[at + 4] = (char) len;
+	hd_put_u32(b->data + at + 1, len);
 }
 
 static void
