@@ -99,15 +99,6 @@ typedef struct HdTxnSummary
 	List	   *ddls;			/* of HdDdl * */
 } HdTxnSummary;
 
-/* Text-format switches (the compact format always carries everything). */
-typedef struct HdTextOptions
-{
-	bool		include_xids;
-	bool		include_lsn;
-	bool		include_timestamp;
-	bool		include_oids;
-} HdTextOptions;
-
 /* record.c */
 extern void hd_record_write_text(StringInfo out, const HdTxnSummary *txn,
 								 const HdTextOptions *opts);

@@ -14,12 +14,16 @@
  *     (built without PostgreSQL's server headers) can include it. The agent
  *     names it "extension/stream_format.h" (its Makefile puts the source root
  *     on the include path); the extension includes it from hyperdrive.h.
- *   - Only constants and pure functions: no state, no allocation.
+ *   - Only constants, the text format's switches and pure functions: no
+ *     state, no allocation. bool is C99's (<stdbool.h>, as PostgreSQL's c.h
+ *     has it too).
  *   - The extension's own DDL messages (ddl_capture.c to decoder.c) are not
  *     part of the stream; their constants stay in extension/hyperdrive.h.
  */
 #ifndef HD_STREAM_FORMAT_H
 #define HD_STREAM_FORMAT_H
+
+#include <stdbool.h>
 
 /* First two bytes of every compact record. */
 #define HD_RECORD_MAGIC 'H'
@@ -105,5 +109,14 @@ hd_kind_name(unsigned int kind)
 	}
 	return NULL;
 }
+
+/* The text format's switches (the plugin's include-* options); the compact format always carries everything. */
+typedef struct HdTextOptions
+{
+	bool		include_xids;
+	bool		include_lsn;
+	bool		include_timestamp;
+	bool		include_oids;
+} HdTextOptions;
 
 #endif							/* HD_STREAM_FORMAT_H */

@@ -91,14 +91,6 @@ typedef struct HdDecodeError
 	char		message[256];	/* includes the offset */
 } HdDecodeError;
 
-typedef struct HdTextOptions
-{
-	bool		include_xids;
-	bool		include_lsn;
-	bool		include_timestamp;
-	bool		include_oids;
-} HdTextOptions;
-
 extern int	hd_record_decode(const unsigned char *buf, size_t len,
 							 HdRecord *record, HdDecodeError *err);
 extern void hd_record_free(HdRecord *record);
