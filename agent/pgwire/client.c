@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/proto.h"
 #include "pgwire/tls_negotiate.h"
 
@@ -302,7 +303,7 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 		snprintf(message, sizeof(message),
 				 "sorry, too many clients already (max_client_conn = %d)",
 				 client->agent->settings.max_client_conn);
-		hd_client_fatal(client, "53300", message, NULL);
+		hd_client_fatal(client, HD_SQLSTATE_TOO_MANY_CONNECTIONS, message, NULL);
 		return;
 	}
 	if (startup->code >> 16 != 3 || (startup->code & 0xffff) != 0)
@@ -312,7 +313,7 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 		snprintf(message, sizeof(message),
 				 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
 				 startup->code >> 16, startup->code & 0xffff);
-		hd_client_fatal(client, "0A000", message, NULL);
+		hd_client_fatal(client, HD_SQLSTATE_FEATURE_NOT_SUPPORTED, message, NULL);
 		return;
 	}
 	if (hd_startup_param(startup, "replication") != NULL)
@@ -322,14 +323,14 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 
 		if (strlen(value) >= sizeof(client->replication))
 		{
-			hd_client_fatal(client, "22023", "invalid value for parameter \"replication\"", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_INVALID_PARAMETER_VALUE, "invalid value for parameter \"replication\"", NULL);
 			return;
 		}
 		snprintf(client->replication, sizeof(client->replication), "%s", value);
 	}
 	if (!valid_name(user, sizeof(client->user)))
 	{
-		hd_client_fatal(client, "28000", "no PostgreSQL user name specified in startup packet",
+		hd_client_fatal(client, HD_SQLSTATE_INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet",
 						NULL);
 		return;
 	}
@@ -355,14 +356,14 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 			problem = hd_settings_from_startup(&client->settings, name, startup->values[i]);
 			if (problem)
 			{
-				hd_client_fatal(client, "22023", problem, NULL);
+				hd_client_fatal(client, HD_SQLSTATE_INVALID_PARAMETER_VALUE, problem, NULL);
 				return;
 			}
 		}
 	}
 	if (hd_settings_copy(&client->startup, &client->settings) < 0)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 
@@ -378,20 +379,20 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 		char		message[160];
 
 		snprintf(message, sizeof(message), "database \"%s\" does not exist", client->database);
-		hd_client_fatal(client, "3D000", message,
+		hd_client_fatal(client, HD_SQLSTATE_INVALID_CATALOG_NAME, message,
 						"The agent has no config of that name (hyperdrive list).");
 		return;
 	}
 	if (client->agent->draining)
 	{
-		hd_client_fatal(client, "57P03", "the database system is shutting down", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_CANNOT_CONNECT_NOW, "the database system is shutting down", NULL);
 		return;
 	}
 	/* the config's own user: its pool; any other role: looked up (client_auth.c) */
 	client->pool = hd_pg_pool_get(client->agent, config, client->user);
 	if (hd_client_auth_state(client) == NULL)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return;
 	}
 	snprintf(client->auth->config_id, sizeof(client->auth->config_id), "%s", config->id);
@@ -421,7 +422,7 @@ process_startup(HdClient *client)
 	problem = hd_parse_startup(hd_iobuf_head(&client->in) + 4, len - 4, &startup);
 	if (problem)
 	{
-		hd_client_fatal(client, "08P01", problem, NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, problem, NULL);
 		return false;
 	}
 	if (startup.code == HD_SSL_REQUEST_CODE || startup.code == HD_GSSENC_REQUEST_CODE)
@@ -712,7 +713,7 @@ sync_settings(HdClient *client, HdServer *server)
 	if (sql == NULL && (err || !learn))
 	{
 		if (err)
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return !err;
 	}
 	if (sql)
@@ -724,14 +725,14 @@ sync_settings(HdClient *client, HdServer *server)
 			hd_expect_push(&server->expect, HD_EXPECT_QUERY, HD_REPLY_SWALLOW, 0, 0) < 0 ||
 			hd_settings_copy(&server->settings, &client->settings) < 0)
 		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return false;
 		}
 		hd_prepare_server_unnamed_lost(server);
 	}
 	if (learn && hd_state_check_start(server, true) < 0)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return false;
 	}
 	client->awaiting_setup = true;
@@ -746,7 +747,7 @@ hd_client_setup_done(HdClient *client, const char *error)
 	client->awaiting_setup = false;
 	if (error)
 	{
-		hd_client_fatal(client, "22023", error,
+		hd_client_fatal(client, HD_SQLSTATE_INVALID_PARAMETER_VALUE, error,
 						"The agent applies the session's settings (startup parameters, SET) "
 						"on each origin connection it uses.");
 		return;
@@ -961,7 +962,7 @@ pass_stream(HdClient *client)
 			return -1;			/* its origin connection went away: the client is told */
 		if (hd_iobuf_append(&server->out, hd_iobuf_head(&client->in), n) < 0)
 		{
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return -1;
 		}
 		client->pool->stats.bytes_from_clients += n;
@@ -1056,13 +1057,13 @@ read_message(HdClient *client, ClientMsg *m)
 
 		snprintf(message, sizeof(message), "invalid frontend message type %d",
 				 (unsigned char) m->type);
-		hd_client_fatal(client, "08P01", message, NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, message, NULL);
 		return STEP_STOP;
 	}
 	if (m->len < 4 || m->len > HD_MAX_CLIENT_MESSAGE ||
 		(!large_message_type(m->type) && m->len > HD_MAX_SMALL_MESSAGE))
 	{
-		hd_client_fatal(client, "08P01", "invalid message length", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
 		return STEP_STOP;
 	}
 	if (m->type == 'X')
@@ -1227,7 +1228,7 @@ run_cache_op(HdClient *client, HdServer *server)
 	rc = hd_cache_start_op(client, server);
 	if (rc < 0)
 	{
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return STEP_STOP;
 	}
 	if (rc == 0)
@@ -1257,10 +1258,10 @@ forward_to_server(HdClient *client, HdServer *server, const ClientMsg *m)
 			start_stream(client, server, m->head, m->len, m->avail))
 	{
 		case HD_FWD_NOMEM:
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return STEP_STOP;
 		case HD_FWD_MALFORMED:
-			hd_client_fatal(client, "08P01", "invalid message format", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "invalid message format", NULL);
 			return STEP_STOP;
 		case HD_FWD_WAIT:
 			if (!m->whole && hd_batch_wait(&client->batch) != HD_BWAIT_SHAPE)
@@ -1268,7 +1269,7 @@ forward_to_server(HdClient *client, HdServer *server, const ClientMsg *m)
 				/* a large Bind or Parse whose names are not all here yet */
 				if (m->avail <= HD_HOLD_MAX)
 					return STEP_MORE;
-				hd_client_fatal(client, "08P01", "invalid message format", NULL);
+				hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "invalid message format", NULL);
 				return STEP_STOP;
 			}
 			/* a statement's shape is checked first; the message stays */

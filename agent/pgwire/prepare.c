@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/pooler.h"
 #include "pgwire/proto.h"
 
@@ -717,7 +718,7 @@ fresh_entry(HdClient *client, HdStatement *old, char *shape, size_t len)
 	if (fresh == NULL)
 	{
 		free(shape);
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		return NULL;
 	}
 	hd_client_stmt_rename_id(&client->stmts, old->id, fresh->id);
@@ -834,7 +835,7 @@ described(HdServer *server, const HdExpect *head, const char *row, size_t row_le
 							  shape, len, head->action == HD_REPLY_VERIFY_FRESH);
 	/* the client's own Parse found another shape here: its new entry, prepared at once */
 	if (fresh && ensure_named_plain(server, fresh) < 0)
-		hd_client_fatal(client, "53200", "out of memory", NULL);
+		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 }
 
 /* The origin's own "cached plan must not change result type". */
@@ -844,7 +845,7 @@ revalidation_failed(const char *body, size_t len)
 	const char *code = hd_error_field(body, len, 'C');
 	const char *routine = hd_error_field(body, len, 'R');
 
-	return code && strcmp(code, "0A000") == 0 && routine &&
+	return code && strcmp(code, HD_SQLSTATE_FEATURE_NOT_SUPPORTED) == 0 && routine &&
 		strcmp(routine, "RevalidateCachedQuery") == 0;
 }
 
@@ -870,7 +871,7 @@ send_refusal(HdIoBuf *out, uint32_t why)
 {
 	if (why == HD_REFUSE_CHANGED)
 		return hd_prepare_send_changed_error(out);
-	return hd_send_error(out, "ERROR", "54000",
+	return hd_send_error(out, "ERROR", HD_SQLSTATE_PROGRAM_LIMIT_EXCEEDED,
 						 "prepared statement is too large for the agent to keep",
 						 "A named statement's text is kept to prepare it on each origin "
 						 "connection a client uses; the limit is 1 MB.",
@@ -888,7 +889,7 @@ hd_prepare_reply(HdServer *server, const HdExpect *head, char type, const char *
 		if (head->action == HD_REPLY_REFUSE)
 		{
 			if (server->client && send_refusal(&server->client->out, head->stmt_id) < 0)
-				hd_client_fatal(server->client, "53200", "out of memory", NULL);
+				hd_client_fatal(server->client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 			return false;
 		}
 		if (revalidation_failed(msg + 5, total - 5))

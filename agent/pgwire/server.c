@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sqlstate.h"
 #include "pgwire/proto.h"
 #include "pgwire/tls_negotiate.h"
 
@@ -90,7 +91,7 @@ hd_server_connect_replication(HdPool *pool, HdClient *client)
 
 	if (hd_pool_config_conns(pool->all, pool->config.id) >= pool->config.origin_connection_limit)
 	{
-		hd_client_fatal(client, "53300",
+		hd_client_fatal(client, HD_SQLSTATE_TOO_MANY_CONNECTIONS,
 						"sorry, too many connections to the origin for this config "
 						"(origin_connection_limit)", NULL);
 		return NULL;
@@ -111,14 +112,14 @@ hd_server_connect(HdPool *pool)
 
 	if (fd < 0)
 	{
-		hd_pg_pool_server_failed(pool, NULL, "08001", err);
+		hd_pg_pool_server_failed(pool, NULL, HD_SQLSTATE_UNABLE_TO_CONNECT, err);
 		return NULL;
 	}
 	server = calloc(1, sizeof(HdServer));
 	if (server == NULL)
 	{
 		close(fd);
-		hd_pg_pool_server_failed(pool, NULL, "53200", "out of memory");
+		hd_pg_pool_server_failed(pool, NULL, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory");
 		return NULL;
 	}
 	server->agent = agent;
@@ -176,7 +177,7 @@ hd_server_close(HdServer *server, const char *reason)
 			hd_client_flush(client);
 		}
 		else
-			hd_client_fatal(client, "08006", "the connection to the origin server was lost",
+			hd_client_fatal(client, HD_SQLSTATE_CONNECTION_FAILURE, "the connection to the origin server was lost",
 							reason);
 	}
 	hd_cancel_server_gone(server);
@@ -291,7 +292,7 @@ on_connected(HdServer *server)
 
 		snprintf(message, sizeof(message), "could not connect to origin %s:%d: %s",
 				 server->pool->config.host, server->pool->config.port, strerror(error));
-		hd_pg_pool_server_failed(server->pool, server, "08001", message);
+		hd_pg_pool_server_failed(server->pool, server, HD_SQLSTATE_UNABLE_TO_CONNECT, message);
 		hd_server_close(server, message);
 		return;
 	}
@@ -331,7 +332,7 @@ server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			 "could not connect to origin %s:%d: timed out after %lld ms (server_connect_timeout)",
 			 server->pool->config.host, server->pool->config.port,
 			 (long long) server->agent->settings.server_connect_timeout_ms);
-	hd_pg_pool_server_failed(server->pool, server, "08001", message);
+	hd_pg_pool_server_failed(server->pool, server, HD_SQLSTATE_UNABLE_TO_CONNECT, message);
 	hd_server_close(server, message);
 }
 
@@ -399,14 +400,14 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 
 	if (len < 4)
 	{
-		login_failed(server, "08P01", "malformed authentication request from the origin");
+		login_failed(server, HD_SQLSTATE_PROTOCOL_VIOLATION, "malformed authentication request from the origin");
 		return;
 	}
 	code = hd_get_u32(body);
 	if (code != HD_AUTHREQ_OK && pg->password == NULL && !pg->use_keys &&
 		pg->md5_secret == NULL)
 	{
-		login_failed(server, "28P01",
+		login_failed(server, HD_SQLSTATE_INVALID_PASSWORD,
 					 "the origin asked for a password, and the agent has none for this role "
 					 "(for the config's user: hyperdrive update --origin-password)");
 		return;
@@ -416,13 +417,13 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 		case HD_AUTHREQ_OK:
 			/* with SCRAM, only after the origin proved it knows the secret */
 			if (server->scram && !server->scram_verified)
-				login_failed(server, "28000",
+				login_failed(server, HD_SQLSTATE_INVALID_AUTHORIZATION,
 							 "the origin accepted the login without completing SCRAM authentication");
 			return;
 		case HD_AUTHREQ_CLEARTEXT:
 			if (pg->password == NULL)
 			{
-				login_failed(server, "28000",
+				login_failed(server, HD_SQLSTATE_INVALID_AUTHORIZATION,
 							 "the origin asks for a cleartext password, which the agent does not "
 							 "know for this role (it logs in with SCRAM keys or an md5 secret)");
 				return;
@@ -443,7 +444,7 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 														 response) : false))
 				{
 					if (pg->password == NULL && pg->md5_secret == NULL)
-						err = (HdAuthError) {"28000",
+						err = (HdAuthError) {HD_SQLSTATE_INVALID_AUTHORIZATION,
 							"the origin asks for md5, and the agent has only SCRAM keys for this role", "", ""};
 					break;
 				}
@@ -454,7 +455,7 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 			/* body: mechanism names, each NUL-terminated, then an empty one */
 			if (memmem(body + 4, len - 4, HD_SCRAM_MECHANISM "\0", sizeof(HD_SCRAM_MECHANISM)) == NULL)
 			{
-				login_failed(server, "28000",
+				login_failed(server, HD_SQLSTATE_INVALID_AUTHORIZATION,
 							 "the origin offers no SASL mechanism the agent supports (SCRAM-SHA-256)");
 				return;
 			}
@@ -464,7 +465,7 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 				server->scram = hd_scram_client_new_keys(pg->client_key, pg->server_key, &err);
 			else
 			{
-				login_failed(server, "28000",
+				login_failed(server, HD_SQLSTATE_INVALID_AUTHORIZATION,
 							 "the origin asks for SCRAM, and the agent has only an md5 secret for this role");
 				return;
 			}
@@ -494,11 +495,11 @@ handle_auth_request(HdServer *server, const char *body, uint32_t len)
 				snprintf(message, sizeof(message),
 						 "the origin requested an authentication method the agent does not support (code %u)",
 						 code);
-				login_failed(server, "28000", message);
+				login_failed(server, HD_SQLSTATE_INVALID_AUTHORIZATION, message);
 				return;
 			}
 	}
-	login_failed(server, err.sqlstate[0] ? err.sqlstate : "28000",
+	login_failed(server, err.sqlstate[0] ? err.sqlstate : HD_SQLSTATE_INVALID_AUTHORIZATION,
 				 err.message[0] ? err.message : "authentication with the origin failed");
 }
 
@@ -549,14 +550,14 @@ handle_login_message(HdServer *server, char type, const char *body, uint32_t len
 				const char *sqlstate = hd_error_field(body, len, 'C');
 				const char *message = hd_error_field(body, len, 'M');
 
-				login_failed(server, sqlstate ? sqlstate : "08006",
+				login_failed(server, sqlstate ? sqlstate : HD_SQLSTATE_CONNECTION_FAILURE,
 							 message ? message : "the origin refused the login");
 				break;
 			}
 		case 'N':
 			break;				/* notices during login are not for anyone */
 		default:
-			login_failed(server, "08P01", "unexpected message from the origin during login");
+			login_failed(server, HD_SQLSTATE_PROTOCOL_VIOLATION, "unexpected message from the origin during login");
 			break;
 	}
 }
@@ -604,7 +605,7 @@ to_client(HdServer *server, const char *msg, size_t total)
 	}
 	server->pool->stats.bytes_to_clients += total;
 	if (hd_iobuf_append(&server->client->out, msg, total) < 0)
-		hd_client_fatal(server->client, "53200", "out of memory", NULL);
+		hd_client_fatal(server->client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 }
 
 /* Answer, in order, what the agent answers itself and is now due. */
@@ -726,7 +727,7 @@ apply_pending(HdServer *server)
 			hd_client_pin(client, "SET inside a transaction block");
 		else if (hd_settings_apply(&client->settings, &server->pending, &client->startup) < 0 ||
 				 hd_settings_apply(&server->settings, &server->pending, NULL) < 0)
-			hd_client_fatal(client, "53200", "out of memory", NULL);
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 		else
 		{
 			bool		err;
@@ -938,7 +939,7 @@ server_process(HdServer *server)
 			 */
 			if (hd_state_check_start(server, false) < 0)
 			{
-				hd_client_fatal(client, "53200", "out of memory", NULL);
+				hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 				return;
 			}
 			hd_server_flush(server);
@@ -953,7 +954,7 @@ server_process(HdServer *server)
 				return;			/* not while a cancel may land: cancel.c settles it later */
 			if (hd_cache_start_ryw(server) < 0)
 			{
-				hd_client_fatal(client, "53200", "out of memory", NULL);
+				hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 				return;
 			}
 			hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
@@ -1004,7 +1005,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		snprintf(reason, sizeof(reason), "%s",
 				 n == 0 ? "the origin closed the connection" : hd_conn_error(&server->sock, errno));
 		if (server->conn.state == HD_CONN_LOGIN)
-			hd_pg_pool_server_failed(server->pool, server, "08006", reason);
+			hd_pg_pool_server_failed(server->pool, server, HD_SQLSTATE_CONNECTION_FAILURE, reason);
 		hd_server_close(server, reason);
 		return;
 	}
