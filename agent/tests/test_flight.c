@@ -289,6 +289,7 @@ test_problems(void)
 	ok(w[2]->served == 0 && w[2]->fell_back == 0 && w[2]->decided_again == 0,
 	   "a closing session is left alone");
 	ok(owner.flights.coalesced == 1, "only the served one counts as coalesced");
+	free(w[0]);					/* the next flight's waiter takes its place */
 
 	reset();
 	f = running_flight(w, 1, &job_flight);
