@@ -165,12 +165,19 @@ hd_pool_config_conns(HdList *all, const char *config_id)
 	return n;
 }
 
+/* An idle connection leaves the idle list, held by someone. */
+static void
+hold(HdPoolConn *conn)
+{
+	hd_list_del(&conn->idle_link);
+	conn->state = HD_CONN_ACTIVE;
+}
+
 /* The waiter holds the connection now; the protocol links the two (ready()'s caller). */
 static void
 take(HdPool *pool, HdPoolConn *conn, HdPoolWaiter *waiter)
 {
-	hd_list_del(&conn->idle_link);
-	conn->state = HD_CONN_ACTIVE;
+	hold(conn);
 	if (waiter->waiting || waiter->since > 0)
 		hd_histogram_observe(&pool->stats.wait_latency, ev_time() - waiter->since);
 	waiter->since = 0;
@@ -514,8 +521,7 @@ hd_pool_take_idle(HdPool *pool, bool (*fits) (HdPoolConn *conn, void *arg), void
 
 		if (conn->state != HD_CONN_IDLE || conn->close_on_release || !fits(conn, arg))
 			continue;
-		hd_list_del(&conn->idle_link);
-		conn->state = HD_CONN_ACTIVE;
+		hold(conn);
 		return conn;
 	}
 	return NULL;
