@@ -633,44 +633,45 @@ hd_server_emit_synthesized(HdServer *server)
 static void
 void_until_sync(HdServer *server)
 {
-	HdExpect   *head;
+	HdExpect	entry;
 	bool		first = true;
 
-	while ((head = hd_expect_head(&server->expect)) != NULL && head->kind != HD_EXPECT_SYNC)
+	while (hd_expect_pop_void(&server->expect, &entry))
 	{
-		HdExpect	entry = *head;
-
-		hd_expect_pop(&server->expect);
 		hd_prepare_skipped(server, &entry, first);
 		first = false;
 	}
-	if (head == NULL)
-		server->expect.error_until_sync = true;
 }
 
-/* Whether reply type ends what the head of the queue owes. */
-static bool
-ends_expectation(char type, HdExpectKind kind)
+/*
+ * The queue moves on past what the reply of type ends (stmt.h
+ * hd_expect_match()); head is the entry it answers.
+ */
+static void
+match_reply(HdServer *server, const HdExpect *head, char type)
 {
-	switch (kind)
+	switch (hd_expect_match(head, type))
 	{
-		case HD_EXPECT_PARSE:
-			return type == '1';
-		case HD_EXPECT_BIND:
-			return type == '2';
-		case HD_EXPECT_CLOSE:
-			return type == '3';
-		case HD_EXPECT_DESCRIBE_STMT:
-		case HD_EXPECT_DESCRIBE_PORTAL:
-			return type == 'T' || type == 'n';
-		case HD_EXPECT_EXECUTE:
-			return type == 'C' || type == 'I' || type == 's';
-		case HD_EXPECT_SYNC:
-		case HD_EXPECT_QUERY:
-		case HD_EXPECT_STATE:
-			return type == 'Z';
+		case HD_MATCH_VOIDS:
+			void_until_sync(server);
+			break;
+		case HD_MATCH_ENDS:
+			if (head->kind == HD_EXPECT_PARSE && head->stmt_id != 0)
+			{
+				/* an origin accepted it: a later Parse of it may be answered locally */
+				HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry,
+													head->stmt_id);
+
+				if (stmt)
+					stmt->verified = true;
+			}
+			hd_expect_pop(&server->expect);
+			break;
+		case HD_MATCH_ASYNC:
+		case HD_MATCH_UNOWED:
+		case HD_MATCH_PART:
+			break;
 	}
-	return false;
 }
 
 /*
@@ -800,24 +801,8 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	}
 	if (type == 'E')
 		server->query_had_error = true;
-	if (head == NULL)
-		;						/* nothing owed: pass it on */
-	else if (type == 'E' && head->kind == HD_EXPECT_QUERY)
-		;						/* the Query goes on to its ReadyForQuery */
-	else if (type == 'E')
-		void_until_sync(server);
-	else if (ends_expectation(type, (HdExpectKind) head->kind))
-	{
-		if (head->kind == HD_EXPECT_PARSE && head->stmt_id != 0)
-		{
-			/* an origin accepted it: a later Parse of it may be answered locally */
-			HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, head->stmt_id);
-
-			if (stmt)
-				stmt->verified = true;
-		}
-		hd_expect_pop(&server->expect);
-	}
+	if (head)
+		match_reply(server, head, type);	/* (nothing owed: pass it on) */
 	if (type == 'C')
 	{
 		hd_prepare_note_tag(server, head ? &cur : NULL, msg + 5);

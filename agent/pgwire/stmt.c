@@ -1,7 +1,8 @@
 /*
  * stmt.c
- *    The data structures of stmt.h. The protocol handling that uses them is
- *    in prepare.c.
+ *    The data structures of stmt.h, and the rule that matches replies to
+ *    the queue. The protocol handling that uses them is in prepare.c and
+ *    server.c.
  */
 #include "pgwire/stmt.h"
 
@@ -64,6 +65,65 @@ hd_expect_free(HdExpectQueue *q)
 {
 	free(q->items);
 	*q = (HdExpectQueue) {0};
+}
+
+/* Whether reply type ends what an entry of kind owes. */
+static bool
+ends_expectation(char type, HdExpectKind kind)
+{
+	switch (kind)
+	{
+		case HD_EXPECT_PARSE:
+			return type == '1';
+		case HD_EXPECT_BIND:
+			return type == '2';
+		case HD_EXPECT_CLOSE:
+			return type == '3';
+		case HD_EXPECT_DESCRIBE_STMT:
+		case HD_EXPECT_DESCRIBE_PORTAL:
+			return type == 'T' || type == 'n';
+		case HD_EXPECT_EXECUTE:
+			return type == 'C' || type == 'I' || type == 's';
+		case HD_EXPECT_SYNC:
+		case HD_EXPECT_QUERY:
+		case HD_EXPECT_STATE:
+			return type == 'Z';
+	}
+	return false;
+}
+
+HdReplyMatch
+hd_expect_match(const HdExpect *head, char type)
+{
+	if (type == 'N' || type == 'S' || type == 'A')
+		return HD_MATCH_ASYNC;
+	if (head == NULL)
+		return HD_MATCH_UNOWED;
+	if (type == 'E')
+	{
+		/* a Query, and the state check (one entry up to its Sync), go on to 'Z' */
+		if (head->kind == HD_EXPECT_QUERY || head->kind == HD_EXPECT_STATE)
+			return HD_MATCH_PART;
+		return HD_MATCH_VOIDS;
+	}
+	return ends_expectation(type, (HdExpectKind) head->kind) ? HD_MATCH_ENDS : HD_MATCH_PART;
+}
+
+bool
+hd_expect_pop_void(HdExpectQueue *q, HdExpect *entry)
+{
+	HdExpect   *head = hd_expect_head(q);
+
+	if (head == NULL)
+	{
+		q->error_until_sync = true;
+		return false;
+	}
+	if (head->kind == HD_EXPECT_SYNC)
+		return false;
+	*entry = *head;
+	hd_expect_pop(q);
+	return true;
 }
 
 /* ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@
  * to the head. An ErrorResponse in the extended protocol voids everything
  * up to the next Sync, as PostgreSQL does. The queue being empty is also
  * how the pooler knows a server owes nothing and may be released.
+ * Every reply is matched to the head by one rule, hd_expect_match().
  */
 #ifndef HD_STMT_H
 #define HD_STMT_H
@@ -80,6 +81,34 @@ extern HdExpect *hd_expect_head(HdExpectQueue *q);
 extern void hd_expect_pop(HdExpectQueue *q);
 extern void hd_expect_clear(HdExpectQueue *q);
 extern void hd_expect_free(HdExpectQueue *q);
+
+/* What one reply does to the entry at the head of the queue. */
+typedef enum HdReplyMatch
+{
+	HD_MATCH_ASYNC,				/* NoticeResponse, ParameterStatus, NotificationResponse:
+								 * of no entry (they come while the head runs) */
+	HD_MATCH_UNOWED,			/* nothing is owed */
+	HD_MATCH_PART,				/* part of the head's replies: the head stays */
+	HD_MATCH_ENDS,				/* the head's last reply: pop it */
+	HD_MATCH_VOIDS				/* an ErrorResponse of an extended-protocol message:
+								 * the head and the rest up to the next Sync are
+								 * void (hd_expect_pop_void) */
+} HdReplyMatch;
+
+/*
+ * The one rule that matches a server's reply (its type byte) to head (NULL:
+ * nothing owed). An error in a simple Query (or the agent's state check)
+ * goes on to its ReadyForQuery; in the extended protocol it ends the
+ * message that failed and PostgreSQL skips everything up to the Sync.
+ */
+extern HdReplyMatch hd_expect_match(const HdExpect *head, char type);
+
+/*
+ * After HD_MATCH_VOIDS: pop the next void entry into *entry, the failed
+ * one first, and false at the Sync (which stays owed). With no Sync queued
+ * the rest of the batch is void too (error_until_sync).
+ */
+extern bool hd_expect_pop_void(HdExpectQueue *q, HdExpect *entry);
 
 /*
  * One statement in a pool's registry. The same text can mean different
