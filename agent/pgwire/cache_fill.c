@@ -22,15 +22,12 @@
 typedef struct CacheOp
 {
 	int			kind;
-	int			phase;
 	HdCacheJob *job;			/* analysis, fill: the core's (NULL: given back) */
 	bool		refresh;		/* a background refresh: no client, release the server */
-	bool		skip_parse_complete;	/* fill: the ParseComplete of our own Parse */
-	uint32_t	check_stmt;		/* fill: the statement whose description comes first */
 	char	   *describe_name;	/* fill: the client's statement its batch describes */
 	bool		describe_fresh;	/* and the batch has its Parse */
 	HdIoBuf		describe_params;	/* that description's ParameterDescription */
-	HdIoBuf		check_params;	/* and that description's ParameterDescription */
+	HdIoBuf		check_params;	/* the shape check's ParameterDescription */
 	bool		shape_changed;	/* it did not match: the client gets 0A000 */
 	HdIoBuf		capture;
 	bool		capture_ok;
@@ -63,14 +60,27 @@ op_free(CacheOp *op)
 	free(op);
 }
 
+/*
+ * Send one of the op's messages, then queue what the server owes for it
+ * (stmt.h): whose reply it is says action.
+ */
 static int
-append_query(HdIoBuf *out, const char *sql)
+owe(HdServer *server, int sent, HdExpectKind kind, HdExpectAction action, uint32_t stmt_id)
+{
+	if (sent < 0)
+		return -1;
+	return hd_expect_push(&server->expect, kind, action, stmt_id, 0);
+}
+
+/* A simple Query of the agent's, its reply action's. */
+static int
+append_query(HdServer *server, const char *sql, HdExpectAction action)
 {
 	HdMsg		msg;
 
-	hd_msg_begin(&msg, out, 'Q');
+	hd_msg_begin(&msg, &server->out, 'Q');
 	hd_msg_put_str(&msg, sql);
-	return hd_msg_end(&msg);
+	return owe(server, hd_msg_end(&msg), HD_EXPECT_QUERY, action, 0);
 }
 
 static const char ANALYZE_SQL[] =
@@ -96,7 +106,7 @@ append_fill_begin(HdServer *server)
 	hd_msg_put_bytes(&msg, begin, sizeof(begin) - 1);
 	hd_msg_put_bytes(&msg, state, strlen(state));
 	hd_msg_put_str(&msg, ")");
-	return hd_msg_end(&msg);
+	return owe(server, hd_msg_end(&msg), HD_EXPECT_QUERY, HD_REPLY_FILL_BEGIN, 0);
 }
 
 /* Append a text value as a Bind parameter. */
@@ -109,13 +119,16 @@ put_text_param(HdMsg *m, const char *value, size_t len)
 
 /* hyperdrive.analyze_query() for the request's text and parameter types. */
 static int
-append_analysis(HdIoBuf *out, const HdCacheRequest *r)
+append_analysis(HdServer *server, const HdCacheRequest *r)
 {
+	const HdExpectAction a = HD_REPLY_CACHE_ANALYSIS;
+	HdIoBuf    *out = &server->out;
 	HdIoBuf		types = {0};
 	HdMsg		m;
 	int			rc = -1;
 
-	if (hd_cache_request_types(r, &types) < 0 || hd_send_parse(out, "", ANALYZE_SQL, NULL, 0) < 0)
+	if (hd_cache_request_types(r, &types) < 0 ||
+		owe(server, hd_send_parse(out, "", ANALYZE_SQL, NULL, 0), HD_EXPECT_PARSE, a, 0) < 0)
 		goto out;
 	hd_msg_begin(&m, out, 'B');
 	hd_msg_put_str(&m, "");
@@ -125,9 +138,11 @@ append_analysis(HdIoBuf *out, const HdCacheRequest *r)
 	put_text_param(&m, r->sql, r->sqllen);
 	put_text_param(&m, hd_iobuf_head(&types), hd_iobuf_live(&types) - 1);	/* no NUL */
 	hd_msg_put_u16(&m, 0);
-	if (hd_msg_end(&m) < 0)
+	if (owe(server, hd_msg_end(&m), HD_EXPECT_BIND, a, 0) < 0 ||
+		owe(server, hd_send_execute_sync(out), HD_EXPECT_EXECUTE, a, 0) < 0 ||
+		hd_expect_push(&server->expect, HD_EXPECT_SYNC, a, 0, 0) < 0)
 		goto out;
-	rc = hd_send_execute_sync(out);
+	rc = 0;
 out:
 	hd_iobuf_free(&types);
 	return rc;
@@ -138,30 +153,43 @@ out:
  * error positions are the same); an extended statement with the unnamed
  * statement and portal (the replies are the same bytes whatever the names),
  * always with its Parse, Describe and Bind as the client's batch has them.
+ * What each message owes is queued as the client's forwarded messages
+ * would have queued it, the actions saying what the fill does with it.
  */
 static int
-append_statement(HdIoBuf *out, const HdCacheRequest *r)
+append_statement(HdServer *server, const HdCacheRequest *r)
 {
+	const HdExpectAction a = HD_REPLY_FILL_STATEMENT;
+	HdIoBuf    *out = &server->out;
 	HdMsg		m;
 
 	if (!r->ext)
-		return hd_iobuf_append(out, r->msg, r->len);
-	if (hd_send_parse(out, "", r->sql, r->types, r->types_len) < 0)
+		return owe(server, hd_iobuf_append(out, r->msg, r->len), HD_EXPECT_QUERY, a, 0);
+	/* the client's batch has no Parse: the reply to ours is not its to see */
+	if (owe(server, hd_send_parse(out, "", r->sql, r->types, r->types_len), HD_EXPECT_PARSE,
+			r->batch.has_parse ? a : HD_REPLY_FILL_OWN_PARSE, 0) < 0)
 		return -1;
 	/* the statement's description now, compared with what the client was shown */
-	if (r->stmt && r->stmt->shape && hd_send_describe_close(out, 'D', 'S', "") < 0)
+	if (r->stmt && r->stmt->shape &&
+		owe(server, hd_send_describe_close(out, 'D', 'S', ""), HD_EXPECT_DESCRIBE_STMT,
+			HD_REPLY_FILL_CHECK_SHAPE, r->stmt->id) < 0)
 		return -1;
-	if (r->batch.describe_stmt && hd_send_describe_close(out, 'D', 'S', "") < 0)
+	if (r->batch.describe_stmt &&
+		owe(server, hd_send_describe_close(out, 'D', 'S', ""), HD_EXPECT_DESCRIBE_STMT,
+			HD_REPLY_FILL_DESCRIBE, 0) < 0)
 		return -1;
 	hd_msg_begin(&m, out, 'B');
 	hd_msg_put_str(&m, "");
 	hd_msg_put_str(&m, "");
 	hd_msg_put_bytes(&m, r->batch.bind_tail, r->batch.bind_tail_len);
-	if (hd_msg_end(&m) < 0)
+	if (owe(server, hd_msg_end(&m), HD_EXPECT_BIND, a, 0) < 0)
 		return -1;
-	if (r->batch.describe_portal && hd_send_describe_close(out, 'D', 'P', "") < 0)
+	if (r->batch.describe_portal &&
+		owe(server, hd_send_describe_close(out, 'D', 'P', ""), HD_EXPECT_DESCRIBE_PORTAL, a, 0) < 0)
 		return -1;
-	return hd_send_execute_sync(out);
+	if (owe(server, hd_send_execute_sync(out), HD_EXPECT_EXECUTE, a, 0) < 0)
+		return -1;
+	return hd_expect_push(&server->expect, HD_EXPECT_SYNC, a, 0, 0);
 }
 
 /*
@@ -171,7 +199,6 @@ append_statement(HdIoBuf *out, const HdCacheRequest *r)
 static CacheOp *
 fill_op_new(HdCacheJob *job, const HdCacheRequest *r, HdServer *server)
 {
-	HdIoBuf    *out = &server->out;
 	CacheOp    *op = calloc(1, sizeof(CacheOp));
 
 	if (op == NULL)
@@ -179,15 +206,12 @@ fill_op_new(HdCacheJob *job, const HdCacheRequest *r, HdServer *server)
 	op->kind = HD_COP_FILL;
 	op->started = ev_time();
 	op->capture_ok = true;
-	/* the client's batch has no Parse: the reply to ours is not its to see */
-	op->skip_parse_complete = r->ext && !r->batch.has_parse;
-	op->check_stmt = r->stmt && r->stmt->shape ? r->stmt->id : 0;
 	if (r->ext && r->batch.describe_stmt &&
 		(op->describe_name = strdup(hd_cache_request_described(r))) == NULL)
 		goto fail;
 	op->describe_fresh = r->batch.has_parse;
-	if (append_fill_begin(server) < 0 || append_statement(out, r) < 0 ||
-		append_query(out, "COMMIT") < 0)
+	if (append_fill_begin(server) < 0 || append_statement(server, r) < 0 ||
+		append_query(server, "COMMIT", HD_REPLY_FILL_END) < 0)
 		goto fail;
 	op->job = job;
 	return op;
@@ -209,7 +233,7 @@ analysis_op_new(HdClient *client, const HdCacheRequest *r, unsigned char *akey, 
 	op->started = ev_time();
 	op->job = hd_cache_analysis_begin(client->agent->cache, client->pool->config.id, akey,
 									  akeylen);
-	if (op->job == NULL || append_analysis(&server->out, r) < 0)
+	if (op->job == NULL || append_analysis(server, r) < 0)
 	{
 		op_free(op);
 		return NULL;
@@ -300,7 +324,8 @@ hd_cache_start_ryw(HdServer *server)
 		return -1;
 	op->kind = HD_COP_RYW;
 	op->started = ev_time();
-	if (append_query(&server->out, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text") < 0)
+	if (append_query(server, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text",
+					 HD_REPLY_CACHE_RYW) < 0)
 	{
 		op_free(op);
 		return -1;
@@ -491,9 +516,10 @@ fill_note_describe(HdServer *server, CacheOp *op, char type, const char *msg, si
  * changed (prepare.h): 0A000 for the client, nothing stored.
  */
 static void
-fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+fill_check_shape(HdServer *server, CacheOp *op, uint32_t stmt_id, char type, const char *msg,
+				 size_t total)
 {
-	HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, op->check_stmt);
+	HdStatement *stmt = hd_registry_get(&hd_pg_pool(server->pool)->registry, stmt_id);
 	char	   *shape;
 	size_t		len = 0;
 
@@ -505,7 +531,6 @@ fill_check_shape(HdServer *server, CacheOp *op, char type, const char *msg, size
 	}
 	shape = hd_shape_build(hd_iobuf_head(&op->check_params), hd_iobuf_live(&op->check_params),
 						   type == 'T' ? msg + 5 : NULL, type == 'T' ? total - 5 : 0, &len);
-	op->check_stmt = 0;
 	if (stmt && stmt->shape && shape &&
 		(len != stmt->shape_len || memcmp(shape, stmt->shape, len) != 0))
 	{
@@ -553,148 +578,191 @@ op_done(HdServer *server, CacheOp *op)
 	op_free(op);
 }
 
-void
-hd_cache_server_message(HdServer *server, char type, const char *msg, size_t total)
+/*
+ * The analysis's or the read-your-writes query's reply: its first row, its
+ * error; at its ReadyForQuery the op ends.
+ */
+static void
+query_reply(HdServer *server, CacheOp *op, const HdExpect *entry, char type, const char *msg,
+			size_t total)
 {
-	CacheOp    *op = server->cache_state;
 	const char *body = msg + 5;
 	size_t		len = total - 5;
+
+	if (type == 'D' && !op->got_row)
+	{
+		op->got_row = true;
+		if (entry->action == HD_REPLY_CACHE_RYW)
+		{
+			char	   *v = hd_data_row_value(body, len, 0);
+			uint64_t	lsn;
+
+			if (v && hd_lsn_parse(v, &lsn) == 0 && server->client &&
+				lsn > server->client->cache_waiter.ryw_pos)
+				server->client->cache_waiter.ryw_pos = lsn;
+			free(v);
+		}
+		else
+		{
+			char	   *c = hd_data_row_value(body, len, 0);
+
+			op->a_cacheable = c && strcmp(c, "true") == 0;
+			free(c);
+			op->a_reason = hd_data_row_value(body, len, 1);
+			op->a_relations = hd_data_row_value(body, len, 2);
+		}
+	}
+	else if (type == 'E' && op->a_error == NULL)
+	{
+		const char *m = hd_error_field(body, len, 'M');
+
+		op->a_error = strdup(m ? m : "unknown error");
+	}
+	else if (type == 'S')
+		to_client(server, msg, total);
+	if (type == 'Z')
+	{
+		if (entry->action == HD_REPLY_CACHE_RYW && server->client && op->a_error == NULL)
+			hd_histogram_observe(&server->pool->stats.ryw_latency, ev_time() - op->started);
+		op_done(server, op);
+	}
+}
+
+/*
+ * The fill's BEGIN and its snapshot and session-state row. An error there
+ * leaves the connection in a state the agent did not ask for: it goes
+ * once the fill ends.
+ */
+static void
+fill_begin_reply(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+{
+	const char *body = msg + 5;
+	size_t		len = total - 5;
+
+	if (type == 'D' && op->snapshot == NULL)
+	{
+		char	   *state = hd_data_row_value(body, len, 1);
+
+		op->snapshot = hd_data_row_value(body, len, 0);
+		/* not the state the agent set up for the key: not stored */
+		op->state_changed = state == NULL || server->state_baseline == NULL ||
+			strcmp(state, server->state_baseline) != 0;
+		free(state);
+	}
+	else if (type == 'E')
+		op->broken = true;
+}
+
+/* A reply of the client's statement: forwarded, and kept for the store if plain. */
+static void
+fill_keep(HdServer *server, CacheOp *op, char type, const char *msg, size_t total)
+{
+	to_client(server, msg, total);
+	if (type == 'E')
+	{
+		op->failed = true;
+		server->pool->stats.errors_to_clients++;
+	}
+	else if (type == 'T' || type == 'D' || type == 'C' || type == '1' || type == '2' ||
+			 type == 't' || type == 'n')
+	{
+		if (op->capture_ok)
+		{
+			int64_t		limit = server->agent->settings.cache_max_entry_bytes;
+
+			if ((limit > 0 && hd_iobuf_live(&op->capture) + total > (size_t) limit) ||
+				hd_iobuf_append(&op->capture, msg, total) < 0)
+			{
+				op->capture_ok = false;
+				hd_iobuf_free(&op->capture);
+			}
+		}
+	}
+	else
+		op->failed = true;		/* a notice, COPY, ...: not a plain result, not stored */
+}
+
+/* A reply to the client's statement (its entries: entry->action says which). */
+static void
+fill_statement_reply(HdServer *server, CacheOp *op, const HdExpect *entry, char type,
+					 const char *msg, size_t total)
+{
+	bool		description = type == 't' || type == 'T' || type == 'n';
+
+	if (type == 'Z')
+		return;					/* its Sync's (or Query's): the COMMIT's reply follows */
+	if (op->broken)
+		return;					/* the transaction is not ours to report on */
+	if (entry->action == HD_REPLY_FILL_OWN_PARSE && type == '1')
+		return;
+	if (entry->action == HD_REPLY_FILL_CHECK_SHAPE && description)
+	{
+		fill_check_shape(server, op, entry->stmt_id, type, msg, total);
+		return;
+	}
+	if (op->shape_changed)
+		return;					/* the client got 0A000 in place of the statement */
+	if (entry->action == HD_REPLY_FILL_DESCRIBE && description && op->describe_name &&
+		server->client)
+		fill_note_describe(server, op, type, msg, total);
+	fill_keep(server, op, type, msg, total);
+}
+
+/*
+ * The COMMIT's reply (ROLLBACK after an error): at its ReadyForQuery the
+ * fill ends, and a connection whose BEGIN failed goes.
+ */
+static void
+fill_end_reply(HdServer *server, CacheOp *op, char type)
+{
+	if (type == 'E')
+	{
+		op->failed = true;
+		return;
+	}
+	if (type != 'Z')
+		return;
+	if (op->broken)
+	{
+		op_done(server, op);
+		hd_server_close(server, "the agent's cache fill could not start its transaction");
+		return;
+	}
+	if (server->txn_status == 'I')
+	{
+		server->transactions++;
+		server->pool->stats.transactions++;
+	}
+	op_done(server, op);
+}
+
+void
+hd_cache_reply(HdServer *server, const HdExpect *entry, char type, const char *msg,
+			   size_t total)
+{
+	CacheOp    *op = server->cache_state;
 
 	if (op == NULL)
 		return;
 	if (type == 'A')
 		return;					/* a notification: nobody here to tell */
-	if (op->kind == HD_COP_ANALYZE || op->kind == HD_COP_RYW)
+	switch ((HdExpectAction) entry->action)
 	{
-		if (type == 'D' && !op->got_row)
-		{
-			op->got_row = true;
-			if (op->kind == HD_COP_RYW)
-			{
-				char	   *v = hd_data_row_value(body, len, 0);
-				uint64_t	lsn;
-
-				if (v && hd_lsn_parse(v, &lsn) == 0 && server->client &&
-					lsn > server->client->cache_waiter.ryw_pos)
-					server->client->cache_waiter.ryw_pos = lsn;
-				free(v);
-			}
-			else
-			{
-				char	   *c = hd_data_row_value(body, len, 0);
-
-				op->a_cacheable = c && strcmp(c, "true") == 0;
-				free(c);
-				op->a_reason = hd_data_row_value(body, len, 1);
-				op->a_relations = hd_data_row_value(body, len, 2);
-			}
-		}
-		else if (type == 'E' && op->a_error == NULL)
-		{
-			const char *m = hd_error_field(body, len, 'M');
-
-			op->a_error = strdup(m ? m : "unknown error");
-		}
-		else if (type == 'S')
-			to_client(server, msg, total);
-		if (type == 'Z')
-		{
-			server->txn_status = body[0];
-			if (op->kind == HD_COP_RYW && server->client && op->a_error == NULL)
-				hd_histogram_observe(&server->pool->stats.ryw_latency, ev_time() - op->started);
-			op_done(server, op);
-		}
-		return;
-	}
-	/* a fill: phase 0 BEGIN + snapshot, 1 the client's statement, 2 COMMIT */
-	if (op->phase == 0)
-	{
-		if (type == 'D' && op->snapshot == NULL)
-		{
-			char	   *state = hd_data_row_value(body, len, 1);
-
-			op->snapshot = hd_data_row_value(body, len, 0);
-			/* not the state the agent set up for the key: not stored */
-			op->state_changed = state == NULL || server->state_baseline == NULL ||
-				strcmp(state, server->state_baseline) != 0;
-			free(state);
-		}
-		else if (type == 'E')
-			op->broken = true;
-		else if (type == 'Z')
-			op->phase = 1;
-		return;
-	}
-	if (op->phase == 1)
-	{
-		if (type == 'Z')
-		{
-			op->phase = 2;
+		case HD_REPLY_CACHE_ANALYSIS:
+		case HD_REPLY_CACHE_RYW:
+			query_reply(server, op, entry, type, msg, total);
 			return;
-		}
-		if (op->broken)
-			return;				/* the transaction is not ours to report on */
-		if (type == '1' && op->skip_parse_complete)
-		{
-			op->skip_parse_complete = false;
+		case HD_REPLY_FILL_BEGIN:
+			fill_begin_reply(server, op, type, msg, total);
 			return;
-		}
-		if (op->check_stmt && (type == 't' || type == 'T' || type == 'n'))
-		{
-			fill_check_shape(server, op, type, msg, total);
+		case HD_REPLY_FILL_END:
+			fill_end_reply(server, op, type);
 			return;
-		}
-		if (op->shape_changed)
-			return;				/* the client got 0A000 in place of the statement */
-		if (op->describe_name && server->client && (type == 't' || type == 'T' || type == 'n'))
-			fill_note_describe(server, op, type, msg, total);
-		to_client(server, msg, total);
-		if (type == 'E')
-		{
-			op->failed = true;
-			server->pool->stats.errors_to_clients++;
-		}
-		else if (type == 'T' || type == 'D' || type == 'C' || type == '1' || type == '2' ||
-				 type == 't' || type == 'n')
-		{
-			if (op->capture_ok)
-			{
-				HdAgent    *agent = server->agent;
-				int64_t		limit = agent->settings.cache_max_entry_bytes;
-
-				if ((limit > 0 && hd_iobuf_live(&op->capture) + total > (size_t) limit) ||
-					hd_iobuf_append(&op->capture, msg, total) < 0)
-				{
-					op->capture_ok = false;
-					hd_iobuf_free(&op->capture);
-				}
-			}
-		}
-		else
-			op->failed = true;	/* a notice, COPY, ...: not a plain result, not stored */
-		return;
+		default:
+			fill_statement_reply(server, op, entry, type, msg, total);
+			return;
 	}
-	/* phase 2: COMMIT (or ROLLBACK after an error) */
-	if (type == 'Z')
-	{
-		server->txn_status = body[0];
-		if (op->broken)
-		{
-			op_done(server, op);
-			hd_server_close(server, "the agent's cache fill could not start its transaction");
-			return;
-		}
-		if (server->txn_status == 'I')
-		{
-			server->transactions++;
-			server->pool->stats.transactions++;
-		}
-		op_done(server, op);
-	}
-	else if (type == 'E')
-		op->failed = true;
 }
-
 
 void
 hd_cache_server_free(HdServer *server)

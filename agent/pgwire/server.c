@@ -8,6 +8,12 @@
  * (in the pool) <-> ACTIVE (held by a client). Replies are forwarded to the
  * client as complete messages; ReadyForQuery is where the pool may take the
  * server back (pool.c decides).
+ *
+ * Every reply is matched to what the server owes (stmt.h's queue, by
+ * hd_expect_match() alone), whoever it is for: the client, the agent's own
+ * settings query and state check, or the result cache's analyses, fills
+ * and read-your-writes queries (cache_fill.c gets those, with the entry
+ * they answer).
  */
 #include "pgwire/pooler.h"
 
@@ -628,7 +634,7 @@ hd_server_emit_synthesized(HdServer *server)
  * An ErrorResponse in the extended protocol: PostgreSQL skips every message
  * up to the next Sync, so nothing more is owed for them. The first entry is
  * the message that failed, the others were skipped (prepare.h keeps track
- * of the statements they would have made).
+ * of the statements they would have made; the cache's own are its own).
  */
 static void
 void_until_sync(HdServer *server)
@@ -638,7 +644,8 @@ void_until_sync(HdServer *server)
 
 	while (hd_expect_pop_void(&server->expect, &entry))
 	{
-		hd_prepare_skipped(server, &entry, first);
+		if (!hd_expect_is_cache(&entry))
+			hd_prepare_skipped(server, &entry, first);
 		first = false;
 	}
 }
@@ -672,6 +679,23 @@ match_reply(HdServer *server, const HdExpect *head, char type)
 		case HD_MATCH_PART:
 			break;
 	}
+}
+
+/*
+ * A reply to the result cache's own work (cache_fill.h): matched as every
+ * reply is, then the op does what its entry says. The op's last
+ * ReadyForQuery has left nothing owed when it ends, so that it may release
+ * the connection (a refresh); the transaction status is the origin's.
+ */
+static void
+handle_cache_reply(HdServer *server, char type, const char *msg, size_t total)
+{
+	HdExpect	entry = *hd_expect_head(&server->expect);
+
+	if (type == 'Z')
+		server->txn_status = msg[5];
+	match_reply(server, &entry, type);
+	hd_cache_reply(server, &entry, type, msg, total);
 }
 
 /*
@@ -749,9 +773,10 @@ apply_pending(HdServer *server)
 }
 
 /*
- * One reply from a server that a client holds: match it to what is owed,
- * forward it (or drop the replies to the agent's own messages), and note
- * the transaction status at ReadyForQuery.
+ * One reply from a server that a client holds (or that runs the agent's own
+ * work): match it to what is owed, forward it (or drop the replies to the
+ * agent's own messages, or hand them to whose they are), and note the
+ * transaction status at ReadyForQuery.
  */
 static void
 handle_reply(HdServer *server, char type, const char *msg, size_t total)
@@ -760,14 +785,23 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	HdExpect	cur = {0};
 	bool		forward;
 
-	/* asynchronous messages belong to no request */
-	if (type == 'N' || type == 'S' || type == 'A')
+	/* asynchronous messages belong to no request (the cache's ops decide for theirs) */
+	head = hd_expect_head(&server->expect);
+	if (hd_expect_match(head, type) == HD_MATCH_ASYNC)
 	{
-		to_client(server, msg, total);
+		if (head && hd_expect_is_cache(head))
+			hd_cache_reply(server, head, type, msg, total);
+		else
+			to_client(server, msg, total);
 		return;
 	}
 	hd_server_emit_synthesized(server);
 	head = hd_expect_head(&server->expect);
+	if (head && hd_expect_is_cache(head))
+	{
+		handle_cache_reply(server, type, msg, total);
+		return;
+	}
 	if (head && head->kind == HD_EXPECT_QUERY && head->action == HD_REPLY_SWALLOW)
 	{
 		handle_setup_reply(server, type, msg, total);
@@ -828,6 +862,18 @@ handle_reply(HdServer *server, char type, const char *msg, size_t total)
 	}
 }
 
+/*
+ * What a server no client holds owes is the agent's own: its state check,
+ * or a cache op (a background refresh has no client, cache.h).
+ */
+static bool
+owes_agent_only(HdServer *server)
+{
+	HdExpect   *head = hd_expect_head(&server->expect);
+
+	return hd_state_check_only_owed(server) || (head && hd_expect_is_cache(head));
+}
+
 static void
 server_process(HdServer *server)
 {
@@ -864,17 +910,7 @@ server_process(HdServer *server)
 				return;
 			}
 		}
-		else if (server->cache_op != HD_COP_NONE)
-		{
-			/* with or without a client: a background refresh has none (cache.h) */
-			if (type == 'Z' && len != 5)
-			{
-				hd_server_close(server, "invalid ReadyForQuery from the origin");
-				return;
-			}
-			hd_cache_server_message(server, type, head, (size_t) len + 1);
-		}
-		else if (server->client == NULL && !hd_state_check_only_owed(server))
+		else if (server->client == NULL && !owes_agent_only(server))
 			handle_idle_message(server, type, head + 5, len - 4);
 		else
 		{

@@ -22,7 +22,13 @@
  * to the head. An ErrorResponse in the extended protocol voids everything
  * up to the next Sync, as PostgreSQL does. The queue being empty is also
  * how the pooler knows a server owes nothing and may be released.
- * Every reply is matched to the head by one rule, hd_expect_match().
+ *
+ * The queue holds the agent's own work on the connection too: its settings
+ * query and session-state check (server.c, state_check.c) and the result
+ * cache's analyses, fills and read-your-writes positions (cache_fill.c),
+ * each message queued as what it owes with an action saying whose reply it
+ * is. Every reply is matched to the head by one rule, hd_expect_match():
+ * server.c applies it and hands the reply to the entry's owner.
  */
 #ifndef HD_STMT_H
 #define HD_STMT_H
@@ -54,8 +60,18 @@ typedef enum HdExpectAction
 	/* a Describe S the agent sent to check a statement's result shape (prepare.h) */
 	HD_REPLY_VERIFY_REPARSE,	/* after re-preparing it for a client's later use */
 	HD_REPLY_VERIFY_FRESH,		/* after the client's own Parse of a known text */
-	HD_REPLY_REFUSE				/* a message the origin refuses: the client gets the
+	HD_REPLY_REFUSE,			/* a message the origin refuses: the client gets the
 								 * agent's error (prepare.h HdRefusal in stmt_id) */
+	/* the result cache's own work (cache_fill.c gets these replies, none else) */
+	HD_REPLY_CACHE_ANALYSIS,	/* hyperdrive.analyze_query(): its row or its error */
+	HD_REPLY_CACHE_RYW,			/* the WAL position after a write: its row */
+	HD_REPLY_FILL_BEGIN,		/* a fill's BEGIN, snapshot and session state */
+	HD_REPLY_FILL_OWN_PARSE,	/* the fill's Parse the client's batch lacks: dropped */
+	HD_REPLY_FILL_CHECK_SHAPE,	/* a Describe S of the client's earlier statement
+								 * (stmt_id), compared with what it was shown */
+	HD_REPLY_FILL_DESCRIBE,		/* the client's own Describe S: noted, kept, forwarded */
+	HD_REPLY_FILL_STATEMENT,	/* the client's statement: kept and forwarded */
+	HD_REPLY_FILL_END			/* COMMIT (a ROLLBACK after an error): the fill ends */
 } HdExpectAction;
 
 typedef struct HdExpect
@@ -81,6 +97,13 @@ extern HdExpect *hd_expect_head(HdExpectQueue *q);
 extern void hd_expect_pop(HdExpectQueue *q);
 extern void hd_expect_clear(HdExpectQueue *q);
 extern void hd_expect_free(HdExpectQueue *q);
+
+/* Whether the entry is the result cache's own work (cache_fill.c's replies). */
+static inline bool
+hd_expect_is_cache(const HdExpect *e)
+{
+	return e->action >= HD_REPLY_CACHE_ANALYSIS;
+}
 
 /* What one reply does to the entry at the head of the queue. */
 typedef enum HdReplyMatch
