@@ -3,7 +3,9 @@
  *    Unit tests of stmt.c, the data structures of prepared statements under
  *    pooling: the registry and its retirement after schema changes, client
  *    names, statement shapes (what a Describe showed), the unnamed
- *    statement, and the queue of replies a server owes.
+ *    statement, the queue of replies a server owes, and the rule that
+ *    matches replies to it (with a cache fill's replies: which entry each
+ *    reply goes to, and when each entry ends).
  *    Prints TAP; run by t/011_stmt_unit.pl.
  */
 #include <stdio.h>
@@ -152,6 +154,200 @@ test_expect(void)
 	hd_expect_free(&q);
 }
 
+/* ---------------------------------------------------------------------------
+ * Matching replies to the queue, as server.c does it
+ */
+
+/* One letter per action, for the traces below. */
+static char
+owner_letter(const HdExpect *e)
+{
+	switch ((HdExpectAction) e->action)
+	{
+		case HD_REPLY_FORWARD:
+			return 'f';
+		case HD_REPLY_CACHE_ANALYSIS:
+			return 'a';
+		case HD_REPLY_CACHE_RYW:
+			return 'w';
+		case HD_REPLY_FILL_BEGIN:
+			return 'b';
+		case HD_REPLY_FILL_OWN_PARSE:
+			return 'p';
+		case HD_REPLY_FILL_CHECK_SHAPE:
+			return 'k';
+		case HD_REPLY_FILL_DESCRIBE:
+			return 'd';
+		case HD_REPLY_FILL_STATEMENT:
+			return 's';
+		case HD_REPLY_FILL_END:
+			return 'e';
+		default:
+			return '?';
+	}
+}
+
+/*
+ * Feed the reply types to the queue in server.c's order (handle_reply():
+ * an asynchronous message goes to whoever the head is; then match, pop
+ * what it ends, void to Sync after an extended-protocol error). The trace
+ * has one token per reply: its type, the letter of the entry it goes to
+ * ('-': none), then '^' (asynchronous), '!' (ended that entry) or '~' and
+ * how many entries the error voided (the failed one and those skipped).
+ */
+static void
+feed(HdExpectQueue *q, const char *replies, char *trace, size_t cap)
+{
+	size_t		n = 0;
+
+	trace[0] = '\0';
+	for (const char *r = replies; *r; r++)
+	{
+		HdExpect   *head = hd_expect_head(q);
+		HdExpect	entry;
+		char		owner = head ? owner_letter(head) : '-';
+		char		effect[16] = "";
+
+		switch (hd_expect_match(head, *r))
+		{
+			case HD_MATCH_ASYNC:
+				strcpy(effect, "^");
+				break;
+			case HD_MATCH_ENDS:
+				hd_expect_pop(q);
+				strcpy(effect, "!");
+				break;
+			case HD_MATCH_VOIDS:
+				{
+					int			voided = 0;
+
+					while (hd_expect_pop_void(q, &entry))
+						voided++;
+					snprintf(effect, sizeof(effect), "~%d", voided);
+					break;
+				}
+			case HD_MATCH_UNOWED:
+			case HD_MATCH_PART:
+				break;
+		}
+		n += (size_t) snprintf(trace + n, cap - n, "%s%c%c%s", n ? " " : "", *r, owner, effect);
+	}
+}
+
+/* The trace is the one wanted (else it is shown). */
+static void
+ok_trace(const char *trace, const char *want, const char *name)
+{
+	ok(strcmp(trace, want) == 0, name);
+	if (strcmp(trace, want) != 0)
+		printf("#   got: %s\n# wanted: %s\n", trace, want);
+}
+
+/*
+ * A fill of an extended-protocol statement the client prepared earlier
+ * (cache_fill.c): BEGIN + snapshot; our Parse (the batch has none), the
+ * shape check's Describe S, the client's Describe S, Bind, Describe P,
+ * Execute, Sync; COMMIT.
+ */
+static void
+push_ext_fill(HdExpectQueue *q)
+{
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_BEGIN, 0, 0);
+	hd_expect_push(q, HD_EXPECT_PARSE, HD_REPLY_FILL_OWN_PARSE, 0, 0);
+	hd_expect_push(q, HD_EXPECT_DESCRIBE_STMT, HD_REPLY_FILL_CHECK_SHAPE, 7, 0);
+	hd_expect_push(q, HD_EXPECT_DESCRIBE_STMT, HD_REPLY_FILL_DESCRIBE, 0, 0);
+	hd_expect_push(q, HD_EXPECT_BIND, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_DESCRIBE_PORTAL, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_EXECUTE, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_SYNC, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_END, 0, 0);
+}
+
+/* A fill of a simple Query: BEGIN + snapshot, the client's Query, COMMIT. */
+static void
+push_simple_fill(HdExpectQueue *q)
+{
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_BEGIN, 0, 0);
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_END, 0, 0);
+}
+
+static void
+test_match_fill(void)
+{
+	HdExpectQueue q = {0};
+	char		trace[512];
+
+	push_ext_fill(&q);
+	/* BEGIN; SELECT snapshot, state | 1 t T t T 2 T D D C Z | COMMIT */
+	feed(&q, "CTDCZ" "1tTtT2TDDCZ" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! 1p! tk Tk! td Td! 2s! Ts! Ds Ds Cs! Zs! Ce Ze!",
+			 "a fill's replies: each to its part, each entry ended by its last reply");
+	ok(q.count == 0 && !q.error_until_sync, "... and nothing is owed after its last ReadyForQuery");
+
+	push_ext_fill(&q);
+	/* the Bind fails: Describe P and Execute are skipped; the COMMIT is a ROLLBACK */
+	feed(&q, "CTDCZ" "1tTtTEZ" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! 1p! tk Tk! td Td! Es~3 Zs! Ce Ze!",
+			 "an error in the fill's statement voids its entries up to its Sync, which ends it");
+	ok(q.count == 0, "... and the fill's end still gets the COMMIT's replies");
+
+	push_ext_fill(&q);
+	/* the BEGIN part fails: the statement's Parse is refused in the aborted transaction */
+	feed(&q, "CTEZ" "EZ" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Eb Zb! Ep~6 Zs! Ce Ze!",
+			 "an error in the BEGIN part stays the BEGIN's until its ReadyForQuery");
+
+	push_simple_fill(&q);
+	/* a simple Query that fails after its RowDescription */
+	feed(&q, "CTDCZ" "TEZ" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! Ts Es Zs! Ce Ze!",
+			 "an error in a fill's simple Query goes on to its ReadyForQuery");
+
+	push_simple_fill(&q);
+	/* a notice (and a ParameterStatus) while the statement runs, one during COMMIT */
+	feed(&q, "CTDCZ" "TNDSCZ" "NCZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! Ts Ns^ Ds Ss^ Cs Zs! Ne^ Ce Ze!",
+			 "a notice goes to the part running when it comes, and ends nothing");
+	ok(q.count == 0, "... the fill still ends at the COMMIT's ReadyForQuery");
+
+	/* after it: nothing owed */
+	feed(&q, "NZ", trace, sizeof(trace));
+	ok_trace(trace, "N-^ Z-", "replies with nothing owed belong to no entry");
+	hd_expect_free(&q);
+}
+
+static void
+test_match_agent_queries(void)
+{
+	HdExpectQueue q = {0};
+	char		trace[256];
+
+	hd_expect_push(&q, HD_EXPECT_PARSE, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_BIND, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_EXECUTE, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_SYNC, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_QUERY, HD_REPLY_CACHE_RYW, 0, 0);
+	feed(&q, "12DCZ" "TDCZ", trace, sizeof(trace));
+	ok_trace(trace, "1a! 2a! Da Ca! Za! Tw Dw Cw Zw!",
+			 "an analysis's row and a read-your-writes row, each its own");
+	hd_expect_push(&q, HD_EXPECT_PARSE, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_BIND, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_EXECUTE, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_SYNC, HD_REPLY_CACHE_ANALYSIS, 0, 0);
+	feed(&q, "EZ", trace, sizeof(trace));
+	ok(strcmp(trace, "Ea~3 Za!") == 0 && q.count == 0,
+	   "an analysis whose Parse fails ends at its Sync's ReadyForQuery");
+
+	/* an error with no Sync queued: the rest of the batch is void */
+	hd_expect_push(&q, HD_EXPECT_BIND, HD_REPLY_FORWARD, 0, 0);
+	hd_expect_push(&q, HD_EXPECT_EXECUTE, HD_REPLY_FORWARD, 0, 0);
+	feed(&q, "E", trace, sizeof(trace));
+	ok(strcmp(trace, "Ef~2") == 0 && q.count == 0 && q.error_until_sync,
+	   "an error before the batch's Sync was sent voids all and waits for it");
+	hd_expect_free(&q);
+}
+
 int
 main(void)
 {
@@ -159,5 +355,7 @@ main(void)
 	test_registry();
 	test_unnamed();
 	test_expect();
+	test_match_fill();
+	test_match_agent_queries();
 	return tap_done();
 }
