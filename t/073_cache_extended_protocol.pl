@@ -24,6 +24,9 @@ SET ROLE app;
 CREATE TABLE nums (id int PRIMARY KEY, n numeric, t timestamp, b bytea);
 INSERT INTO nums SELECT g, g * 1.5, '2024-01-01'::timestamp + g * interval '1 day',
   decode(lpad(to_hex(g), 2, '0'), 'hex') FROM generate_series(1, 50) g;
+-- IMMUTABLE by its word (cache-analysis.md), but it says something as it runs
+CREATE FUNCTION noisy(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+  AS $$BEGIN RAISE NOTICE 'noisy %', v; RETURN v; END$$;
 RESET ROLE;
 SQL
 ok(start_agent(), 'the agent listens');
@@ -222,6 +225,23 @@ forwarded_ok('a statement the client never prepared',
 	is(unpack('H*', $g1), unpack('H*', $w1), 'the error bytes are the origin\'s');
 	is($h1 + $h2, 0, 'an error is never a hit');
 	is($m2, 1, 'the same request goes to the origin again');
+}
+
+# A notice while a fill runs its statement: the client gets it as the origin
+# sends it, and the result is not stored (not a plain result).
+for my $case (
+	[ 'extended', pq_parse('', 'SELECT noisy(id) FROM nums WHERE id = $1') . pq_bind('', ['5']) .
+		  pq_describe('P') . pq_execute() . pq_sync() ],
+	[ 'simple', pq_query('SELECT noisy(id) FROM nums WHERE id = 6') ])
+{
+	my ($proto, $bytes) = @$case;
+	my ($g1, $w1, $h1, $m1) = exchange($bytes);
+	my ($g2, $w2, $h2, $m2) = exchange($bytes);
+	like($g1, qr/noisy [56]/, "a notice in a fill ($proto): the client gets it");
+	is(unpack('H*', $g1), unpack('H*', $w1), "a notice in a fill ($proto): the origin's bytes");
+	is($h1 + $h2, 0, "a notice in a fill ($proto): never a hit");
+	is($m1 + $m2, 2, "a notice in a fill ($proto): not stored, the next one fills again");
+	is(unpack('H*', $g2), unpack('H*', $w2), "a notice in a fill ($proto): the same answer again");
 }
 
 # ---------------------------------------------------------------------------
