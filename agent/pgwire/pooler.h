@@ -391,6 +391,8 @@ extern void hd_state_note_tracked(HdServer *server, const HdClassification *c);
 extern const char *hd_state_check_query(HdPool *pool);
 
 /* pg_pool.c: the PostgreSQL side of the pools (the pool itself: pool/pool.h) */
+/* The pools' table (the origin driver's log in: pg_origin.c) */
+extern const HdPoolOps hd_pg_pool_ops;
 /* The pool of the config's own user (whose password the config holds); NULL for other roles. */
 extern HdPool *hd_pg_pool_get(HdAgent *agent, const HdConfig *config, const char *role);
 /* Any role's pool, created if needed: the caller sets how it logs in to the origin. */
