@@ -107,7 +107,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
-	test_client_protocol
+	test_cache_core test_client_protocol
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -132,6 +132,17 @@ agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/ra
 
 agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/flight.c
+
+# The cache core through its seams: a fake origin driver and fake sessions,
+# over a real LMDB store in a temporary directory (no server).
+AGENT_CACHE_CORE_TEST_SRCS = agent/cache/cache.c agent/cache/store.c agent/cache/race.c \
+	agent/cache/flight.c agent/base/log.c agent/base/text_buf.c agent/config/configs.c \
+	agent/base/ini.c agent/base/suggest.c
+agent/tests/test_cache_core: agent/tests/test_cache_core.c $(AGENT_CACHE_CORE_TEST_SRCS) \
+		agent/cache/cache.h agent/cache/origin.h agent/cache/change.h agent/cache/flight.h \
+		agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CACHE_CORE_TEST_SRCS) \
+		-lev -llmdb -lcrypto
 
 # The connection's plain operations over a socketpair (no server).
 agent/tests/test_conn: agent/tests/test_conn.c agent/net/conn.c agent/net/conn.h agent/base/iobuf.c agent/base/iobuf.h agent/tests/tap.h

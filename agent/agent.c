@@ -38,8 +38,8 @@
 #include "net/tls.h"
 #include "ops/admin.h"
 #include "ops/metrics.h"
+#include "pgwire/pg_origin.h"
 #include "pgwire/proto.h"
-#include "stream/pg_change_source.h"
 
 static void
 usage(FILE *out)
@@ -720,9 +720,8 @@ hd_agent_main(int argc, char **argv)
 		return 1;
 	}
 	/* the cache (before any thread: opening checks the store in a child process) */
-	if (hd_cache_layer_open(agent.loop, &agent.settings, &agent.configs, &hd_pg_change_source,
-							&hd_pg_cache_session, &hd_pg_cache_origin, &agent, &agent.cache,
-							err, sizeof(err)) < 0)
+	if (hd_cache_layer_open(agent.loop, &agent.settings, &agent.configs, &hd_pg_origin,
+							&hd_pg_cache_session, &agent, &agent.cache, err, sizeof(err)) < 0)
 		hd_error("the cache in %s/cache cannot be used (%s): running without a cache, "
 				 "retrying every few seconds", agent.settings.state_dir, err);
 	err[0] = '\0';

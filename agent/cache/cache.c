@@ -106,9 +106,9 @@ struct HdCacheLayer
 	const HdSettings *settings;
 	const HdConfigList *configs;
 	const HdCacheSessionOps *session;
-	const HdCacheOriginOps *origin;
+	const HdOriginDriver *origin;
 	void	   *arg;			/* the tables' */
-	const HdChangeSourceOps *changes;	/* the configs' change sources */
+	const HdChangeSourceOps *changes;	/* the configs' change sources: origin->changes */
 	HdStore    *store;			/* NULL: could not be opened; retried on the timer */
 	char		open_error[512];	/* why, while it is NULL */
 	double		open_tried_at;
@@ -815,9 +815,8 @@ store_retry(HdCacheLayer *layer, double now)
 
 int
 hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings, const HdConfigList *configs,
-					const HdChangeSourceOps *changes, const HdCacheSessionOps *session,
-					const HdCacheOriginOps *origin, void *arg, HdCacheLayer **out, char *err,
-					size_t errlen)
+					const HdOriginDriver *origin, const HdCacheSessionOps *session, void *arg,
+					HdCacheLayer **out, char *err, size_t errlen)
 {
 	HdCacheLayer *layer = calloc(1, sizeof(HdCacheLayer));
 
@@ -833,7 +832,7 @@ hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings, const HdCo
 	layer->session = session;
 	layer->origin = origin;
 	layer->arg = arg;
-	layer->changes = changes;
+	layer->changes = origin->changes;
 	hd_list_init(&layer->cfgs);
 	hd_list_init(&layer->jobs);
 	snprintf(layer->dir, sizeof(layer->dir), "%s/cache", settings->state_dir);
@@ -970,21 +969,42 @@ lead_or_wait(CacheCfg *cfg, HdCacheWaiter *w, bool analysis, const unsigned char
 	return analysis ? HD_CACHE_ANALYZE : HD_CACHE_FILL;
 }
 
-HdFlight *
-hd_cache_flight_take(HdCacheWaiter *leader)
+/*
+ * The leader's job starts on its connection: the flight it led (taken first,
+ * so that the job's start cannot end it) goes to that job, or, when none
+ * started, ends: its waiters run their own requests.
+ */
+HdCacheLeadResult
+hd_cache_lead(HdCacheLayer *layer, HdCacheWaiter *leader, void *conn)
 {
-	return hd_flight_take(leader);
-}
+	HdFlight   *flight = hd_flight_take(leader);
+	HdCacheJob *job = NULL;
+	HdCacheLeadResult rc = layer->origin->lead(layer->arg, conn, leader, &job);
 
-void
-hd_cache_flight_give(HdFlight *flight, HdCacheJob *job)
-{
 	if (flight == NULL)
-		return;
-	if (job && hd_flight_matches(flight, job->analysis, job->key, job->keylen))
+		return rc;
+	if (rc == HD_CACHE_LEAD_SENT && job &&
+		hd_flight_matches(flight, job->analysis, job->key, job->keylen))
 		hd_flight_attach(flight, &job->flight);
 	else
 		hd_flight_end(flight, NULL, 0, 0);
+	return rc;
+}
+
+int
+hd_cache_after_write(HdCacheLayer *layer, const char *config_id, HdCacheWaiter *writer,
+					 void *conn)
+{
+	if (find_cfg(layer, config_id) == NULL)
+		return 0;				/* not cached: nobody's hits to hold back */
+	return layer->origin->ryw(layer->arg, conn, writer) < 0 ? -1 : 1;
+}
+
+void
+hd_cache_ryw_reached(HdCacheWaiter *writer, HdPos pos)
+{
+	if (pos > writer->ryw_pos)
+		writer->ryw_pos = pos;
 }
 
 /* ---------------------------------------------------------------------------

@@ -15,25 +15,24 @@
  * The core knows no wire protocol. The protocol side (pgwire/cache_request.c
  * and pgwire/cache_fill.c for PostgreSQL) reads a request, builds its two
  * keys (the analysis's: the statement and its parameter types; the entry's:
- * the exact request), and asks hd_cache_decide(). It runs the analyses and
- * fills on origin connections and reports them (hd_cache_analysis_*,
- * hd_cache_fill_*). The core reaches back only through two tables given at
- * hd_cache_layer_open() (and drives each config's change source through a
- * third, HdChangeSourceOps, change.h):
+ * the exact request), and asks hd_cache_decide(). A session that is to lead
+ * an analysis or a fill calls hd_cache_lead() with the origin connection it
+ * holds. The core reaches back only through two tables given at
+ * hd_cache_layer_open():
  *   HdCacheSessionOps  a waiting session: serve it stored bytes, make it run
  *                      its request on the origin after all, make it decide
  *                      again; and "the schema changed" for its statements.
- *   HdCacheOriginOps   a background refresh of a stale entry: an idle origin
- *                      connection fit for the session's request, and the
- *                      fill run on it.
+ *   HdOriginDriver     the origin (origin.h): each config's change source,
+ *                      the analyses and fills it leads, background refreshes
+ *                      of stale entries, read-your-writes positions.
  * Each session embeds an HdCacheWaiter (hd_cache_waiter_init() when it is
  * made, hd_cache_waiter_gone() when it goes).
  *
  * Contract:
  *   - Keys are opaque bytes; the core copies what it keeps.
- *   - An analysis or a fill is an HdCacheJob: begun by the protocol side for
- *     the session that leads it (hd_cache_flight_take() before, then
- *     hd_cache_flight_give() to attach the job to the key's waiters), ended
+ *   - An analysis or a fill is an HdCacheJob: begun by the origin side for
+ *     the session that leads it (hd_cache_lead(), or the core's own
+ *     refresh), ended
  *     with hd_cache_analysis_finish()/hd_cache_fill_finish() and always
  *     freed with hd_cache_job_free(), which wakes the waiters: with the
  *     result the fill allowed them, else they run their own requests
@@ -41,7 +40,7 @@
  *     origin connection freed after hd_cache_layer_close()): it then only
  *     frees.
  *   - Callbacks run from within hd_cache_decide(), hd_cache_job_free(),
- *     hd_cache_flight_give() and the layer's timer; a session woken may
+ *     hd_cache_lead() and the layer's timer; a session woken may
  *     call back into the core (decide again, lead the next fill).
  *   - Positions (HdPos) are the change source's; a session's ryw_pos is
  *     the origin position its own writes reached: it gets no hit until the
@@ -68,6 +67,7 @@
 #include "cache/change.h"
 #include "cache/dep.h"
 #include "cache/flight.h"
+#include "cache/origin.h"
 #include "cache/race.h"
 #include "config/configs.h"
 #include "config/settings.h"
@@ -76,22 +76,7 @@ typedef struct HdCacheLayer HdCacheLayer;
 typedef struct HdCacheJob HdCacheJob;
 
 /* HdCacheWaiter and the session side, HdCacheSessionOps: flight.h */
-
-/*
- * The origin side, for a background refresh (stale-while-revalidate):
- *   refresh_conn  an idle origin connection of the requester's config whose
- *                 session state fits its request; NULL: none.
- *   refresh       send job (a fill) of the requester's request, still at the
- *                 head of its input, on conn, with no session to answer. 0:
- *                 it runs, and the origin side ends it with
- *                 hd_cache_fill_finish() and hd_cache_job_free(); -1: it
- *                 could not (conn was closed); the job stays the caller's.
- */
-typedef struct HdCacheOriginOps
-{
-	void	   *(*refresh_conn) (void *arg, HdCacheWaiter *requester);
-	int			(*refresh) (void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job);
-} HdCacheOriginOps;
+/* The origin side, HdOriginDriver: origin.h */
 
 /* The decision for a request. */
 typedef enum HdCacheDecision
@@ -119,10 +104,8 @@ typedef struct HdCacheVerdict
  * and configs are the caller's and must outlive the layer.
  */
 extern int	hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings,
-								const HdConfigList *configs,
-								const HdChangeSourceOps *changes,
-								const HdCacheSessionOps *session,
-								const HdCacheOriginOps *origin, void *arg,
+								const HdConfigList *configs, const HdOriginDriver *origin,
+								const HdCacheSessionOps *session, void *arg,
 								HdCacheLayer **out, char *err, size_t errlen);
 extern void hd_cache_layer_close(HdCacheLayer *layer);
 /* After (re)loading configs: start/stop/restart the per-config streams. */
@@ -152,6 +135,26 @@ extern void hd_cache_served(HdCacheLayer *layer, const char *config_id, HdCacheV
 							bool ok);
 
 /*
+ * The leader of an ANALYZE or FILL decision starts its job on conn, an
+ * origin connection it holds (the origin's lead(), origin.h): the key's
+ * waiters then wait for that job, or run their own requests when none
+ * started.
+ */
+extern HdCacheLeadResult hd_cache_lead(HdCacheLayer *layer, HdCacheWaiter *leader, void *conn);
+
+/*
+ * Read-your-writes. A session's transaction wrote on conn: when its config
+ * is cached, the origin is asked how far the writes reached (the origin's
+ * ryw()). 1: asked (the session waits for the answer before its next
+ * request); 0: nothing to ask; -1: out of memory. The origin side reports
+ * the answer with hd_cache_ryw_reached(): no hit for that session until the
+ * change source has applied that far.
+ */
+extern int	hd_cache_after_write(HdCacheLayer *layer, const char *config_id,
+								 HdCacheWaiter *writer, void *conn);
+extern void hd_cache_ryw_reached(HdCacheWaiter *writer, HdPos pos);
+
+/*
  * Jobs. hd_cache_analysis_begin(): NULL when out of memory. hd_cache_fill_
  * begin(): the fill of key reading what the analysis of akey found (its
  * freshness: max_age_ms, or the config's when -1); NULL with *dropped when
@@ -164,13 +167,6 @@ extern HdCacheJob *hd_cache_fill_begin(HdCacheLayer *layer, const char *config_i
 									   const unsigned char *akey, size_t akeylen,
 									   const unsigned char *key, size_t keylen,
 									   int64_t max_age_ms, bool *dropped);
-
-/*
- * The flight a leader leads, taken before its job starts (NULL: none), then
- * given to the job (NULL: no job: the waiters run their own requests).
- */
-extern HdFlight *hd_cache_flight_take(HdCacheWaiter *leader);
-extern void hd_cache_flight_give(HdFlight *flight, HdCacheJob *job);
 
 /* What an analysis found. */
 typedef struct HdCacheAnalysisOutcome

@@ -558,7 +558,7 @@ hd_tls_connect_start(HdConn *conn, const HdConfig *config, char *err, size_t err
 	if (tls == NULL)
 	{
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return -2;
 	}
 	tls->to_origin = true;
 	if (origin_ssl_new(config, tls, err, errlen) < 0)

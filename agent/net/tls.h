@@ -71,7 +71,10 @@ extern void hd_tls_ctx_free(struct ssl_ctx_st **ctx);
  * TLS's and it negotiates; -1 with err when it could not start (it stays plain).
  */
 extern int	hd_tls_accept_start(HdConn *conn, struct ssl_ctx_st *ctx, char *err, size_t errlen);
-/* The client side (to the origin), verified per the config; as above. */
+/*
+ * The client side (to the origin), verified per the config; as above, and -2
+ * when out of memory (the caller reports that, not a failed connection).
+ */
 extern int	hd_tls_connect_start(HdConn *conn, const HdConfig *config, char *err, size_t errlen);
 
 /* ---- a connection ---- */

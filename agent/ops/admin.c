@@ -803,9 +803,9 @@ server_version(HdAgent *agent)
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
-		HdPgPool   *pg = hd_pg_pool(pool);
+		HdPgPool   *pg = hd_pg_pool_of(pool);
 
-		for (int i = 0; pool->params_known && i < pg->nparams; i++)
+		for (int i = 0; pg && pool->params_known && i < pg->nparams; i++)
 			if (strcmp(pg->params[i].name, "server_version") == 0)
 				return pg->params[i].value;
 	}

@@ -218,16 +218,17 @@ analysis_op_new(HdClient *client, const HdCacheRequest *r, unsigned char *akey, 
 }
 
 /*
- * The analysis or the fill the client's request waits for (cache_fill.h's
- * return values).
+ * The analysis or the fill the client's request waits for (origin.h's
+ * lead()): its op on the server, *job the core's job.
  */
-static int
-start_op(HdClient *client, HdServer *server)
+HdCacheLeadResult
+hd_pg_cache_lead(void *arg, void *conn, HdCacheWaiter *leader, HdCacheJob **job)
 {
+	HdClient   *client = hd_container_of(leader, HdClient, cache_waiter);
+	HdServer   *server = conn;
 	HdCacheLayer *layer = client->agent->cache;
 	const char *config_id = client->pool->config.id;
 	CacheOp    *op;
-	HdCacheJob *job;
 	HdCacheRequest r;
 	unsigned char *akey;
 	unsigned char *key;
@@ -235,33 +236,35 @@ start_op(HdClient *client, HdServer *server)
 	size_t		keylen;
 	bool		dropped;
 
+	(void) arg;
 	if (!hd_cache_caches(layer, config_id) || hd_cache_request_reread(client, &r) < 0)
-		return 1;				/* config gone meanwhile: forward */
+		return HD_CACHE_LEAD_FORWARD;	/* config gone meanwhile */
 	if (hd_cache_request_keys(client, &r, &akey, &akeylen, &key, &keylen) < 0)
-		return -1;
+		return HD_CACHE_LEAD_OOM;
 	if (client->cache_step == HD_CSTEP_ANALYZE)
 	{
 		op = analysis_op_new(client, &r, akey, akeylen, server);
 		free(akey);
 		free(key);
 		if (op == NULL)
-			return -1;
+			return HD_CACHE_LEAD_OOM;
 	}
 	else
 	{
-		job = hd_cache_fill_begin(layer, config_id, akey, akeylen, key, keylen,
-								  hd_cache_request_max_age(&r), &dropped);
+		HdCacheJob *fill = hd_cache_fill_begin(layer, config_id, akey, akeylen, key, keylen,
+											   hd_cache_request_max_age(&r), &dropped);
+
 		free(akey);
 		free(key);
-		if (job == NULL)
-			return dropped ? 2 : -1;	/* dropped by DDL meanwhile: decide again */
-		op = fill_op_new(job, &r, server);
+		if (fill == NULL)
+			return dropped ? HD_CACHE_LEAD_DECIDE_AGAIN : HD_CACHE_LEAD_OOM;
+		op = fill_op_new(fill, &r, server);
 		if (op == NULL)
-			hd_cache_job_free(job, NULL, 0);
+			hd_cache_job_free(fill, NULL, 0);
 		if (op == NULL || hd_cache_request_consume(client, &r) < 0)
 		{
 			op_free(op);
-			return -1;
+			return HD_CACHE_LEAD_OOM;
 		}
 		client->pool->stats.queries++;
 		server->state_dirty = true;	/* it ran the client's statement (state_check.c) */
@@ -269,18 +272,8 @@ start_op(HdClient *client, HdServer *server)
 	server->cache_op = op->kind;
 	server->cache_state = op;
 	hd_prepare_server_unnamed_lost(server);
-	return 0;
-}
-
-int
-hd_cache_start_op(HdClient *client, HdServer *server)
-{
-	HdFlight   *flight = hd_cache_flight_take(&client->cache_waiter);
-	int			rc = start_op(client, server);
-
-	/* the key's waiters wait for this op now; else they run their own */
-	hd_cache_flight_give(flight, rc == 0 ? ((CacheOp *) server->cache_state)->job : NULL);
-	return rc;
+	*job = op->job;
+	return HD_CACHE_LEAD_SENT;
 }
 
 bool
@@ -290,11 +283,15 @@ hd_cache_want_ryw(HdServer *server)
 		hd_cache_caches(server->agent->cache, server->pool->config.id);
 }
 
+/* origin.h's ryw(): where the WAL ends now covers the writer's commits */
 int
-hd_cache_start_ryw(HdServer *server)
+hd_pg_cache_ryw(void *arg, void *conn, HdCacheWaiter *writer)
 {
+	HdServer   *server = conn;
 	CacheOp    *op = calloc(1, sizeof(CacheOp));
 
+	(void) arg;
+	(void) writer;				/* (the server's client: the answer goes to it) */
 	server->wrote = false;
 	if (op == NULL)
 		return -1;
@@ -331,8 +328,8 @@ refresh_fits(HdPoolConn *conn, void *arg)
 	return diff == NULL && !err;
 }
 
-static void *
-origin_refresh_conn(void *arg, HdCacheWaiter *requester)
+void *
+hd_pg_cache_refresh_conn(void *arg, HdCacheWaiter *requester)
 {
 	HdClient   *client = hd_container_of(requester, HdClient, cache_waiter);
 	HdPoolConn *conn;
@@ -343,8 +340,8 @@ origin_refresh_conn(void *arg, HdCacheWaiter *requester)
 }
 
 /* The refresh's fill on conn: the connection is the refresh's now, like a client's. */
-static int
-origin_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job)
+int
+hd_pg_cache_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job)
 {
 	HdClient   *client = hd_container_of(requester, HdClient, cache_waiter);
 	HdServer   *server = conn;
@@ -371,8 +368,6 @@ origin_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job)
 	hd_server_flush(server);
 	return 0;
 }
-
-const HdCacheOriginOps hd_pg_cache_origin = {origin_refresh_conn, origin_refresh};
 
 /* ---------------------------------------------------------------------------
  * Replies
@@ -574,9 +569,8 @@ hd_cache_server_message(HdServer *server, char type, const char *msg, size_t tot
 				char	   *v = hd_data_row_value(body, len, 0);
 				uint64_t	lsn;
 
-				if (v && hd_lsn_parse(v, &lsn) == 0 && server->client &&
-					lsn > server->client->cache_waiter.ryw_pos)
-					server->client->cache_waiter.ryw_pos = lsn;
+				if (v && hd_lsn_parse(v, &lsn) == 0 && server->client)
+					hd_cache_ryw_reached(&server->client->cache_waiter, lsn);
 				free(v);
 			}
 			else

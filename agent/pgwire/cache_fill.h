@@ -2,11 +2,12 @@
  * cache_fill.h
  *    The result cache's work on PostgreSQL origin connections: the SQL of
  *    analyses, fills and read-your-writes positions on an HdServer, reading
- *    their replies, and the origin side of the cache core
- *    (HdCacheOriginOps: background refreshes on idle connections).
+ *    their replies: the cache parts of PostgreSQL's origin driver
+ *    (cache/origin.h; the table: pg_origin.c).
  *
  * Data path (client.c, server.c):
- *   hd_cache_start_op()    sends the analysis or the fill on the server the
+ *   hd_pg_cache_lead()     (through hd_cache_lead(): client.c)
+ *                          sends the analysis or the fill on the server the
  *                          client holds (a fill takes the request out of
  *                          the client's input; the extended protocol's with
  *                          the unnamed statement and portal, and a named
@@ -22,9 +23,12 @@
  *   hd_cache_note_tag()    CommandComplete tags of forwarded statements:
  *                          a write makes the server ask the origin for
  *                          pg_current_wal_insert_lsn() before release
- *                          (hd_cache_start_ryw()); the client then gets no
- *                          hit until the stream has applied that LSN
- *                          (its HdCacheWaiter's ryw_pos).
+ *                          (hd_pg_cache_ryw(), through hd_cache_after_write():
+ *                          server.c); the client then gets no hit until the
+ *                          stream has applied that LSN (hd_cache_ryw_reached()).
+ *   hd_pg_cache_refresh_conn(), hd_pg_cache_refresh()
+ *                          background refreshes the core starts on an idle
+ *                          connection of the client's pool (no client).
  */
 #ifndef HD_CACHE_FILL_H
 #define HD_CACHE_FILL_H
@@ -48,19 +52,21 @@ enum
 };
 
 /*
- * The op the client's cache_step asks for, on server. 0: sent (a fill took
- * the request out of the client's input); 1: forward the request as it is;
- * 2: decide again (the analysis was dropped meanwhile); -1: out of memory.
+ * The PostgreSQL origin driver's cache parts (origin.h; the table is
+ * pg_origin.c's hd_pg_origin): lead() of the op the client's cache_step
+ * asks for, ryw() (the server's client is the writer), and background
+ * refreshes on idle connections (arg: unused).
  */
-extern int	hd_cache_start_op(HdClient *client, HdServer *server);
+extern HdCacheLeadResult hd_pg_cache_lead(void *arg, void *conn, HdCacheWaiter *leader,
+										  HdCacheJob **job);
+extern int	hd_pg_cache_ryw(void *arg, void *conn, HdCacheWaiter *writer);
+extern void *hd_pg_cache_refresh_conn(void *arg, HdCacheWaiter *requester);
+extern int	hd_pg_cache_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job);
+
 extern void hd_cache_server_message(HdServer *server, char type, const char *msg, size_t total);
 extern void hd_cache_server_free(HdServer *server);
 extern void hd_cache_note_tag(HdServer *server, const char *body, uint32_t len);
-/* Whether the server must ask for the WAL position before its release. */
+/* Whether the server's client wrote in a cached config (cache.h hd_cache_after_write()). */
 extern bool hd_cache_want_ryw(HdServer *server);
-extern int	hd_cache_start_ryw(HdServer *server);
-
-/* The origin side of the cache core, over HdServer (arg: the HdAgent). */
-extern const HdCacheOriginOps hd_pg_cache_origin;
 
 #endif							/* HD_CACHE_FILL_H */

@@ -1174,25 +1174,25 @@ take_server(HdClient *client)
 static Step
 run_cache_op(HdClient *client, HdServer *server)
 {
-	int			rc;
-
 	if (client->cache_step != HD_CSTEP_ANALYZE && client->cache_step != HD_CSTEP_FILL)
 		return STEP_GO;
-	rc = hd_cache_start_op(client, server);
-	if (rc < 0)
+	switch (hd_cache_lead(client->agent->cache, &client->cache_waiter, server))
 	{
-		hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
-		return STEP_STOP;
+		case HD_CACHE_LEAD_OOM:
+			hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
+			return STEP_STOP;
+		case HD_CACHE_LEAD_SENT:
+			/* the request stays (analysis) or went (fill); wait for the op */
+			hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
+			return stop_reading(client, server);
+		case HD_CACHE_LEAD_DECIDE_AGAIN:
+			client->cache_step = HD_CSTEP_NONE;
+			return STEP_NEXT;
+		case HD_CACHE_LEAD_FORWARD:
+			break;
 	}
-	if (rc == 0)
-	{
-		/* the request stays (analysis) or went (fill); wait for the op */
-		hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
-		return stop_reading(client, server);
-	}
-	/* rc 1: forward as it is; rc 2: decide again */
-	client->cache_step = rc == 2 ? HD_CSTEP_NONE : HD_CSTEP_FORWARD;
-	return rc == 2 ? STEP_NEXT : STEP_GO;
+	client->cache_step = HD_CSTEP_FORWARD;
+	return STEP_GO;
 }
 
 /*

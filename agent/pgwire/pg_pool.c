@@ -13,6 +13,7 @@
  * handled there and never reaches the neutral pool's login bookkeeping.
  */
 #include "pgwire/pooler.h"
+#include "pgwire/pg_origin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,6 @@
 #include "base/log.h"
 #include "pgwire/auth_recheck.h"
 
-static const HdPoolOps pg_pool_ops;
 
 static HdServer *
 server_of(HdPoolConn *conn)
@@ -73,7 +73,7 @@ pg_pool_new(HdAgent *agent, const HdConfig *config, const char *role)
 
 	if (pg == NULL)
 		return NULL;
-	if (hd_pool_init(&pg->pool, &agent->pools, agent->loop, &agent->settings, &pg_pool_ops,
+	if (hd_pool_init(&pg->pool, &agent->pools, agent->loop, &agent->settings, hd_pg_origin.pool,
 					 config, role) < 0)
 	{
 		free(pg);
@@ -291,7 +291,7 @@ pg_free(HdPool *pool)
 	free(pg);
 }
 
-static const HdPoolOps pg_pool_ops = {
+const HdPoolOps hd_pg_pool_ops = {
 	.open = pg_open,
 	.close = pg_close,
 	.released = pg_released,

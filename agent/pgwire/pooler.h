@@ -35,6 +35,7 @@
 #ifndef HD_POOLER_H
 #define HD_POOLER_H
 
+#include <assert.h>
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -237,8 +238,9 @@ typedef struct HdParam
  * passes around as HdPool *, and what only PostgreSQL's side needs. It embeds
  * HdPool rather than hanging off it so that a pool is one allocation and the
  * many users of the neutral fields (config, stats, lists) stay as they were;
- * hd_pg_pool() gets from one to the other. Every pool in agent->pools is one
- * of these (pg_pool.c makes them all).
+ * hd_pg_pool() gets from one to the other. Every pool pg_pool.c makes is one
+ * of these, with hd_pg_pool_ops; code that walks agent->pools, where another
+ * protocol's pools will be too, asks hd_pg_pool_of() instead.
  */
 struct HdPgPool
 {
@@ -268,11 +270,22 @@ struct HdPgPool
 	unsigned	check_gen;		/* of a check's pool: its owner's config_gen then */
 };
 
-/* The PostgreSQL pool of a pool (every pool of this program is one). */
+/* The pools' table (the origin driver's log in: pg_origin.c) */
+extern const HdPoolOps hd_pg_pool_ops;
+
+/* The PostgreSQL pool of a pool that is one. */
 static inline HdPgPool *
 hd_pg_pool(const HdPool *pool)
 {
+	assert(pool->ops == &hd_pg_pool_ops);
 	return hd_container_of((HdPool *) pool, HdPgPool, pool);
+}
+
+/* The PostgreSQL pool of any pool, or NULL when it is another protocol's. */
+static inline HdPgPool *
+hd_pg_pool_of(const HdPool *pool)
+{
+	return pool->ops == &hd_pg_pool_ops ? hd_pg_pool(pool) : NULL;
 }
 
 /*

@@ -651,9 +651,10 @@ hd_prepare_schema_changed(HdAgent *agent, const char *config_id)
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
+		HdPgPool   *pg = hd_pg_pool_of(pool);
 
-		if (strcmp(pool->config.id, config_id) == 0)
-			hd_registry_retire_all(&hd_pg_pool(pool)->registry);
+		if (pg && strcmp(pool->config.id, config_id) == 0)
+			hd_registry_retire_all(&pg->registry);
 	}
 }
 

@@ -950,18 +950,25 @@ server_process(HdServer *server)
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION && hd_cache_want_ryw(server))
 		{
 			/* it wrote: learn the WAL position its reads must wait for (cache.h) */
+			int			rc;
+
 			if (server->cancels > 0)
 				return;			/* not while a cancel may land: cancel.c settles it later */
-			if (hd_cache_start_ryw(server) < 0)
+			rc = hd_cache_after_write(server->agent->cache, server->pool->config.id,
+									  &client->cache_waiter, server);
+			if (rc < 0)
 			{
 				hd_client_fatal(client, HD_SQLSTATE_OUT_OF_MEMORY, "out of memory", NULL);
 				return;
 			}
-			hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
-			ev_io_stop(server->agent->loop, &client->read_watcher);
-			hd_server_flush(server);
-			hd_server_resume_reading(server);	/* (a slow client paused it) */
-			return;
+			if (rc > 0)
+			{
+				hd_batch_event(&client->batch, HD_BEV_CACHE_WAIT);
+				ev_io_stop(server->agent->loop, &client->read_watcher);
+				hd_server_flush(server);
+				hd_server_resume_reading(server);	/* (a slow client paused it) */
+				return;
+			}
 		}
 		if (hd_server_owes_nothing(server) && !client->pinned &&
 			server->pool->config.pool_mode == HD_POOL_TRANSACTION)

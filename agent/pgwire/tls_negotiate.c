@@ -129,8 +129,16 @@ origin_response(HdServer *server, char *sqlstate, char *err, size_t errlen)
 			/* prefer: on in the clear */
 			return HD_CONN_READY;
 		}
-		if (hd_tls_connect_start(&server->sock, config, err, errlen) < 0)
-			return HD_CONN_FAILED;
+		switch (hd_tls_connect_start(&server->sock, config, err, errlen))
+		{
+			case 0:
+				break;
+			case -2:
+				snprintf(sqlstate, 6, HD_SQLSTATE_OUT_OF_MEMORY);
+				return HD_CONN_FAILED;
+			default:
+				return HD_CONN_FAILED;
+		}
 		return HD_CONN_WAIT;	/* the caller goes on with the handshake */
 	}
 	if (head[0] == 'E')

@@ -350,23 +350,28 @@ fail(HdStream *s, HdStreamState state, const char *fmt,...)
 	snprintf(s->last_error, sizeof(s->last_error), "%s", why);
 	s->reconnects++;
 
-	delay = s->backoff;
+	/*
+	 * Between half and all of the backoff: the streams of many configs that
+	 * failed together (an origin restart) do not all log in again together,
+	 * each attempt timing out under the others' load.
+	 */
+	delay = s->backoff * (0.5 + 0.5 * arc4random_uniform(1001) / 1000.0);
 	s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
 	if (s->failures++ == 0)
 	{
 		s->first_failure_at = s->last_loud_at = now;
-		hd_warning("change stream of config \"%s\" (slot %s): %s; reconnecting in %.0f s",
+		hd_warning("change stream of config \"%s\" (slot %s): %s; reconnecting in %.1f s",
 				   s->config.name, s->slot, why, delay);
 	}
 	else if (now - s->last_loud_at >= LOUD_EVERY)
 	{
 		s->last_loud_at = now;
 		hd_warning("change stream of config \"%s\" (slot %s): still failing after %" PRIu64
-				   " attempts over %.0f s: %s; next attempt in %.0f s",
+				   " attempts over %.0f s: %s; next attempt in %.1f s",
 				   s->config.name, s->slot, s->failures, now - s->first_failure_at, why, delay);
 	}
 	else
-		hd_debug("change stream of config \"%s\" (slot %s): %s; reconnecting in %.0f s",
+		hd_debug("change stream of config \"%s\" (slot %s): %s; reconnecting in %.1f s",
 				 s->config.name, s->slot, why, delay);
 
 	s->phase = PHASE_WAIT;

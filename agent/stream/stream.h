@@ -60,7 +60,8 @@
  *                     advanced the slot, or start_lsn was older than what was
  *                     confirmed; streaming goes on from confirmed_flush_lsn.
  *                     Reported once per loss.
- *     Reconnects back off from 1 s, doubling to 30 s; the backoff resets once
+ *     Reconnects back off from 1 s, doubling to 30 s (each wait a random
+ *     50-100 % of that: many configs' streams do not retry in step); the backoff resets once
  *     a stream has stayed up 10 s. The first failure is logged as a WARNING,
  *     then once a minute while failures go on (the rest at DEBUG).
  *   - A missing slot with no caller state (start_lsn 0 and never seen) is

@@ -1,0 +1,507 @@
+/*
+ * test_cache_core.c
+ *    Unit tests of the cache core (cache.c) through its two seams, with no
+ *    server and no wire protocol: a fake origin driver (cache/origin.h: a
+ *    change source that the test feeds, and lead/refresh/ryw that record
+ *    what the core asked and let the test answer as an origin would) and
+ *    fake sessions (HdCacheSessionOps). What a second origin kind (MySQL)
+ *    must provide is what these fakes provide.
+ *
+ * Covered: an analysis then a fill led through hd_cache_lead(), with a
+ * second session coalesced onto each; a hit; a change applied that drops
+ * the entry; a fill that missed a change (race rule) served to its waiter
+ * but not stored; read-your-writes through hd_cache_after_write(); a lead
+ * that starts no job (its waiter runs its own request); the freshness
+ * probe's age bounding hits; a stale entry refreshed on an idle connection.
+ * The store is a real LMDB store in a temporary directory.
+ * Prints TAP; run by t/019_cache_core_unit.pl.
+ */
+#include <ev.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "cache/cache.h"
+#include "tap.h"
+
+/* ---------------------------------------------------------------------------
+ * The fake change source: the test moves its positions and feeds changes.
+ */
+struct HdChangeSource
+{
+	HdChangeCallbacks cb;
+	bool		connected;
+	HdPos		applied;
+	double		fresh_as_of;
+};
+
+static HdChangeSource *the_source;
+
+static HdChangeSource *
+src_start(const HdChangeParams *params, const HdChangeCallbacks *cb, char *err, size_t errlen)
+{
+	HdChangeSource *s = calloc(1, sizeof(HdChangeSource));
+
+	(void) params;
+	(void) err;
+	(void) errlen;
+	s->cb = *cb;
+	the_source = s;
+	return s;
+}
+
+static void
+src_free(HdChangeSource *s)
+{
+	if (s == the_source)
+		the_source = NULL;
+	free(s);
+}
+
+static bool
+src_connected(const HdChangeSource *s)
+{
+	return s->connected;
+}
+
+static void
+src_status(const HdChangeSource *s, HdChangeStatus *out)
+{
+	out->applied = s->applied;
+	out->catchup = 1;
+	out->fresh_as_of = s->fresh_as_of;
+}
+
+static void
+src_set_durable(HdChangeSource *s, HdPos pos)
+{
+	(void) s;
+	(void) pos;
+}
+
+static int
+src_connect_snapshot(const HdChangeSource *s, HdRaceSnapshot *out)
+{
+	(void) s;
+	memset(out, 0, sizeof(*out));
+	return 0;					/* nothing was running */
+}
+
+static void
+src_identity(const HdConfig *config, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "fake:%s", config->id);
+}
+
+static void
+src_format_pos(HdPos pos, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%llu", (unsigned long long) pos);
+}
+
+static const char *
+src_state_name(HdChangeState state)
+{
+	return state == HD_CHANGE_CONNECTED ? "connected" : "other";
+}
+
+static const HdChangeSourceOps fake_changes = {
+	src_start, src_free, src_connected, src_status, src_set_durable, src_connect_snapshot,
+	src_identity, src_format_pos, src_state_name
+};
+
+/* A committed transaction xid that touched relation rel (0: nothing), ending at end. */
+static int
+feed_change(uint64_t xid, uint64_t rel, HdPos end)
+{
+	HdDep		dep = hd_dep_relation(rel);
+	HdChange	c = {0};
+
+	c.xid = xid;
+	c.end = end;
+	c.heartbeat = rel == 0;
+	c.deps = rel ? &dep : NULL;
+	c.ndeps = rel ? 1 : 0;
+	c.text = "test";
+	if (the_source->cb.on_change(the_source->cb.arg, &c) < 0)
+		return -1;
+	the_source->applied = end;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Fake sessions, each with the request it would send: (akey, key).
+ */
+typedef struct Session
+{
+	HdCacheWaiter w;
+	const char *akey;
+	const char *key;
+	int			served;
+	int			fell_back;
+	int			decided_again;
+	char		got[32];
+	int			lead_step;		/* what its decision asked it to lead: ANALYZE or FILL */
+} Session;
+
+static Session *
+session_of(HdCacheWaiter *w)
+{
+	return hd_container_of(w, Session, w);
+}
+
+static bool
+s_active(HdCacheWaiter *w)
+{
+	(void) w;
+	return true;
+}
+
+static int
+s_serve(HdCacheWaiter *w, const void *bytes, size_t len)
+{
+	Session    *s = session_of(w);
+
+	s->served++;
+	snprintf(s->got, sizeof(s->got), "%.*s", (int) len, (const char *) bytes);
+	return 0;
+}
+
+static void
+s_fall_back(HdCacheWaiter *w)
+{
+	session_of(w)->fell_back++;
+}
+
+static void
+s_decide_again(HdCacheWaiter *w)
+{
+	session_of(w)->decided_again++;
+}
+
+static int	schema_changes;
+
+static void
+s_schema_changed(void *arg, const char *config_id)
+{
+	(void) arg;
+	(void) config_id;
+	schema_changes++;
+}
+
+static const HdCacheSessionOps fake_sessions = {
+	s_active, s_serve, s_fall_back, s_decide_again, s_schema_changed
+};
+
+/* ---------------------------------------------------------------------------
+ * The fake origin: records what the core asked for.
+ */
+static const char CFG[] = "cfgcfgcfgcfgcfgcfgcfgcfg";
+static HdCacheLayer *layer;
+
+typedef struct Origin
+{
+	int			leads;
+	void	   *lead_conn;
+	HdCacheLeadResult lead_rc;	/* what lead() answers (SENT: it begins the job) */
+	HdCacheJob *job;			/* the job it runs */
+	int			ryws;
+	HdCacheWaiter *ryw_writer;
+	void	   *ryw_conn;
+	void	   *idle_conn;		/* refresh_conn()'s answer */
+	int			refreshes;
+	HdCacheJob *refresh_job;
+} Origin;
+
+static Origin origin;
+static int	conn_a;				/* connections are opaque: any address will do */
+static int	conn_b;
+
+static HdCacheLeadResult
+o_lead(void *arg, void *conn, HdCacheWaiter *leader, HdCacheJob **job)
+{
+	Session    *s = session_of(leader);
+	bool		dropped;
+
+	(void) arg;
+	origin.leads++;
+	origin.lead_conn = conn;
+	if (origin.lead_rc != HD_CACHE_LEAD_SENT)
+		return origin.lead_rc;
+	if (s->lead_step == HD_CACHE_ANALYZE)
+		*job = hd_cache_analysis_begin(layer, CFG, (const unsigned char *) s->akey,
+									   strlen(s->akey));
+	else
+		*job = hd_cache_fill_begin(layer, CFG, (const unsigned char *) s->akey,
+								   strlen(s->akey), (const unsigned char *) s->key,
+								   strlen(s->key), -1, &dropped);
+	origin.job = *job;
+	return *job ? HD_CACHE_LEAD_SENT : HD_CACHE_LEAD_OOM;
+}
+
+static void *
+o_refresh_conn(void *arg, HdCacheWaiter *requester)
+{
+	(void) arg;
+	(void) requester;
+	return origin.idle_conn;
+}
+
+static int
+o_refresh(void *arg, void *conn, HdCacheWaiter *requester, HdCacheJob *job)
+{
+	(void) arg;
+	(void) requester;
+	if (conn != origin.idle_conn)
+		return -1;
+	origin.refreshes++;
+	origin.refresh_job = job;
+	return 0;
+}
+
+static int
+o_ryw(void *arg, void *conn, HdCacheWaiter *writer)
+{
+	(void) arg;
+	origin.ryws++;
+	origin.ryw_writer = writer;
+	origin.ryw_conn = conn;
+	return 0;
+}
+
+static const HdOriginDriver fake_origin = {
+	.name = "fake",
+	.pool = NULL,				/* the core never logs in */
+	.changes = &fake_changes,
+	.lead = o_lead,
+	.refresh_conn = o_refresh_conn,
+	.refresh = o_refresh,
+	.ryw = o_ryw,
+};
+
+/* ---------------------------------------------------------------------------
+ * Steps
+ */
+static HdCacheDecision
+decide(Session *s, HdCacheVerdict *v)
+{
+	hd_cache_decide(layer, CFG, &s->w, (const unsigned char *) s->akey, strlen(s->akey),
+					(const unsigned char *) s->key, strlen(s->key), -1, v);
+	if (v->decision == HD_CACHE_ANALYZE || v->decision == HD_CACHE_FILL)
+		s->lead_step = v->decision;
+	return v->decision;
+}
+
+/* A hit is served: its bytes, as text. */
+static const char *
+serve(HdCacheVerdict *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*s", (int) v->len, (const char *) v->bytes);
+	hd_cache_served(layer, CFG, v, true);
+	return buf;
+}
+
+/* The origin answers the analysis in flight: cacheable, reading relation rel. */
+static void
+answer_analysis(uint64_t rel)
+{
+	HdDep		dep = hd_dep_relation(rel);
+	HdCacheAnalysisOutcome o = {0};
+
+	o.answered = true;
+	o.cacheable = true;
+	o.deps = &dep;
+	o.ndeps = 1;
+	hd_cache_analysis_finish(origin.job, &o);
+	hd_cache_job_free(origin.job, NULL, 0);
+	origin.job = NULL;
+}
+
+/* The origin answers a fill with bytes under a snapshot that sees every xid below xmin. */
+static bool
+answer_fill(HdCacheJob *job, const char *bytes, uint64_t xmin)
+{
+	HdRaceSnapshot snap = {0};
+	HdCacheFillOutcome o = {0};
+	bool		check_state;
+	bool		stored;
+
+	snap.xmin = xmin;
+	snap.xmax = xmin;
+	o.snapshot = &snap;
+	o.complete = true;
+	o.bytes = bytes;
+	o.len = strlen(bytes);
+	stored = hd_cache_fill_finish(job, &o, &check_state);
+	hd_cache_job_free(job, bytes, strlen(bytes));
+	return stored;
+}
+
+int
+main(void)
+{
+	char		dir[] = "/tmp/hd_test_cache_core.XXXXXX";
+	struct ev_loop *loop = ev_default_loop(0);
+	HdSettings	settings = {0};
+	HdConfig	config;
+	HdConfigList configs = {&config, 1};
+	HdCacheVerdict v;
+	Session		a = {.akey = "select * from t where id = $1", .key = "id=1"};
+	Session		b = {.akey = "select * from t where id = $1", .key = "id=1"};
+	Session		c = {.akey = "select * from u", .key = "u"};
+	char		err[512];
+	char		buf[64];
+	char		cmd[600];
+
+	hd_log_set_level(HD_LOG_ERROR);
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	settings.state_dir = dir;
+	settings.max_lag_ms = 1000;
+	settings.cache_map_size = 64 * 1024 * 1024;
+	settings.cache_max_bytes = 32 * 1024 * 1024;
+	settings.cache_max_entry_bytes = 1024 * 1024;
+	settings.server_connect_timeout_ms = 1000;
+	hd_config_init(&config);
+	snprintf(config.id, sizeof(config.id), "%s", CFG);
+	snprintf(config.name, sizeof(config.name), "core");
+	config.max_age = 60;
+	config.stale_while_revalidate = 15;
+	hd_cache_waiter_init(&a.w);
+	hd_cache_waiter_init(&b.w);
+	hd_cache_waiter_init(&c.w);
+
+	ok(hd_cache_layer_open(loop, &settings, &configs, &fake_origin, &fake_sessions, NULL, &layer,
+						   err, sizeof(err)) == 0, "the layer opens with a fake origin driver");
+	ok(the_source != NULL, "the driver's change source was started for the caching config");
+	if (the_source == NULL)
+		return tap_done();
+
+	/* not connected yet: nothing is served, not even an analysis is skipped */
+	ok(decide(&a, &v) == HD_CACHE_ANALYZE, "no analysis yet: the first session leads one");
+	ok(decide(&b, &v) == HD_CACHE_WAIT, "a second session waits for that analysis");
+	ok(hd_cache_lead(layer, &a.w, &conn_a) == HD_CACHE_LEAD_SENT && origin.leads == 1 &&
+	   origin.lead_conn == &conn_a, "hd_cache_lead() asks the origin's lead() on the leader's connection");
+	answer_analysis(100);
+	ok(b.decided_again == 1, "the analysis' end wakes its waiter to decide again");
+
+	/* a stream not yet connected: the statement goes to the origin */
+	ok(decide(&a, &v) == HD_CACHE_FORWARD, "change source down: forward");
+	the_source->connected = true;
+	the_source->applied = 1;
+	the_source->cb.on_state(the_source->cb.arg, HD_CHANGE_CONNECTED, "test");
+	ok(decide(&a, &v) == HD_CACHE_FORWARD, "connected, but no freshness probe applied yet: forward");
+	the_source->fresh_as_of = ev_time();
+
+	ok(decide(&a, &v) == HD_CACHE_FILL, "analysed, fresh, nothing stored: lead a fill");
+	ok(decide(&b, &v) == HD_CACHE_WAIT, "the same key: wait for that fill");
+	ok(hd_cache_lead(layer, &a.w, &conn_b) == HD_CACHE_LEAD_SENT && origin.lead_conn == &conn_b,
+	   "the fill is led on the connection given");
+	ok(answer_fill(origin.job, "row-1", 1000), "a fill under a snapshot that sees every change is stored");
+	ok(b.served == 1 && strcmp(b.got, "row-1") == 0, "its waiter is served the fill's bytes");
+	ok(decide(&a, &v) == HD_CACHE_SERVE && strcmp(serve(&v, buf, sizeof(buf)), "row-1") == 0,
+	   "then a hit");
+
+	/* a change of another relation keeps it; of its relation drops it */
+	ok(feed_change(500, 200, 10) == 0 && decide(&a, &v) == HD_CACHE_SERVE,
+	   "a change of another relation leaves the entry");
+	if (v.decision == HD_CACHE_SERVE)
+		hd_cache_served(layer, CFG, &v, true);
+	ok(feed_change(501, 100, 20) == 0 && decide(&a, &v) == HD_CACHE_FILL,
+	   "a change of its relation drops the entry: fill again");
+
+	/* the race rule: a fill whose snapshot missed xid 502, applied meanwhile */
+	ok(hd_cache_lead(layer, &a.w, &conn_a) == HD_CACHE_LEAD_SENT, "the next fill is led");
+	ok(decide(&b, &v) == HD_CACHE_WAIT, "and waited for");
+	ok(feed_change(502, 100, 30) == 0, "a change of its relation is applied while it runs");
+	b.served = 0;
+	ok(!answer_fill(origin.job, "row-old", 502), "a fill that cannot see that change is not stored");
+	ok(b.served == 1 && strcmp(b.got, "row-old") == 0,
+	   "its waiter, who asked before that change was applied, is served its result");
+	ok(decide(&a, &v) == HD_CACHE_FILL, "nothing stored: fill again");
+	ok(hd_cache_lead(layer, &a.w, &conn_a) == HD_CACHE_LEAD_SENT &&
+	   answer_fill(origin.job, "row-2", 1000), "a fill that sees it is stored");
+
+	/* read-your-writes */
+	ok(hd_cache_after_write(layer, CFG, &a.w, &conn_b) == 1 && origin.ryws == 1 &&
+	   origin.ryw_writer == &a.w && origin.ryw_conn == &conn_b,
+	   "after a write the origin's ryw() is asked, on the writer's connection");
+	hd_cache_ryw_reached(&a.w, 40);
+	ok(decide(&a, &v) == HD_CACHE_FORWARD, "no hit for the writer until the source applied its writes");
+	ok(decide(&b, &v) == HD_CACHE_SERVE, "another session still gets the hit");
+	hd_cache_served(layer, CFG, &v, true);
+	hd_cache_ryw_reached(&a.w, 35);
+	ok(a.w.ryw_pos == 40, "an earlier position never lowers the writer's");
+	ok(feed_change(0, 0, 40) == 0 && decide(&a, &v) == HD_CACHE_SERVE,
+	   "once applied that far, the writer gets hits again");
+	hd_cache_served(layer, CFG, &v, true);
+	ok(hd_cache_after_write(layer, "no-such-config", &a.w, &conn_b) == 0 && origin.ryws == 1,
+	   "a write in a config that is not cached asks nothing");
+
+	/* a lead that starts no job: its waiter runs its own request */
+	ok(decide(&c, &v) == HD_CACHE_ANALYZE, "another statement: an analysis");
+	origin.job = NULL;
+	ok(hd_cache_lead(layer, &c.w, &conn_a) == HD_CACHE_LEAD_SENT, "led");
+	answer_analysis(300);
+	ok(decide(&c, &v) == HD_CACHE_FILL, "its fill");
+	a.fell_back = 0;
+	{
+		Session		w = {.akey = c.akey, .key = c.key};
+
+		hd_cache_waiter_init(&w.w);
+		ok(decide(&w, &v) == HD_CACHE_WAIT, "a session waits for it");
+		origin.lead_rc = HD_CACHE_LEAD_FORWARD;
+		ok(hd_cache_lead(layer, &c.w, &conn_a) == HD_CACHE_LEAD_FORWARD,
+		   "the origin side may refuse to start the job");
+		ok(w.fell_back == 1, "then the waiter runs its own request");
+		origin.lead_rc = HD_CACHE_LEAD_SENT;
+		hd_cache_waiter_gone(&w.w);
+	}
+
+	/* freshness: a probe older than max_lag means no hits */
+	the_source->fresh_as_of = ev_time() - 5;
+	ok(decide(&a, &v) == HD_CACHE_FORWARD, "the newest applied probe is older than max_lag: forward");
+	the_source->fresh_as_of = ev_time();
+
+	/* stale-while-revalidate: a stale entry is served and refreshed on an idle connection */
+	{
+		Session		d = {.akey = a.akey, .key = "id=2"};
+		bool		dropped;
+		HdCacheJob *job;
+
+		hd_cache_waiter_init(&d.w);
+		job = hd_cache_fill_begin(layer, CFG, (const unsigned char *) d.akey, strlen(d.akey),
+								  (const unsigned char *) d.key, strlen(d.key), 1, &dropped);
+		ok(job != NULL && answer_fill(job, "row-d", 1000), "an entry with a 1 ms max age");
+		usleep(20 * 1000);
+		origin.idle_conn = NULL;
+		ok(decide(&d, &v) == HD_CACHE_SERVE && v.stale && origin.refreshes == 0,
+		   "stale: served; no idle connection, no refresh");
+		hd_cache_served(layer, CFG, &v, true);
+		origin.idle_conn = &conn_b;
+		ok(decide(&d, &v) == HD_CACHE_SERVE && v.stale && origin.refreshes == 1,
+		   "stale: served, and refreshed through the origin's refresh() on its idle connection");
+		hd_cache_served(layer, CFG, &v, true);
+		ok(decide(&d, &v) == HD_CACHE_SERVE && origin.refreshes == 1,
+		   "one refresh per key at a time");
+		hd_cache_served(layer, CFG, &v, true);
+		ok(answer_fill(origin.refresh_job, "row-d2", 1000), "the refresh's result is stored");
+		ok(decide(&d, &v) == HD_CACHE_SERVE && !v.stale &&
+		   strcmp(serve(&v, buf, sizeof(buf)), "row-d2") == 0, "and served fresh");
+		hd_cache_waiter_gone(&d.w);
+	}
+
+	hd_cache_waiter_gone(&a.w);
+	hd_cache_waiter_gone(&b.w);
+	hd_cache_waiter_gone(&c.w);
+	hd_cache_layer_close(layer);
+	ok(the_source == NULL, "closing the layer frees the change source");
+	hd_config_free(&config);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		return 2;
+	return tap_done();
+}
