@@ -107,7 +107,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
-	test_cache_core
+	test_cache_core test_client_protocol
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -115,6 +115,16 @@ EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 # a refused transition returns false for the test to see, instead of asserting.
 agent/tests/test_batch: agent/tests/test_batch.c agent/pgwire/batch.c agent/pgwire/batch.h agent/base/log.c agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -DNDEBUG -Iagent -o $@ $< agent/pgwire/batch.c agent/base/log.c
+
+# The client-protocol driver's contract (net/client_protocol.h), through
+# PostgreSQL's table: framing, classification, errors, ReadyForQuery, idle.
+# The test stands in for the few client.c/server.c/pool.c functions the
+# driver calls (no loop, no socket).
+AGENT_CLIENT_PROTOCOL_TEST_SRCS = agent/pgwire/pg_client_protocol.c agent/pgwire/proto.c \
+	agent/pgwire/session.c agent/base/iobuf.c agent/base/text_buf.c agent/base/sql_quote.c
+agent/tests/test_client_protocol: agent/tests/test_client_protocol.c $(AGENT_CLIENT_PROTOCOL_TEST_SRCS) \
+		$(wildcard agent/*/*.h) agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CLIENT_PROTOCOL_TEST_SRCS) -lpg_query
 
 # The cache core's race rule and request coalescing (fake sessions).
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h

@@ -4,9 +4,13 @@
  *
  * The loop owns: the listening sockets (TCP, and the Unix-domain socket if
  * unix_socket_dir is set: listener.h), the settings, the configs, the pools
- * and the clients. Signals: SIGHUP reloads the settings and configs (a bad
- * file is logged and the old values stay), SIGTERM drains (stop accepting,
- * let each client finish its transaction, then exit), SIGINT stops at once.
+ * and the clients. Each listener's clients speak one protocol, whose table
+ * (client_protocol.h) accepts them, refuses them over max_client_conn and
+ * says which are idle when draining; both speak PostgreSQL's.
+ *
+ * Signals: SIGHUP reloads the settings and configs (a bad file is logged
+ * and the old values stay), SIGTERM drains (stop accepting, let each client
+ * finish its transaction, then exit), SIGINT stops at once.
  * The configs directory is checked every second: `hyperdrive create/update/
  * delete` take effect in the running agent within a second, without a
  * restart and without touching the clients of other configs.
@@ -83,12 +87,15 @@ format_peer(int fd, const struct sockaddr_storage *addr, char *out, size_t len)
 	snprintf(out, len, "%s:%d", host, port);
 }
 
-/* A connection on either listener (listener.h). */
+/*
+ * A connection on a client listener (listener.h): a session of the
+ * listener's protocol (client_protocol.h). Over max_client_conn it is
+ * refused when its protocol lets it say so (hd_agent_refuse_over_limit()).
+ */
 static void
 client_accepted(void *arg, int fd, const struct sockaddr_storage *addr)
 {
-	HdAgent    *agent = arg;
-	HdClient   *client;
+	HdClientListener *clients = arg;
 	char		peer[64];
 
 	format_peer(fd, addr, peer, sizeof(peer));
@@ -97,17 +104,40 @@ client_accepted(void *arg, int fd, const struct sockaddr_storage *addr)
 		close(fd);
 		return;
 	}
-	/* over max_client_conn: refused after its startup packet (client.c), as PostgreSQL */
-	client = hd_client_accept(agent, fd, peer);
-	if (client)
-		client->local_socket = addr->ss_family == AF_UNIX;
+	(void) clients->protocol->accept(clients->agent, fd, peer, addr->ss_family == AF_UNIX);
+}
+
+/*
+ * max_client_conn counts every protocol's sessions (agent->nclients); the
+ * words and the SQLSTATE are the agent's, the bytes the protocol's.
+ */
+bool
+hd_agent_refuse_over_limit(HdAgent *agent, HdClientSession *session)
+{
+	char		message[128];
+
+	if (agent->nclients <= agent->settings.max_client_conn)
+		return false;
+	snprintf(message, sizeof(message), "sorry, too many clients already (max_client_conn = %d)",
+			 agent->settings.max_client_conn);
+	session->protocol->terminate(session, HD_SQLSTATE_TOO_MANY_CONNECTIONS, message);
+	return true;
+}
+
+static void
+client_listener_init(HdClientListener *clients, HdAgent *agent,
+					 const HdClientProtocol *protocol)
+{
+	hd_listener_init(&clients->listener);
+	clients->agent = agent;
+	clients->protocol = protocol;
 }
 
 static void
 close_listeners(HdAgent *agent)
 {
-	hd_listener_close(&agent->listener);
-	hd_listener_close(&agent->unix_listener);
+	hd_listener_close(&agent->tcp_clients.listener);
+	hd_listener_close(&agent->unix_clients.listener);
 }
 
 /* ---------------------------------------------------------------------------
@@ -489,22 +519,6 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
  * Housekeeping
  */
 
-/*
- * A session pooling client holds its server from login to the end, idle or
- * not: with nothing going on (no transaction, nothing owed or pending) it
- * is as idle as a transaction pooling client between transactions, for
- * client_idle_timeout and draining. (Not a replication pass-through.)
- */
-static bool
-session_idle(const HdClient *client)
-{
-	return client->state == HD_CLIENT_ACTIVE && !client->replication[0] &&
-		hd_pool_server_at_login(client->pool) && hd_server_owes_nothing(client->server) &&
-		client->server->cancels == 0 && !client->awaiting_setup &&
-		hd_batch_wait(&client->batch) != HD_BWAIT_CACHE &&
-		hd_iobuf_live(&client->in) == 0 && hd_iobuf_live(&client->server->out) == 0;
-}
-
 static void
 janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -530,8 +544,8 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
-		bool		between_transactions = !client->wait.waiting &&
-			(client->server == NULL || session_idle(client));
+		HdClientSession *session = &client->session;
+		bool		between_transactions = session->protocol->idle(session);
 
 		if (client->state == HD_CLIENT_CLOSED)
 			continue;
@@ -550,13 +564,13 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			continue;
 		}
 		if (agent->draining && between_transactions)
-			hd_client_fatal(client, HD_SQLSTATE_ADMIN_SHUTDOWN, "terminating connection: the agent is shutting down",
-							NULL);
+			session->protocol->terminate(session, HD_SQLSTATE_ADMIN_SHUTDOWN,
+										 "terminating connection: the agent is shutting down");
 		else if (client_idle > 0 && between_transactions &&
 				 now - client->last_activity > client_idle)
-			hd_client_fatal(client, HD_SQLSTATE_IDLE_SESSION_TIMEOUT,
-							"terminating connection due to idle timeout (client_idle_timeout)",
-							NULL);
+			session->protocol->terminate(session, HD_SQLSTATE_IDLE_SESSION_TIMEOUT,
+										 "terminating connection due to idle timeout "
+										 "(client_idle_timeout)");
 		else
 			busy = true;
 	}
@@ -585,8 +599,8 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	/* their descriptors are free: a listener that ran out may accept now */
 	if (freed)
 	{
-		hd_listener_wake(&agent->listener);
-		hd_listener_wake(&agent->unix_listener);
+		hd_listener_wake(&agent->tcp_clients.listener);
+		hd_listener_wake(&agent->unix_clients.listener);
 	}
 	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
 		hd_server_free(hd_container_of(item, HdServer, conn.link));
@@ -676,8 +690,9 @@ hd_agent_main(int argc, char **argv)
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
-	hd_listener_init(&agent.listener);
-	hd_listener_init(&agent.unix_listener);
+	/* both listeners' clients speak PostgreSQL */
+	client_listener_init(&agent.tcp_clients, &agent, &hd_pg_client_protocol);
+	client_listener_init(&agent.unix_clients, &agent, &hd_pg_client_protocol);
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
 	agent.console = &hd_admin_console;
 	hd_list_init(&agent.pools);
@@ -710,11 +725,11 @@ hd_agent_main(int argc, char **argv)
 		hd_error("the cache in %s/cache cannot be used (%s): running without a cache, "
 				 "retrying every few seconds", agent.settings.state_dir, err);
 	err[0] = '\0';
-	if (hd_listener_open_tcp(&agent.listener, agent.settings.listen_addr,
+	if (hd_listener_open_tcp(&agent.tcp_clients.listener, agent.settings.listen_addr,
 							 agent.settings.listen_port, "listen_addr/listen_port", err,
 							 sizeof(err)) < 0 ||
 		(agent.settings.unix_socket_dir &&
-		 hd_listener_open_unix(&agent.unix_listener, agent.settings.unix_socket_dir,
+		 hd_listener_open_unix(&agent.unix_clients.listener, agent.settings.unix_socket_dir,
 							   agent.settings.listen_port, err, sizeof(err)) < 0) ||
 		hd_metrics_start(&agent) < 0)
 	{
@@ -744,10 +759,11 @@ hd_agent_main(int argc, char **argv)
 	(void) configs_dir_changed(&agent);
 	agent.sigint_watcher.data = agent.sigterm_watcher.data =
 		agent.sighup_watcher.data = agent.janitor.data = agent.reaper.data = &agent;
-	hd_listener_start(&agent.listener, agent.loop, "clients", client_accepted, &agent);
-	if (agent.unix_listener.fd >= 0)
-		hd_listener_start(&agent.unix_listener, agent.loop, "clients on the Unix-domain socket",
-						  client_accepted, &agent);
+	hd_listener_start(&agent.tcp_clients.listener, agent.loop, "clients", client_accepted,
+					  &agent.tcp_clients);
+	if (agent.unix_clients.listener.fd >= 0)
+		hd_listener_start(&agent.unix_clients.listener, agent.loop,
+						  "clients on the Unix-domain socket", client_accepted, &agent.unix_clients);
 	ev_signal_start(agent.loop, &agent.sigint_watcher);
 	ev_signal_start(agent.loop, &agent.sigterm_watcher);
 	ev_signal_start(agent.loop, &agent.sighup_watcher);
@@ -756,7 +772,7 @@ hd_agent_main(int argc, char **argv)
 
 	hd_info("listening on %s:%d%s%s with %zu config(s); state in %s",
 			agent.settings.listen_addr, agent.settings.listen_port,
-			agent.unix_listener.path[0] ? " and " : "", agent.unix_listener.path,
+			agent.unix_clients.listener.path[0] ? " and " : "", agent.unix_clients.listener.path,
 			agent.configs.count, agent.settings.state_dir);
 	ev_run(agent.loop, 0);
 	agent_shutdown(&agent);

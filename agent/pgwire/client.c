@@ -8,7 +8,8 @@
  * values; in session pooling, for a server of its own) -> ACTIVE. A
  * CancelRequest goes from STARTUP to CANCEL until it is done (cancel.c).
  * In ACTIVE every complete
- * message is checked for a known type and a sane length, then moved to the
+ * message is checked for a known type and a sane length (the protocol's
+ * frame(): pg_client_protocol.c), then moved to the
  * server the client holds; with no server, the client asks its pool for one
  * and stops reading until it gets it.
  */
@@ -42,6 +43,7 @@ hd_client_accept(HdAgent *agent, int fd, const char *addr)
 		hd_error("out of memory accepting a client from %s", addr);
 		return NULL;
 	}
+	client->session.protocol = &hd_pg_client_protocol;
 	client->agent = agent;
 	client->id = ++agent->next_client_id;
 	hd_batch_init(&client->batch);
@@ -197,7 +199,7 @@ hd_client_fatal(HdClient *client, const char *sqlstate, const char *message, con
 	ev_io_stop(client->agent->loop, &client->read_watcher);
 	if (client->wait.waiting)
 		hd_pool_cancel_wait(client->pool, &client->wait);
-	hd_send_error(&client->out, "FATAL", sqlstate, message, detail, NULL);
+	client->session.protocol->encode_error(&client->out, true, sqlstate, message, detail);
 	client->close_after_flush = true;
 	hd_client_flush(client);
 }
@@ -296,16 +298,9 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 	const char *database = hd_startup_param(startup, "database");
 	const HdConfig *config;
 
-	if (client->agent->nclients > client->agent->settings.max_client_conn)
-	{
-		char		message[128];
-
-		snprintf(message, sizeof(message),
-				 "sorry, too many clients already (max_client_conn = %d)",
-				 client->agent->settings.max_client_conn);
-		hd_client_fatal(client, HD_SQLSTATE_TOO_MANY_CONNECTIONS, message, NULL);
+	/* over max_client_conn: refused now, as PostgreSQL refuses at the startup packet */
+	if (hd_agent_refuse_over_limit(client->agent, &client->session))
 		return;
-	}
 	if (startup->code >> 16 != 3 || (startup->code & 0xffff) != 0)
 	{
 		char		message[128];
@@ -488,7 +483,7 @@ hd_client_login_done(HdClient *client)
 		client->cancel_key = hd_random_u32();
 	}
 	hd_send_backend_key(&client->out, client->cancel_pid, client->cancel_key);
-	hd_send_ready(&client->out, 'I');
+	client->session.protocol->encode_ready(&client->out, &client->session);
 	client->state = HD_CLIENT_ACTIVE;
 	hd_client_flush(client);
 	if (client->state != HD_CLIENT_CLOSED)
@@ -522,31 +517,6 @@ hd_client_server_ready(HdClient *client)
 	hd_client_resume_reading(client);
 	/* a queued client is not in the middle of processing its input */
 	hd_iobuf_trim(&client->in);
-}
-
-/* Whether a frontend message type is one a client may send after login. */
-static bool
-known_frontend_type(char type)
-{
-	switch (type)
-	{
-		case 'Q':				/* Query */
-		case 'P':				/* Parse */
-		case 'B':				/* Bind */
-		case 'E':				/* Execute */
-		case 'D':				/* Describe */
-		case 'C':				/* Close */
-		case 'H':				/* Flush */
-		case 'S':				/* Sync */
-		case 'F':				/* FunctionCall */
-		case 'd':				/* CopyData */
-		case 'c':				/* CopyDone */
-		case 'f':				/* CopyFail */
-		case 'X':				/* Terminate */
-			return true;
-		default:
-			return false;
-	}
 }
 
 /* ---------------------------------------------------------------------------
@@ -831,20 +801,22 @@ forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t le
  * from waiting for them. Returns true if the message was answered here.
  */
 static bool
-answer_locally(HdClient *client, char type, const char *body, uint32_t len)
+answer_locally(HdClient *client, const char *msg, uint32_t msg_len)
 {
 	static const char parse_complete[5] = {'1', 0, 0, 0, 4};
+	char		type = msg[0];
+	const char *body = msg + 5;
+	uint32_t	len = msg_len - 4;
 	size_t		pos = 0;
 	const char *name;
 	const char *query;
 	HdStatement *stmt;
-	HdClassification c;
 
 	if (client->server != NULL || client->pinned || client->replication[0])
 		return false;
 	/* (the caller ends the batch at its Sync) */
 	if (type == 'S' && hd_batch_local(&client->batch))
-		return hd_send_ready(&client->out, 'I') == 0;
+		return client->session.protocol->encode_ready(&client->out, &client->session) == 0;
 	if (type == 'H' && hd_batch_local(&client->batch))
 		return true;
 	if (type != 'P')
@@ -857,26 +829,14 @@ answer_locally(HdClient *client, char type, const char *body, uint32_t len)
 							hd_prepare_context(client));
 	if (stmt == NULL || !stmt->verified)
 		return false;
-	hd_classify(query, strlen(query), true, &c);
-	if (c.effect != HD_EFFECT_NONE || c.deallocate)
-	{
-		hd_classification_free(&c);
+	if (client->session.protocol->classify(msg, (size_t) msg_len + 1) ==
+		HD_CLIENT_MSG_SESSION_STATE)
 		return false;			/* the usual path pins it */
-	}
-	hd_classification_free(&c);
 	if (hd_client_stmt_set(&client->stmts, name, stmt->id) < 0 ||
 		hd_iobuf_append(&client->out, parse_complete, sizeof(parse_complete)) < 0)
 		return false;
 	hd_batch_event(&client->batch, HD_BEV_LOCAL_ANSWER);
 	return true;
-}
-
-/* The message types PostgreSQL reads with its large limit (the others: 10000 bytes). */
-static bool
-large_message_type(char type)
-{
-	return type == 'Q' || type == 'P' || type == 'B' || type == 'F' || type == 'd' ||
-		type == 'c' || type == 'f';
 }
 
 /*
@@ -1036,36 +996,29 @@ stop_reading(HdClient *client, HdServer *server)
 
 /*
  * Read the header of the message at the head of the input and check it the
- * way PostgreSQL does, before anything acts on it: a malformed stream closes
- * the client. STEP_GO with m filled in, STEP_MORE (wait for the rest of a
+ * way PostgreSQL does (the protocol's frame(): pg_client_protocol.c), before
+ * anything acts on it: a malformed stream closes the client. STEP_GO with m filled in, STEP_MORE (wait for the rest of a
  * message the agent holds) or STEP_STOP.
  */
 static Step
 read_message(HdClient *client, ClientMsg *m)
 {
+	HdClientFrame frame;
+
 	if (hd_iobuf_live(&client->in) < 5)
 		return STEP_MORE;
 	if (output_full(client))
 		return STEP_STOP;
 	m->head = hd_iobuf_head(&client->in);
-	m->type = m->head[0];
-	m->len = hd_get_u32(m->head + 1);
 	m->avail = hd_iobuf_live(&client->in);
-	if (!known_frontend_type(m->type))
+	if (client->session.protocol->frame(m->head, m->avail, &frame) == HD_FRAME_INVALID)
 	{
-		char		message[64];
-
-		snprintf(message, sizeof(message), "invalid frontend message type %d",
-				 (unsigned char) m->type);
-		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, message, NULL);
+		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, frame.reason, NULL);
 		return STEP_STOP;
 	}
-	if (m->len < 4 || m->len > HD_MAX_CLIENT_MESSAGE ||
-		(!large_message_type(m->type) && m->len > HD_MAX_SMALL_MESSAGE))
-	{
-		hd_client_fatal(client, HD_SQLSTATE_PROTOCOL_VIOLATION, "invalid message length", NULL);
-		return STEP_STOP;
-	}
+	/* (five bytes are in: frame.size is known) */
+	m->type = m->head[0];
+	m->len = (uint32_t) (frame.size - 1);
 	if (m->type == 'X')
 	{
 		hd_client_close(client);
@@ -1170,7 +1123,7 @@ answer_here(HdClient *client, const ClientMsg *m)
 {
 	if (!m->whole ||
 		!(client->cache_step == HD_CSTEP_NONE || client->cache_step == HD_CSTEP_FORWARD) ||
-		!answer_locally(client, m->type, m->head + 5, m->len - 4))
+		!answer_locally(client, m->head, m->len))
 		return STEP_GO;
 	hd_iobuf_consume(&client->in, (size_t) m->len + 1);
 	client->cache_step = HD_CSTEP_NONE;

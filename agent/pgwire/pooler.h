@@ -14,6 +14,9 @@
  *             pool's two tables (HdPoolOps, HdPoolWaiterOps)
  *   cancel.c  CancelRequests forwarded to the origin; the server they are
  *             for is held until the origin has processed them
+ *   pg_client_protocol.c  the client-protocol driver agent.c's listeners
+ *             use (net/client_protocol.h): accept, framing, classification,
+ *             errors, ReadyForQuery, idle, over client.c's sessions
  *
  * Bytes are forwarded as they are (never re-encoded). The agent looks only at
  * message types and lengths, and at the few messages it must understand:
@@ -45,6 +48,7 @@
 #include "config/configs.h"
 #include "base/iobuf.h"
 #include "base/list.h"
+#include "net/client_protocol.h"
 #include "net/listener.h"
 #include "pgwire/batch.h"
 #include "pgwire/cache_fill.h"
@@ -119,6 +123,7 @@ typedef struct HdClientAuth
 
 struct HdClient
 {
+	HdClientSession session;	/* its protocol (client_protocol.h): hd_pg_client_protocol */
 	HdAgent    *agent;
 	HdList		link;			/* agent->clients */
 	HdPoolWaiter wait;			/* queued for a server (pool.h), or for a login check */
@@ -283,6 +288,17 @@ hd_pg_pool_of(const HdPool *pool)
 	return pool->ops == &hd_pg_pool_ops ? hd_pg_pool(pool) : NULL;
 }
 
+/*
+ * A listener of clients and the protocol they speak: agent.c's
+ * client_accepted() hands each connection to protocol->accept().
+ */
+typedef struct HdClientListener
+{
+	HdListener	listener;
+	HdAgent    *agent;
+	const HdClientProtocol *protocol;
+} HdClientListener;
+
 struct HdAgent
 {
 	struct ev_loop *loop;
@@ -297,8 +313,8 @@ struct HdAgent
 	HdList		dead_clients;	/* closed, freed before the loop blocks */
 	HdList		dead_servers;
 	ev_prepare	reaper;
-	HdListener	listener;		/* TCP: listen_addr, listen_port */
-	HdListener	unix_listener;	/* unix_socket_dir; not open if unset */
+	HdClientListener tcp_clients;	/* listen_addr, listen_port */
+	HdClientListener unix_clients;	/* unix_socket_dir; not open if unset */
 	ev_signal	sigint_watcher;
 	ev_signal	sigterm_watcher;
 	ev_signal	sighup_watcher;
@@ -324,6 +340,15 @@ extern const HdConfig *hd_agent_find_config(HdAgent *agent, const char *name);
 extern int	hd_agent_reload(HdAgent *agent, char *err, size_t errlen);
 /* SHUTDOWN (as SIGTERM): no new clients; exit once the transactions end */
 extern void hd_agent_drain(HdAgent *agent);
+/*
+ * Over max_client_conn (this session counted): true once the session was
+ * refused (53300, terminate()). Its driver asks when its protocol lets it
+ * say so: PostgreSQL at the startup packet, as PostgreSQL does.
+ */
+extern bool hd_agent_refuse_over_limit(HdAgent *agent, HdClientSession *session);
+
+/* pg_client_protocol.c: PostgreSQL's client-protocol driver */
+extern const HdClientProtocol hd_pg_client_protocol;
 
 /* client.c */
 extern HdClient *hd_client_accept(HdAgent *agent, int fd, const char *addr);
