@@ -558,6 +558,27 @@ add_pending(HdClient *client, HdServer *server, HdClassification *c)
 }
 
 /*
+ * Whether the session-state check of this Query's transaction may be sent
+ * right behind it (state_check.c), rather than once its ReadyForQuery is
+ * back: a round trip to the origin less per transaction. Only where the
+ * check would run next anyway, as its own transaction: transaction pooling,
+ * a client not pinned, nothing but this Query owed on a connection idle
+ * outside a transaction block, no cancel on its way, and a Query that
+ * certainly leaves the connection so (one plain statement, session.h) with
+ * no session effect the agent must apply first.
+ */
+static bool
+check_may_follow(const HdClient *client, const HdServer *server, const HdClassification *c,
+				 const char *sql, size_t len)
+{
+	return server->pool->config.pool_mode == HD_POOL_TRANSACTION && !client->pinned &&
+		!client->replication[0] && c->effect == HD_EFFECT_NONE && !c->deallocate &&
+		server->txn_status == 'I' && server->expect.count == 1 && !server->mid_batch &&
+		server->cancels == 0 && server->cache_op == HD_COP_NONE &&
+		server->state_baseline != NULL && hd_query_leaves_no_transaction(sql, len);
+}
+
+/*
  * A simple Query. Its session effect: a pin, or tracked settings applied at
  * its ReadyForQuery; a DEALLOCATE acts on the client's own names
  * (prepare.h). PostgreSQL drops the unnamed statement at a simple Query.
@@ -584,11 +605,16 @@ forward_query(HdClient *client, HdServer *server, const char *msg, uint32_t len)
 		hd_client_pin(client, c.pin_reason);
 	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
 		add_pending(client, server, &c);	/* takes c */
-	hd_classification_free(&c);
 	hd_prepare_query_sent(client, server);
 	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
-		hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0)
+		hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0 ||
+		(check_may_follow(client, server, &c, msg + 5, len > 4 ? len - 4 : 0) &&
+		 hd_state_check_start(server, false) < 0))
+	{
+		hd_classification_free(&c);
 		return HD_FWD_NOMEM;
+	}
+	hd_classification_free(&c);
 	return HD_FWD_DONE;
 }
 

@@ -210,6 +210,7 @@ struct HdServer
 	bool		state_prepared;	/* hd_state is prepared on it */
 	bool		state_learn;	/* the check in flight learns the baseline */
 	bool		state_failed;	/* the check in flight failed */
+	bool		state_canceled; /* ... by a cancel meant for the client's statement */
 	HdSettingList settings;		/* session settings applied on this connection */
 	HdClassification pending;	/* of the Query running now, applied if it succeeds */
 	bool		has_pending;

@@ -638,6 +638,40 @@ classify_statement(const char *sql, const PgQuery__RawStmt *raw, bool in_extende
 		pin(out, reason);
 }
 
+bool
+hd_query_leaves_no_transaction(const char *text, size_t len)
+{
+	static const char *const words[] = {
+		"select", "insert", "update", "delete", "with", "values", "table", NULL
+	};
+	size_t		i = 0;
+	size_t		start;
+	bool		known = false;
+	const char *semicolon;
+
+	while (len > 0 && text[len - 1] == '\0')
+		len--;					/* a Query's text ends with its NUL */
+	while (i < len && isspace((unsigned char) text[i]))
+		i++;
+	start = i;
+	while (i < len && isalpha((unsigned char) text[i]))
+		i++;
+	for (int w = 0; words[w] && !known; w++)
+		known = i - start == strlen(words[w]) &&
+			strncasecmp(text + start, words[w], i - start) == 0;
+	/* the word alone, or followed by a blank, "(" or "*": not "selectx", not "select--" */
+	if (!known || (i < len && !isspace((unsigned char) text[i]) && text[i] != '(' &&
+				   text[i] != '*'))
+		return false;
+	semicolon = memchr(text + i, ';', len - i);
+	if (semicolon == NULL)
+		return true;
+	for (const char *p = semicolon + 1; p < text + len; p++)
+		if (!isspace((unsigned char) *p))
+			return false;		/* more after it: a second statement, or a literal */
+	return true;
+}
+
 void
 hd_classify(const char *text, size_t len, bool in_extended, HdClassification *out)
 {

@@ -75,6 +75,17 @@ typedef struct HdClassification
  */
 extern void hd_classify(const char *sql, size_t len, bool in_extended, HdClassification *out);
 extern void hd_classification_free(HdClassification *c);
+/*
+ * Whether a simple Query's text, sent on a connection idle outside a
+ * transaction block, certainly leaves it idle outside one when it is done
+ * (so the agent may send its own statement right behind it): one
+ * SELECT/INSERT/UPDATE/DELETE/WITH/VALUES/TABLE statement, with nothing but
+ * blanks after a final ';'. Anything else (a second statement, which could
+ * be BEGIN; COPY, which waits for data; a comment first; a ';' inside a
+ * literal) is "not certain": false.
+ */
+extern bool hd_query_leaves_no_transaction(const char *text, size_t len);
+
 /* dst then src, as one statement after the other (tracked effects only). */
 extern int	hd_classification_merge(HdClassification *dst, const HdClassification *src);
 

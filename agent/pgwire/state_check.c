@@ -24,6 +24,12 @@
  *            leaves). A difference they explain becomes the baseline, and
  *            those settings are set again for the next client, since their
  *            values are the client's, not what the agent would set.
+ *            When the transaction is one Query that certainly leaves the
+ *            connection idle (client.c check_may_follow(), session.h), the
+ *            check is sent right behind it instead of after its
+ *            ReadyForQuery: it runs at the same point of the session, a
+ *            round trip sooner. A cancel the client meant for that Query
+ *            can then land on the check: a check canceled so is sent again.
  *
  * The check is Parse (once per connection) / Bind / Execute / Sync of the
  * prepared statement hd_state, queued as one HD_EXPECT_STATE entry; its
@@ -185,6 +191,22 @@ check_done(HdServer *server)
 	char	   *report = server->state_report;
 
 	server->state_report = NULL;
+	if (server->state_failed && server->state_canceled && !server->state_learn)
+	{
+		/*
+		 * A check sent right behind a client's statement (client.c) can take
+		 * the cancel the client meant for that statement, which ended first:
+		 * nothing was learned, so ask again.
+		 */
+		server->state_canceled = false;
+		if (hd_state_check_start(server, false) == 0)
+		{
+			free(report);
+			hd_server_flush(server);
+			return;
+		}
+		/* out of memory: as any failed check */
+	}
 	if (server->state_learn)
 	{
 		if (server->state_failed || report == NULL)
@@ -264,7 +286,10 @@ hd_state_check_reply(HdServer *server, char type, const char *msg, size_t total)
 		case 'E':
 			{
 				const char *m = hd_error_field(msg + 5, total - 5, 'M');
+				const char *code = hd_error_field(msg + 5, total - 5, 'C');
 
+				/* a client's cancel that came too late for its statement (check_done) */
+				server->state_canceled = code && strcmp(code, HD_SQLSTATE_QUERY_CANCELED) == 0;
 				server->state_failed = true;
 				server->state_prepared = false;
 				free(server->state_error);

@@ -284,6 +284,40 @@ test_state_reports(void)
 	free(fallback);
 }
 
+static bool
+leaves_idle(const char *sql)
+{
+	/* as a Query carries it: with its NUL */
+	return hd_query_leaves_no_transaction(sql, strlen(sql) + 1);
+}
+
+/* Which Query texts the session-state check may follow at once (client.c). */
+static void
+test_leaves_no_transaction(void)
+{
+	ok(leaves_idle("SELECT abalance FROM pgbench_accounts WHERE aid = 1;"),
+	   "one SELECT with its ';': leaves the connection idle");
+	ok(leaves_idle("  select 1") && leaves_idle("select*from t") && leaves_idle("select(1)"),
+	   "case, blanks before, '*' or '(' right after the word");
+	ok(leaves_idle("INSERT INTO t VALUES (1) RETURNING id;  \n") &&
+	   leaves_idle("update t set a = 1") && leaves_idle("DELETE FROM t") &&
+	   leaves_idle("WITH x AS (SELECT 1) SELECT * FROM x") && leaves_idle("VALUES (1)") &&
+	   leaves_idle("TABLE t"), "INSERT, UPDATE, DELETE, WITH, VALUES, TABLE");
+	ok(!leaves_idle("BEGIN") && !leaves_idle("START TRANSACTION") && !leaves_idle("COMMIT"),
+	   "transaction control: no");
+	ok(!leaves_idle("SELECT 1; BEGIN") && !leaves_idle("SELECT 1;BEGIN;"),
+	   "a second statement (it could open a block): no");
+	ok(!leaves_idle("COPY t FROM STDIN") && !leaves_idle("copy t to stdout"),
+	   "COPY (the connection waits for data, or sends it): no");
+	ok(!leaves_idle("SELECT 'a;b'"), "a ';' inside a literal: not certain, no");
+	ok(!leaves_idle("/* c */ SELECT 1") && !leaves_idle("-- c\nSELECT 1") &&
+	   !leaves_idle("select--c\n1"), "comments: not certain, no");
+	ok(!leaves_idle("selectx 1") && !leaves_idle("(SELECT 1)") && !leaves_idle("") &&
+	   !leaves_idle("SET a = 1") && !leaves_idle("CALL p()") && !leaves_idle("DO $$ BEGIN END $$"),
+	   "other words, a parenthesis first, nothing, SET, CALL, DO: no");
+	ok(hd_query_leaves_no_transaction("SELECT 1; BEGIN", 9), "only len bytes are read");
+}
+
 int
 main(void)
 {
@@ -293,5 +327,6 @@ main(void)
 	test_deallocate();
 	test_startup();
 	test_state_reports();
+	test_leaves_no_transaction();
 	return tap_done();
 }
