@@ -278,8 +278,13 @@ handle_cancel(HdClient *client, const HdStartup *startup)
 	HdClient   *target = hd_agent_find_cancel_target(client->agent, startup->cancel_pid,
 													  startup->cancel_key);
 
-	/* like PostgreSQL, say nothing either way: the key is the secret */
-	if (target && target->server)
+	/*
+	 * Like PostgreSQL, say nothing either way: the key is the secret. A
+	 * client whose server owes it nothing but the agent's session-state check
+	 * has nothing running: its cancel is dropped, as an idle backend ignores
+	 * one (forwarded, it would only cancel the check).
+	 */
+	if (target && target->server && !hd_state_check_only_owed(target->server))
 		hd_cancel_forward(client, target->server);
 	else
 		hd_client_close(client);
@@ -607,12 +612,20 @@ forward_query(HdClient *client, HdServer *server, const char *msg, uint32_t len)
 		add_pending(client, server, &c);	/* takes c */
 	hd_prepare_query_sent(client, server);
 	if (hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
-		hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0 ||
-		(check_may_follow(client, server, &c, msg + 5, len > 4 ? len - 4 : 0) &&
-		 hd_state_check_start(server, false) < 0))
+		hd_prepare_expect(server, HD_EXPECT_QUERY, HD_REPLY_FORWARD, 0, 0) < 0)
 	{
 		hd_classification_free(&c);
 		return HD_FWD_NOMEM;
+	}
+	if (check_may_follow(client, server, &c, msg + 5, len > 4 ? len - 4 : 0))
+	{
+		if (hd_state_check_start(server, false) < 0)
+		{
+			hd_classification_free(&c);
+			return HD_FWD_NOMEM;
+		}
+		hd_debug("origin connection %u: the session-state check follows the Query of %s",
+				 server->backend_pid, client->addr);
 	}
 	hd_classification_free(&c);
 	return HD_FWD_DONE;
