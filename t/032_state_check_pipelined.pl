@@ -3,8 +3,9 @@
 # origin connection (origin_connection_limit 1) and a check made slow on the
 # origin (hyperdrive.session_state() wrapped in a 0.5 s sleep, counted in a
 # sequence) so that what happens while it runs can be seen:
-#  - which Queries it follows (a plain SELECT: yes; BEGIN, two statements: no)
-#    and that it still catches what server-side code did in that Query;
+#  - which Queries and extended-protocol batches it follows (a plain SELECT:
+#    yes; BEGIN, two statements, a named statement whose text is BEGIN: no)
+#    and that it still catches what server-side code did in them;
 #  - a client's cancel that arrives when nothing but the check is owed is
 #    dropped (nothing of the client's runs): the check runs once, the client
 #    is not pinned;
@@ -119,6 +120,60 @@ sleep 1.2;							# its checks are over
 		'the check behind it saw it: that client keeps the connection');
 	w_close($c);
 	is(val($b, "SELECT coalesce(current_setting('app.tenant', true), '')"), '',
+		'once it left, the other client gets a connection without its app.tenant');
+	sleep 1.2;
+}
+
+# ---------------------------------------------------------------------------
+# Extended-protocol batches
+sub batch_follows_in
+{
+	my ($from) = @_;
+	my @n = slurp_from($log, $from) =~ /the session-state check follows the batch/g;
+	return scalar @n;
+}
+
+sub ext
+{
+	my ($c, $bytes) = @_;
+	w_send($c, $bytes);
+	my $r = w_result($c);
+	return 'ERROR ' . $r->{errors}[0]{C} if @{ $r->{errors} };
+	return $r->{rows}[0][0];
+}
+
+{
+	my $pos = -s $log;
+	is(ext($a, extended_batch("SELECT 'ext'")), 'ext', 'a batch of one plain SELECT');
+	ok(wait_for(sub { batch_follows_in($pos) == 1 }), 'the check was sent right behind its Sync');
+	sleep 0.7;
+
+	# a named statement whose text is BEGIN, bound in a later batch
+	$pos = -s $log;
+	is(ext($a, pq_parse('b', 'BEGIN') . pq_sync()), undef, 'Parse of a statement "b": BEGIN');
+	is(ext($a, pq_parse('s', "SELECT 'named'") . pq_sync()), undef, 'and of "s": a SELECT');
+	sleep 0.7;
+	is(batch_follows_in($pos), 0, 'neither batch is followed (a Parse alone, BEGIN; its own check)');
+	$pos = -s $log;
+	is(ext($a, pq_bind('b') . pq_execute() . pq_sync()), undef, 'a batch that runs "b" (BEGIN)');
+	is(ext($a, pq_bind('s') . pq_execute() . pq_sync()), 'named', 'a batch that runs "s" in the block');
+	is(ext($a, pq_parse('', 'COMMIT') . pq_bind('') . pq_execute() . pq_sync()), undef, 'COMMIT');
+	sleep 0.7;
+	is(batch_follows_in($pos), 0, 'none of them is followed at once');
+	$pos = -s $log;
+	is(ext($a, pq_bind('s') . pq_execute() . pq_sync()), 'named', 'a batch that runs "s" alone');
+	ok(wait_for(sub { batch_follows_in($pos) == 1 }), 'is followed (its statement is plain)');
+	sleep 0.7;
+
+	# server-side code in a plain batch: still caught
+	$pos = -s $log;
+	my $c = w_login();
+	is(ext($c, extended_batch("SELECT set_tenant('e')")), 'e',
+		"another client's batch calls a function that calls set_config(..., false)");
+	ok(wait_for(sub { slurp_from($log, $pos) =~ /session state changed on the origin by server-side code \(app\.tenant\)/ }),
+		'the check behind it saw it: that client keeps the connection');
+	w_close($c);
+	is(ext($b, extended_batch("SELECT coalesce(current_setting('app.tenant', true), '')")), '',
 		'once it left, the other client gets a connection without its app.tenant');
 	sleep 1.2;
 }

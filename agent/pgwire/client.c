@@ -584,6 +584,64 @@ check_may_follow(const HdClient *client, const HdServer *server, const HdClassif
 }
 
 /*
+ * The same for an extended-protocol batch, message by message: at its first
+ * message, whether the connection is as check_may_follow() wants it (idle
+ * outside a transaction block, nothing owed); then each Parse, and each
+ * Bind's statement, must be one plain statement (session.h), and nothing
+ * but Parse, Bind, Describe, Execute, Close and Flush may come before its
+ * Sync. A batch that passes leaves the connection idle at its Sync: the
+ * check goes right behind it.
+ */
+static void
+batch_plain_start(const HdClient *client, HdServer *server)
+{
+	server->batch_plain = server->pool->config.pool_mode == HD_POOL_TRANSACTION &&
+		!client->pinned && !client->replication[0] && server->txn_status == 'I' &&
+		server->expect.count == 0 && server->cancels == 0 &&
+		server->cache_op == HD_COP_NONE && server->state_baseline != NULL;
+}
+
+static bool
+plain_text(const char *sql)
+{
+	return sql && hd_query_leaves_no_transaction(sql, strlen(sql));
+}
+
+/* The statement a Bind names (its body), as the client knows it. */
+static bool
+bound_statement_plain(HdClient *client, const char *body, uint32_t len)
+{
+	size_t		pos = 0;
+	const char *name = hd_take_string(body, len, &pos) ? hd_take_string(body, len, &pos) : NULL;
+	HdStatement *stmt;
+
+	if (name == NULL)
+		return false;
+	if (name[0] == '\0')
+		return client->unnamed && client->unnamed->state == HD_UNNAMED_KNOWN &&
+			plain_text(client->unnamed->query);
+	stmt = hd_registry_get(&hd_pg_pool(client->pool)->registry,
+						   hd_client_stmt_find(&client->stmts, name));
+	return stmt && plain_text(stmt->query);
+}
+
+static void
+batch_plain_note(HdClient *client, HdServer *server, char type, const char *body, uint32_t len)
+{
+	size_t		pos = 0;
+
+	if (!server->batch_plain)
+		return;
+	if (type == 'P')
+		server->batch_plain = hd_take_string(body, len, &pos) &&
+			plain_text(hd_take_string(body, len, &pos));
+	else if (type == 'B')
+		server->batch_plain = bound_statement_plain(client, body, len);
+	else if (type != 'D' && type != 'E' && type != 'C' && type != 'H' && type != 'S')
+		server->batch_plain = false;
+}
+
+/*
  * A simple Query. Its session effect: a pin, or tracked settings applied at
  * its ReadyForQuery; a DEALLOCATE acts on the client's own names
  * (prepare.h). PostgreSQL drops the unnamed statement at a simple Query.
@@ -784,6 +842,9 @@ forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t le
 	HdForward	rc;
 
 	server->state_dirty = true;	/* it may change the session: checked at the end */
+	if (!server->mid_batch)
+		batch_plain_start(client, server);
+	batch_plain_note(client, server, type, body, body_len);
 	switch (type)
 	{
 		case 'Q':
@@ -817,6 +878,15 @@ forward_message(HdClient *client, HdServer *server, const char *msg, uint32_t le
 			rc = hd_iobuf_append(&server->out, msg, (size_t) len + 1) < 0 ||
 				hd_prepare_expect(server, HD_EXPECT_SYNC, HD_REPLY_FORWARD, 0, 0) < 0 ?
 				HD_FWD_NOMEM : HD_FWD_DONE;
+			if (rc == HD_FWD_DONE && server->batch_plain && !client->pinned)
+			{
+				/* the batch leaves the connection idle: its check goes right behind it */
+				if (hd_state_check_start(server, false) < 0)
+					return HD_FWD_NOMEM;
+				hd_debug("origin connection %u: the session-state check follows the batch of %s",
+						 server->backend_pid, client->addr);
+			}
+			server->batch_plain = false;
 			break;
 		default:
 			/* Flush and COPY data: nothing owed */

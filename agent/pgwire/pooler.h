@@ -211,6 +211,7 @@ struct HdServer
 	bool		state_learn;	/* the check in flight learns the baseline */
 	bool		state_failed;	/* the check in flight failed */
 	bool		state_canceled; /* ... by a cancel meant for the client's statement */
+	bool		batch_plain;	/* the check may follow this batch's Sync (client.c) */
 	HdSettingList settings;		/* session settings applied on this connection */
 	HdClassification pending;	/* of the Query running now, applied if it succeeds */
 	bool		has_pending;
