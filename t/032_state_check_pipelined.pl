@@ -12,7 +12,9 @@
 #  - a client's cancel forwarded while its Query ran, landing on the check
 #    after the Query ended (the origin's postmaster stopped until then): the
 #    check is sent again, the client is not pinned, the other client gets
-#    the connection.
+#    the connection;
+#  - a check its client's statement_timeout cancels is asked again only
+#    once, then fails as any check does.
 #
 # Needs agent/hyperdrive (make agent) and the extension installed.
 use strict;
@@ -218,6 +220,22 @@ sub ext
 	ok(wait_for(sub { checks() >= $before + 3 }),
 		"the canceled check was sent again: A's two and B's (" . (checks() - $before) . ' checks)');
 	is(val($a, "SELECT 'a last'"), 'a last', 'A goes on, not cancelled');
+}
+
+# ---------------------------------------------------------------------------
+# A check that its client's own statement_timeout cancels (57014 as a cancel
+# is): asked again once, then a failed check as any other (the client keeps
+# the connection), never again and again.
+{
+	my $pos = -s $log;
+	my $d = w_login();
+	is(val($d, "SET statement_timeout = '100ms'"), undef, 'D: statement_timeout 100 ms (carried)');
+	is(val($d, "SELECT 'd'"), 'd', 'D: a plain SELECT; the 0.5 s check behind it times out');
+	my $r = w_query($d, "SELECT 'd again'", 10);
+	ok(!@{ $r->{errors} } && ($r->{rows}[0][0] // '') eq 'd again', 'D: its next statement is answered')
+	  or diag(explain $r);
+	like(slurp_from($log, $pos), qr/keeps this origin connection/, 'D keeps the connection (the check failed)');
+	w_close($d);
 }
 
 w_close($a);

@@ -210,7 +210,8 @@ struct HdServer
 	bool		state_prepared;	/* hd_state is prepared on it */
 	bool		state_learn;	/* the check in flight learns the baseline */
 	bool		state_failed;	/* the check in flight failed */
-	bool		state_canceled; /* ... by a cancel meant for the client's statement */
+	bool		state_canceled; /* ... with 57014: a cancel meant for the client's statement? */
+	bool		state_retried;	/* the check in flight asks again after such a failure */
 	bool		batch_plain;	/* the check may follow this batch's Sync (client.c) */
 	HdSettingList settings;		/* session settings applied on this connection */
 	HdClassification pending;	/* of the Query running now, applied if it succeeds */

@@ -29,7 +29,8 @@
  *            check is sent right behind it instead of after its
  *            ReadyForQuery: it runs at the same point of the session, a
  *            round trip sooner. A cancel the client meant for that Query
- *            can then land on the check: a check canceled so is sent again.
+ *            can then land on the check: a check canceled (57014) is sent
+ *            again, once (the client's statement_timeout also says 57014).
  *
  * The check is Parse (once per connection) / Bind / Execute / Sync of the
  * prepared statement hd_state, queued as one HD_EXPECT_STATE entry; its
@@ -191,22 +192,26 @@ check_done(HdServer *server)
 	char	   *report = server->state_report;
 
 	server->state_report = NULL;
-	if (server->state_failed && server->state_canceled && !server->state_learn)
+	if (server->state_failed && server->state_canceled && !server->state_learn &&
+		!server->state_retried)
 	{
 		/*
 		 * A check sent right behind a client's statement (client.c) can take
 		 * the cancel the client meant for that statement, which ended first:
-		 * nothing was learned, so ask again.
+		 * nothing was learned, so ask again, once. (57014 is also the
+		 * client's statement_timeout, which would cancel every check.)
 		 */
 		server->state_canceled = false;
 		if (hd_state_check_start(server, false) == 0)
 		{
+			server->state_retried = true;
 			free(report);
 			hd_server_flush(server);
 			return;
 		}
 		/* out of memory: as any failed check */
 	}
+	server->state_retried = false;
 	if (server->state_learn)
 	{
 		if (server->state_failed || report == NULL)
