@@ -135,7 +135,7 @@ agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/ca
 
 # The cache core through its seams: a fake origin driver and fake sessions,
 # over a real LMDB store in a temporary directory (no server).
-AGENT_CACHE_CORE_TEST_SRCS = agent/cache/cache.c agent/cache/store.c agent/cache/race.c \
+AGENT_CACHE_CORE_TEST_SRCS = agent/cache/cache.c agent/cache/store.c agent/cache/value_marks.c agent/cache/race.c \
 	agent/cache/flight.c agent/base/log.c agent/base/text_buf.c agent/config/configs.c \
 	agent/base/ini.c agent/base/suggest.c
 agent/tests/test_cache_core: agent/tests/test_cache_core.c $(AGENT_CACHE_CORE_TEST_SRCS) \
@@ -182,8 +182,9 @@ agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_H
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 # The cache's LMDB store; agent/tests/test_store --bench is its micro-benchmark.
-agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h agent/base/be.h
-	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/store.c -llmdb -lcrypto
+agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h agent/base/be.h \
+		agent/cache/value_marks.c agent/cache/value_marks.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/store.c agent/cache/value_marks.c -llmdb -lcrypto
 
 agent-unit-check: agent-unit
 	set -e; for t in $(filter-out test_stream_record,$(AGENT_UNIT_TESTS)); do agent/tests/$$t; done

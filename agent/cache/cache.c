@@ -685,6 +685,28 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 }
 
 /*
+ * The store's marks of changes with values can refuse only puts whose token
+ * is older (store.h): the fills in flight, in the layer's jobs. Below the
+ * oldest of them, the marks go.
+ */
+static void
+forget_marks(HdCacheLayer *layer)
+{
+	uint64_t	oldest = hd_store_token(layer->store);
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &layer->jobs)
+	{
+		const HdCacheJob *job = hd_container_of(item, HdCacheJob, link);
+
+		if (!job->analysis && job->token < oldest)
+			oldest = job->token;
+	}
+	hd_store_forget_marks(layer->store, oldest);
+}
+
+/*
  * Persist the streams' positions; sync; let the streams confirm what is
  * durable: each config's position as it was when the sync began (records
  * applied during it are not durable yet).
@@ -725,6 +747,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		hd_flight_timeouts(&cfg->flights, ev_time(),
 						   layer->settings->query_wait_timeout_ms / 1000.0);
 	}
+	forget_marks(layer);
 	if (layer->dirty && now - layer->last_sync >= 1.0)
 	{
 		hd_list_foreach_safe(item, tmp, &layer->cfgs)
@@ -1524,5 +1547,15 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 
 		hd_text_buf_printf(buf, "hyperdrive_cache_stream_connected{config=\"%s\"} %d\n", cfg->name,
 						   layer->changes->connected(cfg->source) ? 1 : 0);
+	}
+	if (layer->store != NULL)
+	{
+		HdStoreStats st;
+
+		hd_store_stats(layer->store, &st);
+		hd_text_buf_puts(buf, "# HELP hyperdrive_cache_value_marks The store's marks of changes "
+						 "with values, kept while a fill that predates them runs\n"
+						 "# TYPE hyperdrive_cache_value_marks gauge\n");
+		hd_text_buf_printf(buf, "hyperdrive_cache_value_marks %" PRIu64 "\n", st.value_marks);
 	}
 }

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "base/be.h"
+#include "cache/value_marks.h"
 
 #define HASH_LEN 32
 #define CFG_LEN HD_STORE_CONFIG_ID_MAX
@@ -149,6 +150,7 @@ struct HdStore
 	size_t	   *touch_used;		/* the occupied slots, ntouches of them */
 	size_t		ntouches;
 	HdStoreStats stats;
+	HdMarks		marks;			/* the put guard of changes with values (value_marks.h) */
 	/* configs whose invalidation failed (the fence, in the contract) */
 	struct Fence *fenced;
 	size_t		nfenced;
@@ -1310,7 +1312,11 @@ hd_store_outcome_name(HdStorePutOutcome outcome)
 	return "unknown";
 }
 
-/* Was any of the put's relations (or the config, or all) invalidated since its token? */
+/*
+ * Was what the put read (or the config, or all) invalidated since its token?
+ * Changes of every row are marked per relation in LMDB; changes with values
+ * in memory (value_marks.h).
+ */
 static int
 raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool *out)
 {
@@ -1329,6 +1335,12 @@ raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool
 		MDB_val		k = val(rk, RELKEY_LEN);
 		MDB_val		v;
 
+		/* a change of the relation's values that may touch what the put read */
+		if (hd_marks_raced(&op->c->marks, hd_marks_config(cfg, CFG_LEN), &deps->deps[i], token))
+		{
+			*out = true;
+			break;
+		}
 		relation_key(rk, cfg, deps->deps[i].relation);
 		rc = mdb_get(op->txn, op->c->invalidated, &k, &v);
 		if (rc == MDB_NOTFOUND)
@@ -1518,7 +1530,7 @@ hd_store_put(HdStore *c, const HdStorePut *p, HdStorePutOutcome *outcome, char *
  */
 static int
 apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const DepSet *deps,
-				   bool all, HdPos pos, bool with_touches)
+				   bool all, HdPos pos, bool with_touches, bool value_marks)
 {
 	uint64_t	seq = c->state.seq + 1;
 	unsigned char seqbuf[8];
@@ -1538,8 +1550,15 @@ apply_invalidation(Op *op, HdStore *c, const unsigned char *cfg, const DepSet *d
 		relation_key(rk, cfg, d->relation);
 		rc = d->nvalues == 0 ? remove_dependents(op, cfg, d->relation) :
 			remove_overlapping(op, cfg, d);
-		/* the race guard is by relation: puts in flight are refused, whatever their values */
-		if (rc != 0 ||
+		if (rc != 0)
+			return rc;
+		/*
+		 * The race guard: a change with values is marked in memory once
+		 * committed (invalidate()); without values, or when there was no room
+		 * for its marks, the whole relation is: puts in flight on it are
+		 * refused, whatever their values.
+		 */
+		if ((d->nvalues == 0 || !value_marks) &&
 			(rc = step(op, mdb_put(op->txn, c->invalidated, &k, &v, 0),
 					   "marking a relation invalidated")) != 0)
 			return rc;
@@ -1614,6 +1633,39 @@ unfence(HdStore *c, const unsigned char *cfg)
 		}
 }
 
+/* Room for the in-memory marks of a change's values (value_marks.h). */
+static bool
+reserve_value_marks(HdStore *c, const DepSet *deps)
+{
+	size_t		ndeps = 0;
+	size_t		nvalues = 0;
+
+	for (size_t i = 0; i < deps->ndeps; i++)
+		if (deps->deps[i].nvalues > 0)
+		{
+			ndeps++;
+			nvalues += deps->deps[i].nvalues;
+		}
+	return ndeps > 0 && hd_marks_reserve(&c->marks, ndeps, nvalues);
+}
+
+/* The change committed at c->state.seq: its values' marks. */
+static void
+note_value_marks(HdStore *c, const unsigned char *cfg, const DepSet *deps)
+{
+	uint64_t	config = hd_marks_config(cfg, CFG_LEN);
+
+	for (size_t i = 0; i < deps->ndeps; i++)
+		if (deps->deps[i].nvalues > 0)
+			hd_marks_note(&c->marks, config, &deps->deps[i], c->state.seq);
+}
+
+void
+hd_store_forget_marks(HdStore *c, uint64_t oldest_token)
+{
+	hd_marks_prune(&c->marks, oldest_token);
+}
+
 static int
 invalidate(HdStore *c, const char *config_id, const HdDep *changed, size_t n, bool all,
 		   HdPos pos, uint64_t *removed, char *err, size_t errlen)
@@ -1622,6 +1674,7 @@ invalidate(HdStore *c, const char *config_id, const HdDep *changed, size_t n, bo
 	DepSet		deps;
 	char		action[160];
 	Op			op;
+	bool		marks;
 	int			rc;
 
 	if (removed)
@@ -1632,19 +1685,22 @@ invalidate(HdStore *c, const char *config_id, const HdDep *changed, size_t n, bo
 	/* the position is the change source's: printed, not interpreted */
 	snprintf(action, sizeof(action), "invalidating %s of config %s at position %llu",
 			 all ? "all entries" : "relations", config_id, (unsigned long long) pos);
-	rc = apply_invalidation(&op, c, cfg, &deps, all, pos, true);
+	marks = reserve_value_marks(c, &deps);
+	rc = apply_invalidation(&op, c, cfg, &deps, all, pos, true, marks);
 	if (no_room(rc))
 	{
 		op_abort(&op);
 		c->stats.map_full++;
 		if (make_room(c, 0, 1, err, errlen) == 0)
-			rc = apply_invalidation(&op, c, cfg, &deps, all, pos, false);
+			rc = apply_invalidation(&op, c, cfg, &deps, all, pos, false, marks);
 		if (no_room(rc))
 		{
 			op_abort(&op);
 			rc = apply_by_dropping_all(&op, c, cfg, pos);
 		}
 	}
+	if (rc == 0 && marks)
+		note_value_marks(c, cfg, &deps);
 	depset_free(&deps);
 	if (rc != 0)
 	{
@@ -1850,6 +1906,7 @@ hd_store_stats(const HdStore *c, HdStoreStats *out)
 	*out = c->stats;
 	out->entries = c->state.entries;
 	out->bytes = c->state.bytes;
+	out->value_marks = c->marks.nvalues;
 }
 
 /* ------------------------------------------------------------------------
@@ -2557,6 +2614,7 @@ destroy(HdStore *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	hasher_free(&c->hasher);
+	hd_marks_free(&c->marks);
 	free(c->fenced);
 	free(c->touches);
 	free(c->touch_used);

@@ -35,9 +35,14 @@
  *     hash) and records the change's position in the same write
  *     transaction: after any crash the entries and the applied position
  *     agree. A put carries a token read before the query went to the
- *     origin (hd_store_token()); an invalidation of one of its relations
- *     applied since then (whatever its values) means the result may
- *     predate the change, and it is not stored (HD_STORE_SKIP_RACED). If an
+ *     origin (hd_store_token()); an invalidation applied since then that
+ *     may touch what it read (as hd_dep_overlaps() decides, and a change
+ *     with values on another column than the put's as touching it) means
+ *     the result may predate the change, and it is not stored
+ *     (HD_STORE_SKIP_RACED). Changes of every row are marked per relation
+ *     in LMDB; changes with values in memory (value_marks.h: a mark refuses
+ *     only puts in flight; hd_store_forget_marks() prunes them; beyond
+ *     HD_MARKS_MAX, a change with values marks its whole relation). If an
  *     invalidation of a config fails (I/O error, disk full), that config is
  *     fenced: its lookups and puts fail until hd_store_purge() of that
  *     config (or of all) succeeds, which removes the entries that may be
@@ -283,9 +288,17 @@ typedef struct HdStoreStats
 	uint64_t	invalidated;	/* removed by invalidation or purge */
 	uint64_t	map_full;		/* MDB_MAP_FULL/MDB_TXN_FULL answered by evicting */
 	uint64_t	lru_flush_failures;	/* buffered accesses dropped */
+	uint64_t	value_marks;	/* now: the put guard's marks of values (value_marks.h) */
 } HdStoreStats;
 
 extern void hd_store_stats(const HdStore *store, HdStoreStats *out);
+
+/*
+ * The put guard's marks of changes with values (value_marks.h) below
+ * oldest_token can refuse no put any more: the oldest token of a put still
+ * to come (the caller's fills in flight), or hd_store_token() when none is.
+ */
+extern void hd_store_forget_marks(HdStore *store, uint64_t oldest_token);
 
 /* A config's entries now, and the sum of their record sizes (a read transaction). */
 extern int	hd_store_config_usage(HdStore *store, const char *config_id, uint64_t *entries,

@@ -132,6 +132,53 @@ feed_change(uint64_t xid, uint64_t rel, HdPos end)
 	return 0;
 }
 
+/* The same, with the value hashes of column col that the changed rows held. */
+static int
+feed_values(uint64_t xid, uint64_t rel, uint32_t col, const uint64_t *values, uint32_t n,
+			HdPos end)
+{
+	HdDep		dep = {rel, col, n, values};
+	HdChange	c = {0};
+
+	c.xid = xid;
+	c.end = end;
+	c.deps = &dep;
+	c.ndeps = 1;
+	c.text = "test";
+	if (the_source->cb.on_change(the_source->cb.arg, &c) < 0)
+		return -1;
+	the_source->applied = end;
+	return 0;
+}
+
+static HdCacheLayer *layer;
+
+/* The store's marks of values now, as /metrics shows them; -1: not shown. */
+static long
+value_marks(void)
+{
+	HdTextBuf	b = HD_TEXT_BUF_INIT;
+	char	   *text;
+	const char *p;
+	long		n = -1;
+
+	hd_cache_metrics(layer, &b);
+	text = hd_text_buf_finish(&b);
+	p = text ? strstr(text, "\nhyperdrive_cache_value_marks ") : NULL;
+	if (p)
+		n = strtol(p + strlen("\nhyperdrive_cache_value_marks "), NULL, 10);
+	free(text);
+	return n;
+}
+
+/* The layer's timer, once (it prunes the store's marks). */
+static void
+tick(struct ev_loop *loop)
+{
+	usleep(250 * 1000);
+	ev_run(loop, EVRUN_NOWAIT);
+}
+
 /* ---------------------------------------------------------------------------
  * Fake sessions, each with the request it would send: (akey, key).
  */
@@ -200,7 +247,6 @@ static const HdCacheSessionOps fake_sessions = {
  * The fake origin: records what the core asked for.
  */
 static const char CFG[] = "cfgcfgcfgcfgcfgcfgcfgcfg";
-static HdCacheLayer *layer;
 
 typedef struct Origin
 {
@@ -492,6 +538,26 @@ main(void)
 		ok(decide(&d, &v) == HD_CACHE_SERVE && !v.stale &&
 		   strcmp(serve(&v, buf, sizeof(buf)), "row-d2") == 0, "and served fresh");
 		hd_cache_waiter_gone(&d.w);
+	}
+
+	/* the store's marks of changes with values live while a fill that predates them runs */
+	{
+		uint64_t	vals[] = {7, 8};
+		HdCacheJob *job;
+		bool		dropped;
+
+		ok(decide(&a, &v) == HD_CACHE_SERVE, "a hit before");
+		hd_cache_served(layer, CFG, &v, true);
+		job = hd_cache_fill_begin(layer, CFG, (const unsigned char *) a.akey, strlen(a.akey),
+								  (const unsigned char *) "id=9", 4, -1, &dropped);
+		ok(job != NULL && feed_values(800, 100, 2, vals, 2, 50) == 0,
+		   "a fill begins, then a change with two values of a column is applied");
+		ok(value_marks() == 2, "the store marks its two values (/metrics)");
+		tick(loop);
+		ok(value_marks() == 2, "the timer keeps them while that fill is in flight");
+		answer_fill(job, "row-9", 1000);
+		tick(loop);
+		ok(value_marks() == 0, "once it ended, the timer forgets them");
 	}
 
 	hd_cache_waiter_gone(&a.w);

@@ -30,6 +30,7 @@
 #include <lmdb.h>
 
 #include "cache/store.h"
+#include "cache/value_marks.h"
 
 #define CFG1 "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1"
 #define CFG2 "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"
@@ -1015,13 +1016,92 @@ test_values(void)
 	ok(invalidate_deps(c, CFG1, f, 1, 14) == 1 && stats(c).entries == 0 &&
 	   applied_lsn(c, CFG1) == 14, "and the last value goes with its own change");
 
-	/* the race guard is by relation: a value change refuses every put on it */
+	/* (test_value_marks: the race guard of changes with values) */
 	ok(put_deps(c, CFG1, 8, b, 1, before) == HD_STORE_SKIP_RACED,
-	   "a put read before a change of other values of its relation is refused");
+	   "a put read before a change of every row of its relation is refused");
 	ok(hd_store_put(c, &(HdStorePut) {.config_id = CFG1, .key = "k", .keylen = 1,
 				.deps = bad, .ndeps = 1, .now_ms = NOW}, &(HdStorePutOutcome) {0},
 				err, sizeof(err)) == -1 && strstr(err, "no array"),
 	   "values without their array are refused: %s", err);
+	close_or_bail(c);
+}
+
+/*
+ * The put race guard of changes with values: a put read before such a
+ * change is refused only when the change may touch what it read (the same
+ * value of the same column, or values of another column, or every row);
+ * marks are pruned below the oldest put in flight; a change with more values
+ * than the marks may hold marks its whole relation.
+ */
+static void
+test_value_marks(void)
+{
+	HdStoreOptions o = default_options();
+	const char *dir = new_dir("value_marks");
+	HdStore    *c = open_or_bail(dir, &o);
+	const uint64_t R = 60,
+				R2 = 61;
+	uint64_t	h12[] = {12},
+				h13[] = {13},
+				h14[] = {14};
+	HdDep		v12[] = {value_dep(R, 2, h12, 1)},
+				v13[] = {value_dep(R, 2, h13, 1)},
+				v14[] = {value_dep(R, 2, h14, 1)},
+				col3[] = {value_dep(R, 3, h12, 1)},
+				all[] = {hd_dep_relation(R)},
+				other[] = {value_dep(R2, 2, h12, 1)};
+	uint64_t	t0 = hd_store_token(c);
+	uint64_t	t1;
+	uint64_t   *many = malloc((HD_MARKS_MAX + 1) * sizeof(uint64_t));
+
+	if (many == NULL)
+		bail("malloc", "out of memory");
+	invalidate_deps(c, CFG1, v12, 1, 20);	/* rows whose column 2 was (or is) 12 */
+	ok(put_deps(c, CFG1, 1, v13, 1, t0) == HD_STORE_STORED,
+	   "a put read before a change of value 12 but bound to value 13 is stored");
+	ok(put_deps(c, CFG1, 2, v12, 1, t0) == HD_STORE_SKIP_RACED,
+	   "one bound to value 12 is refused");
+	ok(put_deps(c, CFG1, 3, col3, 1, t0) == HD_STORE_SKIP_RACED,
+	   "one bound to values of another column of the relation is refused");
+	ok(put_deps(c, CFG1, 4, all, 1, t0) == HD_STORE_SKIP_RACED,
+	   "one that read every row of the relation is refused");
+	ok(put_deps(c, CFG1, 5, other, 1, t0) == HD_STORE_STORED,
+	   "one bound to value 12 of another relation is stored");
+	ok(put_deps(c, CFG2, 6, v12, 1, t0) == HD_STORE_STORED,
+	   "another config's put on the same value is stored (its own changes only)");
+	t1 = hd_store_token(c);
+	ok(put_deps(c, CFG1, 7, v12, 1, t1) == HD_STORE_STORED,
+	   "a put read after the change is stored");
+
+	invalidate_deps(c, CFG1, all, 1, 21);
+	ok(put_deps(c, CFG1, 8, v14, 1, t1) == HD_STORE_SKIP_RACED,
+	   "a change of every row refuses a put bound to any value");
+
+	hd_store_forget_marks(c, t1);
+	ok(put_deps(c, CFG1, 9, v12, 1, t0) == HD_STORE_SKIP_RACED,
+	   "marks above the oldest token stay (and the relation's mark too)");
+	hd_store_forget_marks(c, hd_store_token(c));
+	close_or_bail(c);
+
+	/* a fresh store: a change with more values than the marks hold */
+	dir = new_dir("value_marks_cap");
+	c = open_or_bail(dir, &o);
+	t0 = hd_store_token(c);
+	invalidate_deps(c, CFG1, v12, 1, 30);
+	hd_store_forget_marks(c, hd_store_token(c));
+	ok(put_deps(c, CFG1, 10, v12, 1, t0) == HD_STORE_STORED,
+	   "forgotten marks refuse nothing (no put that old is in flight, the caller said)");
+	t0 = hd_store_token(c);
+	for (uint32_t i = 0; i <= HD_MARKS_MAX; i++)
+		many[i] = 100000 + i;
+	{
+		HdDep		huge[] = {value_dep(R, 2, many, HD_MARKS_MAX + 1)};
+
+		invalidate_deps(c, CFG1, huge, 1, 31);
+	}
+	ok(put_deps(c, CFG1, 11, v13, 1, t0) == HD_STORE_SKIP_RACED,
+	   "more values than HD_MARKS_MAX: the whole relation is marked, any value is refused");
+	free(many);
 	close_or_bail(c);
 }
 
@@ -1248,6 +1328,7 @@ main(int argc, char **argv)
 		test_corruption();
 		test_sync();
 		test_values();
+		test_value_marks();
 		test_format();
 		printf("1..%d\n", tests_run);
 		if (tests_failed)
