@@ -131,6 +131,10 @@ SELECT * FROM ab('SELECT * FROM ab_t WHERE s IS NOT DISTINCT FROM ''x''');
 SELECT * FROM ab('SELECT * FROM ab_t WHERE p ~= ''(1,1)''');
 SELECT * FROM ab('SELECT * FROM ab_t, generate_series(1, 2) g WHERE id = g');
 SELECT * FROM ab('SELECT id FROM ab_t GROUP BY id HAVING id = 1');
+-- a subquery as the value, even one of constants
+SELECT * FROM ab('SELECT * FROM ab_t WHERE id = (SELECT 1)');
+SELECT * FROM ab('SELECT * FROM ab_t WHERE id = ANY (ARRAY(SELECT 1))');
+SELECT * FROM ab('SELECT * FROM ab_t WHERE id = ANY (ARRAY[1, (SELECT 2)])');
 -- NULL: = NULL is never true, left alone
 SELECT * FROM ab('SELECT * FROM ab_t WHERE id = NULL');
 SELECT * FROM ab('SELECT * FROM ab_t WHERE id IN (1, NULL)');
