@@ -149,6 +149,41 @@ retained_grow(HdRace *race)
 	return true;
 }
 
+/*
+ * A copy of a change's dependencies in one allocation (the deps, then their
+ * value hashes): the caller's values are its own memory. A dependency with
+ * more than HD_RACE_MAX_VALUES values is kept as its relation only (every
+ * row): more races, never fewer. false: out of memory.
+ */
+static bool
+retained_copy_deps(HdRetained *r, const HdDep *deps, size_t ndeps)
+{
+	size_t		nvalues = 0;
+	uint64_t   *values;
+
+	for (size_t i = 0; i < ndeps; i++)
+		if (deps[i].nvalues <= HD_RACE_MAX_VALUES)
+			nvalues += deps[i].nvalues;
+	r->deps = malloc(ndeps * sizeof(HdDep) + nvalues * sizeof(uint64_t));
+	if (r->deps == NULL)
+		return false;
+	values = (uint64_t *) (r->deps + ndeps);
+	for (size_t i = 0; i < ndeps; i++)
+	{
+		if (deps[i].nvalues == 0 || deps[i].nvalues > HD_RACE_MAX_VALUES)
+		{
+			r->deps[i] = hd_dep_relation(deps[i].relation);
+			continue;
+		}
+		memcpy(values, deps[i].values, deps[i].nvalues * sizeof(uint64_t));
+		r->deps[i] = deps[i];
+		r->deps[i].values = values;
+		values += deps[i].nvalues;
+	}
+	r->ndeps = ndeps;
+	return true;
+}
+
 void
 hd_race_retain(HdRace *race, uint64_t xid, bool all, const HdDep *deps, size_t ndeps)
 {
@@ -166,19 +201,8 @@ hd_race_retain(HdRace *race, uint64_t xid, bool all, const HdDep *deps, size_t n
 	r->xid = xid;
 	r->all = all;
 	r->applied_order = ++race->order;
-	if (!all && ndeps > 0)
-	{
-		r->deps = malloc(ndeps * sizeof(HdDep));
-		if (r->deps == NULL)
-			r->all = true;
-		else
-		{
-			/* the relation only: values are the caller's memory */
-			for (size_t i = 0; i < ndeps; i++)
-				r->deps[i] = hd_dep_relation(deps[i].relation);
-			r->ndeps = ndeps;
-		}
-	}
+	if (!all && ndeps > 0 && !retained_copy_deps(r, deps, ndeps))
+		r->all = true;			/* out of memory: it touches everything */
 }
 
 uint64_t

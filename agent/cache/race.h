@@ -26,8 +26,11 @@
  *   - "order" ticks at each retained change: a client that began to wait
  *     for a fill at order o may take its result when every change the fill
  *     misses was applied at an order above o (hd_race_check()'s bound).
- *   - Retained dependencies keep their relation only (every row): more
- *     races, never fewer. At most HD_RACE_MAX_RETAINED are kept; beyond,
+ *   - Retained dependencies keep their relation, column and value hashes
+ *     (dep.h), so that a fill bound to other values of the column than a
+ *     change touched is not refused; one with more than HD_RACE_MAX_VALUES
+ *     values keeps its relation only (every row): more races, never fewer.
+ *     At most HD_RACE_MAX_RETAINED are kept; beyond,
  *     they fold into one "everything" change visible only below every
  *     snapshot's xmin (logged). Out of memory: the newest one becomes
  *     "everything, never visible" (logged): no fill stores until a restart.
@@ -43,6 +46,7 @@
 #include "cache/dep.h"
 
 #define HD_RACE_MAX_RETAINED 10000
+#define HD_RACE_MAX_VALUES 1024	/* per retained dependency */
 
 /* What a fill's transaction saw: as PostgreSQL's snapshot, xids with epoch. */
 typedef struct HdRaceSnapshot
@@ -59,7 +63,7 @@ typedef struct HdRetained
 	uint64_t	xid;			/* with epoch; 0: unknown (never visible) */
 	bool		all;			/* every relation */
 	bool		xmin_rule;		/* visible only when xid < snapshot xmin */
-	HdDep	   *deps;			/* relations only (nvalues 0) */
+	HdDep	   *deps;			/* with their values, in the same allocation */
 	size_t		ndeps;
 	uint64_t	visible_from_seq;	/* fills numbered from here see it; 0: not known */
 	uint64_t	applied_order;	/* order when it was applied */

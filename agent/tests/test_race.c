@@ -3,7 +3,7 @@
  *    Unit tests of race.c, the cache's race rule: snapshot visibility,
  *    retained changes against a fill's dependencies, the waiters' bound,
  *    pruning once every fill in flight sees a change, folding when too many
- *    are retained.
+ *    are retained, per-value marks.
  *    Prints TAP; run by t/012_race_unit.pl.
  */
 #include <stdint.h>
@@ -130,6 +130,81 @@ test_fold(void)
 	hd_race_free(&race);
 }
 
+/* A dependency on the rows of relation rel whose column col holds one of vals. */
+static HdDep
+dep_values(uint64_t rel, uint32_t col, const uint64_t *vals, uint32_t n)
+{
+	HdDep		d = {rel, col, n, vals};
+
+	return d;
+}
+
+/* Per-value marks: a fill bound to other values than a change touched is not refused. */
+static void
+test_values(void)
+{
+	HdRace		race;
+	uint64_t	jb;
+	uint64_t	xip[] = {700};
+	HdRaceSnapshot blind = snap(700, 701, xip, 1);	/* does not see 700 */
+	uint64_t	one[] = {1};
+	uint64_t	two[] = {2};
+	uint64_t	one_two[] = {1, 2};
+	HdDep		fill_1 = dep_values(16384, 2, one, 1);
+	HdDep		fill_2 = dep_values(16384, 2, two, 1);
+	HdDep		fill_b = dep_values(16384, 3, one, 1);
+	HdDep		fill_all = hd_dep_relation(16384);
+	HdDep		fill_other = dep_values(16390, 2, one, 1);
+	uint64_t   *mine = malloc(2 * sizeof(uint64_t));
+	uint64_t   *many = malloc((HD_RACE_MAX_VALUES + 1) * sizeof(uint64_t));
+	HdDep		change;
+
+	ok(hd_race_init(&race, "v") == 0 && mine && many, "init");
+	/* a change of the rows where column 2 held 1 or 2, values in memory freed at once */
+	mine[0] = 1;
+	mine[1] = 2;
+	change = dep_values(16384, 2, mine, 2);
+	hd_race_retain(&race, 700, false, &change, 1);
+	mine[0] = mine[1] = 99;
+	free(mine);
+	ok(race.ret[0].ndeps == 1 && race.ret[0].deps[0].nvalues == 2 &&
+	   race.ret[0].deps[0].values[1] == 2, "retained with its values, copied");
+	ok(hd_race_check(&race, &blind, &fill_1, 1, &jb), "a fill bound to value 1 races");
+	ok(hd_race_check(&race, &blind, &fill_2, 1, &jb), "one bound to value 2 races");
+	ok(hd_race_check(&race, &blind, &fill_b, 1, &jb),
+	   "one bound on another column of the relation races (not comparable)");
+	ok(hd_race_check(&race, &blind, &fill_all, 1, &jb), "one reading every row races");
+	ok(!hd_race_check(&race, &blind, &fill_other, 1, &jb), "another relation does not");
+	hd_race_free(&race);
+
+	ok(hd_race_init(&race, "v") == 0, "init again");
+	change = dep_values(16384, 2, two, 1);
+	hd_race_retain(&race, 700, false, &change, 1);
+	ok(!hd_race_check(&race, &blind, &fill_1, 1, &jb),
+	   "a change of value 2 only: a fill bound to value 1 does not race");
+	ok(hd_race_check(&race, &blind, &fill_2, 1, &jb) && jb == 1,
+	   "a fill bound to value 2 does, with the change's order as the bound");
+	change = dep_values(16384, 0, NULL, 0);
+	hd_race_retain(&race, 700, false, &change, 1);
+	ok(hd_race_check(&race, &blind, &fill_1, 1, &jb) && jb == 2,
+	   "a later change of every row: value 1 races too");
+	hd_race_free(&race);
+
+	ok(hd_race_init(&race, "v") == 0, "init again");
+	for (uint32_t i = 0; i <= HD_RACE_MAX_VALUES; i++)
+		many[i] = 1000 + i;
+	change = dep_values(16384, 2, many, HD_RACE_MAX_VALUES + 1);
+	hd_race_retain(&race, 700, false, &change, 1);
+	ok(race.ret[0].deps[0].nvalues == 0,
+	   "more than HD_RACE_MAX_VALUES values: kept as the relation only");
+	ok(hd_race_check(&race, &blind, &fill_1, 1, &jb), "and then races with any value");
+	change = dep_values(16384, 2, one_two, 2);
+	hd_race_retain(&race, 701, false, &change, 1);
+	ok(race.ret[1].deps[0].nvalues == 2, "the next change keeps its values again");
+	hd_race_free(&race);
+	free(many);
+}
+
 int
 main(void)
 {
@@ -137,5 +212,6 @@ main(void)
 	test_check();
 	test_prune();
 	test_fold();
+	test_values();
 	return tap_done();
 }
