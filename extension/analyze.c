@@ -717,6 +717,7 @@ analyze_walker(Node *node, Analysis *an)
 typedef struct Binding
 {
 	int			rtindex;
+	Oid			relid;
 	AttrNumber	attno;
 	char	   *values;			/* comma-separated hashes and $n */
 } Binding;
@@ -1007,6 +1008,7 @@ add_binding(BindingState *bs, Var *var, char *values)
 	}
 	b = palloc(sizeof(Binding));
 	b->rtindex = var->varno;
+	b->relid = rt_fetch(var->varno, bs->query->rtable)->relid;
 	b->attno = var->varattno;
 	b->values = values;
 	bs->bindings = lappend(bs->bindings, b);
@@ -1108,16 +1110,12 @@ bind_jointree(BindingState *bs, Node *jtnode)
 static int
 binding_cmp(const ListCell *a, const ListCell *b)
 {
-	const char *sa = (const char *) lfirst(a);
-	const char *sb = (const char *) lfirst(b);
-	Oid			ra = strtoul(sa, NULL, 10);
-	Oid			rb = strtoul(sb, NULL, 10);
-	int			aa = atoi(strchr(sa, ':') + 1);
-	int			ab = atoi(strchr(sb, ':') + 1);
+	const Binding *ba = (const Binding *) lfirst(a);
+	const Binding *bb = (const Binding *) lfirst(b);
 
-	if (ra != rb)
-		return (ra > rb) - (ra < rb);
-	return (aa > ab) - (aa < ab);
+	if (ba->relid != bb->relid)
+		return (ba->relid > bb->relid) - (ba->relid < bb->relid);
+	return (ba->attno > bb->attno) - (ba->attno < bb->attno);
 }
 
 /*
@@ -1133,15 +1131,13 @@ find_bindings(Query *query)
 
 	occurrence_walker((Node *) query, &bs);
 	bind_jointree(&bs, (Node *) query->jointree);
+	list_sort(bs.bindings, binding_cmp);
 	foreach(lc, bs.bindings)
 	{
 		Binding    *b = (Binding *) lfirst(lc);
 
-		texts = lappend(texts, psprintf("%u:%d:%s",
-										rt_fetch(b->rtindex, query->rtable)->relid,
-										b->attno, b->values));
+		texts = lappend(texts, psprintf("%u:%d:%s", b->relid, b->attno, b->values));
 	}
-	list_sort(texts, binding_cmp);
 	return texts;
 }
 

@@ -50,9 +50,12 @@ SELECT pg_get_function_result('hyperdrive.analyze_query(text, regtype[])'::regpr
 SELECT provolatile, proisstrict, prosecdef,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
 FROM pg_proc p WHERE p.oid = 'hyperdrive.analyze_query(text, regtype[])'::regprocedure;
--- raw, once: RELID:ATTNUM:VALUES
+-- raw, once: RELID:ATTNUM:VALUES, sorted by relation and column
 SELECT bindings = ARRAY['ab_t'::regclass::oid || ':1:' || hashint4extended(1, seed())]
 FROM hyperdrive.analyze_query('SELECT * FROM ab_t WHERE id = 1');
+SELECT bindings = ARRAY['ab_t'::regclass::oid || ':1:' || hashint4extended(1, seed()) || ',$1',
+                        'ab_t'::regclass::oid || ':7:' || hashtextextended('x', seed())]
+FROM hyperdrive.analyze_query('SELECT * FROM ab_t WHERE s = ''x'' AND id IN (1, $1)', '{int4}');
 
 -- ---------------------------------------------------------------------------
 -- The forms that bind
@@ -107,6 +110,8 @@ SELECT * FROM ab('SELECT * FROM ab_t WHERE f = 1');
 SELECT * FROM ab('SELECT * FROM ab_t WHERE id = abs(-1)');
 SELECT * FROM ab('SELECT * FROM ab_t WHERE id IN (1, 2::int8)');
 SELECT * FROM ab('SELECT * FROM ab_t WHERE id = NULL::int8');
+-- ... and an error folding it is the one planning the query would raise
+SELECT * FROM hyperdrive.analyze_query('SELECT * FROM ab_t WHERE id = 1 / 0');
 -- a parameter converted: not bound (the agent would hash what the client sent)
 SELECT * FROM ab('SELECT * FROM ab_t WHERE n = $1', '{int4}');
 SELECT * FROM ab('SELECT * FROM ab_t WHERE id = $1::int4', '{text}');
