@@ -22,6 +22,15 @@
  *   - relations are the relations the query references after view expansion:
  *     each view, each table it reads, as written (a partitioned parent, not
  *     its partitions: the stream names a changed leaf's ancestors too);
+ *   - bindings (a cacheable SELECT only, else empty): per relation read
+ *     once, directly in the top-level FROM, each column its result is
+ *     restricted to by equality with constants or parameters, as
+ *     "RELID:ATTNUM:VALUES", VALUES the constants' hashes (the column type's
+ *     default hash family, seed HD_BINDING_SEED) and "$n"s; sorted by
+ *     relation and column. Every element restricts the result on its own: a
+ *     row whose column matches none of its values is not in the result. A
+ *     relation without an element is bound to all of it. See "Bindings"
+ *     below for the rules;
  *   - relations are filled whenever the statement was analysed as a SELECT,
  *     cacheable or not; they are empty for errors, several or no statements,
  *     and statements other than SELECT;
@@ -37,7 +46,9 @@
  */
 #include "postgres.h"
 
+#include "access/hash.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/heap.h"
@@ -51,8 +62,10 @@
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -80,6 +93,7 @@ typedef struct Analysis
 	char	   *reason;			/* first reason not to cache; NULL: cacheable */
 	List	   *rels;			/* of AnalyzedRel *, each relation once */
 	const char *time_word;		/* "now", "today", ... in a string literal */
+	List	   *bindings;		/* of "RELID:ATTNUM:VALUES" texts, sorted */
 } Analysis;
 
 static bool analyze_walker(Node *node, Analysis *an);
@@ -667,6 +681,467 @@ analyze_walker(Node *node, Analysis *an)
 }
 
 /* ---------------------------------------------------------------------------
+ * Bindings: the columns a cacheable SELECT's result is restricted to by
+ * equality with known values (docs/cache-analysis.md, "Bindings").
+ *
+ * Invariants, each needed for the binding to be sound (a change to a row
+ * whose bound column hashes to none of the values cannot change the result):
+ *   - only relations of the top-level query's FROM (RTE_RELATION in its own
+ *     range table) are bound; those read inside subqueries, CTEs, sublinks
+ *     or views are not, and neither is a relation that occurs more than once
+ *     anywhere in the query;
+ *   - a conjunct binds only the relations whose rows it filters out of the
+ *     result: a top-level AND conjunct of WHERE binds the relations that are
+ *     on no outer join's nullable side; one of an inner join's ON binds the
+ *     relations under that join, one of an outer join's ON only those of the
+ *     nullable side (the preserved side's rows all appear, joined or not),
+ *     in both cases not those on the nullable side of a join further down;
+ *   - the conjunct is column = value or column = ANY(values), the column a
+ *     plain Var of that relation (or a RelabelType of it), the value a
+ *     non-NULL constant once folded as the planner folds it (so 5::int8 and
+ *     abs(-1) are constants, a function of the column never is) or a $n
+ *     (or a RelabelType of either), and the operator
+ *     is the equality of the column type's default hash operator family with
+ *     the column's own collation: then equal values hash equally, across the
+ *     family's types too (the hash opfamily's contract), and a row the
+ *     operator finds unequal to every value is not in the result;
+ *   - constants are hashed here, with the family's extended hash function for
+ *     the operator's input type and HD_BINDING_SEED; $n is left to the agent,
+ *     so a parameter binds only if its type's default hash family is the
+ *     column's and the hash does not depend on a collation (deterministic or
+ *     none);
+ *   - anything else leaves the relation bound to all of it (no element).
+ */
+
+/* One column = values conjunct that binds a relation of the range table. */
+typedef struct Binding
+{
+	int			rtindex;
+	Oid			relid;
+	AttrNumber	attno;
+	char	   *values;			/* comma-separated hashes and $n */
+} Binding;
+
+/* The top-level query's bindings being collected. */
+typedef struct BindingState
+{
+	Query	   *query;
+	List	   *relids;			/* every RTE_RELATION occurrence, as OIDs */
+	List	   *bindings;		/* of Binding *, the first per column */
+} BindingState;
+
+/* Collect the relid of every RTE_RELATION at any level, views included. */
+static bool
+occurrence_walker(Node *node, BindingState *bs)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, occurrence_walker, (void *) bs,
+								 QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			bs->relids = lappend_oid(bs->relids, rte->relid);
+		return false;
+	}
+	return expression_tree_walker(node, occurrence_walker, (void *) bs);
+}
+
+static int
+occurrences(BindingState *bs, Oid relid)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, bs->relids)
+		n += (lfirst_oid(lc) == relid);
+	return n;
+}
+
+/*
+ * The range table indexes under a join tree node that are on no outer join's
+ * nullable side within it: the relations whose rows a condition on the node
+ * filters out.
+ */
+static Bitmapset *
+filtered_rels(Node *jtnode)
+{
+	if (jtnode == NULL)
+		return NULL;
+	if (IsA(jtnode, RangeTblRef))
+		return bms_make_singleton(((RangeTblRef *) jtnode)->rtindex);
+	if (IsA(jtnode, FromExpr))
+	{
+		Bitmapset  *rels = NULL;
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) jtnode)->fromlist)
+			rels = bms_join(rels, filtered_rels(lfirst(lc)));
+		return rels;
+	}
+	if (IsA(jtnode, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) jtnode;
+
+		switch (j->jointype)
+		{
+			case JOIN_INNER:
+				return bms_join(filtered_rels(j->larg), filtered_rels(j->rarg));
+			case JOIN_LEFT:
+				return filtered_rels(j->larg);
+			case JOIN_RIGHT:
+				return filtered_rels(j->rarg);
+			default:
+				return NULL;	/* FULL: both sides are preserved */
+		}
+	}
+	return NULL;
+}
+
+/* The relations a join's ON clause filters: see the invariants above. */
+static Bitmapset *
+on_clause_rels(JoinExpr *j)
+{
+	switch (j->jointype)
+	{
+		case JOIN_INNER:
+			return bms_join(filtered_rels(j->larg), filtered_rels(j->rarg));
+		case JOIN_LEFT:
+			return filtered_rels(j->rarg);
+		case JOIN_RIGHT:
+			return filtered_rels(j->larg);
+		default:
+			return NULL;
+	}
+}
+
+static Node *
+strip_relabel(Node *node)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
+/*
+ * The value side as the planner sees it: parse analysis leaves a cast of a
+ * literal (5::int8, an integer literal compared with a numeric column) and
+ * other immutable functions of constants as calls, which the planner folds
+ * into a constant before the executor compares anything. The query is
+ * cacheable, so every function here is immutable; $n stays a Param. An error
+ * here (1/0) is the one planning the query would raise.
+ */
+static Node *
+planned_value(Node *node)
+{
+	return strip_relabel(eval_const_expressions(NULL, node));
+}
+
+/*
+ * The column a conjunct side is, if it is a plain column of a relation the
+ * conjunct filters, read nowhere else in the query.
+ */
+static Var *
+bindable_column(BindingState *bs, Node *node, Bitmapset *rels)
+{
+	Var		   *var = (Var *) strip_relabel(node);
+	RangeTblEntry *rte;
+
+	if (var == NULL || !IsA(var, Var) || var->varlevelsup != 0 || var->varattno <= 0 ||
+		!bms_is_member(var->varno, rels))
+		return NULL;
+	rte = rt_fetch(var->varno, bs->query->rtable);
+	if (rte->rtekind != RTE_RELATION || occurrences(bs, rte->relid) != 1)
+		return NULL;
+	return var;
+}
+
+/*
+ * The hash operator family whose equality opno is, for the column: the
+ * default hash family of the column's type, opno its equality operator, and
+ * the comparison in the column's collation. InvalidOid if not.
+ */
+static Oid
+column_equality_family(Var *var, Oid opno, Oid inputcollid)
+{
+	TypeCacheEntry *typentry;
+
+	typentry = lookup_type_cache(var->vartype,
+								 TYPECACHE_HASH_OPFAMILY | TYPECACHE_HASH_EXTENDED_PROC);
+	if (!OidIsValid(typentry->hash_opf) || !OidIsValid(typentry->hash_extended_proc))
+		return InvalidOid;
+	if (!op_in_opfamily(opno, typentry->hash_opf) ||
+		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber)
+		return InvalidOid;
+	if (type_is_collatable(var->vartype) && inputcollid != var->varcollid)
+		return InvalidOid;
+	return typentry->hash_opf;
+}
+
+/* The operator's input type on the value's side (the right one if !left). */
+static Oid
+operand_type(Oid opno, Oid opfamily, bool left)
+{
+	int			strategy;
+	Oid			lefttype;
+	Oid			righttype;
+
+	get_op_opfamily_properties(opno, opfamily, false, &strategy, &lefttype, &righttype);
+	return left ? lefttype : righttype;
+}
+
+/*
+ * Append the hash of a non-NULL value of type typid, as the family's
+ * extended hash function for that type computes it with the comparison's
+ * collation (a nondeterministic collation hashes equal strings equally).
+ */
+static bool
+append_hash(StringInfo buf, Oid opfamily, Oid typid, Oid collid, Datum value)
+{
+	Oid			procid = get_opfamily_proc(opfamily, typid, typid, HASHEXTENDED_PROC);
+	FmgrInfo	finfo;
+	Datum		hash;
+
+	if (!OidIsValid(procid))
+		return false;
+	fmgr_info(procid, &finfo);
+	hash = FunctionCall2Coll(&finfo, collid, value, Int64GetDatum(HD_BINDING_SEED));
+	appendStringInfo(buf, "%s" INT64_FORMAT, buf->len > 0 ? "," : "",
+					 DatumGetInt64(hash));
+	return true;
+}
+
+/*
+ * Append $n for a parameter the agent can hash alone: its type's default
+ * hash family is the column's (elemtype: of its elements, for ANY($n)), and
+ * the hash does not depend on the collation.
+ */
+static bool
+append_param(StringInfo buf, Param *param, Oid opfamily, bool array, Oid collid)
+{
+	Oid			typid = param->paramtype;
+
+	if (param->paramkind != PARAM_EXTERN)
+		return false;
+	if (array && !OidIsValid(typid = get_element_type(typid)))
+		return false;
+	if (lookup_type_cache(typid, TYPECACHE_HASH_OPFAMILY)->hash_opf != opfamily)
+		return false;
+	if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
+		return false;
+	appendStringInfo(buf, "%s$%d", buf->len > 0 ? "," : "", param->paramid);
+	return true;
+}
+
+/* Append one value: a non-NULL constant or a $n. */
+static bool
+append_value(StringInfo buf, Node *node, Oid opfamily, Oid typid, Oid collid)
+{
+	node = planned_value(node);
+	if (node != NULL && IsA(node, Param))
+		return append_param(buf, (Param *) node, opfamily, false, collid);
+	if (node == NULL || !IsA(node, Const) || ((Const *) node)->constisnull)
+		return false;
+	return append_hash(buf, opfamily, typid, collid, ((Const *) node)->constvalue);
+}
+
+/* Append the elements of ANY's array: a constant, an ARRAY[...] or a $n. */
+static bool
+append_array(StringInfo buf, Node *node, Oid opfamily, Oid elemtype, Oid collid)
+{
+	node = planned_value(node);
+	if (node != NULL && IsA(node, Param))
+		return append_param(buf, (Param *) node, opfamily, true, collid);
+	if (node != NULL && IsA(node, ArrayExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((ArrayExpr *) node)->elements)
+		{
+			if (!append_value(buf, lfirst(lc), opfamily, elemtype, collid))
+				return false;
+		}
+		return list_length(((ArrayExpr *) node)->elements) > 0;
+	}
+	if (node != NULL && IsA(node, Const) && !((Const *) node)->constisnull)
+	{
+		Const	   *con = (Const *) node;
+		Oid			arrelem = get_element_type(con->consttype);
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+
+		if (!OidIsValid(arrelem))
+			return false;
+		get_typlenbyvalalign(arrelem, &typlen, &typbyval, &typalign);
+		deconstruct_array(DatumGetArrayTypeP(con->constvalue), arrelem, typlen, typbyval,
+						  typalign, &elems, &elemnulls, &nelems);
+		for (int i = 0; i < nelems; i++)
+		{
+			/* = NULL is never true: a NULL element is left alone, conservatively */
+			if (elemnulls[i] || !append_hash(buf, opfamily, elemtype, collid, elems[i]))
+				return false;
+		}
+		return nelems > 0;
+	}
+	return false;
+}
+
+static void
+add_binding(BindingState *bs, Var *var, char *values)
+{
+	Binding    *b;
+	ListCell   *lc;
+
+	/* the first conjunct on a column is enough: each restricts the result */
+	foreach(lc, bs->bindings)
+	{
+		b = (Binding *) lfirst(lc);
+		if (b->rtindex == var->varno && b->attno == var->varattno)
+			return;
+	}
+	b = palloc(sizeof(Binding));
+	b->rtindex = var->varno;
+	b->relid = rt_fetch(var->varno, bs->query->rtable)->relid;
+	b->attno = var->varattno;
+	b->values = values;
+	bs->bindings = lappend(bs->bindings, b);
+}
+
+/* column = value or value = column */
+static void
+bind_opexpr(BindingState *bs, OpExpr *op, Bitmapset *rels)
+{
+	StringInfoData buf;
+
+	if (list_length(op->args) != 2)
+		return;
+	for (int side = 0; side < 2; side++)
+	{
+		Var		   *var = bindable_column(bs, list_nth(op->args, side), rels);
+		Oid			opfamily;
+
+		if (var == NULL ||
+			!OidIsValid(opfamily = column_equality_family(var, op->opno, op->inputcollid)))
+			continue;
+		initStringInfo(&buf);
+		if (append_value(&buf, list_nth(op->args, 1 - side), opfamily,
+						 operand_type(op->opno, opfamily, side == 1), op->inputcollid))
+			add_binding(bs, var, buf.data);
+		return;
+	}
+}
+
+/* column = ANY(values) */
+static void
+bind_any(BindingState *bs, ScalarArrayOpExpr *saop, Bitmapset *rels)
+{
+	Var		   *var;
+	Oid			opfamily;
+	StringInfoData buf;
+
+	if (!saop->useOr || list_length(saop->args) != 2 ||
+		(var = bindable_column(bs, linitial(saop->args), rels)) == NULL ||
+		!OidIsValid(opfamily = column_equality_family(var, saop->opno, saop->inputcollid)))
+		return;
+	initStringInfo(&buf);
+	if (append_array(&buf, lsecond(saop->args), opfamily,
+					 operand_type(saop->opno, opfamily, false), saop->inputcollid))
+		add_binding(bs, var, buf.data);
+}
+
+/* Each top-level AND conjunct of a qual that filters rels. */
+static void
+bind_conjuncts(BindingState *bs, Node *qual, Bitmapset *rels)
+{
+	if (qual == NULL || bms_is_empty(rels))
+		return;
+	if (is_andclause(qual))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) qual)->args)
+			bind_conjuncts(bs, lfirst(lc), rels);
+	}
+	else if (IsA(qual, List))
+	{
+		ListCell   *lc;
+
+		foreach(lc, (List *) qual)
+			bind_conjuncts(bs, lfirst(lc), rels);
+	}
+	else if (IsA(qual, OpExpr))
+		bind_opexpr(bs, (OpExpr *) qual, rels);
+	else if (IsA(qual, ScalarArrayOpExpr))
+		bind_any(bs, (ScalarArrayOpExpr *) qual, rels);
+}
+
+/* The WHERE and ON clauses of the join tree, each with the rels it filters. */
+static void
+bind_jointree(BindingState *bs, Node *jtnode)
+{
+	if (jtnode == NULL)
+		return;
+	if (IsA(jtnode, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) jtnode;
+		ListCell   *lc;
+
+		foreach(lc, f->fromlist)
+			bind_jointree(bs, lfirst(lc));
+		bind_conjuncts(bs, f->quals, filtered_rels(jtnode));
+	}
+	else if (IsA(jtnode, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) jtnode;
+
+		bind_jointree(bs, j->larg);
+		bind_jointree(bs, j->rarg);
+		bind_conjuncts(bs, j->quals, on_clause_rels(j));
+	}
+}
+
+static int
+binding_cmp(const ListCell *a, const ListCell *b)
+{
+	const Binding *ba = (const Binding *) lfirst(a);
+	const Binding *bb = (const Binding *) lfirst(b);
+
+	if (ba->relid != bb->relid)
+		return (ba->relid > bb->relid) - (ba->relid < bb->relid);
+	return (ba->attno > bb->attno) - (ba->attno < bb->attno);
+}
+
+/*
+ * The bindings of a cacheable rewritten SELECT, as "RELID:ATTNUM:VALUES"
+ * texts, sorted by relation and column.
+ */
+static List *
+find_bindings(Query *query)
+{
+	BindingState bs = {query, NIL, NIL};
+	List	   *texts = NIL;
+	ListCell   *lc;
+
+	occurrence_walker((Node *) query, &bs);
+	bind_jointree(&bs, (Node *) query->jointree);
+	list_sort(bs.bindings, binding_cmp);
+	foreach(lc, bs.bindings)
+	{
+		Binding    *b = (Binding *) lfirst(lc);
+
+		texts = lappend(texts, psprintf("%u:%d:%s", b->relid, b->attno, b->values));
+	}
+	return texts;
+}
+
+/* ---------------------------------------------------------------------------
  * The statement
  */
 
@@ -678,6 +1153,7 @@ static void
 analyze_statement(RawStmt *rawstmt, const char *sql, Oid *types, int ntypes, Analysis *an)
 {
 	Query	   *query;
+	List	   *rewritten;
 	bool		infer = false;
 	ListCell   *lc;
 
@@ -716,14 +1192,19 @@ analyze_statement(RawStmt *rawstmt, const char *sql, Oid *types, int ntypes, Ana
 	}
 
 	/* views expanded, row-level security applied, under the caller's role */
-	foreach(lc, QueryRewrite(query))
+	rewritten = QueryRewrite(query);
+	foreach(lc, rewritten)
 	{
-		Query	   *rewritten = lfirst_node(Query, lc);
+		Query	   *q = lfirst_node(Query, lc);
 
-		if (rewritten->commandType != CMD_SELECT || rewritten->utilityStmt != NULL)
+		if (q->commandType != CMD_SELECT || q->utilityStmt != NULL)
 			not_cacheable(an, "not a SELECT");
-		analyze_walker((Node *) rewritten, an);
+		analyze_walker((Node *) q, an);
 	}
+
+	/* a result the agent may cache is also one it may drop precisely */
+	if (an->reason == NULL && list_length(rewritten) == 1)
+		an->bindings = find_bindings(linitial_node(Query, rewritten));
 }
 
 /*
@@ -774,6 +1255,7 @@ analyze_text(const char *sql, Oid *types, int ntypes, Analysis *an, MemoryContex
 
 		an->reason = psprintf("%s: %s", parsed ? "error" : "syntax error", edata->message);
 		an->rels = NIL;
+		an->bindings = NIL;
 	}
 	PG_END_TRY();
 }
@@ -789,7 +1271,8 @@ analyzed_rel_cmp(const ListCell *a, const ListCell *b)
 
 /*
  * hyperdrive.analyze_query(query text, param_types regtype[] DEFAULT '{}')
- * RETURNS TABLE (cacheable boolean, reason text, relations oid[], relation_names text[])
+ * RETURNS TABLE (cacheable boolean, reason text, relations oid[], relation_names text[],
+ *                bindings text[])
  */
 Datum
 hyperdrive_analyze_query(PG_FUNCTION_ARGS)
@@ -807,8 +1290,10 @@ hyperdrive_analyze_query(PG_FUNCTION_ARGS)
 	Datum	   *names;
 	int			nrels;
 	ListCell   *lc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	Datum	   *bindings;
+	int			nbindings;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
 
 	if (ARR_NDIM(types_array) > 1)
 		ereport(ERROR,
@@ -850,6 +1335,12 @@ hyperdrive_analyze_query(PG_FUNCTION_ARGS)
 	values[2] = PointerGetDatum(construct_array(relids, nrels, OIDOID, sizeof(Oid),
 												true, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(names, nrels, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	nbindings = list_length(an->bindings);
+	bindings = palloc(sizeof(Datum) * Max(nbindings, 1));
+	foreach(lc, an->bindings)
+		bindings[foreach_current_index(lc)] = CStringGetTextDatum((char *) lfirst(lc));
+	values[4] = PointerGetDatum(construct_array(bindings, nbindings, TEXTOID, -1,
 												false, TYPALIGN_INT));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 

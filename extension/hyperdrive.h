@@ -110,4 +110,14 @@ extern List *hd_relation_ancestors(Oid relid);
 extern List *hd_relation_family(Oid relid);
 extern bool hd_relation_is_cacheable_kind(Oid relid);
 
+/*
+ * Seed of the hashes in analyze_query()'s bindings (docs/cache-analysis.md,
+ * "Bindings"): the extended hash function of the column type's default hash
+ * operator family, called with this seed, on the origin. It is part of the
+ * bindings' format: the agent hashes parameters and changed rows' values with
+ * the same seed, so changing it changes the meaning of every stored binding.
+ * The value is the ASCII text "hdbind01".
+ */
+#define HD_BINDING_SEED INT64CONST(0x686462696e643031)
+
 #endif							/* HYPERDRIVE_H */
