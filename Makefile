@@ -28,7 +28,9 @@ OBJS = \
 	extension/session_state.o
 
 EXTENSION = hyperdrive
-DATA = extension/hyperdrive--0.3.sql extension/hyperdrive--0.2.sql extension/hyperdrive--0.1--0.2.sql \
+# As PostgreSQL's contrib modules: one full script (0.2) and the updates from
+# it; CREATE EXTENSION runs 0.2's, then 0.2--0.3.
+DATA = extension/hyperdrive--0.2.sql extension/hyperdrive--0.1--0.2.sql \
 	extension/hyperdrive--0.2--0.3.sql
 PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
 

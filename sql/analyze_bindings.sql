@@ -274,9 +274,11 @@ DROP TYPE ab_mood;
 DROP FUNCTION ab(text, regtype[]), hv(text, regtype[]), seed();
 
 -- ---------------------------------------------------------------------------
--- Upgrade: 0.2 updated to 0.3 has the same analyze_query() as a fresh 0.3,
--- in a database of its own (this one has the extension at the default
--- version for the stream tests).
+-- Upgrade: an installation at 0.2 updated to 0.3 has the same
+-- analyze_query() as CREATE EXTENSION at the default version (which runs
+-- 0.2's script and then the update, as contrib modules do), in a database of
+-- its own (this one has the extension at the default version for the stream
+-- tests).
 \set regress_db :DBNAME
 CREATE DATABASE regress_hd_upgrade;
 \c regress_hd_upgrade
