@@ -563,42 +563,48 @@ add_pending(HdClient *client, HdServer *server, HdClassification *c)
 }
 
 /*
- * Whether the session-state check of this Query's transaction may be sent
- * right behind it (state_check.c), rather than once its ReadyForQuery is
- * back: a round trip to the origin less per transaction. Only where the
- * check would run next anyway, as its own transaction: transaction pooling,
- * a client not pinned, nothing but this Query owed on a connection idle
- * outside a transaction block, no cancel on its way, and a Query that
- * certainly leaves the connection so (one plain statement, session.h) with
- * no session effect the agent must apply first.
+ * Whether the session-state check (state_check.c) may be sent right behind
+ * what the client sends next, rather than once its ReadyForQuery is back: a
+ * round trip to the origin less per transaction. Only where the check would
+ * run next anyway, as its own transaction: transaction pooling, a client not
+ * pinned, a connection idle outside a transaction block that owes nothing
+ * but `owed` replies (what was just queued), no cancel on its way, and a
+ * baseline to compare with. What is sent must then certainly leave the
+ * connection so: the callers below check that.
+ */
+static bool
+connection_lets_check_follow(const HdClient *client, const HdServer *server, size_t owed)
+{
+	return server->pool->config.pool_mode == HD_POOL_TRANSACTION && !client->pinned &&
+		!client->replication[0] && server->txn_status == 'I' &&
+		server->expect.count == owed && !server->mid_batch && server->cancels == 0 &&
+		server->cache_op == HD_COP_NONE && server->state_baseline != NULL;
+}
+
+/*
+ * A Query just queued (the one entry owed): it must be one plain statement
+ * (session.h) with no session effect the agent must apply first.
  */
 static bool
 check_may_follow(const HdClient *client, const HdServer *server, const HdClassification *c,
 				 const char *sql, size_t len)
 {
-	return server->pool->config.pool_mode == HD_POOL_TRANSACTION && !client->pinned &&
-		!client->replication[0] && c->effect == HD_EFFECT_NONE && !c->deallocate &&
-		server->txn_status == 'I' && server->expect.count == 1 && !server->mid_batch &&
-		server->cancels == 0 && server->cache_op == HD_COP_NONE &&
-		server->state_baseline != NULL && hd_query_leaves_no_transaction(sql, len);
+	return connection_lets_check_follow(client, server, 1) && c->effect == HD_EFFECT_NONE &&
+		!c->deallocate && hd_query_leaves_no_transaction(sql, len);
 }
 
 /*
  * The same for an extended-protocol batch, message by message: at its first
- * message, whether the connection is as check_may_follow() wants it (idle
- * outside a transaction block, nothing owed); then each Parse, and each
- * Bind's statement, must be one plain statement (session.h), and nothing
- * but Parse, Bind, Describe, Execute, Close and Flush may come before its
- * Sync. A batch that passes leaves the connection idle at its Sync: the
- * check goes right behind it.
+ * message, whether the connection lets the check follow (nothing owed yet);
+ * then each Parse, and each Bind's statement, must be one plain statement
+ * (session.h), and nothing but Parse, Bind, Describe, Execute, Close and
+ * Flush may come before its Sync. A batch that passes leaves the connection
+ * idle at its Sync: the check goes right behind it.
  */
 static void
 batch_plain_start(const HdClient *client, HdServer *server)
 {
-	server->batch_plain = server->pool->config.pool_mode == HD_POOL_TRANSACTION &&
-		!client->pinned && !client->replication[0] && server->txn_status == 'I' &&
-		server->expect.count == 0 && server->cancels == 0 &&
-		server->cache_op == HD_COP_NONE && server->state_baseline != NULL;
+	server->batch_plain = connection_lets_check_follow(client, server, 0);
 }
 
 static bool
