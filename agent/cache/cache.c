@@ -108,7 +108,6 @@ struct HdCacheLayer
 	const HdCacheSessionOps *session;
 	const HdOriginDriver *origin;
 	void	   *arg;			/* the tables' */
-	const HdChangeSourceOps *changes;	/* the configs' change sources: origin->changes */
 	HdStore    *store;			/* NULL: could not be opened; retried on the timer */
 	char		open_error[512];	/* why, while it is NULL */
 	double		open_tried_at;
@@ -512,14 +511,14 @@ on_state(void *arg, HdChangeState state, const char *why)
 		HdChangeStatus st;
 		HdRaceSnapshot s = {0};
 
-		layer->changes->status(cfg->source, &st);
+		layer->origin->changes->status(cfg->source, &st);
 		cfg->catchup_lsn = st.catchup;
 		/*
 		 * Transactions running at connect time may have had their commit
 		 * records applied (before a restart) without being visible yet: a fill
 		 * must see each of them before it may store.
 		 */
-		if (layer->changes->connect_snapshot(cfg->source, &s) == 0)
+		if (layer->origin->changes->connect_snapshot(cfg->source, &s) == 0)
 		{
 			for (size_t i = 0; i < s.nxip; i++)
 				hd_race_retain(&cfg->race, s.xip[i], true, NULL, 0);
@@ -554,7 +553,7 @@ on_state(void *arg, HdChangeState state, const char *why)
 		return;
 	}
 	hd_debug("cache of config \"%s\": change stream %s: %s", cfg->name,
-			 layer->changes->state_name(state), why);
+			 layer->origin->changes->state_name(state), why);
 }
 
 
@@ -562,7 +561,7 @@ static void
 cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 {
 	hd_flights_end_all(&cfg->flights);
-	layer->changes->free(cfg->source);
+	layer->origin->changes->free(cfg->source);
 	analyses_clear(cfg);
 	free(cfg->buckets);
 	hd_race_free(&cfg->race);
@@ -598,7 +597,7 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	cfg->max_age = config->max_age;
 	cfg->swr = config->stale_while_revalidate;
 	hd_list_append(&layer->cfgs, &cfg->link);
-	layer->changes->identity(config, base, sizeof(base));
+	layer->origin->changes->identity(config, base, sizeof(base));
 	/* keep a stored identity of the same origin and slot (it may carry a #generation) */
 	if (hd_store_slot_identity(layer->store, cfg->id, stored, sizeof(stored), err,
 							   sizeof(err)) == 0 &&
@@ -625,7 +624,7 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	params.connect_timeout_ms = layer->settings->server_connect_timeout_ms;
 	params.max_lag_ms = layer->settings->max_lag_ms;
 	cb.arg = cfg;
-	cfg->source = layer->changes->start(&params, &cb, err, sizeof(err));
+	cfg->source = layer->origin->changes->start(&params, &cb, err, sizeof(err));
 	if (cfg->source == NULL)
 	{
 		hd_error("cache of config \"%s\": cannot start its change stream: %s", config->name, err);
@@ -654,7 +653,7 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 		uint64_t	removed;
 
 		if (now)
-			layer->changes->identity(now, base, sizeof(base));
+			layer->origin->changes->identity(now, base, sizeof(base));
 		if (now && !now->caching_disabled && strncmp(cfg->identity, base, strlen(base)) == 0)
 		{
 			cfg->max_age = now->max_age;
@@ -731,7 +730,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		HdChangeStatus st;
 
-		layer->changes->status(cfg->source, &st);
+		layer->origin->changes->status(cfg->source, &st);
 		if (st.applied > cfg->persisted_lsn)
 		{
 			if (hd_store_invalidate(layer->store, cfg->id, NULL, 0, st.applied,
@@ -772,7 +771,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		{
 			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 
-			layer->changes->set_durable(cfg->source, cfg->syncing_lsn);
+			layer->origin->changes->set_durable(cfg->source, cfg->syncing_lsn);
 		}
 	}
 }
@@ -855,7 +854,6 @@ hd_cache_layer_open(struct ev_loop *loop, const HdSettings *settings, const HdCo
 	layer->session = session;
 	layer->origin = origin;
 	layer->arg = arg;
-	layer->changes = origin->changes;
 	hd_list_init(&layer->cfgs);
 	hd_list_init(&layer->jobs);
 	snprintf(layer->dir, sizeof(layer->dir), "%s/cache", settings->state_dir);
@@ -889,7 +887,7 @@ hd_cache_layer_close(HdCacheLayer *layer)
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		HdChangeStatus st;
 
-		layer->changes->status(cfg->source, &st);
+		layer->origin->changes->status(cfg->source, &st);
 		if (st.applied > cfg->persisted_lsn)
 			(void) hd_store_invalidate(layer->store, cfg->id, NULL, 0, st.applied,
 									   NULL, err, sizeof(err));
@@ -928,7 +926,7 @@ stream_age(const HdChangeStatus *st)
 static const char *
 stream_problem(CacheCfg *cfg, HdPos ryw_pos)
 {
-	const HdChangeSourceOps *changes = cfg->layer->changes;
+	const HdChangeSourceOps *changes = cfg->layer->origin->changes;
 	HdChangeStatus st;
 	double		age;
 	double		max_lag = cfg->layer->settings->max_lag_ms / 1000.0;
@@ -1411,7 +1409,7 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		uint64_t	count[16] = {0};
 
 		hd_store_config_usage(layer->store, cfg->id, &entries, &bytes);
-		layer->changes->status(cfg->source, &st);
+		layer->origin->changes->status(cfg->source, &st);
 		for (size_t i = 0; i < cfg->nreasons && off < sizeof(bypass) - 80; i++)
 			off += (size_t) snprintf(bypass + off, sizeof(bypass) - off, "%s%s=%" PRIu64,
 									 off ? ", " : "", cfg->reasons[i].name, cfg->reasons[i].count);
@@ -1433,8 +1431,8 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		}
 		values[0] = cfg->name;
 		values[7] = bypass;
-		values[8] = layer->changes->connected(cfg->source) ? "yes" : "no";
-		layer->changes->format_pos(st.applied, v[9], 64);
+		values[8] = layer->origin->changes->connected(cfg->source) ? "yes" : "no";
+		layer->origin->changes->format_pos(st.applied, v[9], 64);
 		values[9] = v[9];
 		/* what hits are held to: max_lag */
 		lag = stream_age(&st);
@@ -1546,7 +1544,7 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 
 		hd_text_buf_printf(buf, "hyperdrive_cache_stream_connected{config=\"%s\"} %d\n", cfg->name,
-						   layer->changes->connected(cfg->source) ? 1 : 0);
+						   layer->origin->changes->connected(cfg->source) ? 1 : 0);
 	}
 	if (layer->store != NULL)
 	{
