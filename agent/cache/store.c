@@ -1321,6 +1321,7 @@ static int
 raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool *out)
 {
 	ConfigState cs;
+	uint64_t	config = hd_marks_config(cfg, CFG_LEN);
 	int			rc;
 
 	*out = op->st.purge_seq > token;
@@ -1336,7 +1337,7 @@ raced(Op *op, const unsigned char *cfg, const DepSet *deps, uint64_t token, bool
 		MDB_val		v;
 
 		/* a change of the relation's values that may touch what the put read */
-		if (hd_marks_raced(&op->c->marks, hd_marks_config(cfg, CFG_LEN), &deps->deps[i], token))
+		if (hd_marks_raced(&op->c->marks, config, &deps->deps[i], token))
 		{
 			*out = true;
 			break;
