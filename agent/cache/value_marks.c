@@ -69,6 +69,7 @@ rebuild(HdMarks *m, size_t cap, uint64_t oldest)
 {
 	HdValueMark *slots = calloc(cap, sizeof(HdValueMark));
 	size_t		n = 0;
+	uint64_t	min_seq = UINT64_MAX;
 
 	if (slots == NULL)
 		return false;
@@ -80,12 +81,15 @@ rebuild(HdMarks *m, size_t cap, uint64_t oldest)
 		{
 			*slot_find(slots, cap, s->cfg, s->relation, s->column, s->hash) = *s;
 			n++;
+			if (s->seq < min_seq)
+				min_seq = s->seq;
 		}
 	}
 	free(m->slots);
 	m->slots = slots;
 	m->capslots = cap;
 	m->nvalues = n;
+	m->min_seq = min_seq;
 	return true;
 }
 
@@ -148,7 +152,8 @@ hd_marks_note(HdMarks *m, uint64_t cfg, const HdDep *dep, uint64_t seq)
 		if (s->seq == 0)
 		{
 			*s = (HdValueMark) {cfg, dep->relation, dep->values[i], dep->column, seq};
-			m->nvalues++;
+			if (m->nvalues++ == 0 || seq < m->min_seq)
+				m->min_seq = seq;
 		}
 		else if (seq > s->seq)
 			s->seq = seq;
@@ -188,6 +193,7 @@ hd_marks_prune(HdMarks *m, uint64_t oldest_token)
 		if (m->columns[i].seq > oldest_token)
 			m->columns[kept++] = m->columns[i];
 	m->ncolumns = kept;
-	if (m->slots != NULL)
+	/* (on every tick of the cache's timer: the table is rebuilt only when a mark goes) */
+	if (m->slots != NULL && m->nvalues > 0 && m->min_seq <= oldest_token)
 		(void) rebuild(m, m->capslots, oldest_token);	/* out of memory: kept as they are */
 }

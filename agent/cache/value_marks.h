@@ -70,6 +70,7 @@ typedef struct HdMarks
 	HdValueMark *slots;			/* open addressing, a power of two of them */
 	size_t		capslots;
 	size_t		nvalues;
+	uint64_t	min_seq;		/* at most the oldest value mark's seq (a lower bound) */
 } HdMarks;
 
 extern uint64_t hd_marks_config(const void *cfg, size_t len);
