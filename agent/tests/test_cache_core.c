@@ -113,11 +113,16 @@ static const HdChangeSourceOps fake_changes = {
 	src_identity, src_format_pos, src_state_name
 };
 
-/* A committed transaction xid that touched relation rel (0: nothing), ending at end. */
+/*
+ * A committed transaction xid that touched the rows of relation rel whose
+ * column col held one of values[0..n) (n 0: every row; rel 0: nothing, a
+ * heartbeat), ending at end.
+ */
 static int
-feed_change(uint64_t xid, uint64_t rel, HdPos end)
+feed_values(uint64_t xid, uint64_t rel, uint32_t col, const uint64_t *values, uint32_t n,
+			HdPos end)
 {
-	HdDep		dep = hd_dep_relation(rel);
+	HdDep		dep = {rel, col, n, values};
 	HdChange	c = {0};
 
 	c.xid = xid;
@@ -132,23 +137,11 @@ feed_change(uint64_t xid, uint64_t rel, HdPos end)
 	return 0;
 }
 
-/* The same, with the value hashes of column col that the changed rows held. */
+/* The same, of every row of rel. */
 static int
-feed_values(uint64_t xid, uint64_t rel, uint32_t col, const uint64_t *values, uint32_t n,
-			HdPos end)
+feed_change(uint64_t xid, uint64_t rel, HdPos end)
 {
-	HdDep		dep = {rel, col, n, values};
-	HdChange	c = {0};
-
-	c.xid = xid;
-	c.end = end;
-	c.deps = &dep;
-	c.ndeps = 1;
-	c.text = "test";
-	if (the_source->cb.on_change(the_source->cb.arg, &c) < 0)
-		return -1;
-	the_source->applied = end;
-	return 0;
+	return feed_values(xid, rel, 0, NULL, 0, end);
 }
 
 static HdCacheLayer *layer;
