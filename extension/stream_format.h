@@ -60,6 +60,22 @@ typedef enum HdRowsReason
 
 #define HD_ROWS_LAST HD_ROWS_KEY_SIZE
 
+/*
+ * Version 2: whether a watched column's value hashes of a relation's changed
+ * rows are complete (Byte1), and if not, why (docs/stream.md, "Watched
+ * columns"). A consumer must treat an incomplete column as "any value".
+ */
+typedef enum HdValuesState
+{
+	HD_VALUES_COMPLETE = 0,		/* every old and new value's hash is listed */
+	HD_VALUES_CAP = 1,			/* more distinct hashes than the value-cap option */
+	HD_VALUES_NO_OLD = 2,		/* an old value is not in the WAL (replica identity) */
+	HD_VALUES_TOAST = 3,		/* an unchanged out-of-line TOAST value, never fetched */
+	HD_VALUES_NO_COLUMN = 4		/* the changed relation has no column of that name */
+} HdValuesState;
+
+#define HD_VALUES_LAST HD_VALUES_NO_COLUMN
+
 /* Longest serialized key the stream carries; longer ones fold to all rows. */
 #define HD_MAX_KEY_BYTES 1024
 

@@ -410,6 +410,9 @@ free_relation(HdRelation *rel)
 	for (uint32_t i = 0; rel->keycols && i < rel->nkeycols; i++)
 		free(rel->keycols[i]);
 	free(rel->keycols);
+	for (uint32_t i = 0; rel->watched && i < rel->nwatched; i++)
+		free(rel->watched[i].hashes);
+	free(rel->watched);
 	for (size_t i = 0; rel->keys && i < (size_t) rel->nkeys * rel->nkeycols; i++)
 		free(rel->keys[i].text);
 	free(rel->keys);

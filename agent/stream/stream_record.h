@@ -48,6 +48,21 @@ typedef struct HdKeyValue
 	char	   *text;
 } HdKeyValue;
 
+/*
+ * Version 2: the hashes of one watched column's old and new values in a
+ * relation's changed rows (docs/stream.md, "Watched columns"). The column is
+ * named as the consumer asked for it to be watched: relid is the changed
+ * relation's OID or one of its ancestors'.
+ */
+typedef struct HdWatchedValues
+{
+	uint32_t	relid;			/* the watched relation */
+	uint16_t	attnum;			/* the column's number in relid */
+	uint8_t		state;			/* HdValuesState; hashes only when complete */
+	uint32_t	nhashes;
+	uint64_t   *hashes;			/* distinct, NULLs left out */
+} HdWatchedValues;
+
 typedef struct HdRelation
 {
 	HdRelName	rel;
@@ -59,6 +74,8 @@ typedef struct HdRelation
 	char	  **keycols;
 	uint32_t	nkeys;
 	HdKeyValue *keys;			/* nkeys * nkeycols values, key by key */
+	uint32_t	nwatched;		/* version 2; 0 in version 1 */
+	HdWatchedValues *watched;
 } HdRelation;
 
 typedef struct HdDdlObject
