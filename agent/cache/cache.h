@@ -178,6 +178,10 @@ typedef struct HdCacheAnalysisOutcome
 	const HdDep *deps;			/* cacheable: what its result reads */
 	size_t		ndeps;
 	bool		deps_unreadable;	/* the origin's list could not be read */
+	const HdBinding *bindings;	/* cacheable: which of deps' rows it reads (dep.h) */
+	size_t		nbindings;
+	const uint32_t *param_types;	/* the origin's types of the parameters, for */
+	size_t		nparam_types;	/* the driver's fills (hd_cache_job_params()) */
 } HdCacheAnalysisOutcome;
 
 extern void hd_cache_analysis_finish(HdCacheJob *job, const HdCacheAnalysisOutcome *o);
@@ -191,7 +195,18 @@ typedef struct HdCacheFillOutcome
 	bool		complete;		/* bytes hold the whole result (not oversized) */
 	const void *bytes;
 	size_t		len;
+	const HdParamHashes *params;	/* per parameter number - 1: its hashes in this */
+	size_t		nparams;		/* execution (bindings that name $n); 0: none */
 } HdCacheFillOutcome;
+
+/*
+ * A fill's analysis: which parameters its bindings name (want[n - 1] true
+ * for $n; nparams of them) and the origin's type of each (types[n - 1]; 0
+ * when not known), valid until the job ends. The driver hashes those
+ * parameters of the execution it fills (HdCacheFillOutcome.params).
+ */
+extern void hd_cache_job_params(const HdCacheJob *job, const bool **want,
+								const uint32_t **types, size_t *nparams);
 
 /* true: stored. *check_state: the connection's session state must be checked. */
 extern bool hd_cache_fill_finish(HdCacheJob *job, const HdCacheFillOutcome *o,

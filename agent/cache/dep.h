@@ -45,6 +45,36 @@ typedef struct HdDep
 	const uint64_t *values;		/* nvalues hashes of the column's values */
 } HdDep;
 
+/*
+ * A binding, as an analysis finds it (docs/cache-analysis.md, "bindings"):
+ * the result reads only those rows of `relation` whose column `column`
+ * holds one of the values: the hashes known at analysis (constants), and
+ * those of parameters, known per execution (params: 1-based numbers). A
+ * relation may have several bindings: each one alone restricts the rows.
+ */
+typedef struct HdBinding
+{
+	uint64_t	relation;
+	uint32_t	column;
+	uint32_t	nhashes;
+	const uint64_t *hashes;
+	uint32_t	nparams;
+	const uint16_t *params;
+} HdBinding;
+
+/*
+ * One parameter's value hashes for one execution: known false when it was
+ * not hashed (NULL, no origin answer): a binding that names it binds
+ * nothing (its relation is read whole). An array parameter (= ANY($n)) has
+ * one hash per non-NULL element.
+ */
+typedef struct HdParamHashes
+{
+	bool		known;
+	uint32_t	nhashes;
+	const uint64_t *hashes;
+} HdParamHashes;
+
 /* A dependency on every row of a relation. */
 static inline HdDep
 hd_dep_relation(uint64_t relation)
