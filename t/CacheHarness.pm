@@ -139,9 +139,12 @@ sub raw_connect
 # Starts the agent (again), its output appended to $log; 1 once it listens.
 # pipe => 1: through a pipe (cat appends it), so that a file size limit put
 # on the agent (agent_pid()) applies to its own files only, not to the log.
+# env => { NAME => value }: more environment for the agent's process.
 sub start_agent
 {
 	my (%o) = @_;
+	my %env = %{ $o{env} // {} };
+	local @ENV{ keys %env } = values %env;
 	return $agent->start(pipe => $o{pipe}, wait => 10, poll => 0.1) ? 1 : 0;
 }
 # The agent's process id.
