@@ -9,11 +9,26 @@
 # tag) names one write. A trigger keeps kv_group(g, total) = sum(v) of the
 # rows with id % 4 = g; the view kv_v joins the two.
 #
+# The predicate table: kp(id, grp, v, tag), REPLICA IDENTITY FULL, ids
+# 1..KP_IDS of which some are present at a time. Writes move rows between
+# groups (grp 1..KP_GROUPS), one or two rows in a transaction, and insert and
+# delete rows; a trigger numbers the writes of each id (kp_ver(id, n), locked
+# by every write of the id, so in commit order): v of a present row is its
+# number, a deletion is number (deleted v) + 1. So (id, v) names one version
+# (present in a group, or absent) and the versions of an id are totally
+# ordered. Reads: SELECT id, v, tag FROM kp WHERE grp = g / grp IN (a, b) /
+# grp = ANY($1) ..., the shape whose results precise invalidation (issue 12)
+# keeps across changes to other groups.
+#
 # A history is a list of operations, each a hash:
 #   write: { op => 'w', conn, start, end, cstart (when its COMMIT, or the
 #            autocommit statement, was sent), status => commit | abort | unknown,
-#            ryw (1: the agent tracks it for read-your-writes), rows => { id => [v, tag] } }
+#            ryw (1: the agent tracks it for read-your-writes), rows => { id => [v, tag] },
+#            kp => { id => [v, grp or undef (deleted), tag] } (kp writes; rows is
+#            then empty), aborted_rows / kp_aborted (the versions of a write that
+#            rolled back) }
 #   read:  { op => 'r', conn, start, end, kind, proto, sql, rows => [...] }
+#          kind pred: arg => [groups], rows => [[id, v, tag]...]
 # Times are CLOCK_MONOTONIC seconds (one clock for every process of the
 # machine), taken before the first byte is sent and after the last byte is
 # received: every interval contains the real event.
@@ -32,6 +47,11 @@ use PgWire ();
 
 our $NROWS = 40;
 our $NGROUPS = 4;
+our $KP_IDS = 24;			# kp's ids: 1..KP_IDS
+our $KP_PRESENT = 16;		# present at first: 1..KP_PRESENT, v = 0, tag init
+our $KP_GROUPS = 4;			# grp: 1..KP_GROUPS
+
+my $INF = 1e18;
 
 sub now { return clock_gettime(CLOCK_MONOTONIC); }
 
@@ -146,8 +166,59 @@ sub pick_pair
 	return group_of($x) < group_of($y) ? ($x, $y) : ($y, $x);
 }
 
+# kp's tables and its trigger (run as the owner, after kv's): the rows are
+# inserted before the trigger exists, so that they are version 0.
+sub kp_sql
+{
+	return <<"SQL";
+CREATE TABLE kp (id int PRIMARY KEY, grp int NOT NULL, v bigint NOT NULL, tag text NOT NULL);
+ALTER TABLE kp REPLICA IDENTITY FULL;
+INSERT INTO kp SELECT i, 1 + i % $KP_GROUPS, 0, 'init' FROM generate_series(1, $KP_PRESENT) i;
+-- per id, the number of its last write (present or deleted)
+CREATE TABLE kp_ver (id int PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO kp_ver SELECT i, 0 FROM generate_series(1, $KP_IDS) i;
+CREATE FUNCTION kp_ver_t() RETURNS trigger LANGUAGE plpgsql AS \$\$
+DECLARE
+	k bigint;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		UPDATE kp_ver SET n = n + 1 WHERE id = OLD.id;
+		RETURN OLD;
+	END IF;
+	UPDATE kp_ver SET n = n + 1 WHERE id = NEW.id RETURNING n INTO k;
+	NEW.v := k;
+	RETURN NEW;
+END \$\$;
+CREATE TRIGGER kp_ver_t BEFORE INSERT OR UPDATE OR DELETE ON kp FOR EACH ROW EXECUTE FUNCTION kp_ver_t();
+SQL
+}
+
+# The model's start: { id => [v, grp or undef (absent), tag] } for ids
+# 1..KP_IDS, as kp_sql() leaves them.
+sub kp_init
+{
+	return { map { $_ => $_ <= $KP_PRESENT ? [ 0, 1 + $_ % $KP_GROUPS, 'init' ] : [ 0, undef, '' ] }
+		  1 .. $KP_IDS };
+}
+
+# The same read from the origin (no write running): lines "id|n|grp|tag" of
+# SELECT r.id, r.n, k.grp, k.tag FROM kp_ver r LEFT JOIN kp k USING (id)
+# (psql -A: an absent row's grp and tag are empty).
+sub kp_init_from
+{
+	my ($text) = @_;
+	my %init;
+	for my $line (split /\n/, $text)
+	{
+		my ($id, $n, $grp, $tag) = split /\|/, $line, -1;
+		$init{$id} = [ $n, length($grp) ? $grp : undef, $tag ];
+	}
+	return \%init;
+}
+
 # Runs one worker until $o{until} (monotonic); stores its history in $o{out}.
-#   role: owriter (on the origin) | awriter (through the agent) | reader
+#   role: owriter (on the origin) | awriter (through the agent) | reader:
+#   kv's; kowriter | kawriter | kreader: the same for kp
 sub run_worker
 {
 	my (%o) = @_;
@@ -160,9 +231,10 @@ sub run_worker
 	eval {
 		while (now() < $o{until})
 		{
-			if ($o{role} eq 'reader')
+			if ($o{role} eq 'reader' || $o{role} eq 'kreader')
 			{
-				push @hist, do_read($c, $conn, $o{ext_share});
+				push @hist, $o{role} eq 'reader' ? do_read($c, $conn, $o{ext_share})
+				  : do_kp_read($c, $conn, $o{ext_share});
 				sleep(rand(0.004));
 				next;
 			}
@@ -172,14 +244,27 @@ sub run_worker
 				sleep($q - (now() - $t0) + 0.001);
 				next;
 			}
-			my $via = $o{role} eq 'owriter' ? 'origin' : 'agent';
-			my $w = do_write($c, $conn, $via, "$conn-" . ++$seq);
+			my $via = $o{role} =~ /^k?owriter$/ ? 'origin' : 'agent';
+			my $kp = $o{role} =~ /^k/;
+			my $w = $kp ? do_kp_write($c, $conn, $via, "$conn-" . ++$seq)
+			  : do_write($c, $conn, $via, "$conn-" . ++$seq);
 			push @hist, $w;
 			# through the agent: often read back at once on the same connection
 			if ($via eq 'agent' && rand() < 0.7)
 			{
-				push @hist, read_op($c, $conn, 'point', rand() < 0.5 ? 'simple' : 'extended',
-					$w->{ids}[ int(rand(@{ $w->{ids} })) ]);
+				my $proto = rand() < 0.5 ? 'simple' : 'extended';
+				if (!$kp)
+				{
+					push @hist, read_op($c, $conn, 'point', $proto, $w->{ids}[ int(rand(@{ $w->{ids} })) ]);
+				}
+				elsif (@{ $w->{groups} })
+				{
+					# a group the write left or entered, or both
+					my @g = @{ $w->{groups} };
+					my $arg = rand() < 0.3 ? [ sort { $a <=> $b } keys %{ { map { $_ => 1 } @g } } ]
+					  : [ $g[ int(rand(@g)) ] ];
+					push @hist, kp_read_op($c, $conn, $proto, $arg);
+				}
 			}
 			sleep(-log(1 - rand()) * $o{think});
 		}
@@ -252,6 +337,156 @@ sub do_write
 		}
 	}
 	return \%w;
+}
+
+# A write of kp: a row moved to another group (or its tag changed in its
+# group), two rows moved in one transaction (one in four rolls back), a row
+# inserted (if absent) or deleted. v comes from the trigger (RETURNING).
+# groups: the groups the write left or entered (for reading back).
+sub do_kp_write
+{
+	my ($c, $conn, $via, $tag) = @_;
+	my $x = rand();
+	my %w = (op => 'w', conn => $conn, via => $via, ryw => ($via eq 'agent' ? 1 : 0), rows => {},
+		kp => {}, groups => []);
+	# a move: grp + 1 + r (mod KP_GROUPS), r in 0 .. KP_GROUPS - 2; from the
+	# returned grp, the one it left
+	my $move = sub {
+		my ($id) = @_;
+		my $r = int(rand($KP_GROUPS - 1));
+		my $set = rand() < 0.15 ? '' : "grp = 1 + (grp + $r) % $KP_GROUPS, ";
+		my $left = sub {
+			my ($g) = @_;
+			return $set eq '' ? $g : 1 + (($g - 1 - $r - 1) % $KP_GROUPS + $KP_GROUPS) % $KP_GROUPS;
+		};
+		return ("UPDATE kp SET ${set}tag = '$tag' WHERE id = $id RETURNING v, grp", $left);
+	};
+	my $one = sub {
+		my ($sql, $state, $left) = @_;
+		$w{cstart} = $w{start} = now();
+		my $r = $c->simple($sql);
+		$w{end} = now();
+		if ($r->{err}) { $w{status} = 'abort'; $w{err} = $r->{err}; return; }
+		$w{status} = 'commit';
+		return unless @{ $r->{rows} };		# nothing to change: a commit of nothing
+		my ($v, $g) = @{ $r->{rows}[0] };
+		my $id = $w{ids}[0];
+		$w{kp}{$id} = $state eq 'deleted' ? [ $v + 1, undef, $tag ] : [ $v, $g, $tag ];
+		$w{groups} = [ $state eq 'moved' ? ($left->($g), $g) : $g ];
+	};
+	if ($x < 0.5)
+	{
+		my $id = 1 + int(rand($KP_IDS));
+		$w{ids} = [$id];
+		$w{what} = 'move';
+		my ($sql, $left) = $move->($id);
+		$one->($sql, 'moved', $left);
+	}
+	elsif ($x < 0.65)
+	{
+		my $id = 1 + int(rand($KP_IDS));
+		my $g = 1 + int(rand($KP_GROUPS));
+		$w{ids} = [$id];
+		$w{what} = 'insert';
+		$one->("INSERT INTO kp (id, grp, v, tag) SELECT $id, $g, 0, '$tag' "
+			  . "WHERE NOT EXISTS (SELECT 1 FROM kp WHERE id = $id) RETURNING v, grp", 'inserted');
+	}
+	elsif ($x < 0.8)
+	{
+		my $id = 1 + int(rand($KP_IDS));
+		$w{ids} = [$id];
+		$w{what} = 'delete';
+		$one->("DELETE FROM kp WHERE id = $id RETURNING v, grp", 'deleted');
+	}
+	else
+	{	# two rows, in id order (every write locks one id at a time, in that order)
+		my ($p, $q);
+		do { ($p, $q) = (1 + int(rand($KP_IDS)), 1 + int(rand($KP_IDS))); } while $p == $q;
+		my @ids = sort { $a <=> $b } ($p, $q);
+		$w{ids} = \@ids;
+		my $rollback = rand() < 0.25;
+		$tag .= '-rb' if $rollback;
+		$w{what} = $rollback ? 'move2-rollback' : 'move2';
+		$w{start} = now();
+		my $err;
+		my $r = $c->simple('BEGIN');
+		$err //= $r->{err};
+		my (%got, @groups);
+		for my $id (@ids)
+		{
+			my ($sql, $left) = $move->($id);
+			$r = $c->simple($sql);
+			$err //= $r->{err};
+			next if $r->{err} || !@{ $r->{rows} };
+			my ($v, $g) = @{ $r->{rows}[0] };
+			$got{$id} = [ $v, $g, $tag ];
+			push @groups, $left->($g), $g;
+		}
+		$w{cstart} = now();
+		$r = $c->simple($rollback || $err ? 'ROLLBACK' : 'COMMIT');
+		$w{end} = now();
+		if (!$rollback && !$err && !$r->{err} && ($r->{tag} // '') eq 'COMMIT')
+		{
+			$w{status} = 'commit';
+			$w{kp} = \%got;
+			$w{groups} = \@groups;
+		}
+		else
+		{
+			$w{status} = 'abort';
+			$w{err} = $err // $r->{err};
+			# versions that were never committed: the checker must refuse them
+			$w{kp_aborted} = \%got;
+		}
+	}
+	return \%w;
+}
+
+# A read of kp's rows in one or two groups.
+sub do_kp_read
+{
+	my ($c, $conn, $ext_share) = @_;
+	my $g = 1 + int(rand($KP_GROUPS));
+	my $arg = [$g];
+	if (rand() < 0.4)
+	{
+		my $h;
+		do { $h = 1 + int(rand($KP_GROUPS)); } while $h == $g;
+		$arg = [ sort { $a <=> $b } ($g, $h) ];
+	}
+	return kp_read_op($c, $conn, rand() < $ext_share ? 'extended' : 'simple', $arg);
+}
+
+# The statement of a kp read: (text, parameters). Extended: grp = $1 (text
+# parameter), grp = ANY($1) (an int array, in text), grp IN ($1, $2).
+sub kp_read_sql
+{
+	my ($proto, $arg) = @_;
+	my $head = 'SELECT id, v, tag FROM kp WHERE grp';
+	my @g = @$arg;
+	if ($proto eq 'simple')
+	{
+		return ("$head = $g[0] ORDER BY id") if @g == 1;
+		return ("$head IN (" . join(', ', @g) . ') ORDER BY id');
+	}
+	my $x = rand();
+	return ("$head = \$1 ORDER BY id", $g[0]) if @g == 1 && $x < 0.6;
+	return ("$head IN (" . join(', ', map { "\$$_" } 1 .. @g) . ') ORDER BY id', @g) if @g > 1 && $x < 0.35;
+	return ("$head = ANY(\$1) ORDER BY id", '{' . join(',', @g) . '}');
+}
+
+sub kp_read_op
+{
+	my ($c, $conn, $proto, $arg) = @_;
+	my ($sql, @params) = kp_read_sql($proto, $arg);
+	my %r = (op => 'r', conn => $conn, kind => 'pred', proto => $proto, arg => $arg, sql => $sql);
+	$r{start} = now();
+	my $res = $proto eq 'simple' ? $c->simple($sql) : $c->extended($sql, @params);
+	$r{end} = now();
+	$r{sql} .= ' [' . join(', ', @params) . ']' if @params;
+	$r{rows} = $res->{rows};
+	$r{err} = $res->{err};
+	return \%r;
 }
 
 my @KINDS = (
