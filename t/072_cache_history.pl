@@ -77,6 +77,71 @@ use CacheHistory;
 }
 
 # ---------------------------------------------------------------------------
+# The same for reads of kp's rows in some groups. Rows 1-4: 1, 3 in grp 1,
+# 2 in grp 2, 4 absent; bound 0.5 s.
+{
+	my @h;
+	my $write = sub {
+		my ($conn, $start, $cstart, $end, $status, %kp) = @_;
+		my $ab = $status eq 'abort';
+		push @h, { op => 'w', conn => $conn, start => $start, cstart => $cstart, end => $end,
+			status => $status, ryw => $conn =~ /^a/ ? 1 : 0, rows => {},
+			($ab ? 'kp_aborted' : 'kp') => \%kp };
+	};
+	$write->('o1', 1.0, 1.0, 1.01, 'commit', 1 => [ 1, 2, 'm1' ]);	# 1 to grp 2
+	$write->('o1', 1.5, 1.55, 1.6, 'commit', 2 => [ 1, 1, 'm2' ], 3 => [ 1, 2, 'm2' ]);	# 2 <-> 3
+	$write->('o2', 1.7, 1.7, 1.75, 'abort', 3 => [ 2, 1, 'm3-rb' ]);
+	$write->('a1', 3.0, 3.0, 3.01, 'commit', 4 => [ 1, 1, 'i4' ]);	# 4 inserted in grp 1
+	$write->('o2', 4.0, 4.0, 4.01, 'commit', 1 => [ 2, undef, 'd1' ]);	# 1 deleted
+	$write->('o2', 6.0, 6.0, 6.01, 'commit', 3 => [ 2, 1, 'm6' ]);	# 3 to grp 1
+	$write->('o1', 6.3, 6.3, 6.31, 'commit', 4 => [ 2, 2, 'm7' ]);	# 4 to grp 2
+	$write->('a2', 7.0, 7.0, 7.01, 'commit', 3 => [ 3, 2, 'm8' ]);	# 3 to grp 2
+	$write->('o1', 10.0, 10.0, 10.01, 'commit', 2 => [ 2, 3, 'm5' ]);	# 2 to grp 3
+	my $read = sub {
+		my ($conn, $groups, $start, @rows) = @_;
+		push @h, { op => 'r', conn => $conn, kind => 'pred', proto => 'simple', arg => $groups,
+			sql => "grp @$groups $conn $start", start => $start, end => $start + 0.01, rows => \@rows };
+	};
+	$read->('r1', [1], 1.005, [ 3, 0, 'init' ]);						# fine: 1's move in flight
+	$read->('r1', [1], 1.2, [ 1, 0, 'init' ], [ 3, 0, 'init' ]);		# fine: 0.19 s old
+	$read->('r1', [1], 1.52, [ 1, 0, 'init' ], [ 3, 0, 'init' ]);		# 1 left grp 1 0.51 s before
+	$read->('r1', [2], 1.52, [ 2, 0, 'init' ]);						# 1 entered grp 2 0.51 s before
+	$read->('r1', [1], 1.58, [ 2, 1, 'm2' ], [ 3, 0, 'init' ]);		# half of m2
+	$read->('r1', [1], 1.58, [ 3, 0, 'init' ]);						# fine: before m2
+	$read->('r1', [ 1, 2 ], 1.58, [ 1, 1, 'm1' ], [ 2, 1, 'm2' ], [ 3, 1, 'm2' ]);	# fine: after m2
+	$read->('r1', [1], 1.8, [ 2, 1, 'm2' ], [ 3, 2, 'm3-rb' ]);		# rolled back
+	$read->('r1', [1], 5.0, [ 2, 1, 'm2' ], [ 4, 1, 'i4' ]);			# fine
+	$read->('r1', [3], 5.0, [ 2, 2, 'm5' ]);							# from the future
+	$read->('a1', [1], 3.02, [ 2, 1, 'm2' ]);							# misses its own insert
+	$read->('a1', [1], 3.03, [ 2, 1, 'm2' ], [ 4, 1, 'i4' ]);			# fine
+	$read->('r1', [1], 3.02, [ 2, 1, 'm2' ]);							# fine: another client's insert
+	$read->('r1', [2], 4.6, [ 1, 1, 'm1' ], [ 3, 1, 'm2' ]);			# 1 deleted 0.59 s before
+	$read->('r1', [1], 6.4, [ 2, 1, 'm2' ]);		# 3 not yet in, 4 already out: no such moment
+	$read->('r1', [1], 6.35, [ 2, 1, 'm2' ], [ 3, 2, 'm6' ]);			# fine
+	$read->('a2', [1], 7.02, [ 2, 1, 'm2' ], [ 3, 2, 'm6' ]);			# 3 still where its own write took it from
+	$read->('r1', [1], 7.02, [ 2, 1, 'm2' ], [ 3, 2, 'm6' ]);			# fine: another client's move
+	my $init = { 1 => [ 0, 1, 'init' ], 2 => [ 0, 2, 'init' ], 3 => [ 0, 1, 'init' ], 4 => [ 0, undef, '' ] };
+	my $res = CacheHistory::check_history(\@h, bound => 0.5, kp_init => $init);
+	my @v = @{ $res->{violations} };
+	my @want = (
+		qr/^r1 pred simple \[1\.520.*row 1 shown in grp 1, which it had left: v=1 moved it to grp 2, acknowledged at 1\.010 \(0\.510 s/,
+		qr/^r1 pred simple \[1\.520.*row 1 missing from grp 2: v=1 tag=m1 put it there, acknowledged at 1\.010/,
+		qr/^r1 pred simple \[1\.580.*shows half of transaction m2 \(row 2 after it, row 3 before it\)/,
+		qr/^r1 pred .*row 3 shows v=2 tag=m3-rb, never committed \(rolled back by o2\)/,
+		qr/^r1 pred .*row 2 shows v=2, committed by o1 whose COMMIT was sent at 10\.000, after the read/,
+		qr/^a1 pred .*\[3\.020.*row 4 missing from grp 1: v=1 tag=i4 put it there, .*own write of this row/,
+		qr/^r1 pred .*row 1 shown in grp 2 after its deletion: v=2 deleted it, acknowledged at 4\.010/,
+		qr/^a2 pred .*\[7\.020.*row 3 shown in grp 1, which it had left: v=3 moved it to grp 2, acknowledged at 7\.010 .*own write of this row/,
+		qr/^r1 pred simple \[6\.400.*no moment shows all these rows: row 4 only at \[6\.300, 6\.410\]/);
+	for my $re (@want)
+	{
+		ok(scalar(grep { $_ =~ $re } @v), "checker, groups: reports $re") or diag(explain(\@v));
+	}
+	is(scalar(@v), scalar(@want), 'checker, groups: and nothing else (the valid reads pass)') or diag(explain(\@v));
+	is($res->{stats}{checked}, scalar(grep { $_->{op} eq 'r' } @h), 'checker, groups: every read was checked');
+}
+
+# ---------------------------------------------------------------------------
 # The run.
 my $MAX_LAG_MS = 500;
 my $BOUND = $MAX_LAG_MS / 1000;	# the agent's max_lag: what docs/cache.md promises, no margin

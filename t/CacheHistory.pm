@@ -564,11 +564,18 @@ sub read_op
 #     its own last write and for everything acknowledged before that write
 #     started (the position the agent waits for is taken after the write)
 # and a read of several rows must not show half of a two-row transaction.
+#
+# A read of kp's rows in some groups (kind pred) must show the committed
+# state of a moment within [start - bound, end]: exactly the rows then in
+# those groups, each at its version then (check_pred()). kp_init: the model's
+# start (kp_init(), the default, or kp_init_from()).
 sub check_history
 {
 	my ($hist, %o) = @_;
 	my $bound = $o{bound};
 	my (@viol, %stats);
+	my $kpm = kp_model($hist, $o{kp_init} // kp_init());
+	push @viol, map { "history: $_" } @{ $kpm->{problems} };
 
 	my (%ver, %acks, %starts, @pairs);
 	for my $w (grep { $_->{op} eq 'w' } @$hist)
@@ -734,6 +741,10 @@ sub check_history
 			if (@rows != 1) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
 			$check_sum->('total', $rows[0][0], $r->{arg}, @{ $gids[ $r->{arg} ] });
 		}
+		elsif ($k eq 'pred')
+		{
+			check_pred($kpm, $r, $label, $bound, $ryw_w, \@viol, \%stats);
+		}
 		elsif ($k eq 'join' || $k eq 'view')
 		{
 			if (@rows != 1) { push @viol, "$label: " . scalar(@rows) . ' rows'; next; }
@@ -748,6 +759,225 @@ sub check_history
 		$stats{checked}++;
 	}
 	return { violations => \@viol, stats => \%stats };
+}
+
+# kp's model from the history: per id, its versions in order, each { v, grp
+# (undef: absent), tag, cstart, end, w (the write), lo, hi, ender }, where
+# [lo, hi] holds every moment at which it can have been the row's state: not
+# before its own or an earlier version's COMMIT was sent, not after a later
+# version (ender: the first of them) was acknowledged. Also: index
+# ("id/v/tag" of a present version: its position), at ("id/v": the same for
+# every version), acks (per id, a step function of time: the last position
+# acknowledged by then), aborted ("id/v/tag" of rolled-back versions), txns
+# (the committed writes of several rows, by end), problems (a history the
+# model cannot hold: not the cache's fault, but the test's).
+sub kp_model
+{
+	my ($hist, $init) = @_;
+	my (%vers, %aborted, @txns, @problems);
+	for my $id (keys %$init)
+	{
+		my ($v, $g, $tag) = @{ $init->{$id} };
+		$vers{$id} = [ { v => $v, grp => $g, tag => $tag, cstart => -$INF, end => -$INF } ];
+	}
+	for my $w (grep { $_->{op} eq 'w' && ($_->{kp} || $_->{kp_aborted}) } @$hist)
+	{
+		for my $id (keys %{ $w->{kp_aborted} // {} })
+		{
+			my ($v, $g, $tag) = @{ $w->{kp_aborted}{$id} };
+			$aborted{"$id/$v/$tag"} = $w;
+		}
+		next unless $w->{status} eq 'commit' || $w->{status} eq 'unknown';
+		for my $id (keys %{ $w->{kp} // {} })
+		{
+			my ($v, $g, $tag) = @{ $w->{kp}{$id} };
+			if (!$vers{$id}) { push @problems, "$w->{conn} wrote row $id, outside kp's ids"; next; }
+			push @{ $vers{$id} }, { v => $v, grp => $g, tag => $tag, cstart => $w->{cstart},
+				end => $w->{status} eq 'commit' ? $w->{end} : $INF, w => $w };
+		}
+		push @txns, $w if keys %{ $w->{kp} // {} } > 1;
+	}
+	my (%index, %at, %acks);
+	for my $id (keys %vers)
+	{
+		my @l = sort { $a->{v} <=> $b->{v} } @{ $vers{$id} };
+		for my $i (1 .. $#l)
+		{
+			push @problems, "row $id: version $l[$i]{v} follows $l[$i - 1]{v}" if $l[$i]{v} != $l[ $i - 1 ]{v} + 1;
+		}
+		my $lo = -$INF;
+		for my $x (@l) { $lo = max($lo, $x->{cstart}); $x->{lo} = $lo; }
+		my ($hi, $ender) = ($INF, undef);
+		for my $i (reverse 0 .. $#l)
+		{
+			@{ $l[$i] }{qw(hi ender)} = ($hi, $ender);
+			($hi, $ender) = ($l[$i]{end}, $l[$i]) if $l[$i]{end} <= $hi;
+		}
+		for my $i (0 .. $#l)
+		{
+			$at{"$id/$l[$i]{v}"} = $i;
+			$index{"$id/$l[$i]{v}/$l[$i]{tag}"} = $i if defined $l[$i]{grp};
+		}
+		$acks{$id} = steps([ map { [ $l[$_]{end}, $_ ] } 0 .. $#l ]);
+		$vers{$id} = \@l;
+	}
+	@txns = sort { $a->{end} <=> $b->{end} } @txns;
+	my $longest = max(0, map { $_->{end} - $_->{cstart} } @txns);
+	return { vers => \%vers, index => \%index, at => \%at, acks => \%acks, aborted => \%aborted,
+		txns => \@txns, longest => $longest, problems => \@problems };
+}
+
+# A read of kp's rows in the groups @{$r->{arg}}, against the model $m.
+# Per id, its candidates: the versions that can be its state at a moment of
+# [start - bound, end] (for a connection that wrote through the agent: not
+# older than its own write, nor than what was acknowledged before that
+# write started) and agree with the read: the version shown, or one outside
+# the groups (absent, or in another group) if it is not shown. Then: every
+# id has one; no two-row transaction is seen on one row and not on the other
+# (every candidate of one after it, every candidate of the other before);
+# and the candidates' moments share one.
+sub check_pred
+{
+	my ($m, $r, $label, $bound, $ryw_w, $viol, $stats) = @_;
+	my %in = map { $_ => 1 } @{ $r->{arg} };
+	my ($w0, $w1) = ($r->{start} - $bound, $r->{end});
+	my $n_viol = @$viol;
+	my %shown;
+	for my $row (@{ $r->{rows} })
+	{
+		my ($id, $v, $tag) = map { $_ // 'NULL' } @$row;
+		if (!$m->{vers}{$id}) { push @$viol, "$label: row $id, not one of kp's ids"; next; }
+		if ($shown{$id}) { push @$viol, "$label: row $id twice"; next; }
+		$shown{$id} = [ $v, $tag ];
+	}
+	my $own_note = sub {
+		my ($id) = @_;
+		return '' unless $ryw_w;
+		return sprintf('; own write of %s [%.3f, %.3f]', $ryw_w->{kp} && $ryw_w->{kp}{$id} ? 'this row' : 'another row',
+			$ryw_w->{start}, $ryw_w->{end});
+	};
+	my $ago = sub {
+		my ($id, $y) = @_;
+		return sprintf(', acknowledged at %.3f (%.3f s before the read%s)', $y->{end}, $r->{start} - $y->{end},
+			$own_note->($id));
+	};
+	my %cand;
+	for my $id (sort { $a <=> $b } keys %{ $m->{vers} })
+	{
+		my $l = $m->{vers}{$id};
+		my $need = 0;
+		if ($ryw_w)
+		{
+			$need = step_at($m->{acks}{$id}, $ryw_w->{start});
+			my $o = $ryw_w->{kp} && $ryw_w->{kp}{$id};
+			$need = max($need, $m->{at}{"$id/$o->[0]"} // 0) if $o;
+		}
+		# the versions whose moments meet [w0, w1]: lo and hi ascend
+		my $first = max($need, count_prefix($l, sub { $_[0]{hi} < $w0 }));
+		my $last = count_prefix($l, sub { $_[0]{lo} <= $w1 }) - 1;
+		if (my $s = $shown{$id})
+		{
+			my ($v, $tag) = @$s;
+			my $i = $m->{index}{"$id/$v/$tag"};
+			if (!defined $i)
+			{
+				my $a = $m->{aborted}{"$id/$v/$tag"};
+				push @$viol, "$label: row $id shows v=$v tag=$tag, never committed" . ($a ? " (rolled back by $a->{conn})" : '');
+				next;
+			}
+			my $x = $l->[$i];
+			if (!$in{ $x->{grp} })
+			{
+				push @$viol, "$label: row $id shows v=$v tag=$tag, a version in grp $x->{grp}, outside the read's groups";
+				next;
+			}
+			if ($i > $last)
+			{
+				my ($late) = grep { $_->{cstart} > $w1 } @$l[ 0 .. $i ];
+				push @$viol, sprintf('%s: row %d shows v=%s, committed by %s whose COMMIT was sent at %.3f, after the read',
+					$label, $id, $v, $late->{w}{conn}, $late->{cstart});
+				next;
+			}
+			if ($i < $first)
+			{
+				my $y = $x->{hi} < $w0 ? $x->{ender} : $l->[$need];
+				my $what = !defined $y->{grp} ? "shown in grp $x->{grp} after its deletion: v=$y->{v} deleted it"
+				  : !$in{ $y->{grp} } ? "shown in grp $x->{grp}, which it had left: v=$y->{v} moved it to grp $y->{grp}"
+				  : "shows v=$v in grp $x->{grp}, stale: v=$y->{v} is in grp $y->{grp}";
+				push @$viol, "$label: row $id $what" . $ago->($id, $y);
+				next;
+			}
+			my $st = $x->{hi} < $r->{start} ? $r->{start} - $x->{hi} : 0;
+			my $k = "pred/$r->{proto}";
+			$stats->{max_stale}{$k} = $st if $st > ($stats->{max_stale}{$k} // 0);
+			$cand{$id} = [$i];
+		}
+		else
+		{
+			my @c = grep { !defined $l->[$_]{grp} || !$in{ $l->[$_]{grp} } } $first .. $last;
+			if (!@c)
+			{
+				# its state at w0, or after the own write: in a group read
+				my $x = $l->[ max($need, step_at($m->{acks}{$id}, $w0)) ];
+				push @$viol, "$label: row $id missing from grp "
+				  . ($x->{grp} // '?') . ($x->{w} ? ": v=$x->{v} tag=$x->{tag} put it there" . $ago->($id, $x)
+					: ", in it since the start (v=$x->{v} tag=$x->{tag})");
+				next;
+			}
+			$cand{$id} = \@c;
+		}
+	}
+	return if @$viol > $n_viol;		# the checks below would only say it again
+
+	# half of a transaction: only those acknowledged after w0 and sent before
+	# w1 can be (a candidate after it has lo >= its cstart, one before it hi <= its end)
+	my $txns = $m->{txns};
+	for my $n (count_prefix($txns, sub { $_[0]{end} < $w0 }) .. $#$txns)
+	{
+		my $t = $txns->[$n];
+		last if $t->{end} > $w1 + $m->{longest};
+		next if $t->{cstart} > $w1;
+		my %side;
+		for my $id (keys %{ $t->{kp} })
+		{
+			my $k = $m->{at}{"$id/$t->{kp}{$id}[0]"};
+			my $c = $cand{$id};
+			$side{$id} = $c->[0] >= $k ? 'after' : $c->[-1] < $k ? 'before' : 'either';
+		}
+		my @after = sort { $a <=> $b } grep { $side{$_} eq 'after' } keys %side;
+		my @before = sort { $a <=> $b } grep { $side{$_} eq 'before' } keys %side;
+		next unless @after && @before;
+		my $tag = (values %{ $t->{kp} })[0][2];
+		push @$viol, "$label: shows half of transaction $tag (row @after after it, row @before before it)";
+	}
+	return if @$viol > $n_viol;
+
+	# one moment: the intersection of every id's candidate moments
+	my @common = ([ $w0, $w1 ]);
+	for my $id (sort { $a <=> $b } keys %cand)
+	{
+		my $l = $m->{vers}{$id};
+		my @mine = map { [ max($l->[$_]{lo}, $w0), min($l->[$_]{hi}, $w1) ] } @{ $cand{$id} };
+		my @next;
+		for my $p (@common)
+		{
+			for my $q (@mine)
+			{
+				my ($a0, $a1) = (max($p->[0], $q->[0]), min($p->[1], $q->[1]));
+				push @next, [ $a0, $a1 ] if $a0 <= $a1;
+			}
+		}
+		@next = merge_intervals(@next);
+		if (!@next)
+		{
+			my $fmt = sub { join(' ', map { sprintf('[%.3f, %.3f]', @$_) } @_) };
+			push @$viol, "$label: no moment shows all these rows: row $id only at " . $fmt->(@mine)
+			  . ', the rows before it only at ' . $fmt->(@common);
+			return;
+		}
+		@common = @next;
+	}
+	return;
 }
 
 # [[t, v], ...] sorted by t with v replaced by the running maximum
@@ -771,6 +1001,32 @@ sub count_keys_le
 		if ($key->($list->[$mid]) <= $v) { $lo = $mid + 1; } else { $hi = $mid; }
 	}
 	return $lo;
+}
+
+# how many leading elements of @$list satisfy $pred (true for a prefix of
+# it): a binary search
+sub count_prefix
+{
+	my ($list, $pred) = @_;
+	my ($lo, $hi) = (0, scalar @$list);
+	while ($lo < $hi)
+	{
+		my $mid = int(($lo + $hi) / 2);
+		if ($pred->($list->[$mid])) { $lo = $mid + 1; } else { $hi = $mid; }
+	}
+	return $lo;
+}
+
+# closed intervals [a, b], sorted and joined where they meet
+sub merge_intervals
+{
+	my @out;
+	for my $p (sort { $a->[0] <=> $b->[0] } @_)
+	{
+		if (@out && $p->[0] <= $out[-1][1]) { $out[-1][1] = max($out[-1][1], $p->[1]); }
+		else { push @out, [@$p]; }
+	}
+	return @out;
 }
 
 # how many of the ascending @$list are <= $v
