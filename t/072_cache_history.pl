@@ -4,11 +4,17 @@
 # every operation is recorded with its start and end on one clock, then
 # every read is checked (t/CacheHistory.pm): a committed value, not from the
 # future, not staler than max_lag, its own writes at once (read your
-# writes), never half of a transaction. The checker is first shown to fail
-# on a made-up history.
+# writes), never half of a transaction. Reads of the rows in some groups of
+# table kp, whose writes move rows between groups (precise invalidation,
+# issue 12), must show the rows in those groups at one moment. The checker
+# is first shown to fail on made-up histories; at the end, a shorter run
+# against an agent that leaves old values out on purpose
+# (HYPERDRIVE_TEST_DROP_OLD_VALUES=1) must be caught showing rows in groups
+# they have left.
 #
 # HD_HISTORY_SEED=<n> replays a run's random choices (the timing differs);
-# HD_HISTORY_SECONDS=<n> changes the length of the run (default 15).
+# HD_HISTORY_SECONDS=<n> changes the length of the run (default 15), and
+# HD_HISTORY_PLANTED_SECONDS=<n> that of the planted run (default 8).
 #
 # Needs agent/hyperdrive (make agent) and the extension installed.
 use strict;
@@ -146,6 +152,7 @@ use CacheHistory;
 my $MAX_LAG_MS = 500;
 my $BOUND = $MAX_LAG_MS / 1000;	# the agent's max_lag: what docs/cache.md promises, no margin
 my $SECONDS = $ENV{HD_HISTORY_SECONDS} || 15;
+my $PLANTED_SECONDS = $ENV{HD_HISTORY_PLANTED_SECONDS} || 8;
 my $seed = length($ENV{HD_HISTORY_SEED} // '') ? $ENV{HD_HISTORY_SEED} : time() % 100000;
 diag("seed $seed (HD_HISTORY_SEED=$seed replays the random choices), $SECONDS s, bound $BOUND s");
 
@@ -153,8 +160,8 @@ CacheHarness::setup(
 	tag => '072_cache',
 	node => 'origin72',
 	max_lag => "${MAX_LAG_MS}ms",
-	extra_conf => "max_connections = 60\n",
-	extra_sql => <<'SQL');
+	extra_conf => "max_connections = 70\n",
+	extra_sql => <<'SQL' . CacheHistory::kp_sql() . "RESET ROLE;\n");
 SET ROLE app;
 CREATE TABLE kv (id int PRIMARY KEY, v bigint NOT NULL, tag text NOT NULL);
 INSERT INTO kv SELECT i, 0, 'init' FROM generate_series(1, 40) i;
@@ -170,143 +177,196 @@ CREATE TRIGGER kv_group_t AFTER UPDATE ON kv FOR EACH ROW EXECUTE FUNCTION kv_gr
 CREATE VIEW kv_v AS SELECT k.id, k.v, k.tag, g.total FROM kv k JOIN kv_group g ON g.g = k.id % 4;
 CREATE FUNCTION bump(i int, t text) RETURNS bigint LANGUAGE sql
   AS $$ UPDATE kv SET v = v + 1, tag = t WHERE id = i RETURNING v $$;
-RESET ROLE;
 SQL
 hdcli('create hist_swr (max-age 1, swr 10)', 'create', 'hist_swr',
 	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
 	'--sslmode', 'disable', '--max-age', '1', '--swr', '10');
+# kp's reads and its writes through the agent: their own counters
+hdcli('create hist_kp', 'create', 'hist_kp',
+	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
+	'--sslmode', 'disable', '--max-age', '300');
+my @CFGS = qw(app hist_swr hist_kp);
 ok(start_agent(), 'the agent listens');
-for my $cfg (qw(app hist_swr))
+for my $cfg (@CFGS)
 {
 	ok(wait_for(sub { (cache_status($cfg)->{connected} // '') eq 'yes' }, 15),
 		"the change stream of $cfg connects");
 }
 
-my %before = map { $_ => cache_status($_) } qw(app hist_swr);
-my $dir = "$tmp/history";
-mkdir $dir or die "$dir: $!";
-my $t0 = CacheHistory::now() + 0.5;
-my $until = $t0 + $SECONDS;
-my $quiet = CacheHistory::quiet_windows($seed, $SECONDS);
 my $origin_sock = $node->host . '/.s.PGSQL.' . $node->port;
+my %on_origin = (unix => $origin_sock, user => 'app', db => 'app');
 my %agent_app = (port => $aport, user => 'app', password => $PW, db => 'app');
-my @workers = (
-	(map { [ "ow$_", 'owriter', { unix => $origin_sock, user => 'app', db => 'app' } ] } 1 .. 3),
-	(map { [ "aw$_", 'awriter', \%agent_app ] } 1 .. 2),
-	(map { [ "r$_", 'reader', \%agent_app ] } 1 .. 5),
-	(map { [ "s$_", 'reader', { %agent_app, db => 'hist_swr' } ] } 1 .. 2));
-my %pid;
-my $n = 0;
-for my $w (@workers)
-{
-	my ($name, $role, $connect) = @$w;
-	$n++;
-	my $pid = fork() // die "fork: $!";
-	if ($pid == 0)
-	{
-		# a worker: no Test::More or cluster teardown in this process
-		my $ok = eval {
-			CacheHistory::run_worker(name => $name, role => $role, connect => $connect,
-				seed => $seed * 100 + $n, t0 => $t0, until => $until, quiet => $quiet,
-				think => 0.03, ext_share => 0.3, out => "$dir/$name");
-			1;
-		};
-		print STDERR "worker $name: $@" unless $ok;
-		POSIX::_exit($ok ? 0 : 1);
-	}
-	$pid{$pid} = $name;
-}
-# Faults, at the start of a write phase (writes go on meanwhile): the change
-# streams' walsenders are stopped (SIGSTOP) for 1.5 s, three times max_lag:
-# hits must stop within max_lag; later they are terminated: the streams
-# reconnect and must catch up before a hit.
-my $first_write_after = sub {
-	my ($off) = @_;
-	for my $q (@$quiet) { return $q->[1] if $q->[1] >= $off; }
-	return $off;
-};
-my @faults = ([ $first_write_after->(3), 'stop' ], [ $first_write_after->($SECONDS / 2), 'terminate' ]);
-my @walsenders = walsenders();	# now: the query takes a while on a busy machine
+my %agent_kp = (%agent_app, db => 'hist_kp');
+# kp's workers: writers on the origin and through the agent, readers
+my @kp_workers = (
+	(map { [ "kow$_", 'kowriter', \%on_origin ] } 1 .. 2),
+	[ 'kaw1', 'kawriter', \%agent_kp ],
+	(map { [ "kr$_", 'kreader', \%agent_kp ] } 1 .. 3));
+my @walsenders;
 my @stopped;
 END { kill 'CONT', @stopped if @stopped; }
 sub walsenders
 {
+	my $slots = join(', ', map { "'hyperdrive_$_'" } @CFGS);
 	return split /\n/, $node->safe_psql('app',
-		"SELECT active_pid FROM pg_replication_slots WHERE slot_name IN ('hyperdrive_app', 'hyperdrive_hist_swr') AND active_pid IS NOT NULL");
+		"SELECT active_pid FROM pg_replication_slots WHERE slot_name IN ($slots) AND active_pid IS NOT NULL");
 }
-# bounded: every worker stops by itself at $until; stragglers are killed
-my $deadline = $until + 30;
-while (%pid && CacheHistory::now() < $deadline)
-{
-	if (@faults && CacheHistory::now() - $t0 >= $faults[0][0])
-	{
-		my ($at, $what) = @{ shift @faults };
-		if ($what eq 'stop')
-		{
-			@stopped = @walsenders;
-			kill 'STOP', @stopped;
-			@faults = sort { $a->[0] <=> $b->[0] } (@faults, [ CacheHistory::now() - $t0 + 1.5, 'cont' ]);
-		}
-		elsif ($what eq 'cont') { kill 'CONT', @stopped; @stopped = (); }
-		else
-		{
-			$node->safe_psql('app', "SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
-				  . "WHERE application_name = 'hyperdrive stream'");
-		}
-		diag(sprintf('fault at %.2f s: %s%s', CacheHistory::now() - $t0, $what,
-				$what eq 'stop' ? ' (walsenders ' . join(', ', @stopped) . ')' : ''));
-	}
-	my $p = waitpid(-1, POSIX::WNOHANG());
-	if ($p > 0) { is($? >> 8, 0, "worker $pid{$p} ends cleanly"); delete $pid{$p}; next; }
-	sleep 0.05;
-}
-for my $p (keys %pid) { kill 'KILL', $p; waitpid($p, 0); fail("worker $pid{$p} did not stop"); }
-my %after = map { $_ => cache_status($_) } qw(app hist_swr);
 
-my @hist;
-for my $w (@workers)
+# Runs @$workers for $o{seconds} (with the faults if $o{faults}); the history.
+sub run_history
 {
-	my $f = "$dir/$w->[0]";
-	push @hist, @{ Storable::retrieve($f) } if -e $f;
+	my (%o) = @_;
+	my $dir = $o{dir};
+	mkdir $dir or die "$dir: $!";
+	my $t0 = CacheHistory::now() + 0.5;
+	my $until = $t0 + $o{seconds};
+	my $quiet = CacheHistory::quiet_windows($o{seed}, $o{seconds});
+	my %pid;
+	my $n = 0;
+	for my $w (@{ $o{workers} })
+	{
+		my ($name, $role, $connect) = @$w;
+		$n++;
+		my $pid = fork() // die "fork: $!";
+		if ($pid == 0)
+		{
+			# a worker: no Test::More or cluster teardown in this process
+			my $ok = eval {
+				CacheHistory::run_worker(name => $name, role => $role, connect => $connect,
+					seed => $o{seed} * 100 + $n, t0 => $t0, until => $until, quiet => $quiet,
+					think => 0.03, ext_share => 0.3, out => "$dir/$name");
+				1;
+			};
+			print STDERR "worker $name: $@" unless $ok;
+			POSIX::_exit($ok ? 0 : 1);
+		}
+		$pid{$pid} = $name;
+	}
+	# Faults, at the start of a write phase (writes go on meanwhile): the change
+	# streams' walsenders are stopped (SIGSTOP) for 1.5 s, three times max_lag:
+	# hits must stop within max_lag; later they are terminated: the streams
+	# reconnect and must catch up before a hit.
+	my $first_write_after = sub {
+		my ($off) = @_;
+		for my $q (@$quiet) { return $q->[1] if $q->[1] >= $off; }
+		return $off;
+	};
+	my @faults = $o{faults}
+	  ? ([ $first_write_after->(3), 'stop' ], [ $first_write_after->($o{seconds} / 2), 'terminate' ]) : ();
+	@walsenders = walsenders() if @faults;	# now: the query takes a while on a busy machine
+	# bounded: every worker stops by itself at $until; stragglers are killed
+	my $deadline = $until + 30;
+	while (%pid && CacheHistory::now() < $deadline)
+	{
+		if (@faults && CacheHistory::now() - $t0 >= $faults[0][0])
+		{
+			my ($at, $what) = @{ shift @faults };
+			if ($what eq 'stop')
+			{
+				@stopped = @walsenders;
+				kill 'STOP', @stopped;
+				@faults = sort { $a->[0] <=> $b->[0] } (@faults, [ CacheHistory::now() - $t0 + 1.5, 'cont' ]);
+			}
+			elsif ($what eq 'cont') { kill 'CONT', @stopped; @stopped = (); }
+			else
+			{
+				$node->safe_psql('app', "SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
+					  . "WHERE application_name = 'hyperdrive stream'");
+			}
+			diag(sprintf('fault at %.2f s: %s%s', CacheHistory::now() - $t0, $what,
+					$what eq 'stop' ? ' (walsenders ' . join(', ', @stopped) . ')' : ''));
+		}
+		my $p = waitpid(-1, POSIX::WNOHANG());
+		if ($p > 0) { is($? >> 8, 0, "$o{what}: worker $pid{$p} ends cleanly"); delete $pid{$p}; next; }
+		sleep 0.05;
+	}
+	for my $p (keys %pid) { kill 'KILL', $p; waitpid($p, 0); fail("$o{what}: worker $pid{$p} did not stop"); }
+
+	my @hist;
+	for my $w (@{ $o{workers} })
+	{
+		my $f = "$dir/$w->[0]";
+		push @hist, @{ Storable::retrieve($f) } if -e $f;
+	}
+	my @fatal = grep { $_->{op} eq 'fatal' } @hist;
+	is(scalar(@fatal), 0, "$o{what}: no worker failed") or diag(join("\n", map { "$_->{conn}: $_->{what}" } @fatal));
+	return \@hist;
 }
-my @fatal = grep { $_->{op} eq 'fatal' } @hist;
-is(scalar(@fatal), 0, 'no worker failed') or diag(join("\n", map { "$_->{conn}: $_->{what}" } @fatal));
+
+# Checks a history; prints what was done and found. The checker's result.
+sub verdict
+{
+	my ($what, $hist, $dir, %o) = @_;
+	my $c0 = CacheHistory::now();
+	my $res = CacheHistory::check_history($hist, bound => $BOUND, %o);
+	diag(sprintf('%s: checked in %.1f s', $what, CacheHistory::now() - $c0));
+	my @viol = @{ $res->{violations} };
+	if (@viol)
+	{
+		diag("$what: " . scalar(@viol) . ' violations; the first 30:');
+		diag($_) for @viol[ 0 .. ($#viol < 29 ? $#viol : 29) ];
+		diag("$what: history kept in $dir (Storable, one file per worker)");
+	}
+	my $st = $res->{stats};
+	my @w = grep { $_->{op} eq 'w' } @$hist;
+	my %wc;
+	$wc{ ($_->{kp} || $_->{kp_aborted} ? 'kp/' : '') . "$_->{via}/$_->{what}/$_->{status}" }++ for @w;
+	diag("$what: writes: " . join(', ', map { "$_=$wc{$_}" } sort keys %wc));
+	my @w_err = grep { $_->{status} ne 'commit' && $_->{what} !~ /rollback/ } @w;
+	diag("$what: writes that failed: " . join('; ', map { "$_->{conn}: " . ($_->{err} // '?') } @w_err[ 0 .. ($#w_err < 4 ? $#w_err : 4) ]))
+	  if @w_err;
+	diag("$what: reads checked: " . ($st->{checked} // 0) . ' (' . join(', ', map { "$_=$st->{reads}{$_}" } sort keys %{ $st->{reads} }) . ')');
+	diag("$what: max observed staleness (s): " . join(', ', map { sprintf('%s=%.3f', $_, $st->{max_stale}{$_}) } sort keys %{ $st->{max_stale} }));
+	return $res;
+}
+
+# The counters of SHOW CACHE that moved between two readings.
+sub counters
+{
+	my ($what, $before, $after) = @_;
+	my %d;
+	for my $cfg (sort keys %$after)
+	{
+		my ($b, $a) = ($before->{$cfg}, $after->{$cfg});
+		$d{$cfg}{$_} = ($a->{$_} // 0) - ($b->{$_} // 0)
+		  for qw(hits misses stored invalidated coalesced stale refreshes fill_relations_by_value
+		  fill_relations_whole changes_by_value changes_by_column changes_by_relation changes_all);
+		my %by;
+		$by{$_} = ($a->{by}{$_} // 0) - ($b->{by}{$_} // 0) for keys %{ $a->{by} };
+		diag("$what: $cfg: " . join(', ', map { "$_=$d{$cfg}{$_}" } qw(hits misses stored invalidated coalesced stale refreshes)));
+		diag("$what: $cfg fills' relations: by value $d{$cfg}{fill_relations_by_value}, whole "
+			  . "$d{$cfg}{fill_relations_whole}; changes' relations: by value $d{$cfg}{changes_by_value}, "
+			  . "by column $d{$cfg}{changes_by_column}, by relation $d{$cfg}{changes_by_relation}, "
+			  . "all $d{$cfg}{changes_all}");
+		diag("$what: $cfg bypasses: " . join(', ', map { "$_=$by{$_}" } grep { $by{$_} } sort keys %by));
+		$d{$cfg}{by} = \%by;
+	}
+	return \%d;
+}
+
+# Whether the feature is all there: the extension can watch a column (stream
+# version 2), the agent has the planted error.
+my $watches = $node->safe_psql('app',
+	"SELECT count(*) FROM pg_proc WHERE proname = 'watch_column' AND pronamespace = 'hyperdrive'::regnamespace");
+my $planted_there = do { open my $fh, '<:raw', $hd or die "$hd: $!"; local $/; index(<$fh>, 'HYPERDRIVE_TEST_DROP_OLD_VALUES') >= 0 };
+
+my %before = map { $_ => cache_status($_) } @CFGS;
+my $hist = run_history(what => 'run', dir => "$tmp/history", seed => $seed, seconds => $SECONDS, faults => 1,
+	workers => [
+		(map { [ "ow$_", 'owriter', \%on_origin ] } 1 .. 3),
+		(map { [ "aw$_", 'awriter', \%agent_app ] } 1 .. 2),
+		(map { [ "r$_", 'reader', \%agent_app ] } 1 .. 5),
+		(map { [ "s$_", 'reader', { %agent_app, db => 'hist_swr' } ] } 1 .. 2),
+		@kp_workers,
+		[ 'ks1', 'kreader', { %agent_app, db => 'hist_swr' } ] ]);
+my %after = map { $_ => cache_status($_) } @CFGS;
 
 # ---------------------------------------------------------------------------
 # The verdict.
-my $c0 = CacheHistory::now();
-my $res = CacheHistory::check_history(\@hist, bound => $BOUND);
-diag(sprintf('checked in %.1f s', CacheHistory::now() - $c0));
-my @viol = @{ $res->{violations} };
-is(scalar(@viol), 0, 'every read is consistent with the committed history (bound: max_lag)');
-if (@viol)
-{
-	diag(scalar(@viol) . ' violations; the first 30:');
-	diag($_) for @viol[ 0 .. ($#viol < 29 ? $#viol : 29) ];
-	diag("history kept in $dir (Storable, one file per worker)");
-}
-
+my $res = verdict('run', $hist, "$tmp/history");
+is(scalar(@{ $res->{violations} }), 0, 'every read is consistent with the committed history (bound: max_lag)');
 my $st = $res->{stats};
-my @w = grep { $_->{op} eq 'w' } @hist;
-my %wc;
-$wc{"$_->{via}/$_->{what}/$_->{status}"}++ for @w;
-diag('writes: ' . join(', ', map { "$_=$wc{$_}" } sort keys %wc));
-my @w_err = grep { $_->{status} ne 'commit' && $_->{what} ne 'rollback' } @w;
-diag('writes that failed: ' . join('; ', map { "$_->{conn}: " . ($_->{err} // '?') } @w_err[ 0 .. ($#w_err < 4 ? $#w_err : 4) ]))
-  if @w_err;
-diag('reads checked: ' . ($st->{checked} // 0) . ' (' . join(', ', map { "$_=$st->{reads}{$_}" } sort keys %{ $st->{reads} }) . ')');
-diag('max observed staleness (s): ' . join(', ', map { sprintf('%s=%.3f', $_, $st->{max_stale}{$_}) } sort keys %{ $st->{max_stale} }));
-my %d;
-for my $cfg (qw(app hist_swr))
-{
-	my ($b, $a) = ($before{$cfg}, $after{$cfg});
-	$d{$cfg}{$_} = ($a->{$_} // 0) - ($b->{$_} // 0) for qw(hits misses stored invalidated coalesced stale refreshes);
-	my %by;
-	$by{$_} = ($a->{by}{$_} // 0) - ($b->{by}{$_} // 0) for keys %{ $a->{by} };
-	diag("$cfg: " . join(', ', map { "$_=$d{$cfg}{$_}" } qw(hits misses stored invalidated coalesced stale refreshes)));
-	diag("$cfg bypasses: " . join(', ', map { "$_=$by{$_}" } grep { $by{$_} } sort keys %by));
-	$d{$cfg}{by} = \%by;
-}
+my %d = %{ counters('run', \%before, \%after) };
 
 # not vacuous: the cache served and dropped a good many entries while it was checked
 my $reads = sum0(values %{ $st->{reads} });
@@ -320,9 +380,55 @@ ok($d{hist_swr}{hits} + $d{hist_swr}{stale} >= 100,
 # the extended-protocol reads are in the shapes the cache answers (docs/cache.md):
 # none is passed on for its shape, so the checks above cover cached extended reads
 my $ext_fwd = sum0(map { my $by = $d{$_}{by}; map { $by->{$_} } grep { /^bypass:extended:/ } keys %$by }
-	  qw(app hist_swr));
+	  @CFGS);
 ok($ext > 0, "extended-protocol reads were checked ($ext)");
 is($ext_fwd, 0, 'none of them was forwarded for its shape (bypass:extended:*)');
+# and the reads of groups: many, of each protocol, answered from the cache,
+# which kept their results across changes to other groups
+my %pred = map { $_ => $st->{reads}{"pred/$_"} // 0 } qw(simple extended);
+ok($pred{simple} + $pred{extended} >= 1000, "reads of kp's groups were checked ($pred{simple} simple, $pred{extended} extended)");
+ok($pred{simple} >= 200 && $pred{extended} >= 100, 'in both protocols');
+ok($d{hist_kp}{hits} >= 300, "config hist_kp (kp's reads) served hits ($d{hist_kp}{hits})");
+ok($d{hist_kp}{invalidated} >= 50, "and invalidated entries ($d{hist_kp}{invalidated})");
+TODO:
+{
+	local $TODO = 'precise invalidation is not all on main yet (no hyperdrive.watch_column)' unless $watches;
+	ok($d{hist_kp}{fill_relations_by_value} > 0,
+		"hist_kp's fills were bound to values ($d{hist_kp}{fill_relations_by_value} relations, "
+		  . "$d{hist_kp}{fill_relations_whole} read whole)");
+	ok($d{hist_kp}{changes_by_value} > 0,
+		"changes invalidated by value ($d{hist_kp}{changes_by_value} relations of changes)");
+}
+
+# ---------------------------------------------------------------------------
+# The planted error: an agent whose plugin leaves old values out, so that an
+# UPDATE moving a row out of a group drops only the entries of the group it
+# enters. The checker must see rows shown in groups they have left.
+$agent->signal('TERM');
+$agent->finish;
+ok(start_agent(env => { HYPERDRIVE_TEST_DROP_OLD_VALUES => 1 }),
+	'the agent listens again, leaving old values out (HYPERDRIVE_TEST_DROP_OLD_VALUES=1)');
+ok(wait_for(sub { (cache_status('hist_kp')->{connected} // '') eq 'yes' }, 15),
+	'the change stream of hist_kp connects');
+my ($rc) = admin('PURGE CACHE hist_kp');
+is($rc, 0, 'PURGE CACHE hist_kp');
+# no write runs now: the model starts from kp as it is
+my $kp_init = CacheHistory::kp_init_from($node->safe_psql('app',
+	'SELECT r.id, r.n, k.grp, k.tag FROM kp_ver r LEFT JOIN kp k USING (id) ORDER BY r.id'));
+my %pbefore = (hist_kp => cache_status('hist_kp'));
+my $phist = run_history(what => 'planted', dir => "$tmp/planted", seed => $seed + 1,
+	seconds => $PLANTED_SECONDS, faults => 0, workers => \@kp_workers);
+my %pafter = (hist_kp => cache_status('hist_kp'));
+my $pres = verdict('planted', $phist, "$tmp/planted", kp_init => $kp_init);
+counters('planted', \%pbefore, \%pafter);
+my @left = grep { /, which it had left: / } @{ $pres->{violations} };
+ok(($pres->{stats}{reads}{'pred/simple'} // 0) + ($pres->{stats}{reads}{'pred/extended'} // 0) >= 300,
+	'planted: reads of groups were checked');
+TODO:
+{
+	local $TODO = 'the agent has no HYPERDRIVE_TEST_DROP_OLD_VALUES yet' unless $planted_there;
+	ok(scalar(@left) >= 1, 'planted: the checker reports rows shown in groups they had left (' . scalar(@left) . ')');
+}
 
 $agent->signal('TERM');
 $agent->finish;
