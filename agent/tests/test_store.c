@@ -1201,7 +1201,7 @@ test_format(void)
 	close_or_bail(c);
 	c = open_or_bail(dir, &o);
 	ok(hd_store_open_notice(c) == NULL && present(c, CFG1, 2),
-	   "reopened: format 2 now, nothing to say, the entry is there");
+	   "reopened: format 3 now, nothing to say, the entry is there");
 	close_or_bail(c);
 
 	set_format_version(dir, &o, 3);
