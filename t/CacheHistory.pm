@@ -797,7 +797,7 @@ sub kp_model
 		}
 		push @txns, $w if keys %{ $w->{kp} // {} } > 1;
 	}
-	my (%index, %at, %acks);
+	my (%index, %at, %acks, %los, %his, %grps);
 	for my $id (keys %vers)
 	{
 		my @l = sort { $a->{v} <=> $b->{v} } @{ $vers{$id} };
@@ -820,11 +820,16 @@ sub kp_model
 		}
 		$acks{$id} = steps([ map { [ $l[$_]{end}, $_ ] } 0 .. $#l ]);
 		$vers{$id} = \@l;
+		# the same as plain arrays, for the binary searches of check_pred()
+		$los{$id} = [ map { $_->{lo} } @l ];
+		$his{$id} = [ map { $_->{hi} } @l ];
+		$grps{$id} = [ map { $_->{grp} // 0 } @l ];
 	}
 	@txns = sort { $a->{end} <=> $b->{end} } @txns;
 	my $longest = max(0, map { $_->{end} - $_->{cstart} } @txns);
 	return { vers => \%vers, index => \%index, at => \%at, acks => \%acks, aborted => \%aborted,
-		txns => \@txns, longest => $longest, problems => \@problems };
+		txns => \@txns, longest => $longest, problems => \@problems, ids => [ sort { $a <=> $b } keys %vers ],
+		los => \%los, his => \%his, grps => \%grps };
 }
 
 # A read of kp's rows in the groups @{$r->{arg}}, against the model $m.
@@ -862,7 +867,7 @@ sub check_pred
 			$own_note->($id));
 	};
 	my %cand;
-	for my $id (sort { $a <=> $b } keys %{ $m->{vers} })
+	for my $id (@{ $m->{ids} })
 	{
 		my $l = $m->{vers}{$id};
 		my $need = 0;
@@ -872,9 +877,23 @@ sub check_pred
 			my $o = $ryw_w->{kp} && $ryw_w->{kp}{$id};
 			$need = max($need, $m->{at}{"$id/$o->[0]"} // 0) if $o;
 		}
-		# the versions whose moments meet [w0, w1]: lo and hi ascend
-		my $first = max($need, count_prefix($l, sub { $_[0]{hi} < $w0 }));
-		my $last = count_prefix($l, sub { $_[0]{lo} <= $w1 }) - 1;
+		# the versions whose moments meet [w0, w1] (lo and hi ascend): from
+		# the first with hi >= w0 to the last with lo <= w1
+		my ($his, $los) = ($m->{his}{$id}, $m->{los}{$id});
+		my ($a0, $a1) = (0, scalar @$his);
+		while ($a0 < $a1)
+		{
+			my $mid = ($a0 + $a1) >> 1;
+			if ($his->[$mid] < $w0) { $a0 = $mid + 1; } else { $a1 = $mid; }
+		}
+		my $first = $a0 > $need ? $a0 : $need;
+		$a1 = scalar @$los;
+		while ($a0 < $a1)
+		{
+			my $mid = ($a0 + $a1) >> 1;
+			if ($los->[$mid] <= $w1) { $a0 = $mid + 1; } else { $a1 = $mid; }
+		}
+		my $last = $a0 - 1;
 		if (my $s = $shown{$id})
 		{
 			my ($v, $tag) = @$s;
@@ -914,7 +933,8 @@ sub check_pred
 		}
 		else
 		{
-			my @c = grep { !defined $l->[$_]{grp} || !$in{ $l->[$_]{grp} } } $first .. $last;
+			my $grps = $m->{grps}{$id};
+			my @c = grep { !$in{ $grps->[$_] } } $first .. $last;
 			if (!@c)
 			{
 				# its state at w0, or after the own write: in a group read
@@ -954,10 +974,15 @@ sub check_pred
 
 	# one moment: the intersection of every id's candidate moments
 	my @common = ([ $w0, $w1 ]);
-	for my $id (sort { $a <=> $b } keys %cand)
+	for my $id (@{ $m->{ids} })
 	{
-		my $l = $m->{vers}{$id};
-		my @mine = map { [ max($l->[$_]{lo}, $w0), min($l->[$_]{hi}, $w1) ] } @{ $cand{$id} };
+		my ($his, $los) = ($m->{his}{$id}, $m->{los}{$id});
+		my @mine = map { [ $los->[$_] > $w0 ? $los->[$_] : $w0, $his->[$_] < $w1 ? $his->[$_] : $w1 ] } @{ $cand{$id} };
+		if (@common == 1 && @mine == 1)
+		{
+			my ($a0, $a1) = (max($common[0][0], $mine[0][0]), min($common[0][1], $mine[0][1]));
+			if ($a0 <= $a1) { @common = ([ $a0, $a1 ]); next; }
+		}
 		my @next;
 		for my $p (@common)
 		{
@@ -967,7 +992,7 @@ sub check_pred
 				push @next, [ $a0, $a1 ] if $a0 <= $a1;
 			}
 		}
-		@next = merge_intervals(@next);
+		@next = merge_intervals(@next) if @next > 1;
 		if (!@next)
 		{
 			my $fmt = sub { join(' ', map { sprintf('[%.3f, %.3f]', @$_) } @_) };
