@@ -298,13 +298,14 @@ sub verdict
 {
 	my ($what, $hist, $dir, %o) = @_;
 	my $c0 = CacheHistory::now();
-	my $res = CacheHistory::check_history($hist, bound => $BOUND, %o);
+	my $res = CacheHistory::check_history($hist, bound => $BOUND, kp_init => $o{kp_init});
 	diag(sprintf('%s: checked in %.1f s', $what, CacheHistory::now() - $c0));
 	my @viol = @{ $res->{violations} };
 	if (@viol)
 	{
-		diag("$what: " . scalar(@viol) . ' violations; the first 30:');
-		diag($_) for @viol[ 0 .. ($#viol < 29 ? $#viol : 29) ];
+		my $show = $o{show} // 30;
+		diag("$what: " . scalar(@viol) . " violations; the first $show:");
+		diag($_) for @viol[ 0 .. ($#viol < $show - 1 ? $#viol : $show - 1) ];
 		diag("$what: history kept in $dir (Storable, one file per worker)");
 	}
 	my $st = $res->{stats};
@@ -343,12 +344,6 @@ sub counters
 	}
 	return \%d;
 }
-
-# Whether the feature is all there: the extension can watch a column (stream
-# version 2), the agent has the planted error.
-my $watches = $node->safe_psql('app',
-	"SELECT count(*) FROM pg_proc WHERE proname = 'watch_column' AND pronamespace = 'hyperdrive'::regnamespace");
-my $planted_there = do { open my $fh, '<:raw', $hd or die "$hd: $!"; local $/; index(<$fh>, 'HYPERDRIVE_TEST_DROP_OLD_VALUES') >= 0 };
 
 my %before = map { $_ => cache_status($_) } @CFGS;
 my $hist = run_history(what => 'run', dir => "$tmp/history", seed => $seed, seconds => $SECONDS, faults => 1,
@@ -390,15 +385,11 @@ ok($pred{simple} + $pred{extended} >= 1000, "reads of kp's groups were checked (
 ok($pred{simple} >= 200 && $pred{extended} >= 100, 'in both protocols');
 ok($d{hist_kp}{hits} >= 300, "config hist_kp (kp's reads) served hits ($d{hist_kp}{hits})");
 ok($d{hist_kp}{invalidated} >= 50, "and invalidated entries ($d{hist_kp}{invalidated})");
-TODO:
-{
-	local $TODO = 'precise invalidation is not all on main yet (no hyperdrive.watch_column)' unless $watches;
-	ok($d{hist_kp}{fill_relations_by_value} > 0,
-		"hist_kp's fills were bound to values ($d{hist_kp}{fill_relations_by_value} relations, "
-		  . "$d{hist_kp}{fill_relations_whole} read whole)");
-	ok($d{hist_kp}{changes_by_value} > 0,
-		"changes invalidated by value ($d{hist_kp}{changes_by_value} relations of changes)");
-}
+ok($d{hist_kp}{fill_relations_by_value} > 0,
+	"hist_kp's fills were bound to values ($d{hist_kp}{fill_relations_by_value} relations, "
+	  . "$d{hist_kp}{fill_relations_whole} read whole)");
+ok($d{hist_kp}{changes_by_value} > 0,
+	"changes invalidated by value ($d{hist_kp}{changes_by_value} relations of changes)");
 
 # ---------------------------------------------------------------------------
 # The planted error: an agent whose plugin leaves old values out, so that an
@@ -406,27 +397,30 @@ TODO:
 # enters. The checker must see rows shown in groups they have left.
 $agent->signal('TERM');
 $agent->finish;
+my $log_at = -s $log;
 ok(start_agent(env => { HYPERDRIVE_TEST_DROP_OLD_VALUES => 1 }),
 	'the agent listens again, leaving old values out (HYPERDRIVE_TEST_DROP_OLD_VALUES=1)');
-ok(wait_for(sub { (cache_status('hist_kp')->{connected} // '') eq 'yes' }, 15),
-	'the change stream of hist_kp connects');
-my ($rc) = admin('PURGE CACHE hist_kp');
-is($rc, 0, 'PURGE CACHE hist_kp');
-# no write runs now: the model starts from kp as it is
-my $kp_init = CacheHistory::kp_init_from($node->safe_psql('app',
-	'SELECT r.id, r.n, k.grp, k.tag FROM kp_ver r LEFT JOIN kp k USING (id) ORDER BY r.id'));
-my %pbefore = (hist_kp => cache_status('hist_kp'));
-my $phist = run_history(what => 'planted', dir => "$tmp/planted", seed => $seed + 1,
-	seconds => $PLANTED_SECONDS, faults => 0, workers => \@kp_workers);
-my %pafter = (hist_kp => cache_status('hist_kp'));
-my $pres = verdict('planted', $phist, "$tmp/planted", kp_init => $kp_init);
-counters('planted', \%pbefore, \%pafter);
-my @left = grep { /, which it had left: / } @{ $pres->{violations} };
-ok(($pres->{stats}{reads}{'pred/simple'} // 0) + ($pres->{stats}{reads}{'pred/extended'} // 0) >= 300,
-	'planted: reads of groups were checked');
-TODO:
+my $unknown = qr/option "values-test-drop-old" is unknown/;
+wait_for(sub { (cache_status('hist_kp')->{connected} // '') eq 'yes' || HdTest::slurp_from($log, $log_at) =~ $unknown }, 15);
+SKIP:
 {
-	local $TODO = 'the agent has no HYPERDRIVE_TEST_DROP_OLD_VALUES yet' unless $planted_there;
+	skip('the plugin does not know "values-test-drop-old" yet (the extension side of issue 12 is not merged)', 1)
+	  if HdTest::slurp_from($log, $log_at) =~ $unknown;
+	is(cache_status('hist_kp')->{connected}, 'yes', 'the change stream of hist_kp connects');
+	my ($rc) = admin('PURGE CACHE hist_kp');
+	is($rc, 0, 'PURGE CACHE hist_kp');
+	# no write runs now: the model starts from kp as it is
+	my $kp_init = CacheHistory::kp_init_from($node->safe_psql('app',
+		'SELECT r.id, r.n, k.grp, k.tag FROM kp_ver r LEFT JOIN kp k USING (id) ORDER BY r.id'));
+	my %pbefore = (hist_kp => cache_status('hist_kp'));
+	my $phist = run_history(what => 'planted', dir => "$tmp/planted", seed => $seed + 1,
+		seconds => $PLANTED_SECONDS, faults => 0, workers => \@kp_workers);
+	my %pafter = (hist_kp => cache_status('hist_kp'));
+	my $pres = verdict('planted', $phist, "$tmp/planted", kp_init => $kp_init, show => 10);
+	my %pd = %{ counters('planted', \%pbefore, \%pafter) };
+	my @left = grep { /, which it had left: / } @{ $pres->{violations} };
+	ok($pd{hist_kp}{hits} >= 300 && $pd{hist_kp}{changes_by_value} > 0,
+		"planted: hist_kp served hits ($pd{hist_kp}{hits}) and invalidated by value ($pd{hist_kp}{changes_by_value})");
 	ok(scalar(@left) >= 1, 'planted: the checker reports rows shown in groups they had left (' . scalar(@left) . ')');
 }
 
