@@ -311,7 +311,8 @@ bindings_copy(Bindings *out, const HdBinding *in, size_t n, const uint32_t *type
 	{
 		out->b[i] = in[i];
 		out->b[i].hashes = (uint64_t *) p;
-		memcpy(p, in[i].hashes, in[i].nhashes * sizeof(uint64_t));
+		if (in[i].nhashes > 0)
+			memcpy(p, in[i].hashes, in[i].nhashes * sizeof(uint64_t));
 		p += in[i].nhashes * sizeof(uint64_t);
 	}
 	out->types = (uint32_t *) p;
@@ -321,7 +322,8 @@ bindings_copy(Bindings *out, const HdBinding *in, size_t n, const uint32_t *type
 	for (size_t i = 0; i < n; i++)
 	{
 		out->b[i].params = (uint16_t *) p;
-		memcpy(p, in[i].params, in[i].nparams * sizeof(uint16_t));
+		if (in[i].nparams > 0)
+			memcpy(p, in[i].params, in[i].nparams * sizeof(uint16_t));
 		p += in[i].nparams * sizeof(uint16_t);
 	}
 	out->want = (bool *) p;
@@ -1289,7 +1291,8 @@ binding_values(const HdBinding *b, const HdCacheFillOutcome *o, uint64_t *out)
 
 		if (ph == NULL || !ph->known || ph->nhashes > HD_BIND_MAX_VALUES - n)
 			return 0;
-		memcpy(out + n, ph->hashes, ph->nhashes * sizeof(uint64_t));
+		if (ph->nhashes > 0)
+			memcpy(out + n, ph->hashes, ph->nhashes * sizeof(uint64_t));
 		n += ph->nhashes;
 	}
 	return n;

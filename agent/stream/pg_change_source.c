@@ -147,6 +147,17 @@ pg_start(const HdChangeParams *params, const HdChangeCallbacks *cb, char *err, s
 	p.status_interval_ms = 200;
 	p.confirm_durable_only = true;
 	p.request_replies = true;
+	/*
+	 * The history test's planted error (t/072): a stream that leaves old
+	 * values out, which its checker must catch. Never set in production.
+	 */
+	p.test_drop_old_values = getenv("HYPERDRIVE_TEST_DROP_OLD_VALUES") != NULL &&
+		strcmp(getenv("HYPERDRIVE_TEST_DROP_OLD_VALUES"), "1") == 0;
+	if (p.test_drop_old_values)
+		hd_warning("cache of config \"%s\": HYPERDRIVE_TEST_DROP_OLD_VALUES=1: the change "
+				   "stream leaves old values out, ON PURPOSE: cached results WILL be stale "
+				   "(a test of the history checker; never set this otherwise)",
+				   params->config->name);
 	/* a few probes within max_lag, at most 10 a second */
 	p.probe_interval_ms = params->max_lag_ms / 5;
 	if (p.probe_interval_ms > 100)

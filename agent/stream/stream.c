@@ -147,6 +147,8 @@ struct HdStream
 	size_t		npending;
 	double		fresh_as_of;	/* sent_at of the newest probe whose position is applied */
 
+	bool		test_drop_old_values;	/* params: a deliberately wrong stream */
+
 	/* columns whose values the plugin is asked to carry (hd_stream_watch_column()) */
 	WatchRequest *watches;
 	size_t		nwatches;
@@ -616,8 +618,8 @@ send_start(HdStream *s)
 
 	hd_lsn_format(s->applied_lsn, lsn, sizeof(lsn));
 	snprintf(sql, sizeof(sql),
-			 "START_REPLICATION SLOT %s LOGICAL %s (\"format\" 'compact', \"heartbeat\" 'on')",
-			 s->slot, lsn);
+			 "START_REPLICATION SLOT %s LOGICAL %s (\"format\" 'compact', \"heartbeat\" 'on'%s)",
+			 s->slot, lsn, s->test_drop_old_values ? ", \"values-test-drop-old\" 'on'" : "");
 	send_command(s, PHASE_START, sql);
 }
 
@@ -1596,6 +1598,7 @@ hd_stream_start(const HdStreamParams *params, const HdStreamCallbacks *callbacks
 	s->durable_gate = params->confirm_durable_only;
 	s->durable_lsn = params->start_lsn;
 	s->request_replies = params->request_replies;
+	s->test_drop_old_values = params->test_drop_old_values;
 	s->backoff = BACKOFF_FIRST;
 	ev_init(&s->io, io_cb);
 	s->io.data = s;

@@ -147,6 +147,10 @@ typedef struct HdStreamParams
 	 * server answers with a keepalive: an idle stream's applied LSN keeps up
 	 * with the server's WAL (and reaches the freshness probe's positions) */
 	bool		request_replies;
+	/* tests of consumers only: the plugin leaves old values out of the
+	 * watched columns ("values-test-drop-old", docs/stream.md): a wrong
+	 * stream that a consumer's checks must catch */
+	bool		test_drop_old_values;
 	/*
 	 * Freshness probe: every probe_interval_ms while streaming, a plain
 	 * connection (same user and settings, application_name "hyperdrive
