@@ -25,7 +25,8 @@ OBJS = \
 	extension/decoder.o \
 	extension/record.o \
 	extension/analyze.o \
-	extension/session_state.o
+	extension/session_state.o \
+	extension/value_hash.o
 
 EXTENSION = hyperdrive
 # As PostgreSQL's contrib modules: one full script (0.2) and the updates from

@@ -15,6 +15,8 @@
  * to a leaf also names every table a query could have read it through.
  * analyze.c (hyperdrive.analyze_query()) is the cache's side: whether a
  * query's result may be cached, and the relations whose changes invalidate it.
+ * value_hash.c hashes values for both sides (bindings, watched columns, and
+ * hyperdrive.hash_value() for the agent's parameters).
  */
 #ifndef HYPERDRIVE_H
 #define HYPERDRIVE_H
@@ -24,6 +26,7 @@
 #include "access/attnum.h"
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
@@ -119,5 +122,11 @@ extern bool hd_relation_is_cacheable_kind(Oid relid);
  * The value is the ASCII text "hdbind01".
  */
 #define HD_BINDING_SEED INT64CONST(0x686462696e643031)
+
+/* value_hash.c: the one place values are hashed with HD_BINDING_SEED */
+extern bool hd_hash_proc_in_family(Oid opfamily, Oid typid, FmgrInfo *finfo,
+								   MemoryContext mcxt);
+extern bool hd_default_hash_proc(Oid typid, FmgrInfo *finfo, MemoryContext mcxt);
+extern int64 hd_value_hash(FmgrInfo *finfo, Oid collid, Datum value);
 
 #endif							/* HYPERDRIVE_H */
