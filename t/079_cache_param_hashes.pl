@@ -33,6 +33,12 @@ CREATE TABLE pa (id int PRIMARY KEY, arr int[]);
 INSERT INTO pa VALUES (1, '{1,2}'), (2, '{3}'), (3, '{1,2,3}');
 CREATE TABLE pu (id int PRIMARY KEY, v text);
 INSERT INTO pu SELECT g, 'v' || g FROM generate_series(1, 20) g;
+CREATE SCHEMA kinds;
+CREATE TYPE kinds."Mood" AS ENUM ('ok', 'meh');
+CREATE TABLE pe (id int PRIMARY KEY, mood kinds."Mood");
+INSERT INTO pe VALUES (1, 'ok'), (2, 'meh'), (3, 'ok');
+CREATE TABLE po (id int PRIMARY KEY, v text);
+INSERT INTO po SELECT g, 'o' || g FROM generate_series(1, 10) g;
 RESET ROLE;
 SQL
 # one origin connection: the agent's fills and the clients' statements share it
@@ -205,6 +211,13 @@ filled_ok('a NULL parameter',
 		'an array column = $1: as the origin answers');
 }
 
+# a parameter of a type of the user's, in a schema not on the search_path:
+# its type comes back from the analysis by name (regtype) as the same OID
+filled_ok('a parameter of an enum type outside the search_path',
+	pq_parse('', 'SELECT id FROM pe WHERE mood = $1 ORDER BY id') . pq_bind('', ['meh']) .
+	  pq_execute() . pq_sync(),
+	by_value => 1, hashing => qr/\| \$1 = 'meh'$/);
+
 # ---------------------------------------------------------------------------
 # Two clients on one origin connection: A parses the unnamed statement in one
 # batch and binds it in a later one; B's fills (each hashing its parameter)
@@ -239,6 +252,51 @@ filled_ok('a NULL parameter',
 	is(unpack('H*', $g), unpack('H*', $w), 'A: and again (from the cache or not, the same bytes)');
 	w_close($_) for ($a, $b, $oa);
 }
+
+# ---------------------------------------------------------------------------
+# An older extension: analyze_query() without param_types (0.3 before it),
+# then without bindings too (0.2). The fill still answers as the origin
+# does, nothing is hashed, the relation is read whole (counted as such when
+# the analysis bound it).
+sub older_analysis
+{
+	my ($name, $columns, $bound) = @_;
+	$node->safe_psql('app', <<"SQL");
+DROP FUNCTION IF EXISTS hyperdrive.analyze_query(text, regtype[]);
+CREATE FUNCTION hyperdrive.analyze_query(query text, param_types regtype[] DEFAULT '{}')
+RETURNS TABLE (cacheable boolean, reason text, relations oid[], relation_names text[]$columns)
+LANGUAGE sql STABLE AS \$\$
+  SELECT cacheable, reason, relations, relation_names@{[ $columns ? ', bindings' : '' ]}
+  FROM hyperdrive.analyze_query_now(query, param_types)
+\$\$;
+GRANT EXECUTE ON FUNCTION hyperdrive.analyze_query(text, regtype[]) TO PUBLIC;
+SQL
+	my $v = 0;
+	for my $id (1 .. 2)
+	{
+		# (the DDL drops the analyses: the first request after it may be forwarded)
+		my $req = pq_parse('', 'SELECT id, v FROM po WHERE id = $1') . pq_bind('', [$id]) .
+		  pq_execute() . pq_sync();
+		my $off = -s $node->logfile;
+		my ($g, $w, $h, $m, $byv, $whole);
+		ok(wait_for(sub {
+			($g, $w, $h, $m, $byv, $whole) = exchange($req);
+			return $m == 1;
+		}, 10), "$name ($id): a fill ran");
+		is(unpack('H*', $g), unpack('H*', $w), "$name ($id): it answers as the origin does");
+		is($byv, 0, "$name ($id): nothing read by value");
+		is($whole, $bound, $bound ? "$name ($id): the relation, bound, read whole"
+			: "$name ($id): no binding counted");
+		is(scalar(hashings($off)), 0, "$name ($id): no hashing");
+		unlike(origin_log_since($off), qr/ERROR/, "$name ($id): no error on the origin");
+		($g, $w, $h) = exchange($req);
+		is($h, 1, "$name ($id): then a hit");
+	}
+}
+$node->safe_psql('app',
+	'ALTER FUNCTION hyperdrive.analyze_query(text, regtype[]) RENAME TO analyze_query_now');
+older_analysis('0.3 without param_types', ', bindings text[]', 1);
+older_analysis('0.2, no bindings', '', 0);
 
 # nothing of the agent's hashing statement is left on the origin's connections
 is($node->safe_psql('app',
