@@ -39,7 +39,7 @@ REGRESS = stream_setup analyze_query analyze_bindings auth_lookup session_state 
 	stream_inherit stream_truncate stream_ddl stream_options stream_databases stream_values \
 	stream_values_icu
 REGRESS_OPTS =
-ISOLATION = commit_order
+ISOLATION = commit_order watch_order
 ISOLATION_OPTS =
 TAP_TESTS = 1
 

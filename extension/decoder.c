@@ -142,6 +142,10 @@ typedef struct HdDecodingState
 	 */
 	MemoryContext watch_context;	/* everything below; reset with it */
 	bool		watch_loaded;	/* watch_rows are the slot's rows */
+	XLogRecPtr	watch_load_lsn; /* under the snapshot of the change at this LSN */
+	bool		watch_loaded_in_txn;	/* by the transaction being decoded */
+	bool		watch_verified; /* checked once at a commit this session */
+	XLogRecPtr	watch_change_lsn;	/* last decoded commit that changed the table */
 	Oid			watch_table;	/* hyperdrive.watched_column, when known */
 	int			nwatch_rows;
 	HdWatchRow *watch_rows;		/* sorted by relid, attnum */
@@ -365,6 +369,7 @@ hd_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 
 	MemoryContextReset(state->txn_context);
 	memset(&state->summary, 0, sizeof(state->summary));
+	state->watch_loaded_in_txn = false;
 
 	hash_ctl.keysize = sizeof(Oid);
 	hash_ctl.entrysize = sizeof(HdRelChange);
@@ -655,13 +660,12 @@ watch_row_cmp(const void *a, const void *b)
 }
 
 /*
- * Read the decoding slot's rows of watched_column, once per cache. Without
- * the table (the extension is not installed here) nothing is watched; that is
- * not cached, so that the extension's creation is seen by the next
- * transaction.
+ * The decoding slot's rows of watched_column under the current (historic)
+ * snapshot, sorted, allocated in mcxt. False, and no rows, without the table
+ * (the extension is not installed here).
  */
-static void
-load_watch_rows(HdDecodingState *state)
+static bool
+scan_watch_rows(HdDecodingState *state, MemoryContext mcxt, HdWatchRow **rowsp, int *nrowsp)
 {
 	Oid			nspid;
 	Relation	table;
@@ -669,20 +673,23 @@ load_watch_rows(HdDecodingState *state)
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	int			maxrows = 8;
-	MemoryContext old;
+	int			nrows = 0;
+	HdWatchRow *rows;
 
-	if (state->watch_loaded)
-		return;
+	*rowsp = NULL;
+	*nrowsp = 0;
 	if (MyReplicationSlot == NULL)
-		return;
-	nspid = get_namespace_oid(HD_SCHEMA_NAME, true);
-	if (OidIsValid(nspid))
-		state->watch_table = get_relname_relid(HD_WATCH_TABLE_NAME, nspid);
+		return false;
 	if (!OidIsValid(state->watch_table))
-		return;
+	{
+		nspid = get_namespace_oid(HD_SCHEMA_NAME, true);
+		if (OidIsValid(nspid))
+			state->watch_table = get_relname_relid(HD_WATCH_TABLE_NAME, nspid);
+		if (!OidIsValid(state->watch_table))
+			return false;
+	}
 
-	old = MemoryContextSwitchTo(state->watch_context);
-	state->watch_rows = palloc(sizeof(HdWatchRow) * maxrows);
+	rows = MemoryContextAlloc(mcxt, sizeof(HdWatchRow) * maxrows);
 	table = table_open(state->watch_table, AccessShareLock);
 	ScanKeyInit(&key, Anum_watched_column_slot, BTEqualStrategyNumber, F_NAMEEQ,
 				NameGetDatum(&MyReplicationSlot->data.name));
@@ -698,20 +705,39 @@ load_watch_rows(HdDecodingState *state)
 
 		if (isnull1 || isnull2)
 			continue;
-		if (state->nwatch_rows == maxrows)
+		if (nrows == maxrows)
 		{
 			maxrows *= 2;
-			state->watch_rows = repalloc(state->watch_rows, sizeof(HdWatchRow) * maxrows);
+			rows = repalloc(rows, sizeof(HdWatchRow) * maxrows);
 		}
-		state->watch_rows[state->nwatch_rows].relid = DatumGetObjectId(relid);
-		state->watch_rows[state->nwatch_rows].attnum = DatumGetInt16(attnum);
-		state->nwatch_rows++;
+		rows[nrows].relid = DatumGetObjectId(relid);
+		rows[nrows].attnum = DatumGetInt16(attnum);
+		nrows++;
 	}
 	systable_endscan(scan);
 	table_close(table, AccessShareLock);
-	qsort(state->watch_rows, state->nwatch_rows, sizeof(HdWatchRow), watch_row_cmp);
+	qsort(rows, nrows, sizeof(HdWatchRow), watch_row_cmp);
+	*rowsp = rows;
+	*nrowsp = nrows;
+	return true;
+}
+
+/*
+ * Read the slot's watched columns into the cache, once per cache, under the
+ * snapshot of the change at lsn. Without the table nothing is watched; that
+ * is not cached, so that the extension's creation is seen by the next
+ * transaction.
+ */
+static void
+load_watch_rows(HdDecodingState *state, XLogRecPtr lsn)
+{
+	if (state->watch_loaded)
+		return;
+	if (!scan_watch_rows(state, state->watch_context, &state->watch_rows, &state->nwatch_rows))
+		return;
 	state->watch_loaded = true;
-	MemoryContextSwitchTo(old);
+	state->watch_load_lsn = lsn;
+	state->watch_loaded_in_txn = true;
 }
 
 /*
@@ -799,18 +825,14 @@ build_watch_rel(HdDecodingState *state, HdWatchRel *wr, Relation relation)
 	}
 }
 
-/* The transaction's watched columns of entry, once per relation and transaction. */
-static void
-resolve_watch(HdDecodingState *state, HdRelChange *entry, Relation relation)
+/* The cache's watched columns of relation, built on first use. */
+static HdWatchRel *
+watch_rel_for(HdDecodingState *state, Relation relation)
 {
 	HdWatchRel *wr;
+	Oid			relid = RelationGetRelid(relation);
 	bool		found;
 	MemoryContext old;
-
-	entry->watch_known = true;
-	load_watch_rows(state);
-	if (state->nwatch_rows == 0)
-		return;
 
 	old = MemoryContextSwitchTo(state->watch_context);
 	if (state->watch_rels == NULL)
@@ -823,11 +845,28 @@ resolve_watch(HdDecodingState *state, HdRelChange *entry, Relation relation)
 		state->watch_rels = hash_create("hyperdrive watched relations", 16, &hash_ctl,
 										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	wr = hash_search(state->watch_rels, &entry->relid, HASH_ENTER, &found);
+	wr = hash_search(state->watch_rels, &relid, HASH_ENTER, &found);
 	if (!found)
 		build_watch_rel(state, wr, relation);
 	MemoryContextSwitchTo(old);
+	return wr;
+}
 
+/*
+ * The transaction's watched columns of entry, once per relation and
+ * transaction, as the cache has them (the change at lsn may load it).
+ */
+static void
+resolve_watch(HdDecodingState *state, HdRelChange *entry, Relation relation, XLogRecPtr lsn)
+{
+	HdWatchRel *wr;
+
+	entry->watch_known = true;
+	load_watch_rows(state, lsn);
+	if (state->nwatch_rows == 0)
+		return;
+
+	wr = watch_rel_for(state, relation);
 	if (wr->ncols == 0)
 		return;
 	entry->watched = MemoryContextAllocZero(state->txn_context,
@@ -839,7 +878,7 @@ resolve_watch(HdDecodingState *state, HdRelChange *entry, Relation relation)
 		wc->relid = wr->cols[i].relid;
 		wc->attnum = wr->cols[i].attnum;
 		wc->col = &wr->cols[i];
-		wc->state = OidIsValid(wr->cols[i].local_attnum) ?
+		wc->state = AttributeNumberIsValid(wr->cols[i].local_attnum) ?
 			HD_VALUES_COMPLETE : HD_VALUES_NO_COLUMN;
 	}
 	entry->nwatched = wr->ncols;
@@ -1011,6 +1050,83 @@ add_row_values(HdDecodingState *state, HdRelChange *entry, Relation relation,
 	MemoryContextReset(state->row_context);
 }
 
+/*
+ * The watched columns at the transaction's commit, when the cache may be
+ * older. The cache was read under the snapshot of one of this transaction's
+ * changes; a transaction that changed the table and committed after that
+ * change but before this commit (or, the first time in a session, one the
+ * server skipped as already confirmed) is not in it, yet comes first in commit
+ * order, so this record must carry its columns. Read the rows again under the
+ * commit's snapshot (it sees every such commit); if they differ, rebuild the
+ * cache and each entry's list: a column collected all along keeps its values,
+ * one watched while this transaction was in progress says no-old-value (its
+ * earlier rows' values were not collected), one no longer watched goes.
+ */
+static void
+verify_watch_at_commit(HdDecodingState *state, XLogRecPtr commit_lsn)
+{
+	HdWatchRow *rows;
+	int			nrows;
+	bool		same;
+	ListCell   *lc;
+
+	(void) scan_watch_rows(state, state->txn_context, &rows, &nrows);
+	state->watch_verified = true;
+	same = nrows == state->nwatch_rows;
+	for (int i = 0; same && i < nrows; i++)
+		same = rows[i].relid == state->watch_rows[i].relid &&
+			rows[i].attnum == state->watch_rows[i].attnum;
+	if (same)
+		return;
+
+	reset_watch_cache(state);
+	if (!scan_watch_rows(state, state->watch_context, &state->watch_rows, &state->nwatch_rows))
+		return;
+	state->watch_loaded = true;
+	state->watch_load_lsn = commit_lsn;
+
+	foreach(lc, state->summary.relations)
+	{
+		HdRelChange *entry = lfirst(lc);
+		HdWatchedCol *watched = NULL;
+		HdWatchRel *wr;
+		Relation	relation;
+
+		if (!entry->watch_known || (entry->kinds & (HD_KIND_TRUNCATE | HD_KIND_DDL)))
+			continue;
+		relation = RelationIdGetRelation(entry->relid);
+		if (!RelationIsValid(relation))
+			continue;
+		wr = state->nwatch_rows > 0 ? watch_rel_for(state, relation) : NULL;
+		RelationClose(relation);
+		if (wr != NULL && wr->ncols > 0)
+			watched = MemoryContextAllocZero(state->txn_context, sizeof(HdWatchedCol) * wr->ncols);
+		for (int i = 0; watched != NULL && i < wr->ncols; i++)
+		{
+			HdWatchedCol *wc = &watched[i];
+			bool		found = false;
+
+			for (int j = 0; j < entry->nwatched && !found; j++)
+			{
+				if (entry->watched[j].relid == wr->cols[i].relid &&
+					entry->watched[j].attnum == wr->cols[i].attnum)
+				{
+					*wc = entry->watched[j];
+					found = true;
+				}
+			}
+			wc->relid = wr->cols[i].relid;
+			wc->attnum = wr->cols[i].attnum;
+			wc->col = &wr->cols[i];
+			if (!found)
+				wc->state = AttributeNumberIsValid(wr->cols[i].local_attnum) ?
+					HD_VALUES_NO_OLD : HD_VALUES_NO_COLUMN;
+		}
+		entry->watched = watched;
+		entry->nwatched = watched != NULL ? wr->ncols : 0;
+	}
+}
+
 /* Whether relation is hyperdrive.watched_column (a user catalog table). */
 static bool
 is_watch_table(HdDecodingState *state, Relation relation)
@@ -1058,12 +1174,12 @@ entry_for_relation(HdDecodingState *state, Relation relation)
  * relation and transaction.
  */
 static HdRelChange *
-entry_for_row_change(HdDecodingState *state, Relation relation)
+entry_for_row_change(HdDecodingState *state, Relation relation, XLogRecPtr lsn)
 {
 	HdRelChange *entry = entry_for_relation(state, relation);
 
 	if (!entry->watch_known)
-		resolve_watch(state, entry, relation);
+		resolve_watch(state, entry, relation, lsn);
 	return entry;
 }
 
@@ -1083,7 +1199,7 @@ hd_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			entry = entry_for_row_change(state, relation);
+			entry = entry_for_row_change(state, relation, change->lsn);
 			entry->kinds |= HD_KIND_INSERT;
 			newtuple = change_tuple(change->data.tp.newtuple);
 			add_row_key(state, entry, relation, newtuple);
@@ -1091,7 +1207,7 @@ hd_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				add_row_values(state, entry, relation, newtuple, NULL, false);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
-			entry = entry_for_row_change(state, relation);
+			entry = entry_for_row_change(state, relation, change->lsn);
 			entry->kinds |= HD_KIND_UPDATE;
 			newtuple = change_tuple(change->data.tp.newtuple);
 			oldtuple = change_tuple(change->data.tp.oldtuple);
@@ -1103,7 +1219,7 @@ hd_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				add_row_values(state, entry, relation, newtuple, oldtuple, true);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
-			entry = entry_for_row_change(state, relation);
+			entry = entry_for_row_change(state, relation, change->lsn);
 			entry->kinds |= HD_KIND_DELETE;
 			oldtuple = change_tuple(change->data.tp.oldtuple);
 			/* no old tuple: REPLICA IDENTITY NOTHING, or no key to log */
@@ -1299,11 +1415,16 @@ hd_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_
 	HdTxnSummary *summary = &state->summary;
 	MemoryContext old;
 
+	if (state->watch_loaded && state->watch_loaded_in_txn &&
+		(!state->watch_verified || state->watch_load_lsn < state->watch_change_lsn))
+		verify_watch_at_commit(state, commit_lsn);
+
 	/* the entries copied what they need: the cache may go before writing */
 	if (state->watch_stale)
 	{
 		reset_watch_cache(state);
 		state->watch_stale = false;
+		state->watch_change_lsn = commit_lsn;
 	}
 
 	if (!summary->invalidate_all && txn_changed_roles(txn))
