@@ -112,7 +112,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
-	test_cache_core test_client_protocol
+	test_cache_core test_client_protocol test_record_deps
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -148,6 +148,11 @@ agent/tests/test_cache_core: agent/tests/test_cache_core.c $(AGENT_CACHE_CORE_TE
 		agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CACHE_CORE_TEST_SRCS) \
 		-lev -llmdb -lcrypto
+
+# A change record's dependencies under the precision columns (no server).
+agent/tests/test_record_deps: agent/tests/test_record_deps.c agent/stream/record_deps.c \
+		agent/stream/record_deps.h agent/stream/stream_record.h agent/cache/dep.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/stream/record_deps.c
 
 # The connection's plain operations over a socketpair (no server).
 agent/tests/test_conn: agent/tests/test_conn.c agent/net/conn.c agent/net/conn.h agent/base/iobuf.c agent/base/iobuf.h agent/tests/tap.h

@@ -195,7 +195,9 @@ sub cache_status
 			stored => $f[5], invalidated => $f[6], bypasses => $f[7],
 			connected => $f[8], applied_lsn => $f[9], lag => $f[10], slots_lost => $f[11],
 			coalesced => $f[12], stale => $f[13], refreshes => $f[14],
-			ddl_invalidations => $f[15]);
+			ddl_invalidations => $f[15], fill_relations_by_value => $f[16],
+			fill_relations_whole => $f[17], changes_by_value => $f[18],
+			changes_by_column => $f[19], changes_by_relation => $f[20], changes_all => $f[21]);
 		my %b;
 		for my $kv (split /, /, $f[7] // '')
 		{

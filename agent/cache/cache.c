@@ -40,7 +40,32 @@ static const double inval_bounds[INVAL_NBOUNDS] = {
  * were left out since the previous one, so the log stays small.
  */
 #define TROUBLE_LOG_INTERVAL 60.0
-#define STORE_RETRY_INTERVAL 5.0	/* seconds between attempts to open the store */
+#define STORE_RETRY_INTERVAL 5.0
+#define HD_BIND_MAX_VALUES 1024		/* values a fill's dependency may name (race.h's bound) */
+
+/* How precisely a change named what it touched (metrics, docs/cache.md). */
+typedef enum ChangeKind
+{
+	CHANGE_VALUE,				/* a relation's rows by values of a column */
+	CHANGE_COLUMN,				/* every row: the column's values were not all known */
+	CHANGE_RELATION,			/* every row of a relation */
+	CHANGE_ALL					/* every entry of the config */
+} ChangeKind;	/* seconds between attempts to open the store */
+
+/*
+ * An analysis's bindings (dep.h) and what the driver needs to hash the
+ * parameters they name, in one allocation (block): bindings, their hashes
+ * and parameter numbers, want[] and types[] per parameter.
+ */
+typedef struct Bindings
+{
+	void	   *block;
+	HdBinding  *b;
+	size_t		n;
+	bool	   *want;			/* want[k]: a binding names $k+1 */
+	uint32_t   *types;			/* the origin's type of $k+1 (0: unknown) */
+	size_t		nparams;
+} Bindings;
 
 typedef struct Analysis
 {
@@ -51,6 +76,7 @@ typedef struct Analysis
 	char		reason[64];		/* "uncacheable:<kind>" */
 	HdDep	   *deps;			/* relations only */
 	size_t		ndeps;
+	Bindings	bind;			/* which of their rows it reads */
 	double		expires;		/* 0: until the next DDL */
 } Analysis;
 
@@ -89,6 +115,9 @@ typedef struct CacheCfg
 	uint64_t	invalidated;
 	uint64_t	slots_lost;
 	uint64_t	ddl_invalidations;	/* records whose DDL removed every entry */
+	uint64_t	deps_by_value;	/* fills' relations read by values of a column */
+	uint64_t	deps_whole;		/* ... read whole although the analysis bound them */
+	uint64_t	change_deps[4];	/* changes' relations by kind (ChangeKind) */
 	HdLogLimit	ddl_log;		/* "DDL removed every entry" lines */
 	HdLogLimit	lookup_log;		/* lookups and stores failing */
 	HdLogLimit	apply_log;		/* invalidations and positions failing */
@@ -134,6 +163,8 @@ struct HdCacheJob
 	uint64_t	gen;			/* the config's analysis_gen when it began */
 	HdDep	   *deps;			/* fill: what it reads */
 	size_t		ndeps;
+	Bindings	bind;			/* fill: the analysis's bindings */
+	uint64_t   *values;			/* fill: the value hashes deps point into */
 	uint64_t	token;			/* fill: the store's race token before it was sent */
 	uint64_t	seq;			/* fill: its number for the race rule */
 	bool		in_flight;		/* fill: the race rule counts it in flight */
@@ -239,6 +270,93 @@ deps_copy(const HdDep *deps, size_t n)
 	return copy;
 }
 
+/*
+ * Copy bindings (and the parameter types) into one block; false when out of
+ * memory or when a binding names no values or parameter 0 (then the
+ * analysis keeps no bindings: its relations are read whole).
+ */
+static bool
+bindings_copy(Bindings *out, const HdBinding *in, size_t n, const uint32_t *types,
+			  size_t ntypes)
+{
+	size_t		nhashes = 0,
+				nparam_refs = 0,
+				nparams = ntypes,
+				size;
+	char	   *p;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+	{
+		if (in[i].relation == 0 || in[i].column == 0 || in[i].nhashes + in[i].nparams == 0)
+			return false;
+		nhashes += in[i].nhashes;
+		nparam_refs += in[i].nparams;
+		for (uint32_t k = 0; k < in[i].nparams; k++)
+		{
+			if (in[i].params[k] == 0)
+				return false;
+			if (in[i].params[k] > nparams)
+				nparams = in[i].params[k];
+		}
+	}
+	size = n * sizeof(HdBinding) + nhashes * sizeof(uint64_t) + nparams * sizeof(uint32_t) +
+		nparam_refs * sizeof(uint16_t) + nparams * sizeof(bool) + 1;
+	if ((out->block = p = calloc(1, size)) == NULL)
+		return false;
+	/* the widest members first: everything stays aligned */
+	out->b = (HdBinding *) p;
+	p += n * sizeof(HdBinding);
+	for (size_t i = 0; i < n; i++)
+	{
+		out->b[i] = in[i];
+		out->b[i].hashes = (uint64_t *) p;
+		if (in[i].nhashes > 0)
+			memcpy(p, in[i].hashes, in[i].nhashes * sizeof(uint64_t));
+		p += in[i].nhashes * sizeof(uint64_t);
+	}
+	out->types = (uint32_t *) p;
+	if (ntypes > 0)
+		memcpy(out->types, types, ntypes * sizeof(uint32_t));
+	p += nparams * sizeof(uint32_t);
+	for (size_t i = 0; i < n; i++)
+	{
+		out->b[i].params = (uint16_t *) p;
+		if (in[i].nparams > 0)
+			memcpy(p, in[i].params, in[i].nparams * sizeof(uint16_t));
+		p += in[i].nparams * sizeof(uint16_t);
+	}
+	out->want = (bool *) p;
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < in[i].nparams; k++)
+			out->want[in[i].params[k] - 1] = true;
+	out->n = n;
+	out->nparams = nparams;
+	return true;
+}
+
+static bool
+bindings_dup(Bindings *out, const Bindings *in)
+{
+	return bindings_copy(out, in->b, in->n, in->types, in->nparams);
+}
+
+static void
+bindings_free(Bindings *b)
+{
+	free(b->block);
+	memset(b, 0, sizeof(*b));
+}
+
+static void
+analysis_free(Analysis *a)
+{
+	free(a->key);
+	free(a->deps);
+	bindings_free(&a->bind);
+	free(a);
+}
+
 /* ---------------------------------------------------------------------------
  * Analyses (per config, role, settings, text; dropped on DDL)
  */
@@ -266,9 +384,7 @@ analyses_clear(CacheCfg *cfg)
 		{
 			Analysis   *next = a->next;
 
-			free(a->key);
-			free(a->deps);
-			free(a);
+			analysis_free(a);
 			a = next;
 		}
 		cfg->buckets[i] = NULL;
@@ -292,9 +408,7 @@ analysis_find(CacheCfg *cfg, const unsigned char *key, size_t keylen, double now
 			if (a->expires > 0 && now >= a->expires)
 			{
 				*link = a->next;
-				free(a->key);
-				free(a->deps);
-				free(a);
+				analysis_free(a);
 				cfg->nanalyses--;
 				return NULL;
 			}
@@ -332,7 +446,7 @@ reason_kind(const char *reason, char *out, size_t outlen)
 static void
 analysis_store(CacheCfg *cfg, const unsigned char *key, size_t keylen, bool cacheable,
 			   const char *reason, const HdDep *deps, size_t ndeps, bool deps_unreadable,
-			   double expires)
+			   const HdCacheAnalysisOutcome *o, double expires)
 {
 	Analysis   *a;
 	uint32_t	h = hash_bytes(key, keylen) % ANALYSIS_BUCKETS;
@@ -367,6 +481,10 @@ analysis_store(CacheCfg *cfg, const unsigned char *key, size_t keylen, bool cach
 	}
 	else
 		a->ndeps = ndeps;
+	/* bindings that cannot be kept leave the relations read whole */
+	if (a->ndeps > 0 && o != NULL && o->nbindings > 0 &&
+		!bindings_copy(&a->bind, o->bindings, o->nbindings, o->param_types, o->nparam_types))
+		hd_debug("cache of config \"%s\": an analysis's bindings were not kept", cfg->name);
 	memcpy(a->key, key, keylen);
 	a->keylen = keylen;
 	a->cacheable = cacheable && a->ndeps > 0;
@@ -479,6 +597,18 @@ on_change(void *arg, const HdChange *c)
 		cfg->persisted_lsn = c->end;
 	cfg->records++;
 	cfg->invalidated += removed;
+	if (c->all)
+		cfg->change_deps[CHANGE_ALL]++;
+	else
+	{
+		size_t		by_value = 0;
+
+		for (size_t i = 0; i < c->ndeps; i++)
+			by_value += c->deps[i].nvalues > 0;
+		cfg->change_deps[CHANGE_VALUE] += by_value;
+		cfg->change_deps[CHANGE_COLUMN] += c->nunknown;
+		cfg->change_deps[CHANGE_RELATION] += c->ndeps - by_value - c->nunknown;
+	}
 	if (c->all_reason != NULL)
 	{
 		cfg->ddl_invalidations++;
@@ -1078,6 +1208,8 @@ fill_new(CacheCfg *cfg, const Analysis *a, const unsigned char *key, size_t keyl
 		return NULL;
 	}
 	job->ndeps = a->ndeps;
+	if (a->bind.n > 0 && !bindings_dup(&job->bind, &a->bind))
+		memset(&job->bind, 0, sizeof(job->bind));	/* out of memory: every row */
 	/* the race guard's token, before anything is sent */
 	job->token = hd_store_token(cfg->layer->store);
 	job->seq = hd_race_fill_begin(&cfg->race);
@@ -1118,7 +1250,7 @@ hd_cache_analysis_finish(HdCacheJob *job, const HdCacheAnalysisOutcome *o)
 
 		snprintf(reason, sizeof(reason), "error: %s", o->error);
 		hd_debug("cache of config \"%s\": analysis failed: %s", cfg->name, o->error);
-		analysis_store(cfg, job->key, job->keylen, false, reason, NULL, 0, false,
+		analysis_store(cfg, job->key, job->keylen, false, reason, NULL, 0, false, NULL,
 					   ev_time() + ANALYSIS_ERROR_TTL);
 		return;
 	}
@@ -1126,7 +1258,89 @@ hd_cache_analysis_finish(HdCacheJob *job, const HdCacheAnalysisOutcome *o)
 		return;
 	analysis_store(cfg, job->key, job->keylen, o->cacheable, o->reason ? o->reason : "",
 				   o->cacheable ? o->deps : NULL, o->cacheable ? o->ndeps : 0,
-				   o->cacheable && o->deps_unreadable, 0);
+				   o->cacheable && o->deps_unreadable, o->cacheable ? o : NULL, 0);
+}
+
+void
+hd_cache_job_params(const HdCacheJob *job, const bool **want, const uint32_t **types,
+					size_t *nparams)
+{
+	*want = job->bind.want;
+	*types = job->bind.types;
+	*nparams = job->bind.nparams;
+}
+
+/*
+ * The values a binding names in this execution, into out (room for
+ * HD_BIND_MAX_VALUES): their number, or 0 when one of its parameters has no
+ * known hashes or there are too many (then it binds nothing).
+ */
+static size_t
+binding_values(const HdBinding *b, const HdCacheFillOutcome *o, uint64_t *out)
+{
+	size_t		n = 0;
+
+	if (b->nhashes > HD_BIND_MAX_VALUES)
+		return 0;
+	memcpy(out, b->hashes, b->nhashes * sizeof(uint64_t));
+	n = b->nhashes;
+	for (uint32_t k = 0; k < b->nparams; k++)
+	{
+		size_t		i = (size_t) b->params[k] - 1;
+		const HdParamHashes *ph = i < o->nparams ? &o->params[i] : NULL;
+
+		if (ph == NULL || !ph->known || ph->nhashes > HD_BIND_MAX_VALUES - n)
+			return 0;
+		if (ph->nhashes > 0)
+			memcpy(out + n, ph->hashes, ph->nhashes * sizeof(uint64_t));
+		n += ph->nhashes;
+	}
+	return n;
+}
+
+/*
+ * Narrow each of a fill's dependencies (every row of a relation, from the
+ * analysis) to the rows with the values of one of its bindings: the first
+ * whose values are all known in this execution and whose column the change
+ * source names rows by (change.h watch()). Otherwise, or out of memory, the
+ * relation stays read whole: more invalidations, never fewer.
+ */
+static void
+bind_deps(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
+{
+	const HdChangeSourceOps *changes = cfg->layer->origin->changes;
+	uint64_t	buf[HD_BIND_MAX_VALUES];
+	size_t		used = 0;
+
+	if (job->bind.n == 0 || job->values != NULL || changes->watch == NULL)
+		return;
+	/* at most every binding's values, each within HD_BIND_MAX_VALUES */
+	if ((job->values = malloc(job->ndeps * HD_BIND_MAX_VALUES * sizeof(uint64_t))) == NULL)
+		return;
+	for (size_t i = 0; i < job->ndeps; i++)
+	{
+		HdDep	   *d = &job->deps[i];
+
+		for (size_t j = 0; j < job->bind.n; j++)
+		{
+			const HdBinding *b = &job->bind.b[j];
+			size_t		n;
+
+			if (b->relation != d->relation || (n = binding_values(b, o, buf)) == 0 ||
+				!changes->watch(cfg->source, b->relation, b->column))
+				continue;
+			memcpy(job->values + used, buf, n * sizeof(uint64_t));
+			d->column = b->column;
+			d->nvalues = (uint32_t) n;
+			d->values = job->values + used;
+			used += n;
+			break;
+		}
+		if (d->nvalues > 0)
+			cfg->deps_by_value++;
+		else
+			cfg->deps_whole++;
+	}
 }
 
 /* Store a fill's result that passed the race rule. */
@@ -1215,6 +1429,7 @@ hd_cache_fill_finish(HdCacheJob *job, const HdCacheFillOutcome *o, bool *check_s
 		count_reason(cfg, "bypass:oversized");
 		return false;
 	}
+	bind_deps(cfg, job, o);
 	raced = hd_race_check(&cfg->race, o->snapshot, job->deps, job->ndeps, &job->joined_before);
 	if (job->max_age_ms <= 0)
 		job->joined_before = 0;		/* asked never to be reused */
@@ -1253,6 +1468,8 @@ hd_cache_job_free(HdCacheJob *job, const void *bytes, size_t len)
 	hd_list_del(&job->link);
 	free(job->key);
 	free(job->deps);
+	free(job->values);
+	bindings_free(&job->bind);
 	free(job);
 }
 
@@ -1397,16 +1614,17 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
 		HdChangeStatus st;
-		char		v[16][64];
+		char		v[HD_CACHE_SHOW_COLUMNS][64];
 		char		bypass[2048] = "";
-		const char *values[16];
+		const char *values[HD_CACHE_SHOW_COLUMNS];
 		uint64_t	entries = 0;
 		uint64_t	bytes = 0;
 		size_t		off = 0;
 		double		lag;
 		/* the counting columns of SHOW CACHE, by position */
-		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15};
-		uint64_t	count[16] = {0};
+		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+		20, 21};
+		uint64_t	count[HD_CACHE_SHOW_COLUMNS] = {0};
 
 		hd_store_config_usage(layer->store, cfg->id, &entries, &bytes);
 		layer->origin->changes->status(cfg->source, &st);
@@ -1424,6 +1642,10 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		count[13] = cfg->stale_hits;
 		count[14] = cfg->refreshes;
 		count[15] = cfg->ddl_invalidations;
+		count[16] = cfg->deps_by_value;
+		count[17] = cfg->deps_whole;
+		for (int k = 0; k < 4; k++)
+			count[18 + k] = cfg->change_deps[k];
 		for (size_t i = 0; i < sizeof(count_cols) / sizeof(count_cols[0]); i++)
 		{
 			fmt_u64(v[count_cols[i]], 64, count[count_cols[i]]);
@@ -1438,7 +1660,7 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		lag = stream_age(&st);
 		snprintf(v[10], 64, "%.3f", lag);
 		values[10] = v[10];
-		row(arg, values, 16);
+		row(arg, values, HD_CACHE_SHOW_COLUMNS);
 	}
 }
 
@@ -1536,6 +1758,34 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 
 		hd_text_buf_printf(buf, "hyperdrive_cache_ddl_invalidations_total{config=\"%s\"} %" PRIu64
 						   "\n", cfg->name, cfg->ddl_invalidations);
+	}
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_change_relations_total Relations named by "
+					 "applied changes, by how precisely: value (the rows with some values of a "
+					 "column), column (every row: the values were not all known), relation "
+					 "(every row), all (a change of every entry)\n"
+					 "# TYPE hyperdrive_cache_change_relations_total counter\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		static const char *const kinds[] = {"value", "column", "relation", "all"};
+
+		for (int k = 0; k < 4; k++)
+			hd_text_buf_printf(buf, "hyperdrive_cache_change_relations_total{config=\"%s\","
+							   "kind=\"%s\"} %" PRIu64 "\n", cfg->name, kinds[k],
+							   cfg->change_deps[k]);
+	}
+	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_fill_relations_total Relations read by "
+					 "finished fills, by precision: value (bound to values of a column), "
+					 "whole (the analysis bound them, but not in this fill)\n"
+					 "# TYPE hyperdrive_cache_fill_relations_total counter\n");
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		hd_text_buf_printf(buf, "hyperdrive_cache_fill_relations_total{config=\"%s\","
+						   "precision=\"value\"} %" PRIu64 "\n", cfg->name, cfg->deps_by_value);
+		hd_text_buf_printf(buf, "hyperdrive_cache_fill_relations_total{config=\"%s\","
+						   "precision=\"whole\"} %" PRIu64 "\n", cfg->name, cfg->deps_whole);
 	}
 	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_stream_connected Whether the config's change stream is up\n"
 					 "# TYPE hyperdrive_cache_stream_connected gauge\n");

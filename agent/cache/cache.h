@@ -214,7 +214,8 @@ extern bool hd_cache_fill_finish(HdCacheJob *job, const HdCacheFillOutcome *o,
 /* Wake the job's waiters (with bytes when its end allowed them) and free it. */
 extern void hd_cache_job_free(HdCacheJob *job, const void *bytes, size_t len);
 
-/* Admin console and metrics. */
+/* Admin console and metrics: SHOW CACHE's row per config has this many columns. */
+#define HD_CACHE_SHOW_COLUMNS 22
 extern void hd_cache_show(HdCacheLayer *layer,
 						  void (*row) (void *arg, const char *const *values, int n), void *arg);
 extern int	hd_cache_purge_config(HdCacheLayer *layer, const char *config_id, uint64_t *removed,

@@ -41,6 +41,14 @@
  *   - identity(): what names the origin and the source's position space
  *     (PostgreSQL: host:port/database/slot); the store is bound to it, and a
  *     different one means another origin: the cached results go.
+ *   - watch(relation, column): whether changes to the relation will name
+ *     their rows by values of that column (dep.h), so that an entry may
+ *     depend on values of it; the source may start carrying them now. A
+ *     change names values only when it knows every changed row's old and
+ *     new value of the column; until the source carries them, and whenever
+ *     it does not know them all, it names every row of the relation. At
+ *     most one column per relation is ever answered true (dep.h's overlap
+ *     rule counts values of another column as overlapping).
  *   - The caller never frees a source from within its own callbacks.
  */
 #ifndef HD_CACHE_CHANGE_H
@@ -67,6 +75,8 @@ typedef struct HdChange
 	bool		schema_changed; /* statements and analyses are stale */
 	const HdDep *deps;			/* relations touched and their ancestors */
 	size_t		ndeps;
+	size_t		nunknown;		/* deps on every row of a relation whose
+								 * watched column's values were not known */
 	const char *text;			/* short, for logs ("xid 123") */
 } HdChange;
 
@@ -116,6 +126,7 @@ typedef struct HdChangeSourceOps
 	void		(*identity) (const HdConfig *config, char *out, size_t outlen);
 	void		(*format_pos) (HdPos pos, char *out, size_t outlen);
 	const char *(*state_name) (HdChangeState state);
+	bool		(*watch) (HdChangeSource *source, uint64_t relation, uint32_t column);
 } HdChangeSourceOps;
 
 #endif							/* HD_CACHE_CHANGE_H */

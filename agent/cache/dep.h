@@ -24,8 +24,11 @@
  *     interprets a position.
  *   - values points into memory owned by whoever built the HdDep; the
  *     store copies what it keeps.
- *   - Until row-precise invalidation lands (docs/cache.md), every producer
- *     says "all rows" and column is 0.
+ *   - Producers: a fill names values (cache.c, from its analysis's
+ *     bindings) only for a column its change source names rows by
+ *     (change.h watch(): at most one per relation), so that every change
+ *     with values of a relation is of the column the entries are bound to;
+ *     a change of another column, or without values, overlaps.
  */
 #ifndef HD_CACHE_DEP_H
 #define HD_CACHE_DEP_H

@@ -38,6 +38,7 @@
 #define HASH_LEN 32
 #define CFG_LEN HD_STORE_CONFIG_ID_MAX
 #define RELKEY_LEN (CFG_LEN + 8)
+#define VALKEY_LEN (CFG_LEN + 8 + 4 + 8)	/* by_value: config, relation, column, hash */
 #define CONFIG_KEY_PREFIX "config:"
 #define CONFIG_KEY_LEN (sizeof(CONFIG_KEY_PREFIX) - 1 + CFG_LEN)
 #define CONFIG_STATE_FIXED 16	/* applied position, all_seq; then the identity */
@@ -48,9 +49,9 @@
 /*
  * Bump it whenever the layout changes: an older store is emptied at open,
  * never misread (check_format). 1: 32-bit relation OIDs; 2: 64-bit
- * relation ids, deps with values.
+ * relation ids, deps with values; 3: the by_value index.
  */
-#define FORMAT_VERSION 2
+#define FORMAT_VERSION 3
 #define FORMAT_OLD 1			/* check_format(): an older version, to purge */
 #define BYTE_ORDER_MARK 0x01020304u
 #define REMOVE_BATCH 256		/* entries removed per by_relation lookup */
@@ -134,6 +135,7 @@ struct HdStore
 	MDB_env    *env;
 	MDB_dbi		entries;
 	MDB_dbi		by_relation;
+	MDB_dbi		by_value;
 	MDB_dbi		lru;
 	MDB_dbi		access;
 	MDB_dbi		invalidated;
@@ -220,6 +222,20 @@ config_bytes(const char *id, unsigned char out[CFG_LEN], char *err, size_t errle
 	memset(out, 0, CFG_LEN);
 	memcpy(out, id, len);
 	return 0;
+}
+
+/*
+ * by_value's key: an entry's dep on every row of the relation is listed
+ * under column 0, hash 0; one on values under each value's hash.
+ */
+static void
+value_key(unsigned char out[VALKEY_LEN], const unsigned char *cfg, uint64_t relation,
+		  uint32_t column, uint64_t hash)
+{
+	memcpy(out, cfg, CFG_LEN);
+	hd_put_u64(out + CFG_LEN, relation);
+	hd_put_u32(out + CFG_LEN + 8, column);
+	hd_put_u64(out + CFG_LEN + 12, hash);
 }
 
 static void
@@ -514,40 +530,6 @@ write_deps(const DepSet *s, unsigned char *p)
 	}
 }
 
-/*
- * Does the entry's dep on change->relation overlap the change? An entry
- * the index lists without such a dep is taken to (removing it is safe).
- * -1 when out of memory.
- */
-static int
-record_overlaps(const Record *r, const HdDep *change, bool *out)
-{
-	const unsigned char *p = r->deps;
-	DiskDep		d;
-	HdDep		e;
-	uint64_t   *values;
-
-	*out = true;
-	for (uint32_t i = 0; i < r->h.ndeps; i++)
-	{
-		p = read_dep(p, &d);
-		if (d.relation != change->relation)
-			continue;
-		/* hd_dep_overlaps() reads aligned values: copy them off the page */
-		if ((values = malloc(d.nvalues ? (size_t) d.nvalues * 8 : 1)) == NULL)
-			return -1;
-		memcpy(values, d.values, (size_t) d.nvalues * 8);
-		e.relation = d.relation;
-		e.column = d.column;
-		e.nvalues = d.nvalues;
-		e.values = values;
-		*out = hd_dep_overlaps(&e, change);
-		free(values);
-		return 0;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------------
  * The meta database.
  */
@@ -730,6 +712,91 @@ flush_touches(Op *op)
  */
 
 /*
+ * Index an entry (hash h) under each of its deps: by_relation (config,
+ * relation), and config's list of every entry; by_value (config, relation,
+ * column, hash) per value, or (config, relation, 0, 0) for every row.
+ */
+static int
+index_entry(Op *op, const unsigned char *cfg, const unsigned char *deps, uint32_t ndeps,
+			MDB_val *h)
+{
+	unsigned char rk[RELKEY_LEN];
+	unsigned char vk[VALKEY_LEN];
+	MDB_val		k;
+	int			rc;
+
+	relation_key(rk, cfg, ALL_ENTRIES);
+	k = val(rk, RELKEY_LEN);
+	if ((rc = step(op, mdb_put(op->txn, op->c->by_relation, &k, h, 0), "indexing the entry")) != 0)
+		return rc;
+	for (uint32_t i = 0; i < ndeps; i++)
+	{
+		DiskDep		d;
+
+		deps = read_dep(deps, &d);
+		relation_key(rk, cfg, d.relation);
+		k = val(rk, RELKEY_LEN);
+		if ((rc = step(op, mdb_put(op->txn, op->c->by_relation, &k, h, 0),
+					   "indexing the entry")) != 0)
+			return rc;
+		for (uint32_t j = 0; j < (d.nvalues ? d.nvalues : 1); j++)
+		{
+			uint64_t	hash = 0;
+
+			if (d.nvalues)
+				memcpy(&hash, d.values + (size_t) j * 8, 8);
+			value_key(vk, cfg, d.relation, d.nvalues ? d.column : 0, hash);
+			k = val(vk, VALKEY_LEN);
+			if ((rc = step(op, mdb_put(op->txn, op->c->by_value, &k, h, 0),
+						   "indexing the entry by value")) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Remove the rows index_entry() wrote (those missing are no error). */
+static int
+unindex_entry(Op *op, const unsigned char *cfg, const unsigned char *deps, uint32_t ndeps,
+			  MDB_val *h)
+{
+	unsigned char rk[RELKEY_LEN];
+	unsigned char vk[VALKEY_LEN];
+	MDB_val		k;
+	int			rc;
+
+	relation_key(rk, cfg, ALL_ENTRIES);
+	k = val(rk, RELKEY_LEN);
+	if ((rc = del_ignoring_missing(op, op->c->by_relation, &k, h,
+								   "removing an entry's index rows")) != 0)
+		return rc;
+	for (uint32_t i = 0; i < ndeps; i++)
+	{
+		DiskDep		d;
+
+		deps = read_dep(deps, &d);
+		relation_key(rk, cfg, d.relation);
+		k = val(rk, RELKEY_LEN);
+		if ((rc = del_ignoring_missing(op, op->c->by_relation, &k, h,
+									   "removing an entry's index rows")) != 0)
+			return rc;
+		for (uint32_t j = 0; j < (d.nvalues ? d.nvalues : 1); j++)
+		{
+			uint64_t	hash = 0;
+
+			if (d.nvalues)
+				memcpy(&hash, d.values + (size_t) j * 8, 8);
+			value_key(vk, cfg, d.relation, d.nvalues ? d.column : 0, hash);
+			k = val(vk, VALKEY_LEN);
+			if ((rc = del_ignoring_missing(op, op->c->by_value, &k, h,
+										   "removing an entry's value index rows")) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/*
  * Remove one entry and its index rows. *found says whether it existed; its
  * record size is added to *freed (may be NULL), and 1 to *counter.
  */
@@ -741,8 +808,9 @@ remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 	MDB_val		h = val(hash, HASH_LEN);
 	MDB_val		v;
 	Record		r;
-	uint64_t   *rels;
-	const unsigned char *p;
+	unsigned char cfg[CFG_LEN];
+	unsigned char *deps;
+	uint32_t	ndeps;
 	size_t		size;
 	int			rc = mdb_get(op->txn, c->entries, &h, &v);
 
@@ -755,27 +823,13 @@ remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 		return step(op, MDB_CORRUPTED, "reading an entry to remove it");
 	size = v.mv_size;
 	/* copied: LMDB's pointers die with the next update */
-	rels = malloc(((size_t) r.h.ndeps + 1) * sizeof(uint64_t));
-	if (rels == NULL)
+	ndeps = r.h.ndeps;
+	memcpy(cfg, r.h.config, CFG_LEN);
+	if ((deps = malloc(r.h.deps_len ? r.h.deps_len : 1)) == NULL)
 		return step(op, ENOMEM, "removing an entry");
-	rels[0] = ALL_ENTRIES;
-	p = r.deps;
-	for (size_t i = 0; i < r.h.ndeps; i++)
-	{
-		DiskDep		d;
-
-		p = read_dep(p, &d);
-		rels[i + 1] = d.relation;
-	}
-	for (size_t i = 0; i <= r.h.ndeps && rc == 0; i++)
-	{
-		unsigned char rk[RELKEY_LEN];
-		MDB_val		k = val(rk, RELKEY_LEN);
-
-		relation_key(rk, r.h.config, rels[i]);
-		rc = del_ignoring_missing(op, c->by_relation, &k, &h, "removing an entry's index rows");
-	}
-	free(rels);
+	memcpy(deps, r.deps, r.h.deps_len);
+	rc = unindex_entry(op, cfg, deps, ndeps, &h);
+	free(deps);
 	if (rc != 0)
 		return rc;
 	rc = mdb_get(op->txn, c->access, &h, &v);
@@ -919,86 +973,116 @@ remove_dependents(Op *op, const unsigned char *cfg, uint64_t relation)
 	}
 }
 
-/* Is the entry under hash (listed under change's relation) one the change removes? */
+/* Remove every entry listed under by_value's key vk, and the rows themselves. */
 static int
-entry_overlaps(Op *op, const MDB_val *hash, const HdDep *change, bool *out)
+remove_value_listed(Op *op, const unsigned char *vk)
 {
-	MDB_val		h = *hash;
-	MDB_val		v;
-	Record		r;
-	int			rc = mdb_get(op->txn, op->c->entries, &h, &v);
+	unsigned char hashes[REMOVE_BATCH][HASH_LEN];
 
-	*out = true;				/* a dangling row goes too */
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return step(op, rc, "reading an entry to invalidate it");
-	if (!parse_record(&v, &r))
-		return step(op, MDB_CORRUPTED, "reading an entry to invalidate it");
-	if (record_overlaps(&r, change, out) != 0)
-		return step(op, ENOMEM, "reading an entry's deps");
-	return 0;
+	for (;;)
+	{
+		MDB_cursor *cur;
+		MDB_val		k = val(vk, VALKEY_LEN);
+		MDB_val		v;
+		size_t		n = 0;
+		int			rc = mdb_cursor_open(op->txn, op->c->by_value, &cur);
+
+		if (rc != 0)
+			return step(op, rc, "opening the value index");
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+		while (rc == 0 && n < REMOVE_BATCH)
+		{
+			if (v.mv_size == HASH_LEN)
+				memcpy(hashes[n++], v.mv_data, HASH_LEN);
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+		}
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return step(op, rc, "reading the value index");
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+		{
+			MDB_val		kk = val(vk, VALKEY_LEN);
+			MDB_val		hv = val(hashes[i], HASH_LEN);
+			bool		found;
+
+			/* and the row itself, even if the entry did not list it */
+			if ((rc = remove_entry(op, hashes[i], &op->removed, &found, NULL)) != 0 ||
+				(rc = del_ignoring_missing(op, op->c->by_value, &kk, &hv,
+										   "removing a value index row")) != 0)
+				return rc;
+		}
+	}
 }
 
 /*
- * Collect the hashes listed under rk whose entries a change with values
- * removes into *hashes (*n of them, malloc'd). The index is by relation:
- * each entry is read.
+ * The next by_value key of (config, relation) at or after column `from`
+ * (hash 0) into vk: 1 found, 0 none, or an error.
  */
 static int
-collect_overlapping(Op *op, const unsigned char *rk, const HdDep *change,
-					unsigned char (**hashes)[HASH_LEN], size_t *n)
+next_column_key(Op *op, const unsigned char *cfg, uint64_t relation, uint32_t from,
+				unsigned char vk[VALKEY_LEN])
 {
-	size_t		cap = 0;
 	MDB_cursor *cur;
-	MDB_val		k = val(rk, RELKEY_LEN);
-	MDB_val		v;
-	int			rc = mdb_cursor_open(op->txn, op->c->by_relation, &cur);
+	MDB_val		k,
+				v;
+	int			rc = mdb_cursor_open(op->txn, op->c->by_value, &cur);
 
 	if (rc != 0)
-		return step(op, rc, "opening the relation index");
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
-		 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
+		return step(op, rc, "opening the value index");
+	value_key(vk, cfg, relation, from, 0);
+	k = val(vk, VALKEY_LEN);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == VALKEY_LEN && memcmp(k.mv_data, vk, CFG_LEN + 8) == 0)
 	{
-		bool		overlaps;
-
-		if (v.mv_size != HASH_LEN)
-			continue;
-		if ((rc = entry_overlaps(op, &v, change, &overlaps)) != 0)
-			break;
-		if (!overlaps)
-			continue;
-		if (*n == cap)
-		{
-			void	   *grown = realloc(*hashes, (cap = cap ? 2 * cap : 64) * HASH_LEN);
-
-			if (grown == NULL)
-			{
-				rc = step(op, ENOMEM, "collecting the entries to invalidate");
-				break;
-			}
-			*hashes = grown;
-		}
-		memcpy((*hashes)[(*n)++], v.mv_data, HASH_LEN);
+		memcpy(vk, k.mv_data, VALKEY_LEN);
+		rc = 1;
 	}
+	else if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = step(op, rc, "reading the value index");
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : step(op, rc, "reading the relation index");
+	return rc;
 }
 
-/* Remove the entries of (config, change's relation) whose dep overlaps the change. */
+/*
+ * Remove the entries of (config, change's relation) that a change with
+ * values overlaps (hd_dep_overlaps()), through by_value: those listed under
+ * one of its values of its column, and every one listed under another
+ * column (column 0: every row; values of two columns cannot be compared).
+ * With one precision column per relation (dep.h) the second part finds only
+ * the entries that read the relation whole.
+ */
 static int
 remove_overlapping(Op *op, const unsigned char *cfg, const HdDep *change)
 {
-	unsigned char rk[RELKEY_LEN];
-	unsigned char (*hashes)[HASH_LEN] = NULL;
-	size_t		n = 0;
+	unsigned char vk[VALKEY_LEN];
+	uint32_t	from = 0;
 	int			rc;
 
-	relation_key(rk, cfg, change->relation);
-	rc = collect_overlapping(op, rk, change, &hashes, &n);
-	if (rc == 0)
-		rc = remove_listed(op, rk, hashes, n);
-	free(hashes);
+	for (uint32_t i = 0; i < change->nvalues; i++)
+	{
+		value_key(vk, cfg, change->relation, change->column, change->values[i]);
+		if ((rc = remove_value_listed(op, vk)) != 0)
+			return rc;
+	}
+	while ((rc = next_column_key(op, cfg, change->relation, from, vk)) == 1)
+	{
+		uint32_t	column = hd_get_u32(vk + CFG_LEN + 8);
+
+		if (column == change->column)
+		{
+			if (column == UINT32_MAX)
+				return 0;
+			from = column + 1;	/* its values were looked up above */
+			continue;
+		}
+		if ((rc = remove_value_listed(op, vk)) != 0)
+			return rc;
+		from = column;			/* the next key of the same column, if any */
+	}
 	return rc;
 }
 
@@ -1037,7 +1121,7 @@ static int
 drop_all(Op *op, uint64_t *counter, bool invalidating)
 {
 	HdStore    *c = op->c;
-	MDB_dbi		dbis[] = {c->entries, c->by_relation, c->lru, c->access};
+	MDB_dbi		dbis[] = {c->entries, c->by_relation, c->by_value, c->lru, c->access};
 	int			rc = 0;
 
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]) && rc == 0; i++)
@@ -1384,13 +1468,16 @@ write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const DepSet 
 	memcpy(out + sizeof(hdr) + deps->bytes, p->key, p->keylen);
 	if (p->len)
 		memcpy(out + sizeof(hdr) + deps->bytes + p->keylen, p->value, p->len);
-	for (size_t i = 0; i <= deps->ndeps; i++)
+	/* indexed from a copy: the reserved page is not ours after the next put */
 	{
-		unsigned char rk[RELKEY_LEN];
-		MDB_val		k = val(rk, RELKEY_LEN);
+		unsigned char *copy = malloc(deps->bytes ? deps->bytes : 1);
 
-		relation_key(rk, cfg, i == 0 ? ALL_ENTRIES : deps->deps[i - 1].relation);
-		if ((rc = step(op, mdb_put(op->txn, c->by_relation, &k, &h, 0), "indexing the entry")) != 0)
+		if (copy == NULL)
+			return step(op, ENOMEM, "indexing the entry");
+		write_deps(deps, copy);
+		rc = index_entry(op, cfg, copy, (uint32_t) deps->ndeps, &h);
+		free(copy);
+		if (rc != 0)
 			return rc;
 	}
 	hd_put_u64(stamp, c->next_stamp++);
@@ -2149,6 +2236,7 @@ typedef struct Dbis
 {
 	MDB_dbi		entries,
 				by_relation,
+				by_value,
 				lru,
 				access,
 				invalidated,
@@ -2163,6 +2251,8 @@ open_dbis(MDB_txn *txn, unsigned create, Dbis *d)
 	if ((rc = mdb_dbi_open(txn, "entries", create, &d->entries)) != 0 ||
 		(rc = mdb_dbi_open(txn, "by_relation", create | MDB_DUPSORT | MDB_DUPFIXED,
 						   &d->by_relation)) != 0 ||
+		(rc = mdb_dbi_open(txn, "by_value", create | MDB_DUPSORT | MDB_DUPFIXED,
+						   &d->by_value)) != 0 ||
 		(rc = mdb_dbi_open(txn, "lru", create, &d->lru)) != 0 ||
 		(rc = mdb_dbi_open(txn, "access", create, &d->access)) != 0 ||
 		(rc = mdb_dbi_open(txn, "invalidated", create, &d->invalidated)) != 0)
@@ -2316,7 +2406,8 @@ typedef struct ScanTotals
 {
 	uint64_t	entries;
 	uint64_t	bytes;
-	uint64_t	index_rows;
+	uint64_t	index_rows;		/* by_relation's, as the entries say */
+	uint64_t	value_rows;		/* by_value's */
 } ScanTotals;
 
 /* Read every entry record: well formed, under the hash of its own key. */
@@ -2351,6 +2442,17 @@ scan_entries(MDB_txn *txn, MDB_dbi entries, Hasher *h, ScanTotals *t, char *err,
 		t->entries++;
 		t->bytes += v.mv_size;
 		t->index_rows += (uint64_t) r.h.ndeps + 1;
+		{
+			const unsigned char *p = r.deps;
+
+			for (uint32_t i = 0; i < r.h.ndeps; i++)
+			{
+				DiskDep		d;
+
+				p = read_dep(p, &d);
+				t->value_rows += d.nvalues ? d.nvalues : 1;
+			}
+		}
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
@@ -2380,7 +2482,7 @@ scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 	Dbis		d;
 	StoreState	st;
 	ScanTotals	t = {0};
-	uint64_t	rows = 0, lru = 0, access = 0;
+	uint64_t	rows = 0, value_rows = 0, lru = 0, access = 0;
 	bool		blank;
 	unsigned	old;
 	int			rc = create_env(dir, o, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, &env, err, errlen);
@@ -2405,6 +2507,7 @@ scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 		goto done;
 	}
 	if ((rc = count_rows(txn, d.by_relation, &rows)) == 0 &&
+		(rc = count_rows(txn, d.by_value, &value_rows)) == 0 &&
 		(rc = count_rows(txn, d.lru, &lru)) == 0 &&
 		(rc = count_rows(txn, d.access, &access)) == 0)
 	{
@@ -2412,7 +2515,8 @@ scan_store(const char *dir, const HdStoreOptions *o, char *err, size_t errlen)
 
 		rc = scan_entries(txn, d.entries, &h, &t, why, sizeof(why));
 		if (rc == 0 && (t.entries != st.entries || t.bytes != st.bytes ||
-						t.index_rows != rows || lru != t.entries || access != t.entries))
+						t.index_rows != rows || t.value_rows != value_rows ||
+						lru != t.entries || access != t.entries))
 		{
 			snprintf(why, sizeof(why), "its totals and indexes disagree with its entries "
 					 "(%llu entries, state says %llu)", (unsigned long long) t.entries,
@@ -2595,6 +2699,7 @@ open_store(HdStore *c, char *err, size_t errlen)
 				 FORMAT_VERSION);
 	c->entries = d.entries;
 	c->by_relation = d.by_relation;
+	c->by_value = d.by_value;
 	c->lru = d.lru;
 	c->access = d.access;
 	c->invalidated = d.invalidated;

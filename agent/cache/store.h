@@ -11,13 +11,16 @@
  *     cache.lock           flock()ed by the process that has the store open
  *     unsynced             while open without sync_commits: the boot id of
  *                          the session whose writes may not be on disk yet
- * LMDB databases (format 2):
+ * LMDB databases (format 3):
  *     entries      SHA-256(config id, key) -> record: times, config id,
  *                  the deps (relation id; column and value hashes, if
  *                  any), the full key, the response bytes
  *     by_relation  (config id, relation id) -> hashes of the entries with
  *                  a dep on it (dupsort); relation 0 lists every entry of
  *                  the config
+ *     by_value     (config id, relation id, column, value hash) -> hashes of
+ *                  the entries bound to that value (dupsort); column 0,
+ *                  hash 0: those that read every row of the relation
  *     lru          access stamp -> entry hash (oldest first)
  *     access       entry hash -> its access stamp
  *     invalidated  (config id, relation id) -> sequence number of the last
@@ -55,8 +58,10 @@
  *     apart: per relation, an entry keeps "all rows", or one column with
  *     its distinct value hashes (deps with values on two columns of one
  *     relation overlap every change of it: they are kept as "all rows").
- *     A change with values looks at each entry with a dep on its relation
- *     (the index is by relation, not by value).
+ *     A change with values finds what it removes through by_value: the
+ *     entries under its values of its column, and every entry of the
+ *     relation under another column (or column 0, every row); the cost
+ *     grows with what it removes, not with the relation's entries.
  *   - A full store never fails a put: least recently used entries are
  *     evicted to stay within max_bytes/max_entries, LMDB's MDB_MAP_FULL is
  *     answered by evicting and retrying, and if even that fails the entry is
@@ -83,7 +88,7 @@
  *     (fork), so that a file corrupt enough to crash LMDB crashes only the
  *     child: call hd_store_open() before starting any thread.
  *   - Format versions. A store written by an older version of this file
- *     (format 1: 32-bit relation OIDs, no values) is never read as the
+ *     (format 1: 32-bit relation OIDs, no values; 2: no by_value) is never read as the
  *     current one: open empties it (entries, indexes, positions and slot
  *     identities: as after a wipe) and says so in hd_store_open_notice().
  *     A store of a newer format is HD_STORE_DAMAGED.

@@ -343,11 +343,14 @@ show_cache(HdAgent *agent, HdIoBuf *out, bool *oom)
 		{"misses", OID_INT8}, {"stored", OID_INT8}, {"invalidated", OID_INT8},
 		{"bypasses", OID_TEXT}, {"stream_connected", OID_TEXT}, {"applied_lsn", OID_TEXT},
 		{"lag_seconds", OID_FLOAT8}, {"slots_lost", OID_INT8}, {"coalesced", OID_INT8},
-		{"stale", OID_INT8}, {"refreshes", OID_INT8}, {"ddl_invalidations", OID_INT8}
+		{"stale", OID_INT8}, {"refreshes", OID_INT8}, {"ddl_invalidations", OID_INT8},
+		{"fill_relations_by_value", OID_INT8}, {"fill_relations_whole", OID_INT8},
+		{"changes_by_value", OID_INT8}, {"changes_by_column", OID_INT8},
+		{"changes_by_relation", OID_INT8}, {"changes_all", OID_INT8}
 	};
 	CacheRows	r = {out, oom};
 
-	send_row_description(out, cols, 16, oom);
+	send_row_description(out, cols, HD_CACHE_SHOW_COLUMNS, oom);
 	hd_cache_show(agent->cache, cache_row, &r);
 }
 

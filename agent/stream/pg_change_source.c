@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "stream/record_deps.h"
 #include "stream/stream.h"
 
 #define PG_EPOCH_UNIX_US (INT64_C(946684800) * INT64_C(1000000))	/* 2000-01-01, Unix */
@@ -20,6 +21,8 @@ struct HdChangeSource
 {
 	HdStream   *stream;
 	HdChangeCallbacks cb;
+	HdPrecision precision;
+	char		config_name[HD_CONFIG_NAME_MAX + 1];
 };
 
 /*
@@ -60,29 +63,6 @@ ddl_changing_results(const HdRecord *rec)
 
 /* Say (at most once a minute per config) that DDL emptied the config's cache. */
 
-/* The record's relations and their ancestors, every row; -1 when out of memory. */
-static int
-record_deps(const HdRecord *rec, HdDep **deps, size_t *n)
-{
-	size_t		cap = 0;
-
-	*deps = NULL;
-	*n = 0;
-	for (uint32_t i = 0; i < rec->nrelations; i++)
-		cap += 1 + rec->relations[i].nancestors;
-	if (cap > 0 && (*deps = malloc(cap * sizeof(HdDep))) == NULL)
-		return -1;
-	for (uint32_t i = 0; i < rec->nrelations; i++)
-	{
-		const HdRelation *rel = &rec->relations[i];
-
-		(*deps)[(*n)++] = hd_dep_relation(rel->rel.oid);
-		for (uint32_t j = 0; j < rel->nancestors; j++)
-			(*deps)[(*n)++] = hd_dep_relation(rel->ancestors[j].oid);
-	}
-	return 0;
-}
-
 static int
 on_record(void *arg, const HdRecord *rec)
 {
@@ -108,7 +88,7 @@ on_record(void *arg, const HdRecord *rec)
 				 ddl->identity);
 		c.all_reason = reason;
 	}
-	if (!c.all && record_deps(rec, &deps, &c.ndeps) < 0)
+	if (!c.all && hd_pg_record_deps(rec, &src->precision, &deps, &c.ndeps, &c.nunknown) < 0)
 		return -1;				/* not applied: delivered again */
 	c.deps = deps;
 	snprintf(text, sizeof(text), "xid %" PRIu64, rec->xid);
@@ -156,6 +136,7 @@ pg_start(const HdChangeParams *params, const HdChangeCallbacks *cb, char *err, s
 		return NULL;
 	}
 	src->cb = *cb;
+	snprintf(src->config_name, sizeof(src->config_name), "%s", params->config->name);
 	hd_stream_default_slot(params->config->name, slot);
 	p.loop = params->loop;
 	p.config = params->config;
@@ -166,6 +147,17 @@ pg_start(const HdChangeParams *params, const HdChangeCallbacks *cb, char *err, s
 	p.status_interval_ms = 200;
 	p.confirm_durable_only = true;
 	p.request_replies = true;
+	/*
+	 * The history test's planted error (t/072): a stream that leaves old
+	 * values out, which its checker must catch. Never set in production.
+	 */
+	p.test_drop_old_values = getenv("HYPERDRIVE_TEST_DROP_OLD_VALUES") != NULL &&
+		strcmp(getenv("HYPERDRIVE_TEST_DROP_OLD_VALUES"), "1") == 0;
+	if (p.test_drop_old_values)
+		hd_warning("cache of config \"%s\": HYPERDRIVE_TEST_DROP_OLD_VALUES=1: the change "
+				   "stream leaves old values out, ON PURPOSE: cached results WILL be stale "
+				   "(a test of the history checker; never set this otherwise)",
+				   params->config->name);
 	/* a few probes within max_lag, at most 10 a second */
 	p.probe_interval_ms = params->max_lag_ms / 5;
 	if (p.probe_interval_ms > 100)
@@ -190,6 +182,7 @@ pg_free(HdChangeSource *src)
 	if (src == NULL)
 		return;
 	hd_stream_free(src->stream);
+	hd_precision_free(&src->precision);
 	free(src);
 }
 
@@ -233,6 +226,30 @@ pg_identity(const HdConfig *config, char *out, size_t outlen)
 			 slot);
 }
 
+/*
+ * Whether changes to relation name rows by values of column (the relation's
+ * precision column): the first column asked about becomes it, and the
+ * stream is asked to carry its values.
+ */
+static bool
+pg_watch(HdChangeSource *src, uint64_t relation, uint32_t column)
+{
+	uint16_t	have;
+
+	if (relation == 0 || relation > UINT32_MAX || column == 0 || column > INT16_MAX)
+		return false;
+	have = hd_precision_get(&src->precision, (uint32_t) relation);
+	if (have != 0)
+		return have == column;
+	if (hd_stream_watch_column(src->stream, (uint32_t) relation, (uint16_t) column) < 0)
+		return false;
+	if (hd_precision_set(&src->precision, (uint32_t) relation, (uint16_t) column) < 0)
+		return false;
+	hd_debug("cache of config \"%s\": changes of relation %u name their rows by column %u",
+			 src->config_name, (unsigned) relation, (unsigned) column);
+	return true;
+}
+
 static const char *
 pg_state_name(HdChangeState state)
 {
@@ -252,7 +269,7 @@ pg_state_name(HdChangeState state)
 
 const HdChangeSourceOps hd_pg_change_source = {
 	pg_start, pg_free, pg_connected, pg_status, pg_set_durable, pg_connect_snapshot,
-	pg_identity, hd_lsn_format, pg_state_name
+	pg_identity, hd_lsn_format, pg_state_name, pg_watch
 };
 
 int

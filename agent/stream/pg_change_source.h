@@ -9,7 +9,10 @@
  *     are LSNs (the end of a commit record), formatted "X/X"; the identity
  *     is "host:port/database/slot".
  *   - A record's relations and their ancestors (partitioned tables) are the
- *     change's dependencies, every row. A record flagged "invalidate all"
+ *     change's dependencies: every row, or the rows with some values of the
+ *     relation's precision column (record_deps.h): the first column the
+ *     cache asked about (watch()), whose values the stream is then asked to
+ *     carry (hd_stream_watch_column()). A record flagged "invalidate all"
  *     is "all" without a reason; a record with DDL that may change what a
  *     cached query returns or what a name in it resolves to (anything but a
  *     short list: CREATE/DROP INDEX, COMMENT, REFRESH MATERIALIZED VIEW) is
@@ -26,6 +29,7 @@
 #include <stdint.h>
 
 #include "cache/change.h"
+#include "stream/record_deps.h"
 
 extern const HdChangeSourceOps hd_pg_change_source;
 

@@ -43,6 +43,22 @@ typedef struct ProbePoint
 } ProbePoint;
 
 #define PROBE_PENDING_MAX 32
+/* A column the plugin is asked to watch (hyperdrive.watch_column()). */
+typedef enum WatchState
+{
+	WATCH_QUEUED,
+	WATCH_SENT,
+	WATCH_DONE,
+	WATCH_FAILED
+} WatchState;
+
+typedef struct WatchRequest
+{
+	uint32_t	relid;
+	uint16_t	attnum;
+	WatchState	state;
+} WatchRequest;
+
 #define PROBE_RETRY 1.0			/* seconds after a failed probe connection */
 
 typedef struct QueryResult
@@ -130,9 +146,20 @@ struct HdStream
 	ProbePoint	pending[PROBE_PENDING_MAX];	/* answered, not applied yet; ascending */
 	size_t		npending;
 	double		fresh_as_of;	/* sent_at of the newest probe whose position is applied */
+
+	bool		test_drop_old_values;	/* params: a deliberately wrong stream */
+
+	/* columns whose values the plugin is asked to carry (hd_stream_watch_column()) */
+	WatchRequest *watches;
+	size_t		nwatches;
+	size_t		capwatches;
+	bool		watch_waiting;	/* the probe connection runs a watch request */
+	size_t		watch_sent;		/* which */
 };
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static bool watch_send(HdStream *s);
+static void watch_answered(HdStream *s, PGresult *res);
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -591,8 +618,8 @@ send_start(HdStream *s)
 
 	hd_lsn_format(s->applied_lsn, lsn, sizeof(lsn));
 	snprintf(sql, sizeof(sql),
-			 "START_REPLICATION SLOT %s LOGICAL %s (\"format\" 'compact', \"heartbeat\" 'on')",
-			 s->slot, lsn);
+			 "START_REPLICATION SLOT %s LOGICAL %s (\"format\" 'compact', \"heartbeat\" 'on'%s)",
+			 s->slot, lsn, s->test_drop_old_values ? ", \"values-test-drop-old\" 'on'" : "");
 	send_command(s, PHASE_START, sql);
 }
 
@@ -1202,6 +1229,9 @@ probe_close(HdStream *s)
 	s->probe_conn = NULL;
 	s->probe_connecting = false;
 	s->probe_waiting = false;
+	if (s->watch_waiting && s->watches[s->watch_sent].state == WATCH_SENT)
+		s->watches[s->watch_sent].state = WATCH_QUEUED;	/* unanswered: again */
+	s->watch_waiting = false;
 }
 
 /* The probe connection failed: closed, retried after PROBE_RETRY. */
@@ -1266,6 +1296,8 @@ probe_send(HdStream *s)
 {
 	int			r;
 
+	if (watch_send(s))
+		return;
 	if (!PQsendQuery(s->probe_conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()"))
 	{
 		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
@@ -1298,7 +1330,14 @@ probe_read(HdStream *s)
 		if (res == NULL)
 		{
 			s->probe_waiting = false;
+			s->watch_waiting = false;
 			return;
+		}
+		if (s->watch_waiting)
+		{
+			watch_answered(s, res);
+			PQclear(res);
+			continue;
 		}
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
 			PQnfields(res) != 1 || hd_lsn_parse(PQgetvalue(res, 0, 0), &lsn) != 0)
@@ -1354,6 +1393,102 @@ probe_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (revents & EV_READ)
 		probe_read(s);
+}
+
+/*
+ * Watch requests. The plugin carries the values of the columns listed in
+ * hyperdrive.watched_column for its slot (docs/stream.md, "Watched
+ * columns"); the probe's connection, a plain one as the config's user,
+ * adds them with hyperdrive.watch_column(), one at a time, ahead of the
+ * next probe. Nothing waits for one to take effect: until the stream
+ * carries a column's values, its consumer treats the column's values as
+ * unknown (every row), and a request that fails only leaves it so.
+ */
+
+static bool
+watch_send(HdStream *s)
+{
+	char		relid[16];
+	char		attnum[8];
+	const char *values[3];
+	size_t		i;
+	int			r;
+
+	for (i = 0; i < s->nwatches && s->watches[i].state != WATCH_QUEUED; i++)
+		;
+	if (i == s->nwatches)
+		return false;
+	snprintf(relid, sizeof(relid), "%u", s->watches[i].relid);
+	snprintf(attnum, sizeof(attnum), "%u", (unsigned) s->watches[i].attnum);
+	values[0] = s->slot;
+	values[1] = relid;
+	values[2] = attnum;
+	if (!PQsendQueryParams(s->probe_conn,
+						   "SELECT hyperdrive.watch_column($1::pg_catalog.name, "
+						   "$2::pg_catalog.oid::pg_catalog.regclass, $3::pg_catalog.int2)",
+						   3, NULL, values, NULL, NULL, 0))
+	{
+		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
+		return true;
+	}
+	s->watches[i].state = WATCH_SENT;
+	s->watch_sent = i;
+	s->watch_waiting = true;
+	s->probe_waiting = true;
+	if ((r = PQflush(s->probe_conn)) < 0)
+	{
+		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
+		return true;
+	}
+	probe_watch(s, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+	return true;
+}
+
+static void
+watch_answered(HdStream *s, PGresult *res)
+{
+	WatchRequest *w = &s->watches[s->watch_sent];
+	char		msg[512];
+
+	if (w->state != WATCH_SENT)
+		return;					/* a second result of the same request */
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		w->state = WATCH_DONE;
+		hd_debug("change stream of config \"%s\": the plugin now carries the values of "
+				 "column %u of relation %u", s->config.name, (unsigned) w->attnum, w->relid);
+		return;
+	}
+	w->state = WATCH_FAILED;
+	trim_message(msg, sizeof(msg), PQresultErrorMessage(res));
+	hd_warning("change stream of config \"%s\": cannot watch column %u of relation %u (%s): "
+			   "changes of it invalidate every cached result that read it",
+			   s->config.name, (unsigned) w->attnum, w->relid, msg);
+}
+
+int
+hd_stream_watch_column(HdStream *s, uint32_t relid, uint16_t attnum)
+{
+	for (size_t i = 0; i < s->nwatches; i++)
+		if (s->watches[i].relid == relid && s->watches[i].attnum == attnum)
+			return s->watches[i].state == WATCH_FAILED ? -1 : 0;
+	if (s->nwatches == HD_STREAM_WATCH_MAX)
+		return -1;
+	if (s->nwatches == s->capwatches)
+	{
+		size_t		cap = s->capwatches ? s->capwatches * 2 : 16;
+		WatchRequest *grown = realloc(s->watches, cap * sizeof(WatchRequest));
+
+		if (grown == NULL)
+			return -1;
+		s->watches = grown;
+		s->capwatches = cap;
+	}
+	s->watches[s->nwatches].relid = relid;
+	s->watches[s->nwatches].attnum = attnum;
+	s->watches[s->nwatches].state = WATCH_QUEUED;
+	s->nwatches++;
+	return 0;
 }
 
 /* Each probe_interval: connect, or send the next probe if none is out. */
@@ -1463,6 +1598,7 @@ hd_stream_start(const HdStreamParams *params, const HdStreamCallbacks *callbacks
 	s->durable_gate = params->confirm_durable_only;
 	s->durable_lsn = params->start_lsn;
 	s->request_replies = params->request_replies;
+	s->test_drop_old_values = params->test_drop_old_values;
 	s->backoff = BACKOFF_FIRST;
 	ev_init(&s->io, io_cb);
 	s->io.data = s;
@@ -1524,6 +1660,7 @@ destroy(HdStream *s)
 	result_free(&s->qr);
 	free(s->connect_snapshot);
 	free(s->pending_snapshot);
+	free(s->watches);
 	hd_config_free(&s->config);
 	free(s->state_dir);
 	free(s->application_name);

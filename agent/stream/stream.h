@@ -83,6 +83,15 @@
  *     acknowledged before it has been applied. A failing probe connection is
  *     retried every second (WARNING once per streak); fresh_as_of then stops
  *     moving. The probe never affects the stream itself.
+ *   - Watched columns (hd_stream_watch_column()): the probe's connection
+ *     asks the origin, ahead of its next probe, to have the plugin carry
+ *     the values of a column (hyperdrive.watch_column(), docs/stream.md
+ *     "Watched columns"); one request per column and HdStream, at most
+ *     HD_STREAM_WATCH_MAX of them; an unanswered request is sent again on
+ *     the next probe connection, a refused one is logged (WARNING) and not
+ *     retried. Nothing waits for it: the records carry the column's values
+ *     from the request's commit on (in the stream's order), and a consumer
+ *     must treat a record without them as "values unknown".
  *   - No global state; everything happens in the loop's callbacks.
  */
 #ifndef HD_STREAM_H
@@ -138,6 +147,10 @@ typedef struct HdStreamParams
 	 * server answers with a keepalive: an idle stream's applied LSN keeps up
 	 * with the server's WAL (and reaches the freshness probe's positions) */
 	bool		request_replies;
+	/* tests of consumers only: the plugin leaves old values out of the
+	 * watched columns ("values-test-drop-old", docs/stream.md): a wrong
+	 * stream that a consumer's checks must catch */
+	bool		test_drop_old_values;
 	/*
 	 * Freshness probe: every probe_interval_ms while streaming, a plain
 	 * connection (same user and settings, application_name "hyperdrive
@@ -182,6 +195,11 @@ extern void hd_stream_set_durable_lsn(HdStream *stream, uint64_t lsn);
 /* pg_current_snapshot() text taken with connect_wal_lsn ("" if none). */
 extern const char *hd_stream_connect_snapshot(const HdStream *stream);
 extern void hd_stream_status(const HdStream *stream, HdStreamStatus *out);
+
+#define HD_STREAM_WATCH_MAX 4096
+
+/* Ask for a column's values in the records: 0, or -1 (refused by the origin, or no room). */
+extern int	hd_stream_watch_column(HdStream *stream, uint32_t relid, uint16_t attnum);
 
 extern const char *hd_stream_state_name(HdStreamState state);
 

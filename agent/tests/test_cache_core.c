@@ -108,9 +108,28 @@ src_state_name(HdChangeState state)
 	return state == HD_CHANGE_CONNECTED ? "connected" : "other";
 }
 
+/* watch(): as PostgreSQL's source, the first column asked about per relation */
+static uint64_t watch_rel[16];
+static uint32_t watch_col[16];
+static int	nwatch;
+
+static bool
+src_watch(HdChangeSource *s, uint64_t rel, uint32_t col)
+{
+	(void) s;
+	for (int i = 0; i < nwatch; i++)
+		if (watch_rel[i] == rel)
+			return watch_col[i] == col;
+	if (nwatch == 16)
+		return false;
+	watch_rel[nwatch] = rel;
+	watch_col[nwatch++] = col;
+	return true;
+}
+
 static const HdChangeSourceOps fake_changes = {
 	src_start, src_free, src_connected, src_status, src_set_durable, src_connect_snapshot,
-	src_identity, src_format_pos, src_state_name
+	src_identity, src_format_pos, src_state_name, src_watch
 };
 
 /*
@@ -359,6 +378,49 @@ answer_analysis(uint64_t rel)
 	origin.job = NULL;
 }
 
+/* The origin answers the analysis in flight: cacheable, reading rel, bound by b. */
+static void
+answer_bound_analysis(uint64_t rel, const HdBinding *b, const uint32_t *types, size_t ntypes)
+{
+	HdDep		dep = hd_dep_relation(rel);
+	HdCacheAnalysisOutcome o = {0};
+
+	o.answered = true;
+	o.cacheable = true;
+	o.deps = &dep;
+	o.ndeps = 1;
+	o.bindings = b;
+	o.nbindings = 1;
+	o.param_types = types;
+	o.nparam_types = ntypes;
+	hd_cache_analysis_finish(origin.job, &o);
+	hd_cache_job_free(origin.job, NULL, 0);
+	origin.job = NULL;
+}
+
+/* A fill's parameters' hashes in answer_fill() (NULL: none). */
+static const HdParamHashes *fill_params;
+static size_t fill_nparams;
+
+/* Relations of finished fills bound to values, as /metrics counts them. */
+static long
+fills_by_value(void)
+{
+	HdTextBuf	b = HD_TEXT_BUF_INIT;
+	char	   *text;
+	const char *p;
+	const char *key = "hyperdrive_cache_fill_relations_total{config=\"core\",precision=\"value\"} ";
+	long		n = -1;
+
+	hd_cache_metrics(layer, &b);
+	text = hd_text_buf_finish(&b);
+	p = text ? strstr(text, key) : NULL;
+	if (p)
+		n = strtol(p + strlen(key), NULL, 10);
+	free(text);
+	return n;
+}
+
 /* The origin answers a fill with bytes under a snapshot that sees every xid below xmin. */
 static bool
 answer_fill(HdCacheJob *job, const char *bytes, uint64_t xmin)
@@ -374,6 +436,8 @@ answer_fill(HdCacheJob *job, const char *bytes, uint64_t xmin)
 	o.complete = true;
 	o.bytes = bytes;
 	o.len = strlen(bytes);
+	o.params = fill_params;
+	o.nparams = fill_nparams;
 	stored = hd_cache_fill_finish(job, &o, &check_state);
 	hd_cache_job_free(job, bytes, strlen(bytes));
 	return stored;
@@ -551,6 +615,79 @@ main(void)
 		answer_fill(job, "row-9", 1000);
 		tick(loop);
 		ok(value_marks() == 0, "once it ended, the timer forgets them");
+	}
+
+	/* bindings: an entry depends on the values it read, not on its whole relation */
+	{
+		Session		e = {.akey = "select * from v where k in (11, $1)", .key = "k=12"};
+		uint64_t	consts[] = {11};
+		uint16_t	params[] = {1};
+		uint32_t	types[] = {23};
+		HdBinding	bind = {400, 3, 1, consts, 1, params};
+		uint64_t	p12[] = {12};
+		HdParamHashes ph = {true, 1, p12};
+		uint64_t	v13[] = {13};
+		uint64_t	v12[] = {12};
+		uint64_t	v99[] = {99};
+		const bool *want;
+		const uint32_t *wtypes;
+		size_t		np;
+
+		hd_cache_waiter_init(&e.w);
+		ok(decide(&e, &v) == HD_CACHE_ANALYZE && hd_cache_lead(layer, &e.w, &conn_a) ==
+		   HD_CACHE_LEAD_SENT, "a bound statement: its analysis");
+		answer_bound_analysis(400, &bind, types, 1);
+		ok(decide(&e, &v) == HD_CACHE_FILL && hd_cache_lead(layer, &e.w, &conn_a) ==
+		   HD_CACHE_LEAD_SENT, "its fill");
+		hd_cache_job_params(origin.job, &want, &wtypes, &np);
+		ok(np == 1 && want[0] && wtypes[0] == 23,
+		   "the job tells the driver which parameter to hash, and its type");
+		fill_params = &ph;
+		fill_nparams = 1;
+		ok(answer_fill(origin.job, "row-k", 1000) && fills_by_value() == 1,
+		   "a fill with its parameter's hash is stored, bound to values (/metrics)");
+		ok(nwatch == 1 && watch_rel[0] == 400 && watch_col[0] == 3,
+		   "the change source was asked to name rows of that column");
+		ok(feed_values(900, 400, 3, v13, 1, 60) == 0 && decide(&e, &v) == HD_CACHE_SERVE,
+		   "a change of another value of the column keeps the entry");
+		hd_cache_served(layer, CFG, &v, true);
+		ok(feed_values(901, 400, 3, v12, 1, 61) == 0 && decide(&e, &v) == HD_CACHE_FILL,
+		   "a change of the parameter's value drops it");
+
+		/* the parameter not hashed (NULL, or the origin did not say): every row */
+		ph.known = false;
+		ok(hd_cache_lead(layer, &e.w, &conn_a) == HD_CACHE_LEAD_SENT &&
+		   answer_fill(origin.job, "row-k2", 1000) && fills_by_value() == 1,
+		   "a fill whose parameter has no known hash is stored, read whole");
+		ok(feed_values(902, 400, 3, v99, 1, 62) == 0 && decide(&e, &v) == HD_CACHE_FILL,
+		   "then any change of the relation drops it");
+		fill_params = NULL;
+		fill_nparams = 0;
+		ok(hd_cache_lead(layer, &e.w, &conn_a) == HD_CACHE_LEAD_SENT &&
+		   answer_fill(origin.job, "row-k3", 1000) && fills_by_value() == 1,
+		   "so does a fill with no parameter hashes at all");
+		ok(feed_values(903, 400, 3, v99, 1, 63) == 0 && decide(&e, &v) == HD_CACHE_FILL,
+		   "and it is dropped the same way");
+		hd_cache_waiter_gone(&e.w);
+	}
+	{
+		Session		f = {.akey = "select * from v where j = 5", .key = "j=5"};
+		uint64_t	consts[] = {5};
+		HdBinding	bind = {400, 4, 1, consts, 0, NULL};
+		uint64_t	v77[] = {77};
+
+		hd_cache_waiter_init(&f.w);
+		ok(decide(&f, &v) == HD_CACHE_ANALYZE && hd_cache_lead(layer, &f.w, &conn_a) ==
+		   HD_CACHE_LEAD_SENT, "a statement bound to another column of the same relation");
+		answer_bound_analysis(400, &bind, NULL, 0);
+		ok(decide(&f, &v) == HD_CACHE_FILL && hd_cache_lead(layer, &f.w, &conn_a) ==
+		   HD_CACHE_LEAD_SENT && answer_fill(origin.job, "row-j", 1000),
+		   "its fill is stored");
+		ok(fills_by_value() == 1 && nwatch == 1,
+		   "the source names rows by one column per relation: this one is read whole");
+		ok(feed_values(904, 400, 3, v77, 1, 64) == 0 && decide(&f, &v) == HD_CACHE_FILL,
+		   "so a change naming values of the other column drops it");
+		hd_cache_waiter_gone(&f.w);
 	}
 
 	hd_cache_waiter_gone(&a.w);

@@ -1023,6 +1023,33 @@ test_values(void)
 				.deps = bad, .ndeps = 1, .now_ms = NOW}, &(HdStorePutOutcome) {0},
 				err, sizeof(err)) == -1 && strstr(err, "no array"),
 	   "values without their array are refused: %s", err);
+
+	/* the value index: columns on either side of the change's, other configs */
+	{
+		uint64_t	h21[] = {21},
+					h22[] = {22},
+					h23[] = {23};
+		HdDep		high[] = {value_dep(R, 5, h21, 1)},
+					same[] = {value_dep(R, 2, h22, 1)},
+					low[] = {value_dep(R, 1, h23, 1)},
+					change[] = {value_dep(R, 2, h23, 1)};
+
+		put_deps(c, CFG1, 9, high, 1, hd_store_token(c));
+		put_deps(c, CFG1, 10, same, 1, hd_store_token(c));
+		put_deps(c, CFG1, 11, low, 1, hd_store_token(c));
+		put_deps(c, CFG2, 12, same, 1, hd_store_token(c));
+		put_deps(c, CFG2, 13, high, 1, hd_store_token(c));
+		ok(invalidate_deps(c, CFG1, change, 1, 15) == 2 && !present(c, CFG1, 9) &&
+		   !present(c, CFG1, 11), "a change of column 2 removes the entries bound to columns 1 and 5");
+		ok(present(c, CFG1, 10), "not the one bound to another value of column 2");
+		ok(present(c, CFG2, 12) && present(c, CFG2, 13), "nor another config's");
+		ok(invalidate_deps(c, CFG2, same, 1, 16) == 2 && stats(c).entries == 1,
+		   "in that config, a change of its value removes both of its entries");
+	}
+	close_or_bail(c);
+	c = open_or_bail(dir, &o);	/* the full check counts the value index's rows */
+	ok(stats(c).entries == 1 && present(c, CFG1, 10),
+	   "after all that, the indexes agree with the entries at open");
 	close_or_bail(c);
 }
 
@@ -1164,7 +1191,7 @@ test_format(void)
 
 	c = open_or_bail(dir, &o);
 	notice = hd_store_open_notice(c);
-	ok(notice && strstr(notice, "format 1 found, this agent writes format 2: purged") != NULL,
+	ok(notice && strstr(notice, "format 1 found, this agent writes format 3: purged") != NULL,
 	   "a format 1 store opens, and the open says it was purged: %s", notice ? notice : "");
 	ok(stats(c).entries == 0 && !present(c, CFG1, 1), "it is empty");
 	ok(applied_lsn(c, CFG1) == 0 &&
@@ -1174,7 +1201,7 @@ test_format(void)
 	close_or_bail(c);
 	c = open_or_bail(dir, &o);
 	ok(hd_store_open_notice(c) == NULL && present(c, CFG1, 2),
-	   "reopened: format 2 now, nothing to say, the entry is there");
+	   "reopened: format 3 now, nothing to say, the entry is there");
 	close_or_bail(c);
 
 	set_format_version(dir, &o, 3);
