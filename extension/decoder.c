@@ -39,6 +39,9 @@
  *                     before "all values" (default 100)
  *   heartbeat         also emit a record for committed transactions that
  *                     changed nothing the stream reports (default off)
+ *   values-test-drop-old
+ *                     tests of consumers only: watched columns leave old
+ *                     values out and still say complete (default off)
  *   include-xids, include-lsn, include-timestamp, include-oids
  *                     text format only: show these fields (default on)
  */
@@ -131,6 +134,7 @@ typedef struct HdDecodingState
 	HdFormat	format;
 	int			key_cap;
 	int			value_cap;
+	bool		test_drop_old_values;	/* values-test-drop-old: a wrong stream */
 	bool		heartbeat;
 	HdTextOptions text;
 	int			guc_nestlevel;	/* our canonical output settings, undone at shutdown */
@@ -306,6 +310,16 @@ hd_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 			state->value_cap = parse_cap_option(elem, "0 (never list values)");
 		else if (strcmp(elem->defname, "heartbeat") == 0)
 			state->heartbeat = parse_bool_option(elem);
+		else if (strcmp(elem->defname, "values-test-drop-old") == 0)
+		{
+			state->test_drop_old_values = parse_bool_option(elem);
+			if (state->test_drop_old_values)
+				ereport(WARNING,
+						(errmsg("hyperdrive option \"values-test-drop-old\" is on: watched "
+								"columns leave old values out yet say they are complete"),
+						 errdetail("This stream is wrong on purpose, for tests of its "
+								   "consumers; a cache reading it serves stale results.")));
+		}
 		else if (strcmp(elem->defname, "include-xids") == 0)
 			state->text.include_xids = parse_bool_option(elem);
 		else if (strcmp(elem->defname, "include-lsn") == 0)
@@ -1035,7 +1049,7 @@ add_row_values(HdDecodingState *state, HdRelChange *entry, Relation relation,
 				add_value(state, wc, value, isnull);
 		}
 
-		if (!has_old || wc->state != HD_VALUES_COMPLETE)
+		if (!has_old || wc->state != HD_VALUES_COMPLETE || state->test_drop_old_values)
 			continue;
 		if (old_logged)
 		{

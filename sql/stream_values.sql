@@ -147,6 +147,13 @@ UPDATE val_full SET v = NULL WHERE id = 1;
 DELETE FROM val_full;
 SELECT * FROM hd_values('val_slot');
 
+-- values-test-drop-old (tests of consumers only): old values left out, yet
+-- "complete", with a warning
+INSERT INTO val_full VALUES (1, 'a', 1);
+UPDATE val_full SET v = 'b' WHERE id = 1;
+DELETE FROM val_full;
+SELECT * FROM hd_values('val_slot', 'values-test-drop-old', 'on');
+
 -- USING INDEX: the index's column is known old and new, another is not
 SELECT hyperdrive.watch_column('val_slot', 'val_idx', 2::int2);
 SELECT hyperdrive.watch_column('val_slot', 'val_idx', 3::int2);
