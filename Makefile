@@ -36,9 +36,10 @@ DATA = extension/hyperdrive--0.2.sql extension/hyperdrive--0.1--0.2.sql \
 PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
 
 REGRESS = stream_setup analyze_query analyze_bindings auth_lookup session_state stream_basic stream_txn stream_identity stream_keycap stream_partition \
-	stream_inherit stream_truncate stream_ddl stream_options stream_databases
+	stream_inherit stream_truncate stream_ddl stream_options stream_databases stream_values \
+	stream_values_icu
 REGRESS_OPTS =
-ISOLATION = commit_order
+ISOLATION = commit_order watch_order
 ISOLATION_OPTS =
 TAP_TESTS = 1
 

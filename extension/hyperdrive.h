@@ -60,6 +60,28 @@ typedef struct HdKey
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } HdKey;
 
+struct HdWatchCol;				/* decoder.c's cache: how to find and hash it */
+
+/*
+ * Version 2: one watched column of a changed relation, and the distinct
+ * hashes of its old and new values in the transaction (docs/stream.md,
+ * "Watched columns"). The hashes are kept in the order first seen, with an
+ * open-addressing index into them so that a set of value-cap hashes is
+ * checked in constant time per value.
+ */
+typedef struct HdWatchedCol
+{
+	Oid			relid;			/* the watched relation: the changed one or an ancestor */
+	AttrNumber	attnum;			/* in relid */
+	HdValuesState state;		/* HD_VALUES_COMPLETE while hashes are collected */
+	struct HdWatchCol *col;
+	int			nhashes;
+	int			maxhashes;
+	int64	   *hashes;
+	int			index_size;		/* a power of two, > 2 * maxhashes; 0: no index yet */
+	int		   *index;			/* positions in hashes, -1 when free */
+} HdWatchedCol;
+
 /* What one transaction did to one relation. */
 typedef struct HdRelChange
 {
@@ -77,6 +99,9 @@ typedef struct HdRelChange
 	HdKey	  **keys;
 	List	   *ancestors;		/* of HdRelName, nearest first */
 	bool		ancestors_known;
+	bool		watch_known;	/* watched columns resolved (nwatched valid) */
+	int			nwatched;		/* written only for row changes (see record.c) */
+	HdWatchedCol *watched;
 } HdRelChange;
 
 /* One DDL object reported by the event triggers. */
