@@ -25,7 +25,8 @@ OBJS = \
 	extension/decoder.o \
 	extension/record.o \
 	extension/analyze.o \
-	extension/session_state.o
+	extension/session_state.o \
+	extension/value_hash.o
 
 EXTENSION = hyperdrive
 # As PostgreSQL's contrib modules: one full script (0.2) and the updates from
@@ -35,9 +36,10 @@ DATA = extension/hyperdrive--0.2.sql extension/hyperdrive--0.1--0.2.sql \
 PGFILEDESC = "hyperdrive - change stream and helpers for the hyperdrive caching agent"
 
 REGRESS = stream_setup analyze_query analyze_bindings auth_lookup session_state stream_basic stream_txn stream_identity stream_keycap stream_partition \
-	stream_inherit stream_truncate stream_ddl stream_options stream_databases
+	stream_inherit stream_truncate stream_ddl stream_options stream_databases stream_values \
+	stream_values_icu
 REGRESS_OPTS =
-ISOLATION = commit_order
+ISOLATION = commit_order watch_order
 ISOLATION_OPTS =
 TAP_TESTS = 1
 
@@ -110,7 +112,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
-	test_cache_core test_client_protocol test_record_deps
+	test_cache_core test_client_protocol test_record_deps test_cache_params
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -173,6 +175,14 @@ agent/tests/test_stream_record: agent/tests/test_stream_record.c agent/stream/st
 
 agent/tests/test_stmt: agent/tests/test_stmt.c agent/pgwire/stmt.c agent/pgwire/stmt.h agent/base/iobuf.h agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/pgwire/stmt.c
+
+# An analysis's bindings and parameter types as PostgreSQL prints them, and
+# the statement a fill runs to hash the client's parameters (no server).
+AGENT_CACHE_PARAMS_TEST_SRCS = agent/pgwire/cache_params.c agent/pgwire/proto.c agent/base/iobuf.c
+agent/tests/test_cache_params: agent/tests/test_cache_params.c $(AGENT_CACHE_PARAMS_TEST_SRCS) \
+		agent/pgwire/cache_params.h agent/pgwire/proto.h agent/cache/dep.h agent/base/iobuf.h \
+		agent/base/be.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CACHE_PARAMS_TEST_SRCS)
 
 agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h agent/config/settings.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/base/log.c

@@ -31,6 +31,11 @@
  *     row whose column matches none of its values is not in the result. A
  *     relation without an element is bound to all of it. See "Bindings"
  *     below for the rules;
+ *   - param_types: the type of each parameter $1..$n as parse analysis
+ *     resolved it (a 0 or unknown given is what the parser inferred, as a
+ *     Describe would report it; 0 if it stayed unknown), whatever the
+ *     statement; empty after an error. The agent hashes a client's
+ *     parameters as these types (hyperdrive.hash_value());
  *   - relations are filled whenever the statement was analysed as a SELECT,
  *     cacheable or not; they are empty for errors, several or no statements,
  *     and statements other than SELECT;
@@ -94,6 +99,8 @@ typedef struct Analysis
 	List	   *rels;			/* of AnalyzedRel *, each relation once */
 	const char *time_word;		/* "now", "today", ... in a string literal */
 	List	   *bindings;		/* of "RELID:ATTNUM:VALUES" texts, sorted */
+	Oid		   *param_types;	/* $1..$n as parse analysis resolved them */
+	int			nparams;
 } Analysis;
 
 static bool analyze_walker(Node *node, Analysis *an);
@@ -901,16 +908,12 @@ operand_type(Oid opno, Oid opfamily, bool left)
 static bool
 append_hash(StringInfo buf, Oid opfamily, Oid typid, Oid collid, Datum value)
 {
-	Oid			procid = get_opfamily_proc(opfamily, typid, typid, HASHEXTENDED_PROC);
 	FmgrInfo	finfo;
-	Datum		hash;
 
-	if (!OidIsValid(procid))
+	if (!hd_hash_proc_in_family(opfamily, typid, &finfo, CurrentMemoryContext))
 		return false;
-	fmgr_info(procid, &finfo);
-	hash = FunctionCall2Coll(&finfo, collid, value, Int64GetDatum(HD_BINDING_SEED));
 	appendStringInfo(buf, "%s" INT64_FORMAT, buf->len > 0 ? "," : "",
-					 DatumGetInt64(hash));
+					 hd_value_hash(&finfo, collid, value));
 	return true;
 }
 
@@ -1171,6 +1174,9 @@ analyze_statement(RawStmt *rawstmt, const char *sql, Oid *types, int ntypes, Ana
 		query = parse_analyze_varparams(rawstmt, sql, &types, &ntypes, NULL);
 	else
 		query = parse_analyze_fixedparams(rawstmt, sql, types, ntypes, NULL);
+	/* as a Describe would report them (0 where the parser left one unknown) */
+	an->param_types = types;
+	an->nparams = ntypes;
 
 	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
 	{
@@ -1256,6 +1262,7 @@ analyze_text(const char *sql, Oid *types, int ntypes, Analysis *an, MemoryContex
 		an->reason = psprintf("%s: %s", parsed ? "error" : "syntax error", edata->message);
 		an->rels = NIL;
 		an->bindings = NIL;
+		an->nparams = 0;
 	}
 	PG_END_TRY();
 }
@@ -1272,7 +1279,7 @@ analyzed_rel_cmp(const ListCell *a, const ListCell *b)
 /*
  * hyperdrive.analyze_query(query text, param_types regtype[] DEFAULT '{}')
  * RETURNS TABLE (cacheable boolean, reason text, relations oid[], relation_names text[],
- *                bindings text[])
+ *                bindings text[], param_types regtype[])
  */
 Datum
 hyperdrive_analyze_query(PG_FUNCTION_ARGS)
@@ -1292,8 +1299,9 @@ hyperdrive_analyze_query(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	Datum	   *bindings;
 	int			nbindings;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	Datum	   *params;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 
 	if (ARR_NDIM(types_array) > 1)
 		ereport(ERROR,
@@ -1342,6 +1350,11 @@ hyperdrive_analyze_query(PG_FUNCTION_ARGS)
 		bindings[foreach_current_index(lc)] = CStringGetTextDatum((char *) lfirst(lc));
 	values[4] = PointerGetDatum(construct_array(bindings, nbindings, TEXTOID, -1,
 												false, TYPALIGN_INT));
+	params = palloc(sizeof(Datum) * Max(an->nparams, 1));
+	for (int i = 0; i < an->nparams; i++)
+		params[i] = ObjectIdGetDatum(an->param_types[i]);
+	values[5] = PointerGetDatum(construct_array(params, an->nparams, REGTYPEOID, sizeof(Oid),
+												true, TYPALIGN_INT));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 
 	MemoryContextDelete(workcxt);

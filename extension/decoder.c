@@ -4,19 +4,28 @@
  *
  * For each committed transaction the reorder buffer replays its changes in
  * order between one begin and one commit callback. We fold them into an
- * HdTxnSummary (which relations changed, how, and which keys) and write the
- * whole summary as ONE record at commit. Aborted transactions and rolled-back
- * subtransactions are never replayed, so they produce nothing.
+ * HdTxnSummary (which relations changed, how, which keys, and the hashes of
+ * watched columns' values) and write the whole summary as ONE record at
+ * commit, in format version HD_RECORD_VERSION (2). Aborted transactions and
+ * rolled-back subtransactions are never replayed, so they produce nothing.
  *
  * Cost on the origin is kept small and bounded:
  *   - only the replica-identity key columns of a row are rendered, with their
- *     type's output function; other columns are never looked at;
- *   - a key column that is an unchanged, out-of-line TOAST value is never
- *     fetched: the relation folds to "all rows" instead;
- *   - per relation at most key-cap distinct keys are kept; past that the keys
- *     are freed and the relation says "all rows", so memory does not grow with
- *     the size of the transaction;
- *   - everything lives in a memory context reset at each transaction.
+ *     type's output function, and only the watched columns are hashed; other
+ *     columns are never looked at;
+ *   - a key or watched column that is an unchanged, out-of-line TOAST value
+ *     is never fetched: the relation folds to "all rows", the column to "all
+ *     values" (toast) instead;
+ *   - per relation at most key-cap distinct keys, and per watched column
+ *     value-cap distinct hashes, are kept; past that they are freed and the
+ *     relation says "all rows" (the column "all values"), so memory does not
+ *     grow with the size of the transaction;
+ *   - everything per transaction lives in a memory context reset at each
+ *     transaction; the watched columns (hyperdrive.watched_column, a user
+ *     catalog table read under the historic snapshot) are cached across
+ *     transactions, per relation with their hash functions, and read again
+ *     after a transaction that changed the table or ran DDL. A slot that
+ *     watches nothing costs one test per changed relation and transaction.
  *
  * Schema changes produce no row changes; the event triggers of ddl_capture.c
  * describe them in transactional logical messages, which are folded in here.
@@ -26,27 +35,38 @@
  * Options (pg_logical_slot_get_changes / START_REPLICATION):
  *   format            'text' (default) or 'compact' (binary; docs/stream.md)
  *   key-cap           distinct keys per relation before "all rows" (default 100)
+ *   value-cap         distinct value hashes per watched column and relation
+ *                     before "all values" (default 100)
  *   heartbeat         also emit a record for committed transactions that
  *                     changed nothing the stream reports (default off)
+ *   values-test-drop-old
+ *                     tests of consumers only: watched columns leave old
+ *                     values out and still say complete (default off)
  *   include-xids, include-lsn, include-timestamp, include-oids
  *                     text format only: show these fields (default on)
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/detoast.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "commands/defrem.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
+#include "replication/slot.h"
 #include "storage/sinval.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -66,6 +86,45 @@ typedef enum HdFormat
 } HdFormat;
 
 #define HD_DEFAULT_KEY_CAP 100
+#define HD_DEFAULT_VALUE_CAP 100
+
+/* The user catalog table of watched columns (hyperdrive--0.2--0.3.sql). */
+#define HD_SCHEMA_NAME "hyperdrive"
+#define HD_WATCH_TABLE_NAME "watched_column"
+#define Anum_watched_column_slot 1
+#define Anum_watched_column_relid 2
+#define Anum_watched_column_attnum 3
+
+/* One row of watched_column for the decoding slot. */
+typedef struct HdWatchRow
+{
+	Oid			relid;
+	AttrNumber	attnum;
+} HdWatchRow;
+
+/*
+ * How to take one watched column's value from a changed relation's rows:
+ * the column of the same name in that relation, and its type's hash.
+ */
+typedef struct HdWatchCol
+{
+	Oid			relid;			/* the watched relation (the changed one or an ancestor) */
+	AttrNumber	attnum;			/* in relid */
+	AttrNumber	local_attnum;	/* in the changed relation; InvalidAttrNumber: none */
+	Oid			typid;			/* the local column's type, checked on every row */
+	bool		varlena;
+	bool		identity;		/* a replica identity column (its old value is logged) */
+	Oid			collid;
+	FmgrInfo	hash;
+} HdWatchCol;
+
+/* The watched columns of one changed relation (watch_rels's entry). */
+typedef struct HdWatchRel
+{
+	Oid			relid;			/* hash key: must be first */
+	int			ncols;
+	HdWatchCol *cols;
+} HdWatchRel;
 
 /* Plugin state for one decoding session (ctx->output_plugin_private). */
 typedef struct HdDecodingState
@@ -74,9 +133,28 @@ typedef struct HdDecodingState
 	MemoryContext row_context;	/* reset after each row's key is taken */
 	HdFormat	format;
 	int			key_cap;
+	int			value_cap;
+	bool		test_drop_old_values;	/* values-test-drop-old: a wrong stream */
 	bool		heartbeat;
 	HdTextOptions text;
 	int			guc_nestlevel;	/* our canonical output settings, undone at shutdown */
+
+	/*
+	 * The watched columns, read under the historic snapshot and kept across
+	 * transactions until a decoded transaction changes the table or runs DDL
+	 * (then dropped at its commit: later transactions see the new state).
+	 */
+	MemoryContext watch_context;	/* everything below; reset with it */
+	bool		watch_loaded;	/* watch_rows are the slot's rows */
+	XLogRecPtr	watch_load_lsn; /* under the snapshot of the change at this LSN */
+	bool		watch_loaded_in_txn;	/* by the transaction being decoded */
+	bool		watch_verified; /* checked once at a commit this session */
+	XLogRecPtr	watch_change_lsn;	/* last decoded commit that changed the table */
+	Oid			watch_table;	/* hyperdrive.watched_column, when known */
+	int			nwatch_rows;
+	HdWatchRow *watch_rows;		/* sorted by relid, attnum */
+	HTAB	   *watch_rels;		/* relid -> HdWatchRel */
+	bool		watch_stale;	/* this transaction made the cache stale */
 
 	/* the transaction being replayed; valid between begin and commit */
 	HTAB	   *relations;		/* relid -> HdRelChange */
@@ -133,6 +211,24 @@ parse_bool_option(DefElem *elem)
 	return value;
 }
 
+/* key-cap, value-cap: an integer from 0 to 1000000. */
+static int
+parse_cap_option(DefElem *elem, const char *zero)
+{
+	const char *value = elem->arg ? strVal(elem->arg) : "";
+	char	   *end;
+	long		cap;
+
+	errno = 0;
+	cap = strtol(value, &end, 10);
+	if (*value == '\0' || *end != '\0' || errno != 0 || cap < 0 || cap > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value \"%s\" for hyperdrive option \"%s\"", value, elem->defname),
+				 errhint("Use an integer from %s to 1000000.", zero)));
+	return (int) cap;
+}
+
 /*
  * Key values are rendered with their type's output function, whose result
  * depends on session settings (a date is 02-29-2024 under DateStyle
@@ -179,8 +275,11 @@ hd_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 											   ALLOCSET_DEFAULT_SIZES);
 	state->row_context = AllocSetContextCreate(ctx->context, "hyperdrive row",
 											   ALLOCSET_SMALL_SIZES);
+	state->watch_context = AllocSetContextCreate(ctx->context, "hyperdrive watched columns",
+												 ALLOCSET_SMALL_SIZES);
 	state->format = HD_FORMAT_TEXT;
 	state->key_cap = HD_DEFAULT_KEY_CAP;
+	state->value_cap = HD_DEFAULT_VALUE_CAP;
 	state->heartbeat = false;
 	state->text.include_xids = true;
 	state->text.include_lsn = true;
@@ -206,22 +305,21 @@ hd_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 						 errhint("Valid values are \"text\" and \"compact\".")));
 		}
 		else if (strcmp(elem->defname, "key-cap") == 0)
-		{
-			const char *value = elem->arg ? strVal(elem->arg) : "";
-			char	   *end;
-			long		cap;
-
-			errno = 0;
-			cap = strtol(value, &end, 10);
-			if (*value == '\0' || *end != '\0' || errno != 0 || cap < 0 || cap > 1000000)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value \"%s\" for hyperdrive option \"key-cap\"", value),
-						 errhint("Use an integer from 0 (never list keys) to 1000000.")));
-			state->key_cap = (int) cap;
-		}
+			state->key_cap = parse_cap_option(elem, "0 (never list keys)");
+		else if (strcmp(elem->defname, "value-cap") == 0)
+			state->value_cap = parse_cap_option(elem, "0 (never list values)");
 		else if (strcmp(elem->defname, "heartbeat") == 0)
 			state->heartbeat = parse_bool_option(elem);
+		else if (strcmp(elem->defname, "values-test-drop-old") == 0)
+		{
+			state->test_drop_old_values = parse_bool_option(elem);
+			if (state->test_drop_old_values)
+				ereport(WARNING,
+						(errmsg("hyperdrive option \"values-test-drop-old\" is on: watched "
+								"columns leave old values out yet say they are complete"),
+						 errdetail("This stream is wrong on purpose, for tests of its "
+								   "consumers; a cache reading it serves stale results.")));
+		}
 		else if (strcmp(elem->defname, "include-xids") == 0)
 			state->text.include_xids = parse_bool_option(elem);
 		else if (strcmp(elem->defname, "include-lsn") == 0)
@@ -234,7 +332,7 @@ hd_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("hyperdrive option \"%s\" is unknown", elem->defname),
-					 errhint("Known options: format, key-cap, heartbeat, include-xids, "
+					 errhint("Known options: format, key-cap, value-cap, heartbeat, include-xids, "
 							 "include-lsn, include-timestamp, include-oids.")));
 	}
 
@@ -255,6 +353,7 @@ hd_shutdown(LogicalDecodingContext *ctx)
 		AtEOXact_GUC(true, state->guc_nestlevel);
 	MemoryContextDelete(state->row_context);
 	MemoryContextDelete(state->txn_context);
+	MemoryContextDelete(state->watch_context);
 }
 
 /*
@@ -284,6 +383,7 @@ hd_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 
 	MemoryContextReset(state->txn_context);
 	memset(&state->summary, 0, sizeof(state->summary));
+	state->watch_loaded_in_txn = false;
 
 	hash_ctl.keysize = sizeof(Oid);
 	hash_ctl.entrysize = sizeof(HdRelChange);
@@ -537,6 +637,530 @@ add_row_key(HdDecodingState *state, HdRelChange *entry, Relation relation, HeapT
 	MemoryContextReset(state->row_context);
 }
 
+/* ---------------------------------------------------------------------------
+ * Watched columns (stream version 2; docs/stream.md, "Watched columns")
+ *
+ * The slot's rows of hyperdrive.watched_column are read once, under the
+ * historic snapshot of the transaction being decoded (systable_beginscan with
+ * a NULL snapshot uses it in a decoding callback), and kept in watch_context
+ * with, per changed relation, how to find and hash each watched column. The
+ * cache stays valid until a decoded transaction changes the table or runs DDL;
+ * at that transaction's commit it is dropped, and the next transaction in
+ * commit order reads the table again. Per row, a relation without watched
+ * columns costs one test of entry->nwatched; no catalog is read per row.
+ */
+
+/* Drop everything cached about watched columns. */
+static void
+reset_watch_cache(HdDecodingState *state)
+{
+	MemoryContextReset(state->watch_context);
+	state->watch_loaded = false;
+	state->watch_table = InvalidOid;
+	state->nwatch_rows = 0;
+	state->watch_rows = NULL;
+	state->watch_rels = NULL;
+}
+
+static int
+watch_row_cmp(const void *a, const void *b)
+{
+	const HdWatchRow *ra = a;
+	const HdWatchRow *rb = b;
+
+	if (ra->relid != rb->relid)
+		return ra->relid < rb->relid ? -1 : 1;
+	return (ra->attnum > rb->attnum) - (ra->attnum < rb->attnum);
+}
+
+/*
+ * The decoding slot's rows of watched_column under the current (historic)
+ * snapshot, sorted, allocated in mcxt. False, and no rows, without the table
+ * (the extension is not installed here).
+ */
+static bool
+scan_watch_rows(HdDecodingState *state, MemoryContext mcxt, HdWatchRow **rowsp, int *nrowsp)
+{
+	Oid			nspid;
+	Relation	table;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int			maxrows = 8;
+	int			nrows = 0;
+	HdWatchRow *rows;
+
+	*rowsp = NULL;
+	*nrowsp = 0;
+	if (MyReplicationSlot == NULL)
+		return false;
+	if (!OidIsValid(state->watch_table))
+	{
+		nspid = get_namespace_oid(HD_SCHEMA_NAME, true);
+		if (OidIsValid(nspid))
+			state->watch_table = get_relname_relid(HD_WATCH_TABLE_NAME, nspid);
+		if (!OidIsValid(state->watch_table))
+			return false;
+	}
+
+	rows = MemoryContextAlloc(mcxt, sizeof(HdWatchRow) * maxrows);
+	table = table_open(state->watch_table, AccessShareLock);
+	ScanKeyInit(&key, Anum_watched_column_slot, BTEqualStrategyNumber, F_NAMEEQ,
+				NameGetDatum(&MyReplicationSlot->data.name));
+	scan = systable_beginscan(table, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull1;
+		bool		isnull2;
+		Datum		relid = heap_getattr(tuple, Anum_watched_column_relid,
+										 RelationGetDescr(table), &isnull1);
+		Datum		attnum = heap_getattr(tuple, Anum_watched_column_attnum,
+										  RelationGetDescr(table), &isnull2);
+
+		if (isnull1 || isnull2)
+			continue;
+		if (nrows == maxrows)
+		{
+			maxrows *= 2;
+			rows = repalloc(rows, sizeof(HdWatchRow) * maxrows);
+		}
+		rows[nrows].relid = DatumGetObjectId(relid);
+		rows[nrows].attnum = DatumGetInt16(attnum);
+		nrows++;
+	}
+	systable_endscan(scan);
+	table_close(table, AccessShareLock);
+	qsort(rows, nrows, sizeof(HdWatchRow), watch_row_cmp);
+	*rowsp = rows;
+	*nrowsp = nrows;
+	return true;
+}
+
+/*
+ * Read the slot's watched columns into the cache, once per cache, under the
+ * snapshot of the change at lsn. Without the table nothing is watched; that
+ * is not cached, so that the extension's creation is seen by the next
+ * transaction.
+ */
+static void
+load_watch_rows(HdDecodingState *state, XLogRecPtr lsn)
+{
+	if (state->watch_loaded)
+		return;
+	if (!scan_watch_rows(state, state->watch_context, &state->watch_rows, &state->nwatch_rows))
+		return;
+	state->watch_loaded = true;
+	state->watch_load_lsn = lsn;
+	state->watch_loaded_in_txn = true;
+}
+
+/*
+ * How to take watched column (relid, attnum) from relation's rows: its column
+ * of the same name (a partition or inheritance child may number it
+ * differently), that column's type's default hash and collation. Sets
+ * local_attnum to InvalidAttrNumber when there is no such live column or its
+ * type cannot be hashed (a later ALTER COLUMN TYPE).
+ */
+static void
+resolve_watch_col(HdDecodingState *state, HdWatchCol *col, Relation relation,
+				  Bitmapset *identity)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	HeapTuple	atttup;
+	char	   *name = NULL;
+
+	col->local_attnum = InvalidAttrNumber;
+	atttup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(col->relid), Int16GetDatum(col->attnum));
+	if (HeapTupleIsValid(atttup))
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(atttup);
+
+		if (!att->attisdropped && att->attnum > 0)
+			name = pstrdup(NameStr(att->attname));
+		ReleaseSysCache(atttup);
+	}
+	if (name == NULL)
+		return;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped || strcmp(NameStr(attr->attname), name) != 0)
+			continue;
+		if (!hd_default_hash_proc(attr->atttypid, &col->hash, state->watch_context))
+			break;
+		col->local_attnum = attr->attnum;
+		col->typid = attr->atttypid;
+		col->varlena = attr->attlen == -1;
+		col->collid = attr->attcollation;
+		col->identity = bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber,
+									  identity);
+		break;
+	}
+	pfree(name);
+}
+
+/*
+ * The watched columns of relation: the slot's rows for the relation itself,
+ * then for each of its ancestors, nearest first (the ancestors the record
+ * lists), each by attnum.
+ */
+static void
+build_watch_rel(HdDecodingState *state, HdWatchRel *wr, Relation relation)
+{
+	List	   *rels = list_make1_oid(wr->relid);
+	Bitmapset  *identity = RelationGetIdentityKeyBitmap(relation);
+	ListCell   *lc;
+	int			n = 0;
+
+	rels = list_concat(rels, hd_relation_ancestors(wr->relid));
+	wr->ncols = 0;
+	foreach(lc, rels)
+	{
+		for (int i = 0; i < state->nwatch_rows; i++)
+			if (state->watch_rows[i].relid == lfirst_oid(lc))
+				wr->ncols++;
+	}
+	wr->cols = wr->ncols == 0 ? NULL :
+		MemoryContextAllocZero(state->watch_context, sizeof(HdWatchCol) * wr->ncols);
+	foreach(lc, rels)
+	{
+		for (int i = 0; i < state->nwatch_rows; i++)
+		{
+			HdWatchCol *col;
+
+			if (state->watch_rows[i].relid != lfirst_oid(lc))
+				continue;
+			col = &wr->cols[n++];
+			col->relid = state->watch_rows[i].relid;
+			col->attnum = state->watch_rows[i].attnum;
+			resolve_watch_col(state, col, relation, identity);
+		}
+	}
+}
+
+/* The cache's watched columns of relation, built on first use. */
+static HdWatchRel *
+watch_rel_for(HdDecodingState *state, Relation relation)
+{
+	HdWatchRel *wr;
+	Oid			relid = RelationGetRelid(relation);
+	bool		found;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(state->watch_context);
+	if (state->watch_rels == NULL)
+	{
+		HASHCTL		hash_ctl;
+
+		hash_ctl.keysize = sizeof(Oid);
+		hash_ctl.entrysize = sizeof(HdWatchRel);
+		hash_ctl.hcxt = state->watch_context;
+		state->watch_rels = hash_create("hyperdrive watched relations", 16, &hash_ctl,
+										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	wr = hash_search(state->watch_rels, &relid, HASH_ENTER, &found);
+	if (!found)
+		build_watch_rel(state, wr, relation);
+	MemoryContextSwitchTo(old);
+	return wr;
+}
+
+/*
+ * The transaction's watched columns of entry, once per relation and
+ * transaction, as the cache has them (the change at lsn may load it).
+ */
+static void
+resolve_watch(HdDecodingState *state, HdRelChange *entry, Relation relation, XLogRecPtr lsn)
+{
+	HdWatchRel *wr;
+
+	entry->watch_known = true;
+	load_watch_rows(state, lsn);
+	if (state->nwatch_rows == 0)
+		return;
+
+	wr = watch_rel_for(state, relation);
+	if (wr->ncols == 0)
+		return;
+	entry->watched = MemoryContextAllocZero(state->txn_context,
+											sizeof(HdWatchedCol) * wr->ncols);
+	for (int i = 0; i < wr->ncols; i++)
+	{
+		HdWatchedCol *wc = &entry->watched[i];
+
+		wc->relid = wr->cols[i].relid;
+		wc->attnum = wr->cols[i].attnum;
+		wc->col = &wr->cols[i];
+		wc->state = AttributeNumberIsValid(wr->cols[i].local_attnum) ?
+			HD_VALUES_COMPLETE : HD_VALUES_NO_COLUMN;
+	}
+	entry->nwatched = wr->ncols;
+}
+
+/* Stop collecting a column's values: the consumer must assume any value. */
+static void
+values_incomplete(HdWatchedCol *wc, HdValuesState reason)
+{
+	if (wc->state != HD_VALUES_COMPLETE)
+		return;					/* keep the first reason */
+	wc->state = reason;
+	if (wc->hashes)
+		pfree(wc->hashes);
+	if (wc->index)
+		pfree(wc->index);
+	wc->hashes = NULL;
+	wc->index = NULL;
+	wc->nhashes = wc->maxhashes = wc->index_size = 0;
+}
+
+static inline int
+hash_slot(int64 hash, int size)
+{
+	uint64		h = (uint64) hash;
+
+	return (int) ((h ^ (h >> 32)) & (uint64) (size - 1));
+}
+
+/* Add a hash to the column's set (in the transaction context), up to value-cap. */
+static void
+add_value_hash(HdDecodingState *state, HdWatchedCol *wc, int64 hash)
+{
+	int			slot;
+	MemoryContext old;
+
+	if (wc->index_size > 0)
+	{
+		for (slot = hash_slot(hash, wc->index_size); wc->index[slot] >= 0;
+			 slot = (slot + 1) & (wc->index_size - 1))
+		{
+			if (wc->hashes[wc->index[slot]] == hash)
+				return;
+		}
+	}
+	if (wc->nhashes >= state->value_cap)
+	{
+		values_incomplete(wc, HD_VALUES_CAP);
+		return;
+	}
+
+	old = MemoryContextSwitchTo(state->txn_context);
+	if (wc->nhashes == wc->maxhashes)
+	{
+		wc->maxhashes = wc->maxhashes == 0 ? 8 : wc->maxhashes * 2;
+		wc->hashes = wc->hashes == NULL ?
+			palloc(sizeof(int64) * wc->maxhashes) :
+			repalloc(wc->hashes, sizeof(int64) * wc->maxhashes);
+		/* a new index, at most half full, with every hash so far */
+		if (wc->index)
+			pfree(wc->index);
+		wc->index_size = 4 * wc->maxhashes;
+		wc->index = palloc(sizeof(int) * wc->index_size);
+		memset(wc->index, -1, sizeof(int) * wc->index_size);
+		for (int i = 0; i < wc->nhashes; i++)
+		{
+			for (slot = hash_slot(wc->hashes[i], wc->index_size); wc->index[slot] >= 0;
+				 slot = (slot + 1) & (wc->index_size - 1))
+				;
+			wc->index[slot] = i;
+		}
+	}
+	for (slot = hash_slot(hash, wc->index_size); wc->index[slot] >= 0;
+		 slot = (slot + 1) & (wc->index_size - 1))
+		;
+	wc->index[slot] = wc->nhashes;
+	wc->hashes[wc->nhashes++] = hash;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Add one value of the column, unless NULL. An out-of-line TOAST value is
+ * never fetched: the column's values are then incomplete.
+ */
+static void
+add_value(HdDecodingState *state, HdWatchedCol *wc, Datum value, bool isnull)
+{
+	if (isnull)
+		return;
+	if (wc->col->varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
+	{
+		values_incomplete(wc, HD_VALUES_TOAST);
+		return;
+	}
+	add_value_hash(state, wc, hd_value_hash(&wc->col->hash, wc->col->collid, value));
+}
+
+/*
+ * Add the watched columns' values of one changed row: the new tuple's (INSERT,
+ * UPDATE) and the old one's (UPDATE, DELETE). The old tuple is in the WAL
+ * only under REPLICA IDENTITY FULL (every column, TOAST values flattened) or,
+ * under DEFAULT / USING INDEX, when the key changed (its identity columns
+ * only; the others read as NULL and are not the old values). Without it, an
+ * identity column's old value is its new one; any other old value is
+ * missing. An unchanged out-of-line TOAST value in the new tuple is the old
+ * value.
+ */
+static void
+add_row_values(HdDecodingState *state, HdRelChange *entry, Relation relation,
+			   HeapTuple newtuple, HeapTuple oldtuple, bool has_old)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	bool		full = relation->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+	MemoryContext old;
+
+	if (entry->kinds & (HD_KIND_TRUNCATE | HD_KIND_DDL))
+		return;					/* the entry carries no values */
+
+	old = MemoryContextSwitchTo(state->row_context);
+	for (int i = 0; i < entry->nwatched; i++)
+	{
+		HdWatchedCol *wc = &entry->watched[i];
+		const HdWatchCol *col = wc->col;
+		AttrNumber	attnum = col->local_attnum;
+		bool		old_logged = oldtuple != NULL && (full || col->identity);
+		Datum		value;
+		bool		isnull;
+
+		if (wc->state != HD_VALUES_COMPLETE)
+			continue;
+		/* the cache was built for this column and type: a DDL since is a new one */
+		if (attnum > desc->natts || TupleDescAttr(desc, attnum - 1)->attisdropped ||
+			TupleDescAttr(desc, attnum - 1)->atttypid != col->typid)
+		{
+			values_incomplete(wc, HD_VALUES_NO_COLUMN);
+			continue;
+		}
+
+		if (newtuple != NULL)
+		{
+			value = heap_getattr(newtuple, attnum, desc, &isnull);
+			if (!isnull && col->varlena && has_old &&
+				VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
+			{
+				/* unchanged: the old value, if the WAL has it */
+				if (!old_logged)
+				{
+					values_incomplete(wc, HD_VALUES_TOAST);
+					continue;
+				}
+				/* its old value is added below */
+			}
+			else
+				add_value(state, wc, value, isnull);
+		}
+
+		if (!has_old || wc->state != HD_VALUES_COMPLETE || state->test_drop_old_values)
+			continue;
+		if (old_logged)
+		{
+			value = heap_getattr(oldtuple, attnum, desc, &isnull);
+			add_value(state, wc, value, isnull);
+		}
+		else if (newtuple == NULL || !col->identity)
+			values_incomplete(wc, HD_VALUES_NO_OLD);
+		/* else: an identity column without an old tuple did not change */
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->row_context);
+}
+
+/*
+ * The watched columns at the transaction's commit, when the cache may be
+ * older. The cache was read under the snapshot of one of this transaction's
+ * changes; a transaction that changed the table and committed after that
+ * change but before this commit (or, the first time in a session, one the
+ * server skipped as already confirmed) is not in it, yet comes first in commit
+ * order, so this record must carry its columns. Read the rows again under the
+ * commit's snapshot (it sees every such commit); if they differ, rebuild the
+ * cache and each entry's list: a column collected all along keeps its values,
+ * one watched while this transaction was in progress says no-old-value (its
+ * earlier rows' values were not collected), one no longer watched goes.
+ */
+static void
+verify_watch_at_commit(HdDecodingState *state, XLogRecPtr commit_lsn)
+{
+	HdWatchRow *rows;
+	int			nrows;
+	bool		same;
+	ListCell   *lc;
+
+	(void) scan_watch_rows(state, state->txn_context, &rows, &nrows);
+	state->watch_verified = true;
+	same = nrows == state->nwatch_rows;
+	for (int i = 0; same && i < nrows; i++)
+		same = rows[i].relid == state->watch_rows[i].relid &&
+			rows[i].attnum == state->watch_rows[i].attnum;
+	if (same)
+		return;
+
+	reset_watch_cache(state);
+	if (!scan_watch_rows(state, state->watch_context, &state->watch_rows, &state->nwatch_rows))
+		return;
+	state->watch_loaded = true;
+	state->watch_load_lsn = commit_lsn;
+
+	foreach(lc, state->summary.relations)
+	{
+		HdRelChange *entry = lfirst(lc);
+		HdWatchedCol *watched = NULL;
+		HdWatchRel *wr;
+		Relation	relation;
+
+		if (!entry->watch_known || (entry->kinds & (HD_KIND_TRUNCATE | HD_KIND_DDL)))
+			continue;
+		relation = RelationIdGetRelation(entry->relid);
+		if (!RelationIsValid(relation))
+			continue;
+		wr = state->nwatch_rows > 0 ? watch_rel_for(state, relation) : NULL;
+		RelationClose(relation);
+		if (wr != NULL && wr->ncols > 0)
+			watched = MemoryContextAllocZero(state->txn_context, sizeof(HdWatchedCol) * wr->ncols);
+		for (int i = 0; watched != NULL && i < wr->ncols; i++)
+		{
+			HdWatchedCol *wc = &watched[i];
+			bool		found = false;
+
+			for (int j = 0; j < entry->nwatched && !found; j++)
+			{
+				if (entry->watched[j].relid == wr->cols[i].relid &&
+					entry->watched[j].attnum == wr->cols[i].attnum)
+				{
+					*wc = entry->watched[j];
+					found = true;
+				}
+			}
+			wc->relid = wr->cols[i].relid;
+			wc->attnum = wr->cols[i].attnum;
+			wc->col = &wr->cols[i];
+			if (!found)
+				wc->state = AttributeNumberIsValid(wr->cols[i].local_attnum) ?
+					HD_VALUES_NO_OLD : HD_VALUES_NO_COLUMN;
+		}
+		entry->watched = watched;
+		entry->nwatched = watched != NULL ? wr->ncols : 0;
+	}
+}
+
+/* Whether relation is hyperdrive.watched_column (a user catalog table). */
+static bool
+is_watch_table(HdDecodingState *state, Relation relation)
+{
+	bool		result;
+	char	   *nspname;
+
+	if (!RelationIsUsedAsCatalogTable(relation))
+		return false;
+	if (OidIsValid(state->watch_table))
+		return RelationGetRelid(relation) == state->watch_table;
+	if (strcmp(RelationGetRelationName(relation), HD_WATCH_TABLE_NAME) != 0)
+		return false;
+	nspname = get_namespace_name(RelationGetNamespace(relation));
+	result = nspname != NULL && strcmp(nspname, HD_SCHEMA_NAME) == 0;
+	if (nspname)
+		pfree(nspname);
+	return result;
+}
+
 static HeapTuple
 change_tuple(ReorderBufferTupleBuf *buf)
 {
@@ -559,6 +1183,20 @@ entry_for_relation(HdDecodingState *state, Relation relation)
 	return entry;
 }
 
+/*
+ * The entry of a changed relation, with its watched columns: once per
+ * relation and transaction.
+ */
+static HdRelChange *
+entry_for_row_change(HdDecodingState *state, Relation relation, XLogRecPtr lsn)
+{
+	HdRelChange *entry = entry_for_relation(state, relation);
+
+	if (!entry->watch_known)
+		resolve_watch(state, entry, relation, lsn);
+	return entry;
+}
+
 static void
 hd_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		  Relation relation, ReorderBufferChange *change)
@@ -568,15 +1206,22 @@ hd_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	HeapTuple	newtuple;
 	HeapTuple	oldtuple;
 
+	/* later transactions read the watched columns again */
+	if (is_watch_table(state, relation))
+		state->watch_stale = true;
+
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			entry = entry_for_relation(state, relation);
+			entry = entry_for_row_change(state, relation, change->lsn);
 			entry->kinds |= HD_KIND_INSERT;
-			add_row_key(state, entry, relation, change_tuple(change->data.tp.newtuple));
+			newtuple = change_tuple(change->data.tp.newtuple);
+			add_row_key(state, entry, relation, newtuple);
+			if (entry->nwatched > 0)
+				add_row_values(state, entry, relation, newtuple, NULL, false);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
-			entry = entry_for_relation(state, relation);
+			entry = entry_for_row_change(state, relation, change->lsn);
 			entry->kinds |= HD_KIND_UPDATE;
 			newtuple = change_tuple(change->data.tp.newtuple);
 			oldtuple = change_tuple(change->data.tp.oldtuple);
@@ -584,12 +1229,17 @@ hd_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			if (oldtuple != NULL)
 				add_row_key(state, entry, relation, oldtuple);
 			add_row_key(state, entry, relation, newtuple);
+			if (entry->nwatched > 0)
+				add_row_values(state, entry, relation, newtuple, oldtuple, true);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
-			entry = entry_for_relation(state, relation);
+			entry = entry_for_row_change(state, relation, change->lsn);
 			entry->kinds |= HD_KIND_DELETE;
+			oldtuple = change_tuple(change->data.tp.oldtuple);
 			/* no old tuple: REPLICA IDENTITY NOTHING, or no key to log */
-			add_row_key(state, entry, relation, change_tuple(change->data.tp.oldtuple));
+			add_row_key(state, entry, relation, oldtuple);
+			if (entry->nwatched > 0)
+				add_row_values(state, entry, relation, NULL, oldtuple, true);
 			break;
 		default:
 			/* the reorder buffer hands output plugins only the three above */
@@ -607,6 +1257,8 @@ hd_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	{
 		HdRelChange *entry = entry_for_relation(state, relations[i]);
 
+		if (is_watch_table(state, relations[i]))
+			state->watch_stale = true;
 		entry->kinds |= HD_KIND_TRUNCATE;
 		fold_to_all_rows(entry, HD_ROWS_TRUNCATE);
 	}
@@ -659,6 +1311,12 @@ read_string(MessageReader *reader)
 static void
 fold_ddl_entry(HdDecodingState *state, MessageReader *reader, char type)
 {
+	/*
+	 * A schema change may rename, drop or retype a watched column, attach a
+	 * partition, or drop the watched_column table: at commit the watched
+	 * columns are read again (DDL is rare; the whole cache goes).
+	 */
+	state->watch_stale = true;
 	if (type == HD_MSG_DDL)
 	{
 		HdDdl	   *ddl = palloc(sizeof(HdDdl));
@@ -770,6 +1428,18 @@ hd_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_
 	HdDecodingState *state = ctx->output_plugin_private;
 	HdTxnSummary *summary = &state->summary;
 	MemoryContext old;
+
+	if (state->watch_loaded && state->watch_loaded_in_txn &&
+		(!state->watch_verified || state->watch_load_lsn < state->watch_change_lsn))
+		verify_watch_at_commit(state, commit_lsn);
+
+	/* the entries copied what they need: the cache may go before writing */
+	if (state->watch_stale)
+	{
+		reset_watch_cache(state);
+		state->watch_stale = false;
+		state->watch_change_lsn = commit_lsn;
+	}
 
 	if (!summary->invalidate_all && txn_changed_roles(txn))
 	{

@@ -15,6 +15,8 @@
  * to a leaf also names every table a query could have read it through.
  * analyze.c (hyperdrive.analyze_query()) is the cache's side: whether a
  * query's result may be cached, and the relations whose changes invalidate it.
+ * value_hash.c hashes values for both sides (bindings, watched columns, and
+ * hyperdrive.hash_value() for the agent's parameters).
  */
 #ifndef HYPERDRIVE_H
 #define HYPERDRIVE_H
@@ -24,6 +26,7 @@
 #include "access/attnum.h"
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
@@ -57,6 +60,28 @@ typedef struct HdKey
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } HdKey;
 
+struct HdWatchCol;				/* decoder.c's cache: how to find and hash it */
+
+/*
+ * Version 2: one watched column of a changed relation, and the distinct
+ * hashes of its old and new values in the transaction (docs/stream.md,
+ * "Watched columns"). The hashes are kept in the order first seen, with an
+ * open-addressing index into them so that a set of value-cap hashes is
+ * checked in constant time per value.
+ */
+typedef struct HdWatchedCol
+{
+	Oid			relid;			/* the watched relation: the changed one or an ancestor */
+	AttrNumber	attnum;			/* in relid */
+	HdValuesState state;		/* HD_VALUES_COMPLETE while hashes are collected */
+	struct HdWatchCol *col;
+	int			nhashes;
+	int			maxhashes;
+	int64	   *hashes;
+	int			index_size;		/* a power of two, > 2 * maxhashes; 0: no index yet */
+	int		   *index;			/* positions in hashes, -1 when free */
+} HdWatchedCol;
+
 /* What one transaction did to one relation. */
 typedef struct HdRelChange
 {
@@ -74,6 +99,9 @@ typedef struct HdRelChange
 	HdKey	  **keys;
 	List	   *ancestors;		/* of HdRelName, nearest first */
 	bool		ancestors_known;
+	bool		watch_known;	/* watched columns resolved (nwatched valid) */
+	int			nwatched;		/* written only for row changes (see record.c) */
+	HdWatchedCol *watched;
 } HdRelChange;
 
 /* One DDL object reported by the event triggers. */
@@ -119,5 +147,11 @@ extern bool hd_relation_is_cacheable_kind(Oid relid);
  * The value is the ASCII text "hdbind01".
  */
 #define HD_BINDING_SEED INT64CONST(0x686462696e643031)
+
+/* value_hash.c: the one place values are hashed with HD_BINDING_SEED */
+extern bool hd_hash_proc_in_family(Oid opfamily, Oid typid, FmgrInfo *finfo,
+								   MemoryContext mcxt);
+extern bool hd_default_hash_proc(Oid typid, FmgrInfo *finfo, MemoryContext mcxt);
+extern int64 hd_value_hash(FmgrInfo *finfo, Oid collid, Datum value);
 
 #endif							/* HYPERDRIVE_H */

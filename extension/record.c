@@ -5,7 +5,10 @@
  * docs/stream.md is the specification; keep the two in step. The text form is
  * for people and for the regression tests; the compact form is for the agent.
  * Both carry the same facts, in the same order: relations in the order the
- * transaction first touched them, DDL objects in the order they were reported.
+ * transaction first touched them, DDL objects in the order they were reported,
+ * a relation's watched columns in the order decoder.c resolved them, each
+ * column's hashes in the order first seen. Only version HD_RECORD_VERSION is
+ * written (2: with watched columns).
  */
 #include "postgres.h"
 
@@ -68,6 +71,37 @@ append_text_key(StringInfo out, const HdKey *key)
 	appendStringInfoChar(out, ')');
 }
 
+/*
+ * Watched columns are written for row changes only: an entry that was
+ * truncated or touched by DDL says "all rows", and carries none.
+ */
+static int
+watched_count(const HdRelChange *rel)
+{
+	return (rel->kinds & (HD_KIND_TRUNCATE | HD_KIND_DDL)) ? 0 : rel->nwatched;
+}
+
+/* values OID.ATTNUM (H,H) or values OID.ATTNUM all (REASON), per column */
+static void
+append_text_values(StringInfo out, const HdRelChange *rel)
+{
+	for (int i = 0; i < watched_count(rel); i++)
+	{
+		const HdWatchedCol *wc = &rel->watched[i];
+
+		appendStringInfo(out, " values %u.%d ", wc->relid, (int) wc->attnum);
+		if (wc->state != HD_VALUES_COMPLETE)
+		{
+			appendStringInfo(out, "all (%s)", hd_values_state_name(wc->state));
+			continue;
+		}
+		appendStringInfoChar(out, '(');
+		for (int h = 0; h < wc->nhashes; h++)
+			appendStringInfo(out, "%s" INT64_FORMAT, h > 0 ? "," : "", wc->hashes[h]);
+		appendStringInfoChar(out, ')');
+	}
+}
+
 static void
 append_text_relation(StringInfo out, const HdRelChange *rel, const HdTextOptions *opts)
 {
@@ -94,20 +128,22 @@ append_text_relation(StringInfo out, const HdRelChange *rel, const HdTextOptions
 		}
 	}
 	if (rel->rows != HD_ROWS_KEYS)
-	{
 		appendStringInfo(out, " rows all (%s)", hd_rows_reason_name(rel->rows));
-		return;
-	}
-	appendStringInfoString(out, " key (");
-	for (int i = 0; i < rel->key_natts; i++)
-		appendStringInfo(out, "%s%s", i > 0 ? "," : "", quote_identifier(rel->key_names[i]));
-	appendStringInfoString(out, ") rows ");
-	for (int i = 0; i < rel->nkeys; i++)
+	else
 	{
-		if (i > 0)
-			appendStringInfoChar(out, ' ');
-		append_text_key(out, rel->keys[i]);
+		appendStringInfoString(out, " key (");
+		for (int i = 0; i < rel->key_natts; i++)
+			appendStringInfo(out, "%s%s", i > 0 ? "," : "",
+							 quote_identifier(rel->key_names[i]));
+		appendStringInfoString(out, ") rows ");
+		for (int i = 0; i < rel->nkeys; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(out, ' ');
+			append_text_key(out, rel->keys[i]);
+		}
 	}
+	append_text_values(out, rel);
 }
 
 void
@@ -152,6 +188,27 @@ send_string(StringInfo out, const char *value)
 	pq_sendbytes(out, value, len);
 }
 
+/* Int32 W, then per column: Int32 relid, Int16 attnum, Byte1 state, Int32 H, H x Int64 */
+static void
+write_compact_values(StringInfo out, const HdRelChange *rel)
+{
+	int			nwatched = watched_count(rel);
+
+	pq_sendint32(out, nwatched);
+	for (int i = 0; i < nwatched; i++)
+	{
+		const HdWatchedCol *wc = &rel->watched[i];
+		int			nhashes = wc->state == HD_VALUES_COMPLETE ? wc->nhashes : 0;
+
+		pq_sendint32(out, wc->relid);
+		pq_sendint16(out, wc->attnum);
+		pq_sendbyte(out, (uint8) wc->state);
+		pq_sendint32(out, nhashes);
+		for (int h = 0; h < nhashes; h++)
+			pq_sendint64(out, wc->hashes[h]);
+	}
+}
+
 static void
 write_compact_relation(StringInfo out, const HdRelChange *rel)
 {
@@ -175,6 +232,7 @@ write_compact_relation(StringInfo out, const HdRelChange *rel)
 	{
 		pq_sendint32(out, 0);	/* no key columns */
 		pq_sendint32(out, 0);	/* no keys */
+		write_compact_values(out, rel);
 		return;
 	}
 	pq_sendint32(out, rel->key_natts);
@@ -201,6 +259,7 @@ write_compact_relation(StringInfo out, const HdRelChange *rel)
 			}
 		}
 	}
+	write_compact_values(out, rel);
 }
 
 void

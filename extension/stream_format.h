@@ -27,7 +27,9 @@
 
 /* First two bytes of every compact record. */
 #define HD_RECORD_MAGIC 'H'
-#define HD_RECORD_VERSION 1
+#define HD_RECORD_VERSION 2
+/* The oldest version a reader must still decode: 1 lacks the watched columns. */
+#define HD_RECORD_VERSION_MIN 1
 
 /* Record flags (Int16). */
 #define HD_FLAG_INVALIDATE_ALL 0x0001	/* the invalidate-all reason is set */
@@ -75,6 +77,26 @@ typedef enum HdValuesState
 } HdValuesState;
 
 #define HD_VALUES_LAST HD_VALUES_NO_COLUMN
+
+/* The text format's name of a values state ("value-cap", ...), "unknown" if none. */
+static inline const char *
+hd_values_state_name(HdValuesState state)
+{
+	switch (state)
+	{
+		case HD_VALUES_COMPLETE:
+			return "complete";
+		case HD_VALUES_CAP:
+			return "value-cap";
+		case HD_VALUES_NO_OLD:
+			return "no-old-value";
+		case HD_VALUES_TOAST:
+			return "toast";
+		case HD_VALUES_NO_COLUMN:
+			return "no-column";
+	}
+	return "unknown";
+}
 
 /* Longest serialized key the stream carries; longer ones fold to all rows. */
 #define HD_MAX_KEY_BYTES 1024

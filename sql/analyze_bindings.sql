@@ -267,6 +267,23 @@ ALTER TABLE ab_rls ENABLE ROW LEVEL SECURITY;
 SELECT * FROM ab('SELECT * FROM ab_rls WHERE id = 1');
 
 -- ---------------------------------------------------------------------------
+-- param_types: each parameter's type as parse analysis resolved it, as a
+-- Describe reports it (the agent hashes a client's parameters as these)
+SELECT param_types FROM hyperdrive.analyze_query('SELECT * FROM ab_t WHERE id = $1 AND s = $2', '{0,0}');
+SELECT param_types FROM hyperdrive.analyze_query('SELECT * FROM ab_t WHERE k = $1 OR n = ANY($2)', '{unknown,0}');
+-- given types are kept, used or not; inference extends the list to the highest $n
+SELECT param_types FROM hyperdrive.analyze_query('SELECT $1::int8', '{text,int4}');
+SELECT param_types FROM hyperdrive.analyze_query('SELECT * FROM ab_t WHERE id = $3', '{0}');
+-- inferred as the parser resolves it: text in a target list
+SELECT cacheable, reason, param_types FROM hyperdrive.analyze_query('SELECT $1', '{0}');
+-- one nothing types stays 0 (shown as -), and the query is not cacheable
+SELECT cacheable, reason, param_types FROM hyperdrive.analyze_query('SELECT 1 WHERE $1 IS NULL', '{0}');
+-- no parameters; not a SELECT; an error (empty)
+SELECT param_types FROM hyperdrive.analyze_query('SELECT 1');
+SELECT cacheable, param_types FROM hyperdrive.analyze_query('DELETE FROM ab_t WHERE id = $1', '{0}');
+SELECT cacheable, param_types FROM hyperdrive.analyze_query('SELECT nosuch FROM ab_t WHERE id = $1', '{int4}');
+
+-- ---------------------------------------------------------------------------
 DROP VIEW ab_v;
 DROP TABLE ab_t, ab_u, ab_w, ab_p, ab_parent, ab_child, ab_rls;
 DROP DOMAIN ab_dom;

@@ -13,20 +13,21 @@ SELECT regexp_replace(regexp_replace(regexp_replace(regexp_replace(data,
            ' oid \d+', ' oid OID', 'g') AS record
 FROM pg_logical_slot_peek_changes('opt_slot', NULL, NULL);
 
--- the compact format is binary: 'H', version 1, flags, ...
+-- the compact format is binary: 'H', version 2, flags, ...
 SELECT get_byte(data, 0) = ascii('H') AS magic, get_byte(data, 1) AS version,
        get_byte(data, 2) * 256 + get_byte(data, 3) AS flags, length(data) > 40 AS has_body
 FROM pg_logical_slot_peek_binary_changes('opt_slot', NULL, NULL, 'format', 'compact');
 -- and cannot be read as text
 SELECT * FROM pg_logical_slot_peek_changes('opt_slot', NULL, NULL, 'format', 'compact');
 -- the text format can be read as bytes too
-SELECT convert_from(data, 'UTF8') LIKE 'hyperdrive 1%' AS text_as_bytes
+SELECT convert_from(data, 'UTF8') LIKE 'hyperdrive 2%' AS text_as_bytes
 FROM pg_logical_slot_peek_binary_changes('opt_slot', NULL, NULL, 'format', 'text');
 
 -- bad options are errors that name the option
 SELECT * FROM hd_changes('opt_slot', 'format', 'json');
 SELECT * FROM hd_changes('opt_slot', 'key-cap', '-1');
 SELECT * FROM hd_changes('opt_slot', 'key-cap', 'lots');
+SELECT * FROM hd_changes('opt_slot', 'value-cap', '1000001');
 SELECT * FROM hd_changes('opt_slot', 'heartbeat', 'sometimes');
 SELECT * FROM hd_changes('opt_slot', 'no-such-option', '1');
 -- nothing was consumed by the failed calls

@@ -6,7 +6,7 @@ SELECT evtname, evtevent, evtenabled FROM pg_event_trigger ORDER BY evtname;
 
 -- hd_changes(slot, options...): consume a slot's records in the text format,
 -- one output row per line, without the fields that vary between runs (xids,
--- LSNs, timestamps, OIDs). A record starts with its "hyperdrive 1" line.
+-- LSNs, timestamps, OIDs). A record starts with its "hyperdrive 2" line.
 CREATE FUNCTION hd_changes(slot name, VARIADIC options text[] DEFAULT '{}')
 RETURNS SETOF text LANGUAGE sql AS $$
     SELECT l.line

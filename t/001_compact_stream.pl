@@ -81,6 +81,12 @@ CREATE TABLE meas_2024_b PARTITION OF meas_2024 DEFAULT;
 CREATE TABLE meas_2025 PARTITION OF meas FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE bulk (id int PRIMARY KEY);
 CREATE TABLE big (k text PRIMARY KEY);
+-- version 2: watched columns (the parent's column for the partitions)
+SELECT hyperdrive.watch_column('hd', 'items', 1::int2);
+SELECT hyperdrive.watch_column('hd', 'items', 2::int2);
+SELECT hyperdrive.watch_column('hd', 'meas', 3::int2);
+SELECT hyperdrive.watch_column('hd', 'bulk', 1::int2);
+SELECT hyperdrive.watch_column('hd', 'big', 1::int2);
 
 -- keys that need quoting as literals; NULLs in non-key columns
 INSERT INTO items VALUES (1, 'it''s', 1.5), (2, NULL, NULL), (3, E'back\\slash', 2);
@@ -138,7 +144,7 @@ my $endpos = $node->lsn('insert');
 
 # ---------------------------------------------------------------------------
 # Read the slot (without consuming it) as text and as compact.
-my $options = "'key-cap', '3', 'heartbeat', 'on'";
+my $options = "'key-cap', '3', 'value-cap', '3', 'heartbeat', 'on'";
 
 # Text records, one per row; hex keeps embedded newlines intact through psql.
 sub peek_text
@@ -167,14 +173,15 @@ for my $feature (
 	'invalidate all (role change)', ' heartbeat',
 	"E'C:\\\\dir\\\\file'", 'public."Odd ""Name"""',
 	'key ("order","user")', ' ancestors public.meas_2024 oid ',
-	"'o''brien'", 'ddl CREATE FUNCTION function public.add_one(integer)')
+	"'o''brien'", 'ddl CREATE FUNCTION function public.add_one(integer)',
+	' values ', 'all (no-old-value)', 'all (value-cap)')
 {
 	ok(index($all_text, $feature) >= 0, "the text shows $feature");
 }
 unlike($all_text, qr/never|gone/, 'rolled-back changes are not reported');
 
 is(scalar(@compact), scalar(@text), 'as many compact records as text ones');
-like($_, qr/^\\x4801/, 'compact row is a version 1 record') for $compact[0];
+like($_, qr/^\\x4802/, 'compact row is a version 2 record') for $compact[0];
 
 # ---------------------------------------------------------------------------
 # The decoder's rendering of each compact record equals the server's text.
@@ -219,9 +226,10 @@ my $expected = join('', map { "$_\n" } @text);
 		'format' => 'text',
 		'include-timestamp' => '0',
 		'key-cap' => '3',
+		'value-cap' => '3',
 		'heartbeat' => 'on');
 	is($rc, 0, 'pg_recvlogical streams the slot') or diag($err);
-	my @received = split /\n(?=hyperdrive 1 xid )/, $received // '';
+	my @received = split /\n(?=hyperdrive 2 xid )/, $received // '';
 	is(scalar(@received), scalar(@text),
 		'pg_recvlogical received every record');
 	is($received, $expected,
@@ -281,8 +289,8 @@ sub refused
 my ($richest) = sort { length($b) <=> length($a) } @compact;
 my $half = substr($richest, 0, 2 + 2 * int((length($richest) - 2) / 4));
 refused("$half\n", 1, qr/truncated/, 'truncated record');
-(my $v2 = $compact[0]) =~ s/^\\x4801/\\x4802/;
-refused("$compact[0]\n$v2\n", 2, qr/version 2/, 'wrong version byte');
+(my $v3 = $compact[0]) =~ s/^\\x4802/\\x4803/;
+refused("$compact[0]\n$v3\n", 2, qr/version 3/, 'wrong version byte');
 (my $not_h = $compact[0]) =~ s/^\\x48/\\x49/;
 refused("$not_h\n", 1, qr/not a hyperdrive record/, 'wrong first byte');
 refused("$compact[0]00\n", 1, qr/unexpected bytes/, 'trailing bytes');

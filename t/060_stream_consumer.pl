@@ -135,7 +135,7 @@ sub records
 	my @r;
 	for my $block (split /\n\n/, $w->{out})
 	{
-		next unless $block =~ /^hyperdrive 1 xid (\d+) commit_lsn (\S+) end_lsn (\S+)/;
+		next unless $block =~ /^hyperdrive \d+ xid (\d+) commit_lsn (\S+) end_lsn (\S+)/;
 		push @r, { xid => $1, commit_lsn => $2, end_lsn => $3, text => $block };
 	}
 	return @r;

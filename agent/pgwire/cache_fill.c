@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/sqlstate.h"
+#include "pgwire/cache_params.h"
 #include "pgwire/cache_request.h"
 #include "pgwire/pooler.h"
 #include "pgwire/prepare.h"
@@ -39,7 +40,14 @@ typedef struct CacheOp
 	bool		a_cacheable;
 	char	   *a_reason;
 	char	   *a_relations;
+	char	   *a_bindings;		/* analysis: bindings, a text[]'s text */
+	char	   *a_param_types;	/* and its parameters' types, an oid[]'s */
 	char	   *a_error;
+	uint16_t   *hashed;			/* fill: the parameters it hashes (cache_params.h) */
+	size_t		nhashed;
+	HdParamHashes *params;		/* their hashes, per parameter number - 1 */
+	size_t		nparams;		/* (0: the analysis's bindings name none) */
+	bool		params_failed;	/* the hashing failed: none is known */
 	double		started;
 } CacheOp;
 
@@ -56,7 +64,13 @@ op_free(CacheOp *op)
 	free(op->snapshot);
 	free(op->a_reason);
 	free(op->a_relations);
+	free(op->a_bindings);
+	free(op->a_param_types);
 	free(op->a_error);
+	free(op->hashed);
+	if (op->params)
+		hd_pg_param_hashes_free(op->params, op->nparams);
+	free(op->params);
 	free(op);
 }
 
@@ -83,9 +97,24 @@ append_query(HdServer *server, const char *sql, HdExpectAction action)
 	return owe(server, hd_msg_end(&msg), HD_EXPECT_QUERY, action, 0);
 }
 
+/*
+ * The analysis, and its bindings and parameter types (extension 0.3) read
+ * through the row's JSON, so that an older extension's row, which lacks
+ * them, still answers (no bindings: every relation read whole). The types
+ * come back to OIDs through their names, in the same session as they were
+ * named ("-", a type left unknown, is 0).
+ */
 static const char ANALYZE_SQL[] =
-	"SELECT cacheable::pg_catalog.text, COALESCE(reason, ''), relations::pg_catalog.text "
-	"FROM hyperdrive.analyze_query($1::pg_catalog.text, $2::pg_catalog.regtype[])";
+	"SELECT a.cacheable::pg_catalog.text, COALESCE(a.reason, ''), a.relations::pg_catalog.text, "
+	"ARRAY(SELECT b.e FROM pg_catalog.jsonb_array_elements_text("
+	"j.v OPERATOR(pg_catalog.->) 'bindings') WITH ORDINALITY AS b(e, i) "
+	"ORDER BY b.i)::pg_catalog.text, "
+	"ARRAY(SELECT t.e::pg_catalog.regtype::pg_catalog.oid "
+	"FROM pg_catalog.jsonb_array_elements_text("
+	"j.v OPERATOR(pg_catalog.->) 'param_types') WITH ORDINALITY AS t(e, i) "
+	"ORDER BY t.i)::pg_catalog.text "
+	"FROM hyperdrive.analyze_query($1::pg_catalog.text, $2::pg_catalog.regtype[]) a, "
+	"LATERAL (SELECT pg_catalog.to_jsonb(a) AS v) j";
 
 /*
  * A fill's first query: its transaction, its snapshot, and the session
@@ -192,6 +221,73 @@ append_statement(HdServer *server, const HdCacheRequest *r)
 	return hd_expect_push(&server->expect, HD_EXPECT_SYNC, a, 0, 0);
 }
 
+/* A Sync of the agent's own, its reply action's. */
+static int
+append_sync(HdServer *server, HdExpectAction action)
+{
+	HdMsg		msg;
+
+	hd_msg_begin(&msg, &server->out, 'S');
+	return owe(server, hd_msg_end(&msg), HD_EXPECT_SYNC, action, 0);
+}
+
+/*
+ * The hashes of the parameters the fill's analysis's bindings name
+ * (cache_params.h), asked after the client's statement and in the fill's
+ * transaction, so that nothing the client sees changes: the agent's own
+ * named statement (the unnamed one may be a client's, prepared in an
+ * earlier batch), bound with the client's bytes and formats, Execute,
+ * Sync; then its Close and a Sync of their own, so that the Close runs
+ * even when an error skipped the rest (the client's statement failed: the
+ * transaction is aborted and the Parse refused; a parameter the origin
+ * cannot hash). Their replies are the fill's alone (HD_REPLY_FILL_PARAM_
+ * HASHES); a failure leaves every parameter not known.
+ * Nothing to do for a simple Query (no parameters), bindings that name
+ * none, or parameters of unknown types; 0 also when the client's Bind
+ * cannot be read (not known either). -1: out of memory.
+ */
+static int
+append_param_hashes(HdServer *server, CacheOp *op, HdCacheJob *job, const HdCacheRequest *r)
+{
+	const HdExpectAction a = HD_REPLY_FILL_PARAM_HASHES;
+	const bool *want;
+	const uint32_t *types;
+	size_t		nparams;
+	HdIoBuf		msgs = {0};
+	int			rc;
+
+	hd_cache_job_params(job, &want, &types, &nparams);
+	if (!r->ext || nparams == 0)
+		return 0;
+	op->params = calloc(nparams, sizeof(HdParamHashes));
+	op->hashed = malloc(nparams * sizeof(uint16_t));
+	if (op->params == NULL || op->hashed == NULL)
+		return -1;
+	op->nparams = nparams;
+	op->nhashed = hd_pg_hash_choose(want, types, nparams, r->batch.nparams, op->hashed);
+	if (op->nhashed == 0)
+		return 0;
+	/* both messages first: a Bind that cannot be read sends nothing */
+	if (hd_pg_hash_parse(&msgs, op->hashed, op->nhashed, types) < 0 ||
+		hd_pg_hash_bind(&msgs, op->hashed, op->nhashed, r->batch.bind_tail,
+						r->batch.bind_tail_len) < 0)
+	{
+		hd_iobuf_free(&msgs);
+		op->nhashed = 0;
+		return 0;
+	}
+	rc = hd_iobuf_append(&server->out, hd_iobuf_head(&msgs), hd_iobuf_live(&msgs));
+	hd_iobuf_free(&msgs);
+	if (owe(server, rc, HD_EXPECT_PARSE, a, 0) < 0 ||
+		hd_expect_push(&server->expect, HD_EXPECT_BIND, a, 0, 0) < 0 ||
+		owe(server, hd_send_execute_sync(&server->out), HD_EXPECT_EXECUTE, a, 0) < 0 ||
+		hd_expect_push(&server->expect, HD_EXPECT_SYNC, a, 0, 0) < 0 ||
+		owe(server, hd_send_describe_close(&server->out, 'C', 'S', HD_PG_HASH_STMT),
+			HD_EXPECT_CLOSE, a, 0) < 0)
+		return -1;
+	return append_sync(server, a);
+}
+
 /*
  * A fill op for job, the request r; its request appended to the server's
  * output. NULL when out of memory (the job stays the caller's).
@@ -211,6 +307,7 @@ fill_op_new(HdCacheJob *job, const HdCacheRequest *r, HdServer *server)
 		goto fail;
 	op->describe_fresh = r->batch.has_parse;
 	if (append_fill_begin(server) < 0 || append_statement(server, r) < 0 ||
+		append_param_hashes(server, op, job, r) < 0 ||
 		append_query(server, "COMMIT", HD_REPLY_FILL_END) < 0)
 		goto fail;
 	op->job = job;
@@ -435,21 +532,52 @@ parse_relations(const char *text, HdDep **out, size_t *n)
 	return 0;
 }
 
+/*
+ * A cacheable analysis's bindings and parameter types (cache_params.h).
+ * Bindings that cannot be read are dropped, all of them: the relations are
+ * then read whole, as without bindings. Types that cannot be read are not
+ * known: the fills hash no parameter, and bindings that name one bind
+ * nothing.
+ */
+static void
+analysis_bindings(CacheOp *op, HdPgBindings *b, uint32_t **types, size_t *ntypes)
+{
+	const char *bad = NULL;
+
+	if (op->a_bindings && hd_pg_bindings_parse(op->a_bindings, b, &bad) < 0)
+		hd_warning("cache analysis: the bindings %s cannot be read (at \"%.60s\"): "
+				   "its relations are read whole", op->a_bindings, bad ? bad : "out of memory");
+	if (b->n > 0 && op->a_param_types &&
+		hd_pg_oids_parse(op->a_param_types, types, ntypes) < 0)
+		hd_warning("cache analysis: the parameter types %s cannot be read: "
+				   "its parameters are not hashed", op->a_param_types);
+}
+
 static void
 finish_analysis(CacheOp *op)
 {
 	HdCacheAnalysisOutcome o = {0};
 	HdDep	   *deps = NULL;
+	HdPgBindings b = {0};
+	uint32_t   *types = NULL;
 
 	o.error = op->a_error;
 	o.answered = op->got_row;
 	o.cacheable = op->a_cacheable;
 	o.reason = op->a_reason;
 	if (op->a_error == NULL && op->got_row && op->a_cacheable && op->a_relations)
+	{
 		o.deps_unreadable = parse_relations(op->a_relations, &deps, &o.ndeps) < 0;
+		analysis_bindings(op, &b, &types, &o.nparam_types);
+		o.bindings = b.items;
+		o.nbindings = b.n;
+		o.param_types = types;
+	}
 	o.deps = deps;
 	hd_cache_analysis_finish(op->job, &o);
 	free(deps);
+	hd_pg_bindings_free(&b);
+	free(types);
 }
 
 /* true: stored */
@@ -469,6 +597,19 @@ finish_fill(HdServer *server, CacheOp *op)
 	o.complete = op->capture_ok;
 	o.bytes = hd_iobuf_head(&op->capture);
 	o.len = hd_iobuf_live(&op->capture);
+	if (op->params_failed)
+		hd_pg_param_hashes_free(op->params, op->nparams);	/* none known */
+	if (op->nparams > 0 && hd_log_enabled(HD_LOG_DEBUG))
+	{
+		size_t		known = 0;
+
+		for (size_t i = 0; i < op->nparams; i++)
+			known += op->params[i].known;
+		hd_debug("config %s: a cache fill hashed %zu parameters of $1..$%zu for its bindings: "
+				 "%zu known", server->pool->config.name, op->nhashed, op->nparams, known);
+	}
+	o.params = op->params;
+	o.nparams = op->nparams;
 	stored = hd_cache_fill_finish(op->job, &o, &check_state);
 	free(s.xip);
 	if (check_state)
@@ -604,6 +745,8 @@ query_reply(HdServer *server, CacheOp *op, const HdExpect *entry, char type, con
 			free(c);
 			op->a_reason = hd_data_row_value(body, len, 1);
 			op->a_relations = hd_data_row_value(body, len, 2);
+			op->a_bindings = hd_data_row_value(body, len, 3);
+			op->a_param_types = hd_data_row_value(body, len, 4);
 		}
 	}
 	else if (type == 'E' && op->a_error == NULL)
@@ -703,6 +846,41 @@ fill_statement_reply(HdServer *server, CacheOp *op, const HdExpect *entry, char 
 }
 
 /*
+ * The hashing of the parameters (append_param_hashes()): its row; an error
+ * leaves them all not known (the client saw its whole reply already, and
+ * the fill ends as usual: after an error its COMMIT is a ROLLBACK). The
+ * rest (ParseComplete ... CloseComplete, ReadyForQuery, notices) is nobody's.
+ */
+static void
+fill_param_hashes_reply(HdServer *server, CacheOp *op, char type, const char *msg,
+						size_t total)
+{
+	static HdLogLimit limit;
+	uint64_t	left_out;
+
+	if (type == 'D' && !op->params_failed &&
+		hd_pg_hash_row(msg + 5, total - 5, op->hashed, op->nhashed, op->params,
+					   op->nparams) < 0)
+	{
+		op->params_failed = true;
+		hd_warning("config %s: a cache fill's parameter hashes cannot be read: "
+				   "its relations are read whole", server->pool->config.name);
+	}
+	else if (type == 'E' && !op->params_failed)
+	{
+		const char *m = hd_error_field(msg + 5, total - 5, 'M');
+
+		op->params_failed = true;
+		/* the client's statement failed (the transaction is aborted): nothing to say */
+		if (!op->failed && !op->broken && hd_log_due(&limit, 60.0, &left_out))
+			hd_warning("config %s: a cache fill could not hash its parameters: %s "
+					   "(its relations are read whole; %llu more not logged)",
+					   server->pool->config.name, m ? m : "unknown error",
+					   (unsigned long long) left_out);
+	}
+}
+
+/*
  * The COMMIT's reply (ROLLBACK after an error): at its ReadyForQuery the
  * fill ends, and a connection whose BEGIN failed goes.
  */
@@ -748,6 +926,9 @@ hd_cache_reply(HdServer *server, const HdExpect *entry, char type, const char *m
 			return;
 		case HD_REPLY_FILL_BEGIN:
 			fill_begin_reply(server, op, type, msg, total);
+			return;
+		case HD_REPLY_FILL_PARAM_HASHES:
+			fill_param_hashes_reply(server, op, type, msg, total);
 			return;
 		case HD_REPLY_FILL_END:
 			fill_end_reply(server, op, type);

@@ -18,11 +18,20 @@
  *                          snapshot (pg_current_snapshot(), for the race
  *                          rule) and the session state (state_check.c);
  *                          what the client is shown is what the origin
- *                          replied. Every message an op sends is queued as
+ *                          replied. After the client's statement, in that
+ *                          transaction, a fill hashes the parameters its
+ *                          analysis's bindings name, with the agent's own
+ *                          named statement and the client's Bind bytes
+ *                          (cache_params.h); the client sees nothing of
+ *                          it, and if it fails they are not known. An
+ *                          analysis reads the bindings and parameter types
+ *                          too (none from an extension before 0.3).
+ *                          Every message an op sends is queued as
  *                          what the server owes (stmt.h HdExpectQueue), with
  *                          an action that says whose reply it is (the fill's
  *                          BEGIN and snapshot, the client's statement, the
- *                          fill's end, the analysis's or the RYW query's).
+ *                          hashing of its parameters, the fill's end, the
+ *                          analysis's or the RYW query's).
  *   hd_cache_reply()       server.c matches each reply to the queue as it
  *                          matches any other (what ends an entry, an error
  *                          voiding up to Sync, ReadyForQuery's status), then

@@ -71,6 +71,8 @@ typedef enum HdExpectAction
 								 * (stmt_id), compared with what it was shown */
 	HD_REPLY_FILL_DESCRIBE,		/* the client's own Describe S: noted, kept, forwarded */
 	HD_REPLY_FILL_STATEMENT,	/* the client's statement: kept and forwarded */
+	HD_REPLY_FILL_PARAM_HASHES,	/* the hashes of its parameters (cache_params.h):
+								 * the row read, nothing forwarded */
 	HD_REPLY_FILL_END			/* COMMIT (a ROLLBACK after an error): the fill ends */
 } HdExpectAction;
 

@@ -5,7 +5,7 @@
  * Contract: hd_decode_stream_main() runs
  *     hyperdrive decode-stream [--no-xids] [--no-lsn] [--no-oids] [--timestamp]
  * with argv[0] = "decode-stream". Each line of `in` is one compact record as a
- * bytea in PostgreSQL's hex output form (\x4801...; a trailing \r is ignored).
+ * bytea in PostgreSQL's hex output form (\x4802...; a trailing \r is ignored).
  * For each, it writes the record's text rendering and a newline to `out`, the
  * way pg_recvlogical writes text records. The switches mirror the plugin's
  * include-xids/include-lsn/include-oids options (all on by default) and

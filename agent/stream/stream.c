@@ -1253,13 +1253,33 @@ probe_fail(HdStream *s, const char *what, const char *detail)
 	s->probe_retry_at = ev_now(s->loop) + PROBE_RETRY;
 }
 
+/*
+ * Whether every commit before WAL position lsn (a probe's answer) has been
+ * applied. pg_current_wal_insert_lsn() on a WAL page that holds no record
+ * yet points past the page's header (24 bytes; 40 at the start of a
+ * segment), while the last record applied ends at the page's start: with
+ * nothing written since, lsn would never be reached. Nothing committed can
+ * lie in such a gap: a record that ends at most 24 bytes past applied
+ * starts at or after it and so is a bare 24-byte header, never a commit;
+ * a 1 MB boundary (the smallest segment size) is always a page's start,
+ * whose header takes the 40 bytes.
+ */
+static bool
+probe_covered(const HdStream *s, uint64_t lsn)
+{
+	uint64_t	applied = s->applied_lsn;
+
+	return lsn <= applied || lsn - applied <= 24 ||
+		(applied % (UINT64_C(1) << 20) == 0 && lsn - applied <= 40);
+}
+
 /* Answered probes whose position is applied now move fresh_as_of. */
 static void
 probe_settle(HdStream *s)
 {
 	size_t		done = 0;
 
-	while (done < s->npending && s->pending[done].lsn <= s->applied_lsn)
+	while (done < s->npending && probe_covered(s, s->pending[done].lsn))
 	{
 		if (s->pending[done].sent_at > s->fresh_as_of)
 			s->fresh_as_of = s->pending[done].sent_at;

@@ -282,8 +282,55 @@ read_keys(Reader *r, HdRelation *rel, uint32_t index)
 	}
 }
 
+/*
+ * Version 2: Int32 W watched columns, each Int32 relid, Int16 attnum, Byte1
+ * state, Int32 H (0 unless complete), H x Int64 hashes.
+ */
 static void
-read_relation(Reader *r, HdRelation *rel, uint32_t index)
+read_watched(Reader *r, HdRelation *rel, uint32_t index)
+{
+	size_t		at = r->pos;
+
+	reader_where(r, "relation %" PRIu32, index + 1);
+	rel->nwatched = read_count(r, "number of watched columns");
+	if (!r->failed && rel->nwatched > 0 && (rel->kinds & (HD_KIND_TRUNCATE | HD_KIND_DDL)))
+		reader_fail(r, at, "watched columns listed for a truncate or ddl entry");
+	/* a watched column is at least 11 bytes: relid, attnum, state, count */
+	else if (!r->failed && rel->nwatched > reader_left(r) / 11)
+		reader_fail(r, at, "truncated: number of watched columns is %" PRIu32
+					" but only %zu bytes follow", rel->nwatched, reader_left(r));
+	if (r->failed)
+		rel->nwatched = 0;
+	rel->watched = reader_calloc(r, rel->nwatched, sizeof(HdWatchedValues));
+	for (uint32_t i = 0; i < rel->nwatched && !r->failed; i++)
+	{
+		HdWatchedValues *w = &rel->watched[i];
+		uint8_t		state;
+
+		reader_where(r, "relation %" PRIu32 ", watched column %" PRIu32, index + 1, i + 1);
+		w->relid = read_uint32(r, "watched relation OID");
+		at = r->pos;
+		w->attnum = (uint16_t) read_uint(r, 2, "column number");
+		if (!r->failed && (int16_t) w->attnum <= 0)
+			reader_fail(r, at, "column number %d is not a column's", (int16_t) w->attnum);
+		at = r->pos;
+		state = (uint8_t) read_uint(r, 1, "values state");
+		if (!r->failed && state > HD_VALUES_LAST)
+			reader_fail(r, at, "unknown values state %u", state);
+		w->state = state;
+		at = r->pos;
+		w->nhashes = read_element_count(r, 8, "number of value hashes");
+		if (!r->failed && state != HD_VALUES_COMPLETE && w->nhashes != 0)
+			reader_fail(r, at, "values say all (%s) but %" PRIu32 " hashes are listed",
+						hd_values_state_name((HdValuesState) state), w->nhashes);
+		w->hashes = reader_calloc(r, w->nhashes, sizeof(uint64_t));
+		for (uint32_t h = 0; h < w->nhashes && !r->failed; h++)
+			w->hashes[h] = read_uint(r, 8, "value hash");
+	}
+}
+
+static void
+read_relation(Reader *r, HdRelation *rel, uint32_t index, uint8_t version)
 {
 	size_t		at;
 	uint8_t		rows;
@@ -302,6 +349,8 @@ read_relation(Reader *r, HdRelation *rel, uint32_t index)
 	read_rel_name(r, &rel->rel, false);
 	read_ancestors(r, rel, index);
 	read_keys(r, rel, index);
+	if (version >= 2)
+		read_watched(r, rel, index);
 }
 
 static void
@@ -325,9 +374,10 @@ read_header(Reader *r, HdRecord *record)
 	if (!r->failed && magic != HD_RECORD_MAGIC)
 		reader_fail(r, 0, "not a hyperdrive record: first byte is 0x%02x, expected 'H'", magic);
 	record->version = (uint8_t) read_uint(r, 1, "format version");
-	if (!r->failed && record->version != HD_RECORD_VERSION)
-		reader_fail(r, 1, "unsupported format version %u (this decoder knows %d)",
-					record->version, HD_RECORD_VERSION);
+	if (!r->failed && (record->version < HD_RECORD_VERSION_MIN ||
+					   record->version > HD_RECORD_VERSION))
+		reader_fail(r, 1, "unsupported format version %u (this decoder knows %d to %d)",
+					record->version, HD_RECORD_VERSION_MIN, HD_RECORD_VERSION);
 	at = r->pos;
 	record->flags = (uint16_t) read_uint(r, 2, "flags");
 	if (record->flags & ~HD_FLAG_ALL)
@@ -365,11 +415,15 @@ hd_record_decode(const unsigned char *buf, size_t len, HdRecord *record, HdDecod
 	memset(err, 0, sizeof(*err));
 	read_header(&r, record);
 
-	/* a relation is at least 26 bytes: OID, kinds, rows, 2 strings, 3 counts */
-	record->nrelations = read_element_count(&r, 26, "number of relations");
+	/*
+	 * a relation is at least 26 bytes: OID, kinds, rows, 2 strings, 3 counts;
+	 * from version 2 a fourth count
+	 */
+	record->nrelations = read_element_count(&r, record->version >= 2 ? 30 : 26,
+											"number of relations");
 	record->relations = reader_calloc(&r, record->nrelations, sizeof(HdRelation));
 	for (uint32_t i = 0; i < record->nrelations && !r.failed; i++)
-		read_relation(&r, &record->relations[i], i);
+		read_relation(&r, &record->relations[i], i, record->version);
 
 	r.where[0] = '\0';
 	/* a DDL object is at least 20 bytes: 3 strings and 2 OIDs */
@@ -576,6 +630,27 @@ render_keys(HdTextBuf *out, const HdRelation *rel)
 	}
 }
 
+/* values OID.ATTNUM (H,H) or values OID.ATTNUM all (REASON), per watched column */
+static void
+render_watched(HdTextBuf *out, const HdRelation *rel)
+{
+	for (uint32_t i = 0; i < rel->nwatched; i++)
+	{
+		const HdWatchedValues *w = &rel->watched[i];
+
+		hd_text_buf_printf(out, " values %" PRIu32 ".%d ", w->relid, (int16_t) w->attnum);
+		if (w->state != HD_VALUES_COMPLETE)
+		{
+			hd_text_buf_printf(out, "all (%s)", hd_values_state_name((HdValuesState) w->state));
+			continue;
+		}
+		hd_text_buf_putc(out, '(');
+		for (uint32_t h = 0; h < w->nhashes; h++)
+			hd_text_buf_printf(out, "%s%" PRId64, h > 0 ? "," : "", (int64_t) w->hashes[h]);
+		hd_text_buf_putc(out, ')');
+	}
+}
+
 static void
 render_relation(HdTextBuf *out, const HdRelation *rel, const HdTextOptions *opts)
 {
@@ -592,6 +667,7 @@ render_relation(HdTextBuf *out, const HdRelation *rel, const HdTextOptions *opts
 		hd_text_buf_printf(out, " rows all (%s)", hd_rows_reason_name(rel->rows));
 	else
 		render_keys(out, rel);
+	render_watched(out, rel);
 }
 
 static void

@@ -9,11 +9,13 @@
  *     range. On success it returns 0 and fills *record, which the caller
  *     releases with hd_record_free(). On failure it returns -1, leaves
  *     *record empty (safe to pass to hd_record_free()), and writes into *err
- *     what was wrong and at which byte offset. Trailing bytes after the
- *     record, an unknown version, unknown flag/kind bits or rows reason, and
- *     fields that contradict each other are errors: the version byte must
- *     change for anything an old consumer could misread, so anything this
- *     decoder does not know means the record is not one it understands.
+ *     what was wrong and at which byte offset. Versions 1 (no watched
+ *     columns: nwatched is 0) and 2 are decoded; record->version says which.
+ *     Trailing bytes after the record, an unknown version, unknown flag/kind
+ *     bits, rows reason or values state, and fields that contradict each
+ *     other are errors: the version byte must change for anything an old
+ *     consumer could misread, so anything this decoder does not know means
+ *     the record is not one it understands.
  *   - Every string is copied, NUL-terminated; a string containing a NUL byte
  *     is refused (PostgreSQL never produces one), so the fields are plain C
  *     strings.

@@ -180,6 +180,8 @@ owner_letter(const HdExpect *e)
 			return 'd';
 		case HD_REPLY_FILL_STATEMENT:
 			return 's';
+		case HD_REPLY_FILL_PARAM_HASHES:
+			return 'h';
 		case HD_REPLY_FILL_END:
 			return 'e';
 		default:
@@ -263,6 +265,28 @@ push_ext_fill(HdExpectQueue *q)
 	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_END, 0, 0);
 }
 
+/*
+ * A fill that hashes its parameters (cache_fill.c append_param_hashes()):
+ * BEGIN + snapshot; the client's Parse, Bind, Execute, Sync; the hashing
+ * statement's Parse, Bind, Execute, Sync, then its Close and Sync; COMMIT.
+ */
+static void
+push_hashing_fill(HdExpectQueue *q)
+{
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_BEGIN, 0, 0);
+	hd_expect_push(q, HD_EXPECT_PARSE, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_BIND, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_EXECUTE, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_SYNC, HD_REPLY_FILL_STATEMENT, 0, 0);
+	hd_expect_push(q, HD_EXPECT_PARSE, HD_REPLY_FILL_PARAM_HASHES, 0, 0);
+	hd_expect_push(q, HD_EXPECT_BIND, HD_REPLY_FILL_PARAM_HASHES, 0, 0);
+	hd_expect_push(q, HD_EXPECT_EXECUTE, HD_REPLY_FILL_PARAM_HASHES, 0, 0);
+	hd_expect_push(q, HD_EXPECT_SYNC, HD_REPLY_FILL_PARAM_HASHES, 0, 0);
+	hd_expect_push(q, HD_EXPECT_CLOSE, HD_REPLY_FILL_PARAM_HASHES, 0, 0);
+	hd_expect_push(q, HD_EXPECT_SYNC, HD_REPLY_FILL_PARAM_HASHES, 0, 0);
+	hd_expect_push(q, HD_EXPECT_QUERY, HD_REPLY_FILL_END, 0, 0);
+}
+
 /* A fill of a simple Query: BEGIN + snapshot, the client's Query, COMMIT. */
 static void
 push_simple_fill(HdExpectQueue *q)
@@ -310,6 +334,26 @@ test_match_fill(void)
 	ok_trace(trace, "Cb Tb Db Cb Zb! Ts Ns^ Ds Ss^ Cs Zs! Ne^ Ce Ze!",
 			 "a notice goes to the part running when it comes, and ends nothing");
 	ok(q.count == 0, "... the fill still ends at the COMMIT's ReadyForQuery");
+
+	push_hashing_fill(&q);
+	/* the client's statement, the hashes' row, the Close, COMMIT */
+	feed(&q, "CTDCZ" "12DCZ" "12DCZ" "3Z" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! 1s! 2s! Ds Cs! Zs! 1h! 2h! Dh Ch! Zh! 3h! Zh! Ce Ze!",
+			 "a fill that hashes its parameters: their replies are the hashing's");
+	ok(q.count == 0, "... and nothing is owed after the COMMIT's ReadyForQuery");
+
+	push_hashing_fill(&q);
+	/* the client's Bind fails: the hashing Parse is refused in the aborted transaction */
+	feed(&q, "CTDCZ" "1EZ" "EZ" "3Z" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! 1s! Es~2 Zs! Eh~3 Zh! 3h! Zh! Ce Ze!",
+			 "the client's statement fails: the hashing's error is its own, its Close still runs");
+
+	push_hashing_fill(&q);
+	/* the hashing's Bind fails (a parameter the origin cannot hash) */
+	feed(&q, "CTDCZ" "12DCZ" "1EZ" "3Z" "CZ", trace, sizeof(trace));
+	ok_trace(trace, "Cb Tb Db Cb Zb! 1s! 2s! Ds Cs! Zs! 1h! Eh~2 Zh! 3h! Zh! Ce Ze!",
+			 "the hashing fails after its Parse: its Close, in a batch of its own, still runs");
+	ok(q.count == 0, "... and the fill still ends at the COMMIT's ReadyForQuery");
 
 	/* after it: nothing owed */
 	feed(&q, "NZ", trace, sizeof(trace));

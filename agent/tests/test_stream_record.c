@@ -171,7 +171,9 @@ check_record(const HdRecord *rec, const char *all_reason, uint32_t nrelations, u
 {
 	bool		heartbeat = !all_reason[0] && nrelations == 0 && nddls == 0;
 
-	check(rec->version == HD_RECORD_VERSION, "version %u", rec->version);
+	/* captured as version 1 (or again as 2): no watched columns either way */
+	check(rec->version >= HD_RECORD_VERSION_MIN && rec->version <= HD_RECORD_VERSION,
+		  "version %u", rec->version);
 	check(rec->flags == ((all_reason[0] ? HD_FLAG_INVALIDATE_ALL : 0) |
 						 (heartbeat ? HD_FLAG_HEARTBEAT : 0)),
 		  "flags 0x%04x", rec->flags);
@@ -195,6 +197,8 @@ check_record(const HdRecord *rec, const char *all_reason, uint32_t nrelations, u
 		for (uint32_t a = 0; a < rel->nancestors; a++)
 			check(rel->ancestors[a].oid >= FIRST_NORMAL_OID && rel->ancestors[a].oid != rel->rel.oid,
 				  "relation %s: ancestor OID %" PRIu32, rel->rel.name, rel->ancestors[a].oid);
+		check(rel->nwatched == 0, "relation %s: %" PRIu32 " watched columns", rel->rel.name,
+			  rel->nwatched);
 	}
 }
 
@@ -772,6 +776,238 @@ test_all_checked(void)
 		printf("# %d fixtures in %s, %zu checked\n", seen, data_dir, NFIXTURES);
 }
 
+/* ------------------------------------------------------------------------
+ * Version 2's watched columns, on hand-built records (the fixtures above
+ * are version 1 captures, which must keep decoding).
+ */
+
+typedef struct Builder
+{
+	unsigned char buf[1024];
+	size_t		len;
+} Builder;
+
+static void
+put_uint(Builder *b, uint64_t value, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+		b->buf[b->len++] = (unsigned char) (value >> (8 * i));
+}
+
+static void
+put_str(Builder *b, const char *s)
+{
+	put_uint(b, strlen(s), 4);
+	memcpy(b->buf + b->len, s, strlen(s));
+	b->len += strlen(s);
+}
+
+/* Offsets in the record build_v2() makes, for the refusal tests. */
+typedef struct V2Offsets
+{
+	size_t		nwatched;		/* the first relation's W */
+	size_t		state2;			/* its second column's state */
+	size_t		nhashes1;		/* its first column's H */
+	size_t		nwatched_truncate;	/* the second relation's W */
+} V2Offsets;
+
+/*
+ * Two relations: public.t (insert, update; ancestor public.p; key id = '1')
+ * watching three columns, complete with two hashes, no-old-value, and
+ * complete with none; then public.u, truncated, with W = 0. With
+ * watched = false, the same record in version 1 (no W lists).
+ */
+static void
+build_record(Builder *b, V2Offsets *off, bool watched)
+{
+	b->len = 0;
+	put_uint(b, 'H', 1);
+	put_uint(b, watched ? 2 : 1, 1);
+	put_uint(b, 0, 2);
+	put_uint(b, 4294967301u, 8);
+	put_uint(b, UINT64_C(0x100000010), 8);
+	put_uint(b, UINT64_C(0x100000040), 8);
+	put_uint(b, 1234567, 8);
+	put_str(b, "");
+	put_uint(b, 2, 4);
+
+	put_uint(b, 16500, 4);
+	put_uint(b, HD_KIND_INSERT | HD_KIND_UPDATE, 1);
+	put_uint(b, HD_ROWS_KEYS, 1);
+	put_str(b, "public");
+	put_str(b, "t");
+	put_uint(b, 1, 4);
+	put_uint(b, 16400, 4);
+	put_str(b, "public");
+	put_str(b, "p");
+	put_uint(b, 1, 4);
+	put_str(b, "id");
+	put_uint(b, 1, 4);
+	put_str(b, "1");
+	if (watched)
+	{
+		off->nwatched = b->len;
+		put_uint(b, 3, 4);
+		put_uint(b, 16500, 4);
+		put_uint(b, 2, 2);
+		put_uint(b, HD_VALUES_COMPLETE, 1);
+		off->nhashes1 = b->len;
+		put_uint(b, 2, 4);
+		put_uint(b, 5, 8);
+		put_uint(b, (uint64_t) INT64_C(-7), 8);
+		put_uint(b, 16400, 4);
+		put_uint(b, 3, 2);
+		off->state2 = b->len;
+		put_uint(b, HD_VALUES_NO_OLD, 1);
+		put_uint(b, 0, 4);
+		put_uint(b, 16400, 4);
+		put_uint(b, 4, 2);
+		put_uint(b, HD_VALUES_COMPLETE, 1);
+		put_uint(b, 0, 4);
+	}
+
+	put_uint(b, 16600, 4);
+	put_uint(b, HD_KIND_TRUNCATE, 1);
+	put_uint(b, HD_ROWS_TRUNCATE, 1);
+	put_str(b, "public");
+	put_str(b, "u");
+	put_uint(b, 0, 4);
+	put_uint(b, 0, 4);
+	put_uint(b, 0, 4);
+	if (watched)
+	{
+		off->nwatched_truncate = b->len;
+		put_uint(b, 0, 4);
+	}
+	put_uint(b, 0, 4);			/* no DDL objects */
+}
+
+static const char V2_TEXT[] =
+	"hyperdrive 2 xid 4294967301 commit_lsn 1/10 end_lsn 1/40\n"
+	"relation public.t oid 16500 changes insert,update ancestors public.p oid 16400 "
+	"key (id) rows ('1') values 16500.2 (5,-7) values 16400.3 all (no-old-value) "
+	"values 16400.4 ()\n"
+	"relation public.u oid 16600 changes truncate rows all (truncate)";
+
+/*
+ * The record with one field overwritten must be refused at offset where
+ * (SIZE_MAX: anywhere), with a message containing what.
+ */
+static void
+refused_at(const Builder *orig, size_t at, uint64_t value, int n, size_t where,
+		   const char *what, const char *title)
+{
+	Builder		b = *orig;
+	HdRecord	rec;
+	HdDecodeError err;
+	int			rc;
+
+	for (int i = n - 1, k = 0; i >= 0; i--, k++)
+		b.buf[at + k] = (unsigned char) (value >> (8 * i));
+	rc = hd_record_decode(at_end(b.buf, b.len), b.len, &rec, &err);
+	if (where == SIZE_MAX)
+		where = err.offset;		/* anywhere */
+	ok(refused_properly(rc, &err, b.len) && err.offset == where &&
+	   strstr(err.message, what) != NULL, title);
+	if (rc != -1 || err.offset != where || strstr(err.message, what) == NULL)
+		printf("# rc %d, \"%s\", expected a refusal at %zu naming \"%s\"\n",
+			   rc, err.message, where, what);
+	hd_record_free(&rec);
+}
+
+static void
+test_version2(void)
+{
+	Builder		b;
+	V2Offsets	off;
+	HdRecord	rec;
+	HdDecodeError err;
+	HdTextOptions all = {true, true, false, true};
+	char	   *text;
+	int			rc;
+
+	build_record(&b, &off, true);
+	rc = hd_record_decode(at_end(b.buf, b.len), b.len, &rec, &err);
+	ok(rc == 0, "version 2: a record with watched columns decodes");
+	if (rc != 0)
+	{
+		printf("# %s\n", err.message);
+		return;
+	}
+	ok(rec.version == 2 && rec.nrelations == 2 &&
+	   rec.relations[0].nwatched == 3 &&
+	   rec.relations[0].watched[0].relid == 16500 && rec.relations[0].watched[0].attnum == 2 &&
+	   rec.relations[0].watched[0].state == HD_VALUES_COMPLETE &&
+	   rec.relations[0].watched[0].nhashes == 2 &&
+	   rec.relations[0].watched[0].hashes[0] == 5 &&
+	   (int64_t) rec.relations[0].watched[0].hashes[1] == -7 &&
+	   rec.relations[0].watched[1].relid == 16400 && rec.relations[0].watched[1].attnum == 3 &&
+	   rec.relations[0].watched[1].state == HD_VALUES_NO_OLD &&
+	   rec.relations[0].watched[1].nhashes == 0 &&
+	   rec.relations[0].watched[2].state == HD_VALUES_COMPLETE &&
+	   rec.relations[0].watched[2].nhashes == 0 &&
+	   rec.relations[1].nwatched == 0,
+	   "version 2: the watched columns' fields are the record's");
+	text = hd_record_render_text(&rec, &all);
+	ok(text != NULL && strcmp(text, V2_TEXT) == 0,
+	   "version 2: renders values OID.ATTNUM (H,H) and all (REASON) per docs/stream.md");
+	if (text != NULL && strcmp(text, V2_TEXT) != 0)
+		printf("# got:\n# %s\n# expected:\n# %s\n", text, V2_TEXT);
+	free(text);
+	test_flips("version 2", b.buf, b.len, &rec);
+	hd_record_free(&rec);
+	test_truncations("version 2", b.buf, b.len);
+
+	/* each values state has its name */
+	ok(strcmp(hd_values_state_name(HD_VALUES_COMPLETE), "complete") == 0 &&
+	   strcmp(hd_values_state_name(HD_VALUES_CAP), "value-cap") == 0 &&
+	   strcmp(hd_values_state_name(HD_VALUES_NO_OLD), "no-old-value") == 0 &&
+	   strcmp(hd_values_state_name(HD_VALUES_TOAST), "toast") == 0 &&
+	   strcmp(hd_values_state_name(HD_VALUES_NO_COLUMN), "no-column") == 0 &&
+	   strcmp(hd_values_state_name((HdValuesState) 5), "unknown") == 0,
+	   "version 2: the values states' names");
+
+	refused_at(&b, off.state2, HD_VALUES_LAST + 1, 1, off.state2, "unknown values state",
+			   "version 2: an unknown values state is refused where it is");
+	refused_at(&b, off.state2, 255, 1, off.state2, "unknown values state",
+			   "version 2: values state 255 is refused");
+	refused_at(&b, off.nwatched, INT32_MAX, 4, off.nwatched, "number of watched columns",
+			   "version 2: a huge number of watched columns is refused before allocating");
+	refused_at(&b, off.nwatched, UINT32_MAX, 4, off.nwatched, "negative",
+			   "version 2: a negative number of watched columns is refused");
+	refused_at(&b, off.nhashes1, INT32_MAX, 4, off.nhashes1, "number of value hashes",
+			   "version 2: a huge number of hashes is refused before allocating");
+	refused_at(&b, off.state2 + 1, 1, 4, off.state2 + 1, "hashes are listed",
+			   "version 2: hashes listed for an incomplete column are refused");
+	refused_at(&b, off.state2 - 2, 0, 2, off.state2 - 2, "column number",
+			   "version 2: column number 0 is refused");
+	refused_at(&b, off.state2 - 2, 0x8001, 2, off.state2 - 2, "column number",
+			   "version 2: a negative column number is refused");
+	refused_at(&b, off.nwatched_truncate, 1, 4, off.nwatched_truncate, "truncate or ddl",
+			   "version 2: watched columns on a truncate entry are refused");
+	refused_at(&b, 1, 3, 1, 1, "unsupported format version 3",
+			   "version 3 is refused");
+
+	/* the same record in version 1: no W lists, still decoded */
+	build_record(&b, &off, false);
+	rc = hd_record_decode(at_end(b.buf, b.len), b.len, &rec, &err);
+	ok(rc == 0 && rec.version == 1 && rec.nrelations == 2 &&
+	   rec.relations[0].nwatched == 0 && rec.relations[0].watched == NULL,
+	   "version 1: a record without watched columns still decodes");
+	if (rc != 0)
+		printf("# %s\n", err.message);
+	text = rc == 0 ? hd_record_render_text(&rec, &all) : NULL;
+	ok(text != NULL && strncmp(text, "hyperdrive 1 xid", 16) == 0 && strstr(text, " values ") == NULL,
+	   "version 1: renders as version 1, without values");
+	free(text);
+	hd_record_free(&rec);
+	test_truncations("version 1", b.buf, b.len);
+	/* a version 2 record read as version 1 does not end where it should */
+	build_record(&b, &off, true);
+	refused_at(&b, 1, 1, 1, SIZE_MAX, "",
+			   "a version 2 record labelled 1 is refused");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -791,5 +1027,6 @@ main(int argc, char **argv)
 	test_all_checked();
 	for (size_t i = 0; i < NFIXTURES; i++)
 		test_fixture(FIXTURES[i].name, FIXTURES[i].check);
+	test_version2();
 	return tap_done();
 }
