@@ -917,25 +917,48 @@ evict_to_fit(Op *op, uint64_t size)
 	return 0;
 }
 
-/* Remove the entries hashes[0..n) and their rows under rk in by_relation. */
+/*
+ * Remove every entry listed under key in index (by_relation or by_value,
+ * dupsort), and the rows themselves, even those of entries that are gone.
+ */
 static int
-remove_listed(Op *op, const unsigned char *rk, unsigned char (*hashes)[HASH_LEN], size_t n)
+remove_listed(Op *op, MDB_dbi index, const unsigned char *key, size_t keylen)
 {
-	for (size_t i = 0; i < n; i++)
-	{
-		MDB_val		kk = val(rk, RELKEY_LEN);
-		MDB_val		hv = val(hashes[i], HASH_LEN);
-		bool		found;
-		int			rc = remove_entry(op, hashes[i], &op->removed, &found, NULL);
+	unsigned char hashes[REMOVE_BATCH][HASH_LEN];
 
-		/* and the row itself, even if the entry did not list it */
-		if (rc == 0)
-			rc = del_ignoring_missing(op, op->c->by_relation, &kk, &hv,
-									  "removing an index row");
+	for (;;)
+	{
+		MDB_cursor *cur;
+		MDB_val		k = val(key, keylen);
+		MDB_val		v;
+		size_t		n = 0;
+		int			rc = mdb_cursor_open(op->txn, index, &cur);
+
 		if (rc != 0)
-			return rc;
+			return step(op, rc, "opening an index");
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+		while (rc == 0 && n < REMOVE_BATCH)
+		{
+			if (v.mv_size == HASH_LEN)
+				memcpy(hashes[n++], v.mv_data, HASH_LEN);
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+		}
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return step(op, rc, "reading an index");
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+		{
+			MDB_val		kk = val(key, keylen);
+			MDB_val		hv = val(hashes[i], HASH_LEN);
+			bool		found;
+
+			if ((rc = remove_entry(op, hashes[i], &op->removed, &found, NULL)) != 0 ||
+				(rc = del_ignoring_missing(op, index, &kk, &hv, "removing an index row")) != 0)
+				return rc;
+		}
 	}
-	return 0;
 }
 
 /* Remove every entry listed under (config, relation) in by_relation. */
@@ -943,77 +966,9 @@ static int
 remove_dependents(Op *op, const unsigned char *cfg, uint64_t relation)
 {
 	unsigned char rk[RELKEY_LEN];
-	unsigned char hashes[REMOVE_BATCH][HASH_LEN];
 
 	relation_key(rk, cfg, relation);
-	for (;;)
-	{
-		MDB_cursor *cur;
-		MDB_val		k = val(rk, RELKEY_LEN);
-		MDB_val		v;
-		size_t		n = 0;
-		int			rc = mdb_cursor_open(op->txn, op->c->by_relation, &cur);
-
-		if (rc != 0)
-			return step(op, rc, "opening the relation index");
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-		while (rc == 0 && n < REMOVE_BATCH)
-		{
-			if (v.mv_size == HASH_LEN)
-				memcpy(hashes[n++], v.mv_data, HASH_LEN);
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
-		}
-		mdb_cursor_close(cur);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return step(op, rc, "reading the relation index");
-		if (n == 0)
-			return 0;
-		if ((rc = remove_listed(op, rk, hashes, n)) != 0)
-			return rc;
-	}
-}
-
-/* Remove every entry listed under by_value's key vk, and the rows themselves. */
-static int
-remove_value_listed(Op *op, const unsigned char *vk)
-{
-	unsigned char hashes[REMOVE_BATCH][HASH_LEN];
-
-	for (;;)
-	{
-		MDB_cursor *cur;
-		MDB_val		k = val(vk, VALKEY_LEN);
-		MDB_val		v;
-		size_t		n = 0;
-		int			rc = mdb_cursor_open(op->txn, op->c->by_value, &cur);
-
-		if (rc != 0)
-			return step(op, rc, "opening the value index");
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-		while (rc == 0 && n < REMOVE_BATCH)
-		{
-			if (v.mv_size == HASH_LEN)
-				memcpy(hashes[n++], v.mv_data, HASH_LEN);
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
-		}
-		mdb_cursor_close(cur);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return step(op, rc, "reading the value index");
-		if (n == 0)
-			return 0;
-		for (size_t i = 0; i < n; i++)
-		{
-			MDB_val		kk = val(vk, VALKEY_LEN);
-			MDB_val		hv = val(hashes[i], HASH_LEN);
-			bool		found;
-
-			/* and the row itself, even if the entry did not list it */
-			if ((rc = remove_entry(op, hashes[i], &op->removed, &found, NULL)) != 0 ||
-				(rc = del_ignoring_missing(op, op->c->by_value, &kk, &hv,
-										   "removing a value index row")) != 0)
-				return rc;
-		}
-	}
+	return remove_listed(op, op->c->by_relation, rk, RELKEY_LEN);
 }
 
 /*
@@ -1065,7 +1020,7 @@ remove_overlapping(Op *op, const unsigned char *cfg, const HdDep *change)
 	for (uint32_t i = 0; i < change->nvalues; i++)
 	{
 		value_key(vk, cfg, change->relation, change->column, change->values[i]);
-		if ((rc = remove_value_listed(op, vk)) != 0)
+		if ((rc = remove_listed(op, op->c->by_value, vk, VALKEY_LEN)) != 0)
 			return rc;
 	}
 	while ((rc = next_column_key(op, cfg, change->relation, from, vk)) == 1)
@@ -1079,7 +1034,7 @@ remove_overlapping(Op *op, const unsigned char *cfg, const HdDep *change)
 			from = column + 1;	/* its values were looked up above */
 			continue;
 		}
-		if ((rc = remove_value_listed(op, vk)) != 0)
+		if ((rc = remove_listed(op, op->c->by_value, vk, VALKEY_LEN)) != 0)
 			return rc;
 		from = column;			/* the next key of the same column, if any */
 	}
