@@ -152,21 +152,33 @@ oid_element(const char *s, size_t len, void *arg)
 	return 0;
 }
 
-int
-hd_pg_oids_parse(const char *text, uint32_t **oids, size_t *n)
+/* An array's elements, each of size bytes as read_one() reads it: malloc'd *items, *n. */
+static int
+parse_elements(const char *text, int (*read_one) (const char *, size_t, void *), size_t size,
+			   void **items, size_t *n)
 {
-	Vec			v = {NULL, 0, 0, sizeof(uint32_t)};
+	Vec			v = {NULL, 0, 0, size};
 
-	*oids = NULL;
+	*items = NULL;
 	*n = 0;
-	if (each_element(text, oid_element, &v) < 0)
+	if (each_element(text, read_one, &v) < 0)
 	{
 		free(v.items);
 		return -1;
 	}
-	*oids = v.items;
+	*items = v.items;
 	*n = v.n;
 	return 0;
+}
+
+int
+hd_pg_oids_parse(const char *text, uint32_t **oids, size_t *n)
+{
+	void	   *items;
+	int			rc = parse_elements(text, oid_element, sizeof(uint32_t), &items, n);
+
+	*oids = items;
+	return rc;
 }
 
 static int
@@ -184,18 +196,11 @@ int8_element(const char *s, size_t len, void *arg)
 int
 hd_pg_int8_array_parse(const char *text, uint64_t **v, size_t *n)
 {
-	Vec			vec = {NULL, 0, 0, sizeof(uint64_t)};
+	void	   *items;
+	int			rc = parse_elements(text, int8_element, sizeof(uint64_t), &items, n);
 
-	*v = NULL;
-	*n = 0;
-	if (each_element(text, int8_element, &vec) < 0)
-	{
-		free(vec.items);
-		return -1;
-	}
-	*v = vec.items;
-	*n = vec.n;
-	return 0;
+	*v = items;
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------
