@@ -266,7 +266,7 @@ deps_copy(const HdDep *deps, size_t n)
 	if (copy == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		copy[i] = hd_dep_relation(deps[i].relation);	/* every row, for now (dep.h) */
+		copy[i] = hd_dep_relation(deps[i].relation);	/* every row: a fill narrows it (bind_deps()) */
 	return copy;
 }
 

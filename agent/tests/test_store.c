@@ -110,7 +110,7 @@ close_or_bail(HdStore *c)
 
 #define MAX_TEST_DEPS 16
 
-/* "All rows" of each relation: what every producer sends today. */
+/* "All rows" of each relation (what a change without values, or an unbound read, names). */
 static const HdDep *
 relation_deps(const uint64_t *rels, size_t n, HdDep out[MAX_TEST_DEPS])
 {
