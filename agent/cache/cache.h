@@ -45,6 +45,12 @@
  *   - Positions (HdPos) are the change source's; a session's ryw_pos is
  *     the origin position its own writes reached: it gets no hit until the
  *     source has applied that far.
+ *   - What a fill's entry depends on: each relation its analysis names,
+ *     narrowed to the values of one of the analysis's bindings on that
+ *     relation (dep.h) when every value is known in this execution
+ *     (constants; parameters the driver hashed: hd_cache_job_params(),
+ *     HdCacheFillOutcome.params) and the change source names rows by that
+ *     column (change.h watch()); otherwise the whole relation.
  *   - A change applied removes the entries it touches (all of the config's
  *     for "all"), is retained for the race rule, and when it changed the
  *     schema drops the config's analyses and tells the session side. A lost
