@@ -145,8 +145,16 @@ after_write('a transaction of several rows, one in the group', $g1,
 	'miss');
 after_write('a transaction moving a row out and back', $g1,
 	'BEGIN; UPDATE pv SET grp = 3 WHERE id = 1; UPDATE pv SET grp = 1 WHERE id = 1; COMMIT', 'miss');
-after_write('a bound column and another (grp = 1 AND v = ...)',
+after_write('a bound column and a condition that binds nothing (grp = 1 AND v <> ...)',
 	"SELECT id FROM pv WHERE grp = 1 AND v <> 'zz' ORDER BY id", "UPDATE pv SET v = 'o' WHERE id = 29", 'hit');
+# two bound columns: the entry is bound to the one the stream names rows by
+# (pv.grp), whichever the query names first
+after_write('two bound columns (id = 3 AND grp = 3): a row of another group',
+	'SELECT id, v FROM pv WHERE id = 3 AND grp = 3', "UPDATE pv SET v = 'b2' WHERE id = 29", 'hit');
+after_write('two bound columns: another row of its group (bound to grp, not id)',
+	'SELECT id, v FROM pv WHERE id = 3 AND grp = 3', "UPDATE pv SET v = 'b2' WHERE id = 33", 'miss');
+after_write('two bound columns: its row', 'SELECT id, v FROM pv WHERE id = 3 AND grp = 3',
+	"UPDATE pv SET v = 'b3' WHERE id = 3", 'miss');
 # one precision column per relation: a read bound to another column is read whole
 {
 	my $w0 = cache_status()->{fill_relations_whole};

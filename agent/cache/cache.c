@@ -115,7 +115,7 @@ typedef struct CacheCfg
 	uint64_t	invalidated;
 	uint64_t	slots_lost;
 	uint64_t	ddl_invalidations;	/* records whose DDL removed every entry */
-	uint64_t	deps_by_value;	/* fills' relations read by values of a column */
+	uint64_t	deps_by_value;	/* stored entries' relations bound to values of a column */
 	uint64_t	deps_whole;		/* ... read whole although the analysis bound them */
 	uint64_t	change_deps[4];	/* changes' relations by kind (ChangeKind) */
 	HdLogLimit	ddl_log;		/* "DDL removed every entry" lines */
@@ -1336,11 +1336,17 @@ bind_deps(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
 			used += n;
 			break;
 		}
-		if (d->nvalues > 0)
-			cfg->deps_by_value++;
-		else
-			cfg->deps_whole++;
 	}
+}
+
+/* Whether the fill's analysis bound relation (to values of some column). */
+static bool
+bound_in_analysis(const HdCacheJob *job, uint64_t relation)
+{
+	for (size_t j = 0; j < job->bind.n; j++)
+		if (job->bind.b[j].relation == relation)
+			return true;
+	return false;
 }
 
 /* Store a fill's result that passed the race rule. */
@@ -1379,6 +1385,14 @@ fill_store(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
 	if (outcome == HD_STORE_STORED)
 	{
 		cfg->stored++;
+		/* what the entries kept are bound to (SHOW CACHE, /metrics) */
+		for (size_t i = 0; i < job->ndeps; i++)
+		{
+			if (job->deps[i].nvalues > 0)
+				cfg->deps_by_value++;
+			else if (bound_in_analysis(job, job->deps[i].relation))
+				cfg->deps_whole++;
+		}
 		return true;
 	}
 	else if (outcome == HD_STORE_SKIP_RACED)
@@ -1775,7 +1789,7 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 							   cfg->change_deps[k]);
 	}
 	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_fill_relations_total Relations read by "
-					 "finished fills, by precision: value (bound to values of a column), "
+					 "the entries stored, by precision: value (bound to values of a column), "
 					 "whole (the analysis bound them, but not in this fill)\n"
 					 "# TYPE hyperdrive_cache_fill_relations_total counter\n");
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)

@@ -402,15 +402,19 @@ answer_bound_analysis(uint64_t rel, const HdBinding *b, const uint32_t *types, s
 static const HdParamHashes *fill_params;
 static size_t fill_nparams;
 
-/* Relations of finished fills bound to values, as /metrics counts them. */
+/* Relations of stored entries by precision ("value", "whole"), as /metrics counts them. */
 static long
-fills_by_value(void)
+fills_by(const char *precision)
 {
 	HdTextBuf	b = HD_TEXT_BUF_INIT;
 	char	   *text;
 	const char *p;
-	const char *key = "hyperdrive_cache_fill_relations_total{config=\"core\",precision=\"value\"} ";
+	char		key[128];
 	long		n = -1;
+
+	snprintf(key, sizeof(key),
+			 "hyperdrive_cache_fill_relations_total{config=\"core\",precision=\"%s\"} ",
+			 precision);
 
 	hd_cache_metrics(layer, &b);
 	text = hd_text_buf_finish(&b);
@@ -644,7 +648,7 @@ main(void)
 		   "the job tells the driver which parameter to hash, and its type");
 		fill_params = &ph;
 		fill_nparams = 1;
-		ok(answer_fill(origin.job, "row-k", 1000) && fills_by_value() == 1,
+		ok(answer_fill(origin.job, "row-k", 1000) && fills_by("value") == 1,
 		   "a fill with its parameter's hash is stored, bound to values (/metrics)");
 		ok(nwatch == 1 && watch_rel[0] == 400 && watch_col[0] == 3,
 		   "the change source was asked to name rows of that column");
@@ -657,14 +661,14 @@ main(void)
 		/* the parameter not hashed (NULL, or the origin did not say): every row */
 		ph.known = false;
 		ok(hd_cache_lead(layer, &e.w, &conn_a) == HD_CACHE_LEAD_SENT &&
-		   answer_fill(origin.job, "row-k2", 1000) && fills_by_value() == 1,
+		   answer_fill(origin.job, "row-k2", 1000) && fills_by("value") == 1,
 		   "a fill whose parameter has no known hash is stored, read whole");
 		ok(feed_values(902, 400, 3, v99, 1, 62) == 0 && decide(&e, &v) == HD_CACHE_FILL,
 		   "then any change of the relation drops it");
 		fill_params = NULL;
 		fill_nparams = 0;
 		ok(hd_cache_lead(layer, &e.w, &conn_a) == HD_CACHE_LEAD_SENT &&
-		   answer_fill(origin.job, "row-k3", 1000) && fills_by_value() == 1,
+		   answer_fill(origin.job, "row-k3", 1000) && fills_by("value") == 1,
 		   "so does a fill with no parameter hashes at all");
 		ok(feed_values(903, 400, 3, v99, 1, 63) == 0 && decide(&e, &v) == HD_CACHE_FILL,
 		   "and it is dropped the same way");
@@ -683,8 +687,10 @@ main(void)
 		ok(decide(&f, &v) == HD_CACHE_FILL && hd_cache_lead(layer, &f.w, &conn_a) ==
 		   HD_CACHE_LEAD_SENT && answer_fill(origin.job, "row-j", 1000),
 		   "its fill is stored");
-		ok(fills_by_value() == 1 && nwatch == 1,
+		ok(fills_by("value") == 1 && nwatch == 1,
 		   "the source names rows by one column per relation: this one is read whole");
+		ok(fills_by("whole") == 3,
+		   "/metrics counts the three entries read whole although their analysis bound them");
 		ok(feed_values(904, 400, 3, v77, 1, 64) == 0 && decide(&f, &v) == HD_CACHE_FILL,
 		   "so a change naming values of the other column drops it");
 		hd_cache_waiter_gone(&f.w);
