@@ -711,23 +711,33 @@ flush_touches(Op *op)
  * Removing entries.
  */
 
+/* One index row: written (add) or removed (a missing one is no error). */
+static int
+index_row(Op *op, MDB_dbi index, const unsigned char *key, size_t keylen, MDB_val *h, bool add)
+{
+	MDB_val		k = val(key, keylen);
+
+	if (add)
+		return step(op, mdb_put(op->txn, index, &k, h, 0), "indexing an entry");
+	return del_ignoring_missing(op, index, &k, h, "removing an entry's index rows");
+}
+
 /*
- * Index an entry (hash h) under each of its deps: by_relation (config,
- * relation), and config's list of every entry; by_value (config, relation,
- * column, hash) per value, or (config, relation, 0, 0) for every row.
+ * Write (add) or remove an entry's index rows (hash h), from its deps as
+ * stored: by_relation (config, relation), and the config's list of every
+ * entry; by_value (config, relation, column, hash) per value, or (config,
+ * relation, 0, 0) for every row.
  */
 static int
 index_entry(Op *op, const unsigned char *cfg, const unsigned char *deps, uint32_t ndeps,
-			MDB_val *h)
+			MDB_val *h, bool add)
 {
 	unsigned char rk[RELKEY_LEN];
 	unsigned char vk[VALKEY_LEN];
-	MDB_val		k;
 	int			rc;
 
 	relation_key(rk, cfg, ALL_ENTRIES);
-	k = val(rk, RELKEY_LEN);
-	if ((rc = step(op, mdb_put(op->txn, op->c->by_relation, &k, h, 0), "indexing the entry")) != 0)
+	if ((rc = index_row(op, op->c->by_relation, rk, RELKEY_LEN, h, add)) != 0)
 		return rc;
 	for (uint32_t i = 0; i < ndeps; i++)
 	{
@@ -735,9 +745,7 @@ index_entry(Op *op, const unsigned char *cfg, const unsigned char *deps, uint32_
 
 		deps = read_dep(deps, &d);
 		relation_key(rk, cfg, d.relation);
-		k = val(rk, RELKEY_LEN);
-		if ((rc = step(op, mdb_put(op->txn, op->c->by_relation, &k, h, 0),
-					   "indexing the entry")) != 0)
+		if ((rc = index_row(op, op->c->by_relation, rk, RELKEY_LEN, h, add)) != 0)
 			return rc;
 		for (uint32_t j = 0; j < (d.nvalues ? d.nvalues : 1); j++)
 		{
@@ -746,50 +754,7 @@ index_entry(Op *op, const unsigned char *cfg, const unsigned char *deps, uint32_
 			if (d.nvalues)
 				memcpy(&hash, d.values + (size_t) j * 8, 8);
 			value_key(vk, cfg, d.relation, d.nvalues ? d.column : 0, hash);
-			k = val(vk, VALKEY_LEN);
-			if ((rc = step(op, mdb_put(op->txn, op->c->by_value, &k, h, 0),
-						   "indexing the entry by value")) != 0)
-				return rc;
-		}
-	}
-	return 0;
-}
-
-/* Remove the rows index_entry() wrote (those missing are no error). */
-static int
-unindex_entry(Op *op, const unsigned char *cfg, const unsigned char *deps, uint32_t ndeps,
-			  MDB_val *h)
-{
-	unsigned char rk[RELKEY_LEN];
-	unsigned char vk[VALKEY_LEN];
-	MDB_val		k;
-	int			rc;
-
-	relation_key(rk, cfg, ALL_ENTRIES);
-	k = val(rk, RELKEY_LEN);
-	if ((rc = del_ignoring_missing(op, op->c->by_relation, &k, h,
-								   "removing an entry's index rows")) != 0)
-		return rc;
-	for (uint32_t i = 0; i < ndeps; i++)
-	{
-		DiskDep		d;
-
-		deps = read_dep(deps, &d);
-		relation_key(rk, cfg, d.relation);
-		k = val(rk, RELKEY_LEN);
-		if ((rc = del_ignoring_missing(op, op->c->by_relation, &k, h,
-									   "removing an entry's index rows")) != 0)
-			return rc;
-		for (uint32_t j = 0; j < (d.nvalues ? d.nvalues : 1); j++)
-		{
-			uint64_t	hash = 0;
-
-			if (d.nvalues)
-				memcpy(&hash, d.values + (size_t) j * 8, 8);
-			value_key(vk, cfg, d.relation, d.nvalues ? d.column : 0, hash);
-			k = val(vk, VALKEY_LEN);
-			if ((rc = del_ignoring_missing(op, op->c->by_value, &k, h,
-										   "removing an entry's value index rows")) != 0)
+			if ((rc = index_row(op, op->c->by_value, vk, VALKEY_LEN, h, add)) != 0)
 				return rc;
 		}
 	}
@@ -828,7 +793,7 @@ remove_entry(Op *op, const unsigned char *hash, uint64_t *counter, bool *found,
 	if ((deps = malloc(r.h.deps_len ? r.h.deps_len : 1)) == NULL)
 		return step(op, ENOMEM, "removing an entry");
 	memcpy(deps, r.deps, r.h.deps_len);
-	rc = unindex_entry(op, cfg, deps, ndeps, &h);
+	rc = index_entry(op, cfg, deps, ndeps, &h, false);
 	free(deps);
 	if (rc != 0)
 		return rc;
@@ -1430,7 +1395,7 @@ write_entry(Op *op, const HdStorePut *p, const unsigned char *cfg, const DepSet 
 		if (copy == NULL)
 			return step(op, ENOMEM, "indexing the entry");
 		write_deps(deps, copy);
-		rc = index_entry(op, cfg, copy, (uint32_t) deps->ndeps, &h);
+		rc = index_entry(op, cfg, copy, (uint32_t) deps->ndeps, &h, true);
 		free(copy);
 		if (rc != 0)
 			return rc;
