@@ -1312,10 +1312,14 @@ bind_deps(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
 	uint64_t	buf[HD_BIND_MAX_VALUES];
 	size_t		used = 0;
 
+	size_t		total = 0;
+
 	if (job->bind.n == 0 || job->values != NULL || changes->watch == NULL)
 		return;
-	/* at most every binding's values, each within HD_BIND_MAX_VALUES */
-	if ((job->values = malloc(job->ndeps * HD_BIND_MAX_VALUES * sizeof(uint64_t))) == NULL)
+	/* room for every binding's values: each relation takes one binding's at most */
+	for (size_t j = 0; j < job->bind.n; j++)
+		total += binding_values(&job->bind.b[j], o, buf);
+	if (total == 0 || (job->values = malloc(total * sizeof(uint64_t))) == NULL)
 		return;
 	for (size_t i = 0; i < job->ndeps; i++)
 	{
@@ -1327,7 +1331,7 @@ bind_deps(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
 			size_t		n;
 
 			if (b->relation != d->relation || (n = binding_values(b, o, buf)) == 0 ||
-				!changes->watch(cfg->source, b->relation, b->column))
+				n > total - used || !changes->watch(cfg->source, b->relation, b->column))
 				continue;
 			memcpy(job->values + used, buf, n * sizeof(uint64_t));
 			d->column = b->column;

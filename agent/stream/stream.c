@@ -154,6 +154,7 @@ struct HdStream
 	size_t		nwatches;
 	size_t		capwatches;
 	bool		watch_waiting;	/* the probe connection runs a watch request */
+	bool		watch_last;		/* the last thing sent on it was one */
 	size_t		watch_sent;		/* which */
 };
 
@@ -1316,8 +1317,13 @@ probe_send(HdStream *s)
 {
 	int			r;
 
-	if (watch_send(s))
+	/* watch requests and probes take turns: freshness never waits for many watches */
+	if (!s->watch_last && watch_send(s))
+	{
+		s->watch_last = true;
 		return;
+	}
+	s->watch_last = false;
 	if (!PQsendQuery(s->probe_conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()"))
 	{
 		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
@@ -1419,8 +1425,8 @@ probe_io_cb(struct ev_loop *loop, ev_io *w, int revents)
  * Watch requests. The plugin carries the values of the columns listed in
  * hyperdrive.watched_column for its slot (docs/stream.md, "Watched
  * columns"); the probe's connection, a plain one as the config's user,
- * adds them with hyperdrive.watch_column(), one at a time, ahead of the
- * next probe. Nothing waits for one to take effect: until the stream
+ * adds them with hyperdrive.watch_column(), one at a time, taking turns
+ * with the probes. Nothing waits for one to take effect: until the stream
  * carries a column's values, its consumer treats the column's values as
  * unknown (every row), and a request that fails only leaves it so.
  */

@@ -84,7 +84,7 @@
  *     retried every second (WARNING once per streak); fresh_as_of then stops
  *     moving. The probe never affects the stream itself.
  *   - Watched columns (hd_stream_watch_column()): the probe's connection
- *     asks the origin, ahead of its next probe, to have the plugin carry
+ *     asks the origin, taking turns with its probes, to have the plugin carry
  *     the values of a column (hyperdrive.watch_column(), docs/stream.md
  *     "Watched columns"); one request per column and HdStream, at most
  *     HD_STREAM_WATCH_MAX of them; an unanswered request is sent again on
