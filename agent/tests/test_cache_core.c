@@ -362,23 +362,7 @@ serve(HdCacheVerdict *v, char *buf, size_t len)
 	return buf;
 }
 
-/* The origin answers the analysis in flight: cacheable, reading relation rel. */
-static void
-answer_analysis(uint64_t rel)
-{
-	HdDep		dep = hd_dep_relation(rel);
-	HdCacheAnalysisOutcome o = {0};
-
-	o.answered = true;
-	o.cacheable = true;
-	o.deps = &dep;
-	o.ndeps = 1;
-	hd_cache_analysis_finish(origin.job, &o);
-	hd_cache_job_free(origin.job, NULL, 0);
-	origin.job = NULL;
-}
-
-/* The origin answers the analysis in flight: cacheable, reading rel, bound by b. */
+/* The origin answers the analysis in flight: cacheable, reading rel, bound by b (NULL: none). */
 static void
 answer_bound_analysis(uint64_t rel, const HdBinding *b, const uint32_t *types, size_t ntypes)
 {
@@ -390,12 +374,19 @@ answer_bound_analysis(uint64_t rel, const HdBinding *b, const uint32_t *types, s
 	o.deps = &dep;
 	o.ndeps = 1;
 	o.bindings = b;
-	o.nbindings = 1;
+	o.nbindings = b ? 1 : 0;
 	o.param_types = types;
 	o.nparam_types = ntypes;
 	hd_cache_analysis_finish(origin.job, &o);
 	hd_cache_job_free(origin.job, NULL, 0);
 	origin.job = NULL;
+}
+
+/* The origin answers the analysis in flight: cacheable, reading relation rel. */
+static void
+answer_analysis(uint64_t rel)
+{
+	answer_bound_analysis(rel, NULL, NULL, 0);
 }
 
 /* A fill's parameters' hashes in answer_fill() (NULL: none). */
