@@ -1271,18 +1271,19 @@ hd_cache_job_params(const HdCacheJob *job, const bool **want, const uint32_t **t
 }
 
 /*
- * The values a binding names in this execution, into out (room for
- * HD_BIND_MAX_VALUES): their number, or 0 when one of its parameters has no
- * known hashes or there are too many (then it binds nothing).
+ * How many values a binding names in this execution, and (out not NULL)
+ * the values themselves: 0 when one of its parameters has no known hashes
+ * or there are more than HD_BIND_MAX_VALUES (then it binds nothing).
  */
 static size_t
 binding_values(const HdBinding *b, const HdCacheFillOutcome *o, uint64_t *out)
 {
-	size_t		n = 0;
+	size_t		n;
 
 	if (b->nhashes > HD_BIND_MAX_VALUES)
 		return 0;
-	memcpy(out, b->hashes, b->nhashes * sizeof(uint64_t));
+	if (out && b->nhashes > 0)
+		memcpy(out, b->hashes, b->nhashes * sizeof(uint64_t));
 	n = b->nhashes;
 	for (uint32_t k = 0; k < b->nparams; k++)
 	{
@@ -1291,7 +1292,7 @@ binding_values(const HdBinding *b, const HdCacheFillOutcome *o, uint64_t *out)
 
 		if (ph == NULL || !ph->known || ph->nhashes > HD_BIND_MAX_VALUES - n)
 			return 0;
-		if (ph->nhashes > 0)
+		if (out && ph->nhashes > 0)
 			memcpy(out + n, ph->hashes, ph->nhashes * sizeof(uint64_t));
 		n += ph->nhashes;
 	}
@@ -1309,16 +1310,14 @@ static void
 bind_deps(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
 {
 	const HdChangeSourceOps *changes = cfg->layer->origin->changes;
-	uint64_t	buf[HD_BIND_MAX_VALUES];
 	size_t		used = 0;
-
 	size_t		total = 0;
 
 	if (job->bind.n == 0 || job->values != NULL || changes->watch == NULL)
 		return;
-	/* room for every binding's values: each relation takes one binding's at most */
+	/* room for every binding's values (counted): each relation takes one binding's at most */
 	for (size_t j = 0; j < job->bind.n; j++)
-		total += binding_values(&job->bind.b[j], o, buf);
+		total += binding_values(&job->bind.b[j], o, NULL);
 	if (total == 0 || (job->values = malloc(total * sizeof(uint64_t))) == NULL)
 		return;
 	for (size_t i = 0; i < job->ndeps; i++)
@@ -1330,12 +1329,11 @@ bind_deps(CacheCfg *cfg, HdCacheJob *job, const HdCacheFillOutcome *o)
 			const HdBinding *b = &job->bind.b[j];
 			size_t		n;
 
-			if (b->relation != d->relation || (n = binding_values(b, o, buf)) == 0 ||
+			if (b->relation != d->relation || (n = binding_values(b, o, NULL)) == 0 ||
 				n > total - used || !changes->watch(cfg->source, b->relation, b->column))
 				continue;
-			memcpy(job->values + used, buf, n * sizeof(uint64_t));
 			d->column = b->column;
-			d->nvalues = (uint32_t) n;
+			d->nvalues = (uint32_t) binding_values(b, o, job->values + used);
 			d->values = job->values + used;
 			used += n;
 			break;
