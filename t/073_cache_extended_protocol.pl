@@ -44,11 +44,7 @@ my $Q = 'SELECT id, n, t, b FROM nums WHERE id = $1';
 # SHOW CACHE counters before and after.
 sub exchange
 {
-	my ($bytes, $nz) = @_;
-	my $before = cache_status();
-	my $got = strip_status(w_exchange($c, $bytes, $nz));
-	my $after = cache_status();
-	my $want = strip_status(w_exchange($o, $bytes, $nz));
+	my ($got, $want, $before, $after) = exchange_both($c, $o, @_);
 	return ($got, $want, $after->{hits} - $before->{hits}, $after->{misses} - $before->{misses},
 		$before, $after);
 }

@@ -76,11 +76,7 @@ sub hashings
 # precision counters as they moved.
 sub exchange
 {
-	my ($bytes, $nz) = @_;
-	my $before = cache_status();
-	my $got = strip_status(w_exchange($c, $bytes, $nz));
-	my $after = cache_status();
-	my $want = strip_status(w_exchange($o, $bytes, $nz));
+	my ($got, $want, $before, $after) = exchange_both($c, $o, @_);
 	return ($got, $want, map { $after->{$_} - $before->{$_} }
 		qw(hits misses fill_relations_by_value fill_relations_whole));
 }

@@ -32,7 +32,8 @@ use HdTest;
 use PgWire;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
-  hdcli start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect);
+  hdcli start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect
+  exchange_both);
 
 our $hd = $HD;
 our $PW = 'app-Secret-70';
@@ -136,6 +137,19 @@ sub raw_connect
 	return w_login_or_die(port => $aport, user => $user, password => $pw, db => $db);
 }
 
+# The same bytes on a caching connection ($cached) and then on a plain one
+# ($plain, the origin's answer): the caching side's replies, the plain
+# side's (ParameterStatus left out of both), and SHOW CACHE's row (of config
+# app) before and after the caching side's exchange.
+sub exchange_both
+{
+	my ($cached, $plain, $bytes, $nz) = @_;
+	my $before = cache_status();
+	my $got = strip_status(w_exchange($cached, $bytes, $nz));
+	my $after = cache_status();
+	my $want = strip_status(w_exchange($plain, $bytes, $nz));
+	return ($got, $want, $before, $after);
+}
 # Starts the agent (again), its output appended to $log; 1 once it listens.
 # pipe => 1: through a pipe (cat appends it), so that a file size limit put
 # on the agent (agent_pid()) applies to its own files only, not to the log.
