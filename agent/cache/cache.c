@@ -148,6 +148,7 @@ struct HdCacheLayer
 	HdList		jobs;			/* HdCacheJob.link: the protocol side's until freed */
 	ev_timer	timer;
 	double		last_sync;
+	double		last_lru_flush;
 	bool		dirty;			/* LSNs written since the last sync */
 };
 
@@ -838,7 +839,9 @@ forget_marks(HdCacheLayer *layer)
 /*
  * Persist the streams' positions; sync; let the streams confirm what is
  * durable: each config's position as it was when the sync began (records
- * applied during it are not durable yet).
+ * applied during it are not durable yet). Once a second without a sync, the
+ * hits' buffered LRU order is written (not synced): hits themselves never
+ * write (store.h).
  */
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -877,8 +880,15 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 						   layer->settings->query_wait_timeout_ms / 1000.0);
 	}
 	forget_marks(layer);
+	if (!layer->dirty && now - layer->last_lru_flush >= 1.0)
+	{
+		/* the hits' LRU order, buffered by the store: never written by a hit (store.h) */
+		layer->last_lru_flush = now;
+		(void) hd_store_flush_lru(layer->store);	/* a failure drops them (counted) */
+	}
 	if (layer->dirty && now - layer->last_sync >= 1.0)
 	{
+		layer->last_lru_flush = now;	/* the sync writes them first */
 		hd_list_foreach_safe(item, tmp, &layer->cfgs)
 		{
 			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
@@ -1821,5 +1831,22 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 						 "with values, kept while a fill that predates them runs\n"
 						 "# TYPE hyperdrive_cache_value_marks gauge\n");
 		hd_text_buf_printf(buf, "hyperdrive_cache_value_marks %" PRIu64 "\n", st.value_marks);
+		hd_text_buf_puts(buf, "# HELP hyperdrive_cache_store_write_txns_total The store's LMDB "
+						 "write transactions (puts, invalidations, positions, LRU order; never "
+						 "a hit)\n"
+						 "# TYPE hyperdrive_cache_store_write_txns_total counter\n");
+		hd_text_buf_printf(buf, "hyperdrive_cache_store_write_txns_total %" PRIu64 "\n",
+						   st.write_txns);
+		hd_text_buf_puts(buf, "# HELP hyperdrive_cache_store_lru_flushes_total Write transactions "
+						 "of the hits' buffered LRU order alone\n"
+						 "# TYPE hyperdrive_cache_store_lru_flushes_total counter\n");
+		hd_text_buf_printf(buf, "hyperdrive_cache_store_lru_flushes_total %" PRIu64 "\n",
+						   st.lru_flushes);
+		hd_text_buf_puts(buf, "# HELP hyperdrive_cache_store_lru_touches_dropped_total Hits whose "
+						 "access was not recorded for LRU: the buffer was full until the next "
+						 "write\n"
+						 "# TYPE hyperdrive_cache_store_lru_touches_dropped_total counter\n");
+		hd_text_buf_printf(buf, "hyperdrive_cache_store_lru_touches_dropped_total %" PRIu64 "\n",
+						   st.lru_touches_dropped);
 	}
 }

@@ -180,8 +180,6 @@ typedef struct Op
 	bool		flushed_touches;
 } Op;
 
-static int	flush_touches_now(HdStore *c);
-
 /* ------------------------------------------------------------------------
  * Small helpers.
  */
@@ -626,6 +624,7 @@ op_commit(Op *op)
 	op->txn = NULL;				/* freed even when the commit fails */
 	if (rc != 0)
 		return step(op, rc, "committing");
+	c->stats.write_txns++;
 	c->state = op->st;
 	c->stats.evictions += op->evicted;
 	c->stats.invalidated += op->removed;
@@ -1115,14 +1114,23 @@ touch(HdStore *c, const unsigned char *hash)
 	size_t		i = touch_slot(c, hash);
 	Touch	   *t = &c->touches[i];
 
-	if (t->stamp == 0)
+	if (t->stamp == 0 && c->ntouches < c->opts.lru_batch)
 	{
 		memcpy(t->hash, hash, HASH_LEN);
 		c->touch_used[c->ntouches++] = i;
 	}
+	else if (t->stamp == 0)
+	{
+		/*
+		 * The buffer is full: this access is not recorded (LRU is a hint).
+		 * Writing the buffer here would put a write transaction, hundreds of
+		 * B-tree updates, into a hit; the cache's timer writes it instead
+		 * (hd_store_flush_lru()).
+		 */
+		c->stats.lru_touches_dropped++;
+		return;
+	}
 	t->stamp = c->next_stamp++;
-	if (c->ntouches >= c->opts.lru_batch)
-		flush_touches_now(c);
 }
 
 /* In a transaction of their own; on failure they are dropped (LRU is a hint). */
@@ -1142,7 +1150,15 @@ flush_touches_now(HdStore *c)
 		c->stats.lru_flush_failures++;
 		clear_touches(c);
 	}
+	else
+		c->stats.lru_flushes++;
 	return rc;
+}
+
+int
+hd_store_flush_lru(HdStore *c)
+{
+	return flush_touches_now(c) == 0 ? 0 : -1;
 }
 
 static HdStoreStatus
@@ -2613,6 +2629,7 @@ open_store(HdStore *c, char *err, size_t errlen)
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return lmdb_open_error(rc, c->dir, "initializing", err, errlen);
+	c->stats.write_txns++;
 	if (old)
 		snprintf(c->notice, sizeof(c->notice), "cache store in %s: format %u found, this "
 				 "agent writes format %d: purged (nothing is misread)", c->dir, old,

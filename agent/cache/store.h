@@ -66,10 +66,13 @@
  *     evicted to stay within max_bytes/max_entries, LMDB's MDB_MAP_FULL is
  *     answered by evicting and retrying, and if even that fails the entry is
  *     not stored (HD_STORE_SKIP_FULL). Only an I/O-level failure is an error.
- *   - LRU is approximate: a hit records its access in memory; accesses are
- *     written at the next write transaction (every put and invalidation
- *     starts with them), at hd_store_sync(), or once lru_batch distinct
- *     entries were hit. A hit itself never writes.
+ *   - LRU is approximate: a hit records its access in memory (up to
+ *     lru_batch distinct entries; accesses of further entries are not
+ *     recorded until the buffer is written: stats lru_touches_dropped);
+ *     accesses are written at the next write transaction (every put and
+ *     invalidation starts with them), at hd_store_sync(), or at
+ *     hd_store_flush_lru() (the caller's timer). A hit itself never writes:
+ *     no write transaction, no fsync on the hit path (stats write_txns).
  *   - Durability. With sync_commits (slow: an fdatasync per put), every
  *     committed transaction survives a power loss. Without it (the default,
  *     MDB_NOSYNC), a commit reaches the OS page cache only: it survives the
@@ -129,7 +132,7 @@ typedef struct HdStoreOptions
 	uint64_t	max_entry_bytes;	/* one record; 0: max_bytes / 8 */
 	bool		sync_commits;	/* fdatasync every commit (else MDB_NOSYNC) */
 	bool		verify;			/* check the whole store at open */
-	unsigned	lru_batch;		/* distinct hits buffered before a write */
+	unsigned	lru_batch;		/* distinct entries whose hits are buffered */
 	unsigned	test_hash_bytes;	/* tests only: keep this many hash bytes */
 } HdStoreOptions;
 
@@ -276,6 +279,14 @@ extern int	hd_store_slot_identity(HdStore *store, const char *config_id, char *b
  */
 extern int	hd_store_sync(HdStore *store, char *err, size_t errlen);
 
+/*
+ * Write the buffered LRU accesses, if any, in one write transaction, not
+ * synced (LRU order needs no durability; with sync_commits the commit
+ * syncs as every commit does). On failure they are dropped
+ * (lru_flush_failures) and -1 is returned. Call it on a timer.
+ */
+extern int	hd_store_flush_lru(HdStore *store);
+
 typedef struct HdStoreStats
 {
 	uint64_t	entries;		/* now (persisted) */
@@ -293,6 +304,9 @@ typedef struct HdStoreStats
 	uint64_t	invalidated;	/* removed by invalidation or purge */
 	uint64_t	map_full;		/* MDB_MAP_FULL/MDB_TXN_FULL answered by evicting */
 	uint64_t	lru_flush_failures;	/* buffered accesses dropped */
+	uint64_t	lru_flushes;	/* write transactions of buffered accesses alone */
+	uint64_t	lru_touches_dropped;	/* accesses not recorded: the buffer was full */
+	uint64_t	write_txns;		/* LMDB write transactions committed, open's included */
 	uint64_t	value_marks;	/* now: the put guard's marks of values (value_marks.h) */
 } HdStoreStats;
 

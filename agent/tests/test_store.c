@@ -892,6 +892,55 @@ test_sync(void)
 	close_or_bail(c);
 }
 
+/*
+ * A hit never writes: N hits (N < lru_batch, and as many again beyond it)
+ * commit no write transaction; the buffered accesses are one write, at
+ * hd_store_flush_lru() or hd_store_sync(); accesses beyond the buffer are
+ * not recorded, and counted.
+ */
+static void
+test_hits_never_write(void)
+{
+	HdStoreOptions o = default_options();
+	HdStore    *c;
+	char		err[1024];
+	uint64_t	w0;
+	bool		all_hit = true;
+
+	o.lru_batch = 64;
+	c = open_or_bail(new_dir("hits-never-write"), &o);
+	ok(stats(c).write_txns == 1, "opening is one write transaction (%llu)",
+	   (unsigned long long) stats(c).write_txns);
+	for (int n = 0; n < 200; n++)
+		put(c, CFG1, n, NULL, 0);
+	w0 = stats(c).write_txns;
+	ok(w0 == 201, "each put is one write transaction (%llu)", (unsigned long long) w0);
+	for (int n = 0; n < 50; n++)
+		all_hit = all_hit && present(c, CFG1, n) && present(c, CFG1, n);
+	ok(all_hit && stats(c).write_txns == w0,
+	   "100 hits of 50 entries (fewer than lru_batch 64) wrote nothing (%llu write transactions since)",
+	   (unsigned long long) (stats(c).write_txns - w0));
+	for (int n = 50; n < 200; n++)
+		all_hit = all_hit && present(c, CFG1, n);
+	ok(all_hit && stats(c).write_txns == w0 && stats(c).lru_flushes == 0,
+	   "150 more distinct entries hit, past lru_batch: still nothing written");
+	ok(stats(c).lru_touches_dropped == 200 - 64,
+	   "the accesses past the buffer are not recorded, and counted (%llu)",
+	   (unsigned long long) stats(c).lru_touches_dropped);
+	ok(hd_store_flush_lru(c) == 0 && stats(c).write_txns == w0 + 1 && stats(c).lru_flushes == 1,
+	   "the flush of the buffered accesses is one write transaction");
+	ok(hd_store_flush_lru(c) == 0 && stats(c).write_txns == w0 + 1,
+	   "a flush with nothing buffered writes nothing");
+	ok(present(c, CFG1, 199) && stats(c).lru_touches_dropped == 200 - 64 &&
+	   stats(c).write_txns == w0 + 1,
+	   "after the flush, a hit is buffered again, not dropped, not written");
+	ok(hd_store_sync(c, err, sizeof(err)) == 0 && stats(c).write_txns == w0 + 2 &&
+	   stats(c).lru_flushes == 2, "a sync writes the buffered accesses in one transaction");
+	ok(hd_store_sync(c, err, sizeof(err)) == 0 && stats(c).write_txns == w0 + 2,
+	   "a sync with nothing buffered commits no write transaction");
+	close_or_bail(c);
+}
+
 /* A put of entry n with the given deps (values included). */
 static HdStorePutOutcome
 put_deps(HdStore *c, const char *cfg, int n, const HdDep *deps, size_t ndeps, uint64_t token)
@@ -1354,6 +1403,7 @@ main(int argc, char **argv)
 		test_kill_busy();
 		test_corruption();
 		test_sync();
+		test_hits_never_write();
 		test_values();
 		test_value_marks();
 		test_format();
