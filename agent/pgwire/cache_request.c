@@ -37,8 +37,22 @@ cmp_str(const void *a, const void *b)
 }
 
 /*
- * format, config, role, database, the settings (sorted), then the statement:
- * its text (simple Query), or the parts of an extended batch (stmt_part()).
+ * A client of a session-pooling config holds its own origin connection:
+ * its key also carries that session's state report (state_check.c), as
+ * checked after its last transaction, so that whatever the settings'
+ * values are, an entry is shared only by sessions that report the same.
+ */
+static const char *
+session_state_of(const HdClient *client)
+{
+	return client->pool->config.pool_mode == HD_POOL_SESSION && client->server ?
+		client->server->state_baseline : NULL;
+}
+
+/*
+ * format, config, role, database, the settings (sorted), under session
+ * pooling the session's state report, then the statement: its text (simple
+ * Query), or the parts of an extended batch (stmt_part()).
  */
 static unsigned char *
 build_key(const HdClient *client, const char *format, const char *sql, size_t len,
@@ -66,6 +80,10 @@ build_key(const HdClient *client, const char *format, const char *sql, size_t le
 	for (size_t i = 0; i < list->count; i++)
 		if (hd_iobuf_append(&b, sqls[i], strlen(sqls[i]) + 1) < 0)
 			goto oom;
+	if (session_state_of(client) &&
+		(hd_iobuf_append(&b, "@session", 9) < 0 ||
+		 hd_iobuf_append(&b, session_state_of(client), strlen(session_state_of(client)) + 1) < 0))
+		goto oom;
 	if (hd_iobuf_append(&b, sql, len) < 0)
 		goto oom;
 	free(sqls);
@@ -123,8 +141,42 @@ hd_cache_serves(const HdClient *client)
 {
 	return client->pool && !client->replication[0] && !client->pinned &&
 		!client->pool->config.caching_disabled &&
-		client->pool->config.pool_mode == HD_POOL_TRANSACTION &&
 		hd_cache_caches(client->agent->cache, client->pool->config.id);
+}
+
+bool
+hd_cache_checks_session(const HdServer *server)
+{
+	return server->pool->config.pool_mode == HD_POOL_SESSION &&
+		!server->pool->config.caching_disabled &&
+		hd_cache_caches(server->agent->cache, server->pool->config.id);
+}
+
+/*
+ * Why a client that holds an origin connection is not answered from the
+ * cache now (a bypass reason), or NULL: it may be. Under transaction
+ * pooling, holding one means being in a transaction. Under session pooling
+ * the connection is its own: it may be, when nothing of the client's is in
+ * flight or queued on it (replies stay in order), it is outside a
+ * transaction block, its settings are applied, and its state was checked
+ * since its last statement (state_check.c: the key carries that report).
+ */
+const char *
+hd_cache_held_bypass(const HdClient *client)
+{
+	const HdServer *server = client->server;
+
+	if (client->pinned)
+		return "bypass:pinned";
+	if (client->pool->config.pool_mode != HD_POOL_SESSION || server == NULL ||
+		server->txn_status != 'I')
+		return "bypass:transaction";
+	if (!hd_server_owes_nothing(server) || hd_iobuf_live(&server->out) > 0 ||
+		server->cancels > 0 || server->has_pending)
+		return "bypass:session:busy";
+	if (!client->server_synced || server->state_baseline == NULL || server->state_dirty)
+		return "bypass:session:state unknown";
+	return NULL;
 }
 
 void
@@ -469,8 +521,8 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 	config_id = client->pool->config.id;
 	if (!hd_cache_caches(layer, config_id) || client->pool->config.caching_disabled)
 		return HD_CSTEP_FORWARD;	/* nothing to count: caching is off for the config */
-	if (client->server != NULL)
-		return bypass(client, client->pinned ? "bypass:pinned" : "bypass:transaction");
+	if (client->server != NULL && (why = hd_cache_held_bypass(client)) != NULL)
+		return bypass(client, why);
 	rb = read_request(client, head, avail, &r, &has_execute, &why);
 	if (rb == HD_BATCH_MORE)
 		return HD_CSTEP_MORE;
@@ -481,8 +533,10 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 		snprintf(name, sizeof(name), "bypass:extended:%s", why);
 		return bypass(client, name);
 	}
-	if (client->pinned || client->pool->config.pool_mode != HD_POOL_TRANSACTION)
+	if (client->pinned)
 		return bypass(client, "bypass:pinned");
+	if (client->server == NULL && client->pool->config.pool_mode == HD_POOL_SESSION)
+		return bypass(client, "bypass:session:state unknown");	/* (it has one from login) */
 	hd_cache_hint_parse(r.sql, r.sqllen, &hint);
 	if (hint.kind == HD_HINT_NO_CACHE)
 		return bypass(client, "bypass:hint");

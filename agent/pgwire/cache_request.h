@@ -42,6 +42,7 @@
 #include "pgwire/stmt.h"
 
 typedef struct HdClient HdClient;
+typedef struct HdServer HdServer;
 
 /* client->cache_step: what is decided for the request at the head of its input */
 enum
@@ -58,8 +59,19 @@ enum
 extern int	hd_cache_on_request(HdClient *client, const char *head, size_t avail);
 /* A client closes: it leaves the fill it waits for (or leads: its waiters fall back). */
 extern void hd_cache_client_gone(HdClient *client);
-/* Whether the client's statements may be answered from the cache at all (config, mode, pin). */
+/* Whether the client's statements may be answered from the cache at all (config, pin). */
 extern bool hd_cache_serves(const HdClient *client);
+/*
+ * For a client holding an origin connection: why the cache does not
+ * answer it now ("bypass:..."), or NULL when it may (session pooling, its
+ * connection idle and its state known).
+ */
+extern const char *hd_cache_held_bypass(const HdClient *client);
+/*
+ * Whether a session-pooling connection's state is checked after each of
+ * its client's transactions (state_check.c): when its config caches.
+ */
+extern bool hd_cache_checks_session(const HdServer *server);
 /* Count a statement that did not go through hd_cache_on_request() */
 extern void hd_cache_count_bypass(HdClient *client, const char *reason);
 

@@ -778,7 +778,8 @@ sync_settings(HdClient *client, HdServer *server)
 {
 	bool		err;
 	char	   *sql = hd_settings_diff_sql(&server->settings, &client->settings, &err);
-	bool		learn = client->pool->config.pool_mode == HD_POOL_TRANSACTION &&
+	bool		learn = (client->pool->config.pool_mode == HD_POOL_TRANSACTION ||
+						 hd_cache_checks_session(server)) &&
 		!client->pinned && (sql != NULL || server->state_baseline == NULL);
 	HdMsg		msg;
 
@@ -1146,6 +1147,30 @@ read_message(HdClient *client, ClientMsg *m)
 }
 
 /*
+ * A client of a session-pooling config that caches, whose own idle
+ * connection does not have its settings applied or its state learned yet
+ * (its first request, a RESET to a startup value): both are done first
+ * (sync_settings(), the client waits), so that the cache may answer this
+ * request with the state known. false: nothing to do.
+ */
+static bool
+set_up_own_connection(HdClient *client, const ClientMsg *m)
+{
+	HdServer   *server = client->server;
+	char		type = m->type;
+
+	if (!m->whole || client->cache_step != HD_CSTEP_NONE || hd_batch_passed(&client->batch) ||
+		server == NULL || client->pinned || client->admin || client->replication[0] ||
+		!(type == 'Q' || type == 'P' || type == 'B' || type == 'D') ||
+		!hd_cache_checks_session(server) || !hd_server_owes_nothing(server) ||
+		hd_iobuf_live(&server->out) > 0 || server->cancels > 0 ||
+		(client->server_synced && server->state_baseline != NULL))
+		return false;
+	client->server_synced = false;
+	return !sync_settings(client, server);
+}
+
+/*
  * Its server owes it nothing but the session-state check of its last
  * transaction: the cache may answer this request once that is over (the
  * server released, the client's state known), so the client waits for it.
@@ -1166,7 +1191,9 @@ wait_for_state_check(HdClient *client, const ClientMsg *m)
 /*
  * Whether the cache decides this message: a whole Query, or a whole message
  * of an extended batch it has not passed on, of a client without a server
- * (one holding a server is in a transaction: cache.h).
+ * (under transaction pooling one holding a server is in a transaction:
+ * cache.h) or whose own idle connection the cache may answer for
+ * (session pooling: hd_cache_held_bypass()).
  */
 static bool
 cache_decides(const HdClient *client, const ClientMsg *m)
@@ -1176,8 +1203,20 @@ cache_decides(const HdClient *client, const ClientMsg *m)
 	if (!m->whole || client->cache_step != HD_CSTEP_NONE || client->admin)
 		return false;
 	return type == 'Q' ||
-		(!hd_batch_passed(&client->batch) && client->server == NULL &&
+		(!hd_batch_passed(&client->batch) &&
+		 (client->server == NULL || hd_cache_held_bypass(client) == NULL) &&
 		 (type == 'P' || type == 'B' || type == 'D'));
+}
+
+/* Why an Execute the cache did not decide went to the origin (without "bypass:"). */
+static const char *
+execute_bypass(const HdClient *client)
+{
+	const char *why = client->server ? hd_cache_held_bypass(client) : NULL;
+
+	if (why)
+		return why + strlen("bypass:");
+	return client->pinned ? "pinned" : "transaction";
 }
 
 /*
@@ -1197,11 +1236,13 @@ decide_by_cache(HdClient *client, const ClientMsg *m)
 	}
 	if (wait_for_state_check(client, m))
 		return stop_reading(client, NULL);
+	if (set_up_own_connection(client, m))
+		return STEP_STOP;		/* hd_client_setup_done() resumes (or it was closed) */
 	if (!cache_decides(client, m))
 	{
 		/* not decided: an Execute counts as a bypass (unless its batch was counted) */
 		if (type == 'E' && !hd_batch_counted(&client->batch) && !client->replication[0])
-			hd_cache_count_bypass(client, client->pinned ? "pinned" : "transaction");
+			hd_cache_count_bypass(client, execute_bypass(client));
 		return STEP_GO;
 	}
 	client->cache_step = (uint8_t) hd_cache_on_request(client, m->head,

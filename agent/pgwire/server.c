@@ -874,6 +874,19 @@ owes_agent_only(HdServer *server)
 	return hd_state_check_only_owed(server) || (head && hd_expect_is_cache(head));
 }
 
+/*
+ * Whether the connection's state is checked after each client transaction,
+ * and a write's position learned for its client's reads (cache.h):
+ * transaction pooling, and session pooling where the config caches (its
+ * client may be answered from the cache: cache_request.c).
+ */
+static bool
+checked_after_transactions(const HdServer *server)
+{
+	return server->pool->config.pool_mode == HD_POOL_TRANSACTION ||
+		hd_cache_checks_session(server);
+}
+
 static void
 server_process(HdServer *server)
 {
@@ -899,6 +912,12 @@ server_process(HdServer *server)
 				/* DISCARD ALL deallocated every prepared statement, reset every setting */
 				hd_server_stmts_clear(&server->stmts);
 				hd_settings_clear(&server->settings);
+				/* and the state its session had: learned again for the next (state_check.c) */
+				free(server->state_baseline);
+				server->state_baseline = NULL;
+				hd_settings_clear(&server->state_tracked);
+				server->state_tracked_all = false;
+				server->state_dirty = false;
 				server->conn.state = HD_CONN_IDLE;
 				hd_iobuf_consume(&server->in, (size_t) len + 1);
 				hd_pool_release(server->pool, &server->conn);
@@ -949,9 +968,8 @@ server_process(HdServer *server)
 			hd_debug("origin connection %u kept by %s: status %c, %zu replies owed%s",
 					 server->backend_pid, client->addr, server->txn_status,
 					 server->expect.count, server->mid_batch ? ", batch not synced" : "");
-		if (hd_server_owes_nothing(server) && !client->pinned &&
-			server->pool->config.pool_mode == HD_POOL_TRANSACTION && server->state_dirty &&
-			server->cancels == 0)
+		if (hd_server_owes_nothing(server) && !client->pinned && checked_after_transactions(server) &&
+			server->state_dirty && server->cancels == 0)
 		{
 			/*
 			 * What did its transaction leave behind? (The client need not
@@ -967,8 +985,8 @@ server_process(HdServer *server)
 			hd_server_resume_reading(server);	/* (a slow client paused it) */
 			return;
 		}
-		if (hd_server_owes_nothing(server) && !client->pinned &&
-			server->pool->config.pool_mode == HD_POOL_TRANSACTION && hd_cache_want_ryw(server))
+		if (hd_server_owes_nothing(server) && !client->pinned && checked_after_transactions(server) &&
+			hd_cache_want_ryw(server))
 		{
 			/* it wrote: learn the WAL position its reads must wait for (cache.h) */
 			int			rc;
@@ -1005,6 +1023,17 @@ server_process(HdServer *server)
 			server->wrote = false;
 			hd_client_resume_reading(client);
 			/* (no caller of this callback holds the client's input) */
+			hd_iobuf_trim(&client->in);
+		}
+		else if (hd_server_owes_nothing(server) && !client->pinned &&
+				 hd_cache_checks_session(server))
+		{
+			/*
+			 * Session pooling with the cache: the client keeps its connection,
+			 * and one that waited for the cache's work or the check on it
+			 * (stopped reading) goes on now.
+			 */
+			hd_client_resume_reading(client);
 			hd_iobuf_trim(&client->in);
 		}
 	}
