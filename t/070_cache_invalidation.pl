@@ -147,7 +147,7 @@ bypassed('FOR UPDATE', ['SELECT * FROM items WHERE id = 2 FOR UPDATE'], 'bypass:
 bypassed('pg_class', ['SELECT count(*) > 0 FROM pg_class'], 'bypass:uncacheable:system catalog');
 bypassed('unlogged table', ['SELECT count(*) FROM unl'], 'bypass:uncacheable:unlogged table');
 bypassed('RLS table', ['SELECT count(*) FROM secure'], 'bypass:uncacheable:row level security');
-bypassed('temp table', ['CREATE TEMP TABLE tt (a int)', 'SELECT count(*) FROM tt'], 'bypass:pinned');
+bypassed('temp table', ['CREATE TEMP TABLE tt (a int)', 'SELECT count(*) FROM tt'], 'bypass:pinned:temporary object');
 bypassed('multi-statement', ['SELECT 1 FROM items LIMIT 1; SELECT 2 FROM items LIMIT 1'],
 	'bypass:uncacheable:multiple statements');
 bypassed('inside BEGIN', ['BEGIN', 'SELECT name FROM items WHERE id = 2', 'COMMIT'], 'bypass:transaction');

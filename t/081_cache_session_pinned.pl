@@ -6,8 +6,9 @@
 # agent cannot see them, SET ROLE and transaction blocks go to the origin;
 # pipelined replies stay in order; a write is read back; after hits the
 # session's own prepared statements and settings still work. Pinned clients
-# of a transaction-pooling config are not served (counted). And a hit writes
-# nothing to the store (/metrics).
+# (either pooling mode) are answered when their pin cannot change a
+# SELECT's result (an advisory lock, LISTEN), and not once it can (counted).
+# And a hit writes nothing to the store (/metrics).
 use strict;
 use warnings;
 
@@ -119,9 +120,9 @@ is(ask($tmp1, 'CREATE TEMP TABLE items (id int, name text)'), '', 'a temp table 
 ask($tmp1, q{INSERT INTO items VALUES (1, 'temp apple')});
 for (1 .. 2)
 {
-	my ($g, $h, $m, $by) = counted($tmp1, $ITEM, 'sess', 'pinned');
+	my ($g, $h, $m, $by) = counted($tmp1, $ITEM, 'sess', 'pinned:temporary object');
 	is_deeply([ $g, $h, $by ], [ 'temp apple', 0, 1 ],
-		"temp table ($_): the session's own rows, not the cached ones (bypass:pinned)");
+		"temp table ($_): the session's own rows, not the cached ones (bypass:pinned:temporary object)");
 }
 my $tmp2 = session();
 ask($tmp2, $ITEM);    # the check after its first statement
@@ -207,21 +208,52 @@ ask($w, q{UPDATE items SET name = 'apple' WHERE id = 1});
 is(ask($w, $ITEM), 'apple', 'and its write back');
 
 # ---------------------------------------------------------------------------
-# Pinned clients of a transaction-pooling config: not served, counted
+# Pinned clients of a transaction-pooling config whose pin cannot change a
+# SELECT's result (session.h): answered on their own connection
 
 my $pin = raw_connect('app', $PW, 'one');
 ask($pin, $ITEM) for 1 .. 3;
-is(ask($pin, 'SELECT pg_advisory_lock(42)'), '', 'a transaction-pooling client takes an advisory lock');
-my ($pg, $ph, $pm, $pby) = counted($pin, $ITEM, 'one', 'pinned');
-is_deeply([ $pg, $ph, $pby ], [ 'apple', 0, 1 ], 'pinned: answered by the origin (bypass:pinned)');
+is(ask($pin, 'SELECT pg_advisory_lock(42)'), '', 'a transaction-pooling client takes an advisory lock (pinned)');
+ask($pin, $ITEM);    # its key carries its state now: a miss first
+my ($pg, $ph, $pm) = counted($pin, $ITEM, 'one');
+is_deeply([ $pg, $ph, $pm ], [ 'apple', 1, 0 ], 'pinned by an advisory lock: a hit');
 my $other = raw_connect('app', $PW, 'one');
-w_send($other, pq_query($ITEM));
-my $or = w_result($other, 2);
-ok($or->{timeout} || ($or->{rows}[0][0] // '') eq 'apple',
-	'another client of the one-connection config is served or waits, never a wrong answer');
+my ($sg, $sh);
+($pg, $ph) = counted($other, $ITEM, 'one');
+is_deeply([ $pg, $ph ], [ 'apple', 1 ],
+	'another client of the one-connection config, while the pinned one holds it: a hit');
+is(ask($pin, 'SELECT pg_advisory_unlock(42)::text'), 'true', 'the lock is still the pinned client\'s');
+ask($pin, 'SELECT v FROM t') for 1 .. 2;
+($sg, $sh) = counted($pin, 'SELECT v FROM t', 'one');
+is_deeply([ $sg, $sh ], [ 'schema public', 1 ], 'pinned: the default schema\'s row, cached');
+is(ask($pin, q{SELECT set_sp('sb')}), 'sb', 'then a function changes its search_path');
+my ($sm, $sby);
+($sg, $sh, $sm, $sby) = counted($pin, 'SELECT v FROM t', 'one', 'pinned:session state');
+is_deeply([ $sg, $sh, $sby ], [ 'schema b', 0, 1 ],
+	'not answered from the cache any more (bypass:pinned:session state): its schema\'s row');
 w_close($pin);
-$or = w_result($other) if $or->{timeout};
-is($or->{rows}[0][0], 'apple', 'once the pinned client leaves, the other one gets its answer');
+
+my $lis = session();
+ask($lis, $ITEM);
+is(ask($lis, 'LISTEN ch'), '', 'a session client LISTENs (pinned, cache-safe)');
+ask($lis, $ITEM) for 1 .. 2;
+($got, $hits) = counted($lis, $ITEM, 'sess');
+is_deeply([ $got, $hits ], [ 'apple', 1 ], 'LISTEN: a hit');
+ask($s2, 'NOTIFY ch');
+my $answers_ok = 1;
+ok(wait_for(sub {
+		my $nr = w_query($lis, $ITEM);
+		$answers_ok &&= ($nr->{rows}[0][0] // '') eq 'apple';
+		return scalar grep { $_->[0] eq 'A' } @{ $nr->{msgs} };
+	}, 10) && $answers_ok, 'its notification reaches it, its answers right meanwhile');
+
+my $tmpp = raw_connect('app', $PW, 'one');
+ask($tmpp, 'CREATE TEMP TABLE items (id int, name text)');
+ask($tmpp, q{INSERT INTO items VALUES (1, 'temp apple')});
+my ($tg, $th, $tm, $tby) = counted($tmpp, $ITEM, 'one', 'pinned:temporary object');
+is_deeply([ $tg, $th, $tby ], [ 'temp apple', 0, 1 ],
+	'a transaction-pooling client with a temp table: its rows (bypass:pinned:temporary object)');
+w_close($tmpp);
 
 # ---------------------------------------------------------------------------
 # A hit writes nothing to the store: 1,000 hits, and the write transactions

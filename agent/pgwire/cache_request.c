@@ -37,15 +37,15 @@ cmp_str(const void *a, const void *b)
 }
 
 /*
- * A client of a session-pooling config holds its own origin connection:
- * its key also carries that session's state report (state_check.c), as
- * checked after its last transaction, so that whatever the settings'
- * values are, an entry is shared only by sessions that report the same.
+ * A client answered on its own origin connection (hd_cache_own_connection())
+ * has its key carry that session's state report (state_check.c), as checked
+ * after its last transaction, so that whatever the settings' values are,
+ * an entry is shared only by sessions that report the same.
  */
 static const char *
 session_state_of(const HdClient *client)
 {
-	return client->pool->config.pool_mode == HD_POOL_SESSION && client->server ?
+	return client->server && hd_cache_own_connection(client) ?
 		client->server->state_baseline : NULL;
 }
 
@@ -136,40 +136,63 @@ looks_like_select(const char *sql, size_t len)
 	return false;
 }
 
-bool
-hd_cache_serves(const HdClient *client)
+static bool
+config_caches(const HdClient *client)
 {
-	return client->pool && !client->replication[0] && !client->pinned &&
-		!client->pool->config.caching_disabled &&
+	return client->pool && !client->replication[0] && !client->pool->config.caching_disabled &&
 		hd_cache_caches(client->agent->cache, client->pool->config.id);
 }
 
 bool
-hd_cache_checks_session(const HdServer *server)
+hd_cache_serves(const HdClient *client)
 {
-	return server->pool->config.pool_mode == HD_POOL_SESSION &&
-		!server->pool->config.caching_disabled &&
-		hd_cache_caches(server->agent->cache, server->pool->config.id);
+	return config_caches(client) &&
+		(!client->pinned || hd_pin_class(client->pin_reason).cache_safe);
+}
+
+bool
+hd_cache_own_connection(const HdClient *client)
+{
+	if (!config_caches(client))
+		return false;
+	if (client->pinned)
+		return hd_pin_class(client->pin_reason).cache_safe;
+	return client->pool->config.pool_mode == HD_POOL_SESSION;
+}
+
+/* A pinned client the cache does not answer: its reason's kind (session.h), a bounded name. */
+static const char *
+pinned_bypass(const HdClient *client)
+{
+	const char *kind = hd_pin_class(client->pin_reason).kind;
+
+	if (strcmp(kind, "temporary object") == 0)
+		return "bypass:pinned:temporary object";
+	if (strcmp(kind, "setting") == 0)
+		return "bypass:pinned:setting";
+	if (strcmp(kind, "session state") == 0)
+		return "bypass:pinned:session state";
+	return "bypass:pinned:other";
 }
 
 /*
  * Why a client that holds an origin connection is not answered from the
  * cache now (a bypass reason), or NULL: it may be. Under transaction
- * pooling, holding one means being in a transaction. Under session pooling
- * the connection is its own: it may be, when nothing of the client's is in
- * flight or queued on it (replies stay in order), it is outside a
- * transaction block, its settings are applied, and its state was checked
- * since its last statement (state_check.c: the key carries that report).
+ * pooling, holding one means being in a transaction. A connection that is
+ * the client's own (hd_cache_own_connection()) may be answered for when
+ * nothing of the client's is in flight or queued on it (replies stay in
+ * order), it is outside a transaction block, its settings are applied, and
+ * its state was checked since its last statement (state_check.c: the key
+ * carries that report).
  */
 const char *
 hd_cache_held_bypass(const HdClient *client)
 {
 	const HdServer *server = client->server;
 
-	if (client->pinned)
-		return "bypass:pinned";
-	if (client->pool->config.pool_mode != HD_POOL_SESSION || server == NULL ||
-		server->txn_status != 'I')
+	if (client->pinned && !hd_pin_class(client->pin_reason).cache_safe)
+		return pinned_bypass(client);
+	if (!hd_cache_own_connection(client) || server == NULL || server->txn_status != 'I')
 		return "bypass:transaction";
 	if (!hd_server_owes_nothing(server) || hd_iobuf_live(&server->out) > 0 ||
 		server->cancels > 0 || server->has_pending)
@@ -533,9 +556,9 @@ hd_cache_on_request(HdClient *client, const char *head, size_t avail)
 		snprintf(name, sizeof(name), "bypass:extended:%s", why);
 		return bypass(client, name);
 	}
-	if (client->pinned)
-		return bypass(client, "bypass:pinned");
-	if (client->server == NULL && client->pool->config.pool_mode == HD_POOL_SESSION)
+	if (client->pinned && !hd_pin_class(client->pin_reason).cache_safe)
+		return bypass(client, pinned_bypass(client));
+	if (client->server == NULL && hd_cache_own_connection(client))
 		return bypass(client, "bypass:session:state unknown");	/* (it has one from login) */
 	hd_cache_hint_parse(r.sql, r.sqllen, &hint);
 	if (hint.kind == HD_HINT_NO_CACHE)

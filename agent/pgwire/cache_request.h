@@ -24,11 +24,25 @@
  *                          forwarded). ANALYZE and FILL run on the server
  *                          the client gets next (cache_fill.h).
  *
+ * Who is answered: a client holding no origin connection (transaction
+ * pooling, outside a transaction), and a client answered on its own
+ * connection (hd_cache_own_connection(): session pooling, or pinned for a
+ * reason session.h hd_pin_class() calls cache-safe) while that connection
+ * is idle (nothing of the client's in flight or queued: its replies stay
+ * in order), outside a transaction block, with its settings applied and
+ * its state checked since its last statement (state_check.c). Its fills and
+ * analyses run on that connection. Anything else is a counted bypass
+ * (hd_cache_held_bypass()): a pin that can change what a SELECT returns
+ * (temporary objects shadow names; settings the agent cannot see change
+ * what a query means) is never answered, its results never stored.
+ *
  * Keys: format, config, role, database, the session settings (sorted),
- * then the statement: its text (simple Query; its analysis's key is the
- * same bytes), or for the extended protocol its shape, text, types,
- * parameter formats and values and result formats (the analysis's: text
- * and parameter types).
+ * for a client on its own connection that connection's state report (its
+ * baseline: what the check read after the client's last transaction), then
+ * the statement: its text (simple Query; its analysis's key is the same
+ * bytes), or for the extended protocol its shape, text, types, parameter
+ * formats and values and result formats (the analysis's: text and
+ * parameter types).
  */
 #ifndef HD_CACHE_REQUEST_H
 #define HD_CACHE_REQUEST_H
@@ -42,7 +56,6 @@
 #include "pgwire/stmt.h"
 
 typedef struct HdClient HdClient;
-typedef struct HdServer HdServer;
 
 /* client->cache_step: what is decided for the request at the head of its input */
 enum
@@ -59,19 +72,22 @@ enum
 extern int	hd_cache_on_request(HdClient *client, const char *head, size_t avail);
 /* A client closes: it leaves the fill it waits for (or leads: its waiters fall back). */
 extern void hd_cache_client_gone(HdClient *client);
-/* Whether the client's statements may be answered from the cache at all (config, pin). */
+/* Whether the client's statements may be answered from the cache at all (config, pin: session.h). */
 extern bool hd_cache_serves(const HdClient *client);
 /*
  * For a client holding an origin connection: why the cache does not
- * answer it now ("bypass:..."), or NULL when it may (session pooling, its
- * connection idle and its state known).
+ * answer it now ("bypass:..."), or NULL when it may (its own connection,
+ * idle, its state known: above).
  */
 extern const char *hd_cache_held_bypass(const HdClient *client);
 /*
- * Whether a session-pooling connection's state is checked after each of
- * its client's transactions (state_check.c): when its config caches.
+ * Whether the cache may answer the client on an origin connection it holds
+ * for good: its config caches, and it is a client of a session-pooling
+ * config, or pinned for a reason that cannot change a cacheable SELECT's
+ * result (session.h hd_pin_class()). That connection's state is then
+ * checked after each of the client's transactions (state_check.c).
  */
-extern bool hd_cache_checks_session(const HdServer *server);
+extern bool hd_cache_own_connection(const HdClient *client);
 /* Count a statement that did not go through hd_cache_on_request() */
 extern void hd_cache_count_bypass(HdClient *client, const char *reason);
 

@@ -778,9 +778,9 @@ sync_settings(HdClient *client, HdServer *server)
 {
 	bool		err;
 	char	   *sql = hd_settings_diff_sql(&server->settings, &client->settings, &err);
-	bool		learn = (client->pool->config.pool_mode == HD_POOL_TRANSACTION ||
-						 hd_cache_checks_session(server)) &&
-		!client->pinned && (sql != NULL || server->state_baseline == NULL);
+	bool		learn = ((client->pool->config.pool_mode == HD_POOL_TRANSACTION &&
+						  !client->pinned) || hd_cache_own_connection(client)) &&
+		(sql != NULL || server->state_baseline == NULL);
 	HdMsg		msg;
 
 	client->server_synced = true;
@@ -1147,8 +1147,9 @@ read_message(HdClient *client, ClientMsg *m)
 }
 
 /*
- * A client of a session-pooling config that caches, whose own idle
- * connection does not have its settings applied or its state learned yet
+ * A client the cache may answer on its own connection
+ * (hd_cache_own_connection()), idle, without its settings applied or its
+ * state learned yet
  * (its first request, a RESET to a startup value): both are done first
  * (sync_settings(), the client waits), so that the cache may answer this
  * request with the state known. false: nothing to do.
@@ -1160,9 +1161,9 @@ set_up_own_connection(HdClient *client, const ClientMsg *m)
 	char		type = m->type;
 
 	if (!m->whole || client->cache_step != HD_CSTEP_NONE || hd_batch_passed(&client->batch) ||
-		server == NULL || client->pinned || client->admin || client->replication[0] ||
+		server == NULL || client->admin ||
 		!(type == 'Q' || type == 'P' || type == 'B' || type == 'D') ||
-		!hd_cache_checks_session(server) || !hd_server_owes_nothing(server) ||
+		!hd_cache_own_connection(client) || !hd_server_owes_nothing(server) ||
 		hd_iobuf_live(&server->out) > 0 || server->cancels > 0 ||
 		(client->server_synced && server->state_baseline != NULL))
 		return false;

@@ -30,7 +30,9 @@
  * client across servers (prepare.h). In session pooling it gets its server
  * at login (and the backend's real BackendKeyData) and holds it until it
  * disconnects; the server is then reset with DISCARD ALL before anyone else
- * gets it. Transaction pooling clients get the agent's own keys.
+ * gets it (with the cache, its state is checked after each transaction and
+ * the cache may answer it there: cache_request.h). Transaction pooling
+ * clients get the agent's own keys.
  */
 #ifndef HD_POOLER_H
 #define HD_POOLER_H

@@ -875,16 +875,17 @@ owes_agent_only(HdServer *server)
 }
 
 /*
- * Whether the connection's state is checked after each client transaction,
- * and a write's position learned for its client's reads (cache.h):
- * transaction pooling, and session pooling where the config caches (its
- * client may be answered from the cache: cache_request.c).
+ * Whether the connection's state is checked after each of its client's
+ * transactions, and a write's position learned for the client's reads
+ * (cache.h): transaction pooling (a client not pinned), and a connection
+ * the cache may answer its client on (cache_request.h
+ * hd_cache_own_connection(): the key carries that state).
  */
 static bool
-checked_after_transactions(const HdServer *server)
+checked_after_transactions(const HdServer *server, const HdClient *client)
 {
-	return server->pool->config.pool_mode == HD_POOL_TRANSACTION ||
-		hd_cache_checks_session(server);
+	return (server->pool->config.pool_mode == HD_POOL_TRANSACTION && !client->pinned) ||
+		hd_cache_own_connection(client);
 }
 
 static void
@@ -968,7 +969,7 @@ server_process(HdServer *server)
 			hd_debug("origin connection %u kept by %s: status %c, %zu replies owed%s",
 					 server->backend_pid, client->addr, server->txn_status,
 					 server->expect.count, server->mid_batch ? ", batch not synced" : "");
-		if (hd_server_owes_nothing(server) && !client->pinned && checked_after_transactions(server) &&
+		if (hd_server_owes_nothing(server) && checked_after_transactions(server, client) &&
 			server->state_dirty && server->cancels == 0)
 		{
 			/*
@@ -985,7 +986,7 @@ server_process(HdServer *server)
 			hd_server_resume_reading(server);	/* (a slow client paused it) */
 			return;
 		}
-		if (hd_server_owes_nothing(server) && !client->pinned && checked_after_transactions(server) &&
+		if (hd_server_owes_nothing(server) && checked_after_transactions(server, client) &&
 			hd_cache_want_ryw(server))
 		{
 			/* it wrote: learn the WAL position its reads must wait for (cache.h) */
@@ -1025,12 +1026,11 @@ server_process(HdServer *server)
 			/* (no caller of this callback holds the client's input) */
 			hd_iobuf_trim(&client->in);
 		}
-		else if (hd_server_owes_nothing(server) && !client->pinned &&
-				 hd_cache_checks_session(server))
+		else if (hd_server_owes_nothing(server) && hd_cache_own_connection(client))
 		{
 			/*
-			 * Session pooling with the cache: the client keeps its connection,
-			 * and one that waited for the cache's work or the check on it
+			 * The client keeps its connection, and the cache may answer it
+			 * there: one that waited for the cache's work or the check on it
 			 * (stopped reading) goes on now.
 			 */
 			hd_client_resume_reading(client);

@@ -753,6 +753,59 @@ hd_classification_free(HdClassification *c)
 }
 
 /* ---------------------------------------------------------------------------
+ * Pin reasons and the result cache (session.h)
+ */
+
+static const struct
+{
+	const char *reason;
+	HdPinClass	class;
+}			pin_classes[] = {
+	{"LISTEN", {true, "other"}},
+	{"session advisory lock", {true, "other"}},
+	{"SQL-level PREPARE/EXECUTE", {true, "other"}},
+	{"WITH HOLD cursor", {true, "other"}},
+	{"DEALLOCATE in a prepared statement", {true, "other"}},
+	{"DEALLOCATE among other statements", {true, "other"}},
+	{"temporary table", {false, "temporary object"}},
+	{"temporary view", {false, "temporary object"}},
+	{"temporary sequence", {false, "temporary object"}},
+	{"SET of a setting the agent does not carry between connections", {false, "setting"}},
+	{"SET inside a transaction block", {false, "setting"}},
+	{"SET in a prepared statement", {false, "setting"}},
+	{"SET SESSION CHARACTERISTICS", {false, "setting"}},
+	{"set_config() of a session setting", {false, "setting"}},
+	{"session-level statement in a prepared statement", {false, "setting"}},
+	{"LOAD", {false, "other"}},
+	/* the agent's own statements on the origin may be gone: its state check with them */
+	{"DEALLOCATE of a name the agent uses on the origin", {false, "other"}},
+	{"replication connection", {false, "other"}},
+};
+
+HdPinClass
+hd_pin_class(const char *reason)
+{
+	static const HdPinClass state = {false, "session state"};
+	static const HdPinClass unknown = {false, "other"};
+
+	if (reason == NULL)
+		return unknown;
+	for (size_t i = 0; i < sizeof(pin_classes) / sizeof(pin_classes[0]); i++)
+		if (strcmp(reason, pin_classes[i].reason) == 0)
+			return pin_classes[i].class;
+	/* state_check.c's: "session state changed on the origin (names)" */
+	if (strncmp(reason, "session state changed", strlen("session state changed")) == 0)
+		return state;
+	return unknown;
+}
+
+bool
+hd_state_entry_cache_neutral(const char *name)
+{
+	return strcmp(name, "@listen") == 0 || strcmp(name, "@advisory") == 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Session state reports
  */
 

@@ -86,6 +86,36 @@ extern void hd_classification_free(HdClassification *c);
  */
 extern bool hd_query_leaves_no_transaction(const char *text, size_t len);
 
+/*
+ * What a pin reason (HdClassification.pin_reason, and the pooler's own:
+ * "SET inside a transaction block", ...) means for the result cache. A
+ * pinned client keeps its origin connection; the cache may still answer it
+ * there (cache_request.c) when the state the pin stands for cannot change
+ * what a cacheable SELECT returns: the analysis admits immutable functions
+ * only (extension/analyze.c), and a LISTEN, an advisory lock, a prepared
+ * statement or a WITH HOLD cursor is seen only through stable or volatile
+ * functions (pg_listening_channels(), pg_lock_status(),
+ * pg_prepared_statement(), pg_cursor()). Temporary objects shadow names;
+ * settings the agent does not carry, SET ROLE and the like change what a
+ * query means: never. A reason not in the table (the state check's own,
+ * out of memory, ...) is not safe. kind is the bounded name the cache counts
+ * the bypasses of unsafe ones under ("bypass:pinned:KIND").
+ */
+typedef struct HdPinClass
+{
+	bool		cache_safe;
+	const char *kind;			/* "temporary object", "setting", "session state", "other" */
+} HdPinClass;
+
+extern HdPinClass hd_pin_class(const char *reason);
+
+/*
+ * Entries of a session-state report (below) that no cacheable SELECT can
+ * read, as above: @listen, @advisory. A client answered from the cache on
+ * its own connection may change them and still be.
+ */
+extern bool hd_state_entry_cache_neutral(const char *name);
+
 /* dst then src, as one statement after the other (tracked effects only). */
 extern int	hd_classification_merge(HdClassification *dst, const HdClassification *src);
 

@@ -32,6 +32,15 @@
  *            can then land on the check: a check canceled (57014) is sent
  *            again, once (the client's statement_timeout also says 57014).
  *
+ * A client the result cache answers on a connection it holds for good
+ * (cache_request.h hd_cache_own_connection(): session pooling, or a
+ * cache-safe pin, where the config caches) gets the same learn and compare
+ * on that connection, so that the cache's key (which carries the baseline)
+ * is the session's state; for it a change of advisory locks or LISTEN is
+ * explained (session.h hd_state_entry_cache_neutral()), and an unexplained
+ * difference makes even an already pinned client's pin unsafe for the
+ * cache. Under session pooling DISCARD ALL forgets the baseline (server.c).
+ *
  * The check is Parse (once per connection) / Bind / Execute / Sync of the
  * prepared statement hd_state, queued as one HD_EXPECT_STATE entry; its
  * replies come here and never reach the client. A connection whose client
@@ -118,13 +127,16 @@ hd_state_note_tracked(HdServer *server, const HdClassification *c)
 
 /*
  * Whether the changes between the baseline and the report are the client's
- * own tracked SETs; why lists the others (names), for the log.
+ * own tracked SETs (or, for a client the cache answers on this connection
+ * of its own, entries no cacheable SELECT reads: session.h); why lists the
+ * others (names), for the log.
  */
 static bool
 explained(HdServer *server, const HdSettingList *changed, char *why, size_t whylen)
 {
 	size_t		used = 0;
 	bool		ok = true;
+	bool		own = server->client && hd_cache_own_connection(server->client);
 
 	why[0] = '\0';
 	for (size_t i = 0; i < changed->count; i++)
@@ -133,6 +145,8 @@ explained(HdServer *server, const HdSettingList *changed, char *why, size_t whyl
 
 		if (name[0] != '@' && (server->state_tracked_all ||
 							   hd_settings_find(&server->state_tracked, name)))
+			continue;
+		if (own && hd_state_entry_cache_neutral(name))
 			continue;
 		ok = false;
 		if (used < whylen)
@@ -267,6 +281,16 @@ check_done(HdServer *server)
 		snprintf(reason, sizeof(reason), "session state changed on the origin (%s)", why);
 		free(client->pin_detail);
 		client->pin_detail = strdup(reason);
+		if (client->pinned)
+		{
+			/*
+			 * Pinned before for a reason the cache could live with: its
+			 * connection's state is not what the cache's key says now
+			 * (cache_request.c): not any more.
+			 */
+			client->pin_reason = client->pin_detail ? client->pin_detail :
+				"session state changed on the origin";
+		}
 		hd_client_pin(client, client->pin_detail ? client->pin_detail :
 					  "session state changed on the origin");
 		if (hd_batch_wait(&client->batch) == HD_BWAIT_CHECK)

@@ -284,6 +284,56 @@ test_state_reports(void)
 	free(fallback);
 }
 
+/* Pin reasons and the result cache: safe only where listed so; default not safe. */
+static void
+test_pin_classes(void)
+{
+	const char *reason;
+	static const char *const safe[] = {
+		"LISTEN ch", "SELECT pg_advisory_lock(1)", "PREPARE p AS SELECT 1",
+		"DECLARE c CURSOR WITH HOLD FOR SELECT 1", NULL
+	};
+	static const char *const unsafe[] = {
+		"CREATE TEMP TABLE t (a int)", "CREATE TEMP VIEW v AS SELECT 1",
+		"CREATE TEMP SEQUENCE s", "SET ROLE nobody", "SET SESSION AUTHORIZATION nobody",
+		"SELECT set_config('search_path', 'x', false)", "LOAD 'x'",
+		"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET app.tenant = 1", NULL
+	};
+
+	char		name[256];
+
+	for (int i = 0; safe[i]; i++)
+	{
+		bool		pinned = effect_of(safe[i], 0, &reason) == HD_EFFECT_PIN;
+
+		snprintf(name, sizeof(name), "cache-safe pin: %s (%s)", safe[i], reason ? reason : "?");
+		ok(pinned && hd_pin_class(reason).cache_safe, name);
+	}
+	for (int i = 0; unsafe[i]; i++)
+	{
+		bool		pinned = effect_of(unsafe[i], 0, &reason) == HD_EFFECT_PIN;
+
+		snprintf(name, sizeof(name), "not cache-safe: %s (%s, %s)", unsafe[i],
+				 reason ? reason : "?", hd_pin_class(reason).kind);
+		ok(pinned && !hd_pin_class(reason).cache_safe, name);
+	}
+	ok(effect_of("CREATE TEMP TABLE t (a int)", 0, &reason) == HD_EFFECT_PIN &&
+	   strcmp(hd_pin_class(reason).kind, "temporary object") == 0,
+	   "a temporary table counts as a temporary object");
+	ok(effect_of("SET ROLE nobody", 0, &reason) == HD_EFFECT_PIN &&
+	   strcmp(hd_pin_class(reason).kind, "setting") == 0, "SET ROLE counts as a setting");
+	ok(!hd_pin_class("session state changed on the origin (search_path)").cache_safe &&
+	   strcmp(hd_pin_class("session state changed on the origin (temp)").kind,
+			  "session state") == 0, "a state check's difference: not safe, \"session state\"");
+	ok(!hd_pin_class("out of memory").cache_safe && !hd_pin_class("something new").cache_safe &&
+	   !hd_pin_class(NULL).cache_safe && !hd_pin_class("SET inside a transaction block").cache_safe,
+	   "anything else is not safe (the default)");
+	ok(hd_state_entry_cache_neutral("@listen") && hd_state_entry_cache_neutral("@advisory") &&
+	   !hd_state_entry_cache_neutral("@temp") && !hd_state_entry_cache_neutral("@user") &&
+	   !hd_state_entry_cache_neutral("search_path"),
+	   "report entries no cacheable SELECT reads: @listen, @advisory only");
+}
+
 static bool
 leaves_idle(const char *sql)
 {
@@ -328,5 +378,6 @@ main(void)
 	test_startup();
 	test_state_reports();
 	test_leaves_no_transaction();
+	test_pin_classes();
 	return tap_done();
 }
