@@ -41,6 +41,15 @@ static const double inval_bounds[INVAL_NBOUNDS] = {
  */
 #define TROUBLE_LOG_INTERVAL 60.0
 #define STORE_RETRY_INTERVAL 5.0
+/*
+ * Distinct entries whose hits the store buffers between the timer's writes
+ * of the LRU order (every 200 ms): writing one access costs a few B-tree
+ * updates (5-20 us measured with agent/tests/test_store --bench on a 100k
+ * entry store), and that write holds up the loop, so the buffer is kept to
+ * a few ms of it; hits of other entries meanwhile are not recorded (LRU is
+ * approximate: store.h). A hot entry is among the first hit in any 200 ms.
+ */
+#define LRU_BATCH 256
 #define HD_BIND_MAX_VALUES 1024		/* values a fill's dependency may name (race.h's bound) */
 
 /* How precisely a change named what it touched (metrics, docs/cache.md). */
@@ -148,7 +157,6 @@ struct HdCacheLayer
 	HdList		jobs;			/* HdCacheJob.link: the protocol side's until freed */
 	ev_timer	timer;
 	double		last_sync;
-	double		last_lru_flush;
 	bool		dirty;			/* LSNs written since the last sync */
 };
 
@@ -839,9 +847,10 @@ forget_marks(HdCacheLayer *layer)
 /*
  * Persist the streams' positions; sync; let the streams confirm what is
  * durable: each config's position as it was when the sync began (records
- * applied during it are not durable yet). Once a second without a sync, the
- * hits' buffered LRU order is written (not synced): hits themselves never
- * write (store.h).
+ * applied during it are not durable yet). At every other tick the hits'
+ * buffered LRU order is written (not synced): hits themselves never write
+ * (store.h), and the buffer is small (LRU_BATCH), so that this write, which
+ * holds up every client of the loop, stays short.
  */
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -880,15 +889,13 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 						   layer->settings->query_wait_timeout_ms / 1000.0);
 	}
 	forget_marks(layer);
-	if (!layer->dirty && now - layer->last_lru_flush >= 1.0)
+	if (!(layer->dirty && now - layer->last_sync >= 1.0))
 	{
 		/* the hits' LRU order, buffered by the store: never written by a hit (store.h) */
-		layer->last_lru_flush = now;
 		(void) hd_store_flush_lru(layer->store);	/* a failure drops them (counted) */
 	}
 	if (layer->dirty && now - layer->last_sync >= 1.0)
 	{
-		layer->last_lru_flush = now;	/* the sync writes them first */
 		hd_list_foreach_safe(item, tmp, &layer->cfgs)
 		{
 			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
@@ -926,6 +933,7 @@ store_open(HdCacheLayer *layer, char *err, size_t errlen)
 
 	(void) mkdir(settings->state_dir, 0700);
 	hd_store_options_init(&opts);
+	opts.lru_batch = LRU_BATCH;
 	opts.map_size = (size_t) settings->cache_map_size;
 	opts.max_bytes = (uint64_t) settings->cache_max_bytes;
 	/* a record holds the key and a header too: leave room for them */

@@ -153,11 +153,13 @@ hd_cache_serves(const HdClient *client)
 bool
 hd_cache_own_connection(const HdClient *client)
 {
+	/* (the cheap tests first: this runs for every request of every client) */
+	if (!client->pinned && (client->pool == NULL ||
+							client->pool->config.pool_mode != HD_POOL_SESSION))
+		return false;
 	if (!config_caches(client))
 		return false;
-	if (client->pinned)
-		return hd_pin_class(client->pin_reason).cache_safe;
-	return client->pool->config.pool_mode == HD_POOL_SESSION;
+	return !client->pinned || hd_pin_class(client->pin_reason).cache_safe;
 }
 
 /* A pinned client the cache does not answer: its reason's kind (session.h), a bounded name. */
