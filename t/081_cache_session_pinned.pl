@@ -108,6 +108,12 @@ $r = w_result($s2);
 is($r->{rows}[0][0], 'plum', 'bound with another value: that row');
 
 # after hits, the session's own work goes on as before
+ask($s2, 'BEGIN');
+w_send($s2, pq_bind('q1', ['1']) . pq_execute('', 0) . pq_sync());
+$r = w_result($s2);
+ask($s2, 'COMMIT');
+is_deeply([ $r->{rows}[0][0], scalar @{ $r->{errors} } ], [ 'apple', 0 ],
+	'its named statement, prepared by a hit, runs on the origin inside a transaction block');
 is(ask($s2, 'PREPARE mine(int) AS SELECT $1 + 1'), '', 'SQL PREPARE after hits');
 is(ask($s2, 'EXECUTE mine(41)'), '42', 'its EXECUTE works');
 is(ask($s2, 'SHOW search_path'), '"$user", public', 'its settings are intact');
