@@ -252,6 +252,10 @@ ok(wait_for(sub {
 		$answers_ok &&= ($nr->{rows}[0][0] // '') eq 'apple';
 		return scalar grep { $_->[0] eq 'A' } @{ $nr->{msgs} };
 	}, 10) && $answers_ok, 'its notification reaches it, its answers right meanwhile');
+ask($lis, 'SET ROLE noread');
+my ($lg, $lh, $lm, $lby) = counted($lis, $ITEM, 'sess', 'pinned:setting');
+is_deeply([ $lg, $lh, $lby ], [ 'ERROR: 42501', 0, 1 ],
+	'pinned by LISTEN, then SET ROLE: permission denied from the origin (bypass:pinned:setting)');
 
 my $tmpp = raw_connect('app', $PW, 'one');
 ask($tmpp, 'CREATE TEMP TABLE items (id int, name text)');

@@ -531,6 +531,15 @@ hd_client_server_ready(HdClient *client)
 void
 hd_client_pin(HdClient *client, const char *reason)
 {
+	if (client->pinned && hd_pin_class(client->pin_reason).cache_safe &&
+		!hd_pin_class(reason).cache_safe)
+	{
+		/* pinned for a reason the cache lives with: this one it does not (session.h) */
+		hd_info("client %s (%s@%s), pinned to its origin connection: %s: no more answers from "
+				"the cache", client->addr, client->user, client->database, reason);
+		client->pin_reason = reason;
+		return;
+	}
 	if (client->pinned)
 		return;
 	client->pinned = true;
@@ -670,8 +679,8 @@ forward_query(HdClient *client, HdServer *server, const char *msg, uint32_t len)
 		hd_classification_free(&c);
 		return rc;
 	}
-	if (!client->pinned && c.effect == HD_EFFECT_PIN)
-		hd_client_pin(client, c.pin_reason);
+	if (c.effect == HD_EFFECT_PIN)
+		hd_client_pin(client, c.pin_reason);	/* (again: a reason the cache minds) */
 	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
 		add_pending(client, server, &c);	/* takes c */
 	hd_prepare_query_sent(client, server);
@@ -728,9 +737,9 @@ forward_parse(HdClient *client, HdServer *server, const char *body, uint32_t len
 		free(client->unnamed_effect);
 		client->unnamed_effect = NULL;
 	}
-	if (!client->pinned && (c.effect == HD_EFFECT_PIN || c.deallocate))
+	if (c.effect == HD_EFFECT_PIN || c.deallocate)
 		hd_client_pin(client, c.deallocate ? "DEALLOCATE in a prepared statement" : c.pin_reason);
-	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED && !unnamed)
+	else if (c.effect == HD_EFFECT_TRACKED && !unnamed)
 		hd_client_pin(client, "session-level statement in a prepared statement");
 	else if (!client->pinned && c.effect == HD_EFFECT_TRACKED)
 	{

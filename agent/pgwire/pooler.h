@@ -377,7 +377,11 @@ extern uint32_t hd_random_u32(void);
 extern void hd_client_resume_reading(HdClient *client);
 /* A statement's shape was checked (prepare.h): the client goes on. */
 extern void hd_client_verify_done(HdClient *client);
-/* Keep the server for good: log once per client, count it. */
+/*
+ * Keep the server for good: log once per client, count it. A client pinned
+ * already for a reason the cache lives with (session.h hd_pin_class())
+ * takes a reason it does not.
+ */
 extern void hd_client_pin(HdClient *client, const char *reason);
 
 /* server.c */

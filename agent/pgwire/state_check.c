@@ -281,16 +281,7 @@ check_done(HdServer *server)
 		snprintf(reason, sizeof(reason), "session state changed on the origin (%s)", why);
 		free(client->pin_detail);
 		client->pin_detail = strdup(reason);
-		if (client->pinned)
-		{
-			/*
-			 * Pinned before for a reason the cache could live with: its
-			 * connection's state is not what the cache's key says now
-			 * (cache_request.c): not any more.
-			 */
-			client->pin_reason = client->pin_detail ? client->pin_detail :
-				"session state changed on the origin";
-		}
+		/* (a client pinned for a reason the cache lives with: not any more, client.c) */
 		hd_client_pin(client, client->pin_detail ? client->pin_detail :
 					  "session state changed on the origin");
 		if (hd_batch_wait(&client->batch) == HD_BWAIT_CHECK)
