@@ -38,10 +38,10 @@
  *     sends one as soon as none such is in flight or answered, so one probe
  *     answers every request that arrived before it was sent; status()'s
  *     probes_on_demand counts those sent so. on_fresh() (may be NULL) is
- *     called whenever fresh_as_of moves, and on_state() at every state
- *     change: the caller must not re-enter the source from either (it
- *     defers what it does to its loop). catchup is the origin's position
- *     when the source (re)connected.
+ *     called whenever fresh_as_of moves, from within the source's own
+ *     work: the caller must not call want_fresh() from it (nor from
+ *     on_change() or on_state()) but defer what it does to its loop.
+ *     catchup is the origin's position when the source (re)connected.
  *   - connect_snapshot(): the transactions running at the origin when the
  *     source connected (a change of one may have been applied before it was
  *     visible): 0, or -1 when not known (the caller frees out->xip either
