@@ -1310,13 +1310,12 @@ probe_settle(HdStream *s)
 static void
 probe_answered(HdStream *s, uint64_t lsn)
 {
-	/*
-	 * Full: the newest answer takes the place of the one before it. Its
-	 * position is at least as far, so what that one would have answered
-	 * waits a little longer; the older ones, reached first, stay.
-	 */
 	if (s->npending == PROBE_PENDING_MAX)
+	{
+		/* forgetting the oldest only delays freshness: never claims too much */
+		memmove(s->pending, s->pending + 1, (PROBE_PENDING_MAX - 1) * sizeof(ProbePoint));
 		s->npending--;
+	}
 	s->pending[s->npending].lsn = lsn;
 	s->pending[s->npending].sent_at = s->probe_sent_at;
 	s->npending++;
