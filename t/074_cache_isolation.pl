@@ -30,9 +30,7 @@ CREATE TABLE evil.items (id int PRIMARY KEY, name text);
 INSERT INTO evil.items VALUES (1, 'evil item');
 RESET ROLE;
 SQL
-hdcli('create one (limit 1, caching on)', 'create', 'one',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-	'--sslmode', 'disable', '--max-age', '300', '--origin-connection-limit', '1');
+app_config('one', 'limit 1, caching on', '--origin-connection-limit', '1');
 ok(start_agent(), 'the agent listens');
 ok(wait_for(sub { (cache_status('one')->{connected} // '') eq 'yes' }, 15),
 	'the config\'s change stream connects');

@@ -39,12 +39,8 @@ CREATE FUNCTION mk_temp() RETURNS text LANGUAGE plpgsql
   EXECUTE 'INSERT INTO items VALUES (1, ''temp apple'')'; RETURN 'made'; END$$;
 RESET ROLE;
 SQL
-hdcli('create sess (session pooling, caching on)', 'create', 'sess',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-	'--sslmode', 'disable', '--max-age', '300', '--pool-mode', 'session');
-hdcli('create one (transaction pooling, one origin connection)', 'create', 'one',
-	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
-	'--sslmode', 'disable', '--max-age', '300', '--origin-connection-limit', '1');
+app_config('sess', 'session pooling, caching on', '--pool-mode', 'session');
+app_config('one', 'transaction pooling, one origin connection', '--origin-connection-limit', '1');
 ok(start_agent(), 'the agent listens');
 ok(wait_for(sub { (cache_status('sess')->{connected} // '') eq 'yes' }, 15),
 	'config sess\'s change stream connects');

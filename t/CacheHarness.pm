@@ -32,7 +32,7 @@ use HdTest;
 use PgWire;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
-  hdcli start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect
+  hdcli app_config start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect
   exchange_both);
 
 our $hd = $HD;
@@ -128,6 +128,16 @@ SQL
 }
 
 sub hdcli { my ($name, @args) = @_; return hd_cli($ini, $name, @args); }
+
+# Another config of role app on database app (caching on, max-age 300),
+# with more options of `hyperdrive create` (say, --pool-mode session).
+sub app_config
+{
+	my ($name, $what, @options) = @_;
+	return hdcli("create $name ($what)", 'create', $name,
+		"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
+		'--sslmode', 'disable', '--max-age', '300', @options);
+}
 
 
 # A PgWire connection through the agent, logged in (it dies otherwise).
