@@ -1628,6 +1628,16 @@ hd_stream_start(const HdStreamParams *params, const HdStreamCallbacks *callbacks
 	s->backoff = BACKOFF_FIRST;
 	ev_init(&s->io, io_cb);
 	s->io.data = s;
+
+	/*
+	 * Change records before client I/O: when the stream's socket and clients'
+	 * sockets are readable at the same wake-up, libev runs the stream's
+	 * callback first, so a read waiting beside a record that invalidates its
+	 * entry is not served from that entry (a loaded machine wakes the agent
+	 * late, with both waiting: that was the stale tail). Client watchers keep
+	 * the default priority.
+	 */
+	ev_set_priority(&s->io, EV_MAXPRI);
 	ev_init(&s->retry_timer, retry_cb);
 	s->retry_timer.data = s;
 	ev_init(&s->timeout_timer, timeout_cb);

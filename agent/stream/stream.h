@@ -4,7 +4,11 @@
  *    the hyperdrive plugin's records (docs/stream.md) over a logical
  *    replication connection, hands each to the caller (the cache), and
  *    confirms to the server what the caller has applied. Non-blocking, in the
- *    caller's libev loop.
+ *    caller's libev loop. The replication socket's watcher has libev's highest
+ *    priority (EV_MAXPRI): at a wake-up where it and other watchers of default
+ *    priority are ready, every record read then is delivered before those
+ *    watchers' callbacks run (a client's read waiting beside a record that
+ *    invalidates its entry is not served from that entry).
  *
  * Connection: libpq, replication=database, as the config's user (password
  * from the config store, read at every attempt), host/port/dbname/sslmode
