@@ -98,6 +98,7 @@ typedef struct CacheCfg
 	HdChangeSource *source;		/* its change stream (change.h) */
 	HdPos		persisted_lsn;	/* applied position written to the store */
 	HdPos		syncing_lsn;	/* persisted_lsn when the sync in progress began */
+	bool		syncing;		/* syncing_lsn is this stream's: confirm it once synced */
 	HdPos		catchup_lsn;	/* origin position when the stream (re)connected */
 	HdRace		race;			/* the race rule (race.h) */
 	/* analyses */
@@ -677,6 +678,7 @@ on_state(void *arg, HdChangeState state, const char *why)
 		if (hd_store_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0)
 			hd_error("cache of config \"%s\": %s", cfg->name, err);
 		cfg->persisted_lsn = 0;
+		cfg->syncing = false;	/* the old slot's position: not for the new one */
 		analyses_clear(cfg);
 		hd_error("cache of config \"%s\": the change stream lost changes (%s); purged %" PRIu64
 				 " cached entries", cfg->name, why, removed);
@@ -835,10 +837,87 @@ forget_marks(HdCacheLayer *layer)
 	hd_store_forget_marks(layer->store, oldest);
 }
 
+/* Let each stream confirm its position as it was when the sync began. */
+static void
+confirm_synced(HdCacheLayer *layer)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		if (cfg->syncing)
+			layer->origin->changes->set_durable(cfg->source, cfg->syncing_lsn);
+		cfg->syncing = false;
+	}
+}
+
+static void
+sync_failed(HdCacheLayer *layer, const char *err)
+{
+	uint64_t	left_out;
+
+	layer->dirty = true;		/* again at the next second */
+	if (log_now(&layer->sync_log, &left_out))
+		hd_error("cache: sync failed (positions are not confirmed): %s (%" PRIu64
+				 " more failures since the last such line; logged at most once a "
+				 "minute)", err, left_out);
+}
+
 /*
- * Persist the streams' positions; sync; let the streams confirm what is
- * durable: each config's position as it was when the sync began (records
- * applied during it are not durable yet).
+ * The store's sync, about once a second while anything was written, in a
+ * thread of the store's (hd_store_sync_start()): an fdatasync that takes tens
+ * of milliseconds on a busy disk would otherwise stall the loop, change
+ * records and clients alike. Polled at every tick; once it succeeded, the
+ * streams confirm what was persisted when it began (records applied during
+ * it are not durable yet). Without a thread, the sync blocks here as it
+ * always did.
+ */
+static void
+sync_tick(HdCacheLayer *layer, double now)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	char		err[512];
+
+	switch (hd_store_sync_poll(layer->store, err, sizeof(err)))
+	{
+		case HD_STORE_SYNC_RUNNING:
+			return;
+		case HD_STORE_SYNC_DONE:
+			confirm_synced(layer);
+			break;
+		case HD_STORE_SYNC_FAILED:
+			sync_failed(layer, err);
+			break;
+		case HD_STORE_SYNC_IDLE:
+			break;
+	}
+	if (!layer->dirty || now - layer->last_sync < 1.0)
+		return;
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		cfg->syncing_lsn = cfg->persisted_lsn;
+		cfg->syncing = true;
+	}
+	layer->last_sync = now;
+	layer->dirty = false;		/* writes from now on set it again */
+	if (hd_store_sync_start(layer->store, err, sizeof(err)) == 0)
+		return;
+	hd_debug("cache: %s; syncing in the loop", err);
+	if (hd_store_sync(layer->store, err, sizeof(err)) < 0)
+		sync_failed(layer, err);
+	else
+		confirm_synced(layer);
+}
+
+/*
+ * Persist the streams' positions; sync (sync_tick()); let the streams
+ * confirm what is durable.
  */
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -877,33 +956,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 						   layer->settings->query_wait_timeout_ms / 1000.0);
 	}
 	forget_marks(layer);
-	if (layer->dirty && now - layer->last_sync >= 1.0)
-	{
-		hd_list_foreach_safe(item, tmp, &layer->cfgs)
-		{
-			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-
-			cfg->syncing_lsn = cfg->persisted_lsn;
-		}
-		layer->last_sync = now;
-		if (hd_store_sync(layer->store, err, sizeof(err)) < 0)
-		{
-			uint64_t	left_out;
-
-			if (log_now(&layer->sync_log, &left_out))
-				hd_error("cache: sync failed (positions are not confirmed): %s (%" PRIu64
-						 " more failures since the last such line; logged at most once a "
-						 "minute)", err, left_out);
-			return;
-		}
-		layer->dirty = false;
-		hd_list_foreach_safe(item, tmp, &layer->cfgs)
-		{
-			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-
-			layer->origin->changes->set_durable(cfg->source, cfg->syncing_lsn);
-		}
-	}
+	sync_tick(layer, now);
 }
 
 /* Open the store (a damaged one is wiped and opened empty). */

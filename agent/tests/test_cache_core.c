@@ -36,6 +36,8 @@ struct HdChangeSource
 	bool		connected;
 	HdPos		applied;
 	double		fresh_as_of;
+	HdPos		durable;		/* the latest set_durable() */
+	bool		durable_ahead;	/* one was past what was applied then */
 };
 
 static HdChangeSource *the_source;
@@ -78,8 +80,9 @@ src_status(const HdChangeSource *s, HdChangeStatus *out)
 static void
 src_set_durable(HdChangeSource *s, HdPos pos)
 {
-	(void) s;
-	(void) pos;
+	if (pos > s->applied)
+		s->durable_ahead = true;
+	s->durable = pos;
 }
 
 static int
@@ -610,6 +613,22 @@ main(void)
 		answer_fill(job, "row-9", 1000);
 		tick(loop);
 		ok(value_marks() == 0, "once it ended, the timer forgets them");
+	}
+
+	/*
+	 * The store syncs in a thread of its own, started by a tick about once a
+	 * second and polled by the next ones; once it is done, the stream may
+	 * confirm the position persisted when it began.
+	 */
+	{
+		HdPos		at = the_source->applied + 5;
+
+		ok(feed_change(950, 300, at) == 0, "a change is applied");
+		for (int i = 0; i < 40 && the_source->durable < at; i++)
+			tick(loop);
+		ok(the_source->durable == at, "a later tick's sync made its position durable: the stream may confirm it");
+		ok(!the_source->durable_ahead, "no position was confirmable before it was applied");
+		the_source->fresh_as_of = ev_time();	/* those ticks took more than max_lag */
 	}
 
 	/* bindings: an entry depends on the values it read, not on its whole relation */
