@@ -15,6 +15,8 @@ v bigint NOT NULL) must hold rows 1..STALE_ROWS. Python standard library only
   STALE_ORIGIN_WRITERS=2    writer processes on the origin directly
   STALE_AGENT_WRITERS=2     writer processes through the agent
   STALE_WRITE_RATE=500      writes per second, all writers together (paced)
+  STALE_DUMP=FILE           also write every stale read there: read start,
+                            ack and staleness, wall-clock seconds
 
 Every writer owns the rows whose (id - 1) modulo the number of writers is its
 number, so the versions of a row are written by one connection, one at a
@@ -122,6 +124,19 @@ def check(base, writes, reads):
     return stale, errors
 
 
+def dump(path, writes, reads):
+    """STALE_DUMP=FILE: every stale read, "read_start ack staleness" in
+    wall-clock seconds (time.time()'s), to set beside the agent's own
+    timestamps"""
+    off = time.time() - time.monotonic()
+    acks = {(i, v): t for i, v, t in writes}
+    with open(path, "w") as f:
+        for i, v, t in reads:
+            ack = acks.get((i, v + 1))
+            if ack is not None and ack < t:
+                f.write("%.6f %.6f %.6f\n" % (t + off, ack + off, t - ack))
+
+
 def main():
     if len(sys.argv) != 8:
         sys.stderr.write(__doc__)
@@ -177,6 +192,8 @@ def main():
             reads.extend(t)
     writes.sort(key=lambda w: w[2])
     stale, errors = check(base, writes, reads)
+    if os.environ.get("STALE_DUMP"):
+        dump(os.environ["STALE_DUMP"], writes, reads)
     stale.sort()
     dur = float(secs)
     p99 = stale[min(len(stale) - 1, int(len(stale) * 0.99))] if stale else 0.0
