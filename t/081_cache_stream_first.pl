@@ -25,7 +25,7 @@ use lib dirname(__FILE__);
 use CacheHarness;
 use PgWire;
 
-CacheHarness::setup(tag => '080_cache_stream_first', node => 'origin', max_lag => '1h');
+CacheHarness::setup(tag => '081_cache_stream_first', node => 'origin', max_lag => '1h');
 ok(start_agent(), 'the agent listens');
 ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
 	'the config\'s change stream connects');
