@@ -127,6 +127,7 @@ struct HdStream
 	/* re-entrancy */
 	int			busy;			/* inside one of our ev callbacks */
 	bool		delivering;		/* inside on_record */
+	int64_t		delivering_sent_at; /* its XLogData send time (0: none) */
 	bool		stop_pending;	/* hd_stream_stop() during on_record */
 	bool		free_pending;
 
@@ -1005,7 +1006,9 @@ handle_xlogdata(HdStream *s, const unsigned char *buf, size_t len)
 	data_start = hd_get_u64(buf + 1);
 	if (hd_record_decode(buf + 25, len - 25, &record, &derr) == 0)
 	{
+		s->delivering_sent_at = (int64_t) hd_get_u64(buf + 17);
 		deliver(s, &record);
+		s->delivering_sent_at = 0;
 		hd_record_free(&record);
 		return;
 	}
@@ -1807,6 +1810,12 @@ hd_stream_set_durable_lsn(HdStream *s, uint64_t lsn)
 {
 	if (s && lsn > s->durable_lsn)
 		s->durable_lsn = lsn;
+}
+
+int64_t
+hd_stream_record_sent_at(const HdStream *s)
+{
+	return s && s->delivering ? s->delivering_sent_at : 0;
 }
 
 const char *

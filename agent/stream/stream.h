@@ -207,6 +207,12 @@ extern bool hd_stream_connected(const HdStream *stream);
 extern void hd_stream_set_durable_lsn(HdStream *stream, uint64_t lsn);
 /* pg_current_snapshot() text taken with connect_wal_lsn ("" if none). */
 extern const char *hd_stream_connect_snapshot(const HdStream *stream);
+/*
+ * Inside on_record(): when the server sent the record, from its XLogData
+ * header (the walsender's clock, microseconds since 2000-01-01 00:00 UTC);
+ * 0 outside on_record() or for a record the stream made up (malformed).
+ */
+extern int64_t hd_stream_record_sent_at(const HdStream *stream);
 extern void hd_stream_status(const HdStream *stream, HdStreamStatus *out);
 /* A probe sent at or after as_of (hd_clock_now()) is wanted (see the contract). */
 extern void hd_stream_want_fresh(HdStream *stream, double as_of);
