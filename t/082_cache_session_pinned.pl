@@ -23,7 +23,7 @@ use lib dirname(__FILE__);
 use CacheHarness;
 use PgWire;
 
-CacheHarness::setup(tag => '081_cache_session_pinned', node => 'origin', extra_sql => <<'SQL');
+CacheHarness::setup(tag => '082_cache_session_pinned', node => 'origin', extra_sql => <<'SQL');
 CREATE ROLE noread NOLOGIN;
 GRANT noread TO app;
 SET ROLE app;
