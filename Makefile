@@ -62,7 +62,7 @@ include $(PGXS)
 # directory: #include "extension/stream_format.h" (the stream format's constants).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I. -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb
+AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd
 AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 

@@ -13,7 +13,7 @@ RUN_AS=${HYPERDRIVE_RUN_AS:-postgres}
 # Debian packages the build and the tests need.
 DEPENDENCIES="gcc make perl postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
 libpq-dev libssl-dev openssl libev-dev libpg-query-dev libprotobuf-c-dev libipc-run-perl \
-liblmdb-dev scdoc man-db"
+liblmdb-dev libsystemd-dev scdoc man-db"
 # and what scripts/package needs on top to build and check the Debian packages
 # (debian/control's Build-Depends are the build's, above)
 PACKAGE_DEPENDENCIES="dpkg-dev debhelper fakeroot lintian"

@@ -4,7 +4,9 @@
 # the sample documents every setting with a valid default, and that
 # `hyperdrive check` reports each missing prerequisite of an origin it is shown
 # (the origin unreachable, wal_level, the extension, REPLICATION, the output
-# plugin not allowed) with what to fix, and passes on a correct one.
+# plugin not allowed) with what to fix, and passes on a correct one; and
+# that the agent tells systemd (Type=notify) when it is ready, reloading and
+# stopping.
 #
 # One throwaway origin, whose settings change between the runs of check.
 use strict;
@@ -13,6 +15,8 @@ use warnings;
 use File::Basename qw(dirname);
 use File::Find;
 use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::UNIX;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -76,6 +80,7 @@ like($unit, qr{^ExecStart=/usr/bin/hyperdrive agent -c /etc/hyperdrive/hyperdriv
 	'unit: ExecStart runs the installed binary on /etc/hyperdrive/hyperdrive.ini');
 like($unit, qr{^ExecReload=/bin/kill -HUP \$MAINPID$}m, 'unit: reload sends SIGHUP');
 like($unit, qr{^User=hyperdrive$}m, 'unit: runs as user hyperdrive');
+like($unit, qr{^Type=notify$}m, 'unit: Type=notify');
 like($unit, qr{^LimitNOFILE=(\d+)$}m, 'unit: sets LimitNOFILE');
 my ($nofile) = $unit =~ /^LimitNOFILE=(\d+)$/m;
 # the agent's need at the default max_client_conn (docs/agent.md, "Open files")
@@ -242,6 +247,38 @@ like($o, qr/^ok: app: output plugin hyperdrive: a temporary logical slot was cre
 like($o, qr/^all checks passed$/m, 'correct origin: all passed');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_replication_slots'), '0',
 	'check leaves no slot behind');
+
+# ---------------------------------------------------------------------------
+# The unit's Type=notify: what the agent tells systemd on $NOTIFY_SOCKET
+
+my $notify_path = "$work/notify";
+my $notify = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $notify_path)
+  or die "$notify_path: $!";
+my $select = IO::Select->new($notify);
+
+# the next message systemd would get, or '' after 10 s
+sub notified
+{
+	return '' unless $select->can_read(10);
+	my $msg = '';
+	$notify->recv($msg, 4096);
+	return $msg;
+}
+
+hd_cli($agent->{ini}, 'delete down', 'delete', 'down');
+{
+	local $ENV{NOTIFY_SOCKET} = $notify_path;
+	$agent->start or BAIL_OUT('the agent did not start: ' . slurp_from($agent->{log}, 0, 4000));
+}
+is(notified(), "READY=1\nSTATUS=listening on 127.0.0.1:$agent->{port} with 1 config(s)",
+	'notify: READY=1 once it listens, with a status line');
+$agent->signal('HUP');
+is(notified(), 'RELOADING=1', 'notify: RELOADING=1 on SIGHUP');
+is(notified(), 'READY=1', 'notify: READY=1 once reloaded');
+$agent->signal('TERM');
+is(notified(), 'STOPPING=1', 'notify: STOPPING=1 on SIGTERM');
+$agent->finish;
+is($agent->result(0), 0, 'the agent exits 0 after SIGTERM');
 
 $node->stop;
 done_testing();
