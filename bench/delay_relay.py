@@ -5,7 +5,9 @@
 Listens on 127.0.0.1:LISTEN, connects each accepted connection to
 127.0.0.1:TARGET and forwards bytes both ways; each chunk is delivered
 DELAY_MS/2 after it was read (a one-way delay: a round trip through the relay
-gains DELAY_MS). Chunks are queued per direction with their due time
+gains DELAY_MS). A new connection also pays one round trip before its first
+bytes reach the origin, as TCP's handshake would make the client wait before
+it can send (on loopback the client's connect() returns at once). Chunks are queued per direction with their due time
 (read time + DELAY_MS/2) and written in order, never reordered; a half-close
 (EOF) is forwarded once the data before it is delivered, and a connection is
 closed when both directions are done (or at once on an error or a reset).
@@ -22,11 +24,12 @@ import sys
 class Direction:
     """One direction of one connection: reader -> queue -> writer."""
 
-    def __init__(self, reader, writer, delay, max_queued):
+    def __init__(self, reader, writer, delay, max_queued, not_before=0.0):
         self.reader = reader
         self.writer = writer
         self.delay = delay
         self.max_queued = max_queued
+        self.not_before = not_before    # loop.time() before which nothing leaves
         self.queue = asyncio.Queue()    # (due, bytes or None for EOF)
         self.queued = 0                 # bytes in the queue
         self.room = asyncio.Event()     # set when queued <= max_queued
@@ -38,7 +41,7 @@ class Direction:
             while True:
                 await self.room.wait()
                 data = await self.reader.read(65536)
-                due = loop.time() + self.delay
+                due = max(loop.time(), self.not_before) + self.delay
                 if not data:
                     break
                 self.queued += len(data)
@@ -75,7 +78,9 @@ async def relay(client_reader, client_writer, args):
         client_writer.close()
         return
     delay = args.delay_ms / 2000.0
-    up = Direction(client_reader, origin_writer, delay, args.max_queued)
+    # the handshake's round trip: the client could send nothing before it
+    up = Direction(client_reader, origin_writer, delay, args.max_queued,
+                   not_before=asyncio.get_running_loop().time() + 2 * delay)
     down = Direction(origin_reader, client_writer, delay, args.max_queued)
     tasks = [asyncio.create_task(c) for c in (up.read(), up.write(), down.read(), down.write())]
     try:
@@ -87,6 +92,8 @@ async def relay(client_reader, client_writer, args):
                 break
             if tasks[1].done() and tasks[3].done():
                 break
+    except asyncio.CancelledError:
+        pass    # the relay is stopping (SIGTERM): close quietly
     finally:
         for t in tasks:
             t.cancel()
