@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config/configs.h"
+#include "config/conninfo.h"
 #include "config/settings.h"
 #include "stream/stream.h"
 
@@ -146,38 +147,25 @@ check_state_dir(Check *c, const char *dir)
  * The origin's side.
  */
 
-/* The libpq parameters the agent uses for this config (stream.c, lookup.c). */
+/* As the agent reaches this config's origin (conninfo.h), blocking. */
 static PGconn *
 connect_origin(Check *c, const char *state_dir, const HdConfig *cfg, bool replication,
 			   char *err, size_t errlen)
 {
-	char		port[16];
 	char		timeout[16];
 	char	   *password = NULL;
-	const char *keys[12];
-	const char *values[12];
-	int			n = 0;
+	HdOriginParams params;
 	PGconn	   *conn;
 
 	if (hd_config_read_password(state_dir, cfg->id, &password, err, errlen) < 0)
 		return NULL;
-	snprintf(port, sizeof(port), "%d", cfg->port);
 	snprintf(timeout, sizeof(timeout), "%d", c->connect_timeout_s);
-	keys[n] = "host", values[n++] = cfg->host;
-	keys[n] = "port", values[n++] = port;
-	keys[n] = "dbname", values[n++] = cfg->database;
-	keys[n] = "user", values[n++] = cfg->user;
-	keys[n] = "sslmode", values[n++] = hd_sslmode_name(cfg->sslmode);
-	keys[n] = "application_name", values[n++] = "hyperdrive check";
-	keys[n] = "connect_timeout", values[n++] = timeout;
+	hd_origin_params_init(&params, cfg, "hyperdrive check", password);
+	hd_origin_params_add(&params, "connect_timeout", timeout);
 	if (replication)
-		keys[n] = "replication", values[n++] = "database";
-	if (password)
-		keys[n] = "password", values[n++] = password;
-	if (cfg->sslrootcert)
-		keys[n] = "sslrootcert", values[n++] = cfg->sslrootcert;
-	keys[n] = NULL, values[n] = NULL;
-	conn = PQconnectdbParams(keys, values, 0);
+		hd_origin_params_add(&params, "replication", "database");
+	hd_origin_params_end(&params);
+	conn = PQconnectdbParams(params.keys, params.values, 0);
 	if (password)
 		hd_free_secret(password);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
