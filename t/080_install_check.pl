@@ -272,6 +272,29 @@ hd_cli($agent->{ini}, 'delete down', 'delete', 'down');
 }
 is(notified(), "READY=1\nSTATUS=listening on 127.0.0.1:$agent->{port} with 1 config(s)",
 	'notify: READY=1 once it listens, with a status line');
+
+# check beside a running agent: its slot and WAL sender are not asked for
+# again, and with none left for a test slot, the plugin check is skipped
+my $stream_up = sub {
+	$node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'hyperdrive_app' AND active")
+	  eq '1';
+};
+ok(wait_for($stream_up, 30), "the agent's stream is connected");
+($st, $o, $fails) = check();
+is($st, 0, 'beside the agent: check passes') or diag($o);
+like($o, qr/^ok: app: the agent's replication slot exists$/m, "beside the agent: its slot is seen");
+like($o, qr/^ok: app: the agent's change stream is connected$/m, "beside the agent: its stream is seen");
+like($o, qr/^ok: app: output plugin hyperdrive: a temporary logical slot was created/m,
+	'beside the agent: the plugin is tried on a slot of its own');
+$node->append_conf('postgresql.conf', "max_replication_slots = 1\nmax_wal_senders = 1\n");
+$node->restart;
+ok(wait_for($stream_up, 30), "the agent's stream is connected again");
+($st, $o, $fails) = check();
+is($st, 0, 'beside the agent, no slot left: check passes') or diag($o);
+like($o, qr/^skip: app: output plugin hyperdrive \(no replication slot or WAL sender free for a test slot\)$/m,
+	'beside the agent, no slot left: the plugin check is skipped');
+
 $agent->signal('HUP');
 is(notified(), 'RELOADING=1', 'notify: RELOADING=1 on SIGHUP');
 is(notified(), 'READY=1', 'notify: READY=1 once reloaded');

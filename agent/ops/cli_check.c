@@ -47,6 +47,7 @@ typedef struct Facts
 	int			max_slots;
 	int			used_slots;
 	bool		own_slot;		/* the agent's slot for this config exists */
+	bool		own_slot_active;	/* and its stream holds a WAL sender */
 	int			max_senders;
 	int			used_senders;
 } Facts;
@@ -187,6 +188,7 @@ static const char FACTS_QUERY[] =
 	" current_setting('max_replication_slots')::int,"
 	" (SELECT count(*) FROM pg_catalog.pg_replication_slots),"
 	" EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name = $1),"
+	" EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND active),"
 	" current_setting('max_wal_senders')::int,"
 	" (SELECT count(*) FROM pg_catalog.pg_stat_replication)";
 
@@ -226,8 +228,9 @@ read_facts(PGconn *conn, const HdConfig *cfg, Facts *f, char *err, size_t errlen
 	f->max_slots = atoi(PQgetvalue(res, 0, 5));
 	f->used_slots = atoi(PQgetvalue(res, 0, 6));
 	f->own_slot = true_value(res, 7);
-	f->max_senders = atoi(PQgetvalue(res, 0, 8));
-	f->used_senders = atoi(PQgetvalue(res, 0, 9));
+	f->own_slot_active = true_value(res, 8);
+	f->max_senders = atoi(PQgetvalue(res, 0, 9));
+	f->used_senders = atoi(PQgetvalue(res, 0, 10));
 	PQclear(res);
 	return 0;
 }
@@ -270,7 +273,10 @@ check_extension(Check *c, const HdConfig *cfg, const Facts *f)
 	}
 }
 
-/* Room for the agent's slot and its WAL sender (unless its slot exists). */
+/*
+ * Room for the agent's slot and its WAL sender, unless it has them already
+ * (its slot exists; its stream is connected).
+ */
 static void
 check_capacity(Check *c, const Facts *f)
 {
@@ -283,7 +289,9 @@ check_capacity(Check *c, const Facts *f)
 				f->used_slots, f->max_slots);
 	else
 		ok(c, "replication slots: %d of %d in use", f->used_slots, f->max_slots);
-	if (f->used_senders >= f->max_senders)
+	if (f->own_slot_active)
+		ok(c, "the agent's change stream is connected");
+	else if (f->used_senders >= f->max_senders)
 		problem(c, "raise max_wal_senders in the origin's postgresql.conf and restart it",
 				"no WAL sender free (%d of max_wal_senders = %d in use)",
 				f->used_senders, f->max_senders);
@@ -418,6 +426,8 @@ check_origin(Check *c, const char *state_dir, const HdConfig *cfg)
 		skip(c, "output plugin hyperdrive", "needs wal_level = logical and REPLICATION first");
 	else if (!f.extension_available)
 		skip(c, "output plugin hyperdrive", "needs the extension's files on the origin first");
+	else if (f.used_slots >= f.max_slots || f.used_senders >= f.max_senders)
+		skip(c, "output plugin hyperdrive", "no replication slot or WAL sender free for a test slot");
 	else
 		check_plugin(c, state_dir, cfg);
 }
