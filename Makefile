@@ -78,8 +78,8 @@ agent/hyperdrive: $(AGENT_OBJS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 # A packager's version (make HYPERDRIVE_VERSION=0.1.0-2) replaces version.h's
-# in --version, SHOW VERSION and the metrics; version.h alone has to change
-# for the objects to be rebuilt, so give it to a clean tree.
+# in --version, SHOW VERSION and the metrics. Objects already built are not
+# rebuilt when it is given: use it on a clean tree (debian/rules does).
 ifdef HYPERDRIVE_VERSION
 AGENT_CFLAGS += -DHYPERDRIVE_VERSION='"$(HYPERDRIVE_VERSION)"'
 endif
@@ -90,6 +90,7 @@ endif
 # /usr/local unless prefix is given on the command line (make install
 # prefix=/usr, as a package does). The unit and the sample name the
 # settings file in sysconfdir: /etc for prefix=/usr, else PREFIX/etc.
+# Each directory can be given too (debian/rules: HD_UNITDIR=/lib/systemd/system).
 ifeq ($(origin prefix),command line)
 HD_PREFIX = $(prefix)
 else

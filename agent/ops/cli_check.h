@@ -10,7 +10,8 @@
  *        the extension created in the database, at the version installed
  *        the config user's REPLICATION attribute (or superuser)
  *        USAGE on schema hyperdrive
- *        a replication slot and a WAL sender free for the agent
+ *        a replication slot and a WAL sender free for the agent (or its own
+ *        already: its slot exists, its stream is connected)
  *        the output plugin usable by that user: a temporary logical slot
  *        with plugin hyperdrive, created on a replication connection (as the
  *        agent's stream does) and dropped when that connection closes
