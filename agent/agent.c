@@ -15,6 +15,7 @@
  * systemd (Type=notify): when $NOTIFY_SOCKET is set, the agent says READY=1
  * once it listens, RELOADING=1 then READY=1 around a reload, STOPPING=1
  * when it starts draining (sd_notify(3); without the variable, nothing).
+ *
  * The configs directory is checked every second: `hyperdrive create/update/
  * delete` take effect in the running agent within a second, without a
  * restart and without touching the clients of other configs.
