@@ -3,10 +3,10 @@
 # the extension's files), that the manual pages render without warnings, that
 # the sample documents every setting with a valid default, and that
 # `hyperdrive check` reports each missing prerequisite of an origin it is shown
-# (the origin unreachable, wal_level, the extension, REPLICATION, the output
-# plugin not allowed) with what to fix, and passes on a correct one; and
-# that the agent tells systemd (Type=notify) when it is ready, reloading and
-# stopping.
+# (the origin unreachable or refusing the password, wal_level, the extension,
+# REPLICATION, the output plugin not allowed) with what to fix, and passes on
+# a correct one, also beside a running agent; and that the agent tells
+# systemd (Type=notify) when it is ready, reloading and stopping.
 #
 # One throwaway origin, whose settings change between the runs of check.
 use strict;
@@ -177,6 +177,7 @@ my $agent = hd_agent(name => 'check', start => 0,
 	configs => [
 		[ 'create app', 'app', "--connection-string=postgresql://app:$PW\@127.0.0.1:$port/app" ],
 		[ 'create down', 'down', "--connection-string=postgresql://app:$PW\@127.0.0.1:$nobody/app" ],
+		[ 'create wrongpw', 'wrongpw', "--connection-string=postgresql://app:not-$PW\@127.0.0.1:$port/app" ],
 	]);
 
 # Runs check; returns (exit status, its lines, the FAIL lines).
@@ -194,22 +195,23 @@ sub check
 my ($st, $o, $fails) = check();
 is($st, 1, 'bare origin: check fails');
 like($o, qr/^ok: settings file /m, 'bare origin: the settings load');
-like($o, qr/^ok: 2 config\(s\) load$/m, 'bare origin: the configs load');
+like($o, qr/^ok: 3 config\(s\) load$/m, 'bare origin: the configs load');
 like($o, qr/^ok: app: connects to 127\.0\.0\.1:$port database app as app /m, 'bare origin: connects');
 my @expected = (
 	qr/^FAIL: app: wal_level is replica, not logical; fix: set wal_level = logical .*restart/,
 	qr/^FAIL: app: the extension hyperdrive is not created in database app; fix: CREATE EXTENSION hyperdrive; in database app/,
 	qr/^FAIL: app: role app has no REPLICATION attribute; fix: ALTER ROLE app REPLICATION;/,
 	qr/^FAIL: down: cannot connect to 127\.0\.0\.1:$nobody database app as app: .*; fix: make the origin reachable/,
+	qr/^FAIL: wrongpw: cannot connect to 127\.0\.0\.1:$port database app as app: .*password authentication failed.*; fix: .*hyperdrive update wrongpw/,
 );
-is(scalar @$fails, scalar @expected, 'bare origin: four problems') or diag($o);
+is(scalar @$fails, scalar @expected, 'bare origin: five problems') or diag($o);
 for my $i (0 .. $#expected)
 {
 	like($fails->[$i] // '', $expected[$i], "bare origin: problem " . ($i + 1));
 }
 like($o, qr/^skip: app: output plugin hyperdrive \(needs wal_level = logical and REPLICATION first\)$/m,
 	'bare origin: the plugin is not tried yet');
-like($o, qr/^4 problems to fix$/m, 'bare origin: counted');
+like($o, qr/^5 problems to fix$/m, 'bare origin: counted');
 
 # logical decoding on, the extension created, REPLICATION granted; the plugin
 # still not allowed where the server has output_plugin_libraries
@@ -222,7 +224,7 @@ SKIP:
 	skip 'this server has no output_plugin_libraries', 6 unless $plugin_list;
 	($st, $o, $fails) = check('app');
 	is($st, 1, 'plugin not allowed: check fails');
-	unlike($o, qr/down:/, 'check app: only that config');
+	unlike($o, qr/(down|wrongpw):/, 'check app: only that config');
 	is(scalar @$fails, 1, 'plugin not allowed: one problem') or diag($o);
 	like($fails->[0] // '',
 		qr/^FAIL: app: output plugin hyperdrive: cannot create a logical slot with it: .*may not be used as an output plugin.*; fix: add hyperdrive to output_plugin_libraries/,
@@ -266,6 +268,7 @@ sub notified
 }
 
 hd_cli($agent->{ini}, 'delete down', 'delete', 'down');
+hd_cli($agent->{ini}, 'delete wrongpw', 'delete', 'wrongpw');
 {
 	local $ENV{NOTIFY_SOCKET} = $notify_path;
 	$agent->start or BAIL_OUT('the agent did not start: ' . slurp_from($agent->{log}, 0, 4000));
