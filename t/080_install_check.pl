@@ -185,6 +185,7 @@ sub check
 {
 	my (@args) = @_;
 	my ($st, $o, $e) = run_cmd($HD, 'check', '-c', $agent->{ini}, @args);
+	note("hyperdrive check @args:\n$o");
 	unlike("$o$e", qr/\Q$PW\E/, 'check: no password in the output');
 	is($e, '', 'check: nothing on stderr');
 	my @fails = grep { /^FAIL: / } split /\n/, $o;
