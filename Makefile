@@ -162,7 +162,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
-	test_cache_core test_client_protocol test_record_deps test_cache_params
+	test_cache_core test_client_protocol test_record_deps test_cache_params test_fresh_wait
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -185,12 +185,17 @@ agent/tests/test_client_protocol: agent/tests/test_client_protocol.c $(AGENT_CLI
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/race.c agent/base/log.c
 
+agent/tests/test_fresh_wait: agent/tests/test_fresh_wait.c agent/cache/fresh_wait.c agent/cache/fresh_wait.h \
+		agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/fresh_wait.c agent/cache/flight.c
+
 agent/tests/test_flight: agent/tests/test_flight.c agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/flight.c
 
 # The cache core through its seams: a fake origin driver and fake sessions,
 # over a real LMDB store in a temporary directory (no server).
 AGENT_CACHE_CORE_TEST_SRCS = agent/cache/cache.c agent/cache/store.c agent/cache/value_marks.c agent/cache/race.c \
+	agent/cache/fresh_wait.c \
 	agent/cache/flight.c agent/base/log.c agent/base/text_buf.c agent/config/configs.c \
 	agent/base/ini.c agent/base/suggest.c
 agent/tests/test_cache_core: agent/tests/test_cache_core.c $(AGENT_CACHE_CORE_TEST_SRCS) \

@@ -160,7 +160,8 @@ my $an_out = ok_run('create analytics (key=value, all options)',
 	'create', 'analytics',
 	'--connection-string', "host=10.0.0.7 port=6543 dbname=an user=reporter password='kv%Secret#2' sslmode=disable",
 	'--origin-connection-limit', '5', '--caching-disabled', '--max-age', '10', '--swr=5',
-	'--sslmode', 'verify-full', '--sslrootcert', 'ca.pem', '--pool-mode', 'session');
+	'--sslmode', 'verify-full', '--sslrootcert', 'ca.pem', '--pool-mode', 'session',
+	'--consistency', 'strict');
 my ($an_id) = $an_out =~ /^id: ([0-9a-f]{32})$/m;
 isnt($an_id, $shop_id, 'each config gets its own id');
 my $an = get_fields(ok_run('get analytics', 'get', 'analytics'));
@@ -172,7 +173,7 @@ is_deeply(
 		sslmode => 'verify-full', sslrootcert => "$dir/ca.pem",
 		origin_connection_limit => '5', pool_mode => 'session',
 		caching_disabled => 'true', max_age => '10', stale_while_revalidate => '5',
-		'connection string' => 'postgresql://reporter@127.0.0.1:7432/analytics',
+		consistency => 'strict', 'connection string' => 'postgresql://reporter@127.0.0.1:7432/analytics',
 	},
 	'get shows every field; options override the connection string; sslrootcert made absolute');
 is(read_file("$configs/$an_id.password"), 'kv%Secret#2', 'quoted key=value password stored');
@@ -192,6 +193,7 @@ is($st->{pool_mode}, 'transaction', 'pool mode defaults to transaction');
 is($st->{caching_disabled}, 'false', 'caching on by default');
 is($st->{max_age}, '60', 'max_age defaults to 60');
 is($st->{stale_while_revalidate}, '15', 'swr defaults to 15');
+is($st->{consistency}, 'bounded', 'consistency defaults to bounded');
 
 # no password at all; password given as an option
 my $np_out = ok_run('create nopw', 'create', 'nopw', '--connection-string=host=h1 user=u2 dbname=d2');
@@ -215,7 +217,7 @@ is(read_file("$configs/$fp_id.password"), 'flag-Secret-4', '--origin-password ov
 	my $col = index($lines[0], 'ORIGIN');
 	is_deeply([ map { substr($_, $col - 2, 2) } @lines ], [ ('  ') x 6 ], 'list: aligned columns');
 	my ($shop_line) = grep { /\bshop\b/ } @lines;
-	like($shop_line, qr{^$shop_id\s+shop\s+app\@db\.example\.com:5433/shopdb\s+20\s+transaction\s+on \(max_age 60s, swr 15s\)$},
+	like($shop_line, qr{^$shop_id\s+shop\s+app\@db\.example\.com:5433/shopdb\s+20\s+transaction\s+on \(max_age 60s, swr 15s, bounded\)$},
 		'list: shop line');
 	my ($an_line) = grep { /\banalytics\b/ } @lines;
 	like($an_line, qr{reporter\@10\.0\.0\.7:6543/an\s+5\s+session\s+off$}, 'list: analytics line');
@@ -228,7 +230,7 @@ is(read_file("$configs/$fp_id.password"), 'flag-Secret-4', '--origin-password ov
 	my $u = get_fields(ok_run('update shop: every option', 'update', 'shop',
 		'--name', 'shop2', '--origin-connection-limit=50', '--caching-disabled', 'true',
 		'--max-age', '0', '--swr', '3600', '--sslmode', 'verify-ca',
-		'--sslrootcert', "$dir/ca.pem", '--pool-mode', 'session'));
+		'--sslrootcert', "$dir/ca.pem", '--pool-mode', 'session', '--consistency=strict'));
 	is($u->{id}, $shop_id, 'update: same id');
 	is($u->{name}, 'shop2', 'update: renamed');
 	is($u->{origin_connection_limit}, '50', 'update: limit');
@@ -238,6 +240,7 @@ is(read_file("$configs/$fp_id.password"), 'flag-Secret-4', '--origin-password ov
 	is($u->{sslmode}, 'verify-ca', 'update: sslmode');
 	is($u->{sslrootcert}, "$dir/ca.pem", 'update: sslrootcert');
 	is($u->{pool_mode}, 'session', 'update: pool mode');
+	is($u->{consistency}, 'strict', 'update: consistency');
 	is($u->{host}, 'db.example.com', 'update: host kept');
 	is($u->{password}, '(set)', 'update: password kept');
 	is($u->{'connection string'}, 'postgresql://app@127.0.0.1:7432/shop2', 'update: new client string');
@@ -325,6 +328,8 @@ write_file($bad, "[agent]\n  state_dir =  $state  \n# comment\n; comment\nlisten
 my @cs = ('--connection-string=postgresql://u@h/d');
 fails_like('max-age 3601', qr/^hyperdrive create: --max-age must be an integer from 0 to 3600 \(seconds\), not "3601"$/,
 	'create', 'x', @cs, '--max-age', '3601', '-c', $ini);
+fails_like('unknown consistency', qr/^hyperdrive create: --consistency must be one of bounded, strict, not "eventual"$/,
+	'create', 'x', @cs, '--consistency', 'eventual', '-c', $ini);
 fails_like('swr -1', qr/--swr must be an integer from 0 to 3600/, 'create', 'x', @cs, '--swr=-1', '-c', $ini);
 fails_like('unknown sslmode', qr/--sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, not "maybe"/,
 	'create', 'x', @cs, '--sslmode', 'maybe', '-c', $ini);
@@ -392,6 +397,11 @@ is(get_fields(ok_run('get nopw after failures', 'get', 'nopw'))->{max_age}, '60'
 {
 	my $conf = "$configs/$np_id.conf";
 	my $good = read_file($conf);
+	(my $old = $good) =~ s/^consistency = .*\n//m;
+	isnt($old, $good, 'the conf file has a consistency line');
+	write_file($conf, $old);
+	is(get_fields(ok_run('get nopw from a conf written before consistency', 'get', 'nopw'))->{consistency},
+		'bounded', 'a conf without consistency (written before it existed) means bounded');
 	(my $badport = $good) =~ s/^port = .*$/port = fifty/m;
 	my @lines = split /\n/, $badport;
 	my ($port_line) = map { $_ + 1 } grep { $lines[$_] =~ /^port =/ } 0 .. $#lines;

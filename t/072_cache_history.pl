@@ -161,23 +161,7 @@ CacheHarness::setup(
 	node => 'origin72',
 	max_lag => "${MAX_LAG_MS}ms",
 	extra_conf => "max_connections = 70\n",
-	extra_sql => <<'SQL' . CacheHistory::kp_sql() . "RESET ROLE;\n");
-SET ROLE app;
-CREATE TABLE kv (id int PRIMARY KEY, v bigint NOT NULL, tag text NOT NULL);
-INSERT INTO kv SELECT i, 0, 'init' FROM generate_series(1, 40) i;
-CREATE TABLE kv_group (g int PRIMARY KEY, total bigint NOT NULL);
-INSERT INTO kv_group SELECT g, 0 FROM generate_series(0, 3) g;
--- kv_group is written only by this trigger
-CREATE FUNCTION kv_group_t() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE kv_group SET total = total + (NEW.v - OLD.v) WHERE g = NEW.id % 4;
-	RETURN NULL;
-END $$;
-CREATE TRIGGER kv_group_t AFTER UPDATE ON kv FOR EACH ROW EXECUTE FUNCTION kv_group_t();
-CREATE VIEW kv_v AS SELECT k.id, k.v, k.tag, g.total FROM kv k JOIN kv_group g ON g.g = k.id % 4;
-CREATE FUNCTION bump(i int, t text) RETURNS bigint LANGUAGE sql
-  AS $$ UPDATE kv SET v = v + 1, tag = t WHERE id = i RETURNING v $$;
-SQL
+	extra_sql => CacheHistory::kv_sql() . CacheHistory::kp_sql() . "RESET ROLE;\n");
 hdcli('create hist_swr (max-age 1, swr 10)', 'create', 'hist_swr',
 	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
 	'--sslmode', 'disable', '--max-age', '1', '--swr', '10');
@@ -202,125 +186,9 @@ my @kp_workers = (
 	(map { [ "kow$_", 'kowriter', \%on_origin ] } 1 .. 2),
 	[ 'kaw1', 'kawriter', \%agent_kp ],
 	(map { [ "kr$_", 'kreader', \%agent_kp ] } 1 .. 3));
-my @walsenders;
-my @stopped;
-END { kill 'CONT', @stopped if @stopped; }
-sub walsenders
-{
-	my $slots = join(', ', map { "'hyperdrive_$_'" } @CFGS);
-	return split /\n/, $node->safe_psql('app',
-		"SELECT active_pid FROM pg_replication_slots WHERE slot_name IN ($slots) AND active_pid IS NOT NULL");
-}
-
-# Runs @$workers for $o{seconds} (with the faults if $o{faults}); the history.
-sub run_history
-{
-	my (%o) = @_;
-	my $dir = $o{dir};
-	mkdir $dir or die "$dir: $!";
-	my $t0 = CacheHistory::now() + 0.5;
-	my $until = $t0 + $o{seconds};
-	my $quiet = CacheHistory::quiet_windows($o{seed}, $o{seconds});
-	my %pid;
-	my $n = 0;
-	for my $w (@{ $o{workers} })
-	{
-		my ($name, $role, $connect) = @$w;
-		$n++;
-		my $pid = fork() // die "fork: $!";
-		if ($pid == 0)
-		{
-			# a worker: no Test::More or cluster teardown in this process
-			my $ok = eval {
-				CacheHistory::run_worker(name => $name, role => $role, connect => $connect,
-					seed => $o{seed} * 100 + $n, t0 => $t0, until => $until, quiet => $quiet,
-					think => 0.03, ext_share => 0.3, out => "$dir/$name");
-				1;
-			};
-			print STDERR "worker $name: $@" unless $ok;
-			POSIX::_exit($ok ? 0 : 1);
-		}
-		$pid{$pid} = $name;
-	}
-	# Faults, at the start of a write phase (writes go on meanwhile): the change
-	# streams' walsenders are stopped (SIGSTOP) for 1.5 s, three times max_lag:
-	# hits must stop within max_lag; later they are terminated: the streams
-	# reconnect and must catch up before a hit.
-	my $first_write_after = sub {
-		my ($off) = @_;
-		for my $q (@$quiet) { return $q->[1] if $q->[1] >= $off; }
-		return $off;
-	};
-	my @faults = $o{faults}
-	  ? ([ $first_write_after->(3), 'stop' ], [ $first_write_after->($o{seconds} / 2), 'terminate' ]) : ();
-	@walsenders = walsenders() if @faults;	# now: the query takes a while on a busy machine
-	# bounded: every worker stops by itself at $until; stragglers are killed
-	my $deadline = $until + 30;
-	while (%pid && CacheHistory::now() < $deadline)
-	{
-		if (@faults && CacheHistory::now() - $t0 >= $faults[0][0])
-		{
-			my ($at, $what) = @{ shift @faults };
-			if ($what eq 'stop')
-			{
-				@stopped = @walsenders;
-				kill 'STOP', @stopped;
-				@faults = sort { $a->[0] <=> $b->[0] } (@faults, [ CacheHistory::now() - $t0 + 1.5, 'cont' ]);
-			}
-			elsif ($what eq 'cont') { kill 'CONT', @stopped; @stopped = (); }
-			else
-			{
-				$node->safe_psql('app', "SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
-					  . "WHERE application_name = 'hyperdrive stream'");
-			}
-			diag(sprintf('fault at %.2f s: %s%s', CacheHistory::now() - $t0, $what,
-					$what eq 'stop' ? ' (walsenders ' . join(', ', @stopped) . ')' : ''));
-		}
-		my $p = waitpid(-1, POSIX::WNOHANG());
-		if ($p > 0) { is($? >> 8, 0, "$o{what}: worker $pid{$p} ends cleanly"); delete $pid{$p}; next; }
-		sleep 0.05;
-	}
-	for my $p (keys %pid) { kill 'KILL', $p; waitpid($p, 0); fail("$o{what}: worker $pid{$p} did not stop"); }
-
-	my @hist;
-	for my $w (@{ $o{workers} })
-	{
-		my $f = "$dir/$w->[0]";
-		push @hist, @{ Storable::retrieve($f) } if -e $f;
-	}
-	my @fatal = grep { $_->{op} eq 'fatal' } @hist;
-	is(scalar(@fatal), 0, "$o{what}: no worker failed") or diag(join("\n", map { "$_->{conn}: $_->{what}" } @fatal));
-	return \@hist;
-}
-
-# Checks a history; prints what was done and found. The checker's result.
-sub verdict
-{
-	my ($what, $hist, $dir, %o) = @_;
-	my $c0 = CacheHistory::now();
-	my $res = CacheHistory::check_history($hist, bound => $BOUND, kp_init => $o{kp_init});
-	diag(sprintf('%s: checked in %.1f s', $what, CacheHistory::now() - $c0));
-	my @viol = @{ $res->{violations} };
-	if (@viol)
-	{
-		my $show = $o{show} // 30;
-		diag("$what: " . scalar(@viol) . " violations" . ($o{expected} ? ' (expected: the planted error)' : '')
-			  . "; the first $show:");
-		diag($_) for @viol[ 0 .. ($#viol < $show - 1 ? $#viol : $show - 1) ];
-		diag("$what: history kept in $dir (Storable, one file per worker)");
-	}
-	my $st = $res->{stats};
-	my @w = grep { $_->{op} eq 'w' } @$hist;
-	my %wc;
-	$wc{ ($_->{kp} || $_->{kp_aborted} ? 'kp/' : '') . "$_->{via}/$_->{what}/$_->{status}" }++ for @w;
-	diag("$what: writes: " . join(', ', map { "$_=$wc{$_}" } sort keys %wc));
-	my @w_err = grep { $_->{status} ne 'commit' && $_->{what} !~ /rollback/ } @w;
-	diag("$what: writes that failed: " . join('; ', map { "$_->{conn}: " . ($_->{err} // '?') } @w_err[ 0 .. ($#w_err < 4 ? $#w_err : 4) ]))
-	  if @w_err;
-	diag("$what: reads checked: " . ($st->{checked} // 0) . ' (' . join(', ', map { "$_=$st->{reads}{$_}" } sort keys %{ $st->{reads} }) . ')');
-	diag("$what: max observed staleness (s): " . join(', ', map { sprintf('%s=%.3f', $_, $st->{max_stale}{$_}) } sort keys %{ $st->{max_stale} }));
-	return $res;
-}
+# the history runner (t/CacheHistory.pm) stops the walsenders of these configs' slots
+sub run_history { return CacheHistory::run_history(node => $node, configs => \@CFGS, @_); }
+sub verdict { my ($what, $hist, $dir, %o) = @_; return CacheHistory::verdict($what, $hist, $dir, bound => $BOUND, %o); }
 
 # The counters of SHOW CACHE that moved between two readings.
 sub counters

@@ -214,7 +214,8 @@ sub cache_status
 			coalesced => $f[12], stale => $f[13], refreshes => $f[14],
 			ddl_invalidations => $f[15], fill_relations_by_value => $f[16],
 			fill_relations_whole => $f[17], changes_by_value => $f[18],
-			changes_by_column => $f[19], changes_by_relation => $f[20], changes_all => $f[21]);
+			changes_by_column => $f[19], changes_by_relation => $f[20], changes_all => $f[21],
+			strict_waits => $f[22], strict_probes => $f[23]);
 		my %b;
 		for my $kv (split /, /, $f[7] // '')
 		{

@@ -15,9 +15,11 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/store.h"
 #include "cache/change.h"
+#include "cache/fresh_wait.h"
 
 #define MAX_REASONS 64
 #define ANALYSIS_BUCKETS 4096
@@ -105,6 +107,13 @@ typedef struct CacheCfg
 	size_t		nanalyses;
 	uint64_t	analysis_gen;	/* bumped when DDL drops them */
 	HdFlights	flights;		/* coalescing (flight.h) */
+	/* strict consistency (docs/cache.md, "Consistency") */
+	bool		strict;
+	HdFreshWaits fresh_waits;	/* hits waiting for the stream (fresh_wait.h) */
+	ev_timer	wake;			/* wakes them from the loop after fresh_as_of moved */
+	double		stalled_at;		/* a wait timed out for a hit that arrived then:
+								 * hits go to the origin until fresh past it */
+	uint64_t	strict_waits;	/* hits that waited */
 	/* counters */
 	uint64_t	stale_hits;		/* STALE entries served (stale-while-revalidate) */
 	uint64_t	refreshes;		/* background refreshes started */
@@ -176,6 +185,10 @@ struct HdCacheJob
 };
 
 static const char *stream_problem(CacheCfg *cfg, HdPos ryw_pos);
+static void strict_wake_soon(CacheCfg *cfg);
+static void on_fresh(void *arg);
+static void wake_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void strict_timeouts(CacheCfg *cfg, double limit);
 static void store_retry(HdCacheLayer *layer, double now);
 
 /* Whether to log this trouble now; *left_out: how many were not logged since the last line. */
@@ -636,6 +649,7 @@ on_state(void *arg, HdChangeState state, const char *why)
 	char		err[512];
 	uint64_t	removed = 0;
 
+	strict_wake_soon(cfg);		/* waiting hits look again (the stream may be down) */
 	if (state == HD_CHANGE_CONNECTED)
 	{
 		HdChangeStatus st;
@@ -690,7 +704,18 @@ on_state(void *arg, HdChangeState state, const char *why)
 static void
 cfg_free(HdCacheLayer *layer, CacheCfg *cfg)
 {
+	HdList		out;
+	HdCacheWaiter *w;
+
 	hd_flights_end_all(&cfg->flights);
+	/* its waiting hits run their requests on the origin */
+	hd_list_init(&out);
+	hd_fresh_waits_take_all(&cfg->fresh_waits, &out);
+	while ((w = hd_fresh_wait_pop(&out)) != NULL)
+		if (layer->session->active(w))
+			layer->session->fall_back(w);
+	if (cfg->wake.data)
+		ev_timer_stop(layer->loop, &cfg->wake);
 	layer->origin->changes->free(cfg->source);
 	analyses_clear(cfg);
 	free(cfg->buckets);
@@ -709,7 +734,7 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	bool		reset = false;
 	uint64_t	lsn = 0;
 	HdChangeParams params = {0};
-	HdChangeCallbacks cb = {on_change, on_state, NULL};
+	HdChangeCallbacks cb = {on_change, on_state, on_fresh, NULL};
 
 	if (cfg == NULL)
 		return NULL;
@@ -723,6 +748,10 @@ cfg_start(HdCacheLayer *layer, const HdConfig *config)
 	}
 	cfg->layer = layer;
 	hd_flights_init(&cfg->flights, layer->session, flights_count, flights_problem, cfg);
+	hd_fresh_waits_init(&cfg->fresh_waits);
+	ev_timer_init(&cfg->wake, wake_cb, 0, 0);
+	cfg->wake.data = cfg;
+	cfg->strict = cfg->flights.strict = config->consistency == HD_CONSISTENCY_STRICT;
 	memcpy(cfg->id, config->id, sizeof(cfg->id));
 	cfg->max_age = config->max_age;
 	cfg->swr = config->stale_while_revalidate;
@@ -788,6 +817,9 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 		{
 			cfg->max_age = now->max_age;
 			cfg->swr = now->stale_while_revalidate;
+			cfg->strict = cfg->flights.strict = now->consistency == HD_CONSISTENCY_STRICT;
+			cfg->stalled_at = 0;
+			strict_wake_soon(cfg);	/* bounded now: its waiters' hits are served */
 			continue;
 		}
 		/* deleted, caching turned off, or another origin: its entries go */
@@ -875,6 +907,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		hd_race_prune(&cfg->race);
 		hd_flight_timeouts(&cfg->flights, ev_time(),
 						   layer->settings->query_wait_timeout_ms / 1000.0);
+		strict_timeouts(cfg, layer->settings->max_lag_ms / 1000.0);
 	}
 	forget_marks(layer);
 	if (layer->dirty && now - layer->last_sync >= 1.0)
@@ -1049,7 +1082,7 @@ stream_age(const HdChangeStatus *st)
 {
 	if (st->fresh_as_of <= 0)
 		return -1.0;
-	return ev_time() - st->fresh_as_of;
+	return hd_clock_now() - st->fresh_as_of;
 }
 
 /* Why hits cannot be served now to a session whose writes reached ryw_pos, or NULL. */
@@ -1064,9 +1097,21 @@ stream_problem(CacheCfg *cfg, HdPos ryw_pos)
 	if (cfg->source == NULL || !changes->connected(cfg->source))
 		return "stream-down";
 	changes->status(cfg->source, &st);
-	age = stream_age(&st);
-	if (st.applied < cfg->catchup_lsn || age < 0 || age > max_lag)
+	if (st.applied < cfg->catchup_lsn)
 		return "lagging";			/* (no message yet: not known to be caught up) */
+	if (cfg->strict)
+	{
+		/* each hit waits for its own freshness (strict_wait()), unless the stream stalls */
+		if (cfg->stalled_at > 0 && st.fresh_as_of < cfg->stalled_at)
+			return "lagging";
+		cfg->stalled_at = 0;
+	}
+	else
+	{
+		age = stream_age(&st);
+		if (age < 0 || age > max_lag)
+			return "lagging";
+	}
 	if (ryw_pos > st.applied)
 		return "read-your-writes";
 	return NULL;
@@ -1100,7 +1145,111 @@ hd_cache_waiter_init(HdCacheWaiter *waiter)
 void
 hd_cache_waiter_gone(HdCacheWaiter *waiter)
 {
+	hd_fresh_wait_leave(waiter);
 	hd_flight_waiter_gone(waiter);
+}
+
+/* ---------------------------------------------------------------------------
+ * Strict consistency: hits wait until the stream has applied every commit
+ * the origin acknowledged before they arrived
+ */
+
+/* Whether the hit of a request that arrived at `arrived` may be served now. */
+static bool
+strict_fresh(CacheCfg *cfg, double arrived)
+{
+	HdChangeStatus st;
+
+	cfg->layer->origin->changes->status(cfg->source, &st);
+	return st.fresh_as_of > 0 && st.fresh_as_of >= arrived;
+}
+
+/*
+ * The hit waits (the session is parked, nothing goes to the origin): the
+ * source is asked for a probe sent after it arrived, which answers it and
+ * every hit that arrived before it was sent.
+ */
+static void
+strict_wait(CacheCfg *cfg, HdCacheWaiter *w)
+{
+	hd_fresh_wait_add(&cfg->fresh_waits, w, hd_clock_now());
+	cfg->strict_waits++;
+	cfg->layer->origin->changes->want_fresh(cfg->source, w->arrived);
+}
+
+/* Each waiter on `out` decides again: a hit now, or whatever its request meets. */
+static void
+strict_decide_again(CacheCfg *cfg, HdList *out)
+{
+	HdCacheWaiter *w;
+
+	while ((w = hd_fresh_wait_pop(out)) != NULL)
+		if (cfg->layer->session->active(w))
+			cfg->layer->session->decide_again(w);
+}
+
+/*
+ * From the loop, after fresh_as_of moved or the stream's state changed:
+ * the waiters it answers decide again; with the stream down, all of them
+ * (they go to the origin, counted as stream-down).
+ */
+static void
+wake_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	CacheCfg   *cfg = t->data;
+	const HdChangeSourceOps *changes = cfg->layer->origin->changes;
+	HdChangeStatus st;
+	HdList		out;
+
+	(void) loop;
+	(void) revents;
+	hd_list_init(&out);
+	if (!cfg->strict || !changes->connected(cfg->source))
+		hd_fresh_waits_take_all(&cfg->fresh_waits, &out);
+	else
+	{
+		changes->status(cfg->source, &st);
+		hd_fresh_waits_take_answered(&cfg->fresh_waits, st.fresh_as_of, &out);
+	}
+	strict_decide_again(cfg, &out);
+}
+
+static void
+strict_wake_soon(CacheCfg *cfg)
+{
+	if (hd_fresh_waits_empty(&cfg->fresh_waits) || ev_is_active(&cfg->wake))
+		return;
+	ev_timer_set(&cfg->wake, 0, 0);
+	ev_timer_start(cfg->layer->loop, &cfg->wake);
+}
+
+static void
+on_fresh(void *arg)
+{
+	strict_wake_soon(arg);
+}
+
+/*
+ * Hits that waited max_lag go to the origin (never stale): counted, and
+ * until the stream is fresh past the latest of them, hits do not wait but
+ * go to the origin at once (bypass:lagging), as in a bounded config.
+ */
+static void
+strict_timeouts(CacheCfg *cfg, double limit)
+{
+	HdList		out;
+	HdCacheWaiter *w;
+
+	hd_list_init(&out);
+	hd_fresh_waits_take_expired(&cfg->fresh_waits, hd_clock_now(), limit, &out);
+	while ((w = hd_fresh_wait_pop(&out)) != NULL)
+	{
+		if (w->arrived > cfg->stalled_at)
+			cfg->stalled_at = w->arrived;
+		count_reason(cfg, "bypass:strict-wait-timeout");
+		if (cfg->layer->session->active(w))
+			cfg->layer->session->fall_back(w);
+	}
 }
 
 /*
@@ -1130,13 +1279,14 @@ hd_cache_lead(HdCacheLayer *layer, HdCacheWaiter *leader, void *conn)
 {
 	HdFlight   *flight = hd_flight_take(leader);
 	HdCacheJob *job = NULL;
+	double		sent_at = hd_clock_now();	/* what the job reads is at least as new */
 	HdCacheLeadResult rc = layer->origin->lead(layer->arg, conn, leader, &job);
 
 	if (flight == NULL)
 		return rc;
 	if (rc == HD_CACHE_LEAD_SENT && job &&
 		hd_flight_matches(flight, job->analysis, job->key, job->keylen))
-		hd_flight_attach(flight, &job->flight);
+		hd_flight_attach(flight, &job->flight, sent_at);
 	else
 		hd_flight_end(flight, NULL, 0, 0);
 	return rc;
@@ -1525,7 +1675,7 @@ start_refresh(CacheCfg *cfg, HdCacheWaiter *requester, const Analysis *a,
 		hd_cache_job_free(job, NULL, 0);
 		return;
 	}
-	hd_flight_attach(f, &job->flight);
+	hd_flight_attach(f, &job->flight, hd_clock_now());
 	if (layer->origin->refresh(layer->arg, conn, requester, job) < 0)
 	{
 		hd_cache_job_free(job, NULL, 0);
@@ -1568,6 +1718,14 @@ hd_cache_decide(HdCacheLayer *layer, const char *config_id, HdCacheWaiter *waite
 		store_trouble(cfg, &cfg->lookup_log, HD_LOG_WARNING, "lookup failed", err);
 		count_reason(cfg, hd_store_fenced(layer->store, cfg->id) ?
 					 "bypass:fenced" : "bypass:error");
+		return;
+	}
+	if ((hit.status == HD_STORE_FRESH || (hit.status == HD_STORE_STALE && cfg->swr > 0)) &&
+		cfg->strict && !strict_fresh(cfg, waiter->arrived))
+	{
+		hd_store_hit_release(&hit);
+		strict_wait(cfg, waiter);
+		v->decision = HD_CACHE_WAIT;
 		return;
 	}
 	if (hit.status == HD_STORE_FRESH || (hit.status == HD_STORE_STALE && cfg->swr > 0))
@@ -1639,7 +1797,7 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		double		lag;
 		/* the counting columns of SHOW CACHE, by position */
 		static const int count_cols[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-		20, 21};
+		20, 21, 22, 23};
 		uint64_t	count[HD_CACHE_SHOW_COLUMNS] = {0};
 
 		hd_store_config_usage(layer->store, cfg->id, &entries, &bytes);
@@ -1662,6 +1820,8 @@ hd_cache_show(HdCacheLayer *layer, void (*row) (void *arg, const char *const *va
 		count[17] = cfg->deps_whole;
 		for (int k = 0; k < 4; k++)
 			count[18 + k] = cfg->change_deps[k];
+		count[22] = cfg->strict_waits;
+		count[23] = st.probes_on_demand;
 		for (size_t i = 0; i < sizeof(count_cols) / sizeof(count_cols[0]); i++)
 		{
 			fmt_u64(v[count_cols[i]], 64, count[count_cols[i]]);
@@ -1695,6 +1855,49 @@ hd_cache_purge_config(HdCacheLayer *layer, const char *config_id, uint64_t *remo
 	return hd_store_purge(layer->store, config_id, removed, err, errlen);
 }
 
+
+/*
+ * Strict consistency: hits that waited for the change stream, probes sent
+ * for them, hits waiting now. (Waits that timed out are statements:
+ * hyperdrive_cache_statements_total's bypass:strict-wait-timeout.)
+ */
+static void
+strict_metrics(HdCacheLayer *layer, HdTextBuf *buf)
+{
+	static const struct
+	{
+		const char *name;
+		const char *type;
+		const char *help;
+	}			families[] = {
+		{"hyperdrive_cache_strict_waits_total", "counter", "Hits of strict configs that "
+		"waited for the change stream to apply what the origin had acknowledged when they arrived"},
+		{"hyperdrive_cache_strict_probes_total", "counter", "Freshness probes sent for waiting "
+		"hits (one answers every hit that arrived before it was sent)"},
+		{"hyperdrive_cache_strict_waiting", "gauge", "Hits of strict configs waiting now"},
+	};
+
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+	{
+		HdList	   *item;
+		HdList	   *tmp;
+
+		hd_text_buf_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", families[f].name,
+						   families[f].help, families[f].name, families[f].type);
+		hd_list_foreach_safe(item, tmp, &layer->cfgs)
+		{
+			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+			HdChangeStatus st;
+			uint64_t	v;
+
+			layer->origin->changes->status(cfg->source, &st);
+			v = f == 0 ? cfg->strict_waits : f == 1 ? st.probes_on_demand :
+				(uint64_t) hd_fresh_waits_count(&cfg->fresh_waits);
+			hd_text_buf_printf(buf, "%s{config=\"%s\"} %" PRIu64 "\n", families[f].name,
+							   cfg->name, v);
+		}
+	}
+}
 
 /* hyperdrive_cache_invalidation_seconds, cumulative as Prometheus expects */
 static void
@@ -1803,6 +2006,7 @@ hd_cache_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 		hd_text_buf_printf(buf, "hyperdrive_cache_fill_relations_total{config=\"%s\","
 						   "precision=\"whole\"} %" PRIu64 "\n", cfg->name, cfg->deps_whole);
 	}
+	strict_metrics(layer, buf);
 	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_stream_connected Whether the config's change stream is up\n"
 					 "# TYPE hyperdrive_cache_stream_connected gauge\n");
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)

@@ -221,7 +221,7 @@ extern bool hd_cache_fill_finish(HdCacheJob *job, const HdCacheFillOutcome *o,
 extern void hd_cache_job_free(HdCacheJob *job, const void *bytes, size_t len);
 
 /* Admin console and metrics: SHOW CACHE's row per config has this many columns. */
-#define HD_CACHE_SHOW_COLUMNS 22
+#define HD_CACHE_SHOW_COLUMNS 24
 extern void hd_cache_show(HdCacheLayer *layer,
 						  void (*row) (void *arg, const char *const *values, int n), void *arg);
 extern int	hd_cache_purge_config(HdCacheLayer *layer, const char *config_id, uint64_t *removed,

@@ -29,11 +29,19 @@
  *     the origin, when everything received is applied); the cache persists
  *     it, passes it as params.start, and reports with set_durable() what
  *     its store has made durable: the source confirms no further.
- *   - Freshness: status()'s fresh_as_of is the ev_time() when a probe was
- *     sent whose origin position the source has applied since: every
- *     transaction the origin acknowledged before it has been applied. <= 0:
- *     not known yet. catchup is the origin's position when the source
- *     (re)connected.
+ *   - Freshness: status()'s fresh_as_of is the time (base/clock.h), taken
+ *     before a probe was sent, whose origin position the source has applied
+ *     since: every transaction the origin acknowledged before it has been
+ *     applied. <= 0: not known yet. Probes run on their own, well within
+ *     max_lag; want_fresh(as_of) asks for one sent at or after as_of (strict
+ *     consistency: a hit that arrived at as_of waits for it): the source
+ *     sends one as soon as none such is in flight or answered, so one probe
+ *     answers every request that arrived before it was sent; status()'s
+ *     probes_on_demand counts those sent so. on_fresh() (may be NULL) is
+ *     called whenever fresh_as_of moves, from within the source's own
+ *     work: the caller must not call want_fresh() from it (nor from
+ *     on_change() or on_state()) but defer what it does to its loop.
+ *     catchup is the origin's position when the source (re)connected.
  *   - connect_snapshot(): the transactions running at the origin when the
  *     source connected (a change of one may have been applied before it was
  *     visible): 0, or -1 when not known (the caller frees out->xip either
@@ -92,6 +100,7 @@ typedef struct HdChangeCallbacks
 {
 	int			(*on_change) (void *arg, const HdChange *change);
 	void		(*on_state) (void *arg, HdChangeState state, const char *why);
+	void		(*on_fresh) (void *arg);	/* fresh_as_of moved; NULL: not told */
 	void	   *arg;
 } HdChangeCallbacks;
 
@@ -109,7 +118,8 @@ typedef struct HdChangeStatus
 {
 	HdPos		applied;
 	HdPos		catchup;		/* origin position when it (re)connected */
-	double		fresh_as_of;	/* ev_time(); <= 0: not known */
+	double		fresh_as_of;	/* base/clock.h time; <= 0: not known */
+	uint64_t	probes_on_demand;	/* probes sent for want_fresh() */
 } HdChangeStatus;
 
 typedef struct HdChangeSource HdChangeSource;
@@ -127,6 +137,7 @@ typedef struct HdChangeSourceOps
 	void		(*format_pos) (HdPos pos, char *out, size_t outlen);
 	const char *(*state_name) (HdChangeState state);
 	bool		(*watch) (HdChangeSource *source, uint64_t relation, uint32_t column);
+	void		(*want_fresh) (HdChangeSource *source, double as_of);
 } HdChangeSourceOps;
 
 #endif							/* HD_CACHE_CHANGE_H */

@@ -18,6 +18,7 @@ struct HdFlight
 	HdCacheWaiter *leader;		/* until its job starts; NULL after (or a refresh) */
 	HdList		waiters;		/* HdCacheWaiter.link */
 	HdFlight  **job_ref;		/* the job's field that points here, once it runs */
+	double		sent_at;		/* base/clock.h time before the job was sent */
 };
 
 void
@@ -169,6 +170,11 @@ hd_flight_end(HdFlight *f, const void *bytes, size_t len, uint64_t joined_before
 
 		if (f->analysis)
 			waiter_decide_again(flights, w);
+		else if (bytes && flights->strict && w->arrived > f->sent_at)
+		{
+			flights->count(flights->owner, "coalesce-again:strict");
+			waiter_decide_again(flights, w);
+		}
 		else if (bytes && w->wait_order < joined_before)
 			waiter_serve(flights, w, bytes, len);
 		else if (bytes)
@@ -272,8 +278,9 @@ hd_flight_take(HdCacheWaiter *leader)
 }
 
 void
-hd_flight_attach(HdFlight *flight, HdFlight **job_ref)
+hd_flight_attach(HdFlight *flight, HdFlight **job_ref, double sent_at)
 {
 	flight->job_ref = job_ref;
+	flight->sent_at = sent_at;
 	*job_ref = flight;
 }

@@ -21,7 +21,10 @@
  *     now: they run their own), later ones decide again (the result may
  *     miss a change they must see: the first of them leads the key's next
  *     fill); without bytes every waiter runs its own request. Waiters of an
- *     analysis always decide again.
+ *     analysis always decide again. In a strict config (flights->strict)
+ *     a waiter that arrived after the flight's job was sent (the sent_at of
+ *     hd_flight_attach()) decides again instead: the job's result may lack
+ *     a commit acknowledged before the waiter arrived ("coalesce-again:strict").
  *   - Waking a waiter may re-enter (join a flight, end one): the flight is
  *     unlinked before its waiters are woken, and lists are read again after
  *     each callback.
@@ -48,7 +51,10 @@ typedef struct HdCacheWaiter
 {
 	HdFlight   *flight;			/* the flight it leads or waits for; NULL: none */
 	bool		leader;			/* it leads that flight (else it waits for it) */
-	HdList		link;			/* the flight's waiters */
+	bool		fresh_wait;		/* it waits for freshness instead (fresh_wait.h) */
+	HdList		link;			/* the flight's waiters, or the freshness queue */
+	double		arrived;		/* set by the session side: base/clock.h time at or
+								 * after its request's bytes were read */
 	double		wait_started;	/* when it began to wait */
 	uint64_t	wait_order;		/* the config's change order when it began to wait */
 	HdPos		ryw_pos;		/* no hit until the changes are applied this far (its writes) */
@@ -88,6 +94,7 @@ typedef struct HdFlights
 	/* why a waiter may not take a result now (a reason word), or NULL */
 	const char *(*problem) (void *owner, const HdCacheWaiter *waiter);
 	void	   *owner;
+	bool		strict;			/* the config's hits promise strict consistency */
 	uint64_t	coalesced;		/* waiters answered with another session's result */
 } HdFlights;
 
@@ -121,8 +128,12 @@ extern bool hd_flight_join(HdFlights *flights, HdCacheWaiter *waiter, bool analy
 extern HdFlight *hd_flight_take(HdCacheWaiter *leader);
 extern bool hd_flight_matches(const HdFlight *flight, bool analysis, const unsigned char *key,
 							  size_t keylen);
-/* The job whose field job_ref is answers the flight now. */
-extern void hd_flight_attach(HdFlight *flight, HdFlight **job_ref);
+/*
+ * The job whose field job_ref is answers the flight now; sent_at (base/
+ * clock.h) is taken before the job was sent: what it reads is at least as
+ * new as that.
+ */
+extern void hd_flight_attach(HdFlight *flight, HdFlight **job_ref, double sent_at);
 
 extern void hd_flight_end(HdFlight *flight, const void *bytes, size_t len,
 						  uint64_t joined_before);

@@ -37,12 +37,13 @@ static const char *const sslmode_names[] = {
 	"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL
 };
 static const char *const pool_mode_names[] = {"transaction", "session", NULL};
+static const char *const consistency_names[] = {"bounded", "strict", NULL};
 
 /* The .conf keys, in the order they are written; "id" is handled apart. */
 static const char *const conf_keys[] = {
 	"id", "name", "host", "port", "database", "user", "sslmode", "sslrootcert",
 	"origin_connection_limit", "pool_mode", "caching_disabled", "max_age",
-	"stale_while_revalidate", NULL
+	"stale_while_revalidate", "consistency", NULL
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]) - 1)
@@ -59,6 +60,12 @@ const char *
 hd_pool_mode_name(HdPoolMode mode)
 {
 	return pool_mode_names[mode];
+}
+
+const char *
+hd_consistency_name(HdConsistency consistency)
+{
+	return consistency_names[consistency];
 }
 
 void
@@ -323,6 +330,13 @@ hd_config_set(HdConfig *cfg, const char *key, const char *value, const char *lab
 		status = set_enum(&e, label, value, pool_mode_names, err, errlen);
 		if (status == 0)
 			cfg->pool_mode = (HdPoolMode) e;
+		return status;
+	}
+	if (strcmp(key, "consistency") == 0)
+	{
+		status = set_enum(&e, label, value, consistency_names, err, errlen);
+		if (status == 0)
+			cfg->consistency = (HdConsistency) e;
 		return status;
 	}
 	snprintf(err, errlen, "unknown config field \"%.60s\"", key);
@@ -599,6 +613,7 @@ conf_text(const HdConfig *cfg)
 	hd_text_buf_printf(&buf, "caching_disabled = %s\nmax_age = %d\nstale_while_revalidate = %d\n",
 					   cfg->caching_disabled ? "true" : "false", cfg->max_age,
 					   cfg->stale_while_revalidate);
+	hd_text_buf_printf(&buf, "consistency = %s\n", hd_consistency_name(cfg->consistency));
 	return hd_text_buf_finish(&buf);
 }
 

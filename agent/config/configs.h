@@ -11,7 +11,8 @@
  * ID is 32 lowercase hex digits from getrandom(). The .conf keys are the
  * field names of HdConfig (id, name, host, port, database, user, sslmode,
  * sslrootcert, origin_connection_limit, pool_mode, caching_disabled, max_age,
- * stale_while_revalidate). A config exists when its .conf file does; other
+ * stale_while_revalidate, consistency; a file without consistency, written
+ * before it existed, means bounded). A config exists when its .conf file does; other
  * files in the directory (e.g. leftover temporary files) are ignored.
  *
  * Contract:
@@ -63,6 +64,13 @@ typedef enum HdPoolMode
 	HD_POOL_SESSION
 } HdPoolMode;
 
+/* What a cache hit promises (docs/cache.md, "Consistency"). */
+typedef enum HdConsistency
+{
+	HD_CONSISTENCY_BOUNDED,		/* at most max_lag behind the origin's commits */
+	HD_CONSISTENCY_STRICT		/* every commit acknowledged before the request arrived */
+} HdConsistency;
+
 typedef struct HdConfig
 {
 	char		id[HD_CONFIG_ID_LEN + 1];
@@ -78,6 +86,7 @@ typedef struct HdConfig
 	bool		caching_disabled;	/* default false */
 	int			max_age;		/* seconds, 0..3600, default 60 */
 	int			stale_while_revalidate; /* seconds, 0..3600, default 15 */
+	HdConsistency consistency;	/* default bounded */
 	bool		has_password;	/* set by hd_configs_load() */
 } HdConfig;
 
@@ -101,6 +110,7 @@ extern bool hd_config_is_id(const char *s);
 
 extern const char *hd_sslmode_name(HdSslMode mode);
 extern const char *hd_pool_mode_name(HdPoolMode mode);
+extern const char *hd_consistency_name(HdConsistency consistency);
 
 extern int	hd_configs_load(const char *state_dir, HdConfigList *out, char *err, size_t errlen);
 extern void hd_configs_free(HdConfigList *list);

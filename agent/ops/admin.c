@@ -346,7 +346,8 @@ show_cache(HdAgent *agent, HdIoBuf *out, bool *oom)
 		{"stale", OID_INT8}, {"refreshes", OID_INT8}, {"ddl_invalidations", OID_INT8},
 		{"fill_relations_by_value", OID_INT8}, {"fill_relations_whole", OID_INT8},
 		{"changes_by_value", OID_INT8}, {"changes_by_column", OID_INT8},
-		{"changes_by_relation", OID_INT8}, {"changes_all", OID_INT8}
+		{"changes_by_relation", OID_INT8}, {"changes_all", OID_INT8},
+		{"strict_waits", OID_INT8}, {"strict_probes", OID_INT8}
 	};
 	CacheRows	r = {out, oom};
 

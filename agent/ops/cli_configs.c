@@ -33,6 +33,7 @@ typedef enum Opt
 	OPT_SSLMODE,
 	OPT_SSLROOTCERT,
 	OPT_POOL_MODE,
+	OPT_CONSISTENCY,
 	NOPTS
 } Opt;
 
@@ -57,13 +58,15 @@ static const OptionDef option_defs[NOPTS] = {
 	[OPT_SSLMODE] = {"--sslmode", 0, true, "sslmode"},
 	[OPT_SSLROOTCERT] = {"--sslrootcert", 0, true, NULL},
 	[OPT_POOL_MODE] = {"--pool-mode", 0, true, "pool_mode"},
+	[OPT_CONSISTENCY] = {"--consistency", 0, true, "consistency"},
 };
 
 #define BIT(o) (1u << (o))
 #define COMMON_OPTS (BIT(OPT_CONF) | BIT(OPT_HELP))
 /* the options that change a config, shared by create and update */
 #define FIELD_OPTS (BIT(OPT_ORIGIN_PASSWORD) | BIT(OPT_LIMIT) | BIT(OPT_CACHING_DISABLED) | \
-	BIT(OPT_MAX_AGE) | BIT(OPT_SWR) | BIT(OPT_SSLMODE) | BIT(OPT_SSLROOTCERT) | BIT(OPT_POOL_MODE))
+	BIT(OPT_MAX_AGE) | BIT(OPT_SWR) | BIT(OPT_SSLMODE) | BIT(OPT_SSLROOTCERT) | BIT(OPT_POOL_MODE) | \
+	BIT(OPT_CONSISTENCY))
 
 struct Command;
 
@@ -320,6 +323,7 @@ print_config(const Cli *cli, const HdConfig *cfg)
 	fprintf(out, "caching_disabled: %s\n", cfg->caching_disabled ? "true" : "false");
 	fprintf(out, "max_age: %d\n", cfg->max_age);
 	fprintf(out, "stale_while_revalidate: %d\n", cfg->stale_while_revalidate);
+	fprintf(out, "consistency: %s\n", hd_consistency_name(cfg->consistency));
 	fputs("connection string: ", out);
 	put_client_uri(cli, cfg);
 }
@@ -343,7 +347,8 @@ caching_text(const HdConfig *cfg, char *buf, size_t len)
 	if (cfg->caching_disabled)
 		snprintf(buf, len, "off");
 	else
-		snprintf(buf, len, "on (max_age %ds, swr %ds)", cfg->max_age, cfg->stale_while_revalidate);
+		snprintf(buf, len, "on (max_age %ds, swr %ds, %s)", cfg->max_age,
+				 cfg->stale_while_revalidate, hd_consistency_name(cfg->consistency));
 }
 
 /* ------------------------------------------------------------------------
@@ -720,6 +725,11 @@ run_delete(Cli *cli)
 	"  --max-age=S                     keep query results S seconds (0-3600; default 60)\n" \
 	"  --swr=S                         then serve them stale, while refreshing, for S more\n" \
 	"                                  seconds (stale-while-revalidate; 0-3600; default 15)\n" \
+	"  --consistency=C                 what a cache hit promises: bounded (default: at most\n" \
+	"                                  the agent's max_lag behind the origin) or strict\n" \
+	"                                  (every commit acknowledged before the query\n" \
+	"                                  arrived; a hit waits up to max_lag for the change\n" \
+	"                                  stream, one origin round trip, else goes to the origin)\n" \
 	"  --sslmode=M                     to the origin: disable, allow, prefer (default),\n" \
 	"                                  require, verify-ca or verify-full\n" \
 	"  --sslrootcert=FILE              CA certificates to verify the origin with, or \"system\"\n" \

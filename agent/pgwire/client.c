@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/sqlstate.h"
 #include "pgwire/proto.h"
@@ -238,6 +239,11 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	client->last_activity = ev_now(client->agent->loop);
+	/*
+	 * After the bytes are in: every request now in the buffer arrived by
+	 * then (strict consistency compares probes' send times with it).
+	 */
+	client->cache_waiter.arrived = hd_clock_now();
 	client_process(client);
 	/* waiting for its pool: what it sends meanwhile is held, but not without bound */
 	if (client->state == HD_CLIENT_LOGIN && hd_iobuf_live(&client->in) > HD_PRELOGIN_MAX)

@@ -122,12 +122,21 @@ on_state(void *arg, HdStreamState state, const char *why)
 	src->cb.on_state(src->cb.arg, s, why);
 }
 
+static void
+on_fresh(void *arg)
+{
+	HdChangeSource *src = arg;
+
+	if (src->cb.on_fresh)
+		src->cb.on_fresh(src->cb.arg);
+}
+
 static HdChangeSource *
 pg_start(const HdChangeParams *params, const HdChangeCallbacks *cb, char *err, size_t errlen)
 {
 	HdChangeSource *src = calloc(1, sizeof(HdChangeSource));
 	HdStreamParams p = {0};
-	HdStreamCallbacks scb = {on_record, on_state, NULL};
+	HdStreamCallbacks scb = {on_record, on_state, on_fresh, NULL};
 	char		slot[HD_SLOT_NAME_MAX + 1];
 
 	if (src == NULL)
@@ -201,6 +210,13 @@ pg_status(const HdChangeSource *src, HdChangeStatus *out)
 	out->applied = st.applied_lsn;
 	out->catchup = st.connect_wal_lsn;
 	out->fresh_as_of = st.fresh_as_of;
+	out->probes_on_demand = st.probes_on_demand;
+}
+
+static void
+pg_want_fresh(HdChangeSource *src, double as_of)
+{
+	hd_stream_want_fresh(src->stream, as_of);
 }
 
 static void
@@ -269,7 +285,7 @@ pg_state_name(HdChangeState state)
 
 const HdChangeSourceOps hd_pg_change_source = {
 	pg_start, pg_free, pg_connected, pg_status, pg_set_durable, pg_connect_snapshot,
-	pg_identity, hd_lsn_format, pg_state_name, pg_watch
+	pg_identity, hd_lsn_format, pg_state_name, pg_watch, pg_want_fresh
 };
 
 int

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "base/be.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/sqlstate.h"
 #include "config/conninfo.h"
@@ -40,7 +41,7 @@ typedef enum Phase
 typedef struct ProbePoint
 {
 	uint64_t	lsn;
-	double		sent_at;		/* ev_time() when the probe was sent */
+	double		sent_at;		/* hd_clock_now() just before the probe was sent */
 } ProbePoint;
 
 #define PROBE_PENDING_MAX 32
@@ -139,7 +140,11 @@ struct HdStream
 	PGconn	   *probe_conn;
 	bool		probe_connecting;
 	bool		probe_waiting;	/* a probe was sent, its answer not read yet */
-	double		probe_sent_at;
+	double		probe_sent_at;	/* hd_clock_now() before the last probe was sent */
+	double		probe_connect_at;	/* ev_now() when its connection began */
+	double		probe_demand;	/* hd_stream_want_fresh(): a probe must be sent at or
+								 * after this (hd_clock_now()); 0: none owed */
+	uint64_t	probes_on_demand;
 	double		probe_retry_at; /* no new connection before */
 	bool		probe_failing;	/* said so (once per failure streak) */
 	ev_io		probe_io;
@@ -147,6 +152,7 @@ struct HdStream
 	ProbePoint	pending[PROBE_PENDING_MAX];	/* answered, not applied yet; ascending */
 	size_t		npending;
 	double		fresh_as_of;	/* sent_at of the newest probe whose position is applied */
+	bool		fresh_moved;	/* since the caller was last told (on_fresh) */
 
 	bool		test_drop_old_values;	/* params: a deliberately wrong stream */
 
@@ -170,6 +176,7 @@ static void send_create(HdStream *s);
 static void send_start(HdStream *s);
 static void probe_settle(HdStream *s);
 static void probe_close(HdStream *s);
+static void probe_send(HdStream *s);
 
 /* ------------------------------------------------------------------------
  * Small helpers.
@@ -1272,13 +1279,21 @@ probe_settle(HdStream *s)
 	while (done < s->npending && probe_covered(s, s->pending[done].lsn))
 	{
 		if (s->pending[done].sent_at > s->fresh_as_of)
+		{
 			s->fresh_as_of = s->pending[done].sent_at;
+			s->fresh_moved = true;
+		}
 		done++;
 	}
 	if (done == 0)
 		return;
 	memmove(s->pending, s->pending + done, (s->npending - done) * sizeof(ProbePoint));
 	s->npending -= done;
+	if (s->fresh_moved && s->cb.on_fresh)
+	{
+		s->fresh_moved = false;
+		s->cb.on_fresh(s->cb.arg);
+	}
 }
 
 static void
@@ -1304,6 +1319,7 @@ probe_answered(HdStream *s, uint64_t lsn)
 static void
 probe_send(HdStream *s)
 {
+	double		sent_at;
 	int			r;
 
 	/* watch requests and probes take turns: freshness never waits for many watches */
@@ -1313,12 +1329,17 @@ probe_send(HdStream *s)
 		return;
 	}
 	s->watch_last = false;
+	/* stamped before it leaves: the origin may answer before send returns */
+	sent_at = hd_clock_now();
 	if (!PQsendQuery(s->probe_conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()"))
 	{
 		probe_fail(s, "cannot send", PQerrorMessage(s->probe_conn));
 		return;
 	}
-	s->probe_sent_at = ev_time();
+	s->probe_sent_at = sent_at;
+	if (s->probe_demand > 0)
+		s->probes_on_demand++;
+	s->probe_demand = 0;		/* sent after every request that asked so far */
 	s->probe_waiting = true;
 	if ((r = PQflush(s->probe_conn)) < 0)
 	{
@@ -1346,6 +1367,8 @@ probe_read(HdStream *s)
 		{
 			s->probe_waiting = false;
 			s->watch_waiting = false;
+			if (s->probe_demand > 0)
+				probe_send(s);	/* requests arrived while it was out: the next one */
 			return;
 		}
 		if (s->watch_waiting)
@@ -1506,19 +1529,17 @@ hd_stream_watch_column(HdStream *s, uint32_t relid, uint16_t attnum)
 	return 0;
 }
 
-/* Each probe_interval: connect, or send the next probe if none is out. */
+/* Connect the probe's connection, or send the next probe if none is out. */
 static void
-probe_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+probe_tick(HdStream *s)
 {
-	HdStream   *s = w->data;
 	char		err[512];
 
-	(void) revents;
 	if (s->phase != PHASE_STREAMING)
 		return;					/* freshness means nothing without a stream */
 	if (s->probe_conn == NULL)
 	{
-		if (ev_now(loop) < s->probe_retry_at)
+		if (ev_now(s->loop) < s->probe_retry_at)
 			return;
 		s->probe_conn = connect_start(s, false, err, sizeof(err));
 		if (s->probe_conn == NULL)
@@ -1527,18 +1548,51 @@ probe_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			return;
 		}
 		s->probe_connecting = true;
-		s->probe_sent_at = ev_now(loop);	/* when connecting began */
+		s->probe_connect_at = ev_now(s->loop);
 		probe_watch(s, EV_WRITE);
 		return;
 	}
 	if (s->probe_connecting)
 	{
-		if (ev_now(loop) - s->probe_sent_at > s->connect_timeout)
+		if (ev_now(s->loop) - s->probe_connect_at > s->connect_timeout)
 			probe_fail(s, "cannot connect", "timed out");
 		return;
 	}
 	if (!s->probe_waiting)
 		probe_send(s);
+}
+
+static void
+probe_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void) loop;
+	(void) revents;
+	probe_tick(w->data);
+}
+
+/* The send time of the newest probe sent: out, answered or applied. */
+static double
+probe_newest(const HdStream *s)
+{
+	double		newest = s->fresh_as_of;
+
+	if (s->npending > 0 && s->pending[s->npending - 1].sent_at > newest)
+		newest = s->pending[s->npending - 1].sent_at;
+	if (s->probe_conn && !s->probe_connecting && s->probe_waiting && !s->watch_waiting &&
+		s->probe_sent_at > newest)
+		newest = s->probe_sent_at;
+	return newest;
+}
+
+void
+hd_stream_want_fresh(HdStream *s, double as_of)
+{
+	if (s == NULL || s->probe_interval <= 0 || as_of <= probe_newest(s))
+		return;					/* no probe at all, or one sent after as_of will answer */
+	if (as_of > s->probe_demand)
+		s->probe_demand = as_of;
+	/* one out (or a watch request): the next goes when it is answered */
+	probe_tick(s);
 }
 
 /* ------------------------------------------------------------------------
@@ -1724,6 +1778,7 @@ hd_stream_status(const HdStream *s, HdStreamStatus *out)
 	out->last_error = s->last_error;
 	out->connect_wal_lsn = s->connect_wal_lsn;
 	out->fresh_as_of = s->fresh_as_of;
+	out->probes_on_demand = s->probes_on_demand;
 }
 
 void

@@ -79,10 +79,16 @@
  *   - Freshness (params.probe_interval_ms > 0): while streaming, a second,
  *     plain connection reads pg_current_wal_insert_lsn() every interval, one
  *     probe at a time. When the applied LSN reaches a probe's answer,
- *     fresh_as_of becomes the probe's send time: every transaction the origin
- *     acknowledged before it has been applied. A failing probe connection is
- *     retried every second (WARNING once per streak); fresh_as_of then stops
- *     moving. The probe never affects the stream itself.
+ *     fresh_as_of becomes the probe's send time (hd_clock_now(), base/clock.h,
+ *     taken before it is sent): every transaction the origin acknowledged
+ *     before it has been applied; on_fresh() is then called (deferring what
+ *     it does: it must not re-enter the stream). hd_stream_want_fresh(as_of)
+ *     asks for a probe sent at or after as_of: sent at once when none is
+ *     out, else right after the answer of the one out, unless one sent at
+ *     or after as_of is out, answered or applied already (counted in
+ *     probes_on_demand). A failing probe connection is retried every second
+ *     (WARNING once per streak); fresh_as_of then stops moving. The probe
+ *     never affects the stream itself.
  *   - Watched columns (hd_stream_watch_column()): the probe's connection
  *     asks the origin, taking turns with its probes, to have the plugin carry
  *     the values of a column (hyperdrive.watch_column(), docs/stream.md
@@ -124,6 +130,8 @@ typedef struct HdStreamCallbacks
 	int			(*on_record) (void *arg, const HdRecord *record);
 	/* may be NULL */
 	void		(*on_state) (void *arg, HdStreamState state, const char *why);
+	/* may be NULL: fresh_as_of moved */
+	void		(*on_fresh) (void *arg);
 	void	   *arg;
 } HdStreamCallbacks;
 
@@ -177,9 +185,10 @@ typedef struct HdStreamStatus
 	const char *last_error;		/* "" if none */
 	uint64_t	connect_wal_lsn;	/* origin's pg_current_wal_lsn() just before the
 									 * current streaming connection started */
-	double		fresh_as_of;	/* with the probe: ev_time() before which every
-								 * transaction the origin acknowledged has been
-								 * applied; 0: not known */
+	double		fresh_as_of;	/* with the probe: hd_clock_now() before which
+								 * every transaction the origin acknowledged has
+								 * been applied; 0: not known */
+	uint64_t	probes_on_demand;	/* sent for hd_stream_want_fresh() */
 } HdStreamStatus;
 
 /* The stream starts connecting from the loop (no callback runs in here).
@@ -195,6 +204,8 @@ extern void hd_stream_set_durable_lsn(HdStream *stream, uint64_t lsn);
 /* pg_current_snapshot() text taken with connect_wal_lsn ("" if none). */
 extern const char *hd_stream_connect_snapshot(const HdStream *stream);
 extern void hd_stream_status(const HdStream *stream, HdStreamStatus *out);
+/* A probe sent at or after as_of (hd_clock_now()) is wanted (see the contract). */
+extern void hd_stream_want_fresh(HdStream *stream, double as_of);
 
 #define HD_STREAM_WATCH_MAX 4096
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/cache.h"
 #include "tap.h"
@@ -36,6 +37,8 @@ struct HdChangeSource
 	bool		connected;
 	HdPos		applied;
 	double		fresh_as_of;
+	int			wants;			/* want_fresh() calls */
+	double		want_as_of;		/* the last one's */
 };
 
 static HdChangeSource *the_source;
@@ -127,9 +130,16 @@ src_watch(HdChangeSource *s, uint64_t rel, uint32_t col)
 	return true;
 }
 
+static void
+src_want_fresh(HdChangeSource *s, double as_of)
+{
+	s->wants++;
+	s->want_as_of = as_of;
+}
+
 static const HdChangeSourceOps fake_changes = {
 	src_start, src_free, src_connected, src_status, src_set_durable, src_connect_snapshot,
-	src_identity, src_format_pos, src_state_name, src_watch
+	src_identity, src_format_pos, src_state_name, src_watch, src_want_fresh
 };
 
 /*
@@ -393,27 +403,34 @@ answer_analysis(uint64_t rel)
 static const HdParamHashes *fill_params;
 static size_t fill_nparams;
 
-/* Relations of stored entries by precision ("value", "whole"), as /metrics counts them. */
+/* The value of the /metrics line that starts with `line` (up to its value); -1: none. */
 static long
-fills_by(const char *precision)
+metric(const char *line)
 {
 	HdTextBuf	b = HD_TEXT_BUF_INIT;
 	char	   *text;
 	const char *p;
-	char		key[128];
 	long		n = -1;
+
+	hd_cache_metrics(layer, &b);
+	text = hd_text_buf_finish(&b);
+	p = text ? strstr(text, line) : NULL;
+	if (p)
+		n = strtol(p + strlen(line), NULL, 10);
+	free(text);
+	return n;
+}
+
+/* Relations of stored entries by precision ("value", "whole"), as /metrics counts them. */
+static long
+fills_by(const char *precision)
+{
+	char		key[128];
 
 	snprintf(key, sizeof(key),
 			 "hyperdrive_cache_fill_relations_total{config=\"core\",precision=\"%s\"} ",
 			 precision);
-
-	hd_cache_metrics(layer, &b);
-	text = hd_text_buf_finish(&b);
-	p = text ? strstr(text, key) : NULL;
-	if (p)
-		n = strtol(p + strlen(key), NULL, 10);
-	free(text);
-	return n;
+	return metric(key);
 }
 
 /* The origin answers a fill with bytes under a snapshot that sees every xid below xmin. */
@@ -436,6 +453,112 @@ answer_fill(HdCacheJob *job, const char *bytes, uint64_t xmin)
 	stored = hd_cache_fill_finish(job, &o, &check_state);
 	hd_cache_job_free(job, bytes, strlen(bytes));
 	return stored;
+}
+
+/* One turn of the loop: what the core deferred to it (waking waiting hits) runs. */
+static void
+turn(struct ev_loop *loop)
+{
+	ev_run(loop, EVRUN_NOWAIT);
+}
+
+/*
+ * Strict consistency: a hit of a session that arrived after the newest
+ * applied probe waits (the source is asked for a probe sent after its
+ * arrival) and decides again once fresh_as_of reaches its arrival; one
+ * that waited max_lag goes to the origin, and hits go there at once until
+ * the stream is fresh past it; back to bounded, waiting hits are served.
+ * a's and b's request is stored (a hit).
+ */
+static void
+test_strict(struct ev_loop *loop, HdConfig *config, const char *akey)
+{
+	Session		sa = {.akey = akey, .key = "strict"};
+	Session		sb = {.akey = akey, .key = "strict"};
+	Session    *a = &sa;
+	Session    *b = &sb;
+	HdCacheVerdict v;
+	double		now = hd_clock_now();
+	bool		dropped;
+	int			wants;
+	HdCacheJob *job = hd_cache_fill_begin(layer, CFG, (const unsigned char *) akey, strlen(akey),
+										  (const unsigned char *) "strict", 6, -1, &dropped);
+
+	hd_cache_waiter_init(&a->w);
+	hd_cache_waiter_init(&b->w);
+	ok(job != NULL && answer_fill(job, "row-s", 1000), "strict: an entry is stored");
+	config->consistency = HD_CONSISTENCY_STRICT;
+	hd_cache_layer_configs(layer);
+	the_source->fresh_as_of = now;
+	a->w.arrived = now - 1;
+	ok(decide(a, &v) == HD_CACHE_SERVE, "strict: a hit that arrived before the newest applied "
+	   "probe was sent is served");
+	hd_cache_served(layer, CFG, &v, true);
+
+	wants = the_source->wants;
+	a->w.arrived = now + 1;
+	b->w.arrived = now + 2;
+	a->decided_again = b->decided_again = 0;
+	ok(decide(a, &v) == HD_CACHE_WAIT && the_source->wants == wants + 1 &&
+	   the_source->want_as_of == now + 1,
+	   "strict: one that arrived after it waits, and a probe sent after its arrival is asked for");
+	ok(decide(b, &v) == HD_CACHE_WAIT && the_source->want_as_of == now + 2, "so does another");
+	ok(metric("hyperdrive_cache_strict_waiting{config=\"core\"} ") == 2 &&
+	   metric("hyperdrive_cache_strict_waits_total{config=\"core\"} ") == 2,
+	   "/metrics: two hits waiting, two waits");
+	the_source->fresh_as_of = now + 1;
+	the_source->cb.on_fresh(the_source->cb.arg);
+	ok(a->decided_again == 0, "the wake is deferred to the loop (the source is not re-entered)");
+	turn(loop);
+	ok(a->decided_again == 1 && b->decided_again == 0,
+	   "fresh up to the first's arrival: it decides again, the later one waits on");
+	ok(decide(a, &v) == HD_CACHE_SERVE, "and gets its hit");
+	hd_cache_served(layer, CFG, &v, true);
+	the_source->fresh_as_of = now + 2;
+	the_source->cb.on_fresh(the_source->cb.arg);
+	turn(loop);
+	ok(b->decided_again == 1, "fresh up to the second's: it decides again");
+
+	/* a waiter that goes is not woken */
+	b->decided_again = 0;
+	b->w.arrived = now + 3;
+	ok(decide(b, &v) == HD_CACHE_WAIT, "strict: waits again");
+	hd_cache_waiter_gone(&b->w);
+	the_source->fresh_as_of = now + 3;
+	the_source->cb.on_fresh(the_source->cb.arg);
+	turn(loop);
+	ok(b->decided_again == 0 && metric("hyperdrive_cache_strict_waiting{config=\"core\"} ") == 0,
+	   "a session that goes leaves the queue and is not woken");
+
+	/* the stream stalls: the wait ends after max_lag at the origin */
+	a->fell_back = 0;
+	a->w.arrived = hd_clock_now() + 100;
+	ok(decide(a, &v) == HD_CACHE_WAIT, "strict: a hit the stream has not caught up with waits");
+	usleep(1100 * 1000);		/* max_lag (1 s) */
+	tick(loop);
+	ok(a->fell_back == 1 && metric("hyperdrive_cache_statements_total{config=\"core\","
+								   "status=\"bypass:strict-wait-timeout\"} ") == 1,
+	   "after max_lag it runs on the origin, counted bypass:strict-wait-timeout");
+	b->w.arrived = now + 4;
+	ok(decide(b, &v) == HD_CACHE_FORWARD, "until the stream is fresh past it, hits go to the "
+	   "origin at once (lagging)");
+	the_source->fresh_as_of = a->w.arrived;
+	ok(decide(b, &v) == HD_CACHE_SERVE, "then are served again");
+	hd_cache_served(layer, CFG, &v, true);
+
+	/* back to bounded: a waiting hit is served */
+	a->decided_again = 0;
+	a->w.arrived = hd_clock_now() + 200;
+	ok(decide(a, &v) == HD_CACHE_WAIT, "strict: waits");
+	config->consistency = HD_CONSISTENCY_BOUNDED;
+	hd_cache_layer_configs(layer);
+	turn(loop);
+	ok(a->decided_again == 1, "the config made bounded: the waiting hit decides again");
+	the_source->fresh_as_of = hd_clock_now();
+	ok(decide(a, &v) == HD_CACHE_SERVE, "bounded: served whenever it arrived");
+	hd_cache_served(layer, CFG, &v, true);
+	hd_cache_waiter_gone(&a->w);
+	hd_cache_waiter_gone(&b->w);
 }
 
 int
@@ -492,7 +615,7 @@ main(void)
 	the_source->applied = 1;
 	the_source->cb.on_state(the_source->cb.arg, HD_CHANGE_CONNECTED, "test");
 	ok(decide(&a, &v) == HD_CACHE_FORWARD, "connected, but no freshness probe applied yet: forward");
-	the_source->fresh_as_of = ev_time();
+	the_source->fresh_as_of = hd_clock_now();
 
 	ok(decide(&a, &v) == HD_CACHE_FILL, "analysed, fresh, nothing stored: lead a fill");
 	ok(decide(&b, &v) == HD_CACHE_WAIT, "the same key: wait for that fill");
@@ -560,9 +683,9 @@ main(void)
 	}
 
 	/* freshness: a probe older than max_lag means no hits */
-	the_source->fresh_as_of = ev_time() - 5;
+	the_source->fresh_as_of = hd_clock_now() - 5;
 	ok(decide(&a, &v) == HD_CACHE_FORWARD, "the newest applied probe is older than max_lag: forward");
-	the_source->fresh_as_of = ev_time();
+	the_source->fresh_as_of = hd_clock_now();
 
 	/* stale-while-revalidate: a stale entry is served and refreshed on an idle connection */
 	{
@@ -686,6 +809,8 @@ main(void)
 		   "so a change naming values of the other column drops it");
 		hd_cache_waiter_gone(&f.w);
 	}
+
+	test_strict(loop, &config, a.akey);
 
 	hd_cache_waiter_gone(&a.w);
 	hd_cache_waiter_gone(&b.w);

@@ -141,7 +141,7 @@ running_flight(Fake **waiters, int n, HdFlight **job_ref)
 	}
 	f = hd_flight_take(&leader->w);
 	ok(f != NULL && leader->w.flight == NULL && !leader->w.leader, "its flight is taken for its job");
-	hd_flight_attach(f, job_ref);
+	hd_flight_attach(f, job_ref, 0);
 	free(leader);
 	return f;
 }
@@ -264,7 +264,7 @@ test_analysis(void)
 	f = hd_flight_take(&a->w);
 	ok(hd_flight_matches(f, true, KEY, sizeof(KEY)) && !hd_flight_matches(f, false, KEY, sizeof(KEY)),
 	   "an analysis flight matches its kind and key");
-	hd_flight_attach(f, &job_flight);
+	hd_flight_attach(f, &job_flight, 0);
 	hd_flight_end(f, "ignored", 7, UINT64_MAX);
 	ok(b->decided_again == 1 && b->served == 0, "an analysis's waiter decides again");
 	free(a);
@@ -323,7 +323,7 @@ test_gone(void)
 	(void) hd_flight_join(&owner.flights, &w->w, false, KEY, sizeof(KEY), 1, 0);
 	(void) hd_flight_join(&owner.flights, &w2->w, false, KEY, sizeof(KEY), 1, 0);
 	f = hd_flight_take(&leader->w);
-	hd_flight_attach(f, &job_flight);
+	hd_flight_attach(f, &job_flight, 0);
 	hd_flight_waiter_gone(&w2->w);
 	ok(w2->w.flight == NULL, "a waiter that goes leaves the flight");
 	hd_flight_end(f, "x", 1, UINT64_MAX);
@@ -356,6 +356,48 @@ test_timeouts(void)
 	free(recent);
 }
 
+/*
+ * A strict config: the job's result answers the waiters that arrived before
+ * it was sent; one that arrived later decides again (the result may lack a
+ * commit acknowledged before it arrived); a bounded config serves both.
+ */
+static void
+test_strict(void)
+{
+	for (int strict = 0; strict <= 1; strict++)
+	{
+		Fake	   *leader = fake_new();
+		Fake	   *before = fake_new();
+		Fake	   *after = fake_new();
+		HdFlight   *job_flight = NULL;
+		HdFlight   *f;
+
+		reset();
+		owner.flights.strict = strict;
+		before->w.arrived = 1.0;
+		after->w.arrived = 3.0;
+		(void) hd_flight_join(&owner.flights, &leader->w, false, KEY, sizeof(KEY), 1, 0);
+		(void) hd_flight_join(&owner.flights, &before->w, false, KEY, sizeof(KEY), 1, 0);
+		(void) hd_flight_join(&owner.flights, &after->w, false, KEY, sizeof(KEY), 1, 0);
+		f = hd_flight_take(&leader->w);
+		hd_flight_attach(f, &job_flight, 2.0);
+		hd_flight_end(f, "r", 1, UINT64_MAX);
+		ok(before->served == 1, strict ? "strict: a waiter that arrived before the job was sent "
+		   "is served" : "bounded: a waiter that arrived before the job was sent is served");
+		if (strict)
+		{
+			ok(after->served == 0 && after->decided_again == 1 && after->w.flight == NULL,
+			   "strict: one that arrived after it decides again");
+			ok(strcmp(owner.last, "coalesce-again:strict") == 0, "counted coalesce-again:strict");
+		}
+		else
+			ok(after->served == 1 && owner.counted == 0, "bounded: so is one that arrived after it");
+		free(leader);
+		free(before);
+		free(after);
+	}
+}
+
 int
 main(void)
 {
@@ -368,5 +410,6 @@ main(void)
 	test_problems();
 	test_gone();
 	test_timeouts();
+	test_strict();
 	return tap_done();
 }
