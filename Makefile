@@ -60,7 +60,7 @@ include $(PGXS)
 # The agent: a plain C11 program, built with its own flags (not the server's).
 # -I. is for the one header it shares with the extension, named by its
 # directory: #include "extension/stream_format.h" (the stream format's constants).
-AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
+AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I. -I$(shell $(PG_CONFIG) --includedir)
 AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd
 AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))

@@ -296,20 +296,23 @@ sub timed
 		my $res = HTTP::Tiny->new(timeout => 10)->get("http://127.0.0.1:$mport/metrics");
 		return $res->{success} ? $res->{content} : '';
 	};
+	# $name: the histogram (default hyperdrive_cache_invalidation_seconds)
 	my $inval = sub {
-		my ($text) = @_;
+		my ($text, $name) = @_;
+		$name //= 'hyperdrive_cache_invalidation_seconds';
 		my %h = (buckets => []);
 		for my $line (split /\n/, $text)
 		{
-			if ($line =~ /^hyperdrive_cache_invalidation_seconds_bucket\{config="app",le="([^"]+)"\} (\d+)$/)
+			if ($line =~ /^${name}_bucket\{config="app",le="([^"]+)"\} (\d+)$/)
 			{
 				push @{ $h{buckets} }, [ $1, $2 ];
 			}
-			$h{sum} = $1 if $line =~ /^hyperdrive_cache_invalidation_seconds_sum\{config="app"\} (\S+)$/;
-			$h{count} = $1 if $line =~ /^hyperdrive_cache_invalidation_seconds_count\{config="app"\} (\d+)$/;
+			$h{sum} = $1 if $line =~ /^${name}_sum\{config="app"\} (\S+)$/;
+			$h{count} = $1 if $line =~ /^${name}_count\{config="app"\} (\d+)$/;
 		}
 		return \%h;
 	};
+	my $sent_name = 'hyperdrive_cache_invalidation_sent_seconds';
 	my $text = $scrape->();
 	like($text, qr/^hyperdrive_cache_statements_total\{config="app",status="hit"\} [1-9]\d*$/m,
 		'/metrics: the cache\'s statement counts are in the answer');
@@ -318,11 +321,21 @@ sub timed
 	my $n = 5;
 	$node->safe_psql('app', 'CREATE TABLE timed (id int PRIMARY KEY)');
 	$m0 = $inval->($scrape->()) if wait_for(sub { $inval->($scrape->())->{count} > $m0->{count} }, 10);
+	my $text0 = $scrape->();
+	$m0 = $inval->($text0);
+	my $s0 = $inval->($text0, $sent_name);
+	ok(defined $s0->{count}, "/metrics: $sent_name for config app");
 	my $t0 = time;
 	$node->safe_psql('app', "INSERT INTO timed VALUES ($_)") for 1 .. $n;
-	my $m1;
-	ok(wait_for(sub { $m1 = $inval->($scrape->()); ($m1->{count} // 0) >= $m0->{count} + $n }, 10),
+	my ($m1, $s1);
+	ok(wait_for(sub { my $t = $scrape->(); $m1 = $inval->($t); $s1 = $inval->($t, $sent_name);
+		($m1->{count} // 0) >= $m0->{count} + $n }, 10),
 		"/metrics: $n commits on the origin are $n more records timed");
+	is($s1->{count} - $s0->{count}, $m1->{count} - $m0->{count},
+		'and as many timed from the walsender\'s send time');
+	# (each record is sent after its commit; the agent reads its clock twice: 1 ms of slack)
+	ok($s1->{sum} - $s0->{sum} <= $m1->{sum} - $m0->{sum} + 0.001,
+		'the send-time figures are not above the commit-time ones');
 	my $elapsed = time - $t0;
 	my @b = @{ $m1->{buckets} };
 	is($b[-1][0], '+Inf', 'invalidation histogram: the last bucket is +Inf');

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,14 @@ static const double inval_bounds[INVAL_NBOUNDS] = {
 	0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
 	0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
 };
+
+/* A histogram of invalidation latencies (per bucket of inval_bounds, +Inf last). */
+typedef struct InvalHist
+{
+	uint64_t	buckets[INVAL_NBOUNDS + 1];
+	uint64_t	count;
+	double		sum;
+} InvalHist;
 
 /*
  * Trouble that can repeat at every query or tick (a full disk under the
@@ -100,6 +109,7 @@ typedef struct CacheCfg
 	HdChangeSource *source;		/* its change stream (change.h) */
 	HdPos		persisted_lsn;	/* applied position written to the store */
 	HdPos		syncing_lsn;	/* persisted_lsn when the sync in progress began */
+	bool		syncing;		/* syncing_lsn is this stream's: confirm it once synced */
 	HdPos		catchup_lsn;	/* origin position when the stream (re)connected */
 	HdRace		race;			/* the race rule (race.h) */
 	/* analyses */
@@ -130,10 +140,8 @@ typedef struct CacheCfg
 	HdLogLimit	ddl_log;		/* "DDL removed every entry" lines */
 	HdLogLimit	lookup_log;		/* lookups and stores failing */
 	HdLogLimit	apply_log;		/* invalidations and positions failing */
-	/* a record's commit time -> its invalidation applied (per bucket, +Inf last) */
-	uint64_t	inval_buckets[INVAL_NBOUNDS + 1];
-	uint64_t	inval_count;
-	double		inval_sum;
+	InvalHist	inval;			/* a record's commit time -> its invalidation applied */
+	InvalHist	inval_sent;		/* the record's send time -> the same */
 	Reason		reasons[MAX_REASONS];
 	size_t		nreasons;
 } CacheCfg;
@@ -522,8 +530,12 @@ analysis_store(CacheCfg *cfg, const unsigned char *key, size_t keylen, bool cach
  * same only when the origin runs on this machine; otherwise their offset is
  * in the figure (a negative result counts as 0).
  */
+/*
+ * Seconds from since_us (Unix microseconds, the origin's clock) to now (the
+ * agent's), into h (a negative difference counts as 0).
+ */
 static void
-observe_invalidation(CacheCfg *cfg, int64_t commit_time)
+hist_observe(InvalHist *h, int64_t since_us)
 {
 	struct timespec ts;
 	int64_t		now_us;
@@ -532,12 +544,25 @@ observe_invalidation(CacheCfg *cfg, int64_t commit_time)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now_us = (int64_t) ts.tv_sec * INT64_C(1000000) + ts.tv_nsec / 1000;
-	secs = now_us > commit_time ? (double) (now_us - commit_time) / 1e6 : 0.0;
+	secs = now_us > since_us ? (double) (now_us - since_us) / 1e6 : 0.0;
 	while (i < INVAL_NBOUNDS && secs > inval_bounds[i])
 		i++;
-	cfg->inval_buckets[i]++;
-	cfg->inval_count++;
-	cfg->inval_sum += secs;
+	h->buckets[i]++;
+	h->count++;
+	h->sum += secs;
+}
+
+/*
+ * An applied change record's latencies: from its commit time, and from its
+ * send time (the walsender's share left out: what the agent's side took,
+ * network included).
+ */
+static void
+observe_invalidation(CacheCfg *cfg, const HdChange *c)
+{
+	hist_observe(&cfg->inval, c->commit_time_us);
+	if (c->sent_time_us != 0)
+		hist_observe(&cfg->inval_sent, c->sent_time_us);
 }
 
 /* Say (at most once a minute per config) that DDL emptied the config's cache. */
@@ -604,7 +629,7 @@ on_change(void *arg, const HdChange *c)
 	}
 	/* heartbeats invalidate nothing: only changes that do are timed */
 	if (!c->heartbeat)
-		observe_invalidation(cfg, c->commit_time_us);
+		observe_invalidation(cfg, c);
 	layer->dirty = true;
 	if (c->end > cfg->persisted_lsn)
 		cfg->persisted_lsn = c->end;
@@ -691,6 +716,7 @@ on_state(void *arg, HdChangeState state, const char *why)
 		if (hd_store_bind_slot(layer->store, cfg->id, cfg->identity, &reset, err, sizeof(err)) < 0)
 			hd_error("cache of config \"%s\": %s", cfg->name, err);
 		cfg->persisted_lsn = 0;
+		cfg->syncing = false;	/* the old slot's position: not for the new one */
 		analyses_clear(cfg);
 		hd_error("cache of config \"%s\": the change stream lost changes (%s); purged %" PRIu64
 				 " cached entries", cfg->name, why, removed);
@@ -867,10 +893,87 @@ forget_marks(HdCacheLayer *layer)
 	hd_store_forget_marks(layer->store, oldest);
 }
 
+/* Let each stream confirm its position as it was when the sync began. */
+static void
+confirm_synced(HdCacheLayer *layer)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		if (cfg->syncing)
+			layer->origin->changes->set_durable(cfg->source, cfg->syncing_lsn);
+		cfg->syncing = false;
+	}
+}
+
+static void
+sync_failed(HdCacheLayer *layer, const char *err)
+{
+	uint64_t	left_out;
+
+	layer->dirty = true;		/* again at the next second */
+	if (log_now(&layer->sync_log, &left_out))
+		hd_error("cache: sync failed (positions are not confirmed): %s (%" PRIu64
+				 " more failures since the last such line; logged at most once a "
+				 "minute)", err, left_out);
+}
+
 /*
- * Persist the streams' positions; sync; let the streams confirm what is
- * durable: each config's position as it was when the sync began (records
- * applied during it are not durable yet).
+ * The store's sync, about once a second while anything was written, in a
+ * thread of the store's (hd_store_sync_start()): an fdatasync that takes tens
+ * of milliseconds on a busy disk would otherwise stall the loop, change
+ * records and clients alike. Polled at every tick; once it succeeded, the
+ * streams confirm what was persisted when it began (records applied during
+ * it are not durable yet). Without a thread, the sync blocks here as it
+ * always did.
+ */
+static void
+sync_tick(HdCacheLayer *layer, double now)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	char		err[512];
+
+	switch (hd_store_sync_poll(layer->store, err, sizeof(err)))
+	{
+		case HD_STORE_SYNC_RUNNING:
+			return;
+		case HD_STORE_SYNC_DONE:
+			confirm_synced(layer);
+			break;
+		case HD_STORE_SYNC_FAILED:
+			sync_failed(layer, err);
+			break;
+		case HD_STORE_SYNC_IDLE:
+			break;
+	}
+	if (!layer->dirty || now - layer->last_sync < 1.0)
+		return;
+	hd_list_foreach_safe(item, tmp, &layer->cfgs)
+	{
+		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+
+		cfg->syncing_lsn = cfg->persisted_lsn;
+		cfg->syncing = true;
+	}
+	layer->last_sync = now;
+	layer->dirty = false;		/* writes from now on set it again */
+	if (hd_store_sync_start(layer->store, err, sizeof(err)) == 0)
+		return;
+	hd_debug("cache: %s; syncing in the loop", err);
+	if (hd_store_sync(layer->store, err, sizeof(err)) < 0)
+		sync_failed(layer, err);
+	else
+		confirm_synced(layer);
+}
+
+/*
+ * Persist the streams' positions; sync (sync_tick()); let the streams
+ * confirm what is durable.
  */
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -910,33 +1013,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		strict_timeouts(cfg, layer->settings->max_lag_ms / 1000.0);
 	}
 	forget_marks(layer);
-	if (layer->dirty && now - layer->last_sync >= 1.0)
-	{
-		hd_list_foreach_safe(item, tmp, &layer->cfgs)
-		{
-			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-
-			cfg->syncing_lsn = cfg->persisted_lsn;
-		}
-		layer->last_sync = now;
-		if (hd_store_sync(layer->store, err, sizeof(err)) < 0)
-		{
-			uint64_t	left_out;
-
-			if (log_now(&layer->sync_log, &left_out))
-				hd_error("cache: sync failed (positions are not confirmed): %s (%" PRIu64
-						 " more failures since the last such line; logged at most once a "
-						 "minute)", err, left_out);
-			return;
-		}
-		layer->dirty = false;
-		hd_list_foreach_safe(item, tmp, &layer->cfgs)
-		{
-			CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
-
-			layer->origin->changes->set_durable(cfg->source, cfg->syncing_lsn);
-		}
-	}
+	sync_tick(layer, now);
 }
 
 /* Open the store (a damaged one is wiped and opened empty). */
@@ -1899,36 +1976,49 @@ strict_metrics(HdCacheLayer *layer, HdTextBuf *buf)
 	}
 }
 
-/* hyperdrive_cache_invalidation_seconds, cumulative as Prometheus expects */
+/* One histogram of every config, cumulative as Prometheus expects. */
 static void
-inval_metrics(HdCacheLayer *layer, HdTextBuf *buf)
+hist_metrics(HdCacheLayer *layer, HdTextBuf *buf, const char *name, const char *help,
+			 size_t offset)
 {
 	HdList	   *item;
 	HdList	   *tmp;
 
-	hd_text_buf_puts(buf, "# HELP hyperdrive_cache_invalidation_seconds Change records: origin commit time"
-					 " to the record's invalidation applied\n"
-					 "# TYPE hyperdrive_cache_invalidation_seconds histogram\n");
+	hd_text_buf_printf(buf, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	hd_list_foreach_safe(item, tmp, &layer->cfgs)
 	{
 		CacheCfg   *cfg = hd_container_of(item, CacheCfg, link);
+		const InvalHist *h = (const InvalHist *) ((const char *) cfg + offset);
 		uint64_t	cumulative = 0;
 
 		for (int b = 0; b <= INVAL_NBOUNDS; b++)
 		{
-			cumulative += cfg->inval_buckets[b];
+			cumulative += h->buckets[b];
 			if (b < INVAL_NBOUNDS)
-				hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_bucket{config=\"%s\","
-								   "le=\"%g\"} %" PRIu64 "\n", cfg->name, inval_bounds[b], cumulative);
+				hd_text_buf_printf(buf, "%s_bucket{config=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+								   name, cfg->name, inval_bounds[b], cumulative);
 			else
-				hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_bucket{config=\"%s\","
-								   "le=\"+Inf\"} %" PRIu64 "\n", cfg->name, cumulative);
+				hd_text_buf_printf(buf, "%s_bucket{config=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+								   name, cfg->name, cumulative);
 		}
-		hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_sum{config=\"%s\"} %.9g\n",
-						   cfg->name, cfg->inval_sum);
-		hd_text_buf_printf(buf, "hyperdrive_cache_invalidation_seconds_count{config=\"%s\"} %" PRIu64 "\n",
-						   cfg->name, cfg->inval_count);
+		hd_text_buf_printf(buf, "%s_sum{config=\"%s\"} %.9g\n", name, cfg->name, h->sum);
+		hd_text_buf_printf(buf, "%s_count{config=\"%s\"} %" PRIu64 "\n", name, cfg->name, h->count);
 	}
+}
+
+/*
+ * hyperdrive_cache_invalidation_seconds (from the commit) and
+ * hyperdrive_cache_invalidation_sent_seconds (from the walsender's send)
+ */
+static void
+inval_metrics(HdCacheLayer *layer, HdTextBuf *buf)
+{
+	hist_metrics(layer, buf, "hyperdrive_cache_invalidation_seconds",
+				 "Change records: origin commit time to the record's invalidation applied",
+				 offsetof(CacheCfg, inval));
+	hist_metrics(layer, buf, "hyperdrive_cache_invalidation_sent_seconds",
+				 "Change records: the walsender's send time to the record's invalidation applied",
+				 offsetof(CacheCfg, inval_sent));
 }
 
 

@@ -76,6 +76,7 @@ typedef struct HdChange
 	uint64_t	xid;			/* opaque transaction id for the race rule; 0: unknown */
 	HdPos		end;			/* where the change ends */
 	int64_t		commit_time_us; /* microseconds since the Unix epoch */
+	int64_t		sent_time_us;	/* when the origin sent it (its clock), the same; 0: unknown */
 	bool		heartbeat;		/* nothing changed: the position moves on */
 	bool		all;			/* every entry of the config may be stale */
 	const char *all_reason;		/* with all: a schema change that may alter results

@@ -23,6 +23,8 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +161,12 @@ struct HdStore
 	bool		fenced_all;		/* which one could not be remembered: every config */
 	char		fence_all_reason[512];
 	char		notice[256];	/* hd_store_open_notice(); "" if none */
+	/* the flush hd_store_sync_start() runs in a thread of its own */
+	pthread_t	sync_thread;
+	bool		sync_running;	/* started, not joined yet */
+	atomic_bool sync_done;		/* set by the thread as it ends */
+	int			sync_fd;		/* the data file's descriptor */
+	int			sync_rc;		/* its fdatasync()'s errno (0: done), once sync_done */
 };
 
 /* A fenced config, and why. */
@@ -1894,11 +1902,83 @@ hd_store_bind_slot(HdStore *c, const char *config_id, const char *identity, bool
  * Sync and stats.
  */
 
+/*
+ * The sync thread: the flush, and nothing else of the store. What
+ * mdb_env_sync(env, 1) does without MDB_WRITEMAP (never set here): an
+ * fdatasync of the data file, whose descriptor the caller took; called
+ * directly so that the thread reads nothing of LMDB's while the loop's
+ * transactions go on.
+ */
+static void *
+sync_main(void *arg)
+{
+	HdStore    *c = arg;
+
+	c->sync_rc = fdatasync(c->sync_fd) == 0 ? 0 : errno;
+	atomic_store(&c->sync_done, true);
+	return NULL;
+}
+
+/* Wait for the sync thread, if one runs; its result is left out. */
+static void
+sync_join(HdStore *c)
+{
+	if (!c->sync_running)
+		return;
+	pthread_join(c->sync_thread, NULL);
+	c->sync_running = false;
+}
+
+int
+hd_store_sync_start(HdStore *c, char *err, size_t errlen)
+{
+	int			rc;
+
+	if (c->sync_running)
+	{
+		snprintf(err, errlen, "a flush of the cache in %s to disk is already running", c->dir);
+		return -1;
+	}
+	flush_touches_now(c);
+	if ((rc = mdb_env_get_fd(c->env, &c->sync_fd)) != 0)
+	{
+		snprintf(err, errlen, "flushing the cache in %s to disk: %s", c->dir, mdb_strerror(rc));
+		return -1;
+	}
+	atomic_store(&c->sync_done, false);
+	if ((rc = pthread_create(&c->sync_thread, NULL, sync_main, c)) != 0)
+	{
+		snprintf(err, errlen, "cannot start a thread to flush the cache in %s to disk: %s",
+				 c->dir, strerror(rc));
+		return -1;
+	}
+	c->sync_running = true;
+	return 0;
+}
+
+HdStoreSyncState
+hd_store_sync_poll(HdStore *c, char *err, size_t errlen)
+{
+	if (!c->sync_running)
+		return HD_STORE_SYNC_IDLE;
+	if (!atomic_load(&c->sync_done))
+		return HD_STORE_SYNC_RUNNING;
+	sync_join(c);
+	if (c->sync_rc != 0)
+	{
+		snprintf(err, errlen, "flushing the cache in %s to disk: %s", c->dir,
+				 strerror(c->sync_rc));
+		return HD_STORE_SYNC_FAILED;
+	}
+	return HD_STORE_SYNC_DONE;
+}
+
 int
 hd_store_sync(HdStore *c, char *err, size_t errlen)
 {
 	int			rc;
 
+	sync_join(c);
 	flush_touches_now(c);
 	if ((rc = mdb_env_sync(c->env, 1)) != 0)
 	{
@@ -2633,6 +2713,7 @@ open_store(HdStore *c, char *err, size_t errlen)
 static void
 destroy(HdStore *c)
 {
+	sync_join(c);
 	if (c->reader)
 		mdb_txn_abort(c->reader);
 	if (c->env)

@@ -77,7 +77,8 @@
  *     transactions, entries and applied positions alike. That is safe only
  *     if the change source can still replay the lost changes, so the caller
  *     must confirm to the source only a position that was applied before a
- *     successful hd_store_sync() (call it on a timer). And since unsynced
+ *     successful hd_store_sync() (call it on a timer), or before the start of
+ *     an hd_store_sync_start() that hd_store_sync_poll() reported DONE. And since unsynced
  *     LMDB pages can be written out of order, a store that was not closed
  *     before the system restarted may be torn: open reports it
  *     HD_STORE_DAMAGED.
@@ -101,8 +102,9 @@
  *     (HdPos) are opaque: the store only keeps the greatest one applied.
  *   - Functions return 0, or -1 with what was being done and why in err
  *     (LMDB's message included). Single-threaded: one HdStore per process
- *     and directory (a second opener gets an error), used by one thread. No
- *     global state.
+ *     and directory (a second opener gets an error), used by one thread (the
+ *     flush hd_store_sync_start() hands to a thread of its own touches only
+ *     the data file's descriptor). No global state.
  */
 #ifndef HD_CACHE_STORE_H
 #define HD_CACHE_STORE_H
@@ -275,6 +277,35 @@ extern int	hd_store_slot_identity(HdStore *store, const char *config_id, char *b
  * the flush: call it on a timer (about once a second).
  */
 extern int	hd_store_sync(HdStore *store, char *err, size_t errlen);
+
+/*
+ * hd_store_sync() off the caller's thread, so that a slow disk does not stall
+ * the caller's loop: hd_store_sync_start() writes the buffered LRU accesses
+ * (as hd_store_sync() does) and starts a thread that flushes everything
+ * committed so far (an fdatasync of the data file, what mdb_env_sync does
+ * for this store; the thread touches nothing else of the store, and the
+ * caller may go on reading and writing meanwhile).
+ * hd_store_sync_poll() says how it went: RUNNING, DONE (a position read with
+ * hd_store_applied_pos() before the start is now durable, as after a
+ * successful hd_store_sync()), FAILED (err says why; nothing is known to be
+ * durable), or IDLE (none was started since the last DONE or FAILED). DONE
+ * and FAILED are reported once. A start while one runs fails (-1, err);
+ * so does one whose thread cannot be created (then call hd_store_sync()).
+ * hd_store_sync() and hd_store_close() wait for a running one first (its
+ * result is then not reported). The thread exists only while a sync runs:
+ * hd_store_open()'s check forks, so no store may be open with one running
+ * when another is opened.
+ */
+typedef enum HdStoreSyncState
+{
+	HD_STORE_SYNC_IDLE,
+	HD_STORE_SYNC_RUNNING,
+	HD_STORE_SYNC_DONE,
+	HD_STORE_SYNC_FAILED
+} HdStoreSyncState;
+
+extern int	hd_store_sync_start(HdStore *store, char *err, size_t errlen);
+extern HdStoreSyncState hd_store_sync_poll(HdStore *store, char *err, size_t errlen);
 
 typedef struct HdStoreStats
 {

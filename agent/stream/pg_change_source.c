@@ -72,11 +72,14 @@ on_record(void *arg, const HdRecord *rec)
 	const HdDdlObject *ddl;
 	char		reason[1024];
 	char		text[32];
+	int64_t		sent;
 	int			rc;
 
 	c.xid = rec->xid;
 	c.end = rec->end_lsn;
 	c.commit_time_us = rec->commit_time + PG_EPOCH_UNIX_US;
+	sent = hd_stream_record_sent_at(src->stream);
+	c.sent_time_us = sent != 0 ? sent + PG_EPOCH_UNIX_US : 0;
 	c.heartbeat = (rec->flags & HD_FLAG_HEARTBEAT) != 0;
 	c.all = (rec->flags & HD_FLAG_INVALIDATE_ALL) != 0;
 	c.schema_changed = rec->nddls > 0;

@@ -128,6 +128,7 @@ struct HdStream
 	/* re-entrancy */
 	int			busy;			/* inside one of our ev callbacks */
 	bool		delivering;		/* inside on_record */
+	int64_t		delivering_sent_at; /* its XLogData send time (0: none) */
 	bool		stop_pending;	/* hd_stream_stop() during on_record */
 	bool		free_pending;
 
@@ -994,7 +995,9 @@ handle_xlogdata(HdStream *s, const unsigned char *buf, size_t len)
 	data_start = hd_get_u64(buf + 1);
 	if (hd_record_decode(buf + 25, len - 25, &record, &derr) == 0)
 	{
+		s->delivering_sent_at = (int64_t) hd_get_u64(buf + 17);
 		deliver(s, &record);
+		s->delivering_sent_at = 0;
 		hd_record_free(&record);
 		return;
 	}
@@ -1671,6 +1674,16 @@ hd_stream_start(const HdStreamParams *params, const HdStreamCallbacks *callbacks
 	s->backoff = BACKOFF_FIRST;
 	ev_init(&s->io, io_cb);
 	s->io.data = s;
+
+	/*
+	 * Change records before client I/O: when the stream's socket and clients'
+	 * sockets are readable at the same wake-up, libev runs the stream's
+	 * callback first, so a read waiting beside a record that invalidates its
+	 * entry is not served from that entry (a loaded machine wakes the agent
+	 * late, with both waiting: that was the stale tail). Client watchers keep
+	 * the default priority.
+	 */
+	ev_set_priority(&s->io, EV_MAXPRI);
 	ev_init(&s->retry_timer, retry_cb);
 	s->retry_timer.data = s;
 	ev_init(&s->timeout_timer, timeout_cb);
@@ -1786,6 +1799,12 @@ hd_stream_set_durable_lsn(HdStream *s, uint64_t lsn)
 {
 	if (s && lsn > s->durable_lsn)
 		s->durable_lsn = lsn;
+}
+
+int64_t
+hd_stream_record_sent_at(const HdStream *s)
+{
+	return s && s->delivering ? s->delivering_sent_at : 0;
 }
 
 const char *

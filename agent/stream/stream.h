@@ -4,7 +4,11 @@
  *    the hyperdrive plugin's records (docs/stream.md) over a logical
  *    replication connection, hands each to the caller (the cache), and
  *    confirms to the server what the caller has applied. Non-blocking, in the
- *    caller's libev loop.
+ *    caller's libev loop. The replication socket's watcher has libev's highest
+ *    priority (EV_MAXPRI): at a wake-up where it and other watchers of default
+ *    priority are ready, every record read then is delivered before those
+ *    watchers' callbacks run (a client's read waiting beside a record that
+ *    invalidates its entry is not served from that entry).
  *
  * Connection: libpq, replication=database, as the config's user (password
  * from the config store, read at every attempt), host/port/dbname/sslmode
@@ -203,6 +207,12 @@ extern bool hd_stream_connected(const HdStream *stream);
 extern void hd_stream_set_durable_lsn(HdStream *stream, uint64_t lsn);
 /* pg_current_snapshot() text taken with connect_wal_lsn ("" if none). */
 extern const char *hd_stream_connect_snapshot(const HdStream *stream);
+/*
+ * Inside on_record(): when the server sent the record, from its XLogData
+ * header (the walsender's clock, microseconds since 2000-01-01 00:00 UTC);
+ * 0 outside on_record() or for a record the stream made up (malformed).
+ */
+extern int64_t hd_stream_record_sent_at(const HdStream *stream);
 extern void hd_stream_status(const HdStream *stream, HdStreamStatus *out);
 /* A probe sent at or after as_of (hd_clock_now()) is wanted (see the contract). */
 extern void hd_stream_want_fresh(HdStream *stream, double as_of);

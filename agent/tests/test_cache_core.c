@@ -37,6 +37,8 @@ struct HdChangeSource
 	bool		connected;
 	HdPos		applied;
 	double		fresh_as_of;
+	HdPos		durable;		/* the latest set_durable() */
+	bool		durable_ahead;	/* one was past what was applied then */
 	int			wants;			/* want_fresh() calls */
 	double		want_as_of;		/* the last one's */
 };
@@ -81,8 +83,9 @@ src_status(const HdChangeSource *s, HdChangeStatus *out)
 static void
 src_set_durable(HdChangeSource *s, HdPos pos)
 {
-	(void) s;
-	(void) pos;
+	if (pos > s->applied)
+		s->durable_ahead = true;
+	s->durable = pos;
 }
 
 static int
@@ -147,6 +150,8 @@ static const HdChangeSourceOps fake_changes = {
  * column col held one of values[0..n) (n 0: every row; rel 0: nothing, a
  * heartbeat), ending at end.
  */
+static int64_t feed_sent_time_us;	/* the send time of the changes fed (0: none) */
+
 static int
 feed_values(uint64_t xid, uint64_t rel, uint32_t col, const uint64_t *values, uint32_t n,
 			HdPos end)
@@ -156,6 +161,7 @@ feed_values(uint64_t xid, uint64_t rel, uint32_t col, const uint64_t *values, ui
 
 	c.xid = xid;
 	c.end = end;
+	c.sent_time_us = feed_sent_time_us;
 	c.heartbeat = rel == 0;
 	c.deps = rel ? &dep : NULL;
 	c.ndeps = rel ? 1 : 0;
@@ -733,6 +739,43 @@ main(void)
 		answer_fill(job, "row-9", 1000);
 		tick(loop);
 		ok(value_marks() == 0, "once it ended, the timer forgets them");
+	}
+
+	/*
+	 * The store syncs in a thread of its own, started by a tick about once a
+	 * second and polled by the next ones; once it is done, the stream may
+	 * confirm the position persisted when it began.
+	 */
+	{
+		HdPos		at = the_source->applied + 5;
+
+		ok(feed_change(950, 300, at) == 0, "a change is applied");
+		for (int i = 0; i < 40 && the_source->durable < at; i++)
+			tick(loop);
+		ok(the_source->durable == at, "a later tick's sync made its position durable: the stream may confirm it");
+		ok(!the_source->durable_ahead, "no position was confirmable before it was applied");
+		the_source->fresh_as_of = hd_clock_now();	/* those ticks took more than max_lag */
+	}
+
+	/* the agent's side of the invalidation latency: from a record's send time, when known */
+	{
+		const char *sent = "hyperdrive_cache_invalidation_sent_seconds_count{config=\"core\"} ";
+		const char *all = "hyperdrive_cache_invalidation_seconds_count{config=\"core\"} ";
+		long		s0 = metric(sent);
+		long		a0 = metric(all);
+		HdPos		at = the_source->applied + 1;
+		struct timespec ts;
+
+		ok(s0 == 0 && a0 > 0, "/metrics has both invalidation histograms (none sent-timed yet)");
+		ok(feed_change(960, 300, at) == 0 && metric(sent) == s0 && metric(all) == a0 + 1,
+		   "a record without a send time is timed from its commit only");
+		clock_gettime(CLOCK_REALTIME, &ts);
+		feed_sent_time_us = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		ok(feed_change(961, 300, at + 1) == 0 && metric(sent) == s0 + 1 && metric(all) == a0 + 2,
+		   "one with a send time is timed from both");
+		ok(feed_change(962, 0, at + 2) == 0 && metric(sent) == s0 + 1 && metric(all) == a0 + 2,
+		   "a heartbeat is not timed");
+		feed_sent_time_us = 0;
 	}
 
 	/* bindings: an entry depends on the values it read, not on its whole relation */

@@ -892,6 +892,53 @@ test_sync(void)
 	close_or_bail(c);
 }
 
+/* Poll the sync started last until it is no longer RUNNING. */
+static HdStoreSyncState
+sync_wait(HdStore *c, char *err, size_t errlen)
+{
+	HdStoreSyncState st;
+
+	while ((st = hd_store_sync_poll(c, err, errlen)) == HD_STORE_SYNC_RUNNING)
+		usleep(1000);
+	return st;
+}
+
+static void
+test_sync_thread(void)
+{
+	HdStoreOptions o = default_options();
+	const char *dir = new_dir("sync-thread");
+	HdStore    *c = open_or_bail(dir, &o);
+	char		err[1024], path[4300];
+	struct stat st;
+	HdPos		pos = 0;
+
+	ok(hd_store_sync_poll(c, err, sizeof(err)) == HD_STORE_SYNC_IDLE, "no sync started: IDLE");
+	put(c, CFG1, 1, NULL, 0);
+	ok(hd_store_invalidate(c, CFG1, NULL, 0, 10, NULL, err, sizeof(err)) == 0, "position 10 applied");
+	ok(hd_store_sync_start(c, err, sizeof(err)) == 0, "a sync starts in its thread");
+	ok(hd_store_sync_start(c, err, sizeof(err)) == -1 && strstr(err, "already running") != NULL,
+	   "a second start before the first was reported fails: %s", err);
+	put(c, CFG1, 2, NULL, 0);
+	ok(hd_store_invalidate(c, CFG1, NULL, 0, 20, NULL, err, sizeof(err)) == 0 && present(c, CFG1, 2),
+	   "the store is written and read while it runs");
+	ok(sync_wait(c, err, sizeof(err)) == HD_STORE_SYNC_DONE, "it is reported DONE");
+	ok(hd_store_sync_poll(c, err, sizeof(err)) == HD_STORE_SYNC_IDLE, "once: then IDLE");
+	ok(hd_store_applied_pos(c, CFG1, &pos, err, sizeof(err)) == 0 && pos == 20, "the position is 20");
+
+	ok(hd_store_sync_start(c, err, sizeof(err)) == 0 && hd_store_sync(c, err, sizeof(err)) == 0,
+	   "hd_store_sync() while a sync thread runs waits for it, then syncs");
+	ok(hd_store_sync_poll(c, err, sizeof(err)) == HD_STORE_SYNC_IDLE, "whose result is then not reported");
+
+	ok(hd_store_sync_start(c, err, sizeof(err)) == 0, "a sync starts");
+	close_or_bail(c);			/* waits for it */
+	snprintf(path, sizeof(path), "%s/unsynced", dir);
+	ok(stat(path, &st) != 0 && errno == ENOENT, "closing while it runs is a clean close");
+	c = open_or_bail(dir, &o);
+	ok(present(c, CFG1, 1) && present(c, CFG1, 2), "and everything is there after a reopen");
+	close_or_bail(c);
+}
+
 /* A put of entry n with the given deps (values included). */
 static HdStorePutOutcome
 put_deps(HdStore *c, const char *cfg, int n, const HdDep *deps, size_t ndeps, uint64_t token)
@@ -1354,6 +1401,7 @@ main(int argc, char **argv)
 		test_kill_busy();
 		test_corruption();
 		test_sync();
+		test_sync_thread();
 		test_values();
 		test_value_marks();
 		test_format();
