@@ -1,7 +1,10 @@
 # hyperdrive: top-level build, on PGXS.
 #
 #   make                 build the extension (hyperdrive.so) and the agent
-#   make install         install the extension into the server given by PG_CONFIG
+#   make install         install the extension into the server given by PG_CONFIG,
+#                        and the agent: its binary, manual pages, systemd unit and
+#                        an annotated sample settings file, under prefix
+#                        (default /usr/local; DESTDIR honoured as PGXS does)
 #   make installcheck    run pg_regress + isolation specs against a running server
 #                        (it must have wal_level=logical; see docs/operations.md)
 #   make tempcheck       the same, plus the TAP tests, against throwaway instances
@@ -48,7 +51,7 @@ PG_CPPFLAGS = -I$(srcdir)/extension
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
 EXTRA_CLEAN = agent/hyperdrive agent/*.o agent/*/*.o results/ regression.diffs regression.out \
-	output_iso/ tmp_check/ tmp_check_iso/ log/ tmp_regress.conf
+	output_iso/ tmp_check/ tmp_check_iso/ log/ tmp_regress.conf $(MAN_PAGES)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -59,7 +62,7 @@ include $(PGXS)
 # directory: #include "extension/stream_format.h" (the stream format's constants).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I. -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb
+AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd
 AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
@@ -73,6 +76,53 @@ agent/%.o: agent/%.c $(wildcard agent/*/*.h) extension/stream_format.h
 
 agent/hyperdrive: $(AGENT_OBJS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -o $@ $^ $(AGENT_LIBS)
+
+# A packager's version (make HYPERDRIVE_VERSION=0.1.0-2) replaces version.h's
+# in --version, SHOW VERSION and the metrics. Objects already built are not
+# rebuilt when it is given: use it on a clean tree (debian/rules does).
+ifdef HYPERDRIVE_VERSION
+AGENT_CFLAGS += -DHYPERDRIVE_VERSION='"$(HYPERDRIVE_VERSION)"'
+endif
+
+# ---------------------------------------------------------------------------
+# Installing the agent (make install does it after the extension's files).
+# PGXS sets prefix to the server's own (/usr); the agent's files go under
+# /usr/local unless prefix is given on the command line (make install
+# prefix=/usr, as a package does). The unit and the sample name the
+# settings file in sysconfdir: /etc for prefix=/usr, else PREFIX/etc.
+# Each directory can be given too (debian/rules: HD_UNITDIR=/lib/systemd/system).
+ifeq ($(origin prefix),command line)
+HD_PREFIX = $(prefix)
+else
+HD_PREFIX = /usr/local
+endif
+HD_BINDIR = $(HD_PREFIX)/bin
+HD_MANDIR = $(HD_PREFIX)/share/man
+HD_DOCDIR = $(HD_PREFIX)/share/doc/hyperdrive
+HD_SYSCONFDIR = $(if $(filter /usr,$(HD_PREFIX)),/etc,$(HD_PREFIX)/etc)
+HD_UNITDIR = $(HD_PREFIX)/lib/systemd/system
+MAN_PAGES = docs/man/hyperdrive.1 docs/man/hyperdrive.ini.5
+.PHONY: man install-agent
+
+man: $(MAN_PAGES)
+
+docs/man/%: docs/man/%.scd
+	scdoc < $< > $@
+
+# @bindir@ and @sysconfdir@ in the unit and the sample, for this prefix
+HD_SUBST = sed -e 's|@bindir@|$(HD_BINDIR)|g' -e 's|@sysconfdir@|$(HD_SYSCONFDIR)|g'
+
+install: install-agent
+
+install-agent: agent/hyperdrive $(MAN_PAGES)
+	install -d '$(DESTDIR)$(HD_BINDIR)' '$(DESTDIR)$(HD_MANDIR)/man1' '$(DESTDIR)$(HD_MANDIR)/man5' \
+		'$(DESTDIR)$(HD_DOCDIR)' '$(DESTDIR)$(HD_UNITDIR)'
+	install -m 755 agent/hyperdrive '$(DESTDIR)$(HD_BINDIR)/hyperdrive'
+	install -m 644 docs/man/hyperdrive.1 '$(DESTDIR)$(HD_MANDIR)/man1/hyperdrive.1'
+	install -m 644 docs/man/hyperdrive.ini.5 '$(DESTDIR)$(HD_MANDIR)/man5/hyperdrive.ini.5'
+	$(HD_SUBST) packaging/hyperdrive.ini > '$(DESTDIR)$(HD_DOCDIR)/hyperdrive.ini'
+	$(HD_SUBST) packaging/hyperdrive.service.in > '$(DESTDIR)$(HD_UNITDIR)/hyperdrive.service'
+	chmod 644 '$(DESTDIR)$(HD_DOCDIR)/hyperdrive.ini' '$(DESTDIR)$(HD_UNITDIR)/hyperdrive.service'
 
 # ---------------------------------------------------------------------------
 # Regression tests against a temporary instance (wal_level=logical), the

@@ -11,6 +11,11 @@
  * Signals: SIGHUP reloads the settings and configs (a bad file is logged
  * and the old values stay), SIGTERM drains (stop accepting, let each client
  * finish its transaction, then exit), SIGINT stops at once.
+ *
+ * systemd (Type=notify): when $NOTIFY_SOCKET is set, the agent says READY=1
+ * once it listens, RELOADING=1 then READY=1 around a reload, STOPPING=1
+ * when it starts draining (sd_notify(3); without the variable, nothing).
+ *
  * The configs directory is checked every second: `hyperdrive create/update/
  * delete` take effect in the running agent within a second, without a
  * restart and without touching the clients of other configs.
@@ -31,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -455,9 +461,15 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 int
 hd_agent_reload(HdAgent *agent, char *err, size_t errlen)
 {
-	if (reload_settings(agent, err, errlen) < 0)
-		return -1;
-	return reload_configs(agent, err, errlen);
+	int			status;
+
+	(void) sd_notify(0, "RELOADING=1");
+	status = reload_settings(agent, err, errlen);
+	if (status == 0)
+		status = reload_configs(agent, err, errlen);
+	/* a failed reload keeps the running settings: still ready */
+	(void) sd_notify(0, "READY=1");
+	return status;
 }
 
 /*
@@ -504,6 +516,7 @@ hd_agent_drain(HdAgent *agent)
 {
 	agent->draining = true;
 	close_listeners(agent);
+	(void) sd_notify(0, "STOPPING=1");
 }
 
 static void
@@ -774,6 +787,8 @@ hd_agent_main(int argc, char **argv)
 			agent.settings.listen_addr, agent.settings.listen_port,
 			agent.unix_clients.listener.path[0] ? " and " : "", agent.unix_clients.listener.path,
 			agent.configs.count, agent.settings.state_dir);
+	(void) sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d with %zu config(s)",
+					  agent.settings.listen_addr, agent.settings.listen_port, agent.configs.count);
 	ev_run(agent.loop, 0);
 	agent_shutdown(&agent);
 	return 0;

@@ -6,14 +6,16 @@
  * steps; for now the binary reports its version and the libraries it is
  * linked against, so that the build and packaging are exercised end to end,
  * and offers the decode-stream subcommand (decode_stream.h), which renders
- * compact change-stream records as text, and the subcommands that manage
- * configs (cli_configs.h).
+ * compact change-stream records as text, the subcommands that manage
+ * configs (cli_configs.h) and check, which checks them and their origins
+ * (cli_check.h).
  */
 #include <ev.h>
 #include <pg_config.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/cli_check.h"
 #include "ops/cli_configs.h"
 #include "stream/decode_stream.h"
 #include "pgwire/pooler.h"
@@ -32,6 +34,9 @@ usage(FILE *out)
 			"  hyperdrive --help      show this help\n"
 			"  hyperdrive agent [-c FILE]\n"
 			"                         run the agent (see hyperdrive agent --help)\n"
+			"  hyperdrive check [-c FILE] [ID|NAME]\n"
+			"                         check the settings, the configs and what each\n"
+			"                         origin needs (see hyperdrive check --help)\n"
 			"  hyperdrive decode-stream [--no-xids] [--no-lsn] [--no-oids] [--timestamp]\n"
 			"                         print compact change-stream records (hex bytea\n"
 			"                         lines on stdin) in the text format\n"
@@ -59,6 +64,8 @@ main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "agent") == 0)
 		return hd_agent_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "check") == 0)
+		return hd_cli_check_main(argc - 1, argv + 1, stdout, stderr);
 	if (argc >= 2 && strcmp(argv[1], "decode-stream") == 0)
 	{
 		if (argc == 3 && strcmp(argv[2], "--help") == 0)

@@ -13,17 +13,21 @@ RUN_AS=${HYPERDRIVE_RUN_AS:-postgres}
 # Debian packages the build and the tests need.
 DEPENDENCIES="gcc make perl postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
 libpq-dev libssl-dev openssl libev-dev libpg-query-dev libprotobuf-c-dev libipc-run-perl \
-liblmdb-dev"
+liblmdb-dev libsystemd-dev scdoc man-db"
+# and what scripts/package needs on top to build and check the Debian packages
+# (debian/control's Build-Depends are the build's, above)
+PACKAGE_DEPENDENCIES="dpkg-dev debhelper fakeroot lintian"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
-# Install the packages that are missing (apt-get update only when needed).
+# Install the packages that are missing (apt-get update only when needed):
+# DEPENDENCIES and the packages named as arguments.
 install_dependencies() {
 	local missing="" pkg
-	for pkg in $DEPENDENCIES; do
+	for pkg in $DEPENDENCIES "$@"; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $pkg"
 	done

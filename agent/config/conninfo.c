@@ -4,6 +4,7 @@
  */
 #include "config/conninfo.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -295,4 +296,41 @@ hd_conninfo_apply(const char *conninfo, HdConfig *cfg, char **password,
 		*password = NULL;
 	}
 	return status;
+}
+
+/* ------------------------------------------------------------------------
+ * Reaching an origin: the parameters every connection to it shares.
+ */
+
+void
+hd_origin_params_add(HdOriginParams *p, const char *key, const char *value)
+{
+	assert(p->n < HD_ORIGIN_PARAMS_MAX);
+	p->keys[p->n] = key;
+	p->values[p->n++] = value;
+}
+
+void
+hd_origin_params_init(HdOriginParams *p, const HdConfig *cfg, const char *application_name,
+					  const char *password)
+{
+	p->n = 0;
+	snprintf(p->port, sizeof(p->port), "%d", cfg->port);
+	hd_origin_params_add(p, "host", cfg->host);
+	hd_origin_params_add(p, "port", p->port);
+	hd_origin_params_add(p, "dbname", cfg->database);
+	hd_origin_params_add(p, "user", cfg->user);
+	hd_origin_params_add(p, "sslmode", hd_sslmode_name(cfg->sslmode));
+	hd_origin_params_add(p, "application_name", application_name);
+	if (password)
+		hd_origin_params_add(p, "password", password);
+	if (cfg->sslrootcert)
+		hd_origin_params_add(p, "sslrootcert", cfg->sslrootcert);
+}
+
+void
+hd_origin_params_end(HdOriginParams *p)
+{
+	p->keys[p->n] = NULL;
+	p->values[p->n] = NULL;
 }

@@ -18,6 +18,13 @@
  *   - No message contains the password: libpq's own messages may quote the
  *     string, so every piece of it that could be the password is masked
  *     (as "***") in them.
+ *   - HdOriginParams are the libpq keywords and values with which the agent
+ *     reaches a config's origin as the config's user (host, port, dbname,
+ *     user, sslmode, sslrootcert when set, application_name, the password
+ *     when there is one), for PQconnectdbParams() and PQconnectStartParams():
+ *     each connection adds its own (replication, keepalives, timeouts) with
+ *     hd_origin_params_add(), then hd_origin_params_end() ends the lists.
+ *     They point into cfg and the password, which must outlive the connect.
  *   - hd_resolve_sslrootcert() turns a CA file name given on this machine
  *     into the absolute path the agent will open (it must exist); "system"
  *     (libpq's trusted roots) and "" (unset) stay as they are.
@@ -28,6 +35,22 @@
 #include <stddef.h>
 
 #include "config/configs.h"
+
+#define HD_ORIGIN_PARAMS_MAX 20
+
+typedef struct HdOriginParams
+{
+	const char *keys[HD_ORIGIN_PARAMS_MAX + 1];
+	const char *values[HD_ORIGIN_PARAMS_MAX + 1];
+	int			n;
+	char		port[16];
+} HdOriginParams;
+
+/* password: NULL for none */
+extern void hd_origin_params_init(HdOriginParams *p, const HdConfig *cfg,
+								  const char *application_name, const char *password);
+extern void hd_origin_params_add(HdOriginParams *p, const char *key, const char *value);
+extern void hd_origin_params_end(HdOriginParams *p);
 
 extern int	hd_conninfo_apply(const char *conninfo, HdConfig *cfg, char **password,
 							  char *err, size_t errlen);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "config/conninfo.h"
 #include "pgwire/pooler.h"
 
 #define LOOKUP_QUERY "SELECT hyperdrive.get_role_secret($1)"
@@ -211,32 +212,19 @@ static int
 control_connect(HdControl *ctl, const HdConfig *config)
 {
 	HdAgent    *agent = ctl->agent;
-	char		port[16];
 	char		timeout[24];
 	char	   *password = NULL;
 	char		err[256];
-	const char *keys[10];
-	const char *values[10];
-	int			n = 0;
+	HdOriginParams params;
 
-	snprintf(port, sizeof(port), "%d", config->port);
 	snprintf(timeout, sizeof(timeout), "%lld",
 			 (long long) (agent->settings.server_connect_timeout_ms + 999) / 1000);
 	(void) hd_config_read_password(agent->settings.state_dir, config->id, &password, err,
 								   sizeof(err));
-	keys[n] = "host", values[n++] = config->host;
-	keys[n] = "port", values[n++] = port;
-	keys[n] = "dbname", values[n++] = config->database;
-	keys[n] = "user", values[n++] = config->user;
-	keys[n] = "sslmode", values[n++] = hd_sslmode_name(config->sslmode);
-	keys[n] = "application_name", values[n++] = "hyperdrive control";
-	keys[n] = "connect_timeout", values[n++] = timeout;
-	if (password)
-		keys[n] = "password", values[n++] = password;
-	if (config->sslrootcert)
-		keys[n] = "sslrootcert", values[n++] = config->sslrootcert;
-	keys[n] = NULL, values[n] = NULL;
-	ctl->conn = PQconnectStartParams(keys, values, 0);
+	hd_origin_params_init(&params, config, "hyperdrive control", password);
+	hd_origin_params_add(&params, "connect_timeout", timeout);
+	hd_origin_params_end(&params);
+	ctl->conn = PQconnectStartParams(params.keys, params.values, 0);
 	if (password)
 		hd_free_secret(password);
 	if (ctl->conn == NULL || PQstatus(ctl->conn) == CONNECTION_BAD ||

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sqlstate.h"
+#include "config/conninfo.h"
 
 #define BACKOFF_FIRST 1.0
 #define BACKOFF_MAX 30.0
@@ -446,40 +447,28 @@ flush_output(HdStream *s)
 static PGconn *
 connect_start(HdStream *s, bool replication, char *err, size_t errlen)
 {
-	char		port[16];
 	char		perr[256];
 	char	   *password = NULL;
-	const char *keys[20];
-	const char *values[20];
-	int			n = 0;
+	HdOriginParams params;
 	PGconn	   *conn;
 
-	snprintf(port, sizeof(port), "%d", s->config.port);
 	if (hd_config_read_password(s->state_dir, s->config.id, &password, perr, sizeof(perr)) < 0)
 	{
 		snprintf(err, errlen, "cannot read the config's password: %s", perr);
 		return NULL;
 	}
-	keys[n] = "host", values[n++] = s->config.host;
-	keys[n] = "port", values[n++] = port;
-	keys[n] = "dbname", values[n++] = s->config.database;
-	keys[n] = "user", values[n++] = s->config.user;
-	keys[n] = "sslmode", values[n++] = hd_sslmode_name(s->config.sslmode);
+	hd_origin_params_init(&params, &s->config,
+						  replication ? s->application_name : "hyperdrive freshness probe",
+						  password);
 	if (replication)
-		keys[n] = "replication", values[n++] = "database";
-	keys[n] = "application_name", values[n++] = replication ? s->application_name
-		: "hyperdrive freshness probe";
-	keys[n] = "keepalives", values[n++] = "1";
-	keys[n] = "keepalives_idle", values[n++] = "10";
-	keys[n] = "keepalives_interval", values[n++] = "5";
-	keys[n] = "keepalives_count", values[n++] = "3";
-	keys[n] = "tcp_user_timeout", values[n++] = "30000";
-	if (password)
-		keys[n] = "password", values[n++] = password;
-	if (s->config.sslrootcert)
-		keys[n] = "sslrootcert", values[n++] = s->config.sslrootcert;
-	keys[n] = NULL, values[n] = NULL;
-	conn = PQconnectStartParams(keys, values, 0);
+		hd_origin_params_add(&params, "replication", "database");
+	hd_origin_params_add(&params, "keepalives", "1");
+	hd_origin_params_add(&params, "keepalives_idle", "10");
+	hd_origin_params_add(&params, "keepalives_interval", "5");
+	hd_origin_params_add(&params, "keepalives_count", "3");
+	hd_origin_params_add(&params, "tcp_user_timeout", "30000");
+	hd_origin_params_end(&params);
+	conn = PQconnectStartParams(params.keys, params.values, 0);
 	if (password)
 		hd_free_secret(password);
 	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD || PQsetnonblocking(conn, 1) != 0)
