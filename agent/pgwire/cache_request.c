@@ -60,6 +60,7 @@ build_key(const HdClient *client, const char *format, const char *sql, size_t le
 {
 	const HdSettingList *list = &client->settings;
 	const char **sqls = calloc(list->count + 1, sizeof(char *));
+	const char *state = session_state_of(client);
 	HdIoBuf		b = {0};
 	unsigned char *out;
 	char		count[16];
@@ -80,9 +81,9 @@ build_key(const HdClient *client, const char *format, const char *sql, size_t le
 	for (size_t i = 0; i < list->count; i++)
 		if (hd_iobuf_append(&b, sqls[i], strlen(sqls[i]) + 1) < 0)
 			goto oom;
-	if (session_state_of(client) &&
+	if (state &&
 		(hd_iobuf_append(&b, "@session", 9) < 0 ||
-		 hd_iobuf_append(&b, session_state_of(client), strlen(session_state_of(client)) + 1) < 0))
+		 hd_iobuf_append(&b, state, strlen(state) + 1) < 0))
 		goto oom;
 	if (hd_iobuf_append(&b, sql, len) < 0)
 		goto oom;
@@ -196,8 +197,7 @@ hd_cache_held_bypass(const HdClient *client)
 		return pinned_bypass(client);
 	if (!hd_cache_own_connection(client) || server == NULL || server->txn_status != 'I')
 		return "bypass:transaction";
-	if (!hd_server_owes_nothing(server) || hd_iobuf_live(&server->out) > 0 ||
-		server->cancels > 0 || server->has_pending)
+	if (!hd_server_quiet(server) || server->has_pending)
 		return "bypass:session:busy";
 	if (!client->server_synced || server->state_baseline == NULL || server->state_dirty)
 		return "bypass:session:state unknown";

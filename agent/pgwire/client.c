@@ -1178,8 +1178,7 @@ set_up_own_connection(HdClient *client, const ClientMsg *m)
 	if (!m->whole || client->cache_step != HD_CSTEP_NONE || hd_batch_passed(&client->batch) ||
 		server == NULL || client->admin ||
 		!(type == 'Q' || type == 'P' || type == 'B' || type == 'D') ||
-		!hd_cache_own_connection(client) || !hd_server_owes_nothing(server) ||
-		hd_iobuf_live(&server->out) > 0 || server->cancels > 0 ||
+		!hd_cache_own_connection(client) || !hd_server_quiet(server) ||
 		(client->server_synced && server->state_baseline != NULL))
 		return false;
 	client->server_synced = false;

@@ -386,6 +386,8 @@ extern void hd_client_pin(HdClient *client, const char *reason);
 
 /* server.c */
 extern bool hd_server_owes_nothing(const HdServer *server);
+/* Owes nothing, has nothing queued to send, and no cancel of it is in flight. */
+extern bool hd_server_quiet(const HdServer *server);
 extern void hd_server_emit_synthesized(HdServer *server);
 extern int	hd_socket_prepare(int fd);
 extern int	hd_origin_connect(const HdConfig *config, char *err, size_t errlen);

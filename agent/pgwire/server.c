@@ -596,6 +596,17 @@ hd_server_owes_nothing(const HdServer *server)
 		server->cache_op == HD_COP_NONE;
 }
 
+/*
+ * Nothing of the client's in flight or queued on it: what the cache answers
+ * on the client's own connection now comes after everything sent before.
+ */
+bool
+hd_server_quiet(const HdServer *server)
+{
+	return hd_server_owes_nothing(server) && hd_iobuf_live(&server->out) == 0 &&
+		server->cancels == 0;
+}
+
 static void
 to_client(HdServer *server, const char *msg, size_t total)
 {
