@@ -30,8 +30,10 @@ CREATE FUNCTION noisy(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE
 RESET ROLE;
 SQL
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
-	'the config\'s change stream connects');
+# connected, and a first freshness probe applied (lag -1: not known yet, and
+# hits wait for it: the first request would be a bypass, not a miss)
+ok(wait_for(sub { my $s = cache_status(); ($s->{connected} // '') eq 'yes' && ($s->{lag} // -1) >= 0 }, 15),
+	'the config\'s change stream connects and is known to be fresh');
 
 my $c = raw_connect('app', $PW, 'app');       # caching on
 my $o = raw_connect('app', $PW, 'nocache');   # the origin's answer
