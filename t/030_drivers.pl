@@ -184,7 +184,7 @@ sub cache_row
 	{
 		my @f = split /\|/, $line, -1;
 		return { hits => $f[3], misses => $f[4], stored => $f[5], invalidated => $f[6],
-			bypasses => $f[7], connected => $f[8] } if $f[0] eq 'app_cache';
+			bypasses => $f[7], connected => $f[8], lag => $f[10] } if $f[0] eq 'app_cache';
 	}
 	return {};
 }
@@ -225,7 +225,8 @@ my @runs = (
 my $connected = 0;
 for (1 .. 150)
 {
-	last if $connected = ((cache_row()->{connected} // '') eq 'yes');
+	my $row = cache_row();    # connected, and a first freshness probe applied
+	last if $connected = (($row->{connected} // '') eq 'yes' && ($row->{lag} // -1) >= 0);
 	usleep(100_000);
 }
 ok($connected, 'app_cache\'s change stream connects');

@@ -20,7 +20,7 @@ use PgWire;
 CacheHarness::setup(tag => '070_cache_invalidation', node => 'origin');
 ok(start_agent(), 'the agent listens');
 
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 ok($node->safe_psql('app',
 		"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'hyperdrive_app'") == 1,

@@ -35,7 +35,7 @@ hdcli('create swr (max-age 1, swr 5)', 'create', 'swr',
 	'--sslmode', 'disable', '--max-age', '1', '--swr', '5');
 ok(start_agent(), 'the agent listens');
 
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 ok($node->safe_psql('app',
 		"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'hyperdrive_app'") == 1,
@@ -85,7 +85,7 @@ sub concurrent
 	return @out;
 }
 
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cached (warm-up)');
 
@@ -215,7 +215,7 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 	$node->safe_psql('app', 'SET ROLE app; CREATE TABLE race (id int PRIMARY KEY); '
 		  . 'INSERT INTO race VALUES (1), (2), (3)');
 	my $sql = 'SELECT hd_slow(sum(id), 2) FROM race';
-	ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15), 'race: stream up');
+	ok(stream_ready(), 'race: stream up');
 	$node->safe_psql('app', 'SELECT pg_stat_statements_reset()');
 	my $s0 = cache_status();
 	local $ENV{PGPASSWORD} = $PW;
@@ -261,7 +261,7 @@ ok(defined warm('SELECT id, name FROM items ORDER BY id'), 'a first entry is cac
 {
 	my %o = (dbname => 'swr', cfg => 'swr');
 	my $q = 'SELECT v FROM t WHERE id = 1';
-	ok(wait_for(sub { (cache_status('swr')->{connected} // '') eq 'yes' }, 15),
+	ok(stream_ready('swr'),
 		'swr: the config\'s stream connects');
 	is(warm($q, %o), 'a', 'swr: the entry is cached');
 	sleep 1.5;	# expired, within swr

@@ -173,7 +173,7 @@ my @CFGS = qw(app hist_swr hist_kp);
 ok(start_agent(), 'the agent listens');
 for my $cfg (@CFGS)
 {
-	ok(wait_for(sub { (cache_status($cfg)->{connected} // '') eq 'yes' }, 15),
+	ok(stream_ready($cfg),
 		"the change stream of $cfg connects");
 }
 
@@ -268,7 +268,7 @@ $agent->signal('TERM');
 $agent->finish;
 ok(start_agent(env => { HYPERDRIVE_TEST_DROP_OLD_VALUES => 1 }),
 	'the agent listens again, leaving old values out (HYPERDRIVE_TEST_DROP_OLD_VALUES=1)');
-ok(wait_for(sub { (cache_status('hist_kp')->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready('hist_kp'),
 	'the change stream of hist_kp connects');
 {
 	my ($rc) = admin('PURGE CACHE hist_kp');

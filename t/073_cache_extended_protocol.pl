@@ -32,7 +32,7 @@ SQL
 ok(start_agent(), 'the agent listens');
 # connected, and a first freshness probe applied (lag -1: not known yet, and
 # hits wait for it: the first request would be a bypass, not a miss)
-ok(wait_for(sub { my $s = cache_status(); ($s->{connected} // '') eq 'yes' && ($s->{lag} // -1) >= 0 }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects and is known to be fresh');
 
 my $c = raw_connect('app', $PW, 'app');       # caching on

@@ -32,7 +32,7 @@ RESET ROLE;
 SQL
 app_config('one', 'limit 1, caching on', '--origin-connection-limit', '1');
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status('one')->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready('one'),
 	'the config\'s change stream connects');
 
 $PgWire::PORT = $aport;

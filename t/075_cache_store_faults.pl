@@ -32,7 +32,7 @@ use HdTest qw(slurp_from write_file);
 
 CacheHarness::setup(tag => '075_cache_store', node => 'origin');
 ok(start_agent(pipe => 1), 'the agent listens');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 
 sub log_size { return -s $log // 0; }
@@ -127,7 +127,7 @@ is(cache_status()->{connected}, undef, 'no config is cached');
 # log a line each. Nothing to wait for but the time itself.
 sleep 6;
 ok(unlink($store) && move("$store.moved", $store), 'the store is back');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 20),
+ok(stream_ready(undef, 20),
 	'the agent opens it without a restart: the config\'s stream connects');
 my $since = '';
 ok(wait_for(sub { $since = slurp_from($log, $size0); $since =~ /is open, after ([2-9]|\d\d+) failed attempts: caching starts/ }, 10),

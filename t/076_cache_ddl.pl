@@ -31,7 +31,7 @@ CREATE FUNCTION label(int) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT 'v1:
 CREATE VIEW labelled AS SELECT id, label(id) AS l FROM items;
 SQL
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 
 # A slot of our own shows what the stream says about each DDL (text format).

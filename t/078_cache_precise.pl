@@ -51,7 +51,7 @@ INSERT INTO pt VALUES (1, repeat('a', 5000), 0), (2, repeat('b', 5000), 0);
 RESET ROLE;
 SQL
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 
 # The origin's own answer, as psql -A -t prints it.

@@ -46,9 +46,9 @@ hdcli('create one (caching on, one origin connection)', 'create', 'one',
 	"--connection-string=postgresql://app:$PW\@127.0.0.1:$oport/app",
 	'--sslmode', 'disable', '--max-age', '300', '--origin-connection-limit', '1');
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
-ok(wait_for(sub { (cache_status('one')->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready('one'),
 	'config one\'s change stream connects');
 
 my $c = raw_connect('app', $PW, 'app');       # caching on

@@ -50,7 +50,7 @@ hdcli('create strict (--consistency strict)', 'create', 'strict',
 ok(start_agent(), 'the agent listens');
 for my $cfg (qw(app strict))
 {
-	ok(wait_for(sub { (cache_status($cfg)->{connected} // '') eq 'yes' }, 15),
+	ok(stream_ready($cfg),
 		"the change stream of $cfg connects");
 }
 
@@ -150,7 +150,7 @@ $agent->finish;
 $agent->{settings} =~ s/^max_lag = .*$/max_lag = 1s/m or die 'no max_lag in the settings';
 $agent->write_settings;
 ok(start_agent(), 'the agent listens again, max_lag 1 s');
-ok(wait_for(sub { (cache_status('strict')->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready('strict'),
 	'the change stream of strict connects');
 {
 	my $sql = 'SELECT v FROM other WHERE id = 1';

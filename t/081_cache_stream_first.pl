@@ -27,7 +27,7 @@ use PgWire;
 
 CacheHarness::setup(tag => '081_cache_stream_first', node => 'origin', max_lag => '1h');
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status()->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready(),
 	'the config\'s change stream connects');
 
 my $c = raw_connect('app', $PW, 'app');

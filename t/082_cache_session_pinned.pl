@@ -42,7 +42,7 @@ SQL
 app_config('sess', 'session pooling, caching on', '--pool-mode', 'session');
 app_config('one', 'transaction pooling, one origin connection', '--origin-connection-limit', '1');
 ok(start_agent(), 'the agent listens');
-ok(wait_for(sub { (cache_status('sess')->{connected} // '') eq 'yes' }, 15),
+ok(stream_ready('sess'),
 	'config sess\'s change stream connects');
 
 my $ITEM = 'SELECT name FROM items WHERE id = 1';

@@ -33,7 +33,7 @@ use PgWire;
 
 our @EXPORT = qw($hd $PW $node $oport $tmp $ini $log $aport $mport $agent
   hdcli app_config start_agent agent_pid admin q_agent sel as cache_status wait_for warm raw_connect
-  exchange_both);
+  exchange_both stream_ready);
 
 our $hd = $HD;
 our $PW = 'app-Secret-70';
@@ -235,6 +235,18 @@ sub cache_status
 		return \%h;
 	}
 	return { by => {} };
+}
+
+# Whether config $name's change stream is connected and a first freshness
+# probe has been applied (SHOW CACHE lag >= 0), within $secs. Connected alone
+# is not enough: until the first probe answers, a hit is a lagging bypass.
+sub stream_ready
+{
+	my ($name, $secs) = @_;
+	return wait_for(sub {
+			my $s = cache_status($name);
+			($s->{connected} // '') eq 'yes' && ($s->{lag} // -1) >= 0;
+		}, $secs // 15);
 }
 
 # a hit for $sql (after at most one miss), with the stream healthy
