@@ -62,7 +62,13 @@ include $(PGXS)
 # directory: #include "extension/stream_format.h" (the stream format's constants).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I. -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd
+# MariaDB Connector/C (libmariadb-dev): `hyperdrive check` logs in to a MySQL
+# origin with it. Its include directory comes after -Iagent: the agent's own
+# headers win a name they share.
+MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null || mariadb_config --cflags)
+MARIADB_LIBS := $(shell pkg-config --libs libmariadb 2>/dev/null || mariadb_config --libs)
+AGENT_CFLAGS += $(MARIADB_CFLAGS)
+AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd $(MARIADB_LIBS)
 AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
