@@ -81,6 +81,26 @@ hd_protocol_default_port(HdOriginProtocol protocol)
 	return protocol == HD_PROTOCOL_MYSQL ? HD_MYSQL_DEFAULT_PORT : HD_POSTGRESQL_DEFAULT_PORT;
 }
 
+bool
+hd_config_caches(const HdConfig *cfg)
+{
+	return !cfg->caching_disabled && cfg->protocol == HD_PROTOCOL_POSTGRESQL;
+}
+
+void
+hd_config_wrong_listener(const HdConfig *cfg, int port, char *buf, size_t len)
+{
+	bool		mysql = cfg->protocol == HD_PROTOCOL_MYSQL;
+	const char *kind = mysql ? "MySQL" : "PostgreSQL";
+
+	if (port == 0)
+		snprintf(buf, len, "config \"%s\" is a %s origin, and the agent has no %s listener "
+				 "(set %s)", cfg->name, kind, kind, mysql ? "mysql_listen_port" : "listen_port");
+	else
+		snprintf(buf, len, "config \"%s\" is a %s origin: connect to port %d with a %s client",
+				 cfg->name, kind, port, kind);
+}
+
 void
 hd_free_secret(char *secret)
 {

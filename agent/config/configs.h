@@ -137,6 +137,18 @@ extern const char *hd_consistency_name(HdConsistency consistency);
 extern const char *hd_protocol_name(HdOriginProtocol protocol);
 /* The origin's default port: 5432 or 3306. */
 extern int	hd_protocol_default_port(HdOriginProtocol protocol);
+/*
+ * Whether the cache serves cfg: caching on, and a PostgreSQL origin (the
+ * only one with a change stream). Nothing of the cache (stream, freshness
+ * probe, control connection) is started for a config that it does not serve.
+ */
+extern bool hd_config_caches(const HdConfig *cfg);
+/*
+ * What a client that named cfg on the other protocol's listener is told:
+ * which port serves cfg. port: the agent's listener of cfg's protocol
+ * (listen_port or mysql_listen_port), 0 if it has none.
+ */
+extern void hd_config_wrong_listener(const HdConfig *cfg, int port, char *buf, size_t len);
 
 extern int	hd_configs_load(const char *state_dir, HdConfigList *out, char *err, size_t errlen);
 extern void hd_configs_free(HdConfigList *list);

@@ -262,6 +262,25 @@ test_check(void)
 	   "sslmode allow on a MySQL config: refused");
 	ok(hd_config_set(&cfg, "protocol", "oracle", "protocol", err, sizeof(err)) == -1 &&
 	   strstr(err, "postgresql, mysql") != NULL, "an unknown protocol: refused, listing both");
+	ok(!hd_config_caches(&cfg), "a MySQL config: the cache does not serve it (even with caching on)");
+	cfg.caching_disabled = false;
+	ok(!hd_config_caches(&cfg), "... caching_disabled false changes nothing");
+	cfg.protocol = HD_PROTOCOL_POSTGRESQL;
+	ok(hd_config_caches(&cfg), "a PostgreSQL config with caching on: served");
+	cfg.caching_disabled = true;
+	ok(!hd_config_caches(&cfg), "a PostgreSQL config with caching off: not served");
+	strcpy(cfg.name, "shop");
+	cfg.protocol = HD_PROTOCOL_MYSQL;
+	hd_config_wrong_listener(&cfg, 3307, err, sizeof(err));
+	ok(streq(err, "config \"shop\" is a MySQL origin: connect to port 3307 with a MySQL client"),
+	   "wrong listener, MySQL config: names the MySQL port");
+	hd_config_wrong_listener(&cfg, 0, err, sizeof(err));
+	ok(streq(err, "config \"shop\" is a MySQL origin, and the agent has no MySQL listener "
+			 "(set mysql_listen_port)"), "wrong listener, no MySQL listener: names the setting");
+	cfg.protocol = HD_PROTOCOL_POSTGRESQL;
+	hd_config_wrong_listener(&cfg, 6432, err, sizeof(err));
+	ok(streq(err, "config \"shop\" is a PostgreSQL origin: connect to port 6432 with a PostgreSQL client"),
+	   "wrong listener, PostgreSQL config: names listen_port's port");
 	ok(streq(hd_protocol_name(HD_PROTOCOL_MYSQL), "mysql") &&
 	   streq(hd_protocol_name(HD_PROTOCOL_POSTGRESQL), "postgresql"), "hd_protocol_name");
 	ok(hd_protocol_default_port(HD_PROTOCOL_MYSQL) == 3306 &&
