@@ -308,7 +308,7 @@ classify_set(Lexer *lx, HdMySqlClass *out)
 			return pin(out, "a SET the agent cannot read");
 		next(lx, &t);
 	}
-	out->kind = out->nsets > 0 ? HD_MY_SQL_CARRY : HD_MY_SQL_PLAIN;
+	out->kind = HD_MY_SQL_CARRY;	/* autocommit alone too: the origin reports its change */
 	return out->kind;
 }
 
