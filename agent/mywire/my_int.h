@@ -184,7 +184,7 @@ struct HdMyServer
 typedef enum HdMyClientState
 {
 	HD_MY_CLIENT_HANDSHAKE,		/* greeting sent, waiting for the handshake response */
-	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate with mysql_native_password */
+	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate again (switched_to_sha2 says with what) */
 	HD_MY_CLIENT_ACTIVE,		/* logged in: commands */
 	HD_MY_CLIENT_CLOSED
 } HdMyClientState;
@@ -203,6 +203,7 @@ struct HdMyClient
 	HdMyClientState state;
 	bool		close_after_flush;
 	bool		local;
+	bool		tls;			/* its connection is TLS (after its SSLRequest) */
 	char		addr[64];
 	uint64_t	id;
 	uint32_t	thread_id;		/* what its greeting said (the agent's, not an origin's) */
@@ -210,6 +211,7 @@ struct HdMyClient
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
+	bool		switched_to_sha2;	/* the auth switch asked for caching_sha2_password */
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;
