@@ -59,17 +59,27 @@ typedef struct Facts
 
 static void ok(Check *c, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 static void problem(Check *c, const char *fix, const char *fmt,...) __attribute__((format(printf, 3, 4)));
+static void warning(Check *c, const char *how, const char *fmt,...) __attribute__((format(printf, 3, 4)));
+
+/* "KIND: [NAME: ]WHAT", then "; TAIL" if there is one. */
+static void
+put_line(Check *c, const char *kind, const char *tail, const char *fmt, va_list ap)
+{
+	fprintf(c->out, "%s: %s", kind, c->prefix);
+	vfprintf(c->out, fmt, ap);
+	if (tail != NULL)
+		fprintf(c->out, "; %s", tail);
+	fputc('\n', c->out);
+}
 
 static void
 ok(Check *c, const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(c->out, "ok: %s", c->prefix);
 	va_start(ap, fmt);
-	vfprintf(c->out, fmt, ap);
+	put_line(c, "ok", NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->out);
 }
 
 /* "FAIL: WHAT; fix: HOW", counted. */
@@ -77,34 +87,30 @@ static void
 problem(Check *c, const char *fix, const char *fmt,...)
 {
 	va_list		ap;
+	char		tail[1400];
 
-	fprintf(c->out, "FAIL: %s", c->prefix);
+	snprintf(tail, sizeof(tail), "fix: %s", fix);
 	va_start(ap, fmt);
-	vfprintf(c->out, fmt, ap);
+	put_line(c, "FAIL", tail, fmt, ap);
 	va_end(ap);
-	fprintf(c->out, "; fix: %s\n", fix);
 	c->failures++;
+}
+
+/* "warning: WHAT; HOW": worth doing, but the agent works without it (not counted). */
+static void
+warning(Check *c, const char *how, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	put_line(c, "warning", how, fmt, ap);
+	va_end(ap);
 }
 
 static void
 skip(Check *c, const char *what, const char *why)
 {
 	fprintf(c->out, "skip: %s%s (%s)\n", c->prefix, what, why);
-}
-
-/* "warning: WHAT; HOW": worth doing, but the agent works without it (not counted). */
-static void warning(Check *c, const char *how, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static void
-warning(Check *c, const char *how, const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(c->out, "warning: %s", c->prefix);
-	va_start(ap, fmt);
-	vfprintf(c->out, fmt, ap);
-	va_end(ap);
-	fprintf(c->out, "; %s\n", how);
 }
 
 /* A libpq message on one line, without its "ERROR:  " and trailing newline. */
