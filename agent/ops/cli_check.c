@@ -601,6 +601,25 @@ check_mysql_secrets(Check *c, MYSQL *my)
 	free(account);
 }
 
+/* allow_load_local lets LOAD DATA LOCAL through: the origin must take it too. */
+static void
+check_mysql_local_infile(Check *c, MYSQL *my)
+{
+	char		err[512];
+	char	   *on = mysql_value(my, "SELECT @@GLOBAL.local_infile", err, sizeof(err));
+
+	if (on == NULL)
+		warning(c, "see the origin's log", "cannot read the origin's local_infile: %s", err);
+	else if (strcmp(on, "1") == 0)
+		ok(c, "allow_load_local: the origin takes LOAD DATA LOCAL (local_infile ON)");
+	else
+		warning(c, "SET GLOBAL local_infile = ON on the origin (and in its configuration), or "
+				"hyperdrive update --allow-load-local=false",
+				"allow_load_local is true, but the origin has local_infile OFF: "
+				"LOAD DATA LOCAL fails there");
+	free(on);
+}
+
 static void
 check_mysql_origin(Check *c, const char *state_dir, const HdConfig *cfg, int mysql_listen_port)
 {
@@ -625,6 +644,8 @@ check_mysql_origin(Check *c, const char *state_dir, const HdConfig *cfg, int mys
 	   cfg->database, cfg->user, mysql_get_server_info(my), cipher ? cipher : "off");
 	check_mysql_version(c, my);
 	check_mysql_secrets(c, my);
+	if (cfg->allow_load_local)
+		check_mysql_local_infile(c, my);
 	mysql_close(my);
 }
 
