@@ -139,7 +139,9 @@ hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate, cons
 	hd_info("MySQL client %s: closing: %s", client->addr, message);
 	ev_io_stop(client->my->loop, &client->read_watcher);
 	client->close_after_flush = true;
-	send_err(client, client->auth_seq, code, sqlstate, message);
+	/* logged in: the ERR answers the command being served (or the next one) */
+	send_err(client, client->state == HD_MY_CLIENT_ACTIVE ? client->reply_seq : client->auth_seq,
+			 code, sqlstate, message);
 }
 
 void
@@ -157,6 +159,9 @@ hd_my_client_close(HdMyClient *client)
 	client->queued = false;
 	if (server)
 	{
+		/* its statement is running: nobody waits for its answer */
+		if (client->sent)
+			hd_my_server_kill_query(server);
 		/*
 		 * What it left on its server (a transaction, a pin's state, a reply
 		 * still coming) must not reach anyone: reset before reuse. The reset
@@ -357,6 +362,7 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 	client->my = my;
 	client->local = local;
 	client->command = -1;
+	client->reply_seq = 1;
 	client->autocommit = true;
 	client->status = HD_MY_STATUS_AUTOCOMMIT;
 	client->id = ++my->next_client_id;
@@ -1241,10 +1247,75 @@ statement_of(HdMyClient *client, const unsigned char *p, size_t len)
 	return hd_my_client_stmt_find(client, hd_my_get_u32(p + 1));
 }
 
+/*
+ * KILL [QUERY | CONNECTION] id: the ids clients know are the agent's (its
+ * greeting's thread ids), never passed to the origin, where they would name
+ * another session's connection. A session of the same user and config may
+ * be killed, as MySQL lets a user kill their own threads.
+ */
+static void
+kill_command(HdMyClient *client)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	HdMyClient *target = NULL;
+	char		msg[128];
+
+	hd_list_foreach_safe(item, tmp, &client->my->clients)
+	{
+		HdMyClient *c = hd_container_of(item, HdMyClient, link);
+
+		if (c->thread_id == client->cls.kill_id && c->state == HD_MY_CLIENT_ACTIVE &&
+			c->pool && c->pool->pool.config.id[0] &&
+			strcmp(c->config_id, client->config_id) == 0 && strcmp(c->user, client->user) == 0)
+		{
+			target = c;
+			break;
+		}
+	}
+	if (target == NULL)
+	{
+		snprintf(msg, sizeof(msg), "Unknown thread id: %llu", client->cls.kill_id);
+		answer_err(client, 1094, "HY000", msg);
+		return;
+	}
+	if (target->server && target->sent)
+		hd_my_server_kill_query(target->server);
+	if (client->cls.kill_query)
+	{
+		answer_ok(client);
+		return;
+	}
+	if (target == client)
+	{
+		consume_command(client);
+		client->command = -1;
+		hd_my_client_fatal(client, 1927, "70100", "Connection was killed");
+		return;
+	}
+	hd_my_client_fatal(target, 1927, "70100", "Connection was killed");
+	answer_ok(client);
+}
+
 static void
 query_command(HdMyClient *client, const unsigned char *p, size_t len)
 {
 	hd_my_sql_classify((const char *) p + 1, len - 1, &client->cls);
+	if (client->cls.kill)
+	{
+		kill_command(client);
+		return;
+	}
+	if (client->cls.load_local && !client->pool->pool.config.allow_load_local)
+	{
+		char		msg[300];
+
+		snprintf(msg, sizeof(msg), "hyperdrive: LOAD DATA LOCAL is not allowed through config "
+				 "\"%s\" (hyperdrive update %s --allow-load-local=true allows it)",
+				 client->pool->pool.config.name, client->pool->pool.config.name);
+		answer_err(client, ER_NOT_ALLOWED_COMMAND, "42000", msg);
+		return;
+	}
 	if (client->cls.kind == HD_MY_SQL_PIN && !client->pinned &&
 		client->pool->pool.config.pool_mode == HD_POOL_TRANSACTION)
 		hd_debug("MySQL client %s: a statement that pins: %s", client->addr, client->cls.why);
@@ -1307,6 +1378,7 @@ process_command(HdMyClient *client)
 		return;
 	}
 	client->command = p[0];
+	client->reply_seq = reply_seq(client);
 	client->exec_stmt = NULL;
 	memset(&client->cls, 0, sizeof(client->cls));
 	switch (p[0])
@@ -1379,6 +1451,16 @@ process_command(HdMyClient *client)
 			return;
 		case HD_MY_COM_RESET_CONNECTION:
 			reset_session(client);
+			return;
+		case HD_MY_COM_PROCESS_KILL:
+			if (len < 5)
+			{
+				answer_err(client, ER_MALFORMED_PACKET, "08S01", "Malformed communication packet");
+				return;
+			}
+			client->cls.kill = true;
+			client->cls.kill_id = hd_my_get_u32(p + 1);
+			kill_command(client);
 			return;
 		case HD_MY_COM_SET_OPTION:
 			answer_err(client, ER_UNKNOWN_COM_ERROR, "08S01", "hyperdrive: COM_SET_OPTION is not "

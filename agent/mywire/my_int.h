@@ -176,6 +176,10 @@ struct HdMyServer
 	bool		reply_started;
 	bool		local_infile;	/* the client sends a file: its packets go through until an empty one */
 	bool		processing;		/* in process_input(): not re-entered */
+	bool		killer;			/* a connection of its own for one KILL QUERY kill_target */
+	uint32_t	kill_target;	/* the origin id whose statement it kills */
+	int			kills_pending;	/* KILLs of this one's statement not run yet: it is kept */
+	bool		release_deferred;	/* released while kills_pending: the pool gets it after */
 	bool		paused;			/* reading stopped: its client's output is full */
 	/* prepared statements */
 	HdMyServerStmt *stmts;
@@ -233,6 +237,7 @@ struct HdMyClient
 	bool		long_data;		/* COM_STMT_SEND_LONG_DATA went to its server: kept until execute */
 	/* the command being served: its first byte, what its text does, its sequence */
 	int			command;		/* -1: none */
+	uint8_t		reply_seq;		/* the sequence id its reply starts with */
 	HdMySqlClass cls;
 	bool		sent;			/* the command went to the server; its reply is coming */
 	bool		syncing;		/* the server is being brought to its state first */
@@ -274,6 +279,7 @@ extern void hd_my_client_resume_reading(HdMyClient *client);
 
 /* my_server.c */
 extern HdMyServer *hd_my_server_connect(HdMyPool *pool);
+extern void hd_my_server_kill_query(HdMyServer *target);
 extern void hd_my_server_close(HdMyServer *server, const char *reason);
 extern void hd_my_server_free(HdMyServer *server);
 extern void hd_my_server_flush(HdMyServer *server);

@@ -41,11 +41,13 @@ static void server_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void tls_step(HdMyServer *server);
+static void send_kill(HdMyServer *server);
 
 static const char setup_sql[] = "SET SESSION session_track_state_change = ON";
 
-HdMyServer *
-hd_my_server_connect(HdMyPool *pool)
+/* A connection to pool's origin, logging in as its user; kill_target: 0, or a KILL QUERY's. */
+static HdMyServer *
+open_server(HdMyPool *pool, uint32_t kill_target)
 {
 	HdMyAgent  *my = pool->my;
 	HdMyServer *server;
@@ -54,17 +56,23 @@ hd_my_server_connect(HdMyPool *pool)
 
 	if (fd < 0)
 	{
-		hd_my_pool_server_failed(pool, NULL, "08001", err);
+		if (kill_target)
+			hd_warning("config %s: KILL QUERY %u: %s", pool->pool.config.name, kill_target, err);
+		else
+			hd_my_pool_server_failed(pool, NULL, "08001", err);
 		return NULL;
 	}
 	if ((server = calloc(1, sizeof(*server))) == NULL)
 	{
 		close(fd);
-		hd_my_pool_server_failed(pool, NULL, "53200", "out of memory");
+		if (!kill_target)
+			hd_my_pool_server_failed(pool, NULL, "53200", "out of memory");
 		return NULL;
 	}
 	server->pool = pool;
 	server->my = my;
+	server->kill_target = kill_target;
+	server->killer = kill_target != 0;
 	server->autocommit = true;
 	snprintf(server->db, sizeof(server->db), "%s", pool->pool.config.database);
 	hd_list_init(&server->conn.link);
@@ -79,9 +87,56 @@ hd_my_server_connect(HdMyPool *pool)
 	ev_timer_start(my->loop, &server->connect_timer);
 	server->conn.state = HD_CONN_CONNECTING;
 	server->conn.connected_at = ev_now(my->loop);
-	hd_pool_conn_add(&pool->pool, &server->conn);
+	/* a KILL's connection is not the pool's: it is not counted, and lives for one statement */
+	if (!kill_target)
+		hd_pool_conn_add(&pool->pool, &server->conn);
 	ev_io_start(my->loop, &server->write_watcher);
 	return server;
+}
+
+HdMyServer *
+hd_my_server_connect(HdMyPool *pool)
+{
+	return open_server(pool, 0);
+}
+
+/*
+ * KILL QUERY of the statement running on target (held by a client that
+ * left mid-statement, or named by a client's KILL QUERY), on a connection
+ * of its own. target is not handed to anyone before the KILL has run: it
+ * could otherwise kill the next holder's statement.
+ */
+void
+hd_my_server_kill_query(HdMyServer *target)
+{
+	if (target->conn.state == HD_CONN_CLOSED || target->thread_id == 0)
+		return;
+	if (open_server(target->pool, target->thread_id) != NULL)
+		target->kills_pending++;
+}
+
+/* The KILL of target (by its origin id) ran or failed: target may go back to its pool. */
+static void
+kill_finished(HdMyServer *killer)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &killer->pool->pool.conns)
+	{
+		HdMyServer *target = hd_container_of(item, HdMyServer, conn.link);
+
+		if (target->thread_id != killer->kill_target || target->kills_pending == 0)
+			continue;
+		target->kills_pending--;
+		if (target->kills_pending == 0 && target->release_deferred)
+		{
+			target->release_deferred = false;
+			hd_pool_release(&target->pool->pool, &target->conn);
+		}
+		break;
+	}
+	killer->kill_target = 0;
 }
 
 /* A login that failed: the pool hears of it once, the connection closes. */
@@ -92,7 +147,11 @@ login_failed(HdMyServer *server, const char *sqlstate, const char *message)
 
 	if (server->conn.state == HD_CONN_CLOSED)
 		return;
-	hd_my_pool_server_failed(pool, server, sqlstate, message);
+	if (server->killer)
+		hd_warning("config %s: KILL QUERY %u: %s", pool->pool.config.name, server->kill_target,
+				   message);
+	else
+		hd_my_pool_server_failed(pool, server, sqlstate, message);
 	hd_my_server_close(server, message);
 }
 
@@ -126,6 +185,13 @@ hd_my_server_close(HdMyServer *server, const char *reason)
 	}
 	hd_my_server_stmts_forget(server);
 	server->conn.state = HD_CONN_CLOSED;
+	if (server->killer)
+	{
+		if (server->kill_target)
+			kill_finished(server);
+		hd_list_append(&my->dead_servers, &server->conn.link);
+		return;
+	}
 	hd_pool_conn_gone(&server->pool->pool, &server->conn);
 	hd_list_append(&my->dead_servers, &server->conn.link);
 }
@@ -543,6 +609,22 @@ login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq
 		login_failed(server, "08P01", "an unexpected packet during the login");
 }
 
+/* A KILL's connection is logged in: the KILL QUERY, then it closes. */
+static void
+send_kill(HdMyServer *server)
+{
+	char		sql[64];
+
+	snprintf(sql, sizeof(sql), "KILL QUERY %u", server->kill_target);
+	if (hd_my_server_command(server, HD_MY_COM_QUERY, sql, strlen(sql)) != 0 ||
+		hd_my_server_owe(server, HD_MY_OWED_SYNC, HD_MY_REPLY_QUERY, false, NULL) != 0)
+	{
+		hd_my_server_close(server, "out of memory");
+		return;
+	}
+	hd_my_server_flush(server);
+}
+
 /* ---------------------------------------------------------------------------
  * Replies
  */
@@ -582,6 +664,13 @@ reply_done(HdMyServer *server, const unsigned char *p, size_t len)
 			break;
 		case HD_MY_OWED_SYNC:
 		case HD_MY_OWED_PREPARE:
+			if (server->killer)
+			{
+				hd_debug("config %s: KILL QUERY %u %s", server->pool->pool.config.name,
+						 server->kill_target, reply.error ? "failed (the statement had ended)" : "done");
+				hd_my_server_close(server, "its KILL QUERY ran");
+				return;
+			}
 			if (reply.error)
 			{
 				uint16_t	code = 0;
@@ -625,7 +714,10 @@ reply_done(HdMyServer *server, const unsigned char *p, size_t len)
 			{
 				server->login = HD_MY_SLOGIN_DONE;
 				ev_timer_stop(server->my->loop, &server->connect_timer);
-				hd_my_pool_server_ready(server);
+				if (server->killer)
+					send_kill(server);
+				else
+					hd_my_pool_server_ready(server);
 			}
 			else if (server->conn.state == HD_CONN_RESETTING && server->nowed == 0)
 			{
