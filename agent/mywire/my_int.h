@@ -159,6 +159,8 @@ struct HdMyServer
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint32_t	thread_id;		/* the origin's connection id */
 	uint32_t	caps;			/* negotiated with the origin */
+	HdMyGreeting greeting;		/* the origin's, kept for the login after TLS */
+	bool		rsa_requested;	/* caching_sha2_password: the origin's RSA key was asked for */
 	HdMyClient *client;			/* its holder */
 	uint64_t	uses;			/* bumped at each hand-out: "nobody used it since" */
 	/* what it carries */
@@ -184,7 +186,7 @@ struct HdMyServer
 typedef enum HdMyClientState
 {
 	HD_MY_CLIENT_HANDSHAKE,		/* greeting sent, waiting for the handshake response */
-	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate with mysql_native_password */
+	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate again (switched_to_sha2 says with what) */
 	HD_MY_CLIENT_ACTIVE,		/* logged in: commands */
 	HD_MY_CLIENT_CLOSED
 } HdMyClientState;
@@ -203,6 +205,7 @@ struct HdMyClient
 	HdMyClientState state;
 	bool		close_after_flush;
 	bool		local;
+	bool		tls;			/* its connection is TLS (after its SSLRequest) */
 	char		addr[64];
 	uint64_t	id;
 	uint32_t	thread_id;		/* what its greeting said (the agent's, not an origin's) */
@@ -210,6 +213,7 @@ struct HdMyClient
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
+	bool		switched_to_sha2;	/* the auth switch asked for caching_sha2_password */
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;

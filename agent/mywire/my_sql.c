@@ -32,6 +32,7 @@ typedef struct Lexer
 {
 	const char *p;
 	const char *end;
+	bool		ended;			/* a ';' was read: the statement is over */
 } Lexer;
 
 static bool
@@ -175,6 +176,8 @@ next(Lexer *lx, Tok *t)
 	{
 		lx->p++;
 		t->kind = *p == ';' ? T_SEMI : T_PUNCT;
+		if (t->kind == T_SEMI)
+			lx->ended = true;
 	}
 	t->len = (size_t) (lx->p - t->start);
 }
@@ -445,7 +448,7 @@ classify_one(Lexer *lx, HdMySqlClass *out)
 void
 hd_my_sql_classify(const char *sql, size_t len, HdMySqlClass *out)
 {
-	Lexer		lx = {sql, sql + len};
+	Lexer		lx = {sql, sql + len, false};
 	int			statements = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -467,6 +470,7 @@ hd_my_sql_classify(const char *sql, size_t len, HdMySqlClass *out)
 			lx = peek;
 			continue;
 		}
+		lx.ended = false;
 		classify_one(&lx, &one);
 		/* a SET or USE's scan stops at its end; others stop at the ';' */
 		statements++;
@@ -487,8 +491,8 @@ hd_my_sql_classify(const char *sql, size_t len, HdMySqlClass *out)
 		}
 		if (out->kind == HD_MY_SQL_PIN)
 			return;
-		/* skip to the end of this statement */
-		for (;;)
+		/* skip to the end of this statement, unless its reading got there */
+		while (!lx.ended)
 		{
 			peek = lx;
 			next(&peek, &t);

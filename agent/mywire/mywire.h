@@ -47,6 +47,8 @@
 #include "net/client_protocol.h"
 #include "pool/pool.h"
 
+struct ssl_ctx_st;
+
 typedef struct HdMyAgent HdMyAgent;
 
 /* What the wing needs of the composition root. */
@@ -56,6 +58,8 @@ typedef struct HdMyRoot
 	int		   *nclients;		/* every protocol's sessions (max_client_conn) */
 	/* over max_client_conn: the session was refused (terminate()) */
 	bool		(*refuse_over_limit) (void *agent, HdClientSession *session);
+	/* the client-facing TLS context (tls.h), as reloads replace it; NULL inside: no TLS */
+	struct ssl_ctx_st *const *tls_ctx;
 } HdMyRoot;
 
 extern HdMyAgent *hd_my_agent_new(struct ev_loop *loop, const HdSettings *settings,
