@@ -141,15 +141,7 @@ sub admin
 	my ($rc, $out, $err) =
 	  psql_run($admin_url, $ops_password, '', '-A', '-F', '|', '-P', 'footer=off', '-c', $command);
 	is($rc, 0, "psql: $command") or diag($err);
-	my @lines = split /\n/, $out;
-	my @cols = split /\|/, (shift(@lines) // ''), -1;
-	my @rows = map {
-		my @v = split /\|/, $_, -1;
-		my %h;
-		@h{@cols} = @v;
-		\%h
-	} @lines;
-	return (\@cols, \@rows);
+	return psql_table($out);
 }
 
 # A background psql as app: a handle, its output and error refs.

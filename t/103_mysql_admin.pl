@@ -79,15 +79,7 @@ sub admin
 		],
 		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
 	die "psql $command: $err" if $?;
-	my @lines = split /\n/, $out;
-	my @cols = split /\|/, (shift(@lines) // ''), -1;
-	my @rows = map {
-		my @v = split /\|/, $_, -1;
-		my %h;
-		@h{@cols} = @v;
-		\%h
-	} @lines;
-	return (\@cols, \@rows);
+	return psql_table($out);
 }
 
 # The rows of SHOW $what whose $key is $value.
