@@ -256,13 +256,14 @@ agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_H
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 # MySQL's password plugins and RSA (agent/auth/mysql_auth.c): OpenSSL only.
-agent/tests/test_mysql_auth: agent/tests/test_mysql_auth.c agent/auth/mysql_auth.c agent/auth/mysql_auth.h agent/tests/tap.h
+agent/tests/test_mysql_auth: agent/tests/test_mysql_auth.c agent/auth/mysql_auth.c agent/auth/mysql_auth.h \
+		agent/tests/bytes.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/auth/mysql_auth.c -lcrypto
 
 # The MySQL protocol's bytes (agent/mywire/my_proto.c) against MariaDB's
 # captured replies (agent/tests/data/my_replies.inc) and built packets.
 agent/tests/test_my_proto: agent/tests/test_my_proto.c agent/mywire/my_proto.c agent/mywire/my_proto.h \
-		agent/base/iobuf.c agent/base/iobuf.h agent/tests/data/my_replies.inc agent/tests/tap.h
+		agent/base/iobuf.c agent/base/iobuf.h agent/tests/data/my_replies.inc agent/tests/bytes.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -Iagent/tests -o $@ $< agent/mywire/my_proto.c agent/base/iobuf.c
 
 # The cache's LMDB store; agent/tests/test_store --bench is its micro-benchmark.

@@ -29,6 +29,7 @@
 
 #include "base/iobuf.h"
 #include "mywire/my_proto.h"
+#include "bytes.h"
 #include "tap.h"
 
 #include "data/my_replies.inc"
@@ -62,39 +63,6 @@ static const char login_ssl_hex[] =
 	"8caabf000000100021000000000000000000000000000000000000001d000000";
 
 /* ---- helpers ---- */
-
-/* Hex into a malloc'd buffer of exactly its bytes; *n its length. */
-static uint8_t *
-unhex(const char *hex, size_t *n)
-{
-	size_t		len = strlen(hex) / 2;
-	uint8_t    *out = malloc(len ? len : 1);
-
-	if (out == NULL)
-		abort();
-	for (size_t i = 0; i < len; i++)
-	{
-		unsigned int b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			abort();
-		out[i] = (uint8_t) b;
-	}
-	*n = len;
-	return out;
-}
-
-/* A heap copy of exactly n bytes, for ASan to guard. */
-static uint8_t *
-exact(const void *bytes, size_t n)
-{
-	uint8_t    *copy = malloc(n ? n : 1);
-
-	if (copy == NULL)
-		abort();
-	memcpy(copy, bytes, n);
-	return copy;
-}
 
 static bool
 hex_is(const uint8_t *bytes, size_t n, const char *hex)
@@ -345,28 +313,32 @@ test_reader_strings(void)
 	const unsigned char *s;
 	const char *c;
 	uint8_t    *b;
+	static const struct
+	{
+		const char *bytes;
+		size_t		len;
+		bool		taken;		/* as the empty string */
+		const char *name;
+	}			strs[] = {
+		{"\x04" "abc", 4, false, "lenenc_str: longer than the payload refused"},
+		{"\xfb", 1, false, "lenenc_str: NULL is not a string"},
+		{"\xfe\xff\xff\xff\xff\xff\xff\xff\xff" "ab", 11, false, "lenenc_str: a 2^64 - 1 length refused"},
+		{"\x00", 1, true, "lenenc_str: empty"},
+	};
 
 	b = exact("\x03" "abcX", 5);
 	hd_my_reader_init(&r, b, 5);
 	s = hd_my_read_lenenc_str(&r, &n);
 	ok(s == b + 1 && n == 3 && r.pos == 4 && r.ok, "lenenc_str: points into the payload");
 	free(b);
-	b = exact("\x04" "abc", 4);
-	hd_my_reader_init(&r, b, 4);
-	ok(hd_my_read_lenenc_str(&r, &n) == NULL && !r.ok, "lenenc_str: longer than the payload refused");
-	free(b);
-	b = exact("\xfb", 1);
-	hd_my_reader_init(&r, b, 1);
-	ok(hd_my_read_lenenc_str(&r, &n) == NULL && !r.ok, "lenenc_str: NULL is not a string");
-	free(b);
-	b = exact("\xfe\xff\xff\xff\xff\xff\xff\xff\xff" "ab", 11);
-	hd_my_reader_init(&r, b, 11);
-	ok(hd_my_read_lenenc_str(&r, &n) == NULL && !r.ok, "lenenc_str: a 2^64 - 1 length refused");
-	free(b);
-	b = exact("\x00", 1);
-	hd_my_reader_init(&r, b, 1);
-	ok(hd_my_read_lenenc_str(&r, &n) != NULL && n == 0 && r.ok, "lenenc_str: empty");
-	free(b);
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+	{
+		b = exact(strs[i].bytes, strs[i].len);
+		hd_my_reader_init(&r, b, strs[i].len);
+		s = hd_my_read_lenenc_str(&r, &n);
+		ok(strs[i].taken ? s != NULL && n == 0 && r.ok : s == NULL && !r.ok, strs[i].name);
+		free(b);
+	}
 
 	b = exact("ab\0cd", 5);
 	hd_my_reader_init(&r, b, 5);

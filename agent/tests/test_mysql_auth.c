@@ -42,6 +42,7 @@
 #include <openssl/pem.h>
 
 #include "auth/mysql_auth.h"
+#include "bytes.h"
 #include "tap.h"
 
 /* ---- fixtures ---- */
@@ -196,20 +197,15 @@ static const char cipher_long_nonce2[] =
 
 /* ---- helpers ---- */
 
-/* Hex digits into bytes; the number of bytes. */
+/* Hex digits into out; the number of bytes. */
 static size_t
 from_hex(const char *hex, uint8_t *out)
 {
-	size_t		n = strlen(hex) / 2;
+	size_t		n;
+	uint8_t    *bytes = unhex(hex, &n);
 
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned int b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			abort();
-		out[i] = (uint8_t) b;
-	}
+	memcpy(out, bytes, n);
+	free(bytes);
 	return n;
 }
 
@@ -227,18 +223,6 @@ bytes_are(const uint8_t *bytes, size_t n, const char *hex)
 		printf("%02x", bytes[i]);
 	printf("\n#   want: %s\n", hex);
 	return false;
-}
-
-/* A heap copy of exactly n bytes (no NUL after), for ASan to guard. */
-static uint8_t *
-exact(const void *bytes, size_t n)
-{
-	uint8_t    *copy = malloc(n ? n : 1);
-
-	if (copy == NULL)
-		abort();
-	memcpy(copy, bytes, n);
-	return copy;
 }
 
 /* A heap copy of a C string, for parse_hash's reads to be guarded too. */
