@@ -22,6 +22,11 @@
  *     for PW in b"secret", b"password", b"\xff\x00\x01 pw" and the two
  *     nonces below; and a.sha2_rsa_encrypt(PW, NONCE, open("k.pub").read())
  *     (OAEP with cryptography 38) with the fixture key below.
+ *   - The mariadb CLI 10.11 (libmariadb 3.3.20) against a fake MySQL 8
+ *     server (a Python socket offering caching_sha2_password with nonce2,
+ *     answering "perform full authentication", then the fixture public key
+ *     when asked): its fast-path token was PyMySQL's, and its encrypted
+ *     password is cipher_libmariadb_secret_nonce2.
  *   - The fixture RSA key was made for this test only (openssl genpkey
  *     -algorithm RSA -pkeyopt rsa_keygen_bits:2048; openssl pkey -pubout):
  *     it protects nothing.
@@ -194,6 +199,22 @@ static const char cipher_long_nonce2[] =
 	"d1948dc1665eb32055a074743c530902be48538a6cc37ac588eeffd1cedf0dae"
 	"352b1651a688d00ed8f1a8bd8c99db5591d0ce63c05d3d3d99e0b8bcd6757a2a"
 	"a0719e96e24038ce8f8f271cbdc0fa826e343f3a8d402459379d33d007d0009d";
+
+/*
+ * The mariadb CLI 10.11 (libmariadb 3.3.20's caching_sha2_password plugin),
+ * told by a fake server to do full authentication without TLS, asked for the
+ * public key (0x02) and given fixture_public_pem: its encrypted "secret" for
+ * nonce2 (its fast-path token before that was pymysql_tokens[1].sha2_hex).
+ */
+static const char cipher_libmariadb_secret_nonce2[] =
+	"25da2cb8b6060a271626fae54c4d2bb19e777c1a6f7674505277b3c28a35a778"
+	"7b407977191cf471ff44b20d5baf059f678abd428031c61099089d015231a761"
+	"95f79b693f64325a22a242a61424c6d911a2f97682482527ab24bf126b1e21b3"
+	"69e1f4e78a0453555fe6c137a63dc8a7edbff434bb19962092517bb5637b45b9"
+	"0da11c177cc73cceb269721f8c913989135d84f8fce708214d14f2c5432e9a41"
+	"fcedcfd0895de710a19c0a248dcc5d1705254a185438505822469436c8599a3c"
+	"48116d8c3c3c64dc34ff9dd1de619f3bce191be2a89c28e2de37220daf136358"
+	"cc683d1487261d269bf19e4b293a2c78c6360d7c541fb5c1688accfaa9247676";
 
 /* ---- helpers ---- */
 
@@ -573,6 +594,10 @@ test_rsa_fixture(void)
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == strlen(LATIN_PW) && strcmp(pw, LATIN_PW) == 0,
 	   "rsa decrypt: PyMySQL's of a UTF-8 password");
+	cipher_of(cipher_libmariadb_secret_nonce2, cipher);
+	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
+	   pwlen == 6 && strcmp(pw, "secret") == 0,
+	   "rsa decrypt: the mariadb CLI's (libmariadb) encrypted \"secret\"");
 	cipher_of(cipher_long_nonce2, cipher);
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == strlen(LONG_PW) && strcmp(pw, LONG_PW) == 0,
