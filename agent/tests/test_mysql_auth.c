@@ -449,6 +449,17 @@ test_native_check(void)
 	ok(bytes_are(origin_token, sizeof(origin_token), pymysql_tokens[1].native_hex),
 	   "native: a verified client's stage1 logs in for another nonce as the password would");
 
+	memset(got, 0xaa, sizeof(got));
+	ok(hd_my_native_check_plain(stage2, "secret", 6, got) && bytes_are(got, sizeof(got), STAGE1_SECRET),
+	   "native check_plain: the password against its stored hash, stage1 out");
+	ok(hd_my_native_check_plain(stage2, "secret", 6, NULL), "native check_plain: stage1_out may be NULL");
+	memset(got, 0xaa, sizeof(got));
+	ok(!hd_my_native_check_plain(stage2, "Secret", 6, got) && all_zero(got, sizeof(got)),
+	   "native check_plain: another password refused, stage1 zeroed");
+	ok(!hd_my_native_check_plain(stage2, "secret", 5, got) && !hd_my_native_check_plain(stage2, "secret\0", 7, got),
+	   "native check_plain: a prefix, or the password with its NUL, refused");
+	ok(!hd_my_native_check_plain(stage2, "", 0, got), "native check_plain: the empty password refused");
+
 	ok(hd_my_native_check_empty(0), "native, no password: the empty token is accepted");
 	ok(!hd_my_native_check_empty(1), "native, no password: a 1-byte token is refused");
 	ok(!hd_my_native_check_empty(HD_MY_SHA1_LEN), "native, no password: a 20-byte token is refused");
@@ -598,6 +609,15 @@ test_rsa_fixture(void)
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == 6 && strcmp(pw, "secret") == 0,
 	   "rsa decrypt: the mariadb CLI's (libmariadb) encrypted \"secret\"");
+	{
+		/* full authentication, then the stored hash: a looked-up user's way in */
+		uint8_t		stage2[HD_MY_SHA1_LEN];
+		uint8_t		stage1[HD_MY_SHA1_LEN];
+
+		hd_my_native_parse_hash("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7", stage2);	/* "secret" */
+		ok(hd_my_native_check_plain(stage2, pw, pwlen, stage1) && bytes_are(stage1, sizeof(stage1), STAGE1_SECRET),
+		   "rsa: that password checks against MariaDB's PASSWORD('secret'), stage1 for the origin");
+	}
 	cipher_of(cipher_long_nonce2, cipher);
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == strlen(LONG_PW) && strcmp(pw, LONG_PW) == 0,
