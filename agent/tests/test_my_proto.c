@@ -14,6 +14,7 @@
  *     answer): the mariadb CLI 10.11 (libmariadb 3.3.20) with a database,
  *     without one, and with --ssl (its SSLRequest); PyMySQL 1.0.2. Their
  *     tokens were checked with Python's hashlib against the greeting's nonce.
+ *     And mysql2 3.26.1's to a MySQL 8 greeting (caching_sha2_password).
  *   - The rest is built here, field by field, after the protocol's
  *     documentation (MariaDB's "Protocol" pages).
  *
@@ -61,6 +62,12 @@ static const char login_nodb_hex[] =
 /* mariadb ... --ssl: its SSLRequest to a greeting offering CLIENT_SSL */
 static const char login_ssl_hex[] =
 	"8caabf000000100021000000000000000000000000000000000000001d000000";
+
+/* mysql2 3.26.1 (Node), database m2db, to a MySQL 8 greeting offering caching_sha2_password */
+static const char login_mysql2_hex[] =
+	"8f833a0000000000e00000000000000000000000000000000000000000000000750020c76e2898612a4cf042c77fa8c4"
+	"702c4c64c0c2c557c53c4d75595aaa6abae8096d3264620063616368696e675f736861325f70617373776f726400310c"
+	"5f636c69656e745f6e616d650c4e6f64652d4d7953514c2d320f5f636c69656e745f76657273696f6e06332e32362e31";
 
 /* ---- helpers ---- */
 
@@ -497,6 +504,16 @@ test_login_real(void)
 	   strcmp(login.database, "pydb") == 0 && login.has_plugin &&
 	   (login.caps & HD_MY_CLIENT_PLUGIN_AUTH_LENENC) && login.attrs != NULL,
 	   "login: PyMySQL's (length-encoded token), every field");
+	free(b);
+
+	b = unhex(login_mysql2_hex, &n);
+	ok(hd_my_parse_login(b, n, &login, why, sizeof(why)) && strcmp(login.user, "u") == 0 &&
+	   login.auth_len == 32 && strcmp(login.database, "m2db") == 0 &&
+	   /* PyMySQL's scramble_caching_sha2(b"secret", b"abcdefghijklmnopqrst") */
+	   hex_is(login.auth, 32, "c76e2898612a4cf042c77fa8c4702c4c64c0c2c557c53c4d75595aaa6abae809") &&
+	   strcmp(login.plugin, "caching_sha2_password") == 0 && login.collation == 224 &&
+	   login.max_packet == 0 && login.attrs + login.attrs_len == b + n,
+	   "login: mysql2's (a 32-byte caching_sha2 token, utf8mb4_unicode_ci)");
 	free(b);
 
 	b = unhex(login_nodb_hex, &n);

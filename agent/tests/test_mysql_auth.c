@@ -26,7 +26,9 @@
  *     server (a Python socket offering caching_sha2_password with nonce2,
  *     answering "perform full authentication", then the fixture public key
  *     when asked): its fast-path token was PyMySQL's, and its encrypted
- *     password is cipher_libmariadb_secret_nonce2.
+ *     password is cipher_libmariadb_secret_nonce2. The same with mysql2
+ *     3.26.1 (Node, allowPublicKeyRetrieval: it refuses to ask for the key
+ *     without it or TLS): the same token, cipher_mysql2_secret_nonce2.
  *   - The fixture RSA key was made for this test only (openssl genpkey
  *     -algorithm RSA -pkeyopt rsa_keygen_bits:2048; openssl pkey -pubout):
  *     it protects nothing.
@@ -215,6 +217,17 @@ static const char cipher_libmariadb_secret_nonce2[] =
 	"fcedcfd0895de710a19c0a248dcc5d1705254a185438505822469436c8599a3c"
 	"48116d8c3c3c64dc34ff9dd1de619f3bce191be2a89c28e2de37220daf136358"
 	"cc683d1487261d269bf19e4b293a2c78c6360d7c541fb5c1688accfaa9247676";
+
+/* The same from mysql2 3.26.1 (Node's crypto.publicEncrypt), allowPublicKeyRetrieval set. */
+static const char cipher_mysql2_secret_nonce2[] =
+	"8588740e4432301dd1225008b3b912077351cf12a9ed35cfdf7ac9ac4369388e"
+	"fbdcf3cff44e126eb6ee7d0e20e8719037dc632faf7a520b0918c2a5cbe5f841"
+	"cdc80eabf5dc8525c0e5bfeaff0298bb215e76634afb99c9e3e17263b071f894"
+	"e0e9bcb75d8faa075f93a5f12b8ff075745ae343d0f890a7b9d5d20554ff36b0"
+	"9a3c5989fcacf5657da58ac57867b144f08bd334b3f373839356a6307c8616e8"
+	"f0610539b883eedf593ad5595313ae1e63b2e7f0d27e3b2e6e5cecb3fd5d678f"
+	"aac546406590b76030b744e172459ce2aff50f5f42bad19be027df83147dc2a0"
+	"5336a972f6988811514d85b2968df8c444e442e6c3e87c6fd0e5b8e4c783893c";
 
 /* ---- helpers ---- */
 
@@ -618,6 +631,10 @@ test_rsa_fixture(void)
 		ok(hd_my_native_check_plain(stage2, pw, pwlen, stage1) && bytes_are(stage1, sizeof(stage1), STAGE1_SECRET),
 		   "rsa: that password checks against MariaDB's PASSWORD('secret'), stage1 for the origin");
 	}
+	cipher_of(cipher_mysql2_secret_nonce2, cipher);
+	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
+	   pwlen == 6 && strcmp(pw, "secret") == 0,
+	   "rsa decrypt: mysql2's encrypted \"secret\"");
 	cipher_of(cipher_long_nonce2, cipher);
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == strlen(LONG_PW) && strcmp(pw, LONG_PW) == 0,
