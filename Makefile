@@ -62,7 +62,13 @@ include $(PGXS)
 # directory: #include "extension/stream_format.h" (the stream format's constants).
 AGENT_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Iagent -I. -I$(shell $(PG_CONFIG) --includedir)
-AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd
+# MariaDB Connector/C (libmariadb-dev): `hyperdrive check` logs in to a MySQL
+# origin with it. Its include directory comes after -Iagent: the agent's own
+# headers win a name they share.
+MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null || mariadb_config --cflags)
+MARIADB_LIBS := $(shell pkg-config --libs libmariadb 2>/dev/null || mariadb_config --libs)
+AGENT_CFLAGS += $(MARIADB_CFLAGS)
+AGENT_LIBS = -lev -lpq -lssl -lcrypto -lpg_query -llmdb -lsystemd $(MARIADB_LIBS)
 AGENT_SRCS = $(wildcard agent/*.c) $(filter-out agent/tests/%,$(wildcard agent/*/*.c))
 AGENT_OBJS = $(AGENT_SRCS:.c=.o)
 
@@ -163,7 +169,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
 	test_cache_core test_client_protocol test_record_deps test_cache_params test_fresh_wait \
-	test_mysql_auth test_my_proto
+	test_mysql_auth test_conninfo test_my_sql test_my_proto
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -185,6 +191,9 @@ agent/tests/test_client_protocol: agent/tests/test_client_protocol.c $(AGENT_CLI
 # The cache core's race rule and request coalescing (fake sessions).
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/race.c agent/base/log.c
+
+agent/tests/test_my_sql: agent/tests/test_my_sql.c agent/mywire/my_sql.c agent/mywire/my_sql.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/mywire/my_sql.c
 
 agent/tests/test_fresh_wait: agent/tests/test_fresh_wait.c agent/cache/fresh_wait.c agent/cache/fresh_wait.h \
 		agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h
@@ -239,6 +248,14 @@ agent/tests/test_cache_params: agent/tests/test_cache_params.c $(AGENT_CACHE_PAR
 		agent/pgwire/cache_params.h agent/pgwire/proto.h agent/cache/dep.h agent/base/iobuf.h \
 		agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CACHE_PARAMS_TEST_SRCS)
+
+# Origin connection strings (mysql:// URIs, libpq's) into configs, the
+# protocol's checks and .conf keys, in a temporary state directory (no server).
+AGENT_CONNINFO_TEST_SRCS = agent/config/conninfo.c agent/config/mysql_uri.c agent/config/configs.c \
+	agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
+agent/tests/test_conninfo: agent/tests/test_conninfo.c $(AGENT_CONNINFO_TEST_SRCS) \
+		agent/config/conninfo.h agent/config/mysql_uri.h agent/config/configs.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CONNINFO_TEST_SRCS) -lpq
 
 agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h agent/config/settings.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/base/log.c

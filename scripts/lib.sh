@@ -13,7 +13,10 @@ RUN_AS=${HYPERDRIVE_RUN_AS:-postgres}
 # Debian packages the build and the tests need.
 DEPENDENCIES="gcc make perl postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
 libpq-dev libssl-dev openssl libev-dev libpg-query-dev libprotobuf-c-dev libipc-run-perl \
-liblmdb-dev libsystemd-dev scdoc man-db"
+liblmdb-dev libsystemd-dev scdoc man-db \
+libmariadb-dev mariadb-server mariadb-client sysbench python3-pymysql python3-mysqldb"
+# (mariadb-server for its binaries only: the MySQL tests start their own
+# servers with t/MariaDB.pm; the system service is stopped after installing it)
 # and what scripts/package needs on top to build and check the Debian packages
 # (debian/control's Build-Depends are the build's, above)
 PACKAGE_DEPENDENCIES="dpkg-dev debhelper fakeroot lintian"
@@ -44,6 +47,20 @@ install_dependencies() {
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >&2 ||
 		die "apt-get install$missing failed"
+	case " $missing " in *" mariadb-server "*) stop_system_mariadb ;; esac
+}
+
+# Installing mariadb-server starts (and enables) the system's MariaDB on port
+# 3306: the tests need none, so it is stopped and disabled (where there is no
+# systemd, as in a container, there is nothing to disable).
+stop_system_mariadb() {
+	say "stopping and disabling the system MariaDB service (the tests start their own)"
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now mariadb.service >&2 || say "warning: could not stop mariadb.service"
+	else
+		service mariadb stop >/dev/null 2>&1 || true
+		update-rc.d mariadb disable >/dev/null 2>&1 || true
+	fi
 }
 
 # Build everything and install the extension into the server's directories.
