@@ -1023,6 +1023,97 @@ test_reply_built(void)
 	ok(feed_hex(&r, "ff7a04233432533032") == HD_MY_REPLY_DONE && r.error, "reply STRING: an ERR");
 }
 
+/* ---- an origin's OK as a client gets it ---- */
+
+/*
+ * hd_my_put_client_ok() of a captured OK: 0, the packet written with seq,
+ * its payload want_hex, and *state_changed as said.
+ */
+static bool
+client_ok_is(const char *origin_hex, uint32_t client_caps, const char *want_hex,
+			 bool want_changed)
+{
+	HdIoBuf		buf = {0};
+	size_t		n;
+	uint8_t    *payload = unhex(origin_hex, &n);
+	bool		changed = !want_changed;
+	int			rc = hd_my_put_client_ok(&buf, 5, payload, n, client_caps, &changed);
+	bool		right = rc == 0 && hd_iobuf_live(&buf) >= HD_MY_HEADER &&
+		hd_my_get_u24(hd_iobuf_head(&buf)) == hd_iobuf_live(&buf) - HD_MY_HEADER &&
+		((const uint8_t *) hd_iobuf_head(&buf))[3] == 5 &&
+		hex_is((const uint8_t *) hd_iobuf_head(&buf) + HD_MY_HEADER,
+			   hd_iobuf_live(&buf) - HD_MY_HEADER, want_hex) &&
+		changed == want_changed;
+
+	if (!right)
+	{
+		printf("#   rc %d, changed %d, payload ", rc, changed);
+		for (size_t i = HD_MY_HEADER; i < hd_iobuf_live(&buf); i++)
+			printf("%02x", (uint8_t) hd_iobuf_head(&buf)[i]);
+		printf("\n");
+	}
+	free(payload);
+	hd_iobuf_free(&buf);
+	return right;
+}
+
+/* hd_my_put_client_ok() refuses these bytes, and appends nothing? */
+static bool
+client_ok_refused(const char *origin_hex)
+{
+	HdIoBuf		buf = {0};
+	size_t		n;
+	uint8_t    *payload = unhex(origin_hex, &n);
+	bool		changed;
+	bool		refused = hd_my_put_client_ok(&buf, 1, payload, n, HD_MY_CLIENT_SESSION_TRACK,
+											  &changed) == -1 && hd_iobuf_live(&buf) == 0;
+
+	free(payload);
+	hd_iobuf_free(&buf);
+	return refused;
+}
+
+static void
+test_client_ok(void)
+{
+	const uint32_t track = HD_MY_CLIENT_PROTOCOL_41 | HD_MY_CLIENT_SESSION_TRACK;
+	const uint32_t plain = HD_MY_CLIENT_PROTOCOL_41;
+	HdMyReply	r;
+
+	/* SET time_zone: a system variable's entry and the state-change entry */
+	ok(client_ok_is(reply_track_set_time_zone[0], track,
+					"00000002400000" "00" "13" "00110974696d655f7a6f6e65062b30313a3030", true),
+	   "client OK: SET time_zone to a tracking client: the variable's entry kept, the state-change one gone");
+	ok(client_ok_is(reply_track_set_time_zone[0], plain, "00000002000000", true),
+	   "client OK: the same to a client without SESSION_TRACK: no entries, SESSION_STATE_CHANGED cleared");
+	ok(client_ok_is(reply_track_use[0], track, "00000002400000" "00" "07" "010504" "74657374", true),
+	   "client OK: USE: the schema's entry kept");
+	ok(client_ok_is(reply_track_user_variable[0], track, "00000002000000" "00", true),
+	   "client OK: SET @x: only the state change: no block, SESSION_STATE_CHANGED cleared");
+	ok(client_ok_is(reply_track_user_variable[0], plain, "00000002000000", true),
+	   "client OK: SET @x to a client without SESSION_TRACK");
+	ok(client_ok_is(reply_track_insert[0], track, "00010002000000", false),
+	   "client OK: an INSERT that changed nothing: the same bytes, no change");
+	ok(client_ok_is(reply_eof_insert[0], plain,
+					"00030003000000" "5265636f7264733a203320204475706c6963617465733a203020205761726e696e67733a2030",
+					false),
+	   "client OK: an info string (lenenc at the origin) as a plain string to a client without SESSION_TRACK");
+	ok(client_ok_is(reply_eof_insert[0], track, reply_eof_insert[0], false),
+	   "client OK: and as it was to one with SESSION_TRACK");
+
+	ok(client_ok_refused("000000024000"), "client OK: truncated before the warnings refused");
+	ok(client_ok_refused("00000002400000" "00" "16" "001109"), "client OK: a block longer than the packet refused");
+	ok(client_ok_refused("00000002400000" "00" "04" "00110974"), "client OK: an entry longer than its block refused");
+	ok(client_ok_refused("00000002000000" "05" "6162"), "client OK: an info longer than the packet refused");
+
+	hd_my_reply_start(&r, HD_MY_REPLY_QUERY, true, false);
+	ok(feed_reply(&r, reply_track_set_time_zone, HD_MY_REPLY_DONE) && r.packet_is_ok &&
+	   (r.status & HD_MY_STATUS_SESSION_STATE_CHANGED),
+	   "reply: a tracked OK is an OK packet, SESSION_STATE_CHANGED in its status");
+	hd_my_reply_start(&r, HD_MY_REPLY_QUERY, true, false);
+	ok(feed_hex(&r, "01") == HD_MY_REPLY_MORE && !r.packet_is_ok, "reply: a column count is not an OK packet");
+}
+
 /* ---- every byte string into every reader: nothing read past its length ---- */
 
 /*
@@ -1038,7 +1129,7 @@ test_truncations(void)
 		reply_eof_error, reply_eof_prepare_p1_c2, reply_eof_execute, reply_eof_execute_cursor,
 		reply_eof_fetch, reply_eof_local_infile, reply_eof_field_list, reply_eof_statistics,
 		reply_deof_select, reply_deof_call, reply_deof_prepare_p1_c2, reply_deof_execute_cursor,
-		reply_deof_fetch,
+		reply_deof_fetch, reply_track_set_time_zone, reply_track_use, reply_track_user_variable,
 	};
 	size_t		fed = 0;
 
@@ -1067,6 +1158,14 @@ test_truncations(void)
 					for (size_t j = 0; j < i; j++)
 						feed_hex(&r, all[a][j]);
 					hd_my_reply_feed(&r, c, cut);
+				}
+				{
+					HdIoBuf		sink = {0};
+					bool		changed;
+
+					hd_my_put_client_ok(&sink, 1, c, cut, HD_MY_CLIENT_SESSION_TRACK, &changed);
+					hd_my_put_client_ok(&sink, 1, c, cut, 0, &changed);
+					hd_iobuf_free(&sink);
 				}
 				hd_my_parse_ok(c, cut, &okp);
 				hd_my_parse_err(c, cut, &code, state, msg, sizeof(msg));
@@ -1107,6 +1206,7 @@ main(void)
 	test_reply_captured();
 	test_reply_fields();
 	test_reply_built();
+	test_client_ok();
 	test_truncations();
 	test_command_name();
 	return tap_done();
