@@ -415,9 +415,7 @@ find_config(HdMyClient *client, const HdMyLogin *login, char *why, size_t whylen
 		{
 			if (login->has_database && strcmp(cfg->name, login->database) == 0)
 			{
-				snprintf(why, whylen, "config \"%s\" is a PostgreSQL origin: connect to the agent's "
-						 "PostgreSQL port (listen_port %d)", cfg->name,
-						 client->my->settings->listen_port);
+				hd_config_wrong_listener(cfg, client->my->settings->listen_port, why, whylen);
 				*code = ER_BAD_DB_ERROR;
 				return NULL;
 			}

@@ -159,6 +159,8 @@ struct HdMyServer
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint32_t	thread_id;		/* the origin's connection id */
 	uint32_t	caps;			/* negotiated with the origin */
+	HdMyGreeting greeting;		/* the origin's, kept for the login after TLS */
+	bool		rsa_requested;	/* caching_sha2_password: the origin's RSA key was asked for */
 	HdMyClient *client;			/* its holder */
 	uint64_t	uses;			/* bumped at each hand-out: "nobody used it since" */
 	/* what it carries */

@@ -34,10 +34,13 @@
 #include "auth/mysql_auth.h"
 #include "base/log.h"
 #include "net/tcp.h"
+#include "net/tls.h"
 
 static void server_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void tls_step(HdMyServer *server);
 
 static const char setup_sql[] = "SET SESSION session_track_state_change = ON";
 
@@ -271,16 +274,13 @@ auth_answer(HdMyServer *server, const char *plugin, uint8_t *out, size_t *len, c
 }
 
 static void
-send_login(HdMyServer *server, const HdMyGreeting *g)
+send_login(HdMyServer *server, const HdMyGreeting *g, uint8_t seq)
 {
 	HdMyPool   *pool = server->pool;
 	HdMyLogin	login;
 	char		why[600];
 
 	memset(&login, 0, sizeof(login));
-	memcpy(server->nonce, g->nonce, sizeof(server->nonce));
-	server->thread_id = g->thread_id;
-	server->caps = login_caps(server, g->caps);
 	login.caps = server->caps;
 	login.max_packet = HD_MY_MAX_COMMAND;
 	login.collation = pool->collation;
@@ -303,14 +303,90 @@ send_login(HdMyServer *server, const HdMyGreeting *g)
 		pool->version_known = true;
 	}
 	snprintf(server->my->version, sizeof(server->my->version), "%s", g->version);
-	if (hd_my_put_login(&server->out, 1, &login) != 0)
+	if (hd_my_put_login(&server->out, seq, &login) != 0)
 	{
 		login_failed(server, "53200", "out of memory");
 		return;
 	}
-	server->auth_seq = 2;
+	server->auth_seq = (uint8_t) (seq + 1);
 	server->login = HD_MY_SLOGIN_AUTH;
 	hd_my_server_flush(server);
+}
+
+/*
+ * The greeting is in: TLS first when the config's sslmode wants it and the
+ * origin offers it (the SSLRequest is the handshake response's first 32
+ * bytes), else the login in the clear; sslmode require and stronger refuse
+ * an origin without TLS.
+ */
+static void
+greeted(HdMyServer *server, const HdMyGreeting *g)
+{
+	const HdConfig *config = &server->pool->pool.config;
+	bool		offered = (g->caps & HD_MY_CLIENT_SSL) != 0;
+	HdMyLogin	request;
+	char		err[300];
+
+	server->greeting = *g;
+	memcpy(server->nonce, g->nonce, sizeof(server->nonce));
+	server->thread_id = g->thread_id;
+	server->caps = login_caps(server, g->caps);
+	if (config->sslmode == HD_SSL_DISABLE || (!offered && config->sslmode < HD_SSL_REQUIRE))
+	{
+		send_login(server, g, 1);
+		return;
+	}
+	if (!offered)
+	{
+		login_failed(server, "08001", "the origin does not offer TLS, but the config's sslmode "
+					 "requires it");
+		return;
+	}
+	server->caps |= HD_MY_CLIENT_SSL;
+	memset(&request, 0, sizeof(request));
+	request.caps = server->caps;
+	request.max_packet = HD_MY_MAX_COMMAND;
+	request.collation = server->pool->collation;
+	request.ssl_only = true;
+	if (hd_my_put_login(&server->out, 1, &request) != 0 ||
+		hd_conn_write_clear(&server->sock, &server->out) != 0)
+	{
+		login_failed(server, "08006", "could not send the SSL request");
+		return;
+	}
+	switch (hd_tls_connect_start(&server->sock, config, err, sizeof(err)))
+	{
+		case 0:
+			break;
+		case -2:
+			login_failed(server, "53200", "out of memory");
+			return;
+		default:
+			login_failed(server, "08001", err);
+			return;
+	}
+	tls_step(server);
+}
+
+/* The TLS handshake with the origin: its next step; once done, the login goes over it. */
+static void
+tls_step(HdMyServer *server)
+{
+	char		why[400];
+
+	switch (hd_conn_handshake(&server->sock))
+	{
+		case HD_CONN_WAIT:
+			return;
+		case HD_CONN_READY:
+			send_login(server, &server->greeting, 2);
+			return;
+		case HD_CONN_FAILED:
+			snprintf(why, sizeof(why), "TLS with the origin failed: %s",
+					 hd_conn_error(&server->sock, 0));
+			login_failed(server, "08001", why);
+			return;
+	}
 }
 
 static void
@@ -353,6 +429,54 @@ logged_in(HdMyServer *server)
 	hd_my_server_flush(server);
 }
 
+/*
+ * caching_sha2_password's full authentication (the origin has not cached
+ * the password): over TLS the password itself; in the clear, encrypted with
+ * the origin's RSA key, asked for first (0x02). Only with the password: a
+ * pool of the config's own user.
+ */
+static void
+full_authentication(HdMyServer *server)
+{
+	const char *pw = server->pool->password;
+	static const char want_key = 0x02;
+
+	if (pw == NULL)
+	{
+		login_failed(server, "28000", "the origin asks for caching_sha2_password's full "
+					 "authentication, which needs the password: hyperdrive has it only for the "
+					 "config's own user");
+		return;
+	}
+	if (hd_tls_active(&server->sock))
+	{
+		send_auth_packet(server, pw, strlen(pw) + 1);
+		return;
+	}
+	server->rsa_requested = true;
+	send_auth_packet(server, &want_key, 1);
+}
+
+static void
+send_rsa_password(HdMyServer *server, const char *pem, size_t len)
+{
+	const char *pw = server->pool->password;
+	uint8_t		cipher[1024];
+	size_t		n;
+	char		err[256];
+	char		why[400];
+
+	server->rsa_requested = false;
+	if (hd_my_rsa_encrypt_password(pem, len, pw, strlen(pw), server->nonce, cipher,
+								   sizeof(cipher), &n, err, sizeof(err)) != 0)
+	{
+		snprintf(why, sizeof(why), "caching_sha2_password with the origin's RSA key: %s", err);
+		login_failed(server, "28000", why);
+		return;
+	}
+	send_auth_packet(server, cipher, n);
+}
+
 /* One packet of the login exchange. */
 static void
 login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq)
@@ -371,7 +495,7 @@ login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq
 				login_failed(server, "08P01", why);
 			return;
 		}
-		send_login(server, &g);
+		greeted(server, &g);
 		return;
 	}
 	server->auth_seq = (uint8_t) (seq + 1);
@@ -412,10 +536,9 @@ login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq
 	else if (p[0] == 0x01 && len >= 2 && p[1] == 0x03)
 		;						/* caching_sha2_password: fast authentication worked; OK follows */
 	else if (p[0] == 0x01 && len >= 2 && p[1] == 0x04)
-		login_failed(server, "28000", "the origin asks for caching_sha2_password's full "
-					 "authentication, which needs TLS or the server's RSA key: not supported "
-					 "yet (log in once with the mysql client so that the server caches the "
-					 "password, or use mysql_native_password)");
+		full_authentication(server);
+	else if (p[0] == 0x01 && len > 1 && server->rsa_requested)
+		send_rsa_password(server, (const char *) p + 1, len - 1);
 	else
 		login_failed(server, "08P01", "an unexpected packet during the login");
 }
@@ -643,6 +766,11 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
+	if (hd_conn_negotiating(&server->sock))
+	{
+		tls_step(server);
+		return;
+	}
 	n = hd_conn_read(&server->sock, &server->in, 256 * 1024);
 	if (n == -2)
 		return;
@@ -696,6 +824,11 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (server->conn.state == HD_CONN_CONNECTING)
 	{
 		connected(server);
+		return;
+	}
+	if (hd_conn_negotiating(&server->sock))
+	{
+		tls_step(server);
 		return;
 	}
 	hd_my_server_flush(server);
