@@ -32,6 +32,7 @@
  * the nearest-rank percentiles, as bench/run does for pgbench's logs.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <mysql.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,34 +62,18 @@ now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/* Writes all of buf to fd (a pipe: writes may be partial). */
+/*
+ * Reads (out false) or writes (out true) all len bytes of buf from or to fd,
+ * a pipe, where either may be partial. 0, or -1 on an error or EOF.
+ */
 static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
-static int
-read_all(int fd, void *buf, size_t len)
+transfer_all(int fd, void *buf, size_t len, bool out)
 {
 	char	   *p = buf;
 
 	while (len > 0)
 	{
-		ssize_t		n = read(fd, p, len);
+		ssize_t		n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -185,8 +170,8 @@ child(const Target *t, double deadline, int fd, int id)
 		lat[n++] = (uint32_t) (now_us() - t0);
 	}
 	counts[0] = n;
-	if (write_all(fd, counts, sizeof(counts)) != 0 ||
-		write_all(fd, lat, n * sizeof(uint32_t)) != 0)
+	if (transfer_all(fd, counts, sizeof(counts), true) != 0 ||
+		transfer_all(fd, lat, n * sizeof(uint32_t), true) != 0)
 		_exit(2);
 	_exit(0);
 }
@@ -281,7 +266,7 @@ main(int argc, char **argv)
 		uint64_t	counts[2];
 		uint32_t   *more;
 
-		if (read_all(fds[i], counts, sizeof(counts)) != 0)
+		if (transfer_all(fds[i], counts, sizeof(counts), false) != 0)
 		{
 			fprintf(stderr, "my_connect: process %d died without its results\n", i);
 			failed = 1;
@@ -290,7 +275,7 @@ main(int argc, char **argv)
 		errors += counts[1];
 		more = realloc(all, (total + counts[0] + 1) * sizeof(uint32_t));
 		if (more == NULL ||
-			read_all(fds[i], more + total, counts[0] * sizeof(uint32_t)) != 0)
+			transfer_all(fds[i], more + total, counts[0] * sizeof(uint32_t), false) != 0)
 		{
 			fprintf(stderr, "my_connect: process %d: its latencies are missing\n", i);
 			return 2;
