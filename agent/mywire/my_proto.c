@@ -565,7 +565,8 @@ hd_my_reply_start(HdMyReply *r, HdMyReplyKind kind, bool deprecate_eof, bool bin
 	r->kind = kind;
 	r->deprecate_eof = deprecate_eof;
 	r->binary = binary;
-	r->state = kind == HD_MY_REPLY_FIELD_LIST ? RS_FIELD_LIST : RS_START;
+	r->state = kind == HD_MY_REPLY_FIELD_LIST ? RS_FIELD_LIST :
+		kind == HD_MY_REPLY_FETCH ? RS_ROWS : RS_START;
 }
 
 static HdMyReplyStep
