@@ -896,49 +896,79 @@ answer_err(HdMyClient *client, uint16_t code, const char *sqlstate, const char *
 static int
 rewrite_execute(HdMyClient *client, HdMyServerStmt *sstmt, HdIoBuf *out)
 {
-	size_t		len;
-	const unsigned char *p = command_payload(client, &len);
 	HdMyClientStmt *stmt = client->exec_stmt;
 	uint16_t	params = stmt->def->params;
-	size_t		bitmap = (params + 7) / 8;
-	size_t		flag_at = 1 + 4 + 1 + 4 + bitmap;
-	size_t		mark;
+	size_t		flag_at = 1 + 4 + 1 + 4 + (params + 7) / 8;
+	const unsigned char *head = (const unsigned char *) hd_iobuf_head(&client->in);
+	HdIoBuf		payload = {0};
+	HdIoBuf		typed = {0};
+	const unsigned char *p;
+	size_t		len;
+	size_t		at = 0;
+	size_t		mark = out->len;
+	int			rc = -1;
 
-	if (hd_my_packet_begin(out, &mark) != 0 || hd_iobuf_append(out, p, len) != 0)
-		return -1;
-	hd_my_put_u32(out->data + mark + HD_MY_HEADER + 1, sstmt->id);
+	/* the whole payload, its pieces joined (an execute of 16 MB and more spans packets) */
+	for (;;)
+	{
+		size_t		n = hd_my_get_u24(head + at);
+
+		if (hd_iobuf_append(&payload, head + at + HD_MY_HEADER, n) != 0)
+			goto done;
+		at += HD_MY_HEADER + n;
+		if (n < HD_MY_MAX_PAYLOAD)
+			break;
+	}
+	p = (const unsigned char *) hd_iobuf_head(&payload);
+	len = hd_iobuf_live(&payload);
+	rc = -2;
+	if (len < 1 + 4)
+		goto done;
+	hd_my_put_u32(payload.data + payload.off + 1, sstmt->id);
 	if (params > 0 && len > flag_at)
 	{
-		bool		bound = p[flag_at] == 1;
+		size_t		tlen = 2u * params;
 
-		if (bound)
+		if (p[flag_at] == 1)
 		{
 			/* remember the types: another connection may need them */
-			if (len < flag_at + 1 + 2u * params)
-				return -2;
-			free(stmt->types);
-			if ((stmt->types = malloc(2u * params)) == NULL)
-				return -1;
-			memcpy(stmt->types, p + flag_at + 1, 2u * params);
+			if (len < flag_at + 1 + tlen)
+				goto done;
+			rc = -1;
+			if ((stmt->types == NULL && (stmt->types = malloc(tlen)) == NULL) ||
+				(sstmt->types == NULL && (sstmt->types = malloc(tlen)) == NULL))
+				goto done;
+			memcpy(stmt->types, p + flag_at + 1, tlen);
 			stmt->has_types = true;
 		}
-		else if (!sstmt->types_sent)
+		else if (!stmt->has_types)
+			goto done;
+		else if (sstmt->types == NULL || memcmp(sstmt->types, stmt->types, tlen) != 0)
 		{
-			if (!stmt->has_types)
-				return -2;
-			/* the types after the flag, the flag set */
-			out->len = mark + HD_MY_HEADER + flag_at;
-			if (hd_iobuf_append(out, "\x01", 1) != 0 ||
-				hd_iobuf_append(out, stmt->types, 2u * params) != 0 ||
-				hd_iobuf_append(out, p + flag_at + 1, len - flag_at - 1) != 0)
-				return -1;
+			/*
+			 * The origin would take the types it was sent last for this
+			 * statement on this connection: none, or another client's. The
+			 * client's own last types go with its execute.
+			 */
+			rc = -1;
+			if ((sstmt->types == NULL && (sstmt->types = malloc(tlen)) == NULL) ||
+				hd_iobuf_append(&typed, p, flag_at) != 0 ||
+				hd_iobuf_append(&typed, "\x01", 1) != 0 ||
+				hd_iobuf_append(&typed, stmt->types, tlen) != 0 ||
+				hd_iobuf_append(&typed, p + flag_at + 1, len - flag_at - 1) != 0)
+				goto done;
+			p = (const unsigned char *) hd_iobuf_head(&typed);
+			len = hd_iobuf_live(&typed);
 		}
-		sstmt->types_sent = true;
+		memcpy(sstmt->types, stmt->types, tlen);
 	}
-	if (hd_iobuf_live(out) - HD_MY_HEADER >= HD_MY_MAX_PAYLOAD)
-		return -2;				/* a 16 MB execute: not supported across connections */
-	hd_my_packet_end(out, mark, 0);
-	return 0;
+	rc = hd_my_put_packet(out, 0, p, len) == 0 ? 0 : -1;
+done:
+	if (rc != 0)
+		out->len = mark;		/* nothing of it goes to the origin */
+	hd_iobuf_free(&payload);
+	hd_iobuf_free(&typed);
+	return rc;
 }
 
 /* Send the client's command (at the head of client->in) to its server, synced. */
@@ -1745,6 +1775,24 @@ same_origin(const HdConfig *a, const HdConfig *b)
 		a->protocol == b->protocol && a->allow_load_local == b->allow_load_local;
 }
 
+/* Whether the config's password differs from the one its own user's pool logs in with. */
+static bool
+password_changed(HdMyAgent *my, HdPool *pool, const HdConfig *now)
+{
+	HdMyPool   *mp = hd_container_of(pool, HdMyPool, pool);
+	char	   *password = NULL;
+	char		err[256];
+	bool		changed;
+
+	if (strcmp(mp->user, now->user) != 0)
+		return false;			/* another user's pool logs in with what its client proved */
+	(void) hd_config_read_password(my->settings->state_dir, now->id, &password, err, sizeof(err));
+	changed = (password == NULL) != (mp->password == NULL) ||
+		(password && strcmp(password, mp->password) != 0);
+	hd_free_secret(password);
+	return changed;
+}
+
 void
 hd_my_agent_configs_changed(HdMyAgent *my)
 {
@@ -1762,7 +1810,10 @@ hd_my_agent_configs_changed(HdMyAgent *my)
 			continue;
 		if (now && same_origin(now, &pool->config))
 		{
-			hd_pool_update_config(pool, now);
+			/* the same origin: a new name or password is a change, a new limit is not */
+			pool->config.origin_connection_limit = now->origin_connection_limit;
+			if (strcmp(now->name, pool->config.name) != 0 || password_changed(my, pool, now))
+				hd_pool_update_config(pool, now);
 			continue;
 		}
 		/* gone or pointed elsewhere: its sessions end, its connections close (pools stay, stale) */

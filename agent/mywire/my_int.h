@@ -96,7 +96,7 @@ typedef struct HdMyServerStmt
 {
 	HdMyStmtDef *def;
 	uint32_t	id;				/* the origin's */
-	bool		types_sent;		/* an execute with types went through (the origin keeps them) */
+	uint8_t    *types;			/* the parameter types the origin has for it (sent last); NULL: none */
 	uint64_t	last_used;
 } HdMyServerStmt;
 
