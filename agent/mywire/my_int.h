@@ -64,6 +64,7 @@ struct HdMyAgent
 	uint32_t	next_thread_id;
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
+	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
 	uint64_t	diagnostics_refused;
