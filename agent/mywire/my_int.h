@@ -211,6 +211,11 @@ struct HdMyClient
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
+	/* another user than the config's: its answer, kept while its hash is looked up (my_lookup.c) */
+	bool		looking_up;
+	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
+	uint8_t		token[20];
+	size_t		token_len;
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;
