@@ -728,7 +728,8 @@ hd_agent_main(int argc, char **argv)
 	client_listener_init(&agent.unix_clients, &agent, &hd_pg_client_protocol);
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
 	{
-		HdMyRoot	root = {&agent, &agent.nclients, refuse_over_limit};
+		HdMyRoot	root = {&agent, &agent.nclients, refuse_over_limit,
+		(struct ssl_ctx_st *const *) &agent.tls_ctx};
 
 		if ((agent.mysql = hd_my_agent_new(agent.loop, &agent.settings, &agent.configs, &root)) == NULL)
 		{

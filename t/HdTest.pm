@@ -28,7 +28,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli
-  hd_agent hd_agent_refuses);
+  hd_agent hd_agent_refuses psql_table);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -112,6 +112,22 @@ sub wait_for
 		return $v if $v || time > $deadline;
 		usleep(($interval // 0.05) * 1_000_000);
 	}
+}
+
+# psql -A -F '|' -P footer=off output (a header line, then rows) as
+# ([column names], [rows as hashes by column name]).
+sub psql_table
+{
+	my ($out) = @_;
+	my @lines = split /\n/, $out;
+	my @cols = split /\|/, (shift(@lines) // ''), -1;
+	my @rows = map {
+		my @v = split /\|/, $_, -1;
+		my %h;
+		@h{@cols} = @v;
+		\%h
+	} @lines;
+	return (\@cols, \@rows);
 }
 
 # Runs `hyperdrive ARGS -c INI` (the config CLI) as a test named "cli: NAME";

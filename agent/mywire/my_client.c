@@ -53,6 +53,7 @@
 #include "auth/mysql_auth.h"
 #include "base/log.h"
 #include "mywire/my_lookup.h"
+#include "net/tls.h"
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -70,6 +71,7 @@ static const HdConfig *config_by_id(HdMyAgent *my, const char *id);
 	HD_MY_CLIENT_SESSION_TRACK | HD_MY_CLIENT_DEPRECATE_EOF)
 
 #define NATIVE "mysql_native_password"
+#define SHA2 "caching_sha2_password"
 #define DEFAULT_VERSION "5.5.5-10.11.0-MariaDB-hyperdrive"
 /* utf8mb4_general_ci: the greeting's collation until an origin's is known */
 #define DEFAULT_COLLATION 45
@@ -144,7 +146,9 @@ hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate, cons
 	hd_info("MySQL client %s: closing: %s", client->addr, message);
 	ev_io_stop(client->my->loop, &client->read_watcher);
 	client->close_after_flush = true;
-	send_err(client, client->auth_seq, code, sqlstate, message);
+	/* logged in: the ERR answers the command being served (or the next one) */
+	send_err(client, client->state == HD_MY_CLIENT_ACTIVE ? client->reply_seq : client->auth_seq,
+			 code, sqlstate, message);
 }
 
 void
@@ -163,6 +167,9 @@ hd_my_client_close(HdMyClient *client)
 	client->queued = false;
 	if (server)
 	{
+		/* its statement is running: nobody waits for its answer */
+		if (client->sent)
+			hd_my_server_kill_query(server);
 		/*
 		 * What it left on its server (a transaction, a pin's state, a reply
 		 * still coming) must not reach anyone: reset before reuse. The reset
@@ -363,6 +370,7 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 	client->my = my;
 	client->local = local;
 	client->command = -1;
+	client->reply_seq = 1;
 	client->autocommit = true;
 	client->status = HD_MY_STATUS_AUTOCOMMIT;
 	client->id = ++my->next_client_id;
@@ -388,6 +396,9 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 	make_nonce(client->nonce);
 	memcpy(g.nonce, client->nonce, sizeof(g.nonce));
 	g.caps = AGENT_CAPS;
+	/* TLS where there is a context, and not on a local socket (as PostgreSQL) */
+	if (*my->root.tls_ctx && !local)
+		g.caps |= HD_MY_CLIENT_SSL;
 	g.collation = DEFAULT_COLLATION;
 	g.status = HD_MY_STATUS_AUTOCOMMIT;
 	snprintf(g.plugin, sizeof(g.plugin), NATIVE);
@@ -418,9 +429,7 @@ find_config(HdMyClient *client, const HdMyLogin *login, char *why, size_t whylen
 		{
 			if (login->has_database && strcmp(cfg->name, login->database) == 0)
 			{
-				snprintf(why, whylen, "config \"%s\" is a PostgreSQL origin: connect to the agent's "
-						 "PostgreSQL port (listen_port %d)", cfg->name,
-						 client->my->settings->listen_port);
+				hd_config_wrong_listener(cfg, client->my->settings->listen_port, why, whylen);
 				*code = ER_BAD_DB_ERROR;
 				return NULL;
 			}
@@ -460,20 +469,99 @@ login_denied(HdMyClient *client, bool with_password)
 	hd_my_client_fatal(client, ER_ACCESS_DENIED_ERROR, "28000", msg);
 }
 
-/* Logged in: OK, and its commands may come. */
+/* Logged in: OK, and its commands from now on. */
 static void
-login_ok(HdMyClient *client)
+logged_in(HdMyClient *client)
 {
+	HdMyPool   *pool = client->pool;
+
 	client->state = HD_MY_CLIENT_ACTIVE;
 	client->last_activity = ev_now(client->my->loop);
-	hd_debug("MySQL client %s logged in as %s to config %s", client->addr, client->user,
-			 client->pool->pool.config.name);
+	hd_debug("MySQL client %s logged in as %s to config %s%s", client->addr, client->user,
+			 pool->pool.config.name, client->tls ? " over TLS" : "");
 	if (hd_my_put_ok(&client->out, client->auth_seq, client->caps, client->status, 0) != 0)
 	{
 		hd_my_client_close(client);
 		return;
 	}
 	hd_my_client_flush(client);
+}
+
+/*
+ * caching_sha2_password's fast path, against the config's password: the
+ * scramble right, "fast authentication succeeded" (0x01 0x03), then OK.
+ */
+static void
+check_sha2(HdMyClient *client, const uint8_t *token, size_t len)
+{
+	const char *pw = client->pool->password;
+	static const char fast_ok[2] = {0x01, 0x03};
+
+	if (!hd_my_sha2_check(pw, strlen(pw), client->nonce, token, len))
+	{
+		login_denied(client, len > 0);
+		return;
+	}
+	if (hd_my_put_packet(&client->out, client->auth_seq++, fast_ok, sizeof(fast_ok)) != 0)
+	{
+		hd_my_client_close(client);
+		return;
+	}
+	logged_in(client);
+}
+
+/*
+ * An SSLRequest (the handshake response's first 32 bytes, CLIENT_SSL): the
+ * TLS handshake, then the whole handshake response comes over TLS.
+ */
+static void
+start_tls(HdMyClient *client, size_t plen)
+{
+	char		reason[256];
+
+	if (*client->my->root.tls_ctx == NULL || client->local || client->tls)
+	{
+		hd_my_client_fatal(client, ER_NOT_ALLOWED_COMMAND, "08S01",
+						   "TLS was not offered on this connection");
+		return;
+	}
+	/* sent after the request, before the handshake: not encrypted, maybe injected */
+	if (hd_iobuf_live(&client->in) > HD_MY_HEADER + plen)
+	{
+		hd_my_client_fatal(client, ER_MALFORMED_PACKET, "08S01",
+						   "received unencrypted data after the SSL request");
+		return;
+	}
+	if (hd_tls_accept_start(&client->sock, *client->my->root.tls_ctx, reason, sizeof(reason)) < 0)
+	{
+		hd_warning("MySQL client %s: could not start TLS: %s", client->addr, reason);
+		hd_my_client_close(client);
+		return;
+	}
+	client->tls = true;
+}
+
+/* The TLS handshake's next step: true once it is done and the connection can be read. */
+static bool
+tls_handshake(HdMyClient *client)
+{
+	char		desc[128];
+
+	switch (hd_conn_handshake(&client->sock))
+	{
+		case HD_CONN_READY:
+			hd_debug("MySQL client %s: TLS established (%s)", client->addr,
+					 hd_tls_describe(&client->sock, desc, sizeof(desc)));
+			return true;
+		case HD_CONN_WAIT:
+			return false;
+		case HD_CONN_FAILED:
+			break;
+	}
+	hd_info("MySQL client %s: could not accept a TLS connection: %s", client->addr,
+			hd_conn_error(&client->sock, 0));
+	hd_my_client_close(client);
+	return false;
 }
 
 /* The pool of its config, user, variant and collation. */
@@ -548,7 +636,7 @@ lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message
 	if (client->pool->has_stage1)
 		memcpy(client->pool->stage1, stage1, sizeof(stage1));
 	memset(stage1, 0, sizeof(stage1));
-	login_ok(client);
+	logged_in(client);
 	process_input(client);
 }
 
@@ -608,8 +696,34 @@ check_password(HdMyClient *client, const uint8_t *token, size_t len)
 			return;
 		}
 	}
-	login_ok(client);
+	logged_in(client);
 }
+
+static void start_tls(HdMyClient *client, size_t plen);
+
+/* An auth switch request: authenticate with plugin, for the same nonce. */
+static void
+auth_switch(HdMyClient *client, const char *plugin)
+{
+	size_t		mark;
+
+	if (hd_my_packet_begin(&client->out, &mark) != 0 ||
+		hd_iobuf_append(&client->out, "\xfe", 1) != 0 ||
+		hd_iobuf_append(&client->out, plugin, strlen(plugin) + 1) != 0 ||
+		hd_iobuf_append(&client->out, client->nonce, HD_MY_NONCE_BYTES) != 0 ||
+		hd_iobuf_append(&client->out, "", 1) != 0)
+	{
+		hd_my_client_close(client);
+		return;
+	}
+	hd_my_packet_end(&client->out, mark, client->auth_seq);
+	client->auth_seq++;
+	client->switched_to_sha2 = strcmp(plugin, SHA2) == 0;
+	client->state = HD_MY_CLIENT_AUTH_SWITCH;
+	hd_my_client_flush(client);
+}
+
+static void check_sha2(HdMyClient *client, const uint8_t *token, size_t len);
 
 static void
 handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
@@ -626,11 +740,10 @@ handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 	}
 	if (login.ssl_only)
 	{
-		hd_my_client_fatal(client, ER_NOT_ALLOWED_COMMAND, "08S01",
-						   "TLS was not offered: hyperdrive's MySQL listener does not do TLS yet");
+		start_tls(client, len);
 		return;
 	}
-	client->caps = login.caps & AGENT_CAPS;
+	client->caps = login.caps & (AGENT_CAPS | (client->tls ? HD_MY_CLIENT_SSL : 0));
 	client->collation = login.collation;
 	snprintf(client->user, sizeof(client->user), "%s", login.user);
 	if ((config = find_config(client, &login, why, sizeof(why), &code)) == NULL)
@@ -647,24 +760,24 @@ handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 						   "out of memory, or a user name too long for hyperdrive (47 bytes)");
 		return;
 	}
-	client->auth_seq = 2;
+	if (login.has_plugin && strcmp(login.plugin, SHA2) == 0 && client->pool && client->pool->password)
+	{
+		const char *pw = client->pool->password;
+
+		/*
+		 * caching_sha2_password's fast path: the agent knows the config's
+		 * password. A client whose answer was for another plugin's nonce
+		 * sends none: it is asked again, for this plugin.
+		 */
+		if (login.auth_len == 0 && pw[0] != '\0')
+			auth_switch(client, SHA2);
+		else
+			check_sha2(client, login.auth, login.auth_len);
+		return;
+	}
 	if (login.has_plugin && strcmp(login.plugin, NATIVE) != 0)
 	{
-		/* an auth switch: mysql_native_password, with the same nonce */
-		size_t		mark;
-
-		if (hd_my_packet_begin(&client->out, &mark) != 0 ||
-			hd_iobuf_append(&client->out, "\xfe" NATIVE, strlen(NATIVE) + 2) != 0 ||
-			hd_iobuf_append(&client->out, client->nonce, HD_MY_NONCE_BYTES) != 0 ||
-			hd_iobuf_append(&client->out, "", 1) != 0)
-		{
-			hd_my_client_close(client);
-			return;
-		}
-		hd_my_packet_end(&client->out, mark, client->auth_seq);
-		client->auth_seq++;
-		client->state = HD_MY_CLIENT_AUTH_SWITCH;
-		hd_my_client_flush(client);
+		auth_switch(client, NATIVE);
 		return;
 	}
 	check_password(client, login.auth, login.auth_len);
@@ -1238,10 +1351,75 @@ statement_of(HdMyClient *client, const unsigned char *p, size_t len)
 	return hd_my_client_stmt_find(client, hd_my_get_u32(p + 1));
 }
 
+/*
+ * KILL [QUERY | CONNECTION] id: the ids clients know are the agent's (its
+ * greeting's thread ids), never passed to the origin, where they would name
+ * another session's connection. A session of the same user and config may
+ * be killed, as MySQL lets a user kill their own threads.
+ */
+static void
+kill_command(HdMyClient *client)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	HdMyClient *target = NULL;
+	char		msg[128];
+
+	hd_list_foreach_safe(item, tmp, &client->my->clients)
+	{
+		HdMyClient *c = hd_container_of(item, HdMyClient, link);
+
+		if (c->thread_id == client->cls.kill_id && c->state == HD_MY_CLIENT_ACTIVE &&
+			c->pool && c->pool->pool.config.id[0] &&
+			strcmp(c->config_id, client->config_id) == 0 && strcmp(c->user, client->user) == 0)
+		{
+			target = c;
+			break;
+		}
+	}
+	if (target == NULL)
+	{
+		snprintf(msg, sizeof(msg), "Unknown thread id: %llu", client->cls.kill_id);
+		answer_err(client, 1094, "HY000", msg);
+		return;
+	}
+	if (target->server && target->sent)
+		hd_my_server_kill_query(target->server);
+	if (client->cls.kill_query)
+	{
+		answer_ok(client);
+		return;
+	}
+	if (target == client)
+	{
+		consume_command(client);
+		client->command = -1;
+		hd_my_client_fatal(client, 1927, "70100", "Connection was killed");
+		return;
+	}
+	hd_my_client_fatal(target, 1927, "70100", "Connection was killed");
+	answer_ok(client);
+}
+
 static void
 query_command(HdMyClient *client, const unsigned char *p, size_t len)
 {
 	hd_my_sql_classify((const char *) p + 1, len - 1, &client->cls);
+	if (client->cls.kill)
+	{
+		kill_command(client);
+		return;
+	}
+	if (client->cls.load_local && !client->pool->pool.config.allow_load_local)
+	{
+		char		msg[300];
+
+		snprintf(msg, sizeof(msg), "hyperdrive: LOAD DATA LOCAL is not allowed through config "
+				 "\"%s\" (hyperdrive update %s --allow-load-local=true allows it)",
+				 client->pool->pool.config.name, client->pool->pool.config.name);
+		answer_err(client, ER_NOT_ALLOWED_COMMAND, "42000", msg);
+		return;
+	}
 	if (client->cls.kind == HD_MY_SQL_PIN && !client->pinned &&
 		client->pool->pool.config.pool_mode == HD_POOL_TRANSACTION)
 		hd_debug("MySQL client %s: a statement that pins: %s", client->addr, client->cls.why);
@@ -1304,6 +1482,7 @@ process_command(HdMyClient *client)
 		return;
 	}
 	client->command = p[0];
+	client->reply_seq = reply_seq(client);
 	client->exec_stmt = NULL;
 	memset(&client->cls, 0, sizeof(client->cls));
 	switch (p[0])
@@ -1376,6 +1555,16 @@ process_command(HdMyClient *client)
 			return;
 		case HD_MY_COM_RESET_CONNECTION:
 			reset_session(client);
+			return;
+		case HD_MY_COM_PROCESS_KILL:
+			if (len < 5)
+			{
+				answer_err(client, ER_MALFORMED_PACKET, "08S01", "Malformed communication packet");
+				return;
+			}
+			client->cls.kill = true;
+			client->cls.kill_id = hd_my_get_u32(p + 1);
+			kill_command(client);
 			return;
 		case HD_MY_COM_SET_OPTION:
 			answer_err(client, ER_UNKNOWN_COM_ERROR, "08S01", "hyperdrive: COM_SET_OPTION is not "
@@ -1462,11 +1651,10 @@ process_input(HdMyClient *client)
 			client->auth_seq = (uint8_t) (seq + 1);
 			if (client->state == HD_MY_CLIENT_HANDSHAKE)
 				handshake_response(client, payload, plen);
+			else if (client->switched_to_sha2)
+				check_sha2(client, payload, plen);
 			else
-			{
-				client->auth_seq = (uint8_t) (seq + 1);
 				check_password(client, payload, plen);
-			}
 			hd_iobuf_consume(&client->in, HD_MY_HEADER + plen);
 			continue;
 		}
@@ -1499,6 +1687,9 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
+	/* the TLS handshake first; it reads and writes on its own */
+	if (hd_conn_negotiating(&client->sock) && !tls_handshake(client))
+		return;
 	n = hd_conn_read(&client->sock, &client->in, 256 * 1024);
 	if (n == -2)
 		return;
@@ -1521,7 +1712,10 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void) loop;
 	(void) revents;
-	hd_my_client_flush(w->data);
+	if (hd_conn_negotiating(&((HdMyClient *) w->data)->sock))
+		(void) tls_handshake(w->data);
+	else
+		hd_my_client_flush(w->data);
 }
 
 /* ---------------------------------------------------------------------------

@@ -160,6 +160,8 @@ struct HdMyServer
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint32_t	thread_id;		/* the origin's connection id */
 	uint32_t	caps;			/* negotiated with the origin */
+	HdMyGreeting greeting;		/* the origin's, kept for the login after TLS */
+	bool		rsa_requested;	/* caching_sha2_password: the origin's RSA key was asked for */
 	HdMyClient *client;			/* its holder */
 	uint64_t	uses;			/* bumped at each hand-out: "nobody used it since" */
 	/* what it carries */
@@ -175,6 +177,10 @@ struct HdMyServer
 	bool		reply_started;
 	bool		local_infile;	/* the client sends a file: its packets go through until an empty one */
 	bool		processing;		/* in process_input(): not re-entered */
+	bool		killer;			/* a connection of its own for one KILL QUERY kill_target */
+	uint32_t	kill_target;	/* the origin id whose statement it kills */
+	int			kills_pending;	/* KILLs of this one's statement not run yet: it is kept */
+	bool		release_deferred;	/* released while kills_pending: the pool gets it after */
 	bool		paused;			/* reading stopped: its client's output is full */
 	/* prepared statements */
 	HdMyServerStmt *stmts;
@@ -185,7 +191,7 @@ struct HdMyServer
 typedef enum HdMyClientState
 {
 	HD_MY_CLIENT_HANDSHAKE,		/* greeting sent, waiting for the handshake response */
-	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate with mysql_native_password */
+	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate again (switched_to_sha2 says with what) */
 	HD_MY_CLIENT_ACTIVE,		/* logged in: commands */
 	HD_MY_CLIENT_CLOSED
 } HdMyClientState;
@@ -204,6 +210,7 @@ struct HdMyClient
 	HdMyClientState state;
 	bool		close_after_flush;
 	bool		local;
+	bool		tls;			/* its connection is TLS (after its SSLRequest) */
 	char		addr[64];
 	uint64_t	id;
 	uint32_t	thread_id;		/* what its greeting said (the agent's, not an origin's) */
@@ -211,6 +218,7 @@ struct HdMyClient
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
+	bool		switched_to_sha2;	/* the auth switch asked for caching_sha2_password */
 	/* another user than the config's: its answer, kept while its hash is looked up (my_lookup.c) */
 	bool		looking_up;
 	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
@@ -235,6 +243,7 @@ struct HdMyClient
 	bool		long_data;		/* COM_STMT_SEND_LONG_DATA went to its server: kept until execute */
 	/* the command being served: its first byte, what its text does, its sequence */
 	int			command;		/* -1: none */
+	uint8_t		reply_seq;		/* the sequence id its reply starts with */
 	HdMySqlClass cls;
 	bool		sent;			/* the command went to the server; its reply is coming */
 	bool		syncing;		/* the server is being brought to its state first */
@@ -276,6 +285,7 @@ extern void hd_my_client_resume_reading(HdMyClient *client);
 
 /* my_server.c */
 extern HdMyServer *hd_my_server_connect(HdMyPool *pool);
+extern void hd_my_server_kill_query(HdMyServer *target);
 extern void hd_my_server_close(HdMyServer *server, const char *reason);
 extern void hd_my_server_free(HdMyServer *server);
 extern void hd_my_server_flush(HdMyServer *server);

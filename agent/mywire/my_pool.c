@@ -130,6 +130,12 @@ my_released(HdPoolConn *conn)
 
 	server->client = NULL;
 	hd_my_server_resume_reading(server);
+	/* a KILL QUERY for it is on its way: nobody gets it before that has run */
+	if (server->kills_pending > 0)
+	{
+		server->release_deferred = true;
+		return false;
+	}
 	return true;
 }
 

@@ -2,7 +2,7 @@
  * test_my_lookup.c
  *    Unit tests of the pure parts of agent/mywire/my_lookup.c, as a TAP
  *    program (make agent-unit && agent/tests/test_my_lookup; prove runs it
- *    through t/036_my_lookup_unit.pl): the query that reads a user's rows
+ *    through t/037_my_lookup_unit.pl): the query that reads a user's rows
  *    (the name as a hexadecimal literal, whatever its bytes), the rule that
  *    decides from the rows (one login everywhere, or refused), and the log
  *    line for a config's user without the grant. No server: what the
