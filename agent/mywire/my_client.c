@@ -59,7 +59,6 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void process_input(HdMyClient *client);
 static void command_done(HdMyClient *client);
-static const HdConfig *config_by_id(HdMyAgent *my, const char *id);
 
 /* Capabilities the agent offers clients. */
 #define AGENT_CAPS (HD_MY_CLIENT_LONG_PASSWORD | HD_MY_CLIENT_FOUND_ROWS | \
@@ -585,7 +584,7 @@ static void
 lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message)
 {
 	HdMyClient *client = arg;
-	const HdConfig *config = config_by_id(client->my, client->config_id);
+	const HdConfig *config = hd_my_config_by_id(client->my, client->config_id);
 	uint8_t		stage1[20];
 	bool		ok = false;
 	char		msg[400];
@@ -644,7 +643,7 @@ lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message
 static void
 start_lookup(HdMyClient *client, const uint8_t *token, size_t len)
 {
-	const HdConfig *config = config_by_id(client->my, client->config_id);
+	const HdConfig *config = hd_my_config_by_id(client->my, client->config_id);
 
 	/* no answer of another length is right, whoever the user */
 	if (len != 0 && len != sizeof(client->token))
@@ -1758,9 +1757,8 @@ hd_my_agent_new(struct ev_loop *loop, const HdSettings *settings, const HdConfig
 	return my;
 }
 
-/* The config of id in the current list, or NULL. */
-static const HdConfig *
-config_by_id(HdMyAgent *my, const char *id)
+const HdConfig *
+hd_my_config_by_id(HdMyAgent *my, const char *id)
 {
 	for (size_t i = 0; i < my->configs->count; i++)
 		if (strcmp(my->configs->items[i].id, id) == 0)
@@ -1786,7 +1784,7 @@ hd_my_agent_configs_changed(HdMyAgent *my)
 	hd_list_foreach_safe(pi, ptmp, &my->pools)
 	{
 		HdPool	   *pool = hd_container_of(pi, HdPool, link);
-		const HdConfig *now = config_by_id(my, pool->config.id);
+		const HdConfig *now = hd_my_config_by_id(my, pool->config.id);
 		HdList	   *item;
 		HdList	   *tmp;
 

@@ -261,6 +261,8 @@ struct HdMyClient
 };
 
 /* my_client.c */
+/* The config of id in the current list (my->configs), or NULL. */
+extern const HdConfig *hd_my_config_by_id(HdMyAgent *my, const char *id);
 extern void hd_my_client_close(HdMyClient *client);
 extern void hd_my_client_free(HdMyClient *client);
 extern void hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate,

@@ -413,15 +413,6 @@ origin_key(const HdConfig *config)
 	return key;
 }
 
-static const HdConfig *
-config_by_id(HdMyAgent *my, const char *id)
-{
-	for (size_t i = 0; i < my->configs->count; i++)
-		if (strcmp(my->configs->items[i].id, id) == 0)
-			return &my->configs->items[i];
-	return NULL;
-}
-
 /* The connect's strings, once it is over. */
 static void
 connect_strings_free(LookupConn *conn)
@@ -489,7 +480,7 @@ static void
 conn_connect(LookupConn *conn)
 {
 	HdMyAgent  *my = conn->lookups->my;
-	const HdConfig *config = config_by_id(my, conn->config_id);
+	const HdConfig *config = hd_my_config_by_id(my, conn->config_id);
 	unsigned int timeout = (unsigned int) ((my->settings->server_connect_timeout_ms + 999) / 1000);
 	unsigned int local_infile = 0;
 	char		err[256] = "out of memory";
@@ -682,7 +673,7 @@ query_error(LookupConn *conn)
 		return;
 	}
 	snprintf(err, sizeof(err), "%s (error %u)", mysql_error(conn->mysql), code);
-	config = config_by_id(conn->lookups->my, conn->config_id);
+	config = hd_my_config_by_id(conn->lookups->my, conn->config_id);
 	if (code == ER_TABLEACCESS_DENIED_ERROR || code == ER_NO_SUCH_TABLE)
 	{
 		hd_my_lookup_grant_message(conn->mariadb, config ? config->user : "?", err, message,
