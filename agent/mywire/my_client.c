@@ -129,6 +129,8 @@ hd_my_client_flush(HdMyClient *client)
 static void
 send_err(HdMyClient *client, uint8_t seq, uint16_t code, const char *sqlstate, const char *message)
 {
+	if (client->pool)
+		client->pool->pool.stats.errors_to_clients++;
 	if (hd_my_put_err(&client->out, seq, code, sqlstate, message) != 0)
 	{
 		hd_my_client_close(client);
@@ -828,6 +830,7 @@ pin(HdMyClient *client, const char *why)
 		return;
 	client->pinned = why;
 	client->my->pins++;
+	client->pool->pool.stats.pinned_clients++;
 	hd_info("MySQL client %s (config %s) pinned to its origin connection: %s", client->addr,
 			client->pool->pool.config.name, why);
 }
@@ -1050,6 +1053,10 @@ send_command(HdMyClient *client)
 		case HD_MY_COM_STATISTICS:
 			kind = HD_MY_REPLY_STRING;
 			break;
+		case HD_MY_COM_STMT_FETCH:
+			kind = HD_MY_REPLY_FETCH;
+			binary = true;
+			break;
 		case HD_MY_COM_INIT_DB:
 		case HD_MY_COM_PING:
 		case HD_MY_COM_STMT_RESET:
@@ -1098,6 +1105,9 @@ send_command(HdMyClient *client)
 		hd_my_client_close(client);
 		return;
 	}
+	client->pool->pool.stats.bytes_from_clients += total;
+	client->pool->pool.stats.queries++;
+	client->sent_at = ev_time();
 	consume_command(client);
 	client->sent = true;
 	client->state_changed = false;
@@ -1210,6 +1220,9 @@ hd_my_client_reply_packet(HdMyClient *client, const unsigned char *packet, size_
 
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return 0;
+	client->pool->pool.stats.bytes_to_clients += len;
+	if (plen > 0 && p[0] == 0xff)
+		client->pool->pool.stats.errors_to_clients++;
 	if (reply->packet_is_ok)
 	{
 		bool		changed;
@@ -1277,11 +1290,11 @@ after_reply(HdMyClient *client, const HdMyReply *reply)
 		}
 		expected = cls->kind == HD_MY_SQL_CARRY || cls->kind == HD_MY_SQL_USE;
 	}
+	if (cls->kind == HD_MY_SQL_PIN && !reply->error)
+		pin(client, cls->why);
 	if (client->state_changed && !expected)
 		pin(client, "the origin reports a change of session state the agent did not see "
 			"in the statement (a procedure or function that sets variables, say)");
-	if (cls->kind == HD_MY_SQL_PIN && !reply->error)
-		pin(client, cls->why);
 }
 
 void
@@ -1289,6 +1302,10 @@ hd_my_client_reply_done(HdMyClient *client, const HdMyReply *reply)
 {
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return;
+	hd_histogram_observe(&client->pool->pool.stats.query_latency, ev_time() - client->sent_at);
+	/* a transaction ended: the reply's status says out of one (and autocommit's own) */
+	if (reply->has_status && !(reply->status & HD_MY_STATUS_IN_TRANS))
+		client->pool->pool.stats.transactions++;
 	after_reply(client, reply);
 	/* a prepare the origin refused: the client's id for it goes */
 	if (client->command == HD_MY_COM_STMT_PREPARE && client->exec_stmt && !client->prepare_answered)

@@ -161,7 +161,6 @@ struct HdMyServer
 	uint32_t	thread_id;		/* the origin's connection id */
 	uint32_t	caps;			/* negotiated with the origin */
 	HdMyGreeting greeting;		/* the origin's, kept for the login after TLS */
-	bool		rsa_requested;	/* caching_sha2_password: the origin's RSA key was asked for */
 	HdMyClient *client;			/* its holder */
 	uint64_t	uses;			/* bumped at each hand-out: "nobody used it since" */
 	/* what it carries */
@@ -232,6 +231,8 @@ struct HdMyClient
 	HdMyPool   *pool;
 	HdMyServer *server;			/* held */
 	bool		queued;			/* waiting for a server */
+	double		server_taken_at;	/* ev_time() when it got its server (SHOW STATS) */
+	double		sent_at;		/* ev_time() when its command went to the origin */
 	/* its session state */
 	char		db[256];
 	bool		autocommit;

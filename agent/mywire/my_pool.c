@@ -206,6 +206,7 @@ attach(HdMyServer *server, HdMyClient *client)
 	server->client = client;
 	server->uses++;
 	client->server = server;
+	client->server_taken_at = ev_time();
 }
 
 static void
@@ -299,5 +300,7 @@ hd_my_pool_release(HdMyClient *client)
 	client->last_thread = server->thread_id;
 	client->last_uses = server->uses;
 	client->server = NULL;
+	hd_histogram_observe(&client->pool->pool.stats.transaction_latency,
+						 ev_time() - client->server_taken_at);
 	hd_pool_release(&client->pool->pool, &server->conn);
 }

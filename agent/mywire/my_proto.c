@@ -565,7 +565,8 @@ hd_my_reply_start(HdMyReply *r, HdMyReplyKind kind, bool deprecate_eof, bool bin
 	r->kind = kind;
 	r->deprecate_eof = deprecate_eof;
 	r->binary = binary;
-	r->state = kind == HD_MY_REPLY_FIELD_LIST ? RS_FIELD_LIST : RS_START;
+	r->state = kind == HD_MY_REPLY_FIELD_LIST ? RS_FIELD_LIST :
+		kind == HD_MY_REPLY_FETCH ? RS_ROWS : RS_START;
 }
 
 static HdMyReplyStep
@@ -640,9 +641,10 @@ feed_start(HdMyReply *r, const unsigned char *p, size_t len)
 		r->params = (uint16_t) hd_my_read_int(&rd, 2);
 		if (!rd.ok)
 			return invalid(r, "a truncated prepare reply");
-		r->left = r->params;
 		r->prep_columns = r->columns;
-		r->state = RS_PREP_PARAMS;
+		/* without parameters the column definitions come first */
+		r->left = r->params ? r->params : r->columns;
+		r->state = r->params ? RS_PREP_PARAMS : RS_PREP_COLUMNS;
 		return r->left || r->prep_columns ? HD_MY_REPLY_MORE :
 			(r->state = RS_DONE, HD_MY_REPLY_DONE);
 	}

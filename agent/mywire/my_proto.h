@@ -253,7 +253,8 @@ typedef enum HdMyReplyKind
 	HD_MY_REPLY_PREPARE,		/* COM_STMT_PREPARE */
 	HD_MY_REPLY_FIELD_LIST,		/* COM_FIELD_LIST: column definitions, EOF (or ERR) */
 	HD_MY_REPLY_OK,				/* one OK or ERR (COM_PING, COM_INIT_DB, COM_STMT_RESET, ...) */
-	HD_MY_REPLY_STRING			/* COM_STATISTICS: one packet */
+	HD_MY_REPLY_STRING,			/* COM_STATISTICS: one packet */
+	HD_MY_REPLY_FETCH			/* COM_STMT_FETCH: binary rows until EOF (OK with DEPRECATE_EOF) or ERR */
 } HdMyReplyKind;
 
 typedef enum HdMyReplyStep
