@@ -280,7 +280,8 @@ agent/tests/test_mysql_auth: agent/tests/test_mysql_auth.c agent/auth/mysql_auth
 # Other users' hashes (agent/mywire/my_lookup.c): the query and the rule, no server.
 AGENT_MY_LOOKUP_TEST_SRCS = agent/mywire/my_lookup.c agent/auth/mysql_auth.c agent/config/configs.c \
 	agent/base/log.c agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
-agent/tests/test_my_lookup: agent/tests/test_my_lookup.c $(AGENT_MY_LOOKUP_TEST_SRCS) agent/mywire/my_lookup.h agent/tests/tap.h
+agent/tests/test_my_lookup: agent/tests/test_my_lookup.c $(AGENT_MY_LOOKUP_TEST_SRCS) agent/mywire/my_lookup.h \
+		agent/mywire/my_int.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_MY_LOOKUP_TEST_SRCS) -lev $(MARIADB_LIBS) -lcrypto
 
 # The MySQL protocol's bytes (agent/mywire/my_proto.c) against MariaDB's
