@@ -93,6 +93,9 @@ my $log = slurp_from($agent->{log}, 0);
 like($log, qr/pinned to its origin connection: a user variable/, 'the pin is logged with its reason');
 like($log, qr/pinned to its origin connection: the origin reports a change of session state/,
 	'and the one the origin reported');
+like($log, qr/pinned to its origin connection: COM_SET_OPTION/, 'and COM_SET_OPTION\'s');
+like($log, qr/MySQL origin connection \d+ closed: it must not be reused/,
+	'the connection COM_SET_OPTION changed is closed, not reused');
 unlike($log, qr/$PW/, 'no password in the log');
 $agent->signal('TERM');
 $agent->finish;

@@ -7,7 +7,8 @@
 # same 1045, accounts the agent cannot check (ed25519, host rows that
 # differ, locked) are refused and the log says why, an account without a
 # password, odd names, a password change, a lookup held by a lock while
-# other clients go on, the origin restarted under the control connection,
+# other clients go on, COM_CHANGE_USER to another user, the origin
+# restarted under the control connection,
 # and the config's user without the grant (the log names the GRANT) or
 # with MariaDB's mysql.user view instead.
 # The checks run in t/mysql_lookup.py (PyMySQL); each line it prints is one
@@ -90,7 +91,7 @@ sub phase
 	return;
 }
 
-phase('before', 25);
+phase('before', 27);
 my $log = slurp_from($agent->{log}, 0);
 like($log, qr/no account of user "nobody" on the origin/, 'the log says the user is unknown');
 like($log, qr/user "ed" authenticates with ed25519, which cannot be checked by a proxy: refused/,

@@ -106,6 +106,21 @@ def before():
           "bob@127.0.0.1")
     refused("and the old one is refused", "bob", "bob-pw")
 
+    # COM_CHANGE_USER (MySQLdb, libmariadb's) to another user goes through the lookup too
+    import MySQLdb
+    md = MySQLdb.connect(host="127.0.0.1", port=AGENT, user="app", passwd=PW, db=CONFIG)
+    md.change_user("bob", "bob-new", CONFIG)
+    mc = md.cursor()
+    mc.execute("SELECT CURRENT_USER()")
+    check("COM_CHANGE_USER from the config's user to another: the origin sees that user",
+          mc.fetchone()[0], "bob@127.0.0.1")
+    try:
+        md.change_user("carol", "wrong", CONFIG)
+        say(False, "COM_CHANGE_USER to another user with a wrong password is refused", "it was not")
+    except MySQLdb.MySQLError as e:
+        check("COM_CHANGE_USER to another user with a wrong password is refused (1045)", e.args[0], 1045)
+    md.close()
+
     # the lookup held by a lock: the agent goes on serving others
     r = root()
     rc = r.cursor()

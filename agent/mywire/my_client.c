@@ -376,7 +376,7 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 	client->status = HD_MY_STATUS_AUTOCOMMIT;
 	client->id = ++my->next_client_id;
 	client->thread_id = ++my->next_thread_id;
-	client->connected_at = client->last_activity = ev_now(my->loop);
+	client->connected_at = client->last_activity = client->login_started_at = ev_now(my->loop);
 	snprintf(client->addr, sizeof(client->addr), "%s", peer);
 	hd_list_init(&client->wait.link);
 	hd_conn_init(&client->sock, my->loop, fd, &client->read_watcher, &client->write_watcher);
@@ -655,6 +655,7 @@ start_lookup(HdMyClient *client, const uint8_t *token, size_t len)
 	}
 	memcpy(client->token, token, len);
 	client->token_len = len;
+	client->looked_up_again = false;
 	if (config == NULL || hd_my_lookup(client->my, config, client->user, lookup_done, client) < 0)
 	{
 		login_denied(client, len > 0);
@@ -701,6 +702,60 @@ check_password(HdMyClient *client, const uint8_t *token, size_t len)
 }
 
 static void start_tls(HdMyClient *client, size_t plen);
+static void check_sha2(HdMyClient *client, const uint8_t *token, size_t len);
+static void auth_switch(HdMyClient *client, const char *plugin);
+
+/*
+ * A login (the handshake response, or COM_CHANGE_USER): its config (the
+ * database it names), its user, its pool (the capabilities and collation it
+ * negotiated), then its password, with an auth switch first if it answered
+ * for a plugin the agent does not check that way.
+ */
+static void
+login_as(HdMyClient *client, const HdMyLogin *login)
+{
+	char		why[700];
+	uint16_t	code = ER_UNKNOWN_ERROR;
+	const HdConfig *config;
+
+	client->collation = login->collation;
+	snprintf(client->user, sizeof(client->user), "%s", login->user);
+	if ((config = find_config(client, login, why, sizeof(why), &code)) == NULL)
+	{
+		hd_my_client_fatal(client, code, code == ER_NO_DB_ERROR ? "3D000" : "42000", why);
+		return;
+	}
+	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
+	snprintf(client->db, sizeof(client->db), "%s", config->database);
+	/* another user's pool comes once its password is proven (lookup_done()) */
+	if (strcmp(login->user, config->user) == 0 && (client->pool = pool_for(client, config)) == NULL)
+	{
+		hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000",
+						   "out of memory, or a user name too long for hyperdrive (47 bytes)");
+		return;
+	}
+	if (login->has_plugin && strcmp(login->plugin, SHA2) == 0 && client->pool && client->pool->password)
+	{
+		const char *pw = client->pool->password;
+
+		/*
+		 * caching_sha2_password's fast path: the agent knows the config's
+		 * password. A client whose answer was for another plugin's nonce
+		 * sends none: it is asked again, for this plugin.
+		 */
+		if (login->auth_len == 0 && pw[0] != '\0')
+			auth_switch(client, SHA2);
+		else
+			check_sha2(client, login->auth, login->auth_len);
+		return;
+	}
+	if (login->has_plugin && strcmp(login->plugin, NATIVE) != 0)
+	{
+		auth_switch(client, NATIVE);
+		return;
+	}
+	check_password(client, login->auth, login->auth_len);
+}
 
 /* An auth switch request: authenticate with plugin, for the same nonce. */
 static void
@@ -730,9 +785,7 @@ static void
 handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 {
 	HdMyLogin	login;
-	char		why[700];
-	uint16_t	code = ER_UNKNOWN_ERROR;
-	const HdConfig *config;
+	char		why[300];
 
 	if (!hd_my_parse_login(p, len, &login, why, sizeof(why)))
 	{
@@ -745,43 +798,7 @@ handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 		return;
 	}
 	client->caps = login.caps & (AGENT_CAPS | (client->tls ? HD_MY_CLIENT_SSL : 0));
-	client->collation = login.collation;
-	snprintf(client->user, sizeof(client->user), "%s", login.user);
-	if ((config = find_config(client, &login, why, sizeof(why), &code)) == NULL)
-	{
-		hd_my_client_fatal(client, code, code == ER_NO_DB_ERROR ? "3D000" : "42000", why);
-		return;
-	}
-	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
-	snprintf(client->db, sizeof(client->db), "%s", config->database);
-	/* another user's pool comes once its password is proven (lookup_done()) */
-	if (strcmp(login.user, config->user) == 0 && (client->pool = pool_for(client, config)) == NULL)
-	{
-		hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000",
-						   "out of memory, or a user name too long for hyperdrive (47 bytes)");
-		return;
-	}
-	if (login.has_plugin && strcmp(login.plugin, SHA2) == 0 && client->pool && client->pool->password)
-	{
-		const char *pw = client->pool->password;
-
-		/*
-		 * caching_sha2_password's fast path: the agent knows the config's
-		 * password. A client whose answer was for another plugin's nonce
-		 * sends none: it is asked again, for this plugin.
-		 */
-		if (login.auth_len == 0 && pw[0] != '\0')
-			auth_switch(client, SHA2);
-		else
-			check_sha2(client, login.auth, login.auth_len);
-		return;
-	}
-	if (login.has_plugin && strcmp(login.plugin, NATIVE) != 0)
-	{
-		auth_switch(client, NATIVE);
-		return;
-	}
-	check_password(client, login.auth, login.auth_len);
+	login_as(client, &login);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1061,6 +1078,11 @@ send_command(HdMyClient *client)
 		case HD_MY_COM_PING:
 		case HD_MY_COM_STMT_RESET:
 			kind = HD_MY_REPLY_OK;
+			break;
+		case HD_MY_COM_SET_OPTION:
+			kind = HD_MY_REPLY_OK;
+			/* a reset may not undo it: the connection closes when its session leaves */
+			server->conn.close_on_release = true;
 			break;
 		default:
 			break;
@@ -1463,7 +1485,7 @@ query_command(HdMyClient *client, const unsigned char *p, size_t len)
  * reset before anyone else gets it.
  */
 static void
-reset_session(HdMyClient *client)
+forget_session(HdMyClient *client)
 {
 	if (client->server)
 	{
@@ -1481,7 +1503,41 @@ reset_session(HdMyClient *client)
 	client->pinned = NULL;
 	client->last_thread = 0;
 	hd_my_client_stmts_free(client);
+}
+
+static void
+reset_session(HdMyClient *client)
+{
+	forget_session(client);
 	answer_ok(client);
+}
+
+/*
+ * COM_CHANGE_USER: the session is reset (as COM_RESET_CONNECTION) and logs
+ * in again, as the user and to the config (database) it names, checked
+ * against the session's first nonce, as a server does. A failed one ends
+ * the session.
+ */
+static void
+change_user(HdMyClient *client, const unsigned char *p, size_t len)
+{
+	HdMyLogin	login;
+	char		why[200];
+
+	login.collation = client->collation;
+	if (!hd_my_parse_change_user(p, len, client->caps, &login, why, sizeof(why)))
+	{
+		answer_err(client, ER_MALFORMED_PACKET, "08S01", why);
+		return;
+	}
+	forget_session(client);
+	client->auth_seq = client->reply_seq;
+	consume_command(client);
+	client->command = -1;
+	client->pool = NULL;
+	client->state = HD_MY_CLIENT_HANDSHAKE;
+	client->login_started_at = ev_now(client->my->loop);
+	login_as(client, &login);
 }
 
 /* One whole command at the head of client->in. */
@@ -1583,12 +1639,12 @@ process_command(HdMyClient *client)
 			kill_command(client);
 			return;
 		case HD_MY_COM_SET_OPTION:
-			answer_err(client, ER_UNKNOWN_COM_ERROR, "08S01", "hyperdrive: COM_SET_OPTION is not "
-					   "supported yet (connect with or without multiple statements instead)");
+			/* multiple statements on or off: the connection's own, not carried */
+			pin(client, "COM_SET_OPTION (multiple statements switched on or off)");
+			needs_server(client);
 			return;
 		case HD_MY_COM_CHANGE_USER:
-			answer_err(client, ER_UNKNOWN_COM_ERROR, "08S01", "hyperdrive: COM_CHANGE_USER is not "
-					   "supported yet: open a new connection as the other user");
+			change_user(client, p + 1, len - 1);
 			return;
 		default:
 			{
@@ -1847,7 +1903,7 @@ hd_my_agent_janitor(HdMyAgent *my, ev_tstamp now, bool draining)
 		if (client->state == HD_MY_CLIENT_CLOSED || client->close_after_flush)
 			continue;
 		if (login_timeout > 0 && client->state != HD_MY_CLIENT_ACTIVE &&
-			now - client->connected_at > login_timeout)
+			now - client->login_started_at > login_timeout)
 		{
 			hd_my_client_fatal(client, ER_NET_READ_ERROR, "08S01",
 							   "the login took too long (client_login_timeout)");

@@ -214,6 +214,7 @@ struct HdMyClient
 	uint64_t	id;
 	uint32_t	thread_id;		/* what its greeting said (the agent's, not an origin's) */
 	ev_tstamp	connected_at;
+	ev_tstamp	login_started_at;	/* its login began (connect, or COM_CHANGE_USER) */
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
