@@ -1,4 +1,5 @@
-# Logins of other origin users through the agent (docs/mysql.md, "Logins"):
+# Logins of other origin users through the agent (docs/agent.md, "Clients and
+# authentication"):
 # the agent reads the user's mysql_native_password hash on the origin as the
 # config's user (agent/mywire/my_lookup.c, a non-blocking control
 # connection), checks the client's scramble against it, and its pool logs
@@ -8,9 +9,9 @@
 # differ, locked) are refused and the log says why, an account without a
 # password, odd names, a password change, a lookup held by a lock while
 # other clients go on, COM_CHANGE_USER to another user, the origin
-# restarted under the control connection,
-# and the config's user without the grant (the log names the GRANT) or
-# with MariaDB's mysql.user view instead.
+# restarted under the control connection, and the config's user without
+# the grant (the log names the GRANT) or with MariaDB's mysql.user view
+# instead.
 # The checks run in t/mysql_lookup.py (PyMySQL); each line it prints is one
 # test here.
 use strict;
