@@ -1,5 +1,4 @@
-# Logins of other origin users through the agent (docs/agent.md, "Clients and
-# authentication"):
+# Logins of other origin users through the agent (docs/mysql.md, "Logins"):
 # the agent reads the user's mysql_native_password hash on the origin as the
 # config's user (agent/mywire/my_lookup.c, a non-blocking control
 # connection), checks the client's scramble against it, and its pool logs
