@@ -8,7 +8,12 @@
  * max_client_conn, ERR 1040). The handshake response names the config (its
  * database) and the user; the password is checked with
  * mysql_native_password against SHA1(SHA1(password)) (a client that
- * answered another plugin is switched to it first). Then the session is
+ * answered another plugin is switched to it first): the config's own
+ * user's from the config's password, any other user's as the origin stores
+ * it, looked up there (my_lookup.h; the session reads nothing meanwhile).
+ * A right answer proves SHA1(password), which becomes the login of that
+ * user's pool; an unknown user, an account the agent cannot check and a
+ * wrong password get the same ERR 1045. Then the session is
  * ACTIVE: one command at a time (the protocol has no pipelining the agent
  * must keep: a client sends its next command after the reply).
  *
@@ -47,6 +52,7 @@
 
 #include "auth/mysql_auth.h"
 #include "base/log.h"
+#include "mywire/my_lookup.h"
 #include "net/tls.h"
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -156,6 +162,7 @@ hd_my_client_close(HdMyClient *client)
 		return;
 	client->state = HD_MY_CLIENT_CLOSED;
 	hd_conn_close(&client->sock);
+	hd_my_lookup_cancel(my, client);
 	if (client->queued)
 		hd_pool_cancel_wait(&client->pool->pool, &client->wait);
 	client->queued = false;
@@ -558,7 +565,109 @@ tls_handshake(HdMyClient *client)
 	return false;
 }
 
-/* The client's mysql_native_password answer: checked against its pool's password. */
+/* The pool of its config, user, variant and collation. */
+static HdMyPool *
+pool_for(HdMyClient *client, const HdConfig *config)
+{
+	uint32_t	variant = client->caps & HD_MY_VARIANT_CAPS;
+
+	if (!config->allow_load_local)
+		variant &= ~HD_MY_CLIENT_LOCAL_FILES;
+	return hd_my_pool_get(client->my, config, client->user, variant, client->collation);
+}
+
+/*
+ * Another user's hash is in (my_lookup.h): the client's answer is checked
+ * against it, which yields SHA1(password), all its pool needs to log in to
+ * the origin as that user. An unknown user, an account that cannot log in
+ * through the agent and a wrong password all get the same answer.
+ */
+static void
+lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message)
+{
+	HdMyClient *client = arg;
+	const HdConfig *config = hd_my_config_by_id(client->my, client->config_id);
+	uint8_t		stage1[20];
+	bool		ok = false;
+	char		msg[400];
+
+	client->looking_up = false;
+	if (client->state == HD_MY_CLIENT_CLOSED || client->close_after_flush)
+		return;
+	if (status == HD_MY_LOOKUP_FAILED)
+	{
+		hd_warning("MySQL client %s: cannot check the login of user \"%s\": %s", client->addr,
+				   client->user, message);
+		snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (hyperdrive could not read "
+				 "the user's password hash on the origin; the agent's log says why)", client->user,
+				 client->addr);
+		hd_my_client_fatal(client, ER_ACCESS_DENIED_ERROR, "28000", msg);
+		return;
+	}
+	if (status == HD_MY_LOOKUP_FOUND)
+		ok = hd_my_native_check(stage2, client->nonce, client->token, client->token_len, stage1);
+	else if (status == HD_MY_LOOKUP_NO_PASSWORD)
+		ok = hd_my_native_check_empty(client->token_len);
+	else
+		hd_info("MySQL client %s: %s", client->addr, message);
+	if (!ok && config && !client->looked_up_again &&
+		(status == HD_MY_LOOKUP_FOUND || status == HD_MY_LOOKUP_NO_PASSWORD))
+	{
+		/* the hash may be a cached one the origin changed since (a new password): read it again */
+		hd_my_lookup_forget(client->my, config, client->user);
+		client->looked_up_again = true;
+		if (hd_my_lookup(client->my, config, client->user, lookup_done, client) == 0)
+		{
+			client->looking_up = true;
+			return;
+		}
+	}
+	memset(client->token, 0, sizeof(client->token));
+	if (!ok || config == NULL || (client->pool = pool_for(client, config)) == NULL)
+	{
+		if (ok)
+			hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000", config == NULL ?
+							   "the config was deleted" :
+							   "out of memory, or a user name too long for hyperdrive (47 bytes)");
+		else
+			login_denied(client, client->token_len > 0);
+		return;
+	}
+	client->pool->has_stage1 = status == HD_MY_LOOKUP_FOUND;
+	if (client->pool->has_stage1)
+		memcpy(client->pool->stage1, stage1, sizeof(stage1));
+	memset(stage1, 0, sizeof(stage1));
+	logged_in(client);
+	process_input(client);
+}
+
+/* Another user than the config's: its hash is looked up on the origin first. */
+static void
+start_lookup(HdMyClient *client, const uint8_t *token, size_t len)
+{
+	const HdConfig *config = hd_my_config_by_id(client->my, client->config_id);
+
+	/* no answer of another length is right, whoever the user */
+	if (len != 0 && len != sizeof(client->token))
+	{
+		login_denied(client, true);
+		return;
+	}
+	memcpy(client->token, token, len);
+	client->token_len = len;
+	client->looked_up_again = false;
+	if (config == NULL || hd_my_lookup(client->my, config, client->user, lookup_done, client) < 0)
+	{
+		login_denied(client, len > 0);
+		return;
+	}
+	client->looking_up = true;
+}
+
+/*
+ * The client's mysql_native_password answer: checked against its pool's
+ * password (the config's own user), else against the looked-up hash.
+ */
 static void
 check_password(HdMyClient *client, const uint8_t *token, size_t len)
 {
@@ -566,6 +675,11 @@ check_password(HdMyClient *client, const uint8_t *token, size_t len)
 	uint8_t		stage2[20];
 	uint8_t		stage1[20];
 
+	if (pool == NULL)
+	{
+		start_lookup(client, token, len);
+		return;
+	}
 	if (!pool->has_stage1)
 	{
 		/* an account without a password: only an empty answer logs in */
@@ -603,7 +717,6 @@ login_as(HdMyClient *client, const HdMyLogin *login)
 	char		why[700];
 	uint16_t	code = ER_UNKNOWN_ERROR;
 	const HdConfig *config;
-	uint32_t	variant;
 
 	client->collation = login->collation;
 	snprintf(client->user, sizeof(client->user), "%s", login->user);
@@ -612,25 +725,16 @@ login_as(HdMyClient *client, const HdMyLogin *login)
 		hd_my_client_fatal(client, code, code == ER_NO_DB_ERROR ? "3D000" : "42000", why);
 		return;
 	}
-	if (strcmp(login->user, config->user) != 0)
-	{
-		/* other users log in once the agent can look up their hash (a later step) */
-		login_denied(client, login->auth_len > 0);
-		return;
-	}
 	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
 	snprintf(client->db, sizeof(client->db), "%s", config->database);
-	variant = client->caps & HD_MY_VARIANT_CAPS;
-	if (!config->allow_load_local)
-		variant &= ~HD_MY_CLIENT_LOCAL_FILES;
-	client->pool = hd_my_pool_get(client->my, config, login->user, variant, login->collation);
-	if (client->pool == NULL)
+	/* another user's pool comes once its password is proven (lookup_done()) */
+	if (strcmp(login->user, config->user) == 0 && (client->pool = pool_for(client, config)) == NULL)
 	{
 		hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000",
 						   "out of memory, or a user name too long for hyperdrive (47 bytes)");
 		return;
 	}
-	if (login->has_plugin && strcmp(login->plugin, SHA2) == 0 && client->pool->password)
+	if (login->has_plugin && strcmp(login->plugin, SHA2) == 0 && client->pool && client->pool->password)
 	{
 		const char *pw = client->pool->password;
 
@@ -1634,7 +1738,7 @@ process_input(HdMyClient *client)
 			continue;
 		}
 		/* one command at a time: the next waits for this one's reply */
-		if (client->command >= 0)
+		if (client->command >= 0 || client->looking_up)
 			return;
 		if (client->state == HD_MY_CLIENT_HANDSHAKE || client->state == HD_MY_CLIENT_AUTH_SWITCH)
 		{
@@ -1756,9 +1860,8 @@ hd_my_agent_new(struct ev_loop *loop, const HdSettings *settings, const HdConfig
 	return my;
 }
 
-/* The config of id in the current list, or NULL. */
-static const HdConfig *
-config_by_id(HdMyAgent *my, const char *id)
+const HdConfig *
+hd_my_config_by_id(HdMyAgent *my, const char *id)
 {
 	for (size_t i = 0; i < my->configs->count; i++)
 		if (strcmp(my->configs->items[i].id, id) == 0)
@@ -1802,7 +1905,7 @@ hd_my_agent_configs_changed(HdMyAgent *my)
 	hd_list_foreach_safe(pi, ptmp, &my->pools)
 	{
 		HdPool	   *pool = hd_container_of(pi, HdPool, link);
-		const HdConfig *now = config_by_id(my, pool->config.id);
+		const HdConfig *now = hd_my_config_by_id(my, pool->config.id);
 		HdList	   *item;
 		HdList	   *tmp;
 
@@ -1885,6 +1988,7 @@ hd_my_agent_shutdown(HdMyAgent *my)
 		hd_list_foreach_safe(s, stmp, &pool->conns)
 			hd_my_server_close(hd_container_of(s, HdMyServer, conn.link), "the agent is stopping");
 	}
+	hd_my_lookup_shutdown(my);
 	reaper_cb(my->loop, &my->reaper, 0);
 }
 
@@ -1895,6 +1999,7 @@ hd_my_agent_free(HdMyAgent *my)
 
 	if (my == NULL)
 		return;
+	hd_my_lookup_shutdown(my);
 	ev_prepare_stop(my->loop, &my->reaper);
 	reaper_cb(my->loop, &my->reaper, 0);
 	while ((item = hd_list_first(&my->pools)) != NULL)

@@ -64,6 +64,7 @@ struct HdMyAgent
 	uint32_t	next_thread_id;
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
+	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
 	uint64_t	diagnostics_refused;
@@ -218,6 +219,11 @@ struct HdMyClient
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
 	bool		switched_to_sha2;	/* the auth switch asked for caching_sha2_password */
+	/* another user than the config's: its answer, kept while its hash is looked up (my_lookup.c) */
+	bool		looking_up;
+	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
+	uint8_t		token[20];
+	size_t		token_len;
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;
@@ -257,6 +263,8 @@ struct HdMyClient
 };
 
 /* my_client.c */
+/* The config of id in the current list (my->configs), or NULL. */
+extern const HdConfig *hd_my_config_by_id(HdMyAgent *my, const char *id);
 extern void hd_my_client_close(HdMyClient *client);
 extern void hd_my_client_free(HdMyClient *client);
 extern void hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate,

@@ -16,8 +16,8 @@
  * origin_connection_limit spans every pool of the config.
  *
  * A pool of the config's own user logs in with the config's password; for
- * other users (a later step: their hash looked up on the origin) the pool
- * holds what their client's login proved, SHA1(password).
+ * other users (their hash looked up on the origin, my_lookup.c) the pool
+ * holds what their client's login proved last, SHA1(password).
  */
 #include "mywire/my_int.h"
 
