@@ -224,7 +224,7 @@ code_for(const char *sqlstate)
 
 /* MySQL's SQLSTATE for a condition the agent names with PostgreSQL's. */
 static const char *
-mysql_sqlstate(const char *sqlstate)
+sqlstate_for_mysql(const char *sqlstate)
 {
 	if (strcmp(sqlstate, "53300") == 0)
 		return "08004";
@@ -242,7 +242,7 @@ my_terminate(HdClientSession *session, const char *sqlstate, const char *message
 {
 	HdMyClient *client = client_of(session);
 
-	hd_my_client_fatal(client, code_for(sqlstate), mysql_sqlstate(sqlstate), message);
+	hd_my_client_fatal(client, code_for(sqlstate), sqlstate_for_mysql(sqlstate), message);
 }
 
 static bool
@@ -313,7 +313,7 @@ my_encode_error(HdIoBuf *out, bool fatal, const char *sqlstate, const char *mess
 
 	(void) fatal;
 	snprintf(text, sizeof(text), "%s%s%s", message, detail ? ": " : "", detail ? detail : "");
-	return hd_my_put_err(out, 1, code_for(sqlstate), mysql_sqlstate(sqlstate), text);
+	return hd_my_put_err(out, 1, code_for(sqlstate), sqlstate_for_mysql(sqlstate), text);
 }
 
 static int
@@ -1243,7 +1243,7 @@ hd_my_client_server_failed(HdMyClient *client, const char *sqlstate, const char 
 {
 	if (client->state != HD_MY_CLIENT_ACTIVE || client->command < 0)
 		return;
-	answer_err(client, code_for(sqlstate), mysql_sqlstate(sqlstate), message);
+	answer_err(client, code_for(sqlstate), sqlstate_for_mysql(sqlstate), message);
 }
 
 void

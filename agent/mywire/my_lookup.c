@@ -443,12 +443,12 @@ conn_close(LookupConn *conn)
 }
 
 /*
- * Connector/C's options for the config's sslmode, as `hyperdrive check`
- * sets them (ops/cli_check.c): prefer asks for TLS when offered, require
- * insists, verify-ca checks the chain, verify-full the name as well.
+ * Connector/C's options for the config's sslmode (my_lookup.h): prefer asks
+ * for TLS when offered, require insists, verify-ca checks the chain,
+ * verify-full the name as well.
  */
-static void
-tls_options(MYSQL *mysql, const HdConfig *config)
+void
+hd_my_connector_tls_options(MYSQL *mysql, const HdConfig *config)
 {
 	my_bool		yes = 1;
 	my_bool		no = 0;
@@ -513,7 +513,7 @@ conn_connect(LookupConn *conn)
 	/* the origin may not ask the agent for a file */
 	mysql_options(conn->mysql, MYSQL_OPT_LOCAL_INFILE, &local_infile);
 	mysql_options(conn->mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	tls_options(conn->mysql, config);
+	hd_my_connector_tls_options(conn->mysql, config);
 	conn->state = LK_CONNECTING;
 	conn->fresh = true;
 	conn->reused = false;

@@ -64,6 +64,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mysql.h>
+
 #include "config/configs.h"
 #include "mywire/mywire.h"
 
@@ -135,5 +137,12 @@ extern HdMyLookupStatus hd_my_lookup_decide(const char *user, const HdMyLookupRo
 /* The log line's text for a config's user that cannot read the table. */
 extern void hd_my_lookup_grant_message(bool mariadb, const char *config_user, const char *error,
 									   char *message, size_t msglen);
+
+/*
+ * Connector/C's TLS options for a config's sslmode (the lookup's control
+ * connections, and `hyperdrive check`): the same rules as the agent's own
+ * origin connections (my_server.c) and libpq's sslmode.
+ */
+extern void hd_my_connector_tls_options(MYSQL *mysql, const HdConfig *config);
 
 #endif							/* HD_MY_LOOKUP_H */
