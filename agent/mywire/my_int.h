@@ -64,6 +64,7 @@ struct HdMyAgent
 	uint32_t	next_thread_id;
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
+	struct HdMyRsaKey *rsa;		/* caching_sha2_password's key pair, made when first needed */
 	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
@@ -191,6 +192,8 @@ typedef enum HdMyClientState
 {
 	HD_MY_CLIENT_HANDSHAKE,		/* greeting sent, waiting for the handshake response */
 	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate again (switched_to_sha2 says with what) */
+	HD_MY_CLIENT_SHA2_FULL,		/* caching_sha2_password: asked for the password itself */
+	HD_MY_CLIENT_SHA2_RSA,		/* ... sent the agent's public key: the encrypted password comes */
 	HD_MY_CLIENT_ACTIVE,		/* logged in: commands */
 	HD_MY_CLIENT_CLOSED
 } HdMyClientState;
@@ -224,6 +227,7 @@ struct HdMyClient
 	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
 	uint8_t		token[20];
 	size_t		token_len;
+	char	   *plain_password; /* caching_sha2_password's full authentication: what it sent */
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;
