@@ -228,7 +228,42 @@ code = error_of(ll, "LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE items (v)
 check("LOAD DATA LOCAL through a config that does not allow it: 1148", code, 1148)
 ll.close()
 
-# 11. bad input: a wrong password, an unknown config, malformed commands
+# 11. COM_CHANGE_USER (MySQLdb, libmariadb's): the session is reset and logs in again
+import MySQLdb
+md = MySQLdb.connect(host="127.0.0.1", port=AGENT, user="app", passwd=PW, db=CONFIG)
+md.autocommit(True)
+mc = md.cursor()
+mc.execute("SET sql_mode = 'ANSI'")
+mc.execute("USE information_schema")
+md.change_user("app", PW, CONFIG)
+mc = md.cursor()
+mc.execute("SELECT @@sql_mode, DATABASE()")
+check("COM_CHANGE_USER: the session's settings and database are back to a new login's",
+      mc.fetchone(), (default_mode, DB))
+try:
+    md.change_user("app", "wrong", CONFIG)
+    say(False, "COM_CHANGE_USER with a wrong password is refused", "it was not")
+except MySQLdb.MySQLError as e:
+    check("COM_CHANGE_USER with a wrong password is refused (1045)", e.args[0], 1045)
+md.close()
+so = MySQLdb.connect(host="127.0.0.1", port=AGENT, user="app", passwd=PW, db=CONFIG)
+so.autocommit(True)
+try:
+    so.set_server_option(0)     # MYSQL_OPTION_MULTI_STATEMENTS_ON
+    sc = so.cursor()
+    sc.execute("SELECT 1; SELECT 2")
+    first = sc.fetchall()
+    sc.nextset()
+    check("COM_SET_OPTION (multiple statements on): a multi-statement text runs",
+          (first, sc.fetchall()), (((1,),), ((2,),)))
+except MySQLdb.MySQLError as e:
+    say(False, "COM_SET_OPTION (multiple statements on): a multi-statement text runs", repr(e))
+so.close()
+time.sleep(0.3)
+check("and the connection it changed is not reused (a new session gets a new one)",
+      one(agent(), "SELECT 1"), 1)
+
+# 12. bad input: a wrong password, an unknown config, malformed commands
 try:
     pymysql.connect(host="127.0.0.1", port=AGENT, user="app", password="wrong", database=CONFIG)
     say(False, "a wrong password is refused", "it logged in")

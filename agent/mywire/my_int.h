@@ -64,6 +64,8 @@ struct HdMyAgent
 	uint32_t	next_thread_id;
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
+	struct HdMyRsaKey *rsa;		/* caching_sha2_password's key pair, made when first needed */
+	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
 	uint64_t	diagnostics_refused;
@@ -96,7 +98,7 @@ typedef struct HdMyServerStmt
 {
 	HdMyStmtDef *def;
 	uint32_t	id;				/* the origin's */
-	bool		types_sent;		/* an execute with types went through (the origin keeps them) */
+	uint8_t    *types;			/* the parameter types the origin has for it (sent last); NULL: none */
 	uint64_t	last_used;
 } HdMyServerStmt;
 
@@ -160,7 +162,6 @@ struct HdMyServer
 	uint32_t	thread_id;		/* the origin's connection id */
 	uint32_t	caps;			/* negotiated with the origin */
 	HdMyGreeting greeting;		/* the origin's, kept for the login after TLS */
-	bool		rsa_requested;	/* caching_sha2_password: the origin's RSA key was asked for */
 	HdMyClient *client;			/* its holder */
 	uint64_t	uses;			/* bumped at each hand-out: "nobody used it since" */
 	/* what it carries */
@@ -191,6 +192,8 @@ typedef enum HdMyClientState
 {
 	HD_MY_CLIENT_HANDSHAKE,		/* greeting sent, waiting for the handshake response */
 	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate again (switched_to_sha2 says with what) */
+	HD_MY_CLIENT_SHA2_FULL,		/* caching_sha2_password: asked for the password itself */
+	HD_MY_CLIENT_SHA2_RSA,		/* ... sent the agent's public key: the encrypted password comes */
 	HD_MY_CLIENT_ACTIVE,		/* logged in: commands */
 	HD_MY_CLIENT_CLOSED
 } HdMyClientState;
@@ -214,10 +217,17 @@ struct HdMyClient
 	uint64_t	id;
 	uint32_t	thread_id;		/* what its greeting said (the agent's, not an origin's) */
 	ev_tstamp	connected_at;
+	ev_tstamp	login_started_at;	/* its login began (connect, or COM_CHANGE_USER) */
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
 	bool		switched_to_sha2;	/* the auth switch asked for caching_sha2_password */
+	/* another user than the config's: its answer, kept while its hash is looked up (my_lookup.c) */
+	bool		looking_up;
+	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
+	uint8_t		token[20];
+	size_t		token_len;
+	char	   *plain_password; /* caching_sha2_password's full authentication: what it sent */
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;
@@ -226,6 +236,8 @@ struct HdMyClient
 	HdMyPool   *pool;
 	HdMyServer *server;			/* held */
 	bool		queued;			/* waiting for a server */
+	double		server_taken_at;	/* ev_time() when it got its server (SHOW STATS) */
+	double		sent_at;		/* ev_time() when its command went to the origin */
 	/* its session state */
 	char		db[256];
 	bool		autocommit;
@@ -255,6 +267,8 @@ struct HdMyClient
 };
 
 /* my_client.c */
+/* The config of id in the current list (my->configs), or NULL. */
+extern const HdConfig *hd_my_config_by_id(HdMyAgent *my, const char *id);
 extern void hd_my_client_close(HdMyClient *client);
 extern void hd_my_client_free(HdMyClient *client);
 extern void hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate,

@@ -497,15 +497,15 @@ logged_in(HdMyServer *server)
 
 /*
  * caching_sha2_password's full authentication (the origin has not cached
- * the password): over TLS the password itself; in the clear, encrypted with
- * the origin's RSA key, asked for first (0x02). Only with the password: a
- * pool of the config's own user.
+ * the password): the password itself, over TLS only. In the clear it would
+ * go encrypted with an RSA key the origin sends in the clear too, which
+ * anyone on the path could replace: not done (sslmode require fixes it).
+ * Only with the password: a pool of the config's own user.
  */
 static void
 full_authentication(HdMyServer *server)
 {
 	const char *pw = server->pool->password;
-	static const char want_key = 0x02;
 
 	if (pw == NULL)
 	{
@@ -514,33 +514,14 @@ full_authentication(HdMyServer *server)
 					 "config's own user");
 		return;
 	}
-	if (hd_tls_active(&server->sock))
+	if (!hd_tls_active(&server->sock))
 	{
-		send_auth_packet(server, pw, strlen(pw) + 1);
+		login_failed(server, "28000", "the origin asks for caching_sha2_password's full "
+					 "authentication, which sends the password: hyperdrive does so only over "
+					 "TLS (set ssl-mode=REQUIRED or stronger in the config's connection string)");
 		return;
 	}
-	server->rsa_requested = true;
-	send_auth_packet(server, &want_key, 1);
-}
-
-static void
-send_rsa_password(HdMyServer *server, const char *pem, size_t len)
-{
-	const char *pw = server->pool->password;
-	uint8_t		cipher[1024];
-	size_t		n;
-	char		err[256];
-	char		why[400];
-
-	server->rsa_requested = false;
-	if (hd_my_rsa_encrypt_password(pem, len, pw, strlen(pw), server->nonce, cipher,
-								   sizeof(cipher), &n, err, sizeof(err)) != 0)
-	{
-		snprintf(why, sizeof(why), "caching_sha2_password with the origin's RSA key: %s", err);
-		login_failed(server, "28000", why);
-		return;
-	}
-	send_auth_packet(server, cipher, n);
+	send_auth_packet(server, pw, strlen(pw) + 1);
 }
 
 /* One packet of the login exchange. */
@@ -603,8 +584,6 @@ login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq
 		;						/* caching_sha2_password: fast authentication worked; OK follows */
 	else if (p[0] == 0x01 && len >= 2 && p[1] == 0x04)
 		full_authentication(server);
-	else if (p[0] == 0x01 && len > 1 && server->rsa_requested)
-		send_rsa_password(server, (const char *) p + 1, len - 1);
 	else
 		login_failed(server, "08P01", "an unexpected packet during the login");
 }

@@ -556,8 +556,11 @@ hd_pool_release(HdPool *pool, HdPoolConn *conn)
 	/* the protocol's part: unlink its client; it may keep it a while (a cancel in flight) */
 	if (!pool->ops->released(conn))
 		return;
-	if (conn->close_on_release || pool->stale)
+	if (pool->stale)
 		retire(pool, conn, "its config changed");
+	else if (conn->close_on_release)
+		retire(pool, conn, "it must not be reused (its config changed, or its last client "
+			   "changed it for good)");
 	else if (lifetime > 0 && now - conn->connected_at > lifetime)
 		retire(pool, conn, "server_lifetime reached");
 	/* a client held it: what that client left must not reach the next one */

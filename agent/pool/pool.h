@@ -82,7 +82,7 @@ struct HdPoolConn
 	HdList		link;			/* pool->conns (once closed: the protocol's) */
 	HdList		idle_link;		/* pool->idle */
 	HdPoolConnState state;
-	bool		close_on_release;	/* config changed: do not reuse */
+	bool		close_on_release;	/* config changed, or its client changed it for good: do not reuse */
 	ev_tstamp	connected_at;	/* when its transport connected */
 	ev_tstamp	idle_since;
 };
