@@ -9,9 +9,13 @@
 #
 # Environment: AGENT_PORT, PW (the config user's), BOB_PW, CONFIG.
 import os
+import sys
 import ssl
 
 import pymysql
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklines import say  # noqa: E402
 
 AGENT = int(os.environ["AGENT_PORT"])
 PW = os.environ["PW"]
@@ -20,10 +24,6 @@ CONFIG = os.environ["CONFIG"]
 NO_VERIFY = ssl.create_default_context()
 NO_VERIFY.check_hostname = False
 NO_VERIFY.verify_mode = ssl.CERT_NONE
-
-
-def say(ok, what, why=""):
-    print(("ok - " if ok else "not ok - ") + what + ("" if ok else ": " + why), flush=True)
 
 
 def login(user, password, tls):

@@ -102,19 +102,14 @@ hd_my_client_flush(HdMyClient *client)
 
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return;
-	rc = hd_conn_write(&client->sock, &client->out);
+	rc = hd_conn_flush(&client->sock, &client->out);
 	if (rc < 0)
 	{
 		hd_my_client_close(client);
 		return;
 	}
 	if (rc > 0)
-	{
-		hd_conn_wait_writable(&client->sock);
 		return;
-	}
-	ev_io_stop(client->my->loop, &client->write_watcher);
-	hd_iobuf_trim(&client->out);
 	if (client->close_after_flush)
 	{
 		hd_my_client_close(client);
