@@ -1327,7 +1327,9 @@ hd_my_client_reply_packet(HdMyClient *client, const unsigned char *packet, size_
 	}
 	else if (hd_iobuf_append(&client->out, packet, len) != 0)
 		return -1;
-	hd_my_client_flush(client);
+	/* written once per read from the origin (my_server.c), or sooner when it grows */
+	if (hd_iobuf_live(&client->out) >= HD_MY_FLUSH_BYTES)
+		hd_my_client_flush(client);
 	return 0;
 }
 
@@ -1377,6 +1379,7 @@ hd_my_client_reply_done(HdMyClient *client, const HdMyReply *reply)
 {
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return;
+	hd_my_client_flush(client);
 	hd_histogram_observe(&client->pool->pool.stats.query_latency, ev_time() - client->sent_at);
 	/* a transaction ended: the reply's status says out of one (and autocommit's own) */
 	if (reply->has_status && !(reply->status & HD_MY_STATUS_IN_TRANS))

@@ -42,6 +42,8 @@ typedef struct HdMyStmtDef HdMyStmtDef;
 #define HD_MY_SERVER_STMTS_MAX 256
 /* Prepared statements one client may have open. */
 #define HD_MY_CLIENT_STMTS_MAX 16384
+/* A client's output is written at the end of each read from the origin, or at this size. */
+#define HD_MY_FLUSH_BYTES (64 * 1024)
 /* Carried SETs per session. */
 #define HD_MY_SETS_MAX 64
 

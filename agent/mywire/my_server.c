@@ -804,6 +804,9 @@ process_input(HdMyServer *server)
 		}
 	}
 	server->processing = false;
+	/* what this read brought for the client goes out in one write */
+	if (server->client)
+		hd_my_client_flush(server->client);
 	if (server->conn.state != HD_CONN_CLOSED)
 		hd_iobuf_trim(&server->in);
 }
