@@ -881,8 +881,8 @@ hd_my_put_client_ok(HdIoBuf *out, uint8_t seq, const unsigned char *payload, siz
 			hd_my_put_lenenc_str(out, hd_iobuf_head(&kept), hd_iobuf_live(&kept)) != 0)
 			goto done;
 	}
-	else if (info_len > 0 && hd_iobuf_append(out, info, info_len) != 0)
-		goto done;
+	else if (info_len > 0 && hd_my_put_lenenc_str(out, info, info_len) != 0)
+		goto done;				/* length-encoded, as MariaDB sends it to such a client too */
 	hd_my_packet_end(out, mark, seq);
 	rc = 0;
 done:

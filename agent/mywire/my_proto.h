@@ -303,7 +303,10 @@ extern HdMyReplyStep hd_my_reply_feed(HdMyReply *r, const unsigned char *payload
  * An OK packet from an origin connection that negotiated SESSION_TRACK and
  * has session_track_state_change on, as a client that negotiated
  * client_caps gets it: the state-change entries taken out (the client did
- * not ask for them), and without SESSION_TRACK the info as a plain string.
+ * not ask for them), and without SESSION_TRACK no session state at all;
+ * the info stays length-encoded, as MariaDB writes it for every client
+ * (net_store_data(); MySQL's documentation calls it a string to the end of
+ * the packet for such a client, which the length byte would then start).
  * *state_changed: the origin said the statement changed the session.
  * Appends a whole packet with seq; 0, or -1 (malformed: nothing appended
  * but what must be truncated, or out of memory).

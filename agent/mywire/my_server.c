@@ -692,7 +692,7 @@ reply_done(HdMyServer *server, const unsigned char *p, size_t len)
 			}
 			else if (server->conn.state == HD_CONN_RESETTING && server->nowed == 0)
 			{
-				server->conn.state = HD_CONN_ACTIVE;
+				/* the reset the pool asked for is done: RESETTING tells it so (no second reset) */
 				hd_pool_release(&server->pool->pool, &server->conn);
 			}
 			break;
