@@ -48,6 +48,7 @@
 #include "auth/auth_file.h"
 #include "auth/scram.h"
 #include "config/configs.h"
+#include "net/tcp.h"
 #include "base/iobuf.h"
 #include "base/list.h"
 #include "net/client_protocol.h"
@@ -389,8 +390,6 @@ extern bool hd_server_owes_nothing(const HdServer *server);
 /* Owes nothing, has nothing queued to send, and no cancel of it is in flight. */
 extern bool hd_server_quiet(const HdServer *server);
 extern void hd_server_emit_synthesized(HdServer *server);
-extern int	hd_socket_prepare(int fd);
-extern int	hd_origin_connect(const HdConfig *config, char *err, size_t errlen);
 extern HdServer *hd_server_connect(HdPool *pool);
 extern HdServer *hd_server_connect_replication(HdPool *pool, HdClient *client);
 extern void hd_server_close(HdServer *server, const char *reason);
