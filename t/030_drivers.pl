@@ -27,7 +27,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Copy qw(copy);
 use File::Spec;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -42,19 +41,7 @@ my $agent = $HD;
 my $drivers_src =
   File::Spec->rel2abs(dirname(__FILE__) . '/../tests/drivers');
 
-# The first executable $name on PATH, or undef.
-sub which
-{
-	my ($name) = @_;
-	for my $dir (File::Spec->path)
-	{
-		my $path = "$dir/$name";
-		return $path if -f $path && -x $path;
-	}
-	return undef;
-}
-
-my $node_bin = which('node');
+my $node_bin = hd_which('node');
 plan skip_all => 'node is not installed (Debian: apt-get install nodejs npm; '
   . 'scripts/test installs them)'
   unless $node_bin;
@@ -65,63 +52,10 @@ my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('drivers'));
 # ---------------------------------------------------------------------------
 # The driver packages: a copy of tests/drivers with its own node_modules.
 my $drivers = "$tmp/drivers";
-mkdir $drivers or die "$drivers: $!";
-opendir my $dh, $drivers_src or die "$drivers_src: $!";
-for my $f (readdir $dh)
+unless (hd_node_packages($drivers_src, $drivers, qw(postgres pg drizzle-orm)))
 {
-	next unless $f =~ /^(package\.json|package-lock\.json|.*\.mjs)$/;
-	copy("$drivers_src/$f", "$drivers/$f") or die "copy $f: $!";
-}
-closedir $dh;
-
-if (-d "$drivers_src/node_modules")
-{
-	# installed by a developer (npm ci in tests/drivers): used as it is
-	symlink("$drivers_src/node_modules", "$drivers/node_modules")
-	  or die "symlink node_modules: $!";
-	note("using $drivers_src/node_modules");
-}
-else
-{
-	my $npm = which('npm');
-	unless ($npm)
-	{
-		fail('npm is installed (needed to install the driver packages)');
-		diag('node is installed but npm is not: apt-get install npm, or run npm ci in tests/drivers');
-		done_testing();
-		exit;
-	}
-	# npm must not write into HOME (the server user's may be read-only)
-	local $ENV{npm_config_cache} = $ENV{npm_config_cache} // "$tmp/npm-cache";
-	local $ENV{npm_config_update_notifier} = 'false';
-	local $ENV{npm_config_fund} = 'false';
-	local $ENV{npm_config_audit} = 'false';
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run(
-			[ $npm, 'ci', '--prefix', $drivers, '--ignore-scripts', '--no-audit', '--no-fund' ],
-			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(600));
-	};
-	$err .= "\nnpm ci: no result after 600s: $@" if $@;
-	ok($ok, 'npm ci installs the driver packages from package-lock.json')
-	  or diag("npm ci failed (exit $?; it needs the npm registry, or run npm ci in tests/drivers)\n$out$err");
-	note($out . $err) if $ok;
-	unless ($ok)
-	{
-		done_testing();
-		exit;
-	}
-}
-{
-	my $version = `"$node_bin" --version`;
-	chomp $version;
-	my $pkgs = '';
-	for my $p (qw(postgres pg drizzle-orm))
-	{
-		my $json = slurp_from("$drivers/node_modules/$p/package.json", 0, 1 << 20);
-		$pkgs .= " $p $1" if $json =~ /"version"\s*:\s*"([^"]+)"/;
-	}
-	note("node $version;$pkgs");
+	done_testing();
+	exit;
 }
 
 # ---------------------------------------------------------------------------
