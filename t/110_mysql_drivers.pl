@@ -24,7 +24,10 @@
 #
 # Skipped (only) when the agent does not know mysql_listen_port yet, and
 # when node is not installed. The origin runs with max_allowed_packet 64M
-# (mysql2.test.mjs sends a 20 MB BLOB, 40 MB as an escaped literal). The
+# (mysql2.test.mjs sends a 20 MB BLOB, 40 MB as an escaped literal) and
+# max_prepared_stmt_count 1000 (mysql2.test.mjs prepares 1200 distinct
+# statements, of which its clients keep 120 open: statements the clients
+# closed must not pile up on the origin connections). The
 # agent runs with log_level = debug; its log of the part that failed is
 # shown with the failure.
 #
@@ -91,7 +94,8 @@ for my $module (@python_drivers)
 my $password = 'app-Secret-7';
 my $my = MariaDB->new('origin');
 $my->init(extra => [ '--max-allowed-packet=64M', '--character-set-server=utf8mb4',
-		'--collation-server=utf8mb4_unicode_ci', '--max-connections=100' ]);
+		'--collation-server=utf8mb4_unicode_ci', '--max-connections=100',
+		'--max-prepared-stmt-count=1000' ]);
 $my->start;
 my $origin_port = $my->port;
 $my->sql(<<"SQL");

@@ -104,6 +104,41 @@ test('execute(): prepare errors, parameter counts and statement reuse after an e
 	assert.deepEqual(result.a, [{ v: 42, s: 'x' }]);
 });
 
+test('prepare(), close and re-prepare; many distinct statements closed by the driver\'s LRU', async () => {
+	const result = await onBoth((conn) => withConn(conn, {}, async (c) => {
+		// explicitly: COM_STMT_PREPARE, two COM_STMT_EXECUTE, COM_STMT_CLOSE
+		const stmt = await c.prepare('select ? as a, ? * 2 as b');
+		const [first] = await stmt.execute(['x', 21]);
+		const [second] = await stmt.execute([null, 0.5]);
+		// the COM_STMT_PREPARE OK: its parameter and column counts
+		const params = [stmt.statement.parameters.length, stmt.statement.columns.length];
+		stmt.close();
+		// the same text again after the close: prepared anew
+		const [again] = await c.execute('select ? as a, ? * 2 as b', ['y', 1]);
+		c.unprepare('select ? as a, ? * 2 as b');
+		const [third] = await c.execute('select ? as a, ? * 2 as b', ['z', 2]);
+		return { first, second, params, again, third };
+	}));
+	assert.deepEqual(result.first, [{ a: 'x', b: 42 }]);
+	assert.deepEqual(result.params, [2, 2]);
+	assert.deepEqual(result.third, [{ a: 'z', b: 4 }]);
+
+	// Clients that each prepare 400 distinct statements but keep at most 40
+	// (mysql2 closes the least recently used): the origin
+	// (max_prepared_stmt_count = 1000 in t/110) never holds more than the
+	// clients keep, through the agent as directly, so none of them fails
+	// with ER_MAX_PREPARED_STMT_COUNT_REACHED (1461).
+	const sums = await onBoth((conn) => parallel(3, (client) => withConn(conn, { maxPreparedStatements: 40 }, async (c) => {
+		let sum = 0;
+		for (let i = 0; i < 400; i++) {
+			const [[row]] = await c.execute(`select ? + ${i} as v /* client ${client} */`, [client]);
+			sum += row.v;
+		}
+		return sum;
+	})));
+	assert.deepEqual(sums, [0, 1, 2].map((k) => 400 * k + 399 * 400 / 2));
+});
+
 test('pool: more queries at once than the pool has connections', async () => {
 	const result = await onBoth(async (conn, target) => {
 		const pool = mysql.createPool({ ...conn, connectionLimit: 6, connectTimeout: 15000 });
