@@ -32,6 +32,8 @@ def target(prefix):
 
 AGENT = target('MYSQL')
 ORIGIN = target('ORIGIN')
+# the origin database the agent's config starts its sessions in
+AGENT['database_on_origin'] = ORIGIN['database']
 POOL_MODE = os.environ.get('HD_POOL_MODE', 'transaction')
 ORIGIN_LIMIT = int(os.environ.get('HD_ORIGIN_LIMIT', '2'))
 DRIVER = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith('-') else 'pymysql'
@@ -211,6 +213,59 @@ class Drivers(unittest.TestCase):
                     messages = [w[2] for w in shown]
                     if len(messages) != 1 or token not in messages[0]:
                         failures.append(f'client {i} round {k}: SHOW WARNINGS gave {messages!r}')
+                        return
+            except Exception as e:  # noqa: BLE001 (reported as a failure)
+                failures.append(f'client {i}: {e!r}')
+            finally:
+                conn.close()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(failures, [])
+
+    def test_session_state_is_each_clients_own(self):
+        """Clients at once, each with its own session state, in autocommit
+        mode (every statement may go to another origin connection under
+        transaction pooling): a tracked SET (time_zone), USE, a user
+        variable, a temporary table and LAST_INSERT_ID() (the last three pin
+        the client to its origin connection). Each client sees its own
+        state in every round, never another's nor a reset one."""
+        clients = ORIGIN_LIMIT * 2
+        failures = []
+        conn = connect(AGENT, autocommit=True)
+        try:
+            cur = conn.cursor()
+            cur.execute('drop table if exists py_ids')
+            cur.execute('create table py_ids (id int auto_increment primary key, client int)')
+        finally:
+            conn.close()
+
+        def worker(i):
+            conn = connect(AGENT, autocommit=True)
+            try:
+                cur = conn.cursor()
+                zone = f'+0{i}:{15 * (i % 4):02d}'
+                db_name = 'app2' if i % 2 else AGENT['database_on_origin']
+                cur.execute('set time_zone = %s', (zone,))
+                cur.execute(f'use {db_name}')
+                cur.execute('set @mine = %s', (f'client {i}',))
+                cur.execute('create temporary table py_tmp (v int)')
+                cur.execute('insert into py_tmp values (%s)', (i,))
+                cur.execute(f'insert into {AGENT["database_on_origin"]}.py_ids (client) values (%s)', (i,))
+                cur.execute('select last_insert_id()')
+                last = cur.fetchone()[0]
+                cur.execute(f'select id from {AGENT["database_on_origin"]}.py_ids where client = %s', (i,))
+                want_id = cur.fetchone()[0]
+                if last != want_id:
+                    failures.append(f'client {i}: LAST_INSERT_ID() {last}, its row has id {want_id}')
+                want = (zone, db_name, f'client {i}', i, want_id)
+                for k in range(15):
+                    cur.execute('select @@time_zone, database(), @mine, (select max(v) from py_tmp), last_insert_id()')
+                    got = cur.fetchone()
+                    if tuple(got) != want:
+                        failures.append(f'client {i} round {k}: {got!r}, not its own {want!r}')
                         return
             except Exception as e:  # noqa: BLE001 (reported as a failure)
                 failures.append(f'client {i}: {e!r}')
