@@ -179,27 +179,11 @@ for my $run (@runs)
 		local $ENV{HD_ORIGIN_LIMIT} = $limit;
 		local $ENV{NO_COLOR} = '1';
 		local $ENV{FORCE_COLOR} = '0';
-		my ($out, $err) = ('', '');
-		# a hang (a reply the agent never forwards) fails this file only
-		my $ok = eval {
-			IPC::Run::run(
-				[ $node_bin, '--test', '--test-reporter=spec', $file ],
-				'<', \undef, '>', \$out, '2>', \$err,
-				init => sub { chdir $drivers or die "chdir $drivers: $!" },
-				IPC::Run::timeout($file_timeout));
-		};
-		$err .= "\n$file: no result after ${file_timeout}s: $@" if $@;
-		my $what = $mode eq 'direct' ? "$file directly on the origin" : "$file through the agent ($mode pooling)";
-		if (ok($ok, $what))
-		{
-			note($out . $err);
-		}
-		else
-		{
-			diag("node --test $file (exit $?), HYPERDRIVE_URL for $mode:\n$out$err");
-			diag("agent log while it ran:\n" . slurp_from($agent_log, $log_start, 60000))
-			  unless $mode eq 'direct';
-		}
+		hd_driver_run(
+			name => $mode eq 'direct' ? "$file directly on the origin" : "$file through the agent ($mode pooling)",
+			cmd => [ $node_bin, '--test', '--test-reporter=spec', $file ],
+			dir => $drivers, timeout => $file_timeout, about => "HYPERDRIVE_URL for $mode",
+			log => $mode eq 'direct' ? undef : $agent_log, log_start => $log_start);
 		ok(agent_alive(), "the agent is still running after $file ($mode)")
 		  or BAIL_OUT("the agent exited:\n" . slurp_from($agent_log, $log_start, 20000));
 		if ($mode eq 'cache')

@@ -197,25 +197,10 @@ sub run_driver
 	local $ENV{HD_ORIGIN_LIMIT} = $limit;
 	local $ENV{NO_COLOR} = '1';
 	local $ENV{FORCE_COLOR} = '0';
-	my ($out, $err) = ('', '');
-	# a hang (a reply the agent never forwards) fails this file only
-	my $ok = eval {
-		IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err,
-			init => sub { chdir $drivers or die "chdir $drivers: $!" },
-			IPC::Run::timeout($file_timeout));
-	};
-	$err .= "\n$what: no result after ${file_timeout}s: $@" if $@;
-	my $name = $mode eq 'direct' ? "$what directly on the origin" : "$what through the agent ($mode pooling)";
-	if (ok($ok, $name))
-	{
-		note($out . $err);
-	}
-	else
-	{
-		diag("$what (exit $?), $mode:\n$out$err");
-		diag("agent log while it ran:\n" . slurp_from($agent->{log}, $log_start, 60000))
-		  unless $mode eq 'direct';
-	}
+	hd_driver_run(
+		name => $mode eq 'direct' ? "$what directly on the origin" : "$what through the agent ($mode pooling)",
+		cmd => \@cmd, dir => $drivers, timeout => $file_timeout, about => "MYSQL_* for $mode",
+		log => $mode eq 'direct' ? undef : $agent->{log}, log_start => $log_start);
 	ok($agent->alive, "the agent is still running after $what ($mode)")
 	  or BAIL_OUT("the agent exited:\n" . slurp_from($agent->{log}, $log_start, 20000));
 	return;

@@ -29,7 +29,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli
-  hd_agent hd_agent_refuses hd_which hd_node_packages);
+  hd_agent hd_agent_refuses hd_which hd_node_packages hd_driver_run);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -189,6 +189,32 @@ sub hd_node_packages
 	}
 	note("node $version;$pkgs");
 	return 1;
+}
+
+# Runs a driver test file (the command @{ $o{cmd} }, in the directory
+# $o{dir}) as the test $o{name}, for at most $o{timeout} seconds: a hang (a
+# reply the agent never forwards) fails this run only. Its output is a note
+# when it passes; when it fails, a diag with $o{about} (what it ran
+# against), then the agent's log $o{log} from the offset $o{log_start} if
+# $o{log} is given. Returns whether it passed.
+sub hd_driver_run
+{
+	my (%o) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run($o{cmd}, '<', \undef, '>', \$out, '2>', \$err,
+			init => sub { chdir $o{dir} or die "chdir $o{dir}: $!" },
+			IPC::Run::timeout($o{timeout}));
+	};
+	$err .= "\nno result after $o{timeout}s: $@" if $@;
+	if (ok($ok, $o{name}))
+	{
+		note($out . $err);
+		return 1;
+	}
+	diag("@{ $o{cmd} } (exit $?), $o{about}:\n$out$err");
+	diag("agent log while it ran:\n" . slurp_from($o{log}, $o{log_start}, 60000)) if $o{log};
+	return 0;
 }
 
 # Runs `hyperdrive ARGS -c INI` (the config CLI) as a test named "cli: NAME";

@@ -67,6 +67,34 @@ def on_both(test, scenario):
     return results['agent']
 
 
+def clients_at_once(n, body, **kw):
+    """Runs body(i, conn) for i in 0 .. n - 1 in threads at once, each on a
+    connection of its own to MYSQL_* (connect() options in kw); returns the
+    failures: what a body returned (a text) or raised."""
+    failures = []
+
+    def client(i):
+        try:
+            conn = connect(AGENT, **kw)
+        except Exception as e:  # noqa: BLE001 (reported as a failure)
+            failures.append(f'client {i} connecting: {e!r}')
+            return
+        try:
+            failure = body(i, conn)
+            if failure:
+                failures.append(f'client {i}: {failure}')
+        except Exception as e:  # noqa: BLE001 (reported as a failure)
+            failures.append(f'client {i}: {e!r}')
+        finally:
+            conn.close()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return failures
+
+
 def error_of(e):
     """(errno, message) of a server error, the same from both."""
     return (e.args[0], e.args[1])
@@ -198,32 +226,17 @@ class Drivers(unittest.TestCase):
     def test_warnings_are_each_clients_own(self):
         """SHOW WARNINGS in autocommit mode, many clients at once: each sees
         the warning of its own previous statement, never another's."""
-        clients = ORIGIN_LIMIT * 3
-        failures = []
-
-        def worker(i):
-            conn = connect(AGENT, autocommit=True)
-            try:
-                cur = conn.cursor()
-                for k in range(20):
-                    token = f'{i}x{k}'
-                    cur.execute('select cast(%s as signed)', (f'{i}{k}abc{token}',))
-                    cur.fetchall()
-                    shown = conn.show_warnings()
-                    messages = [w[2] for w in shown]
-                    if len(messages) != 1 or token not in messages[0]:
-                        failures.append(f'client {i} round {k}: SHOW WARNINGS gave {messages!r}')
-                        return
-            except Exception as e:  # noqa: BLE001 (reported as a failure)
-                failures.append(f'client {i}: {e!r}')
-            finally:
-                conn.close()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        self.assertEqual(failures, [])
+        def body(i, conn):
+            cur = conn.cursor()
+            for k in range(20):
+                token = f'{i}x{k}'
+                cur.execute('select cast(%s as signed)', (f'{i}{k}abc{token}',))
+                cur.fetchall()
+                messages = [w[2] for w in conn.show_warnings()]
+                if len(messages) != 1 or token not in messages[0]:
+                    return f'round {k}: SHOW WARNINGS gave {messages!r}'
+            return None
+        self.assertEqual(clients_at_once(ORIGIN_LIMIT * 3, body, autocommit=True), [])
 
     def test_session_state_is_each_clients_own(self):
         """Clients at once, each with its own session state, in autocommit
@@ -232,8 +245,6 @@ class Drivers(unittest.TestCase):
         variable, a temporary table and LAST_INSERT_ID() (the last three pin
         the client to its origin connection). Each client sees its own
         state in every round, never another's nor a reset one."""
-        clients = ORIGIN_LIMIT * 2
-        failures = []
         conn = connect(AGENT, autocommit=True)
         try:
             cur = conn.cursor()
@@ -242,41 +253,30 @@ class Drivers(unittest.TestCase):
         finally:
             conn.close()
 
-        def worker(i):
-            conn = connect(AGENT, autocommit=True)
-            try:
-                cur = conn.cursor()
-                zone = f'+0{i}:{15 * (i % 4):02d}'
-                db_name = 'app2' if i % 2 else AGENT['database_on_origin']
-                cur.execute('set time_zone = %s', (zone,))
-                cur.execute(f'use {db_name}')
-                cur.execute('set @mine = %s', (f'client {i}',))
-                cur.execute('create temporary table py_tmp (v int)')
-                cur.execute('insert into py_tmp values (%s)', (i,))
-                cur.execute(f'insert into {AGENT["database_on_origin"]}.py_ids (client) values (%s)', (i,))
-                cur.execute('select last_insert_id()')
-                last = cur.fetchone()[0]
-                cur.execute(f'select id from {AGENT["database_on_origin"]}.py_ids where client = %s', (i,))
-                want_id = cur.fetchone()[0]
-                if last != want_id:
-                    failures.append(f'client {i}: LAST_INSERT_ID() {last}, its row has id {want_id}')
-                want = (zone, db_name, f'client {i}', i, want_id)
-                for k in range(15):
-                    cur.execute('select @@time_zone, database(), @mine, (select max(v) from py_tmp), last_insert_id()')
-                    got = cur.fetchone()
-                    if tuple(got) != want:
-                        failures.append(f'client {i} round {k}: {got!r}, not its own {want!r}')
-                        return
-            except Exception as e:  # noqa: BLE001 (reported as a failure)
-                failures.append(f'client {i}: {e!r}')
-            finally:
-                conn.close()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        self.assertEqual(failures, [])
+        def body(i, conn):
+            cur = conn.cursor()
+            zone = f'+0{i}:{15 * (i % 4):02d}'
+            db_name = 'app2' if i % 2 else AGENT['database_on_origin']
+            cur.execute('set time_zone = %s', (zone,))
+            cur.execute(f'use {db_name}')
+            cur.execute('set @mine = %s', (f'client {i}',))
+            cur.execute('create temporary table py_tmp (v int)')
+            cur.execute('insert into py_tmp values (%s)', (i,))
+            cur.execute(f'insert into {AGENT["database_on_origin"]}.py_ids (client) values (%s)', (i,))
+            cur.execute('select last_insert_id()')
+            last = cur.fetchone()[0]
+            cur.execute(f'select id from {AGENT["database_on_origin"]}.py_ids where client = %s', (i,))
+            want_id = cur.fetchone()[0]
+            if last != want_id:
+                return f'LAST_INSERT_ID() {last}, its row has id {want_id}'
+            want = (zone, db_name, f'client {i}', i, want_id)
+            for k in range(15):
+                cur.execute('select @@time_zone, database(), @mine, (select max(v) from py_tmp), last_insert_id()')
+                got = cur.fetchone()
+                if tuple(got) != want:
+                    return f'round {k}: {got!r}, not its own {want!r}'
+            return None
+        self.assertEqual(clients_at_once(ORIGIN_LIMIT * 2, body, autocommit=True), [])
 
     def test_multi_results_and_callproc(self):
         def scenario(t, name):
@@ -317,23 +317,15 @@ class Drivers(unittest.TestCase):
             self.skipTest('a control run on the origin')
         seen = {}
 
-        def worker(i):
-            conn = connect(AGENT)
-            try:
-                ids = []
-                cur = conn.cursor()
-                for _ in range(20):
-                    cur.execute('select connection_id()')
-                    ids.append(cur.fetchone()[0])
-                    conn.commit()
-                seen[i] = ids
-            finally:
-                conn.close()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(ORIGIN_LIMIT * 3)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        def body(i, conn):
+            ids = []
+            cur = conn.cursor()
+            for _ in range(20):
+                cur.execute('select connection_id()')
+                ids.append(cur.fetchone()[0])
+                conn.commit()
+            seen[i] = ids
+        self.assertEqual(clients_at_once(ORIGIN_LIMIT * 3, body), [])
         self.assertEqual(len(seen), ORIGIN_LIMIT * 3, 'every client finished')
         everyone = set(x for ids in seen.values() for x in ids)
         self.assertLessEqual(len(everyone), ORIGIN_LIMIT)
