@@ -168,7 +168,8 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
-	test_cache_core test_client_protocol test_record_deps test_cache_params test_fresh_wait
+	test_cache_core test_client_protocol test_record_deps test_cache_params test_fresh_wait \
+	test_mysql_auth test_conninfo
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -245,6 +246,14 @@ agent/tests/test_cache_params: agent/tests/test_cache_params.c $(AGENT_CACHE_PAR
 		agent/base/be.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CACHE_PARAMS_TEST_SRCS)
 
+# Origin connection strings (mysql:// URIs, libpq's) into configs, the
+# protocol's checks and .conf keys, in a temporary state directory (no server).
+AGENT_CONNINFO_TEST_SRCS = agent/config/conninfo.c agent/config/mysql_uri.c agent/config/configs.c \
+	agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
+agent/tests/test_conninfo: agent/tests/test_conninfo.c $(AGENT_CONNINFO_TEST_SRCS) \
+		agent/config/conninfo.h agent/config/mysql_uri.h agent/config/configs.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_CONNINFO_TEST_SRCS) -lpq
+
 agent/tests/test_log: agent/tests/test_log.c agent/base/log.c agent/base/log.h agent/config/settings.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/base/log.c
 
@@ -259,6 +268,10 @@ agent/tests/test_session: agent/tests/test_session.c agent/pgwire/session.c agen
 
 agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_HDRS)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
+
+# MySQL's password plugins and RSA (agent/auth/mysql_auth.c): OpenSSL only.
+agent/tests/test_mysql_auth: agent/tests/test_mysql_auth.c agent/auth/mysql_auth.c agent/auth/mysql_auth.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/auth/mysql_auth.c -lcrypto
 
 # The cache's LMDB store; agent/tests/test_store --bench is its micro-benchmark.
 agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h agent/base/be.h \

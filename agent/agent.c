@@ -264,7 +264,7 @@ hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key)
 static bool
 same_origin(const HdConfig *a, const HdConfig *b)
 {
-	return strcmp(a->host, b->host) == 0 && a->port == b->port &&
+	return a->protocol == b->protocol && strcmp(a->host, b->host) == 0 && a->port == b->port &&
 		strcmp(a->database, b->database) == 0 && strcmp(a->user, b->user) == 0 &&
 		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode &&
 		strcmp(a->sslrootcert ? a->sslrootcert : "", b->sslrootcert ? b->sslrootcert : "") == 0;
@@ -323,10 +323,14 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 			char		perr[256];
 			bool		own_role = strcmp(pool->role, pool->config.user) == 0;
 
-			if (strcmp(pool->config.user, now->user) != 0 || pool->config.pool_mode != now->pool_mode)
+			if (strcmp(pool->config.user, now->user) != 0 || pool->config.pool_mode != now->pool_mode ||
+				pool->config.protocol != now->protocol)
 			{
-				/* a different user or pool mode: these clients logged in to another thing */
-				hd_info("config %s changed its user or pool mode: closing its connections",
+				/*
+				 * A different user, pool mode or protocol: these clients logged
+				 * in to another thing (and speak another protocol than its origin).
+				 */
+				hd_info("config %s changed its user, pool mode or protocol: closing its connections",
 						now->name);
 				drop_pool(agent, pool, "the config of this database was changed");
 				continue;
@@ -417,15 +421,17 @@ reload_settings(HdAgent *agent, char *err, size_t errlen)
 	}
 	if (strcmp(fresh.listen_addr, agent->settings.listen_addr) != 0 ||
 		fresh.listen_port != agent->settings.listen_port ||
+		fresh.mysql_listen_port != agent->settings.mysql_listen_port ||
 		!same_string(fresh.unix_socket_dir, agent->settings.unix_socket_dir) ||
 		strcmp(fresh.state_dir, agent->settings.state_dir) != 0 ||
 		!same_metrics_addr(&fresh, &agent->settings))
-		hd_warning("listen_addr, listen_port, unix_socket_dir, state_dir and metrics_addr "
-				   "take effect only at restart");
+		hd_warning("listen_addr, listen_port, mysql_listen_port, unix_socket_dir, state_dir "
+				   "and metrics_addr take effect only at restart");
 	/* keep what cannot change while running */
 	free(fresh.listen_addr);
 	fresh.listen_addr = strdup(agent->settings.listen_addr);
 	fresh.listen_port = agent->settings.listen_port;
+	fresh.mysql_listen_port = agent->settings.mysql_listen_port;
 	free(fresh.unix_socket_dir);
 	fresh.unix_socket_dir = agent->settings.unix_socket_dir ?
 		strdup(agent->settings.unix_socket_dir) : NULL;

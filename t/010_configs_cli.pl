@@ -32,7 +32,7 @@ my $ini = "$dir/hyperdrive.ini";
 
 # Every password the test uses; none may ever show up in any output.
 my @passwords = ('s3cret-URI-pw', 'kv%Secret#2', 'stdin-Secret-3', 'flag-Secret-4',
-	'update-Secret-5', 'masked-Secret-6');
+	'update-Secret-5', 'masked-Secret-6', 'my/Secret@7', 'my-Secret-8');
 my $all_output = '';
 
 sub write_file
@@ -103,6 +103,7 @@ write_file($ini, <<"EOF");
 # the state directory does not exist yet: create makes it
 state_dir = $state
 listen_port = 7432
+mysql_listen_port = 7433
 query_wait_timeout = 2min
 server_login_retry = 500ms
 admin_users = alice, bob
@@ -168,12 +169,13 @@ my $an = get_fields(ok_run('get analytics', 'get', 'analytics'));
 is_deeply(
 	$an,
 	{
-		id => $an_id, name => 'analytics', host => '10.0.0.7', port => '6543',
+		id => $an_id, name => 'analytics', protocol => 'postgresql', host => '10.0.0.7', port => '6543',
 		database => 'an', user => 'reporter', password => '(set)',
 		sslmode => 'verify-full', sslrootcert => "$dir/ca.pem",
 		origin_connection_limit => '5', pool_mode => 'session',
 		caching_disabled => 'true', max_age => '10', stale_while_revalidate => '5',
-		consistency => 'strict', 'connection string' => 'postgresql://reporter@127.0.0.1:7432/analytics',
+		consistency => 'strict', allow_load_local => 'false',
+		'connection string' => 'postgresql://reporter@127.0.0.1:7432/analytics',
 	},
 	'get shows every field; options override the connection string; sslrootcert made absolute');
 is(read_file("$configs/$an_id.password"), 'kv%Secret#2', 'quoted key=value password stored');
@@ -211,13 +213,13 @@ is(read_file("$configs/$fp_id.password"), 'flag-Secret-4', '--origin-password ov
 	my $out = ok_run('list', 'list');
 	my @lines = split /\n/, $out;
 	is(scalar @lines, 6, 'list: a header and one line per config');
-	like($lines[0], qr/^ID\s+NAME\s+ORIGIN\s+LIMIT\s+POOL\s+CACHING$/, 'list: header');
+	like($lines[0], qr/^ID\s+NAME\s+PROTOCOL\s+ORIGIN\s+LIMIT\s+POOL\s+CACHING$/, 'list: header');
 	my @names = map { (split ' ', $_)[1] } @lines[ 1 .. $#lines ];
 	is_deeply(\@names, [qw(analytics flagpw nopw shop stdin-db)], 'list: sorted by name');
 	my $col = index($lines[0], 'ORIGIN');
 	is_deeply([ map { substr($_, $col - 2, 2) } @lines ], [ ('  ') x 6 ], 'list: aligned columns');
 	my ($shop_line) = grep { /\bshop\b/ } @lines;
-	like($shop_line, qr{^$shop_id\s+shop\s+app\@db\.example\.com:5433/shopdb\s+20\s+transaction\s+on \(max_age 60s, swr 15s, bounded\)$},
+	like($shop_line, qr{^$shop_id\s+shop\s+postgresql\s+app\@db\.example\.com:5433/shopdb\s+20\s+transaction\s+on \(max_age 60s, swr 15s, bounded\)$},
 		'list: shop line');
 	my ($an_line) = grep { /\banalytics\b/ } @lines;
 	like($an_line, qr{reporter\@10\.0\.0\.7:6543/an\s+5\s+session\s+off$}, 'list: analytics line');
@@ -270,6 +272,75 @@ is(read_file("$configs/$fp_id.password"), 'flag-Secret-4', '--origin-password ov
 }
 
 # ---------------------------------------------------------------------------
+# MySQL/MariaDB origins: a mysql:// URI makes a config of protocol mysql,
+# reached on mysql_listen_port, with caching off (not available yet).
+{
+	my $out = ok_run('create myshop (mysql://)', { cwd => $dir }, 'create', 'myshop',
+		'--connection-string=mysql://app:my%2FSecret%407@db.example.com/shopdb?ssl-mode=VERIFY_CA&ssl-ca=ca.pem');
+	like($out, qr{^connection string: mysql://app\@127\.0\.0\.1:7433/myshop$}m,
+		'create mysql: the client URI is mysql:// on mysql_listen_port');
+	my ($my_id) = $out =~ /^id: ([0-9a-f]{32})$/m;
+	is(read_file("$configs/$my_id.password"), 'my/Secret@7', 'create mysql: the password, percent-decoded');
+	my $my = get_fields(ok_run('get myshop', 'get', 'myshop'));
+	is_deeply(
+		[ @$my{qw(protocol host port database user sslmode sslrootcert caching_disabled allow_load_local)} ],
+		[ 'mysql', 'db.example.com', '3306', 'shopdb', 'app', 'verify-ca', "$dir/ca.pem", 'true', 'false' ],
+		'get mysql: protocol, origin, port 3306 by default, ssl-mode and ssl-ca mapped, caching off');
+	like(read_file("$configs/$my_id.conf"), qr/^protocol = mysql$/m, 'the .conf file says protocol = mysql');
+	my ($line) = grep { /\bmyshop\b/ } split /\n/, ok_run('list with a MySQL config', 'list');
+	like($line, qr{^$my_id\s+myshop\s+mysql\s+app\@db\.example\.com:3306/shopdb\s+20\s+transaction\s+off$},
+		'list: the protocol column says mysql');
+
+	fails_like('create mysql with caching', qr/^hyperdrive create: caching is not available for MySQL origins yet/,
+		'create', 'mycache', '--connection-string=mysql://u@h/d', '--caching-disabled=false', '-c', $ini);
+	fails_like('update mysql to caching', qr/^hyperdrive update: caching is not available for MySQL origins yet/,
+		'update', 'myshop', '--caching-disabled=false', '-c', $ini);
+	is(get_fields(ok_run('update myshop --allow-load-local', 'update', 'myshop', '--allow-load-local=true'))
+		  ->{allow_load_local}, 'true', 'update: --allow-load-local=true');
+	fails_like('allow-load-local on a PostgreSQL config', qr/allow_load_local is for MySQL origins/,
+		'update', 'nopw', '--allow-load-local=true', '-c', $ini);
+	fails_like('--allow-load-local maybe', qr/--allow-load-local must be true or false, not "maybe"/,
+		'update', 'myshop', '--allow-load-local=maybe', '-c', $ini);
+	fails_like('sslmode allow on a MySQL config', qr/sslmode allow has no MySQL equivalent/,
+		'update', 'myshop', '--sslmode=allow', '-c', $ini);
+	my $err = fails_like('mysql URI: unknown option', qr/the connection string's option "charset" is not supported/,
+		'create', 'x', '--connection-string=mysql://u:my-Secret-8@h/d?charset=utf8', '-c', $ini);
+	fails_like('mysql URI: unescaped / in the password', qr/the connection string has no user; .*percent-encode/,
+		'create', 'x', '--connection-string=mysql://u:my-Secret-8/x@h/d', '-c', $ini);
+	fails_like('mysql URI: a bad port, not shown', qr/port must be a number from 1 to 65535 \(not shown/,
+		'create', 'x', '--connection-string=mysql://u:my-Secret-8@h:port/d', '-c', $ini);
+
+	$out = ok_run('create mariadb:// with --allow-load-local', 'create', 'maria',
+		'--connection-string=mariadb://m@[::1]:3310/md', '--allow-load-local', 'true');
+	my $m = get_fields(ok_run('get maria', 'get', 'maria'));
+	is_deeply([ @$m{qw(protocol host port allow_load_local)} ], [ 'mysql', '::1', '3310', 'true' ],
+		'mariadb://: protocol mysql, IPv6 host, port, allow_load_local');
+
+	# a config changes protocol with its connection string
+	ok_run('create switch (postgresql)', 'create', 'switch', '--connection-string=postgresql://s@h/d');
+	my $sw = get_fields(ok_run('update switch to mysql://', 'update', 'switch',
+		'--connection-string=mysql://s@myhost/d'));
+	is_deeply([ @$sw{qw(protocol port caching_disabled)} ], [ 'mysql', '3306', 'true' ],
+		'update to mysql://: protocol mysql, port 3306, caching off');
+	ok_run('update switch --allow-load-local', 'update', 'switch', '--allow-load-local=true');
+	$sw = get_fields(ok_run('update switch back to postgresql://', 'update', 'switch',
+		'--connection-string=postgresql://s@h/d'));
+	is_deeply([ @$sw{qw(protocol port allow_load_local)} ], [ 'postgresql', '5432', 'false' ],
+		'update back to postgresql://: protocol, port 5432, allow_load_local off');
+	like($sw->{'connection string'}, qr{^postgresql://s\@127\.0\.0\.1:7432/switch$}, 'and the PostgreSQL client URI');
+
+	# without mysql_listen_port the client URI says how to get one
+	my $nomy = "$dir/nomysql.ini";
+	write_file($nomy, "[agent]\nstate_dir = $state\nmysql_listen_port =\n");
+	my ($status, $got) = hd('get', 'myshop', '-c', $nomy);
+	is($status, 0, 'get mysql config, no MySQL listener: exit 0');
+	like($got, qr/^connection string: \(none yet: the agent has no MySQL listener; set mysql_listen_port/m,
+		'get mysql config, no MySQL listener: says which setting makes one');
+
+	ok_run("delete $_", 'delete', $_) for qw(myshop maria switch);
+}
+
+# ---------------------------------------------------------------------------
 # Settings file: default location and $HYPERDRIVE_CONF.
 {
 	my ($status, $out) = hd({ env => { HYPERDRIVE_CONF => $ini } }, 'get', 'nopw');
@@ -296,6 +367,9 @@ for my $case (
 	[ "metrics_addr = localhost\n", qr/:3: metrics_addr must be host:port/, 'bad metrics_addr' ],
 	[ "tls_cert_file = /x.pem\n", qr/\Q$bad\E: tls_cert_file is set but tls_key_file is not/, 'TLS files go in pairs' ],
 	[ "listen_port = 1\nlisten_port = 2\n", qr/:4: listen_port is already set on line 3/, 'set twice' ],
+	[ "mysql_listen_port = 0\n", qr/:3: mysql_listen_port must be an integer from 1 to 65535, or empty to turn it off, not "0"$/, 'mysql_listen_port 0' ],
+	[ "mysql_listen_port = 3307x\n", qr/:3: mysql_listen_port must be an integer from 1 to 65535/, 'mysql_listen_port not a number' ],
+	[ "mysql_listen_port = 6432\n", qr/\Q$bad\E: mysql_listen_port is listen_port \(6432\); the MySQL listener needs a port of its own/, 'mysql_listen_port = (default) listen_port' ],
 	[ "[pgbouncer]\n", qr/:3: unknown section \[pgbouncer\]; hyperdrive's settings go in \[agent\]/, 'unknown section' ],
 	[ "just words\n", qr/:3: expected "name = value"/, 'not a setting' ])
 {

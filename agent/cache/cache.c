@@ -848,7 +848,7 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 
 		if (now)
 			layer->origin->changes->identity(now, base, sizeof(base));
-		if (now && !now->caching_disabled && strncmp(cfg->identity, base, strlen(base)) == 0)
+		if (now && hd_config_caches(now) && strncmp(cfg->identity, base, strlen(base)) == 0)
 		{
 			cfg->max_age = now->max_age;
 			cfg->swr = now->stale_while_revalidate;
@@ -859,7 +859,7 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 		}
 		/* deleted, caching turned off, or another origin: its entries go */
 		hd_info("cache of config \"%s\": %s: stopping its change stream, dropping its entries",
-				cfg->name, now == NULL ? "deleted" : now->caching_disabled ?
+				cfg->name, now == NULL ? "deleted" : !hd_config_caches(now) ?
 				"caching disabled" : "origin changed");
 		if (hd_store_purge(layer->store, cfg->id, &removed, err, sizeof(err)) < 0)
 			hd_error("cache of config \"%s\": %s", cfg->name, err);
@@ -875,7 +875,7 @@ hd_cache_layer_configs(HdCacheLayer *layer)
 	{
 		const HdConfig *config = &configs->items[i];
 
-		if (!config->caching_disabled && find_cfg(layer, config->id) == NULL)
+		if (hd_config_caches(config) && find_cfg(layer, config->id) == NULL)
 			(void) cfg_start(layer, config);
 	}
 }

@@ -38,12 +38,13 @@ static const char *const sslmode_names[] = {
 };
 static const char *const pool_mode_names[] = {"transaction", "session", NULL};
 static const char *const consistency_names[] = {"bounded", "strict", NULL};
+static const char *const protocol_names[] = {"postgresql", "mysql", NULL};
 
 /* The .conf keys, in the order they are written; "id" is handled apart. */
 static const char *const conf_keys[] = {
-	"id", "name", "host", "port", "database", "user", "sslmode", "sslrootcert",
+	"id", "name", "host", "port", "database", "user", "protocol", "sslmode", "sslrootcert",
 	"origin_connection_limit", "pool_mode", "caching_disabled", "max_age",
-	"stale_while_revalidate", "consistency", NULL
+	"stale_while_revalidate", "consistency", "allow_load_local", NULL
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]) - 1)
@@ -68,6 +69,38 @@ hd_consistency_name(HdConsistency consistency)
 	return consistency_names[consistency];
 }
 
+const char *
+hd_protocol_name(HdOriginProtocol protocol)
+{
+	return protocol_names[protocol];
+}
+
+int
+hd_protocol_default_port(HdOriginProtocol protocol)
+{
+	return protocol == HD_PROTOCOL_MYSQL ? HD_MYSQL_DEFAULT_PORT : HD_POSTGRESQL_DEFAULT_PORT;
+}
+
+bool
+hd_config_caches(const HdConfig *cfg)
+{
+	return !cfg->caching_disabled && cfg->protocol == HD_PROTOCOL_POSTGRESQL;
+}
+
+void
+hd_config_wrong_listener(const HdConfig *cfg, int port, char *buf, size_t len)
+{
+	bool		mysql = cfg->protocol == HD_PROTOCOL_MYSQL;
+	const char *kind = mysql ? "MySQL" : "PostgreSQL";
+
+	if (port == 0)
+		snprintf(buf, len, "config \"%s\" is a %s origin, and the agent has no %s listener "
+				 "(set %s)", cfg->name, kind, kind, mysql ? "mysql_listen_port" : "listen_port");
+	else
+		snprintf(buf, len, "config \"%s\" is a %s origin: connect to port %d with a %s client",
+				 cfg->name, kind, port, kind);
+}
+
 void
 hd_free_secret(char *secret)
 {
@@ -81,7 +114,7 @@ void
 hd_config_init(HdConfig *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->port = 5432;
+	cfg->port = HD_POSTGRESQL_DEFAULT_PORT;
 	cfg->sslmode = HD_SSL_PREFER;
 	cfg->origin_connection_limit = 20;
 	cfg->pool_mode = HD_POOL_TRANSACTION;
@@ -314,6 +347,8 @@ hd_config_set(HdConfig *cfg, const char *key, const char *value, const char *lab
 		return set_int(&cfg->origin_connection_limit, label, value, 1, 10000, "", err, errlen);
 	if (strcmp(key, "caching_disabled") == 0)
 		return set_bool(&cfg->caching_disabled, label, value, err, errlen);
+	if (strcmp(key, "allow_load_local") == 0)
+		return set_bool(&cfg->allow_load_local, label, value, err, errlen);
 	if (strcmp(key, "max_age") == 0)
 		return set_int(&cfg->max_age, label, value, 0, 3600, " (seconds)", err, errlen);
 	if (strcmp(key, "stale_while_revalidate") == 0)
@@ -339,7 +374,38 @@ hd_config_set(HdConfig *cfg, const char *key, const char *value, const char *lab
 			cfg->consistency = (HdConsistency) e;
 		return status;
 	}
+	if (strcmp(key, "protocol") == 0)
+	{
+		status = set_enum(&e, label, value, protocol_names, err, errlen);
+		if (status == 0)
+			cfg->protocol = (HdOriginProtocol) e;
+		return status;
+	}
 	snprintf(err, errlen, "unknown config field \"%.60s\"", key);
+	return -1;
+}
+
+/* What one protocol's origins cannot do (see the contract). */
+static int
+check_protocol_fields(const HdConfig *cfg, char *err, size_t errlen)
+{
+	if (cfg->protocol == HD_PROTOCOL_POSTGRESQL)
+	{
+		if (!cfg->allow_load_local)
+			return 0;
+		snprintf(err, errlen, "allow_load_local is for MySQL origins (LOAD DATA LOCAL); "
+				 "this config's origin is PostgreSQL: set it to false");
+		return -1;
+	}
+	if (!cfg->caching_disabled)
+		snprintf(err, errlen, "caching is not available for MySQL origins yet (it comes in a "
+				 "later release): a MySQL config has caching_disabled true");
+	else if (cfg->sslmode == HD_SSL_ALLOW)
+		snprintf(err, errlen, "sslmode allow has no MySQL equivalent; use disable, prefer, "
+				 "require, verify-ca or verify-full (ssl-mode DISABLED, PREFERRED, REQUIRED, "
+				 "VERIFY_CA or VERIFY_IDENTITY)");
+	else
+		return 0;
 	return -1;
 }
 
@@ -350,10 +416,12 @@ hd_config_check(const HdConfig *cfg, char *err, size_t errlen)
 		cfg->database == NULL ? "database" :
 		cfg->user == NULL ? "user" : NULL;
 
-	if (missing == NULL)
-		return 0;
-	snprintf(err, errlen, "the origin's %s is missing", missing);
-	return -1;
+	if (missing != NULL)
+	{
+		snprintf(err, errlen, "the origin's %s is missing", missing);
+		return -1;
+	}
+	return check_protocol_fields(cfg, err, errlen);
 }
 
 /* ------------------------------------------------------------------------
@@ -606,6 +674,7 @@ conf_text(const HdConfig *cfg)
 	hd_text_buf_printf(&buf, "id = %s\nname = %s\n", cfg->id, cfg->name);
 	hd_text_buf_printf(&buf, "host = %s\nport = %d\n", cfg->host, cfg->port);
 	hd_text_buf_printf(&buf, "database = %s\nuser = %s\n", cfg->database, cfg->user);
+	hd_text_buf_printf(&buf, "protocol = %s\n", hd_protocol_name(cfg->protocol));
 	hd_text_buf_printf(&buf, "sslmode = %s\nsslrootcert = %s\n", hd_sslmode_name(cfg->sslmode),
 					   cfg->sslrootcert ? cfg->sslrootcert : "");
 	hd_text_buf_printf(&buf, "origin_connection_limit = %d\npool_mode = %s\n",
@@ -614,6 +683,7 @@ conf_text(const HdConfig *cfg)
 					   cfg->caching_disabled ? "true" : "false", cfg->max_age,
 					   cfg->stale_while_revalidate);
 	hd_text_buf_printf(&buf, "consistency = %s\n", hd_consistency_name(cfg->consistency));
+	hd_text_buf_printf(&buf, "allow_load_local = %s\n", cfg->allow_load_local ? "true" : "false");
 	return hd_text_buf_finish(&buf);
 }
 
@@ -890,6 +960,12 @@ load_one(const char *state_dir, const char *id, HdConfig *cfg, char *err, size_t
 		else
 			snprintf(err, errlen, "%s: \"%s\" is missing (half-written or damaged?); " DAMAGED_HINT,
 					 path, conf_keys[i], id);
+		return -1;
+	}
+	/* fields that each hold a valid value but do not go together (protocol) */
+	if (hd_config_check(cfg, message, sizeof(message)) != 0)
+	{
+		snprintf(err, errlen, "%s: %s; " DAMAGED_HINT, path, message, id);
 		return -1;
 	}
 	cfg->has_password = file_path(path, sizeof(path), state_dir, id, PASSWORD_SUFFIX, err, errlen) &&

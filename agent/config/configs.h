@@ -9,11 +9,13 @@
  *     configs/ID.conf       the config, "key = value" lines (ini.h), no password
  *     configs/ID.password   the origin password's bytes, mode 0600; absent if none
  * ID is 32 lowercase hex digits from getrandom(). The .conf keys are the
- * field names of HdConfig (id, name, host, port, database, user, sslmode,
- * sslrootcert, origin_connection_limit, pool_mode, caching_disabled, max_age,
- * stale_while_revalidate, consistency; a file without consistency, written
- * before it existed, means bounded). A config exists when its .conf file does; other
- * files in the directory (e.g. leftover temporary files) are ignored.
+ * field names of HdConfig (id, name, host, port, database, user, protocol,
+ * sslmode, sslrootcert, origin_connection_limit, pool_mode, caching_disabled,
+ * max_age, stale_while_revalidate, consistency, allow_load_local; a file
+ * written before a key existed means its default: no protocol is postgresql,
+ * no consistency bounded, no allow_load_local false). A config exists when
+ * its .conf file does; other files in the directory (e.g. leftover temporary
+ * files) are ignored.
  *
  * Contract:
  *   - Every write is atomic: a temporary file created with O_EXCL and mode
@@ -30,6 +32,13 @@
  *     checks it; `label` names the field in its message ("max_age", or a CLI
  *     flag such as "--max-age"). Messages never repeat a value that could be
  *     a secret: an invalid name is described, not echoed.
+ *   - A config's protocol says which wire protocol its origin speaks, and so
+ *     which of the agent's listeners serves it (PostgreSQL: listen_port;
+ *     MySQL/MariaDB: mysql_listen_port). hd_config_check() refuses what a
+ *     MySQL config cannot do yet or ever: caching (not available for MySQL
+ *     origins yet: such a config has caching_disabled true), sslmode allow
+ *     (MySQL has no "try without, then with TLS"); and allow_load_local on a
+ *     PostgreSQL config (LOAD DATA LOCAL is MySQL's).
  *   - Passwords are only ever read by hd_config_read_password(); nothing in
  *     this module prints or logs one.
  *   - Modifying commands hold hd_configs_lock() around load-check-save, so
@@ -64,6 +73,16 @@ typedef enum HdPoolMode
 	HD_POOL_SESSION
 } HdPoolMode;
 
+/* The wire protocol of a config's origin (and of its clients). */
+typedef enum HdOriginProtocol
+{
+	HD_PROTOCOL_POSTGRESQL,
+	HD_PROTOCOL_MYSQL			/* MySQL or MariaDB */
+} HdOriginProtocol;
+
+#define HD_POSTGRESQL_DEFAULT_PORT 5432
+#define HD_MYSQL_DEFAULT_PORT 3306
+
 /* What a cache hit promises (docs/cache.md, "Consistency"). */
 typedef enum HdConsistency
 {
@@ -79,6 +98,7 @@ typedef struct HdConfig
 	int			port;			/* 1..65535, default 5432 */
 	char	   *database;
 	char	   *user;
+	HdOriginProtocol protocol;	/* default postgresql */
 	HdSslMode	sslmode;		/* default prefer */
 	char	   *sslrootcert;	/* absolute path or "system"; NULL: not set */
 	int			origin_connection_limit;	/* 1..10000, default 20 */
@@ -87,6 +107,7 @@ typedef struct HdConfig
 	int			max_age;		/* seconds, 0..3600, default 60 */
 	int			stale_while_revalidate; /* seconds, 0..3600, default 15 */
 	HdConsistency consistency;	/* default bounded */
+	bool		allow_load_local;	/* MySQL: LOAD DATA LOCAL may pass; default false */
 	bool		has_password;	/* set by hd_configs_load() */
 } HdConfig;
 
@@ -103,7 +124,8 @@ extern void hd_config_free(HdConfig *cfg);
 extern int	hd_config_set(HdConfig *cfg, const char *key, const char *value,
 						  const char *label, char *err, size_t errlen);
 extern int	hd_config_check_name(const char *name, char *err, size_t errlen);
-/* Host, database and user are set (the rest always holds a valid value). */
+/* Host, database and user are set (the rest always holds a valid value
+ * alone), and the fields agree with the protocol (see the contract). */
 extern int	hd_config_check(const HdConfig *cfg, char *err, size_t errlen);
 extern int	hd_config_new_id(char id[HD_CONFIG_ID_LEN + 1], char *err, size_t errlen);
 extern bool hd_config_is_id(const char *s);
@@ -111,6 +133,22 @@ extern bool hd_config_is_id(const char *s);
 extern const char *hd_sslmode_name(HdSslMode mode);
 extern const char *hd_pool_mode_name(HdPoolMode mode);
 extern const char *hd_consistency_name(HdConsistency consistency);
+/* "postgresql" or "mysql", as in the .conf file */
+extern const char *hd_protocol_name(HdOriginProtocol protocol);
+/* The origin's default port: 5432 or 3306. */
+extern int	hd_protocol_default_port(HdOriginProtocol protocol);
+/*
+ * Whether the cache serves cfg: caching on, and a PostgreSQL origin (the
+ * only one with a change stream). Nothing of the cache (stream, freshness
+ * probe, control connection) is started for a config that it does not serve.
+ */
+extern bool hd_config_caches(const HdConfig *cfg);
+/*
+ * What a client that named cfg on the other protocol's listener is told:
+ * which port serves cfg. port: the agent's listener of cfg's protocol
+ * (listen_port or mysql_listen_port), 0 if it has none.
+ */
+extern void hd_config_wrong_listener(const HdConfig *cfg, int port, char *buf, size_t len);
 
 extern int	hd_configs_load(const char *state_dir, HdConfigList *out, char *err, size_t errlen);
 extern void hd_configs_free(HdConfigList *list);

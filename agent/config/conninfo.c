@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/text_buf.h"
+#include "config/mysql_uri.h"
 
 #define MAX_SECRETS 4
 
@@ -256,9 +257,10 @@ free_options(PQconninfoOption *opts)
 	PQconninfoFree(opts);
 }
 
-int
-hd_conninfo_apply(const char *conninfo, HdConfig *cfg, char **password,
-				  char *err, size_t errlen)
+/* A PostgreSQL origin's string, through libpq. */
+static int
+apply_libpq(const char *conninfo, HdConfig *cfg, char **password,
+			char *err, size_t errlen)
 {
 	char	   *message = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &message);
@@ -277,7 +279,11 @@ hd_conninfo_apply(const char *conninfo, HdConfig *cfg, char **password,
 	}
 	status = check_required(opts, err, errlen);
 	if (status == 0)
+		status = hd_config_set(cfg, "protocol", "postgresql", "protocol", err, errlen);
+	if (status == 0)
 		status = hd_config_set(cfg, "port", "5432", "port", err, errlen);
+	/* LOAD DATA LOCAL is MySQL's: nothing to allow on a PostgreSQL origin */
+	cfg->allow_load_local = false;
 	for (PQconninfoOption *o = opts; status == 0 && o->keyword != NULL; o++)
 	{
 		if (o->val == NULL || o->val[0] == '\0')
@@ -296,6 +302,15 @@ hd_conninfo_apply(const char *conninfo, HdConfig *cfg, char **password,
 		*password = NULL;
 	}
 	return status;
+}
+
+int
+hd_conninfo_apply(const char *conninfo, HdConfig *cfg, char **password,
+				  char *err, size_t errlen)
+{
+	if (hd_mysql_uri_is(conninfo))
+		return hd_mysql_uri_apply(conninfo, cfg, password, err, errlen);
+	return apply_libpq(conninfo, cfg, password, err, errlen);
 }
 
 /* ------------------------------------------------------------------------

@@ -4,10 +4,14 @@
  *    or "key=value ..."), read into a config's fields (configs.h).
  *
  * Contract:
+ *   - A mysql:// or mariadb:// URI is a MySQL origin's: hd_conninfo_apply()
+ *     hands it to hd_mysql_uri_apply() (mysql_uri.h), whose contract applies.
+ *     What follows is about every other string, a PostgreSQL origin's.
  *   - hd_conninfo_apply() parses conninfo with libpq's PQconninfoParse(),
  *     which applies no defaults, environment variables or service file, so
- *     the result is what the string says. It sets cfg's host, port (5432 when
- *     the string has none), database and user; sslmode and sslrootcert only
+ *     the result is what the string says. It sets cfg's protocol
+ *     (postgresql), host, port (5432 when the string has none), database and
+ *     user, and allow_load_local false; sslmode and sslrootcert only
  *     when the string has them. A string without host, user or dbname, with
  *     several hosts, or with an option hyperdrive cannot honour (sslcert,
  *     options, service, ...) is refused; application_name,

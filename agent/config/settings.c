@@ -25,6 +25,7 @@ typedef enum Kind
 {
 	K_ADDR,						/* an IP address or host name */
 	K_INT,						/* an integer in [min, max] */
+	K_PORT_OR_OFF,				/* a port in [min, max]; empty: 0, off */
 	K_TIME,						/* a time in [min, max] milliseconds */
 	K_SIZE,						/* bytes in [min, max]: a number with kB, MB, GB */
 	K_DIR,						/* an absolute path */
@@ -50,6 +51,7 @@ typedef struct Setting
 static const Setting setting_table[] = {
 	{"listen_addr", K_ADDR, FIELD(listen_addr), 0, 0},
 	{"listen_port", K_INT, FIELD(listen_port), 1, 65535},
+	{"mysql_listen_port", K_PORT_OR_OFF, FIELD(mysql_listen_port), 1, 65535},
 	{"unix_socket_dir", K_SOCKET_DIR, FIELD(unix_socket_dir), 0, 0},
 	{"state_dir", K_DIR, FIELD(state_dir), 0, 0},
 	{"admin_users", K_USERS, FIELD(admin_users), 0, 0},
@@ -302,6 +304,10 @@ describe(const Setting *st, char *buf, size_t len)
 			snprintf(buf, len, "an integer from %lld to %lld",
 					 (long long) st->min, (long long) st->max);
 			break;
+		case K_PORT_OR_OFF:
+			snprintf(buf, len, "an integer from %lld to %lld, or empty to turn it off",
+					 (long long) st->min, (long long) st->max);
+			break;
 		case K_TIME:
 			format_time(st->min, lo, sizeof(lo));
 			format_time(st->max, hi, sizeof(hi));
@@ -374,6 +380,14 @@ apply(const Setting *st, const char *value, HdSettings *s, char *problem, size_t
 		case K_ADDR:
 			return valid_addr(value) && store_string((char **) field, value, problem, problemlen);
 		case K_INT:
+			if (!parse_digits(value, strlen(value), &n) || n < st->min || n > st->max)
+				return false;
+			*(int *) field = (int) n;
+			return true;
+		case K_PORT_OR_OFF:
+			*(int *) field = 0;
+			if (value[0] == '\0')
+				return true;
 			if (!parse_digits(value, strlen(value), &n) || n < st->min || n > st->max)
 				return false;
 			*(int *) field = (int) n;
@@ -543,6 +557,13 @@ check_complete(const char *path, const HdSettings *s, char *err, size_t errlen)
 		snprintf(err, errlen,
 				 "%s: state_dir is required (the directory where configs and the cache live); "
 				 "add e.g. \"state_dir = /var/lib/hyperdrive\" under [agent]", path);
+		return -1;
+	}
+	if (s->mysql_listen_port == s->listen_port)
+	{
+		snprintf(err, errlen,
+				 "%s: mysql_listen_port is listen_port (%d); the MySQL listener needs a port "
+				 "of its own (e.g. 3307), or leave mysql_listen_port empty", path, s->listen_port);
 		return -1;
 	}
 	if ((s->tls_cert_file == NULL) != (s->tls_key_file == NULL))

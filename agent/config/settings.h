@@ -6,6 +6,10 @@
  *    [agent]
  *    listen_addr = 127.0.0.1        address the agent accepts clients on
  *    listen_port = 6432             1..65535
+ *    mysql_listen_port =            1..65535, not listen_port: the port (on
+ *                                   listen_addr) of MySQL/MariaDB clients, for
+ *                                   the configs of protocol mysql; empty: no
+ *                                   MySQL listener
  *    unix_socket_dir =              also listen on DIR/.s.PGSQL.<listen_port>
  *                                   (absolute, at most HD_UNIX_SOCKET_DIR_MAX
  *                                   bytes, so that the socket's path fits in
@@ -90,6 +94,7 @@ typedef struct HdSettings
 {
 	char	   *listen_addr;
 	int			listen_port;
+	int			mysql_listen_port;	/* 0: no MySQL listener */
 	char	   *unix_socket_dir;	/* NULL: no Unix-domain socket */
 	char	   *state_dir;
 	char	  **admin_users;	/* nadmin_users names, none empty */

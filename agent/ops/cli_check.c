@@ -8,11 +8,16 @@
  * connection, because only the server knows whether this user may load it
  * (output_plugin_libraries, the library's presence, pg_hba.conf's rule for
  * replication connections, a free slot).
+ *
+ * A MySQL/MariaDB origin is reached with MariaDB Connector/C, blocking, with
+ * the TLS the config's sslmode asks for; none of the PostgreSQL checks apply
+ * to it (it has no change stream).
  */
 #include "ops/cli_check.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -85,6 +90,21 @@ static void
 skip(Check *c, const char *what, const char *why)
 {
 	fprintf(c->out, "skip: %s%s (%s)\n", c->prefix, what, why);
+}
+
+/* "warning: WHAT; HOW": worth doing, but the agent works without it (not counted). */
+static void warning(Check *c, const char *how, const char *fmt,...) __attribute__((format(printf, 3, 4)));
+
+static void
+warning(Check *c, const char *how, const char *fmt,...)
+{
+	va_list		ap;
+
+	fprintf(c->out, "warning: %s", c->prefix);
+	va_start(ap, fmt);
+	vfprintf(c->out, fmt, ap);
+	va_end(ap);
+	fprintf(c->out, "; %s\n", how);
 }
 
 /* A libpq message on one line, without its "ERROR:  " and trailing newline. */
@@ -433,6 +453,176 @@ check_origin(Check *c, const char *state_dir, const HdConfig *cfg)
 }
 
 /* ------------------------------------------------------------------------
+ * A MySQL/MariaDB origin.
+ */
+
+/*
+ * Connector/C's options for the config's sslmode: prefer asks for TLS when
+ * the server offers it; require insists; verify-ca checks the chain with
+ * sslrootcert ("system": the system's CA directory); verify-full also the
+ * host name.
+ */
+static void
+mysql_tls_options(MYSQL *my, const HdConfig *cfg)
+{
+	my_bool		yes = 1;
+	my_bool		no = 0;
+	bool		verify = cfg->sslmode == HD_SSL_VERIFY_CA || cfg->sslmode == HD_SSL_VERIFY_FULL;
+
+	if (cfg->sslmode == HD_SSL_DISABLE)
+		return;
+	mysql_ssl_set(my, NULL, NULL, NULL, NULL, NULL);
+	mysql_options(my, MYSQL_OPT_SSL_ENFORCE, cfg->sslmode >= HD_SSL_REQUIRE ? &yes : &no);
+	mysql_options(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
+				  cfg->sslmode == HD_SSL_VERIFY_FULL ? &yes : &no);
+	if (verify && cfg->sslrootcert && strcmp(cfg->sslrootcert, "system") == 0)
+		mysql_options(my, MYSQL_OPT_SSL_CAPATH, "/etc/ssl/certs");
+	else if (verify && cfg->sslrootcert)
+		mysql_options(my, MYSQL_OPT_SSL_CA, cfg->sslrootcert);
+}
+
+/* As the agent logs in to this config's origin, blocking; NULL with a message. */
+static MYSQL *
+connect_mysql(Check *c, const char *state_dir, const HdConfig *cfg, char *err, size_t errlen)
+{
+	MYSQL	   *my = mysql_init(NULL);
+	unsigned int timeout = (unsigned int) c->connect_timeout_s;
+	char	   *password = NULL;
+	MYSQL	   *ok_conn;
+
+	if (my == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (hd_config_read_password(state_dir, cfg->id, &password, err, errlen) < 0)
+	{
+		mysql_close(my);
+		return NULL;
+	}
+	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_tls_options(my, cfg);
+	ok_conn = mysql_real_connect(my, cfg->host, cfg->user, password ? password : "", cfg->database,
+								 (unsigned int) cfg->port, NULL, 0);
+	hd_free_secret(password);
+	if (ok_conn == NULL)
+	{
+		snprintf(err, errlen, "%s (error %u)", mysql_error(my), mysql_errno(my));
+		mysql_close(my);
+		return NULL;
+	}
+	return my;
+}
+
+/* The first column of the first row of sql, or NULL with mysql's error in err. */
+static char *
+mysql_value(MYSQL *my, const char *sql, char *err, size_t errlen)
+{
+	MYSQL_RES  *res;
+	MYSQL_ROW	row;
+	char	   *value = NULL;
+
+	if (mysql_query(my, sql) != 0 || (res = mysql_store_result(my)) == NULL)
+	{
+		snprintf(err, errlen, "%s (error %u)", mysql_error(my), mysql_errno(my));
+		return NULL;
+	}
+	row = mysql_fetch_row(res);
+	value = strdup(row && row[0] ? row[0] : "");
+	mysql_free_result(res);
+	if (value == NULL)
+		snprintf(err, errlen, "out of memory");
+	return value;
+}
+
+/*
+ * The versions the agent knows: MariaDB 10.3 and later, MySQL 5.7 and later
+ * (mysql_get_server_version: major * 10000 + minor * 100 + patch).
+ */
+static void
+check_mysql_version(Check *c, MYSQL *my)
+{
+	const char *info = mysql_get_server_info(my);
+	unsigned long v = mysql_get_server_version(my);
+	bool		mariadb = strstr(info, "MariaDB") != NULL;
+
+	if ((mariadb && v >= 100300) || (!mariadb && v >= 50700))
+		ok(c, "server version %s is known", info);
+	else
+		warning(c, mariadb ? "MariaDB 10.3 and later are known" : "MySQL 5.7 and later are known",
+				"server version %s is not known to the agent", info);
+}
+
+/*
+ * Other users' logins need their password hashes: mysql.global_priv
+ * (MariaDB) or mysql.user (MySQL), readable by the config's user. Without
+ * it only the config's own user can log in through the agent, so this is a
+ * warning, with the GRANT that fixes it.
+ */
+static void
+check_mysql_secrets(Check *c, MYSQL *my)
+{
+	bool		mariadb = strstr(mysql_get_server_info(my), "MariaDB") != NULL;
+	const char *table = mariadb ? "mysql.global_priv" : "mysql.user";
+	char		sql[128];
+	char		err[512];
+	char		how[768];
+	char	   *account;
+	char	   *probe;
+	char	   *at;
+
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", table);
+	if ((probe = mysql_value(my, sql, err, sizeof(err))) != NULL)
+	{
+		ok(c, "the config's user can read %s (other users can log in through the agent)", table);
+		free(probe);
+		return;
+	}
+	/* CURRENT_USER() is the account that matched: 'user'@'host' for the GRANT */
+	account = mysql_value(my, "SELECT CURRENT_USER()", how, sizeof(how));
+	at = account ? strrchr(account, '@') : NULL;
+	if (at != NULL)
+	{
+		*at = '\0';
+		snprintf(how, sizeof(how), "to let other users log in through the agent, run as an "
+				 "administrator: GRANT SELECT ON %s TO '%s'@'%s';", table, account, at + 1);
+	}
+	else
+		snprintf(how, sizeof(how), "to let other users log in through the agent, GRANT SELECT "
+				 "ON %s to the config's user", table);
+	warning(c, how, "the config's user cannot read %s (%s): only it can log in through the agent",
+			table, err);
+	free(account);
+}
+
+static void
+check_mysql_origin(Check *c, const char *state_dir, const HdConfig *cfg, int mysql_listen_port)
+{
+	char		err[768];
+	char		fix[512];
+	MYSQL	   *my;
+	const char *cipher;
+
+	if (mysql_listen_port == 0)
+		problem(c, "set mysql_listen_port in the settings file (e.g. 3307)",
+				"a MySQL origin, but the agent has no MySQL listener: its clients cannot reach it");
+	if ((my = connect_mysql(c, state_dir, cfg, err, sizeof(err))) == NULL)
+	{
+		snprintf(fix, sizeof(fix), "make the origin reachable, or correct the config "
+				 "(hyperdrive update %s --connection-string=URI, --origin-password=-)", cfg->name);
+		problem(c, fix, "cannot connect to %s:%d database %s as %s: %s", cfg->host, cfg->port,
+				cfg->database, cfg->user, err);
+		return;
+	}
+	cipher = mysql_get_ssl_cipher(my);
+	ok(c, "connects to %s:%d database %s as %s (%s, TLS %s)", cfg->host, cfg->port,
+	   cfg->database, cfg->user, mysql_get_server_info(my), cipher ? cipher : "off");
+	check_mysql_version(c, my);
+	check_mysql_secrets(c, my);
+	mysql_close(my);
+}
+
+/* ------------------------------------------------------------------------
  * The command.
  */
 
@@ -441,8 +631,10 @@ static const char USAGE[] =
 	"  Checks the settings file, the state directory and every config (or the one\n"
 	"  named): each origin is reached with the config's credentials and checked for\n"
 	"  what the agent needs there (wal_level, the extension, REPLICATION, the output\n"
-	"  plugin, free slots and WAL senders). One line per check: ok, FAIL with what to\n"
-	"  fix, or skip. Exit status 0 when nothing failed, else 1.\n"
+	"  plugin, free slots and WAL senders; for a MySQL origin: the login, its version,\n"
+	"  and whether the config's user can read the password hashes other users' logins\n"
+	"  need). One line per check: ok, FAIL with what to fix, skip, or warning (worth\n"
+	"  fixing, not a failure). Exit status 0 when nothing failed, else 1.\n"
 	"Options:\n"
 	"  -c FILE   the agent's settings file (default: $HYPERDRIVE_CONF, else\n"
 	"            ./hyperdrive.ini)\n"
@@ -499,7 +691,10 @@ check_configs(Check *c, const HdSettings *settings, const char *only)
 			continue;
 		snprintf(prefix, sizeof(prefix), "%s: ", cfg->name);
 		c->prefix = prefix;
-		check_origin(c, settings->state_dir, cfg);
+		if (cfg->protocol == HD_PROTOCOL_MYSQL)
+			check_mysql_origin(c, settings->state_dir, cfg, settings->mysql_listen_port);
+		else
+			check_origin(c, settings->state_dir, cfg);
 		c->prefix = "";
 	}
 	hd_configs_free(&list);

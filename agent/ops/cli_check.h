@@ -15,12 +15,21 @@
  *        the output plugin usable by that user: a temporary logical slot
  *        with plugin hyperdrive, created on a replication connection (as the
  *        agent's stream does) and dropped when that connection closes
+ *    For a MySQL/MariaDB config (protocol mysql) instead:
+ *        that the agent has a MySQL listener (mysql_listen_port)
+ *        the login (Connector/C, with the TLS of the config's sslmode)
+ *        the server's version: known (MariaDB 10.3+, MySQL 5.7+) or a warning
+ *        whether the config's user can read mysql.global_priv (MariaDB) or
+ *        mysql.user (MySQL), which other users' logins need: a warning
+ *        with the GRANT to run when it cannot
  *
  * Contract:
- *   - One line per check on `out`: "ok: WHAT", "FAIL: WHAT; fix: HOW", or
+ *   - One line per check on `out`: "ok: WHAT", "FAIL: WHAT; fix: HOW",
  *     "skip: WHAT (why)" for a check that cannot run until a failed one is
- *     fixed; config lines start with the config's name. A last line counts
- *     the problems. Nothing is written to the origin but the temporary slot.
+ *     fixed, or "warning: WHAT; HOW" for what is worth fixing but not a
+ *     failure; config lines start with the config's name. A last line counts
+ *     the problems (the FAIL lines). Nothing is written to the origin but
+ *     the temporary slot.
  *   - Returns 0 when nothing failed, 1 otherwise (a bad command line too,
  *     with its message on `err`).
  *   - No line contains a password. No global state.

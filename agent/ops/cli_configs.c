@@ -34,6 +34,7 @@ typedef enum Opt
 	OPT_SSLROOTCERT,
 	OPT_POOL_MODE,
 	OPT_CONSISTENCY,
+	OPT_ALLOW_LOAD_LOCAL,
 	NOPTS
 } Opt;
 
@@ -59,6 +60,7 @@ static const OptionDef option_defs[NOPTS] = {
 	[OPT_SSLROOTCERT] = {"--sslrootcert", 0, true, NULL},
 	[OPT_POOL_MODE] = {"--pool-mode", 0, true, "pool_mode"},
 	[OPT_CONSISTENCY] = {"--consistency", 0, true, "consistency"},
+	[OPT_ALLOW_LOAD_LOCAL] = {"--allow-load-local", 0, true, "allow_load_local"},
 };
 
 #define BIT(o) (1u << (o))
@@ -66,7 +68,7 @@ static const OptionDef option_defs[NOPTS] = {
 /* the options that change a config, shared by create and update */
 #define FIELD_OPTS (BIT(OPT_ORIGIN_PASSWORD) | BIT(OPT_LIMIT) | BIT(OPT_CACHING_DISABLED) | \
 	BIT(OPT_MAX_AGE) | BIT(OPT_SWR) | BIT(OPT_SSLMODE) | BIT(OPT_SSLROOTCERT) | BIT(OPT_POOL_MODE) | \
-	BIT(OPT_CONSISTENCY))
+	BIT(OPT_CONSISTENCY) | BIT(OPT_ALLOW_LOAD_LOCAL))
 
 struct Command;
 
@@ -291,20 +293,32 @@ put_host(FILE *out, const char *host)
 	fprintf(out, strchr(host, ':') != NULL ? "[%s]" : "%s", host);
 }
 
-/* What clients put in their connection string to reach the config. */
+/*
+ * What clients put in their connection string to reach the config: the
+ * listener of its protocol. A MySQL config while the agent has no MySQL
+ * listener gets the setting that makes one instead.
+ */
 static void
 put_client_uri(const Cli *cli, const HdConfig *cfg)
 {
 	const char *addr = cli->settings.listen_addr;
+	bool		mysql = cfg->protocol == HD_PROTOCOL_MYSQL;
+	int			port = mysql ? cli->settings.mysql_listen_port : cli->settings.listen_port;
 
+	if (port == 0)
+	{
+		fputs("(none yet: the agent has no MySQL listener; set mysql_listen_port in the "
+			  "settings file)\n", cli->out);
+		return;
+	}
 	/* a wildcard is where the agent listens, not an address to connect to */
 	if (strcmp(addr, "*") == 0 || strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0)
 		addr = "localhost";
-	fputs("postgresql://", cli->out);
+	fputs(mysql ? "mysql://" : "postgresql://", cli->out);
 	put_uri_part(cli->out, cfg->user);
 	fputc('@', cli->out);
 	put_host(cli->out, addr);
-	fprintf(cli->out, ":%d/%s\n", cli->settings.listen_port, cfg->name);
+	fprintf(cli->out, ":%d/%s\n", port, cfg->name);
 }
 
 static void
@@ -313,6 +327,7 @@ print_config(const Cli *cli, const HdConfig *cfg)
 	FILE	   *out = cli->out;
 
 	fprintf(out, "id: %s\nname: %s\n", cfg->id, cfg->name);
+	fprintf(out, "protocol: %s\n", hd_protocol_name(cfg->protocol));
 	fprintf(out, "host: %s\nport: %d\n", cfg->host, cfg->port);
 	fprintf(out, "database: %s\nuser: %s\n", cfg->database, cfg->user);
 	fprintf(out, "password: %s\n", cfg->has_password ? "(set)" : "(not set)");
@@ -324,6 +339,7 @@ print_config(const Cli *cli, const HdConfig *cfg)
 	fprintf(out, "max_age: %d\n", cfg->max_age);
 	fprintf(out, "stale_while_revalidate: %d\n", cfg->stale_while_revalidate);
 	fprintf(out, "consistency: %s\n", hd_consistency_name(cfg->consistency));
+	fprintf(out, "allow_load_local: %s\n", cfg->allow_load_local ? "true" : "false");
 	fputs("connection string: ", out);
 	put_client_uri(cli, cfg);
 }
@@ -570,16 +586,16 @@ run_list(Cli *cli)
 		n = origins[i] ? (int) strlen(origins[i]) : 0;
 		worigin = n > worigin ? n : worigin;
 	}
-	fprintf(cli->out, "%-*s  %-*s  %-*s  %5s  %-11s  %s\n", HD_CONFIG_ID_LEN, "ID", wname, "NAME",
-			worigin, "ORIGIN", "LIMIT", "POOL", "CACHING");
+	fprintf(cli->out, "%-*s  %-*s  %-10s  %-*s  %5s  %-11s  %s\n", HD_CONFIG_ID_LEN, "ID",
+			wname, "NAME", "PROTOCOL", worigin, "ORIGIN", "LIMIT", "POOL", "CACHING");
 	for (size_t i = 0; i < list.count; i++)
 	{
 		const HdConfig *cfg = &list.items[i];
 		char		caching[64];
 
 		caching_text(cfg, caching, sizeof(caching));
-		fprintf(cli->out, "%-*s  %-*s  %-*s  %5d  %-11s  %s\n", HD_CONFIG_ID_LEN, cfg->id,
-				wname, cfg->name, worigin, origins[i] ? origins[i] : "?",
+		fprintf(cli->out, "%-*s  %-*s  %-10s  %-*s  %5d  %-11s  %s\n", HD_CONFIG_ID_LEN, cfg->id,
+				wname, cfg->name, hd_protocol_name(cfg->protocol), worigin, origins[i] ? origins[i] : "?",
 				cfg->origin_connection_limit, hd_pool_mode_name(cfg->pool_mode), caching);
 		free(origins[i]);
 	}
@@ -734,7 +750,9 @@ run_delete(Cli *cli)
 	"                                  require, verify-ca or verify-full\n" \
 	"  --sslrootcert=FILE              CA certificates to verify the origin with, or \"system\"\n" \
 	"  --pool-mode=M                   transaction (default: an origin connection per\n" \
-	"                                  transaction) or session (one per client session)\n"
+	"                                  transaction) or session (one per client session)\n" \
+	"  --allow-load-local=true|false   MySQL origins: let LOAD DATA LOCAL INFILE through\n" \
+	"                                  (default false)\n"
 
 static const Command commands[] = {
 	{"create", "NAME", COMMON_OPTS | FIELD_OPTS | BIT(OPT_CONNECTION_STRING), true, run_create,
@@ -748,14 +766,20 @@ static const Command commands[] = {
 		"  --connection-string=URI         the origin (required):\n"
 		"                                  postgresql://USER:PASSWORD@HOST:PORT/DATABASE or\n"
 		"                                  \"host=H port=P dbname=D user=U password=W\";\n"
-		"                                  sslmode and sslrootcert are taken from it too\n"
+		"                                  sslmode and sslrootcert are taken from it too.\n"
+		"                                  A MySQL/MariaDB origin: mysql://USER:PASSWORD@\n"
+		"                                  HOST:PORT/DATABASE (or mariadb://; port 3306 by\n"
+		"                                  default; ?ssl-mode=DISABLED|PREFERRED|REQUIRED|\n"
+		"                                  VERIFY_CA|VERIFY_IDENTITY&ssl-ca=FILE); its clients\n"
+		"                                  connect to mysql_listen_port, and caching is not\n"
+		"                                  available for it yet (it is created disabled)\n"
 		FIELD_HELP("  --caching-disabled              forward every query, cache nothing\n")
 		"  Options override what the connection string says.\n"
 	SETTINGS_HELP},
 	{"list", NULL, COMMON_OPTS, false, run_list,
 		"Usage: hyperdrive list [-c FILE]\n"
-		"  Lists the configs, one a line: id, name, origin, connection limit, pool mode\n"
-		"  and caching.\n"
+		"  Lists the configs, one a line: id, name, protocol (postgresql or mysql),\n"
+		"  origin, connection limit, pool mode and caching.\n"
 		"Options:\n"
 	SETTINGS_HELP},
 	{"get", "ID|NAME", COMMON_OPTS, false, run_get,
@@ -769,9 +793,10 @@ static const Command commands[] = {
 		"Usage: hyperdrive update ID|NAME [options]\n"
 		"  Changes a config and shows it as get does. Fields not mentioned keep their values.\n"
 		"Options:\n"
-		"  --connection-string=URI         a new origin: host, port (default 5432), database\n"
-		"                                  and user; sslmode, sslrootcert and the password\n"
-		"                                  change only if it has them\n"
+		"  --connection-string=URI         a new origin: protocol, host, port (default 5432,\n"
+		"                                  or 3306 for mysql://), database and user;\n"
+		"                                  sslmode, sslrootcert and the password change only\n"
+		"                                  if it has them\n"
 		"  --name=NEW                      rename the config (clients' database name)\n"
 		FIELD_HELP("  --caching-disabled=true|false   forward every query, cache nothing\n")
 		"  Options override what the connection string says.\n"

@@ -389,6 +389,16 @@ handle_startup_message(HdClient *client, const HdStartup *startup)
 						"The agent has no config of that name (hyperdrive list).");
 		return;
 	}
+	if (config->protocol != HD_PROTOCOL_POSTGRESQL)
+	{
+		char		message[256];
+
+		/* its origin speaks another protocol: nothing here can serve it */
+		hd_config_wrong_listener(config, client->agent->settings.mysql_listen_port,
+								 message, sizeof(message));
+		hd_client_fatal(client, HD_SQLSTATE_INVALID_CATALOG_NAME, message, NULL);
+		return;
+	}
 	if (client->agent->draining)
 	{
 		hd_client_fatal(client, HD_SQLSTATE_CANNOT_CONNECT_NOW, "the database system is shutting down", NULL);

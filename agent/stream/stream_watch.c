@@ -264,6 +264,14 @@ hd_stream_watch_main(int argc, char **argv, FILE *out, FILE *err)
 		hd_settings_free(&settings);
 		return 1;
 	}
+	if (config->protocol != HD_PROTOCOL_POSTGRESQL)
+	{
+		fprintf(err, "stream-watch: config \"%s\" is a %s origin: it has no change stream\n",
+				config->name, hd_protocol_name(config->protocol));
+		hd_configs_free(&configs);
+		hd_settings_free(&settings);
+		return 1;
+	}
 
 	w.loop = ev_default_loop(EVFLAG_AUTO);
 	params.loop = w.loop;
