@@ -43,6 +43,14 @@ export const targets = [
 // Only transaction pooling moves a client between origin connections.
 export const expectRotation = POOL_MODE === 'transaction';
 
+// The size of a driver's pool: under session pooling a client holds its
+// origin connection until it disconnects, and a pool's connections stay
+// open, so a pool larger than the origin limit would wait for good (an
+// application sizes it so too).
+export function poolSize(n) {
+	return POOL_MODE === 'session' ? Math.min(n, ORIGIN_LIMIT) : n;
+}
+
 // After the agent run of a scenario whose clients each recorded the origin
 // threads (CONNECTION_ID(), which the origin answers) they were served by:
 // no more threads than origin_connection_limit, and under transaction

@@ -8,7 +8,7 @@ import { and, asc, count, eq, gt, sql } from 'drizzle-orm';
 import {
 	boolean, datetime, decimal, int, json, mysqlTable, varchar,
 } from 'drizzle-orm/mysql-core';
-import { normalize, onBoth, rejection } from './common.mjs';
+import { normalize, onBoth, poolSize, rejection } from './common.mjs';
 
 function itemsTable(name) {
 	return mysqlTable(name, {
@@ -23,7 +23,7 @@ function itemsTable(name) {
 }
 
 async function withDb(conn, fn) {
-	const pool = mysql.createPool({ ...conn, connectionLimit: 3 });
+	const pool = mysql.createPool({ ...conn, connectionLimit: poolSize(3) });
 	try {
 		return await fn(drizzle({ client: pool }), pool);
 	} finally {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql from 'mysql';
 import {
-	checkBackends, errorOf, fieldsOf, normalize, onBoth, parallel, rejection, ORIGIN_LIMIT,
+	checkBackends, errorOf, fieldsOf, normalize, onBoth, parallel, poolSize, rejection, ORIGIN_LIMIT,
 } from './common.mjs';
 
 // The driver's callbacks as promises: q(sql, values) -> { rows, fields }.
@@ -124,7 +124,7 @@ test('clients at once in transactions: more than the origin connections', async 
 
 test('multipleStatements and a pool', async () => {
 	const result = await onBoth(async (conn) => {
-		const pool = mysql.createPool({ ...conn, connectionLimit: 5, multipleStatements: true });
+		const pool = mysql.createPool({ ...conn, connectionLimit: poolSize(5), multipleStatements: true });
 		const pq = (sql, values) => new Promise((resolve, reject) => {
 			pool.query(sql, values, (err, rows) => (err ? reject(err) : resolve(rows)));
 		});
