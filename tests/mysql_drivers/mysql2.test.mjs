@@ -230,6 +230,31 @@ test('an error inside a transaction, then rollback', async () => {
 	assert.deepEqual(result.after, { n: 0, it: 0 });
 });
 
+test('a client that disappears mid-transaction: its transaction is rolled back, its locks go', async () => {
+	const result = await onBoth((conn, target) => withConn(conn, {}, async (other) => {
+		const name = `m2_gone_${target}`;
+		await other.query(`drop table if exists ${name}`);
+		await other.query(`create table ${name} (id int primary key, v text) engine=InnoDB`);
+		await other.query(`insert into ${name} values (1, 'before')`);
+		const gone = await mysql.createConnection({ ...conn, connectTimeout: 15000 });
+		await gone.beginTransaction();
+		await gone.query(`update ${name} set v = 'never committed' where id = 1`);
+		await gone.query(`insert into ${name} values (2, 'never committed')`);
+		// the socket closed without COM_QUIT, the transaction open
+		gone.destroy();
+		// the row lock it held goes with its session (a wait longer than this
+		// one fails with ER_LOCK_WAIT_TIMEOUT, 1205)
+		await other.query('set session innodb_lock_wait_timeout = 20');
+		await other.beginTransaction();
+		const [upd] = await other.query(`update ${name} set v = 'after' where id = 1`);
+		await other.query(`insert into ${name} values (2, 'after')`);
+		await other.commit();
+		const [rows] = await other.query(`select id, v from ${name} order by id`);
+		return { changed: upd.changedRows, rows };
+	}));
+	assert.deepEqual(result.rows, [{ id: 1, v: 'after' }, { id: 2, v: 'after' }]);
+});
+
 test('multi-result sets: multipleStatements and a procedure returning two result sets', async () => {
 	const result = await onBoth((conn, target) => withConn(conn, { multipleStatements: true }, async (c) => {
 		const name = `m2_multi_${target}`;
