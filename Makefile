@@ -169,7 +169,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
 	test_cache_core test_client_protocol test_record_deps test_cache_params test_fresh_wait \
-	test_mysql_auth test_conninfo
+	test_mysql_auth test_conninfo test_my_sql
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -191,6 +191,9 @@ agent/tests/test_client_protocol: agent/tests/test_client_protocol.c $(AGENT_CLI
 # The cache core's race rule and request coalescing (fake sessions).
 agent/tests/test_race: agent/tests/test_race.c agent/cache/race.c agent/cache/race.h agent/cache/dep.h agent/base/log.c agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/cache/race.c agent/base/log.c
+
+agent/tests/test_my_sql: agent/tests/test_my_sql.c agent/mywire/my_sql.c agent/mywire/my_sql.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/mywire/my_sql.c
 
 agent/tests/test_fresh_wait: agent/tests/test_fresh_wait.c agent/cache/fresh_wait.c agent/cache/fresh_wait.h \
 		agent/cache/flight.c agent/cache/flight.h agent/base/list.h agent/tests/tap.h

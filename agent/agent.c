@@ -25,6 +25,7 @@
  * hard limit; a hard limit below that refuses the start (or the reloaded
  * settings) with the numbers and the setting to lower.
  */
+#include "mywire/mywire.h"
 #include "pgwire/pooler.h"
 
 #include <arpa/inet.h>
@@ -117,6 +118,13 @@ client_accepted(void *arg, int fd, const struct sockaddr_storage *addr)
  * max_client_conn counts every protocol's sessions (agent->nclients); the
  * words and the SQLSTATE are the agent's, the bytes the protocol's.
  */
+/* HdMyRoot's: the MySQL wing refuses through the same limit */
+static bool
+refuse_over_limit(void *agent, HdClientSession *session)
+{
+	return hd_agent_refuse_over_limit(agent, session);
+}
+
 bool
 hd_agent_refuse_over_limit(HdAgent *agent, HdClientSession *session)
 {
@@ -131,7 +139,7 @@ hd_agent_refuse_over_limit(HdAgent *agent, HdClientSession *session)
 }
 
 static void
-client_listener_init(HdClientListener *clients, HdAgent *agent,
+client_listener_init(HdClientListener *clients, void *agent,
 					 const HdClientProtocol *protocol)
 {
 	hd_listener_init(&clients->listener);
@@ -144,6 +152,7 @@ close_listeners(HdAgent *agent)
 {
 	hd_listener_close(&agent->tcp_clients.listener);
 	hd_listener_close(&agent->unix_clients.listener);
+	hd_listener_close(&agent->mysql_clients.listener);
 }
 
 /* ---------------------------------------------------------------------------
@@ -356,6 +365,7 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 	}
 	hd_configs_free(&agent->configs);
 	agent->configs = fresh;
+	hd_my_agent_configs_changed(agent->mysql);
 	hd_cache_layer_configs(agent->cache);
 	/* the configs are taken: a limit too low shows as failed connections */
 	if (ensure_fd_limit(&agent->settings, &agent->configs, err, errlen) < 0)
@@ -593,6 +603,8 @@ janitor_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		else
 			busy = true;
 	}
+	if (hd_my_agent_janitor(agent->mysql, now, agent->draining))
+		busy = true;
 	if (agent->draining && !busy)
 	{
 		hd_info("drained: exiting");
@@ -620,6 +632,7 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	{
 		hd_listener_wake(&agent->tcp_clients.listener);
 		hd_listener_wake(&agent->unix_clients.listener);
+		hd_listener_wake(&agent->mysql_clients.listener);
 	}
 	while ((item = hd_list_first(&agent->dead_servers)) != NULL)
 		hd_server_free(hd_container_of(item, HdServer, conn.link));
@@ -642,6 +655,7 @@ agent_shutdown(HdAgent *agent)
 		hd_list_foreach_safe(s, stmp, &pool->conns)
 			hd_server_close(hd_container_of(s, HdServer, conn.link), "the agent is stopping");
 	}
+	hd_my_agent_shutdown(agent->mysql);
 	hd_lookup_shutdown(agent);
 	hd_cancel_shutdown(agent);
 	reaper_cb(agent->loop, &agent->reaper, 0);
@@ -709,10 +723,23 @@ hd_agent_main(int argc, char **argv)
 		hd_settings_free(&agent.settings);
 		return 1;
 	}
-	/* both listeners' clients speak PostgreSQL */
+	/* the first two listeners' clients speak PostgreSQL, the third's MySQL */
 	client_listener_init(&agent.tcp_clients, &agent, &hd_pg_client_protocol);
 	client_listener_init(&agent.unix_clients, &agent, &hd_pg_client_protocol);
 	agent.loop = ev_default_loop(EVFLAG_AUTO);
+	{
+		HdMyRoot	root = {&agent, &agent.nclients, refuse_over_limit,
+		(struct ssl_ctx_st *const *) &agent.tls_ctx};
+
+		if ((agent.mysql = hd_my_agent_new(agent.loop, &agent.settings, &agent.configs, &root)) == NULL)
+		{
+			fprintf(stderr, "hyperdrive agent: out of memory\n");
+			hd_configs_free(&agent.configs);
+			hd_settings_free(&agent.settings);
+			return 1;
+		}
+	}
+	client_listener_init(&agent.mysql_clients, agent.mysql, &hd_my_client_protocol);
 	agent.console = &hd_admin_console;
 	hd_list_init(&agent.pools);
 	hd_list_init(&agent.clients);
@@ -750,6 +777,10 @@ hd_agent_main(int argc, char **argv)
 		(agent.settings.unix_socket_dir &&
 		 hd_listener_open_unix(&agent.unix_clients.listener, agent.settings.unix_socket_dir,
 							   agent.settings.listen_port, err, sizeof(err)) < 0) ||
+		(agent.settings.mysql_listen_port > 0 &&
+		 hd_listener_open_tcp(&agent.mysql_clients.listener, agent.settings.listen_addr,
+							  agent.settings.mysql_listen_port, "listen_addr/mysql_listen_port",
+							  err, sizeof(err)) < 0) ||
 		hd_metrics_start(&agent) < 0)
 	{
 		if (err[0])
@@ -783,6 +814,9 @@ hd_agent_main(int argc, char **argv)
 	if (agent.unix_clients.listener.fd >= 0)
 		hd_listener_start(&agent.unix_clients.listener, agent.loop,
 						  "clients on the Unix-domain socket", client_accepted, &agent.unix_clients);
+	if (agent.mysql_clients.listener.fd >= 0)
+		hd_listener_start(&agent.mysql_clients.listener, agent.loop, "MySQL clients",
+						  client_accepted, &agent.mysql_clients);
 	ev_signal_start(agent.loop, &agent.sigint_watcher);
 	ev_signal_start(agent.loop, &agent.sigterm_watcher);
 	ev_signal_start(agent.loop, &agent.sighup_watcher);
@@ -795,6 +829,9 @@ hd_agent_main(int argc, char **argv)
 			agent.configs.count, agent.settings.state_dir);
 	(void) sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d with %zu config(s)",
 					  agent.settings.listen_addr, agent.settings.listen_port, agent.configs.count);
+	if (agent.mysql_clients.listener.fd >= 0)
+		hd_info("listening for MySQL clients on %s:%d", agent.settings.listen_addr,
+				agent.settings.mysql_listen_port);
 	ev_run(agent.loop, 0);
 	agent_shutdown(&agent);
 	return 0;

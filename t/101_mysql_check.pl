@@ -1,9 +1,10 @@
 # `hyperdrive check` of MySQL configs (protocol mysql), against a throwaway
 # MariaDB (t/MariaDB.pm, with TLS): the login with the config's password,
 # the server's version, the warning (not a failure) with the GRANT when the
-# config's user cannot read mysql.global_priv and ok once it can, TLS per
-# sslmode (off, required, verified against the CA, refused with the wrong
-# CA), a wrong password, a port nothing listens on, and a missing
+# config's user cannot read mysql.global_priv and ok once it can,
+# allow_load_local against the origin's local_infile, TLS per sslmode
+# (prefer: on; off; verified against the CA; refused with another CA), a
+# wrong password, a port nothing listens on, and a missing
 # mysql_listen_port. None of the PostgreSQL checks runs for such a config,
 # and no output shows a password.
 use strict;
@@ -62,6 +63,21 @@ $my->sql(q{GRANT SELECT ON mysql.global_priv TO 'app'@'127.0.0.1'});
 ($rc, $out) = check('shop');
 like($out, qr/^ok: shop: the config's user can read mysql\.global_priv/m, 'after the GRANT: ok');
 unlike($out, qr/^warning:/m, 'and no warning');
+
+# allow_load_local: the origin's local_infile
+hd_cli($ini, 'update shop --allow-load-local', 'update', 'shop', '--allow-load-local=true');
+($rc, $out) = check('shop');
+like($out, qr/^ok: shop: allow_load_local: the origin takes LOAD DATA LOCAL \(local_infile ON\)$/m,
+	'allow_load_local with local_infile ON: ok');
+$my->sql('SET GLOBAL local_infile = OFF');
+($rc, $out) = check('shop');
+like($out, qr/^warning: shop: allow_load_local is true, but the origin has local_infile OFF: LOAD DATA LOCAL fails there; SET GLOBAL local_infile = ON/m,
+	'local_infile OFF: a warning saying what to do');
+is($rc, 0, 'a warning, not a failure');
+$my->sql('SET GLOBAL local_infile = ON');
+hd_cli($ini, 'update shop --allow-load-local=false', 'update', 'shop', '--allow-load-local=false');
+($rc, $out) = check('shop');
+unlike($out, qr/local_infile/, 'allow_load_local false: local_infile is not checked');
 
 # TLS per sslmode
 hd_cli($ini, 'update shop: ssl-mode DISABLED', 'update', 'shop', "--connection-string=$url?ssl-mode=DISABLED");

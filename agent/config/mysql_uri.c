@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/hex.h"
 #include "config/conninfo.h"
 
 #define URI_FORM "mysql://USER:PASSWORD@HOST:PORT/DATABASE"
@@ -52,18 +53,6 @@ hd_mysql_uri_is(const char *conninfo)
 	return false;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * A malloc'd, NUL-terminated, percent-decoded copy of span; NULL with a
  * message naming `what` (never its text) if it is malformed.
@@ -89,8 +78,8 @@ decode(Span span, const char *what, char *err, size_t errlen)
 			out[n++] = span.start[i];
 			continue;
 		}
-		hi = i + 2 < span.len ? hex_value(span.start[i + 1]) : -1;
-		lo = hi >= 0 ? hex_value(span.start[i + 2]) : -1;
+		hi = i + 2 < span.len ? hd_hex_value(span.start[i + 1]) : -1;
+		lo = hi >= 0 ? hd_hex_value(span.start[i + 2]) : -1;
 		if (lo < 0 || (hi == 0 && lo == 0))
 		{
 			explicit_bzero(out, span.len + 1);

@@ -610,6 +610,7 @@ end_status(HdMyReply *r, const unsigned char *p, size_t len, uint16_t *status)
 	if (r->deprecate_eof && hd_my_parse_ok(p, len, &r->ok))
 	{
 		*status = r->ok.status;
+		r->packet_is_ok = true;
 		return true;
 	}
 	return false;
@@ -649,6 +650,7 @@ feed_start(HdMyReply *r, const unsigned char *p, size_t len)
 	{
 		if (!hd_my_parse_ok(p, len, &r->ok))
 			return invalid(r, "a malformed OK packet");
+		r->packet_is_ok = true;
 		return end_with_status(r, r->ok.status);
 	}
 	if (r->kind != HD_MY_REPLY_QUERY)
@@ -693,6 +695,7 @@ hd_my_reply_feed(HdMyReply *r, const unsigned char *p, size_t len)
 	uint16_t	status;
 	bool		continuation = r->continued;
 
+	r->packet_is_ok = false;
 	/* the pieces after a packet of the maximum length continue it: not read */
 	r->continued = len == HD_MY_MAX_PAYLOAD;
 	if (continuation)
@@ -753,6 +756,85 @@ hd_my_reply_feed(HdMyReply *r, const unsigned char *p, size_t len)
 		default:
 			return invalid(r, "a packet after the reply's end");
 	}
+}
+
+#define SESSION_TRACK_STATE_CHANGE 2
+
+int
+hd_my_put_client_ok(HdIoBuf *out, uint8_t seq, const unsigned char *payload, size_t len,
+					uint32_t client_caps, bool *state_changed)
+{
+	HdMyReader	r;
+	size_t		fixed;
+	uint16_t	status;
+	const unsigned char *info = NULL;
+	size_t		info_len = 0;
+	const unsigned char *block = NULL;
+	size_t		block_len = 0;
+	HdIoBuf		kept = {0};
+	size_t		mark;
+	int			rc = -1;
+
+	*state_changed = false;
+	hd_my_reader_init(&r, payload, len);
+	hd_my_read_int(&r, 1);
+	hd_my_read_lenenc(&r, NULL);
+	hd_my_read_lenenc(&r, NULL);
+	status = (uint16_t) hd_my_read_int(&r, 2);
+	hd_my_read_int(&r, 2);
+	if (!r.ok)
+		return -1;
+	fixed = r.pos;
+	if (r.pos < r.len)
+		info = hd_my_read_lenenc_str(&r, &info_len);
+	if (r.ok && r.pos < r.len && (status & HD_MY_STATUS_SESSION_STATE_CHANGED))
+		block = hd_my_read_lenenc_str(&r, &block_len);
+	if (!r.ok)
+		return -1;
+	/* the entries the client may see: all but the state-change tracker's */
+	if (block)
+	{
+		HdMyReader	b;
+
+		hd_my_reader_init(&b, block, block_len);
+		while (b.ok && b.pos < b.len)
+		{
+			size_t		start = b.pos;
+			uint64_t	type = hd_my_read_int(&b, 1);
+			size_t		n;
+
+			if (hd_my_read_lenenc_str(&b, &n) == NULL)
+				break;
+			if (type == SESSION_TRACK_STATE_CHANGE)
+				*state_changed = true;
+			else if (hd_iobuf_append(&kept, block + start, b.pos - start) != 0)
+				goto done;
+		}
+		if (!b.ok)
+			goto done;
+	}
+	if (!(client_caps & HD_MY_CLIENT_SESSION_TRACK) || hd_iobuf_live(&kept) == 0)
+		status &= (uint16_t) ~HD_MY_STATUS_SESSION_STATE_CHANGED;
+	if (hd_my_packet_begin(out, &mark) != 0 || hd_iobuf_append(out, payload, fixed) != 0)
+		goto done;
+	/* the status word sits just before the warnings, at the fixed part's end */
+	out->data[out->len - 4] = (char) (status & 0xff);
+	out->data[out->len - 3] = (char) (status >> 8);
+	if (client_caps & HD_MY_CLIENT_SESSION_TRACK)
+	{
+		if ((info || hd_iobuf_live(&kept) > 0) && hd_my_put_lenenc_str(out, info, info_len) != 0)
+			goto done;
+		if (hd_iobuf_live(&kept) > 0 &&
+			hd_my_put_lenenc_str(out, hd_iobuf_head(&kept), hd_iobuf_live(&kept)) != 0)
+			goto done;
+	}
+	else if (info_len > 0 && hd_iobuf_append(out, info, info_len) != 0)
+		goto done;
+	hd_my_packet_end(out, mark, seq);
+	rc = 0;
+done:
+	hd_iobuf_free(&kept);
+	return rc;
 }
 
 const char *

@@ -274,6 +274,7 @@ typedef struct HdMyReply
 	uint64_t	left;			/* column definitions (or prepare's params, then columns) to go */
 	uint64_t	prep_columns;	/* COM_STMT_PREPARE: the columns after the parameters */
 	/* filled in as the reply goes: */
+	bool		packet_is_ok;	/* the packet just fed was an OK packet (ok holds it) */
 	bool		error;			/* the (last) reply was ERR */
 	uint16_t	status;			/* the last status flags seen */
 	bool		has_status;
@@ -288,6 +289,18 @@ typedef struct HdMyReply
 extern void hd_my_reply_start(HdMyReply *r, HdMyReplyKind kind, bool deprecate_eof, bool binary);
 /* Each packet's payload in turn (the pieces of a continued payload too). */
 extern HdMyReplyStep hd_my_reply_feed(HdMyReply *r, const unsigned char *payload, size_t len);
+
+/*
+ * An OK packet from an origin connection that negotiated SESSION_TRACK and
+ * has session_track_state_change on, as a client that negotiated
+ * client_caps gets it: the state-change entries taken out (the client did
+ * not ask for them), and without SESSION_TRACK the info as a plain string.
+ * *state_changed: the origin said the statement changed the session.
+ * Appends a whole packet with seq; 0, or -1 (malformed: nothing appended
+ * but what must be truncated, or out of memory).
+ */
+extern int	hd_my_put_client_ok(HdIoBuf *out, uint8_t seq, const unsigned char *payload, size_t len,
+								uint32_t client_caps, bool *state_changed);
 
 /* The name of a command byte, for logs ("COM_QUERY", or "command 0x.."). */
 extern const char *hd_my_command_name(uint8_t command, char *buf, size_t len);

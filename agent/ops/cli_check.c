@@ -59,17 +59,27 @@ typedef struct Facts
 
 static void ok(Check *c, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 static void problem(Check *c, const char *fix, const char *fmt,...) __attribute__((format(printf, 3, 4)));
+static void warning(Check *c, const char *how, const char *fmt,...) __attribute__((format(printf, 3, 4)));
+
+/* "KIND: [NAME: ]WHAT", then "; TAIL" if there is one. */
+static void
+put_line(Check *c, const char *kind, const char *tail, const char *fmt, va_list ap)
+{
+	fprintf(c->out, "%s: %s", kind, c->prefix);
+	vfprintf(c->out, fmt, ap);
+	if (tail != NULL)
+		fprintf(c->out, "; %s", tail);
+	fputc('\n', c->out);
+}
 
 static void
 ok(Check *c, const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(c->out, "ok: %s", c->prefix);
 	va_start(ap, fmt);
-	vfprintf(c->out, fmt, ap);
+	put_line(c, "ok", NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->out);
 }
 
 /* "FAIL: WHAT; fix: HOW", counted. */
@@ -77,34 +87,30 @@ static void
 problem(Check *c, const char *fix, const char *fmt,...)
 {
 	va_list		ap;
+	char		tail[1400];
 
-	fprintf(c->out, "FAIL: %s", c->prefix);
+	snprintf(tail, sizeof(tail), "fix: %s", fix);
 	va_start(ap, fmt);
-	vfprintf(c->out, fmt, ap);
+	put_line(c, "FAIL", tail, fmt, ap);
 	va_end(ap);
-	fprintf(c->out, "; fix: %s\n", fix);
 	c->failures++;
+}
+
+/* "warning: WHAT; HOW": worth doing, but the agent works without it (not counted). */
+static void
+warning(Check *c, const char *how, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	put_line(c, "warning", how, fmt, ap);
+	va_end(ap);
 }
 
 static void
 skip(Check *c, const char *what, const char *why)
 {
 	fprintf(c->out, "skip: %s%s (%s)\n", c->prefix, what, why);
-}
-
-/* "warning: WHAT; HOW": worth doing, but the agent works without it (not counted). */
-static void warning(Check *c, const char *how, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static void
-warning(Check *c, const char *how, const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(c->out, "warning: %s", c->prefix);
-	va_start(ap, fmt);
-	vfprintf(c->out, fmt, ap);
-	va_end(ap);
-	fprintf(c->out, "; %s\n", how);
 }
 
 /* A libpq message on one line, without its "ERROR:  " and trailing newline. */
@@ -595,6 +601,25 @@ check_mysql_secrets(Check *c, MYSQL *my)
 	free(account);
 }
 
+/* allow_load_local lets LOAD DATA LOCAL through: the origin must take it too. */
+static void
+check_mysql_local_infile(Check *c, MYSQL *my)
+{
+	char		err[512];
+	char	   *on = mysql_value(my, "SELECT @@GLOBAL.local_infile", err, sizeof(err));
+
+	if (on == NULL)
+		warning(c, "see the origin's log", "cannot read the origin's local_infile: %s", err);
+	else if (strcmp(on, "1") == 0)
+		ok(c, "allow_load_local: the origin takes LOAD DATA LOCAL (local_infile ON)");
+	else
+		warning(c, "SET GLOBAL local_infile = ON on the origin (and in its configuration), or "
+				"hyperdrive update --allow-load-local=false",
+				"allow_load_local is true, but the origin has local_infile OFF: "
+				"LOAD DATA LOCAL fails there");
+	free(on);
+}
+
 static void
 check_mysql_origin(Check *c, const char *state_dir, const HdConfig *cfg, int mysql_listen_port)
 {
@@ -619,6 +644,8 @@ check_mysql_origin(Check *c, const char *state_dir, const HdConfig *cfg, int mys
 	   cfg->database, cfg->user, mysql_get_server_info(my), cipher ? cipher : "off");
 	check_mysql_version(c, my);
 	check_mysql_secrets(c, my);
+	if (cfg->allow_load_local)
+		check_mysql_local_infile(c, my);
 	mysql_close(my);
 }
 

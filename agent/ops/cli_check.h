@@ -22,6 +22,8 @@
  *        whether the config's user can read mysql.global_priv (MariaDB) or
  *        mysql.user (MySQL), which other users' logins need: a warning
  *        with the GRANT to run when it cannot
+ *        with allow_load_local: that the origin has local_infile ON (else
+ *        a warning)
  *
  * Contract:
  *   - One line per check on `out`: "ok: WHAT", "FAIL: WHAT; fix: HOW",

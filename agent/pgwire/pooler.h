@@ -301,7 +301,7 @@ hd_pg_pool_of(const HdPool *pool)
 typedef struct HdClientListener
 {
 	HdListener	listener;
-	HdAgent    *agent;
+	void	   *agent;			/* the protocol's accept() argument: its wing's agent state */
 	const HdClientProtocol *protocol;
 } HdClientListener;
 
@@ -321,6 +321,8 @@ struct HdAgent
 	ev_prepare	reaper;
 	HdClientListener tcp_clients;	/* listen_addr, listen_port */
 	HdClientListener unix_clients;	/* unix_socket_dir; not open if unset */
+	HdClientListener mysql_clients; /* listen_addr, mysql_listen_port; not open if unset */
+	struct HdMyAgent *mysql;	/* the MySQL wing (mywire/mywire.h) */
 	ev_signal	sigint_watcher;
 	ev_signal	sigterm_watcher;
 	ev_signal	sighup_watcher;

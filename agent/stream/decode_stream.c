@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hex.h"
 #include "stream/stream_record.h"
 
 #define PROG "hyperdrive decode-stream"
@@ -48,18 +49,6 @@ parse_options(int argc, char **argv, HdTextOptions *opts)
 	return true;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode "\xHEX" in place into line itself (the bytes are never longer than
  * the text). Returns the byte count, or -1 with a message in problem.
@@ -82,8 +71,8 @@ unhex_line(char *line, size_t len, char *problem, size_t problem_size)
 	}
 	for (size_t i = 2; i < len; i += 2)
 	{
-		int			hi = hex_value(line[i]);
-		int			lo = hex_value(line[i + 1]);
+		int			hi = hd_hex_value(line[i]);
+		int			lo = hd_hex_value(line[i + 1]);
 
 		if (hi < 0 || lo < 0)
 		{
