@@ -399,20 +399,29 @@ test('binary types through execute() and query(): DECIMAL(30,10), DATETIME(6), J
 	assert.equal(result.calc.us, 123456);
 });
 
-test('connection options: the client\'s character set and database, ping, changeUser', async () => {
+test('connection options: the client\'s character set, ping', async () => {
 	const result = await onBoth((conn) => withConn(conn, { charset: 'LATIN1_SWEDISH_CI' }, async (c) => {
 		const [[cs]] = await c.query('select @@character_set_client as csc, @@collation_connection as coll, database() as db');
 		const [[latin]] = await c.query('select hex(?) as h, ? as back', ['café', 'café']);
 		await c.ping();
-		// COM_CHANGE_USER back to the same user and database, with another
-		// character set: the session starts over
-		await c.query('set @m2_var = 5');
-		await c.changeUser({ user: conn.user, password: conn.password, database: conn.database, charset: 'UTF8MB4_GENERAL_CI' });
-		const [[after]] = await c.query('select @m2_var as v, @@character_set_client as csc, database() as db');
+		const [[after]] = await c.query('select 1 as still_there');
 		return { cs, latin, after };
 	}));
 	assert.equal(result.cs.csc, 'latin1');
 	assert.equal(result.latin.h, '636166E9', 'sent as latin1');
 	assert.equal(result.latin.back, 'café');
-	assert.equal(result.after.v, null, 'user variables are gone after COM_CHANGE_USER');
+});
+
+test('changeUser (COM_CHANGE_USER): the session starts over, in the database named', async () => {
+	const result = await onBoth((conn) => withConn(conn, {}, async (c) => {
+		await c.query('set @m2_var = 5, session sql_mode = \'ANSI_QUOTES\'');
+		// back to the same user and database (through the agent: the
+		// config's name), with another character set
+		await c.changeUser({ user: conn.user, password: conn.password, database: conn.database, charset: 'LATIN1_SWEDISH_CI' });
+		const [[after]] = await c.query('select @m2_var as v, @@sql_mode like \'%ANSI_QUOTES%\' as ansi, @@character_set_client as csc, database() as db');
+		return after;
+	}));
+	assert.equal(result.v, null, 'user variables are gone after COM_CHANGE_USER');
+	assert.equal(result.ansi, 0, 'and the session\'s settings');
+	assert.equal(result.csc, 'latin1');
 });

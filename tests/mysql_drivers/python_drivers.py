@@ -225,14 +225,22 @@ class Drivers(unittest.TestCase):
 
     def test_warnings_are_each_clients_own(self):
         """SHOW WARNINGS in autocommit mode, many clients at once: each sees
-        the warning of its own previous statement, never another's."""
+        the warning of its own previous statement, never another's. Under
+        transaction pooling the agent may refuse it instead (ER 1105, when
+        the origin connection that ran the previous statement has served
+        another client since: the diagnostics are no longer the client's)."""
         def body(i, conn):
             cur = conn.cursor()
             for k in range(20):
                 token = f'{i}x{k}'
                 cur.execute('select cast(%s as signed)', (f'{i}{k}abc{token}',))
                 cur.fetchall()
-                messages = [w[2] for w in conn.show_warnings()]
+                try:
+                    messages = [w[2] for w in conn.show_warnings()]
+                except db.OperationalError as e:
+                    if POOL_MODE == 'transaction' and e.args[0] == 1105 and 'served another client' in e.args[1]:
+                        continue
+                    raise
                 if len(messages) != 1 or token not in messages[0]:
                     return f'round {k}: SHOW WARNINGS gave {messages!r}'
             return None
