@@ -196,7 +196,8 @@ sub hd_node_packages
 # reply the agent never forwards) fails this run only. Its output is a note
 # when it passes; when it fails, a diag with $o{about} (what it ran
 # against), then the agent's log $o{log} from the offset $o{log_start} if
-# $o{log} is given. Returns whether it passed.
+# $o{log} is given. Returns 1 if it passed, 0 if it failed, -1 if it had
+# not ended after $o{timeout} seconds.
 sub hd_driver_run
 {
 	my (%o) = @_;
@@ -214,7 +215,7 @@ sub hd_driver_run
 	}
 	diag("@{ $o{cmd} } (exit $?), $o{about}:\n$out$err");
 	diag("agent log while it ran:\n" . slurp_from($o{log}, $o{log_start}, 60000)) if $o{log};
-	return 0;
+	return $@ ? -1 : 0;
 }
 
 # Runs `hyperdrive ARGS -c INI` (the config CLI) as a test named "cli: NAME";
