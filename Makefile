@@ -169,7 +169,7 @@ AGENT_AUTH_HDRS = agent/auth/auth.h agent/auth/scram.h agent/auth/saslprep.h
 AGENT_UNIT_TESTS = test_auth test_session test_store test_ext_batch test_cache_hint test_log \
 	test_stmt test_race test_flight test_conn test_pool test_stream_record test_batch \
 	test_cache_core test_client_protocol test_record_deps test_cache_params test_fresh_wait \
-	test_mysql_auth test_conninfo test_my_sql
+	test_mysql_auth test_conninfo test_my_sql test_my_proto test_my_lookup
 agent-unit: $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 EXTRA_CLEAN += $(addprefix agent/tests/,$(AGENT_UNIT_TESTS))
 
@@ -273,8 +273,22 @@ agent/tests/test_auth: agent/tests/test_auth.c $(AGENT_AUTH_SRCS) $(AGENT_AUTH_H
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_AUTH_SRCS) -lcrypto
 
 # MySQL's password plugins and RSA (agent/auth/mysql_auth.c): OpenSSL only.
-agent/tests/test_mysql_auth: agent/tests/test_mysql_auth.c agent/auth/mysql_auth.c agent/auth/mysql_auth.h agent/tests/tap.h
+agent/tests/test_mysql_auth: agent/tests/test_mysql_auth.c agent/auth/mysql_auth.c agent/auth/mysql_auth.h \
+		agent/tests/bytes.h agent/tests/tap.h
 	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< agent/auth/mysql_auth.c -lcrypto
+
+# Other users' hashes (agent/mywire/my_lookup.c): the query and the rule, no server.
+AGENT_MY_LOOKUP_TEST_SRCS = agent/mywire/my_lookup.c agent/auth/mysql_auth.c agent/config/configs.c \
+	agent/base/log.c agent/base/ini.c agent/base/suggest.c agent/base/text_buf.c
+agent/tests/test_my_lookup: agent/tests/test_my_lookup.c $(AGENT_MY_LOOKUP_TEST_SRCS) agent/mywire/my_lookup.h \
+		agent/mywire/my_int.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -o $@ $< $(AGENT_MY_LOOKUP_TEST_SRCS) -lev $(MARIADB_LIBS) -lcrypto
+
+# The MySQL protocol's bytes (agent/mywire/my_proto.c) against MariaDB's
+# captured replies (agent/tests/data/my_replies.inc) and built packets.
+agent/tests/test_my_proto: agent/tests/test_my_proto.c agent/mywire/my_proto.c agent/mywire/my_proto.h \
+		agent/base/iobuf.c agent/base/iobuf.h agent/tests/data/my_replies.inc agent/tests/bytes.h agent/tests/tap.h
+	$(CC) $(AGENT_CFLAGS) $(AGENT_EXTRA_CFLAGS) -Iagent -Iagent/tests -o $@ $< agent/mywire/my_proto.c agent/base/iobuf.c
 
 # The cache's LMDB store; agent/tests/test_store --bench is its micro-benchmark.
 agent/tests/test_store: agent/tests/test_store.c agent/cache/store.c agent/cache/store.h agent/cache/dep.h agent/base/be.h \

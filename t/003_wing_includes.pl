@@ -51,6 +51,13 @@ like($out, qr{cache/ includes pgwire/ \(forbidden\): agent/cache/c\.c}, 'naming 
 ($rc, $out) = check(tree('pool/pool.c' => ['pgwire/pooler.h'], 'pgwire/p.c' => []));
 is($rc, 1, 'pool/ including pgwire/ fails');
 
+($rc, $out) = check(tree('mywire/my_client.c' => ['pgwire/proto.h'], 'pgwire/proto.h' => []));
+isnt($rc, 0, 'mywire/ including pgwire/ is caught');
+like($out, qr{mywire/ includes pgwire/ \(forbidden\)}, 'the two protocols\' wings are siblings');
+($rc, $out) = check(tree('pgwire/p.c' => ['mywire/my_int.h'], 'mywire/my_int.h' => []));
+like($out, qr{pgwire/ includes mywire/ \(forbidden\)}, 'either way');
+($rc, $out) = check(tree('cache/c.c' => ['mywire/my_int.h'], 'mywire/my_int.h' => []));
+like($out, qr{cache/ includes mywire/ \(forbidden\)}, 'and the cache core knows neither');
 ($rc, $out) = check(tree('net/tls.c' => ['pool/pool.h'], 'pool/pool.h' => []));
 is($rc, 1, 'net/ including a wing above it fails');
 like($out, qr{net/ includes pool/, which is above it}, 'and says so');

@@ -141,15 +141,7 @@ sub admin
 	my ($rc, $out, $err) =
 	  psql_run($admin_url, $ops_password, '', '-A', '-F', '|', '-P', 'footer=off', '-c', $command);
 	is($rc, 0, "psql: $command") or diag($err);
-	my @lines = split /\n/, $out;
-	my @cols = split /\|/, (shift(@lines) // ''), -1;
-	my @rows = map {
-		my @v = split /\|/, $_, -1;
-		my %h;
-		@h{@cols} = @v;
-		\%h
-	} @lines;
-	return (\@cols, \@rows);
+	return psql_table($out);
 }
 
 # A background psql as app: a handle, its output and error refs.
@@ -232,7 +224,7 @@ sub types_of { return join ' ', map { $_->[0] } @{ $_[0] }; }
 
 	$r = raw_query($sock, "  Show\tStats ; ");
 	is(types_of(row_description($r->[0][1])),
-		'config transactions queries bytes_received bytes_sent errors wait_timeouts connect_failures avg_query_ms avg_wait_ms',
+		'config transactions queries bytes_received bytes_sent errors wait_timeouts connect_failures avg_query_ms avg_wait_ms protocol',
 		'SHOW STATS columns (mixed case, blanks, semicolon)');
 	my %oid = map { @$_ } @{ row_description($r->[0][1]) };
 	is($oid{config}, 25, 'text columns have type text (25)');
@@ -290,7 +282,7 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 }
 {
 	my ($cols, $rows) = admin('SHOW CONFIGS');
-	is("@$cols", 'id name host port database user pool_mode origin_connection_limit caching',
+	is("@$cols", 'id name host port database user pool_mode origin_connection_limit caching protocol',
 		'SHOW CONFIGS columns');
 	my ($app) = grep { $_->{name} eq 'app' } @$rows;
 	ok($app, 'SHOW CONFIGS lists app');
@@ -309,10 +301,11 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 {
 	my ($cols, $rows) = admin('SHOW POOLS');
 	is("@$cols",
-		'config role clients_active clients_waiting servers_active servers_idle servers_connecting paused last_error',
+		'config role clients_active clients_waiting servers_active servers_idle servers_connecting paused last_error protocol',
 		'SHOW POOLS columns');
 	my ($pool) = grep { $_->{config} eq 'app' } @$rows;
 	ok($pool, 'SHOW POOLS shows the pool of app after a client used it');
+	is($pool->{protocol}, 'postgresql', 'its protocol');
 	is($pool->{role}, 'app', 'role app');
 	cmp_ok($pool->{servers_idle}, '>=', 1, 'an idle origin connection');
 	is($pool->{clients_active}, '0', 'no client holds one');
@@ -321,12 +314,16 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 }
 {
 	my ($cols, $rows) = admin('SHOW CLIENTS');
-	is("@$cols", 'address user database state connected_at has_server', 'SHOW CLIENTS columns');
+	is("@$cols", 'address user database state connected_at has_server protocol backend_pid pinned',
+		'SHOW CLIENTS columns');
 	my @app = grep { $_->{database} eq 'app' } @$rows;
 	is(scalar(@app), 1, 'one client of app');
 	is($app[0]{user}, 'app', 'its user');
 	is($app[0]{state}, 'idle', 'idle between transactions');
 	is($app[0]{has_server}, 'no', 'holding no origin connection');
+	is($app[0]{protocol}, 'postgresql', 'a PostgreSQL client');
+	is($app[0]{backend_pid}, '', 'no backend_pid while it holds no origin connection');
+	is($app[0]{pinned}, '', 'not pinned');
 	like($app[0]{address}, qr/^127\.0\.0\.1:\d+$/, 'its address');
 	like($app[0]{connected_at}, qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00$/, 'connected_at');
 	my ($me) = grep { $_->{database} eq 'hyperdrive' } @$rows;
@@ -334,13 +331,15 @@ my ($idle_h, $idle_in, $idle_out, $idle_err);
 }
 {
 	my ($cols, $rows) = admin('SHOW SERVERS');
-	is("@$cols", 'config role backend_pid state connected_at transactions', 'SHOW SERVERS columns');
+	is("@$cols", 'config role backend_pid state connected_at transactions protocol',
+		'SHOW SERVERS columns');
 	my @app = grep { $_->{config} eq 'app' } @$rows;
 	ok(@app >= 1, 'an origin connection of app');
 	my $pids = $node->safe_psql('postgres',
 		"SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE usename = 'app'");
 	my %pid = map { $_ => 1 } split /,/, $pids;
 	ok($pid{ $app[0]{backend_pid} }, 'backend_pid is an origin backend of app');
+	is($app[0]{protocol}, 'postgresql', 'a PostgreSQL origin connection');
 	is($app[0]{state}, 'idle', 'state idle');
 	cmp_ok($app[0]{transactions}, '>=', 1, 'it ran transactions');
 }
@@ -516,32 +515,33 @@ sub metric
 	{
 		like($text, qr/^# HELP $name \S/m, "$name has HELP");
 		like($text, qr/^# TYPE $name counter$/m, "$name is a counter");
-		like($text, qr/^$name\{config="app"\} \d+$/m, "$name for config app");
+		like($text, qr/^$name\{config="app",protocol="postgresql"\} \d+$/m, "$name for config app");
 	}
 	for my $name (qw(hyperdrive_clients hyperdrive_server_connections))
 	{
 		like($text, qr/^# TYPE $name gauge$/m, "$name is a gauge");
 	}
-	like($text, qr/^hyperdrive_clients\{config="app",state="$_"\} \d+$/m, "hyperdrive_clients state $_")
+	is(metric($text, 'hyperdrive_mysql_pins_total'), 0, 'hyperdrive_mysql_pins_total, 0 without MySQL clients');
+	like($text, qr/^hyperdrive_clients\{config="app",protocol="postgresql",state="$_"\} \d+$/m, "hyperdrive_clients state $_")
 	  for qw(active waiting idle);
-	like($text, qr/^hyperdrive_server_connections\{config="app",state="$_"\} \d+$/m,
+	like($text, qr/^hyperdrive_server_connections\{config="app",protocol="postgresql",state="$_"\} \d+$/m,
 		"hyperdrive_server_connections state $_")
 	  for qw(active idle connecting);
 	for my $name (qw(hyperdrive_query_duration_seconds hyperdrive_transaction_duration_seconds
 		hyperdrive_wait_duration_seconds))
 	{
 		like($text, qr/^# TYPE $name histogram$/m, "$name is a histogram");
-		my @buckets = $text =~ /^${name}_bucket\{config="app",le="([^"]+)"\} (\d+)$/mg;
+		my @buckets = $text =~ /^${name}_bucket\{config="app",protocol="postgresql",le="([^"]+)"\} (\d+)$/mg;
 		my %b = @buckets;
 		is($buckets[-2], '+Inf', "$name: the last bucket is +Inf");
 		my @counts = map { $buckets[ 2 * $_ + 1 ] } 0 .. $#buckets / 2;
 		ok(!grep({ $counts[$_] < $counts[ $_ - 1 ] } 1 .. $#counts), "$name: buckets are cumulative");
-		is(metric($text, "${name}_count{config=\"app\"}"), $b{'+Inf'}, "$name: _count is the +Inf bucket");
-		like(metric($text, "${name}_sum{config=\"app\"}"), qr/^[0-9.e+-]+$/, "$name: _sum");
+		is(metric($text, "${name}_count{config=\"app\",protocol=\"postgresql\"}"), $b{'+Inf'}, "$name: _count is the +Inf bucket");
+		like(metric($text, "${name}_sum{config=\"app\",protocol=\"postgresql\"}"), qr/^[0-9.e+-]+$/, "$name: _sum");
 	}
 
-	my $before = metric($text, 'hyperdrive_transactions_total{config="app"}');
-	my $q_before = metric($text, 'hyperdrive_query_duration_seconds_count{config="app"}');
+	my $before = metric($text, 'hyperdrive_transactions_total{config="app",protocol="postgresql"}');
+	my $q_before = metric($text, 'hyperdrive_query_duration_seconds_count{config="app",protocol="postgresql"}');
 	local $ENV{PGPASSWORD} = $password;
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run(
@@ -549,9 +549,9 @@ sub metric
 		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
 	ok($ok, 'pgbench through the agent') or diag("$out$err");
 	$text = scrape()->{content};
-	cmp_ok(metric($text, 'hyperdrive_transactions_total{config="app"}'), '>=', $before + 100,
+	cmp_ok(metric($text, 'hyperdrive_transactions_total{config="app",protocol="postgresql"}'), '>=', $before + 100,
 		'hyperdrive_transactions_total grew by pgbench\'s transactions');
-	cmp_ok(metric($text, 'hyperdrive_query_duration_seconds_count{config="app"}'), '>', $q_before,
+	cmp_ok(metric($text, 'hyperdrive_query_duration_seconds_count{config="app",protocol="postgresql"}'), '>', $q_before,
 		'the query histogram counted them');
 	my (undef, $rows) = admin('SHOW STATS');
 	my ($app) = grep { $_->{config} eq 'app' } @$rows;

@@ -65,6 +65,29 @@ like($out, qr/^done$/m, 'the checks ran to the end') or diag($err);
 cmp_ok($checks, '>=', 30, 'all of them');
 ok($agent->alive, 'the agent is still running');
 
+# Connector/C's prepared statements: each session's own parameter types
+{
+	my $bin = "$certdir/mysql_stmt_client";
+	my ($cc_out, $cc_err) = ('', '');
+	my $flags = `mariadb_config --cflags --libs`;
+	$flags =~ s/\s+/ /g;
+	IPC::Run::run([ 'sh', '-c', 'gcc -o "$0" "$1" ' . $flags, $bin,
+			dirname(__FILE__) . '/../tests/mysql_stmt_client.c' ],
+		'<', \undef, '>', \$cc_out, '2>', \$cc_err) or die "cannot build mysql_stmt_client: $cc_err";
+	my ($o, $e) = ('', '');
+	IPC::Run::run([ $bin, '127.0.0.1', $myport, 'app', $PW, 'shop' ],
+		'<', \undef, '>', \$o, '2>', \$e, IPC::Run::timeout(60));
+	my $n = 0;
+	for my $line (split /\n/, $o)
+	{
+		next unless $line =~ /^(not )?ok - (.*)$/;
+		ok(!$1, "Connector/C: $2");
+		$n++;
+	}
+	like($o, qr/^done$/m, 'Connector/C: the statement checks ran to the end') or diag($e);
+	is($n, 7, 'Connector/C: all of them');
+}
+
 # The MariaDB client: TLS, and caching_sha2_password (its fast path, the
 # agent knowing the config's password), asked for by the client
 sub cli
@@ -93,6 +116,9 @@ my $log = slurp_from($agent->{log}, 0);
 like($log, qr/pinned to its origin connection: a user variable/, 'the pin is logged with its reason');
 like($log, qr/pinned to its origin connection: the origin reports a change of session state/,
 	'and the one the origin reported');
+like($log, qr/pinned to its origin connection: COM_SET_OPTION/, 'and COM_SET_OPTION\'s');
+like($log, qr/MySQL origin connection \d+ closed: it must not be reused/,
+	'the connection COM_SET_OPTION changed is closed, not reused');
 unlike($log, qr/$PW/, 'no password in the log');
 $agent->signal('TERM');
 $agent->finish;

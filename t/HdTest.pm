@@ -29,7 +29,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli
-  hd_agent hd_agent_refuses hd_which hd_node_packages hd_driver_run);
+  hd_agent hd_agent_refuses hd_which hd_node_packages hd_driver_run psql_table);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -216,6 +216,22 @@ sub hd_driver_run
 	diag("@{ $o{cmd} } (exit $?), $o{about}:\n$out$err");
 	diag("agent log while it ran:\n" . slurp_from($o{log}, $o{log_start}, 60000)) if $o{log};
 	return $@ ? -1 : 0;
+}
+
+# psql -A -F '|' -P footer=off output (a header line, then rows) as
+# ([column names], [rows as hashes by column name]).
+sub psql_table
+{
+	my ($out) = @_;
+	my @lines = split /\n/, $out;
+	my @cols = split /\|/, (shift(@lines) // ''), -1;
+	my @rows = map {
+		my @v = split /\|/, $_, -1;
+		my %h;
+		@h{@cols} = @v;
+		\%h
+	} @lines;
+	return (\@cols, \@rows);
 }
 
 # Runs `hyperdrive ARGS -c INI` (the config CLI) as a test named "cli: NAME";

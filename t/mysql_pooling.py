@@ -180,7 +180,90 @@ check("a client gone mid-transaction: the next session goes on", one(b, "SELECT 
 check("and the gone client's insert was rolled back",
       one(direct, "SELECT count(*) FROM items WHERE v = 'killed'"), 0)
 
-# 9. bad input: a wrong password, an unknown config, malformed commands
+# 9. KILL: the ids are the agent's, answered by the agent; a client gone
+#    mid-statement has its statement killed on the origin
+sleeper = agent()
+result = {}
+
+
+def sleep_long():
+    try:
+        result["value"] = one(sleeper, "SELECT SLEEP(20)")
+    except pymysql.MySQLError as e:
+        result["value"] = "error %d" % e.args[0]
+
+
+t = threading.Thread(target=sleep_long)
+t.start()
+time.sleep(0.5)
+killer = agent()
+code = error_of(killer, "KILL QUERY %d" % sleeper.thread_id())
+check("KILL QUERY of another session by its id (the agent's): OK, without an origin connection",
+      code, None)
+t.join(15)
+say(not t.is_alive() and result.get("value") in (1, "error 1317"),
+    "and that session's statement was interrupted (1317, or SLEEP() returning 1)", repr(result))
+check("KILL of an id nobody has: 1094", error_of(killer, "KILL 987654"), 1094)
+victim = agent()
+one(victim, "SELECT 1")
+check("KILL CONNECTION of another session: OK", error_of(killer, "KILL CONNECTION %d" % victim.thread_id()), None)
+code = error_of(victim, "SELECT 1")
+say(code is not None, "and the killed session cannot go on", repr(code))
+killer.close()
+gone = agent()
+gone_sock = gone._sock
+gone_sock.sendall(struct.pack("<I", 18)[:3] + b"\x00" + b"\x03SELECT SLEEP(30)")
+time.sleep(0.5)
+gone_sock.shutdown(socket.SHUT_RDWR)
+gone_sock.close()
+after = agent()
+check("a client gone mid-statement: the next session gets the connection", one(after, "SELECT 9"), 9)
+check("its statement no longer runs on the origin (it was killed, not waited for)",
+      one(direct, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'"), 0)
+after.close()
+
+# 10. LOAD DATA LOCAL: refused unless the config allows it
+ll = agent(local_infile=True)
+code = error_of(ll, "LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE items (v)")
+check("LOAD DATA LOCAL through a config that does not allow it: 1148", code, 1148)
+ll.close()
+
+# 11. COM_CHANGE_USER (MySQLdb, libmariadb's): the session is reset and logs in again
+import MySQLdb
+md = MySQLdb.connect(host="127.0.0.1", port=AGENT, user="app", passwd=PW, db=CONFIG)
+md.autocommit(True)
+mc = md.cursor()
+mc.execute("SET sql_mode = 'ANSI'")
+mc.execute("USE information_schema")
+md.change_user("app", PW, CONFIG)
+mc = md.cursor()
+mc.execute("SELECT @@sql_mode, DATABASE()")
+check("COM_CHANGE_USER: the session's settings and database are back to a new login's",
+      mc.fetchone(), (default_mode, DB))
+try:
+    md.change_user("app", "wrong", CONFIG)
+    say(False, "COM_CHANGE_USER with a wrong password is refused", "it was not")
+except MySQLdb.MySQLError as e:
+    check("COM_CHANGE_USER with a wrong password is refused (1045)", e.args[0], 1045)
+md.close()
+so = MySQLdb.connect(host="127.0.0.1", port=AGENT, user="app", passwd=PW, db=CONFIG)
+so.autocommit(True)
+try:
+    so.set_server_option(0)     # MYSQL_OPTION_MULTI_STATEMENTS_ON
+    sc = so.cursor()
+    sc.execute("SELECT 1; SELECT 2")
+    first = sc.fetchall()
+    sc.nextset()
+    check("COM_SET_OPTION (multiple statements on): a multi-statement text runs",
+          (first, sc.fetchall()), (((1,),), ((2,),)))
+except MySQLdb.MySQLError as e:
+    say(False, "COM_SET_OPTION (multiple statements on): a multi-statement text runs", repr(e))
+so.close()
+time.sleep(0.3)
+check("and the connection it changed is not reused (a new session gets a new one)",
+      one(agent(), "SELECT 1"), 1)
+
+# 12. bad input: a wrong password, an unknown config, malformed commands
 try:
     pymysql.connect(host="127.0.0.1", port=AGENT, user="app", password="wrong", database=CONFIG)
     say(False, "a wrong password is refused", "it logged in")

@@ -179,6 +179,28 @@ hd_my_native_check(const uint8_t stage2[HD_MY_SHA1_LEN],
 }
 
 bool
+hd_my_native_check_plain(const uint8_t stage2[HD_MY_SHA1_LEN],
+						 const char *pw, size_t len,
+						 uint8_t stage1_out[HD_MY_SHA1_LEN])
+{
+	uint8_t		stage1[HD_MY_SHA1_LEN];
+	uint8_t		check[HD_MY_SHA1_LEN];
+	bool		right;
+
+	if (stage1_out != NULL)
+		memset(stage1_out, 0, HD_MY_SHA1_LEN);
+	if (len == 0)
+		return false;
+	hd_my_native_stage1(pw, len, stage1);
+	hd_my_native_stage2(stage1, check);
+	right = CRYPTO_memcmp(check, stage2, HD_MY_SHA1_LEN) == 0;
+	if (right && stage1_out != NULL)
+		memcpy(stage1_out, stage1, HD_MY_SHA1_LEN);
+	OPENSSL_cleanse(stage1, sizeof(stage1));
+	return right;
+}
+
+bool
 hd_my_native_check_empty(size_t token_len)
 {
 	return token_len == 0;

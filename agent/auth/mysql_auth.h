@@ -120,8 +120,21 @@ extern bool hd_my_native_check(const uint8_t stage2[HD_MY_SHA1_LEN],
 							   uint8_t stage1_out[HD_MY_SHA1_LEN]);
 
 /*
+ * Server side, against a stored hash (HD_MY_HASH_OK), from a password the
+ * client sent itself (caching_sha2_password's full authentication, over
+ * TLS or RSA-encrypted; mysql_clear_password): true if SHA1(SHA1(pw)) is the
+ * stored hash; then stage1_out (if not NULL) = SHA1(pw), else zeroed. The
+ * way to serve a looked-up user to a client that speaks only
+ * caching_sha2_password. The empty password is false here (its account has
+ * no hash: hd_my_native_check_empty()).
+ */
+extern bool hd_my_native_check_plain(const uint8_t stage2[HD_MY_SHA1_LEN],
+									 const char *pw, size_t len,
+									 uint8_t stage1_out[HD_MY_SHA1_LEN]);
+
+/*
  * Server side, for an account without a password (HD_MY_HASH_NONE): true
- * only for the empty token.
+ * only for the empty token (or the empty password).
  */
 extern bool hd_my_native_check_empty(size_t token_len);
 

@@ -8,7 +8,12 @@
  * max_client_conn, ERR 1040). The handshake response names the config (its
  * database) and the user; the password is checked with
  * mysql_native_password against SHA1(SHA1(password)) (a client that
- * answered another plugin is switched to it first). Then the session is
+ * answered another plugin is switched to it first): the config's own
+ * user's from the config's password, any other user's as the origin stores
+ * it, looked up there (my_lookup.h; the session reads nothing meanwhile).
+ * A right answer proves SHA1(password), which becomes the login of that
+ * user's pool; an unknown user, an account the agent cannot check and a
+ * wrong password get the same ERR 1045. Then the session is
  * ACTIVE: one command at a time (the protocol has no pipelining the agent
  * must keep: a client sends its next command after the reply).
  *
@@ -47,6 +52,7 @@
 
 #include "auth/mysql_auth.h"
 #include "base/log.h"
+#include "mywire/my_lookup.h"
 #include "net/tls.h"
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -123,6 +129,8 @@ hd_my_client_flush(HdMyClient *client)
 static void
 send_err(HdMyClient *client, uint8_t seq, uint16_t code, const char *sqlstate, const char *message)
 {
+	if (client->pool)
+		client->pool->pool.stats.errors_to_clients++;
 	if (hd_my_put_err(&client->out, seq, code, sqlstate, message) != 0)
 	{
 		hd_my_client_close(client);
@@ -139,7 +147,9 @@ hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate, cons
 	hd_info("MySQL client %s: closing: %s", client->addr, message);
 	ev_io_stop(client->my->loop, &client->read_watcher);
 	client->close_after_flush = true;
-	send_err(client, client->auth_seq, code, sqlstate, message);
+	/* logged in: the ERR answers the command being served (or the next one) */
+	send_err(client, client->state == HD_MY_CLIENT_ACTIVE ? client->reply_seq : client->auth_seq,
+			 code, sqlstate, message);
 }
 
 void
@@ -152,11 +162,15 @@ hd_my_client_close(HdMyClient *client)
 		return;
 	client->state = HD_MY_CLIENT_CLOSED;
 	hd_conn_close(&client->sock);
+	hd_my_lookup_cancel(my, client);
 	if (client->queued)
 		hd_pool_cancel_wait(&client->pool->pool, &client->wait);
 	client->queued = false;
 	if (server)
 	{
+		/* its statement is running: nobody waits for its answer */
+		if (client->sent)
+			hd_my_server_kill_query(server);
 		/*
 		 * What it left on its server (a transaction, a pin's state, a reply
 		 * still coming) must not reach anyone: reset before reuse. The reset
@@ -210,7 +224,7 @@ code_for(const char *sqlstate)
 
 /* MySQL's SQLSTATE for a condition the agent names with PostgreSQL's. */
 static const char *
-mysql_sqlstate(const char *sqlstate)
+sqlstate_for_mysql(const char *sqlstate)
 {
 	if (strcmp(sqlstate, "53300") == 0)
 		return "08004";
@@ -228,7 +242,7 @@ my_terminate(HdClientSession *session, const char *sqlstate, const char *message
 {
 	HdMyClient *client = client_of(session);
 
-	hd_my_client_fatal(client, code_for(sqlstate), mysql_sqlstate(sqlstate), message);
+	hd_my_client_fatal(client, code_for(sqlstate), sqlstate_for_mysql(sqlstate), message);
 }
 
 static bool
@@ -299,7 +313,7 @@ my_encode_error(HdIoBuf *out, bool fatal, const char *sqlstate, const char *mess
 
 	(void) fatal;
 	snprintf(text, sizeof(text), "%s%s%s", message, detail ? ": " : "", detail ? detail : "");
-	return hd_my_put_err(out, 1, code_for(sqlstate), mysql_sqlstate(sqlstate), text);
+	return hd_my_put_err(out, 1, code_for(sqlstate), sqlstate_for_mysql(sqlstate), text);
 }
 
 static int
@@ -357,11 +371,12 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 	client->my = my;
 	client->local = local;
 	client->command = -1;
+	client->reply_seq = 1;
 	client->autocommit = true;
 	client->status = HD_MY_STATUS_AUTOCOMMIT;
 	client->id = ++my->next_client_id;
 	client->thread_id = ++my->next_thread_id;
-	client->connected_at = client->last_activity = ev_now(my->loop);
+	client->connected_at = client->last_activity = client->login_started_at = ev_now(my->loop);
 	snprintf(client->addr, sizeof(client->addr), "%s", peer);
 	hd_list_init(&client->wait.link);
 	hd_conn_init(&client->sock, my->loop, fd, &client->read_watcher, &client->write_watcher);
@@ -415,9 +430,7 @@ find_config(HdMyClient *client, const HdMyLogin *login, char *why, size_t whylen
 		{
 			if (login->has_database && strcmp(cfg->name, login->database) == 0)
 			{
-				snprintf(why, whylen, "config \"%s\" is a PostgreSQL origin: connect to the agent's "
-						 "PostgreSQL port (listen_port %d)", cfg->name,
-						 client->my->settings->listen_port);
+				hd_config_wrong_listener(cfg, client->my->settings->listen_port, why, whylen);
 				*code = ER_BAD_DB_ERROR;
 				return NULL;
 			}
@@ -552,7 +565,109 @@ tls_handshake(HdMyClient *client)
 	return false;
 }
 
-/* The client's mysql_native_password answer: checked against its pool's password. */
+/* The pool of its config, user, variant and collation. */
+static HdMyPool *
+pool_for(HdMyClient *client, const HdConfig *config)
+{
+	uint32_t	variant = client->caps & HD_MY_VARIANT_CAPS;
+
+	if (!config->allow_load_local)
+		variant &= ~HD_MY_CLIENT_LOCAL_FILES;
+	return hd_my_pool_get(client->my, config, client->user, variant, client->collation);
+}
+
+/*
+ * Another user's hash is in (my_lookup.h): the client's answer is checked
+ * against it, which yields SHA1(password), all its pool needs to log in to
+ * the origin as that user. An unknown user, an account that cannot log in
+ * through the agent and a wrong password all get the same answer.
+ */
+static void
+lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message)
+{
+	HdMyClient *client = arg;
+	const HdConfig *config = hd_my_config_by_id(client->my, client->config_id);
+	uint8_t		stage1[20];
+	bool		ok = false;
+	char		msg[400];
+
+	client->looking_up = false;
+	if (client->state == HD_MY_CLIENT_CLOSED || client->close_after_flush)
+		return;
+	if (status == HD_MY_LOOKUP_FAILED)
+	{
+		hd_warning("MySQL client %s: cannot check the login of user \"%s\": %s", client->addr,
+				   client->user, message);
+		snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (hyperdrive could not read "
+				 "the user's password hash on the origin; the agent's log says why)", client->user,
+				 client->addr);
+		hd_my_client_fatal(client, ER_ACCESS_DENIED_ERROR, "28000", msg);
+		return;
+	}
+	if (status == HD_MY_LOOKUP_FOUND)
+		ok = hd_my_native_check(stage2, client->nonce, client->token, client->token_len, stage1);
+	else if (status == HD_MY_LOOKUP_NO_PASSWORD)
+		ok = hd_my_native_check_empty(client->token_len);
+	else
+		hd_info("MySQL client %s: %s", client->addr, message);
+	if (!ok && config && !client->looked_up_again &&
+		(status == HD_MY_LOOKUP_FOUND || status == HD_MY_LOOKUP_NO_PASSWORD))
+	{
+		/* the hash may be a cached one the origin changed since (a new password): read it again */
+		hd_my_lookup_forget(client->my, config, client->user);
+		client->looked_up_again = true;
+		if (hd_my_lookup(client->my, config, client->user, lookup_done, client) == 0)
+		{
+			client->looking_up = true;
+			return;
+		}
+	}
+	memset(client->token, 0, sizeof(client->token));
+	if (!ok || config == NULL || (client->pool = pool_for(client, config)) == NULL)
+	{
+		if (ok)
+			hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000", config == NULL ?
+							   "the config was deleted" :
+							   "out of memory, or a user name too long for hyperdrive (47 bytes)");
+		else
+			login_denied(client, client->token_len > 0);
+		return;
+	}
+	client->pool->has_stage1 = status == HD_MY_LOOKUP_FOUND;
+	if (client->pool->has_stage1)
+		memcpy(client->pool->stage1, stage1, sizeof(stage1));
+	memset(stage1, 0, sizeof(stage1));
+	logged_in(client);
+	process_input(client);
+}
+
+/* Another user than the config's: its hash is looked up on the origin first. */
+static void
+start_lookup(HdMyClient *client, const uint8_t *token, size_t len)
+{
+	const HdConfig *config = hd_my_config_by_id(client->my, client->config_id);
+
+	/* no answer of another length is right, whoever the user */
+	if (len != 0 && len != sizeof(client->token))
+	{
+		login_denied(client, true);
+		return;
+	}
+	memcpy(client->token, token, len);
+	client->token_len = len;
+	client->looked_up_again = false;
+	if (config == NULL || hd_my_lookup(client->my, config, client->user, lookup_done, client) < 0)
+	{
+		login_denied(client, len > 0);
+		return;
+	}
+	client->looking_up = true;
+}
+
+/*
+ * The client's mysql_native_password answer: checked against its pool's
+ * password (the config's own user), else against the looked-up hash.
+ */
 static void
 check_password(HdMyClient *client, const uint8_t *token, size_t len)
 {
@@ -560,6 +675,11 @@ check_password(HdMyClient *client, const uint8_t *token, size_t len)
 	uint8_t		stage2[20];
 	uint8_t		stage1[20];
 
+	if (pool == NULL)
+	{
+		start_lookup(client, token, len);
+		return;
+	}
 	if (!pool->has_stage1)
 	{
 		/* an account without a password: only an empty answer logs in */
@@ -582,6 +702,60 @@ check_password(HdMyClient *client, const uint8_t *token, size_t len)
 }
 
 static void start_tls(HdMyClient *client, size_t plen);
+static void check_sha2(HdMyClient *client, const uint8_t *token, size_t len);
+static void auth_switch(HdMyClient *client, const char *plugin);
+
+/*
+ * A login (the handshake response, or COM_CHANGE_USER): its config (the
+ * database it names), its user, its pool (the capabilities and collation it
+ * negotiated), then its password, with an auth switch first if it answered
+ * for a plugin the agent does not check that way.
+ */
+static void
+login_as(HdMyClient *client, const HdMyLogin *login)
+{
+	char		why[700];
+	uint16_t	code = ER_UNKNOWN_ERROR;
+	const HdConfig *config;
+
+	client->collation = login->collation;
+	snprintf(client->user, sizeof(client->user), "%s", login->user);
+	if ((config = find_config(client, login, why, sizeof(why), &code)) == NULL)
+	{
+		hd_my_client_fatal(client, code, code == ER_NO_DB_ERROR ? "3D000" : "42000", why);
+		return;
+	}
+	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
+	snprintf(client->db, sizeof(client->db), "%s", config->database);
+	/* another user's pool comes once its password is proven (lookup_done()) */
+	if (strcmp(login->user, config->user) == 0 && (client->pool = pool_for(client, config)) == NULL)
+	{
+		hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000",
+						   "out of memory, or a user name too long for hyperdrive (47 bytes)");
+		return;
+	}
+	if (login->has_plugin && strcmp(login->plugin, SHA2) == 0 && client->pool && client->pool->password)
+	{
+		const char *pw = client->pool->password;
+
+		/*
+		 * caching_sha2_password's fast path: the agent knows the config's
+		 * password. A client whose answer was for another plugin's nonce
+		 * sends none: it is asked again, for this plugin.
+		 */
+		if (login->auth_len == 0 && pw[0] != '\0')
+			auth_switch(client, SHA2);
+		else
+			check_sha2(client, login->auth, login->auth_len);
+		return;
+	}
+	if (login->has_plugin && strcmp(login->plugin, NATIVE) != 0)
+	{
+		auth_switch(client, NATIVE);
+		return;
+	}
+	check_password(client, login->auth, login->auth_len);
+}
 
 /* An auth switch request: authenticate with plugin, for the same nonce. */
 static void
@@ -611,10 +785,7 @@ static void
 handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 {
 	HdMyLogin	login;
-	char		why[700];
-	uint16_t	code = ER_UNKNOWN_ERROR;
-	const HdConfig *config;
-	uint32_t	variant;
+	char		why[300];
 
 	if (!hd_my_parse_login(p, len, &login, why, sizeof(why)))
 	{
@@ -627,52 +798,7 @@ handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 		return;
 	}
 	client->caps = login.caps & (AGENT_CAPS | (client->tls ? HD_MY_CLIENT_SSL : 0));
-	client->collation = login.collation;
-	snprintf(client->user, sizeof(client->user), "%s", login.user);
-	if ((config = find_config(client, &login, why, sizeof(why), &code)) == NULL)
-	{
-		hd_my_client_fatal(client, code, code == ER_NO_DB_ERROR ? "3D000" : "42000", why);
-		return;
-	}
-	if (strcmp(login.user, config->user) != 0)
-	{
-		/* other users log in once the agent can look up their hash (a later step) */
-		login_denied(client, login.auth_len > 0);
-		return;
-	}
-	snprintf(client->config_id, sizeof(client->config_id), "%s", config->id);
-	snprintf(client->db, sizeof(client->db), "%s", config->database);
-	variant = client->caps & HD_MY_VARIANT_CAPS;
-	if (!config->allow_load_local)
-		variant &= ~HD_MY_CLIENT_LOCAL_FILES;
-	client->pool = hd_my_pool_get(client->my, config, login.user, variant, login.collation);
-	if (client->pool == NULL)
-	{
-		hd_my_client_fatal(client, ER_UNKNOWN_ERROR, "HY000",
-						   "out of memory, or a user name too long for hyperdrive (47 bytes)");
-		return;
-	}
-	if (login.has_plugin && strcmp(login.plugin, SHA2) == 0 && client->pool->password)
-	{
-		const char *pw = client->pool->password;
-
-		/*
-		 * caching_sha2_password's fast path: the agent knows the config's
-		 * password. A client whose answer was for another plugin's nonce
-		 * sends none: it is asked again, for this plugin.
-		 */
-		if (login.auth_len == 0 && pw[0] != '\0')
-			auth_switch(client, SHA2);
-		else
-			check_sha2(client, login.auth, login.auth_len);
-		return;
-	}
-	if (login.has_plugin && strcmp(login.plugin, NATIVE) != 0)
-	{
-		auth_switch(client, NATIVE);
-		return;
-	}
-	check_password(client, login.auth, login.auth_len);
+	login_as(client, &login);
 }
 
 /* ---------------------------------------------------------------------------
@@ -721,6 +847,7 @@ pin(HdMyClient *client, const char *why)
 		return;
 	client->pinned = why;
 	client->my->pins++;
+	client->pool->pool.stats.pinned_clients++;
 	hd_info("MySQL client %s (config %s) pinned to its origin connection: %s", client->addr,
 			client->pool->pool.config.name, why);
 }
@@ -873,49 +1000,79 @@ answer_err(HdMyClient *client, uint16_t code, const char *sqlstate, const char *
 static int
 rewrite_execute(HdMyClient *client, HdMyServerStmt *sstmt, HdIoBuf *out)
 {
-	size_t		len;
-	const unsigned char *p = command_payload(client, &len);
 	HdMyClientStmt *stmt = client->exec_stmt;
 	uint16_t	params = stmt->def->params;
-	size_t		bitmap = (params + 7) / 8;
-	size_t		flag_at = 1 + 4 + 1 + 4 + bitmap;
-	size_t		mark;
+	size_t		flag_at = 1 + 4 + 1 + 4 + (params + 7) / 8;
+	const unsigned char *head = (const unsigned char *) hd_iobuf_head(&client->in);
+	HdIoBuf		payload = {0};
+	HdIoBuf		typed = {0};
+	const unsigned char *p;
+	size_t		len;
+	size_t		at = 0;
+	size_t		mark = out->len;
+	int			rc = -1;
 
-	if (hd_my_packet_begin(out, &mark) != 0 || hd_iobuf_append(out, p, len) != 0)
-		return -1;
-	hd_my_put_u32(out->data + mark + HD_MY_HEADER + 1, sstmt->id);
+	/* the whole payload, its pieces joined (an execute of 16 MB and more spans packets) */
+	for (;;)
+	{
+		size_t		n = hd_my_get_u24(head + at);
+
+		if (hd_iobuf_append(&payload, head + at + HD_MY_HEADER, n) != 0)
+			goto done;
+		at += HD_MY_HEADER + n;
+		if (n < HD_MY_MAX_PAYLOAD)
+			break;
+	}
+	p = (const unsigned char *) hd_iobuf_head(&payload);
+	len = hd_iobuf_live(&payload);
+	rc = -2;
+	if (len < 1 + 4)
+		goto done;
+	hd_my_put_u32(payload.data + payload.off + 1, sstmt->id);
 	if (params > 0 && len > flag_at)
 	{
-		bool		bound = p[flag_at] == 1;
+		size_t		tlen = 2u * params;
 
-		if (bound)
+		if (p[flag_at] == 1)
 		{
 			/* remember the types: another connection may need them */
-			if (len < flag_at + 1 + 2u * params)
-				return -2;
-			free(stmt->types);
-			if ((stmt->types = malloc(2u * params)) == NULL)
-				return -1;
-			memcpy(stmt->types, p + flag_at + 1, 2u * params);
+			if (len < flag_at + 1 + tlen)
+				goto done;
+			rc = -1;
+			if ((stmt->types == NULL && (stmt->types = malloc(tlen)) == NULL) ||
+				(sstmt->types == NULL && (sstmt->types = malloc(tlen)) == NULL))
+				goto done;
+			memcpy(stmt->types, p + flag_at + 1, tlen);
 			stmt->has_types = true;
 		}
-		else if (!sstmt->types_sent)
+		else if (!stmt->has_types)
+			goto done;
+		else if (sstmt->types == NULL || memcmp(sstmt->types, stmt->types, tlen) != 0)
 		{
-			if (!stmt->has_types)
-				return -2;
-			/* the types after the flag, the flag set */
-			out->len = mark + HD_MY_HEADER + flag_at;
-			if (hd_iobuf_append(out, "\x01", 1) != 0 ||
-				hd_iobuf_append(out, stmt->types, 2u * params) != 0 ||
-				hd_iobuf_append(out, p + flag_at + 1, len - flag_at - 1) != 0)
-				return -1;
+			/*
+			 * The origin would take the types it was sent last for this
+			 * statement on this connection: none, or another client's. The
+			 * client's own last types go with its execute.
+			 */
+			rc = -1;
+			if ((sstmt->types == NULL && (sstmt->types = malloc(tlen)) == NULL) ||
+				hd_iobuf_append(&typed, p, flag_at) != 0 ||
+				hd_iobuf_append(&typed, "\x01", 1) != 0 ||
+				hd_iobuf_append(&typed, stmt->types, tlen) != 0 ||
+				hd_iobuf_append(&typed, p + flag_at + 1, len - flag_at - 1) != 0)
+				goto done;
+			p = (const unsigned char *) hd_iobuf_head(&typed);
+			len = hd_iobuf_live(&typed);
 		}
-		sstmt->types_sent = true;
+		memcpy(sstmt->types, stmt->types, tlen);
 	}
-	if (hd_iobuf_live(out) - HD_MY_HEADER >= HD_MY_MAX_PAYLOAD)
-		return -2;				/* a 16 MB execute: not supported across connections */
-	hd_my_packet_end(out, mark, 0);
-	return 0;
+	rc = hd_my_put_packet(out, 0, p, len) == 0 ? 0 : -1;
+done:
+	if (rc != 0)
+		out->len = mark;		/* nothing of it goes to the origin */
+	hd_iobuf_free(&payload);
+	hd_iobuf_free(&typed);
+	return rc;
 }
 
 /* Send the client's command (at the head of client->in) to its server, synced. */
@@ -943,10 +1100,19 @@ send_command(HdMyClient *client)
 		case HD_MY_COM_STATISTICS:
 			kind = HD_MY_REPLY_STRING;
 			break;
+		case HD_MY_COM_STMT_FETCH:
+			kind = HD_MY_REPLY_FETCH;
+			binary = true;
+			break;
 		case HD_MY_COM_INIT_DB:
 		case HD_MY_COM_PING:
 		case HD_MY_COM_STMT_RESET:
 			kind = HD_MY_REPLY_OK;
+			break;
+		case HD_MY_COM_SET_OPTION:
+			kind = HD_MY_REPLY_OK;
+			/* a reset may not undo it: the connection closes when its session leaves */
+			server->conn.close_on_release = true;
 			break;
 		default:
 			break;
@@ -991,6 +1157,9 @@ send_command(HdMyClient *client)
 		hd_my_client_close(client);
 		return;
 	}
+	client->pool->pool.stats.bytes_from_clients += total;
+	client->pool->pool.stats.queries++;
+	client->sent_at = ev_time();
 	consume_command(client);
 	client->sent = true;
 	client->state_changed = false;
@@ -1074,7 +1243,7 @@ hd_my_client_server_failed(HdMyClient *client, const char *sqlstate, const char 
 {
 	if (client->state != HD_MY_CLIENT_ACTIVE || client->command < 0)
 		return;
-	answer_err(client, code_for(sqlstate), mysql_sqlstate(sqlstate), message);
+	answer_err(client, code_for(sqlstate), sqlstate_for_mysql(sqlstate), message);
 }
 
 void
@@ -1103,6 +1272,9 @@ hd_my_client_reply_packet(HdMyClient *client, const unsigned char *packet, size_
 
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return 0;
+	client->pool->pool.stats.bytes_to_clients += len;
+	if (plen > 0 && p[0] == 0xff)
+		client->pool->pool.stats.errors_to_clients++;
 	if (reply->packet_is_ok)
 	{
 		bool		changed;
@@ -1170,11 +1342,11 @@ after_reply(HdMyClient *client, const HdMyReply *reply)
 		}
 		expected = cls->kind == HD_MY_SQL_CARRY || cls->kind == HD_MY_SQL_USE;
 	}
+	if (cls->kind == HD_MY_SQL_PIN && !reply->error)
+		pin(client, cls->why);
 	if (client->state_changed && !expected)
 		pin(client, "the origin reports a change of session state the agent did not see "
 			"in the statement (a procedure or function that sets variables, say)");
-	if (cls->kind == HD_MY_SQL_PIN && !reply->error)
-		pin(client, cls->why);
 }
 
 void
@@ -1182,6 +1354,10 @@ hd_my_client_reply_done(HdMyClient *client, const HdMyReply *reply)
 {
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return;
+	hd_histogram_observe(&client->pool->pool.stats.query_latency, ev_time() - client->sent_at);
+	/* a transaction ended: the reply's status says out of one (and autocommit's own) */
+	if (reply->has_status && !(reply->status & HD_MY_STATUS_IN_TRANS))
+		client->pool->pool.stats.transactions++;
 	after_reply(client, reply);
 	/* a prepare the origin refused: the client's id for it goes */
 	if (client->command == HD_MY_COM_STMT_PREPARE && client->exec_stmt && !client->prepare_answered)
@@ -1243,10 +1419,75 @@ statement_of(HdMyClient *client, const unsigned char *p, size_t len)
 	return hd_my_client_stmt_find(client, hd_my_get_u32(p + 1));
 }
 
+/*
+ * KILL [QUERY | CONNECTION] id: the ids clients know are the agent's (its
+ * greeting's thread ids), never passed to the origin, where they would name
+ * another session's connection. A session of the same user and config may
+ * be killed, as MySQL lets a user kill their own threads.
+ */
+static void
+kill_command(HdMyClient *client)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+	HdMyClient *target = NULL;
+	char		msg[128];
+
+	hd_list_foreach_safe(item, tmp, &client->my->clients)
+	{
+		HdMyClient *c = hd_container_of(item, HdMyClient, link);
+
+		if (c->thread_id == client->cls.kill_id && c->state == HD_MY_CLIENT_ACTIVE &&
+			c->pool && c->pool->pool.config.id[0] &&
+			strcmp(c->config_id, client->config_id) == 0 && strcmp(c->user, client->user) == 0)
+		{
+			target = c;
+			break;
+		}
+	}
+	if (target == NULL)
+	{
+		snprintf(msg, sizeof(msg), "Unknown thread id: %llu", client->cls.kill_id);
+		answer_err(client, 1094, "HY000", msg);
+		return;
+	}
+	if (target->server && target->sent)
+		hd_my_server_kill_query(target->server);
+	if (client->cls.kill_query)
+	{
+		answer_ok(client);
+		return;
+	}
+	if (target == client)
+	{
+		consume_command(client);
+		client->command = -1;
+		hd_my_client_fatal(client, 1927, "70100", "Connection was killed");
+		return;
+	}
+	hd_my_client_fatal(target, 1927, "70100", "Connection was killed");
+	answer_ok(client);
+}
+
 static void
 query_command(HdMyClient *client, const unsigned char *p, size_t len)
 {
 	hd_my_sql_classify((const char *) p + 1, len - 1, &client->cls);
+	if (client->cls.kill)
+	{
+		kill_command(client);
+		return;
+	}
+	if (client->cls.load_local && !client->pool->pool.config.allow_load_local)
+	{
+		char		msg[300];
+
+		snprintf(msg, sizeof(msg), "hyperdrive: LOAD DATA LOCAL is not allowed through config "
+				 "\"%s\" (hyperdrive update %s --allow-load-local=true allows it)",
+				 client->pool->pool.config.name, client->pool->pool.config.name);
+		answer_err(client, ER_NOT_ALLOWED_COMMAND, "42000", msg);
+		return;
+	}
 	if (client->cls.kind == HD_MY_SQL_PIN && !client->pinned &&
 		client->pool->pool.config.pool_mode == HD_POOL_TRANSACTION)
 		hd_debug("MySQL client %s: a statement that pins: %s", client->addr, client->cls.why);
@@ -1274,7 +1515,7 @@ query_command(HdMyClient *client, const unsigned char *p, size_t len)
  * reset before anyone else gets it.
  */
 static void
-reset_session(HdMyClient *client)
+forget_session(HdMyClient *client)
 {
 	if (client->server)
 	{
@@ -1292,7 +1533,41 @@ reset_session(HdMyClient *client)
 	client->pinned = NULL;
 	client->last_thread = 0;
 	hd_my_client_stmts_free(client);
+}
+
+static void
+reset_session(HdMyClient *client)
+{
+	forget_session(client);
 	answer_ok(client);
+}
+
+/*
+ * COM_CHANGE_USER: the session is reset (as COM_RESET_CONNECTION) and logs
+ * in again, as the user and to the config (database) it names, checked
+ * against the session's first nonce, as a server does. A failed one ends
+ * the session.
+ */
+static void
+change_user(HdMyClient *client, const unsigned char *p, size_t len)
+{
+	HdMyLogin	login;
+	char		why[200];
+
+	login.collation = client->collation;
+	if (!hd_my_parse_change_user(p, len, client->caps, &login, why, sizeof(why)))
+	{
+		answer_err(client, ER_MALFORMED_PACKET, "08S01", why);
+		return;
+	}
+	forget_session(client);
+	client->auth_seq = client->reply_seq;
+	consume_command(client);
+	client->command = -1;
+	client->pool = NULL;
+	client->state = HD_MY_CLIENT_HANDSHAKE;
+	client->login_started_at = ev_now(client->my->loop);
+	login_as(client, &login);
 }
 
 /* One whole command at the head of client->in. */
@@ -1309,6 +1584,7 @@ process_command(HdMyClient *client)
 		return;
 	}
 	client->command = p[0];
+	client->reply_seq = reply_seq(client);
 	client->exec_stmt = NULL;
 	memset(&client->cls, 0, sizeof(client->cls));
 	switch (p[0])
@@ -1382,13 +1658,23 @@ process_command(HdMyClient *client)
 		case HD_MY_COM_RESET_CONNECTION:
 			reset_session(client);
 			return;
+		case HD_MY_COM_PROCESS_KILL:
+			if (len < 5)
+			{
+				answer_err(client, ER_MALFORMED_PACKET, "08S01", "Malformed communication packet");
+				return;
+			}
+			client->cls.kill = true;
+			client->cls.kill_id = hd_my_get_u32(p + 1);
+			kill_command(client);
+			return;
 		case HD_MY_COM_SET_OPTION:
-			answer_err(client, ER_UNKNOWN_COM_ERROR, "08S01", "hyperdrive: COM_SET_OPTION is not "
-					   "supported yet (connect with or without multiple statements instead)");
+			/* multiple statements on or off: the connection's own, not carried */
+			pin(client, "COM_SET_OPTION (multiple statements switched on or off)");
+			needs_server(client);
 			return;
 		case HD_MY_COM_CHANGE_USER:
-			answer_err(client, ER_UNKNOWN_COM_ERROR, "08S01", "hyperdrive: COM_CHANGE_USER is not "
-					   "supported yet: open a new connection as the other user");
+			change_user(client, p + 1, len - 1);
 			return;
 		default:
 			{
@@ -1452,7 +1738,7 @@ process_input(HdMyClient *client)
 			continue;
 		}
 		/* one command at a time: the next waits for this one's reply */
-		if (client->command >= 0)
+		if (client->command >= 0 || client->looking_up)
 			return;
 		if (client->state == HD_MY_CLIENT_HANDSHAKE || client->state == HD_MY_CLIENT_AUTH_SWITCH)
 		{
@@ -1574,9 +1860,8 @@ hd_my_agent_new(struct ev_loop *loop, const HdSettings *settings, const HdConfig
 	return my;
 }
 
-/* The config of id in the current list, or NULL. */
-static const HdConfig *
-config_by_id(HdMyAgent *my, const char *id)
+const HdConfig *
+hd_my_config_by_id(HdMyAgent *my, const char *id)
 {
 	for (size_t i = 0; i < my->configs->count; i++)
 		if (strcmp(my->configs->items[i].id, id) == 0)
@@ -1593,6 +1878,24 @@ same_origin(const HdConfig *a, const HdConfig *b)
 		a->protocol == b->protocol && a->allow_load_local == b->allow_load_local;
 }
 
+/* Whether the config's password differs from the one its own user's pool logs in with. */
+static bool
+password_changed(HdMyAgent *my, HdPool *pool, const HdConfig *now)
+{
+	HdMyPool   *mp = hd_container_of(pool, HdMyPool, pool);
+	char	   *password = NULL;
+	char		err[256];
+	bool		changed;
+
+	if (strcmp(mp->user, now->user) != 0)
+		return false;			/* another user's pool logs in with what its client proved */
+	(void) hd_config_read_password(my->settings->state_dir, now->id, &password, err, sizeof(err));
+	changed = (password == NULL) != (mp->password == NULL) ||
+		(password && strcmp(password, mp->password) != 0);
+	hd_free_secret(password);
+	return changed;
+}
+
 void
 hd_my_agent_configs_changed(HdMyAgent *my)
 {
@@ -1602,7 +1905,7 @@ hd_my_agent_configs_changed(HdMyAgent *my)
 	hd_list_foreach_safe(pi, ptmp, &my->pools)
 	{
 		HdPool	   *pool = hd_container_of(pi, HdPool, link);
-		const HdConfig *now = config_by_id(my, pool->config.id);
+		const HdConfig *now = hd_my_config_by_id(my, pool->config.id);
 		HdList	   *item;
 		HdList	   *tmp;
 
@@ -1610,7 +1913,10 @@ hd_my_agent_configs_changed(HdMyAgent *my)
 			continue;
 		if (now && same_origin(now, &pool->config))
 		{
-			hd_pool_update_config(pool, now);
+			/* the same origin: a new name or password is a change, a new limit is not */
+			pool->config.origin_connection_limit = now->origin_connection_limit;
+			if (strcmp(now->name, pool->config.name) != 0 || password_changed(my, pool, now))
+				hd_pool_update_config(pool, now);
 			continue;
 		}
 		/* gone or pointed elsewhere: its sessions end, its connections close (pools stay, stale) */
@@ -1648,7 +1954,7 @@ hd_my_agent_janitor(HdMyAgent *my, ev_tstamp now, bool draining)
 		if (client->state == HD_MY_CLIENT_CLOSED || client->close_after_flush)
 			continue;
 		if (login_timeout > 0 && client->state != HD_MY_CLIENT_ACTIVE &&
-			now - client->connected_at > login_timeout)
+			now - client->login_started_at > login_timeout)
 		{
 			hd_my_client_fatal(client, ER_NET_READ_ERROR, "08S01",
 							   "the login took too long (client_login_timeout)");
@@ -1682,6 +1988,7 @@ hd_my_agent_shutdown(HdMyAgent *my)
 		hd_list_foreach_safe(s, stmp, &pool->conns)
 			hd_my_server_close(hd_container_of(s, HdMyServer, conn.link), "the agent is stopping");
 	}
+	hd_my_lookup_shutdown(my);
 	reaper_cb(my->loop, &my->reaper, 0);
 }
 
@@ -1692,6 +1999,7 @@ hd_my_agent_free(HdMyAgent *my)
 
 	if (my == NULL)
 		return;
+	hd_my_lookup_shutdown(my);
 	ev_prepare_stop(my->loop, &my->reaper);
 	reaper_cb(my->loop, &my->reaper, 0);
 	while ((item = hd_list_first(&my->pools)) != NULL)

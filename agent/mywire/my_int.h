@@ -64,6 +64,7 @@ struct HdMyAgent
 	uint32_t	next_thread_id;
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
+	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
 	uint64_t	diagnostics_refused;
@@ -96,7 +97,7 @@ typedef struct HdMyServerStmt
 {
 	HdMyStmtDef *def;
 	uint32_t	id;				/* the origin's */
-	bool		types_sent;		/* an execute with types went through (the origin keeps them) */
+	uint8_t    *types;			/* the parameter types the origin has for it (sent last); NULL: none */
 	uint64_t	last_used;
 } HdMyServerStmt;
 
@@ -159,6 +160,7 @@ struct HdMyServer
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint32_t	thread_id;		/* the origin's connection id */
 	uint32_t	caps;			/* negotiated with the origin */
+	HdMyGreeting greeting;		/* the origin's, kept for the login after TLS */
 	HdMyClient *client;			/* its holder */
 	uint64_t	uses;			/* bumped at each hand-out: "nobody used it since" */
 	/* what it carries */
@@ -174,6 +176,10 @@ struct HdMyServer
 	bool		reply_started;
 	bool		local_infile;	/* the client sends a file: its packets go through until an empty one */
 	bool		processing;		/* in process_input(): not re-entered */
+	bool		killer;			/* a connection of its own for one KILL QUERY kill_target */
+	uint32_t	kill_target;	/* the origin id whose statement it kills */
+	int			kills_pending;	/* KILLs of this one's statement not run yet: it is kept */
+	bool		release_deferred;	/* released while kills_pending: the pool gets it after */
 	bool		paused;			/* reading stopped: its client's output is full */
 	/* prepared statements */
 	HdMyServerStmt *stmts;
@@ -208,10 +214,16 @@ struct HdMyClient
 	uint64_t	id;
 	uint32_t	thread_id;		/* what its greeting said (the agent's, not an origin's) */
 	ev_tstamp	connected_at;
+	ev_tstamp	login_started_at;	/* its login began (connect, or COM_CHANGE_USER) */
 	ev_tstamp	last_activity;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint8_t		auth_seq;
 	bool		switched_to_sha2;	/* the auth switch asked for caching_sha2_password */
+	/* another user than the config's: its answer, kept while its hash is looked up (my_lookup.c) */
+	bool		looking_up;
+	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
+	uint8_t		token[20];
+	size_t		token_len;
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;
@@ -220,6 +232,8 @@ struct HdMyClient
 	HdMyPool   *pool;
 	HdMyServer *server;			/* held */
 	bool		queued;			/* waiting for a server */
+	double		server_taken_at;	/* ev_time() when it got its server (SHOW STATS) */
+	double		sent_at;		/* ev_time() when its command went to the origin */
 	/* its session state */
 	char		db[256];
 	bool		autocommit;
@@ -231,6 +245,7 @@ struct HdMyClient
 	bool		long_data;		/* COM_STMT_SEND_LONG_DATA went to its server: kept until execute */
 	/* the command being served: its first byte, what its text does, its sequence */
 	int			command;		/* -1: none */
+	uint8_t		reply_seq;		/* the sequence id its reply starts with */
 	HdMySqlClass cls;
 	bool		sent;			/* the command went to the server; its reply is coming */
 	bool		syncing;		/* the server is being brought to its state first */
@@ -248,6 +263,8 @@ struct HdMyClient
 };
 
 /* my_client.c */
+/* The config of id in the current list (my->configs), or NULL. */
+extern const HdConfig *hd_my_config_by_id(HdMyAgent *my, const char *id);
 extern void hd_my_client_close(HdMyClient *client);
 extern void hd_my_client_free(HdMyClient *client);
 extern void hd_my_client_fatal(HdMyClient *client, uint16_t code, const char *sqlstate,
@@ -272,6 +289,7 @@ extern void hd_my_client_resume_reading(HdMyClient *client);
 
 /* my_server.c */
 extern HdMyServer *hd_my_server_connect(HdMyPool *pool);
+extern void hd_my_server_kill_query(HdMyServer *target);
 extern void hd_my_server_close(HdMyServer *server, const char *reason);
 extern void hd_my_server_free(HdMyServer *server);
 extern void hd_my_server_flush(HdMyServer *server);

@@ -16,8 +16,8 @@
  * origin_connection_limit spans every pool of the config.
  *
  * A pool of the config's own user logs in with the config's password; for
- * other users (a later step: their hash looked up on the origin) the pool
- * holds what their client's login proved, SHA1(password).
+ * other users (their hash looked up on the origin, my_lookup.c) the pool
+ * holds what their client's login proved last, SHA1(password).
  */
 #include "mywire/my_int.h"
 
@@ -130,6 +130,12 @@ my_released(HdPoolConn *conn)
 
 	server->client = NULL;
 	hd_my_server_resume_reading(server);
+	/* a KILL QUERY for it is on its way: nobody gets it before that has run */
+	if (server->kills_pending > 0)
+	{
+		server->release_deferred = true;
+		return false;
+	}
 	return true;
 }
 
@@ -200,6 +206,7 @@ attach(HdMyServer *server, HdMyClient *client)
 	server->client = client;
 	server->uses++;
 	client->server = server;
+	client->server_taken_at = ev_time();
 }
 
 static void
@@ -293,5 +300,7 @@ hd_my_pool_release(HdMyClient *client)
 	client->last_thread = server->thread_id;
 	client->last_uses = server->uses;
 	client->server = NULL;
+	hd_histogram_observe(&client->pool->pool.stats.transaction_latency,
+						 ev_time() - client->server_taken_at);
 	hd_pool_release(&client->pool->pool, &server->conn);
 }

@@ -460,6 +460,54 @@ hd_my_parse_login(const void *payload, size_t len, HdMyLogin *login, char *why, 
 	return true;
 }
 
+bool
+hd_my_parse_change_user(const void *payload, size_t len, uint32_t caps, HdMyLogin *login,
+						char *why, size_t whylen)
+{
+	HdMyReader	r;
+	const char *s;
+	size_t		n;
+	uint8_t		collation = login->collation;
+
+	memset(login, 0, sizeof(*login));
+	login->caps = caps;
+	login->collation = collation;
+	hd_my_reader_init(&r, payload, len);
+	if ((s = hd_my_read_cstr(&r, &n)) == NULL || n >= sizeof(login->user))
+	{
+		snprintf(why, whylen, "a malformed COM_CHANGE_USER (its user)");
+		return false;
+	}
+	copy_text(login->user, sizeof(login->user), s, n);
+	login->auth_len = (size_t) hd_my_read_int(&r, 1);
+	if (!r.ok || r.len - r.pos < login->auth_len)
+	{
+		snprintf(why, whylen, "a malformed COM_CHANGE_USER (its authentication response)");
+		return false;
+	}
+	memcpy(login->auth, hd_my_read_bytes(&r, login->auth_len), login->auth_len);
+	if ((s = hd_my_read_cstr(&r, &n)) == NULL || n >= sizeof(login->database))
+	{
+		snprintf(why, whylen, "a malformed COM_CHANGE_USER (its database)");
+		return false;
+	}
+	copy_text(login->database, sizeof(login->database), s, n);
+	login->has_database = n > 0;
+	if (r.len - r.pos >= 2)
+		login->collation = (uint8_t) hd_my_read_int(&r, 2);
+	if ((caps & HD_MY_CLIENT_PLUGIN_AUTH) && r.pos < r.len)
+	{
+		if ((s = hd_my_read_cstr(&r, &n)) == NULL || n >= sizeof(login->plugin))
+		{
+			snprintf(why, whylen, "a malformed COM_CHANGE_USER (its plugin)");
+			return false;
+		}
+		copy_text(login->plugin, sizeof(login->plugin), s, n);
+		login->has_plugin = true;
+	}
+	return true;
+}
+
 int
 hd_my_put_login(HdIoBuf *out, uint8_t seq, const HdMyLogin *login)
 {
@@ -565,7 +613,8 @@ hd_my_reply_start(HdMyReply *r, HdMyReplyKind kind, bool deprecate_eof, bool bin
 	r->kind = kind;
 	r->deprecate_eof = deprecate_eof;
 	r->binary = binary;
-	r->state = kind == HD_MY_REPLY_FIELD_LIST ? RS_FIELD_LIST : RS_START;
+	r->state = kind == HD_MY_REPLY_FIELD_LIST ? RS_FIELD_LIST :
+		kind == HD_MY_REPLY_FETCH ? RS_ROWS : RS_START;
 }
 
 static HdMyReplyStep
@@ -631,6 +680,9 @@ feed_start(HdMyReply *r, const unsigned char *p, size_t len)
 		r->state = RS_DONE;
 		return HD_MY_REPLY_DONE;
 	}
+	/* COM_SET_OPTION is answered with an EOF */
+	if (r->kind == HD_MY_REPLY_OK && hd_my_is_eof(p, len))
+		return end_with_status(r, len >= 5 ? hd_my_get_u16(p + 3) : 0);
 	if (p[0] == 0x00 && r->kind == HD_MY_REPLY_PREPARE)
 	{
 		hd_my_reader_init(&rd, p, len);
@@ -640,9 +692,10 @@ feed_start(HdMyReply *r, const unsigned char *p, size_t len)
 		r->params = (uint16_t) hd_my_read_int(&rd, 2);
 		if (!rd.ok)
 			return invalid(r, "a truncated prepare reply");
-		r->left = r->params;
 		r->prep_columns = r->columns;
-		r->state = RS_PREP_PARAMS;
+		/* without parameters the column definitions come first */
+		r->left = r->params ? r->params : r->columns;
+		r->state = r->params ? RS_PREP_PARAMS : RS_PREP_COLUMNS;
 		return r->left || r->prep_columns ? HD_MY_REPLY_MORE :
 			(r->state = RS_DONE, HD_MY_REPLY_DONE);
 	}

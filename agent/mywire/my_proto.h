@@ -223,6 +223,14 @@ typedef struct HdMyLogin
 /* false with a reason: truncated, a field too long, or not PROTOCOL_41. */
 extern bool hd_my_parse_login(const void *payload, size_t len, HdMyLogin *login,
 							  char *why, size_t whylen);
+/*
+ * COM_CHANGE_USER's payload after the command byte, read with the session's
+ * negotiated caps: user, the answer (1-byte length), database, then
+ * optionally the character set (login->collation, unchanged if absent), the
+ * plugin and the attributes. false with a reason when malformed.
+ */
+extern bool hd_my_parse_change_user(const void *payload, size_t len, uint32_t caps,
+									HdMyLogin *login, char *why, size_t whylen);
 /* The agent's own handshake response to an origin (caps already negotiated). */
 extern int	hd_my_put_login(HdIoBuf *out, uint8_t seq, const HdMyLogin *login);
 
@@ -252,8 +260,9 @@ typedef enum HdMyReplyKind
 	HD_MY_REPLY_QUERY,			/* COM_QUERY, COM_STMT_EXECUTE: OK / ERR / LOCAL INFILE / result sets */
 	HD_MY_REPLY_PREPARE,		/* COM_STMT_PREPARE */
 	HD_MY_REPLY_FIELD_LIST,		/* COM_FIELD_LIST: column definitions, EOF (or ERR) */
-	HD_MY_REPLY_OK,				/* one OK or ERR (COM_PING, COM_INIT_DB, COM_STMT_RESET, ...) */
-	HD_MY_REPLY_STRING			/* COM_STATISTICS: one packet */
+	HD_MY_REPLY_OK,				/* one OK, ERR or EOF (COM_PING, COM_INIT_DB, COM_STMT_RESET, COM_SET_OPTION) */
+	HD_MY_REPLY_STRING,			/* COM_STATISTICS: one packet */
+	HD_MY_REPLY_FETCH			/* COM_STMT_FETCH: binary rows until EOF (OK with DEPRECATE_EOF) or ERR */
 } HdMyReplyKind;
 
 typedef enum HdMyReplyStep

@@ -34,15 +34,20 @@
 #include "auth/mysql_auth.h"
 #include "base/log.h"
 #include "net/tcp.h"
+#include "net/tls.h"
 
 static void server_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+static void tls_step(HdMyServer *server);
+static void send_kill(HdMyServer *server);
+
 static const char setup_sql[] = "SET SESSION session_track_state_change = ON";
 
-HdMyServer *
-hd_my_server_connect(HdMyPool *pool)
+/* A connection to pool's origin, logging in as its user; kill_target: 0, or a KILL QUERY's. */
+static HdMyServer *
+open_server(HdMyPool *pool, uint32_t kill_target)
 {
 	HdMyAgent  *my = pool->my;
 	HdMyServer *server;
@@ -51,17 +56,23 @@ hd_my_server_connect(HdMyPool *pool)
 
 	if (fd < 0)
 	{
-		hd_my_pool_server_failed(pool, NULL, "08001", err);
+		if (kill_target)
+			hd_warning("config %s: KILL QUERY %u: %s", pool->pool.config.name, kill_target, err);
+		else
+			hd_my_pool_server_failed(pool, NULL, "08001", err);
 		return NULL;
 	}
 	if ((server = calloc(1, sizeof(*server))) == NULL)
 	{
 		close(fd);
-		hd_my_pool_server_failed(pool, NULL, "53200", "out of memory");
+		if (!kill_target)
+			hd_my_pool_server_failed(pool, NULL, "53200", "out of memory");
 		return NULL;
 	}
 	server->pool = pool;
 	server->my = my;
+	server->kill_target = kill_target;
+	server->killer = kill_target != 0;
 	server->autocommit = true;
 	snprintf(server->db, sizeof(server->db), "%s", pool->pool.config.database);
 	hd_list_init(&server->conn.link);
@@ -76,9 +87,56 @@ hd_my_server_connect(HdMyPool *pool)
 	ev_timer_start(my->loop, &server->connect_timer);
 	server->conn.state = HD_CONN_CONNECTING;
 	server->conn.connected_at = ev_now(my->loop);
-	hd_pool_conn_add(&pool->pool, &server->conn);
+	/* a KILL's connection is not the pool's: it is not counted, and lives for one statement */
+	if (!kill_target)
+		hd_pool_conn_add(&pool->pool, &server->conn);
 	ev_io_start(my->loop, &server->write_watcher);
 	return server;
+}
+
+HdMyServer *
+hd_my_server_connect(HdMyPool *pool)
+{
+	return open_server(pool, 0);
+}
+
+/*
+ * KILL QUERY of the statement running on target (held by a client that
+ * left mid-statement, or named by a client's KILL QUERY), on a connection
+ * of its own. target is not handed to anyone before the KILL has run: it
+ * could otherwise kill the next holder's statement.
+ */
+void
+hd_my_server_kill_query(HdMyServer *target)
+{
+	if (target->conn.state == HD_CONN_CLOSED || target->thread_id == 0)
+		return;
+	if (open_server(target->pool, target->thread_id) != NULL)
+		target->kills_pending++;
+}
+
+/* The KILL of target (by its origin id) ran or failed: target may go back to its pool. */
+static void
+kill_finished(HdMyServer *killer)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &killer->pool->pool.conns)
+	{
+		HdMyServer *target = hd_container_of(item, HdMyServer, conn.link);
+
+		if (target->thread_id != killer->kill_target || target->kills_pending == 0)
+			continue;
+		target->kills_pending--;
+		if (target->kills_pending == 0 && target->release_deferred)
+		{
+			target->release_deferred = false;
+			hd_pool_release(&target->pool->pool, &target->conn);
+		}
+		break;
+	}
+	killer->kill_target = 0;
 }
 
 /* A login that failed: the pool hears of it once, the connection closes. */
@@ -89,7 +147,11 @@ login_failed(HdMyServer *server, const char *sqlstate, const char *message)
 
 	if (server->conn.state == HD_CONN_CLOSED)
 		return;
-	hd_my_pool_server_failed(pool, server, sqlstate, message);
+	if (server->killer)
+		hd_warning("config %s: KILL QUERY %u: %s", pool->pool.config.name, server->kill_target,
+				   message);
+	else
+		hd_my_pool_server_failed(pool, server, sqlstate, message);
 	hd_my_server_close(server, message);
 }
 
@@ -123,6 +185,13 @@ hd_my_server_close(HdMyServer *server, const char *reason)
 	}
 	hd_my_server_stmts_forget(server);
 	server->conn.state = HD_CONN_CLOSED;
+	if (server->killer)
+	{
+		if (server->kill_target)
+			kill_finished(server);
+		hd_list_append(&my->dead_servers, &server->conn.link);
+		return;
+	}
 	hd_pool_conn_gone(&server->pool->pool, &server->conn);
 	hd_list_append(&my->dead_servers, &server->conn.link);
 }
@@ -271,16 +340,13 @@ auth_answer(HdMyServer *server, const char *plugin, uint8_t *out, size_t *len, c
 }
 
 static void
-send_login(HdMyServer *server, const HdMyGreeting *g)
+send_login(HdMyServer *server, const HdMyGreeting *g, uint8_t seq)
 {
 	HdMyPool   *pool = server->pool;
 	HdMyLogin	login;
 	char		why[600];
 
 	memset(&login, 0, sizeof(login));
-	memcpy(server->nonce, g->nonce, sizeof(server->nonce));
-	server->thread_id = g->thread_id;
-	server->caps = login_caps(server, g->caps);
 	login.caps = server->caps;
 	login.max_packet = HD_MY_MAX_COMMAND;
 	login.collation = pool->collation;
@@ -303,14 +369,90 @@ send_login(HdMyServer *server, const HdMyGreeting *g)
 		pool->version_known = true;
 	}
 	snprintf(server->my->version, sizeof(server->my->version), "%s", g->version);
-	if (hd_my_put_login(&server->out, 1, &login) != 0)
+	if (hd_my_put_login(&server->out, seq, &login) != 0)
 	{
 		login_failed(server, "53200", "out of memory");
 		return;
 	}
-	server->auth_seq = 2;
+	server->auth_seq = (uint8_t) (seq + 1);
 	server->login = HD_MY_SLOGIN_AUTH;
 	hd_my_server_flush(server);
+}
+
+/*
+ * The greeting is in: TLS first when the config's sslmode wants it and the
+ * origin offers it (the SSLRequest is the handshake response's first 32
+ * bytes), else the login in the clear; sslmode require and stronger refuse
+ * an origin without TLS.
+ */
+static void
+greeted(HdMyServer *server, const HdMyGreeting *g)
+{
+	const HdConfig *config = &server->pool->pool.config;
+	bool		offered = (g->caps & HD_MY_CLIENT_SSL) != 0;
+	HdMyLogin	request;
+	char		err[300];
+
+	server->greeting = *g;
+	memcpy(server->nonce, g->nonce, sizeof(server->nonce));
+	server->thread_id = g->thread_id;
+	server->caps = login_caps(server, g->caps);
+	if (config->sslmode == HD_SSL_DISABLE || (!offered && config->sslmode < HD_SSL_REQUIRE))
+	{
+		send_login(server, g, 1);
+		return;
+	}
+	if (!offered)
+	{
+		login_failed(server, "08001", "the origin does not offer TLS, but the config's sslmode "
+					 "requires it");
+		return;
+	}
+	server->caps |= HD_MY_CLIENT_SSL;
+	memset(&request, 0, sizeof(request));
+	request.caps = server->caps;
+	request.max_packet = HD_MY_MAX_COMMAND;
+	request.collation = server->pool->collation;
+	request.ssl_only = true;
+	if (hd_my_put_login(&server->out, 1, &request) != 0 ||
+		hd_conn_write_clear(&server->sock, &server->out) != 0)
+	{
+		login_failed(server, "08006", "could not send the SSL request");
+		return;
+	}
+	switch (hd_tls_connect_start(&server->sock, config, err, sizeof(err)))
+	{
+		case 0:
+			break;
+		case -2:
+			login_failed(server, "53200", "out of memory");
+			return;
+		default:
+			login_failed(server, "08001", err);
+			return;
+	}
+	tls_step(server);
+}
+
+/* The TLS handshake with the origin: its next step; once done, the login goes over it. */
+static void
+tls_step(HdMyServer *server)
+{
+	char		why[400];
+
+	switch (hd_conn_handshake(&server->sock))
+	{
+		case HD_CONN_WAIT:
+			return;
+		case HD_CONN_READY:
+			send_login(server, &server->greeting, 2);
+			return;
+		case HD_CONN_FAILED:
+			snprintf(why, sizeof(why), "TLS with the origin failed: %s",
+					 hd_conn_error(&server->sock, 0));
+			login_failed(server, "08001", why);
+			return;
+	}
 }
 
 static void
@@ -353,6 +495,35 @@ logged_in(HdMyServer *server)
 	hd_my_server_flush(server);
 }
 
+/*
+ * caching_sha2_password's full authentication (the origin has not cached
+ * the password): the password itself, over TLS only. In the clear it would
+ * go encrypted with an RSA key the origin sends in the clear too, which
+ * anyone on the path could replace: not done (sslmode require fixes it).
+ * Only with the password: a pool of the config's own user.
+ */
+static void
+full_authentication(HdMyServer *server)
+{
+	const char *pw = server->pool->password;
+
+	if (pw == NULL)
+	{
+		login_failed(server, "28000", "the origin asks for caching_sha2_password's full "
+					 "authentication, which needs the password: hyperdrive has it only for the "
+					 "config's own user");
+		return;
+	}
+	if (!hd_tls_active(&server->sock))
+	{
+		login_failed(server, "28000", "the origin asks for caching_sha2_password's full "
+					 "authentication, which sends the password: hyperdrive does so only over "
+					 "TLS (set ssl-mode=REQUIRED or stronger in the config's connection string)");
+		return;
+	}
+	send_auth_packet(server, pw, strlen(pw) + 1);
+}
+
 /* One packet of the login exchange. */
 static void
 login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq)
@@ -371,7 +542,7 @@ login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq
 				login_failed(server, "08P01", why);
 			return;
 		}
-		send_login(server, &g);
+		greeted(server, &g);
 		return;
 	}
 	server->auth_seq = (uint8_t) (seq + 1);
@@ -412,12 +583,25 @@ login_packet(HdMyServer *server, const unsigned char *p, size_t len, uint8_t seq
 	else if (p[0] == 0x01 && len >= 2 && p[1] == 0x03)
 		;						/* caching_sha2_password: fast authentication worked; OK follows */
 	else if (p[0] == 0x01 && len >= 2 && p[1] == 0x04)
-		login_failed(server, "28000", "the origin asks for caching_sha2_password's full "
-					 "authentication, which needs TLS or the server's RSA key: not supported "
-					 "yet (log in once with the mysql client so that the server caches the "
-					 "password, or use mysql_native_password)");
+		full_authentication(server);
 	else
 		login_failed(server, "08P01", "an unexpected packet during the login");
+}
+
+/* A KILL's connection is logged in: the KILL QUERY, then it closes. */
+static void
+send_kill(HdMyServer *server)
+{
+	char		sql[64];
+
+	snprintf(sql, sizeof(sql), "KILL QUERY %u", server->kill_target);
+	if (hd_my_server_command(server, HD_MY_COM_QUERY, sql, strlen(sql)) != 0 ||
+		hd_my_server_owe(server, HD_MY_OWED_SYNC, HD_MY_REPLY_QUERY, false, NULL) != 0)
+	{
+		hd_my_server_close(server, "out of memory");
+		return;
+	}
+	hd_my_server_flush(server);
 }
 
 /* ---------------------------------------------------------------------------
@@ -459,6 +643,13 @@ reply_done(HdMyServer *server, const unsigned char *p, size_t len)
 			break;
 		case HD_MY_OWED_SYNC:
 		case HD_MY_OWED_PREPARE:
+			if (server->killer)
+			{
+				hd_debug("config %s: KILL QUERY %u %s", server->pool->pool.config.name,
+						 server->kill_target, reply.error ? "failed (the statement had ended)" : "done");
+				hd_my_server_close(server, "its KILL QUERY ran");
+				return;
+			}
 			if (reply.error)
 			{
 				uint16_t	code = 0;
@@ -502,7 +693,10 @@ reply_done(HdMyServer *server, const unsigned char *p, size_t len)
 			{
 				server->login = HD_MY_SLOGIN_DONE;
 				ev_timer_stop(server->my->loop, &server->connect_timer);
-				hd_my_pool_server_ready(server);
+				if (server->killer)
+					send_kill(server);
+				else
+					hd_my_pool_server_ready(server);
 			}
 			else if (server->conn.state == HD_CONN_RESETTING && server->nowed == 0)
 			{
@@ -643,6 +837,11 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void) loop;
 	(void) revents;
+	if (hd_conn_negotiating(&server->sock))
+	{
+		tls_step(server);
+		return;
+	}
 	n = hd_conn_read(&server->sock, &server->in, 256 * 1024);
 	if (n == -2)
 		return;
@@ -696,6 +895,11 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (server->conn.state == HD_CONN_CONNECTING)
 	{
 		connected(server);
+		return;
+	}
+	if (hd_conn_negotiating(&server->sock))
+	{
+		tls_step(server);
 		return;
 	}
 	hd_my_server_flush(server);

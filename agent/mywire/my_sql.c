@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum TokKind
@@ -392,6 +393,33 @@ scan_rest(const Tok *first, Lexer *lx, HdMySqlClass *out)
 	}
 }
 
+/* KILL [HARD | SOFT] [QUERY | CONNECTION] id, after the KILL. */
+static HdMySqlKind
+classify_kill(Lexer *lx, HdMySqlClass *out)
+{
+	Tok			t;
+	char		digits[24];
+
+	next(lx, &t);
+	if (is_word(&t, "hard") || is_word(&t, "soft"))
+		next(lx, &t);
+	if (is_word(&t, "query") || is_word(&t, "connection"))
+	{
+		out->kill_query = is_word(&t, "query");
+		next(lx, &t);
+	}
+	if (t.kind != T_NUMBER || t.len >= sizeof(digits) || strspn(t.start, "0123456789") < t.len)
+		return pin(out, "a KILL the agent cannot read");
+	memcpy(digits, t.start, t.len);
+	digits[t.len] = '\0';
+	out->kill_id = strtoull(digits, NULL, 10);
+	next(lx, &t);
+	if (t.kind != T_END && t.kind != T_SEMI)
+		return pin(out, "a KILL the agent cannot read");
+	out->kill = true;
+	return HD_MY_SQL_PLAIN;
+}
+
 /* One statement, from its first token; the lexer is left after its end. */
 static HdMySqlKind
 classify_one(Lexer *lx, HdMySqlClass *out)
@@ -430,6 +458,18 @@ classify_one(Lexer *lx, HdMySqlClass *out)
 		return pin(out, "an SQL prepared statement (PREPARE)");
 	if (is_word(&t, "handler"))
 		return pin(out, "HANDLER");
+	if (is_word(&t, "load"))
+	{
+		Tok			third;
+
+		peek = *lx;
+		next(&peek, &second);
+		next(&peek, &third);
+		if ((is_word(&second, "data") || is_word(&second, "xml")) && is_word(&third, "local"))
+			out->load_local = true;
+	}
+	if (is_word(&t, "kill"))
+		return classify_kill(lx, out);
 	if (is_word(&t, "xa"))
 		return pin(out, "an XA transaction");
 	if (is_word(&t, "show"))
@@ -480,6 +520,9 @@ hd_my_sql_classify(const char *sql, size_t len, HdMySqlClass *out)
 		{
 			out->multi = true;
 			out->txn_control |= one.txn_control;
+			out->load_local |= one.load_local;
+			if (one.kill || out->kill)
+				return (void) pin(out, "a KILL in a multi-statement text");
 			if (one.kind == HD_MY_SQL_PIN)
 				return (void) pin(out, one.why);
 			if (one.kind == HD_MY_SQL_CARRY || one.kind == HD_MY_SQL_USE ||

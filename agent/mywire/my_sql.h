@@ -32,6 +32,11 @@
  *     (sql_log_bin, session_track_*, character_set_*, collation_*,
  *     insert_id, last_insert_id, timestamp, ...), and in a multi-statement
  *     text any SET or USE (multi says the text holds several statements).
+ *   - load_local: the statement is LOAD DATA LOCAL or LOAD XML LOCAL (the
+ *     origin will ask the client for a file).
+ *   - kill: the text is one KILL [HARD|SOFT] [QUERY|CONNECTION] id (a literal
+ *     number): the agent answers it itself, ids being its own (kill_id,
+ *     kill_query). A KILL it cannot read (KILL USER, an expression) pins.
  *   - HD_MY_SQL_PLAIN: anything else.
  */
 #ifndef HD_MY_SQL_H
@@ -68,6 +73,10 @@ typedef struct HdMySqlClass
 	char		database[256];	/* USE */
 	bool		multi;			/* more than one statement */
 	bool		txn_control;	/* BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, ... */
+	bool		load_local;		/* LOAD DATA LOCAL / LOAD XML LOCAL: the client sends a file */
+	bool		kill;			/* KILL [QUERY | CONNECTION] id: kill_id, kill_query */
+	bool		kill_query;
+	unsigned long long kill_id;
 } HdMySqlClass;
 
 extern void hd_my_sql_classify(const char *sql, size_t len, HdMySqlClass *out);

@@ -175,7 +175,7 @@ hd_my_server_stmt_add(HdMyServer *server, HdMyStmtDef *def, uint32_t id)
 	stmt = &server->stmts[server->nstmts++];
 	stmt->def = def;
 	stmt->id = id;
-	stmt->types_sent = false;
+	stmt->types = NULL;
 	stmt->last_used = ++server->stmt_clock;
 	def->refs++;
 	return 0;
@@ -197,6 +197,7 @@ hd_my_server_stmts_make_room(HdMyServer *server)
 		if (hd_my_server_command(server, HD_MY_COM_STMT_CLOSE, id, sizeof(id)) != 0)
 			return -1;
 		hd_my_stmt_def_unref(server->stmts[oldest].def);
+		free(server->stmts[oldest].types);
 		server->stmts[oldest] = server->stmts[--server->nstmts];
 	}
 	return 0;
@@ -207,6 +208,9 @@ void
 hd_my_server_stmts_forget(HdMyServer *server)
 {
 	for (int i = 0; i < server->nstmts; i++)
+	{
 		hd_my_stmt_def_unref(server->stmts[i].def);
+		free(server->stmts[i].types);
+	}
 	server->nstmts = 0;
 }

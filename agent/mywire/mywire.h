@@ -22,16 +22,30 @@
  *     is still busy (the root exits when no protocol is).
  *   - hd_my_agent_shutdown(): every session and origin connection closed.
  *   - hd_my_agent_free(): after shutdown, when the loop has stopped.
+ *
+ * What the admin console and /metrics see of the wing (my_ops.c), read-only
+ * except for KILL; nothing here keeps a pointer past the call:
+ *   - hd_my_agent_pools(): the wing's pools (HdPool.link; role is
+ *     "user/variant/collation"), stale ones included, for SHOW POOLS,
+ *     SHOW STATS, metrics and PAUSE/RESUME (hd_pool_pause/resume).
+ *   - hd_my_agent_sessions(): one HdMySessionRow per session, logging in or
+ *     logged in (closed ones are gone); hd_my_agent_servers(): one
+ *     HdMyServerRow per origin connection of every pool.
+ *   - hd_my_agent_counters(): the wing's own counters (agent-wide).
+ *   - hd_my_agent_kill_config(): every session of the config gets ERR 1927
+ *     and is closed, every origin connection of its pools closes.
  */
 #ifndef HD_MYWIRE_H
 #define HD_MYWIRE_H
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config/configs.h"
 #include "config/settings.h"
 #include "net/client_protocol.h"
+#include "pool/pool.h"
 
 struct ssl_ctx_st;
 
@@ -56,5 +70,41 @@ extern void hd_my_agent_shutdown(HdMyAgent *my);
 extern void hd_my_agent_free(HdMyAgent *my);
 
 extern const HdClientProtocol hd_my_client_protocol;
+
+/* A session, as SHOW CLIENTS and the counts see it. */
+typedef struct HdMySessionRow
+{
+	const char *addr;			/* host:port */
+	const char *user;			/* "" until its handshake response */
+	const char *config;			/* the config's name (its login database); NULL until known */
+	const HdPool *pool;	/* its pool; NULL until its handshake response */
+	const char *state;			/* "login", "active" (holds an origin connection), "waiting", "idle" */
+	uint32_t	origin_id;		/* the held origin connection's id (CONNECTION_ID()); 0: none */
+	const char *pinned;			/* why it keeps its origin connection; NULL: it does not */
+	ev_tstamp	connected_at;
+} HdMySessionRow;
+
+/* An origin connection, as SHOW SERVERS sees it. */
+typedef struct HdMyServerRow
+{
+	const HdPool *pool;
+	const HdPoolConn *conn;	/* state, connected_at */
+	uint32_t	origin_id;		/* CONNECTION_ID() on the origin; 0 until logged in */
+	uint64_t	handouts;		/* times it was handed to a client */
+} HdMyServerRow;
+
+typedef struct HdMyCounters
+{
+	uint64_t	pins;			/* sessions pinned to their origin connection */
+	uint64_t	diagnostics_refused;	/* reads of a previous statement's diagnostics refused */
+} HdMyCounters;
+
+extern HdList *hd_my_agent_pools(HdMyAgent *my);
+extern void hd_my_agent_sessions(HdMyAgent *my, void (*fn) (void *arg, const HdMySessionRow *row),
+								 void *arg);
+extern void hd_my_agent_servers(HdMyAgent *my, void (*fn) (void *arg, const HdMyServerRow *row),
+								void *arg);
+extern void hd_my_agent_counters(const HdMyAgent *my, HdMyCounters *out);
+extern void hd_my_agent_kill_config(HdMyAgent *my, const char *config_id);
 
 #endif							/* HD_MYWIRE_H */

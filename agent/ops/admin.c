@@ -14,6 +14,11 @@
  * trailing semicolon):
  *   SHOW CONFIGS | POOLS | CLIENTS | SERVERS | STATS | VERSION | HELP
  *   PAUSE [config], RESUME [config], KILL config, RELOAD, SHUTDOWN
+ * Both protocols' configs, pools, clients and origin connections are shown
+ * and acted on: PostgreSQL's here, the MySQL wing's through its accessors
+ * (mywire.h); rows per config, pool, client or server end with a protocol
+ * column (postgresql | mysql). New columns go at the end: clients parse
+ * positions.
  * Every reply ends with ReadyForQuery 'I'; a bad command is an ERROR (the
  * session goes on). Extended-protocol messages get one ERROR 0A000 and are
  * skipped up to the next Sync, as PostgreSQL skips after an error.
@@ -28,6 +33,7 @@
 
 #include "base/log.h"
 #include "base/sqlstate.h"
+#include "mywire/mywire.h"
 #include "ops/metrics.h"
 #include "pgwire/proto.h"
 #include "base/version.h"
@@ -158,16 +164,16 @@ show_configs(HdAgent *agent, HdIoBuf *out, bool *oom)
 	static const Column cols[] = {
 		{"id", OID_TEXT}, {"name", OID_TEXT}, {"host", OID_TEXT}, {"port", OID_INT8},
 		{"database", OID_TEXT}, {"user", OID_TEXT}, {"pool_mode", OID_TEXT},
-		{"origin_connection_limit", OID_INT8}, {"caching", OID_TEXT}
+		{"origin_connection_limit", OID_INT8}, {"caching", OID_TEXT}, {"protocol", OID_TEXT}
 	};
 
-	send_row_description(out, cols, 9, oom);
+	send_row_description(out, cols, 10, oom);
 	for (size_t i = 0; i < agent->configs.count; i++)
 	{
 		const HdConfig *c = &agent->configs.items[i];
 		char		port[16];
 		char		limit[16];
-		const char *values[9];
+		const char *values[10];
 
 		snprintf(port, sizeof(port), "%d", c->port);
 		snprintf(limit, sizeof(limit), "%d", c->origin_connection_limit);
@@ -180,29 +186,24 @@ show_configs(HdAgent *agent, HdIoBuf *out, bool *oom)
 		values[6] = hd_pool_mode_name(c->pool_mode);
 		values[7] = limit;
 		values[8] = c->caching_disabled ? "off" : "on";
-		send_data_row(out, values, 9, oom);
+		values[9] = hd_protocol_name(c->protocol);
+		send_data_row(out, values, 10, oom);
 	}
 }
 
+/* One SHOW POOLS row per pool of the list (PostgreSQL's or the MySQL wing's). */
 static void
-show_pools(HdAgent *agent, HdIoBuf *out, bool *oom)
+pool_rows(HdAgent *agent, HdList *pools, HdIoBuf *out, bool *oom)
 {
-	static const Column cols[] = {
-		{"config", OID_TEXT}, {"role", OID_TEXT}, {"clients_active", OID_INT8},
-		{"clients_waiting", OID_INT8}, {"servers_active", OID_INT8},
-		{"servers_idle", OID_INT8}, {"servers_connecting", OID_INT8},
-		{"paused", OID_TEXT}, {"last_error", OID_TEXT}
-	};
 	HdList	   *item;
 	HdList	   *tmp;
 
-	send_row_description(out, cols, 9, oom);
-	hd_list_foreach_safe(item, tmp, &agent->pools)
+	hd_list_foreach_safe(item, tmp, pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
 		HdPoolCounts c = {0};
 		char		num[5][16];
-		const char *values[9];
+		const char *values[10];
 
 		hd_pool_counts_add(agent, pool, &c);
 		/* a replaced pool that has drained is of no interest */
@@ -220,8 +221,52 @@ show_pools(HdAgent *agent, HdIoBuf *out, bool *oom)
 			values[2 + i] = num[i];
 		values[7] = pool->paused ? "yes" : "no";
 		values[8] = pool->last_error;
-		send_data_row(out, values, 9, oom);
+		values[9] = hd_protocol_name(pool->config.protocol);
+		send_data_row(out, values, 10, oom);
 	}
+}
+
+static void
+show_pools(HdAgent *agent, HdIoBuf *out, bool *oom)
+{
+	static const Column cols[] = {
+		{"config", OID_TEXT}, {"role", OID_TEXT}, {"clients_active", OID_INT8},
+		{"clients_waiting", OID_INT8}, {"servers_active", OID_INT8},
+		{"servers_idle", OID_INT8}, {"servers_connecting", OID_INT8},
+		{"paused", OID_TEXT}, {"last_error", OID_TEXT}, {"protocol", OID_TEXT}
+	};
+
+	send_row_description(out, cols, 10, oom);
+	pool_rows(agent, &agent->pools, out, oom);
+	if (agent->mysql)
+		pool_rows(agent, hd_my_agent_pools(agent->mysql), out, oom);
+}
+
+typedef struct RowSink
+{
+	HdIoBuf    *out;
+	bool	   *oom;
+} RowSink;
+
+static void
+mysql_client_row(void *arg, const HdMySessionRow *row)
+{
+	RowSink    *sink = arg;
+	char		when[40];
+	char		origin[16];
+	const char *values[9];
+
+	snprintf(origin, sizeof(origin), "%u", row->origin_id);
+	values[0] = row->addr;
+	values[1] = row->user;
+	values[2] = row->config;
+	values[3] = row->state;
+	values[4] = format_time(row->connected_at, when, sizeof(when));
+	values[5] = row->origin_id ? "yes" : "no";
+	values[6] = "mysql";
+	values[7] = row->origin_id ? origin : NULL;
+	values[8] = row->pinned;
+	send_data_row(sink->out, values, 9, sink->oom);
 }
 
 static void
@@ -229,17 +274,20 @@ show_clients(HdClient *self, HdIoBuf *out, bool *oom)
 {
 	static const Column cols[] = {
 		{"address", OID_TEXT}, {"user", OID_TEXT}, {"database", OID_TEXT},
-		{"state", OID_TEXT}, {"connected_at", OID_TEXT}, {"has_server", OID_TEXT}
+		{"state", OID_TEXT}, {"connected_at", OID_TEXT}, {"has_server", OID_TEXT},
+		{"protocol", OID_TEXT}, {"backend_pid", OID_INT8}, {"pinned", OID_TEXT}
 	};
 	HdList	   *item;
 	HdList	   *tmp;
+	RowSink		sink = {out, oom};
 
-	send_row_description(out, cols, 6, oom);
+	send_row_description(out, cols, 9, oom);
 	hd_list_foreach_safe(item, tmp, &self->agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
 		char		when[40];
-		const char *values[6];
+		char		pid[16];
+		const char *values[9];
 
 		values[0] = client->addr;
 		values[1] = client->user;
@@ -247,8 +295,38 @@ show_clients(HdClient *self, HdIoBuf *out, bool *oom)
 		values[3] = client == self ? "active" : hd_client_state_name(client);
 		values[4] = format_time(client->connected_at, when, sizeof(when));
 		values[5] = client->server ? "yes" : "no";
-		send_data_row(out, values, 6, oom);
+		values[6] = "postgresql";
+		values[7] = NULL;
+		if (client->server && client->server->backend_pid)
+		{
+			snprintf(pid, sizeof(pid), "%u", client->server->backend_pid);
+			values[7] = pid;
+		}
+		values[8] = client->pinned ? (client->pin_reason ? client->pin_reason : "pinned") : NULL;
+		send_data_row(out, values, 9, oom);
 	}
+	if (self->agent->mysql)
+		hd_my_agent_sessions(self->agent->mysql, mysql_client_row, &sink);
+}
+
+static void
+mysql_server_row(void *arg, const HdMyServerRow *row)
+{
+	RowSink    *sink = arg;
+	char		id[16];
+	char		when[40];
+	char		uses[24];
+	const char *values[7];
+
+	snprintf(id, sizeof(id), "%u", row->origin_id);
+	values[0] = row->pool->config.name;
+	values[1] = row->pool->role;
+	values[2] = row->origin_id ? id : NULL;
+	values[3] = hd_pool_conn_state_name(row->conn->state);
+	values[4] = format_time(row->conn->connected_at, when, sizeof(when));
+	values[5] = format_u64(row->handouts, uses, sizeof(uses));
+	values[6] = "mysql";
+	send_data_row(sink->out, values, 7, sink->oom);
 }
 
 static void
@@ -256,12 +334,14 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 {
 	static const Column cols[] = {
 		{"config", OID_TEXT}, {"role", OID_TEXT}, {"backend_pid", OID_INT8},
-		{"state", OID_TEXT}, {"connected_at", OID_TEXT}, {"transactions", OID_INT8}
+		{"state", OID_TEXT}, {"connected_at", OID_TEXT}, {"transactions", OID_INT8},
+		{"protocol", OID_TEXT}
 	};
 	HdList	   *item;
 	HdList	   *tmp;
+	RowSink		sink = {out, oom};
 
-	send_row_description(out, cols, 6, oom);
+	send_row_description(out, cols, 7, oom);
 	hd_list_foreach_safe(item, tmp, &agent->pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
@@ -274,7 +354,7 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 			char		pid[16];
 			char		when[40];
 			char		txns[24];
-			const char *values[6];
+			const char *values[7];
 
 			snprintf(pid, sizeof(pid), "%u", server->backend_pid);
 			values[0] = pool->config.name;
@@ -283,9 +363,12 @@ show_servers(HdAgent *agent, HdIoBuf *out, bool *oom)
 			values[3] = hd_server_state_name(server);
 			values[4] = format_time(server->conn.connected_at, when, sizeof(when));
 			values[5] = format_u64(server->transactions, txns, sizeof(txns));
-			send_data_row(out, values, 6, oom);
+			values[6] = "postgresql";
+			send_data_row(out, values, 7, oom);
 		}
 	}
+	if (agent->mysql)
+		hd_my_agent_servers(agent->mysql, mysql_server_row, &sink);
 }
 
 static void
@@ -295,16 +378,16 @@ show_stats(HdAgent *agent, HdIoBuf *out, bool *oom)
 		{"config", OID_TEXT}, {"transactions", OID_INT8}, {"queries", OID_INT8},
 		{"bytes_received", OID_INT8}, {"bytes_sent", OID_INT8}, {"errors", OID_INT8},
 		{"wait_timeouts", OID_INT8}, {"connect_failures", OID_INT8},
-		{"avg_query_ms", OID_FLOAT8}, {"avg_wait_ms", OID_FLOAT8}
+		{"avg_query_ms", OID_FLOAT8}, {"avg_wait_ms", OID_FLOAT8}, {"protocol", OID_TEXT}
 	};
 
-	send_row_description(out, cols, 10, oom);
+	send_row_description(out, cols, 11, oom);
 	for (size_t i = 0; i < agent->configs.count; i++)
 	{
 		const HdConfig *config = &agent->configs.items[i];
 		HdPoolCounts c;
 		char		num[9][32];
-		const char *values[10];
+		const char *values[11];
 
 		hd_config_counts(agent, config->id, &c);
 		values[0] = config->name;
@@ -317,20 +400,15 @@ show_stats(HdAgent *agent, HdIoBuf *out, bool *oom)
 		values[7] = format_u64(c.stats.connect_failures, num[6], sizeof(num[6]));
 		values[8] = format_avg_ms(&c.stats.query_latency, num[7], sizeof(num[7]));
 		values[9] = format_avg_ms(&c.stats.wait_latency, num[8], sizeof(num[8]));
-		send_data_row(out, values, 10, oom);
+		values[10] = hd_protocol_name(config->protocol);
+		send_data_row(out, values, 11, oom);
 	}
 }
-
-typedef struct CacheRows
-{
-	HdIoBuf    *out;
-	bool	   *oom;
-} CacheRows;
 
 static void
 cache_row(void *arg, const char *const *values, int n)
 {
-	CacheRows  *r = arg;
+	RowSink    *r = arg;
 
 	send_data_row(r->out, values, n, r->oom);
 }
@@ -349,7 +427,7 @@ show_cache(HdAgent *agent, HdIoBuf *out, bool *oom)
 		{"changes_by_relation", OID_INT8}, {"changes_all", OID_INT8},
 		{"strict_waits", OID_INT8}, {"strict_probes", OID_INT8}
 	};
-	CacheRows	r = {out, oom};
+	RowSink		r = {out, oom};
 
 	send_row_description(out, cols, HD_CACHE_SHOW_COLUMNS, oom);
 	hd_cache_show(agent->cache, cache_row, &r);
@@ -370,10 +448,10 @@ show_help(HdIoBuf *out, bool *oom)
 {
 	static const Column cols[] = {{"command", OID_TEXT}, {"description", OID_TEXT}};
 	static const char *const rows[][2] = {
-		{"SHOW CONFIGS", "the configs (origin databases clients can use)"},
+		{"SHOW CONFIGS", "the configs (origin databases clients can use), with their protocol"},
 		{"SHOW POOLS", "per config and role: clients, origin connections, pause, last error"},
-		{"SHOW CLIENTS", "client connections"},
-		{"SHOW SERVERS", "origin connections"},
+		{"SHOW CLIENTS", "client connections (PostgreSQL and MySQL)"},
+		{"SHOW SERVERS", "origin connections (PostgreSQL and MySQL)"},
 		{"SHOW STATS", "per config: counters and average latencies"},
 		{"SHOW CACHE", "per config: cache entries, hits, misses, bypasses by reason, stream"},
 		{"PURGE CACHE [config]", "drop the cached results (of the config, or all)"},
@@ -396,15 +474,12 @@ show_help(HdIoBuf *out, bool *oom)
  */
 
 static void
-pause_config(HdAgent *agent, const HdConfig *config, bool pause)
+pause_pools(HdList *pools, const HdConfig *config, bool pause)
 {
 	HdList	   *item;
 	HdList	   *tmp;
 
-	/* so that the config's clients find their pool paused, even the first */
-	if (pause)
-		(void) hd_pg_pool_get(agent, config, config->user);
-	hd_list_foreach_safe(item, tmp, &agent->pools)
+	hd_list_foreach_safe(item, tmp, pools)
 	{
 		HdPool	   *pool = hd_container_of(item, HdPool, link);
 
@@ -417,12 +492,33 @@ pause_config(HdAgent *agent, const HdConfig *config, bool pause)
 	}
 }
 
+/*
+ * Both protocols' pools of the config. A pool made after PAUSE starts
+ * paused when another pool of its config is (pool.c). A MySQL config's
+ * pools are per client capabilities and made at login: one that has no
+ * pool yet has nothing to pause, and its first client's pool starts
+ * unpaused (a PostgreSQL config gets its owner's pool made here).
+ */
+static void
+pause_config(HdAgent *agent, const HdConfig *config, bool pause)
+{
+	/* so that the config's clients find their pool paused, even the first */
+	if (pause && config->protocol == HD_PROTOCOL_POSTGRESQL)
+		(void) hd_pg_pool_get(agent, config, config->user);
+	pause_pools(&agent->pools, config, pause);
+	if (agent->mysql)
+		pause_pools(hd_my_agent_pools(agent->mysql), config, pause);
+}
+
 /* KILL: every client and origin connection of the config, at once. */
 static void
 kill_config(HdAgent *agent, const HdConfig *config)
 {
 	HdList	   *item;
 	HdList	   *tmp;
+
+	if (agent->mysql)
+		hd_my_agent_kill_config(agent->mysql, config->id);
 
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{

@@ -30,6 +30,7 @@
 #include "config/configs.h"
 #include "config/conninfo.h"
 #include "config/settings.h"
+#include "mywire/my_lookup.h"
 #include "stream/stream.h"
 
 typedef struct Check
@@ -462,31 +463,6 @@ check_origin(Check *c, const char *state_dir, const HdConfig *cfg)
  * A MySQL/MariaDB origin.
  */
 
-/*
- * Connector/C's options for the config's sslmode: prefer asks for TLS when
- * the server offers it; require insists; verify-ca checks the chain with
- * sslrootcert ("system": the system's CA directory); verify-full also the
- * host name.
- */
-static void
-mysql_tls_options(MYSQL *my, const HdConfig *cfg)
-{
-	my_bool		yes = 1;
-	my_bool		no = 0;
-	bool		verify = cfg->sslmode == HD_SSL_VERIFY_CA || cfg->sslmode == HD_SSL_VERIFY_FULL;
-
-	if (cfg->sslmode == HD_SSL_DISABLE)
-		return;
-	mysql_ssl_set(my, NULL, NULL, NULL, NULL, NULL);
-	mysql_options(my, MYSQL_OPT_SSL_ENFORCE, cfg->sslmode >= HD_SSL_REQUIRE ? &yes : &no);
-	mysql_options(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
-				  cfg->sslmode == HD_SSL_VERIFY_FULL ? &yes : &no);
-	if (verify && cfg->sslrootcert && strcmp(cfg->sslrootcert, "system") == 0)
-		mysql_options(my, MYSQL_OPT_SSL_CAPATH, "/etc/ssl/certs");
-	else if (verify && cfg->sslrootcert)
-		mysql_options(my, MYSQL_OPT_SSL_CA, cfg->sslrootcert);
-}
-
 /* As the agent logs in to this config's origin, blocking; NULL with a message. */
 static MYSQL *
 connect_mysql(Check *c, const char *state_dir, const HdConfig *cfg, char *err, size_t errlen)
@@ -507,7 +483,7 @@ connect_mysql(Check *c, const char *state_dir, const HdConfig *cfg, char *err, s
 		return NULL;
 	}
 	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_tls_options(my, cfg);
+	hd_my_connector_tls_options(my, cfg);
 	ok_conn = mysql_real_connect(my, cfg->host, cfg->user, password ? password : "", cfg->database,
 								 (unsigned int) cfg->port, NULL, 0);
 	hd_free_secret(password);

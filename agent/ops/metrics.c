@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/text_buf.h"
 #include "base/version.h"
+#include "mywire/mywire.h"
 
 typedef struct HdMetrics
 {
@@ -65,9 +66,9 @@ hd_client_state_name(const HdClient *client)
 }
 
 const char *
-hd_server_state_name(const HdServer *server)
+hd_pool_conn_state_name(HdPoolConnState state)
 {
-	switch (server->conn.state)
+	switch (state)
 	{
 		case HD_CONN_CONNECTING:
 			return "connecting";
@@ -83,6 +84,12 @@ hd_server_state_name(const HdServer *server)
 			break;
 	}
 	return "closed";
+}
+
+const char *
+hd_server_state_name(const HdServer *server)
+{
+	return hd_pool_conn_state_name(server->conn.state);
 }
 
 static void
@@ -155,6 +162,31 @@ add_client(const HdClient *client, HdPoolCounts *out)
 		out->clients_idle++;
 }
 
+/* Which MySQL sessions add_my_session() counts: one pool's, or a config's. */
+typedef struct MySessionCount
+{
+	const HdPool *pool;			/* NULL: every pool of config_id */
+	const char *config_id;
+	HdPoolCounts *out;
+} MySessionCount;
+
+/* A MySQL session, counted as add_client() counts a PostgreSQL one. */
+static void
+add_my_session(void *arg, const HdMySessionRow *row)
+{
+	MySessionCount *c = arg;
+
+	if (row->pool == NULL ||
+		(c->pool ? row->pool != c->pool : strcmp(row->pool->config.id, c->config_id) != 0))
+		return;
+	if (strcmp(row->state, "active") == 0)
+		c->out->clients_active++;
+	else if (strcmp(row->state, "idle") == 0)
+		c->out->clients_idle++;
+	else
+		c->out->clients_waiting++;	/* queued, or logging in to its pool */
+}
+
 void
 hd_pool_counts_add(HdAgent *agent, const HdPool *pool, HdPoolCounts *out)
 {
@@ -162,12 +194,35 @@ hd_pool_counts_add(HdAgent *agent, const HdPool *pool, HdPoolCounts *out)
 	HdList	   *tmp;
 
 	add_pool(pool, out);
+	if (pool->config.protocol == HD_PROTOCOL_MYSQL)
+	{
+		MySessionCount c = {pool, pool->config.id, out};
+
+		if (agent->mysql)
+			hd_my_agent_sessions(agent->mysql, add_my_session, &c);
+		return;
+	}
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
 
 		if (client->pool == pool)
 			add_client(client, out);
+	}
+}
+
+static void
+add_config_pools(HdList *pools, const char *config_id, HdPoolCounts *out)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, pools)
+	{
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+
+		if (strcmp(pool->config.id, config_id) == 0)
+			add_pool(pool, out);
 	}
 }
 
@@ -178,19 +233,20 @@ hd_config_counts(HdAgent *agent, const char *config_id, HdPoolCounts *out)
 	HdList	   *tmp;
 
 	memset(out, 0, sizeof(*out));
-	hd_list_foreach_safe(item, tmp, &agent->pools)
-	{
-		HdPool	   *pool = hd_container_of(item, HdPool, link);
-
-		if (strcmp(pool->config.id, config_id) == 0)
-			add_pool(pool, out);
-	}
+	add_config_pools(&agent->pools, config_id, out);
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 	{
 		HdClient   *client = hd_container_of(item, HdClient, link);
 
 		if (client->pool && strcmp(client->pool->config.id, config_id) == 0)
 			add_client(client, out);
+	}
+	if (agent->mysql)
+	{
+		MySessionCount c = {NULL, config_id, out};
+
+		add_config_pools(hd_my_agent_pools(agent->mysql), config_id, out);
+		hd_my_agent_sessions(agent->mysql, add_my_session, &c);
 	}
 }
 
@@ -221,14 +277,17 @@ put_header(HdTextBuf *buf, const char *name, const char *type, const char *help)
 	hd_text_buf_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* name{config="...",extra} (extra: more labels, already formatted, or NULL) */
+/*
+ * name{config="...",protocol="...",extra} (extra: more labels, already
+ * formatted, or NULL)
+ */
 static void
-put_series(HdTextBuf *buf, const char *name, const char *suffix, const char *config,
+put_series(HdTextBuf *buf, const char *name, const char *suffix, const HdConfig *config,
 		   const char *extra)
 {
 	hd_text_buf_printf(buf, "%s%s{config=\"", name, suffix);
-	put_label_value(buf, config);
-	hd_text_buf_putc(buf, '"');
+	put_label_value(buf, config->name);
+	hd_text_buf_printf(buf, "\",protocol=\"%s\"", hd_protocol_name(config->protocol));
 	if (extra)
 	{
 		hd_text_buf_putc(buf, ',');
@@ -290,6 +349,23 @@ static const Histogram histograms[] = {
 	offsetof(HdStats, wait_latency)},
 };
 
+/* The MySQL wing's own counters: agent-wide, as the wing keeps them. */
+static void
+put_mysql_counters(HdAgent *agent, HdTextBuf *buf)
+{
+	HdMyCounters c = {0};
+
+	if (agent->mysql)
+		hd_my_agent_counters(agent->mysql, &c);
+	put_header(buf, "hyperdrive_mysql_pins_total", "counter",
+			   "MySQL sessions pinned to their origin connection (a statement whose effect the agent cannot carry).");
+	hd_text_buf_printf(buf, "hyperdrive_mysql_pins_total %llu\n", (unsigned long long) c.pins);
+	put_header(buf, "hyperdrive_mysql_diagnostics_refused_total", "counter",
+			   "MySQL reads of the previous statement's diagnostics refused: its origin connection was used by another session since.");
+	hd_text_buf_printf(buf, "hyperdrive_mysql_diagnostics_refused_total %llu\n",
+					   (unsigned long long) c.diagnostics_refused);
+}
+
 char *
 hd_metrics_render(HdAgent *agent, size_t *len)
 {
@@ -324,7 +400,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 			char		label[32];
 
 			snprintf(label, sizeof(label), "state=\"%s\"", client_states[s]);
-			put_series(&buf, "hyperdrive_clients", "", agent->configs.items[i].name, label);
+			put_series(&buf, "hyperdrive_clients", "", &agent->configs.items[i], label);
 			hd_text_buf_printf(&buf, "%d\n", values[s]);
 		}
 	}
@@ -340,7 +416,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 			char		label[32];
 
 			snprintf(label, sizeof(label), "state=\"%s\"", server_states[s]);
-			put_series(&buf, "hyperdrive_server_connections", "", agent->configs.items[i].name,
+			put_series(&buf, "hyperdrive_server_connections", "", &agent->configs.items[i],
 					   label);
 			hd_text_buf_printf(&buf, "%d\n", values[s]);
 		}
@@ -353,7 +429,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 			const uint64_t *value = (const uint64_t *) ((const char *) &counts[i].stats +
 														counters[c].offset);
 
-			put_series(&buf, counters[c].name, "", agent->configs.items[i].name, NULL);
+			put_series(&buf, counters[c].name, "", &agent->configs.items[i], NULL);
 			hd_text_buf_printf(&buf, "%llu\n", (unsigned long long) *value);
 		}
 	}
@@ -364,7 +440,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 		{
 			const HdHistogram *hist = (const HdHistogram *) ((const char *) &counts[i].stats +
 															 histograms[h].offset);
-			const char *config = agent->configs.items[i].name;
+			const HdConfig *config = &agent->configs.items[i];
 			uint64_t	cumulative = 0;
 
 			for (int b = 0; b <= HD_LATENCY_NBOUNDS; b++)
@@ -386,6 +462,7 @@ hd_metrics_render(HdAgent *agent, size_t *len)
 		}
 	}
 	free(counts);
+	put_mysql_counters(agent, &buf);
 	hd_cache_metrics(agent->cache, &buf);
 	*len = buf.len;				/* with the cache's series */
 	text = hd_text_buf_finish(&buf);

@@ -15,12 +15,19 @@
  *     finished within HD_METRICS_TIMEOUT seconds, is closed without an
  *     answer. Any number of scrapers may be connected at once; none blocks
  *     the loop.
- *   - Everything is computed at request time from the pools (stats.h); no
- *     state of its own beyond the sockets.
+ *   - Everything is computed at request time from the pools (stats.h) of
+ *     both protocols (PostgreSQL's agent->pools, the MySQL wing's through
+ *     mywire.h); no state of its own beyond the sockets. Per-config series
+ *     carry the labels config and protocol (postgresql | mysql); the MySQL
+ *     wing's own counters (hyperdrive_mysql_*) are agent-wide.
+ *   - The counts below cover both protocols: a MySQL pool's clients are the
+ *     wing's sessions (hd_my_agent_sessions), a config's are its pools' in
+ *     either list.
  */
 #ifndef HD_METRICS_H
 #define HD_METRICS_H
 
+#include "mywire/mywire.h"
 #include "pgwire/pooler.h"
 
 #define HD_METRICS_MAX_REQUEST 8192
@@ -46,6 +53,7 @@ extern void hd_config_counts(HdAgent *agent, const char *config_id, HdPoolCounts
 /* "active", "waiting", "idle" or "login" (not yet logged in). */
 extern const char *hd_client_state_name(const HdClient *client);
 /* "connecting", "login", "idle", "active", "resetting" or "closed". */
+extern const char *hd_pool_conn_state_name(HdPoolConnState state);
 extern const char *hd_server_state_name(const HdServer *server);
 
 /* The exposition text (caller frees), or NULL if memory ran out. */

@@ -55,6 +55,23 @@ copy_config(HdConfig *dst, const HdConfig *src)
  * -1 when out of memory: nothing to undo but the caller's allocation. The
  * caller links it into *all (or not: a pool of its own).
  */
+/* Whether a pool of the config in all is paused: PAUSE holds the config until RESUME. */
+static bool
+config_paused(HdList *all, const char *config_id)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, all)
+	{
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+
+		if (pool->paused && strcmp(pool->config.id, config_id) == 0)
+			return true;
+	}
+	return false;
+}
+
 int
 hd_pool_init(HdPool *pool, HdList *all, struct ev_loop *loop, const HdSettings *settings,
 			 const HdPoolOps *ops, const HdConfig *config, const char *role)
@@ -75,6 +92,7 @@ hd_pool_init(HdPool *pool, HdList *all, struct ev_loop *loop, const HdSettings *
 	hd_list_init(&pool->waiting);
 	ev_init(&pool->retry_timer, retry_cb);
 	pool->retry_timer.data = pool;
+	pool->paused = config_paused(all, config->id);
 	return 0;
 }
 
@@ -538,8 +556,11 @@ hd_pool_release(HdPool *pool, HdPoolConn *conn)
 	/* the protocol's part: unlink its client; it may keep it a while (a cancel in flight) */
 	if (!pool->ops->released(conn))
 		return;
-	if (conn->close_on_release || pool->stale)
+	if (pool->stale)
 		retire(pool, conn, "its config changed");
+	else if (conn->close_on_release)
+		retire(pool, conn, "it must not be reused (its config changed, or its last client "
+			   "changed it for good)");
 	else if (lifetime > 0 && now - conn->connected_at > lifetime)
 		retire(pool, conn, "server_lifetime reached");
 	/* a client held it: what that client left must not reach the next one */

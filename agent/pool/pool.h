@@ -82,7 +82,7 @@ struct HdPoolConn
 	HdList		link;			/* pool->conns (once closed: the protocol's) */
 	HdList		idle_link;		/* pool->idle */
 	HdPoolConnState state;
-	bool		close_on_release;	/* config changed: do not reuse */
+	bool		close_on_release;	/* config changed, or its client changed it for good: do not reuse */
 	ev_tstamp	connected_at;	/* when its transport connected */
 	ev_tstamp	idle_since;
 };
@@ -156,7 +156,11 @@ struct HdPool
 	unsigned	config_gen;		/* bumped by hd_pool_update_config() */
 };
 
-/* Set up / tear down the neutral part (no allocation). init: -1 when out of memory. */
+/*
+ * Set up / tear down the neutral part (no allocation). init: -1 when out of
+ * memory; the pool starts paused when a pool of the same config in all is
+ * (PAUSE of a config holds the pools its new clients make, until RESUME).
+ */
 extern int	hd_pool_init(HdPool *pool, HdList *all, struct ev_loop *loop,
 						 const HdSettings *settings, const HdPoolOps *ops,
 						 const HdConfig *config, const char *role);

@@ -130,6 +130,23 @@ main(void)
 	is_kind("SELECT 'a;b'; ", HD_MY_SQL_PLAIN, "a semicolon in a string");
 	ok(!c.multi, "is one statement too");
 
+	/* KILL and LOAD DATA LOCAL */
+	kind("KILL QUERY 42");
+	ok(c.kill && c.kill_query && c.kill_id == 42, "KILL QUERY id");
+	kind("kill 7;");
+	ok(c.kill && !c.kill_query && c.kill_id == 7, "KILL id (the connection)");
+	kind("KILL HARD CONNECTION 9");
+	ok(c.kill && !c.kill_query && c.kill_id == 9, "KILL HARD CONNECTION id");
+	is_kind("KILL USER app", HD_MY_SQL_PIN, "a KILL the agent cannot read pins");
+	ok(!c.kill, "and is not taken for one");
+	is_kind("KILL 1; SELECT 1", HD_MY_SQL_PIN, "a KILL in a multi-statement text pins");
+	kind("LOAD DATA LOCAL INFILE 'f' INTO TABLE t");
+	ok(c.load_local, "LOAD DATA LOCAL");
+	kind("load xml local infile 'f' into table t");
+	ok(c.load_local, "LOAD XML LOCAL");
+	kind("LOAD DATA INFILE 'f' INTO TABLE t");
+	ok(!c.load_local, "LOAD DATA (the server's file) is not");
+
 	/* never past the length: a text cut inside a quote or a comment */
 	{
 		const char *cut = "SELECT 'abc";

@@ -22,6 +22,13 @@
  *     for PW in b"secret", b"password", b"\xff\x00\x01 pw" and the two
  *     nonces below; and a.sha2_rsa_encrypt(PW, NONCE, open("k.pub").read())
  *     (OAEP with cryptography 38) with the fixture key below.
+ *   - The mariadb CLI 10.11 (libmariadb 3.3.20) against a fake MySQL 8
+ *     server (a Python socket offering caching_sha2_password with nonce2,
+ *     answering "perform full authentication", then the fixture public key
+ *     when asked): its fast-path token was PyMySQL's, and its encrypted
+ *     password is cipher_libmariadb_secret_nonce2. The same with mysql2
+ *     3.26.1 (Node, allowPublicKeyRetrieval: it refuses to ask for the key
+ *     without it or TLS): the same token, cipher_mysql2_secret_nonce2.
  *   - The fixture RSA key was made for this test only (openssl genpkey
  *     -algorithm RSA -pkeyopt rsa_keygen_bits:2048; openssl pkey -pubout):
  *     it protects nothing.
@@ -42,6 +49,7 @@
 #include <openssl/pem.h>
 
 #include "auth/mysql_auth.h"
+#include "bytes.h"
 #include "tap.h"
 
 /* ---- fixtures ---- */
@@ -194,22 +202,44 @@ static const char cipher_long_nonce2[] =
 	"352b1651a688d00ed8f1a8bd8c99db5591d0ce63c05d3d3d99e0b8bcd6757a2a"
 	"a0719e96e24038ce8f8f271cbdc0fa826e343f3a8d402459379d33d007d0009d";
 
+/*
+ * The mariadb CLI 10.11 (libmariadb 3.3.20's caching_sha2_password plugin),
+ * told by a fake server to do full authentication without TLS, asked for the
+ * public key (0x02) and given fixture_public_pem: its encrypted "secret" for
+ * nonce2 (its fast-path token before that was pymysql_tokens[1].sha2_hex).
+ */
+static const char cipher_libmariadb_secret_nonce2[] =
+	"25da2cb8b6060a271626fae54c4d2bb19e777c1a6f7674505277b3c28a35a778"
+	"7b407977191cf471ff44b20d5baf059f678abd428031c61099089d015231a761"
+	"95f79b693f64325a22a242a61424c6d911a2f97682482527ab24bf126b1e21b3"
+	"69e1f4e78a0453555fe6c137a63dc8a7edbff434bb19962092517bb5637b45b9"
+	"0da11c177cc73cceb269721f8c913989135d84f8fce708214d14f2c5432e9a41"
+	"fcedcfd0895de710a19c0a248dcc5d1705254a185438505822469436c8599a3c"
+	"48116d8c3c3c64dc34ff9dd1de619f3bce191be2a89c28e2de37220daf136358"
+	"cc683d1487261d269bf19e4b293a2c78c6360d7c541fb5c1688accfaa9247676";
+
+/* The same from mysql2 3.26.1 (Node's crypto.publicEncrypt), allowPublicKeyRetrieval set. */
+static const char cipher_mysql2_secret_nonce2[] =
+	"8588740e4432301dd1225008b3b912077351cf12a9ed35cfdf7ac9ac4369388e"
+	"fbdcf3cff44e126eb6ee7d0e20e8719037dc632faf7a520b0918c2a5cbe5f841"
+	"cdc80eabf5dc8525c0e5bfeaff0298bb215e76634afb99c9e3e17263b071f894"
+	"e0e9bcb75d8faa075f93a5f12b8ff075745ae343d0f890a7b9d5d20554ff36b0"
+	"9a3c5989fcacf5657da58ac57867b144f08bd334b3f373839356a6307c8616e8"
+	"f0610539b883eedf593ad5595313ae1e63b2e7f0d27e3b2e6e5cecb3fd5d678f"
+	"aac546406590b76030b744e172459ce2aff50f5f42bad19be027df83147dc2a0"
+	"5336a972f6988811514d85b2968df8c444e442e6c3e87c6fd0e5b8e4c783893c";
+
 /* ---- helpers ---- */
 
-/* Hex digits into bytes; the number of bytes. */
+/* Hex digits into out; the number of bytes. */
 static size_t
 from_hex(const char *hex, uint8_t *out)
 {
-	size_t		n = strlen(hex) / 2;
+	size_t		n;
+	uint8_t    *bytes = unhex(hex, &n);
 
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned int b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			abort();
-		out[i] = (uint8_t) b;
-	}
+	memcpy(out, bytes, n);
+	free(bytes);
 	return n;
 }
 
@@ -227,18 +257,6 @@ bytes_are(const uint8_t *bytes, size_t n, const char *hex)
 		printf("%02x", bytes[i]);
 	printf("\n#   want: %s\n", hex);
 	return false;
-}
-
-/* A heap copy of exactly n bytes (no NUL after), for ASan to guard. */
-static uint8_t *
-exact(const void *bytes, size_t n)
-{
-	uint8_t    *copy = malloc(n ? n : 1);
-
-	if (copy == NULL)
-		abort();
-	memcpy(copy, bytes, n);
-	return copy;
 }
 
 /* A heap copy of a C string, for parse_hash's reads to be guarded too. */
@@ -444,6 +462,17 @@ test_native_check(void)
 	ok(bytes_are(origin_token, sizeof(origin_token), pymysql_tokens[1].native_hex),
 	   "native: a verified client's stage1 logs in for another nonce as the password would");
 
+	memset(got, 0xaa, sizeof(got));
+	ok(hd_my_native_check_plain(stage2, "secret", 6, got) && bytes_are(got, sizeof(got), STAGE1_SECRET),
+	   "native check_plain: the password against its stored hash, stage1 out");
+	ok(hd_my_native_check_plain(stage2, "secret", 6, NULL), "native check_plain: stage1_out may be NULL");
+	memset(got, 0xaa, sizeof(got));
+	ok(!hd_my_native_check_plain(stage2, "Secret", 6, got) && all_zero(got, sizeof(got)),
+	   "native check_plain: another password refused, stage1 zeroed");
+	ok(!hd_my_native_check_plain(stage2, "secret", 5, got) && !hd_my_native_check_plain(stage2, "secret\0", 7, got),
+	   "native check_plain: a prefix, or the password with its NUL, refused");
+	ok(!hd_my_native_check_plain(stage2, "", 0, got), "native check_plain: the empty password refused");
+
 	ok(hd_my_native_check_empty(0), "native, no password: the empty token is accepted");
 	ok(!hd_my_native_check_empty(1), "native, no password: a 1-byte token is refused");
 	ok(!hd_my_native_check_empty(HD_MY_SHA1_LEN), "native, no password: a 20-byte token is refused");
@@ -589,6 +618,23 @@ test_rsa_fixture(void)
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == strlen(LATIN_PW) && strcmp(pw, LATIN_PW) == 0,
 	   "rsa decrypt: PyMySQL's of a UTF-8 password");
+	cipher_of(cipher_libmariadb_secret_nonce2, cipher);
+	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
+	   pwlen == 6 && strcmp(pw, "secret") == 0,
+	   "rsa decrypt: the mariadb CLI's (libmariadb) encrypted \"secret\"");
+	{
+		/* full authentication, then the stored hash: a looked-up user's way in */
+		uint8_t		stage2[HD_MY_SHA1_LEN];
+		uint8_t		stage1[HD_MY_SHA1_LEN];
+
+		hd_my_native_parse_hash("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7", stage2);	/* "secret" */
+		ok(hd_my_native_check_plain(stage2, pw, pwlen, stage1) && bytes_are(stage1, sizeof(stage1), STAGE1_SECRET),
+		   "rsa: that password checks against MariaDB's PASSWORD('secret'), stage1 for the origin");
+	}
+	cipher_of(cipher_mysql2_secret_nonce2, cipher);
+	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
+	   pwlen == 6 && strcmp(pw, "secret") == 0,
+	   "rsa decrypt: mysql2's encrypted \"secret\"");
 	cipher_of(cipher_long_nonce2, cipher);
 	ok(decrypt(key, cipher, sizeof(cipher), nonce2, pw, sizeof(pw), &pwlen, err, sizeof(err)) == 0 &&
 	   pwlen == strlen(LONG_PW) && strcmp(pw, LONG_PW) == 0,

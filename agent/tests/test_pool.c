@@ -396,6 +396,27 @@ test_pause_resume(void)
 	free_pools();
 }
 
+/* A pool made while another of its config is paused starts paused; RESUME of it does not leak. */
+static void
+test_pause_new_pool(void)
+{
+	FakePool   *a = new_pool("p", "owner", 2, HD_POOL_TRANSACTION);
+	FakePool   *other = new_pool("q", "owner", 2, HD_POOL_TRANSACTION);
+	FakePool   *b;
+	FakePool   *c;
+
+	hd_pool_pause(&a->pool);
+	b = new_pool("p", "reader", 2, HD_POOL_TRANSACTION);
+	ok(b->pool.paused, "pause: a new pool of the paused config starts paused");
+	c = new_pool("q", "reader", 2, HD_POOL_TRANSACTION);
+	ok(!c->pool.paused && !other->pool.paused, "pause: another config's new pool does not");
+	hd_pool_resume(&a->pool);
+	hd_pool_resume(&b->pool);
+	ok(!new_pool("p", "writer", 2, HD_POOL_TRANSACTION)->pool.paused,
+	   "resume: after RESUME a new pool starts unpaused");
+	free_pools();
+}
+
 /* Logins wait for the pool's first login; in session pooling they take a connection. */
 static void
 test_logins(void)
@@ -513,6 +534,7 @@ main(void)
 	test_limit_across_roles();
 	test_failure_and_retry();
 	test_pause_resume();
+	test_pause_new_pool();
 	test_logins();
 	test_janitor();
 	test_release();
