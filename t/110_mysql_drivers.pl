@@ -151,14 +151,18 @@ my $agent = mysql_agent('mysql_drivers', [ 'app_tx', 'app', 'transaction' ],
 my %config_of = (transaction => 'app_tx', session => 'app_session');
 
 # The mariadb client, batch mode, $sql on its standard input; (exit status,
-# standard output, standard error).
+# standard output, standard error); the status is -1 if it had not ended
+# after 120 s (then it is killed).
 sub mariadb
 {
 	my ($port, $db, $sql, @opts) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'mariadb', '--no-defaults', '--batch', '--protocol=TCP', '-h', '127.0.0.1',
-			'-P', $port, '-u', 'app', "-p$password", '-D', $db, @opts ],
-		'<', \$sql, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+	eval {
+		IPC::Run::run([ 'mariadb', '--no-defaults', '--batch', '--protocol=TCP', '-h', '127.0.0.1',
+				'-P', $port, '-u', 'app', "-p$password", '-D', $db, @opts ],
+			'<', \$sql, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+	};
+	return (-1, $out, "$err\nno result after 120s: $@") if $@;
 	return ($? >> 8, $out, $err);
 }
 
