@@ -42,6 +42,7 @@ SQL
 app_config('sess', 'session pooling, caching on', '--pool-mode', 'session');
 app_config('one', 'transaction pooling, one origin connection', '--origin-connection-limit', '1');
 ok(start_agent(), 'the agent listens');
+ok(stream_ready('one'), 'config one\'s change stream connects and is fresh');
 ok(stream_ready('sess'),
 	'config sess\'s change stream connects');
 

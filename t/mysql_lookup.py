@@ -24,18 +24,13 @@ import time
 
 import pymysql
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklines import check, say  # noqa: E402
+
 AGENT = int(os.environ["AGENT_PORT"])
 SOCKET = os.environ["ORIGIN_SOCKET"]
 PW = os.environ["PW"]
 CONFIG = os.environ["CONFIG"]
-
-
-def say(ok, what, why=""):
-    print(("ok - " if ok else "not ok - ") + what + ("" if ok else ": " + why), flush=True)
-
-
-def check(what, got, want):
-    say(got == want, what, "got %r, want %r" % (got, want))
 
 
 def root():

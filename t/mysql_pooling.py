@@ -18,19 +18,14 @@ import time
 
 import pymysql
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklines import check, say  # noqa: E402
+
 AGENT = int(os.environ["AGENT_PORT"])
 ORIGIN = int(os.environ["ORIGIN_PORT"])
 PW = os.environ["PW"]
 CONFIG = os.environ["CONFIG"]
 DB = os.environ["DB"]
-
-
-def say(ok, what, why=""):
-    print(("ok - " if ok else "not ok - ") + what + ("" if ok else ": " + why), flush=True)
-
-
-def check(what, got, want):
-    say(got == want, what, "got %r, want %r" % (got, want))
 
 
 def agent(**kw):

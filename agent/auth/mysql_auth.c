@@ -5,6 +5,7 @@
  *    is in mysql_auth.h.
  */
 #include "auth/mysql_auth.h"
+#include "base/hex.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -69,18 +70,6 @@ hd_my_native_stage2(const uint8_t stage1[HD_MY_SHA1_LEN],
 	digest2(EVP_sha1(), stage1, HD_MY_SHA1_LEN, NULL, 0, stage2, HD_MY_SHA1_LEN);
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 hd_my_native_parse_hash(const char *authentication_string,
 						uint8_t stage2[HD_MY_SHA1_LEN])
@@ -96,8 +85,8 @@ hd_my_native_parse_hash(const char *authentication_string,
 	/* reads pairs while both are hex digits, so never past the NUL */
 	for (int i = 0; i < HD_MY_SHA1_LEN; i++)
 	{
-		int			hi = hex_value(s[2 * i]);
-		int			lo = hi < 0 ? -1 : hex_value(s[2 * i + 1]);
+		int			hi = hd_hex_value(s[2 * i]);
+		int			lo = hi < 0 ? -1 : hd_hex_value(s[2 * i + 1]);
 
 		if (lo < 0)
 		{

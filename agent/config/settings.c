@@ -34,7 +34,8 @@ typedef enum Kind
 	K_USERS,					/* a comma list of user names */
 	K_HOSTPORT,					/* host:port; empty: off */
 	K_LOG_LEVEL,
-	K_AUTH
+	K_AUTH,
+	K_MY_AUTH
 } Kind;
 
 typedef struct Setting
@@ -69,6 +70,7 @@ static const Setting setting_table[] = {
 	{"tls_cert_file", K_FILE, FIELD(tls_cert_file), 0, 0},
 	{"tls_key_file", K_FILE, FIELD(tls_key_file), 0, 0},
 	{"auth_type", K_AUTH, FIELD(auth_type), 0, 0},
+	{"mysql_auth_plugin", K_MY_AUTH, FIELD(mysql_auth_plugin), 0, 0},
 	{"auth_file", K_FILE, FIELD(auth_file), 0, 0},
 	{"cache_map_size", K_SIZE, FIELD(cache_map_size), 1024 * 1024, (int64_t) 1 << 40},
 	{"cache_max_bytes", K_SIZE, FIELD(cache_max_bytes), 0, (int64_t) 1 << 40},
@@ -80,6 +82,8 @@ static const Setting setting_table[] = {
 
 static const char *const log_level_names[] = {"error", "warning", "info", "debug", NULL};
 static const char *const auth_type_names[] = {"scram-sha-256", "md5", "password", NULL};
+static const char *const my_auth_plugin_names[] = {"mysql_native_password", "caching_sha2_password",
+NULL};
 
 /* The state of one load; lives on hd_settings_load()'s stack. */
 typedef struct Loader
@@ -93,6 +97,12 @@ const char *
 hd_log_level_name(HdLogLevel level)
 {
 	return log_level_names[level];
+}
+
+const char *
+hd_my_auth_plugin_name(HdMyAuthPlugin plugin)
+{
+	return my_auth_plugin_names[plugin];
 }
 
 const char *
@@ -334,6 +344,9 @@ describe(const Setting *st, char *buf, size_t len)
 		case K_AUTH:
 			snprintf(buf, len, "one of scram-sha-256, md5, password");
 			break;
+		case K_MY_AUTH:
+			snprintf(buf, len, "one of mysql_native_password, caching_sha2_password");
+			break;
 		case K_FILE:
 		case K_USERS:
 			snprintf(buf, len, "a valid value");
@@ -431,6 +444,11 @@ apply(const Setting *st, const char *value, HdSettings *s, char *problem, size_t
 			if ((i = index_of(value, auth_type_names)) < 0)
 				return false;
 			s->auth_type = (HdAuthType) i;
+			return true;
+		case K_MY_AUTH:
+			if ((i = index_of(value, my_auth_plugin_names)) < 0)
+				return false;
+			s->mysql_auth_plugin = (HdMyAuthPlugin) i;
 			return true;
 	}
 	return false;

@@ -43,6 +43,10 @@
  *    tls_key_file =
  *    auth_type = scram-sha-256      what the agent asks clients for:
  *                                   scram-sha-256 | md5 | password
+ *    mysql_auth_plugin = mysql_native_password
+ *                                   what the agent's greeting asks MySQL clients
+ *                                   for: mysql_native_password |
+ *                                   caching_sha2_password
  *    auth_file =                    the admin console's users and passwords, in
  *                                   PgBouncer's userlist.txt format (auth_file.h);
  *                                   empty: nobody can log in to the console
@@ -90,6 +94,13 @@ typedef enum HdAuthType
 	HD_AUTH_PASSWORD
 } HdAuthType;
 
+/* The plugin a MySQL client is asked for first (both are answered either way). */
+typedef enum HdMyAuthPlugin
+{
+	HD_MY_AUTH_NATIVE,			/* mysql_native_password */
+	HD_MY_AUTH_SHA2				/* caching_sha2_password */
+} HdMyAuthPlugin;
+
 typedef struct HdSettings
 {
 	char	   *listen_addr;
@@ -115,6 +126,7 @@ typedef struct HdSettings
 	char	   *tls_cert_file;	/* both NULL, or both set */
 	char	   *tls_key_file;
 	HdAuthType	auth_type;
+	HdMyAuthPlugin mysql_auth_plugin;
 	char	   *auth_file;		/* NULL: not set */
 	int64_t		cache_map_size; /* bytes */
 	int64_t		cache_max_bytes;	/* 0: derived */
@@ -127,5 +139,6 @@ extern void hd_settings_free(HdSettings *settings);
 
 extern const char *hd_log_level_name(HdLogLevel level);
 extern const char *hd_auth_type_name(HdAuthType type);
+extern const char *hd_my_auth_plugin_name(HdMyAuthPlugin plugin);
 
 #endif							/* HD_SETTINGS_H */

@@ -102,19 +102,14 @@ hd_my_client_flush(HdMyClient *client)
 
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return;
-	rc = hd_conn_write(&client->sock, &client->out);
+	rc = hd_conn_flush(&client->sock, &client->out);
 	if (rc < 0)
 	{
 		hd_my_client_close(client);
 		return;
 	}
 	if (rc > 0)
-	{
-		hd_conn_wait_writable(&client->sock);
 		return;
-	}
-	ev_io_stop(client->my->loop, &client->write_watcher);
-	hd_iobuf_trim(&client->out);
 	if (client->close_after_flush)
 	{
 		hd_my_client_close(client);
@@ -195,6 +190,7 @@ hd_my_client_free(HdMyClient *client)
 	hd_iobuf_free(&client->out);
 	hd_conn_free(&client->sock);
 	free(client->sets);
+	hd_free_secret(client->plain_password);
 	free(client);
 }
 
@@ -402,7 +398,8 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 		g.caps |= HD_MY_CLIENT_SSL;
 	g.collation = DEFAULT_COLLATION;
 	g.status = HD_MY_STATUS_AUTOCOMMIT;
-	snprintf(g.plugin, sizeof(g.plugin), NATIVE);
+	snprintf(g.plugin, sizeof(g.plugin), "%s",
+			 my->settings->mysql_auth_plugin == HD_MY_AUTH_SHA2 ? SHA2 : NATIVE);
 	if (hd_my_put_greeting(&client->out, &g) != 0)
 	{
 		hd_my_client_close(client);
@@ -604,10 +601,14 @@ lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message
 		hd_my_client_fatal(client, ER_ACCESS_DENIED_ERROR, "28000", msg);
 		return;
 	}
-	if (status == HD_MY_LOOKUP_FOUND)
+	if (status == HD_MY_LOOKUP_FOUND && client->plain_password)
+		ok = hd_my_native_check_plain(stage2, client->plain_password,
+									  strlen(client->plain_password), stage1);
+	else if (status == HD_MY_LOOKUP_FOUND)
 		ok = hd_my_native_check(stage2, client->nonce, client->token, client->token_len, stage1);
 	else if (status == HD_MY_LOOKUP_NO_PASSWORD)
-		ok = hd_my_native_check_empty(client->token_len);
+		ok = client->plain_password ? client->plain_password[0] == '\0' :
+			hd_my_native_check_empty(client->token_len);
 	else
 		hd_info("MySQL client %s: %s", client->addr, message);
 	if (!ok && config && !client->looked_up_again &&
@@ -623,6 +624,12 @@ lookup_done(void *arg, int status, const uint8_t stage2[20], const char *message
 		}
 	}
 	memset(client->token, 0, sizeof(client->token));
+	if (client->plain_password)
+	{
+		hd_free_secret(client->plain_password);
+		client->plain_password = NULL;
+		client->token_len = 1;	/* "using password: YES" */
+	}
 	if (!ok || config == NULL || (client->pool = pool_for(client, config)) == NULL)
 	{
 		if (ok)
@@ -653,7 +660,8 @@ start_lookup(HdMyClient *client, const uint8_t *token, size_t len)
 		login_denied(client, true);
 		return;
 	}
-	memcpy(client->token, token, len);
+	if (len > 0)
+		memcpy(client->token, token, len);
 	client->token_len = len;
 	client->looked_up_again = false;
 	if (config == NULL || hd_my_lookup(client->my, config, client->user, lookup_done, client) < 0)
@@ -704,6 +712,8 @@ check_password(HdMyClient *client, const uint8_t *token, size_t len)
 static void start_tls(HdMyClient *client, size_t plen);
 static void check_sha2(HdMyClient *client, const uint8_t *token, size_t len);
 static void auth_switch(HdMyClient *client, const char *plugin);
+static void ask_password(HdMyClient *client);
+static void password_packet(HdMyClient *client, const unsigned char *p, size_t len);
 
 /*
  * A login (the handshake response, or COM_CHANGE_USER): its config (the
@@ -747,6 +757,19 @@ login_as(HdMyClient *client, const HdMyLogin *login)
 			auth_switch(client, SHA2);
 		else
 			check_sha2(client, login->auth, login->auth_len);
+		return;
+	}
+	if (login->has_plugin && strcmp(login->plugin, SHA2) == 0 && client->pool == NULL)
+	{
+		/*
+		 * another user: only its hash can be known, so the password itself
+		 * (full authentication), after a scramble for this plugin's nonce
+		 * if the client sent none
+		 */
+		if (login->auth_len == 0)
+			auth_switch(client, SHA2);
+		else
+			ask_password(client);
 		return;
 	}
 	if (login->has_plugin && strcmp(login->plugin, NATIVE) != 0)
@@ -1304,7 +1327,9 @@ hd_my_client_reply_packet(HdMyClient *client, const unsigned char *packet, size_
 	}
 	else if (hd_iobuf_append(&client->out, packet, len) != 0)
 		return -1;
-	hd_my_client_flush(client);
+	/* written once per read from the origin (my_server.c), or sooner when it grows */
+	if (hd_iobuf_live(&client->out) >= HD_MY_FLUSH_BYTES)
+		hd_my_client_flush(client);
 	return 0;
 }
 
@@ -1354,6 +1379,7 @@ hd_my_client_reply_done(HdMyClient *client, const HdMyReply *reply)
 {
 	if (client->state == HD_MY_CLIENT_CLOSED)
 		return;
+	hd_my_client_flush(client);
 	hd_histogram_observe(&client->pool->pool.stats.query_latency, ev_time() - client->sent_at);
 	/* a transaction ended: the reply's status says out of one (and autocommit's own) */
 	if (reply->has_status && !(reply->status & HD_MY_STATUS_IN_TRANS))
@@ -1570,6 +1596,103 @@ change_user(HdMyClient *client, const unsigned char *p, size_t len)
 	login_as(client, &login);
 }
 
+/*
+ * caching_sha2_password's full authentication, for a user whose password
+ * the agent checks against a looked-up hash: "perform full authentication"
+ * (0x01 0x04); the client then sends the password, in the clear over TLS,
+ * or, on a plain connection, asks for the agent's public key (0x02) and
+ * sends it encrypted with it (password_packet()).
+ */
+static void
+ask_password(HdMyClient *client)
+{
+	static const char full[2] = {0x01, 0x04};
+
+	if (hd_my_put_packet(&client->out, client->auth_seq++, full, sizeof(full)) != 0)
+	{
+		hd_my_client_close(client);
+		return;
+	}
+	client->state = HD_MY_CLIENT_SHA2_FULL;
+	hd_my_client_flush(client);
+}
+
+/* The agent's RSA key pair, made at first use; NULL (logged) if OpenSSL fails. */
+static struct HdMyRsaKey *
+agent_rsa(HdMyAgent *my)
+{
+	char		err[256];
+
+	if (my->rsa == NULL && (my->rsa = hd_my_rsa_generate(err, sizeof(err))) == NULL)
+		hd_error("caching_sha2_password: cannot make an RSA key: %s", err);
+	return my->rsa;
+}
+
+static void
+password_packet(HdMyClient *client, const unsigned char *p, size_t len)
+{
+	char		pw[HD_PASSWORD_MAX + 1];
+	size_t		pwlen = 0;
+	char		err[256];
+
+	if (client->state == HD_MY_CLIENT_SHA2_FULL && client->tls)
+	{
+		/* the password and a NUL, over TLS */
+		if (len == 0 || len > HD_PASSWORD_MAX + 1 || p[len - 1] != '\0' ||
+			memchr(p, '\0', len - 1) != NULL)
+		{
+			login_denied(client, true);
+			return;
+		}
+		memcpy(pw, p, len);
+		pwlen = len - 1;
+	}
+	else if (client->state == HD_MY_CLIENT_SHA2_FULL)
+	{
+		struct HdMyRsaKey *key = agent_rsa(client->my);
+		const char *pem;
+		size_t		mark;
+
+		/* in the clear only the public key request: never a password */
+		if (len != 1 || p[0] != 0x02 || key == NULL)
+		{
+			hd_my_client_fatal(client, ER_ACCESS_DENIED_ERROR, "28000",
+							   "caching_sha2_password sends the password only over TLS or "
+							   "encrypted with the server's public key");
+			return;
+		}
+		pem = hd_my_rsa_public_pem(key);
+		if (hd_my_packet_begin(&client->out, &mark) != 0 ||
+			hd_iobuf_append(&client->out, "\x01", 1) != 0 ||
+			hd_iobuf_append(&client->out, pem, strlen(pem)) != 0)
+		{
+			hd_my_client_close(client);
+			return;
+		}
+		hd_my_packet_end(&client->out, mark, client->auth_seq++);
+		client->state = HD_MY_CLIENT_SHA2_RSA;
+		hd_my_client_flush(client);
+		return;
+	}
+	else if (hd_my_rsa_decrypt_password(agent_rsa(client->my), p, len, client->nonce, pw,
+										sizeof(pw), &pwlen, err, sizeof(err)) != 0)
+	{
+		hd_debug("MySQL client %s: caching_sha2_password: %s", client->addr, err);
+		login_denied(client, true);
+		return;
+	}
+	pw[pwlen] = '\0';
+	if ((client->plain_password = strdup(pw)) == NULL)
+	{
+		explicit_bzero(pw, sizeof(pw));
+		hd_my_client_close(client);
+		return;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	client->state = HD_MY_CLIENT_HANDSHAKE;
+	start_lookup(client, NULL, 0);
+}
+
 /* One whole command at the head of client->in. */
 static void
 process_command(HdMyClient *client)
@@ -1740,7 +1863,7 @@ process_input(HdMyClient *client)
 		/* one command at a time: the next waits for this one's reply */
 		if (client->command >= 0 || client->looking_up)
 			return;
-		if (client->state == HD_MY_CLIENT_HANDSHAKE || client->state == HD_MY_CLIENT_AUTH_SWITCH)
+		if (client->state != HD_MY_CLIENT_ACTIVE)
 		{
 			if (!hd_my_packet_peek(hd_iobuf_head(&client->in), hd_iobuf_live(&client->in),
 								   &payload, &plen, &seq))
@@ -1753,6 +1876,10 @@ process_input(HdMyClient *client)
 			client->auth_seq = (uint8_t) (seq + 1);
 			if (client->state == HD_MY_CLIENT_HANDSHAKE)
 				handshake_response(client, payload, plen);
+			else if (client->state == HD_MY_CLIENT_SHA2_FULL || client->state == HD_MY_CLIENT_SHA2_RSA)
+				password_packet(client, payload, plen);
+			else if (client->switched_to_sha2 && client->pool == NULL)
+				ask_password(client);	/* (the fast path's answer cannot be checked) */
 			else if (client->switched_to_sha2)
 				check_sha2(client, payload, plen);
 			else
@@ -2007,5 +2134,6 @@ hd_my_agent_free(HdMyAgent *my)
 		hd_list_del(item);
 		hd_pool_free(hd_container_of(item, HdPool, link));
 	}
+	hd_my_rsa_free(my->rsa);
 	free(my);
 }

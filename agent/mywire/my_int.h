@@ -42,6 +42,8 @@ typedef struct HdMyStmtDef HdMyStmtDef;
 #define HD_MY_SERVER_STMTS_MAX 256
 /* Prepared statements one client may have open. */
 #define HD_MY_CLIENT_STMTS_MAX 16384
+/* A client's output is written at the end of each read from the origin, or at this size. */
+#define HD_MY_FLUSH_BYTES (64 * 1024)
 /* Carried SETs per session. */
 #define HD_MY_SETS_MAX 64
 
@@ -64,6 +66,7 @@ struct HdMyAgent
 	uint32_t	next_thread_id;
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
+	struct HdMyRsaKey *rsa;		/* caching_sha2_password's key pair, made when first needed */
 	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
@@ -191,6 +194,8 @@ typedef enum HdMyClientState
 {
 	HD_MY_CLIENT_HANDSHAKE,		/* greeting sent, waiting for the handshake response */
 	HD_MY_CLIENT_AUTH_SWITCH,	/* asked to authenticate again (switched_to_sha2 says with what) */
+	HD_MY_CLIENT_SHA2_FULL,		/* caching_sha2_password: asked for the password itself */
+	HD_MY_CLIENT_SHA2_RSA,		/* ... sent the agent's public key: the encrypted password comes */
 	HD_MY_CLIENT_ACTIVE,		/* logged in: commands */
 	HD_MY_CLIENT_CLOSED
 } HdMyClientState;
@@ -224,6 +229,7 @@ struct HdMyClient
 	bool		looked_up_again;	/* a failed check read the origin again (the cache may be old) */
 	uint8_t		token[20];
 	size_t		token_len;
+	char	   *plain_password; /* caching_sha2_password's full authentication: what it sent */
 	/* from its handshake response */
 	uint32_t	caps;
 	uint8_t		collation;

@@ -215,22 +215,14 @@ hd_my_server_flush(HdMyServer *server)
 
 	if (server->conn.state == HD_CONN_CLOSED || server->conn.state == HD_CONN_CONNECTING)
 		return;
-	rc = hd_conn_write(&server->sock, &server->out);
+	rc = hd_conn_flush(&server->sock, &server->out);
 	if (rc < 0)
 	{
 		char		reason[300];
 
 		snprintf(reason, sizeof(reason), "write failed: %s", hd_conn_error(&server->sock, errno));
 		hd_my_server_close(server, reason);
-		return;
 	}
-	if (rc > 0)
-	{
-		hd_conn_wait_writable(&server->sock);
-		return;
-	}
-	ev_io_stop(server->my->loop, &server->write_watcher);
-	hd_iobuf_trim(&server->out);
 }
 
 int
@@ -812,6 +804,9 @@ process_input(HdMyServer *server)
 		}
 	}
 	server->processing = false;
+	/* what this read brought for the client goes out in one write */
+	if (server->client)
+		hd_my_client_flush(server->client);
 	if (server->conn.state != HD_CONN_CLOSED)
 		hd_iobuf_trim(&server->in);
 }

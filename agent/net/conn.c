@@ -174,3 +174,20 @@ hd_conn_free(HdConn *conn)
 	conn->ops->free(conn);
 	conn->ops = &hd_conn_plain_ops;
 }
+
+int
+hd_conn_flush(HdConn *conn, HdIoBuf *out)
+{
+	int			rc = hd_conn_write(conn, out);
+
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+	{
+		hd_conn_wait_writable(conn);
+		return 1;
+	}
+	ev_io_stop(conn->loop, conn->write_watcher);
+	hd_iobuf_trim(out);
+	return 0;
+}

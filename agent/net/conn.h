@@ -96,6 +96,12 @@ extern int	hd_conn_write(HdConn *conn, HdIoBuf *buf);
 /* In the clear whatever the operations are: what goes before a TLS handshake. */
 extern int	hd_conn_write_clear(HdConn *conn, HdIoBuf *buf);
 extern void hd_conn_wait_writable(HdConn *conn);
+/*
+ * Write what out holds: 0 all of it (the write watcher stopped, out's memory
+ * given back), 1 some is left (the connection waits to be writable), -1 an
+ * error (errno; hd_conn_error() says more: the owner closes).
+ */
+extern int	hd_conn_flush(HdConn *conn, HdIoBuf *out);
 extern void hd_conn_resume_reading(HdConn *conn);
 extern bool hd_conn_negotiating(const HdConn *conn);
 extern HdConnStep hd_conn_handshake(HdConn *conn);

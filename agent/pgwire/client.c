@@ -160,7 +160,7 @@ hd_client_free(HdClient *client)
 void
 hd_client_flush(HdClient *client)
 {
-	int			rc = hd_conn_write(&client->sock, &client->out);
+	int			rc = hd_conn_flush(&client->sock, &client->out);
 
 	if (rc < 0)
 	{
@@ -169,12 +169,7 @@ hd_client_flush(HdClient *client)
 		return;
 	}
 	if (rc > 0)
-	{
-		hd_conn_wait_writable(&client->sock);
 		return;
-	}
-	ev_io_stop(client->agent->loop, &client->write_watcher);
-	hd_iobuf_trim(&client->out);
 	if (client->close_after_flush)
 	{
 		hd_client_close(client);

@@ -173,7 +173,7 @@ hd_server_flush(HdServer *server)
 
 	if (server->conn.state == HD_CONN_CLOSED || server->conn.state == HD_CONN_CONNECTING)
 		return;
-	rc = hd_conn_write(&server->sock, &server->out);
+	rc = hd_conn_flush(&server->sock, &server->out);
 	if (rc < 0)
 	{
 		char		reason[300];
@@ -183,12 +183,7 @@ hd_server_flush(HdServer *server)
 		return;
 	}
 	if (rc > 0)
-	{
-		hd_conn_wait_writable(&server->sock);
 		return;
-	}
-	ev_io_stop(server->agent->loop, &server->write_watcher);
-	hd_iobuf_trim(&server->out);
 	/* drained: a client that stopped because this output was full may go on */
 	if (server->client && server->client->paused_for_server)
 	{
