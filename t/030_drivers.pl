@@ -27,7 +27,6 @@ use strict;
 use warnings;
 
 use File::Basename qw(dirname);
-use File::Copy qw(copy);
 use File::Spec;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -42,19 +41,7 @@ my $agent = $HD;
 my $drivers_src =
   File::Spec->rel2abs(dirname(__FILE__) . '/../tests/drivers');
 
-# The first executable $name on PATH, or undef.
-sub which
-{
-	my ($name) = @_;
-	for my $dir (File::Spec->path)
-	{
-		my $path = "$dir/$name";
-		return $path if -f $path && -x $path;
-	}
-	return undef;
-}
-
-my $node_bin = which('node');
+my $node_bin = hd_which('node');
 plan skip_all => 'node is not installed (Debian: apt-get install nodejs npm; '
   . 'scripts/test installs them)'
   unless $node_bin;
@@ -65,63 +52,10 @@ my $tmp = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('drivers'));
 # ---------------------------------------------------------------------------
 # The driver packages: a copy of tests/drivers with its own node_modules.
 my $drivers = "$tmp/drivers";
-mkdir $drivers or die "$drivers: $!";
-opendir my $dh, $drivers_src or die "$drivers_src: $!";
-for my $f (readdir $dh)
+unless (hd_node_packages($drivers_src, $drivers, qw(postgres pg drizzle-orm)))
 {
-	next unless $f =~ /^(package\.json|package-lock\.json|.*\.mjs)$/;
-	copy("$drivers_src/$f", "$drivers/$f") or die "copy $f: $!";
-}
-closedir $dh;
-
-if (-d "$drivers_src/node_modules")
-{
-	# installed by a developer (npm ci in tests/drivers): used as it is
-	symlink("$drivers_src/node_modules", "$drivers/node_modules")
-	  or die "symlink node_modules: $!";
-	note("using $drivers_src/node_modules");
-}
-else
-{
-	my $npm = which('npm');
-	unless ($npm)
-	{
-		fail('npm is installed (needed to install the driver packages)');
-		diag('node is installed but npm is not: apt-get install npm, or run npm ci in tests/drivers');
-		done_testing();
-		exit;
-	}
-	# npm must not write into HOME (the server user's may be read-only)
-	local $ENV{npm_config_cache} = $ENV{npm_config_cache} // "$tmp/npm-cache";
-	local $ENV{npm_config_update_notifier} = 'false';
-	local $ENV{npm_config_fund} = 'false';
-	local $ENV{npm_config_audit} = 'false';
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run(
-			[ $npm, 'ci', '--prefix', $drivers, '--ignore-scripts', '--no-audit', '--no-fund' ],
-			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(600));
-	};
-	$err .= "\nnpm ci: no result after 600s: $@" if $@;
-	ok($ok, 'npm ci installs the driver packages from package-lock.json')
-	  or diag("npm ci failed (exit $?; it needs the npm registry, or run npm ci in tests/drivers)\n$out$err");
-	note($out . $err) if $ok;
-	unless ($ok)
-	{
-		done_testing();
-		exit;
-	}
-}
-{
-	my $version = `"$node_bin" --version`;
-	chomp $version;
-	my $pkgs = '';
-	for my $p (qw(postgres pg drizzle-orm))
-	{
-		my $json = slurp_from("$drivers/node_modules/$p/package.json", 0, 1 << 20);
-		$pkgs .= " $p $1" if $json =~ /"version"\s*:\s*"([^"]+)"/;
-	}
-	note("node $version;$pkgs");
+	done_testing();
+	exit;
 }
 
 # ---------------------------------------------------------------------------
@@ -245,27 +179,11 @@ for my $run (@runs)
 		local $ENV{HD_ORIGIN_LIMIT} = $limit;
 		local $ENV{NO_COLOR} = '1';
 		local $ENV{FORCE_COLOR} = '0';
-		my ($out, $err) = ('', '');
-		# a hang (a reply the agent never forwards) fails this file only
-		my $ok = eval {
-			IPC::Run::run(
-				[ $node_bin, '--test', '--test-reporter=spec', $file ],
-				'<', \undef, '>', \$out, '2>', \$err,
-				init => sub { chdir $drivers or die "chdir $drivers: $!" },
-				IPC::Run::timeout($file_timeout));
-		};
-		$err .= "\n$file: no result after ${file_timeout}s: $@" if $@;
-		my $what = $mode eq 'direct' ? "$file directly on the origin" : "$file through the agent ($mode pooling)";
-		if (ok($ok, $what))
-		{
-			note($out . $err);
-		}
-		else
-		{
-			diag("node --test $file (exit $?), HYPERDRIVE_URL for $mode:\n$out$err");
-			diag("agent log while it ran:\n" . slurp_from($agent_log, $log_start, 60000))
-			  unless $mode eq 'direct';
-		}
+		hd_driver_run(
+			name => $mode eq 'direct' ? "$file directly on the origin" : "$file through the agent ($mode pooling)",
+			cmd => [ $node_bin, '--test', '--test-reporter=spec', $file ],
+			dir => $drivers, timeout => $file_timeout, about => "HYPERDRIVE_URL for $mode",
+			log => $mode eq 'direct' ? undef : $agent_log, log_start => $log_start);
 		ok(agent_alive(), "the agent is still running after $file ($mode)")
 		  or BAIL_OUT("the agent exited:\n" . slurp_from($agent_log, $log_start, 20000));
 		if ($mode eq 'cache')

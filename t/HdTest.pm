@@ -18,6 +18,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Basename qw(dirname);
+use File::Copy ();
 use File::Spec;
 use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
@@ -28,7 +29,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($HD start_origin slurp_from write_file wait_for hd_cli
-  hd_agent hd_agent_refuses psql_table);
+  hd_agent hd_agent_refuses hd_which hd_node_packages hd_driver_run psql_table);
 
 # the agent's binary
 our $HD = File::Spec->rel2abs(dirname(__FILE__) . '/../agent/hyperdrive');
@@ -112,6 +113,109 @@ sub wait_for
 		return $v if $v || time > $deadline;
 		usleep(($interval // 0.05) * 1_000_000);
 	}
+}
+
+# The first executable $name on PATH, or undef.
+sub hd_which
+{
+	my ($name) = @_;
+	for my $dir (File::Spec->path)
+	{
+		my $path = "$dir/$name";
+		return $path if -f $path && -x $path;
+	}
+	return undef;
+}
+
+# The driver tests' Node.js packages: package.json, package-lock.json and
+# the *.mjs files of $src (tests/drivers, tests/mysql_drivers) copied into
+# $dir, with node_modules: $src's own if a developer installed it there,
+# else `npm ci` from the lockfile into $dir (never into the source tree; it
+# needs npm and the npm registry, a test says whether it worked). Notes the
+# versions of the packages named in $report. Returns 1 when the packages are
+# there, 0 after a failed test (the caller ends the test).
+sub hd_node_packages
+{
+	my ($src, $dir, @report) = @_;
+	mkdir $dir or die "$dir: $!";
+	opendir my $dh, $src or die "$src: $!";
+	for my $f (readdir $dh)
+	{
+		next unless $f =~ /^(package\.json|package-lock\.json|.*\.mjs)$/;
+		File::Copy::copy("$src/$f", "$dir/$f") or die "copy $f: $!";
+	}
+	closedir $dh;
+
+	if (-d "$src/node_modules")
+	{
+		# installed by a developer (npm ci in $src): used as it is
+		symlink("$src/node_modules", "$dir/node_modules")
+		  or die "symlink node_modules: $!";
+		note("using $src/node_modules");
+	}
+	else
+	{
+		my $npm = hd_which('npm');
+		unless ($npm)
+		{
+			fail('npm is installed (needed to install the driver packages)');
+			diag("node is installed but npm is not: apt-get install npm, or run npm ci in $src");
+			return 0;
+		}
+		# npm must not write into HOME (the server user's may be read-only)
+		local $ENV{npm_config_cache} = $ENV{npm_config_cache} // "$dir.npm-cache";
+		local $ENV{npm_config_update_notifier} = 'false';
+		local $ENV{npm_config_fund} = 'false';
+		local $ENV{npm_config_audit} = 'false';
+		my ($out, $err) = ('', '');
+		my $ok = eval {
+			IPC::Run::run(
+				[ $npm, 'ci', '--prefix', $dir, '--ignore-scripts', '--no-audit', '--no-fund' ],
+				'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(600));
+		};
+		$err .= "\nnpm ci: no result after 600s: $@" if $@;
+		ok($ok, 'npm ci installs the driver packages from package-lock.json')
+		  or diag("npm ci failed (exit $?; it needs the npm registry, or run npm ci in $src)\n$out$err");
+		return 0 unless $ok;
+		note($out . $err);
+	}
+	my $version = `node --version`;
+	chomp $version;
+	my $pkgs = '';
+	for my $p (@report)
+	{
+		my $json = slurp_from("$dir/node_modules/$p/package.json", 0, 1 << 20);
+		$pkgs .= " $p $1" if $json =~ /"version"\s*:\s*"([^"]+)"/;
+	}
+	note("node $version;$pkgs");
+	return 1;
+}
+
+# Runs a driver test file (the command @{ $o{cmd} }, in the directory
+# $o{dir}) as the test $o{name}, for at most $o{timeout} seconds: a hang (a
+# reply the agent never forwards) fails this run only. Its output is a note
+# when it passes; when it fails, a diag with $o{about} (what it ran
+# against), then the agent's log $o{log} from the offset $o{log_start} if
+# $o{log} is given. Returns 1 if it passed, 0 if it failed, -1 if it had
+# not ended after $o{timeout} seconds.
+sub hd_driver_run
+{
+	my (%o) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run($o{cmd}, '<', \undef, '>', \$out, '2>', \$err,
+			init => sub { chdir $o{dir} or die "chdir $o{dir}: $!" },
+			IPC::Run::timeout($o{timeout}));
+	};
+	$err .= "\nno result after $o{timeout}s: $@" if $@;
+	if (ok($ok, $o{name}))
+	{
+		note($out . $err);
+		return 1;
+	}
+	diag("@{ $o{cmd} } (exit $?), $o{about}:\n$out$err");
+	diag("agent log while it ran:\n" . slurp_from($o{log}, $o{log_start}, 60000)) if $o{log};
+	return $@ ? -1 : 0;
 }
 
 # psql -A -F '|' -P footer=off output (a header line, then rows) as
