@@ -181,7 +181,8 @@ ok(wait_for(sub { my ($p) = rows_of('POOLS', 'config', 'shop'); $p && $p->{clien
 	is(scalar @shop, 1, 'SHOW POOLS: one pool of shop');
 	my $p = $shop[0];
 	is($p->{protocol}, 'mysql', 'SHOW POOLS: protocol mysql');
-	like($p->{role}, qr{^app/[0-9a-f]{8}/\d+$}, 'SHOW POOLS: the role is user/capabilities/collation');
+	like($p->{role}, qr{^app/[0-9a-f]{8}/\d+(/[0-9a-f]+)?$},
+		'SHOW POOLS: the role is user/capabilities/collation[/MariaDB capabilities]');
 	is_deeply([ @$p{qw(clients_active clients_waiting servers_active servers_idle servers_connecting paused)} ],
 		[ 1, 1, 1, 0, 0, 'no' ], 'SHOW POOLS: one client active, one waiting, one origin connection held');
 	my ($pg) = grep { $_->{config} eq 'pgapp' } @$rows;

@@ -321,6 +321,8 @@ my_encode_ready(HdIoBuf *out, const HdClientSession *session)
 }
 
 static HdClientSession *my_accept(void *agent, int fd, const char *peer, bool local);
+static bool probe_first_origin(HdMyAgent *my);
+static void greet(HdMyClient *client);
 
 const HdClientProtocol hd_my_client_protocol = {
 	.name = "mysql",
@@ -355,7 +357,6 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 {
 	HdMyAgent  *my = agent;
 	HdMyClient *client = calloc(1, sizeof(*client));
-	HdMyGreeting g;
 
 	if (client == NULL)
 	{
@@ -387,28 +388,77 @@ my_accept(void *agent, int fd, const char *peer, bool local)
 	if (my->root.refuse_over_limit(my->root.agent, &client->session))
 		return &client->session;
 
+	/* the greeting says what the origin says of itself: known, or asked first */
+	if (my->origin_known || !probe_first_origin(my))
+		greet(client);
+	return &client->session;
+}
+
+/* The first MySQL config's origin greeting, before the first client is greeted. */
+static bool
+probe_first_origin(HdMyAgent *my)
+{
+	for (size_t i = 0; i < my->configs->count; i++)
+		if (my->configs->items[i].protocol == HD_PROTOCOL_MYSQL)
+			return hd_my_probe_greeting(my, &my->configs->items[i]);
+	return false;
+}
+
+/*
+ * The greeting: the origin's version, character set and (a MariaDB origin)
+ * extended capabilities, so that a client sees the server it would see
+ * directly, with the agent's own thread id, nonce and capabilities.
+ */
+static void
+greet(HdMyClient *client)
+{
+	HdMyAgent  *my = client->my;
+	HdMyGreeting g;
+
+	client->greeted = true;
 	memset(&g, 0, sizeof(g));
 	snprintf(g.version, sizeof(g.version), "%s", my->version[0] ? my->version : DEFAULT_VERSION);
 	g.thread_id = client->thread_id;
 	make_nonce(client->nonce);
 	memcpy(g.nonce, client->nonce, sizeof(g.nonce));
 	g.caps = AGENT_CAPS;
+	if (my->origin_known && !(my->origin_caps & HD_MY_CLIENT_LONG_PASSWORD))
+	{
+		/* a MariaDB origin: a MariaDB server's greeting */
+		g.caps &= ~HD_MY_CLIENT_LONG_PASSWORD;
+		g.ext_caps = client->ext_offered = my->origin_ext_caps & HD_MY_OFFERED_EXT;
+	}
 	/* TLS where there is a context, and not on a local socket (as PostgreSQL) */
-	if (*my->root.tls_ctx && !local)
+	if (*my->root.tls_ctx && !client->local)
 		g.caps |= HD_MY_CLIENT_SSL;
-	g.collation = DEFAULT_COLLATION;
+	g.collation = my->origin_known ? my->origin_collation : DEFAULT_COLLATION;
 	g.status = HD_MY_STATUS_AUTOCOMMIT;
 	snprintf(g.plugin, sizeof(g.plugin), "%s",
 			 my->settings->mysql_auth_plugin == HD_MY_AUTH_SHA2 ? SHA2 : NATIVE);
 	if (hd_my_put_greeting(&client->out, &g) != 0)
 	{
 		hd_my_client_close(client);
-		return NULL;
+		return;
 	}
 	client->auth_seq = 1;
 	ev_io_start(my->loop, &client->read_watcher);
 	hd_my_client_flush(client);
-	return &client->session;
+}
+
+/* The probe ended (the origin's greeting known, or not): the clients that waited are greeted. */
+void
+hd_my_client_greet_waiting(HdMyAgent *my)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, &my->clients)
+	{
+		HdMyClient *client = hd_container_of(item, HdMyClient, link);
+
+		if (!client->greeted && client->state == HD_MY_CLIENT_HANDSHAKE && !client->close_after_flush)
+			greet(client);
+	}
 }
 
 /* The MySQL config a login names (its database), or the only one when it names none. */
@@ -570,7 +620,7 @@ pool_for(HdMyClient *client, const HdConfig *config)
 
 	if (!config->allow_load_local)
 		variant &= ~HD_MY_CLIENT_LOCAL_FILES;
-	return hd_my_pool_get(client->my, config, client->user, variant, client->collation);
+	return hd_my_pool_get(client->my, config, client->user, variant, client->ext_caps, client->collation);
 }
 
 /*
@@ -821,6 +871,7 @@ handshake_response(HdMyClient *client, const unsigned char *p, size_t len)
 		return;
 	}
 	client->caps = login.caps & (AGENT_CAPS | (client->tls ? HD_MY_CLIENT_SSL : 0));
+	client->ext_caps = (login.caps & HD_MY_CLIENT_LONG_PASSWORD) ? 0 : login.ext_caps & client->ext_offered;
 	login_as(client, &login);
 }
 

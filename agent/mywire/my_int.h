@@ -42,13 +42,21 @@ typedef struct HdMyStmtDef HdMyStmtDef;
 #define HD_MY_SERVER_STMTS_MAX 256
 /* Prepared statements one client may have open. */
 #define HD_MY_CLIENT_STMTS_MAX 16384
+/* MariaDB's extended capabilities the agent passes on (the others change the protocol's shape). */
+#define HD_MY_OFFERED_EXT HD_MY_MARIADB_EXTENDED_METADATA
+
 /* A client's output is written at the end of each read from the origin, or at this size. */
 #define HD_MY_FLUSH_BYTES (64 * 1024)
 /* Carried SETs per session. */
 #define HD_MY_SETS_MAX 64
 
-/* The capabilities that change what the origin does or sends: a pool's connections all share them. */
-#define HD_MY_VARIANT_CAPS (HD_MY_CLIENT_FOUND_ROWS | HD_MY_CLIENT_IGNORE_SPACE | \
+/*
+ * The capabilities that change what the origin does or sends: a pool's
+ * connections all share them. CLIENT_LONG_PASSWORD is MariaDB's
+ * "CLIENT_MYSQL": a client without it is a MariaDB client, with extended
+ * capabilities of its own (HD_MY_OFFERED_EXT, a pool's too).
+ */
+#define HD_MY_VARIANT_CAPS (HD_MY_CLIENT_LONG_PASSWORD | HD_MY_CLIENT_FOUND_ROWS | HD_MY_CLIENT_IGNORE_SPACE | \
 	HD_MY_CLIENT_MULTI_STATEMENTS | HD_MY_CLIENT_MULTI_RESULTS | HD_MY_CLIENT_PS_MULTI_RESULTS | \
 	HD_MY_CLIENT_DEPRECATE_EOF | HD_MY_CLIENT_LOCAL_FILES)
 
@@ -67,6 +75,16 @@ struct HdMyAgent
 	uint64_t	next_client_id;
 	char		version[128];	/* the greeting's: the last origin's, until one is known a default */
 	struct HdMyRsaKey *rsa;		/* caching_sha2_password's key pair, made when first needed */
+	/*
+	 * What the agent's greeting says of the server (my_client.c): the last
+	 * origin greeting seen (a login's, or the probe's before the first
+	 * client: a client is greeted once it is known, or the probe failed).
+	 */
+	bool		origin_known;
+	uint32_t	origin_caps;
+	uint32_t	origin_ext_caps;
+	uint8_t		origin_collation;
+	bool		probing;		/* a greeting probe is under way */
 	struct HdMyLookups *lookups;	/* other users' password hashes (my_lookup.c) */
 	/* counters (SHOW/metrics come later; the log has them) */
 	uint64_t	pins;
@@ -110,6 +128,7 @@ struct HdMyPool
 	HdMyAgent  *my;
 	char		user[128];
 	uint32_t	variant;		/* HD_MY_VARIANT_CAPS the clients of this pool negotiated */
+	uint32_t	ext_caps;		/* and MariaDB's extended ones (HD_MY_OFFERED_EXT) */
 	uint8_t		collation;
 	uint8_t		stage1[20];		/* SHA1(password): a native login needs no more */
 	bool		has_stage1;
@@ -230,8 +249,11 @@ struct HdMyClient
 	uint8_t		token[20];
 	size_t		token_len;
 	char	   *plain_password; /* caching_sha2_password's full authentication: what it sent */
+	bool		greeted;		/* its greeting went out (it may wait for the probe) */
+	uint32_t	ext_offered;	/* MariaDB's extended capabilities its greeting offered */
 	/* from its handshake response */
 	uint32_t	caps;
+	uint32_t	ext_caps;
 	uint8_t		collation;
 	char		user[128];
 	char		config_id[HD_CONFIG_ID_LEN + 1];
@@ -296,6 +318,11 @@ extern void hd_my_client_resume_reading(HdMyClient *client);
 /* my_server.c */
 extern HdMyServer *hd_my_server_connect(HdMyPool *pool);
 extern void hd_my_server_kill_query(HdMyServer *target);
+/* An origin's greeting (a login's or the probe's): what the agent's greeting says from now on. */
+extern void hd_my_agent_learn_origin(HdMyAgent *my, const HdMyGreeting *g);
+/* Read config's origin greeting (no login), then hd_my_client_greet_waiting(); false: none started. */
+extern bool hd_my_probe_greeting(HdMyAgent *my, const HdConfig *config);
+extern void hd_my_client_greet_waiting(HdMyAgent *my);
 extern void hd_my_server_close(HdMyServer *server, const char *reason);
 extern void hd_my_server_free(HdMyServer *server);
 extern void hd_my_server_flush(HdMyServer *server);
@@ -309,7 +336,7 @@ extern void hd_my_server_resume_reading(HdMyServer *server);
 
 /* my_pool.c */
 extern HdMyPool *hd_my_pool_get(HdMyAgent *my, const HdConfig *config, const char *user,
-								uint32_t variant, uint8_t collation);
+								uint32_t variant, uint32_t ext_caps, uint8_t collation);
 extern void hd_my_pool_request(HdMyClient *client);
 extern void hd_my_pool_release(HdMyClient *client);
 extern bool hd_my_pool_take_last(HdMyClient *client);

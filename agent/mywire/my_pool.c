@@ -70,13 +70,14 @@ static const HdPoolOps my_pool_ops;
 
 HdMyPool *
 hd_my_pool_get(HdMyAgent *my, const HdConfig *config, const char *user, uint32_t variant,
-			   uint8_t collation)
+			   uint32_t ext_caps, uint8_t collation)
 {
 	char		role[64];
 	HdPool	   *found;
 	HdMyPool   *pool;
 
-	if ((size_t) snprintf(role, sizeof(role), "%s/%08x/%u", user, variant, collation) >= sizeof(role))
+	if ((size_t) snprintf(role, sizeof(role), ext_caps ? "%s/%08x/%u/%x" : "%s/%08x/%u", user,
+						  variant, collation, ext_caps) >= sizeof(role))
 		return NULL;
 	if ((found = hd_pool_find(&my->pools, config, role)) != NULL)
 		return my_pool(found);
@@ -90,6 +91,7 @@ hd_my_pool_get(HdMyAgent *my, const HdConfig *config, const char *user, uint32_t
 	pool->my = my;
 	snprintf(pool->user, sizeof(pool->user), "%s", user);
 	pool->variant = variant;
+	pool->ext_caps = ext_caps;
 	pool->collation = collation;
 	hd_list_init(&pool->stmt_defs);
 	if (strcmp(user, config->user) == 0)

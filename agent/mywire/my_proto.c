@@ -302,6 +302,8 @@ hd_my_put_greeting(HdIoBuf *out, const HdMyGreeting *g)
 	b[19] = (g->caps >> 24) & 0xff;
 	b[20] = HD_MY_NONCE_BYTES + 1;
 	memset(b + 21, 0, 10);
+	if (!(g->caps & HD_MY_CLIENT_LONG_PASSWORD))
+		hd_my_put_u32(b + 27, g->ext_caps);	/* MariaDB's extended capabilities */
 	if (hd_iobuf_append(out, b, 31) != 0 ||
 		hd_iobuf_append(out, g->nonce + 8, HD_MY_NONCE_BYTES - 8) != 0 ||
 		hd_iobuf_append(out, "", 1) != 0 ||
@@ -354,7 +356,12 @@ hd_my_parse_greeting(const void *payload, size_t len, HdMyGreeting *g, char *why
 	g->status = (uint16_t) hd_my_read_int(&r, 2);
 	g->caps |= (uint32_t) hd_my_read_int(&r, 2) << 16;
 	auth_len = (size_t) hd_my_read_int(&r, 1);
-	hd_my_read_bytes(&r, 10);
+	{
+		const unsigned char *reserved = hd_my_read_bytes(&r, 10);
+
+		if (reserved && !(g->caps & HD_MY_CLIENT_LONG_PASSWORD))
+			g->ext_caps = hd_my_get_u32(reserved + 6);
+	}
 	/* the rest of the nonce: max(13, auth_len - 8) bytes, the last a NUL */
 	part2 = hd_my_read_bytes(&r, auth_len > 21 ? auth_len - 8 : 13);
 	if (!r.ok || part2 == NULL)
@@ -389,7 +396,13 @@ hd_my_parse_login(const void *payload, size_t len, HdMyLogin *login, char *why, 
 	login->caps = (uint32_t) hd_my_read_int(&r, 4);
 	login->max_packet = (uint32_t) hd_my_read_int(&r, 4);
 	login->collation = (uint8_t) hd_my_read_int(&r, 1);
-	if (hd_my_read_bytes(&r, 23) == NULL || !r.ok)
+	{
+		const unsigned char *reserved = hd_my_read_bytes(&r, 23);
+
+		if (reserved && !(login->caps & HD_MY_CLIENT_LONG_PASSWORD))
+			login->ext_caps = hd_my_get_u32(reserved + 19);
+	}
+	if (!r.ok)
 	{
 		snprintf(why, whylen, "a truncated handshake response");
 		return false;
@@ -518,6 +531,8 @@ hd_my_put_login(HdIoBuf *out, uint8_t seq, const HdMyLogin *login)
 	hd_my_put_u32(b, login->caps);
 	hd_my_put_u32(b + 4, login->max_packet);
 	b[8] = login->collation;
+	if (!(login->caps & HD_MY_CLIENT_LONG_PASSWORD))
+		hd_my_put_u32(b + 28, login->ext_caps);	/* MariaDB's extended capabilities */
 	if (hd_my_packet_begin(out, &mark) != 0 || hd_iobuf_append(out, b, 32) != 0)
 		return -1;
 	if (!login->ssl_only)

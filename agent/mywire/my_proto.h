@@ -73,6 +73,19 @@
 #define HD_MY_CLIENT_SSL_VERIFY_SERVER_CERT 0x40000000u
 #define HD_MY_CLIENT_REMEMBER_OPTIONS 0x80000000u
 
+/*
+ * MariaDB's extended capabilities: a server that clears CLIENT_LONG_PASSWORD
+ * (its "CLIENT_MYSQL") in its greeting sends them in the greeting's last
+ * four reserved bytes, and a client that clears it answers in the handshake
+ * response's last four reserved bytes. Extended metadata adds each column's
+ * data type name (json, ...) to column definitions.
+ */
+#define HD_MY_MARIADB_PROGRESS 0x00000001u
+#define HD_MY_MARIADB_COM_MULTI 0x00000002u
+#define HD_MY_MARIADB_STMT_BULK 0x00000004u
+#define HD_MY_MARIADB_EXTENDED_METADATA 0x00000008u
+#define HD_MY_MARIADB_CACHE_METADATA 0x00000010u
+
 /* Server status flags. */
 #define HD_MY_STATUS_IN_TRANS 0x0001
 #define HD_MY_STATUS_AUTOCOMMIT 0x0002
@@ -192,6 +205,7 @@ typedef struct HdMyGreeting
 	uint32_t	thread_id;
 	uint8_t		nonce[HD_MY_NONCE_BYTES];
 	uint32_t	caps;
+	uint32_t	ext_caps;		/* MariaDB's, when caps lacks CLIENT_LONG_PASSWORD */
 	uint8_t		collation;
 	uint16_t	status;
 	char		plugin[64];
@@ -206,6 +220,7 @@ extern bool hd_my_parse_greeting(const void *payload, size_t len, HdMyGreeting *
 typedef struct HdMyLogin
 {
 	uint32_t	caps;
+	uint32_t	ext_caps;		/* MariaDB's, when caps lacks CLIENT_LONG_PASSWORD */
 	uint32_t	max_packet;
 	uint8_t		collation;
 	bool		ssl_only;		/* an SSLRequest: just the first 32 bytes */

@@ -284,14 +284,15 @@ hd_my_server_reset(HdMyServer *server)
 static uint32_t
 login_caps(const HdMyServer *server, uint32_t offered)
 {
-	uint32_t	want = HD_MY_CLIENT_LONG_PASSWORD | HD_MY_CLIENT_LONG_FLAG |
+	uint32_t	want = HD_MY_CLIENT_LONG_FLAG |
 		HD_MY_CLIENT_CONNECT_WITH_DB | HD_MY_CLIENT_PROTOCOL_41 | HD_MY_CLIENT_TRANSACTIONS |
 		HD_MY_CLIENT_SECURE_CONNECTION | HD_MY_CLIENT_PLUGIN_AUTH |
 		HD_MY_CLIENT_PLUGIN_AUTH_LENENC | HD_MY_CLIENT_SESSION_TRACK;
 
 	/* the clients' variant: what changes the origin's answers */
 	want |= server->pool->variant;
-	return want & offered;
+	/* CLIENT_LONG_PASSWORD as the clients sent it: MariaDB reads it as "a MySQL client" */
+	return (want & offered) | (server->pool->variant & HD_MY_CLIENT_LONG_PASSWORD);
 }
 
 /* The answer to a nonce for plugin: 0, or -1 with why (a plugin it cannot answer). */
@@ -340,6 +341,8 @@ send_login(HdMyServer *server, const HdMyGreeting *g, uint8_t seq)
 
 	memset(&login, 0, sizeof(login));
 	login.caps = server->caps;
+	if (!(login.caps & HD_MY_CLIENT_LONG_PASSWORD))
+		login.ext_caps = server->pool->ext_caps & g->ext_caps;
 	login.max_packet = HD_MY_MAX_COMMAND;
 	login.collation = pool->collation;
 	snprintf(login.user, sizeof(login.user), "%s", pool->user);
@@ -386,6 +389,7 @@ greeted(HdMyServer *server, const HdMyGreeting *g)
 	char		err[300];
 
 	server->greeting = *g;
+	hd_my_agent_learn_origin(server->my, g);
 	memcpy(server->nonce, g->nonce, sizeof(server->nonce));
 	server->thread_id = g->thread_id;
 	server->caps = login_caps(server, g->caps);
@@ -403,6 +407,8 @@ greeted(HdMyServer *server, const HdMyGreeting *g)
 	server->caps |= HD_MY_CLIENT_SSL;
 	memset(&request, 0, sizeof(request));
 	request.caps = server->caps;
+	if (!(request.caps & HD_MY_CLIENT_LONG_PASSWORD))
+		request.ext_caps = server->pool->ext_caps & g->ext_caps;
 	request.max_packet = HD_MY_MAX_COMMAND;
 	request.collation = server->pool->collation;
 	request.ssl_only = true;
@@ -909,4 +915,102 @@ server_connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void) revents;
 	if (server->login != HD_MY_SLOGIN_DONE)
 		login_failed(server, "08001", "connecting to the origin timed out (server_connect_timeout)");
+}
+
+/* ---------------------------------------------------------------------------
+ * The greeting probe: what an origin says of itself before anyone logs in
+ */
+
+typedef struct HdMyProbe
+{
+	HdMyAgent  *my;
+	int			fd;
+	ev_io		io;
+	ev_timer	timer;
+	HdIoBuf		in;
+} HdMyProbe;
+
+void
+hd_my_agent_learn_origin(HdMyAgent *my, const HdMyGreeting *g)
+{
+	snprintf(my->version, sizeof(my->version), "%s", g->version);
+	my->origin_caps = g->caps;
+	my->origin_ext_caps = g->ext_caps;
+	my->origin_collation = g->collation;
+	my->origin_known = true;
+}
+
+static void
+probe_end(HdMyProbe *probe)
+{
+	HdMyAgent  *my = probe->my;
+
+	ev_io_stop(my->loop, &probe->io);
+	ev_timer_stop(my->loop, &probe->timer);
+	close(probe->fd);
+	hd_iobuf_free(&probe->in);
+	free(probe);
+	my->probing = false;
+	hd_my_client_greet_waiting(my);
+}
+
+static void
+probe_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	HdMyProbe  *probe = w->data;
+	const unsigned char *payload;
+	size_t		plen;
+	uint8_t		seq;
+	HdMyGreeting g;
+	char		why[128];
+	long		n;
+
+	(void) loop;
+	(void) revents;
+	n = hd_iobuf_read_fd(&probe->in, probe->fd, 4096);
+	if (n == -2)
+		return;
+	if (n > 0 && !hd_my_packet_peek(hd_iobuf_head(&probe->in), hd_iobuf_live(&probe->in),
+									 &payload, &plen, &seq))
+		return;
+	if (n > 0 && hd_my_parse_greeting(payload, plen, &g, why, sizeof(why)))
+		hd_my_agent_learn_origin(probe->my, &g);
+	probe_end(probe);
+}
+
+static void
+probe_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void) loop;
+	(void) revents;
+	probe_end(w->data);
+}
+
+bool
+hd_my_probe_greeting(HdMyAgent *my, const HdConfig *config)
+{
+	HdMyProbe  *probe;
+	char		err[256];
+	int			fd;
+
+	if (my->probing)
+		return true;
+	if ((fd = hd_origin_connect(config, err, sizeof(err))) < 0)
+		return false;
+	if ((probe = calloc(1, sizeof(*probe))) == NULL)
+	{
+		close(fd);
+		return false;
+	}
+	probe->my = my;
+	probe->fd = fd;
+	/* the greeting comes once connected: readable covers both */
+	ev_io_init(&probe->io, probe_read_cb, fd, EV_READ);
+	probe->io.data = probe;
+	ev_timer_init(&probe->timer, probe_timeout_cb, my->settings->server_connect_timeout_ms / 1000.0, 0.);
+	probe->timer.data = probe;
+	ev_io_start(my->loop, &probe->io);
+	ev_timer_start(my->loop, &probe->timer);
+	my->probing = true;
+	return true;
 }
