@@ -34,7 +34,7 @@ install_dependencies() {
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $pkg"
 	done
-	# node and npm, for the driver tests (t/030_drivers.pl). Looked up on PATH,
+	# node and npm, for the driver tests (t/030_drivers.pl, t/110_mysql_drivers.pl). Looked up on PATH,
 	# not with dpkg: a NodeSource nodejs package brings its own npm and
 	# conflicts with Debian's.
 	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
