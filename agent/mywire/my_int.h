@@ -1,6 +1,7 @@
 /*
  * my_int.h
  *    The MySQL wing's structures, shared by its files:
+ *      my_agent.c   the wing's state, reloads, the janitor, shutdown (mywire.h)
  *      my_client.c  a session: greeting, login, commands, what it carries
  *      my_server.c  an origin connection: connect, login, replies owed
  *      my_pool.c    the MySQL side of a pool (HdMyPool embeds HdPool)
