@@ -270,15 +270,6 @@ hd_agent_find_cancel_target(HdAgent *agent, uint32_t pid, uint32_t key)
  * Reloads
  */
 
-static bool
-same_origin(const HdConfig *a, const HdConfig *b)
-{
-	return a->protocol == b->protocol && strcmp(a->host, b->host) == 0 && a->port == b->port &&
-		strcmp(a->database, b->database) == 0 && strcmp(a->user, b->user) == 0 &&
-		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode &&
-		strcmp(a->sslrootcert ? a->sslrootcert : "", b->sslrootcert ? b->sslrootcert : "") == 0;
-}
-
 /* Close every client and server of a pool whose config is gone. */
 static void
 drop_pool(HdAgent *agent, HdPool *pool, const char *why)
@@ -317,7 +308,7 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 
 		if (pool->stale)
 			continue;
-		if (now == NULL || !same_origin(&pool->config, now))
+		if (now == NULL || !hd_config_same_origin(&pool->config, now))
 			hd_lookup_forget_config(agent, pool->config.id);
 		if (now == NULL)
 		{
@@ -327,9 +318,7 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 		}
 		/* changed origin or credentials: see hd_pool_update_config() */
 		{
-			char	   *password = NULL;
 			bool		changed;
-			char		perr[256];
 			bool		own_role = strcmp(pool->role, pool->config.user) == 0;
 
 			if (strcmp(pool->config.user, now->user) != 0 || pool->config.pool_mode != now->pool_mode ||
@@ -344,14 +333,10 @@ reload_configs(HdAgent *agent, char *err, size_t errlen)
 				drop_pool(agent, pool, "the config of this database was changed");
 				continue;
 			}
-			(void) hd_config_read_password(agent->settings.state_dir, now->id, &password,
-										   perr, sizeof(perr));
-			changed = !same_origin(&pool->config, now) ||
+			changed = !hd_config_same_origin(&pool->config, now) ||
 				strcmp(pool->config.name, now->name) != 0 ||
-				(own_role && ((password == NULL) != (hd_pg_pool(pool)->password == NULL) ||
-							  (password && strcmp(password, hd_pg_pool(pool)->password) != 0)));
-			if (password)
-				hd_free_secret(password);
+				(own_role && hd_config_password_differs(agent->settings.state_dir, now->id,
+														hd_pg_pool(pool)->password));
 			pool->config.origin_connection_limit = now->origin_connection_limit;
 			if (!changed)
 				continue;

@@ -3,7 +3,8 @@
 # with the origin's CA encrypts and verifies, a CA that did not sign the
 # origin's certificate fails the login (the client is told, the agent goes
 # on), DISABLED stays in the clear, and an origin without TLS is refused
-# when TLS is required. What the origin says of each session (Ssl_cipher)
+# when TLS is required; a config given another CA while the agent runs uses
+# it for its next connections. What the origin says of each session (Ssl_cipher)
 # is read through the agent.
 use strict;
 use warnings;
@@ -74,6 +75,11 @@ like($out, qr/TLS with the origin failed|certificate verify failed/i, 'saying wh
 ($rc, $out) = through('notls', 'SELECT 1');
 isnt($rc, 0, 'REQUIRED against an origin without TLS: fails');
 like($out, qr/does not offer TLS/, 'saying so') or diag($out);
+# the CA changed while the agent runs: new connections use it, no restart
+hd_cli($agent->{ini}, 'update wrongca: the origin\'s own CA', 'update', 'wrongca',
+	"--connection-string=$url?ssl-mode=VERIFY_CA&ssl-ca=" . $my->ssl_ca);
+ok(wait_for(sub { (through('wrongca', 'SELECT 1'))[1] eq "1\n" }, 30),
+	'after `hyperdrive update` gives it the right CA, the same config logs in (no restart)');
 ($rc, $out) = through('required', 'SELECT 42');
 is($out, "42\n", 'and the agent serves on');
 unlike(slurp_from($agent->{log}, 0), qr/$PW/, 'no password in the log');

@@ -101,6 +101,30 @@ hd_config_wrong_listener(const HdConfig *cfg, int port, char *buf, size_t len)
 				 cfg->name, kind, port, kind);
 }
 
+bool
+hd_config_same_origin(const HdConfig *a, const HdConfig *b)
+{
+	return a->protocol == b->protocol && strcmp(a->host, b->host) == 0 && a->port == b->port &&
+		strcmp(a->database, b->database) == 0 && strcmp(a->user, b->user) == 0 &&
+		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode &&
+		a->allow_load_local == b->allow_load_local &&
+		strcmp(a->sslrootcert ? a->sslrootcert : "", b->sslrootcert ? b->sslrootcert : "") == 0;
+}
+
+bool
+hd_config_password_differs(const char *state_dir, const char *id, const char *current)
+{
+	char	   *password = NULL;
+	char		err[256];
+	bool		differs;
+
+	(void) hd_config_read_password(state_dir, id, &password, err, sizeof(err));
+	differs = (password == NULL) != (current == NULL) ||
+		(password && strcmp(password, current) != 0);
+	hd_free_secret(password);
+	return differs;
+}
+
 void
 hd_free_secret(char *secret)
 {

@@ -173,6 +173,20 @@ extern int	hd_config_delete(const char *state_dir, const char *id, char *err, si
 /* Whether ID.conf or ID.password exists (to delete a config too damaged to load). */
 extern bool hd_config_files_exist(const char *state_dir, const char *id);
 
+/*
+ * Whether two versions of a config reach the same origin the same way: the
+ * protocol, host, port, database, user, sslmode, sslrootcert, pool mode and
+ * allow_load_local. A pool whose config changed any of them drains (its
+ * clients logged in to something else); a change of anything else (name,
+ * limits, caching) leaves the pool as it is.
+ */
+extern bool hd_config_same_origin(const HdConfig *a, const HdConfig *b);
+/*
+ * Whether config id's stored password now differs from current (NULL: none),
+ * the one a pool of the config's own user logs in with.
+ */
+extern bool hd_config_password_differs(const char *state_dir, const char *id, const char *current);
+
 /* Overwrites a secret before it is freed. */
 extern void hd_free_secret(char *secret);
 

@@ -2,8 +2,8 @@
  * my_agent.c
  *    The MySQL wing as the composition root sees it (mywire.h): its state,
  *    the reaper that frees closed sessions and connections once the loop is
- *    done with them, reloaded configs (pools of changed or deleted configs
- *    drain), the once-a-second janitor (pools' timeouts, login and idle
+ *    done with them, reloaded configs (mywire.h says what a change does),
+ *    the once-a-second janitor (pools' timeouts, login and idle
  *    timeouts, draining), shutdown.
  */
 #include "mywire/my_int.h"
@@ -60,31 +60,14 @@ hd_my_config_by_id(HdMyAgent *my, const char *id)
 	return NULL;
 }
 
-static bool
-same_origin(const HdConfig *a, const HdConfig *b)
-{
-	return strcmp(a->host, b->host) == 0 && a->port == b->port &&
-		strcmp(a->database, b->database) == 0 && strcmp(a->user, b->user) == 0 &&
-		a->sslmode == b->sslmode && a->pool_mode == b->pool_mode &&
-		a->protocol == b->protocol && a->allow_load_local == b->allow_load_local;
-}
-
-/* Whether the config's password differs from the one its own user's pool logs in with. */
+/* Whether the config's password changed for the pool of its own user (others log in with what their client proved). */
 static bool
 password_changed(HdMyAgent *my, HdPool *pool, const HdConfig *now)
 {
 	HdMyPool   *mp = hd_container_of(pool, HdMyPool, pool);
-	char	   *password = NULL;
-	char		err[256];
-	bool		changed;
 
-	if (strcmp(mp->user, now->user) != 0)
-		return false;			/* another user's pool logs in with what its client proved */
-	(void) hd_config_read_password(my->settings->state_dir, now->id, &password, err, sizeof(err));
-	changed = (password == NULL) != (mp->password == NULL) ||
-		(password && strcmp(password, mp->password) != 0);
-	hd_free_secret(password);
-	return changed;
+	return strcmp(mp->user, now->user) == 0 &&
+		hd_config_password_differs(my->settings->state_dir, now->id, mp->password);
 }
 
 void
@@ -102,15 +85,25 @@ hd_my_agent_configs_changed(HdMyAgent *my)
 
 		if (pool->stale)
 			continue;
-		if (now && same_origin(now, &pool->config))
+		/*
+		 * As for PostgreSQL configs (agent.c): another user, pool mode,
+		 * protocol (or here allow_load_local, which the pool's capabilities
+		 * were chosen by) and the sessions logged in to something else; any
+		 * other change of the origin, its name or password, and the sessions
+		 * stay while new connections use the new settings.
+		 */
+		if (now && strcmp(now->user, pool->config.user) == 0 &&
+			now->pool_mode == pool->config.pool_mode && now->protocol == pool->config.protocol &&
+			now->allow_load_local == pool->config.allow_load_local)
 		{
-			/* the same origin: a new name or password is a change, a new limit is not */
+			/* a new limit alone changes no connection */
 			pool->config.origin_connection_limit = now->origin_connection_limit;
-			if (strcmp(now->name, pool->config.name) != 0 || password_changed(my, pool, now))
+			if (!hd_config_same_origin(now, &pool->config) ||
+				strcmp(now->name, pool->config.name) != 0 || password_changed(my, pool, now))
 				hd_pool_update_config(pool, now);
 			continue;
 		}
-		/* gone or pointed elsewhere: its sessions end, its connections close (pools stay, stale) */
+		/* gone, or logged in to something else: its sessions end, its connections close (pools stay, stale) */
 		pool->stale = true;
 		hd_list_foreach_safe(item, tmp, &my->clients)
 		{

@@ -14,8 +14,12 @@
  *     mysql_listen_port hands its connections to hd_my_client_protocol with
  *     the HdMyAgent as the protocol's agent argument.
  *   - hd_my_agent_configs_changed(): the root reloaded the configs (the list
- *     my points to): pools of changed or deleted configs drain, as the
- *     PostgreSQL side's do.
+ *     my points to), as the PostgreSQL side's (agent.c): a deleted config's
+ *     pools, or those of one whose user, pool mode, protocol or
+ *     allow_load_local changed, end their sessions and close their
+ *     connections; any other change of its origin (host, TLS, ...), name or
+ *     password: the sessions stay, new connections use the new settings
+ *     (hd_pool_update_config()).
  *   - hd_my_agent_janitor(now, draining): once a second: the pools'
  *     timeouts, login and idle timeouts of sessions, and, draining, the
  *     sessions between transactions are closed. Returns whether a session
