@@ -158,9 +158,8 @@ hd_my_client_close(HdMyClient *client)
 	client->state = HD_MY_CLIENT_CLOSED;
 	hd_conn_close(&client->sock);
 	hd_my_lookup_cancel(my, client);
-	if (client->queued)
+	if (client->wait.waiting)
 		hd_pool_cancel_wait(&client->pool->pool, &client->wait);
-	client->queued = false;
 	if (server)
 	{
 		/* its statement is running: nobody waits for its answer */
@@ -248,7 +247,7 @@ my_idle(const HdClientSession *session)
 
 	if (client->state != HD_MY_CLIENT_ACTIVE)
 		return client->state != HD_MY_CLIENT_CLOSED;
-	return client->command < 0 && !client->queued && !client->in_trans &&
+	return client->command < 0 && !client->wait.waiting && !client->in_trans &&
 		(client->server == NULL || hd_my_server_idle(client->server));
 }
 

@@ -260,7 +260,6 @@ struct HdMyClient
 	char		config_id[HD_CONFIG_ID_LEN + 1];
 	HdMyPool   *pool;
 	HdMyServer *server;			/* held */
-	bool		queued;			/* waiting for a server */
 	double		server_taken_at;	/* ev_time() when it got its server (SHOW STATS) */
 	double		sent_at;		/* ev_time() when its command went to the origin */
 	/* its session state */

@@ -29,7 +29,7 @@ session_state(const HdMyClient *client)
 		return "login";
 	if (client->server)
 		return "active";
-	return client->queued ? "waiting" : "idle";
+	return client->wait.waiting ? "waiting" : "idle";
 }
 
 /* The config's name: the pool's copy once it has one, else the current list's. */

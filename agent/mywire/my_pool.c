@@ -216,7 +216,6 @@ my_waiter_ready(HdPoolWaiter *waiter, HdPoolConn *conn)
 {
 	HdMyClient *client = client_of(waiter);
 
-	client->queued = false;
 	if (conn)
 		attach(server_of(conn), client);
 	hd_my_client_server_ready(client);
@@ -227,7 +226,6 @@ my_waiter_failed(HdPoolWaiter *waiter, const char *sqlstate, const char *message
 {
 	HdMyClient *client = client_of(waiter);
 
-	client->queued = false;
 	hd_my_client_server_failed(client, sqlstate, message);
 }
 
@@ -280,16 +278,13 @@ hd_my_pool_request(HdMyClient *client)
 	}
 	client->wait.ops = &my_waiter_ops;
 	client->wait.login = false;
-	client->queued = true;
+	/* NULL: queued (wait.waiting), or failed() was called already */
 	conn = hd_pool_request(&client->pool->pool, &client->wait, client->last_activity);
 	if (conn)
 	{
-		client->queued = false;
 		attach(server_of(conn), client);
 		hd_my_client_server_ready(client);
 	}
-	else if (!client->wait.waiting)
-		client->queued = false; /* failed() was called */
 }
 
 void
