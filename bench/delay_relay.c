@@ -408,7 +408,25 @@ accept_all(Relay *r)
 	}
 }
 
-/* Everything due, in every direction; then close what is finished. */
+/*
+ * Write what is due in both directions (what is due already goes now, not at
+ * a timer's wake-up later: --delay-ms 0), then close the connection if it
+ * failed (!ok) or both directions are done, else watch what it waits for.
+ */
+static void
+conn_settle(Relay *r, Conn *c, int64_t now, bool ok)
+{
+	if (ok && !c->connecting && c->up.head && !c->up.blocked && c->up.head->due <= now)
+		ok = dir_flush(r, &c->up, now);
+	if (ok && c->down.head && !c->down.blocked && c->down.head->due <= now)
+		ok = dir_flush(r, &c->down, now);
+	if (!ok || (c->up.done && c->down.done))
+		conn_close(r, c);
+	else
+		rewatch(r, c);
+}
+
+/* The timer: everything due, in every connection. */
 static void
 flush_due(Relay *r)
 {
@@ -417,17 +435,8 @@ flush_due(Relay *r)
 
 	for (Conn *c = r->conns; c; c = next)
 	{
-		bool		ok = true;
-
 		next = c->next;
-		if (!c->connecting && c->up.head && !c->up.blocked)
-			ok = dir_flush(r, &c->up, now);
-		if (ok && c->down.head && !c->down.blocked)
-			ok = dir_flush(r, &c->down, now);
-		if (!ok || (c->up.done && c->down.done))
-			conn_close(r, c);
-		else
-			rewatch(r, c);
+		conn_settle(r, c, now, true);
 	}
 }
 
@@ -459,15 +468,7 @@ conn_event(Relay *r, Conn *c, bool is_client, uint32_t events)
 		ok = from->reading ? dir_read(r, from, now) : (events & EPOLLERR) == 0;
 	if (ok && (events & EPOLLOUT) && to->blocked)
 		ok = dir_flush(r, to, now);
-	/* what is due already goes now, not a timer's wake-up later (--delay-ms 0) */
-	if (ok && !c->connecting && c->up.head && !c->up.blocked && c->up.head->due <= now)
-		ok = dir_flush(r, &c->up, now);
-	if (ok && c->down.head && !c->down.blocked && c->down.head->due <= now)
-		ok = dir_flush(r, &c->down, now);
-	if (!ok || (c->up.done && c->down.done))
-		conn_close(r, c);
-	else
-		rewatch(r, c);
+	conn_settle(r, c, now, ok);
 }
 
 static void
