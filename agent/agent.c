@@ -631,15 +631,7 @@ agent_shutdown(HdAgent *agent)
 
 	hd_list_foreach_safe(item, tmp, &agent->clients)
 		hd_client_close(hd_container_of(item, HdClient, link));
-	hd_list_foreach_safe(item, tmp, &agent->pools)
-	{
-		HdPool	   *pool = hd_container_of(item, HdPool, link);
-		HdList	   *s;
-		HdList	   *stmp;
-
-		hd_list_foreach_safe(s, stmp, &pool->conns)
-			hd_server_close(hd_container_of(s, HdServer, conn.link), "the agent is stopping");
-	}
+	hd_pools_close_all(&agent->pools, "the agent is stopping");
 	hd_my_agent_shutdown(agent->mysql);
 	hd_lookup_shutdown(agent);
 	hd_cancel_shutdown(agent);

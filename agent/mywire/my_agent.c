@@ -165,15 +165,7 @@ hd_my_agent_shutdown(HdMyAgent *my)
 
 	hd_list_foreach_safe(item, tmp, &my->clients)
 		hd_my_client_close(hd_container_of(item, HdMyClient, link));
-	hd_list_foreach_safe(item, tmp, &my->pools)
-	{
-		HdPool	   *pool = hd_container_of(item, HdPool, link);
-		HdList	   *s;
-		HdList	   *stmp;
-
-		hd_list_foreach_safe(s, stmp, &pool->conns)
-			hd_my_server_close(hd_container_of(s, HdMyServer, conn.link), "the agent is stopping");
-	}
+	hd_pools_close_all(&my->pools, "the agent is stopping");
 	hd_my_lookup_shutdown(my);
 	reaper_cb(my->loop, &my->reaper, 0);
 }

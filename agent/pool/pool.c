@@ -183,6 +183,23 @@ hd_pool_config_conns(HdList *all, const char *config_id)
 	return n;
 }
 
+void
+hd_pools_close_all(HdList *all, const char *reason)
+{
+	HdList	   *item;
+	HdList	   *tmp;
+
+	hd_list_foreach_safe(item, tmp, all)
+	{
+		HdPool	   *pool = hd_container_of(item, HdPool, link);
+		HdList	   *c;
+		HdList	   *ctmp;
+
+		hd_list_foreach_safe(c, ctmp, &pool->conns)
+			pool->ops->close(hd_container_of(c, HdPoolConn, link), reason);
+	}
+}
+
 /* An idle connection leaves the idle list, held by someone. */
 static void
 hold(HdPoolConn *conn)

@@ -171,6 +171,8 @@ extern HdPool *hd_pool_find(HdList *all, const HdConfig *config, const char *rol
 extern void hd_pool_update_config(HdPool *pool, const HdConfig *config);
 /* Connections of all pools of a config, connecting ones included. */
 extern int	hd_pool_config_conns(HdList *all, const char *config_id);
+/* Close every connection of every pool in all (the program is stopping). */
+extern void hd_pools_close_all(HdList *all, const char *reason);
 /* Whether clients take their connection at login and keep it: session pooling. */
 extern bool hd_pool_server_at_login(const HdPool *pool);
 
