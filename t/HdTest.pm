@@ -129,7 +129,7 @@ sub hd_which
 
 # The driver tests' Node.js packages: package.json, package-lock.json and
 # the *.mjs files of $src (tests/drivers, tests/mysql_drivers) copied into
-# $dir, with node_modules: $src's own if a developer installed it there,
+# $dir (and tests/node_shared's beside it, in $dir/../node_shared), with node_modules: $src's own if a developer installed it there,
 # else `npm ci` from the lockfile into $dir (never into the source tree; it
 # needs npm and the npm registry, a test says whether it worked). Notes the
 # versions of the packages named in $report. Returns 1 when the packages are
@@ -145,6 +145,17 @@ sub hd_node_packages
 		File::Copy::copy("$src/$f", "$dir/$f") or die "copy $f: $!";
 	}
 	closedir $dh;
+	# what both suites share, where their '../node_shared/' imports find it
+	my $shared = "$dir/../node_shared";
+	unless (-d $shared)
+	{
+		mkdir $shared or die "$shared: $!";
+		for my $f (glob("$src/../node_shared/*.mjs"))
+		{
+			File::Copy::copy($f, "$shared/" . File::Basename::basename($f))
+			  or die "copy $f: $!";
+		}
+	}
 
 	if (-d "$src/node_modules")
 	{

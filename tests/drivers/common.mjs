@@ -10,6 +10,9 @@
 //   HD_EXPECT_ROTATION  0: do not require a client to move between origin
 //                    connections under transaction pooling
 import assert from 'node:assert/strict';
+import { onTargets } from '../node_shared/harness.mjs';
+
+export { parallel, rejection } from '../node_shared/harness.mjs';
 
 export const HYPERDRIVE_URL = process.env.HYPERDRIVE_URL;
 export const ORIGIN_URL = process.env.ORIGIN_URL;
@@ -71,36 +74,8 @@ export function normalize(rows) {
 
 // Runs scenario(url, target) on every target; checks that all results are
 // equal and returns the agent's.
-export async function onBoth(scenario) {
-	const results = {};
-	for (const t of targets) {
-		results[t.name] = await scenario(t.url, t.name);
-	}
-	assert.deepStrictEqual(results.agent, results.origin,
-		'the same operations give the same results through the agent and on the origin');
-	return results.agent;
-}
-
-// Runs fn on n workers at once; rejects with the first failure.
-export async function parallel(n, fn) {
-	const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => fn(i)));
-	const failed = settled.filter((s) => s.status === 'rejected');
-	if (failed.length) {
-		const first = failed[0].reason;
-		first.message = `${failed.length} of ${n} workers failed; first: ${first.message}`;
-		throw first;
-	}
-	return settled.map((s) => s.value);
-}
-
-// Awaits a promise that must reject; returns the error (or fails).
-export async function rejection(promise, what) {
-	try {
-		await promise;
-	} catch (e) {
-		return e;
-	}
-	assert.fail(`${what}: expected an error, got success`);
+export function onBoth(scenario) {
+	return onTargets(targets, (t) => t.url, scenario);
 }
 
 export function hostPort(url) {

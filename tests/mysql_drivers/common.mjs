@@ -12,6 +12,9 @@
 //                    too: a control run of the tests themselves)
 //   HD_ORIGIN_LIMIT  the config's origin_connection_limit
 import assert from 'node:assert/strict';
+import { onTargets } from '../node_shared/harness.mjs';
+
+export { parallel, rejection } from '../node_shared/harness.mjs';
 import { createHash } from 'node:crypto';
 
 function target(prefix) {
@@ -109,36 +112,8 @@ export function sha1(buf) {
 
 // Runs scenario(conn, target) on every target; checks that all results are
 // equal and returns the agent's.
-export async function onBoth(scenario) {
-	const results = {};
-	for (const t of targets) {
-		results[t.name] = await scenario(t.conn, t.name);
-	}
-	assert.deepStrictEqual(results.agent, results.origin,
-		'the same operations give the same results through the agent and on the origin');
-	return results.agent;
-}
-
-// Runs fn on n workers at once; rejects with the first failure.
-export async function parallel(n, fn) {
-	const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => fn(i)));
-	const failed = settled.filter((s) => s.status === 'rejected');
-	if (failed.length) {
-		const first = failed[0].reason;
-		first.message = `${failed.length} of ${n} workers failed; first: ${first.message}`;
-		throw first;
-	}
-	return settled.map((s) => s.value);
-}
-
-// Awaits a promise that must reject; returns the error (or fails).
-export async function rejection(promise, what) {
-	try {
-		await promise;
-	} catch (e) {
-		return e;
-	}
-	assert.fail(`${what}: expected an error, got success`);
+export function onBoth(scenario) {
+	return onTargets(targets, (t) => t.conn, scenario);
 }
 
 // What of a server error a client sees, the same from the agent and the
