@@ -9,8 +9,7 @@
 //   HD_ORIGIN_LIMIT  the config's origin_connection_limit (informational)
 //   HD_EXPECT_ROTATION  0: do not require a client to move between origin
 //                    connections under transaction pooling
-import assert from 'node:assert/strict';
-import { onTargets } from '../node_shared/harness.mjs';
+import { checkOriginConns, onTargets } from '../node_shared/harness.mjs';
 
 export { parallel, rejection } from '../node_shared/harness.mjs';
 
@@ -41,14 +40,8 @@ export const expectRotation = POOL_MODE === 'transaction' && process.env.HD_EXPE
 // origin_connection_limit, and under transaction pooling at least one
 // client moved between them (so its named statements had to follow it).
 export function checkBackends(target, pidsPerClient) {
-	if (target !== 'agent' || POOL_MODE === 'direct') return;
-	const all = new Set(pidsPerClient.flat());
-	assert.ok(all.size <= ORIGIN_LIMIT,
-		`at most origin_connection_limit (${ORIGIN_LIMIT}) origin backends, saw ${all.size}`);
-	if (expectRotation) {
-		assert.ok(pidsPerClient.some((p) => new Set(p).size > 1),
-			`a client moved between origin connections (backends per client: ${pidsPerClient.map((p) => new Set(p).size)})`);
-	}
+	checkOriginConns({ poolMode: POOL_MODE, limit: ORIGIN_LIMIT, expectRotation, noun: 'backends' },
+		target, pidsPerClient);
 }
 
 // A value's type, the way the comparisons see it.

@@ -11,11 +11,10 @@
 //   HD_POOL_MODE     transaction | session | direct (MYSQL_* is the origin
 //                    too: a control run of the tests themselves)
 //   HD_ORIGIN_LIMIT  the config's origin_connection_limit
-import assert from 'node:assert/strict';
-import { onTargets } from '../node_shared/harness.mjs';
+import { createHash } from 'node:crypto';
+import { checkOriginConns, onTargets } from '../node_shared/harness.mjs';
 
 export { parallel, rejection } from '../node_shared/harness.mjs';
-import { createHash } from 'node:crypto';
 
 function target(prefix) {
 	const env = (k) => process.env[`${prefix}_${k}`];
@@ -60,14 +59,8 @@ export function poolSize(n) {
 // pooling at least one client moved between them (so what it prepared had
 // to follow it).
 export function checkBackends(targetName, idsPerClient) {
-	if (targetName !== 'agent' || POOL_MODE === 'direct') return;
-	const all = new Set(idsPerClient.flat());
-	assert.ok(all.size <= ORIGIN_LIMIT,
-		`at most origin_connection_limit (${ORIGIN_LIMIT}) origin threads, saw ${all.size}`);
-	if (expectRotation) {
-		assert.ok(idsPerClient.some((p) => new Set(p).size > 1),
-			`a client moved between origin connections (threads per client: ${idsPerClient.map((p) => new Set(p).size)})`);
-	}
+	checkOriginConns({ poolMode: POOL_MODE, limit: ORIGIN_LIMIT, expectRotation, noun: 'threads' },
+		targetName, idsPerClient);
 }
 
 // A value's type, the way the comparisons see it.
