@@ -26,8 +26,7 @@ my $my = MariaDB->new('check');
 $my->init(ssl => 1);
 $my->start;
 my $port = $my->port;
-$my->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$PW';
-	GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1';});
+$my->create_app_db($PW);
 
 my $dir = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('hd_mycheck'));
 my $ini = "$dir/hyperdrive.ini";

@@ -28,8 +28,7 @@ my $PW = 'my-Pool-pw7';
 my $my = MariaDB->new('pooling');
 $my->init;
 $my->start;
-$my->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$PW';
-	GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1';});
+$my->create_app_db($PW);
 
 my $myport = PostgreSQL::Test::Cluster::get_free_port();
 # client-facing TLS: a self-signed certificate

@@ -34,8 +34,7 @@ my $ops_password = 'ops-Admin-pw5';
 my $my = MariaDB->new('admin');
 $my->init;
 $my->start;
-$my->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$PW';
-	GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1';});
+$my->create_app_db($PW);
 
 my $node = start_origin('pg');
 $node->safe_psql('postgres', "CREATE ROLE pgapp LOGIN PASSWORD '$pg_password'; CREATE DATABASE pgapp OWNER pgapp;");

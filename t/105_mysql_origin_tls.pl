@@ -28,8 +28,7 @@ $plain->init;
 $plain->start;
 for my $m ($my, $plain)
 {
-	$m->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$PW';
-		GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1';});
+	$m->create_app_db($PW);
 }
 my $other_ca = MariaDB->new('other_ca');
 $other_ca->init(ssl => 1);

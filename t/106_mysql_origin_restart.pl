@@ -24,8 +24,7 @@ my $PW = 'my-Restart-pw5';
 my $my = MariaDB->new('restart');
 $my->init;
 $my->start;
-$my->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$PW';
-	GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1';});
+$my->create_app_db($PW);
 
 my $myport = PostgreSQL::Test::Cluster::get_free_port();
 my $agent = hd_agent(name => 'mysql_restart', bail => 1,

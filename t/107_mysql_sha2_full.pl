@@ -26,8 +26,8 @@ my $BOB = 'bob-Sha2-pw2';
 my $my = MariaDB->new('sha2');
 $my->init;
 $my->start;
-$my->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$PW';
-	GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1'; GRANT SELECT ON mysql.global_priv TO 'app'\@'127.0.0.1';
+$my->create_app_db($PW);
+$my->sql(qq{GRANT SELECT ON mysql.global_priv TO 'app'\@'127.0.0.1';
 	CREATE USER 'bob'\@'127.0.0.1' IDENTIFIED BY '$BOB'; GRANT SELECT ON shopdb.* TO 'bob'\@'127.0.0.1';});
 
 my $certdir = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir('mysql_sha2_tls'));

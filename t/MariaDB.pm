@@ -7,6 +7,7 @@
 #   $my->init(ssl => 1);            # mariadb-install-db into a fresh tempdir
 #   $my->start;                     # on a free port in 3400-3499, 127.0.0.1
 #   $my->sql("CREATE USER u IDENTIFIED BY 'pw'");   # as root over the socket
+#   $my->create_app_db('pw');       # database shopdb, user app@127.0.0.1 owning it
 #   # $my->port, $my->socket, $my->ssl_ca (with ssl => 1), $my->log
 #   $my->restart; $my->kill9; $my->stop;
 #
@@ -169,6 +170,15 @@ sub sql
 	IPC::Run::run(\@cmd, '<', \$sql, '>', \$out, '2>', \$err, IPC::Run::timeout(120))
 	  or croak "MariaDB $self->{name}: SQL failed: $err(SQL: " . substr($sql, 0, 500) . ')';
 	return $out;
+}
+
+# The tests' origin database: shopdb, and user app\@127.0.0.1 with the
+# password given and every right on shopdb.
+sub create_app_db
+{
+	my ($self, $password) = @_;
+	return $self->sql(qq{CREATE DATABASE shopdb; CREATE USER 'app'\@'127.0.0.1' IDENTIFIED BY '$password';
+		GRANT ALL ON shopdb.* TO 'app'\@'127.0.0.1';});
 }
 
 # Whether it is running (reaps it if not).
